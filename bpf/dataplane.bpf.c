@@ -1,0 +1,341 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * azds data plane.
+ *
+ *  - azds_steer (TC ingress on each pod's node-side veth): a SYN from a
+ *    managed pod to an HTTP service's virtual address is assigned to the
+ *    node router's transparent listener with bpf_sk_assign; the router
+ *    reads the original destination with getsockname(). If no router
+ *    listens, the SYN is left alone and the local route for the virtual
+ *    range answers with a reset: the client fails at once, never hangs.
+ *  - azds_connect4 (cgroup/connect4 on the instance cgroup): a connect()
+ *    from a pod to a plain-TCP service is rewritten to a backend pod of the
+ *    nearest space in the caller's chain. No per-packet work, no NAT table.
+ *  - azds_sockops: publishes "established" events for pods' connections.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include "dataplane.h"
+
+_Static_assert(AZDS_MAX_BACKENDS == 32, "the index mask below assumes 32 backends");
+
+#define ETH_P_IP 0x0800
+#define TC_ACT_OK 0
+#define AF_INET 2
+#define SOCK_STREAM 1
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, AZDS_DEF_MAX_SPACES);
+	__type(key, __u32);
+	__type(value, struct azds_space);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} spaces SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, AZDS_DEF_MAX_SPACES);
+	__type(key, char[AZDS_PATH_MAX]);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} space_ids SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, AZDS_DEF_MAX_PODS);
+	__type(key, __be32);
+	__type(value, struct azds_pod);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pods SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, AZDS_DEF_MAX_PODS);
+	__type(key, __u64);
+	__type(value, __be32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pod_cgroups SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, AZDS_DEF_MAX_VIPS);
+	__type(key, struct azds_vip_key);
+	__type(value, struct azds_vip);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} vips SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, AZDS_DEF_MAX_SERVICES);
+	__type(key, struct azds_svc_key);
+	__type(value, struct azds_service);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} services SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, AZDS_DEF_MAX_SERVICES);
+	__type(key, struct azds_svc_key);
+	__type(value, struct azds_backends);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} backends SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct azds_config);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} dp_config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, AZDS_R__COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, AZDS_DEF_RINGBUF_BYTES);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} events SEC(".maps");
+
+static __always_inline void count(__u32 reason)
+{
+	__u64 *v = bpf_map_lookup_elem(&stats, &reason);
+
+	if (v)
+		*v += 1;
+}
+
+static __always_inline struct azds_config *get_config(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&dp_config, &zero);
+}
+
+static __always_inline void emit(struct azds_config *cfg, struct azds_event *ev)
+{
+	if (!(cfg->flags & AZDS_CFG_EVENTS))
+		return;
+	ev->ts_ns = bpf_ktime_get_ns();
+	/* best effort: a full ring drops the event, never the connection */
+	bpf_ringbuf_output(&events, ev, sizeof(*ev), 0);
+}
+
+/*
+ * Walk the caller's space chain (space, parent, grandparent, ...) and
+ * return the backends of the nearest space that has some for svc.
+ */
+static __always_inline struct azds_backends *nearest_backends(__u32 space, __u32 svc, __u32 max_depth,
+							      __u32 *found_space)
+{
+	struct azds_svc_key key = { .svc = svc };
+	struct azds_backends *be;
+	struct azds_space *sp;
+
+	for (int i = 0; i < AZDS_DEPTH_HARD_MAX; i++) {
+		if ((__u32)i > max_depth || space == AZDS_SPACE_NONE)
+			break;
+		key.space = space;
+		be = bpf_map_lookup_elem(&backends, &key);
+		if (be && be->count > 0) {
+			*found_space = space;
+			return be;
+		}
+		sp = bpf_map_lookup_elem(&spaces, &space);
+		if (!sp)
+			break;
+		space = sp->parent;
+	}
+	return NULL;
+}
+
+SEC("tc")
+int azds_steer(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	struct azds_event ev = {};
+	struct bpf_sock_tuple tuple = {};
+	struct azds_vip_key vk = {};
+	struct azds_config *cfg;
+	struct azds_pod *pod;
+	struct azds_vip *vip;
+	struct ethhdr *eth = data;
+	struct iphdr *ip;
+	struct tcphdr *tcp;
+	struct bpf_sock *sk;
+	long err;
+
+	if ((void *)(eth + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP))
+		goto not_tcp;
+	ip = (void *)(eth + 1);
+	if ((void *)(ip + 1) > end || ip->protocol != IPPROTO_TCP || ip->ihl < 5)
+		goto not_tcp;
+	tcp = (void *)ip + ip->ihl * 4;
+	if ((void *)(tcp + 1) > end)
+		goto not_tcp;
+
+	pod = bpf_map_lookup_elem(&pods, &ip->saddr);
+	if (!pod) {
+		count(AZDS_R_NOT_POD);
+		return TC_ACT_OK;
+	}
+	vk.addr = ip->daddr;
+	vk.port = tcp->dest;
+	vip = bpf_map_lookup_elem(&vips, &vk);
+	if (!vip) {
+		count(AZDS_R_NOT_SERVICE);
+		return TC_ACT_OK;
+	}
+	/* established packets find the router's accepted socket by the
+	 * ordinary lookup (the virtual range is a local route) */
+	if (!tcp->syn || tcp->ack)
+		return TC_ACT_OK;
+	cfg = get_config();
+	if (!cfg)
+		return TC_ACT_OK;
+	if (vip->kind != AZDS_KIND_HTTP || !(cfg->flags & AZDS_CFG_STEER)) {
+		count(AZDS_R_TCP_UNBALANCED);
+		return TC_ACT_OK;
+	}
+
+	ev.space = pod->space;
+	ev.svc = vip->svc;
+	ev.src = ip->saddr;
+	ev.dst = ip->daddr;
+	ev.dport = tcp->dest;
+
+	tuple.ipv4.saddr = ip->saddr;
+	tuple.ipv4.sport = tcp->source;
+	tuple.ipv4.daddr = ip->daddr;
+	tuple.ipv4.dport = bpf_htons(cfg->router_port);
+	sk = bpf_skc_lookup_tcp(skb, &tuple, sizeof(tuple.ipv4), BPF_F_CURRENT_NETNS, 0);
+	if (!sk) {
+		count(AZDS_R_ROUTER_DOWN);
+		ev.type = AZDS_EV_ROUTER_DOWN;
+		emit(cfg, &ev);
+		return TC_ACT_OK;
+	}
+	if (sk->state != BPF_TCP_LISTEN) {
+		/* something else owns that tuple: do not hijack it */
+		bpf_sk_release(sk);
+		count(AZDS_R_ASSIGN_FAILED);
+		return TC_ACT_OK;
+	}
+	err = bpf_sk_assign(skb, sk, 0);
+	bpf_sk_release(sk);
+	if (err) {
+		count(AZDS_R_ASSIGN_FAILED);
+		return TC_ACT_OK;
+	}
+	count(AZDS_R_STEERED);
+	ev.type = AZDS_EV_STEERED;
+	emit(cfg, &ev);
+	return TC_ACT_OK;
+
+not_tcp:
+	count(AZDS_R_NOT_IPV4_TCP);
+	return TC_ACT_OK;
+}
+
+SEC("cgroup/connect4")
+int azds_connect4(struct bpf_sock_addr *ctx)
+{
+	struct azds_event ev = {};
+	struct azds_vip_key vk = {};
+	struct azds_backends *be;
+	struct azds_config *cfg;
+	struct azds_pod *pod;
+	struct azds_vip *vip;
+	__u32 target_space = 0, n, idx;
+	__be32 *addr;
+	__u64 cg;
+
+	if (ctx->type != SOCK_STREAM || ctx->family != AF_INET)
+		return 1;
+	cg = bpf_get_current_cgroup_id();
+	addr = bpf_map_lookup_elem(&pod_cgroups, &cg);
+	if (!addr)
+		return 1;
+	pod = bpf_map_lookup_elem(&pods, addr);
+	if (!pod)
+		return 1;
+	vk.addr = ctx->user_ip4;
+	vk.port = (__be16)ctx->user_port;
+	vip = bpf_map_lookup_elem(&vips, &vk);
+	if (!vip)
+		return 1;
+	cfg = get_config();
+	if (!cfg)
+		return 1;
+	if (vip->kind != AZDS_KIND_TCP) {
+		count(AZDS_R_LB_HTTP_PASS);
+		return 1;
+	}
+	if (!(cfg->flags & AZDS_CFG_KERNEL_LB))
+		return 1;
+
+	ev.space = pod->space;
+	ev.svc = vip->svc;
+	ev.src = *addr;
+	ev.dst = vk.addr;
+	ev.dport = vk.port;
+	be = nearest_backends(pod->space, vip->svc, cfg->max_depth, &target_space);
+	if (!be) {
+		/* leave the virtual address: the node answers with a reset */
+		count(AZDS_R_LB_NO_BACKEND);
+		ev.type = AZDS_EV_NO_BACKEND;
+		emit(cfg, &ev);
+		return 1;
+	}
+	n = be->count;
+	if (n > AZDS_MAX_BACKENDS)
+		n = AZDS_MAX_BACKENDS;
+	idx = bpf_get_prandom_u32() % n;
+	/* the compiler knows idx < 32 and would drop a plain check; the
+	 * verifier does not, so bound it in a way the compiler keeps */
+	asm volatile("%0 &= 31" : "+r"(idx));
+	ctx->user_ip4 = be->addrs[idx];
+	ctx->user_port = bpf_htons(be->target_port);
+	count(AZDS_R_LB_BALANCED);
+	ev.type = AZDS_EV_BALANCED;
+	ev.target_space = target_space;
+	ev.new_dst = be->addrs[idx];
+	ev.new_dport = bpf_htons(be->target_port);
+	emit(cfg, &ev);
+	return 1;
+}
+
+SEC("sockops")
+int azds_sockops(struct bpf_sock_ops *ctx)
+{
+	struct azds_event ev = {};
+	struct azds_config *cfg;
+	struct azds_pod *pod;
+	__be32 local;
+
+	if (ctx->op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB || ctx->family != AF_INET)
+		return 1;
+	local = ctx->local_ip4;
+	pod = bpf_map_lookup_elem(&pods, &local);
+	if (!pod)
+		return 1;
+	cfg = get_config();
+	if (!cfg)
+		return 1;
+	ev.type = AZDS_EV_ESTABLISHED;
+	ev.space = pod->space;
+	ev.src = local;
+	ev.dst = ctx->remote_ip4;
+	ev.dport = (__be16)(ctx->remote_port >> 16);
+	emit(cfg, &ev);
+	return 1;
+}

@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <bpf/libbpf.h>
+#include <bpf/bpf.h>
+#include "dataplane_load.h"
+#include "dataplane.skel.h"
+
+#define AZDS_REASON_NAME(id, name, text) [id] = name,
+#define AZDS_REASON_TEXT(id, name, text) [id] = text,
+const char *const azds_reason_names[] = { AZDS_REASONS(AZDS_REASON_NAME) };
+const char *const azds_reason_texts[] = { AZDS_REASONS(AZDS_REASON_TEXT) };
+
+const char *const azds_dp_map_names[] = { "spaces", "space_ids", "pods", "pod_cgroups", "vips",
+					  "services", "backends", "dp_config", "stats", "events", NULL };
+const char *const azds_dp_prog_names[] = { "prog_steer", "prog_connect4", "prog_sockops", NULL };
+
+static bool dp_verbose;
+
+static int print_fn(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level == LIBBPF_DEBUG && !dp_verbose)
+		return 0;
+	if (level == LIBBPF_INFO && !dp_verbose)
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+void azds_dp_default_opts(struct azds_dp_opts *o, const char *pin_dir)
+{
+	memset(o, 0, sizeof(*o));
+	o->pin_dir = pin_dir;
+	o->max_spaces = AZDS_DEF_MAX_SPACES;
+	o->max_pods = AZDS_DEF_MAX_PODS;
+	o->max_services = AZDS_DEF_MAX_SERVICES;
+	o->max_vips = AZDS_DEF_MAX_VIPS;
+	o->ringbuf_bytes = AZDS_DEF_RINGBUF_BYTES;
+	o->cfg.flags = AZDS_CFG_KERNEL_LB | AZDS_CFG_STEER | AZDS_CFG_EVENTS;
+	o->cfg.max_depth = AZDS_DEPTH_DEFAULT;
+	o->cfg.router_port = 15001;
+}
+
+static int pin_prog(struct bpf_program *p, const char *dir, const char *name)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	unlink(path); /* replace an older program; attachments keep their own */
+	return bpf_program__pin(p, path);
+}
+
+int azds_dp_load(const struct azds_dp_opts *o)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, oo, .pin_root_path = o->pin_dir);
+	struct dataplane *skel = NULL;
+	__u32 zero = 0;
+	int err;
+
+	dp_verbose = o->verbose;
+	libbpf_set_print(print_fn);
+	if (o->cfg.max_depth == 0 || o->cfg.max_depth > AZDS_DEPTH_HARD_MAX)
+		return -ERANGE;
+	if (mkdir(o->pin_dir, 0700) && errno != EEXIST)
+		return -errno;
+
+	skel = dataplane__open_opts(&oo);
+	if (!skel)
+		return -errno ? -errno : -EINVAL;
+	bpf_map__set_max_entries(skel->maps.spaces, o->max_spaces);
+	bpf_map__set_max_entries(skel->maps.space_ids, o->max_spaces);
+	bpf_map__set_max_entries(skel->maps.pods, o->max_pods);
+	bpf_map__set_max_entries(skel->maps.pod_cgroups, o->max_pods);
+	bpf_map__set_max_entries(skel->maps.vips, o->max_vips);
+	bpf_map__set_max_entries(skel->maps.services, o->max_services);
+	bpf_map__set_max_entries(skel->maps.backends, o->max_services);
+	bpf_map__set_max_entries(skel->maps.events, o->ringbuf_bytes);
+
+	err = dataplane__load(skel);
+	if (err)
+		goto cleanup;
+	err = pin_prog(skel->progs.azds_steer, o->pin_dir, "prog_steer");
+	if (!err)
+		err = pin_prog(skel->progs.azds_connect4, o->pin_dir, "prog_connect4");
+	if (!err)
+		err = pin_prog(skel->progs.azds_sockops, o->pin_dir, "prog_sockops");
+	if (err)
+		goto cleanup;
+	if (bpf_map_update_elem(bpf_map__fd(skel->maps.dp_config), &zero, &o->cfg, BPF_ANY))
+		err = -errno;
+cleanup:
+	dataplane__destroy(skel);
+	return err;
+}

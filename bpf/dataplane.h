@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Structs and constants shared by the azds BPF programs (dataplane.bpf.c)
+ * and userspace (controller, init, router, tests). One definition compiled
+ * on both sides; layouts are pinned with static asserts at the bottom.
+ * docs/maps.md documents every map and field.
+ */
+#ifndef AZDS_DATAPLANE_H
+#define AZDS_DATAPLANE_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+#define AZDS_NAME_MAX 32        /* one path component or service name, with NUL */
+#define AZDS_PATH_MAX 128       /* a whole space path "dev/alice/x", with NUL */
+#define AZDS_DEPTH_HARD_MAX 16  /* bound of every chain walk (BPF loop bound) */
+#define AZDS_DEPTH_DEFAULT 8    /* default configured maximum chain depth */
+#define AZDS_MAX_BACKENDS 32    /* backend pods per (space, service) */
+
+#define AZDS_SPACE_NONE 0u      /* space id 0: "no parent" */
+
+/* service kinds */
+#define AZDS_KIND_HTTP 1u
+#define AZDS_KIND_TCP 2u
+
+/* pod flags */
+#define AZDS_POD_MANAGED 0x1u
+
+/* runtime switches, in struct azds_config.flags */
+#define AZDS_CFG_KERNEL_LB 0x1u  /* balance plain-TCP services in connect4 */
+#define AZDS_CFG_STEER 0x2u      /* steer HTTP services into the router */
+#define AZDS_CFG_EVENTS 0x4u     /* publish connection events */
+
+/* default map sizes (overridden at load time) */
+#define AZDS_DEF_MAX_SPACES 4096
+#define AZDS_DEF_MAX_PODS 16384
+#define AZDS_DEF_MAX_SERVICES 65536
+#define AZDS_DEF_MAX_VIPS 16384
+#define AZDS_DEF_RINGBUF_BYTES (256 * 1024)
+
+/* spaces: key __u32 space id (>0) */
+struct azds_space {
+	__u32 parent; /* AZDS_SPACE_NONE for a root space */
+	__u32 depth;  /* 0 for a root space */
+	char path[AZDS_PATH_MAX];
+};
+
+/* space_ids: key char[AZDS_PATH_MAX] path (NUL padded) -> __u32 id */
+
+/* pods: key __be32 pod address */
+struct azds_pod {
+	__u32 space;
+	__u32 flags;
+	__u64 cgroup_id; /* cgroup v2 id of the pod's cgroup, 0 if none */
+	char name[AZDS_NAME_MAX];
+};
+
+/* pod_cgroups: key __u64 cgroup id -> __be32 pod address */
+
+/* vips: key struct azds_vip_key -> struct azds_vip */
+struct azds_vip_key {
+	__be32 addr;
+	__be16 port;
+	__u16 pad;
+};
+
+struct azds_vip {
+	__u32 svc;  /* service id: one per service name, shared by all spaces */
+	__u32 kind; /* AZDS_KIND_* */
+	char name[AZDS_NAME_MAX];
+};
+
+/* services: key struct azds_svc_key -> struct azds_service */
+struct azds_svc_key {
+	__u32 space;
+	__u32 svc;
+};
+
+struct azds_service {
+	__be32 addr;  /* the service's virtual address (same in every space) */
+	__u16 port;   /* virtual port, host order */
+	__u16 target_port; /* port on the backend pods, host order */
+	__u32 kind;
+	__u32 pad;
+	char name[AZDS_NAME_MAX];
+};
+
+/* backends: key struct azds_svc_key -> struct azds_backends */
+struct azds_backends {
+	__u32 count;
+	__u16 target_port; /* host order */
+	__u16 pad;
+	__be32 addrs[AZDS_MAX_BACKENDS];
+};
+
+/* config: array with one element */
+struct azds_config {
+	__u32 flags;       /* AZDS_CFG_* */
+	__u32 max_depth;   /* chain walk limit, <= AZDS_DEPTH_HARD_MAX */
+	__u16 router_port; /* transparent listener port, host order */
+	__u16 pad;
+	__u32 pad2;
+};
+
+/*
+ * Verdicts and reasons: one table shared by BPF counters (stats map,
+ * per-CPU array indexed by reason), the CLI and the docs.
+ */
+#define AZDS_REASONS(X)                                                   \
+	X(AZDS_R_NOT_IPV4_TCP, "not_ipv4_tcp", "not IPv4 TCP, passed")        \
+	X(AZDS_R_NOT_POD, "not_pod", "source is not a managed pod, passed")   \
+	X(AZDS_R_NOT_SERVICE, "not_service", "destination is not a service, passed") \
+	X(AZDS_R_STEERED, "steered", "SYN assigned to the router listener")  \
+	X(AZDS_R_ROUTER_DOWN, "router_down", "no router listener: refused at once") \
+	X(AZDS_R_ASSIGN_FAILED, "assign_failed", "bpf_sk_assign failed")     \
+	X(AZDS_R_LB_BALANCED, "lb_balanced", "connect() rewritten to a backend") \
+	X(AZDS_R_LB_NO_BACKEND, "lb_no_backend", "no backend in the chain: refused") \
+	X(AZDS_R_LB_HTTP_PASS, "lb_http_pass", "HTTP service left for the router") \
+	X(AZDS_R_TCP_UNBALANCED, "unsteered", "service SYN neither steered nor balanced: reset by the node")
+
+#define AZDS_REASON_ENUM(id, name, text) id,
+enum azds_reason { AZDS_REASONS(AZDS_REASON_ENUM) AZDS_R__COUNT };
+#undef AZDS_REASON_ENUM
+
+/* ring buffer events */
+#define AZDS_EV_BALANCED 1u   /* connect4 rewrote a TCP service connect */
+#define AZDS_EV_NO_BACKEND 2u /* connect4 found no backend in the chain */
+#define AZDS_EV_STEERED 3u    /* TC steered a SYN to the router */
+#define AZDS_EV_ROUTER_DOWN 4u
+#define AZDS_EV_ESTABLISHED 5u /* sockops: a pod's outbound connection is up */
+
+struct azds_event {
+	__u64 ts_ns;
+	__u32 type;
+	__u32 space;  /* caller's space */
+	__u32 svc;    /* service id, 0 if none */
+	__u32 target_space; /* space whose backend was chosen, 0 if none */
+	__be32 src;   /* caller pod address */
+	__be32 dst;   /* original destination address */
+	__be32 new_dst; /* chosen backend (balanced) */
+	__be16 dport; /* original destination port */
+	__be16 new_dport;
+};
+
+#ifndef __bpf__
+_Static_assert(sizeof(struct azds_space) == 136, "azds_space layout");
+_Static_assert(sizeof(struct azds_pod) == 48, "azds_pod layout");
+_Static_assert(sizeof(struct azds_vip_key) == 8, "azds_vip_key layout");
+_Static_assert(sizeof(struct azds_vip) == 40, "azds_vip layout");
+_Static_assert(sizeof(struct azds_svc_key) == 8, "azds_svc_key layout");
+_Static_assert(sizeof(struct azds_service) == 48, "azds_service layout");
+_Static_assert(sizeof(struct azds_backends) == 8 + 4 * AZDS_MAX_BACKENDS, "azds_backends layout");
+_Static_assert(sizeof(struct azds_config) == 16, "azds_config layout");
+_Static_assert(sizeof(struct azds_event) == 40, "azds_event layout");
+#else
+_Static_assert(sizeof(struct azds_space) == 136, "azds_space layout");
+_Static_assert(sizeof(struct azds_pod) == 48, "azds_pod layout");
+_Static_assert(sizeof(struct azds_event) == 40, "azds_event layout");
+#endif
+
+#endif

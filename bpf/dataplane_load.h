@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+/* Loader of dataplane.bpf.c: open -> size maps -> load -> pin. */
+#ifndef AZDS_DATAPLANE_LOAD_H
+#define AZDS_DATAPLANE_LOAD_H
+
+#include <stdbool.h>
+#include "dataplane.h"
+
+struct azds_dp_opts {
+	const char *pin_dir; /* e.g. /sys/fs/bpf/azds/<instance> */
+	__u32 max_spaces;
+	__u32 max_pods;
+	__u32 max_services; /* (space, service) pairs */
+	__u32 max_vips;
+	__u32 ringbuf_bytes; /* power of two, >= 4096 */
+	struct azds_config cfg;
+	bool verbose; /* route libbpf's messages to stderr */
+};
+
+void azds_dp_default_opts(struct azds_dp_opts *o, const char *pin_dir);
+
+/*
+ * Load the programs, reusing maps already pinned in pin_dir (so a restart
+ * keeps every space, pod and service), pin the programs as
+ * pin_dir/prog_{steer,connect4,sockops} and write the config.
+ * Returns 0 or -errno.
+ */
+int azds_dp_load(const struct azds_dp_opts *o);
+
+/* Names of the pinned maps and programs (NULL-terminated lists). */
+extern const char *const azds_dp_map_names[];
+extern const char *const azds_dp_prog_names[];
+
+/* Reason names and texts, indexed by enum azds_reason. */
+extern const char *const azds_reason_names[];
+extern const char *const azds_reason_texts[];
+
+#endif

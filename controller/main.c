@@ -1,0 +1,470 @@
+// SPDX-License-Identifier: MIT
+/*
+ * azds-controller: owner of the node's data plane, spaces and services.
+ * For now every verb runs to completion against the pinned maps (the maps
+ * are the state, so nothing is lost when any process dies); the CLI API
+ * daemon and the Kubernetes adapter come later.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "azds.h"
+#include "node.h"
+#include "dataplane_load.h"
+
+static const char *instance;
+static struct azds_inst in;
+
+static int fail(const char *msg)
+{
+	fprintf(stderr, "azds-controller: %s\n", msg);
+	return 1;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: azds-controller [-i INSTANCE] COMMAND [ARGS]\n\n"
+		"Node:\n"
+		"  start [--max-depth N] [--max-spaces N] [--max-pods N] [--max-services N]\n"
+		"        [--max-vips N] [--no-kernel-lb] [--no-router] [--verbose]\n"
+		"                         load and pin the data plane, create the node namespace,\n"
+		"                         start DNS and azds-router (idempotent: restarts what is missing)\n"
+		"  stop                   remove everything the instance created (pods included)\n"
+		"  status                 what runs, and the data plane counters\n"
+		"  set kernel-lb|steer|events on|off\n"
+		"                         flip a data-plane switch at run time\n"
+		"Spaces:\n"
+		"  space add PATH         e.g. dev, dev/alice (the parent must exist)\n"
+		"  space rm PATH\n"
+		"  space list\n"
+		"Services:\n"
+		"  service add SPACE NAME [--kind http|tcp] [--port P] [--target-port T]\n"
+		"  service rm SPACE NAME\n"
+		"  service list\n"
+		"Pods (see also azds-init):\n"
+		"  pod list\n\n"
+		"-i/--instance NAME selects the instance (default \"%s\", or $AZDS_INSTANCE).\n",
+		AZDS_INSTANCE_DEFAULT);
+}
+
+static char exe_dir[PATH_MAX];
+
+static void find_exe_dir(void)
+{
+	ssize_t n = readlink("/proc/self/exe", exe_dir, sizeof(exe_dir) - 1);
+
+	if (n <= 0) {
+		strcpy(exe_dir, ".");
+		return;
+	}
+	exe_dir[n] = 0;
+	char *slash = strrchr(exe_dir, '/');
+
+	if (slash)
+		*slash = 0;
+}
+
+static unsigned long parse_num(const char *opt, const char *v, unsigned long lo, unsigned long hi, int *bad)
+{
+	char *end;
+	unsigned long n;
+
+	errno = 0;
+	n = strtoul(v ? v : "", &end, 10);
+	if (!v || errno || *end || end == v || n < lo || n > hi) {
+		fprintf(stderr, "azds-controller: %s \"%s\": must be a number in %lu..%lu\n", opt, v ? v : "", lo, hi);
+		*bad = 1;
+	}
+	return n;
+}
+
+static int start_daemons(bool router)
+{
+	char pidf[256], logf[256], hosts[256], bin[PATH_MAX + 32];
+	struct azds_maps m;
+	struct azds_err e;
+	pid_t pid;
+	int err;
+
+	if (azds_maps_open(&in, &m, &e))
+		return fail(e.msg);
+	snprintf(hosts, sizeof(hosts), "%s/hosts", in.run_dir);
+	azds_dns_write_hosts(&m, hosts);
+	azds_maps_close(&m);
+
+	snprintf(pidf, sizeof(pidf), "%s/dnsmasq.pid", in.run_dir);
+	if (!azds_pidfile_alive(pidf, "dnsmasq")) {
+		char addn[300], pidarg[300];
+		char *argv[] = { "ip", "netns", "exec", in.node_ns, "dnsmasq", "--keep-in-foreground",
+				 "--conf-file=/dev/null", "--no-resolv", "--no-hosts", addn,
+				 "--listen-address=" AZDS_GW_ADDR, "--bind-interfaces", "--local=/" AZDS_DNS_DOMAIN "/",
+				 "--user=root", "--group=root", "--no-negcache", pidarg, NULL };
+
+		snprintf(addn, sizeof(addn), "--addn-hosts=%s", hosts);
+		snprintf(pidarg, sizeof(pidarg), "--pid-file=%s/dnsmasq.inner.pid", in.run_dir);
+		snprintf(logf, sizeof(logf), "%s/dnsmasq.log", in.run_dir);
+		/* ip netns exec execs dnsmasq in place: the pid is dnsmasq's */
+		err = azds_daemon_start(pidf, logf, argv, &pid);
+		if (err) {
+			fprintf(stderr, "azds-controller: start dnsmasq: %s\n", strerror(-err));
+			return 1;
+		}
+	}
+	if (!router)
+		return 0;
+	snprintf(pidf, sizeof(pidf), "%s/router.pid", in.run_dir);
+	if (!azds_pidfile_alive(pidf, "azds-router")) {
+		char *argv[] = { bin, "--instance", in.name, "--netns", in.node_ns, "--access-log", NULL };
+
+		snprintf(bin, sizeof(bin), "%s/azds-router", exe_dir);
+		snprintf(logf, sizeof(logf), "%s/router.log", in.run_dir);
+		err = azds_daemon_start(pidf, logf, argv, &pid);
+		if (err) {
+			fprintf(stderr, "azds-controller: start azds-router: %s\n", strerror(-err));
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static int wait_listener(void)
+{
+	/* the router is ready when its listener exists in the node namespace */
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd), "ip netns exec %s ss -Hltn 'sport = :15001' 2>/dev/null | grep -q LISTEN",
+		 in.node_ns);
+	for (int i = 0; i < 500; i++) {
+		if (system(cmd) == 0)
+			return 0;
+		usleep(10000);
+	}
+	return -1;
+}
+
+static int cmd_start(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "max-depth", required_argument, 0, 'd' }, { "max-spaces", required_argument, 0, 's' },
+		{ "max-pods", required_argument, 0, 'p' },  { "max-services", required_argument, 0, 'v' },
+		{ "max-vips", required_argument, 0, 'V' },  { "no-kernel-lb", no_argument, 0, 'K' },
+		{ "no-router", no_argument, 0, 'R' },      { "verbose", no_argument, 0, 'x' },
+		{ "help", no_argument, 0, 'h' },           { 0, 0, 0, 0 }
+	};
+	struct azds_dp_opts o;
+	struct azds_err e;
+	bool router = true;
+	int c, bad = 0, err;
+
+	azds_dp_default_opts(&o, in.pin_dir);
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd': o.cfg.max_depth = (__u32)parse_num("--max-depth", optarg, 2, AZDS_DEPTH_HARD_MAX, &bad); break;
+		case 's': o.max_spaces = (__u32)parse_num("--max-spaces", optarg, 1, 1u << 20, &bad); break;
+		case 'p': o.max_pods = (__u32)parse_num("--max-pods", optarg, 1, 1u << 20, &bad); break;
+		case 'v': o.max_services = (__u32)parse_num("--max-services", optarg, 1, 1u << 22, &bad); break;
+		case 'V': o.max_vips = (__u32)parse_num("--max-vips", optarg, 1, 65534, &bad); break;
+		case 'K': o.cfg.flags &= ~AZDS_CFG_KERNEL_LB; break;
+		case 'R': router = false; break;
+		case 'x': o.verbose = true; break;
+		case 'h': usage(stdout); return 0;
+		default: return 2;
+		}
+	}
+	if (bad)
+		return 2;
+	err = azds_ensure_bpffs();
+	if (err) {
+		fprintf(stderr, "azds-controller: bpffs at /sys/fs/bpf: %s\n", strerror(-err));
+		return 1;
+	}
+	if (azds_mkdir_p(in.run_dir, 0755))
+		return fail("cannot create run directory");
+	err = azds_dp_load(&o);
+	if (err) {
+		fprintf(stderr, "azds-controller: load data plane into %s: %s%s\n", in.pin_dir, strerror(-err),
+			err == -EINVAL ? " (maps pinned with other sizes? run 'azds-controller stop' first)" : "");
+		return 1;
+	}
+	err = azds_node_up(&in, &e);
+	if (err)
+		return fail(e.msg);
+	if (start_daemons(router))
+		return 1;
+	if (router && wait_listener())
+		return fail("azds-router did not start listening; see its log in /run/azds/<instance>/router.log");
+	printf("instance %s: data plane pinned at %s, node namespace %s%s\n", in.name, in.pin_dir, in.node_ns,
+	       router ? ", router up" : "");
+	return 0;
+}
+
+static int cmd_stop(void)
+{
+	struct azds_err e;
+
+	if (azds_node_down(&in, &e))
+		return fail(e.msg);
+	printf("instance %s: stopped and removed\n", in.name);
+	return 0;
+}
+
+static int with_maps(struct azds_maps *m)
+{
+	struct azds_err e;
+
+	if (azds_maps_open(&in, m, &e)) {
+		fail(e.msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int cmd_status(void)
+{
+	char pidf[256];
+	struct azds_maps m;
+	struct azds_config cfg;
+	int ncpu = libbpf_num_possible_cpus();
+
+	if (with_maps(&m))
+		return 1;
+	snprintf(pidf, sizeof(pidf), "%s/router.pid", in.run_dir);
+	printf("instance:   %s\nrouter:     %s\n", in.name, azds_pidfile_alive(pidf, "azds-router") ? "running" : "DOWN");
+	snprintf(pidf, sizeof(pidf), "%s/dnsmasq.pid", in.run_dir);
+	printf("dns:        %s\n", azds_pidfile_alive(pidf, "dnsmasq") ? "running" : "DOWN");
+	if (azds_config_get(&m, &cfg) == 0)
+		printf("switches:   kernel-lb=%s steer=%s events=%s max-depth=%u\n",
+		       cfg.flags & AZDS_CFG_KERNEL_LB ? "on" : "off", cfg.flags & AZDS_CFG_STEER ? "on" : "off",
+		       cfg.flags & AZDS_CFG_EVENTS ? "on" : "off", cfg.max_depth);
+	printf("counters:\n");
+	for (__u32 r = 0; r < AZDS_R__COUNT && ncpu > 0; r++) {
+		__u64 vals[ncpu], sum = 0;
+
+		if (bpf_map_lookup_elem(m.stats, &r, vals) == 0)
+			for (int i = 0; i < ncpu; i++)
+				sum += vals[i];
+		printf("  %-16s %10llu  %s\n", azds_reason_names[r], (unsigned long long)sum, azds_reason_texts[r]);
+	}
+	azds_maps_close(&m);
+	return 0;
+}
+
+static int cmd_set(int argc, char **argv)
+{
+	struct azds_maps m;
+	struct azds_config cfg;
+	__u32 bit;
+
+	if (argc != 3 || (strcmp(argv[2], "on") && strcmp(argv[2], "off")))
+		return fail("usage: set kernel-lb|steer|events on|off");
+	if (!strcmp(argv[1], "kernel-lb"))
+		bit = AZDS_CFG_KERNEL_LB;
+	else if (!strcmp(argv[1], "steer"))
+		bit = AZDS_CFG_STEER;
+	else if (!strcmp(argv[1], "events"))
+		bit = AZDS_CFG_EVENTS;
+	else
+		return fail("set: unknown switch (kernel-lb, steer, events)");
+	if (with_maps(&m))
+		return 1;
+	if (azds_config_get(&m, &cfg) == 0) {
+		if (!strcmp(argv[2], "on"))
+			cfg.flags |= bit;
+		else
+			cfg.flags &= ~bit;
+		azds_config_set(&m, &cfg);
+	}
+	azds_maps_close(&m);
+	return 0;
+}
+
+static int cmd_space(int argc, char **argv)
+{
+	struct azds_maps m;
+	struct azds_err e;
+	struct azds_space sp;
+	int rc = 0;
+	__u32 id;
+
+	if (argc < 2)
+		return fail("usage: space add|rm PATH, space list");
+	if (with_maps(&m))
+		return 1;
+	if (!strcmp(argv[1], "add") && argc == 3) {
+		if (azds_space_add(&m, argv[2], &id, &e))
+			rc = fail(e.msg);
+		else
+			azds_dns_refresh(&in, &m);
+	} else if (!strcmp(argv[1], "rm") && argc == 3) {
+		if (azds_space_remove(&m, argv[2], &e))
+			rc = fail(e.msg);
+	} else if (!strcmp(argv[1], "list") && argc == 2) {
+		printf("%-6s %-40s %-6s\n", "ID", "SPACE", "DEPTH");
+		for (id = azds_space_next(&m, 0, &sp); id; id = azds_space_next(&m, id, &sp))
+			printf("%-6u %-40s %-6u\n", id, sp.path, sp.depth);
+	} else {
+		rc = fail("usage: space add|rm PATH, space list");
+	}
+	azds_maps_close(&m);
+	return rc;
+}
+
+static int cmd_service(int argc, char **argv)
+{
+	struct azds_maps m;
+	struct azds_err e;
+	int rc = 0;
+
+	if (argc < 2)
+		return fail("usage: service add|rm SPACE NAME, service list");
+	if (with_maps(&m))
+		return 1;
+	if (!strcmp(argv[1], "add") && argc >= 4) {
+		unsigned long port = 80, tport = 0;
+		__u32 kind = AZDS_KIND_HTTP;
+		int bad = 0;
+
+		for (int i = 4; i < argc; i++) {
+			const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+			if (!strcmp(argv[i], "--kind") && v) {
+				if (!strcmp(v, "http"))
+					kind = AZDS_KIND_HTTP;
+				else if (!strcmp(v, "tcp"))
+					kind = AZDS_KIND_TCP;
+				else {
+					fprintf(stderr, "azds-controller: --kind \"%s\": must be http or tcp\n", v);
+					bad = 1;
+				}
+			} else if (!strcmp(argv[i], "--port")) {
+				port = parse_num("--port", v, 1, 65535, &bad);
+			} else if (!strcmp(argv[i], "--target-port")) {
+				tport = parse_num("--target-port", v, 1, 65535, &bad);
+			} else {
+				fprintf(stderr, "azds-controller: service add: unknown option \"%s\"\n", argv[i]);
+				bad = 1;
+				break;
+			}
+			i++;
+		}
+		if (bad) {
+			rc = 2;
+		} else if (azds_service_add(&m, argv[2], argv[3], kind, (__u16)port, (__u16)(tport ? tport : port),
+					    NULL, &e)) {
+			rc = fail(e.msg);
+		} else {
+			azds_dns_refresh(&in, &m);
+		}
+	} else if (!strcmp(argv[1], "rm") && argc == 4) {
+		if (azds_service_remove(&m, argv[2], argv[3], &e))
+			rc = fail(e.msg);
+		else
+			azds_dns_refresh(&in, &m);
+	} else if (!strcmp(argv[1], "list") && argc == 2) {
+		struct azds_svc_key key, next;
+		struct azds_service s;
+		struct azds_backends be;
+		struct azds_space sp;
+		char addr[INET_ADDRSTRLEN];
+		void *cur = NULL;
+
+		printf("%-24s %-16s %-5s %-21s %-6s %s\n", "SPACE", "SERVICE", "KIND", "ADDRESS", "TARGET", "PODS");
+		while (bpf_map_get_next_key(m.services, cur, &next) == 0) {
+			key = next;
+			cur = &key;
+			if (bpf_map_lookup_elem(m.services, &key, &s) || bpf_map_lookup_elem(m.spaces, &key.space, &sp))
+				continue;
+			if (bpf_map_lookup_elem(m.backends, &key, &be))
+				be.count = 0;
+			inet_ntop(AF_INET, &s.addr, addr, sizeof(addr));
+			printf("%-24s %-16s %-5s %s:%-5u %-6u %u\n", sp.path, s.name,
+			       s.kind == AZDS_KIND_HTTP ? "http" : "tcp", addr, s.port, s.target_port, be.count);
+		}
+	} else {
+		rc = fail("usage: service add|rm SPACE NAME, service list");
+	}
+	azds_maps_close(&m);
+	return rc;
+}
+
+static int cmd_pod_list(void)
+{
+	struct azds_maps m;
+	__be32 key, next;
+	struct azds_pod p;
+	struct azds_space sp;
+	char addr[INET_ADDRSTRLEN];
+	void *cur = NULL;
+
+	if (with_maps(&m))
+		return 1;
+	printf("%-24s %-16s %s\n", "POD", "ADDRESS", "SPACE");
+	while (bpf_map_get_next_key(m.pods, cur, &next) == 0) {
+		key = next;
+		cur = &key;
+		if (bpf_map_lookup_elem(m.pods, &key, &p))
+			continue;
+		if (bpf_map_lookup_elem(m.spaces, &p.space, &sp))
+			strcpy(sp.path, "?");
+		inet_ntop(AF_INET, &key, addr, sizeof(addr));
+		printf("%-24s %-16s %s\n", p.name, addr, sp.path);
+	}
+	azds_maps_close(&m);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct azds_err e;
+	int i = 1;
+
+	find_exe_dir();
+	instance = getenv("AZDS_INSTANCE");
+	while (i < argc && argv[i][0] == '-') {
+		if ((!strcmp(argv[i], "-i") || !strcmp(argv[i], "--instance")) && i + 1 < argc) {
+			instance = argv[i + 1];
+			i += 2;
+		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			usage(stdout);
+			return 0;
+		} else {
+			fprintf(stderr, "azds-controller: unknown option \"%s\" (see --help)\n", argv[i]);
+			return 2;
+		}
+	}
+	if (i >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (geteuid() != 0)
+		return fail("must run as root (it loads BPF programs and creates namespaces)");
+	if (azds_inst_init(&in, instance, &e))
+		return fail(e.msg);
+	argc -= i;
+	argv += i;
+	if (!strcmp(argv[0], "start"))
+		return cmd_start(argc, argv);
+	if (!strcmp(argv[0], "stop") && argc == 1)
+		return cmd_stop();
+	if (!strcmp(argv[0], "status") && argc == 1)
+		return cmd_status();
+	if (!strcmp(argv[0], "set"))
+		return cmd_set(argc, argv);
+	if (!strcmp(argv[0], "space"))
+		return cmd_space(argc, argv);
+	if (!strcmp(argv[0], "service"))
+		return cmd_service(argc, argv);
+	if (!strcmp(argv[0], "pod") && argc == 2 && !strcmp(argv[1], "list"))
+		return cmd_pod_list();
+	fprintf(stderr, "azds-controller: unknown command \"%s\" (see --help)\n", argv[0]);
+	return 2;
+}

@@ -1,0 +1,113 @@
+// SPDX-License-Identifier: MIT
+/*
+ * azds-init: the per-pod step that replaces the iptables init container.
+ * "add" creates the pod's namespace and veth, attaches steering, registers
+ * the pod in its space and as a backend of its services, and writes the
+ * resolv.conf search list; "del" removes all of it; "exec" runs a command
+ * inside the pod (its netns, cgroup and resolv.conf).
+ */
+#include <arpa/inet.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "azds.h"
+#include "node.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: azds-init [-i INSTANCE] add --pod NAME --space PATH [--service SVC]...\n"
+		   "       azds-init [-i INSTANCE] del --pod NAME\n"
+		   "       azds-init [-i INSTANCE] exec --pod NAME -- COMMAND [ARGS]...\n\n"
+		   "add is idempotent: run again, it repairs what is missing and prints the same address.\n"
+		   "del leaves nothing behind: processes in the pod are killed, namespace and cgroup removed.\n");
+}
+
+static int fail(const char *msg)
+{
+	fprintf(stderr, "azds-init: %s\n", msg);
+	return 1;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = { { "pod", required_argument, 0, 'p' },
+					      { "space", required_argument, 0, 's' },
+					      { "service", required_argument, 0, 'S' },
+					      { "instance", required_argument, 0, 'i' },
+					      { "help", no_argument, 0, 'h' },
+					      { 0, 0, 0, 0 } };
+	struct azds_pod_spec ps = {};
+	const char *instance = getenv("AZDS_INSTANCE"), *verb;
+	struct azds_inst in;
+	struct azds_maps m;
+	struct azds_err e;
+	int c, rc = 0;
+
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	/* -i may precede the verb */
+	if ((!strcmp(argv[1], "-i") || !strcmp(argv[1], "--instance")) && argc > 3) {
+		instance = argv[2];
+		argv += 2;
+		argc -= 2;
+	}
+	verb = argv[1];
+	if (!strcmp(verb, "-h") || !strcmp(verb, "--help")) {
+		usage(stdout);
+		return 0;
+	}
+	optind = 2;
+	while ((c = getopt_long(argc, argv, "+hi:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'p': ps.name = optarg; break;
+		case 's': ps.space = optarg; break;
+		case 'S':
+			if (ps.nservices >= 16)
+				return fail("at most 16 --service per pod");
+			ps.services[ps.nservices++] = optarg;
+			break;
+		case 'i': instance = optarg; break;
+		case 'h': usage(stdout); return 0;
+		default: return 2;
+		}
+	}
+	if (!ps.name)
+		return fail("--pod NAME is required");
+	if (geteuid() != 0)
+		return fail("must run as root");
+	if (azds_inst_init(&in, instance, &e))
+		return fail(e.msg);
+
+	if (!strcmp(verb, "exec")) {
+		if (optind >= argc)
+			return fail("exec: a command is required after --");
+		azds_pod_exec(&in, ps.name, argv + optind, &e);
+		return fail(e.msg);
+	}
+	if (optind < argc)
+		return fail("unexpected arguments (see --help)");
+	if (azds_maps_open(&in, &m, &e))
+		return fail(e.msg);
+	if (!strcmp(verb, "add")) {
+		struct in_addr addr;
+
+		if (!ps.space)
+			rc = fail("add: --space PATH is required");
+		else if (azds_pod_add(&in, &m, &ps, &addr, &e))
+			rc = fail(e.msg);
+		else
+			printf("%s\n", inet_ntoa(addr));
+	} else if (!strcmp(verb, "del")) {
+		if (azds_pod_del(&in, &m, ps.name, &e))
+			rc = fail(e.msg);
+	} else {
+		fprintf(stderr, "azds-init: unknown command \"%s\" (add, del, exec)\n", verb);
+		rc = 2;
+	}
+	azds_maps_close(&m);
+	return rc;
+}

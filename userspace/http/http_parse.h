@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Incremental, zero-copy, allocation-free HTTP/1.x message-head parser and
+ * chunked-body scanner used by azds-router.
+ *
+ * The router forwards bytes unchanged; it parses only to learn framing
+ * (where a message ends), routing inputs (Host, azds-route-as, baggage) and
+ * to refuse ambiguous or hostile input. Every view (name/value pointers)
+ * points into the caller's buffer.
+ *
+ * Return convention of the parse functions:
+ *   > 0                  the head is complete; value = bytes of the head
+ *                        (request/status line + headers + final CRLF)
+ *   AZDS_HTTP_INCOMPLETE need more bytes (the caller re-calls with the same
+ *                        buffer start and more bytes appended)
+ *   AZDS_HTTP_ERROR      refused; msg->status holds the HTTP status to send
+ *                        (400, 413, 431, 501, 505) and msg->reason a short,
+ *                        static, human-readable cause.
+ */
+#ifndef AZDS_HTTP_PARSE_H
+#define AZDS_HTTP_PARSE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#define AZDS_HTTP_INCOMPLETE (-1)
+#define AZDS_HTTP_ERROR (-2)
+
+struct azds_http_header {
+	const char *name;
+	size_t name_len;
+	const char *value; /* leading/trailing OWS stripped */
+	size_t value_len;
+};
+
+struct azds_http_limits {
+	size_t max_head_bytes;   /* whole head; exceeded -> 431 */
+	size_t max_headers;      /* header count; exceeded -> 431 */
+	uint64_t max_body_bytes; /* Content-Length above this -> 413; 0 = no limit */
+};
+
+enum azds_http_body {
+	AZDS_BODY_NONE = 0,   /* no body follows the head */
+	AZDS_BODY_LENGTH,     /* content_length bytes follow */
+	AZDS_BODY_CHUNKED,    /* chunked; scan with azds_chunked_scan */
+	AZDS_BODY_UNTIL_CLOSE /* response only: body ends when the server closes */
+};
+
+struct azds_http_msg {
+	/* request line (requests) */
+	const char *method;
+	size_t method_len;
+	const char *target;
+	size_t target_len;
+	/* status line (responses) */
+	int status_code;
+	int minor_version; /* 0 or 1 */
+
+	struct azds_http_header *headers; /* caller-provided array */
+	size_t num_headers;               /* out: headers filled */
+	size_t headers_cap;               /* in: capacity of headers[] */
+
+	/* framing and semantics, derived while parsing */
+	enum azds_http_body body;
+	uint64_t content_length;
+	bool keep_alive;      /* HTTP/1.1 default true; Connection: close/keep-alive */
+	bool expect_continue; /* Expect: 100-continue (requests) */
+	bool upgrade;         /* Connection: upgrade + Upgrade header present */
+	bool is_head;         /* request method is HEAD */
+	bool is_connect;      /* request method is CONNECT */
+
+	/* convenience views (NULL/0 if absent) */
+	const char *host;
+	size_t host_len;
+	const char *route_as;  /* value of azds-route-as */
+	size_t route_as_len;
+	const char *baggage;   /* value of the first baggage header */
+	size_t baggage_len;
+
+	/* on AZDS_HTTP_ERROR */
+	int status;
+	const char *reason;
+};
+
+/*
+ * Parse a request head from buf[0..len). Refuses (AZDS_HTTP_ERROR):
+ *  - bare CR or bare LF in the head, NUL or other control bytes, obs-fold
+ *    (a header line starting with SP/HTAB)                     -> 400
+ *  - invalid method token, target with CTL/space, bad version -> 400 (505 for HTTP/2+ in a 1.x line)
+ *  - whitespace between header name and colon, empty name     -> 400
+ *  - Content-Length and Transfer-Encoding both present        -> 400
+ *  - several Content-Length headers (or a list) that differ,
+ *    non-digit or overflowing Content-Length                  -> 400
+ *  - Transfer-Encoding whose final coding is not chunked,
+ *    chunked listed twice                                     -> 400 (501 for unknown codings)
+ *  - Transfer-Encoding in an HTTP/1.0 request                 -> 400
+ *  - more than one Host header                                 -> 400
+ *  - head larger than max_head_bytes or more than max_headers -> 431
+ *  - Content-Length above max_body_bytes (when set)            -> 413
+ */
+int azds_http_parse_request(const char *buf, size_t len, struct azds_http_msg *msg,
+			    const struct azds_http_limits *lim);
+
+/*
+ * Parse a response head. req_is_head / req_is_connect describe the request
+ * it answers (HEAD responses and 1xx/204/304 have no body; a 2xx to
+ * CONNECT becomes a tunnel, reported as AZDS_BODY_NONE). A response with
+ * neither Content-Length nor chunked framing is AZDS_BODY_UNTIL_CLOSE.
+ */
+int azds_http_parse_response(const char *buf, size_t len, struct azds_http_msg *msg,
+			     const struct azds_http_limits *lim, bool req_is_head,
+			     bool req_is_connect);
+
+/*
+ * Incremental chunked-body scanner. The body bytes are forwarded unchanged;
+ * the scanner only finds where the body (including trailers and the final
+ * CRLF) ends and refuses malformed chunk sizes (non-hex, empty, overflow,
+ * missing CRLF after chunk data, bare LF).
+ */
+struct azds_chunked {
+	int state;
+	uint64_t remaining; /* bytes of chunk data still to pass */
+	size_t line_len;    /* bytes of the current size/trailer line seen */
+	unsigned size_digits;
+	uint64_t total;     /* decoded body bytes so far */
+};
+
+void azds_chunked_init(struct azds_chunked *c);
+
+/*
+ * Consume up to len bytes. Returns the number of bytes that belong to the
+ * body (<= len) and sets *done when the body's last byte was among them;
+ * returns -1 on malformed input (the message must be refused/aborted).
+ * max_line bounds a chunk-size or trailer line (e.g. 4096).
+ */
+long azds_chunked_scan(struct azds_chunked *c, const char *buf, size_t len, bool *done,
+		       size_t max_line);
+
+/*
+ * Find key in a W3C baggage header value ("k1=v1;prop, k2=v2"). On success
+ * sets *val/*val_len to the (not percent-decoded) value with OWS trimmed and
+ * returns true.
+ */
+bool azds_baggage_get(const char *baggage, size_t len, const char *key, const char **val,
+		      size_t *val_len);
+
+/* Case-insensitive token compare helper: returns true if equal. */
+bool azds_http_token_eq(const char *a, size_t alen, const char *b);
+
+#endif

@@ -1,0 +1,80 @@
+// SPDX-License-Identifier: MIT
+/* Instances: where an azds node keeps its pins, runtime files and cgroups. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include "azds.h"
+
+int azds_inst_init(struct azds_inst *in, const char *name, struct azds_err *e)
+{
+	char cg[200];
+	int err;
+
+	if (!name || !*name)
+		name = AZDS_INSTANCE_DEFAULT;
+	err = azds_name_valid("instance", name, e);
+	if (err)
+		return err;
+	if (strlen(name) > 12)
+		return azds_err(e, EINVAL, "instance \"%s\": at most 12 characters", name);
+	memset(in, 0, sizeof(*in));
+	snprintf(in->name, sizeof(in->name), "%s", name);
+	snprintf(in->pin_dir, sizeof(in->pin_dir), "/sys/fs/bpf/azds/%s", name);
+	snprintf(in->run_dir, sizeof(in->run_dir), "/run/azds/%s", name);
+	snprintf(in->node_ns, sizeof(in->node_ns), "azds-%s-node", name);
+	err = azds_cgroup2_root(cg, sizeof(cg));
+	if (err)
+		return azds_err(e, err, "no cgroup v2 hierarchy is mounted (see docs/operations.md)");
+	snprintf(in->cgroup_dir, sizeof(in->cgroup_dir), "%s/azds-%s", cg, name);
+	return 0;
+}
+
+int azds_maps_open(const struct azds_inst *in, struct azds_maps *m, struct azds_err *e)
+{
+	int *fds[] = { &m->spaces, &m->space_ids, &m->pods, &m->pod_cgroups, &m->vips,
+		       &m->services, &m->backends, &m->config, &m->stats, &m->events };
+	char path[256];
+
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+		*fds[i] = -1;
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", in->pin_dir, azds_dp_map_names[i]);
+		*fds[i] = bpf_obj_get(path);
+		if (*fds[i] < 0) {
+			int err = -errno;
+
+			azds_maps_close(m);
+			return azds_err(e, err, "instance \"%s\" is not running (%s: %s); start it with 'azds-controller start'",
+					in->name, path, strerror(-err));
+		}
+	}
+	return 0;
+}
+
+void azds_maps_close(struct azds_maps *m)
+{
+	int *fds[] = { &m->spaces, &m->space_ids, &m->pods, &m->pod_cgroups, &m->vips,
+		       &m->services, &m->backends, &m->config, &m->stats, &m->events };
+
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
+		if (*fds[i] >= 0)
+			close(*fds[i]);
+		*fds[i] = -1;
+	}
+}
+
+int azds_config_get(const struct azds_maps *m, struct azds_config *c)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(m->config, &zero, c) ? -errno : 0;
+}
+
+int azds_config_set(const struct azds_maps *m, const struct azds_config *c)
+{
+	__u32 zero = 0;
+
+	return bpf_map_update_elem(m->config, &zero, c, BPF_ANY) ? -errno : 0;
+}

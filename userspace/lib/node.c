@@ -1,0 +1,592 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The embedded node. Everything azds creates lives under names derived
+ * from the instance, so "down" can find and remove it even after a crash:
+ *   node netns   azds-<inst>-node        (router, DNS, host ends of veths)
+ *   pod netns    azds-<inst>-p-<pod>     (eth0 = pod end of the veth)
+ *   cgroups      <cgroup2>/azds-<inst>[/<pod>]
+ *   pins         /sys/fs/bpf/azds/<inst>/
+ *   runtime      /run/azds/<inst>/ and /etc/netns/azds-<inst>-p-<pod>/
+ */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <net/if.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "node.h"
+
+#define IP "ip"
+
+static int ipcmd(bool quiet, const char *ns, ...)
+{
+	char *argv[32];
+	int n = 0;
+	va_list ap;
+	char *a;
+
+	argv[n++] = IP;
+	if (ns) {
+		argv[n++] = "-n";
+		argv[n++] = (char *)ns;
+	}
+	va_start(ap, ns);
+	while ((a = va_arg(ap, char *)) && n < 31)
+		argv[n++] = a;
+	va_end(ap);
+	argv[n] = NULL;
+	return azds_run(argv, quiet);
+}
+
+void azds_pod_netns(const struct azds_inst *in, const char *pod, char *buf, size_t len)
+{
+	snprintf(buf, len, "azds-%s-p-%s", in->name, pod);
+}
+
+void azds_pod_cgroup(const struct azds_inst *in, const char *pod, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%s", in->cgroup_dir, pod);
+}
+
+static bool netns_exists(const char *name)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "/run/netns/%s", name);
+	return access(path, F_OK) == 0;
+}
+
+static int sysctl_in(const char *ns, const char *key, const char *val)
+{
+	char *argv[] = { IP, "netns", "exec", (char *)ns, "sysctl", "-q", "-w", NULL, NULL };
+	char kv[256];
+
+	snprintf(kv, sizeof(kv), "%s=%s", key, val);
+	argv[7] = kv;
+	return azds_run(argv, true);
+}
+
+int azds_ensure_bpffs(void)
+{
+	FILE *f = fopen("/proc/mounts", "re");
+	char line[512];
+	bool found = false;
+
+	if (f) {
+		while (fgets(line, sizeof(line), f))
+			if (strstr(line, " /sys/fs/bpf bpf "))
+				found = true;
+		fclose(f);
+	}
+	if (!found && mount("bpf", "/sys/fs/bpf", "bpf", 0, NULL))
+		return -errno;
+	return azds_mkdir_p("/sys/fs/bpf/azds", 0700);
+}
+
+static int prog_fd(const struct azds_inst *in, const char *name)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/%s", in->pin_dir, name);
+	return bpf_obj_get(path);
+}
+
+/* Detach earlier azds programs of this type, then attach the pinned one. */
+static int cgroup_attach(int cgfd, int pfd, enum bpf_attach_type type, const char *prefix)
+{
+	__u32 ids[64], cnt = 64, flags = 0;
+	struct bpf_prog_info info;
+	__u32 ilen;
+
+	if (bpf_prog_query(cgfd, type, 0, &flags, ids, &cnt) == 0) {
+		for (__u32 i = 0; i < cnt; i++) {
+			int fd = bpf_prog_get_fd_by_id(ids[i]);
+
+			if (fd < 0)
+				continue;
+			memset(&info, 0, sizeof(info));
+			ilen = sizeof(info);
+			if (bpf_obj_get_info_by_fd(fd, &info, &ilen) == 0 &&
+			    strncmp(info.name, prefix, strlen(prefix)) == 0)
+				bpf_prog_detach2(fd, cgfd, type);
+			close(fd);
+		}
+	}
+	return bpf_prog_attach(pfd, cgfd, type, BPF_F_ALLOW_MULTI) ? -errno : 0;
+}
+
+int azds_node_up(const struct azds_inst *in, struct azds_err *e)
+{
+	const char *ns = in->node_ns;
+	int err, cgfd, pfd;
+
+	err = azds_ensure_bpffs();
+	if (err)
+		return azds_err(e, err, "bpffs at /sys/fs/bpf: %s", strerror(-err));
+	err = azds_mkdir_p(in->run_dir, 0755);
+	if (err)
+		return azds_err(e, err, "%s: %s", in->run_dir, strerror(-err));
+	if (!netns_exists(ns) && ipcmd(false, NULL, "netns", "add", ns, NULL))
+		return azds_err(e, EIO, "cannot create network namespace %s", ns);
+	ipcmd(true, ns, "link", "set", "lo", "up", NULL);
+	ipcmd(true, ns, "addr", "add", AZDS_GW_ADDR "/32", "dev", "lo", NULL);
+	/* services' virtual addresses are local to the node: steered SYNs are
+	 * delivered to the router, unsteered ones are answered with a reset */
+	ipcmd(true, ns, "route", "add", "local", AZDS_VIP_NET "/16", "dev", "lo", "table", "local", NULL);
+	sysctl_in(ns, "net.ipv4.ip_forward", "1");
+	sysctl_in(ns, "net.ipv4.conf.all.rp_filter", "0");
+	sysctl_in(ns, "net.ipv4.conf.default.rp_filter", "0");
+
+	err = azds_mkdir_p(in->cgroup_dir, 0755);
+	if (err)
+		return azds_err(e, err, "cgroup %s: %s", in->cgroup_dir, strerror(-err));
+	cgfd = open(in->cgroup_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cgfd < 0)
+		return azds_err(e, errno, "cgroup %s: %s", in->cgroup_dir, strerror(errno));
+	pfd = prog_fd(in, "prog_connect4");
+	err = pfd < 0 ? -errno : cgroup_attach(cgfd, pfd, BPF_CGROUP_INET4_CONNECT, "azds_connect4");
+	if (pfd >= 0)
+		close(pfd);
+	if (!err) {
+		pfd = prog_fd(in, "prog_sockops");
+		err = pfd < 0 ? -errno : cgroup_attach(cgfd, pfd, BPF_CGROUP_SOCK_OPS, "azds_sockops");
+		if (pfd >= 0)
+			close(pfd);
+	}
+	close(cgfd);
+	if (err)
+		return azds_err(e, err, "attach to cgroup %s: %s", in->cgroup_dir, strerror(-err));
+	return 0;
+}
+
+static void kill_cgroup_procs(const char *dir)
+{
+	char path[512], line[64];
+
+	/* processes started in a pod belong to it: they end with it */
+	for (int round = 0; round < 50; round++) {
+		FILE *f;
+		bool any = false;
+
+		snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+		f = fopen(path, "re");
+		if (!f)
+			return;
+		while (fgets(line, sizeof(line), f)) {
+			pid_t pid = (pid_t)atoi(line);
+
+			if (pid > 1) {
+				kill(pid, SIGKILL);
+				any = true;
+			}
+		}
+		fclose(f);
+		if (!any)
+			return;
+		usleep(20000);
+	}
+}
+
+static void remove_cgroup(const char *dir)
+{
+	kill_cgroup_procs(dir);
+	for (int i = 0; i < 100 && rmdir(dir) && errno == EBUSY; i++)
+		usleep(20000);
+}
+
+static void rm_tree_files(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char path[512];
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		unlink(path);
+	}
+	closedir(d);
+	rmdir(dir);
+}
+
+int azds_node_down(const struct azds_inst *in, struct azds_err *e)
+{
+	char prefix[64], path[512];
+	DIR *d;
+	struct dirent *de;
+
+	(void)e;
+	snprintf(path, sizeof(path), "%s/router.pid", in->run_dir);
+	azds_daemon_stop(path, "azds-router");
+	snprintf(path, sizeof(path), "%s/dnsmasq.pid", in->run_dir);
+	azds_daemon_stop(path, "dnsmasq");
+
+	/* pods: cgroups first (their processes), then namespaces */
+	d = opendir(in->cgroup_dir);
+	if (d) {
+		while ((de = readdir(d))) {
+			struct stat st;
+
+			if (de->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", in->cgroup_dir, de->d_name);
+			if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+				remove_cgroup(path);
+		}
+		closedir(d);
+	}
+	remove_cgroup(in->cgroup_dir);
+	snprintf(prefix, sizeof(prefix), "azds-%s-p-", in->name);
+	d = opendir("/run/netns");
+	if (d) {
+		while ((de = readdir(d))) {
+			if (strncmp(de->d_name, prefix, strlen(prefix)))
+				continue;
+			ipcmd(true, NULL, "netns", "del", de->d_name, NULL);
+			snprintf(path, sizeof(path), "/etc/netns/%s", de->d_name);
+			rm_tree_files(path);
+		}
+		closedir(d);
+	}
+	d = opendir("/etc/netns");
+	if (d) {
+		while ((de = readdir(d))) {
+			if (strncmp(de->d_name, prefix, strlen(prefix)))
+				continue;
+			snprintf(path, sizeof(path), "/etc/netns/%s", de->d_name);
+			rm_tree_files(path);
+		}
+		closedir(d);
+	}
+	if (netns_exists(in->node_ns))
+		ipcmd(true, NULL, "netns", "del", in->node_ns, NULL);
+	rm_tree_files(in->pin_dir);
+	rm_tree_files(in->run_dir);
+	return 0;
+}
+
+/* ---- pods ------------------------------------------------------------- */
+
+static void veth_names(__be32 addr, char *host, char *tmp)
+{
+	__u32 a = ntohl(addr) & 0xffff;
+
+	snprintf(host, IFNAMSIZ, "azp%04x", a);
+	snprintf(tmp, IFNAMSIZ, "azt%04x", a);
+}
+
+static int tc_attach(const struct azds_inst *in, const char *ifname, struct azds_err *e)
+{
+	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .attach_point = BPF_TC_INGRESS);
+	DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = 1, .priority = 1);
+	int saved, err, pfd;
+
+	err = azds_netns_enter(in->node_ns, &saved);
+	if (err)
+		return azds_err(e, err, "enter %s: %s", in->node_ns, strerror(-err));
+	hook.ifindex = (int)if_nametoindex(ifname);
+	pfd = prog_fd(in, "prog_steer");
+	if (!hook.ifindex || pfd < 0) {
+		err = azds_err(e, ENOENT, "attach steering to %s: %s", ifname,
+			       pfd < 0 ? "program not pinned (is the instance started?)" : "no such interface");
+		goto out;
+	}
+	err = bpf_tc_hook_create(&hook);
+	if (err && err != -EEXIST) {
+		azds_err(e, err, "clsact on %s: %s", ifname, strerror(-err));
+		goto out;
+	}
+	opts.prog_fd = pfd;
+	opts.flags = BPF_TC_F_REPLACE;
+	err = bpf_tc_attach(&hook, &opts);
+	if (err)
+		azds_err(e, err, "attach steering to %s: %s", ifname, strerror(-err));
+out:
+	if (pfd >= 0)
+		close(pfd);
+	azds_netns_leave(saved);
+	return err;
+}
+
+static int write_resolv(const struct azds_inst *in, const char *podns, const struct azds_maps *m, const char *space)
+{
+	char dir[256], file[300], buf[1024], dns[AZDS_PATH_MAX + 16], path[AZDS_PATH_MAX];
+	size_t o;
+	int err;
+
+	snprintf(dir, sizeof(dir), "/etc/netns/%s", podns);
+	err = azds_mkdir_p(dir, 0755);
+	if (err)
+		return err;
+	/* a bare name resolves in the pod's space, then in each ancestor */
+	o = (size_t)snprintf(buf, sizeof(buf), "# written by azds-init for instance %s\nnameserver %s\nsearch",
+			     in->name, AZDS_GW_ADDR);
+	snprintf(path, sizeof(path), "%s", space);
+	for (;;) {
+		azds_space_dns(path, dns, sizeof(dns));
+		if (o < sizeof(buf))
+			o += (size_t)snprintf(buf + o, sizeof(buf) - o, " %s", dns);
+		char *slash = strrchr(path, '/');
+
+		if (!slash)
+			break;
+		*slash = 0;
+	}
+	if (o < sizeof(buf))
+		snprintf(buf + o, sizeof(buf) - o, "\noptions ndots:1 timeout:1 attempts:2\n");
+	(void)m;
+	snprintf(file, sizeof(file), "%s/resolv.conf", dir);
+	return azds_write_file(file, buf);
+}
+
+int azds_pod_add(const struct azds_inst *in, const struct azds_maps *m, const struct azds_pod_spec *ps,
+		 struct in_addr *addr, struct azds_err *e)
+{
+	char podns[128], host[IFNAMSIZ], tmp[IFNAMSIZ], cg[300], a32[32], a[INET_ADDRSTRLEN];
+	struct azds_pod old;
+	__u32 sid;
+	__be32 existing;
+	int err;
+
+	err = azds_name_valid("pod", ps->name, e);
+	if (err)
+		return err;
+	if (azds_space_lookup(m, ps->space, &sid, NULL))
+		return azds_err(e, ENOENT, "pod \"%s\": space \"%s\" does not exist", ps->name, ps->space);
+	for (int i = 0; i < ps->nservices; i++) {
+		struct azds_vip_key vk;
+		struct azds_vip v;
+		struct azds_svc_key sk;
+		struct azds_backends be;
+
+		if (azds_service_id(m, ps->services[i], &vk, &v))
+			return azds_err(e, ENOENT, "pod \"%s\": service \"%s\" does not exist", ps->name, ps->services[i]);
+		sk.space = sid;
+		sk.svc = v.svc;
+		if (bpf_map_lookup_elem(m->backends, &sk, &be))
+			return azds_err(e, ENOENT, "pod \"%s\": service \"%s\" is not declared in space \"%s\"", ps->name,
+					ps->services[i], ps->space);
+	}
+	if (azds_pod_find(m, ps->name, &existing, &old) == 0) {
+		if (old.space != sid)
+			return azds_err(e, EEXIST, "pod \"%s\" already exists in another space; delete it first",
+					ps->name);
+		addr->s_addr = existing;
+	} else {
+		err = azds_pod_alloc_addr(m, addr, e);
+		if (err)
+			return err;
+	}
+	azds_pod_netns(in, ps->name, podns, sizeof(podns));
+	veth_names(addr->s_addr, host, tmp);
+	inet_ntop(AF_INET, addr, a, sizeof(a));
+	snprintf(a32, sizeof(a32), "%s/32", a);
+
+	if (!netns_exists(podns) && ipcmd(false, NULL, "netns", "add", podns, NULL))
+		return azds_err(e, EIO, "pod \"%s\": cannot create network namespace %s", ps->name, podns);
+	/* the veth pair is created in the node namespace; its pod end moves */
+	if (ipcmd(true, in->node_ns, "link", "show", host, NULL)) {
+		if (ipcmd(false, in->node_ns, "link", "add", host, "type", "veth", "peer", "name", tmp, NULL) ||
+		    ipcmd(false, in->node_ns, "link", "set", tmp, "netns", podns, NULL) ||
+		    ipcmd(false, podns, "link", "set", tmp, "name", "eth0", NULL))
+			return azds_err(e, EIO, "pod \"%s\": cannot create its veth pair", ps->name);
+	}
+	ipcmd(true, podns, "link", "set", "lo", "up", NULL);
+	ipcmd(true, podns, "addr", "replace", a32, "dev", "eth0", NULL);
+	ipcmd(true, podns, "link", "set", "eth0", "up", NULL);
+	ipcmd(true, podns, "route", "replace", AZDS_GW_ADDR, "dev", "eth0", "scope", "link", NULL);
+	ipcmd(true, podns, "route", "replace", "default", "via", AZDS_GW_ADDR, "dev", "eth0", NULL);
+	ipcmd(true, in->node_ns, "link", "set", host, "up", NULL);
+	if (ipcmd(false, in->node_ns, "route", "replace", a32, "dev", host, "scope", "link", NULL))
+		return azds_err(e, EIO, "pod \"%s\": cannot route %s", ps->name, a32);
+	err = tc_attach(in, host, e);
+	if (err)
+		return err;
+
+	azds_pod_cgroup(in, ps->name, cg, sizeof(cg));
+	err = azds_mkdir_p(cg, 0755);
+	if (err)
+		return azds_err(e, err, "pod \"%s\": cgroup %s: %s", ps->name, cg, strerror(-err));
+	err = write_resolv(in, podns, m, ps->space);
+	if (err)
+		return azds_err(e, err, "pod \"%s\": resolv.conf: %s", ps->name, strerror(-err));
+	/* register last: the pod becomes routable once its plumbing exists */
+	err = azds_pod_register(m, addr->s_addr, ps->name, ps->space, azds_cgroup_id(cg), e);
+	if (err)
+		return err;
+	for (int i = 0; i < ps->nservices; i++) {
+		err = azds_backend_add(m, ps->space, ps->services[i], addr->s_addr, e);
+		if (err)
+			return err;
+	}
+	azds_dns_refresh(in, m);
+	return 0;
+}
+
+int azds_pod_del(const struct azds_inst *in, const struct azds_maps *m, const char *name, struct azds_err *e)
+{
+	char podns[128], cg[300], dir[256], host[IFNAMSIZ], tmp[IFNAMSIZ];
+	struct azds_pod p;
+	__be32 addr;
+	bool known;
+	int err;
+
+	err = azds_name_valid("pod", name, e);
+	if (err)
+		return err;
+	azds_pod_netns(in, name, podns, sizeof(podns));
+	azds_pod_cgroup(in, name, cg, sizeof(cg));
+	known = azds_pod_find(m, name, &addr, &p) == 0;
+	if (!known && !netns_exists(podns) && access(cg, F_OK))
+		return azds_err(e, ENOENT, "pod \"%s\" does not exist", name);
+	/* unroutable first, then take the plumbing away */
+	if (known) {
+		azds_pod_unregister(m, addr);
+		veth_names(addr, host, tmp);
+		ipcmd(true, in->node_ns, "link", "del", host, NULL);
+	}
+	remove_cgroup(cg);
+	if (netns_exists(podns))
+		ipcmd(true, NULL, "netns", "del", podns, NULL);
+	snprintf(dir, sizeof(dir), "/etc/netns/%s", podns);
+	rm_tree_files(dir);
+	azds_dns_refresh(in, m);
+	return 0;
+}
+
+int azds_pod_exec(const struct azds_inst *in, const char *name, char *const argv[], struct azds_err *e)
+{
+	char podns[128], cg[300], procs[320], pid[32];
+	char *args[64];
+	int n = 0, fd;
+
+	azds_pod_netns(in, name, podns, sizeof(podns));
+	azds_pod_cgroup(in, name, cg, sizeof(cg));
+	if (!netns_exists(podns))
+		return azds_err(e, ENOENT, "pod \"%s\" does not exist", name);
+	snprintf(procs, sizeof(procs), "%s/cgroup.procs", cg);
+	fd = open(procs, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return azds_err(e, errno, "pod \"%s\": cgroup %s: %s", name, cg, strerror(errno));
+	snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (write(fd, pid, strlen(pid)) < 0) {
+		int err = errno;
+
+		close(fd);
+		return azds_err(e, err, "pod \"%s\": join cgroup: %s", name, strerror(err));
+	}
+	close(fd);
+	/* ip netns exec also bind-mounts /etc/netns/<ns>/resolv.conf */
+	args[n++] = IP;
+	args[n++] = "netns";
+	args[n++] = "exec";
+	args[n++] = podns;
+	for (int i = 0; argv[i] && n < 63; i++)
+		args[n++] = argv[i];
+	args[n] = NULL;
+	execvp(IP, args);
+	return azds_err(e, errno, "exec: %s", strerror(errno));
+}
+
+/* ---- DNS and daemons -------------------------------------------------- */
+
+pid_t azds_pidfile_alive(const char *pidfile, const char *comm)
+{
+	char buf[64], path[64], c[64] = "";
+	FILE *f = fopen(pidfile, "re");
+	pid_t pid = 0;
+
+	if (!f)
+		return 0;
+	if (fgets(buf, sizeof(buf), f))
+		pid = (pid_t)atoi(buf);
+	fclose(f);
+	if (pid <= 1 || kill(pid, 0))
+		return 0;
+	/* the pid must still be the program we started */
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	if (!fgets(c, sizeof(c), f))
+		c[0] = 0;
+	fclose(f);
+	c[strcspn(c, "\n")] = 0;
+	if (strncmp(c, comm, 15))
+		return 0;
+	return pid;
+}
+
+int azds_dns_refresh(const struct azds_inst *in, const struct azds_maps *m)
+{
+	char hosts[256], pidf[256];
+	pid_t pid;
+	int err;
+
+	snprintf(hosts, sizeof(hosts), "%s/hosts", in->run_dir);
+	err = azds_dns_write_hosts(m, hosts);
+	if (err)
+		return err;
+	snprintf(pidf, sizeof(pidf), "%s/dnsmasq.pid", in->run_dir);
+	pid = azds_pidfile_alive(pidf, "dnsmasq");
+	if (pid)
+		kill(pid, SIGHUP);
+	return 0;
+}
+
+int azds_daemon_start(const char *pidfile, const char *logfile, char *const argv[], pid_t *out)
+{
+	char buf[32];
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		int fd = open(logfile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		int nul = open("/dev/null", O_RDONLY);
+
+		setsid();
+		if (nul >= 0)
+			dup2(nul, 0);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	snprintf(buf, sizeof(buf), "%d\n", (int)pid);
+	*out = pid;
+	return azds_write_file(pidfile, buf);
+}
+
+int azds_daemon_stop(const char *pidfile, const char *comm)
+{
+	pid_t pid = azds_pidfile_alive(pidfile, comm);
+
+	if (pid) {
+		kill(pid, SIGTERM);
+		for (int i = 0; i < 100 && kill(pid, 0) == 0; i++) {
+			waitpid(pid, NULL, WNOHANG);
+			usleep(10000);
+		}
+		if (kill(pid, 0) == 0)
+			kill(pid, SIGKILL);
+	}
+	unlink(pidfile);
+	return 0;
+}

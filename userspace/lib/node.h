@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+/* The embedded node: namespaces, veths, cgroups, DNS, daemons. */
+#ifndef AZDS_NODE_H
+#define AZDS_NODE_H
+
+#include <sys/types.h>
+#include "azds.h"
+
+struct azds_pod_spec {
+	const char *name;
+	const char *space;
+	const char *services[16];
+	int nservices;
+};
+
+/* names derived from an instance and a pod */
+void azds_pod_netns(const struct azds_inst *in, const char *pod, char *buf, size_t len);
+void azds_pod_cgroup(const struct azds_inst *in, const char *pod, char *buf, size_t len);
+
+int azds_ensure_bpffs(void);
+int azds_node_up(const struct azds_inst *in, struct azds_err *e);   /* netns, routes, cgroup, programs */
+int azds_node_down(const struct azds_inst *in, struct azds_err *e); /* everything, idempotent */
+
+int azds_pod_add(const struct azds_inst *in, const struct azds_maps *m, const struct azds_pod_spec *ps,
+		 struct in_addr *addr, struct azds_err *e);
+int azds_pod_del(const struct azds_inst *in, const struct azds_maps *m, const char *name, struct azds_err *e);
+int azds_pod_exec(const struct azds_inst *in, const char *name, char *const argv[], struct azds_err *e);
+
+/* DNS served to pods: regenerate hosts and tell dnsmasq */
+int azds_dns_refresh(const struct azds_inst *in, const struct azds_maps *m);
+
+/* daemons started by pid file: 0 if not running */
+pid_t azds_pidfile_alive(const char *pidfile, const char *comm);
+int azds_daemon_start(const char *pidfile, const char *logfile, char *const argv[], pid_t *pid);
+int azds_daemon_stop(const char *pidfile, const char *comm);
+
+#endif

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+/* Per-request routing decisions, read from the pinned maps. */
+#ifndef AZDS_ROUTE_H
+#define AZDS_ROUTE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "azds.h"
+
+enum route_result {
+	ROUTE_OK = 0,
+	ROUTE_NO_SERVICE,  /* no space in the chain declares the service -> 502 */
+	ROUTE_NO_ENDPOINT, /* declared, but no backend pod anywhere -> 503 */
+	ROUTE_NO_CALLER,   /* caller is not a pod and no route-as given -> 502 */
+};
+
+struct route {
+	__u32 svc;
+	__u32 space;         /* space whose backend was chosen */
+	struct sockaddr_in backend;
+	char chain[512];     /* "dev/alice/x -> dev/alice -> dev" for messages */
+};
+
+struct router_maps {
+	struct azds_maps m;
+	__u32 max_depth;
+};
+
+/* space of the calling pod, 0 if unknown */
+__u32 route_caller_space(const struct router_maps *rm, __be32 addr);
+/* service id/kind/name of a virtual address; false if not a service */
+bool route_vip(const struct router_maps *rm, __be32 addr, __be16 port, struct azds_vip *v);
+/*
+ * Resolve a route-as value ("alice", or a full path "dev/alice") against
+ * the caller's chain: "<ancestor>/<value>" for the caller's space and each
+ * ancestor, nearest first, then the value as a full path. 0 if unknown.
+ */
+__u32 route_resolve_space(const struct router_maps *rm, __u32 caller, const char *val, size_t len);
+enum route_result route_pick(const struct router_maps *rm, __u32 start, __u32 svc, const char *svc_name,
+			     unsigned rr, struct route *out);
+
+#endif
