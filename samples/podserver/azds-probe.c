@@ -1045,8 +1045,9 @@ int main(int argc, char **argv)
 	uint64_t bytes = 0, seed = 1;
 	bool have_bytes = false, half_close = true;
 	const char *cmd;
+	bool data_owned = false;
 	char **pos;
-	int npos, opt;
+	int npos, opt, rc;
 
 	signal(SIGPIPE, SIG_IGN);
 	if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
@@ -1069,8 +1070,14 @@ int main(int argc, char **argv)
 			break;
 		case 'd':
 			if (optarg[0] == '@') {
+				if (data_owned)
+					free((char *)ho.data);
 				ho.data = read_file(optarg + 1, &ho.data_len);
+				data_owned = true;
 			} else {
+				if (data_owned)
+					free((char *)ho.data);
+				data_owned = false;
 				ho.data = optarg;
 				ho.data_len = strlen(optarg);
 			}
@@ -1115,20 +1122,25 @@ int main(int argc, char **argv)
 	pos = argv + optind;
 	npos = argc - optind;
 
-	if (strcmp(cmd, "get") == 0 && npos == 2)
-		return cmd_get(pos[0], pos[1], &ho);
-	if (strcmp(cmd, "http") == 0 && npos == 1)
-		return cmd_http(pos[0], &ho);
-	if (strcmp(cmd, "raw") == 0 && npos == 1)
-		return cmd_raw(pos[0], half_close);
-	if (strcmp(cmd, "ws") == 0 && npos >= 2)
-		return cmd_ws(pos[0], pos[1], pos + 2, npos - 2, &ho.hdrs);
-	if (strcmp(cmd, "tcp") == 0 && npos == 1) {
+	if (strcmp(cmd, "get") == 0 && npos == 2) {
+		rc = cmd_get(pos[0], pos[1], &ho);
+	} else if (strcmp(cmd, "http") == 0 && npos == 1) {
+		rc = cmd_http(pos[0], &ho);
+	} else if (strcmp(cmd, "raw") == 0 && npos == 1) {
+		rc = cmd_raw(pos[0], half_close);
+	} else if (strcmp(cmd, "ws") == 0 && npos >= 2) {
+		rc = cmd_ws(pos[0], pos[1], pos + 2, npos - 2, &ho.hdrs);
+	} else if (strcmp(cmd, "tcp") == 0 && npos == 1) {
 		if (!have_bytes)
 			die(EXIT_USAGE, "tcp needs --bytes N");
-		return cmd_tcp(pos[0], bytes, seed);
+		rc = cmd_tcp(pos[0], bytes, seed);
+	} else {
+		fprintf(stderr, "azds-probe: bad command line for '%s'\n", cmd);
+		usage(stderr);
+		rc = EXIT_USAGE;
 	}
-	fprintf(stderr, "azds-probe: bad command line for '%s'\n", cmd);
-	usage(stderr);
-	return EXIT_USAGE;
+	if (data_owned)
+		free((char *)ho.data);
+	free(ho.hdrs.v);
+	return rc;
 }

@@ -302,6 +302,7 @@ static struct {
 	int spare_fd;       /* released to shed connections on EMFILE */
 	bool stop;
 	struct conn *graveyard;
+	struct conn *conns;      /* every connection not yet freed */
 	unsigned long nconns;
 } g = { .lfd = -1, .sfd = -1, .call_pipe = { -1, -1 }, .spare_fd = -1 };
 
@@ -366,6 +367,7 @@ struct conn {
 	int stream_delay_ms;
 	struct call *call;      /* outstanding /call (keeps conn alive) */
 	struct conn *next_dead;
+	struct conn *prev, *next; /* all connections, for shutdown */
 	char peer[64];
 };
 
@@ -414,6 +416,12 @@ static void free_graveyard(void)
 		struct conn *c = g.graveyard;
 
 		g.graveyard = c->next_dead;
+		if (c->prev)
+			c->prev->next = c->next;
+		else
+			g.conns = c->next;
+		if (c->next)
+			c->next->prev = c->prev;
 		request_reset(&c->req);
 		buf_free(&c->in);
 		buf_free(&c->out);
@@ -616,9 +624,11 @@ static void request_done(struct conn *c)
 	struct request *r = &c->req;
 
 	if (g.verbose)
-		fprintf(stderr, "podserver[%s]: %s \"%s %s\" %d route-as=%s body-bytes=%" PRIu64 "\n",
+		fprintf(stderr,
+			"podserver[%s]: %s \"%s %s\" %d route-as=%s baggage=%s body-bytes=%" PRIu64
+			"\n",
 			g.pod, c->peer, r->method, r->target ? r->target : "-", r->status,
-			r->route_as ? r->route_as : "-", r->body_bytes);
+			r->route_as ? r->route_as : "-", r->baggage ? r->baggage : "-", r->body_bytes);
 	if (!r->keep_alive)
 		c->close_after = true;
 	request_reset(r);
@@ -720,7 +730,9 @@ static bool parse_request_line(struct request *r, const char *l, size_t n, struc
 	m = ++i;
 	while (i < n && (unsigned char)l[i] > ' ' && l[i] != 0x7f)
 		i++;
-	if (i == m || i >= n || l[i] != ' ')
+	if (i >= n)
+		return fail(e, 400, "bad request line");
+	if (i == m || l[i] != ' ')
 		return fail(e, 400, "bad request target");
 	ts = i - m;
 	i++;
@@ -1842,6 +1854,10 @@ static void conn_new(int fd, const struct sockaddr_storage *ss)
 		return;
 	}
 	g.nconns++;
+	c->next = g.conns;
+	if (g.conns)
+		g.conns->prev = c;
+	g.conns = c;
 	if (g.verbose)
 		fprintf(stderr, "podserver[%s]: %s connected\n", g.pod, c->peer);
 	if (c->mode == MODE_TCP)
@@ -2152,6 +2168,10 @@ int main(int argc, char **argv)
 		}
 		free_graveyard();
 	}
+	/* Close what is left; a conn with a /call running stays with it. */
+	for (struct conn *c = g.conns; c; c = c->next)
+		conn_close(c);
+	free_graveyard();
 	if (g.pidfile)
 		unlink(g.pidfile);
 	return 0;

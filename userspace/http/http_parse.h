@@ -139,7 +139,7 @@ long azds_chunked_scan(struct azds_chunked *c, const char *buf, size_t len, bool
 
 /*
  * Find key in a W3C baggage header value ("k1=v1;prop, k2=v2"). On success
- * sets *val/*val_len to the (not percent-decoded) value with OWS trimmed and
+ * sets *val and *val_len to the (not percent-decoded) value with OWS trimmed and
  * returns true.
  */
 bool azds_baggage_get(const char *baggage, size_t len, const char *key, const char **val,

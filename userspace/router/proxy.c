@@ -611,11 +611,15 @@ static bool step_request_head(struct session *s)
 	s->rs_close = false;
 	s->head_started_ms = 0;
 	s->waiting_since_ms = r->now_ms;
-	if (r->cfg.access_log)
-		fprintf(stderr, "azds-router: %s %.*s %.*s route-as=%.*s -> %s:%u (%s)\n",
-			inet_ntoa(s->peer.sin_addr), (int)m.method_len, m.method, (int)m.target_len, m.target,
-			(int)rvlen, rv ? rv : "", inet_ntoa(rt.backend.sin_addr), ntohs(rt.backend.sin_port),
-			rt.chain);
+	if (r->cfg.access_log) {
+		char from[INET_ADDRSTRLEN], to[INET_ADDRSTRLEN];
+
+		inet_ntop(AF_INET, &s->peer.sin_addr, from, sizeof(from));
+		inet_ntop(AF_INET, &rt.backend.sin_addr, to, sizeof(to));
+		fprintf(stderr, "azds-router: %s %.*s %.*s route-as=%.*s -> %s:%u (%s)\n", from, (int)m.method_len,
+			m.method, (int)m.target_len > 200 ? 200 : (int)m.target_len, m.target, (int)rvlen, rv ? rv : "",
+			to, ntohs(rt.backend.sin_port), rt.chain);
+	}
 	return true;
 }
 
@@ -661,9 +665,13 @@ static bool step_request_body(struct session *s)
 			long n = azds_chunked_scan(&s->rq_ch, c->in.data + c->in.start, avail, &done, 4096);
 
 			if (n < 0) {
-				/* head already went upstream: cut both sides */
-				s->dead = true;
-				break;
+				/* the bad bytes are never forwarded; the backend
+				 * loses its connection, the client gets a 400 */
+				if (!s->rs_started)
+					session_reply(s, 400, "azds: malformed chunked request body");
+				else
+					s->dead = true;
+				return true;
 			}
 			s->rq_fwd = (size_t)n;
 			s->rq_body_all = done;
@@ -677,7 +685,6 @@ static bool step_request_body(struct session *s)
 
 static bool step_response_head(struct session *s)
 {
-	struct router *r = s->r;
 	struct azds_http_header hdrs[128];
 	struct azds_http_msg m = { .headers = hdrs, .headers_cap = sizeof(hdrs) / sizeof(hdrs[0]) };
 	struct azds_http_limits lim = { 65536, 127, 0 };
@@ -719,10 +726,11 @@ static bool step_response_head(struct session *s)
 			session_reply(s, 502, "azds: upstream switched protocols without an Upgrade request");
 			return true;
 		}
+		/* the tunnel relays everything from here, this head included */
 		s->mode = M_TUNNEL;
-		s->rs = RS_BODY;
-		s->rs_body = AZDS_BODY_NONE;
-		s->rs_body_all = true;
+		s->rs = RS_NONE;
+		s->rs_fwd = 0;
+		s->rq = RQ_DONE;
 		return true;
 	}
 	s->rs = RS_BODY;

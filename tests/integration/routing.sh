@@ -1,0 +1,94 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Header routing through eBPF steering and azds-router, with real pods.
+INST=itroute
+. "$(dirname "$0")/lib.sh"
+setup_topology
+
+# --- route-as picks the most specific space, per request --------------------
+r=$(probe web get api:80 /)
+expect_contains "no header: dev's api answers" "$r" "pod=api-dev space=dev"
+r=$(probe web get api:80 / -H 'azds-route-as: alice')
+expect_contains "route-as alice: alice's api answers" "$r" "pod=api-alice space=dev/alice"
+expect_contains "route-as header kept on the forwarded request" "$r" "route-as=alice"
+r=$(probe web get api:80 / -H 'azds-route-as: dev/alice')
+expect_contains "route-as by full path" "$r" "pod=api-alice"
+r=$(probe web get web:80 / -H 'azds-route-as: alice/x')
+expect_contains "dev/alice/x has no web: falls back two levels to dev" "$r" "pod=web space=dev"
+r=$(probe web get api:80 / -H 'azds-route-as: alice/x')
+expect_contains "dev/alice/x has no api: falls back one level to alice" "$r" "pod=api-alice"
+r=$(probe client-x get api:80 /)
+expect_contains "caller in dev/alice/x, no header: its own chain" "$r" "pod=api-alice"
+r=$(probe client-x get web:80 /)
+expect_contains "caller in dev/alice/x reaches dev's web (two levels)" "$r" "pod=web space=dev"
+r=$(probe web get api:80 / -H 'azds-route-as: nobody')
+expect_contains "unknown route-as space: caller's chain" "$r" "pod=api-dev"
+
+# --- W3C baggage -------------------------------------------------------------
+r=$(probe web get api:80 / -H 'baggage: userId=7, azds-route-as=alice;p=1')
+expect_contains "baggage azds-route-as=alice" "$r" "pod=api-alice"
+r=$(probe web get api:80 / -H 'baggage: azds-route-as=alice' -H 'azds-route-as: dev')
+expect_contains "header wins over baggage" "$r" "pod=api-dev"
+
+# --- every hop: web calls api, propagating the header --------------------------
+r=$(probe client-x get web:80 '/call?url=http://api/' -H 'azds-route-as: alice')
+expect_contains "hop 1 served by dev's web" "$r" "pod=web space=dev"
+expect_contains "hop 2 served by alice's api" "$r" "-> pod=api-alice"
+r=$(probe client-x get web:80 '/call?url=http://api/' -H 'azds-route-as: dev')
+expect_contains "route-as dev at every hop" "$r" "-> pod=api-dev"
+
+# --- one keep-alive connection, alternating route-as --------------------------
+r=$(in_pod web curl -sv http://api/ -H 'azds-route-as: alice' --next http://api/ --next http://api/ \
+	-H 'azds-route-as: alice' --next http://api/ -H 'azds-route-as: dev' 2>&1)
+pods=$(echo "$r" | grep -o 'pod=api-[a-z]*' | tr '\n' ' ')
+expect_eq "keep-alive alternating route-as" "$pods" "pod=api-alice pod=api-dev pod=api-alice pod=api-dev "
+expect_contains "one client connection reused" "$r" "Re-using existing connection"
+
+# --- pipelining: answered in order ----------------------------------------
+r=$(printf '%s' 'GET /p1 HTTP/1.1\r\nHost: api\r\nazds-route-as: alice\r\n\r\nGET /p2 HTTP/1.1\r\nHost: api\r\n\r\nGET /p3 HTTP/1.1\r\nHost: api\r\nazds-route-as: alice\r\n\r\nGET /p4 HTTP/1.1\r\nHost: api\r\nConnection: close\r\n\r\n' |
+	xargs -0 printf | in_pod web "$BIN/azds-probe" raw "$(vip api)" 2>&1)
+order=$(echo "$r" | grep -o 'pod=api-[a-z]* space=[a-z/]* service=api method=GET path=/p[0-9]' |
+	awk '{print $1 $5}' | tr '\n' ' ')
+expect_eq "pipelined requests answered in order" "$order" \
+	"pod=api-alicepath=/p1 pod=api-devpath=/p2 pod=api-alicepath=/p3 pod=api-devpath=/p4 "
+
+# --- bodies: Content-Length, chunked, Expect: 100-continue -------------------
+head -c 300000 /dev/urandom | base64 -w 0 >"$WORK/body"
+sum=$(md5sum <"$WORK/body" | cut -d' ' -f1)
+in_pod web curl -s -o "$WORK/echo1" http://api/echo -H 'azds-route-as: alice' --data-binary @"$WORK/body"
+got=$(tail -n +2 "$WORK/echo1" | md5sum | cut -d' ' -f1)
+expect_eq "POST body (Content-Length) arrives unchanged" "$got" "$sum"
+in_pod web curl -s -o "$WORK/echo2" http://api/echo -H 'Transfer-Encoding: chunked' --data-binary @"$WORK/body"
+got=$(tail -n +2 "$WORK/echo2" | md5sum | cut -d' ' -f1)
+expect_eq "chunked request body arrives unchanged" "$got" "$sum"
+r=$(in_pod web curl -sv http://api/echo -H 'Expect: 100-continue' --data-binary @"$WORK/body" 2>&1 | grep -a -E '^< HTTP|pod=')
+expect_contains "Expect: 100-continue passes the interim response" "$r" "HTTP/1.1 100 Continue"
+expect_contains "Expect: 100-continue then the body is echoed" "$r" "body-bytes=400000"
+r=$(probe web get api:80 /stream)
+expect_contains "chunked response relayed" "$r" "200"
+r=$(in_pod web curl -sI http://api/ -H 'azds-route-as: alice')
+expect_contains "HEAD answered" "$r" "X-Pod: api-alice"
+
+# --- websocket upgrade: a byte tunnel both ways ---------------------------------
+r=$(probe web ws api:80 /ws one two -H 'azds-route-as: alice')
+expect_contains "websocket greeted by alice's api" "$r" "hello from api-alice"
+expect_contains "websocket echoes" "$r" "two"
+r=$(probe web ws api:80 /ws three)
+expect_contains "websocket without header: dev's api" "$r" "hello from api-dev"
+
+# --- h2c prior knowledge / non-HTTP bytes are tunnelled to the caller's chain ----
+r=$(printf 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n' | in_pod web "$BIN/azds-probe" raw "$(vip api)" 2>&1)
+expect_contains "h2c preface tunnelled untouched to the backend (which refuses it)" "$r" "HTTP/1.1 505"
+expect_contains "h2c tunnel reached dev's api" "$r" "X-Pod: api-dev"
+
+# --- 502 / 503 name the chain ------------------------------------------------
+$CTL service add dev/alice ghost --port 80 --target-port 8080 >/dev/null
+vip=$($BIN/azds -i $INST list-uris | awk '$1 == "ghost" { sub("http://", "", $2); print $2 }')
+r=$(probe web get "$vip" /)
+expect_contains "service only in a child, no header: 502 naming the chain" "$r" "502"
+expect_contains "502 body names the chain" "$r" 'no service "ghost" in dev'
+r=$(probe web get "$vip" / -H 'azds-route-as: alice')
+expect_contains "declared but no pod: 503" "$r" "503"
+expect_contains "503 body names the chain" "$r" "dev/alice -> dev"
+
+finish
