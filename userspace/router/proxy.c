@@ -902,9 +902,11 @@ static void advance(struct session *s)
 			if (s->up && !s->up->connecting) {
 				if (s->rq == RQ_BODY)
 					p |= step_request_body(s);
+				if (replying(s) || s->dead)
+					continue;
 				if (s->rs == RS_HEAD)
 					p |= step_response_head(s);
-				if (replying(s))
+				if (replying(s) || s->dead || s->mode == M_TUNNEL)
 					continue;
 				if (s->rs == RS_BODY || s->rs == RS_INTERIM)
 					p |= step_response_body(s);
