@@ -466,6 +466,8 @@ static int cmd_get(const char *hostport, const char *path, struct http_opts *o)
 		die(EXIT_USAGE, "PATH must start with '/': %s", path);
 
 	m = open_memstream(&req, &req_len);
+	if (!m)
+		die(EXIT_IO, "open_memstream: %s", strerror(errno));
 	fprintf(m, "%s %s HTTP/1.1\r\n", method, path);
 	if (!has_header(&o->hdrs, "host"))
 		fprintf(m, "Host: %s\r\n", hostport);
@@ -782,6 +784,8 @@ static int cmd_ws(const char *hostport, const char *path, char **msgs, int nmsgs
 	free(kg);
 
 	f = open_memstream(&req, &req_len);
+	if (!f)
+		die(EXIT_IO, "open_memstream: %s", strerror(errno));
 	fprintf(f, "GET %s HTTP/1.1\r\n", path);
 	if (!has_header(hdrs, "host"))
 		fprintf(f, "Host: %s\r\n", hostport);

@@ -1192,8 +1192,8 @@ connected:
 static int parse_response(const char *p, size_t n, bool eof, int *status, struct buf *body,
 			  const char **why)
 {
-	size_t scan = 0, hlen, pos = 0, len;
-	const char *line;
+	size_t scan = 0, hlen, pos = 0, len = 0;
+	const char *line = NULL;
 	bool chunked = false, have_cl = false;
 	uint64_t cl = 0;
 	int code;
@@ -1204,8 +1204,7 @@ static int parse_response(const char *p, size_t n, bool eof, int *status, struct
 			*why = "truncated response head";
 			return eof ? -1 : 0;
 		}
-		next_line(p, hlen, &pos, &line, &len);
-		if (len < 12 || memcmp(line, "HTTP/1.", 7) != 0 || line[8] != ' ' ||
+		if (!next_line(p, hlen, &pos, &line, &len) || len < 12 || memcmp(line, "HTTP/1.", 7) != 0 || line[8] != ' ' ||
 		    !isdigit((unsigned char)line[9]) || !isdigit((unsigned char)line[10]) ||
 		    !isdigit((unsigned char)line[11])) {
 			*why = "bad status line";

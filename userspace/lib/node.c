@@ -305,7 +305,11 @@ static int tc_attach(const struct azds_inst *in, const char *ifname, struct azds
 			       pfd < 0 ? "program not pinned (is the instance started?)" : "no such interface");
 		goto out;
 	}
+	/* an existing clsact qdisc is expected on a re-run: keep libbpf quiet */
+	libbpf_print_fn_t prev = libbpf_set_print(NULL);
+
 	err = bpf_tc_hook_create(&hook);
+	libbpf_set_print(prev);
 	if (err && err != -EEXIST) {
 		azds_err(e, err, "clsact on %s: %s", ifname, strerror(-err));
 		goto out;
