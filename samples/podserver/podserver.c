@@ -1094,6 +1094,10 @@ static bool parse_http_url(const char *url, struct call *k)
 
 	if (strncasecmp(url, "http://", 7) != 0)
 		return false;
+	/* It goes into a request line and a Host header: no spaces/CTLs. */
+	for (const char *q = url; *q; q++)
+		if ((unsigned char)*q <= ' ' || *q == 0x7f)
+			return false;
 	a = url + 7;
 	end = a + strcspn(a, "/?#");
 	if (memchr(a, '@', (size_t)(end - a)))
