@@ -701,11 +701,14 @@ static void test_large_heads(void)
 	lim.max_head_bytes = n - 1;
 	CHECK_INT(azds_http_parse_request(guarded(big, n), n, &m, &lim), ERR);
 	CHECK_INT(m.status, 431);
-	/* Incomplete and already over the limit: refused without the end. */
+	/* Incomplete with max_head bytes buffered: the head cannot fit. */
+	lim.max_head_bytes = 1000;
 	CHECK_INT(azds_http_parse_request(guarded(big, n - 2), n - 2, &m, &lim), ERR);
 	CHECK_INT(m.status, 431);
+	CHECK_INT(azds_http_parse_request(guarded(big, 1000), 1000, &m, &lim), ERR);
+	CHECK_INT(m.status, 431);
 	/* Incomplete and under the limit: wait. */
-	CHECK_INT(azds_http_parse_request(guarded(big, 1000), 1000, &m, &lim), INC);
+	CHECK_INT(azds_http_parse_request(guarded(big, 999), 999, &m, &lim), INC);
 }
 
 /* ---------------------------------------------------------------------- */

@@ -121,3 +121,8 @@ finish() {
 vip() {
 	"$BIN/azds" -i "$INST" list-uris | awk -v n="$1" '$1 == n { sub(".*://", "", $2); print $2 }'
 }
+
+# counter NAME: a data-plane counter from 'azds-controller status'
+counter() {
+	$CTL status | awk -v n="$1" '$1 == n { print $2 }'
+}

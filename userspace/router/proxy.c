@@ -171,6 +171,10 @@ static bool conn_fill(struct conn *c, size_t cap)
 		return false;
 	n = read(c->fd, c->in.data + c->in.end, c->in.cap - c->in.end);
 	if (n > 0) {
+		/* a short read drained the socket: under edge triggering, data
+		 * arriving later raises a new event, so skip the EAGAIN call */
+		if ((size_t)n < c->in.cap - c->in.end)
+			c->can_read = false;
 		c->in.end += (size_t)n;
 		return true;
 	}
@@ -196,8 +200,11 @@ static size_t conn_write(struct conn *c, const char *p, size_t len)
 	if (!c->can_write || c->error || c->connecting || len == 0)
 		return 0;
 	n = send(c->fd, p, len, MSG_NOSIGNAL);
-	if (n >= 0)
+	if (n >= 0) {
+		if ((size_t)n < len)
+			c->can_write = false; /* full: EPOLLOUT will tell */
 		return (size_t)n;
+	}
 	if (errno == EAGAIN || errno == EWOULDBLOCK)
 		c->can_write = false;
 	else if (errno != EINTR)
@@ -623,6 +630,42 @@ static bool step_request_head(struct session *s)
 	return true;
 }
 
+/*
+ * Extend *fwd over the body bytes already buffered behind it, so a head and
+ * the body that came with it leave in one send. -1: malformed chunking.
+ */
+static int designate_body(const struct buf *b, size_t *fwd, enum azds_http_body kind, uint64_t *left,
+			  struct azds_chunked *ch, bool *all)
+{
+	size_t avail = buf_len(b) - *fwd, n;
+	bool done = false;
+	long k;
+
+	if (*all || avail == 0)
+		return 0;
+	switch (kind) {
+	case AZDS_BODY_UNTIL_CLOSE:
+		*fwd += avail;
+		return 0;
+	case AZDS_BODY_LENGTH:
+		n = avail < *left ? avail : (size_t)*left;
+		*fwd += n;
+		*left -= n;
+		*all = *left == 0;
+		return 0;
+	case AZDS_BODY_CHUNKED:
+		k = azds_chunked_scan(ch, b->data + b->start + *fwd, avail, &done, 4096);
+		if (k < 0)
+			return -1;
+		*fwd += (size_t)k;
+		*all = done;
+		return 0;
+	default:
+		*all = true;
+		return 0;
+	}
+}
+
 /* Forward the current request's head and body bytes upstream. */
 static bool step_request_body(struct session *s)
 {
@@ -630,6 +673,15 @@ static bool step_request_body(struct session *s)
 	bool progress = false;
 
 	while (s->rq == RQ_BODY) {
+		if (designate_body(&c->in, &s->rq_fwd, s->rq_body, &s->rq_left, &s->rq_ch, &s->rq_body_all)) {
+			/* the bad bytes are never forwarded; the backend loses its
+			 * connection, the client gets a 400 */
+			if (!s->rs_started)
+				session_reply(s, 400, "azds: malformed chunked request body");
+			else
+				s->dead = true;
+			return true;
+		}
 		if (s->rq_fwd > 0) {
 			size_t n = conn_write(u, c->in.data + c->in.start, s->rq_fwd);
 
@@ -645,40 +697,9 @@ static bool step_request_body(struct session *s)
 			progress = true;
 			break;
 		}
-		size_t avail = buf_len(&c->in);
-
-		if (avail == 0) {
-			if (c->eof) {
-				/* client vanished mid-body: nothing sane to forward */
-				s->dead = true;
-			}
-			break;
-		}
-		if (s->rq_body == AZDS_BODY_LENGTH) {
-			size_t n = avail < s->rq_left ? avail : (size_t)s->rq_left;
-
-			s->rq_fwd = n;
-			s->rq_left -= n;
-			s->rq_body_all = s->rq_left == 0;
-		} else {
-			bool done = false;
-			long n = azds_chunked_scan(&s->rq_ch, c->in.data + c->in.start, avail, &done, 4096);
-
-			if (n < 0) {
-				/* the bad bytes are never forwarded; the backend
-				 * loses its connection, the client gets a 400 */
-				if (!s->rs_started)
-					session_reply(s, 400, "azds: malformed chunked request body");
-				else
-					s->dead = true;
-				return true;
-			}
-			s->rq_fwd = (size_t)n;
-			s->rq_body_all = done;
-			if (n == 0 && !done)
-				break;
-		}
-		progress = true;
+		if (c->eof)
+			s->dead = true; /* client vanished mid-body */
+		break;
 	}
 	return progress;
 }
@@ -748,6 +769,11 @@ static bool step_response_body(struct session *s)
 	bool progress = false;
 
 	for (;;) {
+		if (s->rs == RS_BODY &&
+		    designate_body(&u->in, &s->rs_fwd, s->rs_body, &s->rs_left, &s->rs_ch, &s->rs_body_all)) {
+			s->dead = true; /* a broken response cannot be repaired */
+			break;
+		}
 		if (s->rs_fwd > 0) {
 			size_t n = conn_write(c, u->in.data + u->in.start, s->rs_fwd);
 
@@ -768,43 +794,16 @@ static bool step_response_body(struct session *s)
 			progress = true;
 			break;
 		}
-		size_t avail = buf_len(&u->in);
-
-		if (avail == 0) {
-			if (u->eof || u->error) {
-				if (s->rs_body == AZDS_BODY_UNTIL_CLOSE) {
-					s->rs = RS_DONE;
-					s->rs_close = true;
-				} else {
-					/* truncated response: the client must see it end */
-					s->dead = true;
-				}
-				progress = true;
+		if (u->eof || u->error) {
+			if (s->rs_body == AZDS_BODY_UNTIL_CLOSE) {
+				s->rs = RS_DONE;
+				s->rs_close = true;
+			} else {
+				s->dead = true; /* truncated: the client must see it end */
 			}
-			break;
+			progress = true;
 		}
-		if (s->rs_body == AZDS_BODY_UNTIL_CLOSE) {
-			s->rs_fwd = avail;
-		} else if (s->rs_body == AZDS_BODY_LENGTH) {
-			size_t n = avail < s->rs_left ? avail : (size_t)s->rs_left;
-
-			s->rs_fwd = n;
-			s->rs_left -= n;
-			s->rs_body_all = s->rs_left == 0;
-		} else {
-			bool done = false;
-			long n = azds_chunked_scan(&s->rs_ch, u->in.data + u->in.start, avail, &done, 4096);
-
-			if (n < 0) {
-				s->dead = true;
-				break;
-			}
-			s->rs_fwd = (size_t)n;
-			s->rs_body_all = done;
-			if (n == 0 && !done)
-				break;
-		}
-		progress = true;
+		break;
 	}
 	return progress;
 }
