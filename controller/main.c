@@ -198,6 +198,14 @@ static int cmd_start(int argc, char **argv)
 	err = azds_node_up(&in, &e);
 	if (err)
 		return fail(e.msg);
+	{
+		struct azds_maps m;
+
+		if (azds_maps_open(&in, &m, &e) == 0) {
+			azds_node_reattach(&in, &m);
+			azds_maps_close(&m);
+		}
+	}
 	if (start_daemons(router))
 		return 1;
 	if (router && wait_listener())

@@ -27,6 +27,8 @@ expect_contains "unknown route-as space: caller's chain" "$r" "pod=api-dev"
 # --- W3C baggage -------------------------------------------------------------
 r=$(probe web get api:80 / -H 'baggage: userId=7, azds-route-as=alice;p=1')
 expect_contains "baggage azds-route-as=alice" "$r" "pod=api-alice"
+r=$(probe web get api:80 / -H 'baggage: azds-route-as=dev%2Falice')
+expect_contains "baggage value percent-decoded (dev%2Falice)" "$r" "pod=api-alice"
 r=$(probe web get api:80 / -H 'baggage: azds-route-as=alice' -H 'azds-route-as: dev')
 expect_contains "header wins over baggage" "$r" "pod=api-dev"
 

@@ -441,6 +441,25 @@ int azds_pod_add(const struct azds_inst *in, const struct azds_maps *m, const st
 	return 0;
 }
 
+int azds_node_reattach(const struct azds_inst *in, const struct azds_maps *m)
+{
+	char host[IFNAMSIZ], tmp[IFNAMSIZ];
+	struct azds_err e;
+	__be32 key, next;
+	void *cur = NULL;
+	int n = 0;
+
+	/* a re-load (upgrade) puts the new steering program on every pod */
+	while (bpf_map_get_next_key(m->pods, cur, &next) == 0) {
+		key = next;
+		cur = &key;
+		veth_names(key, host, tmp);
+		if (tc_attach(in, host, &e) == 0)
+			n++;
+	}
+	return n;
+}
+
 int azds_pod_del(const struct azds_inst *in, const struct azds_maps *m, const char *name, struct azds_err *e)
 {
 	char podns[128], cg[300], dir[256], host[IFNAMSIZ], tmp[IFNAMSIZ];

@@ -19,6 +19,7 @@ void azds_pod_cgroup(const struct azds_inst *in, const char *pod, char *buf, siz
 
 int azds_ensure_bpffs(void);
 int azds_node_up(const struct azds_inst *in, struct azds_err *e);   /* netns, routes, cgroup, programs */
+int azds_node_reattach(const struct azds_inst *in, const struct azds_maps *m);
 int azds_node_down(const struct azds_inst *in, struct azds_err *e); /* everything, idempotent */
 
 int azds_pod_add(const struct azds_inst *in, const struct azds_maps *m, const struct azds_pod_spec *ps,

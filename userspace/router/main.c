@@ -36,6 +36,7 @@ static const struct setting settings[] = {
 	S("max-body-bytes", max_body_bytes, 1ULL << 30, 0, 1ULL << 40, "declared Content-Length; above: 413 (0: no limit)"),
 	S("header-timeout-ms", header_timeout_ms, 10000, 100, 600000, "time to receive a request head; then 408"),
 	S("idle-timeout-ms", idle_timeout_ms, 60000, 100, 3600000, "keep-alive idle time of client and pooled connections"),
+	S("tunnel-idle-timeout-ms", tunnel_idle_timeout_ms, 3600000, 1000, 86400000, "idle time of upgraded (websocket) and tunnelled connections"),
 	S("upstream-timeout-ms", upstream_timeout_ms, 60000, 100, 3600000, "time for a backend's response head; then 504"),
 	S("max-idle-upstreams", max_idle_upstreams, 1024, 0, 100000, "pooled idle upstream connections"),
 };

@@ -519,6 +519,34 @@ static void start_tunnel_detect(struct session *s)
 	s->mode = M_TUNNEL;
 }
 
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c |= 0x20;
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Decode %XX escapes into out; a value too long for out comes back empty. */
+static size_t percent_decode(const char *in, size_t len, char *out, size_t cap)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		char c = in[i];
+
+		if (c == '%' && i + 2 < len && hexval(in[i + 1]) >= 0 && hexval(in[i + 2]) >= 0) {
+			c = (char)(hexval(in[i + 1]) * 16 + hexval(in[i + 2]));
+			i += 2;
+		}
+		if (o + 1 >= cap)
+			return 0;
+		out[o++] = c;
+	}
+	out[o] = 0;
+	return o;
+}
+
 /* Parse the next request head and start forwarding it. */
 static bool step_request_head(struct session *s)
 {
@@ -529,6 +557,7 @@ static bool step_request_head(struct session *s)
 	struct conn *c = s->cli;
 	const char *rv = NULL;
 	size_t rvlen = 0;
+	char decoded[AZDS_PATH_MAX];
 	struct route rt;
 	enum route_result rres;
 	__u32 start;
@@ -580,8 +609,10 @@ static bool step_request_head(struct session *s)
 	if (m.route_as && m.route_as_len) {
 		rv = m.route_as;
 		rvlen = m.route_as_len;
-	} else if (m.baggage) {
-		azds_baggage_get(m.baggage, m.baggage_len, "azds-route-as", &rv, &rvlen);
+	} else if (m.baggage && azds_baggage_get(m.baggage, m.baggage_len, "azds-route-as", &rv, &rvlen)) {
+		/* baggage values are percent-encoded: dev%2Falice is dev/alice */
+		rvlen = percent_decode(rv, rvlen, decoded, sizeof(decoded));
+		rv = decoded;
 	}
 	start = s->caller_space;
 	if (rv && rvlen) {
@@ -919,6 +950,7 @@ static void advance(struct session *s)
 		}
 		if (!p)
 			break;
+		s->last_active_ms = r->now_ms;
 	}
 	if (s->dead)
 		session_free(s);
@@ -1038,8 +1070,11 @@ void router_sweep(struct router *r)
 			advance(s);
 			continue;
 		}
-		if (s->rq == RQ_HEAD && !s->head_started_ms && s->mode != M_TUNNEL &&
-		    r->now_ms - s->last_active_ms > r->cfg.idle_timeout_ms) {
+		/* nothing moved for idle-timeout: an idle keep-alive client, or a
+		 * client or backend stalled mid-message; tunnels may idle longer */
+		if (r->now_ms - s->last_active_ms >
+		    (s->mode == M_TUNNEL ? r->cfg.tunnel_idle_timeout_ms : r->cfg.idle_timeout_ms) &&
+		    !(s->rq == RQ_HEAD && s->head_started_ms) && !(s->rs == RS_HEAD && s->up)) {
 			s->dead = true;
 			session_free(s);
 		}

@@ -19,6 +19,7 @@ struct router_cfg {
 	uint64_t max_body_bytes;
 	unsigned header_timeout_ms;
 	unsigned idle_timeout_ms;
+	unsigned tunnel_idle_timeout_ms;
 	unsigned upstream_timeout_ms;
 	unsigned max_idle_upstreams;
 	bool access_log;
