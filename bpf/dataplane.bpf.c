@@ -141,7 +141,7 @@ static __always_inline struct azds_backends *nearest_backends(__u32 space, __u32
 	struct azds_space *sp;
 
 	for (int i = 0; i < AZDS_DEPTH_HARD_MAX; i++) {
-		if ((__u32)i > max_depth || space == AZDS_SPACE_NONE)
+		if ((__u32)i >= max_depth || space == AZDS_SPACE_NONE)
 			break;
 		key.space = space;
 		be = bpf_map_lookup_elem(&backends, &key);

@@ -24,6 +24,22 @@ expect_contains "caller in dev/alice/x reaches dev's web (two levels)" "$r" "pod
 r=$(probe web get api:80 / -H 'azds-route-as: nobody')
 expect_contains "unknown route-as space: caller's chain" "$r" "pod=api-dev"
 
+# --- deep chains: 8 levels by default, the 9th refused with a clear error -------
+$CTL space add dev/l1 && $CTL space add dev/l1/l2 && $CTL space add dev/l1/l2/l3 &&
+	$CTL space add dev/l1/l2/l3/l4 && $CTL space add dev/l1/l2/l3/l4/l5 &&
+	$CTL space add dev/l1/l2/l3/l4/l5/l6 && $CTL space add dev/l1/l2/l3/l4/l5/l6/l7 ||
+	bad "creating an 8-level chain"
+r=$($CTL space add dev/l1/l2/l3/l4/l5/l6/l7/l8 2>&1)
+expect_contains "9th level refused naming the limit" "$r" "the limit is 8"
+r=$(probe web get web:80 / -H 'azds-route-as: dev/l1/l2/l3/l4/l5/l6/l7')
+expect_contains "8-level chain falls back 7 levels to dev" "$r" "pod=web space=dev"
+r=$($CTL space add 'Dev/Bad Name' 2>&1)
+expect_contains "bad space name refused with the rule" "$r" "each level must be"
+r=$($CTL space add nope/child 2>&1)
+expect_contains "missing parent named" "$r" 'parent "nope" does not exist'
+r=$($CTL space list)
+expect_contains "refusals lost nothing" "$r" "dev/l1/l2/l3/l4/l5/l6/l7"
+
 # --- W3C baggage -------------------------------------------------------------
 r=$(probe web get api:80 / -H 'baggage: userId=7, azds-route-as=alice;p=1')
 expect_contains "baggage azds-route-as=alice" "$r" "pod=api-alice"

@@ -53,7 +53,7 @@ __u32 route_resolve_space(const struct router_maps *rm, __u32 caller, const char
 
 	if (len == 0 || len >= AZDS_PATH_MAX)
 		return 0;
-	for (__u32 i = 0; i <= rm->max_depth && space_get(rm, cur, &sp); i++) {
+	for (__u32 i = 0; i < rm->max_depth && space_get(rm, cur, &sp); i++) {
 		int n = snprintf(path, sizeof(path), "%s/%.*s", sp.path, (int)len, val);
 
 		if (n > 0 && (size_t)n < sizeof(path)) {
@@ -81,7 +81,7 @@ enum route_result route_pick(const struct router_maps *rm, __u32 start, __u32 sv
 
 	out->chain[0] = 0;
 	out->svc = svc;
-	for (__u32 i = 0; i <= rm->max_depth && space_get(rm, cur, &sp); i++) {
+	for (__u32 i = 0; i < rm->max_depth && space_get(rm, cur, &sp); i++) {
 		if (o < sizeof(out->chain))
 			o += snprintf(out->chain + o, sizeof(out->chain) - o, "%s%s", o ? " -> " : "", sp.path);
 		key.space = cur;
