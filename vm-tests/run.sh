@@ -14,6 +14,8 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 CACHE=$HERE/.cache
 VM_TIMEOUT=${VM_TIMEOUT:-600}
+# BPF unit tests run in the VM when BUILD_DIR has them (test_steer is required)
+OPTIONAL_BPF_TESTS="test_connect4"
 T0=$(date +%s)
 
 say() { echo "vm-tests: $*"; }
@@ -71,19 +73,27 @@ if [ -z "$KPKG" ]; then
 		KPKG=$(newest_kernel_pkg)
 	fi
 fi
+# fetch_kernel PKG: the candidate version into the cache; prints its path
+fetch_kernel() {
+	local ver deb
+	ver=$(apt-cache show --no-all-versions "$1" 2>/dev/null | awk '/^Version:/ {print $2; exit}')
+	[ -n "$ver" ] || return 1
+	deb=$CACHE/${1}_${ver}_amd64.deb
+	if [ ! -s "$deb" ]; then
+		say "downloading $1 $ver" >&2
+		(cd "$CACHE" && apt-get download -qq -o APT::Sandbox::User=root "$1=$ver" >&2) || return 1
+	fi
+	[ -s "$deb" ] && echo "$deb"
+}
 DEB=""
 if [ -n "$KPKG" ]; then
-	KVERPKG=$(apt-cache show --no-all-versions "$KPKG" 2>/dev/null | awk '/^Version:/ {print $2; exit}')
-	DEB=$CACHE/${KPKG}_${KVERPKG}_amd64.deb
-	if [ ! -s "$DEB" ]; then
-		say "downloading $KPKG $KVERPKG"
-		rm -f "$CACHE"/*.deb.part
-		if (cd "$CACHE" && apt-get download -qq -o APT::Sandbox::User=root "$KPKG=$KVERPKG"); then
-			:
-		else
-			say "apt-get download $KPKG failed"
-			DEB=""
+	if ! DEB=$(fetch_kernel "$KPKG"); then
+		# stale package lists name a version the mirror no longer has
+		if [ "$UPDATED" -eq 0 ] && [ -z "${VM_KERNEL_PKG:-}" ]; then
+			apt_update_once
+			KPKG=$(newest_kernel_pkg)
 		fi
+		DEB=$( [ -n "$KPKG" ] && fetch_kernel "$KPKG") || say "apt-get download $KPKG failed"
 	fi
 fi
 if [ -z "$DEB" ] || [ ! -s "$DEB" ]; then
@@ -145,8 +155,16 @@ for d in /etc/iproute2 /usr/share/iproute2 /usr/lib/iproute2; do
 		cp -a "$d/." "$ROOT$d/"
 	fi
 done
-for b in test_steer azds-controller azds-init azds-router azds azds-probe podserver; do
+for b in azds-controller azds-init azds-router azds azds-probe podserver; do
 	copy_elf "$BIN/$b" "/azds/bin/$b"
+done
+# the BPF unit tests run first, in this order: test_steer always, newer ones when built
+: >"$ROOT/azds/bpf-tests"
+for b in test_steer $OPTIONAL_BPF_TESTS; do
+	if [ -x "$BIN/$b" ]; then
+		copy_elf "$BIN/$b" "/azds/bin/$b"
+		echo "$b" >>"$ROOT/azds/bpf-tests"
+	fi
 done
 install -m 0755 "$HERE/smoke.sh" "$ROOT/azds/smoke.sh"
 install -m 0755 "$HERE/vm-init.sh" "$ROOT/init"
@@ -220,9 +238,10 @@ set -e
 T2=$(date +%s)
 
 # the test output: everything from our first line on (the kernel's boot log stays in $LOG)
-sed -n '/^AZDS-VM-KERNEL:/,$p' "$LOG"
-RESULT=$(grep -a -m 1 '^AZDS-VM-RESULT: ' "$LOG" || true)
-VMKERNEL=$(grep -a -m 1 '^AZDS-VM-KERNEL: ' "$LOG" | sed 's/^AZDS-VM-KERNEL: //' || true)
+# (the firmware's terminal escapes can share a line with the first marker)
+sed -n '/AZDS-VM-KERNEL: /,$p' "$LOG" | sed 's/^.*\(AZDS-VM-KERNEL: \)/\1/'
+RESULT=$(grep -a -o -m 1 'AZDS-VM-RESULT: \(PASS\|FAIL.*\)$' "$LOG" || true)
+VMKERNEL=$(grep -a -o -m 1 'AZDS-VM-KERNEL: .*' "$LOG" | sed 's/^AZDS-VM-KERNEL: //' || true)
 echo
 say "VM kernel: ${VMKERNEL:-unknown}"
 say "boot + tests $((T2 - T1)) s, total $((T2 - T0)) s"
@@ -233,6 +252,13 @@ if [ -z "$RESULT" ]; then
 	say "AZDS-VM-RESULT: FAIL (no result from the VM)"
 	exit 1
 fi
+case "$VMKERNEL" in
+6.1.*) ;;
+*)
+	say "AZDS-VM-RESULT: FAIL (the VM ran kernel '${VMKERNEL:-unknown}', not 6.1)"
+	exit 1
+	;;
+esac
 say "$RESULT"
 case "$RESULT" in
 "AZDS-VM-RESULT: PASS") exit 0 ;;

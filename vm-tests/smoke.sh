@@ -77,13 +77,29 @@ wait_ready() {
 	return 1
 }
 
+# wait_dns: until dnsmasq has written its own pid file (it has set up its
+# signal handlers by then). Works around a start-up race in azds: azds-init add
+# sends dnsmasq SIGHUP (azds_dns_refresh) as soon as its comm is "dnsmasq"; one
+# that arrives while dnsmasq is still being loaded kills it (default action),
+# silently, and pods get no DNS. On TCG that window is long enough to hit.
+wait_dns() {
+	i=0
+	while [ $i -lt 100 ]; do
+		[ -s "/run/azds/$INST/dnsmasq.inner.pid" ] && return 0
+		i=$((i + 1))
+		sleep 0.1
+	done
+	bad "dnsmasq of $INST did not come up (no /run/azds/$INST/dnsmasq.inner.pid)"
+	return 1
+}
+
 dump_state() {
 	echo "--- $INST: status"
 	ctl status 2>&1
 	ctl pod list 2>&1
 	"$BIN/azds" -i "$INST" list-uris 2>&1
 	for f in /run/azds/"$INST"/*.log /tmp/"$INST"-*.log; do
-		[ -s "$f" ] || continue
+		[ -e "$f" ] || continue
 		echo "--- $f (last lines)"
 		tail -n 20 "$f"
 	done
@@ -94,6 +110,7 @@ echo "## phase 1: plain TCP, kernel balancing (cgroup/connect4), --no-router"
 INST=vmtcp
 ctl stop >/dev/null 2>&1
 if step "controller start --no-router (BPF load + pin + cgroup attach)" ctl start --no-router &&
+	wait_dns &&
 	step "space add dev" ctl space add dev &&
 	step "space add dev/alice" ctl space add dev/alice &&
 	step "service add dev echo (tcp)" ctl service add dev echo --kind tcp --port 7000 --target-port 7000 &&
@@ -119,6 +136,7 @@ if step "controller start --no-router (BPF load + pin + cgroup attach)" ctl star
 		r=$(probe client-alice tcp echo:7000 --bytes 1000)
 		echo "$r" | sed 's/^/  client-alice> /'
 		expect_contains "by DNS name (dnsmasq, search list): echo -> echo-alice" "$r" "pod=echo-alice"
+		expect_contains "dnsmasq survived the pods' DNS refreshes" "$(ctl status 2>&1)" "dns:        running"
 	fi
 fi
 dump_state
@@ -129,6 +147,7 @@ echo "## phase 2: HTTP, TC bpf_sk_assign steering to azds-router"
 INST=vmhttp
 ctl stop >/dev/null 2>&1
 if step "controller start (with azds-router)" ctl start &&
+	wait_dns &&
 	step "space add dev" ctl space add dev &&
 	step "space add dev/alice" ctl space add dev/alice &&
 	step "service add dev api (http)" ctl service add dev api --port 80 --target-port 8080 &&

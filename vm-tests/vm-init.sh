@@ -42,6 +42,7 @@ finish() {
 # quiet the console: kernel messages would interleave with test output
 echo 4 >/proc/sys/kernel/printk 2>/dev/null
 
+echo
 echo "AZDS-VM-KERNEL: $(uname -r) ($(uname -v))"
 [ -e /sys/kernel/btf/vmlinux ] && echo "vm: BTF at /sys/kernel/btf/vmlinux" || fail "no-btf"
 echo "vm: $(nproc) cpus, $(awk '/MemTotal/ {print $2 " kB"}' /proc/meminfo)"
@@ -73,7 +74,9 @@ run_test() {
 }
 
 if [ -z "$FAILED" ]; then
-	run_test test_steer 300 /azds/bin/test_steer
+	for t in $(cat /azds/bpf-tests); do
+		run_test "$t" 300 "/azds/bin/$t"
+	done
 	run_test smoke 480 /bin/sh /azds/smoke.sh /azds/bin
 fi
 finish

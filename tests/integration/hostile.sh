@@ -36,6 +36,10 @@ check "space before colon" 400 \
 	'GET / HTTP/1.1\r\nHost : api\r\n\r\n'
 check "non-numeric Content-Length" 400 \
 	'POST / HTTP/1.1\r\nHost: api\r\nContent-Length: 1x\r\n\r\nx'
+check "HTTP/1.1 without Host" 400 \
+	'GET / HTTP/1.1\r\nX-A: 1\r\n\r\n'
+check "NUL byte in a header value" 400 \
+	'GET / HTTP/1.1\r\nHost: api\r\nX-A: a\0b\r\n\r\n'
 check "two Host headers" 400 \
 	'GET / HTTP/1.1\r\nHost: api\r\nHost: evil\r\n\r\n'
 r=$(send 'POST /echo HTTP/1.1\r\nHost: api\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n')

@@ -601,6 +601,10 @@ static bool step_request_head(struct session *s)
 		session_reply(s, m.status ? m.status : 400, "azds: %s", m.reason ? m.reason : "malformed request");
 		return true;
 	}
+	if (m.minor_version == 1 && !m.host) {
+		session_reply(s, 400, "azds: HTTP/1.1 request without Host");
+		return true;
+	}
 	if (m.is_connect) {
 		session_reply(s, 405, "azds: CONNECT is not supported by the service router");
 		return true;
