@@ -51,6 +51,8 @@ static void usage(FILE *f)
 		   "  --instance NAME   azds instance whose maps to read\n"
 		   "  --netns NAME      network namespace to run in (the node's)\n"
 		   "  --access-log      one line per request on stderr\n"
+		   "  --redirect-mode   take the original destination from SO_ORIGINAL_DST (behind an\n"
+		   "                    iptables REDIRECT; only for the benchmark's sidecar baseline)\n"
 		   "Settings (default, bounds):\n",
 		AZDS_INSTANCE_DEFAULT);
 	for (size_t i = 0; i < sizeof(settings) / sizeof(settings[0]); i++)
@@ -83,6 +85,10 @@ static int parse_args(int argc, char **argv)
 		}
 		if (!strcmp(a, "--access-log")) {
 			R.cfg.access_log = true;
+			continue;
+		}
+		if (!strcmp(a, "--redirect-mode")) {
+			R.cfg.redirect_mode = true;
 			continue;
 		}
 		if (strncmp(a, "--", 2) || i + 1 >= argc) {
@@ -132,7 +138,7 @@ static int listen_transparent(unsigned port)
 	/* IP_TRANSPARENT lets the accepted sockets carry the service's
 	 * virtual address as their local address (what getsockname reads) */
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-	    setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one)) ||
+	    (!R.cfg.redirect_mode && setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one))) ||
 	    bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, 4096)) {
 		int err = -errno;
 

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/tcp.h>
+#include <linux/netfilter_ipv4.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -977,7 +978,12 @@ int router_accept(struct router *r)
 				continue;
 			return -errno; /* EMFILE etc: retried on the next event */
 		}
-		if (r->nconns >= r->cfg.max_conns || getsockname(fd, (struct sockaddr *)&orig, &ol)) {
+		/* steered by bpf_sk_assign, the local address is the service's;
+		 * behind iptables REDIRECT (the benchmark's sidecar baseline)
+		 * conntrack keeps it */
+		if (r->nconns >= r->cfg.max_conns ||
+		    (r->cfg.redirect_mode ? getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, &orig, &ol)
+					  : getsockname(fd, (struct sockaddr *)&orig, &ol))) {
 			close(fd);
 			continue;
 		}

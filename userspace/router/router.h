@@ -23,6 +23,7 @@ struct router_cfg {
 	unsigned upstream_timeout_ms;
 	unsigned max_idle_upstreams;
 	bool access_log;
+	bool redirect_mode; /* original destination from SO_ORIGINAL_DST (iptables REDIRECT) */
 };
 
 struct buf {
