@@ -88,7 +88,7 @@ static unsigned long parse_num(const char *opt, const char *v, unsigned long lo,
 
 static int start_daemons(bool router)
 {
-	char pidf[256], logf[256], hosts[256], bin[PATH_MAX + 32];
+	char pidf[256], logf[256], hosts[256], inner[300], bin[PATH_MAX + 32];
 	struct azds_maps m;
 	struct azds_err e;
 	pid_t pid;
@@ -112,11 +112,19 @@ static int start_daemons(bool router)
 		snprintf(pidarg, sizeof(pidarg), "--pid-file=%s/dnsmasq.inner.pid", in.run_dir);
 		snprintf(logf, sizeof(logf), "%s/dnsmasq.log", in.run_dir);
 		/* ip netns exec execs dnsmasq in place: the pid is dnsmasq's */
+		snprintf(inner, sizeof(inner), "%s/dnsmasq.inner.pid", in.run_dir);
+		unlink(inner);
 		err = azds_daemon_start(pidf, logf, argv, &pid);
 		if (err) {
 			fprintf(stderr, "azds-controller: start dnsmasq: %s\n", strerror(-err));
 			return 1;
 		}
+		/* ready (and safe to SIGHUP) once it wrote its own pid file */
+		for (int i = 0; i < 500 && access(inner, F_OK) && azds_pidfile_alive(pidf, "dnsmasq"); i++)
+			usleep(10000);
+		if (access(inner, F_OK))
+			fprintf(stderr, "azds-controller: warning: dnsmasq did not start (see %s); service names will not resolve\n",
+				logf);
 	}
 	if (!router)
 		return 0;

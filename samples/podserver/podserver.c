@@ -290,10 +290,12 @@ static long long now_ms(void)
 /* ------------------------------------------------------------------ */
 /* Global state. */
 
+enum { LOG_QUIET, LOG_REQUESTS, LOG_CONNECTIONS };
+
 static struct {
 	const char *pod, *space, *service;
 	bool tcp_mode;
-	bool verbose;
+	int log_level;      /* LOG_* */
 	const char *pidfile;
 	int ep;             /* epoll */
 	int lfd;            /* listening socket */
@@ -304,7 +306,13 @@ static struct {
 	struct conn *graveyard;
 	struct conn *conns;      /* every connection not yet freed */
 	unsigned long nconns;
-} g = { .lfd = -1, .sfd = -1, .call_pipe = { -1, -1 }, .spare_fd = -1 };
+} g = {
+	.log_level = LOG_REQUESTS,
+	.lfd = -1,
+	.sfd = -1,
+	.call_pipe = { -1, -1 },
+	.spare_fd = -1,
+};
 
 /* What an epoll registration points at. */
 enum src_kind { SRC_LISTENER, SRC_SIGNAL, SRC_CALLS, SRC_SOCK, SRC_TIMER };
@@ -403,7 +411,7 @@ static void conn_close(struct conn *c)
 		close(c->tfd);
 	c->fd = c->tfd = -1;
 	g.nconns--;
-	if (g.verbose)
+	if (g.log_level >= LOG_CONNECTIONS)
 		fprintf(stderr, "podserver[%s]: %s closed\n", g.pod, c->peer);
 	/* A running /call still points at us; its completion buries us. */
 	if (!c->call)
@@ -623,7 +631,7 @@ static void request_done(struct conn *c)
 {
 	struct request *r = &c->req;
 
-	if (g.verbose)
+	if (g.log_level >= LOG_REQUESTS)
 		fprintf(stderr,
 			"podserver[%s]: %s \"%s %s\" %d route-as=%s baggage=%s body-bytes=%" PRIu64
 			"\n",
@@ -648,7 +656,7 @@ static void respond_error(struct conn *c, int code, const char *why, const char 
 	buf_printf(&c->out, "Content-Length: %zu\r\n\r\n", buf_avail(&body));
 	buf_append(&c->out, buf_ptr(&body), buf_avail(&body));
 	buf_free(&body);
-	if (g.verbose)
+	if (g.log_level >= LOG_REQUESTS)
 		fprintf(stderr, "podserver[%s]: %s error %d: %s\n", g.pod, c->peer, code, why);
 	c->close_after = true;
 	request_reset(&c->req);
@@ -934,7 +942,7 @@ static void ws_fail(struct conn *c, uint16_t code, const char *why)
 	payload[1] = (char)code;
 	memcpy(payload + 2, why, n);
 	ws_frame(&c->out, 8, true, payload, n + 2);
-	if (g.verbose)
+	if (g.log_level >= LOG_REQUESTS)
 		fprintf(stderr, "podserver[%s]: %s websocket error %u: %s\n", g.pod, c->peer, code,
 			why);
 	c->close_after = true;
@@ -1861,7 +1869,7 @@ static void conn_new(int fd, const struct sockaddr_storage *ss)
 	if (g.conns)
 		g.conns->prev = c;
 	g.conns = c;
-	if (g.verbose)
+	if (g.log_level >= LOG_CONNECTIONS)
 		fprintf(stderr, "podserver[%s]: %s connected\n", g.pod, c->peer);
 	if (c->mode == MODE_TCP)
 		buf_printf(&c->out, "pod=%s space=%s service=%s\n", g.pod, g.space, g.service);
@@ -1924,7 +1932,8 @@ static void usage(FILE *f)
 		"  -S, --service SVC       service reported in X-Service\n"
 		"  -t, --tcp               raw TCP mode: banner line, then echo until EOF\n"
 		"  -P, --pidfile FILE      write our pid to FILE once listening\n"
-		"  -v, --verbose           log connections and requests to stderr\n"
+		"  -q, --quiet             do not log requests (logged to stderr by default)\n"
+		"  -v, --verbose           also log connections opening and closing\n"
 		"  -h, --help              show this help\n"
 		"\n"
 		"HTTP paths: any path -> identity line; POST/PUT /echo... echoes the body;\n"
@@ -2054,6 +2063,7 @@ int main(int argc, char **argv)
 		{ "tcp", no_argument, NULL, 't' },
 		{ "pidfile", required_argument, NULL, 'P' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -2062,7 +2072,7 @@ int main(int argc, char **argv)
 	sigset_t mask;
 	int opt;
 
-	while ((opt = getopt_long(argc, argv, "l:p:s:S:tP:vh", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "l:p:s:S:tP:vqh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'l': listen_spec = optarg; break;
 		case 'p': g.pod = optarg; break;
@@ -2070,7 +2080,8 @@ int main(int argc, char **argv)
 		case 'S': g.service = optarg; break;
 		case 't': g.tcp_mode = true; break;
 		case 'P': g.pidfile = optarg; break;
-		case 'v': g.verbose = true; break;
+		case 'v': g.log_level = LOG_CONNECTIONS; break;
+		case 'q': g.log_level = LOG_QUIET; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}

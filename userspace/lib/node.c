@@ -566,7 +566,10 @@ int azds_dns_refresh(const struct azds_inst *in, const struct azds_maps *m)
 		return err;
 	snprintf(pidf, sizeof(pidf), "%s/dnsmasq.pid", in->run_dir);
 	pid = azds_pidfile_alive(pidf, "dnsmasq");
-	if (pid)
+	/* dnsmasq writes its own pid file once its signal handlers are set;
+	 * a SIGHUP before that would kill it instead of reloading it */
+	snprintf(pidf, sizeof(pidf), "%s/dnsmasq.inner.pid", in->run_dir);
+	if (pid && access(pidf, F_OK) == 0)
 		kill(pid, SIGHUP);
 	return 0;
 }
