@@ -105,6 +105,14 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } events SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_SOCKHASH);
+	__uint(max_entries, AZDS_DEF_MAX_SOCKS);
+	__type(key, struct azds_sock_key);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sock_hash SEC(".maps");
+
 static __always_inline void count(__u32 reason)
 {
 	__u64 *v = bpf_map_lookup_elem(&stats, &reason);
@@ -317,19 +325,33 @@ int azds_connect4(struct bpf_sock_addr *ctx)
 SEC("sockops")
 int azds_sockops(struct bpf_sock_ops *ctx)
 {
+	struct azds_sock_key key = {};
 	struct azds_event ev = {};
 	struct azds_config *cfg;
 	struct azds_pod *pod;
 	__be32 local;
 
-	if (ctx->op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB || ctx->family != AF_INET)
+	if (ctx->family != AF_INET)
+		return 1;
+	if (ctx->op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB && ctx->op != BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB)
+		return 1;
+	cfg = get_config();
+	if (!cfg)
+		return 1;
+	if (cfg->flags & AZDS_CFG_SOCKMAP) {
+		/* remote_port holds the network-order port in its upper half */
+		key.local_ip = ctx->local_ip4;
+		key.remote_ip = ctx->remote_ip4;
+		key.local_port = ctx->local_port;
+		key.remote_port = bpf_ntohl(ctx->remote_port);
+		if (bpf_sock_hash_update(ctx, &sock_hash, &key, BPF_NOEXIST) == 0)
+			count(AZDS_R_SOCK_ADDED);
+	}
+	if (ctx->op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB)
 		return 1;
 	local = ctx->local_ip4;
 	pod = bpf_map_lookup_elem(&pods, &local);
 	if (!pod)
-		return 1;
-	cfg = get_config();
-	if (!cfg)
 		return 1;
 	ev.type = AZDS_EV_ESTABLISHED;
 	ev.space = pod->space;
@@ -338,4 +360,27 @@ int azds_sockops(struct bpf_sock_ops *ctx)
 	ev.dport = (__be16)(ctx->remote_port >> 16);
 	emit(cfg, &ev);
 	return 1;
+}
+
+/*
+ * Sockets in sock_hash: a message goes straight to the peer socket when the
+ * peer (the reverse tuple) is local and in the map too; otherwise through
+ * the TCP stack as usual. With the switch off, everything passes.
+ */
+SEC("sk_msg")
+int azds_msg_redirect(struct sk_msg_md *msg)
+{
+	struct azds_sock_key peer = {};
+	struct azds_config *cfg = get_config();
+
+	if (!cfg || !(cfg->flags & AZDS_CFG_SOCKMAP) || msg->family != AF_INET)
+		return SK_PASS;
+	peer.local_ip = msg->remote_ip4;
+	peer.remote_ip = msg->local_ip4;
+	peer.local_port = bpf_ntohl(msg->remote_port);
+	peer.remote_port = msg->local_port;
+	/* the verdict is SK_PASS either way: a miss must not drop data */
+	if (bpf_msg_redirect_hash(msg, &sock_hash, &peer, BPF_F_INGRESS) == SK_PASS)
+		count(AZDS_R_MSG_REDIRECTED);
+	return SK_PASS;
 }

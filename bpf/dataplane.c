@@ -16,8 +16,8 @@ const char *const azds_reason_names[] = { AZDS_REASONS(AZDS_REASON_NAME) };
 const char *const azds_reason_texts[] = { AZDS_REASONS(AZDS_REASON_TEXT) };
 
 const char *const azds_dp_map_names[] = { "spaces", "space_ids", "pods", "pod_cgroups", "vips",
-					  "services", "backends", "dp_config", "stats", "events", NULL };
-const char *const azds_dp_prog_names[] = { "prog_steer", "prog_connect4", "prog_sockops", NULL };
+					  "services", "backends", "dp_config", "stats", "events", "sock_hash", NULL };
+const char *const azds_dp_prog_names[] = { "prog_steer", "prog_connect4", "prog_sockops", "prog_msg", NULL };
 
 static bool dp_verbose;
 
@@ -39,6 +39,7 @@ void azds_dp_default_opts(struct azds_dp_opts *o, const char *pin_dir)
 	o->max_services = AZDS_DEF_MAX_SERVICES;
 	o->max_vips = AZDS_DEF_MAX_VIPS;
 	o->ringbuf_bytes = AZDS_DEF_RINGBUF_BYTES;
+	o->max_socks = AZDS_DEF_MAX_SOCKS;
 	o->cfg.flags = AZDS_CFG_KERNEL_LB | AZDS_CFG_STEER | AZDS_CFG_EVENTS;
 	o->cfg.max_depth = AZDS_DEPTH_DEFAULT;
 	o->cfg.router_port = 15001;
@@ -78,6 +79,7 @@ int azds_dp_load(const struct azds_dp_opts *o)
 	bpf_map__set_max_entries(skel->maps.services, o->max_services);
 	bpf_map__set_max_entries(skel->maps.backends, o->max_services);
 	bpf_map__set_max_entries(skel->maps.events, o->ringbuf_bytes);
+	bpf_map__set_max_entries(skel->maps.sock_hash, o->max_socks);
 
 	err = dataplane__load(skel);
 	if (err)
@@ -87,8 +89,18 @@ int azds_dp_load(const struct azds_dp_opts *o)
 		err = pin_prog(skel->progs.azds_connect4, o->pin_dir, "prog_connect4");
 	if (!err)
 		err = pin_prog(skel->progs.azds_sockops, o->pin_dir, "prog_sockops");
+	if (!err)
+		err = pin_prog(skel->progs.azds_msg_redirect, o->pin_dir, "prog_msg");
 	if (err)
 		goto cleanup;
+	/* the sk_msg verdict lives on the map itself: attach (or replace) */
+	if (bpf_prog_attach(bpf_program__fd(skel->progs.azds_msg_redirect), bpf_map__fd(skel->maps.sock_hash),
+			    BPF_SK_MSG_VERDICT, BPF_F_REPLACE) &&
+	    bpf_prog_attach(bpf_program__fd(skel->progs.azds_msg_redirect), bpf_map__fd(skel->maps.sock_hash),
+			    BPF_SK_MSG_VERDICT, 0)) {
+		err = -errno;
+		goto cleanup;
+	}
 	if (bpf_map_update_elem(bpf_map__fd(skel->maps.dp_config), &zero, &o->cfg, BPF_ANY))
 		err = -errno;
 cleanup:

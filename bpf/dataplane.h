@@ -31,6 +31,7 @@
 #define AZDS_CFG_KERNEL_LB 0x1u  /* balance plain-TCP services in connect4 */
 #define AZDS_CFG_STEER 0x2u      /* steer HTTP services into the router */
 #define AZDS_CFG_EVENTS 0x4u     /* publish connection events */
+#define AZDS_CFG_SOCKMAP 0x8u    /* sk_msg redirection between local sockets */
 
 /* default map sizes (overridden at load time) */
 #define AZDS_DEF_MAX_SPACES 4096
@@ -38,6 +39,7 @@
 #define AZDS_DEF_MAX_SERVICES 65536
 #define AZDS_DEF_MAX_VIPS 16384
 #define AZDS_DEF_RINGBUF_BYTES (256 * 1024)
+#define AZDS_DEF_MAX_SOCKS 65536
 
 /* spaces: key __u32 space id (>0) */
 struct azds_space {
@@ -94,6 +96,19 @@ struct azds_backends {
 	__be32 addrs[AZDS_MAX_BACKENDS];
 };
 
+/*
+ * sock_hash: key struct azds_sock_key -> socket. Established IPv4 sockets of
+ * pods and of the router while the sockmap switch is on; a message sent on
+ * one socket goes straight into the receive queue of the socket whose key
+ * is the reverse tuple, when that socket is local too.
+ */
+struct azds_sock_key {
+	__be32 local_ip;
+	__be32 remote_ip;
+	__u32 local_port;  /* host order */
+	__u32 remote_port; /* host order */
+};
+
 /* config: array with one element */
 struct azds_config {
 	__u32 flags;       /* AZDS_CFG_* */
@@ -117,7 +132,9 @@ struct azds_config {
 	X(AZDS_R_LB_BALANCED, "lb_balanced", "connect() rewritten to a backend") \
 	X(AZDS_R_LB_NO_BACKEND, "lb_no_backend", "no backend in the chain: refused") \
 	X(AZDS_R_LB_HTTP_PASS, "lb_http_pass", "HTTP service left for the router") \
-	X(AZDS_R_TCP_UNBALANCED, "unsteered", "service SYN neither steered nor balanced: reset by the node")
+	X(AZDS_R_TCP_UNBALANCED, "unsteered", "service SYN neither steered nor balanced: reset by the node") \
+	X(AZDS_R_SOCK_ADDED, "sock_added", "established socket added to sock_hash (sockmap on)") \
+	X(AZDS_R_MSG_REDIRECTED, "msg_redirected", "sk_msg redirected to the local peer socket")
 
 #define AZDS_REASON_ENUM(id, name, text) id,
 enum azds_reason { AZDS_REASONS(AZDS_REASON_ENUM) AZDS_R__COUNT };
@@ -153,6 +170,7 @@ _Static_assert(sizeof(struct azds_service) == 48, "azds_service layout");
 _Static_assert(sizeof(struct azds_backends) == 8 + 4 * AZDS_MAX_BACKENDS, "azds_backends layout");
 _Static_assert(sizeof(struct azds_config) == 16, "azds_config layout");
 _Static_assert(sizeof(struct azds_event) == 40, "azds_event layout");
+_Static_assert(sizeof(struct azds_sock_key) == 16, "azds_sock_key layout");
 #else
 _Static_assert(sizeof(struct azds_space) == 136, "azds_space layout");
 _Static_assert(sizeof(struct azds_pod) == 48, "azds_pod layout");

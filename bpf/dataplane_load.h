@@ -13,6 +13,7 @@ struct azds_dp_opts {
 	__u32 max_services; /* (space, service) pairs */
 	__u32 max_vips;
 	__u32 ringbuf_bytes; /* power of two, >= 4096 */
+	__u32 max_socks;     /* sock_hash entries (sockmap switch) */
 	struct azds_config cfg;
 	bool verbose; /* route libbpf's messages to stderr */
 };

@@ -34,12 +34,12 @@ static void usage(FILE *f)
 		"usage: azds-controller [-i INSTANCE] COMMAND [ARGS]\n\n"
 		"Node:\n"
 		"  start [--max-depth N] [--max-spaces N] [--max-pods N] [--max-services N]\n"
-		"        [--max-vips N] [--no-kernel-lb] [--no-router] [--verbose]\n"
+		"        [--max-vips N] [--no-kernel-lb] [--sockmap] [--no-router] [--verbose]\n"
 		"                         load and pin the data plane, create the node namespace,\n"
 		"                         start DNS and azds-router (idempotent: restarts what is missing)\n"
 		"  stop                   remove everything the instance created (pods included)\n"
 		"  status                 what runs, and the data plane counters\n"
-		"  set kernel-lb|steer|events on|off\n"
+		"  set kernel-lb|steer|events|sockmap on|off\n"
 		"                         flip a data-plane switch at run time\n"
 		"Spaces:\n"
 		"  space add PATH         e.g. dev, dev/alice (the parent must exist)\n"
@@ -88,7 +88,7 @@ static unsigned long parse_num(const char *opt, const char *v, unsigned long lo,
 
 static int start_daemons(bool router)
 {
-	char pidf[256], logf[256], hosts[256], inner[300], bin[PATH_MAX + 32];
+	char pidf[256], logf[256], hosts[256], inner[300], cg[300], bin[PATH_MAX + 32];
 	struct azds_maps m;
 	struct azds_err e;
 	pid_t pid;
@@ -134,7 +134,11 @@ static int start_daemons(bool router)
 
 		snprintf(bin, sizeof(bin), "%s/azds-router", exe_dir);
 		snprintf(logf, sizeof(logf), "%s/router.log", in.run_dir);
-		err = azds_daemon_start(pidf, logf, argv, &pid);
+		/* the router lives in the instance cgroup so that sockops sees its
+		 * sockets (sockmap); connect4 ignores it: it is not a pod */
+		snprintf(cg, sizeof(cg), "%s/router", in.cgroup_dir);
+		azds_mkdir_p(cg, 0755);
+		err = azds_daemon_start_cg(pidf, logf, cg, argv, &pid);
 		if (err) {
 			fprintf(stderr, "azds-controller: start azds-router: %s\n", strerror(-err));
 			return 1;
@@ -165,6 +169,7 @@ static int cmd_start(int argc, char **argv)
 		{ "max-pods", required_argument, 0, 'p' },  { "max-services", required_argument, 0, 'v' },
 		{ "max-vips", required_argument, 0, 'V' },  { "no-kernel-lb", no_argument, 0, 'K' },
 		{ "no-router", no_argument, 0, 'R' },      { "verbose", no_argument, 0, 'x' },
+		{ "sockmap", no_argument, 0, 'M' },
 		{ "help", no_argument, 0, 'h' },           { 0, 0, 0, 0 }
 	};
 	struct azds_dp_opts o;
@@ -182,6 +187,7 @@ static int cmd_start(int argc, char **argv)
 		case 'v': o.max_services = (__u32)parse_num("--max-services", optarg, 1, 1u << 22, &bad); break;
 		case 'V': o.max_vips = (__u32)parse_num("--max-vips", optarg, 1, 65534, &bad); break;
 		case 'K': o.cfg.flags &= ~AZDS_CFG_KERNEL_LB; break;
+		case 'M': o.cfg.flags |= AZDS_CFG_SOCKMAP; break;
 		case 'R': router = false; break;
 		case 'x': o.verbose = true; break;
 		case 'h': usage(stdout); return 0;
@@ -258,9 +264,10 @@ static int cmd_status(void)
 	snprintf(pidf, sizeof(pidf), "%s/dnsmasq.pid", in.run_dir);
 	printf("dns:        %s\n", azds_pidfile_alive(pidf, "dnsmasq") ? "running" : "DOWN");
 	if (azds_config_get(&m, &cfg) == 0)
-		printf("switches:   kernel-lb=%s steer=%s events=%s max-depth=%u\n",
+		printf("switches:   kernel-lb=%s steer=%s events=%s sockmap=%s max-depth=%u\n",
 		       cfg.flags & AZDS_CFG_KERNEL_LB ? "on" : "off", cfg.flags & AZDS_CFG_STEER ? "on" : "off",
-		       cfg.flags & AZDS_CFG_EVENTS ? "on" : "off", cfg.max_depth);
+		       cfg.flags & AZDS_CFG_EVENTS ? "on" : "off", cfg.flags & AZDS_CFG_SOCKMAP ? "on" : "off",
+		       cfg.max_depth);
 	printf("counters:\n");
 	for (__u32 r = 0; r < AZDS_R__COUNT && ncpu > 0; r++) {
 		__u64 vals[ncpu], sum = 0;
@@ -274,6 +281,18 @@ static int cmd_status(void)
 	return 0;
 }
 
+/* sockmap off: take every socket out, so no sk_msg runs on them any more */
+static void flush_socks(const struct azds_maps *m)
+{
+	struct azds_sock_key key, next;
+
+	while (bpf_map_get_next_key(m->socks, NULL, &next) == 0) {
+		key = next;
+		if (bpf_map_delete_elem(m->socks, &key))
+			break;
+	}
+}
+
 static int cmd_set(int argc, char **argv)
 {
 	struct azds_maps m;
@@ -281,15 +300,17 @@ static int cmd_set(int argc, char **argv)
 	__u32 bit;
 
 	if (argc != 3 || (strcmp(argv[2], "on") && strcmp(argv[2], "off")))
-		return fail("usage: set kernel-lb|steer|events on|off");
+		return fail("usage: set kernel-lb|steer|events|sockmap on|off");
 	if (!strcmp(argv[1], "kernel-lb"))
 		bit = AZDS_CFG_KERNEL_LB;
 	else if (!strcmp(argv[1], "steer"))
 		bit = AZDS_CFG_STEER;
 	else if (!strcmp(argv[1], "events"))
 		bit = AZDS_CFG_EVENTS;
+	else if (!strcmp(argv[1], "sockmap"))
+		bit = AZDS_CFG_SOCKMAP;
 	else
-		return fail("set: unknown switch (kernel-lb, steer, events)");
+		return fail("set: unknown switch (kernel-lb, steer, events, sockmap)");
 	if (with_maps(&m))
 		return 1;
 	if (azds_config_get(&m, &cfg) == 0) {
@@ -298,6 +319,8 @@ static int cmd_set(int argc, char **argv)
 		else
 			cfg.flags &= ~bit;
 		azds_config_set(&m, &cfg);
+		if (bit == AZDS_CFG_SOCKMAP && !(cfg.flags & bit))
+			flush_socks(&m);
 	}
 	azds_maps_close(&m);
 	return 0;

@@ -1216,7 +1216,8 @@ static int parse_response(const char *p, size_t n, bool eof, int *status, struct
 			*why = "truncated response head";
 			return eof ? -1 : 0;
 		}
-		if (!next_line(p, hlen, &pos, &line, &len) || len < 12 || memcmp(line, "HTTP/1.", 7) != 0 || line[8] != ' ' ||
+		if (!next_line(p, hlen, &pos, &line, &len) || len < 12 ||
+		    memcmp(line, "HTTP/1.", 7) != 0 || line[8] != ' ' ||
 		    !isdigit((unsigned char)line[9]) || !isdigit((unsigned char)line[10]) ||
 		    !isdigit((unsigned char)line[11])) {
 			*why = "bad status line";

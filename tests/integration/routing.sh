@@ -1,9 +1,15 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # Header routing through eBPF steering and azds-router, with real pods.
+# With SOCKMAP=1 the same checks run with sk_msg redirection switched on.
 INST=itroute
+[ "${SOCKMAP:-0}" = 1 ] && INST=itrsock
 . "$(dirname "$0")/lib.sh"
 setup_topology
+if [ "${SOCKMAP:-0}" = 1 ]; then
+	$CTL set sockmap on
+	expect_contains "sockmap switch on" "$($CTL status)" "sockmap=on"
+fi
 
 # --- route-as picks the most specific space, per request --------------------
 r=$(probe web get api:80 /)
@@ -108,5 +114,16 @@ expect_contains "502 body names the chain" "$r" 'no service "ghost" in dev'
 r=$(probe web get "$vip" / -H 'azds-route-as: alice')
 expect_contains "declared but no pod: 503" "$r" "503"
 expect_contains "503 body names the chain" "$r" "dev/alice -> dev"
+
+if [ "${SOCKMAP:-0}" = 1 ]; then
+	r=$(counter msg_redirected)
+	[ "${r:-0}" -gt 0 ] && ok "sk_msg redirected messages between local sockets ($r)" ||
+		bad "sockmap on but no message was redirected"
+	$CTL set sockmap off
+	before=$(counter msg_redirected)
+	r=$(probe web get api:80 / -H 'azds-route-as: alice')
+	expect_contains "sockmap switched off at run time: still routed" "$r" "pod=api-alice"
+	expect_eq "sockmap off: nothing redirected any more" "$(counter msg_redirected)" "$before"
+fi
 
 finish

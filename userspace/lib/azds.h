@@ -33,7 +33,7 @@ struct azds_inst {
 };
 
 struct azds_maps {
-	int spaces, space_ids, pods, pod_cgroups, vips, services, backends, config, stats, events;
+	int spaces, space_ids, pods, pod_cgroups, vips, services, backends, config, stats, events, socks;
 };
 
 struct azds_err {

@@ -34,7 +34,7 @@ int azds_inst_init(struct azds_inst *in, const char *name, struct azds_err *e)
 int azds_maps_open(const struct azds_inst *in, struct azds_maps *m, struct azds_err *e)
 {
 	int *fds[] = { &m->spaces, &m->space_ids, &m->pods, &m->pod_cgroups, &m->vips,
-		       &m->services, &m->backends, &m->config, &m->stats, &m->events };
+		       &m->services, &m->backends, &m->config, &m->stats, &m->events, &m->socks };
 	char path[256];
 
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
@@ -56,7 +56,7 @@ int azds_maps_open(const struct azds_inst *in, struct azds_maps *m, struct azds_
 void azds_maps_close(struct azds_maps *m)
 {
 	int *fds[] = { &m->spaces, &m->space_ids, &m->pods, &m->pod_cgroups, &m->vips,
-		       &m->services, &m->backends, &m->config, &m->stats, &m->events };
+		       &m->services, &m->backends, &m->config, &m->stats, &m->events, &m->socks };
 
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
 		if (*fds[i] >= 0)

@@ -576,6 +576,12 @@ int azds_dns_refresh(const struct azds_inst *in, const struct azds_maps *m)
 
 int azds_daemon_start(const char *pidfile, const char *logfile, char *const argv[], pid_t *out)
 {
+	return azds_daemon_start_cg(pidfile, logfile, NULL, argv, out);
+}
+
+int azds_daemon_start_cg(const char *pidfile, const char *logfile, const char *cgroup, char *const argv[],
+			 pid_t *out)
+{
 	char buf[32];
 	pid_t pid = fork();
 
@@ -585,6 +591,18 @@ int azds_daemon_start(const char *pidfile, const char *logfile, char *const argv
 		int fd = open(logfile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 		int nul = open("/dev/null", O_RDONLY);
 
+		if (cgroup) {
+			char procs[512];
+			int cfd;
+
+			snprintf(procs, sizeof(procs), "%s/cgroup.procs", cgroup);
+			cfd = open(procs, O_WRONLY | O_CLOEXEC);
+			if (cfd >= 0) {
+				if (write(cfd, "0\n", 2) < 0)
+					_exit(126);
+				close(cfd);
+			}
+		}
 		setsid();
 		if (nul >= 0)
 			dup2(nul, 0);

@@ -33,6 +33,8 @@ int azds_dns_refresh(const struct azds_inst *in, const struct azds_maps *m);
 /* daemons started by pid file: 0 if not running */
 pid_t azds_pidfile_alive(const char *pidfile, const char *comm);
 int azds_daemon_start(const char *pidfile, const char *logfile, char *const argv[], pid_t *pid);
+int azds_daemon_start_cg(const char *pidfile, const char *logfile, const char *cgroup, char *const argv[],
+			 pid_t *pid);
 int azds_daemon_stop(const char *pidfile, const char *comm);
 
 #endif
