@@ -5,6 +5,7 @@
  * listed so the shape is visible, and say plainly that they are not there yet.
  */
 #include <arpa/inet.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +25,9 @@ static void usage(FILE *f)
 		   "  space list            spaces of the node, with their parents\n"
 		   "  list-uris             every service address and the spaces that serve it\n"
 		   "  events [-n COUNT]     stream data-plane connection events (ring buffer)\n"
-		   "  prep, up, down, list-up, logs, trace, bench\n"
+		   "  bench [--quick] [-o json] [--plot FILE.png]\n"
+		   "                        the data-plane benchmark (builds its own topology)\n"
+		   "  prep, up, down, list-up, logs, trace\n"
 		   "                        not available yet in this build\n");
 }
 
@@ -60,6 +63,40 @@ static int on_event(void *ctx, void *data, size_t len)
 	return 0;
 }
 
+/* azds bench: the benchmark lives in bench/bench.sh next to the build */
+static int run_bench(int argc, char **argv)
+{
+	char exe[PATH_MAX], script[PATH_MAX + 64], *slash;
+	char *args[64];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	int k = 0;
+
+	if (n <= 0)
+		return 1;
+	exe[n] = 0;
+	slash = strrchr(exe, '/');
+	if (slash)
+		*slash = 0;
+	/* build tree: build/bin/azds -> bench/bench.sh; installed: share/azds */
+	snprintf(script, sizeof(script), "%s/../../bench/bench.sh", exe);
+	if (access(script, X_OK))
+		snprintf(script, sizeof(script), "%s/../share/azds/bench.sh", exe);
+	if (access(script, X_OK)) {
+		fprintf(stderr, "azds: bench script not found next to %s\n", exe);
+		return 1;
+	}
+	args[k++] = "bash";
+	args[k++] = script;
+	args[k++] = "--bin";
+	args[k++] = exe;
+	for (int i = 1; i < argc && k < 63; i++)
+		args[k++] = argv[i];
+	args[k] = NULL;
+	execvp("bash", args);
+	perror("azds: exec bash");
+	return 1;
+}
+
 static void on_sig(int s)
 {
 	(void)s;
@@ -80,6 +117,8 @@ int main(int argc, char **argv)
 		usage(i >= argc ? stderr : stdout);
 		return i >= argc ? 2 : 0;
 	}
+	if (!strcmp(argv[i], "bench"))
+		return run_bench(argc - i, argv + i);
 	if (azds_inst_init(&in, instance, &e) || azds_maps_open(&in, &m, &e)) {
 		fprintf(stderr, "azds: %s\n", e.msg);
 		return 1;

@@ -1,0 +1,275 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# azds bench: the data-plane benchmark, in one run so ratios hold on a noisy
+# machine. Builds its own topology in network namespaces, measures every
+# contender against the same servers, tears everything down, and reports.
+#
+#   direct      client pod -> server pod address (no azds: the floor)
+#   azds        client pod -> service address: TC steering + azds-router
+#   azds+sockmap  the same with sk_msg redirection switched on
+#   devspaces   iptables REDIRECT in the client pod -> azds-router as a sidecar
+#               in that pod (the Dev Spaces sidecar-era path)
+#   haproxy     Debian's HAProxy (1 thread) routing on azds-route-as
+#   nginx       Debian's nginx (1 worker) routing on azds-route-as with a map
+#   plain TCP   iperf3 and connections/s: direct vs the kernel balancer
+#
+# Every HTTP request carries azds-route-as: alice and must be answered by
+# alice's copy of the service (checked before measuring).
+set -uo pipefail
+
+usage() {
+	cat <<EOF
+usage: azds bench [--duration SEC] [--rates "R1 R2"] [--quick] [-o table|json] [--plot FILE.png]
+                  [--keep-raw DIR] [--bin DIR]
+
+  --duration SEC   seconds per measurement (default 10; --quick: 3)
+  --rates "..."    open-loop request rates for the latency runs (default "1000 10000")
+  -o json          one JSON document instead of tables
+  --plot FILE.png  draw the latency percentiles of every contender (gnuplot)
+  --keep-raw DIR   keep every raw result (JSON lines) in DIR
+Runs as root; takes about $((6 * 4 * 10 / 60 + 2)) minutes with the defaults.
+EOF
+}
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+B=${AZDS_BIN:-$HERE/../build/bin}
+DUR=10
+RATES="1000 10000"
+OUT=table
+PLOT=""
+RAW=""
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--duration) DUR=${2:?}; shift 2 ;;
+	--rates) RATES=${2:?}; shift 2 ;;
+	--quick) DUR=3; shift ;;
+	-o) OUT=${2:?}; shift 2 ;;
+	--plot) PLOT=${2:?}; shift 2 ;;
+	--keep-raw) RAW=${2:?}; shift 2 ;;
+	--bin) B=${2:?}; shift 2 ;;
+	-h | --help) usage; exit 0 ;;
+	*) echo "azds bench: unknown option \"$1\" (see --help)" >&2; exit 2 ;;
+	esac
+done
+case "$OUT" in table | json) ;; *) echo "azds bench: -o must be table or json" >&2; exit 2 ;; esac
+[[ "$DUR" =~ ^[0-9]+$ ]] && [ "$DUR" -ge 1 ] || { echo "azds bench: --duration must be a whole number of seconds >= 1" >&2; exit 2; }
+[ "$(id -u)" = 0 ] || { echo "azds bench: must run as root" >&2; exit 1; }
+B=$(cd "$B" 2>/dev/null && pwd) || { echo "azds bench: no build at $B (run scripts/build.sh)" >&2; exit 1; }
+for t in azds-controller azds-init azds-router azds-load azds-idle podserver azds-probe; do
+	[ -x "$B/$t" ] || { echo "azds bench: $B/$t is missing (run scripts/build.sh)" >&2; exit 1; }
+done
+for t in haproxy nginx iperf3 iptables; do
+	command -v $t >/dev/null || PATH=$PATH:/usr/sbin:/sbin
+	command -v $t >/dev/null || { echo "azds bench: $t is missing (run scripts/install-deps.sh)" >&2; exit 1; }
+done
+
+I=bench
+CTL="$B/azds-controller -i $I"
+INIT="$B/azds-init -i $I"
+NODE=azds-$I-node
+W=$(mktemp -d /tmp/azds-bench.XXXXXX)
+RES=$W/results.jsonl
+PIDS=()
+log() { [ "$OUT" = table ] && printf '%s\n' "$*" >&2; return 0; }
+
+cleanup() {
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	$CTL stop >/dev/null 2>&1
+	[ -n "$RAW" ] && mkdir -p "$RAW" && cp "$W"/*.jsonl "$W"/*.conf "$RAW"/ 2>/dev/null
+	rm -rf "$W"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---- topology --------------------------------------------------------------------
+log "azds bench: building the topology (instance \"$I\")"
+$CTL stop >/dev/null 2>&1
+$CTL start >/dev/null || exit 1
+$CTL space add dev >/dev/null && $CTL space add dev/alice >/dev/null || exit 1
+$CTL service add dev api --port 80 --target-port 8080 >/dev/null || exit 1
+$CTL service add dev/alice api --port 80 --target-port 8080 >/dev/null || exit 1
+$CTL service add dev bulk --kind tcp --port 5201 --target-port 5201 >/dev/null || exit 1
+$CTL service add dev plain --kind tcp --port 8080 --target-port 8080 >/dev/null || exit 1
+add_pod() { $INIT add --pod "$1" --space "$2" ${3:+--service "$3"} ${4:+--service "$4"} >/dev/null || exit 1; }
+add_pod api-dev dev api
+add_pod api-alice dev/alice api
+add_pod bulk-dev dev bulk plain
+add_pod client dev/alice
+add_pod client-ds dev/alice
+bg_in_pod() { # POD LOG CMD...: start in the pod, remember the pid
+	local pod=$1 logf=$2
+	shift 2
+	$INIT exec --pod "$pod" -- "$@" >"$logf" 2>&1 &
+	PIDS+=($!)
+}
+bg_in_pod api-dev "$W/api-dev.log" "$B/podserver" --quiet --pod api-dev --space dev --service api --listen 0.0.0.0:8080
+bg_in_pod api-alice "$W/api-alice.log" "$B/podserver" --quiet --pod api-alice --space dev/alice --service api --listen 0.0.0.0:8080
+bg_in_pod bulk-dev "$W/plain.log" "$B/podserver" --quiet --pod bulk-dev --space dev --service plain --listen 0.0.0.0:8080
+bg_in_pod bulk-dev "$W/iperf.log" iperf3 -s -p 5201
+
+addr() { $CTL pod list | awk -v p="$1" '$1 == p { print $2 }'; }
+vip() { "$B/azds" -i $I list-uris | awk -v n="$1" '$1 == n { sub(".*://", "", $2); print $2 }'; }
+ALICE=$(addr api-alice)
+DEV=$(addr api-dev)
+BULK=$(addr bulk-dev)
+API_VIP=$(vip api)
+BULK_VIP=$(vip bulk)
+PLAIN_VIP=$(vip plain)
+GW=169.254.1.1
+
+# the sidecar-era path: REDIRECT in the client pod to a router inside it
+ip netns exec azds-$I-p-client-ds iptables -t nat -A OUTPUT -p tcp -d "${API_VIP%:*}" --dport 80 \
+	-j REDIRECT --to-ports 15002 || exit 1
+ip netns exec azds-$I-p-client-ds "$B/azds-router" --instance $I --redirect-mode --port 15002 \
+	>"$W/sidecar.log" 2>&1 &
+SIDECAR=$!
+PIDS+=($SIDECAR)
+
+cat >"$W/haproxy.conf" <<EOF
+global
+	maxconn 40000
+	nbthread 1
+defaults
+	mode http
+	timeout connect 5s
+	timeout client 60s
+	timeout server 60s
+	option http-keep-alive
+frontend fe
+	bind $GW:18081
+	acl alice req.hdr(azds-route-as) -m str alice
+	use_backend be_alice if alice
+	default_backend be_dev
+backend be_dev
+	http-reuse always
+	server s1 $DEV:8080
+backend be_alice
+	http-reuse always
+	server s1 $ALICE:8080
+EOF
+ip netns exec $NODE haproxy -f "$W/haproxy.conf" -db >"$W/haproxy.log" 2>&1 &
+HAPROXY=$!
+PIDS+=($HAPROXY)
+
+cat >"$W/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+master_process off;
+pid $W/nginx.pid;
+error_log $W/nginx.err warn;
+worker_rlimit_nofile 40000;
+events { worker_connections 30000; }
+http {
+	access_log off;
+	map \$http_azds_route_as \$be { default dev; alice alice; }
+	upstream dev { server $DEV:8080; keepalive 64; }
+	upstream alice { server $ALICE:8080; keepalive 64; }
+	server {
+		listen $GW:18082 backlog=4096;
+		location / {
+			proxy_pass http://\$be;
+			proxy_http_version 1.1;
+			proxy_set_header Connection "";
+		}
+	}
+}
+EOF
+ip netns exec $NODE nginx -c "$W/nginx.conf" -p "$W" >"$W/nginx.log" 2>&1 &
+NGINX=$!
+PIDS+=($NGINX)
+ROUTER=$(cat /run/azds/$I/router.pid)
+
+# wait until every path answers, and answers from alice's pod
+probe_ok() { # POD TARGET
+	local r
+	r=$($INIT exec --pod "$1" -- "$B/azds-probe" get "$2" / -H 'azds-route-as: alice' --timeout 2 2>&1)
+	case "$r" in *"pod=api-alice"*) return 0 ;; esac
+	return 1
+}
+for target in "client $ALICE:8080" "client $API_VIP" "client-ds $API_VIP" "client $GW:18081" "client $GW:18082"; do
+	set -- $target
+	for i in $(seq 1 100); do probe_ok "$1" "$2" && break; sleep 0.1; done
+	probe_ok "$1" "$2" || { echo "azds bench: $2 (from $1) does not reach alice's api" >&2; exit 1; }
+done
+
+# ---- measurements ---------------------------------------------------------------------
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+HZ=$(getconf CLK_TCK)
+
+# load NAME POD TARGET MODE RATE [PROXYPID]: one azds-load run, appended to $RES
+load() {
+	local name=$1 pod=$2 target=$3 mode=$4 rate=$5 ppid=${6:-} args c0 c1 out
+	args=(--target "$target" -H 'azds-route-as: alice' --duration "$DUR" --warmup 1 -o json)
+	case "$mode" in
+	keepalive) args+=(--rate "$rate" --connections 16) ;;
+	newconn) args+=(--rate "$rate" --new-conn --connections 256) ;;
+	max) args+=(--rate 0 --connections 32) ;;
+	esac
+	c0=$([ -n "$ppid" ] && cpu_ticks "$ppid" || echo 0)
+	out=$($INIT exec --pod "$pod" -- "$B/azds-load" "${args[@]}" 2>"$W/load.err")
+	c1=$([ -n "$ppid" ] && cpu_ticks "$ppid" || echo 0)
+	if [ -z "$out" ]; then
+		echo "azds bench: $name $mode $rate failed: $(cat "$W/load.err")" >&2
+		return
+	fi
+	printf '{"contender":"%s","mode":"%s","rate":%s,"proxy_cpu_s":%s,"load":%s}\n' "$name" "$mode" "$rate" \
+		"$(awk -v t=$((c1 - c0)) -v hz="$HZ" 'BEGIN { printf "%.3f", t / hz }')" "$out" >>"$RES"
+	log "  $(printf '%-13s %-9s %6s' "$name" "$mode" "$rate") $(echo "$out" | sed 's/.*"p50_us":\([0-9.]*\).*"p99_us":\([0-9.]*\).*/p50 \1 us  p99 \2 us/')"
+}
+
+contenders() { # MODE RATE
+	load direct client "$ALICE:8080" "$1" "$2"
+	load azds client "$API_VIP" "$1" "$2" "$ROUTER"
+	$CTL set sockmap on
+	load azds+sockmap client "$API_VIP" "$1" "$2" "$ROUTER"
+	$CTL set sockmap off
+	load devspaces client-ds "$API_VIP" "$1" "$2" "$SIDECAR"
+	load haproxy client "$GW:18081" "$1" "$2" "$HAPROXY"
+	load nginx client "$GW:18082" "$1" "$2" "$NGINX"
+}
+
+log "azds bench: $DUR s per run; every request routed to alice's api by azds-route-as"
+for r in $RATES; do contenders keepalive "$r"; done
+contenders newconn 1000
+contenders max 0
+
+# router memory with 10,000 idle client connections (each proxy, same client)
+idle_mem() { # NAME TARGET PID
+	local before after ip
+	before=$(rss_kb "$3")
+	$INIT exec --pod client -- "$B/azds-idle" "$2" 10000 >"$W/idle.out" 2>&1 &
+	ip=$!
+	for i in $(seq 1 600); do grep -q '^open' "$W/idle.out" && break; kill -0 $ip 2>/dev/null || break; sleep 0.1; done
+	if grep -q '^open 10000' "$W/idle.out"; then
+		after=$(rss_kb "$3")
+		printf '{"contender":"%s","mode":"idle10k","rss_before_kb":%s,"rss_kb":%s}\n' "$1" "$before" "$after" >>"$RES"
+		log "  $(printf '%-13s %-9s' "$1" idle10k) RSS $before kB -> $after kB"
+	else
+		echo "azds bench: idle connections to $1: $(cat "$W/idle.out")" >&2
+	fi
+	kill $ip 2>/dev/null
+	wait $ip 2>/dev/null
+	sleep 1 # let the proxy close them before the next run
+}
+idle_mem azds "$API_VIP" "$ROUTER"
+idle_mem haproxy "$GW:18081" "$HAPROXY"
+idle_mem nginx "$GW:18082" "$NGINX"
+
+# plain TCP: bytes/s (iperf3) and connections/s, direct vs kernel balancer
+iperf() { # NAME TARGET
+	local out bps
+	out=$($INIT exec --pod client -- iperf3 -c "${2%:*}" -p "${2#*:}" -t "$DUR" -J 2>/dev/null)
+	bps=$(echo "$out" | grep -A8 '"sum_received"' | awk -F: '/bits_per_second/ { gsub(/[ ,]/, "", $2); print $2; exit }')
+	printf '{"contender":"%s","mode":"tcp_bytes","bits_per_second":%s}\n' "$1" "${bps:-0}" >>"$RES"
+	log "  $(printf '%-13s %-9s' "$1" tcp) $(awk -v b="${bps:-0}" 'BEGIN { printf "%.2f Gbit/s", b / 1e9 }')"
+}
+iperf tcp-direct "$BULK:5201"
+iperf tcp-kernel-lb "$BULK_VIP"
+load tcp-direct client "$BULK:8080" max 0
+load tcp-kernel-lb client "$PLAIN_VIP" max 0
+load tcp-direct client "$BULK:8080" newconn 0
+load tcp-kernel-lb client "$PLAIN_VIP" newconn 0
+
+# ---- report -------------------------------------------------------------------------
+"$HERE/report.sh" "$OUT" "$RES" "$PLOT" "$DUR"

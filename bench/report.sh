@@ -1,0 +1,97 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Render bench.sh results (JSON lines) as aligned tables, one JSON document,
+# and optionally a gnuplot PNG of latency percentiles.
+# usage: report.sh table|json RESULTS.jsonl [PLOT.png] [DURATION]
+set -euo pipefail
+OUT=$1
+RES=$2
+PLOT=${3:-}
+DUR=${4:-?}
+
+if [ "$OUT" = json ]; then
+	jq -s --arg d "$DUR" '{duration_s: ($d | tonumber? // $d), results: .}' "$RES"
+else
+	echo
+	echo "azds bench: $(uname -r), $(nproc) CPUs, $DUR s per run; all requests carry azds-route-as: alice"
+	for mode_rate in $(jq -r 'select(.mode == "keepalive" or .mode == "newconn") | "\(.mode):\(.rate)"' "$RES" | awk '!seen[$0]++'); do
+		mode=${mode_rate%%:*}
+		rate=${mode_rate#*:}
+		echo
+		if [ "$mode" = keepalive ]; then
+			echo "Latency, keep-alive, open loop at $rate req/s (16 connections; corrected for coordinated omission), microseconds"
+		else
+			echo "Latency, a new connection per request, open loop at $rate req/s, microseconds"
+		fi
+		jq -rs --arg m "$mode" --argjson r "$rate" '
+			(map(select(.mode == $m and .rate == $r and .contender == "direct"))[0].load) as $d |
+			["contender", "p50", "p90", "p99", "p99.9", "+p50", "+p99", "x p99", "req/s", "errors"],
+			(.[] | select(.mode == $m and .rate == $r and (.contender | startswith("tcp-") | not)) | .load as $l |
+			 [.contender, $l.p50_us, $l.p90_us, $l.p99_us, $l.p999_us,
+			  (($l.p50_us - $d.p50_us) * 10 | round / 10), (($l.p99_us - $d.p99_us) * 10 | round / 10),
+			  (($l.p99_us / $d.p99_us) * 100 | round / 100), ($l.achieved_rps | round), $l.errors])
+			| @tsv' "$RES" | column -t -s $'\t'
+	done
+	echo
+	echo "Throughput, keep-alive, closed loop (32 connections); proxy CPU per 1,000 requests"
+	jq -rs '
+		(map(select(.mode == "max" and .contender == "direct"))[0].load.achieved_rps) as $d |
+		(map(select(.mode == "max" and .contender == "haproxy"))[0].load.achieved_rps) as $h |
+		["contender", "req/s", "x direct", "x haproxy", "p50", "p99", "proxy CPU ms/1k req"],
+		(.[] | select(.mode == "max" and (.contender | startswith("tcp-") | not)) |
+		 [.contender, (.load.achieved_rps | round), ((.load.achieved_rps / $d) * 100 | round / 100),
+		  ((.load.achieved_rps / $h) * 100 | round / 100), .load.p50_us, .load.p99_us,
+		  (if .contender == "direct" then "-" else
+		   ((.proxy_cpu_s * 1000 / (.load.requests / 1000)) * 1000 | round / 1000) end)])
+		| @tsv' "$RES" | column -t -s $'\t'
+	echo
+	echo "Memory with 10,000 idle client connections"
+	jq -rs '["contender", "RSS before kB", "RSS with 10k kB", "bytes/conn"],
+		(.[] | select(.mode == "idle10k") |
+		 [.contender, .rss_before_kb, .rss_kb, (((.rss_kb - .rss_before_kb) * 1024 / 10000) | round)])
+		| @tsv' "$RES" | column -t -s $'\t'
+	echo
+	echo "Plain TCP: the kernel balancer (cgroup/connect4) against direct"
+	jq -rs '
+		def v(c; m): map(select(.contender == c and .mode == m))[0];
+		["measure", "direct", "kernel-lb", "ratio"],
+		(["throughput Gbit/s", (v("tcp-direct"; "tcp_bytes").bits_per_second / 1e9 * 100 | round / 100),
+		  (v("tcp-kernel-lb"; "tcp_bytes").bits_per_second / 1e9 * 100 | round / 100),
+		  ((v("tcp-kernel-lb"; "tcp_bytes").bits_per_second / v("tcp-direct"; "tcp_bytes").bits_per_second) * 1000 | round / 1000)]),
+		(["connections/s (new conn per request)", (v("tcp-direct"; "newconn").load.achieved_rps | round),
+		  (v("tcp-kernel-lb"; "newconn").load.achieved_rps | round),
+		  ((v("tcp-kernel-lb"; "newconn").load.achieved_rps / v("tcp-direct"; "newconn").load.achieved_rps) * 1000 | round / 1000)]),
+		(["requests/s on kept connections", (v("tcp-direct"; "max").load.achieved_rps | round),
+		  (v("tcp-kernel-lb"; "max").load.achieved_rps | round),
+		  ((v("tcp-kernel-lb"; "max").load.achieved_rps / v("tcp-direct"; "max").load.achieved_rps) * 1000 | round / 1000)])
+		| @tsv' "$RES" | column -t -s $'\t'
+fi
+
+if [ -n "$PLOT" ]; then
+	rate=$(jq -rs 'map(select(.mode == "keepalive"))[0].rate' "$RES")
+	dat=$(mktemp)
+	jq -rs --argjson r "$rate" '.[] | select(.mode == "keepalive" and .rate == $r) |
+		[.contender, .load.p50_us, .load.p90_us, .load.p99_us, .load.p999_us] | @tsv' "$RES" >"$dat"
+	n=$(wc -l <"$dat")
+	{
+		echo "set terminal pngcairo size 1000,600 noenhanced font 'sans,10'"
+		echo "set output '$PLOT'"
+		echo "set title 'Latency percentiles at $rate req/s, keep-alive, open loop (azds-route-as: alice)'"
+		echo "set ylabel 'microseconds'"
+		echo "set logscale y"
+		echo "set grid ytics"
+		echo "set xtics ('p50' 0, 'p90' 1, 'p99' 2, 'p99.9' 3)"
+		echo "set key outside right"
+		printf "plot "
+		for i in $(seq 1 "$n"); do
+			name=$(sed -n "${i}p" "$dat" | cut -f1)
+			printf "'< sed -n %sp %s | tr \"\\\\t\" \"\\\\n\" | tail -n 4' using 0:1 with linespoints lw 2 title '%s'" "$i" "$dat" "$name"
+			[ "$i" -lt "$n" ] && printf ", "
+		done
+		echo
+	} >"$dat.gp"
+	gnuplot "$dat.gp" 2>&1 | grep -v '^$' >&2 || true
+	rm -f "$dat" "$dat.gp"
+	[ "$OUT" = table ] && echo && echo "plot: $PLOT"
+fi
+exit 0
