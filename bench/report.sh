@@ -45,10 +45,10 @@ else
 		   ((.proxy_cpu_s * 1000 / (.load.requests / 1000)) * 1000 | round / 1000) end)])
 		| @tsv' "$RES" | column -t -s $'\t'
 	echo
-	echo "Memory with 10,000 idle client connections"
-	jq -rs '["contender", "RSS before kB", "RSS with 10k kB", "bytes/conn"],
+	echo "Memory with idle client connections (10,000 unless the descriptor limit allows fewer)"
+	jq -rs '["contender", "idle conns", "RSS before kB", "RSS with idle kB", "bytes/conn"],
 		(.[] | select(.mode == "idle10k") |
-		 [.contender, .rss_before_kb, .rss_kb, (((.rss_kb - .rss_before_kb) * 1024 / 10000) | round)])
+		 [.contender, .conns, .rss_before_kb, .rss_kb, (((.rss_kb - .rss_before_kb) * 1024 / .conns) | round)])
 		| @tsv' "$RES" | column -t -s $'\t'
 	echo
 	echo "Plain TCP: the kernel balancer (cgroup/connect4) against direct"

@@ -16,7 +16,7 @@ const char *const azds_reason_names[] = { AZDS_REASONS(AZDS_REASON_NAME) };
 const char *const azds_reason_texts[] = { AZDS_REASONS(AZDS_REASON_TEXT) };
 
 const char *const azds_dp_map_names[] = { "spaces", "space_ids", "pods", "pod_cgroups", "vips",
-					  "services", "backends", "dp_config", "stats", "events", "sock_hash", NULL };
+					  "services", "backends", "dp_config", "stats", "events", "sock_hash", "generation", NULL };
 const char *const azds_dp_prog_names[] = { "prog_steer", "prog_connect4", "prog_sockops", "prog_msg", NULL };
 
 static bool dp_verbose;

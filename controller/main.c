@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <unistd.h>
+#include <sys/wait.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "azds.h"
@@ -120,8 +122,10 @@ static int start_daemons(bool router)
 			return 1;
 		}
 		/* ready (and safe to SIGHUP) once it wrote its own pid file */
-		for (int i = 0; i < 500 && access(inner, F_OK) && azds_pidfile_alive(pidf, "dnsmasq"); i++)
+		for (int i = 0; i < 500 && access(inner, F_OK) && kill(pid, 0) == 0; i++) {
+			waitpid(pid, NULL, WNOHANG); /* reap it if it died */
 			usleep(10000);
+		}
 		if (access(inner, F_OK))
 			fprintf(stderr, "azds-controller: warning: dnsmasq did not start (see %s); service names will not resolve\n",
 				logf);
@@ -319,6 +323,7 @@ static int cmd_set(int argc, char **argv)
 		else
 			cfg.flags &= ~bit;
 		azds_config_set(&m, &cfg);
+		azds_gen_bump(&m);
 		if (bit == AZDS_CFG_SOCKMAP && !(cfg.flags & bit))
 			flush_socks(&m);
 	}

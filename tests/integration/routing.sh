@@ -126,4 +126,18 @@ if [ "${SOCKMAP:-0}" = 1 ]; then
 	expect_eq "sockmap off: nothing redirected any more" "$(counter msg_redirected)" "$before"
 fi
 
+# --- a routing change is seen by the very next request (router cache) ---------
+r=$(probe web get api:80 / -H 'azds-route-as: alice')
+expect_contains "before the change: alice's api" "$r" "pod=api-alice"
+$INIT del --pod api-alice
+r=$(probe web get api:80 / -H 'azds-route-as: alice')
+expect_contains "alice's pod gone: the next request falls back to dev" "$r" "pod=api-dev"
+$CTL service rm dev/alice api
+$CTL service add dev/alice api --port 80 --target-port 8080 >/dev/null
+$INIT add --pod api-alice2 --space dev/alice --service api >/dev/null
+start_server api-alice2 dev/alice api --listen 0.0.0.0:8080
+wait_ready client-x "$(pod_addr api-alice2):8080" http
+r=$(probe web get api:80 / -H 'azds-route-as: alice')
+expect_contains "a new pod for alice: the next request reaches it" "$r" "pod=api-alice2"
+
 finish

@@ -33,7 +33,8 @@ struct azds_inst {
 };
 
 struct azds_maps {
-	int spaces, space_ids, pods, pod_cgroups, vips, services, backends, config, stats, events, socks;
+	int spaces, space_ids, pods, pod_cgroups, vips, services, backends, config, stats, events, socks, gen;
+	volatile __u64 *gen_mem; /* mmap of the generation counter */
 };
 
 struct azds_err {
@@ -47,6 +48,9 @@ int azds_inst_init(struct azds_inst *in, const char *name, struct azds_err *e);
 int azds_cgroup2_root(char *buf, size_t len);
 int azds_maps_open(const struct azds_inst *in, struct azds_maps *m, struct azds_err *e);
 void azds_maps_close(struct azds_maps *m);
+/* after a change to spaces, services, pods or backends */
+void azds_gen_bump(const struct azds_maps *m);
+__u64 azds_gen_read(const struct azds_maps *m);
 int azds_config_get(const struct azds_maps *m, struct azds_config *c);
 int azds_config_set(const struct azds_maps *m, const struct azds_config *c);
 

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mman.h>
 #include <bpf/bpf.h>
 #include "azds.h"
 
@@ -24,17 +25,17 @@ int azds_inst_init(struct azds_inst *in, const char *name, struct azds_err *e)
 	snprintf(in->pin_dir, sizeof(in->pin_dir), "/sys/fs/bpf/azds/%s", name);
 	snprintf(in->run_dir, sizeof(in->run_dir), "/run/azds/%s", name);
 	snprintf(in->node_ns, sizeof(in->node_ns), "azds-%s-node", name);
-	err = azds_cgroup2_root(cg, sizeof(cg));
-	if (err)
-		return azds_err(e, err, "no cgroup v2 hierarchy is mounted (see docs/operations.md)");
-	snprintf(in->cgroup_dir, sizeof(in->cgroup_dir), "%s/azds-%s", cg, name);
+	/* only node and pod plumbing needs cgroups; readers of the maps
+	 * (the router, the CLI) work without them */
+	if (azds_cgroup2_root(cg, sizeof(cg)) == 0)
+		snprintf(in->cgroup_dir, sizeof(in->cgroup_dir), "%s/azds-%s", cg, name);
 	return 0;
 }
 
 int azds_maps_open(const struct azds_inst *in, struct azds_maps *m, struct azds_err *e)
 {
 	int *fds[] = { &m->spaces, &m->space_ids, &m->pods, &m->pod_cgroups, &m->vips,
-		       &m->services, &m->backends, &m->config, &m->stats, &m->events, &m->socks };
+		       &m->services, &m->backends, &m->config, &m->stats, &m->events, &m->socks, &m->gen };
 	char path[256];
 
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
@@ -50,19 +51,41 @@ int azds_maps_open(const struct azds_inst *in, struct azds_maps *m, struct azds_
 					in->name, path, strerror(-err));
 		}
 	}
+	m->gen_mem = mmap(NULL, sysconf(_SC_PAGESIZE), PROT_READ | PROT_WRITE, MAP_SHARED, m->gen, 0);
+	if (m->gen_mem == MAP_FAILED) {
+		int err = -errno;
+
+		m->gen_mem = NULL;
+		azds_maps_close(m);
+		return azds_err(e, err, "instance \"%s\": map the generation counter: %s", in->name, strerror(-err));
+	}
 	return 0;
 }
 
 void azds_maps_close(struct azds_maps *m)
 {
 	int *fds[] = { &m->spaces, &m->space_ids, &m->pods, &m->pod_cgroups, &m->vips,
-		       &m->services, &m->backends, &m->config, &m->stats, &m->events, &m->socks };
+		       &m->services, &m->backends, &m->config, &m->stats, &m->events, &m->socks, &m->gen };
 
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
 		if (*fds[i] >= 0)
 			close(*fds[i]);
 		*fds[i] = -1;
 	}
+	if (m->gen_mem)
+		munmap((void *)m->gen_mem, sysconf(_SC_PAGESIZE));
+	m->gen_mem = NULL;
+}
+
+void azds_gen_bump(const struct azds_maps *m)
+{
+	if (m->gen_mem)
+		__atomic_add_fetch(m->gen_mem, 1, __ATOMIC_SEQ_CST);
+}
+
+__u64 azds_gen_read(const struct azds_maps *m)
+{
+	return m->gen_mem ? __atomic_load_n(m->gen_mem, __ATOMIC_ACQUIRE) : 0;
 }
 
 int azds_config_get(const struct azds_maps *m, struct azds_config *c)

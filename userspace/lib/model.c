@@ -106,6 +106,7 @@ int azds_space_add(const struct azds_maps *m, const char *path, __u32 *id, struc
 		return azds_err(e, err, "space \"%s\": %s", path, strerror(-err));
 	}
 	*id = nid;
+	azds_gen_bump(m);
 	return 0;
 }
 
@@ -171,6 +172,7 @@ int azds_space_remove(const struct azds_maps *m, const char *path, struct azds_e
 	path_key(key, path);
 	bpf_map_delete_elem(m->space_ids, key);
 	bpf_map_delete_elem(m->spaces, &id);
+	azds_gen_bump(m);
 	return 0;
 }
 
@@ -273,6 +275,7 @@ int azds_service_add(const struct azds_maps *m, const char *space, const char *n
 		bpf_map_delete_elem(m->services, &sk);
 		return azds_err(e, err, "service \"%s\": the virtual address map is full (controller --max-vips)", name);
 	}
+	azds_gen_bump(m);
 	if (out)
 		*out = s;
 	return 0;
@@ -308,6 +311,7 @@ int azds_service_remove(const struct azds_maps *m, const char *space, const char
 	bpf_map_delete_elem(m->backends, &sk);
 	if (!svc_used(m, v.svc))
 		bpf_map_delete_elem(m->vips, &vk);
+	azds_gen_bump(m);
 	return 0;
 }
 
@@ -354,6 +358,7 @@ int azds_pod_register(const struct azds_maps *m, __be32 addr, const char *name, 
 		bpf_map_delete_elem(m->pods, &addr);
 		return azds_err(e, err, "pod \"%s\": cgroup index: %s", name, strerror(-err));
 	}
+	azds_gen_bump(m);
 	return 0;
 }
 
@@ -367,6 +372,7 @@ int azds_pod_unregister(const struct azds_maps *m, __be32 addr)
 	if (p.cgroup_id)
 		bpf_map_delete_elem(m->pod_cgroups, &p.cgroup_id);
 	bpf_map_delete_elem(m->pods, &addr);
+	azds_gen_bump(m);
 	return 0;
 }
 
@@ -410,6 +416,7 @@ int azds_backend_add(const struct azds_maps *m, const char *space, const char *s
 	be.addrs[be.count++] = addr;
 	if (bpf_map_update_elem(m->backends, &sk, &be, BPF_EXIST))
 		return azds_err(e, errno, "service \"%s\": %s", svc, strerror(errno));
+	azds_gen_bump(m);
 	return 0;
 }
 
@@ -433,6 +440,7 @@ int azds_backend_remove_addr(const struct azds_maps *m, __be32 addr)
 			break;
 		}
 	}
+	azds_gen_bump(m);
 	return 0;
 }
 

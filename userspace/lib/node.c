@@ -131,6 +131,8 @@ int azds_node_up(const struct azds_inst *in, struct azds_err *e)
 	const char *ns = in->node_ns;
 	int err, cgfd, pfd;
 
+	if (!in->cgroup_dir[0])
+		return azds_err(e, ENOENT, "no cgroup v2 hierarchy is mounted (see docs/operations.md)");
 	err = azds_ensure_bpffs();
 	if (err)
 		return azds_err(e, err, "bpffs at /sys/fs/bpf: %s", strerror(-err));
@@ -145,6 +147,15 @@ int azds_node_up(const struct azds_inst *in, struct azds_err *e)
 	 * delivered to the router, unsteered ones are answered with a reset */
 	ipcmd(true, ns, "route", "add", "local", AZDS_VIP_NET "/16", "dev", "lo", "table", "local", NULL);
 	sysctl_in(ns, "net.ipv4.ip_forward", "1");
+	/*
+	 * No TIME_WAIT in the node namespace. A SYN assigned to the router's
+	 * listener by bpf_sk_assign cannot replace a TIME_WAIT socket of the
+	 * same tuple (iptables TPROXY kills it; sk_assign has no such step):
+	 * the new connection would be dropped until the old one expired, and
+	 * pods reuse source ports at random. On veths inside one host there
+	 * are no delayed duplicates for TIME_WAIT to protect against.
+	 */
+	sysctl_in(ns, "net.ipv4.tcp_max_tw_buckets", "0");
 	sysctl_in(ns, "net.ipv4.conf.all.rp_filter", "0");
 	sysctl_in(ns, "net.ipv4.conf.default.rp_filter", "0");
 
@@ -369,6 +380,8 @@ int azds_pod_add(const struct azds_inst *in, const struct azds_maps *m, const st
 	err = azds_name_valid("pod", ps->name, e);
 	if (err)
 		return err;
+	if (!in->cgroup_dir[0])
+		return azds_err(e, ENOENT, "no cgroup v2 hierarchy is mounted (see docs/operations.md)");
 	if (azds_space_lookup(m, ps->space, &sid, NULL))
 		return azds_err(e, ENOENT, "pod \"%s\": space \"%s\" does not exist", ps->name, ps->space);
 	for (int i = 0; i < ps->nservices; i++) {
@@ -501,6 +514,8 @@ int azds_pod_exec(const struct azds_inst *in, const char *name, char *const argv
 	azds_pod_cgroup(in, name, cg, sizeof(cg));
 	if (!netns_exists(podns))
 		return azds_err(e, ENOENT, "pod \"%s\" does not exist", name);
+	if (!in->cgroup_dir[0])
+		return azds_err(e, ENOENT, "no cgroup v2 hierarchy is mounted (see docs/operations.md)");
 	snprintf(procs, sizeof(procs), "%s/cgroup.procs", cg);
 	fd = open(procs, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)

@@ -178,6 +178,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	R.rm.max_depth = AZDS_DEPTH_DEFAULT;
+	if (route_init(&R.rm)) {
+		fprintf(stderr, "azds-router: out of memory\n");
+		return 1;
+	}
 	if (azds_config_get(&R.rm.m, &dpcfg) == 0) {
 		R.rm.max_depth = dpcfg.max_depth;
 		if (dpcfg.router_port != R.cfg.port)
@@ -202,9 +206,6 @@ int main(int argc, char **argv)
 	lev.data.ptr = NULL;
 	epoll_ctl(R.epfd, EPOLL_CTL_ADD, R.lfd, &lev);
 	fprintf(stderr, "azds-router: instance %s, listening on port %u\n", in.name, R.cfg.port);
-	/* the access log is flushed by the sweep, not by a write per request */
-	if (R.cfg.access_log)
-		setvbuf(stderr, NULL, _IOFBF, 1 << 16);
 	while (!R.stop) {
 		int n = epoll_wait(R.epfd, evs, 256, 250);
 
@@ -219,11 +220,11 @@ int main(int argc, char **argv)
 		if (R.now_ms - last_sweep >= 250) {
 			router_sweep(&R);
 			last_sweep = R.now_ms;
-			fflush(stderr);
+			router_log_flush(&R);
 		}
 	}
 	router_shutdown(&R);
-	fflush(stderr);
+	router_log_flush(&R);
 	close(R.lfd);
 	azds_maps_close(&R.rm.m);
 	fprintf(stderr, "azds-router: stopped after %llu requests\n", (unsigned long long)R.requests);

@@ -120,6 +120,38 @@ static void buf_free(struct buf *b)
 	memset(b, 0, sizeof(*b));
 }
 
+/* ---- access log --------------------------------------------------------- */
+
+void router_log_flush(struct router *r)
+{
+	size_t off = 0;
+
+	while (off < r->log_len) {
+		ssize_t n = write(2, r->log + off, r->log_len - off);
+
+		if (n <= 0 && errno != EINTR)
+			break;
+		if (n > 0)
+			off += (size_t)n;
+	}
+	r->log_len = 0;
+}
+
+/* Lines collect in one buffer: a request costs no write() of its own. */
+void router_log(struct router *r, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (sizeof(r->log) - r->log_len < 1024)
+		router_log_flush(r);
+	va_start(ap, fmt);
+	n = vsnprintf(r->log + r->log_len, sizeof(r->log) - r->log_len, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		r->log_len += (size_t)n < sizeof(r->log) - r->log_len ? (size_t)n : sizeof(r->log) - r->log_len - 1;
+}
+
 /* ---- connections ------------------------------------------------------ */
 
 static struct conn *conn_new(struct router *r, int fd, bool upstream)
@@ -374,8 +406,8 @@ static void session_reply(struct session *s, int status, const char *fmt, ...)
 		s->up = NULL;
 	}
 	if (s->r->cfg.access_log)
-		fprintf(stderr, "azds-router: %s:%u -> %d: %s", inet_ntoa(s->peer.sin_addr),
-			ntohs(s->peer.sin_port), status, body);
+		router_log(s->r, "azds-router: %s:%u -> %d: %s", inet_ntoa(s->peer.sin_addr), ntohs(s->peer.sin_port),
+			   status, body);
 }
 
 static bool replying(const struct session *s)
@@ -610,6 +642,7 @@ static bool step_request_head(struct session *s)
 		session_reply(s, 405, "azds: CONNECT is not supported by the service router");
 		return true;
 	}
+	route_sync(&r->rm);
 	/* route-as: header, then W3C baggage, then the caller's own space */
 	if (m.route_as && m.route_as_len) {
 		rv = m.route_as;
@@ -659,7 +692,7 @@ static bool step_request_head(struct session *s)
 
 		inet_ntop(AF_INET, &s->peer.sin_addr, from, sizeof(from));
 		inet_ntop(AF_INET, &rt.backend.sin_addr, to, sizeof(to));
-		fprintf(stderr, "azds-router: %s %.*s %.*s route-as=%.*s -> %s:%u (%s)\n", from, (int)m.method_len,
+		router_log(r, "azds-router: %s %.*s %.*s route-as=%.*s -> %s:%u (%s)\n", from, (int)m.method_len,
 			m.method, (int)m.target_len > 200 ? 200 : (int)m.target_len, m.target, (int)rvlen, rv ? rv : "",
 			to, ntohs(rt.backend.sin_port), rt.chain);
 	}
@@ -1003,6 +1036,7 @@ int router_accept(struct router *r)
 			continue;
 		}
 		s->cli->s = s;
+		route_sync(&r->rm);
 		s->caller_space = route_caller_space(&r->rm, peer.sin_addr.s_addr);
 		s->have_vip = route_vip(&r->rm, orig.sin_addr.s_addr, orig.sin_port, &s->vip);
 		s->last_active_ms = r->now_ms;

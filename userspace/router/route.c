@@ -1,16 +1,88 @@
 // SPDX-License-Identifier: MIT
 /*
- * The router reads the pinned maps directly on every request: a routing
- * change (a new child space, a pod coming up) is visible to the very next
- * request, with no cache to invalidate.
+ * Routing decisions come from the pinned maps. They are cached in small
+ * direct-mapped tables that are dropped as a whole whenever a writer bumps
+ * the generation counter (an mmap'ed map, read without a syscall), so a
+ * routing change is visible to the very next request and a steady state
+ * costs no bpf() call per request.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <bpf/bpf.h>
+#include <stdlib.h>
 #include "route.h"
 
-__u32 route_caller_space(const struct router_maps *rm, __be32 addr)
+#define RC_SLOTS 1024
+
+struct pick_slot {
+	bool used;
+	__u32 start, svc;
+	enum route_result res;
+	__u32 space;
+	__u32 n;
+	__u16 port;
+	__be32 addrs[AZDS_MAX_BACKENDS];
+};
+
+struct resolve_slot {
+	bool used;
+	__u32 caller, id;
+	size_t len;
+	char val[AZDS_PATH_MAX];
+};
+
+struct pod_slot {
+	bool used;
+	__be32 addr;
+	__u32 space;
+};
+
+struct vip_slot {
+	bool used, found;
+	__be32 addr;
+	__be16 port;
+	struct azds_vip v;
+};
+
+struct route_cache {
+	struct pick_slot pick[RC_SLOTS];
+	struct resolve_slot resolve[RC_SLOTS];
+	struct pod_slot pod[RC_SLOTS];
+	struct vip_slot vip[RC_SLOTS];
+};
+
+static unsigned slot(__u32 a, __u32 b)
+{
+	__u32 h = a * 2654435761u ^ (b + 0x9e3779b9u) * 2246822519u;
+
+	return (h ^ (h >> 15)) & (RC_SLOTS - 1);
+}
+
+int route_init(struct router_maps *rm)
+{
+	rm->rc = calloc(1, sizeof(*rm->rc));
+	if (!rm->rc)
+		return -ENOMEM;
+	rm->seen_gen = azds_gen_read(&rm->m);
+	return 0;
+}
+
+void route_sync(struct router_maps *rm)
+{
+	__u64 g = azds_gen_read(&rm->m);
+	struct azds_config cfg;
+
+	if (g == rm->seen_gen)
+		return;
+	memset(rm->rc, 0, sizeof(*rm->rc));
+	rm->seen_gen = g;
+	if (azds_config_get(&rm->m, &cfg) == 0 && cfg.max_depth)
+		rm->max_depth = cfg.max_depth;
+}
+
+static __u32 caller_space_uncached(const struct router_maps *rm, __be32 addr)
 {
 	struct azds_pod p;
 
@@ -19,11 +91,32 @@ __u32 route_caller_space(const struct router_maps *rm, __be32 addr)
 	return p.space;
 }
 
-bool route_vip(const struct router_maps *rm, __be32 addr, __be16 port, struct azds_vip *v)
+__u32 route_caller_space(struct router_maps *rm, __be32 addr)
+{
+	struct pod_slot *ps = &rm->rc->pod[slot(addr, 1)];
+
+	if (ps->used && ps->addr == addr)
+		return ps->space;
+	ps->used = true;
+	ps->addr = addr;
+	ps->space = caller_space_uncached(rm, addr);
+	return ps->space;
+}
+
+bool route_vip(struct router_maps *rm, __be32 addr, __be16 port, struct azds_vip *v)
 {
 	struct azds_vip_key k = { .addr = addr, .port = port };
+	struct vip_slot *vs = &rm->rc->vip[slot(addr, port)];
 
-	return bpf_map_lookup_elem(rm->m.vips, &k, v) == 0;
+	if (!(vs->used && vs->addr == addr && vs->port == port)) {
+		vs->used = true;
+		vs->addr = addr;
+		vs->port = port;
+		vs->found = bpf_map_lookup_elem(rm->m.vips, &k, &vs->v) == 0;
+	}
+	if (vs->found)
+		*v = vs->v;
+	return vs->found;
 }
 
 static bool space_get(const struct router_maps *rm, __u32 id, struct azds_space *sp)
@@ -45,7 +138,7 @@ static __u32 space_id(const struct router_maps *rm, const char *path, size_t len
 	return id;
 }
 
-__u32 route_resolve_space(const struct router_maps *rm, __u32 caller, const char *val, size_t len)
+static __u32 resolve_uncached(const struct router_maps *rm, __u32 caller, const char *val, size_t len)
 {
 	struct azds_space sp;
 	char path[AZDS_PATH_MAX];
@@ -69,8 +162,35 @@ __u32 route_resolve_space(const struct router_maps *rm, __u32 caller, const char
 	return space_id(rm, val, len);
 }
 
-enum route_result route_pick(const struct router_maps *rm, __u32 start, __u32 svc, const char *svc_name,
-			     unsigned rr, struct route *out)
+static __u32 hash_bytes(const char *p, size_t len)
+{
+	__u32 h = 2166136261u;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)p[i]) * 16777619u;
+	return h;
+}
+
+__u32 route_resolve_space(struct router_maps *rm, __u32 caller, const char *val, size_t len)
+{
+	struct resolve_slot *rs;
+
+	if (len == 0 || len >= AZDS_PATH_MAX)
+		return 0;
+	rs = &rm->rc->resolve[slot(caller, hash_bytes(val, len))];
+	if (rs->used && rs->caller == caller && rs->len == len && memcmp(rs->val, val, len) == 0)
+		return rs->id;
+	rs->used = true;
+	rs->caller = caller;
+	rs->len = len;
+	memcpy(rs->val, val, len);
+	rs->id = resolve_uncached(rm, caller, val, len);
+	return rs->id;
+}
+
+/* Walk the chain in the maps; chain text only when asked (error replies). */
+static enum route_result pick_uncached(const struct router_maps *rm, __u32 start, __u32 svc, struct pick_slot *ps,
+				       char *chain, size_t chain_len)
 {
 	struct azds_svc_key key = { .svc = svc };
 	struct azds_backends be;
@@ -79,29 +199,58 @@ enum route_result route_pick(const struct router_maps *rm, __u32 start, __u32 sv
 	size_t o = 0;
 	__u32 cur = start;
 
-	out->chain[0] = 0;
-	out->svc = svc;
+	if (chain)
+		chain[0] = 0;
 	for (__u32 i = 0; i < rm->max_depth && space_get(rm, cur, &sp); i++) {
-		if (o < sizeof(out->chain))
-			o += snprintf(out->chain + o, sizeof(out->chain) - o, "%s%s", o ? " -> " : "", sp.path);
+		if (chain && o < chain_len)
+			o += snprintf(chain + o, chain_len - o, "%s%s", o ? " -> " : "", sp.path);
 		key.space = cur;
 		if (bpf_map_lookup_elem(rm->m.backends, &key, &be) == 0) {
 			declared = true;
 			if (be.count > 0) {
-				__u32 n = be.count < AZDS_MAX_BACKENDS ? be.count : AZDS_MAX_BACKENDS;
-
-				memset(&out->backend, 0, sizeof(out->backend));
-				out->backend.sin_family = AF_INET;
-				out->backend.sin_addr.s_addr = be.addrs[rr % n];
-				out->backend.sin_port = htons(be.target_port);
-				out->space = cur;
+				ps->n = be.count < AZDS_MAX_BACKENDS ? be.count : AZDS_MAX_BACKENDS;
+				memcpy(ps->addrs, be.addrs, ps->n * sizeof(be.addrs[0]));
+				ps->port = be.target_port;
+				ps->space = cur;
 				return ROUTE_OK;
 			}
 		}
 		cur = sp.parent;
 	}
-	(void)svc_name;
 	if (!start)
 		return ROUTE_NO_CALLER;
 	return declared ? ROUTE_NO_ENDPOINT : ROUTE_NO_SERVICE;
+}
+
+enum route_result route_pick(struct router_maps *rm, __u32 start, __u32 svc, const char *svc_name, unsigned rr,
+			     struct route *out)
+{
+	struct pick_slot *ps = &rm->rc->pick[slot(start, svc)];
+
+	(void)svc_name;
+	out->chain[0] = 0;
+	out->svc = svc;
+	if (ps->used && ps->start == start && ps->svc == svc) {
+		rm->hits++;
+	} else {
+		rm->misses++;
+		memset(ps, 0, sizeof(*ps));
+		ps->used = true;
+		ps->start = start;
+		ps->svc = svc;
+		ps->res = pick_uncached(rm, start, svc, ps, NULL, 0);
+	}
+	if (ps->res != ROUTE_OK) {
+		struct pick_slot tmp;
+
+		/* errors are rare: walk again to name the chain tried */
+		pick_uncached(rm, start, svc, &tmp, out->chain, sizeof(out->chain));
+		return ps->res;
+	}
+	memset(&out->backend, 0, sizeof(out->backend));
+	out->backend.sin_family = AF_INET;
+	out->backend.sin_addr.s_addr = ps->addrs[rr % ps->n];
+	out->backend.sin_port = htons(ps->port);
+	out->space = ps->space;
+	return ROUTE_OK;
 }

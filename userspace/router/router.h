@@ -56,6 +56,8 @@ struct router {
 	unsigned rr;
 	uint64_t now_ms;
 	uint64_t requests, errors;
+	char log[65536]; /* access log, written in one call per sweep */
+	size_t log_len;
 	struct conn *grave;
 	struct session *grave_sessions;
 	volatile int stop;
@@ -67,5 +69,7 @@ void router_event(struct router *r, struct conn *c, uint32_t events);
 void router_sweep(struct router *r);
 void router_shutdown(struct router *r);
 void router_reap(struct router *r);
+void router_log(struct router *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void router_log_flush(struct router *r);
 
 #endif
