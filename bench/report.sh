@@ -14,7 +14,7 @@ if [ "$OUT" = json ]; then
 else
 	echo
 	echo "azds bench: $(uname -r), $(nproc) CPUs, $DUR s per run; all requests carry azds-route-as: alice"
-	for mode_rate in $(jq -r 'select(.mode == "keepalive" or .mode == "newconn") | "\(.mode):\(.rate)"' "$RES" | awk '!seen[$0]++'); do
+	for mode_rate in $(jq -r 'select((.mode == "keepalive" or .mode == "newconn") and (.contender | startswith("tcp-") | not)) | "\(.mode):\(.rate)"' "$RES" | awk '!seen[$0]++'); do
 		mode=${mode_rate%%:*}
 		rate=${mode_rate#*:}
 		echo
@@ -51,9 +51,12 @@ else
 		 [.contender, .conns, .rss_before_kb, .rss_kb, (((.rss_kb - .rss_before_kb) * 1024 / .conns) | round)])
 		| @tsv' "$RES" | column -t -s $'\t'
 	echo
-	echo "Plain TCP: the kernel balancer (cgroup/connect4) against direct"
+	echo "Plain TCP: the kernel balancer (cgroup/connect4) against direct (median of 3 interleaved runs)"
 	jq -rs '
-		def v(c; m): map(select(.contender == c and .mode == m))[0];
+		def med(xs): (xs | sort) as $s | $s[($s | length) / 2 | floor];
+		def v(c; m): map(select(.contender == c and .mode == m)) as $r |
+			{bits_per_second: med([$r[].bits_per_second // 0]),
+			 load: {achieved_rps: med([$r[].load.achieved_rps // 0])}};
 		["measure", "direct", "kernel-lb", "ratio"],
 		(["throughput Gbit/s", (v("tcp-direct"; "tcp_bytes").bits_per_second / 1e9 * 100 | round / 100),
 		  (v("tcp-kernel-lb"; "tcp_bytes").bits_per_second / 1e9 * 100 | round / 100),

@@ -28,6 +28,8 @@
 #include <unistd.h>
 #include "router.h"
 
+#define REPLY_MAX 1024
+
 enum mode { M_DETECT, M_HTTP, M_TUNNEL };
 enum req_state { RQ_HEAD, RQ_BODY, RQ_DONE };
 enum resp_state { RS_NONE, RS_HEAD, RS_INTERIM, RS_BODY, RS_DONE };
@@ -57,8 +59,9 @@ struct session {
 	size_t rs_fwd; /* bytes at up->in.start still to write to the client */
 	bool rs_body_all, rs_close, rs_started;
 
-	/* a reply the router writes itself, then closes */
-	char reply[1024];
+	/* a reply the router writes itself, then closes (allocated then:
+	 * idle sessions stay small) */
+	char *reply;
 	size_t reply_len, reply_off;
 
 	uint64_t head_started_ms; /* first byte of the current request head */
@@ -350,6 +353,7 @@ void router_reap(struct router *r)
 		struct session *s = r->grave_sessions;
 
 		r->grave_sessions = s->next;
+		free(s->reply);
 		free(s);
 	}
 }
@@ -394,12 +398,18 @@ static void session_reply(struct session *s, int status, const char *fmt, ...)
 	body[n] = 0;
 	s->status = status;
 	s->r->errors++;
-	s->reply_len = (size_t)snprintf(s->reply, sizeof(s->reply),
+	if (!s->reply)
+		s->reply = malloc(REPLY_MAX);
+	if (!s->reply) {
+		s->dead = true;
+		return;
+	}
+	s->reply_len = (size_t)snprintf(s->reply, REPLY_MAX,
 					"HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
 					"Connection: close\r\nazds-router: refused\r\n\r\n%s",
 					status, status_text(status), n, body);
-	if (s->reply_len >= sizeof(s->reply))
-		s->reply_len = sizeof(s->reply) - 1;
+	if (s->reply_len >= REPLY_MAX)
+		s->reply_len = REPLY_MAX - 1;
 	s->reply_off = 0;
 	if (s->up) {
 		conn_close(s->r, s->up);
