@@ -25,11 +25,13 @@ else
 		fi
 		jq -rs --arg m "$mode" --argjson r "$rate" '
 			(map(select(.mode == $m and .rate == $r and .contender == "direct"))[0].load) as $d |
-			["contender", "p50", "p90", "p99", "p99.9", "+p50", "+p99", "x p99", "req/s", "errors"],
+			(map(select(.mode == $m and .rate == $r and .contender == "haproxy"))[0].load) as $h |
+			def r2(x): (x * 100 | round / 100);
+			["contender", "p50", "p90", "p99", "p99.9", "+p50", "+p99", "p50/haproxy", "p99/haproxy", "req/s", "errors"],
 			(.[] | select(.mode == $m and .rate == $r and (.contender | startswith("tcp-") | not)) | .load as $l |
 			 [.contender, $l.p50_us, $l.p90_us, $l.p99_us, $l.p999_us,
 			  (($l.p50_us - $d.p50_us) * 10 | round / 10), (($l.p99_us - $d.p99_us) * 10 | round / 10),
-			  (($l.p99_us / $d.p99_us) * 100 | round / 100), ($l.achieved_rps | round), $l.errors])
+			  r2($l.p50_us / $h.p50_us), r2($l.p99_us / $h.p99_us), ($l.achieved_rps | round), $l.errors])
 			| @tsv' "$RES" | column -t -s $'\t'
 	done
 	echo

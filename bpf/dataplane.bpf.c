@@ -336,6 +336,14 @@ int azds_connect4(struct bpf_sock_addr *ctx)
 	return 1;
 }
 
+static __always_inline bool router_path(__be32 local, __be32 remote)
+{
+	__u32 l = bpf_ntohl(local), r = bpf_ntohl(remote);
+
+	return (l & AZDS_VIP_MASK) == AZDS_VIP_PREFIX || (r & AZDS_VIP_MASK) == AZDS_VIP_PREFIX ||
+	       l == AZDS_GW_IP || r == AZDS_GW_IP;
+}
+
 SEC("sockops")
 int azds_sockops(struct bpf_sock_ops *ctx)
 {
@@ -352,7 +360,10 @@ int azds_sockops(struct bpf_sock_ops *ctx)
 	cfg = get_config();
 	if (!cfg)
 		return 1;
-	if (cfg->flags & AZDS_CFG_SOCKMAP) {
+	/* only the router's paths: pod <-> router (one end a service address)
+	 * and router <-> backend (one end the node address); pod-to-pod TCP
+	 * streams run faster through the stack (see docs/performance.md) */
+	if ((cfg->flags & AZDS_CFG_SOCKMAP) && router_path(ctx->local_ip4, ctx->remote_ip4)) {
 		/* remote_port holds the network-order port in its upper half */
 		key.local_ip = ctx->local_ip4;
 		key.remote_ip = ctx->remote_ip4;

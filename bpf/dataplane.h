@@ -20,6 +20,11 @@
 
 #define AZDS_SPACE_NONE 0u      /* space id 0: "no parent" */
 
+/* addressing of the embedded node (host order; azds.h has the text forms) */
+#define AZDS_VIP_PREFIX 0x0a600000u /* 10.96.0.0/16: services' virtual addresses */
+#define AZDS_VIP_MASK 0xffff0000u
+#define AZDS_GW_IP 0xa9fe0101u      /* 169.254.1.1: node gateway, DNS, router's source */
+
 /* service kinds */
 #define AZDS_KIND_HTTP 1u
 #define AZDS_KIND_TCP 2u

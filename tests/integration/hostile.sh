@@ -57,6 +57,13 @@ check "declared body over the limit" 413 \
 r=$(send 'GET / HTTP/1.1\r\nHost: api\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: api\r\n\r\n')
 expect_not_contains "no request is served after a refusal" "$r" "path=/smuggled"
 
+# a slow client (slowloris): the head never completes; the router answers 408
+# after its header timeout and closes (the assertion is on the answer, the
+# probe merely waits long enough)
+r=$(printf 'GET / HTTP/1.1\r\nHost: api\r\nX-Slow: ' |
+	in_pod web "$BIN/azds-probe" raw "$API" --no-shutdown --timeout 30 2>&1)
+expect_contains "slow client gets 408 and a closed connection" "$r" "HTTP/1.1 408"
+
 # a valid request still works and the router survived all of the above
 r=$(probe web get api:80 / -H 'azds-route-as: alice')
 expect_contains "router still serving" "$r" "pod=api-alice"
