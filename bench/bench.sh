@@ -5,8 +5,9 @@
 # contender against the same servers, tears everything down, and reports.
 #
 #   direct      client pod -> server pod address (no azds: the floor)
-#   azds        client pod -> service address: TC steering + azds-router
-#   azds+sockmap  the same with sk_msg redirection switched on
+#   azds        client pod -> service address: TC steering + azds-router, with
+#               the defaults (sk_msg/sockmap redirection on)
+#   azds-stack  the same with sockmap switched off (everything via the TCP stack)
 #   devspaces   iptables REDIRECT in the client pod -> azds-router as a sidecar
 #               in that pod (the Dev Spaces sidecar-era path)
 #   haproxy     Debian's HAProxy (1 thread) routing on azds-route-as
@@ -230,14 +231,17 @@ load() {
 }
 
 contenders() { # MODE RATE
-	load direct client "$ALICE:8080" "$1" "$2"
-	load azds client "$API_VIP" "$1" "$2" "$ROUTER"
-	$CTL set sockmap on
-	load azds+sockmap client "$API_VIP" "$1" "$2" "$ROUTER"
+	# sockmap only for azds: the others must not pay for its misses
 	$CTL set sockmap off
+	load direct client "$ALICE:8080" "$1" "$2"
+	$CTL set sockmap on
+	load azds client "$API_VIP" "$1" "$2" "$ROUTER"
+	$CTL set sockmap off
+	load azds-stack client "$API_VIP" "$1" "$2" "$ROUTER"
 	load devspaces client-ds "$API_VIP" "$1" "$2" "$SIDECAR"
 	load haproxy client "$GW:18081" "$1" "$2" "$HAPROXY"
 	load nginx client "$GW:18082" "$1" "$2" "$NGINX"
+	$CTL set sockmap on
 }
 
 log "azds bench: $DUR s per run; every request routed to alice's api by azds-route-as"

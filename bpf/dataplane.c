@@ -40,7 +40,9 @@ void azds_dp_default_opts(struct azds_dp_opts *o, const char *pin_dir)
 	o->max_vips = AZDS_DEF_MAX_VIPS;
 	o->ringbuf_bytes = AZDS_DEF_RINGBUF_BYTES;
 	o->max_socks = AZDS_DEF_MAX_SOCKS;
-	o->cfg.flags = AZDS_CFG_KERNEL_LB | AZDS_CFG_STEER | AZDS_CFG_EVENTS;
+	/* sockmap on: azds bench showed it ahead on latency and throughput
+	 * (docs/performance.md, "Switch defaults") */
+	o->cfg.flags = AZDS_CFG_KERNEL_LB | AZDS_CFG_STEER | AZDS_CFG_EVENTS | AZDS_CFG_SOCKMAP;
 	o->cfg.max_depth = AZDS_DEPTH_DEFAULT;
 	o->cfg.router_port = 15001;
 }
@@ -101,8 +103,16 @@ int azds_dp_load(const struct azds_dp_opts *o)
 		err = -errno;
 		goto cleanup;
 	}
-	if (bpf_map_update_elem(bpf_map__fd(skel->maps.dp_config), &zero, &o->cfg, BPF_ANY))
-		err = -errno;
+	/* a restart keeps the switches set at run time, unless told otherwise */
+	{
+		struct azds_config cur = {};
+
+		if (o->force_config || bpf_map_lookup_elem(bpf_map__fd(skel->maps.dp_config), &zero, &cur) ||
+		    cur.max_depth == 0) {
+			if (bpf_map_update_elem(bpf_map__fd(skel->maps.dp_config), &zero, &o->cfg, BPF_ANY))
+				err = -errno;
+		}
+	}
 cleanup:
 	dataplane__destroy(skel);
 	return err;

@@ -16,6 +16,7 @@ struct azds_dp_opts {
 	__u32 max_socks;     /* sock_hash entries (sockmap switch) */
 	struct azds_config cfg;
 	bool verbose; /* route libbpf's messages to stderr */
+	bool force_config; /* overwrite switches already pinned (else kept) */
 };
 
 void azds_dp_default_opts(struct azds_dp_opts *o, const char *pin_dir);

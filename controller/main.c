@@ -36,9 +36,10 @@ static void usage(FILE *f)
 		"usage: azds-controller [-i INSTANCE] COMMAND [ARGS]\n\n"
 		"Node:\n"
 		"  start [--max-depth N] [--max-spaces N] [--max-pods N] [--max-services N]\n"
-		"        [--max-vips N] [--no-kernel-lb] [--sockmap] [--no-router] [--verbose]\n"
+		"        [--max-vips N] [--no-kernel-lb] [--no-sockmap] [--no-router] [--verbose]\n"
 		"                         load and pin the data plane, create the node namespace,\n"
-		"                         start DNS and azds-router (idempotent: restarts what is missing)\n"
+		"                         start DNS and azds-router (idempotent: restarts what is missing;\n"
+		"                         switches set at run time are kept unless given here)\n"
 		"  stop                   remove everything the instance created (pods included)\n"
 		"  status                 what runs, and the data plane counters\n"
 		"  set kernel-lb|steer|events|sockmap on|off\n"
@@ -173,7 +174,7 @@ static int cmd_start(int argc, char **argv)
 		{ "max-pods", required_argument, 0, 'p' },  { "max-services", required_argument, 0, 'v' },
 		{ "max-vips", required_argument, 0, 'V' },  { "no-kernel-lb", no_argument, 0, 'K' },
 		{ "no-router", no_argument, 0, 'R' },      { "verbose", no_argument, 0, 'x' },
-		{ "sockmap", no_argument, 0, 'M' },
+		{ "no-sockmap", no_argument, 0, 'M' },
 		{ "help", no_argument, 0, 'h' },           { 0, 0, 0, 0 }
 	};
 	struct azds_dp_opts o;
@@ -185,13 +186,16 @@ static int cmd_start(int argc, char **argv)
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'd': o.cfg.max_depth = (__u32)parse_num("--max-depth", optarg, 2, AZDS_DEPTH_HARD_MAX, &bad); break;
+		case 'd':
+			o.cfg.max_depth = (__u32)parse_num("--max-depth", optarg, 2, AZDS_DEPTH_HARD_MAX, &bad);
+			o.force_config = true;
+			break;
 		case 's': o.max_spaces = (__u32)parse_num("--max-spaces", optarg, 1, 1u << 20, &bad); break;
 		case 'p': o.max_pods = (__u32)parse_num("--max-pods", optarg, 1, 1u << 20, &bad); break;
 		case 'v': o.max_services = (__u32)parse_num("--max-services", optarg, 1, 1u << 22, &bad); break;
 		case 'V': o.max_vips = (__u32)parse_num("--max-vips", optarg, 1, 65534, &bad); break;
-		case 'K': o.cfg.flags &= ~AZDS_CFG_KERNEL_LB; break;
-		case 'M': o.cfg.flags |= AZDS_CFG_SOCKMAP; break;
+		case 'K': o.cfg.flags &= ~AZDS_CFG_KERNEL_LB; o.force_config = true; break;
+		case 'M': o.cfg.flags &= ~AZDS_CFG_SOCKMAP; o.force_config = true; break;
 		case 'R': router = false; break;
 		case 'x': o.verbose = true; break;
 		case 'h': usage(stdout); return 0;

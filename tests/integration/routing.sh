@@ -1,14 +1,17 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # Header routing through eBPF steering and azds-router, with real pods.
-# With SOCKMAP=1 the same checks run with sk_msg redirection switched on.
+# sk_msg redirection is on by default; with SOCKMAP=off the same checks run
+# through the TCP stack only.
 INST=itroute
-[ "${SOCKMAP:-0}" = 1 ] && INST=itrsock
+[ "${SOCKMAP:-on}" = off ] && INST=itrsock
 . "$(dirname "$0")/lib.sh"
 setup_topology
-if [ "${SOCKMAP:-0}" = 1 ]; then
-	$CTL set sockmap on
-	expect_contains "sockmap switch on" "$($CTL status)" "sockmap=on"
+if [ "${SOCKMAP:-on}" = off ]; then
+	$CTL set sockmap off
+	expect_contains "sockmap switch off" "$($CTL status)" "sockmap=off"
+else
+	expect_contains "sockmap on by default" "$($CTL status)" "sockmap=on"
 fi
 
 # --- route-as picks the most specific space, per request --------------------
@@ -115,7 +118,7 @@ r=$(probe web get "$vip" / -H 'azds-route-as: alice')
 expect_contains "declared but no pod: 503" "$r" "503"
 expect_contains "503 body names the chain" "$r" "dev/alice -> dev"
 
-if [ "${SOCKMAP:-0}" = 1 ]; then
+if [ "${SOCKMAP:-on}" = on ]; then
 	r=$(counter msg_redirected)
 	[ "${r:-0}" -gt 0 ] && ok "sk_msg redirected messages between local sockets ($r)" ||
 		bad "sockmap on but no message was redirected"
@@ -124,6 +127,11 @@ if [ "${SOCKMAP:-0}" = 1 ]; then
 	r=$(probe web get api:80 / -H 'azds-route-as: alice')
 	expect_contains "sockmap switched off at run time: still routed" "$r" "pod=api-alice"
 	expect_eq "sockmap off: nothing redirected any more" "$(counter msg_redirected)" "$before"
+	$CTL start >/dev/null
+	expect_contains "a controller restart keeps the run-time switch" "$($CTL status)" "sockmap=off"
+	$CTL set sockmap on
+else
+	expect_eq "sockmap off: nothing redirected" "$(counter msg_redirected)" "0"
 fi
 
 # --- a routing change is seen by the very next request (router cache) ---------
