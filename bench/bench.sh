@@ -56,7 +56,7 @@ case "$OUT" in table | json) ;; *) echo "azds bench: -o must be table or json" >
 [[ "$DUR" =~ ^[0-9]+$ ]] && [ "$DUR" -ge 1 ] || { echo "azds bench: --duration must be a whole number of seconds >= 1" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || { echo "azds bench: must run as root" >&2; exit 1; }
 B=$(cd "$B" 2>/dev/null && pwd) || { echo "azds bench: no build at $B (run scripts/build.sh)" >&2; exit 1; }
-for t in azds-controller azds-init azds-router azds-load azds-idle podserver azds-probe; do
+for t in azds-controller azds-init azds-router azds-load azds-idle podserver azds-probe azds-scale; do
 	[ -x "$B/$t" ] || { echo "azds bench: $B/$t is missing (run scripts/build.sh)" >&2; exit 1; }
 done
 for t in haproxy nginx iperf3 iptables; do
@@ -292,6 +292,14 @@ for rep in 1 2 3; do
 	load tcp-direct client "$BULK:8080" newconn 0
 	load tcp-kernel-lb client "$PLAIN_VIP" newconn 0
 done
+
+# scale: 1,000 spaces x 20 services into the maps, and one routing change
+if out=$("$B/azds-scale" -i $I --spaces 1000 --services 20 2>"$W/scale.err"); then
+	echo "$out" | jq -c '{contender: "azds", mode: "scale"} + .' >>"$RES"
+	log "  scale: $out"
+else
+	echo "azds bench: scale: $(cat "$W/scale.err")" >&2
+fi
 
 # ---- report -------------------------------------------------------------------------
 "$HERE/report.sh" "$OUT" "$RES" "$PLOT" "$DUR"

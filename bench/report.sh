@@ -70,6 +70,11 @@ else
 		  (v("tcp-kernel-lb"; "max").load.achieved_rps | round),
 		  ((v("tcp-kernel-lb"; "max").load.achieved_rps / v("tcp-direct"; "max").load.achieved_rps) * 1000 | round / 1000)])
 		| @tsv' "$RES" | column -t -s $'\t'
+	echo
+	echo "Scale: spaces x services loaded into the maps; one routing change (a backend added)"
+	jq -rs '["spaces", "services/space", "entries", "load s", "routing change ms"],
+		(.[] | select(.mode == "scale") | [.spaces, .services_per_space, .entries, .load_s, .routing_change_ms])
+		| @tsv' "$RES" | column -t -s $'\t'
 fi
 
 if [ -n "$PLOT" ]; then

@@ -35,6 +35,7 @@ struct azds_inst {
 struct azds_maps {
 	int spaces, space_ids, pods, pod_cgroups, vips, services, backends, config, stats, events, socks, gen;
 	volatile __u64 *gen_mem; /* mmap of the generation counter */
+	struct azds_hints *hints; /* process-local speed-ups, always re-verified */
 };
 
 struct azds_err {

@@ -2,11 +2,13 @@
 /* Instances: where an azds node keeps its pins, runtime files and cgroups. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/mman.h>
 #include <bpf/bpf.h>
 #include "azds.h"
+#include "hints.h"
 
 int azds_inst_init(struct azds_inst *in, const char *name, struct azds_err *e)
 {
@@ -51,6 +53,7 @@ int azds_maps_open(const struct azds_inst *in, struct azds_maps *m, struct azds_
 					in->name, path, strerror(-err));
 		}
 	}
+	m->hints = calloc(1, sizeof(*m->hints));
 	m->gen_mem = mmap(NULL, sysconf(_SC_PAGESIZE), PROT_READ | PROT_WRITE, MAP_SHARED, m->gen, 0);
 	if (m->gen_mem == MAP_FAILED) {
 		int err = -errno;
@@ -75,6 +78,8 @@ void azds_maps_close(struct azds_maps *m)
 	if (m->gen_mem)
 		munmap((void *)m->gen_mem, sysconf(_SC_PAGESIZE));
 	m->gen_mem = NULL;
+	free(m->hints);
+	m->hints = NULL;
 }
 
 void azds_gen_bump(const struct azds_maps *m)

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <bpf/bpf.h>
 #include "azds.h"
+#include "hints.h"
 
 static void path_key(char key[AZDS_PATH_MAX], const char *path)
 {
@@ -52,9 +53,13 @@ __u32 azds_space_next(const struct azds_maps *m, __u32 prev, struct azds_space *
 
 static __u32 free_space_id(const struct azds_maps *m)
 {
+	struct azds_space sp;
 	__u32 key, next, max = 0;
 	void *cur = NULL;
 
+	/* the id after the last one this process gave, if still free */
+	if (m->hints && m->hints->next_space_id && bpf_map_lookup_elem(m->spaces, &m->hints->next_space_id, &sp))
+		return m->hints->next_space_id;
 	while (bpf_map_get_next_key(m->spaces, cur, &next) == 0) {
 		key = next;
 		cur = &key;
@@ -106,6 +111,8 @@ int azds_space_add(const struct azds_maps *m, const char *path, __u32 *id, struc
 		return azds_err(e, err, "space \"%s\": %s", path, strerror(-err));
 	}
 	*id = nid;
+	if (m->hints)
+		m->hints->next_space_id = nid + 1;
 	azds_gen_bump(m);
 	return 0;
 }
@@ -177,16 +184,35 @@ int azds_space_remove(const struct azds_maps *m, const char *path, struct azds_e
 }
 
 /* Find the VIP entry of a service name. */
+static unsigned name_slot(const char *name)
+{
+	unsigned h = 5381;
+
+	while (*name)
+		h = h * 33 + (unsigned char)*name++;
+	return h % AZDS_HINT_NAMES;
+}
+
 int azds_service_id(const struct azds_maps *m, const char *name, struct azds_vip_key *vk, struct azds_vip *v)
 {
 	struct azds_vip_key key, next;
 	void *cur = NULL;
+	unsigned h = name_slot(name);
 
+	if (m->hints && strcmp(m->hints->names[h].name, name) == 0 &&
+	    bpf_map_lookup_elem(m->vips, &m->hints->names[h].vk, v) == 0 && strcmp(v->name, name) == 0) {
+		*vk = m->hints->names[h].vk;
+		return 0;
+	}
 	while (bpf_map_get_next_key(m->vips, cur, &next) == 0) {
 		key = next;
 		cur = &key;
 		if (bpf_map_lookup_elem(m->vips, &key, v) == 0 && strcmp(v->name, name) == 0) {
 			*vk = key;
+			if (m->hints) {
+				snprintf(m->hints->names[h].name, sizeof(m->hints->names[h].name), "%s", name);
+				m->hints->names[h].vk = key;
+			}
 			return 0;
 		}
 	}
