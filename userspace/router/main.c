@@ -5,6 +5,7 @@
  * picks the backend of the nearest space in the request's route-as chain.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
@@ -194,9 +195,19 @@ int main(int argc, char **argv)
 	}
 	if (saved >= 0)
 		close(saved);
-	/* room for every connection the settings allow */
+	/* room for every connection the settings allow; where the hard limit
+	 * is lower and cannot be raised, the connection limit follows it */
 	rl.rlim_cur = rl.rlim_max = R.cfg.max_conns + 64;
-	setrlimit(RLIMIT_NOFILE, &rl);
+	if (setrlimit(RLIMIT_NOFILE, &rl) && getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		if (rl.rlim_cur < (rlim_t)R.cfg.max_conns + 64 && rl.rlim_cur > 128) {
+			fprintf(stderr, "azds-router: descriptor limit %llu: --max-conns lowered from %u to %llu\n",
+				(unsigned long long)rl.rlim_cur, R.cfg.max_conns, (unsigned long long)rl.rlim_cur - 64);
+			R.cfg.max_conns = (unsigned)(rl.rlim_cur - 64);
+		}
+	}
+	R.reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	R.lfd = listen_transparent(R.cfg.port);
 	if (R.lfd < 0) {
 		fprintf(stderr, "azds-router: listen on port %u: %s\n", R.cfg.port, strerror(-R.lfd));

@@ -29,6 +29,8 @@
 #include "router.h"
 
 #define REPLY_MAX 1024
+#define REPLY_DEADLINE_MS 10000 /* to deliver our own error reply */
+#define UPSTREAM_BUF 65536      /* holds the largest response head we accept */
 
 enum mode { M_DETECT, M_HTTP, M_TUNNEL };
 enum req_state { RQ_HEAD, RQ_BODY, RQ_DONE };
@@ -70,6 +72,8 @@ struct session {
 	int status;
 	__u32 routed_space;
 	uint64_t linger_since_ms; /* our side is done; draining the client */
+	uint64_t reply_since_ms;
+	bool abort_client; /* close with a reset: the response was cut short */
 	bool dead;
 };
 
@@ -209,7 +213,7 @@ static bool conn_fill(struct conn *c, size_t cap)
 	if (n > 0) {
 		/* a short read drained the socket: under edge triggering, data
 		 * arriving later raises a new event, so skip the EAGAIN call */
-		if ((size_t)n < c->in.cap - c->in.end)
+		if ((size_t)n < c->in.cap - c->in.end && !c->rdhup)
 			c->can_read = false;
 		c->in.end += (size_t)n;
 		return true;
@@ -303,9 +307,13 @@ static void pool_put(struct router *r, struct conn *c)
 
 static struct conn *upstream_connect(struct router *r, const struct sockaddr_in *a)
 {
-	int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int one = 1, fd;
 	struct conn *c;
 
+	/* upstreams count against the same budget as clients */
+	if (r->nconns >= r->cfg.max_conns)
+		return NULL;
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return NULL;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -335,6 +343,11 @@ static void session_free(struct session *s)
 		r->sessions = s->next;
 	if (s->next)
 		s->next->prev = s->prev;
+	if (s->abort_client && s->cli && s->cli->fd >= 0) {
+		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+		setsockopt(s->cli->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	}
 	conn_close(r, s->cli);
 	conn_close(r, s->up);
 	s->next = r->grave_sessions;
@@ -411,6 +424,7 @@ static void session_reply(struct session *s, int status, const char *fmt, ...)
 	if (s->reply_len >= REPLY_MAX)
 		s->reply_len = REPLY_MAX - 1;
 	s->reply_off = 0;
+	s->reply_since_ms = s->r->now_ms;
 	if (s->up) {
 		conn_close(s->r, s->up);
 		s->up = NULL;
@@ -481,31 +495,17 @@ static bool step_reply(struct session *s)
 static bool http_like(const char *p, size_t len, bool *need_more)
 {
 	static const char h2[] = "PRI * HTTP/2.0\r\n";
-	size_t i;
+	size_t n = len < sizeof(h2) - 1 ? len : sizeof(h2) - 1;
 
+	/* h2c prior knowledge, and anything that does not start with a
+	 * letter (TLS, binary protocols), is tunnelled untouched; text that
+	 * starts like a method is parsed, and refused if it is malformed */
 	*need_more = false;
-	/* h2c prior knowledge and anything that does not start with an
-	 * uppercase method token and a space is tunnelled, not parsed */
-	if (len >= 3 && memcmp(p, h2, 3) == 0) {
-		if (len < sizeof(h2) - 1) {
-			*need_more = memcmp(p, h2, len) == 0;
-			if (*need_more)
-				return false;
-		} else if (memcmp(p, h2, sizeof(h2) - 1) == 0) {
-			return false;
-		}
-	}
-	for (i = 0; i < len && i < 20; i++) {
-		if (p[i] == ' ')
-			return i > 0;
-		if (p[i] < 'A' || p[i] > 'Z')
-			return i > 0 && p[i] != '\r' && p[i] != '\n' ? true : false;
-	}
-	if (i == len && len < 20) {
-		*need_more = true;
+	if (memcmp(p, h2, n) == 0) {
+		*need_more = n < sizeof(h2) - 1;
 		return false;
 	}
-	return false;
+	return (p[0] >= 'A' && p[0] <= 'Z') || (p[0] >= 'a' && p[0] <= 'z');
 }
 
 static void route_error(struct session *s, enum route_result rr, const struct route *rt)
@@ -530,8 +530,10 @@ static bool use_upstream(struct session *s, const struct sockaddr_in *a)
 	struct router *r = s->r;
 
 	if (s->up && s->up->addr.sin_addr.s_addr == a->sin_addr.s_addr && s->up->addr.sin_port == a->sin_port &&
-	    !s->up->eof && !s->up->error)
+	    !s->up->eof && !s->up->error && !s->up->rdhup && buf_len(&s->up->in) == 0) {
+		s->up->reused = true;
 		return true;
+	}
 	if (s->up)
 		pool_put(r, s->up);
 	s->up = pool_take(r, a);
@@ -560,6 +562,8 @@ static void start_tunnel_detect(struct session *s)
 		return;
 	}
 	s->mode = M_TUNNEL;
+	s->head_started_ms = 0;
+	s->rq = RQ_DONE;
 }
 
 static int hexval(char c)
@@ -608,6 +612,11 @@ static bool step_request_head(struct session *s)
 
 	if (s->rs != RS_NONE && s->rs != RS_DONE)
 		return false; /* previous response still running */
+	/* RFC 9112 2.2: empty lines before a request line are ignored */
+	while (buf_len(&c->in) >= 2 && c->in.data[c->in.start] == '\r' && c->in.data[c->in.start + 1] == '\n')
+		c->in.start += 2;
+	if (buf_len(&c->in) == 1 && c->in.data[c->in.start] == '\r' && !c->eof)
+		return false;
 	if (buf_len(&c->in) == 0) {
 		if (c->eof)
 			s->dead = true;
@@ -662,6 +671,15 @@ static bool step_request_head(struct session *s)
 		rvlen = percent_decode(rv, rvlen, decoded, sizeof(decoded));
 		rv = decoded;
 	}
+	/* a space path has only [a-z0-9-/]: anything else names no space */
+	for (size_t i = 0; rv && i < rvlen; i++) {
+		char ch = rv[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' || ch == '/')) {
+			rv = NULL;
+			rvlen = 0;
+		}
+	}
 	start = s->caller_space;
 	if (rv && rvlen) {
 		__u32 id = route_resolve_space(&r->rm, s->caller_space, rv, rvlen);
@@ -676,8 +694,12 @@ static bool step_request_head(struct session *s)
 		return true;
 	}
 	if (!use_upstream(s, &rt.backend)) {
-		session_reply(s, 502, "azds: cannot connect to %s:%u for \"%s\" in %s", inet_ntoa(rt.backend.sin_addr),
-			      ntohs(rt.backend.sin_port), s->vip.name, rt.chain);
+		if (r->nconns >= r->cfg.max_conns)
+			session_reply(s, 503, "azds: the router is at its limit of %u connections (--max-conns)",
+				      r->cfg.max_conns);
+		else
+			session_reply(s, 502, "azds: cannot connect to %s:%u for \"%s\" in %s",
+				      inet_ntoa(rt.backend.sin_addr), ntohs(rt.backend.sin_port), s->vip.name, rt.chain);
 		return true;
 	}
 	r->requests++;
@@ -773,6 +795,7 @@ static bool step_request_body(struct session *s)
 		}
 		if (s->rq_body_all) {
 			s->rq = RQ_DONE;
+			s->waiting_since_ms = s->r->now_ms; /* the response is due from now */
 			progress = true;
 			break;
 		}
@@ -787,7 +810,7 @@ static bool step_response_head(struct session *s)
 {
 	struct azds_http_header hdrs[128];
 	struct azds_http_msg m = { .headers = hdrs, .headers_cap = sizeof(hdrs) / sizeof(hdrs[0]) };
-	struct azds_http_limits lim = { 65536, 127, 0 };
+	struct azds_http_limits lim = { UPSTREAM_BUF, 127, 0 };
 	struct conn *u = s->up;
 	int n;
 
@@ -802,7 +825,7 @@ static bool step_response_head(struct session *s)
 	n = azds_http_parse_response(u->in.data + u->in.start, buf_len(&u->in), &m, &lim, s->rq_head_method,
 				     s->rq_connect);
 	if (n == AZDS_HTTP_INCOMPLETE) {
-		if (u->eof || u->error || buf_len(&u->in) >= 65536) {
+		if (u->eof || u->error || buf_len(&u->in) >= u->in.cap) {
 			session_reply(s, 502, "azds: upstream sent an incomplete or oversized response head");
 			return true;
 		}
@@ -865,6 +888,7 @@ static bool step_response_body(struct session *s)
 		}
 		if (s->rs == RS_INTERIM) {
 			s->rs = RS_HEAD; /* interim flushed: wait for the final head */
+			s->waiting_since_ms = s->r->now_ms;
 			progress = true;
 			break;
 		}
@@ -874,9 +898,13 @@ static bool step_response_body(struct session *s)
 			break;
 		}
 		if (u->eof || u->error) {
-			if (s->rs_body == AZDS_BODY_UNTIL_CLOSE) {
+			if (s->rs_body == AZDS_BODY_UNTIL_CLOSE && !u->error) {
 				s->rs = RS_DONE;
 				s->rs_close = true;
+			} else if (s->rs_body == AZDS_BODY_UNTIL_CLOSE) {
+				/* a reset mid-body: a clean close would look complete */
+				s->abort_client = true;
+				s->dead = true;
 			} else {
 				s->dead = true; /* truncated: the client must see it end */
 			}
@@ -909,6 +937,8 @@ static bool finish_exchange(struct session *s)
 	s->rs = RS_NONE;
 	s->last_active_ms = s->r->now_ms;
 	buf_release_if_empty(&s->cli->in);
+	if (s->up)
+		buf_release_if_empty(&s->up->in);
 	return true;
 }
 
@@ -964,7 +994,13 @@ static void advance(struct session *s)
 		}
 		p |= conn_fill(s->cli, cap);
 		if (s->up)
-			p |= conn_fill(s->up, 16384);
+			p |= conn_fill(s->up, UPSTREAM_BUF);
+		/* an upstream that speaks or closes between exchanges is done */
+		if (s->up && s->mode == M_HTTP && (s->rs == RS_NONE || s->rs == RS_DONE) &&
+		    (buf_len(&s->up->in) || s->up->eof || s->up->error)) {
+			conn_close(s->r, s->up);
+			s->up = NULL;
+		}
 		if (s->mode == M_TUNNEL && s->up) {
 			p |= step_tunnel(s);
 			if ((s->cli->eof && !buf_len(&s->cli->in) && s->up->eof && !buf_len(&s->up->in)) ||
@@ -1019,7 +1055,18 @@ int router_accept(struct router *r)
 				return 0;
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
-			return -errno; /* EMFILE etc: retried on the next event */
+			if ((errno == EMFILE || errno == ENFILE) && r->reserve_fd >= 0) {
+				/* out of descriptors: use the reserve to take the
+				 * connection off the queue and close it, or the
+				 * level-triggered listener would spin */
+				close(r->reserve_fd);
+				fd = accept(r->lfd, NULL, NULL);
+				if (fd >= 0)
+					close(fd);
+				r->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+				continue;
+			}
+			return -errno;
 		}
 		/* steered by bpf_sk_assign, the local address is the service's;
 		 * behind iptables REDIRECT (the benchmark's sidecar baseline)
@@ -1081,6 +1128,9 @@ void router_event(struct router *r, struct conn *c, uint32_t events)
 		return;
 	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 		c->can_read = true;
+	/* the hangup came with this edge: read on to EOF, there is no other */
+	if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		c->rdhup = true;
 	if (events & EPOLLOUT) {
 		c->can_write = true;
 		if (c->connecting) {
@@ -1111,27 +1161,34 @@ void router_sweep(struct router *r)
 				session_free(s);
 			continue;
 		}
-		if (replying(s))
+		if (replying(s)) {
+			/* a client that will not take our error reply loses it */
+			if (r->now_ms - s->reply_since_ms > REPLY_DEADLINE_MS)
+				session_free(s);
 			continue;
-		if (s->head_started_ms && s->rq == RQ_HEAD && r->now_ms - s->head_started_ms > r->cfg.header_timeout_ms) {
+		}
+		if (s->mode == M_TUNNEL) {
+			if (r->now_ms - s->last_active_ms > r->cfg.tunnel_idle_timeout_ms)
+				session_free(s);
+			continue;
+		}
+		if (s->rq == RQ_HEAD && s->head_started_ms &&
+		    r->now_ms - s->head_started_ms > r->cfg.header_timeout_ms) {
 			session_reply(s, 408, "azds: request head not received within %u ms", r->cfg.header_timeout_ms);
 			advance(s);
 			continue;
 		}
-		if (s->rs == RS_HEAD && s->up && r->now_ms - s->waiting_since_ms > r->cfg.upstream_timeout_ms &&
-		    !s->rs_started) {
+		if (s->rs == RS_HEAD && s->rq == RQ_DONE && s->up && !s->rs_started &&
+		    r->now_ms - s->waiting_since_ms > r->cfg.upstream_timeout_ms) {
 			session_reply(s, 504, "azds: upstream did not answer within %u ms", r->cfg.upstream_timeout_ms);
 			advance(s);
 			continue;
 		}
 		/* nothing moved for idle-timeout: an idle keep-alive client, or a
-		 * client or backend stalled mid-message; tunnels may idle longer */
-		if (r->now_ms - s->last_active_ms >
-		    (s->mode == M_TUNNEL ? r->cfg.tunnel_idle_timeout_ms : r->cfg.idle_timeout_ms) &&
-		    !(s->rq == RQ_HEAD && s->head_started_ms) && !(s->rs == RS_HEAD && s->up)) {
-			s->dead = true;
+		 * client or backend stalled mid-message */
+		if (r->now_ms - s->last_active_ms > r->cfg.idle_timeout_ms &&
+		    !(s->rq == RQ_HEAD && s->head_started_ms) && !(s->rs == RS_HEAD && s->rq == RQ_DONE && s->up))
 			session_free(s);
-		}
 	}
 	for (unsigned b = 0; b < 1024; b++) {
 		struct conn *c = r->pool[b], *cn;

@@ -36,7 +36,7 @@ struct session;
 struct conn {
 	int fd;
 	bool is_upstream;
-	bool can_read, can_write, eof, connecting, error, reused, shut_wr;
+	bool can_read, can_write, eof, connecting, error, reused, shut_wr, rdhup;
 	struct buf in;
 	struct session *s;          /* NULL while idle in the pool */
 	struct sockaddr_in addr;    /* upstream: the backend */
@@ -49,6 +49,7 @@ struct router {
 	struct router_cfg cfg;
 	struct router_maps rm;
 	int epfd, lfd;
+	int reserve_fd; /* spare descriptor for EMFILE at accept */
 	unsigned nconns;
 	unsigned nidle;
 	struct session *sessions; /* all live sessions, for the timeout sweep */
