@@ -297,6 +297,7 @@ static struct {
 	bool tcp_mode;
 	int log_level;      /* LOG_* */
 	const char *pidfile;
+	unsigned drop_after; /* close, unanswered, the request after N on a connection */
 	int ep;             /* epoll */
 	int lfd;            /* listening socket */
 	int sfd;            /* signalfd */
@@ -371,6 +372,7 @@ struct conn {
 	bool busy;              /* a /call or delayed /stream is in progress */
 	bool dead;              /* fds closed; freed after the event batch */
 	bool in_graveyard;
+	unsigned served;        /* requests answered on this connection */
 	int stream_next;        /* next /stream chunk to send */
 	int stream_delay_ms;
 	struct call *call;      /* outstanding /call (keeps conn alive) */
@@ -1734,6 +1736,12 @@ static void http_dispatch(struct conn *c)
 	const char *path, *query;
 	size_t plen;
 
+	/* --drop-after: behave like a backend whose keep-alive timeout fired
+	 * just as the proxy reused the connection */
+	if (g.drop_after && c->served++ >= g.drop_after) {
+		conn_close(c);
+		return;
+	}
 	target_split(c->req.target, &path, &plen, &query);
 	if (span_eq(path, plen, "/call"))
 		call_start(c, query);
@@ -1934,6 +1942,8 @@ static void usage(FILE *f)
 		"  -t, --tcp               raw TCP mode: banner line, then echo until EOF\n"
 		"  -P, --pidfile FILE      write our pid to FILE once listening\n"
 		"  -q, --quiet             do not log requests (logged to stderr by default)\n"
+		"      --drop-after N      on each connection, close the request after the\n"
+		"                          N-th unanswered (a backend closing a reused connection)\n"
 		"  -v, --verbose           also log connections opening and closing\n"
 		"  -h, --help              show this help\n"
 		"\n"
@@ -2065,6 +2075,7 @@ int main(int argc, char **argv)
 		{ "pidfile", required_argument, NULL, 'P' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "drop-after", required_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -2073,7 +2084,7 @@ int main(int argc, char **argv)
 	sigset_t mask;
 	int opt;
 
-	while ((opt = getopt_long(argc, argv, "l:p:s:S:tP:vqh", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "l:p:s:S:tP:vqhD:", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'l': listen_spec = optarg; break;
 		case 'p': g.pod = optarg; break;
@@ -2083,6 +2094,7 @@ int main(int argc, char **argv)
 		case 'P': g.pidfile = optarg; break;
 		case 'v': g.log_level = LOG_CONNECTIONS; break;
 		case 'q': g.log_level = LOG_QUIET; break;
+		case 'D': g.drop_after = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}

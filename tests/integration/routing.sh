@@ -134,6 +134,17 @@ else
 	expect_eq "sockmap off: nothing redirected" "$(counter msg_redirected)" "0"
 fi
 
+# --- a backend closes a kept-alive connection as the router reuses it ----------
+# (podserver --drop-after 1 closes, unanswered, every second request on a
+# connection): the request never ran, so the router sends it again, once
+$CTL service add dev flaky --port 80 --target-port 8080 >/dev/null
+$INIT add --pod flaky --space dev --service flaky >/dev/null
+start_server flaky dev flaky --listen 0.0.0.0:8080 --drop-after 1
+wait_ready client-x "$(pod_addr flaky):8080" http
+r=$(in_pod web curl -s http://flaky/one --next http://flaky/two --next http://flaky/three 2>&1)
+expect_eq "reused upstream closed under the router: retried, all answered" \
+	"$(echo "$r" | grep -o 'path=/[a-z]*' | tr '\n' ' ')" "path=/one path=/two path=/three "
+
 # --- a routing change is seen by the very next request (router cache) ---------
 r=$(probe web get api:80 / -H 'azds-route-as: alice')
 expect_contains "before the change: alice's api" "$r" "pod=api-alice"

@@ -33,7 +33,7 @@
 #define UPSTREAM_BUF 65536      /* holds the largest response head we accept */
 
 enum mode { M_DETECT, M_HTTP, M_TUNNEL };
-enum req_state { RQ_HEAD, RQ_BODY, RQ_DONE };
+enum req_state { RQ_HEAD, RQ_BODY, RQ_RESEND, RQ_DONE };
 enum resp_state { RS_NONE, RS_HEAD, RS_INTERIM, RS_BODY, RS_DONE };
 
 struct session {
@@ -73,6 +73,10 @@ struct session {
 	__u32 routed_space;
 	uint64_t linger_since_ms; /* our side is done; draining the client */
 	uint64_t reply_since_ms;
+	/* a bodyless request sent on a reused upstream, kept to send once
+	 * more if that connection turns out to have been closed under us */
+	char *retry;
+	size_t retry_len, retry_off;
 	bool abort_client; /* close with a reset: the response was cut short */
 	bool dead;
 };
@@ -367,6 +371,7 @@ void router_reap(struct router *r)
 
 		r->grave_sessions = s->next;
 		free(s->reply);
+		free(s->retry);
 		free(s);
 	}
 }
@@ -703,6 +708,15 @@ static bool step_request_head(struct session *s)
 		return true;
 	}
 	r->requests++;
+	free(s->retry);
+	s->retry = NULL;
+	if (s->up->reused && m.body == AZDS_BODY_NONE && !m.upgrade) {
+		s->retry = malloc((size_t)n);
+		if (s->retry) {
+			memcpy(s->retry, c->in.data + c->in.start, (size_t)n);
+			s->retry_len = (size_t)n;
+		}
+	}
 	s->routed_space = rt.space;
 	s->rq = RQ_BODY;
 	s->rq_fwd = (size_t)n;
@@ -767,6 +781,22 @@ static int designate_body(const struct buf *b, size_t *fwd, enum azds_http_body 
 	}
 }
 
+/* Send the kept request again on a fresh upstream connection. */
+static bool step_resend(struct session *s)
+{
+	size_t n = conn_write(s->up, s->retry + s->retry_off, s->retry_len - s->retry_off);
+
+	s->retry_off += n;
+	if (s->retry_off == s->retry_len) {
+		free(s->retry);
+		s->retry = NULL;
+		s->rq = RQ_DONE;
+		s->waiting_since_ms = s->r->now_ms;
+		return true;
+	}
+	return n > 0;
+}
+
 /* Forward the current request's head and body bytes upstream. */
 static bool step_request_body(struct session *s)
 {
@@ -815,6 +845,25 @@ static bool step_response_head(struct session *s)
 	int n;
 
 	if (buf_len(&u->in) == 0) {
+		if ((u->eof || u->error) && s->retry && s->rq == RQ_DONE) {
+			/* the kept-alive connection was closed by the backend as
+			 * we reused it: the request never ran; send it again on a
+			 * fresh connection, once */
+			struct sockaddr_in a = u->addr;
+
+			conn_close(s->r, u);
+			s->up = upstream_connect(s->r, &a);
+			if (!s->up) {
+				session_reply(s, 502, "azds: cannot reconnect to %s:%u", inet_ntoa(a.sin_addr),
+					      ntohs(a.sin_port));
+				return true;
+			}
+			s->up->s = s;
+			s->rq = RQ_RESEND;
+			s->retry_off = 0;
+			s->waiting_since_ms = s->r->now_ms;
+			return true;
+		}
 		if (u->eof || u->error) {
 			session_reply(s, 502, "azds: upstream %s:%u closed before answering", inet_ntoa(u->addr.sin_addr),
 				      ntohs(u->addr.sin_port));
@@ -838,6 +887,8 @@ static bool step_response_head(struct session *s)
 	s->rs_started = true;
 	s->rs_fwd = (size_t)n;
 	s->status = m.status_code;
+	free(s->retry); /* answered: nothing to retry any more */
+	s->retry = NULL;
 	if (m.status_code >= 100 && m.status_code < 200 && m.status_code != 101) {
 		/* interim (100 Continue...): pass it on, the final one follows */
 		s->rs_started = false; /* the final head is still to come */
@@ -1016,6 +1067,8 @@ static void advance(struct session *s)
 			if (s->up && !s->up->connecting) {
 				if (s->rq == RQ_BODY)
 					p |= step_request_body(s);
+				else if (s->rq == RQ_RESEND)
+					p |= step_resend(s);
 				if (replying(s) || s->dead)
 					continue;
 				if (s->rs == RS_HEAD)
