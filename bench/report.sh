@@ -10,7 +10,19 @@ PLOT=${3:-}
 DUR=${4:-?}
 
 if [ "$OUT" = json ]; then
-	jq -s --arg d "$DUR" '{duration_s: ($d | tonumber? // $d), results: .}' "$RES"
+	# raw results plus the ratios the tables show, per mode and rate
+	jq -s --arg d "$DUR" '
+		. as $all |
+		def base(c; m; r): ($all | map(select(.contender == c and .mode == m and .rate == r))[0].load);
+		{duration_s: ($d | tonumber? // $d),
+		 kernel: "'"$(uname -r)"'", cpus: '"$(nproc)"',
+		 summary: [$all[] | select(.load and (.contender | startswith("tcp-") | not)) |
+			. as $x | base("direct"; $x.mode; $x.rate) as $dl | base("haproxy"; $x.mode; $x.rate) as $hl |
+			{contender, mode, rate, p50_us: .load.p50_us, p99_us: .load.p99_us, rps: .load.achieved_rps,
+			 p50_over_direct_us: (.load.p50_us - $dl.p50_us), p99_over_direct_us: (.load.p99_us - $dl.p99_us),
+			 rps_x_direct: (.load.achieved_rps / $dl.achieved_rps), rps_x_haproxy: (.load.achieved_rps / $hl.achieved_rps),
+			 proxy_cpu_ms_per_1k: (if .contender == "direct" then null else .proxy_cpu_s * 1e6 / .load.requests end)}],
+		 results: $all}' "$RES"
 else
 	echo
 	echo "azds bench: $(uname -r), $(nproc) CPUs, $DUR s per run; all requests carry azds-route-as: alice"
