@@ -37,6 +37,7 @@ static void usage(FILE *f)
 		"Node:\n"
 		"  start [--max-depth N] [--max-spaces N] [--max-pods N] [--max-services N]\n"
 		"        [--max-vips N] [--no-kernel-lb] [--no-sockmap] [--no-router] [--verbose]\n"
+		"        [--router-arg ARG]...   e.g. --router-arg --max-conns --router-arg 5000\n"
 		"                         load and pin the data plane, create the node namespace,\n"
 		"                         start DNS and azds-router (idempotent: restarts what is missing;\n"
 		"                         switches set at run time are kept unless given here)\n"
@@ -89,6 +90,41 @@ static unsigned long parse_num(const char *opt, const char *v, unsigned long lo,
 	return n;
 }
 
+#define MAX_ROUTER_ARGS 32
+static char *router_args[MAX_ROUTER_ARGS];
+static int nrouter_args;
+static bool given_router_args;
+
+/*
+ * Router settings given to start (--router-arg) are kept in the run
+ * directory, so a later start (after a crash) brings the router back with
+ * the same limits.
+ */
+static int router_args_load_or_save(void)
+{
+	char path[300], line[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/router.args", in.run_dir);
+	if (nrouter_args) {
+		f = fopen(path, "we");
+		if (!f)
+			return -errno;
+		for (int i = 0; i < nrouter_args; i++)
+			fprintf(f, "%s\n", router_args[i]);
+		return fclose(f) ? -errno : 0;
+	}
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	while (nrouter_args < MAX_ROUTER_ARGS && fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = 0;
+		router_args[nrouter_args++] = strdup(line);
+	}
+	fclose(f);
+	return 0;
+}
+
 static int start_daemons(bool router)
 {
 	char pidf[256], logf[256], hosts[256], inner[300], cg[300], bin[PATH_MAX + 32];
@@ -134,8 +170,15 @@ static int start_daemons(bool router)
 	if (!router)
 		return 0;
 	snprintf(pidf, sizeof(pidf), "%s/router.pid", in.run_dir);
+	if (azds_pidfile_alive(pidf, "azds-router") && given_router_args)
+		fprintf(stderr, "azds-controller: the router is running; its new settings apply when it restarts\n");
 	if (!azds_pidfile_alive(pidf, "azds-router")) {
-		char *argv[] = { bin, "--instance", in.name, "--netns", in.node_ns, "--access-log", NULL };
+		char *argv[8 + MAX_ROUTER_ARGS] = { bin, "--instance", in.name, "--netns", in.node_ns, "--access-log" };
+		int argc = 6;
+
+		for (int i = 0; i < nrouter_args; i++)
+			argv[argc++] = router_args[i];
+		argv[argc] = NULL;
 
 		snprintf(bin, sizeof(bin), "%s/azds-router", exe_dir);
 		snprintf(logf, sizeof(logf), "%s/router.log", in.run_dir);
@@ -175,6 +218,7 @@ static int cmd_start(int argc, char **argv)
 		{ "max-vips", required_argument, 0, 'V' },  { "no-kernel-lb", no_argument, 0, 'K' },
 		{ "no-router", no_argument, 0, 'R' },      { "verbose", no_argument, 0, 'x' },
 		{ "no-sockmap", no_argument, 0, 'M' },
+		{ "router-arg", required_argument, 0, 'A' },
 		{ "help", no_argument, 0, 'h' },           { 0, 0, 0, 0 }
 	};
 	struct azds_dp_opts o;
@@ -197,6 +241,14 @@ static int cmd_start(int argc, char **argv)
 		case 'K': o.cfg.flags &= ~AZDS_CFG_KERNEL_LB; o.force_config = true; break;
 		case 'M': o.cfg.flags &= ~AZDS_CFG_SOCKMAP; o.force_config = true; break;
 		case 'R': router = false; break;
+		case 'A':
+			if (nrouter_args >= MAX_ROUTER_ARGS) {
+				fprintf(stderr, "azds-controller: at most %d --router-arg\n", MAX_ROUTER_ARGS);
+				return 2;
+			}
+			router_args[nrouter_args++] = optarg;
+			given_router_args = true;
+			break;
 		case 'x': o.verbose = true; break;
 		case 'h': usage(stdout); return 0;
 		default: return 2;
@@ -228,6 +280,8 @@ static int cmd_start(int argc, char **argv)
 			azds_maps_close(&m);
 		}
 	}
+	if (router_args_load_or_save())
+		fprintf(stderr, "azds-controller: warning: cannot keep the router's settings in %s\n", in.run_dir);
 	if (start_daemons(router))
 		return 1;
 	if (router && wait_listener())

@@ -84,6 +84,32 @@ $CTL set kernel-lb on
 r=$(probe web tcp echo:7000 --bytes 10)
 expect_contains "kernel-lb on again" "$r" "ok bytes=10"
 
+# --- the router's connection limit, set through the controller --------------------------
+stop_router() {
+	local p
+	p=$(cat /run/azds/$INST/router.pid)
+	kill "$p"
+	while kill -0 "$p" 2>/dev/null; do sleep 0.02; done
+}
+stop_router
+$CTL start --router-arg --max-conns --router-arg 40 >/dev/null || bad "start with a router setting"
+$INIT exec --pod web -- "$BIN/azds-idle" "$(vip api)" 40 >"$WORK/idle.out" 2>&1 &
+idle=$!
+for i in $(seq 1 200); do grep -qs "^open" "$WORK/idle.out" && break; sleep 0.05; done
+r=$(probe web get api:80 / --timeout 20)
+expect_not_contains "at the connection limit a new connection is not served" "$r" "pod=api"
+kill "$idle"
+wait "$idle" 2>/dev/null
+for i in $(seq 1 100); do
+	r=$(probe web get api:80 / --timeout 5)
+	case "$r" in *pod=api*) break ;; esac
+	sleep 0.05
+done
+expect_contains "below the limit again: served" "$r" "pod=api-dev"
+stop_router
+$CTL start >/dev/null
+expect_contains "a restart keeps the router's settings" "$(tr '\n' ' ' </run/azds/$INST/router.args)" "--max-conns 40"
+
 # --- init is idempotent and del leaves nothing -----------------------------------------
 a1=$($INIT add --pod api-dev --space dev --service api)
 expect_eq "azds-init add is idempotent (same address)" "$a1" "$(pod_addr api-dev)"
