@@ -12,7 +12,8 @@ fi
 PKGS="build-essential cmake pkg-config clang llvm lld bpftool libbpf-dev libelf-dev
 zlib1g-dev libjansson-dev libyaml-dev libssl-dev libcurl4-openssl-dev
 libclang-rt-14-dev iproute2 dnsmasq-base curl procps kmod
-haproxy nginx-light wrk iperf3 gnuplot-nox iptables jq"
+haproxy nginx-light wrk iperf3 gnuplot-nox iptables jq
+qemu-system-x86 busybox-static cpio xz-utils zstd dash"
 
 missing=""
 for p in $PKGS; do
