@@ -127,6 +127,8 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } sock_hash SEC(".maps");
 
+#define READ_ONCE_U32(x) (*(volatile __u32 *)&(x))
+
 static __always_inline void count(__u32 reason)
 {
 	__u64 *v = bpf_map_lookup_elem(&stats, &reason);
@@ -318,7 +320,10 @@ int azds_connect4(struct bpf_sock_addr *ctx)
 		emit(cfg, &ev);
 		return 1;
 	}
-	n = be->count;
+	/* read once: the entry may be replaced while we look at it */
+	n = READ_ONCE_U32(be->count);
+	if (n == 0)
+		return 1;
 	if (n > AZDS_MAX_BACKENDS)
 		n = AZDS_MAX_BACKENDS;
 	idx = bpf_get_prandom_u32() % n;

@@ -103,15 +103,22 @@ int azds_dp_load(const struct azds_dp_opts *o)
 		err = -errno;
 		goto cleanup;
 	}
-	/* a restart keeps the switches set at run time, unless told otherwise */
+	/* a restart keeps the switches set at run time; only what the
+	 * caller names explicitly is changed on top of them */
 	{
-		struct azds_config cur = {};
+		struct azds_config cfg = {};
 
-		if (o->force_config || bpf_map_lookup_elem(bpf_map__fd(skel->maps.dp_config), &zero, &cur) ||
-		    cur.max_depth == 0) {
-			if (bpf_map_update_elem(bpf_map__fd(skel->maps.dp_config), &zero, &o->cfg, BPF_ANY))
-				err = -errno;
-		}
+		if (bpf_map_lookup_elem(bpf_map__fd(skel->maps.dp_config), &zero, &cfg) || cfg.max_depth == 0)
+			cfg = o->cfg; /* a fresh instance: the defaults */
+		if (o->override & AZDS_OVR_DEPTH)
+			cfg.max_depth = o->cfg.max_depth;
+		if (o->override & AZDS_OVR_NO_KLB)
+			cfg.flags &= ~AZDS_CFG_KERNEL_LB;
+		if (o->override & AZDS_OVR_NO_SOCKMAP)
+			cfg.flags &= ~AZDS_CFG_SOCKMAP;
+		cfg.router_port = o->cfg.router_port;
+		if (bpf_map_update_elem(bpf_map__fd(skel->maps.dp_config), &zero, &cfg, BPF_ANY))
+			err = -errno;
 	}
 cleanup:
 	dataplane__destroy(skel);

@@ -16,8 +16,13 @@ struct azds_dp_opts {
 	__u32 max_socks;     /* sock_hash entries (sockmap switch) */
 	struct azds_config cfg;
 	bool verbose; /* route libbpf's messages to stderr */
-	bool force_config; /* overwrite switches already pinned (else kept) */
+	/* switches already pinned are kept; these few are applied on top */
+	__u32 override;
 };
+
+#define AZDS_OVR_DEPTH 0x1u      /* cfg.max_depth */
+#define AZDS_OVR_NO_KLB 0x2u     /* kernel balancing off */
+#define AZDS_OVR_NO_SOCKMAP 0x4u /* sockmap off */
 
 void azds_dp_default_opts(struct azds_dp_opts *o, const char *pin_dir);
 

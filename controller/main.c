@@ -184,7 +184,7 @@ static int start_daemons(bool router)
 		snprintf(logf, sizeof(logf), "%s/router.log", in.run_dir);
 		/* the router lives in the instance cgroup so that sockops sees its
 		 * sockets (sockmap); connect4 ignores it: it is not a pod */
-		snprintf(cg, sizeof(cg), "%s/router", in.cgroup_dir);
+		snprintf(cg, sizeof(cg), "%s/_router", in.cgroup_dir); /* '_': never a pod name */
 		azds_mkdir_p(cg, 0755);
 		err = azds_daemon_start_cg(pidf, logf, cg, argv, &pid);
 		if (err) {
@@ -210,6 +210,18 @@ static int wait_listener(void)
 	return -1;
 }
 
+/* sockmap off: take every socket out, so no sk_msg runs on them any more */
+static void flush_socks(const struct azds_maps *m)
+{
+	struct azds_sock_key key, next;
+
+	while (bpf_map_get_next_key(m->socks, NULL, &next) == 0) {
+		key = next;
+		if (bpf_map_delete_elem(m->socks, &key))
+			break;
+	}
+}
+
 static int cmd_start(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -232,14 +244,14 @@ static int cmd_start(int argc, char **argv)
 		switch (c) {
 		case 'd':
 			o.cfg.max_depth = (__u32)parse_num("--max-depth", optarg, 2, AZDS_DEPTH_HARD_MAX, &bad);
-			o.force_config = true;
+			o.override |= AZDS_OVR_DEPTH;
 			break;
 		case 's': o.max_spaces = (__u32)parse_num("--max-spaces", optarg, 1, 1u << 20, &bad); break;
 		case 'p': o.max_pods = (__u32)parse_num("--max-pods", optarg, 1, 1u << 20, &bad); break;
 		case 'v': o.max_services = (__u32)parse_num("--max-services", optarg, 1, 1u << 22, &bad); break;
 		case 'V': o.max_vips = (__u32)parse_num("--max-vips", optarg, 1, 65534, &bad); break;
-		case 'K': o.cfg.flags &= ~AZDS_CFG_KERNEL_LB; o.force_config = true; break;
-		case 'M': o.cfg.flags &= ~AZDS_CFG_SOCKMAP; o.force_config = true; break;
+		case 'K': o.override |= AZDS_OVR_NO_KLB; break;
+		case 'M': o.override |= AZDS_OVR_NO_SOCKMAP; break;
 		case 'R': router = false; break;
 		case 'A':
 			if (nrouter_args >= MAX_ROUTER_ARGS) {
@@ -263,6 +275,24 @@ static int cmd_start(int argc, char **argv)
 	}
 	if (azds_mkdir_p(in.run_dir, 0755))
 		return fail("cannot create run directory");
+	/* a lower depth must not cut existing chains */
+	if (o.override & AZDS_OVR_DEPTH) {
+		struct azds_maps m;
+		struct azds_space sp;
+		__u32 deepest = 0;
+
+		if (azds_maps_open(&in, &m, &e) == 0) {
+			for (__u32 id = azds_space_next(&m, 0, &sp); id; id = azds_space_next(&m, id, &sp))
+				if (sp.depth + 1 > deepest)
+					deepest = sp.depth + 1;
+			azds_maps_close(&m);
+		}
+		if (deepest > o.cfg.max_depth) {
+			fprintf(stderr, "azds-controller: --max-depth %u: existing spaces are %u levels deep\n",
+				o.cfg.max_depth, deepest);
+			return 2;
+		}
+	}
 	err = azds_dp_load(&o);
 	if (err) {
 		fprintf(stderr, "azds-controller: load data plane into %s: %s%s\n", in.pin_dir, strerror(-err),
@@ -276,7 +306,12 @@ static int cmd_start(int argc, char **argv)
 		struct azds_maps m;
 
 		if (azds_maps_open(&in, &m, &e) == 0) {
+			struct azds_config cfg;
+
 			azds_node_reattach(&in, &m);
+			if (azds_config_get(&m, &cfg) == 0 && !(cfg.flags & AZDS_CFG_SOCKMAP))
+				flush_socks(&m);
+			azds_gen_bump(&m); /* the router re-reads the config */
 			azds_maps_close(&m);
 		}
 	}
@@ -341,18 +376,6 @@ static int cmd_status(void)
 	}
 	azds_maps_close(&m);
 	return 0;
-}
-
-/* sockmap off: take every socket out, so no sk_msg runs on them any more */
-static void flush_socks(const struct azds_maps *m)
-{
-	struct azds_sock_key key, next;
-
-	while (bpf_map_get_next_key(m->socks, NULL, &next) == 0) {
-		key = next;
-		if (bpf_map_delete_elem(m->socks, &key))
-			break;
-	}
 }
 
 static int cmd_set(int argc, char **argv)
@@ -553,6 +576,9 @@ int main(int argc, char **argv)
 		return fail(e.msg);
 	argc -= i;
 	argv += i;
+	/* everything but reads takes the instance's writer lock */
+	if (strcmp(argv[0], "status") && !(argc >= 2 && !strcmp(argv[1], "list")) && azds_lock(in.run_dir) < 0)
+		return fail("cannot take the instance lock in /run/azds");
 	if (!strcmp(argv[0], "start"))
 		return cmd_start(argc, argv);
 	if (!strcmp(argv[0], "stop") && argc == 1)

@@ -90,6 +90,8 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc)
 		return fail("unexpected arguments (see --help)");
+	if (azds_lock(in.run_dir) < 0)
+		return fail("cannot take the instance lock in /run/azds");
 	if (azds_maps_open(&in, &m, &e))
 		return fail(e.msg);
 	if (!strcmp(verb, "add")) {

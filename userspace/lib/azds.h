@@ -92,7 +92,9 @@ int azds_dns_write_hosts(const struct azds_maps *m, const char *file);
 __u64 azds_cgroup_id(const char *dir);
 int azds_write_file(const char *path, const char *data); /* atomic replace */
 int azds_mkdir_p(const char *path, unsigned mode);
-int azds_run(char *const argv[], bool quiet); /* fork+exec, wait, return exit status or -errno */
+int azds_run(char *const argv[], bool quiet);
+/* exclusive lock of an instance's writers; returns an fd held until exit */
+int azds_lock(const char *run_dir); /* fork+exec, wait, return exit status or -errno */
 int azds_netns_enter(const char *name, int *saved_fd); /* saved_fd: fd of the old netns */
 int azds_netns_leave(int saved_fd);
 

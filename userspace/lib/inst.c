@@ -13,15 +13,13 @@
 int azds_inst_init(struct azds_inst *in, const char *name, struct azds_err *e)
 {
 	char cg[200];
-	int err;
 
 	if (!name || !*name)
 		name = AZDS_INSTANCE_DEFAULT;
-	err = azds_name_valid("instance", name, e);
-	if (err)
-		return err;
-	if (strlen(name) > 12)
-		return azds_err(e, EINVAL, "instance \"%s\": at most 12 characters", name);
+	/* letters and digits only: '-' separates the parts of the names
+	 * derived from it, so one instance's names never match another's */
+	if (strlen(name) > 12 || strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789") != strlen(name))
+		return azds_err(e, EINVAL, "instance \"%s\": 1-12 characters of a-z and 0-9", name);
 	memset(in, 0, sizeof(*in));
 	snprintf(in->name, sizeof(in->name), "%s", name);
 	snprintf(in->pin_dir, sizeof(in->pin_dir), "/sys/fs/bpf/azds/%s", name);
@@ -40,6 +38,8 @@ int azds_maps_open(const struct azds_inst *in, struct azds_maps *m, struct azds_
 		       &m->services, &m->backends, &m->config, &m->stats, &m->events, &m->socks, &m->gen };
 	char path[256];
 
+	m->gen_mem = NULL;
+	m->hints = NULL;
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		*fds[i] = -1;
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {

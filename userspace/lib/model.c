@@ -17,8 +17,10 @@
 
 static void path_key(char key[AZDS_PATH_MAX], const char *path)
 {
+	size_t n = strnlen(path, AZDS_PATH_MAX - 1);
+
 	memset(key, 0, AZDS_PATH_MAX);
-	strncpy(key, path, AZDS_PATH_MAX - 1);
+	memcpy(key, path, n);
 }
 
 int azds_space_lookup(const struct azds_maps *m, const char *path, __u32 *id, struct azds_space *sp)
@@ -119,17 +121,27 @@ int azds_space_add(const struct azds_maps *m, const char *path, __u32 *id, struc
 
 static bool space_has_children(const struct azds_maps *m, __u32 id)
 {
+	char pk[AZDS_PATH_MAX];
 	struct azds_space sp;
-	__u32 key, next;
+	__u32 key, next, idx;
 	void *cur = NULL;
+	bool found = false;
 
 	while (bpf_map_get_next_key(m->spaces, cur, &next) == 0) {
 		key = next;
 		cur = &key;
-		if (bpf_map_lookup_elem(m->spaces, &key, &sp) == 0 && sp.parent == id)
-			return true;
+		if (bpf_map_lookup_elem(m->spaces, &key, &sp) || sp.parent != id)
+			continue;
+		/* an entry whose path index is missing was left by a crash in
+		 * space add or rm: it is no child, and it goes now */
+		path_key(pk, sp.path);
+		if (bpf_map_lookup_elem(m->space_ids, pk, &idx) || idx != key) {
+			bpf_map_delete_elem(m->spaces, &key);
+			continue;
+		}
+		found = true;
 	}
-	return false;
+	return found;
 }
 
 static bool space_has_services(const struct azds_maps *m, __u32 id)
@@ -142,6 +154,15 @@ static bool space_has_services(const struct azds_maps *m, __u32 id)
 		cur = &key;
 		if (key.space == id)
 			return true;
+	}
+	/* backends left by an interrupted service rm would be inherited by
+	 * the next space to get this id */
+	cur = NULL;
+	while (bpf_map_get_next_key(m->backends, cur, &next) == 0) {
+		key = next;
+		cur = &key;
+		if (key.space == id)
+			bpf_map_delete_elem(m->backends, &key);
 	}
 	return false;
 }
@@ -283,7 +304,13 @@ int azds_service_add(const struct azds_maps *m, const char *space, const char *n
 	if (bpf_map_lookup_elem(m->backends, &sk, &be))
 		memset(&be, 0, sizeof(be));
 	be.target_port = target_port;
-	if (bpf_map_lookup_elem(m->services, &sk, &old) == 0 && old.kind == kind && old.target_port == target_port) {
+	bool existed = bpf_map_lookup_elem(m->services, &sk, &old) == 0;
+	struct azds_vip have;
+
+	/* already there, and complete (a crash can leave the entry without
+	 * its address: then the writes below finish the job) */
+	if (existed && old.kind == kind && old.target_port == target_port &&
+	    bpf_map_lookup_elem(m->vips, &vk, &have) == 0 && have.svc == v.svc) {
 		if (out)
 			*out = old;
 		return 0;
@@ -298,7 +325,10 @@ int azds_service_add(const struct azds_maps *m, const char *space, const char *n
 	}
 	if (bpf_map_update_elem(m->vips, &vk, &v, BPF_ANY)) {
 		err = -errno;
-		bpf_map_delete_elem(m->services, &sk);
+		if (!existed) {
+			bpf_map_delete_elem(m->services, &sk);
+			bpf_map_delete_elem(m->backends, &sk);
+		}
 		return azds_err(e, err, "service \"%s\": the virtual address map is full (controller --max-vips)", name);
 	}
 	azds_gen_bump(m);
@@ -332,12 +362,16 @@ int azds_service_remove(const struct azds_maps *m, const char *space, const char
 	if (azds_service_id(m, name, &vk, &v))
 		return azds_err(e, ENOENT, "service \"%s\" does not exist", name);
 	sk.svc = v.svc;
-	if (bpf_map_delete_elem(m->services, &sk))
-		return azds_err(e, ENOENT, "service \"%s\" does not exist in space \"%s\"", name, space);
-	bpf_map_delete_elem(m->backends, &sk);
+	/* backends first: from that moment the space's copy gets no traffic;
+	 * each step can be repeated after a crash */
+	bool had_backends = bpf_map_delete_elem(m->backends, &sk) == 0;
+	bool had_service = bpf_map_delete_elem(m->services, &sk) == 0;
+
 	if (!svc_used(m, v.svc))
 		bpf_map_delete_elem(m->vips, &vk);
 	azds_gen_bump(m);
+	if (!had_backends && !had_service)
+		return azds_err(e, ENOENT, "service \"%s\" does not exist in space \"%s\"", name, space);
 	return 0;
 }
 

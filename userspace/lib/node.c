@@ -102,17 +102,29 @@ static int prog_fd(const struct azds_inst *in, const char *name)
 	return bpf_obj_get(path);
 }
 
-/* Detach earlier azds programs of this type, then attach the pinned one. */
+/*
+ * Attach the pinned program, then detach earlier azds programs of this
+ * type: new first, so a restart leaves no moment without balancing.
+ */
 static int cgroup_attach(int cgfd, int pfd, enum bpf_attach_type type, const char *prefix)
 {
-	__u32 ids[64], cnt = 64, flags = 0;
-	struct bpf_prog_info info;
-	__u32 ilen;
+	__u32 ids[64], cnt = 64, flags = 0, ilen;
+	struct bpf_prog_info info = {};
 
+	ilen = sizeof(info);
+	if (bpf_obj_get_info_by_fd(pfd, &info, &ilen))
+		return -errno;
+	__u32 new_id = info.id;
+
+	if (bpf_prog_attach(pfd, cgfd, type, BPF_F_ALLOW_MULTI) && errno != EEXIST)
+		return -errno;
 	if (bpf_prog_query(cgfd, type, 0, &flags, ids, &cnt) == 0) {
 		for (__u32 i = 0; i < cnt; i++) {
-			int fd = bpf_prog_get_fd_by_id(ids[i]);
+			int fd;
 
+			if (ids[i] == new_id)
+				continue;
+			fd = bpf_prog_get_fd_by_id(ids[i]);
 			if (fd < 0)
 				continue;
 			memset(&info, 0, sizeof(info));
@@ -123,7 +135,7 @@ static int cgroup_attach(int cgfd, int pfd, enum bpf_attach_type type, const cha
 			close(fd);
 		}
 	}
-	return bpf_prog_attach(pfd, cgfd, type, BPF_F_ALLOW_MULTI) ? -errno : 0;
+	return 0;
 }
 
 int azds_node_up(const struct azds_inst *in, struct azds_err *e)
@@ -510,6 +522,8 @@ int azds_pod_exec(const struct azds_inst *in, const char *name, char *const argv
 	char *args[64];
 	int n = 0, fd;
 
+	if (azds_name_valid("pod", name, e))
+		return -EINVAL;
 	azds_pod_netns(in, name, podns, sizeof(podns));
 	azds_pod_cgroup(in, name, cg, sizeof(cg));
 	if (!netns_exists(podns))
@@ -619,8 +633,10 @@ int azds_daemon_start_cg(const char *pidfile, const char *logfile, const char *c
 			}
 		}
 		setsid();
-		if (nul >= 0)
+		if (nul >= 0) {
 			dup2(nul, 0);
+			close(nul);
+		}
 		if (fd >= 0) {
 			dup2(fd, 1);
 			dup2(fd, 2);

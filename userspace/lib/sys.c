@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include "azds.h"
@@ -124,6 +125,30 @@ int azds_netns_leave(int saved_fd)
 	err = setns(saved_fd, CLONE_NEWNET) ? -errno : 0;
 	close(saved_fd);
 	return err;
+}
+
+int azds_lock(const char *run_dir)
+{
+	char path[300];
+	int fd, err;
+
+	/* writers of one instance take turns: every change is a read
+	 * followed by a write (address, id and backend list allocation) */
+	err = azds_mkdir_p(run_dir, 0755);
+	if (err)
+		return err;
+	snprintf(path, sizeof(path), "%s/lock", run_dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	while (flock(fd, LOCK_EX)) {
+		if (errno != EINTR) {
+			err = -errno;
+			close(fd);
+			return err;
+		}
+	}
+	return fd;
 }
 
 int azds_cgroup2_root(char *buf, size_t len)
