@@ -113,6 +113,10 @@ expect_contains "a restart keeps the router's settings" "$(tr '\n' ' ' </run/azd
 # --- init is idempotent and del leaves nothing -----------------------------------------
 a1=$($INIT add --pod api-dev --space dev --service api)
 expect_eq "azds-init add is idempotent (same address)" "$a1" "$(pod_addr api-dev)"
+ip -n azds-$INST-p-api-dev link del eth0 # as if an add had been interrupted
+$INIT add --pod api-dev --space dev --service api >/dev/null
+r=$(probe web get api:80 /)
+expect_contains "azds-init add repairs a pod's missing network" "$r" "pod=api-dev"
 $INIT del --pod client-x
 expect_eq "pod netns removed" "$(ip netns list | grep -c "azds-$INST-p-client-x")" "0"
 expect_eq "pod resolv.conf removed" "$(ls /etc/netns 2>/dev/null | grep -c "azds-$INST-p-client-x")" "0"

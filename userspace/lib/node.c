@@ -427,19 +427,25 @@ int azds_pod_add(const struct azds_inst *in, const struct azds_maps *m, const st
 
 	if (!netns_exists(podns) && ipcmd(false, NULL, "netns", "add", podns, NULL))
 		return azds_err(e, EIO, "pod \"%s\": cannot create network namespace %s", ps->name, podns);
-	/* the veth pair is created in the node namespace; its pod end moves */
-	if (ipcmd(true, in->node_ns, "link", "show", host, NULL)) {
+	/* the veth pair is created in the node namespace; its pod end moves.
+	 * A pair half made by an interrupted add is removed and made again */
+	if (ipcmd(true, podns, "link", "show", "eth0", NULL) || ipcmd(true, in->node_ns, "link", "show", host, NULL)) {
+		ipcmd(true, in->node_ns, "link", "del", host, NULL);
+		ipcmd(true, in->node_ns, "link", "del", tmp, NULL);
+		ipcmd(true, podns, "link", "del", tmp, NULL);
+		ipcmd(true, podns, "link", "del", "eth0", NULL);
 		if (ipcmd(false, in->node_ns, "link", "add", host, "type", "veth", "peer", "name", tmp, NULL) ||
 		    ipcmd(false, in->node_ns, "link", "set", tmp, "netns", podns, NULL) ||
 		    ipcmd(false, podns, "link", "set", tmp, "name", "eth0", NULL))
 			return azds_err(e, EIO, "pod \"%s\": cannot create its veth pair", ps->name);
 	}
-	ipcmd(true, podns, "link", "set", "lo", "up", NULL);
-	ipcmd(true, podns, "addr", "replace", a32, "dev", "eth0", NULL);
-	ipcmd(true, podns, "link", "set", "eth0", "up", NULL);
-	ipcmd(true, podns, "route", "replace", AZDS_GW_ADDR, "dev", "eth0", "scope", "link", NULL);
-	ipcmd(true, podns, "route", "replace", "default", "via", AZDS_GW_ADDR, "dev", "eth0", NULL);
-	ipcmd(true, in->node_ns, "link", "set", host, "up", NULL);
+	if (ipcmd(false, podns, "link", "set", "lo", "up", NULL) ||
+	    ipcmd(false, podns, "addr", "replace", a32, "dev", "eth0", NULL) ||
+	    ipcmd(false, podns, "link", "set", "eth0", "up", NULL) ||
+	    ipcmd(false, podns, "route", "replace", AZDS_GW_ADDR, "dev", "eth0", "scope", "link", NULL) ||
+	    ipcmd(false, podns, "route", "replace", "default", "via", AZDS_GW_ADDR, "dev", "eth0", NULL) ||
+	    ipcmd(false, in->node_ns, "link", "set", host, "up", NULL))
+		return azds_err(e, EIO, "pod \"%s\": cannot configure its network", ps->name);
 	if (ipcmd(false, in->node_ns, "route", "replace", a32, "dev", host, "scope", "link", NULL))
 		return azds_err(e, EIO, "pod \"%s\": cannot route %s", ps->name, a32);
 	err = tc_attach(in, host, e);
@@ -556,6 +562,36 @@ int azds_pod_exec(const struct azds_inst *in, const char *name, char *const argv
 
 /* ---- DNS and daemons -------------------------------------------------- */
 
+static bool cmdline_names_instance(pid_t pid, const char *pidfile)
+{
+	char path[64], cmd[4096], dir[256], tag[300];
+	const char *inst;
+	ssize_t n;
+	int fd;
+
+	snprintf(dir, sizeof(dir), "%s", pidfile);
+	if (strrchr(dir, '/'))
+		*strrchr(dir, '/') = 0;
+	inst = strrchr(dir, '/') ? strrchr(dir, '/') + 1 : dir;
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, cmd, sizeof(cmd) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	for (ssize_t i = 0; i < n; i++)
+		if (!cmd[i])
+			cmd[i] = ' ';
+	cmd[n] = 0;
+	snprintf(tag, sizeof(tag), "%s/", dir);
+	if (strstr(cmd, tag))
+		return true;
+	snprintf(tag, sizeof(tag), "azds-%s-node", inst);
+	return strstr(cmd, tag) != NULL;
+}
+
 pid_t azds_pidfile_alive(const char *pidfile, const char *comm)
 {
 	char buf[64], path[64], c[64] = "";
@@ -580,7 +616,9 @@ pid_t azds_pidfile_alive(const char *pidfile, const char *comm)
 	c[strcspn(c, "\n")] = 0;
 	if (strncmp(c, comm, 15))
 		return 0;
-	return pid;
+	/* and it must be this instance's: its command line names the
+	 * instance's run directory (dnsmasq) or node namespace (router) */
+	return cmdline_names_instance(pid, pidfile) ? pid : 0;
 }
 
 int azds_dns_refresh(const struct azds_inst *in, const struct azds_maps *m)
@@ -659,7 +697,7 @@ int azds_daemon_stop(const char *pidfile, const char *comm)
 			waitpid(pid, NULL, WNOHANG);
 			usleep(10000);
 		}
-		if (kill(pid, 0) == 0)
+		if (azds_pidfile_alive(pidfile, comm) == pid)
 			kill(pid, SIGKILL);
 	}
 	unlink(pidfile);
