@@ -40,7 +40,7 @@ for i in $(seq 1 100); do
 	sleep 0.1
 done
 
-run() { echo "\$ $*"; "$@" 2>&1 | sed 's/^/    /'; }
+run() { printf '$'; printf ' %q' "$@"; echo; "$@" 2>&1 | sed 's/^/    /'; }
 say "3. From the web pod: http://api/ without a header -> dev's api"
 run $INIT exec --pod web -- curl -s http://api/
 say "4. With azds-route-as: alice -> alice's api (same client, same URL)"
