@@ -1717,6 +1717,46 @@ static int take_head(struct conn *c)
 	return 1;
 }
 
+/*
+ * /close: a body delimited by the end of the connection (no Content-Length,
+ * as old HTTP/1.0 servers answer); /bighead?kb=N: a response head of about
+ * N KiB of headers. Both exercise a proxy's response framing.
+ */
+static void respond_close_delimited(struct conn *c)
+{
+	struct buf body = { 0 };
+
+	identity_line(&body, &c->req);
+	c->req.keep_alive = false;
+	c->req.status = 200;
+	buf_printf(&c->out, "HTTP/1.1 200 OK\r\nX-Pod: %s\r\nConnection: close\r\n\r\n", g.pod);
+	buf_append(&c->out, buf_ptr(&body), buf_avail(&body));
+	buf_puts(&c->out, "until-close\n");
+	buf_free(&body);
+	request_done(c);
+}
+
+static void respond_bighead(struct conn *c, const char *query)
+{
+	struct buf body = { 0 };
+	const char *kb = query ? strstr(query, "kb=") : NULL;
+	long n = kb ? strtol(kb + 3, NULL, 10) : 32;
+
+	if (n < 1 || n > 1024)
+		n = 32;
+	begin_response(c, 200);
+	for (long i = 0; i < n; i++) {
+		buf_printf(&c->out, "X-Big-%ld: ", i);
+		for (int k = 0; k < 1000; k++)
+			buf_puts(&c->out, "b");
+		buf_puts(&c->out, "\r\n");
+	}
+	identity_line(&body, &c->req);
+	send_body(c, &body);
+	buf_free(&body);
+	request_done(c);
+}
+
 static void respond_plain(struct conn *c)
 {
 	struct request *r = &c->req;
@@ -1747,6 +1787,10 @@ static void http_dispatch(struct conn *c)
 		call_start(c, query);
 	else if (span_eq(path, plen, "/stream"))
 		stream_start(c, query);
+	else if (span_eq(path, plen, "/close"))
+		respond_close_delimited(c);
+	else if (span_eq(path, plen, "/bighead"))
+		respond_bighead(c, query);
 	else
 		respond_plain(c);
 }

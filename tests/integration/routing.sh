@@ -91,6 +91,13 @@ expect_eq "chunked request body arrives unchanged" "$got" "$sum"
 r=$(in_pod web curl -sv http://api/echo -H 'Expect: 100-continue' --data-binary @"$WORK/body" 2>&1 | grep -a -E '^< HTTP|pod=')
 expect_contains "Expect: 100-continue passes the interim response" "$r" "HTTP/1.1 100 Continue"
 expect_contains "Expect: 100-continue then the body is echoed" "$r" "body-bytes=400000"
+r=$(probe web get api:80 /close -H 'azds-route-as: alice')
+expect_contains "response delimited by the close relayed whole" "$r" "until-close"
+expect_contains "close-delimited response from alice's api" "$r" "pod=api-alice"
+r=$(probe web get api:80 '/bighead?kb=40')
+expect_contains "a 40 KiB response head is relayed" "$r" "pod=api-dev"
+r=$(probe web get api:80 '/bighead?kb=80')
+expect_contains "a response head over 64 KiB is refused with 502" "$r" "502"
 r=$(probe web get api:80 /stream)
 expect_contains "chunked response relayed" "$r" "200"
 r=$(in_pod web curl -sI http://api/ -H 'azds-route-as: alice')
