@@ -129,5 +129,9 @@ expect_eq "no pins left" "$(ls /sys/fs/bpf/azds/$INST 2>/dev/null | wc -l)" "0"
 cg=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
 expect_eq "no cgroup left" "$(ls -d "$cg/azds-$INST" 2>/dev/null | wc -l)" "0"
 expect_eq "no resolv.conf left" "$(ls /etc/netns 2>/dev/null | grep -c "azds-$INST-")" "0"
+# the shared parents stay only while another instance still uses them
+for d in /sys/fs/bpf/azds /run/azds; do
+	if [ ! -d "$d" ] || [ -n "$(ls -A "$d")" ]; then ok "no empty $d left"; else bad "empty $d left behind"; fi
+done
 
 finish

@@ -299,6 +299,11 @@ int azds_node_down(const struct azds_inst *in, struct azds_err *e)
 		ipcmd(true, NULL, "netns", "del", in->node_ns, NULL);
 	rm_tree_files(in->pin_dir);
 	rm_tree_files(in->run_dir);
+	/* the shared parents go with the last instance (rmdir keeps them
+	 * while another instance, or anyone else, still has files there) */
+	rmdir("/sys/fs/bpf/azds");
+	rmdir("/run/azds");
+	rmdir("/etc/netns");
 	return 0;
 }
 
