@@ -42,9 +42,8 @@ struct session {
 	struct session *next, *prev;
 	enum mode mode;
 	__u32 caller_space;
-	struct sockaddr_in orig, peer;
+	struct sockaddr_in peer;
 	struct azds_vip vip;
-	bool have_vip;
 
 	enum req_state rq;
 	enum azds_http_body rq_body;
@@ -52,7 +51,7 @@ struct session {
 	struct azds_chunked rq_ch;
 	size_t rq_fwd; /* bytes at cli->in.start still to write upstream */
 	bool rq_body_all; /* every body byte has been designated */
-	bool rq_head_method, rq_connect, rq_upgrade, rq_close;
+	bool rq_head_method, rq_upgrade, rq_close;
 
 	enum resp_state rs;
 	enum azds_http_body rs_body;
@@ -69,14 +68,13 @@ struct session {
 	uint64_t head_started_ms; /* first byte of the current request head */
 	uint64_t last_active_ms;
 	uint64_t waiting_since_ms; /* request sent, response head awaited */
-	int status;
-	__u32 routed_space;
 	uint64_t linger_since_ms; /* our side is done; draining the client */
 	uint64_t reply_since_ms;
 	/* a bodyless request sent on a reused upstream, kept to send once
-	 * more if that connection turns out to have been closed under us */
+	 * more if that connection turns out to have been closed under us;
+	 * the buffer stays with the session (retry_len 0: nothing kept) */
 	char *retry;
-	size_t retry_len, retry_off;
+	size_t retry_cap, retry_len, retry_off;
 	bool abort_client; /* close with a reset: the response was cut short */
 	bool dead;
 };
@@ -165,7 +163,7 @@ void router_log(struct router *r, const char *fmt, ...)
 
 /* ---- connections ------------------------------------------------------ */
 
-static struct conn *conn_new(struct router *r, int fd, bool upstream)
+static struct conn *conn_new(struct router *r, int fd)
 {
 	struct conn *c = calloc(1, sizeof(*c));
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET };
@@ -173,7 +171,6 @@ static struct conn *conn_new(struct router *r, int fd, bool upstream)
 	if (!c)
 		return NULL;
 	c->fd = fd;
-	c->is_upstream = upstream;
 	ev.data.ptr = c;
 	if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, fd, &ev)) {
 		free(c);
@@ -325,7 +322,7 @@ static struct conn *upstream_connect(struct router *r, const struct sockaddr_in 
 		close(fd);
 		return NULL;
 	}
-	c = conn_new(r, fd, true);
+	c = conn_new(r, fd);
 	if (!c) {
 		close(fd);
 		return NULL;
@@ -414,8 +411,6 @@ static void session_reply(struct session *s, int status, const char *fmt, ...)
 		n = sizeof(body) - 2;
 	body[n++] = '\n';
 	body[n] = 0;
-	s->status = status;
-	s->r->errors++;
 	if (!s->reply)
 		s->reply = malloc(REPLY_MAX);
 	if (!s->reply) {
@@ -556,7 +551,7 @@ static void start_tunnel_detect(struct session *s)
 	enum route_result rr;
 
 	/* not HTTP/1.x: the caller's own chain decides, bytes pass untouched */
-	rr = route_pick(&s->r->rm, s->caller_space, s->vip.svc, s->vip.name, s->r->rr++, &rt);
+	rr = route_pick(&s->r->rm, s->caller_space, s->vip.svc, s->r->rr++, &rt);
 	if (rr != ROUTE_OK) {
 		/* no HTTP reply for a non-HTTP client: just close */
 		s->dead = true;
@@ -597,6 +592,28 @@ static size_t percent_decode(const char *in, size_t len, char *out, size_t cap)
 	}
 	out[o] = 0;
 	return o;
+}
+
+/*
+ * Keep the request head (len bytes at the client buffer's start) when it
+ * goes out on a reused upstream, for step_resend; 0 keeps nothing. The
+ * buffer is the session's, so the hot path copies a head, never allocates.
+ */
+static void keep_for_retry(struct session *s, size_t len)
+{
+	s->retry_len = 0;
+	if (!len || !s->up->reused)
+		return;
+	if (len > s->retry_cap) {
+		char *p = realloc(s->retry, len);
+
+		if (!p)
+			return; /* no retry then: the 502 path stays */
+		s->retry = p;
+		s->retry_cap = len;
+	}
+	memcpy(s->retry, s->cli->in.data + s->cli->in.start, len);
+	s->retry_len = len;
 }
 
 /* Parse the next request head and start forwarding it. */
@@ -693,7 +710,7 @@ static bool step_request_head(struct session *s)
 		if (id)
 			start = id;
 	}
-	rres = route_pick(&r->rm, start, s->vip.svc, s->vip.name, r->rr++, &rt);
+	rres = route_pick(&r->rm, start, s->vip.svc, r->rr++, &rt);
 	if (rres != ROUTE_OK) {
 		route_error(s, rres, &rt);
 		return true;
@@ -708,16 +725,7 @@ static bool step_request_head(struct session *s)
 		return true;
 	}
 	r->requests++;
-	free(s->retry);
-	s->retry = NULL;
-	if (s->up->reused && m.body == AZDS_BODY_NONE && !m.upgrade) {
-		s->retry = malloc((size_t)n);
-		if (s->retry) {
-			memcpy(s->retry, c->in.data + c->in.start, (size_t)n);
-			s->retry_len = (size_t)n;
-		}
-	}
-	s->routed_space = rt.space;
+	keep_for_retry(s, m.body == AZDS_BODY_NONE && !m.upgrade ? (size_t)n : 0);
 	s->rq = RQ_BODY;
 	s->rq_fwd = (size_t)n;
 	s->rq_body = m.body;
@@ -725,7 +733,6 @@ static bool step_request_head(struct session *s)
 	s->rq_body_all = m.body == AZDS_BODY_NONE || (m.body == AZDS_BODY_LENGTH && m.content_length == 0);
 	azds_chunked_init(&s->rq_ch);
 	s->rq_head_method = m.is_head;
-	s->rq_connect = false;
 	s->rq_upgrade = m.upgrade;
 	s->rq_close = !m.keep_alive;
 	s->rs = RS_HEAD;
@@ -788,8 +795,7 @@ static bool step_resend(struct session *s)
 
 	s->retry_off += n;
 	if (s->retry_off == s->retry_len) {
-		free(s->retry);
-		s->retry = NULL;
+		s->retry_len = 0;
 		s->rq = RQ_DONE;
 		s->waiting_since_ms = s->r->now_ms;
 		return true;
@@ -845,7 +851,7 @@ static bool step_response_head(struct session *s)
 	int n;
 
 	if (buf_len(&u->in) == 0) {
-		if ((u->eof || u->error) && s->retry && s->rq == RQ_DONE) {
+		if ((u->eof || u->error) && s->retry_len && s->rq == RQ_DONE) {
 			/* the kept-alive connection was closed by the backend as
 			 * we reused it: the request never ran; send it again on a
 			 * fresh connection, once */
@@ -871,8 +877,8 @@ static bool step_response_head(struct session *s)
 		}
 		return false;
 	}
-	n = azds_http_parse_response(u->in.data + u->in.start, buf_len(&u->in), &m, &lim, s->rq_head_method,
-				     s->rq_connect);
+	/* CONNECT is refused before it gets here */
+	n = azds_http_parse_response(u->in.data + u->in.start, buf_len(&u->in), &m, &lim, s->rq_head_method, false);
 	if (n == AZDS_HTTP_INCOMPLETE) {
 		if (u->eof || u->error || buf_len(&u->in) >= u->in.cap) {
 			session_reply(s, 502, "azds: upstream sent an incomplete or oversized response head");
@@ -886,9 +892,7 @@ static bool step_response_head(struct session *s)
 	}
 	s->rs_started = true;
 	s->rs_fwd = (size_t)n;
-	s->status = m.status_code;
-	free(s->retry); /* answered: nothing to retry any more */
-	s->retry = NULL;
+	s->retry_len = 0; /* answered: nothing to retry any more */
 	if (m.status_code >= 100 && m.status_code < 200 && m.status_code != 101) {
 		/* interim (100 Continue...): pass it on, the final one follows */
 		s->rs_started = false; /* the final head is still to come */
@@ -1137,9 +1141,8 @@ int router_accept(struct router *r)
 			continue;
 		}
 		s->r = r;
-		s->orig = orig;
 		s->peer = peer;
-		s->cli = conn_new(r, fd, false);
+		s->cli = conn_new(r, fd);
 		if (!s->cli) {
 			close(fd);
 			free(s);
@@ -1148,13 +1151,12 @@ int router_accept(struct router *r)
 		s->cli->s = s;
 		route_sync(&r->rm);
 		s->caller_space = route_caller_space(&r->rm, peer.sin_addr.s_addr);
-		s->have_vip = route_vip(&r->rm, orig.sin_addr.s_addr, orig.sin_port, &s->vip);
 		s->last_active_ms = r->now_ms;
 		s->next = r->sessions;
 		if (s->next)
 			s->next->prev = s;
 		r->sessions = s;
-		if (!s->have_vip) {
+		if (!route_vip(&r->rm, orig.sin_addr.s_addr, orig.sin_port, &s->vip)) {
 			/* reached the listener directly, not through steering */
 			session_reply(s, 502, "azds: %s:%u is not a service address", inet_ntoa(orig.sin_addr),
 				      ntohs(orig.sin_port));

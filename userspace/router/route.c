@@ -20,7 +20,6 @@ struct pick_slot {
 	bool used;
 	__u32 start, svc;
 	enum route_result res;
-	__u32 space;
 	__u32 n;
 	__u16 port;
 	__be32 addrs[AZDS_MAX_BACKENDS];
@@ -124,20 +123,6 @@ static bool space_get(const struct router_maps *rm, __u32 id, struct azds_space 
 	return id && bpf_map_lookup_elem(rm->m.spaces, &id, sp) == 0;
 }
 
-static __u32 space_id(const struct router_maps *rm, const char *path, size_t len)
-{
-	char key[AZDS_PATH_MAX];
-	__u32 id;
-
-	if (len == 0 || len >= AZDS_PATH_MAX)
-		return 0;
-	memset(key, 0, sizeof(key));
-	memcpy(key, path, len);
-	if (bpf_map_lookup_elem(rm->m.space_ids, key, &id))
-		return 0;
-	return id;
-}
-
 static __u32 resolve_uncached(const struct router_maps *rm, __u32 caller, const char *val, size_t len)
 {
 	struct azds_space sp;
@@ -149,17 +134,15 @@ static __u32 resolve_uncached(const struct router_maps *rm, __u32 caller, const 
 	for (__u32 i = 0; i < rm->max_depth && space_get(rm, cur, &sp); i++) {
 		int n = snprintf(path, sizeof(path), "%s/%.*s", sp.path, (int)len, val);
 
-		if (n > 0 && (size_t)n < sizeof(path)) {
-			id = space_id(rm, path, (size_t)n);
-			if (id)
-				return id;
-		}
+		if (n > 0 && (size_t)n < sizeof(path) && azds_space_lookup(&rm->m, path, &id, NULL) == 0)
+			return id;
 		/* the value may name the caller's own space or an ancestor */
 		if (strlen(sp.path) == len && memcmp(sp.path, val, len) == 0)
 			return cur;
 		cur = sp.parent;
 	}
-	return space_id(rm, val, len);
+	snprintf(path, sizeof(path), "%.*s", (int)len, val); /* the value as a full path */
+	return azds_space_lookup(&rm->m, path, &id, NULL) == 0 ? id : 0;
 }
 
 static __u32 hash_bytes(const char *p, size_t len)
@@ -211,7 +194,6 @@ static enum route_result pick_uncached(const struct router_maps *rm, __u32 start
 				ps->n = be.count < AZDS_MAX_BACKENDS ? be.count : AZDS_MAX_BACKENDS;
 				memcpy(ps->addrs, be.addrs, ps->n * sizeof(be.addrs[0]));
 				ps->port = be.target_port;
-				ps->space = cur;
 				return ROUTE_OK;
 			}
 		}
@@ -222,18 +204,12 @@ static enum route_result pick_uncached(const struct router_maps *rm, __u32 start
 	return declared ? ROUTE_NO_ENDPOINT : ROUTE_NO_SERVICE;
 }
 
-enum route_result route_pick(struct router_maps *rm, __u32 start, __u32 svc, const char *svc_name, unsigned rr,
-			     struct route *out)
+enum route_result route_pick(struct router_maps *rm, __u32 start, __u32 svc, unsigned rr, struct route *out)
 {
 	struct pick_slot *ps = &rm->rc->pick[slot(start, svc)];
 
-	(void)svc_name;
 	out->chain[0] = 0;
-	out->svc = svc;
-	if (ps->used && ps->start == start && ps->svc == svc) {
-		rm->hits++;
-	} else {
-		rm->misses++;
+	if (!(ps->used && ps->start == start && ps->svc == svc)) {
 		memset(ps, 0, sizeof(*ps));
 		ps->used = true;
 		ps->start = start;
@@ -251,6 +227,5 @@ enum route_result route_pick(struct router_maps *rm, __u32 start, __u32 svc, con
 	out->backend.sin_family = AF_INET;
 	out->backend.sin_addr.s_addr = ps->addrs[rr % ps->n];
 	out->backend.sin_port = htons(ps->port);
-	out->space = ps->space;
 	return ROUTE_OK;
 }

@@ -15,8 +15,6 @@ enum route_result {
 };
 
 struct route {
-	__u32 svc;
-	__u32 space;         /* space whose backend was chosen */
 	struct sockaddr_in backend;
 	char chain[512];     /* "dev/alice/x -> dev/alice -> dev" for messages */
 };
@@ -28,7 +26,6 @@ struct router_maps {
 	__u32 max_depth;
 	__u64 seen_gen;
 	struct route_cache *rc; /* decisions valid while the generation holds */
-	unsigned long hits, misses;
 };
 
 /* allocate the cache; 0 or -ENOMEM */
@@ -47,7 +44,6 @@ bool route_vip(struct router_maps *rm, __be32 addr, __be16 port, struct azds_vip
  */
 __u32 route_resolve_space(struct router_maps *rm, __u32 caller, const char *val, size_t len);
 /* backends of the nearest space from start; out->chain is filled on errors */
-enum route_result route_pick(struct router_maps *rm, __u32 start, __u32 svc, const char *svc_name, unsigned rr,
-			     struct route *out);
+enum route_result route_pick(struct router_maps *rm, __u32 start, __u32 svc, unsigned rr, struct route *out);
 
 #endif

@@ -35,7 +35,6 @@ struct session;
 
 struct conn {
 	int fd;
-	bool is_upstream;
 	bool can_read, can_write, eof, connecting, error, reused, shut_wr, rdhup;
 	struct buf in;
 	struct session *s;          /* NULL while idle in the pool */
@@ -56,7 +55,7 @@ struct router {
 	struct conn *pool[1024];
 	unsigned rr;
 	uint64_t now_ms;
-	uint64_t requests, errors;
+	uint64_t requests;
 	char log[65536]; /* access log, written in one call per sweep */
 	size_t log_len;
 	struct conn *grave;
