@@ -19,6 +19,22 @@ const char *const azds_dp_map_names[] = { "spaces", "space_ids", "pods", "pod_cg
 					  "services", "backends", "dp_config", "stats", "events", "sock_hash", "generation", NULL };
 const char *const azds_dp_prog_names[] = { "prog_steer", "prog_connect4", "prog_sockops", "prog_msg", NULL };
 
+__u64 azds_dp_counter(int stats_fd, __u32 reason)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	__u64 sum = 0;
+
+	if (ncpu <= 0)
+		return 0;
+	__u64 vals[ncpu];
+
+	if (bpf_map_lookup_elem(stats_fd, &reason, vals))
+		return 0;
+	for (int i = 0; i < ncpu; i++)
+		sum += vals[i];
+	return sum;
+}
+
 static bool dp_verbose;
 
 static int print_fn(enum libbpf_print_level level, const char *fmt, va_list ap)

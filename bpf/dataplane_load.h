@@ -34,6 +34,9 @@ void azds_dp_default_opts(struct azds_dp_opts *o, const char *pin_dir);
  */
 int azds_dp_load(const struct azds_dp_opts *o);
 
+/* A counter of the stats map (fd), summed over CPUs; 0 if unreadable. */
+__u64 azds_dp_counter(int stats_fd, __u32 reason);
+
 /* Names of the pinned maps and programs (NULL-terminated lists). */
 extern const char *const azds_dp_map_names[];
 extern const char *const azds_dp_prog_names[];

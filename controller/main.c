@@ -16,7 +16,6 @@
 #include <unistd.h>
 #include <sys/wait.h>
 #include <bpf/bpf.h>
-#include <bpf/libbpf.h>
 #include "azds.h"
 #include "node.h"
 #include "dataplane_load.h"
@@ -352,7 +351,6 @@ static int cmd_status(void)
 	char pidf[256];
 	struct azds_maps m;
 	struct azds_config cfg;
-	int ncpu = libbpf_num_possible_cpus();
 
 	if (with_maps(&m))
 		return 1;
@@ -366,14 +364,9 @@ static int cmd_status(void)
 		       cfg.flags & AZDS_CFG_EVENTS ? "on" : "off", cfg.flags & AZDS_CFG_SOCKMAP ? "on" : "off",
 		       cfg.max_depth);
 	printf("counters:\n");
-	for (__u32 r = 0; r < AZDS_R__COUNT && ncpu > 0; r++) {
-		__u64 vals[ncpu], sum = 0;
-
-		if (bpf_map_lookup_elem(m.stats, &r, vals) == 0)
-			for (int i = 0; i < ncpu; i++)
-				sum += vals[i];
-		printf("  %-16s %10llu  %s\n", azds_reason_names[r], (unsigned long long)sum, azds_reason_texts[r]);
-	}
+	for (__u32 r = 0; r < AZDS_R__COUNT; r++)
+		printf("  %-16s %10llu  %s\n", azds_reason_names[r], (unsigned long long)azds_dp_counter(m.stats, r),
+		       azds_reason_texts[r]);
 	azds_maps_close(&m);
 	return 0;
 }

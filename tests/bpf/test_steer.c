@@ -30,7 +30,7 @@
 #define VIP_TCP "10.96.0.2"
 #define ROUTER_PORT 15001
 
-static int failures, ncpu;
+static int failures;
 
 struct pkt {
 	struct ethhdr eth;
@@ -61,13 +61,7 @@ static struct pkt make(const char *src, const char *dst, int dport, int proto, i
 
 static __u64 counter(struct dataplane *skel, __u32 reason)
 {
-	__u64 vals[ncpu], sum = 0;
-
-	if (bpf_map_lookup_elem(bpf_map__fd(skel->maps.stats), &reason, vals))
-		return 0;
-	for (int i = 0; i < ncpu; i++)
-		sum += vals[i];
-	return sum;
+	return azds_dp_counter(bpf_map__fd(skel->maps.stats), reason);
 }
 
 struct row {
@@ -142,7 +136,6 @@ int main(void)
 		return 1;
 	}
 	system("ip link set lo up");
-	ncpu = libbpf_num_possible_cpus();
 	skel = dataplane__open();
 	if (!skel)
 		return 1;
