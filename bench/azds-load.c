@@ -884,13 +884,19 @@ static void on_connected(struct conn *c)
 	}
 }
 
-/* A free keep-alive connection became readable: the server closed it. */
-static void on_idle_readable(struct conn *c)
+/* The peer has something to say (bytes, EOF or an error), not just EAGAIN. */
+static bool peer_spoke(struct conn *c)
 {
 	char b[256];
 	ssize_t n = recv(c->fd, b, sizeof(b), 0);
 
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+	return !(n < 0 && (errno == EAGAIN || errno == EINTR));
+}
+
+/* A free keep-alive connection became readable: the server closed it. */
+static void on_idle_readable(struct conn *c)
+{
+	if (!peer_spoke(c))
 		return;
 	/* EOF, error or unsolicited bytes: drop it from the free list and
 	 * reopen it. */
@@ -907,10 +913,7 @@ static void on_idle_readable(struct conn *c)
 /* --new-conn: after the response, anything but EAGAIN ends the wait. */
 static void on_drain_readable(struct conn *c)
 {
-	char b[256];
-	ssize_t n = recv(c->fd, b, sizeof(b), 0);
-
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+	if (!peer_spoke(c))
 		return;
 	release(c, now_ns());
 }
