@@ -9,7 +9,6 @@ API=$(vip api)
 
 # send RAW-PRINTF-FORMAT: raw bytes from the web pod to api's virtual address
 send() { printf "$1" | in_pod web "$BIN/azds-probe" raw "$API" --timeout 5 2>&1; }
-served_before=$(grep -c '"' "$WORK/api-dev.log" 2>/dev/null || true)
 
 check() { # NAME STATUS RAW
 	local r
@@ -69,6 +68,5 @@ r=$(probe web get api:80 / -H 'azds-route-as: alice')
 expect_contains "router still serving" "$r" "pod=api-alice"
 served_after=$(grep -c 'smuggled' "$WORK/api-dev.log" "$WORK/api-alice.log" 2>/dev/null | awk -F: '{s+=$2} END {print s+0}')
 expect_eq "backends never saw a smuggled request" "$served_after" "0"
-: "$served_before"
 
 finish
