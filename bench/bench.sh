@@ -78,7 +78,9 @@ I=bench
 CTL="$B/azds-controller -i $I"
 INIT="$B/azds-init -i $I"
 NODE=azds-$I-node
-W=$(mktemp -d /tmp/azds-bench.XXXXXX)
+# one fixed work directory: a crashed earlier run's is replaced, not kept
+W=/tmp/azds-bench-$I
+rm -rf "$W" && mkdir -p "$W" || exit 1
 RES=$W/results.jsonl
 PIDS=()
 log() { [ "$OUT" = table ] && printf '%s\n' "$*" >&2; return 0; }
@@ -128,11 +130,17 @@ BULK_VIP=$(vip bulk)
 PLAIN_VIP=$(vip plain)
 GW=169.254.1.1
 
+# The proxies under test run in a cgroup of the instance, so that a stop
+# after a crashed (even SIGKILLed) earlier run ends them with the rest.
+CGB=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)/azds-$I/_bench
+mkdir -p "$CGB" || exit 1
+in_cg() { sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$CGB" "$@"; }
+
 # the sidecar-era path: REDIRECT in the client pod to a router inside it
 ip netns exec azds-$I-p-client-ds iptables -t nat -A OUTPUT -p tcp -d "${API_VIP%:*}" --dport 80 \
 	-j REDIRECT --to-ports 15002 || exit 1
 # (--netns, not ip netns exec: the router opens the pinned maps before entering)
-"$B/azds-router" --instance $I --netns azds-$I-p-client-ds --redirect-mode --port 15002 \
+in_cg "$B/azds-router" --instance $I --netns azds-$I-p-client-ds --redirect-mode --port 15002 \
 	>"$W/sidecar.log" 2>&1 &
 SIDECAR=$!
 PIDS+=($SIDECAR)
@@ -159,7 +167,7 @@ backend be_alice
 	http-reuse always
 	server s1 $ALICE:8080
 EOF
-ip netns exec $NODE haproxy -f "$W/haproxy.conf" -db >"$W/haproxy.log" 2>&1 &
+in_cg ip netns exec $NODE haproxy -f "$W/haproxy.conf" -db >"$W/haproxy.log" 2>&1 &
 HAPROXY=$!
 PIDS+=($HAPROXY)
 
@@ -186,7 +194,7 @@ http {
 	}
 }
 EOF
-ip netns exec $NODE nginx -c "$W/nginx.conf" -p "$W" >"$W/nginx.log" 2>&1 &
+in_cg ip netns exec $NODE nginx -c "$W/nginx.conf" -p "$W" >"$W/nginx.log" 2>&1 &
 NGINX=$!
 PIDS+=($NGINX)
 ROUTER=$(cat /run/azds/$I/router.pid)

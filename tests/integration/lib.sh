@@ -11,7 +11,9 @@ CTL="$BIN/azds-controller -i $INST"
 INIT="$BIN/azds-init -i $INST"
 PASS=0
 FAIL=0
-WORK=$(mktemp -d /tmp/azds-test-$INST.XXXXXX)
+# one fixed work directory per test: a crashed earlier run's is replaced
+WORK=/tmp/azds-test-$INST
+rm -rf "$WORK" && mkdir -p "$WORK" || exit 1
 
 cleanup() {
 	$CTL stop >/dev/null 2>&1
