@@ -134,23 +134,23 @@ static int start_daemons(bool router)
 
 	if (azds_maps_open(&in, &m, &e))
 		return fail(e.msg);
-	snprintf(hosts, sizeof(hosts), "%s/hosts", in.run_dir);
-	azds_dns_write_hosts(&m, hosts);
+	azds_dns_refresh(&in, &m); /* the hosts file dnsmasq serves */
 	azds_maps_close(&m);
+	snprintf(hosts, sizeof(hosts), "%s/hosts", in.run_dir);
+	snprintf(inner, sizeof(inner), "%s/dnsmasq.inner.pid", in.run_dir);
 
 	snprintf(pidf, sizeof(pidf), "%s/dnsmasq.pid", in.run_dir);
 	if (!azds_pidfile_alive(pidf, "dnsmasq")) {
-		char addn[300], pidarg[300];
+		char addn[300], pidarg[320];
 		char *argv[] = { "ip", "netns", "exec", in.node_ns, "dnsmasq", "--keep-in-foreground",
 				 "--conf-file=/dev/null", "--no-resolv", "--no-hosts", addn,
 				 "--listen-address=" AZDS_GW_ADDR, "--bind-interfaces", "--local=/" AZDS_DNS_DOMAIN "/",
 				 "--user=root", "--group=root", "--no-negcache", pidarg, NULL };
 
 		snprintf(addn, sizeof(addn), "--addn-hosts=%s", hosts);
-		snprintf(pidarg, sizeof(pidarg), "--pid-file=%s/dnsmasq.inner.pid", in.run_dir);
+		snprintf(pidarg, sizeof(pidarg), "--pid-file=%s", inner);
 		snprintf(logf, sizeof(logf), "%s/dnsmasq.log", in.run_dir);
 		/* ip netns exec execs dnsmasq in place: the pid is dnsmasq's */
-		snprintf(inner, sizeof(inner), "%s/dnsmasq.inner.pid", in.run_dir);
 		unlink(inner);
 		err = azds_daemon_start(pidf, logf, argv, &pid);
 		if (err) {
@@ -194,19 +194,44 @@ static int start_daemons(bool router)
 	return 0;
 }
 
-static int wait_listener(void)
+/* Is a TCP socket listening on port in the calling thread's namespace? */
+static bool listening(unsigned port)
 {
-	/* the router is ready when its listener exists in the node namespace */
-	char cmd[512];
+	char line[256], want[16];
+	FILE *f = fopen("/proc/self/net/tcp", "re");
+	bool found = false;
 
-	snprintf(cmd, sizeof(cmd), "ip netns exec %s ss -Hltn 'sport = :15001' 2>/dev/null | grep -q LISTEN",
-		 in.node_ns);
-	for (int i = 0; i < 500; i++) {
-		if (system(cmd) == 0)
-			return 0;
-		usleep(10000);
+	if (!f)
+		return false;
+	/* "sl local_address rem_address st ...": local ends in :PORT (hex),
+	 * st 0A is LISTEN */
+	snprintf(want, sizeof(want), ":%04X", port);
+	while (!found && fgets(line, sizeof(line), f)) {
+		char local[64], st[8];
+
+		if (sscanf(line, "%*s %63s %*s %7s", local, st) == 2 && strstr(local, want) &&
+		    strlen(strstr(local, want)) == 5 && !strcmp(st, "0A"))
+			found = true;
 	}
-	return -1;
+	fclose(f);
+	return found;
+}
+
+/* The router is ready when its listener exists in the node namespace. */
+static int wait_listener(unsigned port)
+{
+	int saved, ok = -1;
+
+	if (azds_netns_enter(in.node_ns, &saved))
+		return -1;
+	for (int i = 0; i < 500 && ok; i++) {
+		if (listening(port))
+			ok = 0;
+		else
+			usleep(10000);
+	}
+	azds_netns_leave(saved);
+	return ok;
 }
 
 /* sockmap off: take every socket out, so no sk_msg runs on them any more */
@@ -318,8 +343,10 @@ static int cmd_start(int argc, char **argv)
 		fprintf(stderr, "azds-controller: warning: cannot keep the router's settings in %s\n", in.run_dir);
 	if (start_daemons(router))
 		return 1;
-	if (router && wait_listener())
-		return fail("azds-router did not start listening; see its log in /run/azds/<instance>/router.log");
+	if (router && wait_listener(o.cfg.router_port)) {
+		fprintf(stderr, "azds-controller: azds-router did not start listening; see %s/router.log\n", in.run_dir);
+		return 1;
+	}
 	printf("instance %s: data plane pinned at %s, node namespace %s%s\n", in.name, in.pin_dir, in.node_ns,
 	       router ? ", router up" : "");
 	return 0;
