@@ -81,6 +81,9 @@ int azds_pod_register(const struct azds_maps *m, __be32 addr, const char *name, 
 		      __u64 cgroup_id, struct azds_err *e);
 int azds_pod_unregister(const struct azds_maps *m, __be32 addr);
 int azds_pod_find(const struct azds_maps *m, const char *name, __be32 *addr, struct azds_pod *p);
+/* key and backends of service svc declared in space; -ENOENT naming what is missing */
+int azds_service_backends(const struct azds_maps *m, const char *space, const char *svc, struct azds_svc_key *sk,
+			  struct azds_backends *be, struct azds_err *e);
 int azds_backend_add(const struct azds_maps *m, const char *space, const char *svc, __be32 addr,
 		     struct azds_err *e);
 int azds_backend_remove_addr(const struct azds_maps *m, __be32 addr);

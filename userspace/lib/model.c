@@ -452,21 +452,32 @@ int azds_pod_find(const struct azds_maps *m, const char *name, __be32 *addr, str
 	return -ENOENT;
 }
 
-int azds_backend_add(const struct azds_maps *m, const char *space, const char *svc, __be32 addr,
-		     struct azds_err *e)
+int azds_service_backends(const struct azds_maps *m, const char *space, const char *svc, struct azds_svc_key *sk,
+			  struct azds_backends *be, struct azds_err *e)
 {
 	struct azds_vip_key vk;
 	struct azds_vip v;
-	struct azds_svc_key sk;
-	struct azds_backends be;
 
-	if (azds_space_lookup(m, space, &sk.space, NULL))
+	if (azds_space_lookup(m, space, &sk->space, NULL))
 		return azds_err(e, ENOENT, "space \"%s\" does not exist", space);
 	if (azds_service_id(m, svc, &vk, &v))
 		return azds_err(e, ENOENT, "service \"%s\" does not exist", svc);
-	sk.svc = v.svc;
-	if (bpf_map_lookup_elem(m->backends, &sk, &be))
+	sk->svc = v.svc;
+	if (bpf_map_lookup_elem(m->backends, sk, be))
 		return azds_err(e, ENOENT, "service \"%s\" is not declared in space \"%s\"", svc, space);
+	return 0;
+}
+
+int azds_backend_add(const struct azds_maps *m, const char *space, const char *svc, __be32 addr,
+		     struct azds_err *e)
+{
+	struct azds_svc_key sk;
+	struct azds_backends be;
+	int err;
+
+	err = azds_service_backends(m, space, svc, &sk, &be, e);
+	if (err)
+		return err;
 	for (__u32 i = 0; i < be.count && i < AZDS_MAX_BACKENDS; i++)
 		if (be.addrs[i] == addr)
 			return 0;

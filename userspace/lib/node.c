@@ -401,19 +401,14 @@ int azds_pod_add(const struct azds_inst *in, const struct azds_maps *m, const st
 		return azds_err(e, ENOENT, "no cgroup v2 hierarchy is mounted (see docs/operations.md)");
 	if (azds_space_lookup(m, ps->space, &sid, NULL))
 		return azds_err(e, ENOENT, "pod \"%s\": space \"%s\" does not exist", ps->name, ps->space);
+	/* every service must be there before anything is made */
 	for (int i = 0; i < ps->nservices; i++) {
-		struct azds_vip_key vk;
-		struct azds_vip v;
 		struct azds_svc_key sk;
 		struct azds_backends be;
 
-		if (azds_service_id(m, ps->services[i], &vk, &v))
-			return azds_err(e, ENOENT, "pod \"%s\": service \"%s\" does not exist", ps->name, ps->services[i]);
-		sk.space = sid;
-		sk.svc = v.svc;
-		if (bpf_map_lookup_elem(m->backends, &sk, &be))
-			return azds_err(e, ENOENT, "pod \"%s\": service \"%s\" is not declared in space \"%s\"", ps->name,
-					ps->services[i], ps->space);
+		err = azds_service_backends(m, ps->space, ps->services[i], &sk, &be, e);
+		if (err)
+			return err;
 	}
 	if (azds_pod_find(m, ps->name, &existing, &old) == 0) {
 		if (old.space != sid)
