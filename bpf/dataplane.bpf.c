@@ -206,6 +206,11 @@ int azds_steer(struct __sk_buff *skb)
 	tcp = (void *)ip + ip->ihl * 4;
 	if ((void *)(tcp + 1) > end)
 		goto not_tcp;
+	/* only a connection's first packet is steered: the later ones find
+	 * the router's accepted socket by the ordinary lookup (the virtual
+	 * range is a local route), so they skip the maps altogether */
+	if (!tcp->syn || tcp->ack)
+		return TC_ACT_OK;
 
 	pod = bpf_map_lookup_elem(&pods, &ip->saddr);
 	if (!pod) {
@@ -219,10 +224,6 @@ int azds_steer(struct __sk_buff *skb)
 		count(AZDS_R_NOT_SERVICE);
 		return TC_ACT_OK;
 	}
-	/* established packets find the router's accepted socket by the
-	 * ordinary lookup (the virtual range is a local route) */
-	if (!tcp->syn || tcp->ack)
-		return TC_ACT_OK;
 	cfg = get_config();
 	if (!cfg)
 		return TC_ACT_OK;

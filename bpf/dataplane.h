@@ -129,8 +129,8 @@ struct azds_config {
  */
 #define AZDS_REASONS(X)                                                   \
 	X(AZDS_R_NOT_IPV4_TCP, "not_ipv4_tcp", "not IPv4 TCP, passed")        \
-	X(AZDS_R_NOT_POD, "not_pod", "source is not a managed pod, passed")   \
-	X(AZDS_R_NOT_SERVICE, "not_service", "destination is not a service, passed") \
+	X(AZDS_R_NOT_POD, "not_pod", "SYN from a source that is not a managed pod, passed") \
+	X(AZDS_R_NOT_SERVICE, "not_service", "SYN to a destination that is not a service, passed") \
 	X(AZDS_R_STEERED, "steered", "SYN assigned to the router listener")  \
 	X(AZDS_R_ROUTER_DOWN, "router_down", "no router listener: refused at once") \
 	X(AZDS_R_ASSIGN_FAILED, "assign_failed", "bpf_sk_assign failed")     \
