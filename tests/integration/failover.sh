@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # Kernel balancing of plain TCP, the router killed and restarted, pinned
 # state surviving, and pods azds does not manage left untouched.
-INST=itfail
+INST=${AZDS_TEST_PREFIX:-}itfail
 . "$(dirname "$0")/lib.sh"
 setup_topology
 ECHO=$(vip echo)

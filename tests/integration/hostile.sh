@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # Hostile and ambiguous HTTP is refused with the right status and a closed
 # connection, and never reaches a backend.
-INST=ithostile
+INST=${AZDS_TEST_PREFIX:-}ithostile
 . "$(dirname "$0")/lib.sh"
 setup_topology
 API=$(vip api)

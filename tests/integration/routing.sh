@@ -3,8 +3,8 @@
 # Header routing through eBPF steering and azds-router, with real pods.
 # sk_msg redirection is on by default; with SOCKMAP=off the same checks run
 # through the TCP stack only.
-INST=itroute
-[ "${SOCKMAP:-on}" = off ] && INST=itrsock
+INST=${AZDS_TEST_PREFIX:-}itroute
+[ "${SOCKMAP:-on}" = off ] && INST=${AZDS_TEST_PREFIX:-}itrsock
 . "$(dirname "$0")/lib.sh"
 setup_topology
 if [ "${SOCKMAP:-on}" = off ]; then
