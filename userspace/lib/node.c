@@ -317,6 +317,67 @@ static void veth_names(__be32 addr, char *host, char *tmp)
 	snprintf(tmp, IFNAMSIZ, "azt%04x", a);
 }
 
+static int write_proc(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC), err = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, val, strlen(val)) < 0)
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+static int read_proc_int(const char *path, int *val)
+{
+	char buf[32];
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return n < 0 ? -errno : -EIO;
+	buf[n] = 0;
+	*val = atoi(buf);
+	return 0;
+}
+
+/*
+ * A pod is root in its own namespace and may give eth0 any address. The
+ * node end of its veth keeps only packets whose source routes back out of
+ * that same veth, which (the node's routes to pods being one /32 per veth)
+ * is the address registered for the pod. Strict reverse-path filtering runs
+ * in the routing step, after TC ingress, so it also drops a forged SYN that
+ * azds_steer has already assigned to the router's listener. The kernel uses
+ * max(conf/all, conf/<dev>): node_up keeps "all" at 0; a loose 2 there
+ * would let any pod's address through and is refused.
+ */
+static int veth_rp_filter(const struct azds_inst *in, const char *host, struct azds_err *e)
+{
+	char path[128];
+	int saved, err, all = 0;
+
+	err = azds_netns_enter(in->node_ns, &saved);
+	if (err)
+		return azds_err(e, err, "enter %s: %s", in->node_ns, strerror(-err));
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/rp_filter", host);
+	err = write_proc(path, "1");
+	if (!err)
+		err = read_proc_int("/proc/sys/net/ipv4/conf/all/rp_filter", &all);
+	azds_netns_leave(saved);
+	if (err)
+		return azds_err(e, err, "strict rp_filter on %s: %s", host, strerror(-err));
+	if (all > 1)
+		return azds_err(e, EINVAL,
+				"net.ipv4.conf.all.rp_filter is %d in %s: loose mode would accept forged pod addresses",
+				all, in->node_ns);
+	return 0;
+}
+
 static int tc_attach(const struct azds_inst *in, const char *ifname, struct azds_err *e)
 {
 	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .attach_point = BPF_TC_INGRESS);
@@ -439,6 +500,10 @@ int azds_pod_add(const struct azds_inst *in, const struct azds_maps *m, const st
 		    ipcmd(false, podns, "link", "set", tmp, "name", "eth0", NULL))
 			return azds_err(e, EIO, "pod \"%s\": cannot create its veth pair", ps->name);
 	}
+	/* before the node end comes up: no packet of the pod's is ever unchecked */
+	err = veth_rp_filter(in, host, e);
+	if (err)
+		return err;
 	if (ipcmd(false, podns, "link", "set", "lo", "up", NULL) ||
 	    ipcmd(false, podns, "addr", "replace", a32, "dev", "eth0", NULL) ||
 	    ipcmd(false, podns, "link", "set", "eth0", "up", NULL) ||
