@@ -21,6 +21,7 @@
 _Static_assert(AZDS_MAX_BACKENDS == 32, "the index mask below assumes 32 backends");
 
 #define ETH_P_IP 0x0800
+#define IP_OFFSET 0x1fff /* fragment offset bits of frag_off */
 #define TC_ACT_OK 0
 #define AF_INET 2
 #define SOCK_STREAM 1
@@ -203,6 +204,13 @@ int azds_steer(struct __sk_buff *skb)
 	ip = (void *)(eth + 1);
 	if ((void *)(ip + 1) > end || ip->protocol != IPPROTO_TCP || ip->ihl < 5)
 		goto not_tcp;
+	/* a fragment past the first starts with payload, not a TCP header:
+	 * never read ports or flags from it (a first fragment, offset 0,
+	 * does carry the header and is handled like any segment) */
+	if (ip->frag_off & bpf_htons(IP_OFFSET)) {
+		count(AZDS_R_FRAGMENT);
+		return TC_ACT_OK;
+	}
 	tcp = (void *)ip + ip->ihl * 4;
 	if ((void *)(tcp + 1) > end)
 		goto not_tcp;
@@ -250,9 +258,10 @@ int azds_steer(struct __sk_buff *skb)
 		return TC_ACT_OK;
 	}
 	if (sk->state != BPF_TCP_LISTEN) {
-		/* something else owns that tuple: do not hijack it */
+		/* a connection owns that tuple, not the listener: do not hijack
+		 * it (the SYN goes on to the stack, which resets it) */
 		bpf_sk_release(sk);
-		count(AZDS_R_ASSIGN_FAILED);
+		count(AZDS_R_NOT_LISTENER);
 		return TC_ACT_OK;
 	}
 	err = bpf_sk_assign(skb, sk, 0);

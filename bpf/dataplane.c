@@ -72,6 +72,28 @@ static int pin_prog(struct bpf_program *p, const char *dir, const char *name)
 	return bpf_program__pin(p, path);
 }
 
+/*
+ * A pinned map that holds only derived state (counters) is replaced when a
+ * newer build changed its size: libbpf refuses to reuse a pinned map whose
+ * definition differs, which would fail the load of an upgraded instance.
+ * The programs still attached keep the old map until they are re-attached.
+ */
+static void drop_changed_pin(const char *dir, const char *name, __u32 max_entries)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+	char path[512];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return;
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0 && info.max_entries != max_entries)
+		unlink(path);
+	close(fd);
+}
+
 int azds_dp_load(const struct azds_dp_opts *o)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, oo, .pin_root_path = o->pin_dir);
@@ -86,6 +108,7 @@ int azds_dp_load(const struct azds_dp_opts *o)
 	if (mkdir(o->pin_dir, 0700) && errno != EEXIST)
 		return -errno;
 
+	drop_changed_pin(o->pin_dir, "stats", AZDS_R__COUNT);
 	skel = dataplane__open_opts(&oo);
 	if (!skel)
 		return -errno ? -errno : -EINVAL;

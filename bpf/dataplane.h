@@ -139,7 +139,9 @@ struct azds_config {
 	X(AZDS_R_LB_HTTP_PASS, "lb_http_pass", "HTTP service left for the router") \
 	X(AZDS_R_TCP_UNBALANCED, "unsteered", "service SYN neither steered nor balanced: reset by the node") \
 	X(AZDS_R_SOCK_ADDED, "sock_added", "established socket added to sock_hash (sockmap on)") \
-	X(AZDS_R_MSG_REDIRECTED, "msg_redirected", "sk_msg redirected to the local peer socket")
+	X(AZDS_R_MSG_REDIRECTED, "msg_redirected", "sk_msg redirected to the local peer socket") \
+	X(AZDS_R_FRAGMENT, "fragment", "IP fragment past the first (no TCP header), passed") \
+	X(AZDS_R_NOT_LISTENER, "not_listener", "the router port's tuple belongs to a connection: passed")
 
 #define AZDS_REASON_ENUM(id, name, text) id,
 enum azds_reason { AZDS_REASONS(AZDS_REASON_ENUM) AZDS_R__COUNT };
