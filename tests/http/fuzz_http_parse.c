@@ -11,7 +11,11 @@
  *    accepted head is INCOMPLETE; an error keeps its status as bytes are
  *    added);
  *  - the chunked scanner gives the same answer whether the input arrives
- *    in one piece, byte by byte or in uneven pieces.
+ *    in one piece, byte by byte or in uneven pieces;
+ *  - the incremental (_inc) head parsers, fed uneven pieces, answer as the
+ *    plain parsers do on the same bytes (they may only wait longer before a
+ *    refusal while the head's end has not arrived), in at most 4 byte
+ *    visits per byte.
  */
 #include "http_parse.h"
 
@@ -195,6 +199,73 @@ static int fuzz_head(const struct cfg *c, bool is_request, const char *data, siz
 	return r;
 }
 
+/* After these bytes the plain parser's answer is final (see test_http_parse.c). */
+static bool decisive(const char *in, size_t len, size_t max_head)
+{
+	size_t lim = len < max_head ? len : max_head, i;
+
+	if (len >= max_head)
+		return true;
+	for (i = 0; i < lim; i++) {
+		unsigned char c = (unsigned char)in[i];
+
+		if (c == '\n' && (i == 0 || in[i - 1] != '\r'))
+			return true;
+		if (c == '\r' && i + 1 < lim && in[i + 1] != '\n')
+			return true;
+		if ((c < 0x20 && c != '\t' && c != '\r' && c != '\n') || c == 0x7f)
+			return true;
+		if (i >= 3 && memcmp(in + i - 3, "\r\n\r\n", 4) == 0)
+			return true;
+	}
+	return false;
+}
+
+static int parse_inc(const struct cfg *c, struct azds_http_scan *st, bool is_request,
+		     const char *buf, size_t len, struct azds_http_msg *m,
+		     struct azds_http_header *hdrs)
+{
+	*m = (struct azds_http_msg){ .headers = hdrs, .headers_cap = MAX_HDRS };
+	if (is_request)
+		return azds_http_parse_request_inc(st, buf, len, m, &c->lim);
+	return azds_http_parse_response_inc(st, buf, len, m, &c->lim, c->req_is_head,
+					    c->req_is_connect);
+}
+
+/* Grows the head in uneven pieces through one scan state. */
+static void fuzz_inc(const struct cfg *c, bool is_request, const char *data, size_t len)
+{
+	struct azds_http_header h1[MAX_HDRS], h2[MAX_HDRS];
+	struct azds_http_msg m1, m2;
+	struct azds_http_scan st;
+	size_t p = 0, k = len;
+
+	azds_http_scan_init(&st);
+	for (;;) {
+		char *buf = dup_exact(data, p);
+		int want = parse(c, is_request, buf, p, &m1, h1);
+		int got = parse_inc(c, &st, is_request, buf, p, &m2, h2);
+
+		if (got == AZDS_HTTP_INCOMPLETE && want == AZDS_HTTP_ERROR)
+			FUZZ_CHECK(!decisive(data, p, c->lim.max_head_bytes));
+		else
+			FUZZ_CHECK(got == want);
+		if (got == AZDS_HTTP_ERROR)
+			FUZZ_CHECK(m1.status == m2.status && strcmp(m1.reason, m2.reason) == 0);
+		if (got > 0)
+			FUZZ_CHECK(m1.num_headers == m2.num_headers && m1.body == m2.body &&
+				   m1.content_length == m2.content_length &&
+				   m1.keep_alive == m2.keep_alive && m1.upgrade == m2.upgrade);
+		free(buf);
+		if (got != AZDS_HTTP_INCOMPLETE || p == len)
+			break;
+		p += 1 + mix(k++) % 64;
+		if (p > len)
+			p = len;
+	}
+	FUZZ_CHECK(st.examined <= 4 * (uint64_t)p);
+}
+
 struct scan_res {
 	long consumed; /* -1 on error */
 	bool done;
@@ -262,6 +333,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	r = fuzz_head(&c, true, msg, len);
 	fuzz_head(&c, false, msg, len);
+	fuzz_inc(&c, true, msg, len);
+	fuzz_inc(&c, false, msg, len);
 	fuzz_chunked(msg, len, c.max_line);
 	/* The body right after an accepted head, as the router would scan it. */
 	if (r > 0)

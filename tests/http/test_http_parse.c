@@ -273,6 +273,92 @@ static void check_prefixes(const void *c, parse_fn parse, const char *in, size_t
 	g_checks++;
 }
 
+/*
+ * Bytes after which the plain parser's answer is final, found without the
+ * scanner's code: the end of the head, a bare CR or LF, a control byte,
+ * or max_head bytes buffered. Up to there the _inc variant may still say
+ * INCOMPLETE where the plain parser already refuses; from there on it must
+ * agree with it exactly.
+ */
+static bool decisive(const char *in, size_t len, size_t max_head)
+{
+	size_t lim = len < max_head ? len : max_head, i;
+
+	if (len >= max_head)
+		return true;
+	for (i = 0; i < lim; i++) {
+		unsigned char c = (unsigned char)in[i];
+
+		if (c == '\n' && (i == 0 || in[i - 1] != '\r'))
+			return true;
+		if (c == '\r' && i + 1 < lim && in[i + 1] != '\n')
+			return true;
+		if ((c < 0x20 && c != '\t' && c != '\r' && c != '\n') || c == 0x7f)
+			return true;
+		if (i >= 3 && memcmp(in + i - 3, "\r\n\r\n", 4) == 0)
+			return true;
+	}
+	return false;
+}
+
+typedef int (*parse_inc_fn)(const void *c, struct azds_http_scan *s, const char *buf, size_t len,
+			    struct azds_http_msg *m);
+
+static unsigned g_inc_early; /* prefixes where only the plain parser refused yet */
+
+/*
+ * Feeds the input in pieces of step bytes through the _inc variant, each
+ * prefix copied against the guard page (so the buffer moves every call),
+ * and compares every answer with the plain parser's on the same prefix.
+ */
+static void check_inc_steps(const void *c, parse_fn plain, parse_inc_fn inc, const char *in,
+			    size_t len, size_t max_head, size_t step)
+{
+	struct azds_http_header h1[64], h2[64];
+	struct azds_http_scan st;
+	size_t p = 0;
+
+	azds_http_scan_init(&st);
+	for (;;) {
+		struct azds_http_msg m1 = { .headers = h1, .headers_cap = 64 };
+		struct azds_http_msg m2 = { .headers = h2, .headers_cap = 64 };
+		int want = plain(c, guarded(in, p), p, &m1);
+		int got = inc(c, &st, guarded(in, p), p, &m2);
+
+		if (got == INC && want == ERR && !decisive(in, p, max_head)) {
+			g_inc_early++;
+		} else if (got != want || (got == ERR && (m1.status != m2.status ||
+							 strcmp(m1.reason, m2.reason) != 0))) {
+			CHECK_INT(got, want);
+			fprintf(stderr, "  _inc at prefix %zu, step %zu: %d/%d, plain %d/%d\n", p, step, got,
+				m2.status, want, m1.status);
+			return;
+		} else if (got > 0) {
+			CHECK_INT(m2.num_headers, m1.num_headers);
+			CHECK_INT(m2.body, m1.body);
+			CHECK(m2.content_length == m1.content_length);
+			CHECK_INT(m2.keep_alive, m1.keep_alive);
+			CHECK_INT(m2.upgrade, m1.upgrade);
+		}
+		if (got != INC)
+			break; /* final: the plain parser's answer cannot change either */
+		if (p == len)
+			break;
+		p = len - p < step ? len : p + step;
+	}
+	g_checks++;
+}
+
+static void check_incremental(const void *c, parse_fn plain, parse_inc_fn inc, const char *in,
+			      size_t len, size_t max_head)
+{
+	static const size_t steps[] = { 1, 2, 3, 7, SIZE_MAX };
+	size_t i;
+
+	for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++)
+		check_inc_steps(c, plain, inc, in, len, max_head, steps[i]);
+}
+
 /* ---------------------------------------------------------------------- */
 /* Request cases                                                           */
 
@@ -484,6 +570,15 @@ static int parse_req(const void *vc, const char *buf, size_t len, struct azds_ht
 	return azds_http_parse_request(buf, len, m, &lim);
 }
 
+static int parse_req_inc(const void *vc, struct azds_http_scan *s, const char *buf, size_t len,
+			 struct azds_http_msg *m)
+{
+	const struct req_case *c = vc;
+	struct azds_http_limits lim = limits(c->max_head, c->max_headers, c->max_body);
+
+	return azds_http_parse_request_inc(s, buf, len, m, &lim);
+}
+
 static void run_req_case(const struct req_case *c)
 {
 	struct azds_http_header hdrs[64];
@@ -519,6 +614,8 @@ static void run_req_case(const struct req_case *c)
 		check_view(c->baggage, m.baggage, m.baggage_len, "baggage");
 	}
 	check_prefixes(c, parse_req, c->in, c->len, want, c->status);
+	check_incremental(c, parse_req, parse_req_inc, c->in, c->len,
+			  c->max_head ? c->max_head : TEST_MAX_HEAD);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -602,6 +699,15 @@ static int parse_resp(const void *vc, const char *buf, size_t len, struct azds_h
 	return azds_http_parse_response(buf, len, m, &lim, c->req_head, c->req_connect);
 }
 
+static int parse_resp_inc(const void *vc, struct azds_http_scan *s, const char *buf, size_t len,
+			  struct azds_http_msg *m)
+{
+	const struct resp_case *c = vc;
+	struct azds_http_limits lim = limits(c->max_head, 0, c->max_body);
+
+	return azds_http_parse_response_inc(s, buf, len, m, &lim, c->req_head, c->req_connect);
+}
+
 static void run_resp_case(const struct resp_case *c)
 {
 	struct azds_http_header hdrs[64];
@@ -629,6 +735,8 @@ static void run_resp_case(const struct resp_case *c)
 		check_tri(c->upgrade, m.upgrade, "upgrade");
 	}
 	check_prefixes(c, parse_resp, c->in, c->len, want, 502);
+	check_incremental(c, parse_resp, parse_resp_inc, c->in, c->len,
+			  c->max_head ? c->max_head : TEST_MAX_HEAD);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -743,6 +851,151 @@ static void test_large_heads(void)
 	CHECK_INT(m.status, 431);
 	/* Incomplete and under the limit: wait. */
 	CHECK_INT(azds_http_parse_request(guarded(big, 999), 999, &m, &lim), INC);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Incremental (_inc) head parsing                                         */
+
+/* A head of about 8 KiB: many header lines, or one long line. */
+static size_t make_big_head(char *out, size_t cap, bool one_line)
+{
+	size_t n = (size_t)snprintf(out, cap, "GET /%s HTTP/1.1\r\nHost: svc\r\n", "big");
+	int i;
+
+	if (one_line) {
+		n += (size_t)snprintf(out + n, cap - n, "X-Long: ");
+		memset(out + n, 'v', 8000);
+		n += 8000;
+		n += (size_t)snprintf(out + n, cap - n, "\r\n");
+	}
+	for (i = 0; !one_line && i < 120; i++)
+		n += (size_t)snprintf(out + n, cap - n, "X-Header-%03d: %s\r\n", i,
+				      "some value long enough to fill eighty bytes, roughly");
+	n += (size_t)snprintf(out + n, cap - n, "\r\n");
+	return n;
+}
+
+/*
+ * Delivers a head one byte per call, as a socket that gets one byte per
+ * segment would, and returns the byte visits counted by the scan state.
+ * fresh_each_call resets the state before every call: that is what
+ * re-parsing from the first byte on every read costs.
+ */
+static uint64_t feed_bytewise(const char *head, size_t n, bool fresh_each_call, int *ret)
+{
+	struct azds_http_header hdrs[128];
+	struct azds_http_limits lim = limits(16384, 128, 0);
+	struct azds_http_scan st;
+	uint64_t visits = 0;
+	size_t p;
+
+	azds_http_scan_init(&st);
+	*ret = INC;
+	for (p = 1; p <= n && *ret == INC; p++) {
+		struct azds_http_msg m = { .headers = hdrs, .headers_cap = 128 };
+
+		if (fresh_each_call) {
+			visits += st.examined;
+			azds_http_scan_init(&st);
+		}
+		*ret = azds_http_parse_request_inc(&st, guarded(head, p), p, &m, &lim);
+	}
+	return visits + st.examined;
+}
+
+static void test_linear_head(void)
+{
+	static char head[9000];
+	bool one_line;
+
+	for (one_line = false; ; one_line = true) {
+		size_t n = make_big_head(head, sizeof(head), one_line);
+		uint64_t linear, quadratic;
+		int r;
+
+		g_case = one_line ? "8 KiB head, one long line, byte by byte"
+				  : "8 KiB head, 120 lines, byte by byte";
+		g_cases++;
+		CHECK(n > 8000 && n < sizeof(head));
+		linear = feed_bytewise(head, n, false, &r);
+		CHECK_INT(r, n);
+		/* scanner n + early parses at doubling line ends <= 2n + final parse n */
+		CHECK(linear <= 4 * (uint64_t)n);
+		/* The bound must catch O(n^2): a state reset on every read fails it. */
+		quadratic = feed_bytewise(head, n, true, &r);
+		printf("%s: %zu bytes, %llu byte visits (%.2f n); state reset on every read: %llu\n",
+		       g_case, n, (unsigned long long)linear, (double)linear / (double)n,
+		       (unsigned long long)quadratic);
+		CHECK_INT(r, n);
+		CHECK(quadratic > 4 * (uint64_t)n);
+		CHECK(quadratic >= (uint64_t)n * n / 2);
+		if (one_line)
+			break;
+	}
+}
+
+static void test_incremental_api(void)
+{
+	static const char two[] = "GET /a HTTP/1.1\r\nHost: a\r\n\r\nGET /b HTTP/1.1\r\nHost: b\r\n\r\n";
+	struct azds_http_header hdrs[8];
+	struct azds_http_msg m = { .headers = hdrs, .headers_cap = 8 };
+	struct azds_http_limits lim = limits(0, 0, 0);
+	struct azds_http_scan st;
+	const char *buf;
+	int r;
+
+	/* A final result leaves the state ready for the next head. */
+	g_case = "_inc pipelined heads share one state";
+	g_cases++;
+	azds_http_scan_init(&st);
+	buf = guarded(two, 10);
+	CHECK_INT(azds_http_parse_request_inc(&st, buf, 10, &m, &lim), INC);
+	CHECK(m.method == NULL && m.num_headers == 0);
+	buf = guarded(two, sizeof(two) - 1);
+	r = azds_http_parse_request_inc(&st, buf, sizeof(two) - 1, &m, &lim);
+	CHECK_INT(r, 28);
+	CHECK(view_eq(m.target, m.target_len, "/a"));
+	CHECK_INT(st.scanned, 0);
+	CHECK_INT(azds_http_parse_request_inc(&st, buf + r, sizeof(two) - 1 - r, &m, &lim), 28);
+	CHECK(view_eq(m.target, m.target_len, "/b"));
+	CHECK(view_eq(m.host, m.host_len, "b"));
+
+	/* Without a state the _inc functions are the plain ones. */
+	g_case = "_inc NULL state";
+	g_cases++;
+	buf = guarded("GET / HTTP/2.0", 14);
+	CHECK_INT(azds_http_parse_request_inc(NULL, buf, 14, &m, &lim), ERR);
+	CHECK_INT(m.status, 505);
+	buf = guarded("HTTP/1.1 200 OK\r\n\r\n", 19);
+	CHECK_INT(azds_http_parse_response_inc(NULL, buf, 19, &m, &lim, false, false), 19);
+	CHECK_INT(azds_http_parse_request_inc(NULL, buf, 19, NULL, &lim), ERR);
+
+	/* A shorter buffer than scanned is another head: start over. */
+	g_case = "_inc shorter buffer restarts";
+	g_cases++;
+	azds_http_scan_init(&st);
+	buf = guarded("GET / HTTP/1.1\r\nX: 1", 20);
+	CHECK_INT(azds_http_parse_request_inc(&st, buf, 20, &m, &lim), INC);
+	buf = guarded("GET / HTTP/1.0\r\n\r\n", 18);
+	CHECK_INT(azds_http_parse_request_inc(&st, buf, 18, &m, &lim), 18);
+	CHECK_INT(m.minor_version, 0);
+
+	/* Refused early: the start line at its end, a header line once the head doubled. */
+	g_case = "_inc early refusals";
+	g_cases++;
+	azds_http_scan_init(&st);
+	buf = guarded("GET / HTTP/2.0\r\n", 16);
+	CHECK_INT(azds_http_parse_request_inc(&st, buf, 16, &m, &lim), ERR);
+	CHECK_INT(m.status, 505);
+	azds_http_scan_init(&st);
+	buf = guarded("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n", 35);
+	CHECK_INT(azds_http_parse_request_inc(&st, buf, 16, &m, &lim), INC);
+	CHECK_INT(azds_http_parse_request_inc(&st, buf, 35, &m, &lim), ERR);
+	CHECK_INT(m.status, 400);
+	azds_http_scan_init(&st);
+	buf = guarded("GET / HTTP/1.1\r\nX: \0", 20);
+	CHECK_INT(azds_http_parse_request_inc(&st, buf, 20, &m, &lim), ERR);
+	CHECK(strcmp(m.reason, "invalid header value") == 0);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -992,12 +1245,15 @@ int main(void)
 	test_request_details();
 	test_incremental_same_buffer();
 	test_large_heads();
+	test_linear_head();
+	test_incremental_api();
 	for (i = 0; i < sizeof(chunk_cases) / sizeof(chunk_cases[0]); i++)
 		run_chunk_case(&chunk_cases[i]);
 	test_chunked_state();
 	test_baggage();
 	test_token_eq();
 
-	printf("http_parse: %u cases, %u checks, %u failures\n", g_cases, g_checks, g_failures);
+	printf("http_parse: %u cases, %u checks, %u failures (%u prefixes refused by the plain parser "
+	       "and still INCOMPLETE for _inc)\n", g_cases, g_checks, g_failures, g_inc_early);
 	return g_failures ? 1 : 0;
 }

@@ -4,9 +4,12 @@
  * contract.
  *
  * Design notes:
- *  - Every call rescans from buf[0]. Heads are bounded by max_head_bytes,
- *    so rescanning is cheap and the parser stays stateless: there is no
- *    resumable state to get wrong, and no allocation.
+ *  - The head parser itself is stateless: every call judges buf[0..len)
+ *    from its first byte, so there is no resumable parser state to get
+ *    wrong, and no allocation. Linear cost for heads that trickle in comes
+ *    from the _inc wrappers at the end of the head section: a tiny scanner
+ *    decides when the full parse is worth running, and the full parse
+ *    decides every result, so both paths accept and refuse alike.
  *  - Bytes are judged left to right and the first offending byte decides
  *    the error. A refused prefix is therefore refused with the same status
  *    however many bytes follow (the fuzzer checks this).
@@ -736,29 +739,167 @@ static int parse_head(struct head_ctx *h, line_fn start_line)
 	return r == P_MORE ? need_more(h) : r;
 }
 
-int azds_http_parse_request(const char *buf, size_t len, struct azds_http_msg *msg,
-			    const struct azds_http_limits *lim)
+/* What the head answers to: a request, or a response to a given request. */
+struct head_kind {
+	bool is_request;
+	bool req_is_head;
+	bool req_is_connect;
+};
+
+static int parse_full(const char *buf, size_t len, struct azds_http_msg *msg,
+		      const struct azds_http_limits *lim, const struct head_kind *k)
 {
 	struct head_ctx h;
 
 	if (!msg)
 		return AZDS_HTTP_ERROR;
-	ctx_init(&h, buf, len, msg, lim, true);
-	return parse_head(&h, request_line);
+	ctx_init(&h, buf, len, msg, lim, k->is_request);
+	h.req_is_head = k->req_is_head;
+	h.req_is_connect = k->req_is_connect;
+	return parse_head(&h, k->is_request ? request_line : status_line);
+}
+
+int azds_http_parse_request(const char *buf, size_t len, struct azds_http_msg *msg,
+			    const struct azds_http_limits *lim)
+{
+	const struct head_kind k = { .is_request = true };
+
+	return parse_full(buf, len, msg, lim, &k);
 }
 
 int azds_http_parse_response(const char *buf, size_t len, struct azds_http_msg *msg,
 			     const struct azds_http_limits *lim, bool req_is_head,
 			     bool req_is_connect)
 {
-	struct head_ctx h;
+	const struct head_kind k = { false, req_is_head, req_is_connect };
 
-	if (!msg)
-		return AZDS_HTTP_ERROR;
-	ctx_init(&h, buf, len, msg, lim, false);
-	h.req_is_head = req_is_head;
-	h.req_is_connect = req_is_connect;
-	return parse_head(&h, status_line);
+	return parse_full(buf, len, msg, lim, &k);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Incremental driver                                                      */
+
+/*
+ * The scanner tracks only the CR/LF pattern ending the bytes scanned so
+ * far; tail says how much of "\r\n\r\n" they end with.
+ */
+enum scan_tail { TAIL_TEXT = 0, TAIL_CR, TAIL_CRLF, TAIL_CRLFCR };
+
+enum scan_event {
+	EV_NONE,     /* all bytes up to the limit scanned: nothing to decide */
+	EV_LINE,     /* a line ended: a full parse may refuse it early */
+	EV_DECISIVE, /* head end, bare CR/LF or control byte: the parse decides */
+};
+
+/*
+ * A byte no head may hold anywhere: every line handler refuses it (HTAB
+ * is allowed in field values and so is not one of them).
+ */
+static bool is_head_ctl(unsigned char c)
+{
+	return (c < 0x20 && c != '\t' && c != '\r' && c != '\n') || c == 0x7f;
+}
+
+static enum scan_event scan_byte(struct azds_http_scan *s, unsigned char c)
+{
+	int t = s->tail;
+
+	if (c == '\r') {
+		s->tail = t == TAIL_CRLF ? TAIL_CRLFCR : TAIL_CR;
+		return t == TAIL_CR || t == TAIL_CRLFCR ? EV_DECISIVE : EV_NONE; /* CR CR */
+	}
+	if (c == '\n') {
+		s->tail = TAIL_CRLF;
+		if (t == TAIL_CR)
+			return EV_LINE;
+		return EV_DECISIVE; /* the end of the head, or a bare LF */
+	}
+	s->tail = TAIL_TEXT;
+	return t == TAIL_CR || t == TAIL_CRLFCR || is_head_ctl(c) ? EV_DECISIVE : EV_NONE;
+}
+
+/* Scans buf[s->scanned..limit) up to the first event worth a full parse. */
+static enum scan_event scan_head(struct azds_http_scan *s, const char *buf, size_t limit)
+{
+	while (s->scanned < limit) {
+		enum scan_event ev = scan_byte(s, (unsigned char)buf[s->scanned++]);
+
+		s->examined++;
+		if (ev == EV_DECISIVE)
+			return ev;
+		/* Doubling bounds the early parses to 2n byte visits in all. */
+		if (ev == EV_LINE && s->scanned >= 2 * s->parsed)
+			return ev;
+	}
+	return EV_NONE;
+}
+
+static size_t head_limit(const struct azds_http_limits *lim)
+{
+	size_t max_head = lim ? lim->max_head_bytes : DEFAULT_MAX_HEAD;
+
+	return max_head > INT_MAX ? INT_MAX : max_head;
+}
+
+void azds_http_scan_init(struct azds_http_scan *s)
+{
+	memset(s, 0, sizeof(*s));
+}
+
+/* Ready for the next head; the visit count is a running total. */
+static void scan_restart(struct azds_http_scan *s)
+{
+	uint64_t examined = s->examined;
+
+	azds_http_scan_init(s);
+	s->examined = examined;
+}
+
+static int parse_inc(struct azds_http_scan *s, const char *buf, size_t len,
+		     struct azds_http_msg *msg, const struct azds_http_limits *lim,
+		     const struct head_kind *k)
+{
+	size_t max_head = head_limit(lim), limit;
+	enum scan_event ev;
+	int r = AZDS_HTTP_INCOMPLETE;
+
+	if (!s || !msg)
+		return parse_full(buf, len, msg, lim, k);
+	if (!buf)
+		len = 0;
+	limit = len < max_head ? len : max_head;
+	if (s->scanned > limit)
+		scan_restart(s); /* not the head this state was for */
+	do {
+		ev = scan_head(s, buf, limit);
+		if (ev != EV_NONE || len >= max_head) {
+			r = parse_full(buf, len, msg, lim, k);
+			s->examined += limit;
+			s->parsed = limit;
+		}
+	} while (r == AZDS_HTTP_INCOMPLETE && ev != EV_NONE);
+	if (r == AZDS_HTTP_INCOMPLETE)
+		msg_reset(msg); /* no stale views from an earlier call */
+	else
+		scan_restart(s);
+	return r;
+}
+
+int azds_http_parse_request_inc(struct azds_http_scan *s, const char *buf, size_t len,
+				struct azds_http_msg *msg, const struct azds_http_limits *lim)
+{
+	const struct head_kind k = { .is_request = true };
+
+	return parse_inc(s, buf, len, msg, lim, &k);
+}
+
+int azds_http_parse_response_inc(struct azds_http_scan *s, const char *buf, size_t len,
+				 struct azds_http_msg *msg, const struct azds_http_limits *lim,
+				 bool req_is_head, bool req_is_connect)
+{
+	const struct head_kind k = { false, req_is_head, req_is_connect };
+
+	return parse_inc(s, buf, len, msg, lim, &k);
 }
 
 /* ---------------------------------------------------------------------- */

@@ -113,6 +113,51 @@ int azds_http_parse_response(const char *buf, size_t len, struct azds_http_msg *
 			     bool req_is_connect);
 
 /*
+ * Incremental head parsing: one struct azds_http_scan per message head being
+ * received, kept by the caller next to the buffer it describes.
+ *
+ * The plain parse functions above rescan from buf[0] on every call, so a
+ * head that arrives one byte per read costs O(n^2). The _inc variants
+ * remember how far the head has been scanned for its end (CRLF CRLF), for
+ * bytes that no head may contain (bare CR, bare LF, control bytes) and for
+ * line ends; bytes already scanned are not scanned again. The full parse
+ * runs when the scan finds the end of the head, a forbidden byte or
+ * max_head_bytes buffered, and, to refuse a bad start line or header early,
+ * at a line end once the buffered head has doubled since the last full
+ * parse. A head of n bytes therefore costs at most about 4n byte visits
+ * however it is split.
+ *
+ * Results are those of the plain function on the same buffer whenever the
+ * _inc variant returns something other than AZDS_HTTP_INCOMPLETE, and it
+ * returns INCOMPLETE only where the plain function returns INCOMPLETE or
+ * refuses a head whose end has not arrived yet (that refusal then comes at
+ * the next full parse: a later line end, the end of the head or the limit).
+ * The set of accepted heads and every status and reason are unchanged.
+ *
+ * Contract: buf[0..len) must start at the head's first byte on every call
+ * and earlier bytes must be unchanged (the buffer may move, as offsets are
+ * kept, not pointers). After a final result (> 0 or AZDS_HTTP_ERROR) the
+ * state is reset for the next head by the call itself; call
+ * azds_http_scan_init() when a partial head is discarded. A NULL scan
+ * state makes the _inc functions behave exactly as the plain ones.
+ */
+struct azds_http_scan {
+	size_t scanned;    /* bytes of the head examined by the scanner */
+	size_t parsed;     /* bytes the last full parse judged; 0 = none yet */
+	int tail;          /* where buf[scanned - 1] left the CR/LF pattern */
+	uint64_t examined; /* byte visits, scanner + full parses, summed over heads */
+};
+
+void azds_http_scan_init(struct azds_http_scan *s);
+
+int azds_http_parse_request_inc(struct azds_http_scan *s, const char *buf, size_t len,
+				struct azds_http_msg *msg, const struct azds_http_limits *lim);
+
+int azds_http_parse_response_inc(struct azds_http_scan *s, const char *buf, size_t len,
+				 struct azds_http_msg *msg, const struct azds_http_limits *lim,
+				 bool req_is_head, bool req_is_connect);
+
+/*
  * Incremental chunked-body scanner. The body bytes are forwarded unchanged;
  * the scanner only finds where the body (including trailers and the final
  * CRLF) ends and refuses malformed chunk sizes (non-hex, empty, overflow,
