@@ -172,8 +172,10 @@ static int start_daemons(bool router)
 	if (azds_pidfile_alive(pidf, "azds-router") && given_router_args)
 		fprintf(stderr, "azds-controller: the router is running; its new settings apply when it restarts\n");
 	if (!azds_pidfile_alive(pidf, "azds-router")) {
-		char *argv[8 + MAX_ROUTER_ARGS] = { bin, "--instance", in.name, "--netns", in.node_ns, "--access-log" };
-		int argc = 6;
+		/* no access log unless asked for (--router-arg --access-log
+		 * --router-arg FILE): one line per request is the operator's choice */
+		char *argv[8 + MAX_ROUTER_ARGS] = { bin, "--instance", in.name, "--netns", in.node_ns };
+		int argc = 5;
 
 		for (int i = 0; i < nrouter_args; i++)
 			argv[argc++] = router_args[i];

@@ -8,6 +8,8 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,27 +33,36 @@ struct setting {
 #define S(n, f, d, lo, hi, h) { n, d, lo, hi, h, offsetof(struct router_cfg, f), sizeof(((struct router_cfg *)0)->f) }
 static const struct setting settings[] = {
 	S("port", port, 15001, 1, 65535, "transparent listener port (must match the data plane's)"),
-	S("max-conns", max_conns, 20000, 16, 1000000, "client + upstream connections"),
+	S("workers", workers, 0, 0, ROUTER_MAX_WORKERS, "event loops, one per core (0: the CPUs the router may run on)"),
+	S("max-conns", max_conns, 20000, 16, 1000000, "client + upstream connections, all workers"),
+	S("max-conns-per-pod", max_conns_per_pod, 0, 0, 1000000, "client connections (tunnels and upgrades too) of one caller; above: 503 (0: max-conns / 4)"),
 	S("max-head-bytes", max_head_bytes, 16384, 1024, 1048576, "request head size; above: 431"),
 	S("max-headers", max_headers, 100, 8, 126, "request header count; above: 431"),
-	S("max-body-bytes", max_body_bytes, 1ULL << 30, 0, 1ULL << 40, "declared Content-Length; above: 413 (0: no limit)"),
+	S("max-body-bytes", max_body_bytes, 1ULL << 30, 0, 1ULL << 40, "request body, declared or chunked; above: 413 (0: no limit)"),
 	S("header-timeout-ms", header_timeout_ms, 10000, 100, 600000, "time to receive a request head; then 408"),
-	S("idle-timeout-ms", idle_timeout_ms, 60000, 100, 3600000, "keep-alive idle time of client and pooled connections"),
-	S("tunnel-idle-timeout-ms", tunnel_idle_timeout_ms, 3600000, 1000, 86400000, "idle time of upgraded (websocket) and tunnelled connections"),
+	S("idle-timeout-ms", idle_timeout_ms, 60000, 100, 3600000, "keep-alive idle time of client connections"),
+	S("tunnel-idle-timeout-ms", tunnel_idle_timeout_ms, 300000, 1000, 86400000, "idle time of upgraded (websocket) and tunnelled connections"),
+	S("connect-timeout-ms", connect_timeout_ms, 5000, 100, 600000, "time to connect to a backend; then 504"),
 	S("upstream-timeout-ms", upstream_timeout_ms, 60000, 100, 3600000, "time for a backend's response head; then 504"),
-	S("max-idle-upstreams", max_idle_upstreams, 1024, 0, 100000, "pooled idle upstream connections"),
+	S("max-idle-upstreams", max_idle_upstreams, 1024, 0, 100000, "pooled idle upstream connections, per worker"),
+	S("max-idle-per-backend", max_idle_per_backend, 256, 0, 100000, "pooled idle upstream connections to one backend, per worker"),
+	S("pool-idle-timeout-ms", pool_idle_timeout_ms, 30000, 100, 3600000, "idle time of a pooled upstream connection"),
+	S("access-log-bytes", access_log_bytes, 16ULL << 20, 4096, 1ULL << 40, "access log size before it is rotated to FILE.1"),
 };
 #undef S
 
-static struct router R;
+static struct router_shared SH;
+static struct router W[ROUTER_MAX_WORKERS];
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: azds-router [--instance NAME] [--netns NAME] [--access-log] [--SETTING VALUE]...\n\n"
+	fprintf(f, "usage: azds-router [--instance NAME] [--netns NAME] [--access-log FILE] [--SETTING VALUE]...\n\n"
 		   "The node's HTTP router. Reads the pinned maps of instance NAME (default \"%s\").\n"
-		   "  --instance NAME   azds instance whose maps to read\n"
-		   "  --netns NAME      network namespace to run in (the node's)\n"
-		   "  --access-log      one line per request on stderr\n"
+		   "  --instance NAME     azds instance whose maps to read\n"
+		   "  --netns NAME        network namespace to run in (the node's)\n"
+		   "  --access-log FILE   one line per request and refusal in FILE (mode 0640, rotated\n"
+		   "                      to FILE.1 at --access-log-bytes); off by default\n"
+		   "  --access-log-query  log request targets with their query strings (default: cut)\n"
 		   "  --redirect-mode   take the original destination from SO_ORIGINAL_DST (behind an\n"
 		   "                    iptables REDIRECT; only for the benchmark's sidecar baseline)\n"
 		   "Settings (default, bounds):\n",
@@ -63,7 +74,7 @@ static void usage(FILE *f)
 
 static void set_value(const struct setting *s, unsigned long long v)
 {
-	char *p = (char *)&R.cfg + s->off;
+	char *p = (char *)&SH.cfg + s->off;
 
 	if (s->size == 8)
 		*(uint64_t *)p = v;
@@ -75,7 +86,7 @@ static int parse_args(int argc, char **argv)
 {
 	for (size_t i = 0; i < sizeof(settings) / sizeof(settings[0]); i++)
 		set_value(&settings[i], settings[i].def);
-	snprintf(R.cfg.instance, sizeof(R.cfg.instance), "%s", AZDS_INSTANCE_DEFAULT);
+	snprintf(SH.cfg.instance, sizeof(SH.cfg.instance), "%s", AZDS_INSTANCE_DEFAULT);
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		bool found = false;
@@ -84,12 +95,12 @@ static int parse_args(int argc, char **argv)
 			usage(stdout);
 			exit(0);
 		}
-		if (!strcmp(a, "--access-log")) {
-			R.cfg.access_log = true;
+		if (!strcmp(a, "--access-log-query")) {
+			SH.cfg.access_log_query = true;
 			continue;
 		}
 		if (!strcmp(a, "--redirect-mode")) {
-			R.cfg.redirect_mode = true;
+			SH.cfg.redirect_mode = true;
 			continue;
 		}
 		if (strncmp(a, "--", 2) || i + 1 >= argc) {
@@ -97,11 +108,21 @@ static int parse_args(int argc, char **argv)
 			return -1;
 		}
 		if (!strcmp(a, "--instance")) {
-			snprintf(R.cfg.instance, sizeof(R.cfg.instance), "%s", argv[++i]);
+			snprintf(SH.cfg.instance, sizeof(SH.cfg.instance), "%s", argv[++i]);
+			continue;
+		}
+		if (!strcmp(a, "--access-log")) {
+			const char *v = argv[++i];
+
+			if (!*v || strlen(v) >= sizeof(SH.cfg.access_log)) {
+				fprintf(stderr, "azds-router: --access-log \"%s\": must be a file path\n", v);
+				return -1;
+			}
+			snprintf(SH.cfg.access_log, sizeof(SH.cfg.access_log), "%s", v);
 			continue;
 		}
 		if (!strcmp(a, "--netns")) {
-			snprintf(R.cfg.netns, sizeof(R.cfg.netns), "%s", argv[++i]);
+			snprintf(SH.cfg.netns, sizeof(SH.cfg.netns), "%s", argv[++i]);
 			continue;
 		}
 		for (size_t k = 0; k < sizeof(settings) / sizeof(settings[0]); k++) {
@@ -138,8 +159,11 @@ static int listen_transparent(unsigned port)
 		return -errno;
 	/* IP_TRANSPARENT lets the accepted sockets carry the service's
 	 * virtual address as their local address (what getsockname reads) */
+	/* one listener per worker in a SO_REUSEPORT group: the kernel spreads
+	 * new connections over them */
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-	    (!R.cfg.redirect_mode && setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one))) ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) ||
+	    (!SH.cfg.redirect_mode && setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one))) ||
 	    bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, 4096)) {
 		int err = -errno;
 
@@ -152,92 +176,176 @@ static int listen_transparent(unsigned port)
 static void on_signal(int sig)
 {
 	(void)sig;
-	R.stop = 1;
+	SH.stop = 1;
+}
+
+/* The CPUs this process may run on: the default number of workers. */
+static unsigned usable_cpus(void)
+{
+	cpu_set_t set;
+	int n;
+
+	if (sched_getaffinity(0, sizeof(set), &set))
+		return 1;
+	n = CPU_COUNT(&set);
+	if (n < 1)
+		return 1;
+	return n > ROUTER_MAX_WORKERS ? ROUTER_MAX_WORKERS : (unsigned)n;
+}
+
+static void *worker_run(void *arg)
+{
+	struct router *r = arg;
+	struct epoll_event evs[256];
+	uint64_t last_sweep = 0;
+
+	while (!r->sh->stop) {
+		int n = epoll_wait(r->epfd, evs, 256, 250);
+
+		r->now_ms = router_now_ms();
+		for (int i = 0; i < n; i++) {
+			if (!evs[i].data.ptr)
+				router_accept(r);
+			else
+				router_event(r, evs[i].data.ptr, evs[i].events);
+		}
+		router_reap(r);
+		if (r->now_ms - last_sweep >= 250) {
+			router_sweep(r);
+			last_sweep = r->now_ms;
+			router_log_flush(r);
+		}
+	}
+	router_shutdown(r);
+	router_log_flush(r);
+	return NULL;
+}
+
+/* Everything one event loop owns: listener, epoll, caches, pool. */
+static int worker_init(struct router *r, unsigned id, const struct azds_maps *m, __u32 max_depth)
+{
+	struct epoll_event lev = { .events = EPOLLIN, .data.ptr = NULL };
+
+	r->cfg = SH.cfg;
+	r->sh = &SH;
+	r->id = id;
+	r->rm.m = *m;
+	r->rm.max_depth = max_depth;
+	if (route_init(&r->rm))
+		return -ENOMEM;
+	r->pool_gen = r->rm.seen_gen;
+	r->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	r->lfd = listen_transparent(SH.cfg.port);
+	if (r->lfd < 0)
+		return r->lfd;
+	r->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (r->epfd < 0 || epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->lfd, &lev))
+		return -errno;
+	return 0;
+}
+
+/* room for every connection the settings allow; where the hard limit is
+ * lower and cannot be raised, the connection limit follows it */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)SH.cfg.max_conns + 64 + 8 * SH.nworkers;
+
+	rl.rlim_cur = rl.rlim_max = want;
+	if (setrlimit(RLIMIT_NOFILE, &rl) && getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		if (rl.rlim_cur < want && rl.rlim_cur > 128 + 8 * SH.nworkers) {
+			unsigned lowered = (unsigned)(rl.rlim_cur - 64 - 8 * SH.nworkers);
+
+			fprintf(stderr, "azds-router: descriptor limit %llu: --max-conns lowered from %u to %u\n",
+				(unsigned long long)rl.rlim_cur, SH.cfg.max_conns, lowered);
+			SH.cfg.max_conns = lowered;
+		}
+	}
 }
 
 int main(int argc, char **argv)
 {
-	struct epoll_event evs[256], lev = { .events = EPOLLIN };
 	struct azds_config dpcfg;
+	struct azds_maps maps;
 	struct azds_inst in;
 	struct azds_err e;
-	struct rlimit rl;
-	uint64_t last_sweep = 0;
+	__u32 max_depth = AZDS_DEPTH_DEFAULT;
+	uint64_t requests = 0, connects = 0;
+	char err_msg[512];
 	int err, saved = -1;
+	sigset_t all, old;
 
 	if (parse_args(argc, argv))
 		return 2;
+	SH.nworkers = SH.cfg.workers ? SH.cfg.workers : usable_cpus();
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
-	if (azds_inst_init(&in, R.cfg.instance, &e)) {
+	if (azds_inst_init(&in, SH.cfg.instance, &e) || azds_maps_open(&in, &maps, &e)) {
 		fprintf(stderr, "azds-router: %s\n", e.msg);
 		return 1;
 	}
-	if (azds_maps_open(&in, &R.rm.m, &e)) {
-		fprintf(stderr, "azds-router: %s\n", e.msg);
-		return 1;
+	if (azds_config_get(&maps, &dpcfg) == 0) {
+		max_depth = dpcfg.max_depth;
+		if (dpcfg.router_port != SH.cfg.port)
+			fprintf(stderr, "azds-router: warning: data plane steers to port %u, listening on %u\n",
+				dpcfg.router_port, SH.cfg.port);
 	}
-	R.rm.max_depth = AZDS_DEPTH_DEFAULT;
-	if (route_init(&R.rm)) {
+	SH.callers = callers_new();
+	if (!SH.callers) {
 		fprintf(stderr, "azds-router: out of memory\n");
 		return 1;
 	}
-	if (azds_config_get(&R.rm.m, &dpcfg) == 0) {
-		R.rm.max_depth = dpcfg.max_depth;
-		if (dpcfg.router_port != R.cfg.port)
-			fprintf(stderr, "azds-router: warning: data plane steers to port %u, listening on %u\n",
-				dpcfg.router_port, R.cfg.port);
+	/* the access log is opened where the router was started, before it
+	 * enters the node's namespace: the path is the caller's */
+	if (SH.cfg.access_log[0]) {
+		SH.alog = alog_open(SH.cfg.access_log, SH.cfg.access_log_bytes, err_msg, sizeof(err_msg));
+		if (!SH.alog) {
+			fprintf(stderr, "azds-router: %s\n", err_msg);
+			return 1;
+		}
 	}
-	if (R.cfg.netns[0] && (err = azds_netns_enter(R.cfg.netns, &saved))) {
-		fprintf(stderr, "azds-router: netns \"%s\": %s\n", R.cfg.netns, strerror(-err));
+	if (SH.cfg.netns[0] && (err = azds_netns_enter(SH.cfg.netns, &saved))) {
+		fprintf(stderr, "azds-router: netns \"%s\": %s\n", SH.cfg.netns, strerror(-err));
 		return 1;
 	}
 	if (saved >= 0)
 		close(saved);
-	/* room for every connection the settings allow; where the hard limit
-	 * is lower and cannot be raised, the connection limit follows it */
-	rl.rlim_cur = rl.rlim_max = R.cfg.max_conns + 64;
-	if (setrlimit(RLIMIT_NOFILE, &rl) && getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-		if (rl.rlim_cur < (rlim_t)R.cfg.max_conns + 64 && rl.rlim_cur > 128) {
-			fprintf(stderr, "azds-router: descriptor limit %llu: --max-conns lowered from %u to %llu\n",
-				(unsigned long long)rl.rlim_cur, R.cfg.max_conns, (unsigned long long)rl.rlim_cur - 64);
-			R.cfg.max_conns = (unsigned)(rl.rlim_cur - 64);
+	raise_fd_limit();
+	for (unsigned i = 0; i < SH.nworkers; i++) {
+		err = worker_init(&W[i], i, &maps, max_depth);
+		if (err) {
+			fprintf(stderr, "azds-router: worker %u: listen on port %u: %s\n", i, SH.cfg.port, strerror(-err));
+			return 1;
 		}
 	}
-	R.reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	R.lfd = listen_transparent(R.cfg.port);
-	if (R.lfd < 0) {
-		fprintf(stderr, "azds-router: listen on port %u: %s\n", R.cfg.port, strerror(-R.lfd));
-		return 1;
-	}
-	R.epfd = epoll_create1(EPOLL_CLOEXEC);
-	lev.data.ptr = NULL;
-	epoll_ctl(R.epfd, EPOLL_CTL_ADD, R.lfd, &lev);
-	fprintf(stderr, "azds-router: instance %s, listening on port %u\n", in.name, R.cfg.port);
-	while (!R.stop) {
-		int n = epoll_wait(R.epfd, evs, 256, 250);
-
-		R.now_ms = router_now_ms();
-		for (int i = 0; i < n; i++) {
-			if (!evs[i].data.ptr)
-				router_accept(&R);
-			else
-				router_event(&R, evs[i].data.ptr, evs[i].events);
-		}
-		router_reap(&R);
-		if (R.now_ms - last_sweep >= 250) {
-			router_sweep(&R);
-			last_sweep = R.now_ms;
-			router_log_flush(&R);
+	/* workers take no signals: the main thread does, and tells them */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	for (unsigned i = 0; i < SH.nworkers; i++) {
+		err = pthread_create(&W[i].thread, NULL, worker_run, &W[i]);
+		if (err) {
+			fprintf(stderr, "azds-router: start worker %u: %s\n", i, strerror(err));
+			return 1;
 		}
 	}
-	router_shutdown(&R);
-	router_log_flush(&R);
-	close(R.lfd);
-	azds_maps_close(&R.rm.m);
-	fprintf(stderr, "azds-router: stopped after %llu requests\n", (unsigned long long)R.requests);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	fprintf(stderr, "azds-router: instance %s, listening on port %u, %u worker%s\n", in.name, SH.cfg.port,
+		SH.nworkers, SH.nworkers == 1 ? "" : "s");
+	while (!SH.stop)
+		pause();
+	for (unsigned i = 0; i < SH.nworkers; i++) {
+		pthread_join(W[i].thread, NULL);
+		close(W[i].lfd);
+		requests += W[i].requests;
+		connects += W[i].upstream_connects;
+	}
+	alog_close(SH.alog);
+	callers_free(SH.callers);
+	azds_maps_close(&maps);
+	fprintf(stderr, "azds-router: stopped after %llu requests, %llu upstream connections\n",
+		(unsigned long long)requests, (unsigned long long)connects);
 	return 0;
 }

@@ -3,15 +3,19 @@
  * The proxy state machine of azds-router.
  *
  * A session is one client connection (a pod's connection steered here by
- * the TC program) and at most one upstream connection at a time. Requests
- * are handled one after another: the next pipelined request is parsed only
- * when the previous response is complete, so responses leave in order and a
- * slow response applies backpressure to the client instead of buffering.
+ * the TC program) and, while an exchange runs, one upstream connection
+ * taken from the worker's pool (pool.c) and given back when the exchange
+ * is complete. Requests are handled one after another: the next pipelined
+ * request is parsed only when the previous response is complete, so
+ * responses leave in order and a slow response applies backpressure to the
+ * client instead of buffering.
  *
  * Bytes are forwarded unchanged from one connection's input buffer to the
  * other socket; the parser only finds message boundaries and routing
- * inputs. Sockets are edge-triggered: can_read/can_write remember readiness
- * until a call returns EAGAIN, and advance() runs until nothing moves.
+ * inputs. Two exceptions, both for HTTP/1.0 clients, which cannot read
+ * them: interim (1xx) responses are dropped, and a chunked response is
+ * passed on decoded, its end marked by our close. advance() runs a session
+ * until nothing moves.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -24,7 +28,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 #include "router.h"
 
@@ -53,12 +56,25 @@ struct session {
 	bool rq_body_all; /* every body byte has been designated */
 	bool rq_head_method, rq_upgrade, rq_close;
 
+	bool rq_http10;    /* the client speaks HTTP/1.0: no 1xx, no chunked framing */
+	bool rq_replayable; /* idempotent and bodyless (RFC 9110 9.2.2) */
+	bool pipelined;    /* the next request was waiting when the last exchange ended */
+	bool counted;      /* holds one of its caller's connections (callers.c) */
+
 	enum resp_state rs;
 	enum azds_http_body rs_body;
 	uint64_t rs_left;
 	struct azds_chunked rs_ch;
 	size_t rs_fwd; /* bytes at up->in.start still to write to the client */
 	bool rs_body_all, rs_close, rs_started;
+	/* HTTP/1.0 client, chunked response: the rewritten head, then the
+	 * chunk data alone (dc_state: 0 size, 1 rest of size line, 2 data,
+	 * 3 CRLF after data, 4 trailers) */
+	bool dechunk;
+	char *head;
+	size_t head_len, head_off;
+	int dc_state;
+	uint64_t dc_left;
 
 	/* a reply the router writes itself, then closes (allocated then:
 	 * idle sessions stay small) */
@@ -79,70 +95,11 @@ struct session {
 	bool dead;
 };
 
-/* ---- time, buffers ---------------------------------------------------- */
-
-uint64_t router_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static size_t buf_len(const struct buf *b)
-{
-	return b->end - b->start;
-}
-
-static int buf_reserve(struct buf *b, size_t cap)
-{
-	if (!b->data) {
-		b->data = malloc(cap);
-		if (!b->data)
-			return -ENOMEM;
-		b->cap = cap;
-		b->start = b->end = 0;
-	}
-	if (b->start == b->end) {
-		b->start = b->end = 0;
-	} else if (b->end == b->cap && b->start > 0) {
-		memmove(b->data, b->data + b->start, b->end - b->start);
-		b->end -= b->start;
-		b->start = 0;
-	}
-	return 0;
-}
-
-/* Idle connections keep no buffer: 10,000 idle clients cost structs only. */
-static void buf_release_if_empty(struct buf *b)
-{
-	if (b->data && b->start == b->end) {
-		free(b->data);
-		b->data = NULL;
-		b->cap = b->start = b->end = 0;
-	}
-}
-
-static void buf_free(struct buf *b)
-{
-	free(b->data);
-	memset(b, 0, sizeof(*b));
-}
-
 /* ---- access log --------------------------------------------------------- */
 
 void router_log_flush(struct router *r)
 {
-	size_t off = 0;
-
-	while (off < r->log_len) {
-		ssize_t n = write(2, r->log + off, r->log_len - off);
-
-		if (n <= 0 && errno != EINTR)
-			break;
-		if (n > 0)
-			off += (size_t)n;
-	}
+	alog_write(r->sh->alog, r->log, r->log_len);
 	r->log_len = 0;
 }
 
@@ -159,177 +116,6 @@ void router_log(struct router *r, const char *fmt, ...)
 	va_end(ap);
 	if (n > 0)
 		r->log_len += (size_t)n < sizeof(r->log) - r->log_len ? (size_t)n : sizeof(r->log) - r->log_len - 1;
-}
-
-/* ---- connections ------------------------------------------------------ */
-
-static struct conn *conn_new(struct router *r, int fd)
-{
-	struct conn *c = calloc(1, sizeof(*c));
-	struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET };
-
-	if (!c)
-		return NULL;
-	c->fd = fd;
-	ev.data.ptr = c;
-	if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, fd, &ev)) {
-		free(c);
-		return NULL;
-	}
-	r->nconns++;
-	return c;
-}
-
-/*
- * The struct outlives the socket until router_reap(): an event for it may
- * still sit in the current epoll batch.
- */
-static void conn_close(struct router *r, struct conn *c)
-{
-	if (!c || c->fd < 0)
-		return;
-	epoll_ctl(r->epfd, EPOLL_CTL_DEL, c->fd, NULL);
-	close(c->fd);
-	c->fd = -1;
-	buf_free(&c->in);
-	r->nconns--;
-	c->pool_next = r->grave;
-	r->grave = c;
-}
-
-/* Read what the socket has, up to the buffer's room. True if anything moved. */
-static bool conn_fill(struct conn *c, size_t cap)
-{
-	ssize_t n;
-
-	if (!c->can_read || c->eof || c->error || c->connecting)
-		return false;
-	if (buf_reserve(&c->in, cap)) {
-		c->error = true;
-		return true;
-	}
-	if (c->in.end == c->in.cap)
-		return false;
-	n = read(c->fd, c->in.data + c->in.end, c->in.cap - c->in.end);
-	if (n > 0) {
-		/* a short read drained the socket: under edge triggering, data
-		 * arriving later raises a new event, so skip the EAGAIN call */
-		if ((size_t)n < c->in.cap - c->in.end && !c->rdhup)
-			c->can_read = false;
-		c->in.end += (size_t)n;
-		return true;
-	}
-	if (n == 0) {
-		c->eof = true;
-		return true;
-	}
-	if (errno == EAGAIN || errno == EWOULDBLOCK) {
-		c->can_read = false;
-		return false;
-	}
-	if (errno == EINTR)
-		return true;
-	c->error = true;
-	return true;
-}
-
-/* Write up to len bytes; returns bytes written (0 when the socket is full). */
-static size_t conn_write(struct conn *c, const char *p, size_t len)
-{
-	ssize_t n;
-
-	if (!c->can_write || c->error || c->connecting || len == 0)
-		return 0;
-	n = send(c->fd, p, len, MSG_NOSIGNAL);
-	if (n >= 0) {
-		if ((size_t)n < len)
-			c->can_write = false; /* full: EPOLLOUT will tell */
-		return (size_t)n;
-	}
-	if (errno == EAGAIN || errno == EWOULDBLOCK)
-		c->can_write = false;
-	else if (errno != EINTR)
-		c->error = true;
-	return 0;
-}
-
-/* ---- upstream pool ---------------------------------------------------- */
-
-static unsigned pool_bucket(const struct sockaddr_in *a)
-{
-	uint32_t h = a->sin_addr.s_addr * 2654435761u ^ a->sin_port;
-
-	return (h >> 7) & 1023;
-}
-
-static void pool_unlink(struct router *r, struct conn *c)
-{
-	if (!c->pool_pprev)
-		return;
-	*c->pool_pprev = c->pool_next;
-	if (c->pool_next)
-		c->pool_next->pool_pprev = c->pool_pprev;
-	c->pool_next = NULL;
-	c->pool_pprev = NULL;
-	r->nidle--;
-}
-
-static struct conn *pool_take(struct router *r, const struct sockaddr_in *a)
-{
-	for (struct conn *c = r->pool[pool_bucket(a)]; c; c = c->pool_next) {
-		if (c->addr.sin_addr.s_addr == a->sin_addr.s_addr && c->addr.sin_port == a->sin_port) {
-			pool_unlink(r, c);
-			c->reused = true;
-			return c;
-		}
-	}
-	return NULL;
-}
-
-static void pool_put(struct router *r, struct conn *c)
-{
-	unsigned b;
-
-	c->s = NULL;
-	if (c->eof || c->error || buf_len(&c->in) || r->nidle >= r->cfg.max_idle_upstreams) {
-		conn_close(r, c);
-		return;
-	}
-	buf_release_if_empty(&c->in);
-	b = pool_bucket(&c->addr);
-	c->pool_next = r->pool[b];
-	if (c->pool_next)
-		c->pool_next->pool_pprev = &c->pool_next;
-	c->pool_pprev = &r->pool[b];
-	r->pool[b] = c;
-	c->idle_since_ms = r->now_ms;
-	r->nidle++;
-}
-
-static struct conn *upstream_connect(struct router *r, const struct sockaddr_in *a)
-{
-	int one = 1, fd;
-	struct conn *c;
-
-	/* upstreams count against the same budget as clients */
-	if (r->nconns >= r->cfg.max_conns)
-		return NULL;
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return NULL;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(fd, (const struct sockaddr *)a, sizeof(*a)) && errno != EINPROGRESS) {
-		close(fd);
-		return NULL;
-	}
-	c = conn_new(r, fd);
-	if (!c) {
-		close(fd);
-		return NULL;
-	}
-	c->addr = *a;
-	c->connecting = true;
-	return c;
 }
 
 /* ---- sessions --------------------------------------------------------- */
@@ -349,6 +135,8 @@ static void session_free(struct session *s)
 
 		setsockopt(s->cli->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	}
+	if (s->counted)
+		callers_put(r->sh->callers, s->peer.sin_addr.s_addr);
 	conn_close(r, s->cli);
 	conn_close(r, s->up);
 	s->next = r->grave_sessions;
@@ -369,6 +157,7 @@ void router_reap(struct router *r)
 		r->grave_sessions = s->next;
 		free(s->reply);
 		free(s->retry);
+		free(s->head);
 		free(s);
 	}
 }
@@ -429,7 +218,7 @@ static void session_reply(struct session *s, int status, const char *fmt, ...)
 		conn_close(s->r, s->up);
 		s->up = NULL;
 	}
-	if (s->r->cfg.access_log)
+	if (s->r->sh->alog)
 		router_log(s->r, "azds-router: %s:%u -> %d: %s", inet_ntoa(s->peer.sin_addr), ntohs(s->peer.sin_port),
 			   status, body);
 }
@@ -524,21 +313,31 @@ static void route_error(struct session *s, enum route_result rr, const struct ro
 	}
 }
 
-/* Pick (or reuse) the upstream connection for backend a. */
+/* The exchange is over: a clean upstream goes back to the pool. */
+static void release_upstream(struct session *s)
+{
+	if (!s->up)
+		return;
+	pool_put(s->r, s->up);
+	s->up = NULL;
+}
+
+/*
+ * Take an upstream to backend a: the pool's oldest idle one, or a new
+ * connection. A request that was already waiting behind the last response
+ * (pipelined) gets a new connection: whatever the backend that answered
+ * the last one still sends is then never read as this one's answer.
+ */
 static bool use_upstream(struct session *s, const struct sockaddr_in *a)
 {
 	struct router *r = s->r;
 
-	if (s->up && s->up->addr.sin_addr.s_addr == a->sin_addr.s_addr && s->up->addr.sin_port == a->sin_port &&
-	    !s->up->eof && !s->up->error && !s->up->rdhup && buf_len(&s->up->in) == 0) {
-		s->up->reused = true;
-		return true;
-	}
-	if (s->up)
-		pool_put(r, s->up);
-	s->up = pool_take(r, a);
-	if (!s->up)
+	release_upstream(s);
+	s->up = s->pipelined ? NULL : pool_take(r, a);
+	if (!s->up) {
+		pool_sync(r);
 		s->up = upstream_connect(r, a);
+	}
 	if (!s->up)
 		return false;
 	s->up->s = s;
@@ -561,6 +360,7 @@ static void start_tunnel_detect(struct session *s)
 		s->dead = true;
 		return;
 	}
+	s->up->no_reuse = true; /* a tunnel's upstream is never pooled */
 	s->mode = M_TUNNEL;
 	s->head_started_ms = 0;
 	s->rq = RQ_DONE;
@@ -616,6 +416,143 @@ static void keep_for_retry(struct session *s, size_t len)
 	s->retry_len = len;
 }
 
+/* RFC 9110 9.2.2: the methods a client may expect to be repeated safely. */
+static bool idempotent(const char *m, size_t len)
+{
+	static const char *const ok[] = { "GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE" };
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+		if (strlen(ok[i]) == len && !memcmp(ok[i], m, len))
+			return true;
+	return false;
+}
+
+/*
+ * The route-as value of a request: the azds-route-as header, else the
+ * azds-route-as member of W3C baggage (percent-decoded), from every line of
+ * either. Two different values are refused (-EINVAL, *a and *b name them):
+ * the next hop's propagator may keep another member than we would, and
+ * must never route differently from this hop. 0: found in out, 1: none.
+ */
+struct route_as {
+	char val[AZDS_PATH_MAX];
+	size_t len;
+	bool set;
+};
+
+static int route_as_add(struct route_as *ra, const char *v, size_t len, bool encoded, char *a, char *b, size_t cap)
+{
+	char tmp[AZDS_PATH_MAX];
+
+	if (encoded) {
+		len = percent_decode(v, len, tmp, sizeof(tmp));
+		v = tmp;
+	}
+	if (len >= sizeof(ra->val))
+		len = 0; /* too long for any space path: names no space */
+	if (!ra->set) {
+		memcpy(ra->val, v, len);
+		ra->val[len] = 0;
+		ra->len = len;
+		ra->set = true;
+		return 0;
+	}
+	if (len == ra->len && !memcmp(ra->val, v, len))
+		return 0;
+	snprintf(a, cap, "%s", ra->val);
+	snprintf(b, cap, "%.*s", (int)(len > 200 ? 200 : len), v);
+	return -EINVAL;
+}
+
+static int request_route_as(const struct azds_http_msg *m, struct route_as *ra, char *a, char *b, size_t cap)
+{
+	/* headers first, then baggage: a conflict names the header's value first */
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < m->num_headers; i++) {
+			const struct azds_http_header *h = &m->headers[i];
+			const char *p = h->value, *end = h->value + h->value_len, *v;
+			size_t vl;
+
+			if (pass == 0) {
+				if (azds_http_token_eq(h->name, h->name_len, "azds-route-as") &&
+				    route_as_add(ra, h->value, h->value_len, false, a, b, cap))
+					return -EINVAL;
+				continue;
+			}
+			if (!azds_http_token_eq(h->name, h->name_len, "baggage"))
+				continue;
+			/* every member with the key, not only the first */
+			while (p < end && azds_baggage_get(p, (size_t)(end - p), "azds-route-as", &v, &vl)) {
+				if (route_as_add(ra, v, vl, true, a, b, cap))
+					return -EINVAL;
+				p = v + vl;
+			}
+		}
+	}
+	return ra->set ? 0 : 1;
+}
+
+/* A space path has only [a-z0-9-/]: anything else names no space. */
+static bool space_chars(const char *v, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		char ch = v[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' || ch == '/'))
+			return false;
+	}
+	return true;
+}
+
+/* The request target as logged: without its query unless asked for. */
+static int log_target_len(const struct router *r, const struct azds_http_msg *m)
+{
+	size_t n = m->target_len;
+
+	if (!r->cfg.access_log_query) {
+		const char *q = memchr(m->target, '?', m->target_len);
+
+		if (q)
+			n = (size_t)(q - m->target);
+	}
+	return n > 200 ? 200 : (int)n;
+}
+
+/* Checks of a parsed head before routing; false if refused. */
+static bool request_acceptable(struct session *s, const struct azds_http_msg *m)
+{
+	if (m->minor_version == 1 && !m->host) {
+		session_reply(s, 400, "azds: HTTP/1.1 request without Host");
+		return false;
+	}
+	if (m->is_connect) {
+		session_reply(s, 405, "azds: CONNECT is not supported by the service router");
+		return false;
+	}
+	return true;
+}
+
+/* The space a request starts its chain from; 0 (refused) on a conflict. */
+static bool request_start_space(struct session *s, const struct azds_http_msg *m, __u32 *start, struct route_as *ra)
+{
+	char a[AZDS_PATH_MAX], b[AZDS_PATH_MAX];
+
+	*start = s->caller_space;
+	if (request_route_as(m, ra, a, b, sizeof(a)) < 0) {
+		session_reply(s, 400, "azds: conflicting route-as values \"%s\" and \"%s\" (azds-route-as header and baggage must agree)",
+			      a, b);
+		return false;
+	}
+	if (ra->set && ra->len && space_chars(ra->val, ra->len)) {
+		__u32 id = route_resolve_space(&s->r->rm, s->caller_space, ra->val, ra->len);
+
+		/* an unknown space routes like no header: the caller's chain */
+		if (id)
+			*start = id;
+	}
+	return true;
+}
+
 /* Parse the next request head and start forwarding it. */
 static bool step_request_head(struct session *s)
 {
@@ -624,9 +561,7 @@ static bool step_request_head(struct session *s)
 	struct azds_http_msg m = { .headers = hdrs, .headers_cap = sizeof(hdrs) / sizeof(hdrs[0]) };
 	struct azds_http_limits lim = { r->cfg.max_head_bytes, r->cfg.max_headers, r->cfg.max_body_bytes };
 	struct conn *c = s->cli;
-	const char *rv = NULL;
-	size_t rvlen = 0;
-	char decoded[AZDS_PATH_MAX];
+	struct route_as ra = { .set = false };
 	struct route rt;
 	enum route_result rres;
 	__u32 start;
@@ -675,48 +610,18 @@ static bool step_request_head(struct session *s)
 		session_reply(s, m.status ? m.status : 400, "azds: %s", m.reason ? m.reason : "malformed request");
 		return true;
 	}
-	if (m.minor_version == 1 && !m.host) {
-		session_reply(s, 400, "azds: HTTP/1.1 request without Host");
+	if (!request_acceptable(s, &m))
 		return true;
-	}
-	if (m.is_connect) {
-		session_reply(s, 405, "azds: CONNECT is not supported by the service router");
-		return true;
-	}
 	route_sync(&r->rm);
-	/* route-as: header, then W3C baggage, then the caller's own space */
-	if (m.route_as && m.route_as_len) {
-		rv = m.route_as;
-		rvlen = m.route_as_len;
-	} else if (m.baggage && azds_baggage_get(m.baggage, m.baggage_len, "azds-route-as", &rv, &rvlen)) {
-		/* baggage values are percent-encoded: dev%2Falice is dev/alice */
-		rvlen = percent_decode(rv, rvlen, decoded, sizeof(decoded));
-		rv = decoded;
-	}
-	/* a space path has only [a-z0-9-/]: anything else names no space */
-	for (size_t i = 0; rv && i < rvlen; i++) {
-		char ch = rv[i];
-
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' || ch == '/')) {
-			rv = NULL;
-			rvlen = 0;
-		}
-	}
-	start = s->caller_space;
-	if (rv && rvlen) {
-		__u32 id = route_resolve_space(&r->rm, s->caller_space, rv, rvlen);
-
-		/* an unknown space routes like no header: the caller's chain */
-		if (id)
-			start = id;
-	}
+	if (!request_start_space(s, &m, &start, &ra))
+		return true;
 	rres = route_pick(&r->rm, start, s->vip.svc, r->rr++, &rt);
 	if (rres != ROUTE_OK) {
 		route_error(s, rres, &rt);
 		return true;
 	}
 	if (!use_upstream(s, &rt.backend)) {
-		if (r->nconns >= r->cfg.max_conns)
+		if (!conn_budget(r))
 			session_reply(s, 503, "azds: the router is at its limit of %u connections (--max-conns)",
 				      r->cfg.max_conns);
 		else
@@ -724,8 +629,10 @@ static bool step_request_head(struct session *s)
 				      inet_ntoa(rt.backend.sin_addr), ntohs(rt.backend.sin_port), s->vip.name, rt.chain);
 		return true;
 	}
+	s->pipelined = false;
 	r->requests++;
-	keep_for_retry(s, m.body == AZDS_BODY_NONE && !m.upgrade ? (size_t)n : 0);
+	s->rq_replayable = m.body == AZDS_BODY_NONE && !m.upgrade && idempotent(m.method, m.method_len);
+	keep_for_retry(s, s->rq_replayable ? (size_t)n : 0);
 	s->rq = RQ_BODY;
 	s->rq_fwd = (size_t)n;
 	s->rq_body = m.body;
@@ -735,19 +642,21 @@ static bool step_request_head(struct session *s)
 	s->rq_head_method = m.is_head;
 	s->rq_upgrade = m.upgrade;
 	s->rq_close = !m.keep_alive;
+	s->rq_http10 = m.minor_version == 0;
 	s->rs = RS_HEAD;
 	s->rs_started = false;
 	s->rs_close = false;
+	s->dechunk = false;
 	s->head_started_ms = 0;
 	s->waiting_since_ms = r->now_ms;
-	if (r->cfg.access_log) {
+	if (r->sh->alog) {
 		char from[INET_ADDRSTRLEN], to[INET_ADDRSTRLEN];
 
 		inet_ntop(AF_INET, &s->peer.sin_addr, from, sizeof(from));
 		inet_ntop(AF_INET, &rt.backend.sin_addr, to, sizeof(to));
-		router_log(r, "azds-router: %s %.*s %.*s route-as=%.*s -> %s:%u (%s)\n", from, (int)m.method_len,
-			m.method, (int)m.target_len > 200 ? 200 : (int)m.target_len, m.target, (int)rvlen, rv ? rv : "",
-			to, ntohs(rt.backend.sin_port), rt.chain);
+		router_log(r, "azds-router: %s %.*s %.*s route-as=%s -> %s:%u (%s)\n", from, (int)m.method_len,
+			   m.method, log_target_len(r, &m), m.target, ra.set ? ra.val : "", to,
+			   ntohs(rt.backend.sin_port), rt.chain);
 	}
 	return true;
 }
@@ -807,6 +716,7 @@ static bool step_resend(struct session *s)
 static bool step_request_body(struct session *s)
 {
 	struct conn *c = s->cli, *u = s->up;
+	uint64_t max = s->r->cfg.max_body_bytes;
 	bool progress = false;
 
 	while (s->rq == RQ_BODY) {
@@ -815,6 +725,16 @@ static bool step_request_body(struct session *s)
 			 * connection, the client gets a 400 */
 			if (!s->rs_started)
 				session_reply(s, 400, "azds: malformed chunked request body");
+			else
+				s->dead = true;
+			return true;
+		}
+		if (s->rq_body == AZDS_BODY_CHUNKED && max && s->rq_ch.total > max) {
+			/* the limit holds for chunked bodies as for declared ones;
+			 * the backend never gets the whole body */
+			if (!s->rs_started)
+				session_reply(s, 413, "azds: chunked request body exceeds %llu bytes (--max-body-bytes)",
+					      (unsigned long long)max);
 			else
 				s->dead = true;
 			return true;
@@ -842,6 +762,73 @@ static bool step_request_body(struct session *s)
 	return progress;
 }
 
+/*
+ * The reused upstream was closed under us before one byte of the answer
+ * came: a kept (idempotent, bodyless) request goes again, once, on a new
+ * connection. True if it will.
+ */
+static bool try_resend(struct session *s)
+{
+	struct conn *u = s->up;
+	struct sockaddr_in a = u->addr;
+
+	if (!s->retry_len || s->rs_started || buf_len(&u->in) || (s->rq != RQ_DONE && s->rq != RQ_BODY))
+		return false;
+	conn_close(s->r, u);
+	s->up = upstream_connect(s->r, &a);
+	if (!s->up) {
+		session_reply(s, 502, "azds: cannot reconnect to %s:%u", inet_ntoa(a.sin_addr), ntohs(a.sin_port));
+		return true;
+	}
+	s->up->s = s;
+	/* the head is sent whole from the copy; what was left of it to
+	 * forward from the client's buffer is skipped */
+	s->cli->in.start += s->rq_fwd;
+	s->rq_fwd = 0;
+	s->rq = RQ_RESEND;
+	s->retry_off = 0;
+	s->waiting_since_ms = s->r->now_ms;
+	return true;
+}
+
+/*
+ * For an HTTP/1.0 client, the chunked response's head without its framing
+ * headers, and our close as the end of the body.
+ */
+static bool start_dechunk(struct session *s, const struct azds_http_msg *m, size_t head_len)
+{
+	const char *p = s->up->in.data + s->up->in.start;
+	const char *eol = memchr(p, '\n', head_len);
+	size_t need = head_len + 32, o;
+
+	if (!eol)
+		return false;
+	free(s->head);
+	s->head = malloc(need);
+	if (!s->head)
+		return false;
+	o = (size_t)(eol + 1 - p);
+	memcpy(s->head, p, o);
+	for (size_t i = 0; i < m->num_headers; i++) {
+		const struct azds_http_header *h = &m->headers[i];
+
+		if (azds_http_token_eq(h->name, h->name_len, "transfer-encoding") ||
+		    azds_http_token_eq(h->name, h->name_len, "connection") ||
+		    azds_http_token_eq(h->name, h->name_len, "keep-alive"))
+			continue;
+		o += (size_t)snprintf(s->head + o, need - o, "%.*s: %.*s\r\n", (int)h->name_len, h->name,
+				      (int)h->value_len, h->value);
+	}
+	o += (size_t)snprintf(s->head + o, need - o, "Connection: close\r\n\r\n");
+	s->head_len = o < need ? o : need;
+	s->head_off = 0;
+	s->dechunk = true;
+	s->dc_state = 0;
+	s->dc_left = 0;
+	s->up->in.start += head_len; /* the original head is replaced */
+	return true;
+}
+
 static bool step_response_head(struct session *s)
 {
 	struct azds_http_header hdrs[128];
@@ -851,25 +838,8 @@ static bool step_response_head(struct session *s)
 	int n;
 
 	if (buf_len(&u->in) == 0) {
-		if ((u->eof || u->error) && s->retry_len && s->rq == RQ_DONE) {
-			/* the kept-alive connection was closed by the backend as
-			 * we reused it: the request never ran; send it again on a
-			 * fresh connection, once */
-			struct sockaddr_in a = u->addr;
-
-			conn_close(s->r, u);
-			s->up = upstream_connect(s->r, &a);
-			if (!s->up) {
-				session_reply(s, 502, "azds: cannot reconnect to %s:%u", inet_ntoa(a.sin_addr),
-					      ntohs(a.sin_port));
-				return true;
-			}
-			s->up->s = s;
-			s->rq = RQ_RESEND;
-			s->retry_off = 0;
-			s->waiting_since_ms = s->r->now_ms;
+		if ((u->eof || u->error) && try_resend(s))
 			return true;
-		}
 		if (u->eof || u->error) {
 			session_reply(s, 502, "azds: upstream %s:%u closed before answering", inet_ntoa(u->addr.sin_addr),
 				      ntohs(u->addr.sin_port));
@@ -877,6 +847,8 @@ static bool step_response_head(struct session *s)
 		}
 		return false;
 	}
+	/* a byte of the answer arrived: whatever happens now, never again */
+	s->retry_len = 0;
 	/* CONNECT is refused before it gets here */
 	n = azds_http_parse_response(u->in.data + u->in.start, buf_len(&u->in), &m, &lim, s->rq_head_method, false);
 	if (n == AZDS_HTTP_INCOMPLETE) {
@@ -892,19 +864,26 @@ static bool step_response_head(struct session *s)
 	}
 	s->rs_started = true;
 	s->rs_fwd = (size_t)n;
-	s->retry_len = 0; /* answered: nothing to retry any more */
 	if (m.status_code >= 100 && m.status_code < 200 && m.status_code != 101) {
-		/* interim (100 Continue...): pass it on, the final one follows */
+		/* interim (100 Continue...): pass it on, the final one follows;
+		 * an HTTP/1.0 client cannot take one (RFC 9110 15.2) */
 		s->rs_started = false; /* the final head is still to come */
+		if (s->rq_http10) {
+			u->in.start += (size_t)n;
+			s->rs_fwd = 0;
+			return true;
+		}
 		s->rs = RS_INTERIM;
 		return true;
 	}
 	if (m.status_code == 101) {
-		if (!s->rq_upgrade) {
-			session_reply(s, 502, "azds: upstream switched protocols without an Upgrade request");
+		if (!s->rq_upgrade || !m.upgrade) {
+			session_reply(s, 502, "azds: upstream switched protocols %s",
+				      s->rq_upgrade ? "without Upgrade and Connection: upgrade" : "without an Upgrade request");
 			return true;
 		}
 		/* the tunnel relays everything from here, this head included */
+		u->no_reuse = true;
 		s->mode = M_TUNNEL;
 		s->rs = RS_NONE;
 		s->rs_fwd = 0;
@@ -916,8 +895,85 @@ static bool step_response_head(struct session *s)
 	s->rs_left = m.content_length;
 	s->rs_body_all = m.body == AZDS_BODY_NONE || (m.body == AZDS_BODY_LENGTH && m.content_length == 0);
 	s->rs_close = !m.keep_alive || m.body == AZDS_BODY_UNTIL_CLOSE;
+	/* a bodiless answer (HEAD, 204, 304) is where a backend that sends a
+	 * body anyway would desynchronise the connection, perhaps after the
+	 * next request went out: such a connection is not reused */
+	if (s->rq_head_method || m.status_code == 204 || m.status_code == 304)
+		u->no_reuse = true;
 	azds_chunked_init(&s->rs_ch);
+	if (s->rq_http10 && m.body == AZDS_BODY_CHUNKED) {
+		if (!start_dechunk(s, &m, (size_t)n)) {
+			session_reply(s, 502, "azds: out of memory rewriting a chunked response for an HTTP/1.0 client");
+			return true;
+		}
+		s->rs_fwd = 0;
+		s->rs_close = true;
+	}
 	return true;
+}
+
+/*
+ * Pass the chunk data among the first *fwd bytes of the upstream buffer
+ * (already checked by the chunked scanner) and drop the framing.
+ */
+static bool dechunk_forward(struct session *s)
+{
+	struct conn *c = s->cli, *u = s->up;
+	bool progress = false;
+
+	while (s->head_off < s->head_len) {
+		size_t n = conn_write(c, s->head + s->head_off, s->head_len - s->head_off);
+
+		if (n == 0)
+			return progress;
+		s->head_off += n;
+		progress = true;
+	}
+	while (s->rs_fwd > 0) {
+		const char *p = u->in.data + u->in.start;
+		int v;
+
+		if (s->dc_state == 2) {
+			size_t want = s->dc_left < s->rs_fwd ? (size_t)s->dc_left : s->rs_fwd;
+			size_t n = conn_write(c, p, want);
+
+			if (n == 0)
+				break;
+			u->in.start += n;
+			s->rs_fwd -= n;
+			s->dc_left -= n;
+			if (s->dc_left == 0)
+				s->dc_state = 3;
+			progress = true;
+			continue;
+		}
+		u->in.start++;
+		s->rs_fwd--;
+		progress = true;
+		switch (s->dc_state) {
+		case 0:
+			v = hexval(*p);
+			if (v >= 0) {
+				s->dc_left = s->dc_left * 16 + (uint64_t)v;
+				break;
+			}
+			s->dc_state = 1;
+			/* fall through */
+		case 1:
+			if (*p == '\n')
+				s->dc_state = s->dc_left ? 2 : 4;
+			break;
+		case 3:
+			if (*p == '\n') {
+				s->dc_state = 0;
+				s->dc_left = 0;
+			}
+			break;
+		default:
+			break; /* trailers: never passed to an HTTP/1.0 client */
+		}
+	}
+	return progress;
 }
 
 static bool step_response_body(struct session *s)
@@ -930,6 +986,16 @@ static bool step_response_body(struct session *s)
 		    designate_body(&u->in, &s->rs_fwd, s->rs_body, &s->rs_left, &s->rs_ch, &s->rs_body_all)) {
 			s->dead = true; /* a broken response cannot be repaired */
 			break;
+		}
+		if (s->dechunk) {
+			bool p = dechunk_forward(s);
+
+			progress |= p;
+			if (s->head_off < s->head_len || s->rs_fwd > 0) {
+				if (p)
+					continue;
+				break;
+			}
 		}
 		if (s->rs_fwd > 0) {
 			size_t n = conn_write(c, u->in.data + u->in.start, s->rs_fwd);
@@ -970,7 +1036,7 @@ static bool step_response_body(struct session *s)
 	return progress;
 }
 
-/* Both messages are complete: reuse or close, then take the next request. */
+/* Both messages are complete: give the upstream back, then take the next request. */
 static bool finish_exchange(struct session *s)
 {
 	bool close_client = s->rq_close || s->rs_close;
@@ -979,21 +1045,24 @@ static bool finish_exchange(struct session *s)
 		/* the server answered before the whole body arrived: the
 		 * connection cannot be resynchronised, so it ends here */
 		close_client = true;
+		if (s->up)
+			s->up->no_reuse = true;
 	}
+	if (s->rs_close && s->up)
+		s->up->no_reuse = true;
+	/* bytes beyond the end of the response are no answer to anything:
+	 * pool_put closes an upstream that has any */
+	release_upstream(s);
 	if (close_client) {
 		start_linger(s);
 		return true;
 	}
-	if (s->rs_close || s->rq_close || buf_len(&s->up->in)) {
-		conn_close(s->r, s->up);
-		s->up = NULL;
-	}
 	s->rq = RQ_HEAD;
 	s->rs = RS_NONE;
+	s->dechunk = false;
 	s->last_active_ms = s->r->now_ms;
+	s->pipelined = buf_len(&s->cli->in) > 0;
 	buf_release_if_empty(&s->cli->in);
-	if (s->up)
-		buf_release_if_empty(&s->up->in);
 	return true;
 }
 
@@ -1025,6 +1094,40 @@ static bool step_tunnel(struct session *s)
 	return progress;
 }
 
+/* One round of an HTTP exchange; true if anything moved. */
+static bool step_http(struct session *s)
+{
+	bool p = false;
+
+	if (s->rq == RQ_HEAD)
+		p |= step_request_head(s);
+	if (replying(s) || s->dead || s->mode == M_TUNNEL)
+		return true;
+	if (s->up && !s->up->connecting) {
+		if (s->rq == RQ_BODY)
+			p |= step_request_body(s);
+		else if (s->rq == RQ_RESEND)
+			p |= step_resend(s);
+		if (replying(s) || s->dead)
+			return true;
+		if (s->rs == RS_HEAD)
+			p |= step_response_head(s);
+		if (replying(s) || s->dead || s->mode == M_TUNNEL)
+			return true;
+		if (s->rs == RS_BODY || s->rs == RS_INTERIM)
+			p |= step_response_body(s);
+		if (s->rs == RS_DONE && s->rs_fwd == 0 && !s->dead)
+			p |= finish_exchange(s);
+	} else if (s->up && s->up->error) {
+		if (try_resend(s))
+			return true;
+		session_reply(s, 502, "azds: cannot connect to backend %s:%u", inet_ntoa(s->up->addr.sin_addr),
+			      ntohs(s->up->addr.sin_port));
+		return true;
+	}
+	return p;
+}
+
 /* Run the session until nothing moves. */
 static void advance(struct session *s)
 {
@@ -1050,12 +1153,6 @@ static void advance(struct session *s)
 		p |= conn_fill(s->cli, cap);
 		if (s->up)
 			p |= conn_fill(s->up, UPSTREAM_BUF);
-		/* an upstream that speaks or closes between exchanges is done */
-		if (s->up && s->mode == M_HTTP && (s->rs == RS_NONE || s->rs == RS_DONE) &&
-		    (buf_len(&s->up->in) || s->up->eof || s->up->error)) {
-			conn_close(s->r, s->up);
-			s->up = NULL;
-		}
 		if (s->mode == M_TUNNEL && s->up) {
 			p |= step_tunnel(s);
 			if ((s->cli->eof && !buf_len(&s->cli->in) && s->up->eof && !buf_len(&s->up->in)) ||
@@ -1064,30 +1161,7 @@ static void advance(struct session *s)
 				break;
 			}
 		} else {
-			if (s->rq == RQ_HEAD)
-				p |= step_request_head(s);
-			if (replying(s) || s->dead || s->mode == M_TUNNEL)
-				continue;
-			if (s->up && !s->up->connecting) {
-				if (s->rq == RQ_BODY)
-					p |= step_request_body(s);
-				else if (s->rq == RQ_RESEND)
-					p |= step_resend(s);
-				if (replying(s) || s->dead)
-					continue;
-				if (s->rs == RS_HEAD)
-					p |= step_response_head(s);
-				if (replying(s) || s->dead || s->mode == M_TUNNEL)
-					continue;
-				if (s->rs == RS_BODY || s->rs == RS_INTERIM)
-					p |= step_response_body(s);
-				if (s->rs == RS_DONE && s->rs_fwd == 0)
-					p |= finish_exchange(s);
-			} else if (s->up && s->up->error) {
-				session_reply(s, 502, "azds: cannot connect to backend %s:%u",
-					      inet_ntoa(s->up->addr.sin_addr), ntohs(s->up->addr.sin_port));
-				continue;
-			}
+			p |= step_http(s);
 		}
 		if (!p)
 			break;
@@ -1099,13 +1173,56 @@ static void advance(struct session *s)
 
 /* ---- events ----------------------------------------------------------- */
 
+static unsigned per_pod_limit(const struct router *r)
+{
+	return r->cfg.max_conns_per_pod ? r->cfg.max_conns_per_pod : r->cfg.max_conns / 4;
+}
+
+static void session_start(struct router *r, int fd, const struct sockaddr_in *peer, const struct sockaddr_in *orig)
+{
+	int one = 1;
+	struct session *s = calloc(1, sizeof(*s));
+
+	if (!s) {
+		close(fd);
+		return;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	s->r = r;
+	s->peer = *peer;
+	s->cli = conn_new(r, fd);
+	if (!s->cli) {
+		close(fd);
+		free(s);
+		return;
+	}
+	s->cli->s = s;
+	route_sync(&r->rm);
+	s->caller_space = route_caller_space(&r->rm, peer->sin_addr.s_addr);
+	s->last_active_ms = r->now_ms;
+	s->next = r->sessions;
+	if (s->next)
+		s->next->prev = s;
+	r->sessions = s;
+	s->counted = callers_get(r->sh->callers, peer->sin_addr.s_addr, per_pod_limit(r));
+	if (!s->counted) {
+		/* one caller holds its whole share: it waits, nobody else does */
+		session_reply(s, 503, "azds: caller %s has %u connections open, its limit (--max-conns-per-pod)",
+			      inet_ntoa(peer->sin_addr), per_pod_limit(r));
+	} else if (!route_vip(&r->rm, orig->sin_addr.s_addr, orig->sin_port, &s->vip)) {
+		/* reached the listener directly, not through steering */
+		session_reply(s, 502, "azds: %s:%u is not a service address", inet_ntoa(orig->sin_addr),
+			      ntohs(orig->sin_port));
+	}
+	advance(s);
+}
+
 int router_accept(struct router *r)
 {
 	for (;;) {
 		struct sockaddr_in peer, orig;
 		socklen_t pl = sizeof(peer), ol = sizeof(orig);
-		int one = 1, fd = accept4(r->lfd, (struct sockaddr *)&peer, &pl, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		struct session *s;
+		int fd = accept4(r->lfd, (struct sockaddr *)&peer, &pl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
@@ -1128,40 +1245,13 @@ int router_accept(struct router *r)
 		/* steered by bpf_sk_assign, the local address is the service's;
 		 * behind iptables REDIRECT (the benchmark's sidecar baseline)
 		 * conntrack keeps it */
-		if (r->nconns >= r->cfg.max_conns ||
+		if (!conn_budget(r) ||
 		    (r->cfg.redirect_mode ? getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, &orig, &ol)
 					  : getsockname(fd, (struct sockaddr *)&orig, &ol))) {
 			close(fd);
 			continue;
 		}
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		s = calloc(1, sizeof(*s));
-		if (!s) {
-			close(fd);
-			continue;
-		}
-		s->r = r;
-		s->peer = peer;
-		s->cli = conn_new(r, fd);
-		if (!s->cli) {
-			close(fd);
-			free(s);
-			continue;
-		}
-		s->cli->s = s;
-		route_sync(&r->rm);
-		s->caller_space = route_caller_space(&r->rm, peer.sin_addr.s_addr);
-		s->last_active_ms = r->now_ms;
-		s->next = r->sessions;
-		if (s->next)
-			s->next->prev = s;
-		r->sessions = s;
-		if (!route_vip(&r->rm, orig.sin_addr.s_addr, orig.sin_port, &s->vip)) {
-			/* reached the listener directly, not through steering */
-			session_reply(s, 502, "azds: %s:%u is not a service address", inet_ntoa(orig.sin_addr),
-				      ntohs(orig.sin_port));
-		}
-		advance(s);
+		session_start(r, fd, &peer, &orig);
 	}
 }
 
@@ -1173,10 +1263,8 @@ void router_event(struct router *r, struct conn *c, uint32_t events)
 		return;
 	if (!s) {
 		/* an idle pooled upstream spoke or closed: no longer reusable */
-		if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
-			pool_unlink(r, c);
+		if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 			conn_close(r, c);
-		}
 		return;
 	}
 	if (s->dead)
@@ -1205,57 +1293,66 @@ void router_event(struct router *r, struct conn *c, uint32_t events)
 	advance(s);
 }
 
+/* The timeouts of one session; true if it was ended or answered. */
+static bool session_timeouts(struct router *r, struct session *s)
+{
+	if (s->linger_since_ms) {
+		if (r->now_ms - s->linger_since_ms > 2000)
+			session_free(s);
+		return true;
+	}
+	if (replying(s)) {
+		/* a client that will not take our error reply loses it */
+		if (r->now_ms - s->reply_since_ms > REPLY_DEADLINE_MS)
+			session_free(s);
+		return true;
+	}
+	if (s->up && s->up->connecting && r->now_ms - s->up->connect_since_ms > r->cfg.connect_timeout_ms) {
+		if (s->mode == M_TUNNEL) {
+			session_free(s);
+			return true;
+		}
+		session_reply(s, 504, "azds: connecting to backend %s:%u timed out after %u ms (--connect-timeout-ms)",
+			      inet_ntoa(s->up->addr.sin_addr), ntohs(s->up->addr.sin_port), r->cfg.connect_timeout_ms);
+		advance(s);
+		return true;
+	}
+	if (s->mode == M_TUNNEL) {
+		if (r->now_ms - s->last_active_ms > r->cfg.tunnel_idle_timeout_ms)
+			session_free(s);
+		return true;
+	}
+	if (s->rq == RQ_HEAD && s->head_started_ms && r->now_ms - s->head_started_ms > r->cfg.header_timeout_ms) {
+		session_reply(s, 408, "azds: request head not received within %u ms", r->cfg.header_timeout_ms);
+		advance(s);
+		return true;
+	}
+	if (s->rs == RS_HEAD && s->rq == RQ_DONE && s->up && !s->rs_started &&
+	    r->now_ms - s->waiting_since_ms > r->cfg.upstream_timeout_ms) {
+		session_reply(s, 504, "azds: upstream %s:%u did not answer within %u ms", inet_ntoa(s->up->addr.sin_addr),
+			      ntohs(s->up->addr.sin_port), r->cfg.upstream_timeout_ms);
+		advance(s);
+		return true;
+	}
+	return false;
+}
+
 void router_sweep(struct router *r)
 {
 	struct session *s = r->sessions, *next;
 
 	for (; s; s = next) {
 		next = s->next;
-		if (s->linger_since_ms) {
-			if (r->now_ms - s->linger_since_ms > 2000)
-				session_free(s);
+		if (session_timeouts(r, s))
 			continue;
-		}
-		if (replying(s)) {
-			/* a client that will not take our error reply loses it */
-			if (r->now_ms - s->reply_since_ms > REPLY_DEADLINE_MS)
-				session_free(s);
-			continue;
-		}
-		if (s->mode == M_TUNNEL) {
-			if (r->now_ms - s->last_active_ms > r->cfg.tunnel_idle_timeout_ms)
-				session_free(s);
-			continue;
-		}
-		if (s->rq == RQ_HEAD && s->head_started_ms &&
-		    r->now_ms - s->head_started_ms > r->cfg.header_timeout_ms) {
-			session_reply(s, 408, "azds: request head not received within %u ms", r->cfg.header_timeout_ms);
-			advance(s);
-			continue;
-		}
-		if (s->rs == RS_HEAD && s->rq == RQ_DONE && s->up && !s->rs_started &&
-		    r->now_ms - s->waiting_since_ms > r->cfg.upstream_timeout_ms) {
-			session_reply(s, 504, "azds: upstream did not answer within %u ms", r->cfg.upstream_timeout_ms);
-			advance(s);
-			continue;
-		}
 		/* nothing moved for idle-timeout: an idle keep-alive client, or a
 		 * client or backend stalled mid-message */
 		if (r->now_ms - s->last_active_ms > r->cfg.idle_timeout_ms &&
 		    !(s->rq == RQ_HEAD && s->head_started_ms) && !(s->rs == RS_HEAD && s->rq == RQ_DONE && s->up))
 			session_free(s);
 	}
-	for (unsigned b = 0; b < 1024; b++) {
-		struct conn *c = r->pool[b], *cn;
-
-		for (; c; c = cn) {
-			cn = c->pool_next;
-			if (r->now_ms - c->idle_since_ms > r->cfg.idle_timeout_ms) {
-				pool_unlink(r, c);
-				conn_close(r, c);
-			}
-		}
-	}
+	pool_sync(r);
+	pool_expire(r);
 	router_reap(r);
 }
 
@@ -1263,12 +1360,6 @@ void router_shutdown(struct router *r)
 {
 	while (r->sessions)
 		session_free(r->sessions);
+	pool_flush(r);
 	router_reap(r);
-	for (unsigned b = 0; b < 1024; b++)
-		while (r->pool[b]) {
-			struct conn *c = r->pool[b];
-
-			pool_unlink(r, c);
-			conn_close(r, c);
-		}
 }

@@ -2,18 +2,25 @@
 #ifndef AZDS_ROUTER_H
 #define AZDS_ROUTER_H
 
+#include <limits.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <netinet/in.h>
 #include "http_parse.h"
 #include "route.h"
 
+#define ROUTER_MAX_WORKERS 64
+#define POOL_BUCKETS 1024
+
 /* Router settings: one table with defaults and bounds (see main.c). */
 struct router_cfg {
 	char instance[32];
 	char netns[64];
 	unsigned port;
-	unsigned max_conns;
+	unsigned workers;             /* event loops; 0 = the CPUs we may run on */
+	unsigned max_conns;           /* client + upstream connections, all workers */
+	unsigned max_conns_per_pod;   /* client connections of one caller; 0 = max_conns / 4 */
 	unsigned max_head_bytes;
 	unsigned max_headers;
 	uint64_t max_body_bytes;
@@ -21,8 +28,13 @@ struct router_cfg {
 	unsigned idle_timeout_ms;
 	unsigned tunnel_idle_timeout_ms;
 	unsigned upstream_timeout_ms;
-	unsigned max_idle_upstreams;
-	bool access_log;
+	unsigned connect_timeout_ms;
+	unsigned max_idle_upstreams;  /* pooled idle upstreams of one worker */
+	unsigned max_idle_per_backend;/* pooled idle upstreams to one backend, one worker */
+	unsigned pool_idle_timeout_ms;
+	char access_log[PATH_MAX];    /* "" = off */
+	uint64_t access_log_bytes;    /* rotate above this size */
+	bool access_log_query;        /* log query strings too */
 	bool redirect_mode; /* original destination from SO_ORIGINAL_DST (iptables REDIRECT) */
 };
 
@@ -32,35 +44,63 @@ struct buf {
 };
 
 struct session;
+struct pool_backend;
 
 struct conn {
 	int fd;
 	bool can_read, can_write, eof, connecting, error, reused, shut_wr, rdhup;
+	bool no_reuse;              /* upstream: close after this exchange */
 	struct buf in;
 	struct session *s;          /* NULL while idle in the pool */
 	struct sockaddr_in addr;    /* upstream: the backend */
-	struct conn *pool_next;     /* idle list of one pool bucket */
-	struct conn **pool_pprev;
+	struct conn *pool_next;     /* idle list of one backend, oldest first; grave list */
+	struct conn *pool_prev;
+	struct pool_backend *pb;    /* set while idle in the pool */
 	uint64_t idle_since_ms;
+	uint64_t connect_since_ms;
+	uint64_t gen;               /* routing generation when connected */
 };
 
-struct router {
+/* The idle upstreams to one backend address (one worker's). */
+struct pool_backend {
+	struct sockaddr_in addr;
+	struct conn *head, *tail; /* oldest first: reuse spreads over all, so
+				     a stray byte has the longest time to show */
+	unsigned n;
+	struct pool_backend *next;
+};
+
+/* State shared by all workers: touched at accept and close, never per request. */
+struct router_shared {
 	struct router_cfg cfg;
+	unsigned nworkers;
+	_Atomic unsigned nconns;
+	struct caller_table *callers;
+	struct access_log *alog;
+	volatile int stop;
+};
+
+/* One event loop: its own listener, epoll, sessions, pool and caches. */
+struct router {
+	struct router_cfg cfg; /* a copy: read on the request path */
+	struct router_shared *sh;
+	unsigned id;
+	pthread_t thread;
 	struct router_maps rm;
 	int epfd, lfd;
 	int reserve_fd; /* spare descriptor for EMFILE at accept */
-	unsigned nconns;
 	unsigned nidle;
 	struct session *sessions; /* all live sessions, for the timeout sweep */
-	struct conn *pool[1024];
+	struct pool_backend *pool[POOL_BUCKETS];
+	uint64_t pool_gen; /* routing generation the pool was filled under */
 	unsigned rr;
 	uint64_t now_ms;
 	uint64_t requests;
+	uint64_t upstream_connects;
 	char log[65536]; /* access log, written in one call per sweep */
 	size_t log_len;
 	struct conn *grave;
 	struct session *grave_sessions;
-	volatile int stop;
 };
 
 uint64_t router_now_ms(void);
@@ -71,5 +111,37 @@ void router_shutdown(struct router *r);
 void router_reap(struct router *r);
 void router_log(struct router *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void router_log_flush(struct router *r);
+
+/* conn.c: buffers and non-blocking sockets */
+size_t buf_len(const struct buf *b);
+int buf_reserve(struct buf *b, size_t cap);
+void buf_release_if_empty(struct buf *b);
+void buf_free(struct buf *b);
+struct conn *conn_new(struct router *r, int fd);
+void conn_close(struct router *r, struct conn *c);
+bool conn_fill(struct conn *c, size_t cap);
+size_t conn_write(struct conn *c, const char *p, size_t len);
+bool conn_budget(struct router *r); /* room for one more connection? */
+
+/* pool.c: idle upstream connections shared by every session of a worker */
+struct conn *pool_take(struct router *r, const struct sockaddr_in *a);
+void pool_put(struct router *r, struct conn *c);
+void pool_unlink(struct router *r, struct conn *c);
+void pool_expire(struct router *r);
+void pool_flush(struct router *r);
+void pool_sync(struct router *r); /* drop everything pooled under an older routing generation */
+struct conn *upstream_connect(struct router *r, const struct sockaddr_in *a);
+
+/* callers.c: client connections per caller address, across workers */
+struct caller_table *callers_new(void);
+void callers_free(struct caller_table *t);
+/* count one more connection from addr; false (nothing counted) at limit */
+bool callers_get(struct caller_table *t, uint32_t addr, unsigned limit);
+void callers_put(struct caller_table *t, uint32_t addr);
+
+/* accesslog.c: a size-bounded, rotated file, mode 0640 */
+struct access_log *alog_open(const char *path, uint64_t max_bytes, char *err, size_t errlen);
+void alog_write(struct access_log *l, const char *p, size_t len);
+void alog_close(struct access_log *l);
 
 #endif

@@ -1,0 +1,160 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Buffers and non-blocking sockets of azds-router. Sockets are
+ * edge-triggered: can_read/can_write remember readiness until a call
+ * returns EAGAIN.
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include "router.h"
+
+uint64_t router_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+size_t buf_len(const struct buf *b)
+{
+	return b->end - b->start;
+}
+
+int buf_reserve(struct buf *b, size_t cap)
+{
+	if (!b->data) {
+		b->data = malloc(cap);
+		if (!b->data)
+			return -ENOMEM;
+		b->cap = cap;
+		b->start = b->end = 0;
+	}
+	if (b->start == b->end) {
+		b->start = b->end = 0;
+	} else if (b->end == b->cap && b->start > 0) {
+		memmove(b->data, b->data + b->start, b->end - b->start);
+		b->end -= b->start;
+		b->start = 0;
+	}
+	return 0;
+}
+
+/* Idle connections keep no buffer: 10,000 idle clients cost structs only. */
+void buf_release_if_empty(struct buf *b)
+{
+	if (b->data && b->start == b->end) {
+		free(b->data);
+		b->data = NULL;
+		b->cap = b->start = b->end = 0;
+	}
+}
+
+void buf_free(struct buf *b)
+{
+	free(b->data);
+	memset(b, 0, sizeof(*b));
+}
+
+bool conn_budget(struct router *r)
+{
+	return atomic_load_explicit(&r->sh->nconns, memory_order_relaxed) < r->cfg.max_conns;
+}
+
+struct conn *conn_new(struct router *r, int fd)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET };
+
+	if (!c)
+		return NULL;
+	c->fd = fd;
+	ev.data.ptr = c;
+	if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, fd, &ev)) {
+		free(c);
+		return NULL;
+	}
+	atomic_fetch_add_explicit(&r->sh->nconns, 1, memory_order_relaxed);
+	return c;
+}
+
+/*
+ * The struct outlives the socket until router_reap(): an event for it may
+ * still sit in the current epoll batch.
+ */
+void conn_close(struct router *r, struct conn *c)
+{
+	if (!c || c->fd < 0)
+		return;
+	if (c->pb)
+		pool_unlink(r, c);
+	/* epoll forgets a descriptor when it is closed */
+	close(c->fd);
+	c->fd = -1;
+	buf_free(&c->in);
+	atomic_fetch_sub_explicit(&r->sh->nconns, 1, memory_order_relaxed);
+	c->pool_next = r->grave;
+	r->grave = c;
+}
+
+/* Read what the socket has, up to the buffer's room. True if anything moved. */
+bool conn_fill(struct conn *c, size_t cap)
+{
+	ssize_t n;
+
+	if (!c->can_read || c->eof || c->error || c->connecting)
+		return false;
+	if (buf_reserve(&c->in, cap)) {
+		c->error = true;
+		return true;
+	}
+	if (c->in.end == c->in.cap)
+		return false;
+	n = read(c->fd, c->in.data + c->in.end, c->in.cap - c->in.end);
+	if (n > 0) {
+		/* a short read drained the socket: under edge triggering, data
+		 * arriving later raises a new event, so skip the EAGAIN call */
+		if ((size_t)n < c->in.cap - c->in.end && !c->rdhup)
+			c->can_read = false;
+		c->in.end += (size_t)n;
+		return true;
+	}
+	if (n == 0) {
+		c->eof = true;
+		return true;
+	}
+	if (errno == EAGAIN || errno == EWOULDBLOCK) {
+		c->can_read = false;
+		return false;
+	}
+	if (errno == EINTR)
+		return true;
+	c->error = true;
+	return true;
+}
+
+/* Write up to len bytes; returns bytes written (0 when the socket is full). */
+size_t conn_write(struct conn *c, const char *p, size_t len)
+{
+	ssize_t n;
+
+	if (!c->can_write || c->error || c->connecting || len == 0)
+		return 0;
+	n = send(c->fd, p, len, MSG_NOSIGNAL);
+	if (n >= 0) {
+		if ((size_t)n < len)
+			c->can_write = false; /* full: EPOLLOUT will tell */
+		return (size_t)n;
+	}
+	if (errno == EAGAIN || errno == EWOULDBLOCK)
+		c->can_write = false;
+	else if (errno != EINTR)
+		c->error = true;
+	return 0;
+}
