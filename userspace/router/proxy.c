@@ -48,6 +48,10 @@ struct session {
 	struct sockaddr_in peer;
 	struct azds_vip vip;
 
+	/* how far the head being received has been scanned (item: a head that
+	 * arrives a byte per read costs O(n), not O(n^2)) */
+	struct azds_http_scan rq_scan, rs_scan;
+
 	enum req_state rq;
 	enum azds_http_body rq_body;
 	uint64_t rq_left;
@@ -594,7 +598,7 @@ static bool step_request_head(struct session *s)
 	}
 	if (m.headers_cap > r->cfg.max_headers + 1)
 		m.headers_cap = r->cfg.max_headers + 1;
-	n = azds_http_parse_request(c->in.data + c->in.start, buf_len(&c->in), &m, &lim);
+	n = azds_http_parse_request_inc(&s->rq_scan, c->in.data + c->in.start, buf_len(&c->in), &m, &lim);
 	if (n == AZDS_HTTP_INCOMPLETE) {
 		if (c->eof) {
 			s->dead = true; /* client gave up mid-head */
@@ -644,6 +648,7 @@ static bool step_request_head(struct session *s)
 	s->rq_close = !m.keep_alive;
 	s->rq_http10 = m.minor_version == 0;
 	s->rs = RS_HEAD;
+	azds_http_scan_init(&s->rs_scan);
 	s->rs_started = false;
 	s->rs_close = false;
 	s->dechunk = false;
@@ -850,7 +855,8 @@ static bool step_response_head(struct session *s)
 	/* a byte of the answer arrived: whatever happens now, never again */
 	s->retry_len = 0;
 	/* CONNECT is refused before it gets here */
-	n = azds_http_parse_response(u->in.data + u->in.start, buf_len(&u->in), &m, &lim, s->rq_head_method, false);
+	n = azds_http_parse_response_inc(&s->rs_scan, u->in.data + u->in.start, buf_len(&u->in), &m, &lim,
+					 s->rq_head_method, false);
 	if (n == AZDS_HTTP_INCOMPLETE) {
 		if (u->eof || u->error || buf_len(&u->in) >= u->in.cap) {
 			session_reply(s, 502, "azds: upstream sent an incomplete or oversized response head");
@@ -1190,6 +1196,7 @@ static void session_start(struct router *r, int fd, const struct sockaddr_in *pe
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	s->r = r;
 	s->peer = *peer;
+	azds_http_scan_init(&s->rq_scan);
 	s->cli = conn_new(r, fd);
 	if (!s->cli) {
 		close(fd);
