@@ -19,6 +19,7 @@
  */
 #include "http_parse.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,6 +143,47 @@ static int parse(const struct cfg *c, bool is_request, const char *buf, size_t l
 	return azds_http_parse_response(buf, len, m, &c->lim, c->req_is_head, c->req_is_connect);
 }
 
+/* A route-as value as the router would use it: baggage values decoded. */
+static long ra_decode(const struct azds_route_as_value *v, char *out, size_t cap)
+{
+	if (v->from_baggage)
+		return azds_pct_decode(v->val, v->len, out, cap);
+	FUZZ_CHECK(v->len < cap);
+	memcpy(out, v->val, v->len);
+	out[v->len] = '\0';
+	return (long)v->len;
+}
+
+static void check_route_as(const struct azds_http_msg *m, const char *head, size_t len)
+{
+	struct azds_route_as ra;
+	int r = azds_http_route_as(m, &ra);
+	char a[8192], b[8192];
+	long al, bl;
+
+	FUZZ_CHECK(r == 0 || r == 1 || r == -EINVAL);
+	FUZZ_CHECK((m->baggage_count > 0) == (m->baggage != NULL));
+	if (r == 1) {
+		FUZZ_CHECK(ra.val.val == NULL && ra.other.val == NULL);
+		FUZZ_CHECK(!m->route_as || m->route_as_len == 0);
+		return;
+	}
+	FUZZ_CHECK(ra.val.val && inside(ra.val.val, ra.val.len, head, len));
+	/* the header wins the first place whenever it says something */
+	if (m->route_as && m->route_as_len)
+		FUZZ_CHECK(ra.val.val == m->route_as && !ra.val.from_baggage);
+	if (r == 0) {
+		FUZZ_CHECK(ra.other.val == NULL);
+		return;
+	}
+	FUZZ_CHECK(ra.other.val && ra.other.from_baggage);
+	FUZZ_CHECK(inside(ra.other.val, ra.other.len, head, len));
+	al = ra_decode(&ra.val, a, sizeof(a));
+	bl = ra_decode(&ra.other, b, sizeof(b));
+	FUZZ_CHECK(al >= 0 && bl >= 0);
+	FUZZ_CHECK(al != bl || memcmp(a, b, (size_t)al) != 0);
+}
+
 /* The full result constrains what any prefix may return. */
 static void check_prefix(const struct cfg *c, bool is_request, const char *data, size_t p,
 			 int full, int full_status)
@@ -196,6 +238,8 @@ static int fuzz_head(const struct cfg *c, bool is_request, const char *data, siz
 		if (azds_baggage_get(m.baggage, m.baggage_len, "k", &v, &vl))
 			FUZZ_CHECK(inside(v, vl, m.baggage, m.baggage_len));
 	}
+	if (is_request && r > 0)
+		check_route_as(&m, data, (size_t)r);
 	return r;
 }
 

@@ -11,6 +11,7 @@
  */
 #include "http_parse.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -518,6 +519,10 @@ static const struct req_case req_cases[] = {
 	{ "Host with space", IN("GET / HTTP/1.1\r\nHost: a b\r\n\r\n"), ERR, 400, "invalid Host" },
 	{ "Host with slash", IN("GET / HTTP/1.1\r\nHost: a/b\r\n\r\n"), ERR, 400 },
 	{ "Host with at", IN("GET / HTTP/1.1\r\nHost: u@a\r\n\r\n"), ERR, 400 },
+	{ "two different route-as", IN("GET / HTTP/1.1\r\nazds-route-as: a\r\nazds-route-as: b\r\n\r\n"),
+	  ERR, 400, "multiple azds-route-as" },
+	{ "route-as list", IN("GET / HTTP/1.1\r\nHost: a\r\nazds-route-as: a, b\r\n\r\n"), OK,
+	  .route_as = "a, b" },
 	{ "two route-as", IN("GET / HTTP/1.1\r\nazds-route-as: a\r\nAzds-Route-As: a\r\n\r\n"), ERR, 400,
 	  "multiple azds-route-as" },
 
@@ -1214,6 +1219,146 @@ static void test_baggage(void)
 	}
 }
 
+/* ---------------------------------------------------------------------- */
+/* Route-as: header and every baggage member must agree                    */
+
+#define RA_H(v) v, false  /* expected value from the header */
+#define RA_B(v) v, true   /* expected value from baggage, as sent */
+
+struct route_as_case {
+	const char *name;
+	const char *headers; /* header lines after the request line and Host */
+	int ret;
+	const char *val;
+	bool val_bag;
+	const char *other;
+	bool other_bag;
+	size_t lines;        /* baggage header lines */
+};
+
+static const struct route_as_case route_as_cases[] = {
+	{ "none", "", .ret = 1 },
+	{ "unrelated baggage", "baggage: k=v, x=y\r\n", 1, .lines = 1 },
+	{ "header only", "azds-route-as: dev/alice\r\n", 0, RA_H("dev/alice"), .lines = 0 },
+	{ "baggage only", "baggage: azds-route-as=dev%2Falice\r\n", 0, RA_B("dev%2Falice"), .lines = 1 },
+	{ "header and encoded baggage agree",
+	  "azds-route-as: dev/alice\r\nbaggage: k=1, azds-route-as = dev%2falice ;ttl=3\r\n", 0,
+	  RA_H("dev/alice"), .lines = 1 },
+	{ "baggage before header still agrees",
+	  "baggage: azds-route-as=dev/alice\r\nazds-route-as: dev/alice\r\n", 0, RA_H("dev/alice"),
+	  .lines = 1 },
+	{ "header and baggage disagree",
+	  "azds-route-as: dev/alice\r\nbaggage: azds-route-as=dev/bob\r\n", -EINVAL, RA_H("dev/alice"),
+	  RA_B("dev/bob"), 1 },
+	{ "header is taken as sent",
+	  "azds-route-as: dev%2Falice\r\nbaggage: azds-route-as=dev/alice\r\n", -EINVAL,
+	  RA_H("dev%2Falice"), RA_B("dev/alice"), 1 },
+	{ "two members disagree on one line",
+	  "baggage: azds-route-as=dev/alice,azds-route-as=dev/bob\r\n", -EINVAL, RA_B("dev/alice"),
+	  RA_B("dev/bob"), 1 },
+	{ "identical members",
+	  "baggage: azds-route-as=dev/alice, azds-route-as=dev%2Falice\r\n", 0, RA_B("dev/alice"),
+	  .lines = 1 },
+	{ "members disagree across lines",
+	  "baggage: k=v, azds-route-as=dev/alice\r\nX-Other: 1\r\nBaggage: azds-route-as=dev/bob;p=1\r\n",
+	  -EINVAL, RA_B("dev/alice"), RA_B("dev/bob"), 2 },
+	{ "members agree across lines",
+	  "baggage: azds-route-as=dev/alice\r\nbaggage: k=v\r\nbaggage: azds-route-as=dev%2Falice\r\n", 0,
+	  RA_B("dev/alice"), .lines = 3 },
+	{ "header and third baggage line disagree",
+	  "azds-route-as: dev\r\nbaggage: azds-route-as=dev\r\nbaggage: a=b\r\nbaggage: azds-route-as=qa\r\n",
+	  -EINVAL, RA_H("dev"), RA_B("qa"), 3 },
+	{ "empty header counts as absent", "azds-route-as:\r\nbaggage: azds-route-as=dev\r\n", 0,
+	  RA_B("dev"), .lines = 1 },
+	{ "empty header alone", "azds-route-as:  \r\n", .ret = 1 },
+	{ "empty member is a value", "baggage: azds-route-as=, azds-route-as=dev\r\n", -EINVAL,
+	  RA_B(""), RA_B("dev"), 1 },
+	{ "empty member against header", "azds-route-as: dev\r\nbaggage: azds-route-as=\r\n", -EINVAL,
+	  RA_H("dev"), RA_B(""), 1 },
+	{ "keys are exact", "baggage: azds-route-asx=a, Azds-Route-As=b, xazds-route-as=c\r\n", 1,
+	  .lines = 1 },
+	{ "malformed member skipped", "baggage: azds-route-as, azds-route-as=a\r\n", 0, RA_B("a"),
+	  .lines = 1 },
+	{ "property is not a member", "baggage: k=v;azds-route-as=a\r\nazds-route-as: b\r\n", 0,
+	  RA_H("b"), .lines = 1 },
+	{ "incomplete escape kept", "azds-route-as: a%2\r\nbaggage: azds-route-as=a%2\r\n", 0,
+	  RA_H("a%2"), .lines = 1 },
+	{ "escape of a plain byte", "azds-route-as: dev\r\nbaggage: azds-route-as=%64%65%76\r\n", 0,
+	  RA_H("dev"), .lines = 1 },
+	{ "prefix is not equal", "azds-route-as: dev\r\nbaggage: azds-route-as=dev%2F\r\n", -EINVAL,
+	  RA_H("dev"), RA_B("dev%2F"), 1 },
+};
+
+static void check_ra_value(const struct azds_route_as_value *v, const char *want, bool bag,
+			   const char *what)
+{
+	check_view(want, v->val, v->len, what);
+	if (want)
+		CHECK_INT(v->from_baggage, bag);
+}
+
+static void test_route_as(void)
+{
+	static char req[1024];
+	struct azds_http_header hdrs[16];
+	struct azds_http_limits lim = limits(0, 0, 0);
+	size_t i;
+
+	for (i = 0; i < sizeof(route_as_cases) / sizeof(route_as_cases[0]); i++) {
+		const struct route_as_case *c = &route_as_cases[i];
+		struct azds_http_msg m = { .headers = hdrs, .headers_cap = 16 };
+		struct azds_route_as ra;
+		int n = snprintf(req, sizeof(req), "GET / HTTP/1.1\r\nHost: a\r\n%s\r\n", c->headers);
+		const char *buf = guarded(req, (size_t)n);
+
+		g_case = c->name;
+		g_cases++;
+		CHECK_INT(azds_http_parse_request(buf, (size_t)n, &m, &lim), n);
+		CHECK_INT(m.baggage_count, c->lines);
+		CHECK_INT(azds_http_route_as(&m, &ra), c->ret);
+		if (c->ret == 1)
+			CHECK(ra.val.val == NULL);
+		else
+			check_ra_value(&ra.val, c->val, c->val_bag, "val");
+		if (c->ret == -EINVAL)
+			check_ra_value(&ra.other, c->other, c->other_bag, "other");
+		else
+			CHECK(ra.other.val == NULL);
+		if (ra.val.val)
+			CHECK(inside(ra.val.val, ra.val.len, buf, (size_t)n));
+		if (ra.other.val)
+			CHECK(inside(ra.other.val, ra.other.len, buf, (size_t)n));
+	}
+}
+
+static void test_pct_decode(void)
+{
+	char out[16];
+
+	g_case = "pct_decode";
+	g_cases++;
+	CHECK_INT(azds_pct_decode(guarded("dev%2Falice", 11), 11, out, sizeof(out)), 9);
+	CHECK(strcmp(out, "dev/alice") == 0);
+	CHECK_INT(azds_pct_decode(guarded("%2f%2F", 6), 6, out, sizeof(out)), 2);
+	CHECK(strcmp(out, "//") == 0);
+	/* not an escape: kept, and nothing read past the input */
+	CHECK_INT(azds_pct_decode(guarded("a%", 2), 2, out, sizeof(out)), 2);
+	CHECK(strcmp(out, "a%") == 0);
+	CHECK_INT(azds_pct_decode(guarded("a%2", 3), 3, out, sizeof(out)), 3);
+	CHECK(strcmp(out, "a%2") == 0);
+	CHECK_INT(azds_pct_decode(guarded("%zz%4", 5), 5, out, sizeof(out)), 5);
+	CHECK(strcmp(out, "%zz%4") == 0);
+	CHECK_INT(azds_pct_decode(guarded("%00", 3), 3, out, sizeof(out)), 1);
+	CHECK(out[0] == '\0');
+	/* the NUL must fit too */
+	CHECK_INT(azds_pct_decode(guarded("abc", 3), 3, out, 4), 3);
+	CHECK_INT(azds_pct_decode(guarded("abc", 3), 3, out, 3), -ENOSPC);
+	CHECK(out[0] == '\0');
+	CHECK_INT(azds_pct_decode(guarded("%61bc", 5), 5, out, 4), 3);
+	CHECK_INT(azds_pct_decode(NULL, 0, out, sizeof(out)), 0);
+	CHECK_INT(azds_pct_decode("a", 1, NULL, 0), -ENOSPC);
+}
+
 static void test_token_eq(void)
 {
 	g_case = "token_eq";
@@ -1251,6 +1396,8 @@ int main(void)
 		run_chunk_case(&chunk_cases[i]);
 	test_chunked_state();
 	test_baggage();
+	test_route_as();
+	test_pct_decode();
 	test_token_eq();
 
 	printf("http_parse: %u cases, %u checks, %u failures (%u prefixes refused by the plain parser "

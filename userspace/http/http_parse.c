@@ -21,6 +21,7 @@
  */
 #include "http_parse.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <string.h>
 
@@ -594,9 +595,12 @@ static int apply_header(struct head_ctx *h, const struct azds_http_header *hd)
 		return on_expect(h, hd);
 	if (azds_http_token_eq(n, nl, "azds-route-as"))
 		return on_route_as(h, hd);
-	if (azds_http_token_eq(n, nl, "baggage") && !m->baggage) {
-		m->baggage = hd->value;
-		m->baggage_len = hd->value_len;
+	if (azds_http_token_eq(n, nl, "baggage")) {
+		/* Every line counts (RFC 9110 5.3): azds_http_route_as reads all. */
+		if (m->baggage_count++ == 0) {
+			m->baggage = hd->value;
+			m->baggage_len = hd->value_len;
+		}
 	}
 	return P_OK;
 }
@@ -1118,28 +1122,22 @@ long azds_chunked_scan(struct azds_chunked *c, const char *buf, size_t len, bool
 }
 
 /* ---------------------------------------------------------------------- */
-/* W3C baggage                                                             */
+/* W3C baggage and route-as                                                */
 
 /*
  * list-member = key OWS "=" OWS value *( OWS ";" OWS property )
  * Keys are compared exactly (the W3C spec defines no case folding).
  * Malformed members are skipped rather than failing the whole lookup:
  * baggage is advisory and is forwarded unchanged anyway.
+ * Returns the next member of it whose key is key[0..klen).
  */
-bool azds_baggage_get(const char *baggage, size_t len, const char *key, const char **val,
-		      size_t *val_len)
+static bool baggage_next(struct list_iter *it, const char *key, size_t klen, const char **val,
+			 size_t *val_len)
 {
-	struct list_iter it;
 	const char *m;
-	size_t mlen, klen;
+	size_t mlen;
 
-	if (!baggage || !key || !val || !val_len)
-		return false;
-	klen = strlen(key);
-	if (klen == 0)
-		return false;
-	list_init(&it, baggage, len);
-	while (list_next(&it, &m, &mlen)) {
+	while (list_next(it, &m, &mlen)) {
 		const char *semi = memchr(m, ';', mlen);
 		const char *end = semi ? semi : m + mlen;
 		const char *eq = memchr(m, '=', (size_t)(end - m));
@@ -1159,4 +1157,121 @@ bool azds_baggage_get(const char *baggage, size_t len, const char *key, const ch
 		return true;
 	}
 	return false;
+}
+
+bool azds_baggage_get(const char *baggage, size_t len, const char *key, const char **val,
+		      size_t *val_len)
+{
+	struct list_iter it;
+	size_t klen;
+
+	if (!baggage || !key || !val || !val_len)
+		return false;
+	klen = strlen(key);
+	if (klen == 0)
+		return false;
+	list_init(&it, baggage, len);
+	return baggage_next(&it, key, klen, val, val_len);
+}
+
+/*
+ * Percent-decoding as the router applies it to baggage values: "%" and
+ * two hex digits is one byte, any other "%" stays as it is.
+ */
+struct pct_reader {
+	const char *s;
+	size_t n, i;
+	bool encoded;
+};
+
+/* The next decoded byte, or -1 at the end. */
+static int pct_next(struct pct_reader *r)
+{
+	unsigned char c;
+
+	if (r->i >= r->n)
+		return -1;
+	c = (unsigned char)r->s[r->i++];
+	if (r->encoded && c == '%' && r->i + 1 < r->n) {
+		int hi = hex_value((unsigned char)r->s[r->i]);
+		int lo = hex_value((unsigned char)r->s[r->i + 1]);
+
+		if (hi >= 0 && lo >= 0) {
+			r->i += 2;
+			return hi << 4 | lo;
+		}
+	}
+	return c;
+}
+
+long azds_pct_decode(const char *s, size_t n, char *out, size_t cap)
+{
+	struct pct_reader r = { s, s ? n : 0, 0, true };
+	size_t o = 0;
+	int c;
+
+	if (!out || cap == 0)
+		return -ENOSPC;
+	while ((c = pct_next(&r)) >= 0) {
+		if (o + 1 >= cap) {
+			out[0] = '\0';
+			return -ENOSPC;
+		}
+		out[o++] = (char)c;
+	}
+	out[o] = '\0';
+	return (long)o;
+}
+
+static bool route_as_eq(const struct azds_route_as_value *a, const struct azds_route_as_value *b)
+{
+	struct pct_reader ra = { a->val, a->len, 0, a->from_baggage };
+	struct pct_reader rb = { b->val, b->len, 0, b->from_baggage };
+	int ca, cb;
+
+	do {
+		ca = pct_next(&ra);
+		cb = pct_next(&rb);
+		if (ca != cb)
+			return false;
+	} while (ca >= 0);
+	return true;
+}
+
+/*
+ * Every value a request carries must agree: the header and each
+ * azds-route-as member of each baggage line. One hop reading the header
+ * and the next reading baggage (where OpenTelemetry keeps the last
+ * member) must not route differently.
+ */
+int azds_http_route_as(const struct azds_http_msg *m, struct azds_route_as *ra)
+{
+	static const char key[] = "azds-route-as";
+	struct azds_route_as_value v;
+	size_t i, lines = 0;
+
+	memset(ra, 0, sizeof(*ra));
+	/* An empty header says nothing; hops that read it fall back to baggage too. */
+	if (m->route_as && m->route_as_len) {
+		ra->val = (struct azds_route_as_value){ m->route_as, m->route_as_len, false };
+	}
+	for (i = 0; i < m->num_headers && lines < m->baggage_count; i++) {
+		const struct azds_http_header *h = &m->headers[i];
+		struct list_iter it;
+
+		if (!azds_http_token_eq(h->name, h->name_len, "baggage"))
+			continue;
+		lines++;
+		list_init(&it, h->value, h->value_len);
+		while (baggage_next(&it, key, sizeof(key) - 1, &v.val, &v.len)) {
+			v.from_baggage = true;
+			if (!ra->val.val)
+				ra->val = v;
+			else if (!route_as_eq(&ra->val, &v)) {
+				ra->other = v;
+				return -EINVAL;
+			}
+		}
+	}
+	return ra->val.val ? 0 : 1;
 }

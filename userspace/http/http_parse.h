@@ -77,6 +77,7 @@ struct azds_http_msg {
 	size_t route_as_len;
 	const char *baggage;   /* value of the first baggage header */
 	size_t baggage_len;
+	size_t baggage_count;  /* baggage header lines, all of them in headers[] */
 
 	/* on AZDS_HTTP_ERROR */
 	int status;
@@ -189,6 +190,45 @@ long azds_chunked_scan(struct azds_chunked *c, const char *buf, size_t len, bool
  */
 bool azds_baggage_get(const char *baggage, size_t len, const char *key, const char **val,
 		      size_t *val_len);
+
+/*
+ * Which space a request asks to be routed as: the azds-route-as header and
+ * the azds-route-as members of every baggage header line (a list header
+ * may be split over several lines, RFC 9110 5.3). All of them must agree,
+ * compared after percent-decoding the baggage values (dev%2Falice in
+ * baggage equals dev/alice; the header is taken as sent). Identical
+ * duplicates agree. An empty header counts as absent (the router then
+ * reads baggage, as every hop does); an empty baggage member is a value,
+ * since a propagator that keeps the last member would forward it.
+ *
+ * Returns 0 with ra->val set: the value, the header's when there is one;
+ *         1 when the request names no space;
+ *         -EINVAL when two values disagree: ra->val is the first one seen
+ *         (the header's if set), ra->other the first that differs from it.
+ * Views point into the head, as sent; from_baggage says the value is
+ * percent-encoded and must go through azds_pct_decode before use.
+ * Parse errors come earlier: two azds-route-as header lines are refused by
+ * the request parser itself (400 "multiple azds-route-as").
+ */
+struct azds_route_as_value {
+	const char *val;
+	size_t len;
+	bool from_baggage;
+};
+
+struct azds_route_as {
+	struct azds_route_as_value val;
+	struct azds_route_as_value other; /* on -EINVAL only */
+};
+
+int azds_http_route_as(const struct azds_http_msg *m, struct azds_route_as *ra);
+
+/*
+ * Percent-decodes s[0..n) into out, NUL-terminated: "%" and two hex digits
+ * become one byte, any other "%" is kept. Returns the decoded length, or
+ * -ENOSPC (out holds "") when it needs more than cap - 1 bytes.
+ */
+long azds_pct_decode(const char *s, size_t n, char *out, size_t cap);
 
 /* Case-insensitive token compare helper: returns true if equal. */
 bool azds_http_token_eq(const char *a, size_t alen, const char *b);
