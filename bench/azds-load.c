@@ -87,6 +87,7 @@ struct config {
 	bool newconn;
 	int timeout_ms;
 	int spin_us;                 /* busy-poll this long before a send */
+	int cpu_fd;                  /* open cgroup cpu.stat, or -1 */
 	bool json;
 };
 
@@ -118,6 +119,11 @@ static void usage(FILE *f)
 "  --spin-us US          busy-poll for the last US microseconds before each\n"
 "                        scheduled send instead of sleeping (default 1000;\n"
 "                        0 = always sleep; at >= 1000 req/s it uses a core)\n"
+"  --cpu-stat-fd FD      descriptor of an open cgroup v2 cpu.stat (the\n"
+"                        server's or proxy's): its usage_usec is read as the\n"
+"                        measured window starts and ends and reported as\n"
+"                        cpu_us. Passed open because a pod's mount namespace\n"
+"                        need not show the node's cgroup tree\n"
 "  -o, --output FMT      text (default) or json (one line)\n"
 "  -h, --help            this help\n"
 "\n"
@@ -231,7 +237,7 @@ static bool header_is(const char *h, const char *name)
 static void parse_args(struct config *cfg, int argc, char **argv)
 {
 	enum { O_TARGET = 256, O_PATH, O_RATE, O_DURATION, O_WARMUP,
-	       O_CONNECTIONS, O_NEWCONN, O_TIMEOUT, O_SPIN };
+	       O_CONNECTIONS, O_NEWCONN, O_TIMEOUT, O_SPIN, O_CPUFD };
 	static const struct option opts[] = {
 		{ "target", required_argument, NULL, O_TARGET },
 		{ "path", required_argument, NULL, O_PATH },
@@ -243,6 +249,7 @@ static void parse_args(struct config *cfg, int argc, char **argv)
 		{ "new-conn", no_argument, NULL, O_NEWCONN },
 		{ "timeout-ms", required_argument, NULL, O_TIMEOUT },
 		{ "spin-us", required_argument, NULL, O_SPIN },
+		{ "cpu-stat-fd", required_argument, NULL, O_CPUFD },
 		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -251,7 +258,7 @@ static void parse_args(struct config *cfg, int argc, char **argv)
 
 	*cfg = (struct config){ .path = "/", .rate = 1000, .duration = 10,
 				.warmup = 1, .connections = 0,
-				.timeout_ms = 5000, .spin_us = 1000 };
+				.timeout_ms = 5000, .spin_us = 1000, .cpu_fd = -1 };
 	cfg->headers = calloc((size_t)argc, sizeof(*cfg->headers));
 	if (!cfg->headers)
 		die("out of memory");
@@ -293,6 +300,9 @@ static void parse_args(struct config *cfg, int argc, char **argv)
 		case O_SPIN:
 			cfg->spin_us = parse_int("--spin-us", optarg, 0, 1000000);
 			break;
+		case O_CPUFD:
+			cfg->cpu_fd = parse_int("--cpu-stat-fd", optarg, 0, 1 << 20);
+			break;
 		case 'o':
 			if (strcmp(optarg, "json") == 0)
 				cfg->json = true;
@@ -324,6 +334,27 @@ static void parse_args(struct config *cfg, int argc, char **argv)
 		usage_error("--rate: invalid value '%g' (at most 100000000)", cfg->rate);
 	if (!cfg->connections)
 		cfg->connections = cfg->newconn ? 256 : 16;
+}
+
+/* usage_usec of the cgroup whose cpu.stat is open on fd: every process and
+ * thread in it, including ones that have exited (kernfs files are seq
+ * files: no pread, so seek back and read again) */
+static int cpu_usage_us(int fd, uint64_t *us)
+{
+	char buf[512], *p;
+	ssize_t n;
+
+	if (lseek(fd, 0, SEEK_SET) < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	if (n < 0)
+		return -errno;
+	buf[n] = 0;
+	p = strstr(buf, "usage_usec ");
+	if (!p || (p != buf && p[-1] != '\n'))
+		return -EINVAL;
+	*us = strtoull(p + strlen("usage_usec "), NULL, 10);
+	return 0;
 }
 
 /* The request is the same bytes every time; build it once. */
@@ -408,6 +439,10 @@ static struct {
 	uint64_t behind_ns;
 	uint64_t late_sends;          /* sent more than LATE_NS behind */
 	int last_errno;
+	/* --cpu-stat-fd: usage at the window's start and end */
+	uint64_t cpu_ws, cpu_we;
+	bool cpu_ws_read, cpu_we_read;
+	int cpu_err;
 } S;
 
 static volatile sig_atomic_t interrupted;
@@ -1111,6 +1146,20 @@ static void count_unsent(void)
 			S.timeouts++;
 }
 
+/* read the cgroup's CPU usage once as the window opens, once as it ends */
+static void cpu_sample(uint64_t now)
+{
+	if (S.cpu_err)
+		return;
+	if (!S.cpu_ws_read && now >= S.ws) {
+		S.cpu_err = cpu_usage_us(S.cfg.cpu_fd, &S.cpu_ws);
+		S.cpu_ws_read = !S.cpu_err;
+	} else if (S.cpu_ws_read && !S.cpu_we_read && now >= S.we) {
+		S.cpu_err = cpu_usage_us(S.cfg.cpu_fd, &S.cpu_we);
+		S.cpu_we_read = !S.cpu_err;
+	}
+}
+
 static void run(void)
 {
 	uint64_t scan_ns = (uint64_t)S.cfg.timeout_ms * NS_PER_MS / 4;
@@ -1145,6 +1194,8 @@ static void run(void)
 				(double)(S.we - S.ws) / 1e9);
 			hard_stop = S.we + (uint64_t)S.cfg.timeout_ms * NS_PER_MS;
 		}
+		if (S.cfg.cpu_fd >= 0)
+			cpu_sample(now);
 		if (now >= next_scan) {
 			scan_deadlines(now);
 			next_scan = now + scan_ns;
@@ -1170,7 +1221,8 @@ static void run(void)
 			}
 			wake = hard_stop;
 		} else {
-			wake = S.we;
+			/* with --cpu-stat-fd, also wake as the window opens */
+			wake = S.cfg.cpu_fd >= 0 && !S.cpu_ws_read && !S.cpu_err ? S.ws : S.we;
 		}
 		if (next_scan < wake)
 			wake = next_scan;
@@ -1207,6 +1259,9 @@ static void run(void)
 			on_event(&S.conns[evs[i].data.u32]);
 		}
 	}
+	/* the loop can end in the pass that crossed the window's end */
+	if (S.cfg.cpu_fd >= 0 && S.cpu_ws_read)
+		cpu_sample(UINT64_MAX);
 	for (int i = 0; i < S.cfg.connections; i++)
 		close_fd(&S.conns[i]);
 }
@@ -1281,11 +1336,14 @@ static void report(void)
 		       "\"behind_ms\":%.3f,\"late_sends\":%" PRIu64
 		       ",\"non2xx\":%" PRIu64
 		       ",\"conn_errors\":%" PRIu64 ",\"timeouts\":%" PRIu64
-		       ",\"dropped_samples\":%" PRIu64 "}\n",
+		       ",\"dropped_samples\":%" PRIu64,
 		       mode, S.cfg.rate, window, S.cfg.connections, requests,
 		       errors, achieved, p50, p90, p99, p999, max, mean,
 		       behind_ms, S.late_sends, S.non2xx, S.conn_errors, S.timeouts,
 		       S.dropped);
+		if (S.cpu_we_read)
+			printf(",\"cpu_us\":%" PRIu64, S.cpu_we - S.cpu_ws);
+		printf("}\n");
 	} else {
 		printf("target       %s\n", S.cfg.target);
 		printf("path         %s\n", S.cfg.path);
@@ -1314,12 +1372,18 @@ static void report(void)
 		if (S.dropped)
 			printf("unrecorded   %" PRIu64 " latencies (sample cap %lu reached)\n",
 			       S.dropped, MAX_SAMPLES);
+		if (S.cpu_we_read)
+			printf("cpu          %" PRIu64 " us (the cgroup of --cpu-stat-fd, in the window)\n",
+			       S.cpu_we - S.cpu_ws);
 	}
 	fflush(stdout);
 
 	if (S.conn_errors + S.timeouts && S.last_errno)
 		fprintf(stderr, "%s: %" PRIu64 " requests failed; last error: %s\n",
 			prog, S.conn_errors + S.timeouts, strerror(S.last_errno));
+	if (S.cpu_err)
+		fprintf(stderr, "%s: warning: --cpu-stat-fd: cannot read usage_usec: %s\n", prog,
+			strerror(-S.cpu_err));
 	if (S.dropped)
 		fprintf(stderr, "%s: warning: more than %lu latencies; %" PRIu64
 			" were not recorded and are missing from the percentiles\n",
@@ -1338,6 +1402,14 @@ int main(int argc, char **argv)
 				.sa_flags = SA_RESETHAND };
 
 	parse_args(&S.cfg, argc, argv);
+	if (S.cfg.cpu_fd >= 0) {
+		uint64_t us;
+		int err = cpu_usage_us(S.cfg.cpu_fd, &us);
+
+		if (err)
+			usage_error("--cpu-stat-fd %d: not a readable cgroup cpu.stat (%s)", S.cfg.cpu_fd,
+				    strerror(-err));
+	}
 	S.req = build_request(&S.cfg, &S.req_len);
 	signal(SIGPIPE, SIG_IGN);
 	sigaction(SIGINT, &sa, NULL);

@@ -93,7 +93,7 @@ int main(int argc, char **argv)
 	}
 	t3 = now_s();
 	printf("{\"spaces\":%d,\"services_per_space\":%d,\"entries\":%d,\"load_s\":%.3f,"
-	       "\"routing_change_ms\":%.3f}\n",
+	       "\"routing_change_ms\":%.6f}\n",
 	       nspaces + 1, nsvcs, (nspaces + 1) * nsvcs, t1 - t0, (t3 - t2) * 1000);
 	azds_maps_close(&m);
 	return 0;

@@ -14,6 +14,10 @@
 #   nginx       Debian's nginx (1 worker) routing on azds-route-as with a map
 #   plain TCP   iperf3 and connections/s: direct vs the kernel balancer
 #
+# Every proxy runs alone in a cgroup; its CPU is the cgroup's usage_usec over
+# the measured window (all its processes and threads), its memory the summed
+# RSS of the cgroup's processes: never a wrapper's pid.
+#
 # Every HTTP request carries azds-route-as: alice and must be answered by
 # alice's copy of the service (checked before measuring).
 set -uo pipefail
@@ -21,13 +25,15 @@ set -uo pipefail
 usage() {
 	cat <<EOF
 usage: azds bench [--duration SEC] [--rates "R1 R2"] [--quick] [-o table|json] [--plot FILE.png]
-                  [--keep-raw DIR] [--bin DIR]
+                  [--keep-raw DIR] [--bin DIR] [--instance NAME]
 
   --duration SEC   seconds per measurement (default 10; --quick: 3)
   --rates "..."    open-loop request rates for the latency runs (default "1000 10000")
   -o json          one JSON document instead of tables
   --plot FILE.png  draw the latency percentiles of every contender (gnuplot)
   --keep-raw DIR   keep every raw result (JSON lines) in DIR
+  --instance NAME  the azds instance it builds and removes (default "bench";
+                   one of its own, so that parallel runs do not collide)
 Runs as root; takes about 8 minutes with the defaults (--quick: about 3).
 EOF
 }
@@ -39,6 +45,7 @@ RATES="1000 10000"
 OUT=table
 PLOT=""
 RAW=""
+I=bench
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--duration) DUR=${2:?}; shift 2 ;;
@@ -48,10 +55,12 @@ while [ $# -gt 0 ]; do
 	--plot) PLOT=${2:?}; shift 2 ;;
 	--keep-raw) RAW=${2:?}; shift 2 ;;
 	--bin) B=${2:?}; shift 2 ;;
+	--instance) I=${2:?}; shift 2 ;;
 	-h | --help) usage; exit 0 ;;
 	*) echo "azds bench: unknown option \"$1\" (see --help)" >&2; exit 2 ;;
 	esac
 done
+[[ "$I" =~ ^[a-z0-9]{1,12}$ ]] || { echo "azds bench: --instance: 1-12 characters of a-z and 0-9" >&2; exit 2; }
 case "$OUT" in table | json) ;; *) echo "azds bench: -o must be table or json" >&2; exit 2 ;; esac
 [[ "$DUR" =~ ^[0-9]+$ ]] && [ "$DUR" -ge 1 ] || { echo "azds bench: --duration must be a whole number of seconds >= 1" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || { echo "azds bench: must run as root" >&2; exit 1; }
@@ -74,7 +83,6 @@ HAPROXY_MAXCONN=$(((FDMAX - 200) / 2))
 HAPROXY_IDLE=$((HAPROXY_MAXCONN - 100))
 [ "$HAPROXY_IDLE" -gt 10000 ] && HAPROXY_IDLE=10000
 
-I=bench
 CTL="$B/azds-controller -i $I"
 INIT="$B/azds-init -i $I"
 NODE=azds-$I-node
@@ -130,20 +138,26 @@ BULK_VIP=$(vip bulk)
 PLAIN_VIP=$(vip plain)
 GW=169.254.1.1
 
-# The proxies under test run in a cgroup of the instance, so that a stop
-# after a crashed (even SIGKILLed) earlier run ends them with the rest.
-CGB=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)/azds-$I/_bench
-mkdir -p "$CGB" || exit 1
-in_cg() { sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$CGB" "$@"; }
+# The proxies under test run each in its own cgroup of the instance, so that
+# a stop after a crashed (even SIGKILLed) earlier run ends them with the rest,
+# and so that what is measured is the proxy's own processes: the pid that
+# "cmd &" gives is a subshell's, and haproxy or nginx may fork or thread.
+# ('_' starts no pod name; stop removes every cgroup under the instance's.)
+CG2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
+[ -n "$CG2" ] || { echo "azds bench: no cgroup v2 hierarchy is mounted" >&2; exit 1; }
+proxy_cg() { mkdir -p "$CG2/azds-$I/_bench-$1" && echo "$CG2/azds-$I/_bench-$1"; }
+SIDECAR_CG=$(proxy_cg sidecar) && HAPROXY_CG=$(proxy_cg haproxy) && NGINX_CG=$(proxy_cg nginx) || exit 1
+in_cg() { sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$@"; } # CGROUP CMD...
+# cg_of PID: the cgroup v2 directory a process is in
+cg_of() { local p; p=$(sed -n 's/^0:://p' "/proc/$1/cgroup" 2>/dev/null) && [ -n "$p" ] && echo "$CG2$p"; }
 
 # the sidecar-era path: REDIRECT in the client pod to a router inside it
 ip netns exec azds-$I-p-client-ds iptables -t nat -A OUTPUT -p tcp -d "${API_VIP%:*}" --dport 80 \
 	-j REDIRECT --to-ports 15002 || exit 1
 # (--netns, not ip netns exec: the router opens the pinned maps before entering)
-in_cg "$B/azds-router" --instance $I --netns azds-$I-p-client-ds --redirect-mode --port 15002 \
+in_cg "$SIDECAR_CG" "$B/azds-router" --instance $I --netns azds-$I-p-client-ds --redirect-mode --port 15002 \
 	>"$W/sidecar.log" 2>&1 &
-SIDECAR=$!
-PIDS+=($SIDECAR)
+PIDS+=($!)
 
 cat >"$W/haproxy.conf" <<EOF
 global
@@ -167,9 +181,8 @@ backend be_alice
 	http-reuse always
 	server s1 $ALICE:8080
 EOF
-in_cg ip netns exec $NODE haproxy -f "$W/haproxy.conf" -db >"$W/haproxy.log" 2>&1 &
-HAPROXY=$!
-PIDS+=($HAPROXY)
+in_cg "$HAPROXY_CG" ip netns exec $NODE haproxy -f "$W/haproxy.conf" -db >"$W/haproxy.log" 2>&1 &
+PIDS+=($!)
 
 cat >"$W/nginx.conf" <<EOF
 worker_processes 1;
@@ -194,10 +207,10 @@ http {
 	}
 }
 EOF
-in_cg ip netns exec $NODE nginx -c "$W/nginx.conf" -p "$W" >"$W/nginx.log" 2>&1 &
-NGINX=$!
-PIDS+=($NGINX)
-ROUTER=$(cat /run/azds/$I/router.pid)
+in_cg "$NGINX_CG" ip netns exec $NODE nginx -c "$W/nginx.conf" -p "$W" >"$W/nginx.log" 2>&1 &
+PIDS+=($!)
+# the node's router: the controller starts it in a cgroup of its own
+ROUTER_CG=$(cg_of "$(cat /run/azds/$I/router.pid)") || { echo "azds bench: the router's cgroup not found" >&2; exit 1; }
 
 # wait until every path answers, and answers from alice's pod
 probe_ok() { # POD TARGET
@@ -211,31 +224,48 @@ for target in "client $ALICE:8080" "client $API_VIP" "client-ds $API_VIP" "clien
 	for i in $(seq 1 100); do probe_ok "$1" "$2" && break; sleep 0.1; done
 	probe_ok "$1" "$2" || { echo "azds bench: $2 (from $1) does not reach alice's api" >&2; exit 1; }
 done
+for cg in "$SIDECAR_CG" "$HAPROXY_CG" "$NGINX_CG" "$ROUTER_CG"; do
+	grep -q . "$cg/cgroup.procs" || { echo "azds bench: no process in $cg" >&2; exit 1; }
+done
 
 # ---- measurements ---------------------------------------------------------------------
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
-rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
-HZ=$(getconf CLK_TCK)
+# rss_kb CGROUP: the summed RSS of the cgroup's processes (threads share theirs)
+rss_kb() {
+	local p r t=0 n=0
+	while read -r p; do
+		r=$(awk '/^VmRSS/ { print $2 }' "/proc/$p/status" 2>/dev/null)
+		[ -n "$r" ] && t=$((t + r)) && n=$((n + 1))
+	done <"$1/cgroup.procs"
+	[ "$n" -gt 0 ] && echo "$t"
+}
 
-# load NAME POD TARGET MODE RATE [PROXYPID]: one azds-load run, appended to $RES
+# load NAME POD TARGET MODE RATE [PROXY-CGROUP [EXTRA-JSON]]: one azds-load run,
+# appended to $RES. The proxy's CPU is read by azds-load itself as its
+# measured window opens and closes (the warm-up is not charged), from the
+# cgroup's cpu.stat passed open on descriptor 7: the pod's mount namespace
+# has its own /sys.
 load() {
-	local name=$1 pod=$2 target=$3 mode=$4 rate=$5 ppid=${6:-} args c0 c1 out
+	local name=$1 pod=$2 target=$3 mode=$4 rate=$5 cg=${6:-} extra=${7:-'{}'} args out
 	args=(--target "$target" -H 'azds-route-as: alice' --duration "$DUR" --warmup 1 -o json)
 	case "$mode" in
 	keepalive) args+=(--rate "$rate" --connections 16) ;;
 	newconn) args+=(--rate "$rate" --new-conn --connections 256) ;;
 	max) args+=(--rate 0 --connections 32) ;;
 	esac
-	c0=$([ -n "$ppid" ] && cpu_ticks "$ppid" || echo 0)
-	out=$($INIT exec --pod "$pod" -- "$B/azds-load" "${args[@]}" 2>"$W/load.err")
-	c1=$([ -n "$ppid" ] && cpu_ticks "$ppid" || echo 0)
+	if [ -n "$cg" ]; then
+		out=$($INIT exec --pod "$pod" -- "$B/azds-load" "${args[@]}" --cpu-stat-fd 7 2>"$W/load.err" 7<"$cg/cpu.stat")
+	else
+		out=$($INIT exec --pod "$pod" -- "$B/azds-load" "${args[@]}" 2>"$W/load.err")
+	fi
 	if [ -z "$out" ]; then
 		echo "azds bench: $name $mode $rate failed: $(cat "$W/load.err")" >&2
 		return
 	fi
-	printf '{"contender":"%s","mode":"%s","rate":%s,"proxy_cpu_s":%s,"load":%s}\n' "$name" "$mode" "$rate" \
-		"$(awk -v t=$((c1 - c0)) -v hz="$HZ" 'BEGIN { printf "%.3f", t / hz }')" "$out" >>"$RES"
-	log "  $(printf '%-13s %-9s %6s' "$name" "$mode" "$rate") $(echo "$out" | sed 's/.*"p50_us":\([0-9.]*\).*"p99_us":\([0-9.]*\).*/p50 \1 us  p99 \2 us/')"
+	# proxy_cpu_s is null where there is no proxy, and where it could not be read
+	echo "$out" | jq -c --arg c "$name" --arg m "$mode" --argjson r "$rate" --argjson x "$extra" \
+		'{contender: $c, mode: $m, rate: $r, proxy_cpu_s: (if .cpu_us then .cpu_us / 1e6 else null end),
+		  load: .} + $x' >>"$RES"
+	log "  $(printf '%-13s %-9s %6s' "$name" "$mode" "$rate") $(echo "$out" | jq -r '"p50 \(.p50_us) us  p99 \(.p99_us) us"')"
 }
 
 contenders() { # MODE RATE
@@ -243,12 +273,12 @@ contenders() { # MODE RATE
 	$CTL set sockmap off
 	load direct client "$ALICE:8080" "$1" "$2"
 	$CTL set sockmap on
-	load azds client "$API_VIP" "$1" "$2" "$ROUTER"
+	load azds client "$API_VIP" "$1" "$2" "$ROUTER_CG"
 	$CTL set sockmap off
-	load azds-stack client "$API_VIP" "$1" "$2" "$ROUTER"
-	load devspaces client-ds "$API_VIP" "$1" "$2" "$SIDECAR"
-	load haproxy client "$GW:18081" "$1" "$2" "$HAPROXY"
-	load nginx client "$GW:18082" "$1" "$2" "$NGINX"
+	load azds-stack client "$API_VIP" "$1" "$2" "$ROUTER_CG"
+	load devspaces client-ds "$API_VIP" "$1" "$2" "$SIDECAR_CG"
+	load haproxy client "$GW:18081" "$1" "$2" "$HAPROXY_CG"
+	load nginx client "$GW:18082" "$1" "$2" "$NGINX_CG"
 	$CTL set sockmap on
 }
 
@@ -258,7 +288,7 @@ contenders newconn 1000
 contenders max 0
 
 # router memory with 10,000 idle client connections (each proxy, same client)
-idle_mem() { # NAME TARGET PID [COUNT]
+idle_mem() { # NAME TARGET CGROUP [COUNT]
 	local before after ip n=${4:-10000}
 	before=$(rss_kb "$3")
 	$INIT exec --pod client -- "$B/azds-idle" "$2" "$n" >"$W/idle.out" 2>&1 &
@@ -268,7 +298,7 @@ idle_mem() { # NAME TARGET PID [COUNT]
 		sleep 1 # every connection accepted by the proxy, not just queued
 		after=$(rss_kb "$3")
 		printf '{"contender":"%s","mode":"idle10k","conns":%s,"rss_before_kb":%s,"rss_kb":%s}\n' "$1" "$n" \
-			"$before" "$after" >>"$RES"
+			"${before:-null}" "${after:-null}" >>"$RES"
 		log "  $(printf '%-13s %-9s' "$1" "idle $n") RSS $before kB -> $after kB"
 	else
 		echo "azds bench: idle connections to $1: $(cat "$W/idle.out")" >&2
@@ -277,16 +307,16 @@ idle_mem() { # NAME TARGET PID [COUNT]
 	wait $ip 2>/dev/null
 	sleep 1 # let the proxy close them before the next run
 }
-idle_mem azds "$API_VIP" "$ROUTER"
-idle_mem haproxy "$GW:18081" "$HAPROXY" "$HAPROXY_IDLE"
-idle_mem nginx "$GW:18082" "$NGINX"
+idle_mem azds "$API_VIP" "$ROUTER_CG"
+idle_mem haproxy "$GW:18081" "$HAPROXY_CG" "$HAPROXY_IDLE"
+idle_mem nginx "$GW:18082" "$NGINX_CG"
 
 # plain TCP: bytes/s (iperf3) and connections/s, direct vs kernel balancer
 iperf() { # NAME TARGET
 	local out bps
 	out=$($INIT exec --pod client -- iperf3 -c "${2%:*}" -p "${2#*:}" -t "$DUR" -J 2>/dev/null)
 	bps=$(echo "$out" | grep -A8 '"sum_received"' | awk -F: '/bits_per_second/ { gsub(/[ ,]/, "", $2); print $2; exit }')
-	printf '{"contender":"%s","mode":"tcp_bytes","bits_per_second":%s}\n' "$1" "${bps:-0}" >>"$RES"
+	printf '{"contender":"%s","mode":"tcp_bytes","bits_per_second":%s}\n' "$1" "${bps:-null}" >>"$RES"
 	log "  $(printf '%-13s %-9s' "$1" tcp) $(awk -v b="${bps:-0}" 'BEGIN { printf "%.2f Gbit/s", b / 1e9 }')"
 }
 # interleaved and repeated: a noisy moment should not decide a ratio

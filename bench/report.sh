@@ -4,6 +4,10 @@
 # and optionally a gnuplot PNG of latency percentiles.
 # usage: report.sh table|json RESULTS.jsonl [PLOT.png] [DURATION]
 set -euo pipefail
+# CPU ms per 1,000 requests: the proxy's CPU over the measured window
+# against the responses completed in it (null where there is no proxy)
+CPU1K='def cpu1k: if .proxy_cpu_s == null or (.load.achieved_rps * .load.duration_s) <= 0 then null
+	else .proxy_cpu_s * 1e6 / (.load.achieved_rps * .load.duration_s) end;'
 OUT=$1
 RES=$2
 PLOT=${3:-}
@@ -11,7 +15,7 @@ DUR=${4:-?}
 
 if [ "$OUT" = json ]; then
 	# raw results plus the ratios the tables show, per mode and rate
-	jq -s --arg d "$DUR" '
+	jq -s --arg d "$DUR" "$CPU1K"'
 		. as $all |
 		def base(c; m; r): ($all | map(select(.contender == c and .mode == m and .rate == r))[0].load);
 		{duration_s: ($d | tonumber? // $d),
@@ -21,7 +25,7 @@ if [ "$OUT" = json ]; then
 			{contender, mode, rate, p50_us: .load.p50_us, p99_us: .load.p99_us, rps: .load.achieved_rps,
 			 p50_over_direct_us: (.load.p50_us - $dl.p50_us), p99_over_direct_us: (.load.p99_us - $dl.p99_us),
 			 rps_x_direct: (.load.achieved_rps / $dl.achieved_rps), rps_x_haproxy: (.load.achieved_rps / $hl.achieved_rps),
-			 proxy_cpu_ms_per_1k: (if .contender == "direct" then null else .proxy_cpu_s * 1e6 / .load.requests end)}],
+			 proxy_cpu_ms_per_1k: cpu1k}],
 		 results: $all}' "$RES"
 else
 	echo
@@ -48,15 +52,14 @@ else
 	done
 	echo
 	echo "Throughput, keep-alive, closed loop (32 connections); proxy CPU per 1,000 requests"
-	jq -rs '
+	jq -rs "$CPU1K"'
 		(map(select(.mode == "max" and .contender == "direct"))[0].load.achieved_rps) as $d |
 		(map(select(.mode == "max" and .contender == "haproxy"))[0].load.achieved_rps) as $h |
 		["contender", "req/s", "x direct", "x haproxy", "p50", "p99", "proxy CPU ms/1k req"],
 		(.[] | select(.mode == "max" and (.contender | startswith("tcp-") | not)) |
 		 [.contender, (.load.achieved_rps | round), ((.load.achieved_rps / $d) * 100 | round / 100),
 		  ((.load.achieved_rps / $h) * 100 | round / 100), .load.p50_us, .load.p99_us,
-		  (if .contender == "direct" then "-" else
-		   ((.proxy_cpu_s * 1000 / (.load.requests / 1000)) * 1000 | round / 1000) end)])
+		  (cpu1k | if . == null then "-" else (. * 1000 | round / 1000) end)])
 		| @tsv' "$RES" | column -t -s $'\t'
 	echo
 	echo "Memory with idle client connections (10,000 unless the descriptor limit allows fewer)"

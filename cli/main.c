@@ -81,6 +81,11 @@ static int run_bench(int argc, char **argv)
 	snprintf(script, sizeof(script), "%s/../../bench/bench.sh", exe);
 	if (access(script, X_OK))
 		snprintf(script, sizeof(script), "%s/../share/azds/bench.sh", exe);
+#ifdef AZDS_SOURCE_BENCH
+	/* a build directory outside the source tree */
+	if (access(script, X_OK))
+		snprintf(script, sizeof(script), "%s", AZDS_SOURCE_BENCH);
+#endif
 	if (access(script, X_OK)) {
 		fprintf(stderr, "azds: bench script not found next to %s\n", exe);
 		return 1;
