@@ -12,6 +12,8 @@
 #               in that pod (the Dev Spaces sidecar-era path)
 #   haproxy     Debian's HAProxy (1 thread) routing on azds-route-as
 #   nginx       Debian's nginx (1 worker) routing on azds-route-as with a map
+#   azds-w1     azds at maximum throughput with one router event loop, and
+#   azds-wN     with one per CPU (--workers); skipped if the router has none
 #   plain TCP   iperf3 and connections/s: direct vs the kernel balancer
 #
 # Every proxy runs alone in a cgroup; its CPU is the cgroup's usage_usec over
@@ -286,6 +288,32 @@ log "azds bench: $DUR s per run; every request routed to alice's api by azds-rou
 for r in $RATES; do contenders keepalive "$r"; done
 contenders newconn 1000
 contenders max 0
+
+# router event loops: maximum throughput with one worker and with one per CPU
+# the router may run on, the node's router restarted with each (the
+# defaults otherwise; it keeps the last setting, one per CPU, for the rest)
+restart_router() { # ROUTER-ARGS...
+	local p a args=()
+	p=$(cat /run/azds/$I/router.pid) || return 1
+	kill "$p"
+	for i in $(seq 1 200); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
+	for a in "$@"; do args+=(--router-arg "$a"); done
+	$CTL start "${args[@]}" >"$W/restart.log" 2>&1 || { cat "$W/restart.log" >&2; return 1; }
+	ROUTER_CG=$(cg_of "$(cat /run/azds/$I/router.pid)") || return 1
+	for i in $(seq 1 100); do probe_ok client "$API_VIP" && return 0; sleep 0.1; done
+	return 1
+}
+NWORKERS=$(nproc)
+if "$B/azds-router" --help 2>/dev/null | grep -q -- '--workers'; then
+	for w in 1 "$NWORKERS"; do
+		name=azds-w$([ "$w" = 1 ] && echo 1 || echo N)
+		restart_router --workers "$w" || { echo "azds bench: the router did not restart with --workers $w" >&2; exit 1; }
+		load "$name" client "$API_VIP" max 0 "$ROUTER_CG" "{\"workers\":$w}"
+	done
+else
+	echo "azds bench: azds-router has no --workers option: azds-w1 and azds-wN skipped" >&2
+	echo '{"contender":"azds-w1","mode":"skipped","reason":"azds-router has no --workers option"}' >>"$RES"
+fi
 
 # router memory with 10,000 idle client connections (each proxy, same client)
 idle_mem() { # NAME TARGET CGROUP [COUNT]

@@ -8,6 +8,8 @@ set -euo pipefail
 # against the responses completed in it (null where there is no proxy)
 CPU1K='def cpu1k: if .proxy_cpu_s == null or (.load.achieved_rps * .load.duration_s) <= 0 then null
 	else .proxy_cpu_s * 1e6 / (.load.achieved_rps * .load.duration_s) end;'
+# router workers: azds-w1 and azds-wN at maximum throughput, side by side
+WORKERS='def workers: map(select(.mode == "max" and (.contender == "azds-w1" or .contender == "azds-wN")));'
 OUT=$1
 RES=$2
 PLOT=${3:-}
@@ -15,7 +17,7 @@ DUR=${4:-?}
 
 if [ "$OUT" = json ]; then
 	# raw results plus the ratios the tables show, per mode and rate
-	jq -s --arg d "$DUR" "$CPU1K"'
+	jq -s --arg d "$DUR" "$CPU1K $WORKERS"'
 		. as $all |
 		def base(c; m; r): ($all | map(select(.contender == c and .mode == m and .rate == r))[0].load);
 		{duration_s: ($d | tonumber? // $d),
@@ -26,6 +28,15 @@ if [ "$OUT" = json ]; then
 			 p50_over_direct_us: (.load.p50_us - $dl.p50_us), p99_over_direct_us: (.load.p99_us - $dl.p99_us),
 			 rps_x_direct: (.load.achieved_rps / $dl.achieved_rps), rps_x_haproxy: (.load.achieved_rps / $hl.achieved_rps),
 			 proxy_cpu_ms_per_1k: cpu1k}],
+		 workers: (workers as $w | ($w | map(select(.contender == "azds-w1"))[0]) as $one |
+			($w | map(select(.contender == "azds-wN"))[0]) as $n |
+			if $one == null or $n == null then
+				{skipped: ([$all[] | select(.mode == "skipped") | .reason][0] // "not measured")}
+			else
+				{n: $n.workers, w1_rps: $one.load.achieved_rps, wn_rps: $n.load.achieved_rps,
+				 rps_wn_x_w1: ($n.load.achieved_rps / $one.load.achieved_rps),
+				 w1_cpu_ms_per_1k: ($one | cpu1k), wn_cpu_ms_per_1k: ($n | cpu1k)}
+			end),
 		 results: $all}' "$RES"
 else
 	echo
@@ -61,6 +72,18 @@ else
 		  ((.load.achieved_rps / $h) * 100 | round / 100), .load.p50_us, .load.p99_us,
 		  (cpu1k | if . == null then "-" else (. * 1000 | round / 1000) end)])
 		| @tsv' "$RES" | column -t -s $'\t'
+	echo
+	echo "Router event loops (--workers), keep-alive, closed loop (32 connections)"
+	if [ "$(jq -s "$WORKERS"' workers | length' "$RES")" -gt 0 ]; then
+		jq -rs "$CPU1K $WORKERS"'
+			workers | (map(select(.contender == "azds-w1"))[0].load.achieved_rps) as $one |
+			["contender", "workers", "req/s", "x 1 worker", "p50", "p99", "router CPU ms/1k req"],
+			(.[] | [.contender, .workers, (.load.achieved_rps | round), ((.load.achieved_rps / $one) * 100 | round / 100),
+			  .load.p50_us, .load.p99_us, (cpu1k | if . == null then "-" else (. * 1000 | round / 1000) end)])
+			| @tsv' "$RES" | column -t -s $'\t'
+	else
+		jq -rs '"not measured: " + ([.[] | select(.mode == "skipped") | .reason][0] // "no results")' "$RES"
+	fi
 	echo
 	echo "Memory with idle client connections (10,000 unless the descriptor limit allows fewer)"
 	jq -rs '["contender", "idle conns", "RSS before kB", "RSS with idle kB", "bytes/conn"],
