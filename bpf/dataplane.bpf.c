@@ -128,6 +128,20 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } sock_hash SEC(".maps");
 
+/*
+ * router_socks: the router's per-worker listeners, which TC picks from by
+ * flow hash. Kernels before 6.5 refuse bpf_sk_assign to a socket of a
+ * SO_REUSEPORT group (-ESOCKTNOSUPPORT), so N workers cannot share one
+ * reuseport port there; they register N plain listeners here instead.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_SOCKMAP);
+	__uint(max_entries, AZDS_MAX_WORKERS);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} router_socks SEC(".maps");
+
 #define READ_ONCE_U32(x) (*(volatile __u32 *)&(x))
 
 static __always_inline void count(__u32 reason)
@@ -196,7 +210,8 @@ int azds_steer(struct __sk_buff *skb)
 	struct ethhdr *eth = data;
 	struct iphdr *ip;
 	struct tcphdr *tcp;
-	struct bpf_sock *sk;
+	struct bpf_sock *sk, *skc;
+	__u32 n, idx;
 	long err;
 
 	if ((void *)(eth + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP))
@@ -246,16 +261,38 @@ int azds_steer(struct __sk_buff *skb)
 	ev.dst = ip->daddr;
 	ev.dport = tcp->dest;
 
-	tuple.ipv4.saddr = ip->saddr;
-	tuple.ipv4.sport = tcp->source;
-	tuple.ipv4.daddr = ip->daddr;
-	tuple.ipv4.dport = bpf_htons(cfg->router_port);
-	sk = bpf_skc_lookup_tcp(skb, &tuple, sizeof(tuple.ipv4), BPF_F_CURRENT_NETNS, 0);
+	/* a registered worker listener, picked by flow hash (a retransmitted
+	 * SYN has the same hash, so it goes to the same listener) */
+	n = READ_ONCE_U32(cfg->router_workers);
+	sk = NULL;
+	if (n > 0) {
+		if (n > AZDS_MAX_WORKERS)
+			n = AZDS_MAX_WORKERS;
+		idx = bpf_get_hash_recalc(skb) % n;
+		sk = bpf_map_lookup_elem(&router_socks, &idx);
+	}
+	/* or whatever listens on the router port (one listener, or on 6.5+
+	 * a SO_REUSEPORT group, whose member the kernel picks) */
 	if (!sk) {
-		count(AZDS_R_ROUTER_DOWN);
-		ev.type = AZDS_EV_ROUTER_DOWN;
-		emit(cfg, &ev);
-		return TC_ACT_OK;
+		tuple.ipv4.saddr = ip->saddr;
+		tuple.ipv4.sport = tcp->source;
+		tuple.ipv4.daddr = ip->daddr;
+		tuple.ipv4.dport = bpf_htons(cfg->router_port);
+		skc = bpf_skc_lookup_tcp(skb, &tuple, sizeof(tuple.ipv4), BPF_F_CURRENT_NETNS, 0);
+		if (!skc) {
+			count(AZDS_R_ROUTER_DOWN);
+			ev.type = AZDS_EV_ROUTER_DOWN;
+			emit(cfg, &ev);
+			return TC_ACT_OK;
+		}
+		/* one pointer type on both paths for the verifier; a listener
+		 * is a full socket (a request or time-wait socket is not) */
+		sk = bpf_sk_fullsock(skc);
+		if (!sk) {
+			bpf_sk_release(skc);
+			count(AZDS_R_NOT_LISTENER);
+			return TC_ACT_OK;
+		}
 	}
 	if (sk->state != BPF_TCP_LISTEN) {
 		/* a connection owns that tuple, not the listener: do not hijack

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <bpf/libbpf.h>
 #include <bpf/bpf.h>
@@ -16,7 +17,8 @@ const char *const azds_reason_names[] = { AZDS_REASONS(AZDS_REASON_NAME) };
 const char *const azds_reason_texts[] = { AZDS_REASONS(AZDS_REASON_TEXT) };
 
 const char *const azds_dp_map_names[] = { "spaces", "space_ids", "pods", "pod_cgroups", "vips",
-					  "services", "backends", "dp_config", "stats", "events", "sock_hash", "generation", NULL };
+					  "services", "backends", "dp_config", "stats", "events", "sock_hash", "generation",
+					  "router_socks", NULL };
 const char *const azds_dp_prog_names[] = { "prog_steer", "prog_connect4", "prog_sockops", "prog_msg", NULL };
 
 __u64 azds_dp_counter(int stats_fd, __u32 reason)
@@ -161,5 +163,63 @@ int azds_dp_load(const struct azds_dp_opts *o)
 	}
 cleanup:
 	dataplane__destroy(skel);
+	return err;
+}
+
+int azds_dp_listeners_set_fd(int socks_fd, int config_fd, const int *fds, __u32 n)
+{
+	struct azds_config cfg;
+	__u32 zero = 0;
+
+	if (n > AZDS_MAX_WORKERS)
+		return -E2BIG;
+	for (__u32 i = 0; i < n; i++) {
+		int on = 0, listening = 0;
+		socklen_t len = sizeof(on);
+		__u64 v = (__u64)fds[i];
+
+		/* before 6.5, bpf_sk_assign refuses any socket of a reuseport
+		 * group: refuse them everywhere so no kernel behaves otherwise */
+		if (getsockopt(fds[i], SOL_SOCKET, SO_REUSEPORT, &on, &len))
+			return -errno;
+		len = sizeof(listening);
+		if (getsockopt(fds[i], SOL_SOCKET, SO_ACCEPTCONN, &listening, &len))
+			return -errno;
+		if (on || !listening)
+			return -EINVAL;
+		if (bpf_map_update_elem(socks_fd, &i, &v, BPF_ANY))
+			return -errno;
+	}
+	/* the sockets first, then the count that makes TC use them */
+	if (bpf_map_lookup_elem(config_fd, &zero, &cfg))
+		return -errno;
+	cfg.router_workers = n;
+	if (bpf_map_update_elem(config_fd, &zero, &cfg, BPF_ANY))
+		return -errno;
+	/* slots of an earlier, larger set (a closed socket leaves by itself) */
+	for (__u32 i = n; i < AZDS_MAX_WORKERS; i++)
+		bpf_map_delete_elem(socks_fd, &i);
+	return 0;
+}
+
+int azds_dp_listeners_set(const char *pin_dir, const int *fds, __u32 n)
+{
+	char path[512];
+	int socks, config, err;
+
+	snprintf(path, sizeof(path), "%s/router_socks", pin_dir);
+	socks = bpf_obj_get(path);
+	if (socks < 0)
+		return -errno;
+	snprintf(path, sizeof(path), "%s/dp_config", pin_dir);
+	config = bpf_obj_get(path);
+	if (config < 0) {
+		err = -errno;
+		close(socks);
+		return err;
+	}
+	err = azds_dp_listeners_set_fd(socks, config, fds, n);
+	close(config);
+	close(socks);
 	return err;
 }

@@ -17,6 +17,7 @@
 #define AZDS_DEPTH_HARD_MAX 16  /* bound of every chain walk (BPF loop bound) */
 #define AZDS_DEPTH_DEFAULT 8    /* default configured maximum chain depth */
 #define AZDS_MAX_BACKENDS 32    /* backend pods per (space, service) */
+#define AZDS_MAX_WORKERS 1024   /* router listeners TC can pick from (router_socks) */
 
 #define AZDS_SPACE_NONE 0u      /* space id 0: "no parent" */
 
@@ -114,13 +115,19 @@ struct azds_sock_key {
 	__u32 remote_port; /* host order */
 };
 
+/*
+ * router_socks: key __u32 worker index -> the router worker's listening
+ * socket (sockmap). Filled by the router (azds_dp_listeners_set) together
+ * with azds_config.router_workers; a closed socket leaves the map by itself.
+ */
+
 /* config: array with one element */
 struct azds_config {
 	__u32 flags;       /* AZDS_CFG_* */
 	__u32 max_depth;   /* chain walk limit, <= AZDS_DEPTH_HARD_MAX */
 	__u16 router_port; /* transparent listener port, host order */
 	__u16 pad;
-	__u32 pad2;
+	__u32 router_workers; /* listeners in router_socks[0..n): TC picks one by flow hash; 0 = look up router_port */
 };
 
 /*

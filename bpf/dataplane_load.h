@@ -34,6 +34,31 @@ void azds_dp_default_opts(struct azds_dp_opts *o, const char *pin_dir);
  */
 int azds_dp_load(const struct azds_dp_opts *o);
 
+/*
+ * The router's worker listeners, for TC to pick from by flow hash.
+ *
+ * Before 6.5, bpf_sk_assign refuses a socket of a SO_REUSEPORT group, so N
+ * workers cannot each have a listener in one reuseport group on
+ * router_port (Debian 12's 6.1 resets every steered SYN then). Instead:
+ *   - worker 0 listens on 0.0.0.0:router_port (IP_TRANSPARENT), without
+ *     SO_REUSEPORT: TC falls back to it when no listener is registered,
+ *     and it is what readiness checks look for;
+ *   - workers 1..N-1 listen on 127.0.0.1:0 (any free port: TC assigns
+ *     SYNs to the socket itself, whatever it is bound to; loopback keeps it
+ *     unreachable from pods), also without SO_REUSEPORT;
+ *   - once all of them listen, in the node's namespace, the router calls
+ *     azds_dp_listeners_set(in.pin_dir, fds, N) with fds[i] = worker i's
+ *     listener. TC then picks fds[hash(flow) % N] for each new connection;
+ *     the accepted socket's local address is still the service's address.
+ * Call it again after re-creating listeners; n = 0 unregisters them (TC then
+ * looks up router_port). The sockets leave the map when they are closed.
+ * Refuses (-EINVAL) a socket with SO_REUSEPORT set or not listening, and
+ * n > AZDS_MAX_WORKERS (-E2BIG). Returns 0 or -errno.
+ */
+int azds_dp_listeners_set(const char *pin_dir, const int *fds, __u32 n);
+/* The same with the router_socks and dp_config map fds (tests). */
+int azds_dp_listeners_set_fd(int socks_fd, int config_fd, const int *fds, __u32 n);
+
 /* A counter of the stats map (fd), summed over CPUs; 0 if unreadable. */
 __u64 azds_dp_counter(int stats_fd, __u32 reason);
 
