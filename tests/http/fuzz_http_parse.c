@@ -311,55 +311,87 @@ static void fuzz_inc(const struct cfg *c, bool is_request, const char *data, siz
 }
 
 struct scan_res {
-	long consumed; /* -1 on error */
+	long consumed; /* AZDS_CHUNKED_ERROR or AZDS_CHUNKED_TOO_LARGE on error */
 	bool done;
 	uint64_t total;
+	uint64_t data;  /* decode: chunk data bytes handed out */
 };
 
-/* Feeds data in pieces of `step` bytes (0: pieces of varying size). */
-static struct scan_res scan(const char *data, size_t len, size_t step, size_t max_line)
+/*
+ * Feeds data in pieces of `step` bytes (0: pieces of varying size), through
+ * azds_chunked_decode when decode is set (each piece then re-offered from
+ * where the last call stopped).
+ */
+static struct scan_res scan(const char *data, size_t len, size_t step, size_t max_line,
+			    uint64_t max_total, bool decode)
 {
 	struct azds_chunked st;
-	struct scan_res res = { 0, false, 0 };
+	struct scan_res res = { 0, false, 0, 0 };
 	size_t off = 0, k = 0;
 
-	azds_chunked_init(&st);
+	azds_chunked_init_max(&st, max_total);
 	while (off < len && !res.done) {
 		size_t want = step ? step : 1 + mix(k++) % 9;
-		size_t n = len - off < want ? len - off : want;
+		size_t n = len - off < want ? len - off : want, dl = 0;
 		char *piece = dup_exact(data + off, n);
-		long r = azds_chunked_scan(&st, piece, n, &res.done, max_line);
+		long r = decode ? azds_chunked_decode(&st, piece, n, &dl, &res.done, max_line)
+				: azds_chunked_scan(&st, piece, n, &res.done, max_line);
 
 		free(piece);
 		if (r < 0) {
-			res.consumed = -1;
+			FUZZ_CHECK(r == AZDS_CHUNKED_ERROR || r == AZDS_CHUNKED_TOO_LARGE);
+			res.consumed = r;
 			return res;
 		}
-		FUZZ_CHECK((size_t)r <= n);
-		FUZZ_CHECK(res.done || (size_t)r == n);
+		FUZZ_CHECK((size_t)r <= n && dl <= (size_t)r);
+		/* decode stops early only after data; scan only at the end */
+		FUZZ_CHECK(res.done || (size_t)r == n || (decode && dl > 0));
+		FUZZ_CHECK(decode || r > 0 || n == 0);
 		res.consumed += r;
-		off += n;
+		res.data += dl;
+		off += (size_t)r;
 	}
 	res.total = st.total;
 	return res;
 }
 
-static void fuzz_chunked(const char *data, size_t len, size_t max_line)
+static void same_result(const struct scan_res *a, const struct scan_res *b)
 {
-	struct scan_res one = scan(data, len, len ? len : 1, max_line);
-	struct scan_res bytes = scan(data, len, 1, max_line);
-	struct scan_res uneven = scan(data, len, 0, max_line);
+	FUZZ_CHECK(a->consumed == b->consumed && a->done == b->done);
+	if (a->consumed >= 0)
+		FUZZ_CHECK(a->total == b->total);
+}
 
-	FUZZ_CHECK(one.consumed == bytes.consumed && one.done == bytes.done);
-	FUZZ_CHECK(one.consumed == uneven.consumed && one.done == uneven.done);
+static void fuzz_chunked(const char *data, size_t len, size_t max_line, uint64_t max_total)
+{
+	struct scan_res one = scan(data, len, len ? len : 1, max_line, 0, false);
+	struct scan_res bytes = scan(data, len, 1, max_line, 0, false);
+	struct scan_res uneven = scan(data, len, 0, max_line, 0, false);
+	struct scan_res dec = scan(data, len, 0, max_line, 0, true);
+	struct scan_res lim = scan(data, len, 0, max_line, max_total, false);
+	struct scan_res lim1 = scan(data, len, len ? len : 1, max_line, max_total, true);
+
+	same_result(&one, &bytes);
+	same_result(&one, &uneven);
+	same_result(&one, &dec);
+	same_result(&lim, &lim1);
+	FUZZ_CHECK(one.consumed != AZDS_CHUNKED_TOO_LARGE);
 	if (one.consumed >= 0) {
-		FUZZ_CHECK(one.total == bytes.total && one.total == uneven.total);
 		FUZZ_CHECK(one.total <= (uint64_t)one.consumed);
+		/* De-chunking hands out exactly the decoded bytes. */
+		FUZZ_CHECK(dec.data == one.total);
 		/* A finished body ends with CRLF. */
 		if (one.done)
 			FUZZ_CHECK(one.consumed >= 5 &&
 				   memcmp(data + one.consumed - 2, "\r\n", 2) == 0);
 	}
+	/* A limit only ever adds a TOO_LARGE, and only past the limit. */
+	if (lim.consumed != AZDS_CHUNKED_TOO_LARGE)
+		same_result(&lim, &one);
+	else
+		FUZZ_CHECK(max_total > 0);
+	if (max_total && lim.consumed >= 0)
+		FUZZ_CHECK(lim.total <= max_total);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -379,9 +411,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_head(&c, false, msg, len);
 	fuzz_inc(&c, true, msg, len);
 	fuzz_inc(&c, false, msg, len);
-	fuzz_chunked(msg, len, c.max_line);
+	fuzz_chunked(msg, len, c.max_line, c.lim.max_body_bytes);
 	/* The body right after an accepted head, as the router would scan it. */
 	if (r > 0)
-		fuzz_chunked(msg + r, len - (size_t)r, c.max_line);
+		fuzz_chunked(msg + r, len - (size_t)r, c.max_line, c.lim.max_body_bytes);
 	return 0;
 }

@@ -652,6 +652,24 @@ static const struct resp_case resp_cases[] = {
 	  OK, 101, B(AZDS_BODY_NONE), .upgrade = YES },
 	{ "101 without Upgrade header", IN("HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\n\r\n"),
 	  OK, 101, B(AZDS_BODY_NONE), .upgrade = NO },
+	{ "101 without Connection", IN("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n"),
+	  OK, 101, B(AZDS_BODY_NONE), .upgrade = NO },
+	{ "101 Connection without upgrade token",
+	  IN("HTTP/1.1 101 Switching Protocols\r\nConnection: upgraded, keep-alive\r\nUpgrade: websocket\r\n\r\n"),
+	  OK, 101, B(AZDS_BODY_NONE), .upgrade = NO },
+	{ "101 upgrade token in a list, 2nd line",
+	  IN("HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: keep-alive\r\nconnection: x, UPGRADE\r\n\r\n"),
+	  OK, 101, B(AZDS_BODY_NONE), .upgrade = YES },
+	{ "101 empty Upgrade", IN("HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: \r\n\r\n"),
+	  OK, 101, B(AZDS_BODY_NONE), .upgrade = NO },
+	{ "101 in HTTP/1.0", IN("HTTP/1.0 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n"),
+	  OK, 101, B(AZDS_BODY_NONE), .upgrade = NO },
+	{ "200 advertising Upgrade is no upgrade",
+	  IN("HTTP/1.1 200 OK\r\nConnection: upgrade\r\nUpgrade: h2c\r\nContent-Length: 0\r\n\r\n"), OK, 200,
+	  B(AZDS_BODY_LENGTH), .upgrade = NO },
+	{ "426 with Upgrade is no upgrade",
+	  IN("HTTP/1.1 426 Upgrade Required\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nContent-Length: 0\r\n\r\n"),
+	  OK, 426, B(AZDS_BODY_LENGTH), .upgrade = NO },
 	{ "200 to CONNECT", IN("HTTP/1.1 200 Connection Established\r\n\r\n"), OK, 200, B(AZDS_BODY_NONE),
 	  .req_connect = true },
 	{ "407 to CONNECT", IN("HTTP/1.1 407 Proxy Auth\r\nContent-Length: 3\r\n\r\nno!"), OK, 407,
@@ -1014,7 +1032,10 @@ struct chunk_case {
 	bool done;
 	uint64_t total; /* decoded bytes, checked when done */
 	size_t max_line;
+	uint64_t max_total; /* azds_chunked_init_max; 0 = azds_chunked_init */
 };
+
+#define TOO_LARGE AZDS_CHUNKED_TOO_LARGE
 
 static const struct chunk_case chunk_cases[] = {
 	{ "one chunk", IN("5\r\nhello\r\n0\r\n\r\n"), 15, true, 5 },
@@ -1064,6 +1085,20 @@ static const struct chunk_case chunk_cases[] = {
 	{ "NUL in quoted ext", IN("5;a=\"\0\"\r\nhello\r\n0\r\n\r\n"), -1 },
 	{ "line too long", IN("5;abcdefg\r\nhello\r\n0\r\n\r\n"), -1, .max_line = 9 },
 	{ "trailer too long", IN("0\r\nX: 1234567\r\n\r\n"), -1, .max_line = 9 },
+
+	/* --- the sum of chunk sizes against --max-body-bytes --- */
+	{ "body at limit", IN("5\r\nhello\r\n5\r\nworld\r\n0\r\n\r\n"), 25, true, 10, .max_total = 10 },
+	{ "body under limit", IN("5\r\nhello\r\n0\r\n\r\n"), 15, true, 5, .max_total = 10 },
+	{ "second chunk past limit", IN("5\r\nhello\r\n6\r\nworld!\r\n0\r\n\r\n"), TOO_LARGE, .max_total = 10 },
+	{ "first chunk past limit", IN("b\r\n"), TOO_LARGE, .max_total = 10 },
+	{ "refused at the size digit", IN("5\r\nhello\r\n1"), TOO_LARGE, .max_total = 5 },
+	{ "leading zeros under limit", IN("00000000000a\r\n0123456789\r\n0\r\n\r\n"), 31, true, 10,
+	  .max_total = 10 },
+	{ "huge size past limit", IN("FFFFFFFFFFFFFFFF\r\n"), TOO_LARGE, .max_total = 1 << 20 },
+	{ "many small chunks past limit", IN("1\r\na\r\n1\r\nb\r\n1\r\nc\r\n"), TOO_LARGE, .max_total = 2 },
+	{ "malformed before limit", IN("5\nhello"), -1, .max_total = 10 },
+	{ "limit beats later junk", IN("5\r\nhello\r\n9x"), TOO_LARGE, .max_total = 10 },
+	{ "limit 1 byte", IN("1\r\nx\r\n0\r\n\r\n"), 11, true, 1, .max_total = 1 },
 };
 
 /* Scans in pieces of at most step bytes, each copied against the guard. */
@@ -1073,14 +1108,14 @@ static long scan_steps(const struct chunk_case *c, size_t step, bool *done, uint
 	size_t off = 0;
 	long sum = 0;
 
-	azds_chunked_init(&st);
+	azds_chunked_init_max(&st, c->max_total);
 	*done = false;
 	while (off < c->len && !*done) {
 		size_t n = c->len - off < step ? c->len - off : step;
 		long r = azds_chunked_scan(&st, guarded(c->in + off, n), n, done, c->max_line);
 
 		if (r < 0)
-			return -1;
+			return r;
 		if (r > (long)n)
 			return -2;
 		sum += r;
@@ -1149,6 +1184,18 @@ static void test_chunked_state(void)
 	buf = guarded("5\r\n", 3);
 	CHECK_INT(azds_chunked_scan(&st, buf, 3, &done, 0), -1);
 
+	g_case = "chunked too large sticks";
+	g_cases++;
+	azds_chunked_init_max(&st, 4);
+	buf = guarded("5\r\nhello\r\n0\r\n\r\n", 15);
+	CHECK_INT(azds_chunked_scan(&st, buf, 15, &done, 0), TOO_LARGE);
+	CHECK_INT(st.total, 0);
+	CHECK_INT(azds_chunked_scan(&st, guarded("0\r\n\r\n", 5), 5, &done, 0), TOO_LARGE);
+	/* the limit is per body: init starts the next one unlimited */
+	azds_chunked_init(&st);
+	CHECK_INT(azds_chunked_scan(&st, buf, 15, &done, 0), 15);
+	CHECK(done);
+
 	g_case = "chunked default max_line";
 	g_cases++;
 	{
@@ -1159,6 +1206,110 @@ static void test_chunked_state(void)
 		line[1] = ';';
 		memset(line + 2, 'a', sizeof(line) - 2);
 		CHECK_INT(azds_chunked_scan(&st, guarded(line, sizeof(line)), sizeof(line), &done, 0), -1);
+	}
+}
+
+/*
+ * De-chunking for HTTP/1.0 recipients: the data runs, concatenated, are
+ * the decoded body whatever the pieces, and framing never leaks into them.
+ */
+static void test_chunked_decode(void)
+{
+	static const char body[] = "5;ext=1\r\nhello\r\n1\r\n \r\n6\r\nworld!\r\n0\r\nX-T: v\r\n\r\nNEXT";
+	static const size_t steps[] = { SIZE_MAX, 1, 2, 5, 11 };
+	size_t body_len = sizeof(body) - 1 - 4, i;
+
+	g_case = "chunked decode";
+	g_cases++;
+	for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		struct azds_chunked st;
+		char out[64];
+		size_t off = 0, o = 0, len = sizeof(body) - 1;
+		bool done = false;
+		int calls = 0;
+
+		azds_chunked_init(&st);
+		while (off < len && !done && calls++ < 1000) {
+			size_t n = len - off < steps[i] ? len - off : steps[i], dl = 99;
+			const char *piece = guarded(body + off, n);
+			long r = azds_chunked_decode(&st, piece, n, &dl, &done, 0);
+
+			if (r < 0 || (size_t)r > n || dl > (size_t)r || o + dl > sizeof(out)) {
+				CHECK(r >= 0 && (size_t)r <= n && dl <= (size_t)r);
+				break;
+			}
+			memcpy(out + o, piece + r - dl, dl);
+			o += dl;
+			off += (size_t)r;
+		}
+		CHECK(done);
+		CHECK_INT(off, body_len);
+		CHECK(o == 12 && memcmp(out, "hello world!", 12) == 0);
+		CHECK_INT(st.total, 12);
+	}
+
+	g_case = "chunked decode errors";
+	g_cases++;
+	{
+		struct azds_chunked st;
+		size_t dl = 99;
+		bool done;
+
+		azds_chunked_init_max(&st, 3);
+		CHECK_INT(azds_chunked_decode(&st, guarded("5\r\nhello", 8), 8, &dl, &done, 0), TOO_LARGE);
+		CHECK_INT(dl, 0);
+		azds_chunked_init(&st);
+		CHECK_INT(azds_chunked_decode(&st, guarded("5\nhello", 7), 7, &dl, &done, 0), -1);
+		/* data_len may be NULL */
+		azds_chunked_init(&st);
+		CHECK_INT(azds_chunked_decode(&st, guarded("2\r\nab\r\n", 7), 7, NULL, &done, 0), 5);
+		CHECK(!done);
+	}
+}
+
+/* A router must know the client's version to spare HTTP/1.0 1xx and chunking. */
+static void test_versions(void)
+{
+	static const struct {
+		const char *in;
+		bool request;
+		int minor;
+	} cases[] = {
+		{ "GET / HTTP/1.0\r\n\r\n", true, 0 },
+		{ "GET / HTTP/1.1\r\nHost: a\r\n\r\n", true, 1 },
+		{ "POST / HTTP/1.0\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\n", true, 0 },
+		{ "HTTP/1.0 200 OK\r\n\r\n", false, 0 },
+		{ "HTTP/1.1 100 Continue\r\n\r\n", false, 1 },
+		{ "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", false, 1 },
+	};
+	struct azds_http_header hdrs[4];
+	struct azds_http_limits lim = limits(0, 0, 0);
+	size_t i;
+
+	g_case = "minor_version";
+	g_cases++;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct azds_http_msg m = { .headers = hdrs, .headers_cap = 4, .minor_version = 7 };
+		size_t n = strlen(cases[i].in);
+		const char *buf = guarded(cases[i].in, n);
+		struct azds_http_scan st;
+		int r;
+
+		r = cases[i].request ? azds_http_parse_request(buf, n, &m, &lim)
+				     : azds_http_parse_response(buf, n, &m, &lim, false, false);
+		CHECK_INT(r, n);
+		CHECK_INT(m.minor_version, cases[i].minor);
+		/* the _inc path, fed in two pieces, sets it alike */
+		azds_http_scan_init(&st);
+		m.minor_version = 7;
+		r = cases[i].request ? azds_http_parse_request_inc(&st, buf, 5, &m, &lim)
+				     : azds_http_parse_response_inc(&st, buf, 5, &m, &lim, false, false);
+		CHECK_INT(r, INC);
+		CHECK_INT(m.minor_version, 0);
+		r = cases[i].request ? azds_http_parse_request_inc(&st, buf, n, &m, &lim)
+				     : azds_http_parse_response_inc(&st, buf, n, &m, &lim, false, false);
+		CHECK_INT(r, n);
+		CHECK_INT(m.minor_version, cases[i].minor);
 	}
 }
 
@@ -1395,6 +1546,8 @@ int main(void)
 	for (i = 0; i < sizeof(chunk_cases) / sizeof(chunk_cases[0]); i++)
 		run_chunk_case(&chunk_cases[i]);
 	test_chunked_state();
+	test_chunked_decode();
+	test_versions();
 	test_baggage();
 	test_route_as();
 	test_pct_decode();

@@ -708,7 +708,13 @@ static int finish_response(struct head_ctx *h, size_t head_len)
 	if (m->body == AZDS_BODY_LENGTH && h->max_body && h->cl > h->max_body)
 		return fail(h, 502, "Content-Length too large");
 	m->keep_alive = want_keep_alive(h) && m->body != AZDS_BODY_UNTIL_CLOSE;
-	m->upgrade = h->conn_upgrade && h->have_upgrade;
+	/*
+	 * Only a 101 switches protocols, and only with both fields (RFC 9110
+	 * 7.8, 15.2.2); elsewhere Upgrade merely advertises. HTTP/1.0 has no
+	 * upgrade.
+	 */
+	m->upgrade = m->status_code == 101 && m->minor_version >= 1 && h->conn_upgrade &&
+		     h->have_upgrade;
 	return (int)head_len;
 }
 
@@ -930,13 +936,20 @@ enum chunk_state {
 	CS_TRAILER_LF,
 	CS_END_LF,
 	CS_DONE,
-	CS_ERROR
+	CS_ERROR,
+	CS_TOO_LARGE      /* the chunk sizes add up to more than max_total */
 };
 
 void azds_chunked_init(struct azds_chunked *c)
 {
 	memset(c, 0, sizeof(*c));
 	c->state = CS_SIZE;
+}
+
+void azds_chunked_init_max(struct azds_chunked *c, uint64_t max_total)
+{
+	azds_chunked_init(c);
+	c->max_total = max_total;
 }
 
 static int start_size_line(struct azds_chunked *c)
@@ -983,6 +996,13 @@ static int size_digit(struct azds_chunked *c, unsigned char b)
 	if (++c->size_digits > 16)
 		return CS_ERROR;
 	c->remaining = (c->remaining << 4) | (uint64_t)v;
+	/*
+	 * A size only grows with more digits: refuse at the first digit that
+	 * takes the body past the limit, before any of its data is passed on.
+	 * total <= max_total holds, since every earlier size passed this test.
+	 */
+	if (c->max_total && c->remaining > c->max_total - c->total)
+		return CS_TOO_LARGE;
 	return CS_SIZE;
 }
 
@@ -1095,30 +1115,61 @@ static size_t take_data(struct azds_chunked *c, size_t avail)
 	return n;
 }
 
-long azds_chunked_scan(struct azds_chunked *c, const char *buf, size_t len, bool *done,
-		       size_t max_line)
+static bool chunk_final(const struct azds_chunked *c)
+{
+	return c->state == CS_DONE || c->state == CS_ERROR || c->state == CS_TOO_LARGE;
+}
+
+/* data_len != NULL: stop after the first run of chunk data, its length there. */
+static long chunked_run(struct azds_chunked *c, const char *buf, size_t len, bool *done,
+			size_t max_line, size_t *data_len)
 {
 	size_t i = 0;
 
 	if (done)
 		*done = false;
+	if (data_len)
+		*data_len = 0;
 	if (!buf)
 		len = 0;
 	if (len > LONG_MAX)
 		len = LONG_MAX; /* the count is returned as a long */
 	if (max_line == 0)
 		max_line = DEFAULT_MAX_CHUNK_LINE;
-	while (i < len && c->state != CS_DONE && c->state != CS_ERROR) {
-		if (c->state == CS_DATA)
-			i += take_data(c, len - i);
-		else
+	while (i < len && !chunk_final(c)) {
+		if (c->state == CS_DATA) {
+			size_t n = take_data(c, len - i);
+
+			i += n;
+			if (data_len) {
+				*data_len = n;
+				break;
+			}
+		} else {
 			c->state = chunk_step(c, (unsigned char)buf[i++], max_line);
+		}
 	}
 	if (c->state == CS_ERROR)
-		return -1;
+		return AZDS_CHUNKED_ERROR;
+	if (c->state == CS_TOO_LARGE)
+		return AZDS_CHUNKED_TOO_LARGE;
 	if (done)
 		*done = c->state == CS_DONE;
 	return (long)i;
+}
+
+long azds_chunked_scan(struct azds_chunked *c, const char *buf, size_t len, bool *done,
+		       size_t max_line)
+{
+	return chunked_run(c, buf, len, done, max_line, NULL);
+}
+
+long azds_chunked_decode(struct azds_chunked *c, const char *buf, size_t len, size_t *data_len,
+			 bool *done, size_t max_line)
+{
+	size_t dummy;
+
+	return chunked_run(c, buf, len, done, max_line, data_len ? data_len : &dummy);
 }
 
 /* ---------------------------------------------------------------------- */

@@ -55,7 +55,7 @@ struct azds_http_msg {
 	size_t target_len;
 	/* status line (responses) */
 	int status_code;
-	int minor_version; /* 0 or 1 */
+	int minor_version; /* 0 or 1: HTTP/1.0 or HTTP/1.1, set on every accepted head */
 
 	struct azds_http_header *headers; /* caller-provided array */
 	size_t num_headers;               /* out: headers filled */
@@ -66,7 +66,8 @@ struct azds_http_msg {
 	uint64_t content_length;
 	bool keep_alive;      /* HTTP/1.1 default true; Connection: close/keep-alive */
 	bool expect_continue; /* Expect: 100-continue (requests) */
-	bool upgrade;         /* Connection: upgrade + Upgrade header present */
+	bool upgrade;         /* Connection: upgrade + Upgrade header present;
+			       * in a response only when it is a 101 (HTTP/1.1) */
 	bool is_head;         /* request method is HEAD */
 	bool is_connect;      /* request method is CONNECT */
 
@@ -169,19 +170,43 @@ struct azds_chunked {
 	uint64_t remaining; /* bytes of chunk data still to pass */
 	size_t line_len;    /* bytes of the current size/trailer line seen */
 	unsigned size_digits;
-	uint64_t total;     /* decoded body bytes so far */
+	uint64_t total;     /* decoded body bytes so far (chunk data passed) */
+	uint64_t max_total; /* limit on the sum of chunk sizes; 0 = none */
 };
+
+#define AZDS_CHUNKED_ERROR (-1)     /* malformed: refuse (400) or abort */
+#define AZDS_CHUNKED_TOO_LARGE (-2) /* chunk sizes add up past max_total: 413 */
 
 void azds_chunked_init(struct azds_chunked *c);
 
 /*
+ * As azds_chunked_init, with a limit on the decoded body (a request's
+ * --max-body-bytes, as Content-Length bodies get). The scan refuses with
+ * AZDS_CHUNKED_TOO_LARGE at the chunk-size digit that takes the sum of the
+ * sizes past max_total, before any byte of that chunk's data is accepted:
+ * bodies of exactly max_total bytes pass. 0 means no limit.
+ */
+void azds_chunked_init_max(struct azds_chunked *c, uint64_t max_total);
+
+/*
  * Consume up to len bytes. Returns the number of bytes that belong to the
  * body (<= len) and sets *done when the body's last byte was among them;
- * returns -1 on malformed input (the message must be refused/aborted).
+ * returns AZDS_CHUNKED_ERROR (-1) on malformed input (the message must be
+ * refused/aborted) or AZDS_CHUNKED_TOO_LARGE; both stick.
  * max_line bounds a chunk-size or trailer line (e.g. 4096).
  */
 long azds_chunked_scan(struct azds_chunked *c, const char *buf, size_t len, bool *done,
 		       size_t max_line);
+
+/*
+ * The same scan, for a recipient that must not get chunked framing (an
+ * HTTP/1.0 client, RFC 9112 7.1 and 6.1): stops after the first run of
+ * chunk data. Returns the bytes consumed (or an error as above); the last
+ * *data_len of them are chunk data to pass on, the bytes before them are
+ * framing. Call again from buf + returned value; *done as above.
+ */
+long azds_chunked_decode(struct azds_chunked *c, const char *buf, size_t len, size_t *data_len,
+			 bool *done, size_t max_line);
 
 /*
  * Find key in a W3C baggage header value ("k1=v1;prop, k2=v2"). On success
