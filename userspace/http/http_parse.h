@@ -12,7 +12,8 @@
  *   > 0                  the head is complete; value = bytes of the head
  *                        (request/status line + headers + final CRLF)
  *   AZDS_HTTP_INCOMPLETE need more bytes (the caller re-calls with the same
- *                        buffer start and more bytes appended)
+ *                        buffer start and more bytes appended; the _inc
+ *                        variants make that linear in the head's length)
  *   AZDS_HTTP_ERROR      refused; msg->status holds the HTTP status to send
  *                        (400, 413, 431, 501, 505) and msg->reason a short,
  *                        static, human-readable cause.
