@@ -8,9 +8,11 @@
  *    reads the original destination with getsockname(). If no router
  *    listens, the SYN is left alone and the local route for the virtual
  *    range answers with a reset: the client fails at once, never hangs.
- *  - azds_connect4 (cgroup/connect4 on the instance cgroup): a connect()
- *    from a pod to a plain-TCP service is rewritten to a backend pod of the
- *    nearest space in the caller's chain. No per-packet work, no NAT table.
+ *  - azds_connect4 / azds_connect6 (cgroup/connect4 and connect6 on the
+ *    instance cgroup): a connect() from a pod (or a child cgroup of one) to
+ *    a plain-TCP service, IPv4 or IPv4-mapped IPv6, is rewritten to a
+ *    backend pod of the nearest space in the caller's chain. No per-packet
+ *    work, no NAT table.
  *  - azds_sockops: publishes "established" events for pods' connections.
  */
 #include "vmlinux.h"
@@ -24,6 +26,7 @@ _Static_assert(AZDS_MAX_BACKENDS == 32, "the index mask below assumes 32 backend
 #define IP_OFFSET 0x1fff /* fragment offset bits of frag_off */
 #define TC_ACT_OK 0
 #define AF_INET 2
+#define AF_INET6 10
 #define SOCK_STREAM 1
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
@@ -317,8 +320,37 @@ not_tcp:
 	return TC_ACT_OK;
 }
 
-SEC("cgroup/connect4")
-int azds_connect4(struct bpf_sock_addr *ctx)
+/*
+ * The pod of the calling process: the pod whose cgroup it is in, or whose
+ * cgroup is an ancestor of its cgroup (a process in a child cgroup of the
+ * pod: systemd units, a build step, a container runtime's scope).
+ */
+static __always_inline __be32 *caller_pod(void)
+{
+	__u64 self = bpf_get_current_cgroup_id(), id;
+	__be32 *addr = bpf_map_lookup_elem(&pod_cgroups, &self);
+
+	if (addr)
+		return addr;
+	/* from the root down; ancestor ids past the current level are 0 */
+	for (int level = 1; level < AZDS_CGROUP_LEVELS_MAX; level++) {
+		id = bpf_get_current_ancestor_cgroup_id(level);
+		if (id == 0 || id == self)
+			break;
+		addr = bpf_map_lookup_elem(&pod_cgroups, &id);
+		if (addr)
+			return addr;
+	}
+	return NULL;
+}
+
+/*
+ * connect() of a pod to the IPv4 service address vaddr:vport (network
+ * order): the backend to use instead, in *new_addr / *new_port, or 0 to
+ * leave the connect alone. One path for connect4 and connect6 (IPv4-mapped
+ * destinations), so both count and publish the same way.
+ */
+static __always_inline int lb_pick(__be32 vaddr, __be16 vport, __be32 *new_addr, __be16 *new_port)
 {
 	struct azds_event ev = {};
 	struct azds_vip_key vk = {};
@@ -328,31 +360,27 @@ int azds_connect4(struct bpf_sock_addr *ctx)
 	struct azds_vip *vip;
 	__u32 target_space = 0, n, idx;
 	__be32 *addr;
-	__u64 cg;
 
-	if (ctx->type != SOCK_STREAM || ctx->family != AF_INET)
-		return 1;
-	cg = bpf_get_current_cgroup_id();
-	addr = bpf_map_lookup_elem(&pod_cgroups, &cg);
+	addr = caller_pod();
 	if (!addr)
-		return 1;
+		return 0;
 	pod = bpf_map_lookup_elem(&pods, addr);
 	if (!pod)
-		return 1;
-	vk.addr = ctx->user_ip4;
-	vk.port = (__be16)ctx->user_port;
+		return 0;
+	vk.addr = vaddr;
+	vk.port = vport;
 	vip = bpf_map_lookup_elem(&vips, &vk);
 	if (!vip)
-		return 1;
+		return 0;
 	cfg = get_config();
 	if (!cfg)
-		return 1;
+		return 0;
 	if (vip->kind != AZDS_KIND_TCP) {
 		count(AZDS_R_LB_HTTP_PASS);
-		return 1;
+		return 0;
 	}
 	if (!(cfg->flags & AZDS_CFG_KERNEL_LB))
-		return 1;
+		return 0;
 
 	ev.space = pod->space;
 	ev.svc = vip->svc;
@@ -365,26 +393,65 @@ int azds_connect4(struct bpf_sock_addr *ctx)
 		count(AZDS_R_LB_NO_BACKEND);
 		ev.type = AZDS_EV_NO_BACKEND;
 		emit(cfg, &ev);
-		return 1;
+		return 0;
 	}
 	/* read once: the entry may be replaced while we look at it */
 	n = READ_ONCE_U32(be->count);
 	if (n == 0)
-		return 1;
+		return 0;
 	if (n > AZDS_MAX_BACKENDS)
 		n = AZDS_MAX_BACKENDS;
 	idx = bpf_get_prandom_u32() % n;
 	/* the compiler knows idx < 32 and would drop a plain check; the
 	 * verifier does not, so bound it in a way the compiler keeps */
 	asm volatile("%0 &= 31" : "+r"(idx));
-	ctx->user_ip4 = be->addrs[idx];
-	ctx->user_port = bpf_htons(be->target_port);
+	*new_addr = be->addrs[idx];
+	*new_port = bpf_htons(be->target_port);
 	count(AZDS_R_LB_BALANCED);
 	ev.type = AZDS_EV_BALANCED;
 	ev.target_space = target_space;
-	ev.new_dst = be->addrs[idx];
-	ev.new_dport = bpf_htons(be->target_port);
+	ev.new_dst = *new_addr;
+	ev.new_dport = *new_port;
 	emit(cfg, &ev);
+	return 1;
+}
+
+SEC("cgroup/connect4")
+int azds_connect4(struct bpf_sock_addr *ctx)
+{
+	__be32 addr;
+	__be16 port;
+
+	if (ctx->type != SOCK_STREAM || ctx->family != AF_INET)
+		return 1;
+	if (lb_pick(ctx->user_ip4, (__be16)ctx->user_port, &addr, &port)) {
+		ctx->user_ip4 = addr;
+		ctx->user_port = port;
+	}
+	return 1;
+}
+
+/*
+ * An IPv6 socket connecting to an IPv4-mapped address (::ffff:10.96.x.y,
+ * Java's default and often Node's) is an IPv4 connection on the wire, and
+ * connect4 does not run for it: balance it here the same way, rewriting to
+ * ::ffff:<backend>. Native IPv6 destinations pass untouched; an HTTP
+ * service is left for TC, which sees the IPv4 SYN.
+ */
+SEC("cgroup/connect6")
+int azds_connect6(struct bpf_sock_addr *ctx)
+{
+	__be32 addr;
+	__be16 port;
+
+	if (ctx->type != SOCK_STREAM || ctx->family != AF_INET6)
+		return 1;
+	if (ctx->user_ip6[0] != 0 || ctx->user_ip6[1] != 0 || ctx->user_ip6[2] != bpf_htonl(0xffff))
+		return 1;
+	if (lb_pick(ctx->user_ip6[3], (__be16)ctx->user_port, &addr, &port)) {
+		ctx->user_ip6[3] = addr;
+		ctx->user_port = port;
+	}
 	return 1;
 }
 

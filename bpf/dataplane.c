@@ -19,7 +19,8 @@ const char *const azds_reason_texts[] = { AZDS_REASONS(AZDS_REASON_TEXT) };
 const char *const azds_dp_map_names[] = { "spaces", "space_ids", "pods", "pod_cgroups", "vips",
 					  "services", "backends", "dp_config", "stats", "events", "sock_hash", "generation",
 					  "router_socks", NULL };
-const char *const azds_dp_prog_names[] = { "prog_steer", "prog_connect4", "prog_sockops", "prog_msg", NULL };
+const char *const azds_dp_prog_names[] = { "prog_steer", "prog_connect4", "prog_sockops", "prog_msg",
+					   "prog_connect6", NULL };
 
 __u64 azds_dp_counter(int stats_fd, __u32 reason)
 {
@@ -130,6 +131,8 @@ int azds_dp_load(const struct azds_dp_opts *o)
 	err = pin_prog(skel->progs.azds_steer, o->pin_dir, "prog_steer");
 	if (!err)
 		err = pin_prog(skel->progs.azds_connect4, o->pin_dir, "prog_connect4");
+	if (!err)
+		err = pin_prog(skel->progs.azds_connect6, o->pin_dir, "prog_connect6");
 	if (!err)
 		err = pin_prog(skel->progs.azds_sockops, o->pin_dir, "prog_sockops");
 	if (!err)

@@ -18,6 +18,7 @@
 #define AZDS_DEPTH_DEFAULT 8    /* default configured maximum chain depth */
 #define AZDS_MAX_BACKENDS 32    /* backend pods per (space, service) */
 #define AZDS_MAX_WORKERS 1024   /* router listeners TC can pick from (router_socks) */
+#define AZDS_CGROUP_LEVELS_MAX 32 /* cgroup levels walked to find a caller's pod */
 
 #define AZDS_SPACE_NONE 0u      /* space id 0: "no parent" */
 

@@ -29,7 +29,7 @@ void azds_dp_default_opts(struct azds_dp_opts *o, const char *pin_dir);
 /*
  * Load the programs, reusing maps already pinned in pin_dir (so a restart
  * keeps every space, pod and service), pin the programs as
- * pin_dir/prog_{steer,connect4,sockops} and write the config.
+ * pin_dir/prog_{steer,connect4,connect6,sockops,msg} and write the config.
  * Returns 0 or -errno.
  */
 int azds_dp_load(const struct azds_dp_opts *o);

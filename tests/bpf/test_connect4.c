@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * Unit tests of azds_connect4 and azds_sockops. The kernel offers no
- * bpf_prog_test_run for cgroup/connect4 or sock_ops, so each row makes a
+ * Unit tests of azds_connect4, azds_connect6 and azds_sockops. The kernel
+ * offers no bpf_prog_test_run for cgroup/connect or sock_ops, so each row makes a
  * real connect() from a private cgroup inside a private network namespace,
  * with private (unpinned) maps: caller's space, service -> expected peer
  * (or refusal) and counter. Backends are listeners on 127.0.x.1.
@@ -64,17 +64,57 @@ static int listener(const char *addr, int port)
 	return fd;
 }
 
-/* connect to addr:port; returns the peer address seen, or "" on failure */
+static int listener6(const char *addr, int port)
+{
+	struct sockaddr_in6 a = { .sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port) };
+	int one = 1, fd = socket(AF_INET6, SOCK_STREAM, 0);
+
+	inet_pton(AF_INET6, addr, &a.sin6_addr);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, 16)) {
+		perror("listener6");
+		exit(1);
+	}
+	return fd;
+}
+
+/* connect to addr:port (IPv6 when addr has a ':'); the peer address seen, or "" on failure */
 static const char *try_connect(const char *addr, int port, char *peer, size_t len)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) }, p;
-	socklen_t pl = sizeof(p);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_storage a = {}, p;
+	socklen_t al, pl = sizeof(p);
+	char buf[INET6_ADDRSTRLEN];
+	int fd;
 
 	peer[0] = 0;
-	a.sin_addr.s_addr = inet_addr(addr);
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0 && getpeername(fd, (struct sockaddr *)&p, &pl) == 0)
-		snprintf(peer, len, "%s:%u", inet_ntoa(p.sin_addr), ntohs(p.sin_port));
+	if (strchr(addr, ':')) {
+		struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&a;
+
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons((uint16_t)port);
+		inet_pton(AF_INET6, addr, &a6->sin6_addr);
+		al = sizeof(*a6);
+	} else {
+		struct sockaddr_in *a4 = (struct sockaddr_in *)&a;
+
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons((uint16_t)port);
+		a4->sin_addr.s_addr = inet_addr(addr);
+		al = sizeof(*a4);
+	}
+	fd = socket(a.ss_family, SOCK_STREAM, 0);
+	if (connect(fd, (struct sockaddr *)&a, al) == 0 && getpeername(fd, (struct sockaddr *)&p, &pl) == 0) {
+		if (p.ss_family == AF_INET6) {
+			struct sockaddr_in6 *p6 = (struct sockaddr_in6 *)&p;
+
+			inet_ntop(AF_INET6, &p6->sin6_addr, buf, sizeof(buf));
+			snprintf(peer, len, "[%s]:%u", buf, ntohs(p6->sin6_port));
+		} else {
+			struct sockaddr_in *p4 = (struct sockaddr_in *)&p;
+
+			snprintf(peer, len, "%s:%u", inet_ntoa(p4->sin_addr), ntohs(p4->sin_port));
+		}
+	}
 	close(fd);
 	return peer;
 }
@@ -89,6 +129,7 @@ struct row {
 };
 
 static __be32 caller_addr;
+static int balanced_to_alice;
 
 /* the service connect is left alone: refused, and no balancing counted */
 static void expect_not_balanced(const char *name)
@@ -108,7 +149,7 @@ static void expect_not_balanced(const char *name)
 static void run_row(const struct row *r)
 {
 	struct azds_pod pod = { .flags = AZDS_POD_MANAGED, .name = "caller" };
-	char peer[64];
+	char peer[80];
 	__u64 before = counter(r->reason);
 
 	pod.space = r->caller_space;
@@ -124,15 +165,41 @@ static void run_row(const struct row *r)
 	}
 }
 
+/* a connect no balancing counter may see: the peer is expect_peer ("" = fails) */
+static void expect_untouched(const char *name, const char *dst, int port, const char *expect_peer)
+{
+	static const __u32 lb[] = { AZDS_R_LB_BALANCED, AZDS_R_LB_NO_BACKEND, AZDS_R_LB_HTTP_PASS };
+	__u64 before[3];
+	char peer[80];
+	bool moved = false;
+
+	for (int i = 0; i < 3; i++)
+		before[i] = counter(lb[i]);
+	try_connect(dst, port, peer, sizeof(peer));
+	for (int i = 0; i < 3; i++)
+		moved |= counter(lb[i]) != before[i];
+	if (moved || strcmp(peer, expect_peer)) {
+		fprintf(stderr, "FAIL %-48s peer=[%s] want [%s], balancing counters moved=%d\n", name, peer,
+			expect_peer, moved);
+		failures++;
+	} else {
+		printf("ok   %-48s -> %s\n", name, peer[0] ? peer : "refused");
+	}
+}
+
 static int count_event(void *ctx, void *data, size_t len)
 {
-	(void)data;
-	if (len == sizeof(struct azds_event))
+	const struct azds_event *ev = data;
+
+	if (len == sizeof(struct azds_event)) {
 		(*(int *)ctx)++;
+		if (ev->type == AZDS_EV_BALANCED && ev->new_dst == inet_addr("127.0.2.1"))
+			balanced_to_alice++;
+	}
 	return 0;
 }
 
-static char cgdir[512], cgparent[512];
+static char cgdir[512], cgchild[600], cgparent[512];
 
 static void move_self(const char *dir)
 {
@@ -174,6 +241,8 @@ static void remove_stale(const char *root)
 
 	while (d && (de = readdir(d)))
 		if (!strncmp(de->d_name, "azds-unit-", 10)) {
+			snprintf(path, sizeof(path), "%s/%s/child", root, de->d_name);
+			rmdir(path);
 			snprintf(path, sizeof(path), "%s/%s", root, de->d_name);
 			rmdir(path);
 		}
@@ -224,6 +293,7 @@ int main(void)
 	}
 	cgfd = open(cgdir, O_RDONLY | O_DIRECTORY);
 	if (bpf_prog_attach(bpf_program__fd(skel->progs.azds_connect4), cgfd, BPF_CGROUP_INET4_CONNECT, 0) ||
+	    bpf_prog_attach(bpf_program__fd(skel->progs.azds_connect6), cgfd, BPF_CGROUP_INET6_CONNECT, 0) ||
 	    bpf_prog_attach(bpf_program__fd(skel->progs.azds_sockops), cgfd, BPF_CGROUP_SOCK_OPS, 0)) {
 		perror("attach");
 		return 1;
@@ -241,7 +311,7 @@ int main(void)
 	put_backend(1, 2, "127.0.1.1", 7001);
 	put_backend(2, 2, "127.0.2.1", 7002);
 	put_backend(3, 2, NULL, 7003); /* declared, no pods: falls through */
-	int l1 = listener("127.0.1.1", 7001), l2 = listener("127.0.2.1", 7002);
+	int l1 = listener("127.0.1.1", 7001), l2 = listener("127.0.2.1", 7002), l6 = listener6("::1", 7009);
 
 	move_self(cgdir);
 	const struct row rows[] = {
@@ -251,9 +321,49 @@ int main(void)
 		  AZDS_R_LB_BALANCED },
 		{ "space with no backend in its chain -> refused", 4, "10.96.0.2", 5432, "", AZDS_R_LB_NO_BACKEND },
 		{ "HTTP service left for the router", 1, "10.96.0.1", 80, "", AZDS_R_LB_HTTP_PASS },
+		/* connect6: an IPv6 socket to the IPv4-mapped service address */
+		{ "AF_INET6 ::ffff:VIP, caller in dev -> dev's", 1, "::ffff:10.96.0.2", 5432, "[::ffff:127.0.1.1]:7001",
+		  AZDS_R_LB_BALANCED },
+		{ "AF_INET6 ::ffff:VIP, dev/alice/x -> alice's", 3, "::ffff:10.96.0.2", 5432,
+		  "[::ffff:127.0.2.1]:7002", AZDS_R_LB_BALANCED },
+		{ "AF_INET6 ::ffff:VIP, no backend -> refused", 4, "::ffff:10.96.0.2", 5432, "", AZDS_R_LB_NO_BACKEND },
+		{ "AF_INET6 ::ffff:VIP of HTTP: left for router", 1, "::ffff:10.96.0.1", 80, "", AZDS_R_LB_HTTP_PASS },
 	};
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
 		run_row(&rows[i]);
+	/* native IPv6 destinations are never rewritten, even one whose low 32
+	 * bits spell a service address (fd00::a60:2 ends in 10.96.0.2) */
+	expect_untouched("native IPv6 [::1]:7009 untouched", "::1", 7009, "[::1]:7009");
+	expect_untouched("native IPv6 ending in a VIP untouched", "fd00::a60:2", 5432, "");
+
+	/* a process in a child cgroup of the pod's is the pod's */
+	snprintf(cgchild, sizeof(cgchild), "%s/child", cgdir);
+	if (mkdir(cgchild, 0755) && errno != EEXIST) {
+		perror(cgchild);
+		failures++;
+	} else {
+		const struct row c4 = { "child cgroup of the pod, AF_INET -> alice's", 2, "10.96.0.2", 5432,
+					"127.0.2.1:7002", AZDS_R_LB_BALANCED };
+		const struct row c6 = { "child cgroup of the pod, AF_INET6 -> alice's", 2, "::ffff:10.96.0.2", 5432,
+					"[::ffff:127.0.2.1]:7002", AZDS_R_LB_BALANCED };
+		char grandchild[700];
+
+		move_self(cgchild);
+		run_row(&c4);
+		run_row(&c6);
+		/* and a grandchild */
+		snprintf(grandchild, sizeof(grandchild), "%s/deeper", cgchild);
+		if (mkdir(grandchild, 0755) == 0 || errno == EEXIST) {
+			const struct row c = { "grandchild cgroup of the pod -> alice's", 2, "10.96.0.2", 5432,
+					       "127.0.2.1:7002", AZDS_R_LB_BALANCED };
+
+			move_self(grandchild);
+			run_row(&c);
+			move_self(cgchild);
+			rmdir(grandchild);
+		}
+		move_self(cgdir);
+	}
 
 	/* max_depth bounds the chain: with 1, only the caller's own space */
 	cfg.max_depth = 1;
@@ -281,16 +391,20 @@ int main(void)
 			ring_buffer__free(r2);
 		}
 	}
-	if (events < 3) {
-		fprintf(stderr, "FAIL expected balanced + established events, got %d\n", events);
+	if (events < 3 || balanced_to_alice < 5) {
+		fprintf(stderr, "FAIL expected balanced + established events, got %d (%d balanced to alice's)\n", events,
+			balanced_to_alice);
 		failures++;
 	} else {
-		printf("ok   %-48s -> %d events\n", "ring buffer: balanced/established events", events);
+		printf("ok   %-48s -> %d events, %d balanced to alice's\n", "ring buffer: balanced/established events",
+		       events, balanced_to_alice);
 	}
 
 	move_self(cgparent);
+	rmdir(cgchild);
 	close(l1);
 	close(l2);
+	close(l6);
 	close(cgfd);
 	dataplane__destroy(skel);
 	rmdir(cgdir);

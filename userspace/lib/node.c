@@ -182,6 +182,13 @@ int azds_node_up(const struct azds_inst *in, struct azds_err *e)
 	if (pfd >= 0)
 		close(pfd);
 	if (!err) {
+		/* IPv6 sockets to IPv4-mapped service addresses */
+		pfd = prog_fd(in, "prog_connect6");
+		err = pfd < 0 ? -errno : cgroup_attach(cgfd, pfd, BPF_CGROUP_INET6_CONNECT, "azds_connect6");
+		if (pfd >= 0)
+			close(pfd);
+	}
+	if (!err) {
 		pfd = prog_fd(in, "prog_sockops");
 		err = pfd < 0 ? -errno : cgroup_attach(cgfd, pfd, BPF_CGROUP_SOCK_OPS, "azds_sockops");
 		if (pfd >= 0)
