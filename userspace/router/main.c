@@ -19,6 +19,8 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include "dataplane_load.h"
 #include "router.h"
 
 /* Settings: name, default, bounds; one table, used by --help too. */
@@ -150,19 +152,31 @@ static int parse_args(int argc, char **argv)
 	return 0;
 }
 
-static int listen_transparent(unsigned port)
+/*
+ * Worker id's listener. Steered connections reach the workers through TC,
+ * which picks a worker's listener by flow hash from the ones registered
+ * with azds_dp_listeners_set(): 6.1's bpf_sk_assign refuses sockets of a
+ * SO_REUSEPORT group. So worker 0 listens on the router port (what TC
+ * falls back to and readiness checks see) and the others on loopback
+ * ports no pod can reach. IP_TRANSPARENT lets the accepted sockets carry
+ * the service's virtual address as their local address (getsockname).
+ * Behind iptables REDIRECT (the benchmark's sidecar baseline) there is no
+ * TC: all workers share the port in a SO_REUSEPORT group.
+ */
+static int listen_worker(unsigned id)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(SH.cfg.port) };
 	int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	bool reuseport = SH.cfg.redirect_mode && SH.nworkers > 1;
 
 	if (fd < 0)
 		return -errno;
-	/* IP_TRANSPARENT lets the accepted sockets carry the service's
-	 * virtual address as their local address (what getsockname reads) */
-	/* one listener per worker in a SO_REUSEPORT group: the kernel spreads
-	 * new connections over them */
+	if (!SH.cfg.redirect_mode && id > 0) {
+		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		a.sin_port = 0;
+	}
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) ||
+	    (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one))) ||
 	    (!SH.cfg.redirect_mode && setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one))) ||
 	    bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, 4096)) {
 		int err = -errno;
@@ -173,10 +187,16 @@ static int listen_transparent(unsigned port)
 	return fd;
 }
 
-static void on_signal(int sig)
+/* Tell TC about every worker's listener (n = 0: forget them). */
+static int register_listeners(const struct azds_inst *in, unsigned n)
 {
-	(void)sig;
-	SH.stop = 1;
+	int fds[ROUTER_MAX_WORKERS];
+
+	if (SH.cfg.redirect_mode)
+		return 0;
+	for (unsigned i = 0; i < n; i++)
+		fds[i] = W[i].lfd;
+	return azds_dp_listeners_set(in->pin_dir, fds, n);
 }
 
 /* The CPUs this process may run on: the default number of workers. */
@@ -235,7 +255,7 @@ static int worker_init(struct router *r, unsigned id, const struct azds_maps *m,
 		return -ENOMEM;
 	r->pool_gen = r->rm.seen_gen;
 	r->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	r->lfd = listen_transparent(SH.cfg.port);
+	r->lfd = listen_worker(id);
 	if (r->lfd < 0)
 		return r->lfd;
 	r->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -281,8 +301,6 @@ int main(int argc, char **argv)
 		return 2;
 	SH.nworkers = SH.cfg.workers ? SH.cfg.workers : usable_cpus();
 	signal(SIGPIPE, SIG_IGN);
-	signal(SIGTERM, on_signal);
-	signal(SIGINT, on_signal);
 	if (azds_inst_init(&in, SH.cfg.instance, &e) || azds_maps_open(&in, &maps, &e)) {
 		fprintf(stderr, "azds-router: %s\n", e.msg);
 		return 1;
@@ -321,6 +339,12 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
+	err = register_listeners(&in, SH.nworkers);
+	if (err) {
+		fprintf(stderr, "azds-router: register %u worker listeners with the data plane: %s\n", SH.nworkers,
+			strerror(-err));
+		return 1;
+	}
 	/* workers take no signals: the main thread does, and tells them */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
@@ -331,11 +355,20 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	fprintf(stderr, "azds-router: instance %s, listening on port %u, %u worker%s\n", in.name, SH.cfg.port,
 		SH.nworkers, SH.nworkers == 1 ? "" : "s");
-	while (!SH.stop)
-		pause();
+	/* signals stay blocked here too: sigwait takes them without a race */
+	sigemptyset(&old);
+	sigaddset(&old, SIGTERM);
+	sigaddset(&old, SIGINT);
+	{
+		int sig;
+
+		sigwait(&old, &sig);
+	}
+	SH.stop = 1;
+	/* TC falls back to the router port while we stop */
+	register_listeners(&in, 0);
 	for (unsigned i = 0; i < SH.nworkers; i++) {
 		pthread_join(W[i].thread, NULL);
 		close(W[i].lfd);

@@ -57,6 +57,10 @@ struct session {
 	uint64_t rq_left;
 	struct azds_chunked rq_ch;
 	size_t rq_fwd; /* bytes at cli->in.start still to write upstream */
+	/* the request head as rewritten for the backend (rqh_len 0: the
+	 * client's bytes go as they are) */
+	char *rqh;
+	size_t rqh_cap, rqh_len, rqh_off;
 	bool rq_body_all; /* every body byte has been designated */
 	bool rq_head_method, rq_upgrade, rq_close;
 
@@ -72,13 +76,10 @@ struct session {
 	size_t rs_fwd; /* bytes at up->in.start still to write to the client */
 	bool rs_body_all, rs_close, rs_started;
 	/* HTTP/1.0 client, chunked response: the rewritten head, then the
-	 * chunk data alone (dc_state: 0 size, 1 rest of size line, 2 data,
-	 * 3 CRLF after data, 4 trailers) */
+	 * chunk data alone */
 	bool dechunk;
 	char *head;
 	size_t head_len, head_off;
-	int dc_state;
-	uint64_t dc_left;
 
 	/* a reply the router writes itself, then closes (allocated then:
 	 * idle sessions stay small) */
@@ -162,6 +163,7 @@ void router_reap(struct router *r)
 		free(s->reply);
 		free(s->retry);
 		free(s->head);
+		free(s->rqh);
 		free(s);
 	}
 }
@@ -370,40 +372,12 @@ static void start_tunnel_detect(struct session *s)
 	s->rq = RQ_DONE;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c |= 0x20;
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* Decode %XX escapes into out; a value too long for out comes back empty. */
-static size_t percent_decode(const char *in, size_t len, char *out, size_t cap)
-{
-	size_t o = 0;
-
-	for (size_t i = 0; i < len; i++) {
-		char c = in[i];
-
-		if (c == '%' && i + 2 < len && hexval(in[i + 1]) >= 0 && hexval(in[i + 2]) >= 0) {
-			c = (char)(hexval(in[i + 1]) * 16 + hexval(in[i + 2]));
-			i += 2;
-		}
-		if (o + 1 >= cap)
-			return 0;
-		out[o++] = c;
-	}
-	out[o] = 0;
-	return o;
-}
-
 /*
  * Keep the request head (len bytes at the client buffer's start) when it
  * goes out on a reused upstream, for step_resend; 0 keeps nothing. The
  * buffer is the session's, so the hot path copies a head, never allocates.
  */
-static void keep_for_retry(struct session *s, size_t len)
+static void keep_for_retry(struct session *s, const char *head, size_t len)
 {
 	s->retry_len = 0;
 	if (!len || !s->up->reused)
@@ -416,8 +390,56 @@ static void keep_for_retry(struct session *s, size_t len)
 		s->retry = p;
 		s->retry_cap = len;
 	}
-	memcpy(s->retry, s->cli->in.data + s->cli->in.start, len);
+	memcpy(s->retry, head, len);
 	s->retry_len = len;
+}
+
+/*
+ * A client that closes after this request says so in Connection, a
+ * hop-by-hop header (RFC 9110 7.6.1): it is not passed on, so the backend
+ * keeps its connection open for the pool. The head is rebuilt from the
+ * parsed lines without it; false (and the head goes unchanged) if there is
+ * no memory.
+ */
+static bool rewrite_request_head(struct session *s, const struct azds_http_msg *m, size_t head_len)
+{
+	const char *p = s->cli->in.data + s->cli->in.start;
+	const char *eol = memchr(p, '\n', head_len);
+	/* each line becomes "name: value\r\n": at most one byte longer (a
+	 * "name:value" line gains the space) */
+	size_t o, need = head_len + m->num_headers + 2;
+
+	if (!eol)
+		return false;
+	if (need > s->rqh_cap) {
+		char *n = realloc(s->rqh, need);
+
+		if (!n)
+			return false;
+		s->rqh = n;
+		s->rqh_cap = need;
+	}
+	o = (size_t)(eol + 1 - p);
+	memcpy(s->rqh, p, o);
+	for (size_t i = 0; i < m->num_headers; i++) {
+		const struct azds_http_header *h = &m->headers[i];
+
+		if (azds_http_token_eq(h->name, h->name_len, "connection"))
+			continue;
+		memcpy(s->rqh + o, h->name, h->name_len);
+		o += h->name_len;
+		memcpy(s->rqh + o, ": ", 2);
+		o += 2;
+		memcpy(s->rqh + o, h->value, h->value_len);
+		o += h->value_len;
+		memcpy(s->rqh + o, "\r\n", 2);
+		o += 2;
+	}
+	memcpy(s->rqh + o, "\r\n", 2);
+	s->rqh_len = o + 2;
+	s->rqh_off = 0;
+	s->cli->in.start += head_len; /* the original head is replaced */
+	return true;
 }
 
 /* RFC 9110 9.2.2: the methods a client may expect to be repeated safely. */
@@ -429,71 +451,6 @@ static bool idempotent(const char *m, size_t len)
 		if (strlen(ok[i]) == len && !memcmp(ok[i], m, len))
 			return true;
 	return false;
-}
-
-/*
- * The route-as value of a request: the azds-route-as header, else the
- * azds-route-as member of W3C baggage (percent-decoded), from every line of
- * either. Two different values are refused (-EINVAL, *a and *b name them):
- * the next hop's propagator may keep another member than we would, and
- * must never route differently from this hop. 0: found in out, 1: none.
- */
-struct route_as {
-	char val[AZDS_PATH_MAX];
-	size_t len;
-	bool set;
-};
-
-static int route_as_add(struct route_as *ra, const char *v, size_t len, bool encoded, char *a, char *b, size_t cap)
-{
-	char tmp[AZDS_PATH_MAX];
-
-	if (encoded) {
-		len = percent_decode(v, len, tmp, sizeof(tmp));
-		v = tmp;
-	}
-	if (len >= sizeof(ra->val))
-		len = 0; /* too long for any space path: names no space */
-	if (!ra->set) {
-		memcpy(ra->val, v, len);
-		ra->val[len] = 0;
-		ra->len = len;
-		ra->set = true;
-		return 0;
-	}
-	if (len == ra->len && !memcmp(ra->val, v, len))
-		return 0;
-	snprintf(a, cap, "%s", ra->val);
-	snprintf(b, cap, "%.*s", (int)(len > 200 ? 200 : len), v);
-	return -EINVAL;
-}
-
-static int request_route_as(const struct azds_http_msg *m, struct route_as *ra, char *a, char *b, size_t cap)
-{
-	/* headers first, then baggage: a conflict names the header's value first */
-	for (int pass = 0; pass < 2; pass++) {
-		for (size_t i = 0; i < m->num_headers; i++) {
-			const struct azds_http_header *h = &m->headers[i];
-			const char *p = h->value, *end = h->value + h->value_len, *v;
-			size_t vl;
-
-			if (pass == 0) {
-				if (azds_http_token_eq(h->name, h->name_len, "azds-route-as") &&
-				    route_as_add(ra, h->value, h->value_len, false, a, b, cap))
-					return -EINVAL;
-				continue;
-			}
-			if (!azds_http_token_eq(h->name, h->name_len, "baggage"))
-				continue;
-			/* every member with the key, not only the first */
-			while (p < end && azds_baggage_get(p, (size_t)(end - p), "azds-route-as", &v, &vl)) {
-				if (route_as_add(ra, v, vl, true, a, b, cap))
-					return -EINVAL;
-				p = v + vl;
-			}
-		}
-	}
-	return ra->set ? 0 : 1;
 }
 
 /* A space path has only [a-z0-9-/]: anything else names no space. */
@@ -536,23 +493,46 @@ static bool request_acceptable(struct session *s, const struct azds_http_msg *m)
 	return true;
 }
 
-/* The space a request starts its chain from; 0 (refused) on a conflict. */
-static bool request_start_space(struct session *s, const struct azds_http_msg *m, __u32 *start, struct route_as *ra)
+/*
+ * The space a request starts its chain from: the route-as value (header or
+ * baggage, which must agree: the next hop's propagator may keep another
+ * baggage member than we would, and must never route differently from
+ * this hop), else the caller's own space. False if refused.
+ */
+static bool request_start_space(struct session *s, const struct azds_http_msg *m, __u32 *start, char *val,
+				size_t cap)
 {
-	char a[AZDS_PATH_MAX], b[AZDS_PATH_MAX];
+	struct azds_route_as ra;
+	int k = azds_http_route_as(m, &ra);
+	long len = 0;
 
 	*start = s->caller_space;
-	if (request_route_as(m, ra, a, b, sizeof(a)) < 0) {
-		session_reply(s, 400, "azds: conflicting route-as values \"%s\" and \"%s\" (azds-route-as header and baggage must agree)",
-			      a, b);
+	val[0] = 0;
+	if (k == -EINVAL) {
+		session_reply(s, 400, "azds: conflicting route-as values: %s \"%.*s\" and %s \"%.*s\"",
+			      ra.val.from_baggage ? "baggage" : "header", (int)(ra.val.len > 200 ? 200 : ra.val.len),
+			      ra.val.val, ra.other.from_baggage ? "baggage" : "header",
+			      (int)(ra.other.len > 200 ? 200 : ra.other.len), ra.other.val);
 		return false;
 	}
-	if (ra->set && ra->len && space_chars(ra->val, ra->len)) {
-		__u32 id = route_resolve_space(&s->r->rm, s->caller_space, ra->val, ra->len);
+	if (k != 0)
+		return true;
+	if (ra.val.from_baggage) {
+		/* baggage values are percent-encoded: dev%2Falice is dev/alice */
+		len = azds_pct_decode(ra.val.val, ra.val.len, val, cap);
+	} else if (ra.val.len < cap) {
+		memcpy(val, ra.val.val, ra.val.len);
+		val[ra.val.len] = 0;
+		len = (long)ra.val.len;
+	}
+	if (len > 0 && space_chars(val, (size_t)len)) {
+		__u32 id = route_resolve_space(&s->r->rm, s->caller_space, val, (size_t)len);
 
 		/* an unknown space routes like no header: the caller's chain */
 		if (id)
 			*start = id;
+	} else {
+		val[0] = 0;
 	}
 	return true;
 }
@@ -565,7 +545,7 @@ static bool step_request_head(struct session *s)
 	struct azds_http_msg m = { .headers = hdrs, .headers_cap = sizeof(hdrs) / sizeof(hdrs[0]) };
 	struct azds_http_limits lim = { r->cfg.max_head_bytes, r->cfg.max_headers, r->cfg.max_body_bytes };
 	struct conn *c = s->cli;
-	struct route_as ra = { .set = false };
+	char rv[AZDS_PATH_MAX];
 	struct route rt;
 	enum route_result rres;
 	__u32 start;
@@ -617,7 +597,7 @@ static bool step_request_head(struct session *s)
 	if (!request_acceptable(s, &m))
 		return true;
 	route_sync(&r->rm);
-	if (!request_start_space(s, &m, &start, &ra))
+	if (!request_start_space(s, &m, &start, rv, sizeof(rv)))
 		return true;
 	rres = route_pick(&r->rm, start, s->vip.svc, r->rr++, &rt);
 	if (rres != ROUTE_OK) {
@@ -636,13 +616,19 @@ static bool step_request_head(struct session *s)
 	s->pipelined = false;
 	r->requests++;
 	s->rq_replayable = m.body == AZDS_BODY_NONE && !m.upgrade && idempotent(m.method, m.method_len);
-	keep_for_retry(s, s->rq_replayable ? (size_t)n : 0);
-	s->rq = RQ_BODY;
+	s->rqh_len = 0;
 	s->rq_fwd = (size_t)n;
+	if (!m.keep_alive && m.minor_version == 1 && !m.upgrade && rewrite_request_head(s, &m, (size_t)n)) {
+		s->rq_fwd = 0;
+		keep_for_retry(s, s->rqh, s->rq_replayable ? s->rqh_len : 0);
+	} else {
+		keep_for_retry(s, c->in.data + c->in.start, s->rq_replayable ? (size_t)n : 0);
+	}
+	s->rq = RQ_BODY;
 	s->rq_body = m.body;
 	s->rq_left = m.content_length;
 	s->rq_body_all = m.body == AZDS_BODY_NONE || (m.body == AZDS_BODY_LENGTH && m.content_length == 0);
-	azds_chunked_init(&s->rq_ch);
+	azds_chunked_init_max(&s->rq_ch, r->cfg.max_body_bytes);
 	s->rq_head_method = m.is_head;
 	s->rq_upgrade = m.upgrade;
 	s->rq_close = !m.keep_alive;
@@ -660,7 +646,7 @@ static bool step_request_head(struct session *s)
 		inet_ntop(AF_INET, &s->peer.sin_addr, from, sizeof(from));
 		inet_ntop(AF_INET, &rt.backend.sin_addr, to, sizeof(to));
 		router_log(r, "azds-router: %s %.*s %.*s route-as=%s -> %s:%u (%s)\n", from, (int)m.method_len,
-			   m.method, log_target_len(r, &m), m.target, ra.set ? ra.val : "", to,
+			   m.method, log_target_len(r, &m), m.target, rv, to,
 			   ntohs(rt.backend.sin_port), rt.chain);
 	}
 	return true;
@@ -668,7 +654,8 @@ static bool step_request_head(struct session *s)
 
 /*
  * Extend *fwd over the body bytes already buffered behind it, so a head and
- * the body that came with it leave in one send. -1: malformed chunking.
+ * the body that came with it leave in one send. AZDS_CHUNKED_ERROR:
+ * malformed chunking; AZDS_CHUNKED_TOO_LARGE: past the body limit.
  */
 static int designate_body(const struct buf *b, size_t *fwd, enum azds_http_body kind, uint64_t *left,
 			  struct azds_chunked *ch, bool *all)
@@ -692,7 +679,7 @@ static int designate_body(const struct buf *b, size_t *fwd, enum azds_http_body 
 	case AZDS_BODY_CHUNKED:
 		k = azds_chunked_scan(ch, b->data + b->start + *fwd, avail, &done, 4096);
 		if (k < 0)
-			return -1;
+			return (int)k;
 		*fwd += (size_t)k;
 		*all = done;
 		return 0;
@@ -721,27 +708,31 @@ static bool step_resend(struct session *s)
 static bool step_request_body(struct session *s)
 {
 	struct conn *c = s->cli, *u = s->up;
-	uint64_t max = s->r->cfg.max_body_bytes;
 	bool progress = false;
 
+	while (s->rqh_off < s->rqh_len) {
+		size_t n = conn_write(u, s->rqh + s->rqh_off, s->rqh_len - s->rqh_off);
+
+		if (n == 0)
+			return progress;
+		s->rqh_off += n;
+		progress = true;
+	}
 	while (s->rq == RQ_BODY) {
-		if (designate_body(&c->in, &s->rq_fwd, s->rq_body, &s->rq_left, &s->rq_ch, &s->rq_body_all)) {
-			/* the bad bytes are never forwarded; the backend loses its
-			 * connection, the client gets a 400 */
-			if (!s->rs_started)
-				session_reply(s, 400, "azds: malformed chunked request body");
-			else
+		int bad = designate_body(&c->in, &s->rq_fwd, s->rq_body, &s->rq_left, &s->rq_ch, &s->rq_body_all);
+
+		if (bad) {
+			/* the bad bytes are never forwarded: the backend loses its
+			 * connection (it never gets the whole body), the client
+			 * gets a 400, or a 413 for a chunked body past the limit
+			 * that holds for declared lengths too */
+			if (s->rs_started)
 				s->dead = true;
-			return true;
-		}
-		if (s->rq_body == AZDS_BODY_CHUNKED && max && s->rq_ch.total > max) {
-			/* the limit holds for chunked bodies as for declared ones;
-			 * the backend never gets the whole body */
-			if (!s->rs_started)
+			else if (bad == AZDS_CHUNKED_TOO_LARGE)
 				session_reply(s, 413, "azds: chunked request body exceeds %llu bytes (--max-body-bytes)",
-					      (unsigned long long)max);
+					      (unsigned long long)s->r->cfg.max_body_bytes);
 			else
-				s->dead = true;
+				session_reply(s, 400, "azds: malformed chunked request body");
 			return true;
 		}
 		if (s->rq_fwd > 0) {
@@ -790,6 +781,7 @@ static bool try_resend(struct session *s)
 	 * forward from the client's buffer is skipped */
 	s->cli->in.start += s->rq_fwd;
 	s->rq_fwd = 0;
+	s->rqh_len = s->rqh_off = 0;
 	s->rq = RQ_RESEND;
 	s->retry_off = 0;
 	s->waiting_since_ms = s->r->now_ms;
@@ -828,8 +820,6 @@ static bool start_dechunk(struct session *s, const struct azds_http_msg *m, size
 	s->head_len = o < need ? o : need;
 	s->head_off = 0;
 	s->dechunk = true;
-	s->dc_state = 0;
-	s->dc_left = 0;
 	s->up->in.start += head_len; /* the original head is replaced */
 	return true;
 }
@@ -919,8 +909,8 @@ static bool step_response_head(struct session *s)
 }
 
 /*
- * Pass the chunk data among the first *fwd bytes of the upstream buffer
- * (already checked by the chunked scanner) and drop the framing.
+ * HTTP/1.0 client: the rewritten head, then the chunk data alone; the
+ * framing is checked by the scanner and dropped.
  */
 static bool dechunk_forward(struct session *s)
 {
@@ -935,51 +925,31 @@ static bool dechunk_forward(struct session *s)
 		s->head_off += n;
 		progress = true;
 	}
-	while (s->rs_fwd > 0) {
-		const char *p = u->in.data + u->in.start;
-		int v;
+	for (;;) {
+		size_t n;
 
-		if (s->dc_state == 2) {
-			size_t want = s->dc_left < s->rs_fwd ? (size_t)s->dc_left : s->rs_fwd;
-			size_t n = conn_write(c, p, want);
+		if (s->rs_fwd == 0 && !s->rs_body_all && buf_len(&u->in)) {
+			size_t data;
+			long k = azds_chunked_decode(&s->rs_ch, u->in.data + u->in.start, buf_len(&u->in), &data,
+						     &s->rs_body_all, 4096);
 
-			if (n == 0)
-				break;
-			u->in.start += n;
-			s->rs_fwd -= n;
-			s->dc_left -= n;
-			if (s->dc_left == 0)
-				s->dc_state = 3;
-			progress = true;
-			continue;
+			if (k < 0) {
+				s->dead = true; /* a broken response cannot be repaired */
+				return true;
+			}
+			u->in.start += (size_t)k - data; /* framing */
+			s->rs_fwd = data;
+			progress |= k > 0;
 		}
-		u->in.start++;
-		s->rs_fwd--;
+		if (s->rs_fwd == 0)
+			return progress;
+		n = conn_write(c, u->in.data + u->in.start, s->rs_fwd);
+		if (n == 0)
+			return progress;
+		u->in.start += n;
+		s->rs_fwd -= n;
 		progress = true;
-		switch (s->dc_state) {
-		case 0:
-			v = hexval(*p);
-			if (v >= 0) {
-				s->dc_left = s->dc_left * 16 + (uint64_t)v;
-				break;
-			}
-			s->dc_state = 1;
-			/* fall through */
-		case 1:
-			if (*p == '\n')
-				s->dc_state = s->dc_left ? 2 : 4;
-			break;
-		case 3:
-			if (*p == '\n') {
-				s->dc_state = 0;
-				s->dc_left = 0;
-			}
-			break;
-		default:
-			break; /* trailers: never passed to an HTTP/1.0 client */
-		}
 	}
-	return progress;
 }
 
 static bool step_response_body(struct session *s)
@@ -988,20 +958,14 @@ static bool step_response_body(struct session *s)
 	bool progress = false;
 
 	for (;;) {
-		if (s->rs == RS_BODY &&
-		    designate_body(&u->in, &s->rs_fwd, s->rs_body, &s->rs_left, &s->rs_ch, &s->rs_body_all)) {
+		if (s->dechunk) {
+			progress |= dechunk_forward(s);
+			if (s->dead || s->rs_fwd > 0 || s->head_off < s->head_len)
+				break;
+		} else if (s->rs == RS_BODY &&
+			   designate_body(&u->in, &s->rs_fwd, s->rs_body, &s->rs_left, &s->rs_ch, &s->rs_body_all)) {
 			s->dead = true; /* a broken response cannot be repaired */
 			break;
-		}
-		if (s->dechunk) {
-			bool p = dechunk_forward(s);
-
-			progress |= p;
-			if (s->head_off < s->head_len || s->rs_fwd > 0) {
-				if (p)
-					continue;
-				break;
-			}
 		}
 		if (s->rs_fwd > 0) {
 			size_t n = conn_write(c, u->in.data + u->in.start, s->rs_fwd);
