@@ -18,6 +18,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
+#include <bpf/bpf_core_read.h>
 #include "dataplane.h"
 
 _Static_assert(AZDS_MAX_BACKENDS == 32, "the index mask below assumes 32 backends");
@@ -130,6 +131,22 @@ struct {
 	__type(value, __u64);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } sock_hash SEC(".maps");
+
+/*
+ * sock_ptrs: the address of the socket behind each sock_hash key, so that
+ * sk_msg (which may not take a reference with a sockhash lookup) can read
+ * its peer's queues with probe reads before it redirects to it. Written
+ * with the sock_hash entry; LRU, so entries of closed sockets age out. A
+ * stale entry only makes sk_msg read stale numbers: the redirect itself
+ * goes through sock_hash.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, AZDS_DEF_MAX_SOCKS);
+	__type(key, struct azds_sock_key);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sock_ptrs SEC(".maps");
 
 /*
  * router_socks: the router's per-worker listeners, which TC picks from by
@@ -455,12 +472,69 @@ int azds_connect6(struct bpf_sock_addr *ctx)
 	return 1;
 }
 
-static __always_inline bool router_path(__be32 local, __be32 remote)
+static __always_inline bool node_side(__be32 addr)
 {
-	__u32 l = bpf_ntohl(local), r = bpf_ntohl(remote);
+	__u32 a = bpf_ntohl(addr);
 
-	return (l & AZDS_VIP_MASK) == AZDS_VIP_PREFIX || (r & AZDS_VIP_MASK) == AZDS_VIP_PREFIX ||
-	       l == AZDS_GW_IP || r == AZDS_GW_IP;
+	return (a & AZDS_VIP_MASK) == AZDS_VIP_PREFIX || a == AZDS_GW_IP;
+}
+
+/*
+ * The pod a socket belongs to: the pod whose cgroup is the socket's, or an
+ * ancestor of it (the cgroup of the process that made the socket; an
+ * accepted socket has its listener's). 0 for a socket of no pod (the
+ * router's), -1 when it cannot be told. A process cannot choose the cgroup
+ * of its sockets, while inside its own network namespace a pod can give a
+ * socket any address and port: this is what sock_hash trusts.
+ */
+static __always_inline __s64 sock_pod(struct bpf_sock *sk)
+{
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+	struct cgroup_subsys_state *css;
+	struct cgroup *cg;
+	__be32 *addr;
+	__u64 id;
+
+	if (!tp)
+		return -1;
+	cg = tp->inet_conn.icsk_inet.sk.sk_cgrp_data.cgroup;
+	for (int i = 0; i < AZDS_CGROUP_LEVELS_MAX; i++) {
+		if (!cg)
+			break;
+		id = cg->kn->id;
+		addr = bpf_map_lookup_elem(&pod_cgroups, &id);
+		if (addr)
+			return *addr;
+		css = cg->self.parent;
+		if (!css)
+			break;
+		cg = css->cgroup;
+	}
+	return cg ? 0 : -1;
+}
+
+/*
+ * May this established socket enter sock_hash? Only the two ends of the
+ * router's paths, each checked against who owns it, because a message is
+ * redirected to whatever socket holds the reverse tuple:
+ *   - the router's end (local address a service's or the node's): the
+ *     socket must belong to no pod;
+ *   - a pod's end (remote address a service's or the node's): the socket
+ *     must belong to the pod whose address is its local address.
+ * A pod that forges, in its own namespace, the tuple of a router <-> backend
+ * flow (or of another pod's connection) fails both checks.
+ */
+static __always_inline bool sock_admitted(struct bpf_sock_ops *ctx, __be32 local, __be32 remote)
+{
+	struct bpf_sock *sk = ctx->sk;
+	__s64 owner;
+
+	if (!sk)
+		return false;
+	owner = sock_pod(sk);
+	if (node_side(local))
+		return owner == 0;
+	return owner > 0 && (__be32)owner == local;
 }
 
 SEC("sockops")
@@ -470,7 +544,7 @@ int azds_sockops(struct bpf_sock_ops *ctx)
 	struct azds_event ev = {};
 	struct azds_config *cfg;
 	struct azds_pod *pod;
-	__be32 local;
+	__be32 local, remote;
 
 	if (ctx->family != AF_INET)
 		return 1;
@@ -479,50 +553,140 @@ int azds_sockops(struct bpf_sock_ops *ctx)
 	cfg = get_config();
 	if (!cfg)
 		return 1;
+	local = ctx->local_ip4;
+	remote = ctx->remote_ip4;
 	/* only the router's paths: pod <-> router (one end a service address)
 	 * and router <-> backend (one end the node address); pod-to-pod TCP
 	 * streams run faster through the stack (see docs/performance.md) */
-	if ((cfg->flags & AZDS_CFG_SOCKMAP) && router_path(ctx->local_ip4, ctx->remote_ip4)) {
-		/* remote_port holds the network-order port in its upper half */
-		key.local_ip = ctx->local_ip4;
-		key.remote_ip = ctx->remote_ip4;
-		key.local_port = ctx->local_port;
-		key.remote_port = bpf_ntohl(ctx->remote_port);
-		if (bpf_sock_hash_update(ctx, &sock_hash, &key, BPF_NOEXIST) == 0)
-			count(AZDS_R_SOCK_ADDED);
+	if ((cfg->flags & AZDS_CFG_SOCKMAP) && (node_side(local) || node_side(remote))) {
+		if (!sock_admitted(ctx, local, remote)) {
+			count(AZDS_R_SOCK_REFUSED);
+		} else {
+			/* remote_port holds the network-order port in its upper half */
+			key.local_ip = local;
+			key.remote_ip = remote;
+			key.local_port = ctx->local_port;
+			key.remote_port = bpf_ntohl(ctx->remote_port);
+			if (bpf_sock_hash_update(ctx, &sock_hash, &key, BPF_NOEXIST) == 0) {
+				__u64 ptr = (__u64)ctx->sk;
+
+				bpf_map_update_elem(&sock_ptrs, &key, &ptr, BPF_ANY);
+				count(AZDS_R_SOCK_ADDED);
+			}
+		}
 	}
 	if (ctx->op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB)
 		return 1;
-	local = ctx->local_ip4;
 	pod = bpf_map_lookup_elem(&pods, &local);
 	if (!pod)
 		return 1;
 	ev.type = AZDS_EV_ESTABLISHED;
 	ev.space = pod->space;
 	ev.src = local;
-	ev.dst = ctx->remote_ip4;
+	ev.dst = remote;
 	ev.dport = (__be16)(ctx->remote_port >> 16);
 	emit(cfg, &ev);
 	return 1;
 }
 
 /*
+ * Bytes waiting in a socket's queue of redirected messages (psock
+ * ingress_msg), counted up to limit; limit when there are more entries than
+ * the walk reads. The kernel charges these to global TCP memory only: no
+ * receive buffer bounds them, so a reader that stops reading would let a
+ * writer queue without end. All probe reads of a socket that may be gone
+ * or changing: the figure can be stale, and the decision it feeds is safe
+ * either way.
+ */
+#define SK_USER_DATA_FLAGS 7ul /* low bits of sk_user_data tag the psock pointer */
+#define PSOCK_WALK_MAX 32
+
+static __always_inline __u32 psock_queued(struct sock *sk, __u32 limit)
+{
+	struct list_head *head, *pos;
+	struct sk_psock *ps;
+	unsigned long ud;
+	__u32 total = 0, size;
+
+	if (bpf_core_read(&ud, sizeof(ud), &sk->sk_user_data))
+		return limit;
+	ps = (struct sk_psock *)(ud & ~SK_USER_DATA_FLAGS);
+	if (!ps)
+		return 0;
+	head = &ps->ingress_msg;
+	if (bpf_core_read(&pos, sizeof(pos), &head->next))
+		return limit;
+	for (int i = 0; i < PSOCK_WALK_MAX; i++) {
+		struct sk_msg *m;
+
+		if (!pos || pos == head)
+			return total;
+		m = (void *)pos - bpf_core_field_offset(struct sk_msg, list);
+		if (bpf_core_read(&size, sizeof(size), &m->sg.size))
+			return limit;
+		total += size;
+		if (total >= limit)
+			return limit;
+		if (bpf_core_read(&pos, sizeof(pos), &pos->next))
+			return limit;
+	}
+	return limit;
+}
+
+/*
+ * Redirecting now keeps the byte stream in order and bounded only when:
+ *   - none of the sender's bytes that went through the stack is still in
+ *     flight (all acknowledged), and the peer has none of them unread: the
+ *     peer reads its redirected queue before its receive queue, so a
+ *     redirect must never overtake bytes sent the ordinary way;
+ *   - the peer's redirected queue is under its receive buffer.
+ * Otherwise the message goes through the stack, where the usual send and
+ * receive buffers and the TCP window stop the writer; once the peer has
+ * read up, messages are redirected again.
+ */
+static __always_inline bool may_redirect(struct bpf_sock *me, const struct azds_sock_key *peer)
+{
+	struct tcp_sock *mt = bpf_skc_to_tcp_sock(me);
+	__u64 *pp = bpf_map_lookup_elem(&sock_ptrs, peer);
+	struct sock *psk;
+	__u32 qlen;
+	int rcvbuf;
+
+	if (!mt || !pp || !*pp)
+		return false;
+	if (mt->snd_una != mt->write_seq)
+		return false;
+	psk = (struct sock *)*pp;
+	if (bpf_core_read(&qlen, sizeof(qlen), &psk->sk_receive_queue.qlen) || qlen)
+		return false;
+	if (bpf_core_read(&rcvbuf, sizeof(rcvbuf), &psk->sk_rcvbuf) || rcvbuf <= 0)
+		return false;
+	return psock_queued(psk, (__u32)rcvbuf) < (__u32)rcvbuf;
+}
+
+/*
  * Sockets in sock_hash: a message goes straight to the peer socket when the
- * peer (the reverse tuple) is local and in the map too; otherwise through
- * the TCP stack as usual. With the switch off, everything passes.
+ * peer (the reverse tuple) is local and in the map too, and may_redirect
+ * says so; otherwise through the TCP stack as usual. With the switch off,
+ * everything passes.
  */
 SEC("sk_msg")
 int azds_msg_redirect(struct sk_msg_md *msg)
 {
 	struct azds_sock_key peer = {};
 	struct azds_config *cfg = get_config();
+	struct bpf_sock *me = msg->sk;
 
-	if (!cfg || !(cfg->flags & AZDS_CFG_SOCKMAP) || msg->family != AF_INET)
+	if (!cfg || !(cfg->flags & AZDS_CFG_SOCKMAP) || msg->family != AF_INET || !me)
 		return SK_PASS;
 	peer.local_ip = msg->remote_ip4;
 	peer.remote_ip = msg->local_ip4;
 	peer.local_port = bpf_ntohl(msg->remote_port);
 	peer.remote_port = msg->local_port;
+	if (!may_redirect(me, &peer)) {
+		count(AZDS_R_MSG_PASSED);
+		return SK_PASS;
+	}
 	/* the verdict is SK_PASS either way: a miss must not drop data */
 	if (bpf_msg_redirect_hash(msg, &sock_hash, &peer, BPF_F_INGRESS) == SK_PASS)
 		count(AZDS_R_MSG_REDIRECTED);

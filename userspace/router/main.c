@@ -380,5 +380,8 @@ int main(int argc, char **argv)
 	azds_maps_close(&maps);
 	fprintf(stderr, "azds-router: stopped after %llu requests, %llu upstream connections\n",
 		(unsigned long long)requests, (unsigned long long)connects);
+	for (unsigned i = 0; i < SH.nworkers; i++)
+		fprintf(stderr, "azds-router: worker %u: %llu requests, %llu upstream connections\n", i,
+			(unsigned long long)W[i].requests, (unsigned long long)W[i].upstream_connects);
 	return 0;
 }

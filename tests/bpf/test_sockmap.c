@@ -1,0 +1,466 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Unit tests of the sockmap path (azds_sockops inserting into sock_hash,
+ * azds_msg_redirect moving messages between local peers). Private network
+ * namespaces, a private cgroup tree and private (unpinned) maps:
+ *   <cgroup2>/azds-unit-sm-<pid>/{router,podc,podb,forger}
+ * with sockops on the top one, like the instance cgroup. Addresses on lo:
+ * 169.254.1.1 (the node's, the router's source), 10.96.0.1 (a service),
+ * 10.77.0.2 (client pod), 10.77.0.5 (backend pod), 10.77.0.9 (forger pod).
+ * A socket belongs to the cgroup its creator was in (accepted sockets to
+ * their listener's), so the test moves itself before making each one.
+ *
+ *   1. redirect: pod <-> router bytes go through sk_msg, intact.
+ *   2. forgery: a pod that makes, in a namespace of its own, sockets with
+ *      the tuple of a router <-> backend flow (the backend's address and
+ *      port, the router's source address and port) must not get the
+ *      router's bytes, nor keep the real sockets out of the map.
+ *   3. bound: a pod writing toward a router that does not read must be
+ *      stopped by socket buffers with sockmap on as with it off: compare the
+ *      bytes the writer got rid of and TCP memory (/proc/net/sockstat);
+ *      then every byte arrives, in order, and redirection resumes.
+ */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "dataplane.h"
+#include "dataplane_load.h"
+#include "dataplane.skel.h"
+
+#define GW "169.254.1.1"
+#define VIP "10.96.0.1"
+#define PODC "10.77.0.2"
+#define PODB "10.77.0.5"
+#define FORGER "10.77.0.9"
+#define CHUNK (64 * 1024)
+#define WRITE_CAP (200u << 20) /* a writer that gets this far is unbounded */
+
+static int failures, ns_node;
+static struct dataplane *skel;
+static char cgtop[512];
+static const char *const cg_names[] = { "router", "podc", "podb", "forger" };
+enum { CG_ROUTER, CG_PODC, CG_PODB, CG_FORGER, CG_N };
+static char cg_path[CG_N][600];
+
+static void check(bool ok, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fputs(ok ? "ok   " : "FAIL ", ok ? stdout : stderr);
+	vfprintf(ok ? stdout : stderr, fmt, ap);
+	fputc('\n', ok ? stdout : stderr);
+	va_end(ap);
+	if (!ok)
+		failures++;
+}
+
+static __u64 counter(__u32 reason)
+{
+	return azds_dp_counter(bpf_map__fd(skel->maps.stats), reason);
+}
+
+static void move_self(const char *dir)
+{
+	char path[700], pid[32];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+	snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	fd = open(path, O_WRONLY);
+	if (fd < 0 || write(fd, pid, strlen(pid)) < 0) {
+		perror(path);
+		exit(1);
+	}
+	close(fd);
+}
+
+/* a socket made while in the given cgroup (it stays that cgroup's) */
+static int sock_in(int cg)
+{
+	int fd;
+
+	move_self(cg_path[cg]);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	move_self(cgtop);
+	return fd;
+}
+
+static void sa(struct sockaddr_in *a, const char *addr, int port)
+{
+	memset(a, 0, sizeof(*a));
+	a->sin_family = AF_INET;
+	a->sin_port = htons((uint16_t)port);
+	a->sin_addr.s_addr = inet_addr(addr);
+}
+
+static int listen_in(int cg, const char *addr, int port)
+{
+	struct sockaddr_in a;
+	int one = 1, fd = sock_in(cg);
+
+	sa(&a, addr, port);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, 16)) {
+		perror("listen");
+		exit(1);
+	}
+	return fd;
+}
+
+static int connect_in(int cg, const char *src, int sport, const char *dst, int dport)
+{
+	struct sockaddr_in a, b;
+	int one = 1, fd = sock_in(cg);
+
+	sa(&a, src, sport);
+	sa(&b, dst, dport);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) || connect(fd, (struct sockaddr *)&b, sizeof(b))) {
+		perror("connect");
+		exit(1);
+	}
+	return fd;
+}
+
+/* read up to len bytes that arrive within ms milliseconds (0 if none) */
+static ssize_t read_within(int fd, char *buf, size_t len, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	if (poll(&p, 1, ms) <= 0)
+		return 0;
+	return recv(fd, buf, len, MSG_DONTWAIT);
+}
+
+static int cg2_root(char *buf, size_t len)
+{
+	char line[512], dev[128], mnt[160], type[64];
+	FILE *f = fopen("/proc/mounts", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%127s %159s %63s", dev, mnt, type) == 3 && !strcmp(type, "cgroup2")) {
+			snprintf(buf, len, "%s", mnt);
+			fclose(f);
+			return 0;
+		}
+	if (f)
+		fclose(f);
+	return -1;
+}
+
+/* test cgroups left by a crashed earlier run (empty once its process died) */
+static void remove_stale(const char *root)
+{
+	DIR *d = opendir(root);
+	struct dirent *de;
+	char path[800];
+
+	while (d && (de = readdir(d)))
+		if (!strncmp(de->d_name, "azds-unit-sm-", 13)) {
+			for (int i = 0; i < CG_N; i++) {
+				snprintf(path, sizeof(path), "%s/%s/%s", root, de->d_name, cg_names[i]);
+				rmdir(path);
+			}
+			snprintf(path, sizeof(path), "%s/%s", root, de->d_name);
+			rmdir(path);
+		}
+	if (d)
+		closedir(d);
+}
+
+static void set_sockmap(bool on)
+{
+	struct azds_config cfg = { .flags = AZDS_CFG_EVENTS | (on ? AZDS_CFG_SOCKMAP : 0), .max_depth = 8,
+				   .router_port = 15001 };
+	__u32 zero = 0;
+
+	bpf_map_update_elem(bpf_map__fd(skel->maps.dp_config), &zero, &cfg, BPF_ANY);
+}
+
+static void redirect(void)
+{
+	__u64 added = counter(AZDS_R_SOCK_ADDED), red = counter(AZDS_R_MSG_REDIRECTED);
+	int l = listen_in(CG_ROUTER, VIP, 80), c = connect_in(CG_PODC, PODC, 0, VIP, 80), a = accept(l, NULL, NULL);
+	char buf[64] = "";
+	bool ok;
+
+	ok = write(c, "hello", 5) == 5 && read_within(a, buf, sizeof(buf), 5000) == 5 && !memcmp(buf, "hello", 5) &&
+	     write(a, "world", 5) == 5 && read_within(c, buf, sizeof(buf), 5000) == 5 && !memcmp(buf, "world", 5);
+	check(ok && counter(AZDS_R_SOCK_ADDED) == added + 2 && counter(AZDS_R_MSG_REDIRECTED) >= red + 2,
+	      "%-46s -> bytes %s, sock_added +%llu, msg_redirected +%llu", "pod <-> router through sk_msg",
+	      ok ? "intact" : "LOST", (unsigned long long)(counter(AZDS_R_SOCK_ADDED) - added),
+	      (unsigned long long)(counter(AZDS_R_MSG_REDIRECTED) - red));
+	close(a);
+	close(c);
+	close(l);
+}
+
+static void forgery(void)
+{
+	__u64 refused = counter(AZDS_R_SOCK_REFUSED);
+	int ns_forger, fl, fc, fs, bl, r, s;
+	char buf[64] = "";
+	ssize_t n;
+
+	/* the forger's own namespace (a pod may do anything inside its own) */
+	if (unshare(CLONE_NEWNET) || system("ip link set lo up && ip addr add " GW "/32 dev lo && "
+					    "ip addr add " PODB "/32 dev lo")) {
+		check(false, "forger namespace");
+		return;
+	}
+	ns_forger = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	/* the tuple of the router <-> backend flow below: GW:41000 <-> PODB:8080 */
+	fl = listen_in(CG_FORGER, PODB, 8080);
+	fc = connect_in(CG_FORGER, GW, 41000, PODB, 8080);
+	fs = accept(fl, NULL, NULL);
+	/* the forged "router" end goes: the router's own socket can enter the
+	 * map, and its messages look for the peer (PODB:8080 -> GW:41000) */
+	close(fc);
+	if (setns(ns_node, CLONE_NEWNET)) {
+		perror("setns");
+		exit(1);
+	}
+	bl = listen_in(CG_PODB, PODB, 8080);
+	r = connect_in(CG_ROUTER, GW, 41000, PODB, 8080);
+	s = accept(bl, NULL, NULL);
+	if (write(r, "GET /secret", 11) != 11)
+		perror("write");
+	n = read_within(s, buf, sizeof(buf), 3000);
+	check(n == 11 && !memcmp(buf, "GET /secret", 11), "%-46s -> backend read %zd bytes", "router -> backend",
+	      n);
+	n = recv(fs, buf, sizeof(buf), MSG_DONTWAIT);
+	check(n <= 0, "%-46s -> forger read %zd bytes", "the forged backend socket gets nothing", n);
+	n = write(s, "200 OK", 6) == 6 ? read_within(r, buf, sizeof(buf), 3000) : -1;
+	check(n == 6 && !memcmp(buf, "200 OK", 6), "%-46s -> router read %zd bytes", "backend -> router", n);
+	/* the forger's two sockets: a "router end" owned by a pod, and a "pod
+	 * end" whose local address is another pod's */
+	check(counter(AZDS_R_SOCK_REFUSED) == refused + 2, "%-46s -> sock_refused +%llu",
+	      "both forged sockets kept out of sock_hash", (unsigned long long)(counter(AZDS_R_SOCK_REFUSED) - refused));
+	close(s);
+	close(r);
+	close(bl);
+	close(fs);
+	close(fl);
+	close(ns_forger);
+}
+
+/* TCP memory in use (pages), from /proc/net/sockstat */
+static long tcp_mem_pages(void)
+{
+	char line[256];
+	long mem = -1;
+	FILE *f = fopen("/proc/net/sockstat", "r");
+
+	while (f && fgets(line, sizeof(line), f)) {
+		char *m = strstr(line, " mem ");
+
+		if (!strncmp(line, "TCP:", 4) && m)
+			mem = atol(m + 5);
+	}
+	if (f)
+		fclose(f);
+	return mem;
+}
+
+static unsigned char pattern(size_t i)
+{
+	return (unsigned char)(i * 7 + i / 4093);
+}
+
+struct flood {
+	size_t written;
+	long mem_delta; /* bytes */
+	bool intact;
+	__u64 redirected_after;
+};
+
+/*
+ * A pod writes toward a router socket that does not read, until the writer
+ * is blocked for a second (or WRITE_CAP); then the router reads it all.
+ */
+static struct flood flood(bool sockmap, bool to_backend)
+{
+	static unsigned char buf[CHUNK];
+	struct flood f = { 0 };
+	long mem0;
+	int l, c, a;
+	size_t got = 0;
+
+	set_sockmap(sockmap);
+	if (to_backend) { /* the router writes toward a backend pod that does not read */
+		l = listen_in(CG_PODB, PODB, 8081);
+		c = connect_in(CG_ROUTER, GW, 0, PODB, 8081);
+	} else { /* a pod writes toward the router, which does not read */
+		l = listen_in(CG_ROUTER, VIP, 80);
+		c = connect_in(CG_PODC, PODC, 0, VIP, 80);
+	}
+	a = accept(l, NULL, NULL);
+	fcntl(c, F_SETFL, O_NONBLOCK);
+	mem0 = tcp_mem_pages();
+	while (f.written < WRITE_CAP) {
+		struct pollfd p = { .fd = c, .events = POLLOUT };
+		ssize_t n;
+
+		for (size_t i = 0; i < CHUNK; i++)
+			buf[i] = pattern(f.written + i);
+		n = write(c, buf, CHUNK);
+		if (n > 0) {
+			f.written += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno != EAGAIN) {
+			perror("flood write");
+			break;
+		}
+		/* blocked: done once it stays blocked (the reader never reads) */
+		if (poll(&p, 1, 1000) == 0)
+			break;
+	}
+	f.mem_delta = (tcp_mem_pages() - mem0) * 4096;
+	/* now the router reads everything: all of it, in order */
+	f.intact = true;
+	while (got < f.written) {
+		ssize_t n = read_within(a, (char *)buf, sizeof(buf), 5000);
+
+		if (n <= 0)
+			break;
+		for (ssize_t i = 0; i < n && f.intact; i++)
+			if (buf[i] != pattern(got + (size_t)i))
+				f.intact = false;
+		got += (size_t)n;
+	}
+	f.intact = f.intact && got == f.written;
+	/* drained: small messages go the short way again, once the last
+	 * bytes sent through the stack are acknowledged (a delayed ACK can
+	 * take a few round trips) */
+	fcntl(c, F_SETFL, 0);
+	for (int i = 0; i < 200 && f.intact && !f.redirected_after; i++) {
+		__u64 red = counter(AZDS_R_MSG_REDIRECTED);
+		char b[8];
+
+		if (write(c, "tail", 4) != 4 || read_within(a, b, sizeof(b), 5000) != 4 || memcmp(b, "tail", 4))
+			f.intact = false;
+		f.redirected_after = counter(AZDS_R_MSG_REDIRECTED) - red;
+	}
+	close(a);
+	close(c);
+	close(l);
+	return f;
+}
+
+static void bounded(bool to_backend)
+{
+	const char *dir = to_backend ? "router -> backend" : "pod -> router";
+	struct flood off = flood(false, to_backend), on = flood(true, to_backend);
+	/* as bounded as the stack: within twice its figure plus 8 MiB of slack */
+	size_t limit = 2 * off.written + (8u << 20);
+
+	printf("     %s, sockmap off: writer got rid of %zu KiB, TCP memory +%ld KiB\n", dir, off.written >> 10,
+	       off.mem_delta >> 10);
+	printf("     %s, sockmap on:  writer got rid of %zu KiB, TCP memory +%ld KiB\n", dir, on.written >> 10,
+	       on.mem_delta >> 10);
+	check(off.intact, "%-18s %-27s -> %zu bytes in order", dir, "off: every byte arrives", off.written);
+	check(on.written <= limit, "%-18s %-27s -> %zu KiB (limit %zu KiB)", dir, "on: the writer is stopped",
+	      on.written >> 10, limit >> 10);
+	check(on.mem_delta <= (long)limit, "%-18s %-27s -> +%ld KiB (limit %zu KiB)", dir, "on: TCP memory bounded",
+	      on.mem_delta >> 10, limit >> 10);
+	check(on.intact, "%-18s %-27s -> %zu bytes in order", dir, "on: every byte arrives", on.written);
+	check(on.redirected_after >= 1, "%-18s %-27s -> msg_redirected +%llu", dir, "on: redirects resume after",
+	      (unsigned long long)on.redirected_after);
+}
+
+int main(void)
+{
+	struct bpf_map *map;
+	char root[200];
+	int cgfd;
+
+	if (unshare(CLONE_NEWNET)) {
+		perror("unshare (run as root)");
+		return 1;
+	}
+	ns_node = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (system("ip link set lo up && ip addr add " GW "/32 dev lo && ip addr add " VIP "/32 dev lo && "
+		   "ip addr add " PODC "/32 dev lo && ip addr add " PODB "/32 dev lo")) {
+		fprintf(stderr, "cannot configure lo\n");
+		return 1;
+	}
+	if (cg2_root(root, sizeof(root))) {
+		fprintf(stderr, "no cgroup2 mount\n");
+		return 1;
+	}
+	remove_stale(root);
+	snprintf(cgtop, sizeof(cgtop), "%s/azds-unit-sm-%d", root, (int)getpid());
+	if (mkdir(cgtop, 0755)) {
+		perror(cgtop);
+		return 1;
+	}
+	skel = dataplane__open();
+	if (!skel)
+		return 1;
+	bpf_object__for_each_map(map, skel->obj)
+		bpf_map__set_pin_path(map, NULL);
+	if (dataplane__load(skel)) {
+		fprintf(stderr, "load failed\n");
+		return 1;
+	}
+	/* pods: client, backend, forger; the router's cgroup is no pod's */
+	for (int i = 0; i < CG_N; i++) {
+		static const char *const addrs[] = { NULL, PODC, PODB, FORGER };
+		struct azds_pod pod = { .space = 1, .flags = AZDS_POD_MANAGED };
+		struct stat st;
+		__be32 a;
+		__u64 id;
+
+		snprintf(cg_path[i], sizeof(cg_path[i]), "%s/%s", cgtop, cg_names[i]);
+		if (mkdir(cg_path[i], 0755) || stat(cg_path[i], &st)) {
+			perror(cg_path[i]);
+			return 1;
+		}
+		if (!addrs[i])
+			continue;
+		id = st.st_ino;
+		a = inet_addr(addrs[i]);
+		pod.cgroup_id = id;
+		snprintf(pod.name, sizeof(pod.name), "%s", cg_names[i]);
+		bpf_map_update_elem(bpf_map__fd(skel->maps.pods), &a, &pod, BPF_ANY);
+		bpf_map_update_elem(bpf_map__fd(skel->maps.pod_cgroups), &id, &a, BPF_ANY);
+	}
+	cgfd = open(cgtop, O_RDONLY | O_DIRECTORY);
+	if (bpf_prog_attach(bpf_program__fd(skel->progs.azds_sockops), cgfd, BPF_CGROUP_SOCK_OPS, 0) ||
+	    bpf_prog_attach(bpf_program__fd(skel->progs.azds_msg_redirect), bpf_map__fd(skel->maps.sock_hash),
+			    BPF_SK_MSG_VERDICT, 0)) {
+		perror("attach");
+		return 1;
+	}
+	move_self(cgtop);
+	set_sockmap(true);
+
+	redirect();
+	forgery();
+	bounded(false);
+	bounded(true);
+
+	move_self(root);
+	for (int i = 0; i < CG_N; i++)
+		rmdir(cg_path[i]);
+	close(cgfd);
+	dataplane__destroy(skel);
+	rmdir(cgtop);
+	printf("%s: %d failure(s)\n", failures ? "FAIL" : "PASS", failures);
+	return failures ? 1 : 0;
+}
