@@ -6,6 +6,9 @@
 INST=${AZDS_TEST_PREFIX:-}itpods
 . "$(dirname "$0")/lib.sh"
 NODE=azds-$INST-node
+DOOMED=
+# processes the test started in pods die with it even if azds failed to end them
+trap 'kill -9 $DOOMED 2>/dev/null; cleanup' EXIT
 CGROOT=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
 
 # Small socket tools the test needs and azds-probe has no reason to have:
@@ -78,6 +81,83 @@ wait_file() {
 	return 1
 }
 
+# veth_of ADDR: the node end of a pod's veth (azp + the address's low 16 bits)
+veth_of() {
+	local IFS=.
+	set -- $1
+	printf 'azp%02x%02x' "$3" "$4"
+}
+
+# An `ip` first in PATH: whenever azds removes a link or a namespace, it
+# records whether the cgroup $SHIM_CG still held a process at that moment
+# (the kernel's own "populated" flag) and which of $SHIM_PIDS still ran.
+# The order is observed at the exact moment of each removal, not raced.
+REAL_IP=$(command -v ip)
+mkdir -p "$WORK/shim"
+cat >"$WORK/shim/ip" <<EOF
+#!/bin/bash
+case "\$*" in
+*"link del"* | *"netns del"*)
+	pop=\$(awk '\$1 == "populated" { print \$2 }' "\$SHIM_CG/cgroup.events" 2>/dev/null)
+	live=
+	for p in \$SHIM_PIDS; do
+		case "\$(awk '{ print \$3 }' /proc/\$p/stat 2>/dev/null)" in "" | Z | X) ;; *) live="\$live \$p" ;; esac
+	done
+	echo "ip \$* populated=\${pop:-gone} live=\${live:-none}" >>"\$SHIM_LOG" ;;
+esac
+exec $REAL_IP "\$@"
+EOF
+chmod +x "$WORK/shim/ip"
+
+# start_doomed POD: in POD a process, a process tree, a process in a child
+# cgroup and a link monitor (which would print eth0's removal if it ran
+# then); sets DOOMED to the pids the test started
+start_doomed() {
+	local pod=$1 cg="$CGROOT/azds-$INST/$1" i
+	mkdir -p "$cg/sub"
+	# $INIT directly, not in_pod: $! is then the pod's process itself
+	# (azds-init and ip netns exec exec in place)
+	$INIT exec --pod "$pod" -- sleep 1000 >/dev/null 2>&1 &
+	DOOMED="$DOOMED $!"
+	$INIT exec --pod "$pod" -- bash -c 'sleep 1000 & sleep 1000 & wait' >/dev/null 2>&1 &
+	DOOMED="$DOOMED $!"
+	$INIT exec --pod "$pod" -- sleep 1001 >/dev/null 2>&1 &
+	sub=$!
+	DOOMED="$DOOMED $sub"
+	$INIT exec --pod "$pod" -- ip monitor link >"$WORK/$pod.mon" 2>&1 &
+	DOOMED="$DOOMED $!"
+	disown -a # their deaths are expected: no job reports
+	for i in $(seq 1 200); do
+		# once it runs sleep it has joined the pod: then into the child cgroup
+		[ "$(cat /proc/$sub/comm 2>/dev/null)" = sleep ] && ! grep -qs . "$cg/sub/cgroup.procs" &&
+			echo "$sub" >"$cg/sub/cgroup.procs"
+		# a link change the monitor prints once it listens
+		in_pod "$pod" ip link set lo mtu $((60000 + i))
+		[ "$(wc -l <"$cg/cgroup.procs")" -ge 5 ] && grep -qs . "$cg/sub/cgroup.procs" &&
+			grep -qs "lo: .*mtu 6" "$WORK/$pod.mon" && return 0
+		sleep 0.05
+	done
+	echo "processes in $pod never started" >&2
+	return 1
+}
+
+# all_dead PID...: none of them runs (gone, or a zombie awaiting its parent)
+all_dead() {
+	local p
+	for p in "$@"; do
+		case "$(awk '{ print $3 }' /proc/$p/stat 2>/dev/null)" in "" | Z | X) ;; *) return 1 ;; esac
+	done
+}
+
+# check_order NAME LOG: every removal found the cgroup empty and no process running
+check_order() {
+	if [ -s "$2" ] && ! grep -v "populated=[0g].* live=none" "$2" >/dev/null; then
+		ok "$1"
+	else
+		bad "$1: $(cat "$2" 2>/dev/null)"
+	fi
+}
+
 # node_mib NAME: a TcpExt counter of the node namespace's stack
 node_mib() {
 	ip netns exec "$NODE" awk -v n="$1" '$1 == "TcpExt:" && !h { for (i = 2; i <= NF; i++) col[$i] = i; h = 1; next }
@@ -143,5 +223,32 @@ expect_contains "the node saw the real source's service connection" "$n" "tcp sr
 expect_not_contains "the node (router) never saw the forged source" "$n" "src=$WEB "
 expect_contains "a UDP listener got the real source's datagram" "$u" "from=$ME msg=real"
 expect_not_contains "a UDP listener never got the forged one" "$u" "msg=forged"
+
+# --- deleting a pod: every process of it dies before its network goes --------------
+$INIT add --pod doomed --space dev >/dev/null || bad "add pod doomed"
+DVETH=$(veth_of "$(pod_addr doomed)")
+DCG=$CGROOT/azds-$INST/doomed
+start_doomed doomed || bad "processes started in pod doomed"
+expect_eq "pod doomed's cgroup is populated" "$(awk '$1 == "populated" { print $2 }' "$DCG/cgroup.events")" "1"
+rm -f "$WORK/del.log"
+SHIM_CG=$DCG SHIM_PIDS="$DOOMED" SHIM_LOG=$WORK/del.log PATH="$WORK/shim:$PATH" $INIT del --pod doomed ||
+	bad "azds-init del --pod doomed"
+expect_contains "del removed the pod's veth" "$(cat "$WORK/del.log" 2>/dev/null)" "link del $DVETH"
+check_order "del: each link and namespace went only after every process of the pod had died" "$WORK/del.log"
+if all_dead $DOOMED; then ok "del: the pod's processes are dead"; else bad "del: pod processes still run"; fi
+expect_not_contains "del: the pod's own link monitor never saw eth0 go" "$(cat "$WORK/doomed.mon")" "Deleted"
+if ip -n "$NODE" link show "$DVETH" >/dev/null 2>&1; then bad "del: veth $DVETH left"; else ok "del: veth removed"; fi
+expect_eq "del: netns removed" "$(ip netns list | grep -c "azds-$INST-p-doomed")" "0"
+if [ -e "$DCG" ]; then bad "del: cgroup $DCG left"; else ok "del: cgroup (and its child) removed"; fi
+
+# --- stop: every pod's processes die before any namespace or veth goes ------------
+start_doomed web || bad "processes started in pod web"
+rm -f "$WORK/stop.log"
+SHIM_CG=$CGROOT/azds-$INST SHIM_PIDS="$DOOMED" SHIM_LOG=$WORK/stop.log PATH="$WORK/shim:$PATH" $CTL stop >/dev/null ||
+	bad "azds-controller stop"
+expect_contains "stop removed the pods' namespaces" "$(cat "$WORK/stop.log" 2>/dev/null)" "netns del azds-$INST-p-web"
+check_order "stop: each namespace went only after every process of every pod had died" "$WORK/stop.log"
+if all_dead $DOOMED; then ok "stop: the pods' processes are dead"; else bad "stop: pod processes still run"; fi
+if [ -e "$CGROOT/azds-$INST" ]; then bad "stop: cgroups left"; else ok "stop: no cgroup left (child cgroups included)"; fi
 
 finish

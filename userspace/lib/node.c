@@ -12,11 +12,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <net/if.h>
 #include <sys/mount.h>
@@ -75,6 +77,36 @@ static int sysctl_in(const char *ns, const char *key, const char *val)
 	snprintf(kv, sizeof(kv), "%s=%s", key, val);
 	argv[7] = kv;
 	return azds_run(argv, true);
+}
+
+static int write_proc(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC), err = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, val, strlen(val)) < 0)
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+static int read_proc_int(const char *path, int *val)
+{
+	char buf[32];
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), err;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	err = n < 0 ? -errno : n == 0 ? -EIO : 0;
+	close(fd);
+	if (err)
+		return err;
+	buf[n] = 0;
+	*val = atoi(buf);
+	return 0;
 }
 
 int azds_ensure_bpffs(void)
@@ -200,39 +232,137 @@ int azds_node_up(const struct azds_inst *in, struct azds_err *e)
 	return 0;
 }
 
-static void kill_cgroup_procs(const char *dir)
+/* ---- cgroups: a pod's processes end with it ----------------------------- */
+
+#define CGROUP_KILL_TIMEOUT_MS 10000
+#define CGROUP_MAX_DEPTH 32 /* below a pod: deeper trees are not walked */
+
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000;
+}
+
+/* a child cgroup (cgroupfs reports d_type) */
+static bool is_subdir(const struct dirent *de)
+{
+	return de->d_type == DT_DIR && strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
+}
+
+/* 1 while the cgroup or one below it holds a process, 0 once empty */
+static int cgroup_populated(int evfd)
+{
+	char buf[256], *p;
+	ssize_t n = pread(evfd, buf, sizeof(buf) - 1, 0);
+
+	if (n < 0)
+		return -errno;
+	buf[n] = 0;
+	p = strstr(buf, "populated ");
+	return p ? p[10] == '1' : -EINVAL;
+}
+
+/* SIGKILL each process listed in dir and below: kernels before cgroup.kill */
+static void cgroup_kill_listed(const char *dir, int depth)
 {
 	char path[512], line[64];
+	struct dirent *de;
+	FILE *f;
+	DIR *d;
 
-	/* processes started in a pod belong to it: they end with it */
-	for (int round = 0; round < 50; round++) {
-		FILE *f;
-		bool any = false;
-
-		snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
-		f = fopen(path, "re");
-		if (!f)
-			return;
+	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+	f = fopen(path, "re");
+	if (f) {
 		while (fgets(line, sizeof(line), f)) {
 			pid_t pid = (pid_t)atoi(line);
 
-			if (pid > 1) {
+			if (pid > 1)
 				kill(pid, SIGKILL);
-				any = true;
-			}
 		}
 		fclose(f);
-		if (!any)
-			return;
-		usleep(20000);
 	}
+	d = depth < CGROUP_MAX_DEPTH ? opendir(dir) : NULL;
+	if (!d)
+		return;
+	while ((de = readdir(d)))
+		if (is_subdir(de) && (size_t)snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) < sizeof(path))
+			cgroup_kill_listed(path, depth + 1);
+	closedir(d);
 }
 
-static void remove_cgroup(const char *dir)
+/*
+ * Kill every process in a cgroup and below it, and return once the kernel
+ * says the subtree is empty. cgroup.kill (5.14+) signals the whole subtree
+ * at once, forks included; without it each listed pid is signalled and the
+ * lists read again. The end is "populated 0" in cgroup.events, which wakes
+ * poll() with POLLPRI on every change: an event, not a sleep.
+ */
+static int cgroup_kill_wait(const char *dir)
 {
-	kill_cgroup_procs(dir);
-	for (int i = 0; i < 100 && rmdir(dir) && errno == EBUSY; i++)
-		usleep(20000);
+	long deadline = now_ms() + CGROUP_KILL_TIMEOUT_MS, left;
+	struct pollfd pfd = { .events = POLLPRI };
+	char path[512];
+	bool have_kill;
+	int pop;
+
+	snprintf(path, sizeof(path), "%s/cgroup.events", dir);
+	pfd.fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (pfd.fd < 0)
+		return errno == ENOENT ? 0 : -errno; /* no cgroup: nothing runs there */
+	snprintf(path, sizeof(path), "%s/cgroup.kill", dir);
+	have_kill = write_proc(path, "1") == 0;
+	while ((pop = cgroup_populated(pfd.fd)) > 0) {
+		if (!have_kill)
+			cgroup_kill_listed(dir, 0);
+		left = deadline - now_ms();
+		if (left <= 0) {
+			pop = -ETIMEDOUT;
+			break;
+		}
+		/* without cgroup.kill a fork racing the listing shows up only
+		 * in a later listing: look again at least every 100 ms */
+		if (poll(&pfd, 1, (int)(have_kill || left < 100 ? left : 100)) < 0 && errno != EINTR) {
+			pop = -errno;
+			break;
+		}
+	}
+	close(pfd.fd);
+	return pop;
+}
+
+/* rmdir a cgroup and every cgroup below it, deepest first */
+static int cgroup_rmdir_tree(const char *dir, int depth)
+{
+	char path[512];
+	struct dirent *de;
+	int err = 0;
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	while (!err && (de = readdir(d))) {
+		if (!is_subdir(de))
+			continue;
+		if (depth >= CGROUP_MAX_DEPTH ||
+		    (size_t)snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >= sizeof(path))
+			err = -ENAMETOOLONG;
+		else
+			err = cgroup_rmdir_tree(path, depth + 1);
+	}
+	closedir(d);
+	if (!err && rmdir(dir) && errno != ENOENT)
+		err = -errno;
+	return err;
+}
+
+/* the processes first, then the directories (empty by then) */
+static int remove_cgroup(const char *dir)
+{
+	int err = cgroup_kill_wait(dir);
+
+	return err ? err : cgroup_rmdir_tree(dir, 0);
 }
 
 static void rm_tree_files(const char *dir)
@@ -259,27 +389,21 @@ int azds_node_down(const struct azds_inst *in, struct azds_err *e)
 	DIR *d;
 	struct dirent *de;
 
-	(void)e;
 	snprintf(path, sizeof(path), "%s/router.pid", in->run_dir);
 	azds_daemon_stop(path, "azds-router");
 	snprintf(path, sizeof(path), "%s/dnsmasq.pid", in->run_dir);
 	azds_daemon_stop(path, "dnsmasq");
 
-	/* pods: cgroups first (their processes), then namespaces */
-	d = opendir(in->cgroup_dir);
-	if (d) {
-		while ((de = readdir(d))) {
-			struct stat st;
+	/* every pod's processes (and the router's, the benchmark's) end
+	 * before any namespace or veth goes; if some cannot be killed, the
+	 * namespaces stay and a second stop tries again */
+	if (in->cgroup_dir[0]) {
+		int err = remove_cgroup(in->cgroup_dir);
 
-			if (de->d_name[0] == '.')
-				continue;
-			snprintf(path, sizeof(path), "%s/%s", in->cgroup_dir, de->d_name);
-			if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-				remove_cgroup(path);
-		}
-		closedir(d);
+		if (err)
+			return azds_err(e, err, "cgroup %s: %s; namespaces kept, run stop again", in->cgroup_dir,
+					err == -ETIMEDOUT ? "processes still running after SIGKILL" : strerror(-err));
 	}
-	remove_cgroup(in->cgroup_dir);
 	snprintf(prefix, sizeof(prefix), "azds-%s-p-", in->name);
 	d = opendir("/run/netns");
 	if (d) {
@@ -322,35 +446,6 @@ static void veth_names(__be32 addr, char *host, char *tmp)
 
 	snprintf(host, IFNAMSIZ, "azp%04x", a);
 	snprintf(tmp, IFNAMSIZ, "azt%04x", a);
-}
-
-static int write_proc(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC), err = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (write(fd, val, strlen(val)) < 0)
-		err = -errno;
-	close(fd);
-	return err;
-}
-
-static int read_proc_int(const char *path, int *val)
-{
-	char buf[32];
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return n < 0 ? -errno : -EIO;
-	buf[n] = 0;
-	*val = atoi(buf);
-	return 0;
 }
 
 /*
@@ -563,9 +658,44 @@ int azds_node_reattach(const struct azds_inst *in, const struct azds_maps *m)
 	return n;
 }
 
-int azds_pod_del(const struct azds_inst *in, const struct azds_maps *m, const char *name, struct azds_err *e)
+/*
+ * Take a pod apart: unroutable first, then its processes (all of its
+ * cgroup, waited for), and only then its network, so no process of the pod
+ * ever sees its network vanish and its connections close over a veth that
+ * is still there. addr is NULL for a pod that was never registered.
+ */
+static int pod_teardown(const struct azds_inst *in, const struct azds_maps *m, const char *name,
+			const __be32 *addr, struct azds_err *e)
 {
 	char podns[128], cg[300], dir[256], host[IFNAMSIZ], tmp[IFNAMSIZ];
+	int err;
+
+	azds_pod_netns(in, name, podns, sizeof(podns));
+	azds_pod_cgroup(in, name, cg, sizeof(cg));
+	if (addr)
+		azds_pod_unregister(m, *addr);
+	err = in->cgroup_dir[0] ? remove_cgroup(cg) : 0;
+	if (err)
+		return azds_err(e, err, "pod \"%s\": cgroup %s: %s; its network is kept, run del again", name, cg,
+				err == -ETIMEDOUT ? "processes still running after SIGKILL" : strerror(-err));
+	if (addr) {
+		veth_names(*addr, host, tmp);
+		ipcmd(true, in->node_ns, "link", "del", host, NULL);
+	}
+	if (netns_exists(podns)) {
+		/* the pair goes with its pod end even while something outside
+		 * the pod still holds the namespace */
+		ipcmd(true, podns, "link", "del", "eth0", NULL);
+		ipcmd(true, NULL, "netns", "del", podns, NULL);
+	}
+	snprintf(dir, sizeof(dir), "/etc/netns/%s", podns);
+	rm_tree_files(dir);
+	return 0;
+}
+
+int azds_pod_del(const struct azds_inst *in, const struct azds_maps *m, const char *name, struct azds_err *e)
+{
+	char podns[128], cg[300];
 	struct azds_pod p;
 	__be32 addr;
 	bool known;
@@ -579,19 +709,9 @@ int azds_pod_del(const struct azds_inst *in, const struct azds_maps *m, const ch
 	known = azds_pod_find(m, name, &addr, &p) == 0;
 	if (!known && !netns_exists(podns) && access(cg, F_OK))
 		return azds_err(e, ENOENT, "pod \"%s\" does not exist", name);
-	/* unroutable first, then take the plumbing away */
-	if (known) {
-		azds_pod_unregister(m, addr);
-		veth_names(addr, host, tmp);
-		ipcmd(true, in->node_ns, "link", "del", host, NULL);
-	}
-	remove_cgroup(cg);
-	if (netns_exists(podns))
-		ipcmd(true, NULL, "netns", "del", podns, NULL);
-	snprintf(dir, sizeof(dir), "/etc/netns/%s", podns);
-	rm_tree_files(dir);
+	err = pod_teardown(in, m, name, known ? &addr : NULL, e);
 	azds_dns_refresh(in, m);
-	return 0;
+	return err;
 }
 
 int azds_pod_exec(const struct azds_inst *in, const char *name, char *const argv[], struct azds_err *e)
