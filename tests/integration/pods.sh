@@ -158,6 +158,34 @@ check_order() {
 	fi
 }
 
+# snapshot INSTANCE: what azds makes for pods, to compare before and after a failed add
+snapshot() {
+	ip netns list | awk '{ print $1 }' | grep "^azds-$1-" | sort
+	ip -n "azds-$1-node" -o link show | awk -F': ' '{ print $2 }' | sort
+	tc -n "azds-$1-node" qdisc show | grep clsact | sort
+	find "$CGROOT/azds-$1" -type d | sort
+	ls /etc/netns 2>/dev/null | grep "^azds-$1-" | sort
+	"$BIN/azds-controller" -i "$1" pod list | sort
+}
+
+# add_fails NAME INSTANCE EXPECTED-ERROR ADD-ARGS...: the add fails with
+# that error and leaves nothing of the pod behind
+add_fails() {
+	local name=$1 inst=$2 want=$3 r left
+	shift 3
+	snapshot "$inst" >"$WORK/before"
+	if r=$("$BIN/azds-init" -i "$inst" add "$@" 2>&1); then
+		bad "$name: add succeeded: $r"
+	else
+		expect_contains "$name: a clear error" "$r" "$want"
+	fi
+	if left=$(snapshot "$inst" | diff "$WORK/before" -); then
+		ok "$name: no netns, veth, TC qdisc, cgroup, resolv.conf or registration left"
+	else
+		bad "$name: left behind: $left"
+	fi
+}
+
 # node_mib NAME: a TcpExt counter of the node namespace's stack
 node_mib() {
 	ip netns exec "$NODE" awk -v n="$1" '$1 == "TcpExt:" && !h { for (i = 2; i <= NF; i++) col[$i] = i; h = 1; next }
@@ -241,6 +269,20 @@ if ip -n "$NODE" link show "$DVETH" >/dev/null 2>&1; then bad "del: veth $DVETH 
 expect_eq "del: netns removed" "$(ip netns list | grep -c "azds-$INST-p-doomed")" "0"
 if [ -e "$DCG" ]; then bad "del: cgroup $DCG left"; else ok "del: cgroup (and its child) removed"; fi
 
+# --- a full backends list: the add fails and leaves nothing behind ------------------
+$CTL service add dev many --port 81 --target-port 8080 || bad "service add many"
+for i in $(seq 1 32); do
+	$INIT add --pod "m$i" --space dev --service many >/dev/null || bad "add backend m$i of 32"
+done
+add_fails "33rd backend of one service" "$INST" "already has 32 backends" --pod m33 --space dev --service many
+# a failure after the plumbing exists (resolv.conf cannot be written: a
+# file stands where its directory goes) is undone as well
+touch "/etc/netns/azds-$INST-p-late"
+add_fails "add failing after its network was made" "$INST" "resolv.conf" --pod late --space dev
+rm -f "/etc/netns/azds-$INST-p-late"
+r=$($INIT add --pod late --space dev --service api)
+expect_eq "after the failures the next add works" "$r" "$(pod_addr late)"
+
 # --- stop: every pod's processes die before any namespace or veth goes ------------
 start_doomed web || bad "processes started in pod web"
 rm -f "$WORK/stop.log"
@@ -250,5 +292,17 @@ expect_contains "stop removed the pods' namespaces" "$(cat "$WORK/stop.log" 2>/d
 check_order "stop: each namespace went only after every process of every pod had died" "$WORK/stop.log"
 if all_dead $DOOMED; then ok "stop: the pods' processes are dead"; else bad "stop: pod processes still run"; fi
 if [ -e "$CGROOT/azds-$INST" ]; then bad "stop: cgroups left"; else ok "stop: no cgroup left (child cgroups included)"; fi
+
+# --- a full pods map: the add fails and leaves nothing behind ---------------------
+INST2=${AZDS_TEST_PREFIX:-}itpodsmall
+CTL2="$BIN/azds-controller -i $INST2"
+trap 'kill -9 $DOOMED 2>/dev/null; $CTL2 stop >/dev/null 2>&1; cleanup' EXIT
+$CTL2 stop >/dev/null 2>&1 # leftovers of a crashed run
+$CTL2 start --max-pods 2 --no-router >"$WORK/start2.log" 2>&1 || bad "start with --max-pods 2: $(cat "$WORK/start2.log")"
+$CTL2 space add dev || bad "space add in $INST2"
+"$BIN/azds-init" -i "$INST2" add --pod p1 --space dev >/dev/null || bad "add pod 1 of 2"
+"$BIN/azds-init" -i "$INST2" add --pod p2 --space dev >/dev/null || bad "add pod 2 of 2"
+add_fails "3rd pod in a pods map of 2" "$INST2" "the pods map is full (limit 2," --pod p3 --space dev
+$CTL2 stop >/dev/null || bad "stop $INST2"
 
 finish

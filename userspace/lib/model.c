@@ -411,7 +411,7 @@ int azds_pod_register(const struct azds_maps *m, __be32 addr, const char *name, 
 	if (bpf_map_update_elem(m->pods, &addr, &p, BPF_ANY)) {
 		err = -errno;
 		return azds_err(e, err, "pod \"%s\": %s", name,
-				err == -E2BIG ? "the pods map is full (controller --max-pods)" : strerror(-err));
+				err == -E2BIG ? "the pods map is full (azds-controller start --max-pods)" : strerror(-err));
 	}
 	if (cgroup_id && bpf_map_update_elem(m->pod_cgroups, &cgroup_id, &addr, BPF_ANY)) {
 		err = -errno;

@@ -548,116 +548,6 @@ static int write_resolv(const struct azds_inst *in, const char *podns, const str
 	return azds_write_file(file, buf);
 }
 
-int azds_pod_add(const struct azds_inst *in, const struct azds_maps *m, const struct azds_pod_spec *ps,
-		 struct in_addr *addr, struct azds_err *e)
-{
-	char podns[128], host[IFNAMSIZ], tmp[IFNAMSIZ], cg[300], a32[32], a[INET_ADDRSTRLEN];
-	struct azds_pod old;
-	__u32 sid;
-	__be32 existing;
-	int err;
-
-	err = azds_name_valid("pod", ps->name, e);
-	if (err)
-		return err;
-	if (!in->cgroup_dir[0])
-		return azds_err(e, ENOENT, "no cgroup v2 hierarchy is mounted (see docs/operations.md)");
-	if (azds_space_lookup(m, ps->space, &sid, NULL))
-		return azds_err(e, ENOENT, "pod \"%s\": space \"%s\" does not exist", ps->name, ps->space);
-	/* every service must be there before anything is made */
-	for (int i = 0; i < ps->nservices; i++) {
-		struct azds_svc_key sk;
-		struct azds_backends be;
-
-		err = azds_service_backends(m, ps->space, ps->services[i], &sk, &be, e);
-		if (err)
-			return err;
-	}
-	if (azds_pod_find(m, ps->name, &existing, &old) == 0) {
-		if (old.space != sid)
-			return azds_err(e, EEXIST, "pod \"%s\" already exists in another space; delete it first",
-					ps->name);
-		addr->s_addr = existing;
-	} else {
-		err = azds_pod_alloc_addr(m, addr, e);
-		if (err)
-			return err;
-	}
-	azds_pod_netns(in, ps->name, podns, sizeof(podns));
-	veth_names(addr->s_addr, host, tmp);
-	inet_ntop(AF_INET, addr, a, sizeof(a));
-	snprintf(a32, sizeof(a32), "%s/32", a);
-
-	if (!netns_exists(podns) && ipcmd(false, NULL, "netns", "add", podns, NULL))
-		return azds_err(e, EIO, "pod \"%s\": cannot create network namespace %s", ps->name, podns);
-	/* the veth pair is created in the node namespace; its pod end moves.
-	 * A pair half made by an interrupted add is removed and made again */
-	if (ipcmd(true, podns, "link", "show", "eth0", NULL) || ipcmd(true, in->node_ns, "link", "show", host, NULL)) {
-		ipcmd(true, in->node_ns, "link", "del", host, NULL);
-		ipcmd(true, in->node_ns, "link", "del", tmp, NULL);
-		ipcmd(true, podns, "link", "del", tmp, NULL);
-		ipcmd(true, podns, "link", "del", "eth0", NULL);
-		if (ipcmd(false, in->node_ns, "link", "add", host, "type", "veth", "peer", "name", tmp, NULL) ||
-		    ipcmd(false, in->node_ns, "link", "set", tmp, "netns", podns, NULL) ||
-		    ipcmd(false, podns, "link", "set", tmp, "name", "eth0", NULL))
-			return azds_err(e, EIO, "pod \"%s\": cannot create its veth pair", ps->name);
-	}
-	/* before the node end comes up: no packet of the pod's is ever unchecked */
-	err = veth_rp_filter(in, host, e);
-	if (err)
-		return err;
-	if (ipcmd(false, podns, "link", "set", "lo", "up", NULL) ||
-	    ipcmd(false, podns, "addr", "replace", a32, "dev", "eth0", NULL) ||
-	    ipcmd(false, podns, "link", "set", "eth0", "up", NULL) ||
-	    ipcmd(false, podns, "route", "replace", AZDS_GW_ADDR, "dev", "eth0", "scope", "link", NULL) ||
-	    ipcmd(false, podns, "route", "replace", "default", "via", AZDS_GW_ADDR, "dev", "eth0", NULL) ||
-	    ipcmd(false, in->node_ns, "link", "set", host, "up", NULL))
-		return azds_err(e, EIO, "pod \"%s\": cannot configure its network", ps->name);
-	if (ipcmd(false, in->node_ns, "route", "replace", a32, "dev", host, "scope", "link", NULL))
-		return azds_err(e, EIO, "pod \"%s\": cannot route %s", ps->name, a32);
-	err = tc_attach(in, host, e);
-	if (err)
-		return err;
-
-	azds_pod_cgroup(in, ps->name, cg, sizeof(cg));
-	err = azds_mkdir_p(cg, 0755);
-	if (err)
-		return azds_err(e, err, "pod \"%s\": cgroup %s: %s", ps->name, cg, strerror(-err));
-	err = write_resolv(in, podns, m, ps->space);
-	if (err)
-		return azds_err(e, err, "pod \"%s\": resolv.conf: %s", ps->name, strerror(-err));
-	/* register last: the pod becomes routable once its plumbing exists */
-	err = azds_pod_register(m, addr->s_addr, ps->name, ps->space, azds_cgroup_id(cg), e);
-	if (err)
-		return err;
-	for (int i = 0; i < ps->nservices; i++) {
-		err = azds_backend_add(m, ps->space, ps->services[i], addr->s_addr, e);
-		if (err)
-			return err;
-	}
-	azds_dns_refresh(in, m);
-	return 0;
-}
-
-int azds_node_reattach(const struct azds_inst *in, const struct azds_maps *m)
-{
-	char host[IFNAMSIZ], tmp[IFNAMSIZ];
-	struct azds_err e;
-	__be32 key, next;
-	void *cur = NULL;
-	int n = 0;
-
-	/* a re-load (upgrade) puts the new steering program on every pod */
-	while (bpf_map_get_next_key(m->pods, cur, &next) == 0) {
-		key = next;
-		cur = &key;
-		veth_names(key, host, tmp);
-		if (tc_attach(in, host, &e) == 0)
-			n++;
-	}
-	return n;
-}
-
 /*
  * Take a pod apart: unroutable first, then its processes (all of its
  * cgroup, waited for), and only then its network, so no process of the pod
@@ -691,6 +581,192 @@ static int pod_teardown(const struct azds_inst *in, const struct azds_maps *m, c
 	snprintf(dir, sizeof(dir), "/etc/netns/%s", podns);
 	rm_tree_files(dir);
 	return 0;
+}
+
+/* The pods map is sized at start (--max-pods): is there room for one more? */
+static int pods_room(const struct azds_maps *m, const char *pod, struct azds_err *e)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info), n = 0;
+	__be32 key, next;
+	void *cur = NULL;
+
+	if (bpf_obj_get_info_by_fd(m->pods, &info, &len))
+		return azds_err(e, errno, "pod \"%s\": pods map: %s", pod, strerror(errno));
+	while (n < info.max_entries && bpf_map_get_next_key(m->pods, cur, &next) == 0) {
+		key = next;
+		cur = &key;
+		n++;
+	}
+	if (n >= info.max_entries)
+		return azds_err(e, ENOSPC, "pod \"%s\": the pods map is full (limit %u, azds-controller start --max-pods)",
+				pod, info.max_entries);
+	return 0;
+}
+
+/* Can each of the pod's services take it as one more backend? */
+static int services_room(const struct azds_maps *m, const struct azds_pod_spec *ps, __be32 addr,
+			 struct azds_err *e)
+{
+	struct azds_svc_key sk;
+	struct azds_backends be;
+	int err;
+
+	for (int i = 0; i < ps->nservices; i++) {
+		bool member = false;
+
+		err = azds_service_backends(m, ps->space, ps->services[i], &sk, &be, e);
+		if (err)
+			return err;
+		for (__u32 j = 0; j < be.count && j < AZDS_MAX_BACKENDS; j++)
+			member |= be.addrs[j] == addr;
+		if (!member && be.count >= AZDS_MAX_BACKENDS)
+			return azds_err(e, ENOSPC,
+					"pod \"%s\": service \"%s\" in \"%s\" already has %d backends, the most one service can have",
+					ps->name, ps->services[i], ps->space, AZDS_MAX_BACKENDS);
+	}
+	return 0;
+}
+
+/*
+ * Everything that can refuse a pod, checked before anything is made: its
+ * name, space, services and their backend lists, room in the pods map, an
+ * address. *fresh: the pod is new, and a later failure undoes all of it.
+ */
+static int pod_admit(const struct azds_inst *in, const struct azds_maps *m, const struct azds_pod_spec *ps,
+		     struct in_addr *addr, bool *fresh, struct azds_err *e)
+{
+	struct azds_pod old;
+	__be32 existing;
+	__u32 sid;
+	int err;
+
+	err = azds_name_valid("pod", ps->name, e);
+	if (err)
+		return err;
+	if (!in->cgroup_dir[0])
+		return azds_err(e, ENOENT, "no cgroup v2 hierarchy is mounted (see docs/operations.md)");
+	if (azds_space_lookup(m, ps->space, &sid, NULL))
+		return azds_err(e, ENOENT, "pod \"%s\": space \"%s\" does not exist", ps->name, ps->space);
+	*fresh = azds_pod_find(m, ps->name, &existing, &old) != 0;
+	if (!*fresh) {
+		if (old.space != sid)
+			return azds_err(e, EEXIST, "pod \"%s\" already exists in another space; delete it first",
+					ps->name);
+		addr->s_addr = existing;
+	} else {
+		err = pods_room(m, ps->name, e);
+		if (!err)
+			err = azds_pod_alloc_addr(m, addr, e);
+		if (err)
+			return err;
+	}
+	return services_room(m, ps, addr->s_addr, e);
+}
+
+/* The pod's namespace and veth pair, checked sources, addresses, routes, steering. */
+static int pod_network(const struct azds_inst *in, const char *name, __be32 addr, struct azds_err *e)
+{
+	char podns[128], host[IFNAMSIZ], tmp[IFNAMSIZ], a32[32], a[INET_ADDRSTRLEN];
+	int err;
+
+	azds_pod_netns(in, name, podns, sizeof(podns));
+	veth_names(addr, host, tmp);
+	inet_ntop(AF_INET, &addr, a, sizeof(a));
+	snprintf(a32, sizeof(a32), "%s/32", a);
+
+	if (!netns_exists(podns) && ipcmd(false, NULL, "netns", "add", podns, NULL))
+		return azds_err(e, EIO, "pod \"%s\": cannot create network namespace %s", name, podns);
+	/* the veth pair is created in the node namespace; its pod end moves.
+	 * A pair half made by an interrupted add is removed and made again */
+	if (ipcmd(true, podns, "link", "show", "eth0", NULL) || ipcmd(true, in->node_ns, "link", "show", host, NULL)) {
+		ipcmd(true, in->node_ns, "link", "del", host, NULL);
+		ipcmd(true, in->node_ns, "link", "del", tmp, NULL);
+		ipcmd(true, podns, "link", "del", tmp, NULL);
+		ipcmd(true, podns, "link", "del", "eth0", NULL);
+		if (ipcmd(false, in->node_ns, "link", "add", host, "type", "veth", "peer", "name", tmp, NULL) ||
+		    ipcmd(false, in->node_ns, "link", "set", tmp, "netns", podns, NULL) ||
+		    ipcmd(false, podns, "link", "set", tmp, "name", "eth0", NULL))
+			return azds_err(e, EIO, "pod \"%s\": cannot create its veth pair", name);
+	}
+	/* before the node end comes up: no packet of the pod's is ever unchecked */
+	err = veth_rp_filter(in, host, e);
+	if (err)
+		return err;
+	if (ipcmd(false, podns, "link", "set", "lo", "up", NULL) ||
+	    ipcmd(false, podns, "addr", "replace", a32, "dev", "eth0", NULL) ||
+	    ipcmd(false, podns, "link", "set", "eth0", "up", NULL) ||
+	    ipcmd(false, podns, "route", "replace", AZDS_GW_ADDR, "dev", "eth0", "scope", "link", NULL) ||
+	    ipcmd(false, podns, "route", "replace", "default", "via", AZDS_GW_ADDR, "dev", "eth0", NULL) ||
+	    ipcmd(false, in->node_ns, "link", "set", host, "up", NULL))
+		return azds_err(e, EIO, "pod \"%s\": cannot configure its network", name);
+	if (ipcmd(false, in->node_ns, "route", "replace", a32, "dev", host, "scope", "link", NULL))
+		return azds_err(e, EIO, "pod \"%s\": cannot route %s", name, a32);
+	return tc_attach(in, host, e);
+}
+
+/* cgroup and resolv.conf, then the maps: registered last, the pod becomes
+ * routable once its plumbing exists */
+static int pod_publish(const struct azds_inst *in, const struct azds_maps *m, const struct azds_pod_spec *ps,
+		       __be32 addr, struct azds_err *e)
+{
+	char podns[128], cg[300];
+	int err;
+
+	azds_pod_netns(in, ps->name, podns, sizeof(podns));
+	azds_pod_cgroup(in, ps->name, cg, sizeof(cg));
+	err = azds_mkdir_p(cg, 0755);
+	if (err)
+		return azds_err(e, err, "pod \"%s\": cgroup %s: %s", ps->name, cg, strerror(-err));
+	err = write_resolv(in, podns, m, ps->space);
+	if (err)
+		return azds_err(e, err, "pod \"%s\": resolv.conf: %s", ps->name, strerror(-err));
+	err = azds_pod_register(m, addr, ps->name, ps->space, azds_cgroup_id(cg), e);
+	for (int i = 0; !err && i < ps->nservices; i++)
+		err = azds_backend_add(m, ps->space, ps->services[i], addr, e);
+	return err;
+}
+
+int azds_pod_add(const struct azds_inst *in, const struct azds_maps *m, const struct azds_pod_spec *ps,
+		 struct in_addr *addr, struct azds_err *e)
+{
+	struct azds_err ignored;
+	bool fresh = false;
+	int err;
+
+	err = pod_admit(in, m, ps, addr, &fresh, e);
+	if (err)
+		return err;
+	err = pod_network(in, ps->name, addr->s_addr, e);
+	if (!err)
+		err = pod_publish(in, m, ps, addr->s_addr, e);
+	/* a new pod that cannot be finished leaves nothing behind; a pod
+	 * that existed keeps what it had (add is also its repair) */
+	if (err && fresh)
+		pod_teardown(in, m, ps->name, &addr->s_addr, &ignored);
+	if (err)
+		return err;
+	azds_dns_refresh(in, m);
+	return 0;
+}
+
+int azds_node_reattach(const struct azds_inst *in, const struct azds_maps *m)
+{
+	char host[IFNAMSIZ], tmp[IFNAMSIZ];
+	struct azds_err e;
+	__be32 key, next;
+	void *cur = NULL;
+	int n = 0;
+
+	/* a re-load (upgrade) puts the new steering program on every pod */
+	while (bpf_map_get_next_key(m->pods, cur, &next) == 0) {
+		key = next;
+		cur = &key;
+		veth_names(key, host, tmp);
+		if (tc_attach(in, host, &e) == 0)
+			n++;
+	}
+	return n;
 }
 
 int azds_pod_del(const struct azds_inst *in, const struct azds_maps *m, const char *name, struct azds_err *e)
