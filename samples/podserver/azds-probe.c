@@ -450,24 +450,39 @@ struct http_opts {
 	struct header_list hdrs;
 	bool include;
 	long keepalive;
+	const char **then; /* "[METHOD ]PATH" requests after the first ones */
+	size_t nthen;
+	const char *then_body; /* body of the --then requests (none by default) */
+	const char *wait_file; /* before each --then request: wait for it, remove it */
+	bool pipeline;     /* every request in one write, then the responses */
 };
 
-static int cmd_get(const char *hostport, const char *path, struct http_opts *o)
+/* Wait (up to 10 minutes) until path exists, then remove it: a step the
+ * test takes between two requests on one connection. */
+static void wait_for_file(const char *path)
 {
-	char *host, *port, *req;
-	size_t req_len = 0;
-	struct reader *r = xmalloc(sizeof(*r));
-	const char *method = o->method ? o->method : (o->data ? "POST" : "GET");
-	bool head = strcasecmp(method, "HEAD") == 0;
-	FILE *m;
+	fprintf(stderr, "waiting for %s\n", path);
+	for (int i = 0; i < 60000; i++) {
+		if (access(path, F_OK) == 0) {
+			unlink(path);
+			return;
+		}
+		usleep(10000);
+	}
+	die(EXIT_IO, "gave up waiting for %s", path);
+}
 
-	split_hostport(hostport, &host, &port);
-	if (path[0] != '/' && path[0] != '*' && strncmp(path, "http://", 7) != 0)
-		die(EXIT_USAGE, "PATH must start with '/': %s", path);
+/* One request's bytes; malloc'd, length in *len. */
+static char *build_request(const char *hostport, const char *method, const char *path,
+			   const struct http_opts *o, const char *data, size_t data_len, size_t *len)
+{
+	char *req;
+	FILE *m = open_memstream(&req, len);
 
-	m = open_memstream(&req, &req_len);
 	if (!m)
 		die(EXIT_IO, "open_memstream: %s", strerror(errno));
+	if (path[0] != '/' && path[0] != '*' && strncmp(path, "http://", 7) != 0)
+		die(EXIT_USAGE, "PATH must start with '/': %s", path);
 	fprintf(m, "%s %s HTTP/1.1\r\n", method, path);
 	if (!has_header(&o->hdrs, "host"))
 		fprintf(m, "Host: %s\r\n", hostport);
@@ -475,31 +490,81 @@ static int cmd_get(const char *hostport, const char *path, struct http_opts *o)
 		fprintf(m, "User-Agent: azds-probe\r\n");
 	for (size_t i = 0; i < o->hdrs.n; i++)
 		fprintf(m, "%s\r\n", o->hdrs.v[i]);
-	if (o->data && !has_header(&o->hdrs, "content-length") &&
+	if (data && !has_header(&o->hdrs, "content-length") &&
 	    !has_header(&o->hdrs, "transfer-encoding"))
-		fprintf(m, "Content-Length: %zu\r\n", o->data_len);
+		fprintf(m, "Content-Length: %zu\r\n", data_len);
 	fputs("\r\n", m);
+	if (data)
+		fwrite(data, 1, data_len, m);
 	fclose(m);
+	return req;
+}
+
+struct planned {
+	char *bytes;
+	size_t len;
+	bool head;
+};
+
+static int cmd_get(const char *hostport, const char *path, struct http_opts *o)
+{
+	const char *method = o->method ? o->method : (o->data ? "POST" : "GET");
+	size_t n = (size_t)o->keepalive + o->nthen, i;
+	struct planned *p = xmalloc(n * sizeof(*p));
+	struct reader *r = xmalloc(sizeof(*r));
+	char *host, *port;
+
+	split_hostport(hostport, &host, &port);
+	for (i = 0; i < n; i++) {
+		const char *m = method, *t = path, *data = o->data;
+		char mbuf[32];
+
+		if (i >= (size_t)o->keepalive) {
+			/* --then "[METHOD ]PATH", with the --then-body if any */
+			const char *spec = o->then[i - (size_t)o->keepalive], *sp = strchr(spec, ' ');
+
+			data = o->then_body;
+			m = "GET";
+			t = spec;
+			if (sp) {
+				if ((size_t)(sp - spec) >= sizeof(mbuf))
+					die(EXIT_USAGE, "bad --then: %s", spec);
+				memcpy(mbuf, spec, (size_t)(sp - spec));
+				mbuf[sp - spec] = '\0';
+				m = mbuf;
+				t = sp + 1;
+			}
+		}
+		p[i].head = strcasecmp(m, "HEAD") == 0;
+		p[i].bytes = build_request(hostport, m, t, o, data,
+					   !data ? 0 : data == o->data ? o->data_len : strlen(data), &p[i].len);
+	}
 
 	r->fd = dial(host, port);
 	r->off = r->len = 0;
-	for (long i = 0; i < o->keepalive; i++) {
+	if (o->pipeline)
+		for (i = 0; i < n; i++)
+			send_all(r->fd, p[i].bytes, p[i].len);
+	for (i = 0; i < n; i++) {
 		struct response resp;
 
-		send_all(r->fd, req, req_len);
-		if (o->data)
-			send_all(r->fd, o->data, o->data_len);
-		read_response(r, head, o->include, true, &resp);
+		if (!o->pipeline) {
+			if (i >= (size_t)o->keepalive && o->wait_file)
+				wait_for_file(o->wait_file);
+			send_all(r->fd, p[i].bytes, p[i].len);
+		}
+		read_response(r, p[i].head, o->include, true, &resp);
 		if (resp.eof)
-			die(EXIT_IO, "connection closed after %ld of %ld responses", i, o->keepalive);
+			die(EXIT_IO, "connection closed after %zu of %zu responses", i, n);
 		fflush(stdout);
-		if (resp.server_closes && i + 1 < o->keepalive)
-			die(EXIT_IO, "server closed the connection after %ld of %ld responses",
-			    i + 1, o->keepalive);
+		if (resp.server_closes && i + 1 < n)
+			die(EXIT_IO, "server closed the connection after %zu of %zu responses", i + 1, n);
 	}
 	close(r->fd);
+	for (i = 0; i < n; i++)
+		free(p[i].bytes);
+	free(p);
 	free(r);
-	free(req);
 	free(host);
 	free(port);
 	return 0;
@@ -762,8 +827,9 @@ static bool ws_read_message(struct reader *r, struct ws_msg *m, unsigned *close_
 	}
 }
 
-static int cmd_ws(const char *hostport, const char *path, char **msgs, int nmsgs,
-		  const struct header_list *hdrs)
+/* Handshake and the server's first message (printed); dies on failure. */
+static struct reader *ws_open(const char *hostport, const char *path,
+			      const struct header_list *hdrs)
 {
 	unsigned char key_raw[16], digest[SHA_DIGEST_LENGTH];
 	char key[32], want[32], *host, *port, *req, *kg;
@@ -838,6 +904,17 @@ static int cmd_ws(const char *hostport, const char *path, char **msgs, int nmsgs
 	out_write("\n", 1);
 	fflush(stdout);
 	free(m.data);
+	free(host);
+	free(port);
+	return r;
+}
+
+static int cmd_ws(const char *hostport, const char *path, char **msgs, int nmsgs,
+		  const struct header_list *hdrs)
+{
+	struct reader *r = ws_open(hostport, path, hdrs);
+	struct ws_msg m;
+	unsigned code;
 
 	for (int i = 0; i < nmsgs; i++) {
 		ws_send(r->fd, 0x1, msgs[i], strlen(msgs[i]));
@@ -855,8 +932,6 @@ static int cmd_ws(const char *hostport, const char *path, char **msgs, int nmsgs
 		free(m.data);
 	close(r->fd);
 	free(r);
-	free(host);
-	free(port);
 	return 0;
 }
 
@@ -991,6 +1066,73 @@ static int cmd_tcp(const char *hostport, uint64_t total, uint64_t seed)
 }
 
 /* ------------------------------------------------------------------ */
+/*
+ * hold: open one connection per SPEC and keep them all open until the
+ * --wait-file appears (or stdin ends). tunnel: a non-HTTP first record
+ * (the start of a TLS ClientHello, no line end), so a router tunnels it;
+ * ws[:PATH]: a websocket, its greeting read; http[:PATH]: one keep-alive
+ * request answered, then idle. Prints "open <i> <spec>" as each is up,
+ * then "held <n>".
+ */
+static int cmd_hold(const char *hostport, char **specs, int nspecs, const struct http_opts *o)
+{
+	static const char hello[] = "\x16\x03\x01\x00\x05hold";
+	struct reader **rs = xmalloc(sizeof(*rs) * (size_t)(nspecs ? nspecs : 1));
+	char *host, *port;
+
+	split_hostport(hostport, &host, &port);
+	for (int i = 0; i < nspecs; i++) {
+		const char *spec = specs[i], *colon = strchr(spec, ':');
+		const char *path = colon ? colon + 1 : NULL;
+		size_t kl = colon ? (size_t)(colon - spec) : strlen(spec);
+
+		if (kl == 6 && !strncmp(spec, "tunnel", 6)) {
+			rs[i] = xmalloc(sizeof(**rs));
+			rs[i]->fd = dial(host, port);
+			rs[i]->off = rs[i]->len = 0;
+			send_all(rs[i]->fd, hello, sizeof(hello) - 1);
+		} else if (kl == 2 && !strncmp(spec, "ws", 2)) {
+			rs[i] = ws_open(hostport, path ? path : "/ws", &o->hdrs);
+		} else if (kl == 4 && !strncmp(spec, "http", 4)) {
+			struct response resp;
+			size_t len;
+			char *req = build_request(hostport, "GET", path ? path : "/", o, NULL, 0, &len);
+
+			rs[i] = xmalloc(sizeof(**rs));
+			rs[i]->fd = dial(host, port);
+			rs[i]->off = rs[i]->len = 0;
+			send_all(rs[i]->fd, req, len);
+			free(req);
+			read_response(rs[i], false, false, false, &resp);
+			if (resp.eof || resp.server_closes)
+				die(EXIT_IO, "hold %s: the server did not keep the connection", spec);
+		} else {
+			die(EXIT_USAGE, "hold: SPEC is tunnel, ws[:PATH] or http[:PATH], got '%s'", spec);
+		}
+		printf("open %d %s\n", i + 1, spec);
+		fflush(stdout);
+	}
+	printf("held %d\n", nspecs);
+	fflush(stdout);
+	if (o->wait_file) {
+		wait_for_file(o->wait_file);
+	} else {
+		char b[256];
+
+		while (read(0, b, sizeof(b)) > 0)
+			;
+	}
+	for (int i = 0; i < nspecs; i++) {
+		close(rs[i]->fd);
+		free(rs[i]);
+	}
+	free(rs);
+	free(host);
+	free(port);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
 
 static void usage(FILE *f)
 {
@@ -998,19 +1140,26 @@ static void usage(FILE *f)
 		"usage:\n"
 		"  azds-probe get ADDR:PORT PATH [-H 'Name: value']... [-X METHOD]\n"
 		"                 [-d DATA|@FILE] [-i] [--keepalive N] [--timeout SEC]\n"
+		"                 [--then '[METHOD ]PATH']... [--then-body DATA] [--wait-file FILE]\n"
+		"                 [--pipeline]\n"
 		"  azds-probe http http://ADDR[:PORT]/PATH [options as for get]\n"
 		"  azds-probe raw ADDR:PORT [--no-shutdown] [--timeout SEC]\n"
 		"  azds-probe ws ADDR:PORT PATH MSG... [-H 'Name: value']... [--timeout SEC]\n"
 		"  azds-probe tcp ADDR:PORT --bytes N [--seed S] [--timeout SEC]\n"
+		"  azds-probe hold ADDR:PORT SPEC... [--wait-file FILE] [-H 'Name: value']...\n"
 		"\n"
 		"get/http  one request (N on one connection with --keepalive N); prints\n"
-		"          each status line (with -i all headers) and body\n"
+		"          each status line (with -i all headers) and body; --then adds a\n"
+		"          bodyless request on the same connection (before each, --wait-file\n"
+		"          waits for FILE and removes it); --pipeline sends all in one write\n"
 		"raw       sends stdin verbatim, half-closes (unless --no-shutdown) and\n"
 		"          prints everything received until the server closes\n"
 		"ws        websocket handshake; prints the server's first message, then\n"
 		"          the echo of each MSG; closes with 1000\n"
 		"tcp       prints the banner line, streams N seeded pseudo-random bytes\n"
 		"          and verifies the echo: 'ok bytes=N' or 'mismatch at offset K'\n"
+		"hold      opens a connection per SPEC (tunnel, ws[:PATH], http[:PATH]) and\n"
+		"          keeps them until --wait-file FILE appears (or stdin ends)\n"
 		"\n"
 		"--timeout SEC (default 5) bounds connecting and each wait for data.\n"
 		"Exit: 0 ok, 1 check failed, 2 connect/resolve error, 3 I/O, protocol\n"
@@ -1031,7 +1180,8 @@ static uint64_t parse_count(const char *s, const char *what)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_KEEPALIVE = 256, OPT_TIMEOUT, OPT_BYTES, OPT_SEED, OPT_NO_SHUTDOWN };
+	enum { OPT_KEEPALIVE = 256, OPT_TIMEOUT, OPT_BYTES, OPT_SEED, OPT_NO_SHUTDOWN, OPT_THEN,
+	       OPT_WAIT_FILE, OPT_PIPELINE, OPT_THEN_BODY };
 	static const struct option opts[] = {
 		{ "header", required_argument, NULL, 'H' },
 		{ "method", required_argument, NULL, 'X' },
@@ -1042,6 +1192,10 @@ int main(int argc, char **argv)
 		{ "bytes", required_argument, NULL, OPT_BYTES },
 		{ "seed", required_argument, NULL, OPT_SEED },
 		{ "no-shutdown", no_argument, NULL, OPT_NO_SHUTDOWN },
+		{ "then", required_argument, NULL, OPT_THEN },
+		{ "wait-file", required_argument, NULL, OPT_WAIT_FILE },
+		{ "then-body", required_argument, NULL, OPT_THEN_BODY },
+		{ "pipeline", no_argument, NULL, OPT_PIPELINE },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -1060,6 +1214,7 @@ int main(int argc, char **argv)
 	}
 	cmd = argv[1];
 	ho.hdrs.v = xmalloc(sizeof(char *) * (size_t)argc);
+	ho.then = xmalloc(sizeof(char *) * (size_t)argc);
 	argv++;
 	argc--;
 	while ((opt = getopt_long(argc, argv, "H:X:d:ih", opts, NULL)) != -1) {
@@ -1115,6 +1270,18 @@ int main(int argc, char **argv)
 		case OPT_NO_SHUTDOWN:
 			half_close = false;
 			break;
+		case OPT_THEN:
+			ho.then[ho.nthen++] = optarg;
+			break;
+		case OPT_THEN_BODY:
+			ho.then_body = optarg;
+			break;
+		case OPT_WAIT_FILE:
+			ho.wait_file = optarg;
+			break;
+		case OPT_PIPELINE:
+			ho.pipeline = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -1134,6 +1301,8 @@ int main(int argc, char **argv)
 		rc = cmd_raw(pos[0], half_close);
 	} else if (strcmp(cmd, "ws") == 0 && npos >= 2) {
 		rc = cmd_ws(pos[0], pos[1], pos + 2, npos - 2, &ho.hdrs);
+	} else if (strcmp(cmd, "hold") == 0 && npos >= 1) {
+		rc = cmd_hold(pos[0], pos + 1, npos - 1, &ho);
 	} else if (strcmp(cmd, "tcp") == 0 && npos == 1) {
 		if (!have_bytes)
 			die(EXIT_USAGE, "tcp needs --bytes N");
@@ -1146,5 +1315,6 @@ int main(int argc, char **argv)
 	if (data_owned)
 		free((char *)ho.data);
 	free(ho.hdrs.v);
+	free(ho.then);
 	return rc;
 }

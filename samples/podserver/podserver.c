@@ -14,8 +14,13 @@
  *   /call?url=http://host[:port]/path
  *             makes an outbound request (propagating azds-route-as and
  *             baggage) and appends "-> " and the downstream body
- *   /stream   a chunked response of three chunks (?delay_ms=N spaces them)
+ *   /stream   a chunked response of three chunks (?delay_ms=N spaces them;
+ *             ?chunked=always chunks even for HTTP/1.0, as a broken server may)
  *   Upgrade: websocket  101, a "hello from <pod>" text frame, then echo
+ *
+ * and paths that misbehave on purpose, to test a proxy's exchange handling
+ * (each is described where it is answered):
+ *   /conn /seen /extra /hold /closeonpoke /poke /partial /interim /bad101
  *
  * TCP mode (--tcp) writes a one-line banner and echoes bytes until EOF.
  *
@@ -298,6 +303,10 @@ static struct {
 	int log_level;      /* LOG_* */
 	const char *pidfile;
 	unsigned drop_after; /* close, unanswered, the request after N on a connection */
+	bool no_accept;     /* listen with backlog 0 and never accept */
+	unsigned long accepted; /* connections accepted so far */
+	struct seen *seen;  /* per-path request counters (/seen) */
+	size_t nseen;
 	int ep;             /* epoll */
 	int lfd;            /* listening socket */
 	int sfd;            /* signalfd */
@@ -314,6 +323,14 @@ static struct {
 	.call_pipe = { -1, -1 },
 	.spare_fd = -1,
 };
+
+/* How many requests for a path arrived (head parsed) and were answered. */
+struct seen {
+	char *path;
+	unsigned long seen, answered;
+};
+
+#define MAX_SEEN 4096 /* distinct paths counted; later ones are not */
 
 /* What an epoll registration points at. */
 enum src_kind { SRC_LISTENER, SRC_SIGNAL, SRC_CALLS, SRC_SOCK, SRC_TIMER };
@@ -373,6 +390,10 @@ struct conn {
 	bool dead;              /* fds closed; freed after the event batch */
 	bool in_graveyard;
 	unsigned served;        /* requests answered on this connection */
+	unsigned long id;       /* accept order, from 1 */
+	unsigned nreq;          /* request heads received on this connection */
+	enum { POKE_NONE, POKE_STRAY, POKE_CLOSE, POKE_HOLD } poke; /* what /poke does */
+	int stray_ms;           /* a stray response is due after this delay */
 	int stream_next;        /* next /stream chunk to send */
 	int stream_delay_ms;
 	struct call *call;      /* outstanding /call (keeps conn alive) */
@@ -578,6 +599,8 @@ static const char *reason_phrase(int code)
 	case 100: return "Continue";
 	case 101: return "Switching Protocols";
 	case 200: return "OK";
+	case 204: return "No Content";
+	case 304: return "Not Modified";
 	case 400: return "Bad Request";
 	case 413: return "Content Too Large";
 	case 417: return "Expectation Failed";
@@ -601,6 +624,8 @@ static void begin_response(struct conn *c, int code)
 		   reason_phrase(code), g.pod, g.space, g.service);
 	if (code == 101)
 		return;
+	/* which of our connections answered: tells a reused upstream from a new one */
+	buf_printf(o, "X-Conn: %lu\r\n", c->id);
 	buf_puts(o, "Content-Type: text/plain\r\n");
 	if (!r->keep_alive)
 		buf_puts(o, "Connection: close\r\n");
@@ -628,11 +653,42 @@ static void identity_line(struct buf *b, const struct request *r)
 		   r->target ? r->target : "-", r->route_as ? r->route_as : "-", r->body_bytes);
 }
 
+static void target_split(const char *t, const char **path, size_t *plen, const char **query);
+static void stray_response(struct buf *o);
+
+/* The counters of a path (without its query); NULL once the table is full. */
+static struct seen *seen_get(const char *path, size_t n)
+{
+	for (size_t i = 0; i < g.nseen; i++)
+		if (span_eq(path, n, g.seen[i].path))
+			return &g.seen[i];
+	if (g.nseen >= MAX_SEEN)
+		return NULL;
+	if (!g.seen)
+		g.seen = xrealloc(NULL, MAX_SEEN * sizeof(*g.seen));
+	g.seen[g.nseen] = (struct seen){ .path = xstrndup(path, n) };
+	return &g.seen[g.nseen++];
+}
+
+static struct seen *seen_of(const struct request *r)
+{
+	const char *path, *query;
+	size_t plen;
+
+	if (!r->target)
+		return NULL;
+	target_split(r->target, &path, &plen, &query);
+	return seen_get(path, plen);
+}
+
 /* The request has been answered: log it and get ready for the next one. */
 static void request_done(struct conn *c)
 {
 	struct request *r = &c->req;
+	struct seen *sn = seen_of(r);
 
+	if (sn)
+		sn->answered++;
 	if (g.log_level >= LOG_REQUESTS)
 		fprintf(stderr,
 			"podserver[%s]: %s \"%s %s\" %d route-as=%s baggage=%s body-bytes=%" PRIu64
@@ -1031,8 +1087,31 @@ static void ws_accept(struct conn *c)
 	unsigned char digest[SHA_DIGEST_LENGTH];
 	char accept[32], hello[300];
 	struct buf kg = { 0 };
+	const char *path, *query;
+	size_t plen;
 	int n;
 
+	target_split(r->target, &path, &plen, &query);
+	if (span_eq(path, plen, "/bad101")) {
+		/* a 101 without Upgrade or Connection: upgrade (?have= names the
+		 * one it does carry), then bytes that a tunnel would relay */
+		char *have = query_param(query, "have");
+
+		r->status = 101;
+		buf_printf(&c->out, "HTTP/1.1 101 Switching Protocols\r\nX-Pod: %s\r\n", g.pod);
+		if (have && !strcmp(have, "upgrade"))
+			buf_puts(&c->out, "Upgrade: websocket\r\n");
+		if (have && !strcmp(have, "connection"))
+			buf_puts(&c->out, "Connection: Upgrade\r\n");
+		buf_printf(&c->out, "\r\nTUNNEL bytes from %s\n", g.pod);
+		free(have);
+		/* echo from here on, so a wrongly opened tunnel stays open */
+		buf_append(&c->out, buf_ptr(&c->in), buf_avail(&c->in));
+		buf_consume(&c->in, buf_avail(&c->in));
+		c->mode = MODE_TCP;
+		request_done(c);
+		return;
+	}
 	if (strcmp(r->method, "GET") != 0) {
 		respond_error(c, 400, "websocket upgrade needs GET", NULL);
 		return;
@@ -1517,11 +1596,13 @@ static void stream_chunk(struct conn *c, int i)
 static void stream_start(struct conn *c, const char *query)
 {
 	struct request *r = &c->req;
-	char *d = query_param(query, "delay_ms");
+	char *d = query_param(query, "delay_ms"), *ch = query_param(query, "chunked");
 	int delay = d ? atoi(d) : 0;
+	bool always = ch && !strcmp(ch, "always");
 
 	free(d);
-	if (r->minor == 0) { /* HTTP/1.0 has no chunked coding: one plain body */
+	free(ch);
+	if (r->minor == 0 && !always) { /* HTTP/1.0 has no chunked coding: one plain body */
 		struct buf body = { 0 };
 
 		identity_line(&body, r);
@@ -1559,6 +1640,13 @@ static void on_timer(struct conn *c)
 		return;
 	if (c->lingering) {
 		conn_close(c);
+		return;
+	}
+	if (c->stray_ms) {
+		c->stray_ms = 0;
+		stray_response(&c->out);
+		c->busy = false;
+		conn_run(c);
 		return;
 	}
 	if (c->stream_next) {
@@ -1706,8 +1794,15 @@ static int take_head(struct conn *c)
 		return respond_error(c, e.code, e.why, NULL), -1;
 	buf_consume(&c->in, hlen);
 	r->have_head = true;
+	c->nreq++;
 
 	target_split(r->target, &path, &plen, &query);
+	{
+		struct seen *sn = seen_get(path, plen);
+
+		if (sn)
+			sn->seen++;
+	}
 	r->keep_body = plen >= 5 && memcmp(path, "/echo", 5) == 0 &&
 		       (strcmp(r->method, "POST") == 0 || strcmp(r->method, "PUT") == 0);
 	if (r->keep_body && r->body_kind == BODY_LENGTH && r->remaining > MAX_ECHO_BODY)
@@ -1771,6 +1866,139 @@ static void respond_plain(struct conn *c)
 	request_done(c);
 }
 
+/*
+ * /conn: which backend connection answered, so that a test can tell a
+ * reused upstream from a fresh one. After the identity line:
+ *   conn=<accept order> req=<requests on this connection> accepted=<total>
+ *   open=<other open connections> pending=<connections waiting for /poke
+ *   or with a late stray still to write>
+ */
+static void respond_conn(struct conn *c)
+{
+	struct buf body = { 0 };
+	unsigned long pending = 0;
+
+	for (struct conn *o = g.conns; o; o = o->next)
+		if (!o->dead && (o->poke != POKE_NONE || o->stray_ms))
+			pending++;
+	identity_line(&body, &c->req);
+	buf_printf(&body, "conn=%lu req=%u accepted=%lu open=%lu pending=%lu\n", c->id, c->nreq,
+		   g.accepted, g.nconns - 1, pending);
+	begin_response(c, 200);
+	send_body(c, &body);
+	buf_free(&body);
+	request_done(c);
+}
+
+/* /seen?path=P: "seen=<heads received> answered=<responses sent>" for path P. */
+static void respond_seen(struct conn *c, const char *query)
+{
+	char *p = query_param(query, "path");
+	struct seen *sn = p ? seen_get(p, strlen(p)) : NULL;
+	struct buf body = { 0 };
+
+	free(p);
+	buf_printf(&body, "seen=%lu answered=%lu\n", sn ? sn->seen : 0, sn ? sn->answered : 0);
+	begin_response(c, 200);
+	send_body(c, &body);
+	buf_free(&body);
+	request_done(c);
+}
+
+/* A whole response that answers no request: what a desynchronised proxy
+ * would hand to the next one. */
+static void stray_response(struct buf *o)
+{
+	char body[300];
+	int n = snprintf(body, sizeof(body), "STRAY response from %s\n", g.pod);
+
+	n = MIN(n, (int)sizeof(body) - 1);
+	buf_printf(o, "HTTP/1.1 200 OK\r\nX-Pod: STRAY\r\nContent-Type: text/plain\r\n"
+		      "Content-Length: %d\r\n\r\n%.*s", n, n, body);
+}
+
+/*
+ * /extra?status=200|204|304&stray=same|late|poke[&ms=N]: a complete
+ * response, then bytes past its end: a whole stray response. For HEAD, 204
+ * and 304 they come as the body such a response must not have, with a
+ * Content-Length that counts them. same: in the same write; late: ms
+ * (default 20) later, before this connection reads its next request (a
+ * sequential backend that writes too much); poke: when /poke arrives on
+ * another connection, while this one goes on serving normally.
+ */
+static void respond_extra(struct conn *c, const char *query)
+{
+	char *st = query_param(query, "status"), *mode = query_param(query, "stray");
+	char *ms = query_param(query, "ms");
+	int status = st ? atoi(st) : 200, delay = ms ? atoi(ms) : 20;
+	struct buf stray = { 0 }, body = { 0 };
+
+	if (status != 204 && status != 304)
+		status = 200;
+	stray_response(&stray);
+	begin_response(c, status);
+	if (status == 200 && !is_head(&c->req)) {
+		identity_line(&body, &c->req);
+		send_body(c, &body);
+	} else {
+		buf_printf(&c->out, "Content-Length: %zu\r\n\r\n", buf_avail(&stray));
+	}
+	if (!mode || (strcmp(mode, "late") && strcmp(mode, "poke"))) {
+		buf_append(&c->out, buf_ptr(&stray), buf_avail(&stray));
+	} else if (!strcmp(mode, "late")) {
+		c->stray_ms = delay < 1 ? 1 : MIN(delay, STREAM_MAX_DELAY_MS);
+		c->busy = true;
+		conn_arm_timer(c, c->stray_ms);
+	} else {
+		c->poke = POKE_STRAY;
+	}
+	free(st);
+	free(mode);
+	free(ms);
+	buf_free(&stray);
+	buf_free(&body);
+	request_done(c);
+}
+
+/* /poke: every connection waiting for it acts now (stray bytes written,
+ * connection closed, held request answered) before this is answered. */
+static void respond_poke(struct conn *c)
+{
+	struct buf body = { 0 };
+	unsigned long n = 0;
+
+	for (struct conn *o = g.conns; o; o = o->next) {
+		int what = o->poke;
+
+		if (o == c || o->dead || what == POKE_NONE)
+			continue;
+		o->poke = POKE_NONE;
+		n++;
+		if (what == POKE_STRAY) {
+			stray_response(&o->out);
+		} else if (what == POKE_CLOSE) {
+			o->close_after = true; /* FIN, as a backend's idle timeout does */
+		} else {
+			o->busy = false;
+			respond_plain(o);
+		}
+		conn_run(o);
+	}
+	buf_printf(&body, "poked=%lu\n", n);
+	begin_response(c, 200);
+	send_body(c, &body);
+	buf_free(&body);
+	request_done(c);
+}
+
+/* /partial: part of a response head, then the connection closes. */
+static void respond_partial(struct conn *c)
+{
+	buf_printf(&c->out, "HTTP/1.1 200 OK\r\nX-Pod: %s\r\nX-Partial: the rest never comes", g.pod);
+	c->close_after = true;
+	request_reset(&c->req);
+}
+
 static void http_dispatch(struct conn *c)
 {
 	const char *path, *query;
@@ -1791,7 +2019,30 @@ static void http_dispatch(struct conn *c)
 		respond_close_delimited(c);
 	else if (span_eq(path, plen, "/bighead"))
 		respond_bighead(c, query);
-	else
+	else if (span_eq(path, plen, "/conn"))
+		respond_conn(c);
+	else if (span_eq(path, plen, "/seen"))
+		respond_seen(c, query);
+	else if (span_eq(path, plen, "/extra"))
+		respond_extra(c, query);
+	else if (span_eq(path, plen, "/poke"))
+		respond_poke(c);
+	else if (span_eq(path, plen, "/partial"))
+		respond_partial(c);
+	else if (span_eq(path, plen, "/hold")) {
+		/* answered when /poke arrives; nothing else is read meanwhile */
+		c->poke = POKE_HOLD;
+		c->busy = true;
+	} else if (span_eq(path, plen, "/closeonpoke")) {
+		/* answered now; closed by the next /poke */
+		respond_plain(c);
+		c->poke = POKE_CLOSE;
+	} else if (span_eq(path, plen, "/interim")) {
+		/* interim responses whatever the version: HTTP/1.0 must not get them */
+		buf_puts(&c->out, "HTTP/1.1 100 Continue\r\n\r\n"
+				  "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n");
+		respond_plain(c);
+	} else
 		respond_plain(c);
 }
 
@@ -1840,7 +2091,7 @@ static enum progress http_process(struct conn *c)
 			return P_DONE;
 		http_dispatch(c);
 	}
-	return ws_process(c);
+	return c->mode == MODE_WS ? ws_process(c) : P_NEED_MORE;
 }
 
 /* Run the connection until it needs the network again. */
@@ -1892,6 +2143,7 @@ static void conn_new(int fd, const struct sockaddr_storage *ss)
 	c->mode = g.tcp_mode ? MODE_TCP : MODE_HTTP;
 	c->req.ws_version = -1;
 	c->events = EPOLLIN;
+	c->id = ++g.accepted;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 
 	if (ss->ss_family == AF_INET) {
@@ -1988,13 +2240,18 @@ static void usage(FILE *f)
 		"  -q, --quiet             do not log requests (logged to stderr by default)\n"
 		"      --drop-after N      on each connection, close the request after the\n"
 		"                          N-th unanswered (a backend closing a reused connection)\n"
+		"      --no-accept         listen with backlog 0 and never accept: once one\n"
+		"                          connection is queued, connects time out\n"
 		"  -v, --verbose           also log connections opening and closing\n"
 		"  -h, --help              show this help\n"
 		"\n"
 		"HTTP paths: any path -> identity line; POST/PUT /echo... echoes the body;\n"
 		"/call?url=http://host[:port]/path calls another service (propagating\n"
 		"azds-route-as and baggage); /stream sends 3 chunks (?delay_ms=N);\n"
-		"Upgrade: websocket -> echo server that first sends \"hello from <pod>\".\n");
+		"Upgrade: websocket -> echo server that first sends \"hello from <pod>\".\n"
+		"Misbehaving on purpose (see samples/README.md): /conn, /seen?path=P,\n"
+		"/extra?status=&stray=same|late|poke, /hold, /closeonpoke, /poke, /partial,\n"
+		"/interim, /stream?chunked=always, /bad101?have=upgrade|connection.\n");
 }
 
 static int listen_on(const char *spec)
@@ -2041,7 +2298,8 @@ static int listen_on(const char *spec)
 			continue;
 		}
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, SOMAXCONN) == 0)
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
+		    listen(fd, g.no_accept ? 0 : SOMAXCONN) == 0)
 			break;
 		err = errno;
 		close(fd);
@@ -2120,6 +2378,7 @@ int main(int argc, char **argv)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "drop-after", required_argument, NULL, 'D' },
+		{ "no-accept", no_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -2139,6 +2398,7 @@ int main(int argc, char **argv)
 		case 'v': g.log_level = LOG_CONNECTIONS; break;
 		case 'q': g.log_level = LOG_QUIET; break;
 		case 'D': g.drop_after = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'N': g.no_accept = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -2180,7 +2440,10 @@ int main(int argc, char **argv)
 	g.lfd = listen_on(listen_spec);
 	if (g.lfd < 0)
 		return 1;
-	add_watch(g.lfd, &listener_src);
+	/* --no-accept: the one queued connection fills the accept queue and
+	 * the kernel drops later SYNs: a backend whose connects never finish */
+	if (!g.no_accept)
+		add_watch(g.lfd, &listener_src);
 	add_watch(g.sfd, &signal_src);
 	add_watch(g.call_pipe[0], &calls_src);
 	if (g.pidfile && write_pidfile(g.pidfile) < 0) {
