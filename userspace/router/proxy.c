@@ -1168,6 +1168,10 @@ static void session_start(struct router *r, int fd, const struct sockaddr_in *pe
 		return;
 	}
 	s->cli->s = s;
+	/* a client usually sends its request right behind the handshake: it
+	 * may be here already, and reading now saves a trip through epoll */
+	s->cli->can_read = true;
+	s->cli->can_write = true;
 	route_sync(&r->rm);
 	s->caller_space = route_caller_space(&r->rm, peer->sin_addr.s_addr);
 	s->last_active_ms = r->now_ms;
