@@ -546,8 +546,6 @@ int azds_sockops(struct bpf_sock_ops *ctx)
 	struct azds_pod *pod;
 	__be32 local, remote;
 
-	if (ctx->family != AF_INET)
-		return 1;
 	if (ctx->op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB && ctx->op != BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB)
 		return 1;
 	cfg = get_config();
@@ -555,6 +553,14 @@ int azds_sockops(struct bpf_sock_ops *ctx)
 		return 1;
 	local = ctx->local_ip4;
 	remote = ctx->remote_ip4;
+	/* an IPv6 socket connected to an IPv4-mapped address is IPv4 on the
+	 * wire (its *_ip4 fields hold the addresses): it publishes the same
+	 * event; it stays out of sock_hash, whose sk_msg handles AF_INET only */
+	if (ctx->family == AF_INET6 && ctx->remote_ip6[0] == 0 && ctx->remote_ip6[1] == 0 &&
+	    ctx->remote_ip6[2] == bpf_htonl(0xffff))
+		goto event;
+	if (ctx->family != AF_INET)
+		return 1;
 	/* only the router's paths: pod <-> router (one end a service address)
 	 * and router <-> backend (one end the node address); pod-to-pod TCP
 	 * streams run faster through the stack (see docs/performance.md) */
@@ -575,6 +581,7 @@ int azds_sockops(struct bpf_sock_ops *ctx)
 			}
 		}
 	}
+event:
 	if (ctx->op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB)
 		return 1;
 	pod = bpf_map_lookup_elem(&pods, &local);
