@@ -3,8 +3,15 @@
 # Hostile and ambiguous HTTP is refused with the right status and a closed
 # connection, and never reaches a backend.
 INST=${AZDS_TEST_PREFIX:-}ithostile
+[ "${SOCKMAP:-on}" = off ] && INST=${AZDS_TEST_PREFIX:-}ithsock
 . "$(dirname "$0")/lib.sh"
 setup_topology
+# sk_msg redirection is on by default; SOCKMAP=off runs the same checks
+# through the TCP stack only
+if [ "${SOCKMAP:-on}" = off ]; then
+	$CTL set sockmap off
+	expect_contains "sockmap switch off" "$($CTL status)" "sockmap=off"
+fi
 API=$(vip api)
 
 # send RAW-PRINTF-FORMAT: raw bytes from the web pod to api's virtual address
