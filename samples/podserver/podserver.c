@@ -21,6 +21,7 @@
  * and paths that misbehave on purpose, to test a proxy's exchange handling
  * (each is described where it is answered):
  *   /conn /seen /extra /hold /closeonpoke /poke /partial /interim /bad101
+ *   /quietclose
  *
  * TCP mode (--tcp) writes a one-line banner and echoes bytes until EOF.
  *
@@ -395,6 +396,7 @@ struct conn {
 	enum { POKE_NONE, POKE_STRAY, POKE_CLOSE, POKE_HOLD } poke; /* what /poke does */
 	int stray_ms;           /* a stray response is due after this delay */
 	int stream_next;        /* next /stream chunk to send */
+	bool quiet_close;       /* /quietclose: close when the timer fires */
 	int stream_delay_ms;
 	struct call *call;      /* outstanding /call (keeps conn alive) */
 	struct conn *next_dead;
@@ -1614,6 +1616,25 @@ static void stream_start(struct conn *c, const char *query)
 		return;
 	}
 	begin_response(c, 200);
+	/* ?headers=N: N more header lines written "hN:v" (no space), so that
+	 * a proxy rebuilding the head grows it; ?cut=1: the first chunk is cut
+	 * short and the connection closed, a truncated body */
+	{
+		char *h = query_param(query, "headers"), *cut = query_param(query, "cut");
+		int nh = h ? atoi(h) : 0;
+		bool truncate = cut && !strcmp(cut, "1");
+
+		free(h);
+		free(cut);
+		for (int i = 0; i < nh && i < 120; i++)
+			buf_printf(&c->out, "h%d:v\r\n", i);
+		if (truncate) {
+			buf_puts(&c->out, "Transfer-Encoding: chunked\r\n\r\n40\r\nshort");
+			c->close_after = true;
+			request_reset(&c->req);
+			return;
+		}
+	}
 	buf_puts(&c->out, "Transfer-Encoding: chunked\r\n\r\n");
 	if (is_head(r)) {
 		request_done(c);
@@ -1638,7 +1659,7 @@ static void on_timer(struct conn *c)
 
 	if (read(c->tfd, &ticks, sizeof(ticks)) < 0 && errno == EAGAIN)
 		return;
-	if (c->lingering) {
+	if (c->lingering || c->quiet_close) {
 		conn_close(c);
 		return;
 	}
@@ -1991,6 +2012,26 @@ static void respond_poke(struct conn *c)
 	request_done(c);
 }
 
+/*
+ * /quietclose: a whole response that does not say the connection ends
+ * (as some servers answer HTTP/1.0), then, 200 ms later and without
+ * reading anything more, the close.
+ */
+static void respond_quietclose(struct conn *c)
+{
+	struct buf body = { 0 };
+
+	identity_line(&body, &c->req);
+	buf_printf(&c->out, "HTTP/1.1 200 OK\r\nX-Pod: %s\r\nX-Conn: %lu\r\nContent-Length: %zu\r\n\r\n", g.pod,
+		   c->id, buf_avail(&body));
+	buf_append(&c->out, buf_ptr(&body), buf_avail(&body));
+	buf_free(&body);
+	request_reset(&c->req);
+	c->quiet_close = true;
+	c->busy = true;
+	conn_arm_timer(c, 200);
+}
+
 /* /partial: part of a response head, then the connection closes. */
 static void respond_partial(struct conn *c)
 {
@@ -2029,6 +2070,8 @@ static void http_dispatch(struct conn *c)
 		respond_poke(c);
 	else if (span_eq(path, plen, "/partial"))
 		respond_partial(c);
+	else if (span_eq(path, plen, "/quietclose"))
+		respond_quietclose(c);
 	else if (span_eq(path, plen, "/hold")) {
 		/* answered when /poke arrives; nothing else is read meanwhile */
 		c->poke = POKE_HOLD;
@@ -2251,7 +2294,8 @@ static void usage(FILE *f)
 		"Upgrade: websocket -> echo server that first sends \"hello from <pod>\".\n"
 		"Misbehaving on purpose (see samples/README.md): /conn, /seen?path=P,\n"
 		"/extra?status=&stray=same|late|poke, /hold, /closeonpoke, /poke, /partial,\n"
-		"/interim, /stream?chunked=always, /bad101?have=upgrade|connection.\n");
+		"/interim, /stream?chunked=always[&headers=N][&cut=1], /bad101?have=upgrade|connection,\n"
+		"/quietclose.\n");
 }
 
 static int listen_on(const char *spec)

@@ -506,6 +506,67 @@ t_accesslog() {
 	router_with
 }
 
+# === 8. defects a review found: each a crash, a wrong reuse or a starved pod ======
+t_review() {
+	local r API a b i idle
+	API=$(vip api)
+	# an HTTP/1.0 client and a chunked response whose head grows when rebuilt
+	# (120 "hN:v" lines): the router rebuilds it whole and lives on
+	printf 'GET /stream?chunked=always&headers=120 HTTP/1.0\r\nHost: api\r\n\r\n' |
+		in_pod web "$BIN/azds-probe" raw "$API" --timeout 10 >"$WORK/raw10h" 2>&1
+	r=$(tr -d '\r' <"$WORK/raw10h")
+	expect_contains "HTTP/1.0, a grown head: 200" "$r" "HTTP/1.1 200"
+	expect_contains "... every header line passed on" "$r" "h119: v"
+	expect_contains "... then the body" "$r" "chunk 3 of 3"
+	r=$(probe web get api:80 /alive)
+	expect_contains "... and the router still serves" "$r" "pod=api-dev"
+	# a chunked body cut short, de-chunked for HTTP/1.0: our close is the end
+	# of its body, so it must be a reset, never a clean end
+	r=$(raw web "$API" 'GET /stream?chunked=always&cut=1 HTTP/1.0\r\nHost: api\r\n\r\n')
+	expect_contains "HTTP/1.0, truncated chunked body: the client sees a reset" "$r" "reset"
+	if router_with "$OPT_WORKERS" 1; then
+		# an HTTP/1.0 request the backend answers without saying it will close
+		r=$(raw client-x "$(vip ex)" 'GET /quietclose HTTP/1.0\r\nHost: ex\r\n\r\n')
+		expect_contains "HTTP/1.0 to a backend that closes quietly: answered" "$r" "path=/quietclose"
+		r=$(probe client-x get ex:80 /echo -X POST -d hello)
+		expect_contains "... the next POST does not get its dying connection" "$r" "body-bytes=5"
+		# a tunnel's first bytes are the first of a connection, never sent on
+		# a pooled one
+		a=$(xconn "$(probe web get api:80 /warm -i)")
+		r=$(printf 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n' | in_pod web "$BIN/azds-probe" raw "$API" --timeout 5 2>&1)
+		b=$(xconn "$r")
+		if [ -n "$a" ] && [ -n "$b" ] && [ "$a" != "$b" ]; then ok "h2c preface on a new backend connection ($a then $b)"
+		else bad "h2c preface on a pooled connection: [$a] then [$b]: $r"; fi
+	else
+		bad "review checks: router refused --workers 1 ($ROUTER_ERR)"
+	fi
+	# a pod past its share that keeps connecting holds nothing of the budget:
+	# another pod is served while it holds 80 refused connections open
+	if router_with "$OPT_MAX_CONNS" 100 "$OPT_MAX_CONNS_PER_POD" 20; then
+		in_pod web "$BIN/azds-idle" "$API" 100 >"$WORK/flood.out" 2>&1 &
+		idle=$!
+		for i in $(seq 1 400); do
+			grep -qs "^open" "$WORK/flood.out" && break
+			kill -0 $idle 2>/dev/null || break
+			sleep 0.05
+		done
+		r=$(probe client-x get api:80 / -H 'azds-route-as: dev' --timeout 10)
+		expect_contains "a flooding pod past its share does not starve another" "$r" "pod=api-dev"
+		kill $idle 2>/dev/null
+		wait $idle 2>/dev/null
+	else
+		bad "flood: router refused the settings ($ROUTER_ERR)"
+	fi
+	router_with
+}
+
+# ONLY=t_NAME runs one group (while working on it)
+if [ -n "${ONLY:-}" ]; then
+	"$ONLY"
+	finish
+	exit
+fi
+
 t_desync
 t_pool
 t_replay
@@ -514,4 +575,5 @@ t_edges
 t_pool_settings
 t_fair
 t_accesslog
+t_review
 finish

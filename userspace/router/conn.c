@@ -131,6 +131,7 @@ bool conn_fill(struct conn *c, size_t cap)
 	}
 	if (errno == EAGAIN || errno == EWOULDBLOCK) {
 		c->can_read = false;
+		buf_release_if_empty(&c->in); /* an idle connection keeps no buffer */
 		return false;
 	}
 	if (errno == EINTR)

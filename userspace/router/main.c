@@ -220,7 +220,7 @@ static void *worker_run(void *arg)
 	uint64_t last_sweep = 0;
 
 	while (!r->sh->stop) {
-		int n = epoll_wait(r->epfd, evs, 256, 250);
+		int n = epoll_wait(r->epfd, evs, 256, r->again ? 0 : 250);
 
 		r->now_ms = router_now_ms();
 		for (int i = 0; i < n; i++) {
@@ -229,6 +229,7 @@ static void *worker_run(void *arg)
 			else
 				router_event(r, evs[i].data.ptr, evs[i].events);
 		}
+		router_again(r);
 		router_reap(r);
 		if (r->now_ms - last_sweep >= 250) {
 			router_sweep(r);

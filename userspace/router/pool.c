@@ -171,6 +171,18 @@ void pool_expire(struct router *r)
 	}
 }
 
+void pool_evict(struct router *r)
+{
+	for (unsigned i = 0; i < POOL_BUCKETS && r->nidle; i++) {
+		unsigned b = (r->rr + i) & (POOL_BUCKETS - 1);
+
+		if (r->pool[b]) {
+			conn_close(r, r->pool[b]->head);
+			return;
+		}
+	}
+}
+
 void pool_flush(struct router *r)
 {
 	for (unsigned b = 0; b < POOL_BUCKETS; b++)
@@ -183,7 +195,10 @@ struct conn *upstream_connect(struct router *r, const struct sockaddr_in *a)
 	int one = 1, fd;
 	struct conn *c;
 
-	/* upstreams count against the same budget as clients */
+	/* upstreams count against the same budget as clients; idle ones
+	 * give way to a busy one */
+	if (!conn_budget(r))
+		pool_evict(r);
 	if (!conn_budget(r))
 		return NULL;
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

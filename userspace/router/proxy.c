@@ -98,6 +98,9 @@ struct session {
 	size_t retry_cap, retry_len, retry_off;
 	bool abort_client; /* close with a reset: the response was cut short */
 	bool dead;
+	bool freed;       /* in the grave: r->again may still name it */
+	bool queued;      /* on r->again */
+	struct session *again_next;
 };
 
 /* ---- access log --------------------------------------------------------- */
@@ -140,6 +143,7 @@ static void session_free(struct session *s)
 
 		setsockopt(s->cli->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	}
+	s->freed = true;
 	if (s->counted)
 		callers_put(r->sh->callers, s->peer.sin_addr.s_addr);
 	conn_close(r, s->cli);
@@ -252,7 +256,7 @@ static void start_linger(struct session *s)
 
 static void step_linger(struct session *s)
 {
-	static char scratch[16384];
+	char scratch[16384];
 	struct conn *c = s->cli;
 
 	while (c->can_read && !c->eof && !c->error) {
@@ -332,14 +336,16 @@ static void release_upstream(struct session *s)
  * Take an upstream to backend a: the pool's oldest idle one, or a new
  * connection. A request that was already waiting behind the last response
  * (pipelined) gets a new connection: whatever the backend that answered
- * the last one still sends is then never read as this one's answer.
+ * the last one still sends is then never read as this one's answer. So
+ * does a tunnel (fresh): its first bytes, an h2c preface or a TLS hello,
+ * must be the first of a connection.
  */
-static bool use_upstream(struct session *s, const struct sockaddr_in *a)
+static bool use_upstream(struct session *s, const struct sockaddr_in *a, bool fresh)
 {
 	struct router *r = s->r;
 
 	release_upstream(s);
-	s->up = s->pipelined ? NULL : pool_take(r, a);
+	s->up = s->pipelined || fresh ? NULL : pool_take(r, a);
 	if (!s->up) {
 		pool_sync(r);
 		s->up = upstream_connect(r, a);
@@ -362,7 +368,7 @@ static void start_tunnel_detect(struct session *s)
 		s->dead = true;
 		return;
 	}
-	if (!use_upstream(s, &rt.backend)) {
+	if (!use_upstream(s, &rt.backend, true)) {
 		s->dead = true;
 		return;
 	}
@@ -395,48 +401,76 @@ static void keep_for_retry(struct session *s, const char *head, size_t len)
 }
 
 /*
- * A client that closes after this request says so in Connection, a
- * hop-by-hop header (RFC 9110 7.6.1): it is not passed on, so the backend
- * keeps its connection open for the pool. The head is rebuilt from the
- * parsed lines without it; false (and the head goes unchanged) if there is
- * no memory.
+ * Rebuild a head into *buf (grown as needed): its first line as it came,
+ * every header not named in drop as "name: value\r\n", then extra, then
+ * the blank line. The length is counted before anything is written. False
+ * (and *buf unchanged in content) if there is no memory or no first line.
  */
-static bool rewrite_request_head(struct session *s, const struct azds_http_msg *m, size_t head_len)
+static bool rebuild_head(char **buf, size_t *cap, size_t *out_len, const char *p, size_t head_len,
+			 const struct azds_http_msg *m, const char *const *drop, const char *extra)
 {
-	const char *p = s->cli->in.data + s->cli->in.start;
 	const char *eol = memchr(p, '\n', head_len);
-	/* each line becomes "name: value\r\n": at most one byte longer (a
-	 * "name:value" line gains the space) */
-	size_t o, need = head_len + m->num_headers + 2;
+	size_t first, need, o, xl = strlen(extra);
+	bool keep[128];
 
-	if (!eol)
+	if (!eol || m->num_headers > sizeof(keep) / sizeof(keep[0]))
 		return false;
-	if (need > s->rqh_cap) {
-		char *n = realloc(s->rqh, need);
-
-		if (!n)
-			return false;
-		s->rqh = n;
-		s->rqh_cap = need;
-	}
-	o = (size_t)(eol + 1 - p);
-	memcpy(s->rqh, p, o);
+	first = (size_t)(eol + 1 - p);
+	need = first + xl + 2;
 	for (size_t i = 0; i < m->num_headers; i++) {
 		const struct azds_http_header *h = &m->headers[i];
 
-		if (azds_http_token_eq(h->name, h->name_len, "connection"))
+		keep[i] = true;
+		for (const char *const *d = drop; *d; d++)
+			if (azds_http_token_eq(h->name, h->name_len, *d))
+				keep[i] = false;
+		if (keep[i])
+			need += h->name_len + 2 + h->value_len + 2;
+	}
+	if (need > *cap) {
+		char *n = realloc(*buf, need);
+
+		if (!n)
+			return false;
+		*buf = n;
+		*cap = need;
+	}
+	memcpy(*buf, p, first);
+	o = first;
+	for (size_t i = 0; i < m->num_headers; i++) {
+		const struct azds_http_header *h = &m->headers[i];
+
+		if (!keep[i])
 			continue;
-		memcpy(s->rqh + o, h->name, h->name_len);
+		memcpy(*buf + o, h->name, h->name_len);
 		o += h->name_len;
-		memcpy(s->rqh + o, ": ", 2);
+		memcpy(*buf + o, ": ", 2);
 		o += 2;
-		memcpy(s->rqh + o, h->value, h->value_len);
+		memcpy(*buf + o, h->value, h->value_len);
 		o += h->value_len;
-		memcpy(s->rqh + o, "\r\n", 2);
+		memcpy(*buf + o, "\r\n", 2);
 		o += 2;
 	}
-	memcpy(s->rqh + o, "\r\n", 2);
-	s->rqh_len = o + 2;
+	memcpy(*buf + o, extra, xl);
+	o += xl;
+	memcpy(*buf + o, "\r\n", 2);
+	*out_len = o + 2;
+	return true;
+}
+
+/*
+ * A client that closes after this request says so in Connection, a
+ * hop-by-hop header (RFC 9110 7.6.1): it is not passed on, so the backend
+ * keeps its connection open for the pool. False (and the head goes
+ * unchanged) if there is no memory.
+ */
+static bool rewrite_request_head(struct session *s, const struct azds_http_msg *m, size_t head_len)
+{
+	static const char *const drop[] = { "connection", NULL };
+
+	if (!rebuild_head(&s->rqh, &s->rqh_cap, &s->rqh_len, s->cli->in.data + s->cli->in.start, head_len, m, drop,
+			  ""))
+		return false;
 	s->rqh_off = 0;
 	s->cli->in.start += head_len; /* the original head is replaced */
 	return true;
@@ -604,7 +638,7 @@ static bool step_request_head(struct session *s)
 		route_error(s, rres, &rt);
 		return true;
 	}
-	if (!use_upstream(s, &rt.backend)) {
+	if (!use_upstream(s, &rt.backend, false)) {
 		if (!conn_budget(r))
 			session_reply(s, 503, "azds: the router is at its limit of %u connections (--max-conns)",
 				      r->cfg.max_conns);
@@ -624,6 +658,11 @@ static bool step_request_head(struct session *s)
 	} else {
 		keep_for_retry(s, c->in.data + c->in.start, s->rq_replayable ? (size_t)n : 0);
 	}
+	/* a head that reaches the backend saying the connection ends (or an
+	 * HTTP/1.0 one, which ends it unless both sides say keep-alive) leaves
+	 * a connection the backend may close at any moment: never pooled */
+	if (m.minor_version == 0 || (!m.keep_alive && s->rqh_len == 0))
+		s->up->no_reuse = true;
 	s->rq = RQ_BODY;
 	s->rq_body = m.body;
 	s->rq_left = m.content_length;
@@ -794,30 +833,14 @@ static bool try_resend(struct session *s)
  */
 static bool start_dechunk(struct session *s, const struct azds_http_msg *m, size_t head_len)
 {
-	const char *p = s->up->in.data + s->up->in.start;
-	const char *eol = memchr(p, '\n', head_len);
-	size_t need = head_len + 32, o;
+	static const char *const drop[] = { "transfer-encoding", "connection", "keep-alive", NULL };
+	size_t cap = 0;
 
-	if (!eol)
-		return false;
 	free(s->head);
-	s->head = malloc(need);
-	if (!s->head)
+	s->head = NULL;
+	if (!rebuild_head(&s->head, &cap, &s->head_len, s->up->in.data + s->up->in.start, head_len, m, drop,
+			  "Connection: close\r\n"))
 		return false;
-	o = (size_t)(eol + 1 - p);
-	memcpy(s->head, p, o);
-	for (size_t i = 0; i < m->num_headers; i++) {
-		const struct azds_http_header *h = &m->headers[i];
-
-		if (azds_http_token_eq(h->name, h->name_len, "transfer-encoding") ||
-		    azds_http_token_eq(h->name, h->name_len, "connection") ||
-		    azds_http_token_eq(h->name, h->name_len, "keep-alive"))
-			continue;
-		o += (size_t)snprintf(s->head + o, need - o, "%.*s: %.*s\r\n", (int)h->name_len, h->name,
-				      (int)h->value_len, h->value);
-	}
-	o += (size_t)snprintf(s->head + o, need - o, "Connection: close\r\n\r\n");
-	s->head_len = o < need ? o : need;
 	s->head_off = 0;
 	s->dechunk = true;
 	s->up->in.start += head_len; /* the original head is replaced */
@@ -934,7 +957,10 @@ static bool dechunk_forward(struct session *s)
 						     &s->rs_body_all, 4096);
 
 			if (k < 0) {
-				s->dead = true; /* a broken response cannot be repaired */
+				/* a broken response cannot be repaired; our close is
+				 * this client's end of body, so it must be a reset */
+				s->abort_client = true;
+				s->dead = true;
 				return true;
 			}
 			u->in.start += (size_t)k - data; /* framing */
@@ -997,7 +1023,10 @@ static bool step_response_body(struct session *s)
 				s->abort_client = true;
 				s->dead = true;
 			} else {
-				s->dead = true; /* truncated: the client must see it end */
+				/* truncated: the client must see it end, and one that
+				 * takes our close as the end of body must see a reset */
+				s->abort_client = s->dechunk;
+				s->dead = true;
 			}
 			progress = true;
 		}
@@ -1104,7 +1133,9 @@ static void advance(struct session *s)
 	struct router *r = s->r;
 	size_t cap = r->cfg.max_head_bytes > 16384 ? r->cfg.max_head_bytes : 16384;
 
-	for (int guard = 0; guard < 1000 && !s->dead; guard++) {
+	int guard;
+
+	for (guard = 0; guard < 1000 && !s->dead; guard++) {
 		bool p = false;
 
 		if (s->linger_since_ms) {
@@ -1137,8 +1168,31 @@ static void advance(struct session *s)
 			break;
 		s->last_active_ms = r->now_ms;
 	}
-	if (s->dead)
+	if (s->dead) {
 		session_free(s);
+	} else if (guard == 1000 && !s->queued) {
+		/* a session that could still move yields to the others; under
+		 * edge triggering nothing else would wake it: it runs again
+		 * right after this batch of events */
+		s->queued = true;
+		s->again_next = r->again;
+		r->again = s;
+	}
+}
+
+void router_again(struct router *r)
+{
+	struct session *s = r->again;
+
+	r->again = NULL;
+	while (s) {
+		struct session *next = s->again_next;
+
+		s->queued = false;
+		if (!s->freed && !s->dead)
+			advance(s);
+		s = next;
+	}
 }
 
 /* ---- events ----------------------------------------------------------- */
@@ -1148,21 +1202,52 @@ static unsigned per_pod_limit(const struct router *r)
 	return r->cfg.max_conns_per_pod ? r->cfg.max_conns_per_pod : r->cfg.max_conns / 4;
 }
 
+/*
+ * A caller over its share gets its 503 in one send and the connection
+ * closed at once: it holds no session, no lingering socket, nothing of the
+ * budget that other pods need.
+ */
+static void refuse_caller(struct router *r, int fd, const struct sockaddr_in *peer)
+{
+	char body[256], msg[512];
+	int bl, ml;
+
+	bl = snprintf(body, sizeof(body), "azds: caller %s has %u connections open, its limit (--max-conns-per-pod)\n",
+		      inet_ntoa(peer->sin_addr), per_pod_limit(r));
+	ml = snprintf(msg, sizeof(msg),
+		      "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
+		      "Connection: close\r\nazds-router: refused\r\n\r\n%s",
+		      bl, body);
+	if (send(fd, msg, (size_t)ml, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+		/* nothing to do: the connection goes either way */
+	}
+	shutdown(fd, SHUT_WR);
+	close(fd);
+}
+
 static void session_start(struct router *r, int fd, const struct sockaddr_in *peer, const struct sockaddr_in *orig)
 {
 	int one = 1;
-	struct session *s = calloc(1, sizeof(*s));
+	struct session *s;
 
+	if (!callers_get(r->sh->callers, peer->sin_addr.s_addr, per_pod_limit(r))) {
+		refuse_caller(r, fd, peer);
+		return;
+	}
+	s = calloc(1, sizeof(*s));
 	if (!s) {
+		callers_put(r->sh->callers, peer->sin_addr.s_addr);
 		close(fd);
 		return;
 	}
+	s->counted = true;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	s->r = r;
 	s->peer = *peer;
 	azds_http_scan_init(&s->rq_scan);
 	s->cli = conn_new(r, fd);
 	if (!s->cli) {
+		callers_put(r->sh->callers, peer->sin_addr.s_addr);
 		close(fd);
 		free(s);
 		return;
@@ -1179,12 +1264,7 @@ static void session_start(struct router *r, int fd, const struct sockaddr_in *pe
 	if (s->next)
 		s->next->prev = s;
 	r->sessions = s;
-	s->counted = callers_get(r->sh->callers, peer->sin_addr.s_addr, per_pod_limit(r));
-	if (!s->counted) {
-		/* one caller holds its whole share: it waits, nobody else does */
-		session_reply(s, 503, "azds: caller %s has %u connections open, its limit (--max-conns-per-pod)",
-			      inet_ntoa(peer->sin_addr), per_pod_limit(r));
-	} else if (!route_vip(&r->rm, orig->sin_addr.s_addr, orig->sin_port, &s->vip)) {
+	if (!route_vip(&r->rm, orig->sin_addr.s_addr, orig->sin_port, &s->vip)) {
 		/* reached the listener directly, not through steering */
 		session_reply(s, 502, "azds: %s:%u is not a service address", inet_ntoa(orig->sin_addr),
 			      ntohs(orig->sin_port));
@@ -1204,15 +1284,24 @@ int router_accept(struct router *r)
 				return 0;
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
-			if ((errno == EMFILE || errno == ENFILE) && r->reserve_fd >= 0) {
+			if (errno == EMFILE || errno == ENFILE) {
 				/* out of descriptors: use the reserve to take the
 				 * connection off the queue and close it, or the
-				 * level-triggered listener would spin */
-				close(r->reserve_fd);
-				fd = accept(r->lfd, NULL, NULL);
-				if (fd >= 0)
-					close(fd);
-				r->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+				 * level-triggered listener would spin; with no
+				 * reserve left (another worker took the slot) stop
+				 * listening until a sweep finds room */
+				if (r->reserve_fd >= 0) {
+					close(r->reserve_fd);
+					fd = accept(r->lfd, NULL, NULL);
+					if (fd >= 0)
+						close(fd);
+					r->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+				}
+				if (r->reserve_fd < 0) {
+					epoll_ctl(r->epfd, EPOLL_CTL_DEL, r->lfd, NULL);
+					r->accept_paused = true;
+					return -EMFILE;
+				}
 				continue;
 			}
 			return -errno;
@@ -1220,6 +1309,9 @@ int router_accept(struct router *r)
 		/* steered by bpf_sk_assign, the local address is the service's;
 		 * behind iptables REDIRECT (the benchmark's sidecar baseline)
 		 * conntrack keeps it */
+		/* idle pooled upstreams give way to a new client */
+		if (!conn_budget(r))
+			pool_evict(r);
 		if (!conn_budget(r) ||
 		    (r->cfg.redirect_mode ? getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, &orig, &ol)
 					  : getsockname(fd, (struct sockaddr *)&orig, &ol))) {
@@ -1320,6 +1412,15 @@ void router_sweep(struct router *r)
 		next = s->next;
 		if (session_timeouts(r, s))
 			continue;
+		/* an idle keep-alive client keeps no per-request buffers */
+		if (s->rq == RQ_HEAD && !s->head_started_ms && r->now_ms - s->last_active_ms > 1000 &&
+		    (s->retry || s->rqh)) {
+			free(s->retry);
+			free(s->rqh);
+			s->retry = s->rqh = NULL;
+			s->retry_cap = s->rqh_cap = 0;
+			s->retry_len = s->rqh_len = 0;
+		}
 		/* nothing moved for idle-timeout: an idle keep-alive client, or a
 		 * client or backend stalled mid-message */
 		if (r->now_ms - s->last_active_ms > r->cfg.idle_timeout_ms &&
@@ -1329,6 +1430,12 @@ void router_sweep(struct router *r)
 	pool_sync(r);
 	pool_expire(r);
 	router_reap(r);
+	if (r->accept_paused && (r->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0) {
+		struct epoll_event lev = { .events = EPOLLIN, .data.ptr = NULL };
+
+		if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->lfd, &lev) == 0)
+			r->accept_paused = false;
+	}
 }
 
 void router_shutdown(struct router *r)

@@ -77,7 +77,7 @@ struct router_shared {
 	_Atomic unsigned nconns;
 	struct caller_table *callers;
 	struct access_log *alog;
-	volatile int stop;
+	_Atomic int stop;
 };
 
 /* One event loop: its own listener, epoll, sessions, pool and caches. */
@@ -97,6 +97,8 @@ struct router {
 	uint64_t now_ms;
 	uint64_t requests;
 	uint64_t upstream_connects;
+	bool accept_paused; /* out of descriptors: listener out of epoll */
+	struct session *again; /* sessions to advance once more (see advance) */
 	char log[65536]; /* access log, written in one call per sweep */
 	size_t log_len;
 	struct conn *grave;
@@ -109,6 +111,7 @@ void router_event(struct router *r, struct conn *c, uint32_t events);
 void router_sweep(struct router *r);
 void router_shutdown(struct router *r);
 void router_reap(struct router *r);
+void router_again(struct router *r); /* advance the sessions that stopped on the round limit */
 void router_log(struct router *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void router_log_flush(struct router *r);
 
@@ -129,6 +132,7 @@ void pool_put(struct router *r, struct conn *c);
 void pool_unlink(struct router *r, struct conn *c);
 void pool_expire(struct router *r);
 void pool_flush(struct router *r);
+void pool_evict(struct router *r); /* close one idle upstream: the budget is needed */
 void pool_sync(struct router *r); /* drop everything pooled under an older routing generation */
 struct conn *upstream_connect(struct router *r, const struct sockaddr_in *a);
 
