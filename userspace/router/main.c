@@ -18,6 +18,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include "dataplane_load.h"
@@ -175,7 +176,9 @@ static int listen_worker(unsigned id)
 		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 		a.sin_port = 0;
 	}
+	/* accepted sockets inherit TCP_NODELAY: no setsockopt per connection */
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) ||
 	    (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one))) ||
 	    (!SH.cfg.redirect_mode && setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one))) ||
 	    bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, 4096)) {

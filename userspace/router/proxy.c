@@ -1227,7 +1227,6 @@ static void refuse_caller(struct router *r, int fd, const struct sockaddr_in *pe
 
 static void session_start(struct router *r, int fd, const struct sockaddr_in *peer, const struct sockaddr_in *orig)
 {
-	int one = 1;
 	struct session *s;
 
 	if (!callers_get(r->sh->callers, peer->sin_addr.s_addr, per_pod_limit(r))) {
@@ -1241,7 +1240,6 @@ static void session_start(struct router *r, int fd, const struct sockaddr_in *pe
 		return;
 	}
 	s->counted = true;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	s->r = r;
 	s->peer = *peer;
 	azds_http_scan_init(&s->rq_scan);
@@ -1272,6 +1270,7 @@ static void session_start(struct router *r, int fd, const struct sockaddr_in *pe
 	advance(s);
 }
 
+/* Accept a connection waiting on the worker's listener. */
 int router_accept(struct router *r)
 {
 	for (;;) {
@@ -1319,6 +1318,10 @@ int router_accept(struct router *r)
 			continue;
 		}
 		session_start(r, fd, &peer, &orig);
+		/* one per event: the listener is level-triggered, so epoll
+		 * reports it again while connections wait, and the accept that
+		 * would only say EAGAIN is saved */
+		return 0;
 	}
 }
 
