@@ -136,9 +136,9 @@ struct {
  * sock_ptrs: the address of the socket behind each sock_hash key, so that
  * sk_msg (which may not take a reference with a sockhash lookup) can read
  * its peer's queues with probe reads before it redirects to it. Written
- * with the sock_hash entry; LRU, so entries of closed sockets age out. A
- * stale entry only makes sk_msg read stale numbers: the redirect itself
- * goes through sock_hash.
+ * with the sock_hash entry, deleted when that socket closes (sockops
+ * state callback); LRU only as a safety net for entries whose close was
+ * not seen. A peer without an entry is never redirected to.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -537,6 +537,26 @@ static __always_inline bool sock_admitted(struct bpf_sock_ops *ctx, __be32 local
 	return owner > 0 && (__be32)owner == local;
 }
 
+/*
+ * An admitted socket closes: its sock_ptrs entry goes (only if it is still
+ * this socket's), so the LRU never has to evict live entries to make room.
+ */
+static __always_inline void sock_closed(struct bpf_sock_ops *ctx)
+{
+	struct azds_sock_key key = {};
+	__u64 *pp;
+
+	if (ctx->args[1] != BPF_TCP_CLOSE || ctx->family != AF_INET)
+		return;
+	key.local_ip = ctx->local_ip4;
+	key.remote_ip = ctx->remote_ip4;
+	key.local_port = ctx->local_port;
+	key.remote_port = bpf_ntohl(ctx->remote_port);
+	pp = bpf_map_lookup_elem(&sock_ptrs, &key);
+	if (pp && *pp == (__u64)ctx->sk)
+		bpf_map_delete_elem(&sock_ptrs, &key);
+}
+
 SEC("sockops")
 int azds_sockops(struct bpf_sock_ops *ctx)
 {
@@ -546,6 +566,10 @@ int azds_sockops(struct bpf_sock_ops *ctx)
 	struct azds_pod *pod;
 	__be32 local, remote;
 
+	if (ctx->op == BPF_SOCK_OPS_STATE_CB) {
+		sock_closed(ctx);
+		return 1;
+	}
 	if (ctx->op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB && ctx->op != BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB)
 		return 1;
 	cfg = get_config();
@@ -577,6 +601,8 @@ int azds_sockops(struct bpf_sock_ops *ctx)
 				__u64 ptr = (__u64)ctx->sk;
 
 				bpf_map_update_elem(&sock_ptrs, &key, &ptr, BPF_ANY);
+				/* to drop the sock_ptrs entry when it closes */
+				bpf_sock_ops_cb_flags_set(ctx, ctx->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
 				count(AZDS_R_SOCK_ADDED);
 			}
 		}
@@ -597,85 +623,82 @@ event:
 }
 
 /*
- * Bytes waiting in a socket's queue of redirected messages (psock
- * ingress_msg), counted up to limit; limit when there are more entries than
- * the walk reads. The kernel charges these to global TCP memory only: no
- * receive buffer bounds them, so a reader that stops reading would let a
- * writer queue without end. All probe reads of a socket that may be gone
- * or changing: the figure can be stale, and the decision it feeds is safe
- * either way.
+ * Is the socket's queue of redirected messages (psock ingress_msg) empty?
+ * 1 yes (or no psock left), 0 no, -1 unreadable. Probe reads of a socket
+ * that may be gone or changing; see may_redirect for why the answer is
+ * reliable where it matters.
  */
 #define SK_USER_DATA_FLAGS 7ul /* low bits of sk_user_data tag the psock pointer */
-#define PSOCK_WALK_MAX 32
 
-static __always_inline __u32 psock_queued(struct sock *sk, __u32 limit)
+static __always_inline int psock_ingress_empty(struct sock *sk)
 {
-	struct list_head *head, *pos;
+	struct list_head *head, *next;
 	struct sk_psock *ps;
 	unsigned long ud;
-	__u32 total = 0, size;
 
 	if (bpf_core_read(&ud, sizeof(ud), &sk->sk_user_data))
-		return limit;
+		return -1;
 	ps = (struct sk_psock *)(ud & ~SK_USER_DATA_FLAGS);
 	if (!ps)
-		return 0;
+		return 1;
 	head = &ps->ingress_msg;
-	if (bpf_core_read(&pos, sizeof(pos), &head->next))
-		return limit;
-	for (int i = 0; i < PSOCK_WALK_MAX; i++) {
-		struct sk_msg *m;
-
-		if (!pos || pos == head)
-			return total;
-		m = (void *)pos - bpf_core_field_offset(struct sk_msg, list);
-		if (bpf_core_read(&size, sizeof(size), &m->sg.size))
-			return limit;
-		total += size;
-		if (total >= limit)
-			return limit;
-		if (bpf_core_read(&pos, sizeof(pos), &pos->next))
-			return limit;
-	}
-	return limit;
+	if (bpf_core_read(&next, sizeof(next), &head->next))
+		return -1;
+	return next == head;
 }
 
 /*
- * Redirecting now keeps the byte stream in order and bounded only when:
- *   - none of the sender's bytes that went through the stack is still in
- *     flight (all acknowledged), and the peer has none of them unread: the
- *     peer reads its redirected queue before its receive queue, so a
- *     redirect must never overtake bytes sent the ordinary way;
- *   - the peer's redirected queue is under its receive buffer.
- * Otherwise the message goes through the stack, where the usual send and
- * receive buffers and the TCP window stop the writer; once the peer has
- * read up, messages are redirected again.
+ * One rule: a peer socket never holds unread bytes of this flow in both
+ * its queues at once, redirected messages (ingress_msg) and the ordinary
+ * receive queue. tcp_bpf_recvmsg serves only ingress_msg while it has
+ * anything and the receive queue only once it is empty, so with both
+ * filled a read returns the redirected bytes alone, short. A reader under
+ * edge-triggered epoll that takes a short read as "drained" (the router,
+ * nginx, ...) then waits for an edge that already came: the stack bytes
+ * sit unread, their sender's window closes, the exchange hangs.
+ *   - Redirected bytes are unread (ingress_msg not empty): redirect, even
+ *     with the switch off, so this message queues behind them.
+ *   - Otherwise redirect only once every byte sent through the stack is
+ *     acknowledged (hence in the peer's receive queue or read) and the
+ *     peer's receive queue is empty: a redirect never overtakes them.
+ *   - Otherwise through the stack.
+ * Once a flow redirects it keeps redirecting (no stack bytes follow), so
+ * there is no bound on ingress_msg but the kernel's own (tcp_mem and the
+ * reader's memory cgroup): switching a flow to the stack while its
+ * redirected bytes are unread is exactly the mix above.
+ * The reads are sound where it matters: only this socket's sends fill the
+ * peer's ingress_msg, and they are ordered by this socket's lock, so "empty"
+ * is never stale; the reader only ever empties it (a stale "not empty"
+ * redirects, which is safe since no stack bytes are then unread).
  */
-static __always_inline bool may_redirect(struct bpf_sock *me, const struct azds_sock_key *peer)
+static __always_inline bool may_redirect(struct bpf_sock *me, const struct azds_sock_key *peer, bool on)
 {
 	struct tcp_sock *mt = bpf_skc_to_tcp_sock(me);
 	__u64 *pp = bpf_map_lookup_elem(&sock_ptrs, peer);
 	struct sock *psk;
 	__u32 qlen;
-	int rcvbuf;
+	int empty;
 
 	if (!mt || !pp || !*pp)
 		return false;
-	if (mt->snd_una != mt->write_seq)
-		return false;
 	psk = (struct sock *)*pp;
+	empty = psock_ingress_empty(psk);
+	if (empty < 0)
+		return false;
+	if (!empty)
+		return true;
+	if (!on || mt->snd_una != mt->write_seq)
+		return false;
 	if (bpf_core_read(&qlen, sizeof(qlen), &psk->sk_receive_queue.qlen) || qlen)
 		return false;
-	if (bpf_core_read(&rcvbuf, sizeof(rcvbuf), &psk->sk_rcvbuf) || rcvbuf <= 0)
-		return false;
-	return psock_queued(psk, (__u32)rcvbuf) < (__u32)rcvbuf;
+	return true;
 }
 
 /*
  * Sockets in sock_hash: a message goes straight to the peer socket when the
  * peer (the reverse tuple) is local and in the map too, and may_redirect
  * says so; otherwise through the TCP stack as usual. With the switch off,
- * everything passes.
+ * only a flow whose redirected bytes are still unread keeps redirecting.
  */
 SEC("sk_msg")
 int azds_msg_redirect(struct sk_msg_md *msg)
@@ -684,13 +707,13 @@ int azds_msg_redirect(struct sk_msg_md *msg)
 	struct azds_config *cfg = get_config();
 	struct bpf_sock *me = msg->sk;
 
-	if (!cfg || !(cfg->flags & AZDS_CFG_SOCKMAP) || msg->family != AF_INET || !me)
+	if (!cfg || msg->family != AF_INET || !me)
 		return SK_PASS;
 	peer.local_ip = msg->remote_ip4;
 	peer.remote_ip = msg->local_ip4;
 	peer.local_port = bpf_ntohl(msg->remote_port);
 	peer.remote_port = msg->local_port;
-	if (!may_redirect(me, &peer)) {
+	if (!may_redirect(me, &peer, cfg->flags & AZDS_CFG_SOCKMAP)) {
 		count(AZDS_R_MSG_PASSED);
 		return SK_PASS;
 	}

@@ -151,7 +151,7 @@ struct azds_config {
 	X(AZDS_R_FRAGMENT, "fragment", "IP fragment past the first (no TCP header), passed") \
 	X(AZDS_R_NOT_LISTENER, "not_listener", "the router port's tuple belongs to a connection: passed") \
 	X(AZDS_R_SOCK_REFUSED, "sock_refused", "socket kept out of sock_hash: not the router's nor its own pod's address") \
-	X(AZDS_R_MSG_PASSED, "msg_passed", "sk_msg through the stack: the peer's queue is full or stack bytes are unread")
+	X(AZDS_R_MSG_PASSED, "msg_passed", "sk_msg through the stack: peer unmapped, stack bytes unacked/unread, or sockmap off")
 
 #define AZDS_REASON_ENUM(id, name, text) id,
 enum azds_reason { AZDS_REASONS(AZDS_REASON_ENUM) AZDS_R__COUNT };
