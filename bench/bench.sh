@@ -153,6 +153,15 @@ in_cg() { sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$@"; } # CGROUP CMD..
 # cg_of PID: the cgroup v2 directory a process is in
 cg_of() { local p; p=$(sed -n 's/^0:://p' "/proc/$1/cgroup" 2>/dev/null) && [ -n "$p" ] && echo "$CG2$p"; }
 
+# The load generators open ~11,000 connections per new-connection run, several
+# runs to the same service address; the client closes first, so without
+# reuse of its TIME_WAIT ports the later runs exhaust the port range and
+# measure connect() stalls, not the proxy (one client pod's choice, in the
+# bench's own namespaces)
+for p in client client-ds; do
+	ip netns exec azds-$I-p-$p sysctl -qw net.ipv4.tcp_tw_reuse=1 || exit 1
+done
+
 # the sidecar-era path: REDIRECT in the client pod to a router inside it
 ip netns exec azds-$I-p-client-ds iptables -t nat -A OUTPUT -p tcp -d "${API_VIP%:*}" --dport 80 \
 	-j REDIRECT --to-ports 15002 || exit 1
