@@ -890,6 +890,7 @@ static bool step_response_head(struct session *s)
 		if (s->rq_http10) {
 			u->in.start += (size_t)n;
 			s->rs_fwd = 0;
+			s->waiting_since_ms = s->r->now_ms;
 			return true;
 		}
 		s->rs = RS_INTERIM;
@@ -1432,8 +1433,11 @@ void router_sweep(struct router *r)
 	}
 	pool_sync(r);
 	pool_expire(r);
-	router_reap(r);
-	if (r->accept_paused && (r->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0) {
+	/* no reap here: r->again may still name a session freed above; the
+	 * worker reaps after router_again() has run */
+	if (r->accept_paused && r->reserve_fd < 0)
+		r->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (r->accept_paused && r->reserve_fd >= 0) {
 		struct epoll_event lev = { .events = EPOLLIN, .data.ptr = NULL };
 
 		if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->lfd, &lev) == 0)
