@@ -336,6 +336,8 @@ int main(int argc, char **argv)
 	if (saved >= 0)
 		close(saved);
 	raise_fd_limit();
+	if (!SH.cfg.max_conns_per_pod)
+		SH.cfg.max_conns_per_pod = SH.cfg.max_conns / 4; /* the default share */
 	for (unsigned i = 0; i < SH.nworkers; i++) {
 		err = worker_init(&W[i], i, &maps, max_depth);
 		if (err) {

@@ -85,12 +85,11 @@ void pool_sync(struct router *r)
 	}
 }
 
+/* Callers bring the pool to the routing generation first (pool_put does). */
 struct conn *pool_take(struct router *r, const struct sockaddr_in *a)
 {
-	struct pool_backend *pb;
+	struct pool_backend *pb = *find(r, a);
 
-	pool_sync(r);
-	pb = *find(r, a);
 	while (pb) {
 		struct conn *c = pb->head;
 		bool last = pb->n == 1;

@@ -345,11 +345,10 @@ static bool use_upstream(struct session *s, const struct sockaddr_in *a, bool fr
 	struct router *r = s->r;
 
 	release_upstream(s);
+	pool_sync(r); /* nothing pooled under an older routing generation is taken */
 	s->up = s->pipelined || fresh ? NULL : pool_take(r, a);
-	if (!s->up) {
-		pool_sync(r);
+	if (!s->up)
 		s->up = upstream_connect(r, a);
-	}
 	if (!s->up)
 		return false;
 	s->up->s = s;
@@ -1198,11 +1197,6 @@ void router_again(struct router *r)
 
 /* ---- events ----------------------------------------------------------- */
 
-static unsigned per_pod_limit(const struct router *r)
-{
-	return r->cfg.max_conns_per_pod ? r->cfg.max_conns_per_pod : r->cfg.max_conns / 4;
-}
-
 /*
  * A caller over its share gets its 503 in one send and the connection
  * closed at once: it holds no session, no lingering socket, nothing of the
@@ -1214,7 +1208,7 @@ static void refuse_caller(struct router *r, int fd, const struct sockaddr_in *pe
 	int bl, ml;
 
 	bl = snprintf(body, sizeof(body), "azds: caller %s has %u connections open, its limit (--max-conns-per-pod)\n",
-		      inet_ntoa(peer->sin_addr), per_pod_limit(r));
+		      inet_ntoa(peer->sin_addr), r->cfg.max_conns_per_pod);
 	ml = snprintf(msg, sizeof(msg),
 		      "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
 		      "Connection: close\r\nazds-router: refused\r\n\r\n%s",
@@ -1230,7 +1224,7 @@ static void session_start(struct router *r, int fd, const struct sockaddr_in *pe
 {
 	struct session *s;
 
-	if (!callers_get(r->sh->callers, peer->sin_addr.s_addr, per_pod_limit(r))) {
+	if (!callers_get(r->sh->callers, peer->sin_addr.s_addr, r->cfg.max_conns_per_pod)) {
 		refuse_caller(r, fd, peer);
 		return;
 	}
