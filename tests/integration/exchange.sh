@@ -100,15 +100,6 @@ stepped() {
 	cat "$out"
 }
 
-stop_router() {
-	local p i
-	p=$(cat "$RUN/router.pid" 2>/dev/null) || return 0
-	kill "$p" 2>/dev/null
-	for i in $(seq 1 500); do
-		kill -0 "$p" 2>/dev/null || return 0
-		sleep 0.02
-	done
-}
 # router_with [SETTING VALUE | SWITCH]...: restart the router with exactly
 # these settings (none: the defaults); false, with ROUTER_ERR, if it refused
 router_with() {

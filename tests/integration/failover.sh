@@ -85,12 +85,6 @@ r=$(probe web tcp echo:7000 --bytes 10)
 expect_contains "kernel-lb on again" "$r" "ok bytes=10"
 
 # --- the router's connection limit, set through the controller --------------------------
-stop_router() {
-	local p
-	p=$(cat /run/azds/$INST/router.pid)
-	kill "$p"
-	while kill -0 "$p" 2>/dev/null; do sleep 0.02; done
-}
 stop_router
 $CTL start --router-arg --max-conns --router-arg 40 >/dev/null || bad "start with a router setting"
 $INIT exec --pod web -- "$BIN/azds-idle" "$(vip api)" 40 >"$WORK/idle.out" 2>&1 &

@@ -124,6 +124,18 @@ vip() {
 	"$BIN/azds" -i "$INST" list-uris | awk -v n="$1" '$1 == n { sub(".*://", "", $2); print $2 }'
 }
 
+# stop_router: end the instance's router (its pid file's process) and wait,
+# bounded, until it is gone; the pinned state and the pods stay
+stop_router() {
+	local p i
+	p=$(cat "/run/azds/$INST/router.pid" 2>/dev/null) || return 0
+	kill "$p" 2>/dev/null
+	for i in $(seq 1 500); do
+		kill -0 "$p" 2>/dev/null || return 0
+		sleep 0.02
+	done
+}
+
 # counter NAME: a data-plane counter from 'azds-controller status'
 counter() {
 	$CTL status | awk -v n="$1" '$1 == n { print $2 }'

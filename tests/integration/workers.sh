@@ -7,13 +7,6 @@ INST=${AZDS_TEST_PREFIX:-}itwork
 . "$(dirname "$0")/lib.sh"
 setup_topology
 
-stop_router() {
-	local p
-	p=$(cat /run/azds/$INST/router.pid)
-	kill "$p"
-	while kill -0 "$p" 2>/dev/null; do sleep 0.02; done
-}
-
 # N fresh connections (one azds-probe each), all must reach alice's api
 connections() { # N LABEL
 	local good=0 r
