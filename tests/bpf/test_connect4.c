@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include "azds.h"
 #include "dataplane.h"
 #include "dataplane_load.h"
 #include "dataplane.skel.h"
@@ -218,22 +219,6 @@ static void move_self(const char *dir)
 	close(fd);
 }
 
-static int cg2_root(char *buf, size_t len)
-{
-	char line[512], dev[128], mnt[160], type[64];
-	FILE *f = fopen("/proc/mounts", "r");
-
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "%127s %159s %63s", dev, mnt, type) == 3 && !strcmp(type, "cgroup2")) {
-			snprintf(buf, len, "%s", mnt);
-			fclose(f);
-			return 0;
-		}
-	if (f)
-		fclose(f);
-	return -1;
-}
-
 /* empty test cgroups left by a crashed earlier run */
 static void remove_stale(const char *root)
 {
@@ -272,7 +257,7 @@ int main(void)
 		return 1;
 	}
 	system("ip link set lo up");
-	if (cg2_root(root, sizeof(root))) {
+	if (azds_cgroup2_root(root, sizeof(root))) {
 		fprintf(stderr, "no cgroup2 mount\n");
 		return 1;
 	}

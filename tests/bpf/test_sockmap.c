@@ -47,6 +47,7 @@
 #include <sys/stat.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include "azds.h"
 #include "dataplane.h"
 #include "dataplane_load.h"
 #include "dataplane.skel.h"
@@ -157,22 +158,6 @@ static ssize_t read_within(int fd, char *buf, size_t len, int ms)
 	if (poll(&p, 1, ms) <= 0)
 		return 0;
 	return recv(fd, buf, len, MSG_DONTWAIT);
-}
-
-static int cg2_root(char *buf, size_t len)
-{
-	char line[512], dev[128], mnt[160], type[64];
-	FILE *f = fopen("/proc/mounts", "r");
-
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "%127s %159s %63s", dev, mnt, type) == 3 && !strcmp(type, "cgroup2")) {
-			snprintf(buf, len, "%s", mnt);
-			fclose(f);
-			return 0;
-		}
-	if (f)
-		fclose(f);
-	return -1;
 }
 
 /* test cgroups left by a crashed earlier run (empty once its process died) */
@@ -515,7 +500,7 @@ int main(void)
 		fprintf(stderr, "cannot configure lo\n");
 		return 1;
 	}
-	if (cg2_root(root, sizeof(root))) {
+	if (azds_cgroup2_root(root, sizeof(root))) {
 		fprintf(stderr, "no cgroup2 mount\n");
 		return 1;
 	}
