@@ -18,6 +18,7 @@
  *    visits per byte.
  */
 #include "http_parse.h"
+#include "decisive.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -241,28 +242,6 @@ static int fuzz_head(const struct cfg *c, bool is_request, const char *data, siz
 	if (is_request && r > 0)
 		check_route_as(&m, data, (size_t)r);
 	return r;
-}
-
-/* After these bytes the plain parser's answer is final (see test_http_parse.c). */
-static bool decisive(const char *in, size_t len, size_t max_head)
-{
-	size_t lim = len < max_head ? len : max_head, i;
-
-	if (len >= max_head)
-		return true;
-	for (i = 0; i < lim; i++) {
-		unsigned char c = (unsigned char)in[i];
-
-		if (c == '\n' && (i == 0 || in[i - 1] != '\r'))
-			return true;
-		if (c == '\r' && i + 1 < lim && in[i + 1] != '\n')
-			return true;
-		if ((c < 0x20 && c != '\t' && c != '\r' && c != '\n') || c == 0x7f)
-			return true;
-		if (i >= 3 && memcmp(in + i - 3, "\r\n\r\n", 4) == 0)
-			return true;
-	}
-	return false;
 }
 
 static int parse_inc(const struct cfg *c, struct azds_http_scan *st, bool is_request,
