@@ -48,6 +48,7 @@ OUT=table
 PLOT=""
 RAW=""
 I=bench
+FAILED=0 # measurements that produced no figure
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--duration) DUR=${2:?}; shift 2 ;;
@@ -270,6 +271,7 @@ load() {
 	fi
 	if [ -z "$out" ]; then
 		echo "azds bench: $name $mode $rate failed: $(cat "$W/load.err")" >&2
+		FAILED=$((FAILED + 1))
 		return
 	fi
 	# proxy_cpu_s is null where there is no proxy, and where it could not be read
@@ -339,6 +341,7 @@ idle_mem() { # NAME TARGET CGROUP [COUNT]
 		log "  $(printf '%-13s %-9s' "$1" "idle $n") RSS $before kB -> $after kB"
 	else
 		echo "azds bench: idle connections to $1: $(cat "$W/idle.out")" >&2
+		FAILED=$((FAILED + 1))
 	fi
 	kill $ip 2>/dev/null
 	wait $ip 2>/dev/null
@@ -374,7 +377,13 @@ if out=$("$B/azds-scale" -i $I --spaces 1000 --services 20 2>"$W/scale.err"); th
 	log "  scale: $out"
 else
 	echo "azds bench: scale: $(cat "$W/scale.err")" >&2
+	FAILED=$((FAILED + 1))
 fi
 
 # ---- report -------------------------------------------------------------------------
-"$HERE/report.sh" "$OUT" "$RES" "$PLOT" "$DUR"
+"$HERE/report.sh" "$OUT" "$RES" "$PLOT" "$DUR" || exit 1
+# a measurement that failed is a missing figure: the run is a failure
+if [ "$FAILED" -gt 0 ]; then
+	echo "azds bench: $FAILED measurement(s) failed (see above)" >&2
+	exit 1
+fi

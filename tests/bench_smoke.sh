@@ -76,6 +76,7 @@ else
 fi
 
 check "no request failed" '[.results[] | select(.load) | .load.errors] | all(. == 0)'
+check "no latency sample dropped" '[.results[] | select(.load) | .load.dropped_samples] | all(. == 0)'
 for c in azds haproxy nginx; do
 	figures "$c: idle connections and RSS measured" ".mode == \"idle10k\" and .contender == \"$c\"" \
 		conns rss_before_kb rss_kb
