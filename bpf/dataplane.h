@@ -12,8 +12,8 @@
 #include <linux/types.h>
 #endif
 
-#define AZDS_NAME_MAX 32        /* one path component or service name, with NUL */
-#define AZDS_PATH_MAX 128       /* a whole space path "dev/alice/x", with NUL */
+#define AZDS_NAME_MAX 64        /* one path component or service name (a DNS label, 1-63), with NUL */
+#define AZDS_PATH_MAX 256       /* a whole space path "dev/alice/x" (at most 255), with NUL */
 #define AZDS_DEPTH_HARD_MAX 16  /* bound of every chain walk (BPF loop bound) */
 #define AZDS_DEPTH_DEFAULT 8    /* default configured maximum chain depth */
 #define AZDS_MAX_BACKENDS 32    /* backend pods per (space, service) */
@@ -178,19 +178,19 @@ struct azds_event {
 };
 
 #ifndef __bpf__
-_Static_assert(sizeof(struct azds_space) == 136, "azds_space layout");
-_Static_assert(sizeof(struct azds_pod) == 48, "azds_pod layout");
+_Static_assert(sizeof(struct azds_space) == 264, "azds_space layout");
+_Static_assert(sizeof(struct azds_pod) == 80, "azds_pod layout");
 _Static_assert(sizeof(struct azds_vip_key) == 8, "azds_vip_key layout");
-_Static_assert(sizeof(struct azds_vip) == 40, "azds_vip layout");
+_Static_assert(sizeof(struct azds_vip) == 72, "azds_vip layout");
 _Static_assert(sizeof(struct azds_svc_key) == 8, "azds_svc_key layout");
-_Static_assert(sizeof(struct azds_service) == 48, "azds_service layout");
+_Static_assert(sizeof(struct azds_service) == 80, "azds_service layout");
 _Static_assert(sizeof(struct azds_backends) == 8 + 4 * AZDS_MAX_BACKENDS, "azds_backends layout");
 _Static_assert(sizeof(struct azds_config) == 16, "azds_config layout");
 _Static_assert(sizeof(struct azds_event) == 40, "azds_event layout");
 _Static_assert(sizeof(struct azds_sock_key) == 16, "azds_sock_key layout");
 #else
-_Static_assert(sizeof(struct azds_space) == 136, "azds_space layout");
-_Static_assert(sizeof(struct azds_pod) == 48, "azds_pod layout");
+_Static_assert(sizeof(struct azds_space) == 264, "azds_space layout");
+_Static_assert(sizeof(struct azds_pod) == 80, "azds_pod layout");
 _Static_assert(sizeof(struct azds_event) == 40, "azds_event layout");
 #endif
 
