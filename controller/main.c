@@ -1,620 +1,187 @@
 // SPDX-License-Identifier: MIT
 /*
- * azds-controller: owner of the node's data plane, spaces and services.
- * For now every verb runs to completion against the pinned maps (the maps
- * are the state, so nothing is lost when any process dies); the CLI API
- * daemon and the Kubernetes adapter come later.
+ * azds-controller: `run` is the daemon (daemon.c), `shim` the supervisor's
+ * per-process keeper (shim.c), `purge` removes an instance whole; every
+ * other verb is a one-shot low-level tool (oneshot.c).
  */
-#include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <signal.h>
 #include <unistd.h>
-#include <sys/wait.h>
-#include <bpf/bpf.h>
-#include "azds.h"
+#include "ctl.h"
 #include "node.h"
-#include "dataplane_load.h"
+#if __has_include("podcg.h")
+#include "podcg.h"
+#else /* until the sandbox's cgroup library lands */
+#define azds_podcg_remove(in, pod) ((void)(in), (void)(pod), 0)
+#define azds_podcg_remove_instance(in) ((void)(in), 0)
+#endif
 
-static const char *instance;
-static struct azds_inst in;
+int oneshot_main(int argc, char **argv, const char *bin_dir);
+pid_t oneshot_daemon_pid(const struct azds_inst *inst);
 
-static int fail(const char *msg)
+static char self_exe[PATH_MAX], bin_dir[PATH_MAX];
+
+static void find_self(void)
 {
-	fprintf(stderr, "azds-controller: %s\n", msg);
-	return 1;
-}
-
-static void usage(FILE *f)
-{
-	fprintf(f,
-		"usage: azds-controller [-i INSTANCE] COMMAND [ARGS]\n\n"
-		"Node:\n"
-		"  start [--max-depth N] [--max-spaces N] [--max-pods N] [--max-services N]\n"
-		"        [--max-vips N] [--no-kernel-lb] [--no-sockmap] [--no-router] [--verbose]\n"
-		"        [--router-arg ARG]...   e.g. --router-arg --max-conns --router-arg 5000\n"
-		"                         load and pin the data plane, create the node namespace,\n"
-		"                         start DNS and azds-router (idempotent: restarts what is missing;\n"
-		"                         switches set at run time are kept unless given here)\n"
-		"  stop                   remove everything the instance created (pods included)\n"
-		"  status                 what runs, and the data plane counters\n"
-		"  set kernel-lb|steer|events|sockmap on|off\n"
-		"                         flip a data-plane switch at run time\n"
-		"Spaces:\n"
-		"  space add PATH         e.g. dev, dev/alice (the parent must exist)\n"
-		"  space rm PATH\n"
-		"  space list\n"
-		"Services:\n"
-		"  service add SPACE NAME [--kind http|tcp] [--port P] [--target-port T]\n"
-		"  service rm SPACE NAME\n"
-		"  service list\n"
-		"Pods (see also azds-init):\n"
-		"  pod list\n\n"
-		"-i/--instance NAME selects the instance (default \"%s\", or $AZDS_INSTANCE).\n",
-		AZDS_INSTANCE_DEFAULT);
-}
-
-static char exe_dir[PATH_MAX];
-
-static void find_exe_dir(void)
-{
-	ssize_t n = readlink("/proc/self/exe", exe_dir, sizeof(exe_dir) - 1);
+	ssize_t n = readlink("/proc/self/exe", self_exe, sizeof(self_exe) - 1);
+	char *slash;
 
 	if (n <= 0) {
-		strcpy(exe_dir, ".");
+		strcpy(self_exe, "azds-controller");
+		strcpy(bin_dir, ".");
 		return;
 	}
-	exe_dir[n] = 0;
-	char *slash = strrchr(exe_dir, '/');
-
+	self_exe[n] = 0;
+	snprintf(bin_dir, sizeof(bin_dir), "%s", self_exe);
+	slash = strrchr(bin_dir, '/');
 	if (slash)
 		*slash = 0;
 }
 
-static unsigned long parse_num(const char *opt, const char *v, unsigned long lo, unsigned long hi, int *bad)
+static bool pid_gone(pid_t pid, int wait_ms)
 {
-	char *end;
-	unsigned long n;
-
-	errno = 0;
-	n = strtoul(v ? v : "", &end, 10);
-	if (!v || errno || *end || end == v || n < lo || n > hi) {
-		fprintf(stderr, "azds-controller: %s \"%s\": must be a number in %lu..%lu\n", opt, v ? v : "", lo, hi);
-		*bad = 1;
+	for (int i = 0; i < wait_ms / 10; i++) {
+		if (kill(pid, 0) && errno == ESRCH)
+			return true;
+		usleep(10000);
 	}
-	return n;
+	return kill(pid, 0) && errno == ESRCH;
 }
 
-#define MAX_ROUTER_ARGS 32
-static char *router_args[MAX_ROUTER_ARGS];
-static int nrouter_args;
-static bool given_router_args;
-
-/*
- * Router settings given to start (--router-arg) are kept in the run
- * directory, so a later start (after a crash) brings the router back with
- * the same limits.
- */
-static int router_args_load_or_save(void)
+/* every shim of the instance (units/<name>/run.<N>/shim.pid): they keep
+ * the router's listeners and record exits; gone with the instance */
+static void kill_shim_file(const char *path)
 {
-	char path[300], line[256];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/router.args", in.run_dir);
-	if (nrouter_args) {
-		f = fopen(path, "we");
-		if (!f)
-			return -errno;
-		for (int i = 0; i < nrouter_args; i++)
-			fprintf(f, "%s\n", router_args[i]);
-		return fclose(f) ? -errno : 0;
-	}
-	f = fopen(path, "re");
-	if (!f)
-		return 0;
-	while (nrouter_args < MAX_ROUTER_ARGS && fgets(line, sizeof(line), f)) {
-		line[strcspn(line, "\n")] = 0;
-		router_args[nrouter_args++] = strdup(line);
-	}
-	fclose(f);
-	return 0;
-}
-
-static int start_daemons(bool router)
-{
-	char pidf[256], logf[256], hosts[256], inner[300], cg[300], bin[PATH_MAX + 32];
-	struct azds_maps m;
-	struct azds_err e;
-	pid_t pid;
-	int err;
-
-	if (azds_maps_open(&in, &m, &e))
-		return fail(e.msg);
-	azds_dns_refresh(&in, &m); /* the hosts file dnsmasq serves */
-	azds_maps_close(&m);
-	snprintf(hosts, sizeof(hosts), "%s/hosts", in.run_dir);
-	snprintf(inner, sizeof(inner), "%s/dnsmasq.inner.pid", in.run_dir);
-
-	snprintf(pidf, sizeof(pidf), "%s/dnsmasq.pid", in.run_dir);
-	if (!azds_pidfile_alive(pidf, "dnsmasq")) {
-		char addn[300], pidarg[320];
-		char *argv[] = { "ip", "netns", "exec", in.node_ns, "dnsmasq", "--keep-in-foreground",
-				 "--conf-file=/dev/null", "--no-resolv", "--no-hosts", addn,
-				 "--listen-address=" AZDS_GW_ADDR, "--bind-interfaces", "--local=/" AZDS_DNS_DOMAIN "/",
-				 "--user=root", "--group=root", "--no-negcache", pidarg, NULL };
-
-		snprintf(addn, sizeof(addn), "--addn-hosts=%s", hosts);
-		snprintf(pidarg, sizeof(pidarg), "--pid-file=%s", inner);
-		snprintf(logf, sizeof(logf), "%s/dnsmasq.log", in.run_dir);
-		/* ip netns exec execs dnsmasq in place: the pid is dnsmasq's */
-		unlink(inner);
-		err = azds_daemon_start(pidf, logf, argv, &pid);
-		if (err) {
-			fprintf(stderr, "azds-controller: start dnsmasq: %s\n", strerror(-err));
-			return 1;
-		}
-		/* ready (and safe to SIGHUP) once it wrote its own pid file */
-		for (int i = 0; i < 500 && access(inner, F_OK) && kill(pid, 0) == 0; i++) {
-			waitpid(pid, NULL, WNOHANG); /* reap it if it died */
-			usleep(10000);
-		}
-		if (access(inner, F_OK))
-			fprintf(stderr, "azds-controller: warning: dnsmasq did not start (see %s); service names will not resolve\n",
-				logf);
-	}
-	if (!router)
-		return 0;
-	snprintf(pidf, sizeof(pidf), "%s/router.pid", in.run_dir);
-	if (azds_pidfile_alive(pidf, "azds-router") && given_router_args)
-		fprintf(stderr, "azds-controller: the router is running; its new settings apply when it restarts\n");
-	if (!azds_pidfile_alive(pidf, "azds-router")) {
-		/* no access log unless asked for (--router-arg --access-log
-		 * --router-arg FILE): one line per request is the operator's choice */
-		char *argv[8 + MAX_ROUTER_ARGS] = { bin, "--instance", in.name, "--netns", in.node_ns };
-		int argc = 5;
-
-		for (int i = 0; i < nrouter_args; i++)
-			argv[argc++] = router_args[i];
-		argv[argc] = NULL;
-
-		snprintf(bin, sizeof(bin), "%s/azds-router", exe_dir);
-		snprintf(logf, sizeof(logf), "%s/router.log", in.run_dir);
-		/* the router lives in the instance cgroup so that sockops sees its
-		 * sockets (sockmap); connect4 ignores it: it is not a pod */
-		snprintf(cg, sizeof(cg), "%s/_router", in.cgroup_dir); /* '_': never a pod name */
-		azds_mkdir_p(cg, 0755);
-		err = azds_daemon_start_cg(pidf, logf, cg, argv, &pid);
-		if (err) {
-			fprintf(stderr, "azds-controller: start azds-router: %s\n", strerror(-err));
-			return 1;
-		}
-	}
-	return 0;
-}
-
-/* Is a TCP socket listening on port in the calling thread's namespace? */
-static bool listening(unsigned port)
-{
-	char line[256], want[16];
-	FILE *f = fopen("/proc/self/net/tcp", "re");
-	bool found = false;
+	char comm[64] = "", cpath[64];
+	FILE *f = fopen(path, "re"), *cf;
+	int pid = 0;
 
 	if (!f)
-		return false;
-	/* "sl local_address rem_address st ...": local ends in :PORT (hex),
-	 * st 0A is LISTEN */
-	snprintf(want, sizeof(want), ":%04X", port);
-	while (!found && fgets(line, sizeof(line), f)) {
-		char local[64], st[8];
-
-		if (sscanf(line, "%*s %63s %*s %7s", local, st) == 2 && strstr(local, want) &&
-		    strlen(strstr(local, want)) == 5 && !strcmp(st, "0A"))
-			found = true;
-	}
+		return;
+	if (fscanf(f, "%d", &pid) != 1)
+		pid = 0;
 	fclose(f);
-	return found;
-}
-
-/* The router is ready when its listener exists in the node namespace. */
-static int wait_listener(unsigned port)
-{
-	int saved, ok = -1;
-
-	if (azds_netns_enter(in.node_ns, &saved))
-		return -1;
-	for (int i = 0; i < 500 && ok; i++) {
-		if (listening(port))
-			ok = 0;
-		else
-			usleep(10000);
+	if (pid <= 1)
+		return;
+	snprintf(cpath, sizeof(cpath), "/proc/%d/comm", pid);
+	cf = fopen(cpath, "re");
+	if (cf) {
+		if (!fgets(comm, sizeof(comm), cf))
+			comm[0] = 0;
+		fclose(cf);
 	}
-	azds_netns_leave(saved);
-	return ok;
+	/* only our shims: a recycled pid is someone else's */
+	if (!strncmp(comm, "azds-controller", 15) || !strncmp(comm, "azds-shim", 9))
+		kill(pid, SIGKILL);
 }
 
-/* sockmap off: take every socket out, so no sk_msg runs on them any more */
-static void flush_socks(const struct azds_maps *m)
+static void kill_shims(const struct azds_inst *in)
 {
-	struct azds_sock_key key, next;
+	char dir[300], udir[600], path[900];
+	struct dirent *de, *re;
+	DIR *d, *u;
 
-	while (bpf_map_get_next_key(m->socks, NULL, &next) == 0) {
-		key = next;
-		if (bpf_map_delete_elem(m->socks, &key))
-			break;
+	snprintf(dir, sizeof(dir), "%s/units", in->run_dir);
+	d = opendir(dir);
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(udir, sizeof(udir), "%s/%s", dir, de->d_name);
+		u = opendir(udir);
+		if (!u)
+			continue;
+		while ((re = readdir(u))) {
+			if (strncmp(re->d_name, "run.", 4))
+				continue;
+			snprintf(path, sizeof(path), "%s/%s/shim.pid", udir, re->d_name);
+			kill_shim_file(path);
+		}
+		closedir(u);
 	}
+	closedir(d);
 }
 
-static int cmd_start(int argc, char **argv)
+static int purge(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "max-depth", required_argument, 0, 'd' }, { "max-spaces", required_argument, 0, 's' },
-		{ "max-pods", required_argument, 0, 'p' },  { "max-services", required_argument, 0, 'v' },
-		{ "max-vips", required_argument, 0, 'V' },  { "no-kernel-lb", no_argument, 0, 'K' },
-		{ "no-router", no_argument, 0, 'R' },      { "verbose", no_argument, 0, 'x' },
-		{ "no-sockmap", no_argument, 0, 'M' },
-		{ "router-arg", required_argument, 0, 'A' },
-		{ "help", no_argument, 0, 'h' },           { 0, 0, 0, 0 }
-	};
-	struct azds_dp_opts o;
+	const char *instance = getenv("AZDS_INSTANCE"), *state_dir = NULL;
+	char sdir[300];
+	struct azds_inst in;
 	struct azds_err e;
-	bool router = true;
-	int c, bad = 0, err;
+	pid_t d;
 
-	azds_dp_default_opts(&o, in.pin_dir);
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'd':
-			o.cfg.max_depth = (__u32)parse_num("--max-depth", optarg, 2, AZDS_DEPTH_HARD_MAX, &bad);
-			o.override |= AZDS_OVR_DEPTH;
-			break;
-		case 's': o.max_spaces = (__u32)parse_num("--max-spaces", optarg, 1, 1u << 20, &bad); break;
-		case 'p': o.max_pods = (__u32)parse_num("--max-pods", optarg, 1, 1u << 20, &bad); break;
-		case 'v': o.max_services = (__u32)parse_num("--max-services", optarg, 1, 1u << 22, &bad); break;
-		case 'V': o.max_vips = (__u32)parse_num("--max-vips", optarg, 1, 65534, &bad); break;
-		case 'K': o.override |= AZDS_OVR_NO_KLB; break;
-		case 'M': o.override |= AZDS_OVR_NO_SOCKMAP; break;
-		case 'R': router = false; break;
-		case 'A':
-			if (nrouter_args >= MAX_ROUTER_ARGS) {
-				fprintf(stderr, "azds-controller: at most %d --router-arg\n", MAX_ROUTER_ARGS);
-				return 2;
-			}
-			router_args[nrouter_args++] = optarg;
-			given_router_args = true;
-			break;
-		case 'x': o.verbose = true; break;
-		case 'h': usage(stdout); return 0;
-		default: return 2;
-		}
-	}
-	if (bad)
-		return 2;
-	err = azds_ensure_bpffs();
-	if (err) {
-		fprintf(stderr, "azds-controller: bpffs at /sys/fs/bpf: %s\n", strerror(-err));
-		return 1;
-	}
-	if (azds_mkdir_p(in.run_dir, 0755))
-		return fail("cannot create run directory");
-	/* a lower depth must not cut existing chains */
-	if (o.override & AZDS_OVR_DEPTH) {
-		struct azds_maps m;
-		struct azds_space sp;
-		__u32 deepest = 0;
-
-		if (azds_maps_open(&in, &m, &e) == 0) {
-			for (__u32 id = azds_space_next(&m, 0, &sp); id; id = azds_space_next(&m, id, &sp))
-				if (sp.depth + 1 > deepest)
-					deepest = sp.depth + 1;
-			azds_maps_close(&m);
-		}
-		if (deepest > o.cfg.max_depth) {
-			fprintf(stderr, "azds-controller: --max-depth %u: existing spaces are %u levels deep\n",
-				o.cfg.max_depth, deepest);
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--state-dir") && i + 1 < argc) {
+			state_dir = argv[++i];
+		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			printf("usage: azds-controller [-i INSTANCE] purge [--state-dir DIR]\n\n"
+			       "Removes the instance whole: the daemon, the router, DNS, every pod, the node's\n"
+			       "namespaces, veths, cgroups and pinned maps, and the store (/var/lib/azds/<instance>).\n"
+			       "Works whether or not the daemon runs. Nothing of the instance is left.\n");
+			return 0;
+		} else {
+			fprintf(stderr, "azds-controller: purge: unknown argument \"%s\"\n", argv[i]);
 			return 2;
 		}
 	}
-	err = azds_dp_load(&o);
-	if (err) {
-		fprintf(stderr, "azds-controller: load data plane into %s: %s%s\n", in.pin_dir, strerror(-err),
-			err == -EINVAL ? " (maps pinned with other sizes? run 'azds-controller stop' first)" : "");
+	if (geteuid() != 0) {
+		fprintf(stderr, "azds-controller: must run as root\n");
 		return 1;
 	}
-	err = azds_node_up(&in, &e);
-	if (err)
-		return fail(e.msg);
+	if (azds_inst_init(&in, instance, &e)) {
+		fprintf(stderr, "azds-controller: %s\n", e.msg);
+		return 1;
+	}
+	d = oneshot_daemon_pid(&in);
+	if (d) {
+		kill(d, SIGTERM);
+		if (!pid_gone(d, 5000)) {
+			kill(d, SIGKILL);
+			pid_gone(d, 2000);
+		}
+	}
+	kill_shims(&in);
+	if (azds_node_down(&in, &e)) {
+		fprintf(stderr, "azds-controller: purge: %s\n", e.msg);
+		return 1;
+	}
+	azds_podcg_remove_instance(&in);
+	if (!state_dir) {
+		snprintf(sdir, sizeof(sdir), "/var/lib/azds/%s", in.name);
+		state_dir = sdir;
+	}
 	{
-		struct azds_maps m;
+		char *rm[] = { "rm", "-rf", "--one-file-system", (char *)state_dir, NULL };
 
-		if (azds_maps_open(&in, &m, &e) == 0) {
-			struct azds_config cfg;
-
-			azds_node_reattach(&in, &m);
-			if (azds_config_get(&m, &cfg) == 0 && !(cfg.flags & AZDS_CFG_SOCKMAP))
-				flush_socks(&m);
-			azds_gen_bump(&m); /* the router re-reads the config */
-			azds_maps_close(&m);
-		}
+		azds_run(rm, true);
+		rmdir("/var/lib/azds"); /* with the last instance */
 	}
-	if (router_args_load_or_save())
-		fprintf(stderr, "azds-controller: warning: cannot keep the router's settings in %s\n", in.run_dir);
-	if (start_daemons(router))
-		return 1;
-	if (router && wait_listener(o.cfg.router_port)) {
-		fprintf(stderr, "azds-controller: azds-router did not start listening; see %s/router.log\n", in.run_dir);
-		return 1;
-	}
-	printf("instance %s: data plane pinned at %s, node namespace %s%s\n", in.name, in.pin_dir, in.node_ns,
-	       router ? ", router up" : "");
-	return 0;
-}
-
-static int cmd_stop(void)
-{
-	struct azds_err e;
-
-	if (azds_node_down(&in, &e))
-		return fail(e.msg);
-	printf("instance %s: stopped and removed\n", in.name);
-	return 0;
-}
-
-static int with_maps(struct azds_maps *m)
-{
-	struct azds_err e;
-
-	if (azds_maps_open(&in, m, &e)) {
-		fail(e.msg);
-		return -1;
-	}
-	return 0;
-}
-
-static int cmd_status(void)
-{
-	char pidf[256];
-	struct azds_maps m;
-	struct azds_config cfg;
-
-	if (with_maps(&m))
-		return 1;
-	snprintf(pidf, sizeof(pidf), "%s/router.pid", in.run_dir);
-	printf("instance:   %s\nrouter:     %s\n", in.name, azds_pidfile_alive(pidf, "azds-router") ? "running" : "DOWN");
-	snprintf(pidf, sizeof(pidf), "%s/dnsmasq.pid", in.run_dir);
-	printf("dns:        %s\n", azds_pidfile_alive(pidf, "dnsmasq") ? "running" : "DOWN");
-	if (azds_config_get(&m, &cfg) == 0)
-		printf("switches:   kernel-lb=%s steer=%s events=%s sockmap=%s max-depth=%u\n",
-		       cfg.flags & AZDS_CFG_KERNEL_LB ? "on" : "off", cfg.flags & AZDS_CFG_STEER ? "on" : "off",
-		       cfg.flags & AZDS_CFG_EVENTS ? "on" : "off", cfg.flags & AZDS_CFG_SOCKMAP ? "on" : "off",
-		       cfg.max_depth);
-	printf("counters:\n");
-	for (__u32 r = 0; r < AZDS_R__COUNT; r++)
-		printf("  %-16s %10llu  %s\n", azds_reason_names[r], (unsigned long long)azds_dp_counter(m.stats, r),
-		       azds_reason_texts[r]);
-	azds_maps_close(&m);
-	return 0;
-}
-
-static int cmd_set(int argc, char **argv)
-{
-	struct azds_maps m;
-	struct azds_config cfg;
-	__u32 bit;
-
-	if (argc != 3 || (strcmp(argv[2], "on") && strcmp(argv[2], "off")))
-		return fail("usage: set kernel-lb|steer|events|sockmap on|off");
-	if (!strcmp(argv[1], "kernel-lb"))
-		bit = AZDS_CFG_KERNEL_LB;
-	else if (!strcmp(argv[1], "steer"))
-		bit = AZDS_CFG_STEER;
-	else if (!strcmp(argv[1], "events"))
-		bit = AZDS_CFG_EVENTS;
-	else if (!strcmp(argv[1], "sockmap"))
-		bit = AZDS_CFG_SOCKMAP;
-	else
-		return fail("set: unknown switch (kernel-lb, steer, events, sockmap)");
-	if (with_maps(&m))
-		return 1;
-	if (azds_config_get(&m, &cfg) == 0) {
-		if (!strcmp(argv[2], "on"))
-			cfg.flags |= bit;
-		else
-			cfg.flags &= ~bit;
-		azds_config_set(&m, &cfg);
-		azds_gen_bump(&m);
-		if (bit == AZDS_CFG_SOCKMAP && !(cfg.flags & bit))
-			flush_socks(&m);
-	}
-	azds_maps_close(&m);
-	return 0;
-}
-
-static int cmd_space(int argc, char **argv)
-{
-	struct azds_maps m;
-	struct azds_err e;
-	struct azds_space sp;
-	int rc = 0;
-	__u32 id;
-
-	if (argc < 2)
-		return fail("usage: space add|rm PATH, space list");
-	if (with_maps(&m))
-		return 1;
-	if (!strcmp(argv[1], "add") && argc == 3) {
-		if (azds_space_add(&m, argv[2], &id, &e))
-			rc = fail(e.msg);
-		else
-			azds_dns_refresh(&in, &m);
-	} else if (!strcmp(argv[1], "rm") && argc == 3) {
-		if (azds_space_remove(&m, argv[2], &e))
-			rc = fail(e.msg);
-	} else if (!strcmp(argv[1], "list") && argc == 2) {
-		printf("%-6s %-40s %-6s\n", "ID", "SPACE", "DEPTH");
-		for (id = azds_space_next(&m, 0, &sp); id; id = azds_space_next(&m, id, &sp))
-			printf("%-6u %-40s %-6u\n", id, sp.path, sp.depth);
-	} else {
-		rc = fail("usage: space add|rm PATH, space list");
-	}
-	azds_maps_close(&m);
-	return rc;
-}
-
-static int cmd_service(int argc, char **argv)
-{
-	struct azds_maps m;
-	struct azds_err e;
-	int rc = 0;
-
-	if (argc < 2)
-		return fail("usage: service add|rm SPACE NAME, service list");
-	if (with_maps(&m))
-		return 1;
-	if (!strcmp(argv[1], "add") && argc >= 4) {
-		unsigned long port = 80, tport = 0;
-		__u32 kind = AZDS_KIND_HTTP;
-		int bad = 0;
-
-		for (int i = 4; i < argc; i++) {
-			const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-
-			if (!strcmp(argv[i], "--kind") && v) {
-				if (!strcmp(v, "http"))
-					kind = AZDS_KIND_HTTP;
-				else if (!strcmp(v, "tcp"))
-					kind = AZDS_KIND_TCP;
-				else {
-					fprintf(stderr, "azds-controller: --kind \"%s\": must be http or tcp\n", v);
-					bad = 1;
-				}
-			} else if (!strcmp(argv[i], "--port")) {
-				port = parse_num("--port", v, 1, 65535, &bad);
-			} else if (!strcmp(argv[i], "--target-port")) {
-				tport = parse_num("--target-port", v, 1, 65535, &bad);
-			} else {
-				fprintf(stderr, "azds-controller: service add: unknown option \"%s\"\n", argv[i]);
-				bad = 1;
-				break;
-			}
-			i++;
-		}
-		if (bad) {
-			rc = 2;
-		} else if (azds_service_add(&m, argv[2], argv[3], kind, (__u16)port, (__u16)(tport ? tport : port),
-					    NULL, &e)) {
-			rc = fail(e.msg);
-		} else {
-			azds_dns_refresh(&in, &m);
-		}
-	} else if (!strcmp(argv[1], "rm") && argc == 4) {
-		if (azds_service_remove(&m, argv[2], argv[3], &e))
-			rc = fail(e.msg);
-		else
-			azds_dns_refresh(&in, &m);
-	} else if (!strcmp(argv[1], "list") && argc == 2) {
-		struct azds_svc_key key, next;
-		struct azds_service s;
-		struct azds_backends be;
-		struct azds_space sp;
-		char addr[INET_ADDRSTRLEN];
-		void *cur = NULL;
-
-		printf("%-24s %-16s %-5s %-21s %-6s %s\n", "SPACE", "SERVICE", "KIND", "ADDRESS", "TARGET", "PODS");
-		while (bpf_map_get_next_key(m.services, cur, &next) == 0) {
-			key = next;
-			cur = &key;
-			if (bpf_map_lookup_elem(m.services, &key, &s) || bpf_map_lookup_elem(m.spaces, &key.space, &sp))
-				continue;
-			if (bpf_map_lookup_elem(m.backends, &key, &be))
-				be.count = 0;
-			inet_ntop(AF_INET, &s.addr, addr, sizeof(addr));
-			printf("%-24s %-16s %-5s %s:%-5u %-6u %u\n", sp.path, s.name,
-			       s.kind == AZDS_KIND_HTTP ? "http" : "tcp", addr, s.port, s.target_port, be.count);
-		}
-	} else {
-		rc = fail("usage: service add|rm SPACE NAME, service list");
-	}
-	azds_maps_close(&m);
-	return rc;
-}
-
-static int cmd_pod_list(void)
-{
-	struct azds_maps m;
-	__be32 key, next;
-	struct azds_pod p;
-	struct azds_space sp;
-	char addr[INET_ADDRSTRLEN];
-	void *cur = NULL;
-
-	if (with_maps(&m))
-		return 1;
-	printf("%-24s %-16s %s\n", "POD", "ADDRESS", "SPACE");
-	while (bpf_map_get_next_key(m.pods, cur, &next) == 0) {
-		key = next;
-		cur = &key;
-		if (bpf_map_lookup_elem(m.pods, &key, &p))
-			continue;
-		if (bpf_map_lookup_elem(m.spaces, &p.space, &sp))
-			strcpy(sp.path, "?");
-		inet_ntop(AF_INET, &key, addr, sizeof(addr));
-		printf("%-24s %-16s %s\n", p.name, addr, sp.path);
-	}
-	azds_maps_close(&m);
+	printf("instance %s: purged\n", in.name);
 	return 0;
 }
 
 int main(int argc, char **argv)
 {
-	struct azds_err e;
 	int i = 1;
 
-	find_exe_dir();
-	instance = getenv("AZDS_INSTANCE");
-	while (i < argc && argv[i][0] == '-') {
-		if ((!strcmp(argv[i], "-i") || !strcmp(argv[i], "--instance")) && i + 1 < argc) {
-			instance = argv[i + 1];
-			i += 2;
-		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			usage(stdout);
-			return 0;
-		} else {
-			fprintf(stderr, "azds-controller: unknown option \"%s\" (see --help)\n", argv[i]);
-			return 2;
-		}
+	find_self();
+	/* -i INSTANCE may precede the verb: it becomes $AZDS_INSTANCE for the
+	 * verbs parsed here */
+	while (i + 1 < argc && (!strcmp(argv[i], "-i") || !strcmp(argv[i], "--instance"))) {
+		setenv("AZDS_INSTANCE", argv[i + 1], 1);
+		i += 2;
 	}
-	if (i >= argc) {
-		usage(stderr);
-		return 2;
-	}
-	if (geteuid() != 0)
-		return fail("must run as root (it loads BPF programs and creates namespaces)");
-	if (azds_inst_init(&in, instance, &e))
-		return fail(e.msg);
-	argc -= i;
-	argv += i;
-	/* everything but reads takes the instance's writer lock */
-	if (strcmp(argv[0], "status") && !(argc >= 2 && !strcmp(argv[1], "list")) && azds_lock(in.run_dir) < 0)
-		return fail("cannot take the instance lock in /run/azds");
-	if (!strcmp(argv[0], "start"))
-		return cmd_start(argc, argv);
-	if (!strcmp(argv[0], "stop") && argc == 1)
-		return cmd_stop();
-	if (!strcmp(argv[0], "status") && argc == 1)
-		return cmd_status();
-	if (!strcmp(argv[0], "set"))
-		return cmd_set(argc, argv);
-	if (!strcmp(argv[0], "space"))
-		return cmd_space(argc, argv);
-	if (!strcmp(argv[0], "service"))
-		return cmd_service(argc, argv);
-	if (!strcmp(argv[0], "pod") && argc == 2 && !strcmp(argv[1], "list"))
-		return cmd_pod_list();
-	fprintf(stderr, "azds-controller: unknown command \"%s\" (see --help)\n", argv[0]);
-	return 2;
+	if (i < argc && !strcmp(argv[i], "run"))
+		return ctl_run(argc - i, argv + i, self_exe, bin_dir);
+	if (i < argc && !strcmp(argv[i], "shim"))
+		return sup_shim_main(argc - i, argv + i);
+	if (i < argc && !strcmp(argv[i], "purge"))
+		return purge(argc - i, argv + i);
+	return oneshot_main(argc, argv, bin_dir);
 }

@@ -26,6 +26,8 @@
 #define ST_ENV_MAX 64     /* environment entries of a pod */
 #define ST_ARG_MAX 4096   /* bytes of one command word or env entry */
 #define ST_LABELS_MAX 16
+#define ST_SETTING_KEY_MAX 128    /* bytes of a setting's key, with NUL */
+#define ST_SETTING_VALUE_MAX 4096 /* bytes of a setting's value, with NUL */
 #define STORE_SCHEMA_VERSION 1
 
 struct store;
@@ -103,14 +105,22 @@ struct st_pod_status {
 	char reason[128];   /* e.g. "exited 3", "killed by SIGKILL", "sandbox: ..." */
 };
 
-/* Open (creating dir 0700 and the database if missing) and migrate. */
+/* Open (creating dir 0700 and the database if missing) and migrate.
+ * Refuses a file that is not an azds database and one whose schema is
+ * newer than STORE_SCHEMA_VERSION (-EPROTO). On failure *out is NULL and
+ * store_errmsg(NULL) gives the cause (per thread). One store is used by
+ * one thread at a time. */
 int store_open(struct store **out, const char *dir);
-void store_close(struct store *s);
+void store_close(struct store *s); /* rolls back an open transaction */
 const char *store_errmsg(const struct store *s);
 int store_schema_version(struct store *s); /* PRAGMA user_version */
 
 /* Transactions: changes between begin and commit land together or not at
- * all. Every write below outside a transaction is its own transaction. */
+ * all. Every write below outside a transaction is its own transaction.
+ * Transactions do not nest (-EBUSY). A write that fails inside one undoes
+ * only itself; if SQLite had to drop the whole transaction (I/O error,
+ * disk full), later writes and the commit fail with -ECANCELED. A commit
+ * that fails leaves nothing of the transaction. */
 int store_begin(struct store *s);
 int store_commit(struct store *s);
 void store_rollback(struct store *s);
@@ -119,17 +129,26 @@ void store_rollback(struct store *s);
  * existing path (-EEXIST); validation of names is the caller's. */
 int store_space_add(struct store *s, const char *path, const char *parent);
 int store_space_get(struct store *s, const char *path, struct st_space *out);
-int store_space_remove(struct store *s, const char *path); /* -ENOTEMPTY if it has children */
-/* all spaces, parents before children; cb returns non-zero to stop */
+/* -ENOTEMPTY if it has children, services or pods (remove those first:
+ * they hold VIPs, uids and processes); takes its labels and the
+ * selections of it along. */
+int store_space_remove(struct store *s, const char *path);
+/* all spaces, parents before children (by depth, then path); cb returns
+ * non-zero to stop. In every _each, the struct given to cb lives only
+ * until cb returns, and cb may call the store (reads and writes; rows it
+ * changes may or may not be seen by the walk). */
 int store_space_each(struct store *s, int (*cb)(void *ctx, const struct st_space *sp), void *ctx);
 int store_space_count(struct store *s, int64_t *n);
 int store_space_children(struct store *s, const char *path, int64_t *n);
 
-/* Services, keyed by (space, name). store_service_put inserts or replaces. */
+/* Services, keyed by (space, name). store_service_put inserts or replaces
+ * kind and ports (-ENOENT: no such space); created is kept on replace
+ * (0 on insert: now). vip 0 keeps the stored VIP, or on insert takes the
+ * VIP the name has in another space: all copies of a name share one. */
 int store_service_put(struct store *s, const struct st_service *svc);
 int store_service_get(struct store *s, const char *space, const char *name, struct st_service *out);
 int store_service_remove(struct store *s, const char *space, const char *name);
-int store_service_set_vip(struct store *s, const char *name, uint32_t vip); /* every space's copy */
+int store_service_set_vip(struct store *s, const char *name, uint32_t vip); /* every space's copy; -ENOENT: none */
 /* space NULL: all; cb returns non-zero to stop */
 int store_service_each(struct store *s, const char *space,
 		       int (*cb)(void *ctx, const struct st_service *svc), void *ctx);
@@ -142,20 +161,24 @@ int store_service_count(struct store *s, int64_t *n);
 int store_pod_add(struct store *s, struct st_pod *p, uint32_t uid_base);
 int store_pod_get(struct store *s, const char *name, struct st_pod *out, struct st_pod_status *st);
 int store_pod_remove(struct store *s, const char *name);
-int store_pod_set_addr(struct store *s, const char *name, uint32_t addr);
+int store_pod_set_addr(struct store *s, const char *name, uint32_t addr); /* -EEXIST: another pod's */
 int store_pod_set_status(struct store *s, const char *name, const struct st_pod_status *st);
+/* space NULL: all (by space, then name). The store frees p's strings
+ * after cb returns: copy what must outlive the call. */
 int store_pod_each(struct store *s, const char *space,
 		   int (*cb)(void *ctx, const struct st_pod *p, const struct st_pod_status *st), void *ctx);
 int store_pod_count(struct store *s, int64_t *n);
-void st_pod_free(struct st_pod *p);
+void st_pod_free(struct st_pod *p); /* frees argv/env strings, leaves NULLs (safe twice) */
 
 /* The space each user (by uid) selected. */
 int store_selection_set(struct store *s, uint32_t uid, const char *path);
-int store_selection_get(struct store *s, uint32_t uid, char *path, size_t len); /* -ENOENT: none */
+int store_selection_get(struct store *s, uint32_t uid, char *path, size_t len); /* -ENOENT: none, -ERANGE: len short */
 int store_selection_clear_space(struct store *s, const char *path); /* the space was removed */
 
 /* Node settings: switches, limits, router arguments ("key" -> text). */
 int store_setting_set(struct store *s, const char *key, const char *value);
-int store_setting_get(struct store *s, const char *key, char *value, size_t len); /* -ENOENT: unset */
+int store_setting_get(struct store *s, const char *key, char *value, size_t len); /* -ENOENT: unset, -ERANGE: len short */
+int store_setting_remove(struct store *s, const char *key); /* -ENOENT: unset */
+int store_setting_each(struct store *s, int (*cb)(void *ctx, const char *key, const char *value), void *ctx);
 
 #endif

@@ -70,6 +70,9 @@ __u32 azds_space_next(const struct azds_maps *m, __u32 prev, struct azds_space *
 /* services */
 int azds_service_add(const struct azds_maps *m, const char *space, const char *name, __u32 kind,
 		     __u16 port, __u16 target_port, struct azds_service *out, struct azds_err *e);
+/* the same, at the virtual address want_vip when the name is new and it is free (0: any) */
+int azds_service_add_at(const struct azds_maps *m, const char *space, const char *name, __u32 kind,
+			__u16 port, __u16 target_port, __be32 want_vip, struct azds_service *out, struct azds_err *e);
 int azds_service_remove(const struct azds_maps *m, const char *space, const char *name,
 			struct azds_err *e);
 int azds_service_id(const struct azds_maps *m, const char *name, struct azds_vip_key *vk,

@@ -259,6 +259,12 @@ static __u32 free_svc_id(const struct azds_maps *m)
 int azds_service_add(const struct azds_maps *m, const char *space, const char *name, __u32 kind, __u16 port,
 		     __u16 target_port, struct azds_service *out, struct azds_err *e)
 {
+	return azds_service_add_at(m, space, name, kind, port, target_port, 0, out, e);
+}
+
+int azds_service_add_at(const struct azds_maps *m, const char *space, const char *name, __u32 kind, __u16 port,
+			__u16 target_port, __be32 want_vip, struct azds_service *out, struct azds_err *e)
+{
 	struct azds_svc_key sk;
 	struct azds_vip_key vk = {};
 	struct azds_vip v = {};
@@ -283,7 +289,17 @@ int azds_service_add(const struct azds_maps *m, const char *space, const char *n
 					"service \"%s\": already declared as %s on port %u; every space's copy must match",
 					name, v.kind == AZDS_KIND_HTTP ? "http" : "tcp", ntohs(vk.port));
 	} else {
-		__u32 id = free_svc_id(m);
+		__u32 base = ntohl(inet_addr(AZDS_VIP_NET)), id = 0;
+		struct azds_vip_key wk = { .addr = want_vip, .port = htons(port) };
+		struct azds_vip taken;
+
+		/* the address the store remembers, when it is still free: a
+		 * service keeps its address across reboots */
+		if (want_vip && ntohl(want_vip) > base && ntohl(want_vip) - base <= 0xfffe &&
+		    bpf_map_lookup_elem(m->vips, &wk, &taken))
+			id = ntohl(want_vip) - base;
+		if (!id)
+			id = free_svc_id(m);
 
 		if (id > 0xfffe)
 			return azds_err(e, ENOSPC, "service \"%s\": no free virtual address", name);

@@ -655,8 +655,13 @@ static int pod_admit(const struct azds_inst *in, const struct azds_maps *m, cons
 					ps->name);
 		addr->s_addr = existing;
 	} else {
+		struct azds_pod taken;
+
 		err = pods_room(m, ps->name, e);
-		if (!err)
+		/* the address the store remembers, when it is still free */
+		if (!err && ps->want_addr && bpf_map_lookup_elem(m->pods, &ps->want_addr, &taken))
+			addr->s_addr = ps->want_addr;
+		else if (!err)
 			err = azds_pod_alloc_addr(m, addr, e);
 		if (err)
 			return err;

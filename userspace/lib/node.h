@@ -11,6 +11,7 @@ struct azds_pod_spec {
 	const char *space;
 	const char *services[16];
 	int nservices;
+	__be32 want_addr; /* a new pod's address, when free (0: any) */
 };
 
 /* names derived from an instance and a pod */

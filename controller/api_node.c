@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: MIT
+/* /v1/status, /v1/switches, /v1/router/restart, /v1/shutdown */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include "ctl.h"
+#include "routerd.h"
+
+static json_t *unit_json(struct ctl *c, const char *name)
+{
+	static const char *const states[] = { "?", "running", "backoff", "exited", "stopped" };
+	struct sup_status st;
+
+	if (sup_status(c->sup, name, &st))
+		return json_pack("{s:s}", "state", "not started");
+	return json_pack("{s:s,s:i,s:i,s:o,s:o,s:s}", "state", st.state >= 1 && st.state <= 4 ? states[st.state] : "?",
+			 "pid", (int)st.pid, "restarts", st.restarts, "last_exit_code",
+			 st.exit_code >= 0 ? json_integer(st.exit_code) : json_null(), "last_signal",
+			 st.signal ? json_integer(st.signal) : json_null(), "reason", st.reason);
+}
+
+static const struct {
+	const char *name;
+	__u32 bit;
+} switches[] = {
+	{ "kernel-lb", AZDS_CFG_KERNEL_LB },
+	{ "steer", AZDS_CFG_STEER },
+	{ "events", AZDS_CFG_EVENTS },
+	{ "sockmap", AZDS_CFG_SOCKMAP },
+};
+
+static void status(struct ctl *c, struct httpd_resp *w)
+{
+	struct azds_config cfg = {};
+	json_t *sw = json_object(), *counters = json_object();
+	int64_t nsp = 0, nsv = 0, npo = 0;
+
+	if (c->maps_open && azds_config_get(&c->m, &cfg) == 0)
+		for (size_t i = 0; i < sizeof(switches) / sizeof(switches[0]); i++)
+			json_object_set_new(sw, switches[i].name, json_boolean(cfg.flags & switches[i].bit));
+	if (c->maps_open)
+		for (__u32 r = 0; r < AZDS_R__COUNT; r++)
+			json_object_set_new(counters, azds_reason_names[r],
+					    json_integer((json_int_t)azds_dp_counter(c->m.stats, r)));
+	store_space_count(c->st, &nsp);
+	store_service_count(c->st, &nsv);
+	store_pod_count(c->st, &npo);
+	httpd_json(w, 200,
+		   json_pack("{s:s,s:s,s:i,s:o,s:o,s:o,s:i,s:{s:I,s:I,s:I},s:{s:i,s:i,s:i,s:i},s:o,s:I,s:s}", "instance",
+			     c->in.name, "state_dir", c->state_dir, "pid", (int)getpid(), "router",
+			     c->cfg.no_router ? json_pack("{s:s}", "state", "disabled") : unit_json(c, "router"), "dns",
+			     unit_json(c, "dns"), "switches", sw, "max_depth", (int)c->cfg.max_depth, "counts", "spaces",
+			     (json_int_t)nsp, "services", (json_int_t)nsv, "pods", (json_int_t)npo, "limits", "spaces",
+			     (int)c->cfg.max_spaces, "services", (int)c->cfg.max_services, "pods", (int)c->cfg.max_pods,
+			     "depth", (int)c->cfg.max_depth, "counters", counters, "reconcile_errors",
+			     (json_int_t)c->reconcile_errors, "last_error", c->last_error));
+}
+
+static void set_switch(struct ctl *c, const struct httpd_req *r, const char *name, struct httpd_resp *w)
+{
+	struct azds_config cfg;
+	json_t *body, *on;
+	char key[64];
+	__u32 bit = 0;
+
+	for (size_t i = 0; i < sizeof(switches) / sizeof(switches[0]); i++)
+		if (!strcmp(switches[i].name, name))
+			bit = switches[i].bit;
+	if (!bit) {
+		httpd_error(w, 404, "no switch \"%s\" (kernel-lb, steer, events, sockmap)", name);
+		return;
+	}
+	body = api_body(r, w);
+	if (!body)
+		return;
+	on = json_object_get(body, "on");
+	if (!json_is_boolean(on)) {
+		httpd_error(w, 400, "body: \"on\" must be true or false");
+	} else if (!c->maps_open || azds_config_get(&c->m, &cfg)) {
+		httpd_error(w, 500, "switch %s: the data plane's config cannot be read", name);
+	} else {
+		/* the store first: a restart applies what was acknowledged */
+		snprintf(key, sizeof(key), "switch.%s", name);
+		if (store_setting_set(c->st, key, json_is_true(on) ? "on" : "off")) {
+			api_store_status(c, -EIO, w, "store switch");
+		} else {
+			if (json_is_true(on))
+				cfg.flags |= bit;
+			else
+				cfg.flags &= ~bit;
+			azds_config_set(&c->m, &cfg);
+			azds_gen_bump(&c->m);
+			if (bit == AZDS_CFG_SOCKMAP && !json_is_true(on)) {
+				struct azds_sock_key key2, next;
+
+				while (bpf_map_get_next_key(c->m.socks, NULL, &next) == 0) {
+					key2 = next;
+					if (bpf_map_delete_elem(c->m.socks, &key2))
+						break;
+				}
+			}
+			httpd_json(w, 200, json_pack("{s:s,s:b}", "switch", name, "on", json_is_true(on)));
+		}
+	}
+	json_decref(body);
+}
+
+void api_node(struct ctl *c, const struct httpd_req *r, const char *rest, struct httpd_resp *w)
+{
+	if (!strcmp(rest, "status") && !strcmp(r->method, "GET")) {
+		status(c, w);
+	} else if (!strncmp(rest, "switches/", 9) && !strcmp(r->method, "PUT")) {
+		set_switch(c, r, rest + 9, w);
+	} else if (!strcmp(rest, "router/restart") && !strcmp(r->method, "POST")) {
+		pid_t old = 0, new = 0;
+		int err;
+
+		if (c->cfg.no_router) {
+			httpd_error(w, 409, "the router is disabled (--no-router)");
+			return;
+		}
+		struct azds_err e;
+
+		if (!c->rd_started) {
+			httpd_error(w, 409, "the router is not running under this controller yet (see azds controller status)");
+			return;
+		}
+		err = routerd_restart(&c->rd, NULL, 10000, &old, &new, &e);
+		if (err)
+			httpd_error(w, 500, "restart the router: %s", e.msg);
+		else
+			httpd_json(w, 200, json_pack("{s:i,s:i}", "pid", (int)new, "old_pid", (int)old));
+	} else if (!strcmp(rest, "shutdown") && !strcmp(r->method, "POST")) {
+		json_t *body = r->body ? api_body(r, w) : json_object();
+
+		if (!body)
+			return;
+		c->stopping = true;
+		c->stop_all = json_is_true(json_object_get(body, "all"));
+		json_decref(body);
+		httpd_json(w, 200, json_pack("{s:s,s:b}", "status", "stopping", "all", c->stop_all));
+	} else {
+		httpd_error(w, 404, "no such API path \"%s\" for %s", r->path, r->method);
+	}
+}

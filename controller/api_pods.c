@@ -1,0 +1,425 @@
+// SPDX-License-Identifier: MIT
+/* /v1/pods: specs in, sandboxed processes out; logs. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include "ctl.h"
+
+#define LOG_CHUNK (256 * 1024) /* bytes of log per answer */
+#define FOLLOW_WAIT_MS 10000
+
+void ctl_pod_dir(const struct ctl *c, const char *pod, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/pods/%s", c->state_dir, pod);
+}
+
+void ctl_pod_log_path(const struct ctl *c, const char *pod, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/pods/%s/log", c->state_dir, pod);
+}
+
+static json_t *ms_json(int64_t ms)
+{
+	return ms ? json_integer(ms) : json_null();
+}
+
+json_t *api_pod_json(struct ctl *c, const struct st_pod *p, const struct st_pod_status *st)
+{
+	char a[INET_ADDRSTRLEN] = "";
+	json_t *svcs = json_array(), *cmd = json_array(), *status;
+
+	(void)c;
+	if (p->addr)
+		inet_ntop(AF_INET, &p->addr, a, sizeof(a));
+	for (int i = 0; i < p->nservices; i++)
+		json_array_append_new(svcs, json_string(p->services[i]));
+	for (int i = 0; i < p->argc; i++)
+		json_array_append_new(cmd, json_string(p->argv[i]));
+	status = json_pack("{s:s,s:i,s:i,s:o,s:o,s:o,s:o,s:s}", "phase", api_phase_name(st->phase), "pid", (int)st->pid,
+			   "restarts", st->restarts, "last_exit_code",
+			   st->last_exit_code >= 0 && !st->last_signal ? json_integer(st->last_exit_code) : json_null(),
+			   "last_signal", st->last_signal ? json_integer(st->last_signal) : json_null(), "started",
+			   ms_json(st->started), "finished", ms_json(st->finished), "reason", st->reason);
+	return json_pack("{s:s,s:s,s:o,s:s,s:o,s:s,s:{s:I,s:i,s:i},s:i,s:s,s:o}", "name", p->name, "space", p->space,
+			 "services", svcs, "address", a, "command", cmd, "restart",
+			 p->restart == ST_RESTART_NEVER ? "Never" : p->restart == ST_RESTART_ONFAILURE ? "OnFailure" : "Always",
+			 "limits", "memory", (json_int_t)p->limits.memory_bytes, "pids", (int)p->limits.pids, "cpu",
+			 (int)p->limits.cpu_millis, "uid", (int)p->uid, "workdir", p->workdir, "status", status);
+}
+
+/* "256Mi", "1G", 1048576 -> bytes */
+static int parse_memory(json_t *v, uint64_t *out)
+{
+	const char *s;
+	char *end;
+	double n;
+	uint64_t mul = 1;
+
+	if (json_is_integer(v)) {
+		if (json_integer_value(v) <= 0)
+			return -EINVAL;
+		*out = (uint64_t)json_integer_value(v);
+		return 0;
+	}
+	s = json_string_value(v);
+	if (!s)
+		return -EINVAL;
+	n = strtod(s, &end);
+	if (end == s || n <= 0)
+		return -EINVAL;
+	if (!strcmp(end, "Ki") || !strcmp(end, "K") || !strcmp(end, "k"))
+		mul = 1024;
+	else if (!strcmp(end, "Mi") || !strcmp(end, "M"))
+		mul = 1024 * 1024;
+	else if (!strcmp(end, "Gi") || !strcmp(end, "G"))
+		mul = 1024ull * 1024 * 1024;
+	else if (*end)
+		return -EINVAL;
+	*out = (uint64_t)(n * (double)mul);
+	return 0;
+}
+
+/* "500m", "2", 0.5, 1500 (as millis when an integer > 64) -> millicpus */
+static int parse_cpu(json_t *v, uint32_t *out)
+{
+	const char *s;
+	char *end;
+	double n;
+
+	if (json_is_integer(v) || json_is_real(v)) {
+		n = json_number_value(v);
+		*out = (uint32_t)(n > 64 ? n : n * 1000);
+		return *out ? 0 : -EINVAL;
+	}
+	s = json_string_value(v);
+	if (!s)
+		return -EINVAL;
+	n = strtod(s, &end);
+	if (end == s || n <= 0)
+		return -EINVAL;
+	if (!strcmp(end, "m"))
+		*out = (uint32_t)n;
+	else if (!*end)
+		*out = (uint32_t)(n * 1000);
+	else
+		return -EINVAL;
+	return *out ? 0 : -EINVAL;
+}
+
+static int strings(json_t *a, char **out, int max, const char *what, struct httpd_resp *w)
+{
+	size_t i;
+
+	if (!a)
+		return 0;
+	if (!json_is_array(a) || json_array_size(a) > (size_t)max) {
+		httpd_error(w, 400, "\"%s\" must be an array of at most %d strings", what, max);
+		return -1;
+	}
+	for (i = 0; i < json_array_size(a); i++) {
+		const char *s = json_string_value(json_array_get(a, i));
+
+		if (!s || strlen(s) >= ST_ARG_MAX) {
+			httpd_error(w, 400, "\"%s\"[%zu] must be a string of at most %d bytes", what, i, ST_ARG_MAX - 1);
+			return -1;
+		}
+		out[i] = (char *)s;
+	}
+	out[i] = NULL;
+	return (int)i;
+}
+
+static int pod_parse(struct ctl *c, json_t *j, struct st_pod *p, struct httpd_resp *w)
+{
+	const char *name = json_string_value(json_object_get(j, "name"));
+	const char *space = json_string_value(json_object_get(j, "space"));
+	const char *restart = json_string_value(json_object_get(j, "restart"));
+	const char *workdir = json_string_value(json_object_get(j, "workdir"));
+	json_t *svcs = json_object_get(j, "services"), *lim = json_object_get(j, "limits"), *v;
+	struct st_space sp;
+	struct st_service sv;
+	struct azds_err e;
+	int n;
+
+	memset(p, 0, sizeof(*p));
+	if (!name || !space) {
+		httpd_error(w, 400, "body: \"name\" and \"space\" are required");
+		return -EINVAL;
+	}
+	if (azds_name_valid("pod", name, &e)) {
+		httpd_error(w, 400, "%s", e.msg);
+		return -EINVAL;
+	}
+	if (strlen(space) >= ST_PATH_MAX || store_space_get(c->st, space, &sp)) {
+		httpd_error(w, 404, "pod \"%s\": space \"%s\" does not exist", name, space);
+		return -ENOENT;
+	}
+	snprintf(p->name, sizeof(p->name), "%s", name);
+	snprintf(p->space, sizeof(p->space), "%s", space);
+	if (svcs && (!json_is_array(svcs) || json_array_size(svcs) > ST_MAX_POD_SERVICES)) {
+		httpd_error(w, 400, "pod \"%s\": \"services\" must be an array of at most %d names", name,
+			    ST_MAX_POD_SERVICES);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < json_array_size(svcs); i++) {
+		const char *s = json_string_value(json_array_get(svcs, i));
+
+		if (!s || strlen(s) >= ST_NAME_MAX || store_service_get(c->st, space, s, &sv)) {
+			httpd_error(w, 404, "pod \"%s\": service \"%s\" does not exist in space \"%s\" (create it first)",
+				    name, s ? s : "", space);
+			return -ENOENT;
+		}
+		snprintf(p->services[p->nservices++], ST_NAME_MAX, "%s", s);
+	}
+	n = strings(json_object_get(j, "command"), p->argv, ST_ARGV_MAX, "command", w);
+	if (n < 0)
+		return -EINVAL;
+	p->argc = n;
+	if (p->argc && p->argv[0][0] != '/') {
+		httpd_error(w, 400, "pod \"%s\": command[0] \"%s\" must be an absolute path", name, p->argv[0]);
+		return -EINVAL;
+	}
+	n = strings(json_object_get(j, "env"), p->env, ST_ENV_MAX, "env", w);
+	if (n < 0)
+		return -EINVAL;
+	p->nenv = n;
+	for (int i = 0; i < p->nenv; i++)
+		if (!strchr(p->env[i], '=') || p->env[i][0] == '=') {
+			httpd_error(w, 400, "pod \"%s\": env \"%s\" must be KEY=VALUE", name, p->env[i]);
+			return -EINVAL;
+		}
+	if (!restart || !strcmp(restart, "Always"))
+		p->restart = ST_RESTART_ALWAYS;
+	else if (!strcmp(restart, "OnFailure"))
+		p->restart = ST_RESTART_ONFAILURE;
+	else if (!strcmp(restart, "Never"))
+		p->restart = ST_RESTART_NEVER;
+	else {
+		httpd_error(w, 400, "pod \"%s\": restart \"%s\": must be Always, OnFailure or Never", name, restart);
+		return -EINVAL;
+	}
+	if (workdir) {
+		struct stat stt;
+
+		if (workdir[0] != '/' || strlen(workdir) >= sizeof(p->workdir) || stat(workdir, &stt) || !S_ISDIR(stt.st_mode)) {
+			httpd_error(w, 400, "pod \"%s\": workdir \"%s\" must be an existing directory, as an absolute path",
+				    name, workdir);
+			return -EINVAL;
+		}
+		snprintf(p->workdir, sizeof(p->workdir), "%s", workdir);
+	}
+	p->limits.memory_bytes = 512ull << 20;
+	p->limits.pids = 512;
+	p->limits.cpu_millis = 1000;
+	if (lim && !json_is_object(lim)) {
+		httpd_error(w, 400, "pod \"%s\": \"limits\" must be an object {memory, pids, cpu}", name);
+		return -EINVAL;
+	}
+	if ((v = json_object_get(lim, "memory")) && (parse_memory(v, &p->limits.memory_bytes) ||
+						     p->limits.memory_bytes < (4u << 20))) {
+		httpd_error(w, 400, "pod \"%s\": limits.memory: a size such as 256Mi or 1Gi, at least 4Mi", name);
+		return -EINVAL;
+	}
+	if ((v = json_object_get(lim, "pids"))) {
+		if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 1000000) {
+			httpd_error(w, 400, "pod \"%s\": limits.pids: a number 1-1000000", name);
+			return -EINVAL;
+		}
+		p->limits.pids = (uint32_t)json_integer_value(v);
+	}
+	if ((v = json_object_get(lim, "cpu")) && (parse_cpu(v, &p->limits.cpu_millis) || p->limits.cpu_millis > 1024000)) {
+		httpd_error(w, 400, "pod \"%s\": limits.cpu: millicpus such as 500m, or cores such as 2", name);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void create(struct ctl *c, const struct httpd_req *r, struct httpd_resp *w)
+{
+	json_t *body = api_body(r, w);
+	struct st_pod p, got;
+	struct st_pod_status st;
+	struct azds_err e;
+	int64_t n = 0;
+	int err;
+
+	if (!body)
+		return;
+	if (pod_parse(c, body, &p, w))
+		goto out;
+	if (store_pod_get(c->st, p.name, NULL, NULL) == 0) {
+		httpd_error(w, 409, "pod \"%s\" already exists; remove it first (azds pod rm %s)", p.name, p.name);
+		goto out;
+	}
+	if (store_pod_count(c->st, &n) == 0 && n >= (int64_t)c->cfg.max_pods) {
+		httpd_error(w, 409, "pod \"%s\": the node has %lld pods, the limit (azds controller start --max-pods)",
+			    p.name, (long long)n);
+		goto out;
+	}
+	err = store_pod_add(c->st, &p, CTL_UID_BASE);
+	if (err) {
+		api_store_status(c, err, w, "store pod");
+		goto out;
+	}
+	err = reconcile_pod(c, p.name, &e);
+	if (err) {
+		/* a pod the node cannot have is not kept */
+		struct azds_err ignored;
+
+		reconcile_pod_gone(c, p.name, &ignored);
+		store_pod_remove(c->st, p.name);
+		httpd_error(w, err == -ENOSPC || err == -E2BIG || err == -EEXIST ? 409 : err == -EINVAL ? 400 : 500, "%s",
+			    e.msg);
+		goto out;
+	}
+	reconcile_dns_later(c);
+	if (store_pod_get(c->st, p.name, &got, &st) == 0) {
+		httpd_json(w, 201, api_pod_json(c, &got, &st));
+		st_pod_free(&got);
+	}
+out:
+	json_decref(body);
+}
+
+struct each_ctx {
+	struct ctl *c;
+	json_t *items;
+};
+
+static int add_pod(void *ctx, const struct st_pod *p, const struct st_pod_status *st)
+{
+	struct each_ctx *x = ctx;
+
+	json_array_append_new(x->items, api_pod_json(x->c, p, st));
+	return 0;
+}
+
+/* the log from ?offset, at most LOG_CHUNK; parks a follow request while
+ * there is nothing new */
+static void logs(struct ctl *c, const struct httpd_req *r, const char *name, struct httpd_resp *w)
+{
+	const char *off = httpd_query(r, "offset");
+	char path[PATH_MAX];
+	long long from = off ? atoll(off) : 0;
+	struct stat st;
+	int fd;
+
+	if (strlen(name) >= ST_NAME_MAX || store_pod_get(c->st, name, NULL, NULL)) {
+		httpd_error(w, 404, "pod \"%s\" does not exist", name);
+		return;
+	}
+	ctl_pod_log_path(c, name, path, sizeof(path));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st)) {
+		st.st_size = 0;
+	}
+	if (from < 0 || from > st.st_size)
+		from = 0; /* rotated: start over */
+	if (from == st.st_size && httpd_query_true(r, "follow")) {
+		int64_t now = httpd_now_ms();
+
+		if (fd >= 0)
+			close(fd);
+		/* park until new bytes or the deadline: a parked request is
+		 * called again with the same req, its deadline kept here */
+		static struct {
+			const void *req;
+			int64_t deadline;
+		} waits[HTTPD_MAX_CONNS];
+		int slot = -1, freeslot = -1;
+
+		for (int i = 0; i < HTTPD_MAX_CONNS; i++) {
+			if (waits[i].req == r)
+				slot = i;
+			else if (!waits[i].req && freeslot < 0)
+				freeslot = i;
+		}
+		if (slot < 0 && freeslot >= 0) {
+			slot = freeslot;
+			waits[slot].req = r;
+			waits[slot].deadline = now + FOLLOW_WAIT_MS;
+		}
+		if (slot >= 0 && now < waits[slot].deadline && !c->stopping) {
+			w->park = true;
+			return;
+		}
+		if (slot >= 0)
+			waits[slot].req = NULL;
+		w->status = 200;
+		w->content_type = "text/plain";
+		snprintf(w->extra_headers, sizeof(w->extra_headers), "X-Azds-Log-Offset: %lld\r\n", from);
+		return;
+	}
+	size_t want = (size_t)(st.st_size - from) < LOG_CHUNK ? (size_t)(st.st_size - from) : LOG_CHUNK;
+	char *buf = malloc(want + 1);
+	ssize_t got = buf && fd >= 0 && want ? pread(fd, buf, want, from) : 0;
+
+	if (fd >= 0)
+		close(fd);
+	if (got < 0)
+		got = 0;
+	w->status = 200;
+	w->content_type = "text/plain";
+	w->raw = buf;
+	w->raw_len = (size_t)got;
+	snprintf(w->extra_headers, sizeof(w->extra_headers), "X-Azds-Log-Offset: %lld\r\n", from + (long long)got);
+}
+
+void api_pods(struct ctl *c, const struct httpd_req *r, const char *rest, struct httpd_resp *w)
+{
+	char name[ST_NAME_MAX + 1];
+	const char *sub = strchr(rest, '/');
+	struct st_pod p;
+	struct st_pod_status st;
+	struct azds_err e;
+
+	if (!*rest) {
+		if (!strcmp(r->method, "GET")) {
+			struct each_ctx x = { c, json_array() };
+			const char *space = httpd_query(r, "space");
+
+			store_pod_each(c->st, space && *space ? space : NULL, add_pod, &x);
+			httpd_json(w, 200, json_pack("{s:o}", "items", x.items));
+		} else if (!strcmp(r->method, "POST")) {
+			create(c, r, w);
+		} else {
+			httpd_error(w, 405, "%s /v1/pods: use GET or POST", r->method);
+		}
+		return;
+	}
+	snprintf(name, sizeof(name), "%.*s", sub ? (int)(sub - rest) : (int)strlen(rest), rest);
+	if (sub && !strcmp(sub, "/logs") && !strcmp(r->method, "GET")) {
+		logs(c, r, name, w);
+		return;
+	}
+	if (sub) {
+		httpd_error(w, 404, "no such API path \"%s\"", r->path);
+		return;
+	}
+	if (strlen(name) >= ST_NAME_MAX || store_pod_get(c->st, name, &p, &st)) {
+		httpd_error(w, 404, "pod \"%s\" does not exist", name);
+		return;
+	}
+	if (!strcmp(r->method, "GET")) {
+		httpd_json(w, 200, api_pod_json(c, &p, &st));
+	} else if (!strcmp(r->method, "DELETE")) {
+		int err = store_pod_remove(c->st, name);
+
+		if (err) {
+			api_store_status(c, err, w, "remove pod");
+		} else {
+			if (reconcile_pod_gone(c, name, &e))
+				fprintf(stderr, "azds-controller: %s\n", e.msg);
+			reconcile_dns_later(c);
+			httpd_json(w, 200, json_pack("{s:s}", "removed", name));
+		}
+	} else {
+		httpd_error(w, 405, "%s /v1/pods/%s: use GET or DELETE", r->method, name);
+	}
+	st_pod_free(&p);
+}
