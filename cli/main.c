@@ -1,295 +1,186 @@
 // SPDX-License-Identifier: MIT
 /*
- * azds: the developer's CLI. This first cut reads the node directly; the
- * verbs that need the controller's API (prep, up, down, logs, trace) are
- * listed so the shape is visible, and say plainly that they are not there yet.
+ * azds: the developer's CLI. Verbs are matched exactly from one table;
+ * most are calls to the controller's API (client.c), a few read the data
+ * plane's pinned maps directly (list-uris, events) or run the benchmark.
  */
-#include <arpa/inet.h>
-#include <errno.h>
-#include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
-#include <bpf/bpf.h>
-#include <bpf/libbpf.h>
-#include "azds.h"
+#include "client.h"
+#include "verbs.h"
 
-static const char *instance;
-static struct azds_inst in;
-static struct azds_maps m;
-static bool maps_open;
-static volatile sig_atomic_t stop;
+#define NO_LIMIT (-1)
 
-/* the instance's pinned maps, for the commands that read them */
-static int open_maps(void)
-{
-	struct azds_err e;
+static const struct verb verbs[] = {
+	{ "controller", "start", cmd_controller_start,
+	  "[--max-depth N] [--max-spaces N] [--max-services N] [--max-pods N] [--group G] [--router-arg ARG]...",
+	  "start the instance's controller in the background and wait until it is ready",
+	  "It runs azds-controller run (next to this azds) detached from the terminal, logging to\n"
+	  "/run/azds/<instance>/controller.log. Already running: says so and succeeds.\n",
+	  0, 0 },
+	{ "controller", "stop", cmd_controller_stop, "[--all]",
+	  "stop the controller (with --all, its router, DNS and pods too; the store is kept)", NULL, 0, 0 },
+	{ "controller", "status", cmd_controller_status, "[-o json|wide]",
+	  "what the controller runs, the data-plane switches and the number of objects", NULL, 0, 0 },
+	{ "controller", "restart-router", cmd_controller_restart_router, NULL,
+	  "hand the listeners to a new router and drain the old one", NULL, 0, 0 },
+	{ "space", "list", cmd_space_list, "[-o json|wide]", "the spaces; * marks your selected space", NULL, 0, 0 },
+	{ "space", "select", cmd_space_select, "-n SPACE [-y]",
+	  "make SPACE your selected space, creating it when missing",
+	  "When SPACE does not exist, it asks on a terminal before creating it under its parent\n"
+	  "(which must exist); -y creates it without asking, and is required when not on a terminal.\n"
+	  "The selection is kept per user by the controller.\n",
+	  0, 0 },
+	{ "space", "show", cmd_space_show, "[-n SPACE] [-o json|wide]",
+	  "a space's parent, labels and contents (default: your selected space)", NULL, 0, 0 },
+	{ "space", "remove", cmd_space_remove, "-n SPACE [--recursive] [-y]",
+	  "remove a space: its pods are stopped and its services removed",
+	  "A space with children is refused unless --recursive, which removes that subtree only.\n"
+	  "On a terminal it asks first unless -y.\n",
+	  0, 0 },
+	{ "pod", "run", cmd_pod_run,
+	  "NAME [-n SPACE] [--service SVC]... [--restart POLICY] [LIMITS] [--env K=V]... [-- COMMAND [ARGS...]]",
+	  "run a pod (low level, for scripts and tests)",
+	  "Without COMMAND the pod is bare: its network and cgroup exist, nothing runs in it.\n", 1, 1 },
+	{ "pod", "list", cmd_pod_list, "[-n SPACE | -A] [-o json|wide]",
+	  "pods of a space (default: your selected space), or of all with -A", NULL, 0, 0 },
+	{ "pod", "logs", cmd_pod_logs, "NAME [-f]", "a pod's output; -f follows it until Ctrl-C", NULL, 1, 1 },
+	{ "pod", "rm", cmd_pod_rm, "NAME", "stop a pod and remove its network and cgroup", NULL, 1, 1 },
+	{ "service", "list", cmd_service_list, "[-n SPACE | -A] [-o json|wide]",
+	  "services of a space (default: your selected space), or of all with -A", NULL, 0, 0 },
+	{ "service", "add", cmd_service_add, "NAME [-n SPACE] [--kind http|tcp] [--port P] [--target-port T]",
+	  "declare a service in a space (low level, for scripts; replaces one of the same name)", NULL, 1, 1 },
+	{ "service", "rm", cmd_service_rm, "NAME [-n SPACE]", "remove a service from a space", NULL, 1, 1 },
+	{ "list-uris", NULL, cmd_list_uris, NULL, "every service address and its kind, from the data plane", NULL,
+	  0, 0 },
+	{ "events", NULL, cmd_events, "[-n COUNT]",
+	  "data-plane connection events from now on (older backlog skipped)",
+	  "With -n, it exits after COUNT events; otherwise it streams until Ctrl-C.\n", 0, 0 },
+	{ "bench", NULL, cmd_bench, "[OPTIONS]",
+	  "the data-plane benchmark, with its own topology ('azds bench --help' lists its options)", NULL,
+	  NO_LIMIT, NO_LIMIT },
+};
 
-	if (azds_inst_init(&in, instance, &e) || azds_maps_open(&in, &m, &e)) {
-		fprintf(stderr, "azds: %s\n", e.msg);
-		return -1;
-	}
-	maps_open = true;
-	return 0;
-}
+#define NVERBS (sizeof(verbs) / sizeof(verbs[0]))
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: azds [-i INSTANCE] COMMAND\n\n"
-		   "  space list            spaces of the node, with their parents\n"
-		   "  list-uris             every service address and the spaces that serve it\n"
-		   "  events [-n COUNT]     data-plane connection events that happen from now on\n"
-		   "                        (the ring buffer's older backlog is skipped); with -n,\n"
-		   "                        exit after COUNT of them\n"
-		   "  bench [OPTIONS]       the data-plane benchmark (builds its own topology;\n"
-		   "                        'azds bench --help' lists its options)\n"
-		   "  prep, up, down, list-up, logs, trace\n"
-		   "                        not available yet in this build\n");
+	const char *group = NULL;
+
+	fprintf(f, "usage: azds [-i INSTANCE] COMMAND [VERB] [OPTIONS]\n\n");
+	for (size_t k = 0; k < NVERBS; k++) {
+		const struct verb *v = &verbs[k];
+		char title[48];
+
+		if (v->name && (!group || strcmp(group, v->group)))
+			fprintf(f, "%s%s:\n", group ? "\n" : "", v->group);
+		if (!v->name && group && strcmp(group, v->group) && verbs[k - 1].name)
+			fprintf(f, "\n");
+		group = v->group;
+		snprintf(title, sizeof(title), "%s", verb_title(v));
+		fprintf(f, "  %-26s %s\n", title, v->summary);
+	}
+	fprintf(f, "\n-i/--instance NAME selects the instance (default $AZDS_INSTANCE, or \"azds\").\n"
+		   "'azds COMMAND --help' and 'azds COMMAND VERB --help' tell more.\n");
 }
 
-static const char *space_path(__u32 id)
+static bool is_group(const char *w)
 {
-	static struct azds_space sp;
-
-	if (!id || bpf_map_lookup_elem(m.spaces, &id, &sp))
-		return "-";
-	return sp.path;
+	for (size_t k = 0; k < NVERBS; k++)
+		if (verbs[k].name && !strcmp(verbs[k].group, w))
+			return true;
+	return false;
 }
 
-static int cmd_space_list(int argc, char **argv)
+static void group_usage(const char *group, FILE *f)
 {
-	struct azds_space sp;
-
-	(void)argc;
-	(void)argv;
-	if (open_maps())
-		return 1;
-	printf("%-32s %s\n", "SPACE", "PARENT");
-	for (__u32 id = azds_space_next(&m, 0, &sp); id; id = azds_space_next(&m, id, &sp))
-		printf("%-32s %s\n", sp.path, sp.parent ? space_path(sp.parent) : "-");
-	return 0;
+	fprintf(f, "usage: azds [-i INSTANCE] %s VERB [OPTIONS]\n\nVerbs:\n", group);
+	for (size_t k = 0; k < NVERBS; k++)
+		if (verbs[k].name && !strcmp(verbs[k].group, group))
+			fprintf(f, "  %-16s %s\n", verbs[k].name, verbs[k].summary);
+	fprintf(f, "\n'azds %s VERB --help' lists a verb's options.\n", group);
 }
 
-static int cmd_list_uris(int argc, char **argv)
+static const struct verb *find_verb(const char *group, const char *name)
 {
-	struct azds_vip_key k, n;
-	struct azds_vip v;
-	void *cur = NULL;
+	for (size_t k = 0; k < NVERBS; k++) {
+		const struct verb *v = &verbs[k];
 
-	(void)argc;
-	(void)argv;
-	if (open_maps())
-		return 1;
-	printf("%-16s %-22s %s\n", "SERVICE", "URI", "KIND");
-	while (bpf_map_get_next_key(m.vips, cur, &n) == 0) {
-		char a[16];
-
-		k = n;
-		cur = &k;
-		if (bpf_map_lookup_elem(m.vips, &k, &v))
+		if (strcmp(v->group, group))
 			continue;
-		inet_ntop(AF_INET, &k.addr, a, sizeof(a));
-		printf("%-16s %s://%s:%-5u %s\n", v.name, v.kind == AZDS_KIND_HTTP ? "http" : "tcp", a, ntohs(k.port),
-		       v.kind == AZDS_KIND_HTTP ? "http" : "tcp");
+		if (!v->name || (name && !strcmp(v->name, name)))
+			return v;
 	}
-	return 0;
+	return NULL;
 }
 
-/* ---- events ------------------------------------------------------------- */
-
-struct events {
-	__u64 since_ns; /* CLOCK_MONOTONIC, as bpf_ktime_get_ns stamps events */
-	long left;      /* events still to print; 0: no limit */
-};
-
-/* the callback's way to tell ring_buffer__poll to stop at this record */
-#define EVENTS_DONE (-ECANCELED)
-
-static int on_event(void *ctx, void *data, size_t len)
+static bool is_help(const char *w)
 {
-	static const char *const names[] = { "?", "balanced", "no_backend", "steered", "router_down", "established" };
-	const struct azds_event *ev = data;
-	struct events *st = ctx;
-	char src[16], dst[16], nd[16];
-
-	/* The ring buffer keeps what no reader consumed, from before this
-	 * command started (even from before the last reader): skip it. */
-	if (len < sizeof(*ev) || ev->ts_ns < st->since_ns)
-		return 0;
-	inet_ntop(AF_INET, &ev->src, src, sizeof(src));
-	inet_ntop(AF_INET, &ev->dst, dst, sizeof(dst));
-	inet_ntop(AF_INET, &ev->new_dst, nd, sizeof(nd));
-	printf("%-12s %s -> %s:%u space=%s", ev->type < 6 ? names[ev->type] : "?", src, dst, ntohs(ev->dport),
-	       space_path(ev->space));
-	if (ev->type == AZDS_EV_BALANCED)
-		printf(" backend=%s:%u in %s", nd, ntohs(ev->new_dport), space_path(ev->target_space));
-	printf("\n");
-	fflush(stdout);
-	/* a negative return stops the poll after this record: libbpf
-	 * advances the consumer past it and leaves the rest unread */
-	if (st->left > 0 && --st->left == 0)
-		return EVENTS_DONE;
-	return 0;
+	return !strcmp(w, "-h") || !strcmp(w, "--help");
 }
 
-static void on_sig(int s)
+/* the words before the command: -i/--instance and --help only */
+static int global_options(int argc, char **argv, int *i)
 {
-	(void)s;
-	stop = 1;
-}
+	while (*i < argc && argv[*i][0] == '-') {
+		const char *w = argv[*i];
 
-static int cmd_events(int argc, char **argv)
-{
-	struct events st = { 0 };
-	struct azds_config cfg;
-	struct ring_buffer *rb;
-	struct timespec now;
-	int err = 0;
-
-	for (int i = 1; i < argc; i++) {
-		char *end;
-
-		if (strcmp(argv[i], "-n") || i + 1 >= argc) {
-			fprintf(stderr, "azds: usage: events [-n COUNT]\n");
-			return 2;
+		if (is_help(w)) {
+			usage(stdout);
+			return 0;
 		}
-		errno = 0;
-		st.left = strtol(argv[++i], &end, 10);
-		if (errno || *end || end == argv[i] || st.left < 1) {
-			fprintf(stderr, "azds: events -n \"%s\": must be a whole number >= 1\n", argv[i]);
-			return 2;
+		if (!strcmp(w, "-i") || !strcmp(w, "--instance")) {
+			if (*i + 1 >= argc) {
+				fprintf(stderr, "azds: %s needs a value (NAME)\n", w);
+				return EXIT_USAGE;
+			}
+			cli_instance = argv[*i + 1];
+			*i += 2;
+		} else if (!strncmp(w, "--instance=", 11)) {
+			cli_instance = w + 11;
+			*i += 1;
+		} else {
+			fprintf(stderr, "azds: unknown flag \"%s\" (see azds --help)\n", w);
+			return EXIT_USAGE;
 		}
 	}
-	if (open_maps())
-		return 1;
-	if (azds_config_get(&m, &cfg) == 0 && !(cfg.flags & AZDS_CFG_EVENTS))
-		fprintf(stderr, "azds: the events switch is off: nothing is published ('azds-controller -i %s set events on')\n",
-			in.name);
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	st.since_ns = (__u64)now.tv_sec * 1000000000ull + (__u64)now.tv_nsec;
-	rb = ring_buffer__new(m.events, on_event, &st, NULL);
-	if (!rb) {
-		fprintf(stderr, "azds: cannot open the event ring buffer: %s\n", strerror(errno));
-		return 1;
-	}
-	signal(SIGINT, on_sig);
-	signal(SIGTERM, on_sig);
-	/* what a test or a script waits for before it makes traffic */
-	fprintf(stderr, "azds: waiting for events\n");
-	while (!stop) {
-		err = ring_buffer__poll(rb, 200);
-		if (err == EVENTS_DONE || (err < 0 && err != -EINTR))
-			break;
-		err = 0;
-	}
-	ring_buffer__free(rb);
-	if (err < 0 && err != EVENTS_DONE) {
-		fprintf(stderr, "azds: reading events: %s\n", strerror(-err));
-		return 1;
-	}
-	return 0;
+	return -1;
 }
-
-/* ---- bench -------------------------------------------------------------- */
-
-/* azds bench: the benchmark lives in bench/bench.sh next to the build */
-static int run_bench(int argc, char **argv)
-{
-	char exe[PATH_MAX], script[PATH_MAX + 64], *slash;
-	char *args[64];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	int k = 0;
-
-	if (n <= 0)
-		return 1;
-	exe[n] = 0;
-	slash = strrchr(exe, '/');
-	if (slash)
-		*slash = 0;
-	/* build tree: build/bin/azds -> bench/bench.sh; installed: share/azds */
-	snprintf(script, sizeof(script), "%s/../../bench/bench.sh", exe);
-	if (access(script, X_OK))
-		snprintf(script, sizeof(script), "%s/../share/azds/bench.sh", exe);
-#ifdef AZDS_SOURCE_BENCH
-	/* a build directory outside the source tree */
-	if (access(script, X_OK))
-		snprintf(script, sizeof(script), "%s", AZDS_SOURCE_BENCH);
-#endif
-	if (access(script, X_OK)) {
-		fprintf(stderr, "azds: bench script not found next to %s\n", exe);
-		return 1;
-	}
-	args[k++] = "bash";
-	args[k++] = script;
-	args[k++] = "--bin";
-	args[k++] = exe;
-	for (int i = 1; i < argc && k < 63; i++)
-		args[k++] = argv[i];
-	args[k] = NULL;
-	execvp("bash", args);
-	perror("azds: exec bash");
-	return 1;
-}
-
-/* ---- commands ------------------------------------------------------------- */
-
-/*
- * Object and verb, matched exactly. The handler gets argv from the last
- * command word on; max_args bounds what may follow (-1: the handler checks).
- */
-struct cmd {
-	const char *obj, *verb; /* verb NULL: the object alone is the command */
-	int (*run)(int argc, char **argv);
-	int max_args;
-};
-
-static const struct cmd cmds[] = {
-	{ "space", "list", cmd_space_list, 0 },
-	{ "list-uris", NULL, cmd_list_uris, 0 },
-	{ "events", NULL, cmd_events, -1 },
-	{ "bench", NULL, run_bench, -1 },
-};
-
-static const char *const later[] = { "prep", "up", "down", "list-up", "logs", "trace" };
 
 int main(int argc, char **argv)
 {
-	const struct cmd *c = NULL;
-	int i = 1, words, rc;
+	const struct verb *v;
+	int i = 1, rc;
 
-	instance = getenv("AZDS_INSTANCE");
-
-	if (i + 1 < argc && (!strcmp(argv[i], "-i") || !strcmp(argv[i], "--instance"))) {
-		instance = argv[i + 1];
-		i += 2;
+	cli_instance = getenv("AZDS_INSTANCE");
+	rc = global_options(argc, argv, &i);
+	if (rc >= 0)
+		return rc;
+	if (i >= argc) {
+		usage(stderr);
+		return EXIT_USAGE;
 	}
-	if (i >= argc || !strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-		usage(i >= argc ? stderr : stdout);
-		return i >= argc ? 2 : 0;
+	if (is_group(argv[i])) {
+		if (i + 1 >= argc || is_help(argv[i + 1])) {
+			group_usage(argv[i], i + 1 >= argc ? stderr : stdout);
+			return i + 1 >= argc ? EXIT_USAGE : 0;
+		}
+		v = find_verb(argv[i], argv[i + 1]);
+		if (!v) {
+			fprintf(stderr, "azds: %s: unknown verb \"%s\" (see azds %s --help)\n", argv[i], argv[i + 1],
+				argv[i]);
+			return EXIT_USAGE;
+		}
+		i++;
+	} else {
+		v = find_verb(argv[i], NULL);
+		if (!v) {
+			fprintf(stderr, "azds: unknown command \"%s\" (see azds --help)\n", argv[i]);
+			return EXIT_USAGE;
+		}
 	}
-	for (size_t k = 0; k < sizeof(cmds) / sizeof(cmds[0]) && !c; k++)
-		if (!strcmp(argv[i], cmds[k].obj) && (!cmds[k].verb || (i + 1 < argc && !strcmp(argv[i + 1], cmds[k].verb))))
-			c = &cmds[k];
-	if (!c) {
-		for (size_t k = 0; k < sizeof(later) / sizeof(later[0]); k++)
-			if (!strcmp(argv[i], later[k])) {
-				fprintf(stderr, "azds: \"%s\" is not available yet in this build (see --help)\n", argv[i]);
-				return 2;
-			}
-		fprintf(stderr, "azds: unknown command \"%s\" (see --help)\n", argv[i]);
-		return 2;
-	}
-	words = c->verb ? 2 : 1;
-	if (c->max_args >= 0 && argc - i - words > c->max_args) {
-		fprintf(stderr, "azds: %s%s%s: unexpected argument \"%s\" (see --help)\n", c->obj, c->verb ? " " : "",
-			c->verb ? c->verb : "", argv[i + words]);
-		return 2;
-	}
-	rc = c->run(argc - i - words + 1, argv + i + words - 1);
-	if (maps_open)
-		azds_maps_close(&m);
+	rc = v->run(v, argc - i, argv + i);
+	api_cleanup();
 	return rc;
 }
