@@ -111,6 +111,7 @@ static void kill_shims(const struct azds_inst *in)
 static int purge(int argc, char **argv)
 {
 	const char *instance = getenv("AZDS_INSTANCE"), *state_dir = NULL;
+	bool keep_state = false;
 	char sdir[300];
 	struct azds_inst in;
 	struct azds_err e;
@@ -119,11 +120,14 @@ static int purge(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--state-dir") && i + 1 < argc) {
 			state_dir = argv[++i];
+		} else if (!strcmp(argv[i], "--keep-state")) {
+			keep_state = true;
 		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			printf("usage: azds-controller [-i INSTANCE] purge [--state-dir DIR]\n\n"
+			printf("usage: azds-controller [-i INSTANCE] purge [--state-dir DIR] [--keep-state]\n\n"
 			       "Removes the instance whole: the daemon, the router, DNS, every pod, the node's\n"
 			       "namespaces, veths, cgroups and pinned maps, and the store (/var/lib/azds/<instance>).\n"
-			       "Works whether or not the daemon runs. Nothing of the instance is left.\n");
+			       "Works whether or not the daemon runs. Nothing of the instance is left.\n"
+			       "--keep-state keeps the store: what a reboot leaves (the next start restores everything).\n");
 			return 0;
 		} else {
 			fprintf(stderr, "azds-controller: purge: unknown argument \"%s\"\n", argv[i]);
@@ -152,6 +156,10 @@ static int purge(int argc, char **argv)
 		return 1;
 	}
 	azds_podcg_remove_instance(&in);
+	if (keep_state) {
+		printf("instance %s: removed from the node; its store is kept\n", in.name);
+		return 0;
+	}
 	if (!state_dir) {
 		snprintf(sdir, sizeof(sdir), "/var/lib/azds/%s", in.name);
 		state_dir = sdir;

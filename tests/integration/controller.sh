@@ -1,0 +1,138 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# The controller daemon end to end: spaces made with `azds space select`,
+# services and sandboxed pods through the CLI, a request routed through
+# them; traffic while the controller is down; a kill -9 of the controller
+# during 200 changes (every acknowledged change is there afterwards, and
+# the maps match the store); a simulated reboot (every pin, namespace,
+# cgroup and process of the instance removed) restored by a start; a
+# removed space leaves nothing behind.
+INST="${AZDS_TEST_PREFIX:-}ctl"
+. "$(dirname "$0")/lib.sh"
+
+AZDS="$BIN/azds -i $INST"
+SOCK=/run/azds/$INST/api.sock
+STATE=/var/lib/azds/$INST
+
+cleanup() {
+	$CTL purge >/dev/null 2>&1
+	rm -rf "$WORK"
+}
+
+api() { # api METHOD PATH [BODY]: prints "STATUS BODY"
+	local m=$1 p=$2
+	shift 2
+	curl -s --max-time 20 --unix-socket "$SOCK" -X "$m" -w ' %{http_code}' ${1:+-d "$1"} "http://azds$p"
+}
+
+status_of() { echo "${1##* }"; }
+
+start_ctl() {
+	$AZDS controller start >"$WORK/start.log" 2>&1 || { cat "$WORK/start.log" "/run/azds/$INST/controller.log" 2>/dev/null; exit 1; }
+}
+
+ctl_pid() { cat "/run/azds/$INST/controller.pid" 2>/dev/null; }
+
+# wait until a pod's server answers from client pod CLIENT (readiness only)
+wait_http() {
+	local i
+	for i in $(seq 1 300); do
+		in_pod "$1" "$BIN/azds-probe" get "$2" / --timeout 2 >/dev/null 2>&1 && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+cleanup # a crashed earlier run's instance
+start_ctl
+
+# ---- spaces, services and pods through the CLI; a request routed through them
+r=$(api GET /v1/spaces/default)
+expect_eq "the default space exists" "$(status_of "$r")" 200
+$AZDS space select -n dev -y >/dev/null || bad "select -n dev -y"
+$AZDS space select -n dev/alice -y >/dev/null || bad "select -n dev/alice -y"
+expect_contains "dev/alice carries its parent label" "$($AZDS space show -n dev/alice)" "azds.io/parent-space=dev"
+$AZDS service add api -n dev --port 80 --target-port 8080 >/dev/null || bad "service add api -n dev"
+$AZDS service add api -n dev/alice --port 80 --target-port 8080 >/dev/null || bad "service add api -n dev/alice"
+$AZDS pod run api-dev -n dev --service api -- "$BIN/podserver" --pod api-dev --space dev --service api >/dev/null ||
+	bad "pod run api-dev"
+$AZDS pod run api-alice -n dev/alice --service api -- "$BIN/podserver" --pod api-alice --space dev/alice \
+	--service api >/dev/null || bad "pod run api-alice"
+$AZDS pod run client -n dev >/dev/null || bad "pod run client (bare)"
+wait_http client api:80 || bad "api never answered"
+expect_contains "dev's client, no header: dev's api" "$(probe client get api:80 /)" "pod=api-dev"
+expect_contains "dev's client, route-as alice: alice's api" \
+	"$(probe client get api:80 / -H 'azds-route-as: alice')" "pod=api-alice"
+expect_contains "pod list shows both servers running" "$($AZDS pod list -A)" "Running"
+
+# ---- traffic never depends on the controller
+kill -9 "$(ctl_pid)"
+expect_contains "controller killed: dev/alice still routed" \
+	"$(probe client get api:80 / -H 'azds-route-as: alice')" "pod=api-alice"
+start_ctl
+expect_contains "controller back: the same pods run (adopted, not restarted)" \
+	"$(api GET /v1/pods/api-dev)" '"restarts":0'
+
+# ---- kill -9 of the controller during 200 changes
+: >"$WORK/acked"
+(
+	for i in $(seq 1 200); do
+		r=$(api POST /v1/services "{\"space\":\"dev\",\"name\":\"s$i\",\"port\":9$(printf %03d "$i")}")
+		case "$(status_of "$r")" in 2??) echo "s$i" >>"$WORK/acked" ;; esac
+	done
+) &
+loader=$!
+# the kill lands somewhere in the middle: after the 60th acknowledged change
+for i in $(seq 1 2000); do
+	[ "$(wc -l <"$WORK/acked")" -ge 60 ] && break
+	sleep 0.01
+done
+kill -9 "$(ctl_pid)"
+wait "$loader"
+nacked=$(wc -l <"$WORK/acked")
+start_ctl
+list=$(api GET '/v1/services?space=dev')
+missing=0
+while read -r s; do
+	case "$list" in *"\"name\":\"$s\""*) ;; *) missing=$((missing + 1)) ;; esac
+done <"$WORK/acked"
+if [ "$nacked" -ge 60 ] && [ "$nacked" -lt 200 ] && [ "$missing" -eq 0 ]; then
+	ok "kill -9 after $nacked of 200 changes: every acknowledged change is in the store"
+else
+	bad "acknowledged $nacked, missing after restart: $missing"
+fi
+# the maps hold exactly what the store holds (azds-controller's read verbs read the maps)
+store_svcs=$(echo "$list" | grep -o '"name":"s[0-9]*"' | sed 's/"name":"//; s/"//' | sort)
+map_svcs=$($CTL service list | awk '$1 == "dev" && $2 ~ /^s[0-9]+$/ { print $2 }' | sort)
+expect_eq "after the restart the maps match the store" "$map_svcs" "$store_svcs"
+
+# ---- the reboot simulation: nothing of the instance on the node, the store kept
+pods_before=$(api GET /v1/pods | grep -o '"name":"[a-z-]*","space"' | sort)
+$CTL purge --keep-state >/dev/null || bad "purge --keep-state"
+left=$( (ls /sys/fs/bpf/azds/$INST; ip netns list | grep "azds-$INST-"; ls -d /sys/fs/cgroup/unified/azds-$INST) 2>/dev/null)
+expect_eq "simulated reboot: no pin, namespace or cgroup of the instance left" "$left" ""
+[ -f "$STATE/state.db" ] && ok "the store survives the reboot" || bad "the store is gone"
+start_ctl
+expect_eq "after start: every pod is back" "$(api GET /v1/pods | grep -o '"name":"[a-z-]*","space"' | sort)" \
+	"$pods_before"
+wait_http client api:80 || bad "api never answered after the reboot"
+expect_contains "after the reboot: dev/alice routed again" \
+	"$(probe client get api:80 / -H 'azds-route-as: alice')" "pod=api-alice"
+expect_contains "after the reboot: dev routed again" "$(probe client get api:80 /)" "pod=api-dev"
+
+# ---- a removed space leaves nothing behind
+alice_ns=$(ip netns list | awk '{print $1}' | grep "^azds-$INST-p-api-alice$")
+[ -n "$alice_ns" ] && ok "alice's pod has its namespace" || bad "alice's pod namespace missing"
+out=$($AZDS space remove -n dev/alice -y 2>&1)
+expect_contains "space remove -n dev/alice" "$out" "dev/alice"
+expect_eq "alice's pod namespace is gone" "$(ip netns list | grep -c "azds-$INST-p-api-alice")" 0
+expect_eq "alice's pod cgroup is gone" "$(ls -d /sys/fs/cgroup/unified/azds-$INST/api-alice 2>/dev/null)" ""
+expect_eq "alice's pod directory is gone" "$(ls -d "$STATE/pods/api-alice" 2>/dev/null)" ""
+expect_eq "alice's pod unit is gone" "$(ls -d "/run/azds/$INST/units/pod-api-alice" 2>/dev/null)" ""
+expect_not_contains "the maps have no dev/alice space" "$($CTL space list)" "dev/alice"
+expect_not_contains "the maps have no dev/alice service" "$($CTL service list)" "dev/alice"
+expect_contains "dev is untouched: its api still answers" \
+	"$(probe client get api:80 / -H 'azds-route-as: alice')" "pod=api-dev"
+
+$AZDS controller stop --all >/dev/null 2>&1
+finish
