@@ -12,6 +12,7 @@
  * It starts and purges its own instance. Prints one JSON object.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +24,7 @@
 #include <sys/wait.h>
 #include "azds.h"
 
-static char sock_path[256], bin_dir[PATH_MAX];
+static char sock_path[100], bin_dir[PATH_MAX];
 static const char *inst = "ctlbench";
 static int fd = -1;
 
@@ -93,7 +94,7 @@ static int run(char *const argv[])
 	int st;
 
 	if (p == 0) {
-		int nul = open("/dev/null", 1);
+		int nul = open("/dev/null", O_WRONLY);
 
 		dup2(nul, 1);
 		execv(argv[0], argv);
@@ -115,7 +116,7 @@ static pid_t start_daemon(char *ctl, unsigned spaces, unsigned services)
 	snprintf(logf, sizeof(logf), "/tmp/azds-ctlbench-%s.log", inst);
 	p = fork();
 	if (p == 0) {
-		int lf = open(logf, 01 | 0100 | 02000, 0644);
+		int lf = open(logf, O_WRONLY | O_CREAT | O_APPEND, 0644);
 
 		dup2(lf, 1);
 		dup2(lf, 2);
