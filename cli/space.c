@@ -74,19 +74,34 @@ static int put_selection(const char *space, bool create, struct api_reply *r)
 	return err;
 }
 
-/* whether to create a missing space: -y, or the user's answer on a terminal */
-static int confirm_create(const struct verb *v, const char *space, bool yes)
+/* a parent that is missing makes the question pointless: the server's answer tells why */
+static bool parent_exists(const char *space)
+{
+	const char *slash = strrchr(space, '/');
+	char path[600], *esc;
+	struct api_reply r;
+	struct api_req req = { .method = "GET", .path = path };
+	bool ok;
+
+	if (!slash)
+		return true;
+	esc = api_escape(space);
+	if (!esc)
+		return false;
+	snprintf(path, sizeof(path), "/v1/spaces/%.*s", (int)(strrchr(esc, '/') - esc), esc);
+	free(esc);
+	ok = api_exchange(&req, &r) == 0 && r.status == 200;
+	api_reply_free(&r);
+	return ok;
+}
+
+static bool ask_create(const char *space)
 {
 	const char *slash = strrchr(space, '/');
 
-	if (yes)
-		return 0;
-	if (!interactive())
-		return fail("%s: space \"%s\" does not exist; pass -y to create it", verb_title(v), space), -ENOENT;
-	if (slash ? ask_yes("Space %s does not exist. Create it under %.*s?", space, (int)(slash - space), space)
-		  : ask_yes("Space %s does not exist. Create it?", space))
-		return 0;
-	return fail("%s: space \"%s\" was not created", verb_title(v), space), -ECANCELED;
+	if (slash)
+		return ask_yes("Space %s does not exist. Create it under %.*s?", space, (int)(slash - space), space);
+	return ask_yes("Space %s does not exist. Create it?", space);
 }
 
 VERB(cmd_space_select)
@@ -107,12 +122,13 @@ VERB(cmd_space_select)
 	args_free(&a);
 	if (!space)
 		return usage_error(v, "-n SPACE is required");
-	if (put_selection(space, false, &r))
+	/* -y: create when missing, in one call; otherwise ask first */
+	if (put_selection(space, yes, &r))
 		return EXIT_FAIL;
-	if (r.status == 404) {
+	if (r.status == 404 && !yes && interactive() && parent_exists(space)) {
 		api_reply_free(&r);
-		if (confirm_create(v, space, yes))
-			return EXIT_FAIL;
+		if (!ask_create(space))
+			return fail("%s: space \"%s\" was not created", verb_title(v), space);
 		if (put_selection(space, true, &r))
 			return EXIT_FAIL;
 	}
