@@ -4,7 +4,9 @@
  * "add" creates the pod's namespace and veth, attaches steering, registers
  * the pod in its space and as a backend of its services, and writes the
  * resolv.conf search list; "del" removes all of it; "exec" runs a command
- * inside the pod (its netns, cgroup and resolv.conf).
+ * inside the pod (its netns, cgroup and resolv.conf), as root, for tools
+ * and tests; "sandbox" runs a pod's own process, unprivileged and confined
+ * (sandbox.c, docs/sandbox.md).
  */
 #include <arpa/inet.h>
 #include <getopt.h>
@@ -14,14 +16,18 @@
 #include <unistd.h>
 #include "azds.h"
 #include "node.h"
+#include "sandbox.h"
 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: azds-init [-i INSTANCE] add --pod NAME --space PATH [--service SVC]...\n"
 		   "       azds-init [-i INSTANCE] del --pod NAME\n"
-		   "       azds-init [-i INSTANCE] exec --pod NAME -- COMMAND [ARGS]...\n\n"
+		   "       azds-init [-i INSTANCE] exec --pod NAME -- COMMAND [ARGS]...\n"
+		   "       azds-init [-i INSTANCE] sandbox --pod NAME --uid UID [--workdir DIR] [--memory BYTES]\n"
+		   "                 [--pids N] [--cpu MILLIS] [--env K=V]... -- COMMAND [ARGS]...\n\n"
 		   "add is idempotent: run again, it repairs what is missing and prints the same address.\n"
-		   "del leaves nothing behind: processes in the pod are killed, namespace and cgroup removed.\n");
+		   "del leaves nothing behind: processes in the pod are killed, namespace and cgroup removed.\n"
+		   "sandbox runs a pod's process as UID, confined (azds-init sandbox --help, docs/sandbox.md).\n");
 }
 
 static int fail(const char *msg)
@@ -60,6 +66,9 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
+	/* its own options and failure convention (exit 127, one line) */
+	if (!strcmp(verb, "sandbox"))
+		return sandbox_main(instance, argc - 1, argv + 1);
 	optind = 2;
 	while ((c = getopt_long(argc, argv, "+hi:", opts, NULL)) != -1) {
 		switch (c) {
@@ -107,7 +116,7 @@ int main(int argc, char **argv)
 		if (azds_pod_del(&in, &m, ps.name, &e))
 			rc = fail(e.msg);
 	} else {
-		fprintf(stderr, "azds-init: unknown command \"%s\" (add, del, exec)\n", verb);
+		fprintf(stderr, "azds-init: unknown command \"%s\" (add, del, exec, sandbox)\n", verb);
 		rc = 2;
 	}
 	azds_maps_close(&m);

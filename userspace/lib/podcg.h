@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A pod's resource limits: its memory, pids and cpu cgroups.
+ *
+ * The pod's own cgroup v2 directory (azds_pod_cgroup, made by azds_pod_add)
+ * is where the data plane's cgroup programs find it; it exists on every
+ * layout. Where the limits live depends on the host:
+ *   hybrid (v1 controllers, a v2 tree without them, e.g. this project's
+ *           Debian 12 machines): <v1 mount of ctrl>/azds-<inst>/<pod>
+ *   unified (controllers in the v2 tree): the pod's v2 directory itself
+ *           (memory.max, pids.max, cpu.max)
+ * Each controller is looked up on its own, at every call, from /proc/mounts.
+ * A pod's processes belong to both: azds_podcg_join puts a process into
+ * every one of the pod's cgroups.
+ */
+#ifndef AZDS_PODCG_H
+#define AZDS_PODCG_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include "azds.h"
+
+#define AZDS_POD_MEMORY_DEFAULT (512ULL << 20) /* 512Mi */
+#define AZDS_POD_PIDS_DEFAULT 512
+#define AZDS_POD_CPU_DEFAULT 1000 /* millicpus: one CPU */
+
+/* Bounds azds_podcg_setup enforces. A sandboxed pod has three tasks before
+ * its command forks (bwrap outside, bwrap's init, the command); the
+ * kernel's smallest cfs quota is 1 ms per 100 ms period (10 millicpus). */
+#define AZDS_POD_MEMORY_MIN (4ULL << 20)
+#define AZDS_POD_PIDS_MIN 4
+#define AZDS_POD_PIDS_MAX 4194304 /* the kernel's PID_MAX_LIMIT */
+#define AZDS_POD_CPU_MIN 10
+#define AZDS_POD_CPU_MAX 1024000
+#define AZDS_POD_CPU_PERIOD_US 100000
+
+struct azds_podcg_limits {
+	uint64_t memory_bytes; /* 0: AZDS_POD_MEMORY_DEFAULT */
+	uint32_t pids;         /* 0: AZDS_POD_PIDS_DEFAULT */
+	uint32_t cpu_millis;   /* 0: AZDS_POD_CPU_DEFAULT */
+};
+
+/* The limits with defaults filled in; -EINVAL (and e) when out of bounds. */
+int azds_podcg_limits_check(struct azds_podcg_limits *l, struct azds_err *e);
+
+/* Create the pod's limit cgroups (hybrid) or enable the controllers down to
+ * its v2 directory (unified), and write the limits. Idempotent: run again,
+ * it rewrites them. -ENOENT when a controller exists nowhere. */
+int azds_podcg_setup(const struct azds_inst *in, const char *pod, const struct azds_podcg_limits *l,
+		     struct azds_err *e);
+
+/* Move pid (0: the caller) into each of the pod's limit cgroups and its v2
+ * directory. */
+int azds_podcg_join(const struct azds_inst *in, const char *pod, pid_t pid);
+
+/* SIGKILL what is left in the pod's v1 limit cgroups, wait for it to end,
+ * remove them. The v2 directory is azds_pod_del's. Missing is not an error.
+ * -ETIMEDOUT when processes survive 10 s. */
+int azds_podcg_remove(const struct azds_inst *in, const char *pod);
+
+/* The same for <v1 mount>/azds-<inst> and every pod below it. */
+int azds_podcg_remove_instance(const struct azds_inst *in);
+
+/* Where controller ctrl ("memory", "pids", "cpu") keeps the pod's files
+ * (for tests and status: memory.oom_control, pids.events...). */
+int azds_podcg_dir(const struct azds_inst *in, const char *pod, const char *ctrl, char *buf, size_t len);
+
+#endif
