@@ -338,7 +338,11 @@ VERB(cmd_controller_start)
 		rc = 0;
 	} else if (err == 0) {
 		/* someone else's start is under way: wait for it, start nothing */
-		rc = wait_ready(v, pid > 0 ? pidfd_of(pid) : -1, 0);
+		int pidfd = pid > 0 ? pidfd_of(pid) : -1;
+
+		rc = wait_ready(v, pidfd, 0);
+		if (pidfd >= 0)
+			close(pidfd);
 	} else if (geteuid() != 0) {
 		rc = fail("%s: must run as root (the controller loads BPF programs and creates namespaces)",
 			  verb_title(v));

@@ -312,6 +312,7 @@ VERB(cmd_pod_logs)
 	};
 	struct sigaction sa = { .sa_handler = on_interrupt };
 	long long offset = 0, n;
+	bool wait = false;
 	struct args a;
 	const char *name;
 	int err = opts_parse(v, o, argc, argv, &a);
@@ -322,21 +323,30 @@ VERB(cmd_pod_logs)
 	/* no SA_RESTART: Ctrl-C ends a wait for new bytes cleanly */
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	do {
-		n = read_log(name, &offset, follow);
+	/*
+	 * Catch up without waiting; at the end, an ended pod is done, a running
+	 * one is waited for (the server parks the request until new bytes).
+	 * Checking before each wait spares an ended pod's follower the wait.
+	 */
+	while (!cli_interrupted) {
+		n = read_log(name, &offset, wait);
 		if (n == -EINTR)
 			break;
 		if (n < 0) {
 			args_free(&a);
 			return EXIT_FAIL;
 		}
-		/* the whole log: until an answer brings nothing new */
-		if (n == 0 && !follow)
+		wait = false;
+		if (n > 0)
+			continue;
+		if (!follow)
 			break;
-		/* what an ended pod wrote last, then done */
-		if (n == 0 && pod_ended(name))
+		/* one more read for what an ended pod wrote last, then done */
+		if (pod_ended(name))
 			follow = false;
-	} while (!cli_interrupted);
+		else
+			wait = true;
+	}
 	args_free(&a);
 	return 0;
 }
