@@ -67,10 +67,25 @@ static const char schema_v1[] =
 	" kind INTEGER NOT NULL CHECK (kind IN (1, 2)),"
 	" port INTEGER NOT NULL CHECK (port BETWEEN 1 AND 65535),"
 	" target_port INTEGER NOT NULL CHECK (target_port BETWEEN 1 AND 65535),"
-	" vip INTEGER NOT NULL DEFAULT 0 CHECK (vip BETWEEN 0 AND 4294967295),"
 	" created INTEGER NOT NULL,"
 	" PRIMARY KEY (space, name)) WITHOUT ROWID;"
-	"CREATE INDEX services_name ON services(name);"
+	/* A VIP belongs to a name, shared by its copies in every space.
+	 * refs counts the copies (kept by the triggers), so the row goes
+	 * with the last copy and no index on services(name) is needed: such
+	 * an index spreads each space's commit over one leaf per name. */
+	"CREATE TABLE service_names ("
+	" name TEXT NOT NULL PRIMARY KEY,"
+	" vip INTEGER NOT NULL DEFAULT 0 CHECK (vip BETWEEN 0 AND 4294967295),"
+	" refs INTEGER NOT NULL CHECK (refs > 0)) WITHOUT ROWID;"
+	"CREATE UNIQUE INDEX service_names_vip ON service_names(vip) WHERE vip != 0;"
+	"CREATE TRIGGER services_ref AFTER INSERT ON services BEGIN"
+	" INSERT INTO service_names (name, refs) VALUES (new.name, 1)"
+	" ON CONFLICT (name) DO UPDATE SET refs = refs + 1; END;"
+	"CREATE TRIGGER services_unref AFTER DELETE ON services BEGIN"
+	" DELETE FROM service_names WHERE name = old.name AND refs = 1;"
+	" UPDATE service_names SET refs = refs - 1 WHERE name = old.name; END;"
+	"CREATE TRIGGER services_no_rename BEFORE UPDATE OF space, name ON services BEGIN"
+	" SELECT RAISE(ABORT, 'a service keeps its space and name'); END;"
 	"CREATE TABLE pods ("
 	" name TEXT NOT NULL PRIMARY KEY,"
 	" space TEXT NOT NULL REFERENCES spaces(path) ON DELETE RESTRICT,"
@@ -149,6 +164,7 @@ enum qid {
 	Q_SERVICE_GET,
 	Q_SERVICE_DELETE,
 	Q_SERVICE_SET_VIP,
+	Q_SERVICE_BY_VIP,
 	Q_SERVICE_EACH,
 	Q_SERVICE_EACH_SPACE,
 	Q_SERVICE_COUNT,
@@ -181,7 +197,9 @@ enum qid {
 	"SELECT p.name, p.space, p.workdir, p.restart, p.memory_bytes, p.pids, p.cpu_millis, p.uid, p.addr," \
 	" p.created, t.phase, t.pid, t.restarts, t.last_exit_code, t.last_signal, t.started, t.finished,"  \
 	" t.reason FROM pods p LEFT JOIN pod_status t ON t.pod = p.name "
-#define SERVICE_COLUMNS "SELECT space, name, kind, port, target_port, vip, created FROM services "
+#define SERVICE_COLUMNS                                                                 \
+	"SELECT s.space, s.name, s.kind, s.port, s.target_port, n.vip, s.created FROM services s" \
+	" JOIN service_names n ON n.name = s.name "
 
 static const char *const queries[Q_COUNT] = {
 	[Q_BEGIN] = "BEGIN IMMEDIATE",
@@ -203,19 +221,17 @@ static const char *const queries[Q_COUNT] = {
 	[Q_SPACE_COUNT] = "SELECT count(*) FROM spaces",
 	[Q_SPACE_CHILDREN] = "SELECT EXISTS (SELECT 1 FROM spaces WHERE path = ?1),"
 			     " (SELECT count(*) FROM spaces WHERE parent = ?1)",
-	/* vip 0 keeps the stored VIP, or takes the one the name already has
-	 * in another space: every copy of a name shares one VIP. */
-	[Q_SERVICE_PUT] = "INSERT INTO services (space, name, kind, port, target_port, vip, created)"
-			  " VALUES (?1, ?2, ?3, ?4, ?5, coalesce(nullif(?6, 0),"
-			  " (SELECT vip FROM services WHERE name = ?2 AND vip != 0 LIMIT 1), 0), ?7)"
+	/* The upsert keeps created; the VIP is the name's (service_names). */
+	[Q_SERVICE_PUT] = "INSERT INTO services (space, name, kind, port, target_port, created)"
+			  " VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
 			  " ON CONFLICT (space, name) DO UPDATE SET kind = excluded.kind, port = excluded.port,"
-			  " target_port = excluded.target_port,"
-			  " vip = CASE WHEN ?6 != 0 THEN ?6 ELSE services.vip END",
-	[Q_SERVICE_GET] = SERVICE_COLUMNS "WHERE space = ?1 AND name = ?2",
+			  " target_port = excluded.target_port",
+	[Q_SERVICE_GET] = SERVICE_COLUMNS "WHERE s.space = ?1 AND s.name = ?2",
 	[Q_SERVICE_DELETE] = "DELETE FROM services WHERE space = ?1 AND name = ?2",
-	[Q_SERVICE_SET_VIP] = "UPDATE services SET vip = ?2 WHERE name = ?1",
-	[Q_SERVICE_EACH] = SERVICE_COLUMNS "ORDER BY space, name",
-	[Q_SERVICE_EACH_SPACE] = SERVICE_COLUMNS "WHERE space = ?1 ORDER BY name",
+	[Q_SERVICE_SET_VIP] = "UPDATE service_names SET vip = ?2 WHERE name = ?1",
+	[Q_SERVICE_BY_VIP] = "SELECT name FROM service_names WHERE vip = ?1",
+	[Q_SERVICE_EACH] = SERVICE_COLUMNS "ORDER BY s.space, s.name",
+	[Q_SERVICE_EACH_SPACE] = SERVICE_COLUMNS "WHERE s.space = ?1 ORDER BY s.name",
 	[Q_SERVICE_COUNT] = "SELECT count(*) FROM services",
 	/* The lowest uid >= ?1 no pod holds: ?1 itself, or one past the
 	 * first held uid whose successor is free (walks the uid index). */
@@ -718,7 +734,8 @@ static int open_db(struct store *s, const char *dir)
 	close(fd);
 
 	rc = sqlite3_open_v2(path, &s->db,
-			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_EXRESCODE,
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_EXRESCODE |
+				     SQLITE_OPEN_NOMUTEX,
 			     NULL);
 	if (rc != SQLITE_OK) {
 		if (!s->db)
@@ -1022,8 +1039,9 @@ int store_space_remove(struct store *s, const char *path)
 			return wend(s, -EIO);
 		bind_str(q, 1, path);
 		rc = q_step(s, Q_SPACE_DELETE, q);
-		/* the checks above saw no dependents; RESTRICT is the backstop */
-		if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+		/* The checks above saw no dependents; RESTRICT is the backstop
+		 * (SQLite reports it as a trigger's constraint). */
+		if (rc == SQLITE_CONSTRAINT_FOREIGNKEY || rc == SQLITE_CONSTRAINT_TRIGGER)
 			err = errf(s, -ENOTEMPTY, "space \"%s\": still in use", path);
 		else if (rc != SQLITE_DONE)
 			err = sqlerr(s, rc, "space \"%s\": delete", path);
@@ -1099,17 +1117,11 @@ static int check_service(struct store *s, const struct st_service *svc)
 	return 0;
 }
 
-int store_service_put(struct store *s, const struct st_service *svc)
+static int service_upsert(struct store *s, const struct st_service *svc)
 {
-	sqlite3_stmt *q;
-	int rc, err;
+	sqlite3_stmt *q = q_take(s, Q_SERVICE_PUT);
+	int rc;
 
-	err = check_service(s, svc);
-	if (!err)
-		err = txn_alive(s);
-	if (err)
-		return err;
-	q = q_take(s, Q_SERVICE_PUT);
 	if (!q)
 		return -EIO;
 	bind_str(q, 1, svc->space);
@@ -1117,14 +1129,70 @@ int store_service_put(struct store *s, const struct st_service *svc)
 	sqlite3_bind_int(q, 3, svc->kind);
 	sqlite3_bind_int(q, 4, svc->port);
 	sqlite3_bind_int(q, 5, svc->target_port);
-	sqlite3_bind_int64(q, 6, ntohl(svc->vip));
-	sqlite3_bind_int64(q, 7, svc->created ? svc->created : time(NULL));
+	sqlite3_bind_int64(q, 6, svc->created ? svc->created : time(NULL));
 	rc = q_step(s, Q_SERVICE_PUT, q);
 	if (rc == SQLITE_DONE)
 		return 0;
 	if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
 		return errf(s, -ENOENT, "service \"%s\": space \"%s\" does not exist", svc->name, svc->space);
 	return sqlerr(s, rc, "service \"%s\" in space \"%s\": write", svc->name, svc->space);
+}
+
+/* Which name holds vip (host order), for the message of a conflict. */
+static void service_by_vip(struct store *s, int64_t vip, char *name, size_t len)
+{
+	sqlite3_stmt *q = q_take(s, Q_SERVICE_BY_VIP);
+
+	snprintf(name, len, "?");
+	if (!q)
+		return;
+	sqlite3_bind_int64(q, 1, vip);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		snprintf(name, len, "%s", (const char *)sqlite3_column_text(q, 0));
+	q_give(s, Q_SERVICE_BY_VIP, q);
+}
+
+static int set_vip(struct store *s, const char *name, uint32_t vip)
+{
+	char a[INET_ADDRSTRLEN], other[ST_NAME_MAX];
+	sqlite3_stmt *q = q_take(s, Q_SERVICE_SET_VIP);
+	int rc;
+
+	if (!q)
+		return -EIO;
+	bind_str(q, 1, name);
+	sqlite3_bind_int64(q, 2, ntohl(vip));
+	rc = q_step(s, Q_SERVICE_SET_VIP, q);
+	if (rc == SQLITE_CONSTRAINT_UNIQUE) {
+		inet_ntop(AF_INET, &vip, a, sizeof(a));
+		service_by_vip(s, ntohl(vip), other, sizeof(other));
+		return errf(s, -EEXIST, "service \"%s\": VIP %s is service \"%s\"'s", name, a, other);
+	}
+	if (rc != SQLITE_DONE)
+		return sqlerr(s, rc, "service \"%s\": setting its VIP", name);
+	if (!s->changes)
+		return errf(s, -ENOENT, "service \"%s\" does not exist in any space", name);
+	return 0;
+}
+
+int store_service_put(struct store *s, const struct st_service *svc)
+{
+	int err = check_service(s, svc);
+
+	if (!err)
+		err = txn_alive(s);
+	if (err)
+		return err;
+	if (!svc->vip)
+		return service_upsert(s, svc);
+	/* A VIP given: it becomes the name's, in every space. */
+	err = wbegin(s);
+	if (err)
+		return err;
+	err = service_upsert(s, svc);
+	if (!err)
+		err = set_vip(s, svc->name, svc->vip);
+	return wend(s, err);
 }
 
 /* Columns: space, name, kind, port, target_port, vip, created. */
@@ -1197,25 +1265,13 @@ int store_service_remove(struct store *s, const char *space, const char *name)
 
 int store_service_set_vip(struct store *s, const char *name, uint32_t vip)
 {
-	sqlite3_stmt *q;
-	int rc, err;
+	int err = check_str(s, "service name", name, ST_NAME_MAX, false);
 
-	err = check_str(s, "service name", name, ST_NAME_MAX, false);
 	if (!err)
 		err = txn_alive(s);
 	if (err)
 		return err;
-	q = q_take(s, Q_SERVICE_SET_VIP);
-	if (!q)
-		return -EIO;
-	bind_str(q, 1, name);
-	sqlite3_bind_int64(q, 2, ntohl(vip));
-	rc = q_step(s, Q_SERVICE_SET_VIP, q);
-	if (rc != SQLITE_DONE)
-		return sqlerr(s, rc, "service \"%s\": setting its VIP", name);
-	if (!s->changes)
-		return errf(s, -ENOENT, "service \"%s\" does not exist in any space", name);
-	return 0;
+	return set_vip(s, name, vip);
 }
 
 int store_service_each(struct store *s, const char *space, int (*cb)(void *ctx, const struct st_service *svc),

@@ -143,12 +143,15 @@ int store_space_children(struct store *s, const char *path, int64_t *n);
 
 /* Services, keyed by (space, name). store_service_put inserts or replaces
  * kind and ports (-ENOENT: no such space); created is kept on replace
- * (0 on insert: now). vip 0 keeps the stored VIP, or on insert takes the
- * VIP the name has in another space: all copies of a name share one. */
+ * (0 on insert: now). A VIP belongs to the name: every copy of a name, in
+ * any space, has the same one (0 until set), a new copy has it at once,
+ * and two names never share one (-EEXIST). put with vip 0 leaves it; put
+ * with a vip sets it for every copy, like set_vip. */
 int store_service_put(struct store *s, const struct st_service *svc);
 int store_service_get(struct store *s, const char *space, const char *name, struct st_service *out);
 int store_service_remove(struct store *s, const char *space, const char *name);
-int store_service_set_vip(struct store *s, const char *name, uint32_t vip); /* every space's copy; -ENOENT: none */
+/* every space's copy; -ENOENT: no copy; vip 0 clears it */
+int store_service_set_vip(struct store *s, const char *name, uint32_t vip);
 /* space NULL: all; cb returns non-zero to stop */
 int store_service_each(struct store *s, const char *space,
 		       int (*cb)(void *ctx, const struct st_service *svc), void *ctx);
@@ -177,7 +180,8 @@ int store_selection_clear_space(struct store *s, const char *path); /* the space
 
 /* Node settings: switches, limits, router arguments ("key" -> text). */
 int store_setting_set(struct store *s, const char *key, const char *value);
-int store_setting_get(struct store *s, const char *key, char *value, size_t len); /* -ENOENT: unset, -ERANGE: len short */
+/* -ENOENT: unset, -ERANGE: len is too short */
+int store_setting_get(struct store *s, const char *key, char *value, size_t len);
 int store_setting_remove(struct store *s, const char *key); /* -ENOENT: unset */
 int store_setting_each(struct store *s, int (*cb)(void *ctx, const char *key, const char *value), void *ctx);
 

@@ -18,12 +18,23 @@
 #define SPACES 1000
 #define SERVICES 20
 
-static double now_s(void)
+static double clock_s(clockid_t id)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(id, &ts);
 	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static double now_s(void)
+{
+	return clock_s(CLOCK_MONOTONIC);
+}
+
+/* CPU time: the figure that does not depend on what else the machine runs. */
+static double cpu_s(void)
+{
+	return clock_s(CLOCK_PROCESS_CPUTIME_ID);
 }
 
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
@@ -81,7 +92,7 @@ int main(int argc, char **argv)
 {
 	char dir[256];
 	struct store *s;
-	double t;
+	double t, c;
 	int err, n = 0;
 
 	if (argc > 1)
@@ -94,6 +105,7 @@ int main(int argc, char **argv)
 
 	/* One transaction: 1,000 spaces (with their 2,000 labels) and 20,000 services. */
 	t = now_s();
+	c = cpu_s();
 	if ((err = store_begin(s)))
 		die(s, "begin", err);
 	for (int i = 0; i < SPACES; i++)
@@ -101,11 +113,13 @@ int main(int argc, char **argv)
 	if ((err = store_commit(s)))
 		die(s, "commit", err);
 	t = now_s() - t;
-	printf("one transaction, %d spaces + %d services: %.1f ms (%.2f us per service)\n", SPACES,
-	       SPACES * SERVICES, t * 1e3, t * 1e6 / (SPACES * SERVICES));
+	c = cpu_s() - c;
+	printf("one transaction, %d spaces + %d services: %.1f ms, %.1f ms CPU (%.2f us per service)\n", SPACES,
+	       SPACES * SERVICES, t * 1e3, c * 1e3, t * 1e6 / (SPACES * SERVICES));
 
 	/* The benchmark's shape: one transaction (and one fsync) per space. */
 	t = now_s();
+	c = cpu_s();
 	for (int i = 0; i < SPACES; i++) {
 		if ((err = store_begin(s)))
 			die(s, "begin", err);
@@ -114,8 +128,9 @@ int main(int argc, char **argv)
 			die(s, "commit", err);
 	}
 	t = now_s() - t;
-	printf("%d transactions of 1 space + %d services: %.1f ms (%.2f ms per commit)\n", SPACES, SERVICES,
-	       t * 1e3, t * 1e3 / SPACES);
+	c = cpu_s() - c;
+	printf("%d transactions of 1 space + %d services: %.1f ms, %.1f ms CPU (%.2f ms per commit)\n", SPACES,
+	       SERVICES, t * 1e3, c * 1e3, t * 1e3 / SPACES);
 
 	t = now_s();
 	if ((err = store_space_each(s, count_space, &n)))

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -449,7 +450,45 @@ static void t_services(void)
 	CHECK_RC(s, store_service_remove(s, "default", "api"), -ENOENT);
 	CHECK_MSG(s, "service \"api\" in space \"default\" does not exist");
 	CHECK_RC(s, store_service_get(s, "default", "api", &g), -ENOENT);
+
+	/* Two names never share a VIP. */
+	v = svc_of("dev", "db", 5432);
+	CHECK_RC(s, store_service_put(s, &v), 0);
+	CHECK_RC(s, store_service_set_vip(s, "db", vip), -EEXIST);
+	CHECK_MSG(s, "service \"db\": VIP 10.100.0.1 is service \"web\"'s");
+	v.vip = vip;
+	CHECK_RC(s, store_service_put(s, &v), -EEXIST);
+	CHECK_RC(s, store_service_get(s, "dev", "db", &g), 0);
+	CHECK(g.vip == 0 && g.port == 5432);
+	/* put with a VIP sets the name's VIP, in every space. */
+	v = svc_of("default", "db", 5432);
+	v.vip = htonl(0x0a640002);
+	CHECK_RC(s, store_service_put(s, &v), 0);
+	CHECK_RC(s, store_service_get(s, "dev", "db", &g), 0);
+	CHECK(g.vip == htonl(0x0a640002));
+	CHECK_RC(s, store_service_set_vip(s, "db", 0), 0);
+	CHECK_RC(s, store_service_get(s, "default", "db", &g), 0);
+	CHECK(g.vip == 0);
+
+	/* The name's VIP goes with its last copy. */
+	CHECK_RC(s, store_service_remove(s, "default", "web"), 0);
+	CHECK_RC(s, store_service_get(s, "dev", "web", &g), 0);
+	CHECK(g.vip == vip);
+	CHECK_RC(s, store_service_remove(s, "dev", "web"), 0);
+	CHECK_RC(s, store_service_set_vip(s, "web", vip), -ENOENT);
+	v = svc_of("dev", "web", 80);
+	CHECK_RC(s, store_service_put(s, &v), 0);
+	CHECK_RC(s, store_service_get(s, "dev", "web", &g), 0);
+	CHECK(g.vip == 0);
 	store_close(s);
+	{
+		char out[64];
+
+		CHECK(raw_exec(dir_for("services"), "SELECT group_concat(name || ':' || refs, ',') FROM"
+						    " (SELECT * FROM service_names ORDER BY name)",
+			       out, sizeof(out)) == 0 &&
+		      !strcmp(out, "db:2,web:1"));
+	}
 }
 
 static char *words[] = { "/bin/sh", "-c", "echo 'hi there' \"$X\"; exit 3", NULL };
@@ -763,6 +802,8 @@ static void t_transactions(void)
 /* Walks whose callbacks call the store: nested walks, reads and writes. */
 struct nest_ctx {
 	struct store *s;
+	const char *dir;
+	bool in_txn;
 	int spaces, services, errors;
 };
 
@@ -789,13 +830,23 @@ static int nest_space_cb(void *ctx, const struct st_space *sp)
 	snprintf(name, sizeof(name), "%s-seen", sp->path);
 	if (store_setting_set(c->s, name, "1"))
 		c->errors++;
+	/* Committed on return although the walk's statement is still open:
+	 * another connection sees it. */
+	if (!c->in_txn) {
+		char sql[ST_PATH_MAX + 96], out[8];
+
+		snprintf(sql, sizeof(sql), "SELECT value FROM settings WHERE key = '%s'", name);
+		if (raw_exec(c->dir, sql, out, sizeof(out)) || strcmp(out, "1"))
+			c->errors++;
+	}
 	return !strcmp(sp->path, "s2"); /* stops after s2 */
 }
 
 static void t_nested(void)
 {
-	struct store *s = open_or_die(dir_for("nested"));
-	struct nest_ctx c = { .s = s };
+	const char *dir = dir_for("nested");
+	struct store *s = open_or_die(dir);
+	struct nest_ctx c = { .s = s, .dir = dir };
 	char buf[8];
 
 	for (int i = 0; i < 4; i++) {
@@ -815,7 +866,7 @@ static void t_nested(void)
 	CHECK_RC(s, store_setting_get(s, "s3-seen", buf, sizeof(buf)), -ENOENT);
 
 	/* The same walk inside a transaction, then rolled back. */
-	c = (struct nest_ctx){ .s = s };
+	c = (struct nest_ctx){ .s = s, .dir = dir, .in_txn = true };
 	CHECK_RC(s, store_begin(s), 0);
 	CHECK_RC(s, store_space_each(s, nest_space_cb, &c), 0);
 	store_rollback(s);
