@@ -412,3 +412,16 @@ const char *jjoin(const json_t *arr, const char *sep, size_t max, char *buf, siz
 	}
 	return buf[0] ? buf : "-";
 }
+
+const char *jexit(const json_t *status, char *buf, size_t len)
+{
+	const json_t *sig = json_object_get(status, "last_signal");
+	char s[32];
+
+	if (sig && !json_is_null(sig)) {
+		jtext(sig, s, sizeof(s));
+		snprintf(buf, len, "%s%s", json_is_integer(sig) ? "signal " : "", s);
+		return buf;
+	}
+	return jtext(json_object_get(status, "last_exit_code"), buf, len);
+}

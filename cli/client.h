@@ -70,6 +70,8 @@ const char *jstr(const json_t *o, const char *key, const char *dflt);
 long long jint(const json_t *o, const char *key, long long dflt);
 /* a scalar as text: numbers, strings, true/false; "-" for null or absent */
 const char *jtext(const json_t *v, char *buf, size_t len);
+/* a status's last exit: "0", "3", "signal 9"; "-" when none */
+const char *jexit(const json_t *status, char *buf, size_t len);
 /* the strings of an array joined by sep; after max of them (0: no limit) " + N more"; "-" when empty */
 const char *jjoin(const json_t *arr, const char *sep, size_t max, char *buf, size_t len);
 /* a unix time from a number of seconds or an RFC 3339 string; 0 when neither */

@@ -420,32 +420,48 @@ fail:
 
 static void status_components(const json_t *st)
 {
+	static const char *const cols[] = { "COMPONENT", "STATE", "PID", "RESTARTS", "LAST EXIT", "REASON" };
 	struct table *t = table_new();
 	const char *key;
 	json_t *c;
 
 	if (!t)
 		return;
-	table_col(t, "COMPONENT", 0);
-	table_col(t, "STATE", 0);
-	table_col(t, "PID", 0);
-	table_col(t, "RESTARTS", 0);
-	table_col(t, "LAST EXIT", 0);
+	for (size_t i = 0; i < sizeof(cols) / sizeof(cols[0]); i++)
+		table_col(t, cols[i], 0);
 	/* any member with a state is a supervised component: router, dns, ... */
 	json_object_foreach((json_t *)st, key, c)
 	{
-		char pid[24], restarts[24], last[64];
+		char state[32], pid[24], restarts[24], last[48];
 
 		if (!json_is_object(c) || !json_object_get(c, "state"))
 			continue;
 		table_cell(t, "%s", key);
-		table_cell(t, "%s", jtext(json_object_get(c, "state"), last, sizeof(last)));
+		table_cell(t, "%s", jtext(json_object_get(c, "state"), state, sizeof(state)));
 		table_cell(t, "%s", jtext(json_object_get(c, "pid"), pid, sizeof(pid)));
 		table_cell(t, "%s", jtext(json_object_get(c, "restarts"), restarts, sizeof(restarts)));
-		table_cell(t, "%s", jtext(json_object_get(c, "last_exit"), last, sizeof(last)));
+		table_cell(t, "%s", jexit(c, last, sizeof(last)));
+		table_cell(t, "%s", or_dash(jstr(c, "reason", NULL)));
 	}
 	table_print(t, stdout, false);
 	table_free(t);
+}
+
+static void status_head(const json_t *st)
+{
+	const json_t *counts = json_object_get(st, "counts"), *lim = json_object_get(st, "limits");
+	long long errors = jint(st, "reconcile_errors", 0);
+
+	printf("Instance %s: controller pid %lld, state in %s\n", jstr(st, "instance", cli_instance),
+	       jint(st, "pid", 0), jstr(st, "state_dir", "?"));
+	printf("Objects:  %lld spaces, %lld services, %lld pods\n", jint(counts, "spaces", 0),
+	       jint(counts, "services", 0), jint(counts, "pods", 0));
+	if (lim)
+		printf("Limits:   %lld spaces, %lld services, %lld pods, %lld levels\n", jint(lim, "spaces", 0),
+		       jint(lim, "services", 0), jint(lim, "pods", 0), jint(lim, "depth", 0));
+	if (errors)
+		printf("Reconcile errors: %lld, the last: %s\n", errors, jstr(st, "last_error", "?"));
+	printf("\n");
 }
 
 /* a table of name -> scalar (switches, counters) */
@@ -481,7 +497,6 @@ VERB(cmd_controller_status)
 {
 	const char *output = NULL;
 	const struct opt o[] = { OPT_OUTPUT(&output), OPT_END };
-	const json_t *counts;
 	struct api_reply r;
 	struct args a;
 	int err = opts_parse(v, o, argc, argv, &a);
@@ -496,9 +511,7 @@ VERB(cmd_controller_status)
 		api_reply_free(&r);
 		return 0;
 	}
-	counts = json_object_get(r.json, "counts");
-	printf("Instance %s: %lld spaces, %lld services, %lld pods.\n\n", jstr(r.json, "instance", cli_instance),
-	       jint(counts, "spaces", 0), jint(counts, "services", 0), jint(counts, "pods", 0));
+	status_head(r.json);
 	status_components(r.json);
 	status_pairs(json_object_get(r.json, "switches"), "SWITCH", "STATE");
 	if (output_wide(output))
@@ -521,4 +534,41 @@ VERB(cmd_controller_restart_router)
 	printf("Router restarted: pid %lld -> %lld.\n", jint(r.json, "old_pid", 0), jint(r.json, "pid", 0));
 	api_reply_free(&r);
 	return 0;
+}
+
+VERB(cmd_controller_set)
+{
+	char path[128], *esc;
+	struct api_reply r;
+	struct args a;
+	json_t *body;
+	bool on;
+	int err = opts_parse(v, NULL, argc, argv, &a);
+
+	if (err)
+		return opts_exit(err);
+	if (strcmp(a.pos[1], "on") && strcmp(a.pos[1], "off")) {
+		err = usage_error(v, "\"%s\": must be on or off", a.pos[1]);
+		args_free(&a);
+		return err;
+	}
+	on = !strcmp(a.pos[1], "on");
+	esc = api_escape(a.pos[0]);
+	body = json_pack("{s:b}", "on", on);
+	if (!esc || !body) {
+		free(esc);
+		json_decref(body);
+		args_free(&a);
+		return fail("out of memory");
+	}
+	snprintf(path, sizeof(path), "/v1/switches/%.100s", esc);
+	err = api_send("PUT", path, body, &r);
+	json_decref(body);
+	free(esc);
+	if (!err) {
+		printf("Switch %s is %s.\n", a.pos[0], on ? "on" : "off");
+		api_reply_free(&r);
+	}
+	args_free(&a);
+	return err ? EXIT_FAIL : 0;
 }

@@ -5,7 +5,9 @@
 #include <signal.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <bpf/libbpf.h>
+#include "client.h"
 #include "maps.h"
 #include "verbs.h"
 
@@ -74,6 +76,18 @@ static int stream(struct events *st)
 	return 0;
 }
 
+/* the daemon owns the switches while it runs; without it, the one-shot tool does */
+static void switch_off_hint(void)
+{
+	char cmd[80];
+
+	if (access(api_socket(), F_OK) == 0)
+		snprintf(cmd, sizeof(cmd), "azds%s controller set events on", instance_flag());
+	else
+		snprintf(cmd, sizeof(cmd), "azds-controller -i %s set events on", cli_instance);
+	fprintf(stderr, "azds: the events switch is off: nothing is published ('%s')\n", cmd);
+}
+
 VERB(cmd_events)
 {
 	unsigned long count = 0;
@@ -96,9 +110,7 @@ VERB(cmd_events)
 	st.m = &m;
 	st.left = (long)count;
 	if (azds_config_get(&m, &cfg) == 0 && !(cfg.flags & AZDS_CFG_EVENTS))
-		fprintf(stderr,
-			"azds: the events switch is off: nothing is published ('azds-controller -i %s set events on')\n",
-			cli_instance);
+		switch_off_hint();
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	st.since_ns = (__u64)now.tv_sec * 1000000000ull + (__u64)now.tv_nsec;
 	r = stream(&st);

@@ -160,19 +160,6 @@ static int list_in(const char *what, const char *given, bool all, struct api_rep
 	return err;
 }
 
-static const char *exit_text(const json_t *st, char *buf, size_t len)
-{
-	const json_t *sig = json_object_get(st, "last_signal");
-	char s[32];
-
-	if (sig && !json_is_null(sig)) {
-		jtext(sig, s, sizeof(s));
-		snprintf(buf, len, "%s%s", json_is_integer(sig) ? "signal " : "", s);
-		return buf;
-	}
-	return jtext(json_object_get(st, "last_exit_code"), buf, len);
-}
-
 static void pod_row(struct table *t, const json_t *p)
 {
 	const json_t *st = json_object_get(p, "status");
@@ -183,7 +170,7 @@ static void pod_row(struct table *t, const json_t *p)
 	table_cell(t, "%s", or_dash(jstr(p, "address", NULL)));
 	table_cell(t, "%s", jstr(st, "phase", "?"));
 	table_cell(t, "%lld", jint(st, "restarts", 0));
-	table_cell(t, "%s", exit_text(st, ex, sizeof(ex)));
+	table_cell(t, "%s", jexit(st, ex, sizeof(ex)));
 	table_cell(t, "%s", table_age(jtime(json_object_get(st, "started")), age, sizeof(age)));
 	table_cell(t, "%lld", jint(st, "pid", 0));
 	table_cell(t, "%s", jjoin(json_object_get(p, "services"), ",", 0, svc, sizeof(svc)));

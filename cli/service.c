@@ -70,6 +70,7 @@ VERB(cmd_service_list)
 		table_col(t, cols[c], 0);
 	json_array_foreach(json_object_get(r.json, "items"), i, s)
 	{
+		size_t shown = output_wide(output) ? 0 : ENDPOINTS_SHOWN;
 		char eps[1024];
 
 		table_cell(t, "%s", jstr(s, "space", "?"));
@@ -78,8 +79,7 @@ VERB(cmd_service_list)
 		table_cell(t, "%s", or_dash(jstr(s, "address", NULL)));
 		table_cell(t, "%lld", jint(s, "port", 0));
 		table_cell(t, "%lld", jint(s, "target_port", 0));
-		jjoin(json_object_get(s, "endpoints"), ",", output_wide(output) ? 0 : ENDPOINTS_SHOWN, eps, sizeof(eps));
-		table_cell(t, "%s", eps);
+		table_cell(t, "%s", jjoin(json_object_get(s, "endpoints"), ",", shown, eps, sizeof(eps)));
 	}
 	table_print(t, stdout, output_wide(output));
 	table_free(t);

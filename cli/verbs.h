@@ -12,6 +12,7 @@ VERB(cmd_controller_start);
 VERB(cmd_controller_stop);
 VERB(cmd_controller_status);
 VERB(cmd_controller_restart_router);
+VERB(cmd_controller_set);
 /* space.c */
 VERB(cmd_space_list);
 VERB(cmd_space_select);

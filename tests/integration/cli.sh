@@ -96,7 +96,7 @@ expect_contains "stop when not running says so" "$OUT" "is not running"
 
 # --help on every verb and group, without a controller
 for words in "" "controller" "controller start" "controller stop" "controller status" \
-	"controller restart-router" "space" "space list" "space select" "space show" "space remove" \
+	"controller restart-router" "controller set" "space" "space list" "space select" "space show" "space remove" \
 	"pod" "pod run" "pod list" "pod logs" "pod rm" "service" "service list" "service add" "service rm" \
 	"list-uris" "events"; do
 	# shellcheck disable=SC2086
@@ -167,6 +167,14 @@ router_pid=$(j .router.pid)
 expect_ok "status as a table" controller status
 expect_contains "status table: the router's row" "$OUT" "router"
 expect_contains "status table: the switches" "$OUT" "kernel-lb"
+expect_ok "controller set events off" controller set events off
+az controller status -o json
+expect_eq "the switch is off in status" "$(j .switches.events)" false
+expect_ok "controller set events on" controller set events on
+az controller status -o json
+expect_eq "the switch is on again" "$(j .switches.events)" true
+expect_error "an unknown switch" 1 'no switch "nope"' controller set nope on
+expect_error "a switch is on or off" 2 '"maybe": must be on or off' controller set events maybe
 
 # ---- spaces ----------------------------------------------------------------
 
