@@ -49,6 +49,7 @@ struct sup_spec {
 	bool notify_ready;         /* the process gets AZDS_READY_FD and writes a byte when ready */
 	const char *cgroup;        /* v2 cgroup directory the process runs in (NULL: the controller's) */
 	uint64_t log_max_bytes;    /* rotate above this (0: SUP_LOG_MAX_DEFAULT) */
+	uint32_t backoff_reset_ms; /* ran this long: backoff starts again (0: SUP_BACKOFF_RESET_MS) */
 };
 
 enum sup_state { SUP_RUNNING = 1, SUP_BACKOFF = 2, SUP_EXITED = 3, SUP_STOPPED = 4 };
@@ -65,6 +66,7 @@ struct sup_status {
 	bool ready;         /* notify_ready: the process said so (adopted: assumed) */
 	int nfds;           /* fds the shim holds (sup_getfds) */
 	bool adopted;       /* found running or exited at sup_new; no spec until sup_start */
+	uint32_t backoff_ms; /* SUP_BACKOFF: the delay chosen before this restart */
 };
 
 /* Called after every start, exit and restart decision of a unit. */
@@ -101,6 +103,11 @@ int sup_each(struct sup *s, int (*cb)(void *ctx, const char *name, const struct 
 /* Wait (running the dispatch meanwhile) until a notify_ready unit said it
  * is ready: 0, -ETIMEDOUT, or -ESRCH when it exited first. */
 int sup_wait_ready(struct sup *s, const char *name, int timeout_ms);
+
+/* Unix time in ms; the start time of process pid (clock ticks since boot,
+ * /proc/<pid>/stat), 0 if it is gone: with the pid, a process's identity. */
+int64_t sup_now_ms(void);
+unsigned long long sup_proc_start(pid_t pid);
 
 /* The shim's main (azds-controller shim ...). */
 int sup_shim_main(int argc, char **argv);
