@@ -28,6 +28,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "node.h"
+#include "podcg.h"
 
 #define IP "ip"
 
@@ -400,6 +401,9 @@ int azds_node_down(const struct azds_inst *in, struct azds_err *e)
 	if (in->cgroup_dir[0]) {
 		int err = remove_cgroup(in->cgroup_dir);
 
+		/* then the pods' v1 limit cgroups (a hybrid host), empty by now */
+		if (!err)
+			err = azds_podcg_remove_instance(in);
 		if (err)
 			return azds_err(e, err, "cgroup %s: %s; namespaces kept, run stop again", in->cgroup_dir,
 					err == -ETIMEDOUT ? "processes still running after SIGKILL" : strerror(-err));
@@ -565,6 +569,9 @@ static int pod_teardown(const struct azds_inst *in, const struct azds_maps *m, c
 	if (addr)
 		azds_pod_unregister(m, *addr);
 	err = in->cgroup_dir[0] ? remove_cgroup(cg) : 0;
+	/* and its v1 limit cgroups (a hybrid host; azds-init sandbox made them) */
+	if (!err)
+		err = azds_podcg_remove(in, name);
 	if (err)
 		return azds_err(e, err, "pod \"%s\": cgroup %s: %s; its network is kept, run del again", name, cg,
 				err == -ETIMEDOUT ? "processes still running after SIGKILL" : strerror(-err));
