@@ -188,7 +188,9 @@ int api_exchange(const struct api_req *req, struct api_reply *r)
 	}
 	curl_slist_free_all(hdrs);
 	free(body);
-	if (!err && r->body && r->len && !(req->stream && r->status >= 200 && r->status < 300))
+	if (err)
+		api_reply_free(r); /* a partial answer is no answer */
+	else if (r->body && r->len && !(req->stream && r->status >= 200 && r->status < 300))
 		r->json = json_loadb(r->body, r->len, 0, NULL);
 	return err;
 }
@@ -258,6 +260,8 @@ int api_call(const struct api_req *req, struct api_reply *r)
 	}
 	if (r->status < 200 || r->status >= 300) {
 		fail("%s", api_error_text(r));
+		/* the error is told: the caller has nothing to free */
+		api_reply_free(r);
 		return -EPROTO;
 	}
 	return 0;

@@ -32,14 +32,14 @@ const char *api_socket(void);
 /*
  * One exchange. 0 when an HTTP answer arrived (whatever its status), else
  * -errno: -ENOENT or -ECONNREFUSED (nobody serves the socket), -EACCES,
- * -EINTR (cli_interrupted), -ETIMEDOUT, -EIO.
+ * -EINTR (cli_interrupted), -ETIMEDOUT, -EIO; then r holds nothing to free.
  */
 int api_exchange(const struct api_req *req, struct api_reply *r);
 
 /*
  * api_exchange(), and for anything but a 2xx answer the one-line error
  * printed (the server's message verbatim). 0 on 2xx, else -errno (-EPROTO
- * for an HTTP error).
+ * for an HTTP error) and r is already freed.
  */
 int api_call(const struct api_req *req, struct api_reply *r);
 

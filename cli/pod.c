@@ -280,10 +280,8 @@ static long long read_log(const char *name, long long *offset, bool follow)
 	if (follow)
 		req.timeout_s = LOGS_FOLLOW_TIMEOUT_S;
 	err = api_call(&req, &r);
-	if (err) {
-		api_reply_free(&r);
+	if (err)
 		return err;
-	}
 	n = (long long)r.len;
 	*offset = r.offset >= 0 ? r.offset : *offset + n;
 	api_reply_free(&r);
