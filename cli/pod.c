@@ -288,11 +288,36 @@ static long long read_log(const char *name, long long *offset, bool follow)
 	return n;
 }
 
+/*
+ * Pod names are the node's, not a space's; -n, as kubectl users type it,
+ * checks that the pod is in that space rather than being refused.
+ */
+static int check_space(const char *name, const char *space)
+{
+	struct api_reply r;
+	char path[300];
+	int err;
+
+	if (!space)
+		return 0;
+	if (pod_path(path, sizeof(path), name, "") || api_get(path, &r))
+		return -EPROTO;
+	err = strcmp(jstr(r.json, "space", ""), space) ? -ENOENT : 0;
+	if (err)
+		fail("pod \"%s\" is in space \"%s\", not \"%s\"", name, jstr(r.json, "space", "?"), space);
+	api_reply_free(&r);
+	return err;
+}
+
+#define POD_SPACE_OPT(dest) OPT_S("space", 'n', dest, "SPACE", "fail unless the pod is in SPACE")
+
 VERB(cmd_pod_logs)
 {
+	const char *space = NULL;
 	bool follow = false;
 	const struct opt o[] = {
 		OPT_F("follow", 'f', &follow, "keep printing what the pod writes, until Ctrl-C"),
+		POD_SPACE_OPT(&space),
 		OPT_END,
 	};
 	struct sigaction sa = { .sa_handler = on_interrupt };
@@ -305,6 +330,10 @@ VERB(cmd_pod_logs)
 	if (err)
 		return opts_exit(err);
 	name = a.pos[0];
+	if (check_space(name, space)) {
+		args_free(&a);
+		return EXIT_FAIL;
+	}
 	/* no SA_RESTART: Ctrl-C ends a wait for new bytes cleanly */
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
@@ -338,14 +367,17 @@ VERB(cmd_pod_logs)
 
 VERB(cmd_pod_rm)
 {
+	const char *space = NULL;
+	const struct opt o[] = { POD_SPACE_OPT(&space), OPT_END };
 	struct api_reply r;
 	char path[300];
 	struct args a;
-	int err = opts_parse(v, NULL, argc, argv, &a);
+	int err = opts_parse(v, o, argc, argv, &a);
 
 	if (err)
 		return opts_exit(err);
-	if (pod_path(path, sizeof(path), a.pos[0], "") || api_send("DELETE", path, NULL, &r)) {
+	if (check_space(a.pos[0], space) || pod_path(path, sizeof(path), a.pos[0], "") ||
+	    api_send("DELETE", path, NULL, &r)) {
 		args_free(&a);
 		return EXIT_FAIL;
 	}

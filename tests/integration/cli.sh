@@ -344,7 +344,9 @@ expect_eq "pod logs -f ends cleanly on Ctrl-C" "$? $(cat "$WORK/ticks.err")" "0 
 expect_eq "pod logs -f followed the output" "$(sort -u "$WORK/ticks")" tick
 expect_error "pod run in a missing space" 1 'ghost' pod run p1 -n ghost
 expect_error "a duplicate pod name" 1 'keep-dev' pod run keep-dev -n dev
-expect_ok "pod rm" pod rm ticker
+expect_error "pod rm -n checks the pod's space" 1 'pod "ticker" is in space "dev", not "default"' \
+	pod rm ticker -n default
+expect_ok "pod rm" pod rm ticker -n dev
 expect_eq "pod rm says so" "$OUT" "Removed pod ticker."
 expect_error "pod rm of a missing pod" 1 'pod "ticker"' pod rm ticker
 expect_error "pod logs of a missing pod" 1 'pod "ticker"' pod logs ticker
