@@ -279,7 +279,9 @@ static int open_workspace(const struct sandbox *sb)
 	slash = strrchr(parent, '/');
 	if (slash && slash != parent) {
 		*slash = 0;
-		err = azds_mkdir_p(parent, 0755);
+		/* azds's own: traversable, not listable (as the controller makes
+		 * a pod's directory); stage_workspace spares UID the walk anyway */
+		err = azds_mkdir_p(parent, sb->workdir_default ? 0711 : 0755);
 		if (err)
 			die("workspace", "%s: %s", parent, strerror(-err));
 	}
