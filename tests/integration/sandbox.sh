@@ -358,7 +358,7 @@ expect_eq "the command's exit status is the sandbox's" "$?" "3"
 # --- a graceful stop: SIGTERM to the pod's processes but the supervised one ---------
 rm -f "$(ws client)/ready" "$(ws client)/term"
 $INIT sandbox --pod client --uid $U_CLI -- sh -c \
-	'trap "echo got-term >/workspace/term; exit 5" TERM; touch /workspace/ready; while :; do sleep 1; done' &
+	'trap "echo got-term >/workspace/term; exit 5" TERM; touch /workspace/ready; while :; do sleep 1; done' >"$WORK/stop.log" 2>&1 &
 SP=$!
 for i in $(seq 1 200); do [ -e "$(ws client)/ready" ] && break; sleep 0.05; done
 for p in $(cat "$CGV2/azds-$INST/client/cgroup.procs"); do [ "$p" != "$SP" ] && kill -TERM "$p"; done
