@@ -149,8 +149,6 @@ int main(int argc, char **argv)
 	struct azds_maps m;
 	struct azds_err e;
 	double *lat, t0, scale_ms, reboot_ms;
-	char *purge_all[] = { ctl, "-i", (char *)inst, "purge", NULL };
-	char *purge_keep[] = { ctl, "-i", (char *)inst, "purge", "--keep-state", NULL };
 	pid_t d;
 	ssize_t n;
 
@@ -177,6 +175,8 @@ int main(int argc, char **argv)
 	if (strrchr(bin_dir, '/'))
 		*strrchr(bin_dir, '/') = 0;
 	snprintf(ctl, sizeof(ctl), "%s/azds-controller", bin_dir);
+	char *purge_all[] = { ctl, "-i", (char *)inst, "purge", NULL };
+	char *purge_keep[] = { ctl, "-i", (char *)inst, "purge", "--keep-state", NULL };
 	snprintf(sock_path, sizeof(sock_path), "/run/azds/%s/api.sock", inst);
 	run(purge_all);
 	d = start_daemon(ctl, spaces, services);
@@ -211,6 +211,8 @@ int main(int argc, char **argv)
 		lat[i] = now_ms() - t0;
 	}
 	qsort(lat, changes, sizeof(*lat), cmp);
+	fprintf(stderr, "azds-ctlbench: %u changes: p50 %.3f ms, p99 %.3f ms\n", changes, lat[changes / 2],
+		lat[changes * 99 / 100]);
 
 	/* scale: spaces x services through the API */
 	t0 = now_ms();
@@ -233,6 +235,8 @@ int main(int argc, char **argv)
 		}
 	}
 	scale_ms = now_ms() - t0;
+	fprintf(stderr, "azds-ctlbench: %u spaces x %u services through the API: %.3f s\n", spaces, services,
+		scale_ms / 1e3);
 	azds_maps_close(&m);
 
 	/* reboot: the node loses everything but the store */

@@ -96,17 +96,19 @@ static int service_parse(struct ctl *c, json_t *j, int idx, struct st_service *s
 }
 
 /* Store and apply one service; a new one the node refuses is not kept. */
-static int service_put(struct ctl *c, struct st_service *s, bool *created, struct httpd_resp *w)
+/* *count: the services the node has, read once per request (-1: not yet) */
+static int service_put(struct ctl *c, struct st_service *s, bool *created, int64_t *count, struct httpd_resp *w)
 {
 	struct st_service old;
 	struct azds_err e;
-	int64_t n = 0;
 	int err;
 
 	*created = store_service_get(c->st, s->space, s->name, &old) != 0;
-	if (*created && store_service_count(c->st, &n) == 0 && n >= (int64_t)c->cfg.max_services) {
+	if (*created && *count < 0 && store_service_count(c->st, count))
+		*count = 0;
+	if (*created && *count >= (int64_t)c->cfg.max_services) {
 		httpd_error(w, 409, "service \"%s\" in \"%s\": the node has %lld services, the limit (--max-services)",
-			    s->name, s->space, (long long)n);
+			    s->name, s->space, (long long)*count);
 		return -ENOSPC;
 	}
 	if (!*created)
@@ -127,6 +129,8 @@ static int service_put(struct ctl *c, struct st_service *s, bool *created, struc
 		httpd_error(w, err == -E2BIG || err == -ENOSPC ? 409 : err == -EINVAL ? 400 : 500, "%s", e.msg);
 		return err;
 	}
+	if (*created)
+		(*count)++;
 	reconcile_dns_later(c);
 	return 0;
 }
@@ -149,6 +153,7 @@ void api_services(struct ctl *c, const struct httpd_req *r, const char *rest, st
 	const char *space = httpd_query(r, "space");
 	struct st_service s;
 	bool created, any = false;
+	int64_t count = -1;
 
 	if (!*rest && !strcmp(r->method, "GET")) {
 		struct each_ctx x = { c, json_array() };
@@ -164,7 +169,7 @@ void api_services(struct ctl *c, const struct httpd_req *r, const char *rest, st
 			return;
 		items = json_object_get(body, "items");
 		if (!items) {
-			if (service_parse(c, body, -1, &s, w) == 0 && service_put(c, &s, &created, w) == 0 &&
+			if (service_parse(c, body, -1, &s, w) == 0 && service_put(c, &s, &created, &count, w) == 0 &&
 			    store_service_get(c->st, s.space, s.name, &s) == 0)
 				httpd_json(w, created ? 201 : 200, api_service_json(c, &s));
 			json_decref(body);
@@ -178,7 +183,7 @@ void api_services(struct ctl *c, const struct httpd_req *r, const char *rest, st
 		/* one transaction, one commit for the batch */
 		store_begin(c->st);
 		for (size_t i = 0; i < json_array_size(items); i++) {
-			if (service_parse(c, json_array_get(items, i), (int)i, &s, w) || service_put(c, &s, &created, w))
+			if (service_parse(c, json_array_get(items, i), (int)i, &s, w) || service_put(c, &s, &created, &count, w))
 				break;
 			any |= created;
 		}

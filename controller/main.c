@@ -14,12 +14,7 @@
 #include <unistd.h>
 #include "ctl.h"
 #include "node.h"
-#if __has_include("podcg.h")
 #include "podcg.h"
-#else /* until the sandbox's cgroup library lands */
-#define azds_podcg_remove(in, pod) ((void)(in), (void)(pod), 0)
-#define azds_podcg_remove_instance(in) ((void)(in), 0)
-#endif
 
 int oneshot_main(int argc, char **argv, const char *bin_dir);
 pid_t oneshot_daemon_pid(const struct azds_inst *inst);

@@ -12,12 +12,7 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include "node.h"
-#if __has_include("podcg.h")
 #include "podcg.h"
-#else /* until the sandbox's cgroup library lands */
-#define azds_podcg_remove(in, pod) ((void)(in), (void)(pod), 0)
-#define azds_podcg_remove_instance(in) ((void)(in), 0)
-#endif
 #include "runtime.h"
 
 static int local_node_up(struct ctl *c, struct azds_err *e)
@@ -136,8 +131,14 @@ static int local_pod_start(struct ctl *c, const struct st_pod *p, struct azds_er
 	struct st_pod_status st;
 	int n = 0, err;
 
-	if (!p->argc)
-		return 0; /* a bare pod: nothing to run */
+	if (!p->argc) {
+		/* a bare pod: its network and cgroup are all there is */
+		struct st_pod_status bare = { .phase = ST_PHASE_RUNNING, .last_exit_code = -1 };
+
+		snprintf(bare.reason, sizeof(bare.reason), "bare pod: no process (azds-init exec runs tools in it)");
+		store_pod_set_status(c->st, p->name, &bare);
+		return 0;
+	}
 	ctl_pod_dir(c, p->name, dir, sizeof(dir));
 	err = azds_mkdir_p(dir, 0711);
 	if (err)

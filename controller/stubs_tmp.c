@@ -4,8 +4,6 @@
 #include "ctl.h"
 #include "podcg.h"
 #define W __attribute__((weak))
-W int azds_podcg_remove(const struct azds_inst *in, const char *pod) { (void)in; (void)pod; return 0; }
-W int azds_podcg_remove_instance(const struct azds_inst *in) { (void)in; return 0; }
 W int routerd_restart(struct routerd *rd, char *const *a, int t, pid_t *o, pid_t *n, struct azds_err *e) { (void)rd; (void)a; (void)t; (void)o; (void)n; return azds_err(e, ENOSYS, "not built yet"); }
 W void sup_dispatch(struct sup *s) { (void)s; }
 W int sup_each(struct sup *s, int (*cb)(void *, const char *, const struct sup_status *), void *ctx) { (void)s; (void)cb; (void)ctx; return 0; }
