@@ -11,10 +11,12 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -22,6 +24,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include "dataplane_load.h"
+#include "listeners.h"
 #include "router.h"
 
 /* Settings: name, default, bounds; one table, used by --help too. */
@@ -51,6 +54,8 @@ static const struct setting settings[] = {
 	S("max-idle-per-backend", max_idle_per_backend, 256, 0, 100000, "pooled idle upstream connections to one backend, per worker"),
 	S("pool-idle-timeout-ms", pool_idle_timeout_ms, 30000, 100, 3600000, "idle time of a pooled upstream connection"),
 	S("access-log-bytes", access_log_bytes, 16ULL << 20, 4096, 1ULL << 40, "access log size before it is rotated to FILE.1"),
+	S("drain-timeout-ms", drain_timeout_ms, 10000, 0, 3600000, "after SIGTERM: time for in-flight exchanges and tunnels to end (0: stop at once)"),
+	S("listen-fds", listen_fds, 0, 0, ROUTER_MAX_WORKERS, "listeners inherited as fds 3..3+N-1, listening and registered by their owner: one worker each (0: make our own)"),
 };
 #undef S
 
@@ -68,6 +73,13 @@ static void usage(FILE *f)
 		   "  --access-log-query  log request targets with their query strings (default: cut)\n"
 		   "  --redirect-mode   take the original destination from SO_ORIGINAL_DST (behind an\n"
 		   "                    iptables REDIRECT; only for the benchmark's sidecar baseline)\n"
+		   "With --listen-fds N the listeners belong to whoever started the router (the\n"
+		   "controller): the router neither makes, registers nor unregisters them, and a new\n"
+		   "router can take over while this one drains. AZDS_READY_FD=FD in the environment:\n"
+		   "one byte is written to FD once every worker runs. SIGTERM (or SIGINT) drains:\n"
+		   "no new connections, exchanges in flight finish (their responses say Connection:\n"
+		   "close), idle clients are closed after a short grace, tunnels get the drain\n"
+		   "timeout; a second signal stops at once.\n"
 		   "Settings (default, bounds):\n",
 		AZDS_INSTANCE_DEFAULT);
 	for (size_t i = 0; i < sizeof(settings) / sizeof(settings[0]); i++)
@@ -154,52 +166,73 @@ static int parse_args(int argc, char **argv)
 }
 
 /*
- * Worker id's listener. Steered connections reach the workers through TC,
- * which picks a worker's listener by flow hash from the ones registered
- * with azds_dp_listeners_set(): 6.1's bpf_sk_assign refuses sockets of a
- * SO_REUSEPORT group. So worker 0 listens on the router port (what TC
- * falls back to and readiness checks see) and the others on loopback
- * ports no pod can reach. IP_TRANSPARENT lets the accepted sockets carry
- * the service's virtual address as their local address (getsockname).
- * Behind iptables REDIRECT (the benchmark's sidecar baseline) there is no
- * TC: all workers share the port in a SO_REUSEPORT group.
+ * The workers' listeners, one each (userspace/lib/listeners.h): worker 0
+ * on the router port, the others on loopback, all transparent, for TC to
+ * pick from once registered. Behind iptables REDIRECT (the benchmark's
+ * sidecar baseline) there is no TC: all share the port (SO_REUSEPORT).
  */
-static int listen_worker(unsigned id)
+static int make_listeners(int *fds)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(SH.cfg.port) };
-	int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	bool reuseport = SH.cfg.redirect_mode && SH.nworkers > 1;
-
-	if (fd < 0)
-		return -errno;
-	if (!SH.cfg.redirect_mode && id > 0) {
-		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		a.sin_port = 0;
-	}
-	/* accepted sockets inherit TCP_NODELAY: no setsockopt per connection */
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) ||
-	    (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one))) ||
-	    (!SH.cfg.redirect_mode && setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one))) ||
-	    bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, 4096)) {
-		int err = -errno;
-
-		close(fd);
-		return err;
-	}
-	return fd;
+	return azds_router_listeners_make(SH.nworkers, SH.cfg.port, SH.cfg.redirect_mode ? AZDS_LISTEN_REDIRECT : 0,
+					  fds);
 }
 
-/* Tell TC about every worker's listener (n = 0: forget them). */
+/* Tell TC about every worker's listener (n = 0: forget them); never
+ * for listeners we were given: their owner registered them. */
 static int register_listeners(const struct azds_inst *in, unsigned n)
 {
 	int fds[ROUTER_MAX_WORKERS];
 
-	if (SH.cfg.redirect_mode)
+	if (SH.cfg.redirect_mode || SH.cfg.listen_fds)
 		return 0;
 	for (unsigned i = 0; i < n; i++)
 		fds[i] = W[i].lfd;
 	return azds_dp_listeners_set(in->pin_dir, fds, n);
+}
+
+/*
+ * --listen-fds N: fds 3..3+N-1, taken before anything else is opened. Each
+ * must be a listening IPv4 TCP socket; the port is worker 0's.
+ */
+static int take_listeners(int *fds)
+{
+	for (unsigned i = 0; i < SH.cfg.listen_fds; i++) {
+		int fd = 3 + (int)i, v = 0, fl;
+		socklen_t len = sizeof(v);
+		struct sockaddr_in a;
+		socklen_t al = sizeof(a);
+
+		if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) || !v ||
+		    getsockname(fd, (struct sockaddr *)&a, &al) || a.sin_family != AF_INET) {
+			fprintf(stderr, "azds-router: --listen-fds %u: fd %d is not a listening IPv4 TCP socket\n",
+				SH.cfg.listen_fds, fd);
+			return -1;
+		}
+		/* the file description is the owner's too: non-blocking suits it */
+		fl = fcntl(fd, F_GETFL);
+		if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) || fcntl(fd, F_SETFD, FD_CLOEXEC))
+			return -1;
+		if (i == 0)
+			SH.cfg.port = ntohs(a.sin_port);
+		fds[i] = fd;
+	}
+	return 0;
+}
+
+/* AZDS_READY_FD: whoever waits for us (the supervisor) hears once. */
+static int ready_fd(void)
+{
+	const char *v = getenv("AZDS_READY_FD");
+	char *end;
+	long fd;
+
+	if (!v)
+		return -1;
+	fd = strtol(v, &end, 10);
+	unsetenv("AZDS_READY_FD");
+	if (*end || end == v || fd < 3 || fd > INT_MAX || fcntl((int)fd, F_SETFD, FD_CLOEXEC))
+		return -1;
+	return (int)fd;
 }
 
 /* The CPUs this process may run on: the default number of workers. */
@@ -223,17 +256,27 @@ static void *worker_run(void *arg)
 	uint64_t last_sweep = 0;
 
 	while (!r->sh->stop) {
-		int n = epoll_wait(r->epfd, evs, 256, r->again ? 0 : 250);
+		int n = epoll_wait(r->epfd, evs, 256, r->again ? 0 : r->draining ? 50 : 250);
 
 		r->now_ms = router_now_ms();
 		for (int i = 0; i < n; i++) {
 			if (!evs[i].data.ptr)
 				router_accept(r);
+			else if (evs[i].data.ptr == &r->wakefd)
+				; /* the main thread woke us: see below */
 			else
 				router_event(r, evs[i].data.ptr, evs[i].events);
 		}
 		router_again(r);
 		router_reap(r);
+		if (r->sh->draining && !r->draining)
+			router_drain_begin(r, r->sh->cfg.listen_fds == 0);
+		if (r->draining) {
+			router_drain(r); /* reaped after the next router_again */
+			/* done: nothing left, or the time is up (tunnels too) */
+			if ((!r->sessions && !r->again) || r->now_ms >= r->sh->drain_deadline_ms)
+				break;
+		}
 		if (r->now_ms - last_sweep >= 250) {
 			router_sweep(r);
 			last_sweep = r->now_ms;
@@ -242,13 +285,15 @@ static void *worker_run(void *arg)
 	}
 	router_shutdown(r);
 	router_log_flush(r);
+	atomic_fetch_add(&r->sh->workers_done, 1);
 	return NULL;
 }
 
 /* Everything one event loop owns: listener, epoll, caches, pool. */
-static int worker_init(struct router *r, unsigned id, const struct azds_maps *m, __u32 max_depth)
+static int worker_init(struct router *r, unsigned id, int lfd, const struct azds_maps *m, __u32 max_depth)
 {
 	struct epoll_event lev = { .events = EPOLLIN, .data.ptr = NULL };
+	struct epoll_event wev = { .events = EPOLLIN, .data.ptr = &r->wakefd };
 
 	r->cfg = SH.cfg;
 	r->sh = &SH;
@@ -259,13 +304,52 @@ static int worker_init(struct router *r, unsigned id, const struct azds_maps *m,
 		return -ENOMEM;
 	r->pool_gen = r->rm.seen_gen;
 	r->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	r->lfd = listen_worker(id);
-	if (r->lfd < 0)
-		return r->lfd;
+	r->lfd = lfd;
 	r->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (r->epfd < 0 || epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->lfd, &lev))
+	r->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (r->epfd < 0 || r->wakefd < 0 || epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->lfd, &lev) ||
+	    epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->wakefd, &wev))
 		return -errno;
 	return 0;
+}
+
+/*
+ * Wait for SIGTERM or SIGINT, then drain: the workers stop accepting and
+ * finish what they hold; a second signal, or the drain timeout, ends it.
+ */
+static void wait_and_drain(const struct azds_inst *in)
+{
+	struct timespec tick = { 0, 50 * 1000 * 1000 };
+	sigset_t set;
+	int sig;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigwait(&set, &sig);
+	if (SH.cfg.drain_timeout_ms == 0) {
+		SH.stop = 1;
+		register_listeners(in, 0); /* TC falls back to the router port while we stop */
+		return;
+	}
+	fprintf(stderr, "azds-router: %s: draining (at most %u ms)\n", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+		SH.cfg.drain_timeout_ms);
+	/* our own listeners leave TC first, so new connections go elsewhere
+	 * (the router port's fallback); a given listener stays its owner's */
+	register_listeners(in, 0);
+	SH.drain_deadline_ms = router_now_ms() + SH.cfg.drain_timeout_ms;
+	SH.draining = 1;
+	for (unsigned i = 0; i < SH.nworkers; i++)
+		if (eventfd_write(W[i].wakefd, 1)) {
+			/* it looks at least every 250 ms anyway */
+		}
+	while (atomic_load(&SH.workers_done) < SH.nworkers) {
+		if (sigtimedwait(&set, NULL, &tick) > 0) {
+			fprintf(stderr, "azds-router: second signal: stopping now\n");
+			SH.stop = 1;
+			break;
+		}
+	}
 }
 
 /* room for every connection the settings allow; where the hard limit is
@@ -301,9 +385,19 @@ int main(int argc, char **argv)
 	int err, saved = -1;
 	sigset_t all, old;
 
+	int lfds[ROUTER_MAX_WORKERS], ready;
+
 	if (parse_args(argc, argv))
 		return 2;
-	SH.nworkers = SH.cfg.workers ? SH.cfg.workers : usable_cpus();
+	if (SH.cfg.listen_fds && SH.cfg.workers && SH.cfg.workers != SH.cfg.listen_fds) {
+		fprintf(stderr, "azds-router: --workers %u with --listen-fds %u: one worker per listener\n",
+			SH.cfg.workers, SH.cfg.listen_fds);
+		return 2;
+	}
+	if (take_listeners(lfds))
+		return 1;
+	ready = ready_fd();
+	SH.nworkers = SH.cfg.listen_fds ? SH.cfg.listen_fds : SH.cfg.workers ? SH.cfg.workers : usable_cpus();
 	signal(SIGPIPE, SIG_IGN);
 	if (azds_inst_init(&in, SH.cfg.instance, &e) || azds_maps_open(&in, &maps, &e)) {
 		fprintf(stderr, "azds-router: %s\n", e.msg);
@@ -338,10 +432,15 @@ int main(int argc, char **argv)
 	raise_fd_limit();
 	if (!SH.cfg.max_conns_per_pod)
 		SH.cfg.max_conns_per_pod = SH.cfg.max_conns / 4; /* the default share */
+	if (!SH.cfg.listen_fds && (err = make_listeners(lfds))) {
+		fprintf(stderr, "azds-router: %u worker listeners on port %u: %s\n", SH.nworkers, SH.cfg.port,
+			strerror(-err));
+		return 1;
+	}
 	for (unsigned i = 0; i < SH.nworkers; i++) {
-		err = worker_init(&W[i], i, &maps, max_depth);
+		err = worker_init(&W[i], i, lfds[i], &maps, max_depth);
 		if (err) {
-			fprintf(stderr, "azds-router: worker %u: listen on port %u: %s\n", i, SH.cfg.port, strerror(-err));
+			fprintf(stderr, "azds-router: worker %u: %s\n", i, strerror(-err));
 			return 1;
 		}
 	}
@@ -361,23 +460,19 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	fprintf(stderr, "azds-router: instance %s, listening on port %u, %u worker%s\n", in.name, SH.cfg.port,
-		SH.nworkers, SH.nworkers == 1 ? "" : "s");
-	/* signals stay blocked here too: sigwait takes them without a race */
-	sigemptyset(&old);
-	sigaddset(&old, SIGTERM);
-	sigaddset(&old, SIGINT);
-	{
-		int sig;
-
-		sigwait(&old, &sig);
+	fprintf(stderr, "azds-router: instance %s, listening on port %u, %u worker%s%s\n", in.name, SH.cfg.port,
+		SH.nworkers, SH.nworkers == 1 ? "" : "s", SH.cfg.listen_fds ? " (inherited listeners)" : "");
+	if (ready >= 0) {
+		if (write(ready, "R", 1) != 1)
+			fprintf(stderr, "azds-router: AZDS_READY_FD: %s\n", strerror(errno));
+		close(ready);
 	}
-	SH.stop = 1;
-	/* TC falls back to the router port while we stop */
-	register_listeners(&in, 0);
+	/* signals stay blocked here too: sigwait takes them without a race */
+	wait_and_drain(&in);
 	for (unsigned i = 0; i < SH.nworkers; i++) {
 		pthread_join(W[i].thread, NULL);
-		close(W[i].lfd);
+		if (W[i].lfd >= 0)
+			close(W[i].lfd);
 		requests += W[i].requests;
 		connects += W[i].upstream_connects;
 	}

@@ -113,7 +113,7 @@ void pool_put(struct router *r, struct conn *c)
 
 	c->s = NULL;
 	pool_sync(r);
-	if (c->no_reuse || c->eof || c->error || c->rdhup || c->connecting || buf_len(&c->in) ||
+	if (r->draining || c->no_reuse || c->eof || c->error || c->rdhup || c->connecting || buf_len(&c->in) ||
 	    c->gen != r->pool_gen || r->nidle >= r->cfg.max_idle_upstreams) {
 		conn_close(r, c);
 		return;

@@ -34,6 +34,7 @@
 #define REPLY_MAX 1024
 #define REPLY_DEADLINE_MS 10000 /* to deliver our own error reply */
 #define UPSTREAM_BUF 65536      /* holds the largest response head we accept */
+#define DRAIN_IDLE_GRACE_MS 500 /* draining: an idle client gets this long to send one more request */
 
 enum mode { M_DETECT, M_HTTP, M_TUNNEL };
 enum req_state { RQ_HEAD, RQ_BODY, RQ_RESEND, RQ_DONE };
@@ -676,6 +677,7 @@ static bool step_request_head(struct session *s)
 	s->rs_started = false;
 	s->rs_close = false;
 	s->dechunk = false;
+	s->head_len = s->head_off = 0;
 	s->head_started_ms = 0;
 	s->waiting_since_ms = r->now_ms;
 	if (r->sh->alog) {
@@ -846,6 +848,25 @@ static bool start_dechunk(struct session *s, const struct azds_http_msg *m, size
 	return true;
 }
 
+/*
+ * Draining: the response head says Connection: close, so that the client
+ * sends nothing more on this connection, which closes after the response.
+ */
+static bool start_closing_head(struct session *s, const struct azds_http_msg *m, size_t head_len)
+{
+	static const char *const drop[] = { "connection", "keep-alive", NULL };
+	size_t cap = 0;
+
+	free(s->head);
+	s->head = NULL;
+	if (!rebuild_head(&s->head, &cap, &s->head_len, s->up->in.data + s->up->in.start, head_len, m, drop,
+			  "Connection: close\r\n"))
+		return false;
+	s->head_off = 0;
+	s->up->in.start += head_len; /* the original head is replaced */
+	return true;
+}
+
 static bool step_response_head(struct session *s)
 {
 	struct azds_http_header hdrs[128];
@@ -927,6 +948,11 @@ static bool step_response_head(struct session *s)
 		}
 		s->rs_fwd = 0;
 		s->rs_close = true;
+	} else if (s->r->draining && !s->rs_close && start_closing_head(s, &m, (size_t)n)) {
+		/* without memory for it the answer goes as it is, and the idle
+		 * grace closes the connection */
+		s->rs_fwd = 0;
+		s->rs_close = true;
 	}
 	return true;
 }
@@ -984,6 +1010,16 @@ static bool step_response_body(struct session *s)
 	bool progress = false;
 
 	for (;;) {
+		if (!s->dechunk && s->head_off < s->head_len) {
+			/* a rewritten head (start_closing_head) goes first */
+			size_t n = conn_write(c, s->head + s->head_off, s->head_len - s->head_off);
+
+			if (n == 0)
+				break;
+			s->head_off += n;
+			progress = true;
+			continue;
+		}
 		if (s->dechunk) {
 			progress |= dechunk_forward(s);
 			if (s->dead || s->rs_fwd > 0 || s->head_off < s->head_len)
@@ -1316,7 +1352,7 @@ int router_accept(struct router *r)
 		/* one per event: the listener is level-triggered, so epoll
 		 * reports it again while connections wait, and the accept that
 		 * would only say EAGAIN is saved */
-		return 0;
+		return 1;
 	}
 }
 
@@ -1431,11 +1467,54 @@ void router_sweep(struct router *r)
 	 * worker reaps after router_again() has run */
 	if (r->accept_paused && r->reserve_fd < 0)
 		r->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (r->accept_paused && r->reserve_fd >= 0) {
+	if (r->accept_paused && r->reserve_fd >= 0 && !r->draining) {
 		struct epoll_event lev = { .events = EPOLLIN, .data.ptr = NULL };
 
 		if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->lfd, &lev) == 0)
 			r->accept_paused = false;
+	}
+}
+
+void router_drain_begin(struct router *r, bool own_listener)
+{
+	r->draining = true;
+	r->drain_since_ms = r->now_ms;
+	if (!r->accept_paused)
+		epoll_ctl(r->epfd, EPOLL_CTL_DEL, r->lfd, NULL);
+	r->accept_paused = false;
+	/* connections in our own listener's queue would be reset by its
+	 * close: they are served like the others. An inherited listener's
+	 * queue is its owner's, and the next router's */
+	if (own_listener)
+		while (router_accept(r) > 0)
+			;
+	close(r->lfd);
+	r->lfd = -1;
+	pool_flush(r);
+}
+
+/* A client connection with nothing under way: no request, no reply. */
+static bool session_idle(const struct session *s)
+{
+	return s->mode != M_TUNNEL && s->rq == RQ_HEAD && !s->head_started_ms && !s->up && !replying(s) &&
+	       !s->linger_since_ms && buf_len(&s->cli->in) == 0;
+}
+
+/*
+ * Exchanges under way finish (their responses say Connection: close, see
+ * step_response_head), and a request that comes on a kept-alive connection
+ * is answered likewise; a connection idle for the grace is closed.
+ */
+void router_drain(struct router *r)
+{
+	struct session *s = r->sessions, *next;
+
+	for (; s; s = next) {
+		uint64_t since = s->last_active_ms > r->drain_since_ms ? s->last_active_ms : r->drain_since_ms;
+
+		next = s->next;
+		if (session_idle(s) && r->now_ms - since >= DRAIN_IDLE_GRACE_MS)
+			session_free(s);
 	}
 }
 

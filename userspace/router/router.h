@@ -36,6 +36,8 @@ struct router_cfg {
 	uint64_t access_log_bytes;    /* rotate above this size */
 	bool access_log_query;        /* log query strings too */
 	bool redirect_mode; /* original destination from SO_ORIGINAL_DST (iptables REDIRECT) */
+	unsigned drain_timeout_ms;    /* after SIGTERM; 0 = stop at once */
+	unsigned listen_fds;          /* inherited listeners at fds 3..; 0 = our own */
 };
 
 struct buf {
@@ -78,6 +80,9 @@ struct router_shared {
 	struct caller_table *callers;
 	struct access_log *alog;
 	_Atomic int stop;
+	_Atomic int draining;       /* SIGTERM: finish what is held, take nothing new */
+	uint64_t drain_deadline_ms; /* set before draining */
+	_Atomic unsigned workers_done;
 };
 
 /* One event loop: its own listener, epoll, sessions, pool and caches. */
@@ -88,6 +93,7 @@ struct router {
 	pthread_t thread;
 	struct router_maps rm;
 	int epfd, lfd;
+	int wakefd;     /* eventfd: the main thread's nudge (drain) */
 	int reserve_fd; /* spare descriptor for EMFILE at accept */
 	unsigned nidle;
 	struct session *sessions; /* all live sessions, for the timeout sweep */
@@ -98,6 +104,8 @@ struct router {
 	uint64_t requests;
 	uint64_t upstream_connects;
 	bool accept_paused; /* out of descriptors: listener out of epoll */
+	bool draining;      /* listener gone, pool closed, sessions finishing */
+	uint64_t drain_since_ms;
 	struct session *again; /* sessions to advance once more (see advance) */
 	char log[65536]; /* access log, written in one call per sweep */
 	size_t log_len;
@@ -106,7 +114,13 @@ struct router {
 };
 
 uint64_t router_now_ms(void);
-int router_accept(struct router *r);
+int router_accept(struct router *r); /* 1: one accepted, 0: none waiting, or -errno */
+/* Stop accepting (own_listener: serve what waits in its queue, then close
+ * it; an inherited one is just closed, its owner keeps the queue), close
+ * the pool. */
+void router_drain_begin(struct router *r, bool own_listener);
+/* While draining: close idle clients past the grace. */
+void router_drain(struct router *r);
 void router_event(struct router *r, struct conn *c, uint32_t events);
 void router_sweep(struct router *r);
 void router_shutdown(struct router *r);
