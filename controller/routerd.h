@@ -36,8 +36,9 @@ struct routerd {
  * notify_ready, log <run_dir>/router.log, cgroup <cgroup_dir>/_router):
  * <bin_dir>/azds-router --instance I --netns <node ns> --listen-fds N
  * [router_args]. workers 0: a --workers in router_args, else the CPUs the
- * controller may run on. rd is filled; the caller keeps it. Returns 0 or
- * -errno with a message in e.
+ * controller may run on; a recovered router keeps its number of listeners.
+ * rd is filled; the caller keeps it. Returns 0 or -errno with a message in
+ * e. Readiness: sup_wait_ready(s, ROUTERD_UNIT, ms).
  */
 int routerd_start(struct routerd *rd, struct sup *s, const struct azds_inst *in, const char *bin_dir,
 		  char *const *router_args, unsigned workers, struct azds_err *e);
