@@ -75,15 +75,13 @@ static void usage(FILE *f)
 	fprintf(f, "usage: azds [-i INSTANCE] COMMAND [VERB] [OPTIONS]\n\n");
 	for (size_t k = 0; k < NVERBS; k++) {
 		const struct verb *v = &verbs[k];
-		char title[48];
+		/* one-word commands read the data plane, not the API */
+		const char *heading = v->name ? v->group : "data plane";
 
-		if (v->name && (!group || strcmp(group, v->group)))
-			fprintf(f, "%s%s:\n", group ? "\n" : "", v->group);
-		if (!v->name && group && strcmp(group, v->group) && verbs[k - 1].name)
-			fprintf(f, "\n");
-		group = v->group;
-		snprintf(title, sizeof(title), "%s", verb_title(v));
-		fprintf(f, "  %-26s %s\n", title, v->summary);
+		if (!group || strcmp(group, heading))
+			fprintf(f, "%s%s:\n", group ? "\n" : "", heading);
+		group = heading;
+		fprintf(f, "  %-26s %s\n", verb_title(v), v->summary);
 	}
 	fprintf(f, "\n-i/--instance NAME selects the instance (default $AZDS_INSTANCE, or \"azds\").\n"
 		   "'azds COMMAND --help' and 'azds COMMAND VERB --help' tell more.\n");

@@ -250,6 +250,12 @@ int opts_parse(const struct verb *v, const struct opt *o, int argc, char **argv,
 		r = -EINVAL;
 		goto out;
 	}
+	/* only a verb whose synopsis shows "[-- COMMAND" takes one */
+	if (a->nrest && (!v->synopsis || !strstr(v->synopsis, "[-- "))) {
+		usage_error(v, "unexpected argument \"%s\" after \"--\"", a->rest[0]);
+		r = -EINVAL;
+		goto out;
+	}
 	if (a->npos < v->min_args) {
 		const char *syn = v->synopsis ? v->synopsis : "ARGUMENT";
 

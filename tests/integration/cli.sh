@@ -124,6 +124,7 @@ expect_error "an unknown output format" 2 '-o "yaml": must be one of json|wide' 
 expect_error "an unknown restart policy" 2 '--restart "Sometimes"' pod run p --restart Sometimes
 expect_error "an argument too many" 2 'space list: unexpected argument "extra"' space list extra
 expect_error "a missing NAME" 2 "pod rm: NAME is required" pod rm
+expect_error "a command where none is taken" 2 'unexpected argument "x" after "--"' space list -- x
 expect_error "select without -n" 2 "space select: -n SPACE is required" space select
 expect_error "-n and -A together" 2 "-n and -A exclude each other" pod list -n dev -A
 expect_error "--env without =" 2 '--env "FOO": must be NAME=VALUE' pod run p --env FOO
