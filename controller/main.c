@@ -151,6 +151,13 @@ static int purge(int argc, char **argv)
 		return 1;
 	}
 	azds_podcg_remove_instance(&in);
+	{
+		/* the run directory whole (the supervisor's units too), as a reboot would */
+		char *rm[] = { "rm", "-rf", "--one-file-system", in.run_dir, NULL };
+
+		azds_run(rm, true);
+		rmdir("/run/azds");
+	}
 	if (keep_state) {
 		printf("instance %s: removed from the node; its store is kept\n", in.name);
 		return 0;

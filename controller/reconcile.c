@@ -246,7 +246,7 @@ int reconcile_all(struct ctl *c)
 	s.gone.n = 0;
 	sup_each(c->sup, unit_orphan, &s);
 	for (size_t i = 0; i < s.gone.n; i++)
-		sup_stop(c->sup, s.gone.v[i], 5000);
+		sup_forget(c->sup, s.gone.v[i], 5000);
 	s.gone.n = 0;
 	c->rt->each_service(c, service_orphan, &s);
 	for (size_t i = 0; i < s.gone.n; i++) {

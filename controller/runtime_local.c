@@ -219,12 +219,13 @@ static int rm_rf(const char *dir)
 
 static int local_pod_delete(struct ctl *c, const char *name, struct azds_err *e)
 {
-	char dir[PATH_MAX];
+	char dir[PATH_MAX], unit[SUP_NAME_MAX];
 	int err;
 
-	err = local_pod_stop(c, name, e);
-	if (err)
-		return err;
+	unit_name(name, unit, sizeof(unit));
+	err = sup_forget(c->sup, unit, 5000);
+	if (err && err != -ENOENT)
+		return azds_err(e, err, "pod \"%s\": stop: %s", name, strerror(-err));
 	err = azds_pod_del(&c->in, &c->m, name, e);
 	if (err && err != -ENOENT)
 		return err;

@@ -1286,3 +1286,29 @@ int sup_each(struct sup *s, int (*cb)(void *ctx, const char *name, const struct 
 	}
 	return 0;
 }
+
+int sup_forget(struct sup *s, const char *name, int timeout_ms)
+{
+	struct unit **pp, *u;
+	int err = sup_stop(s, name, timeout_ms);
+
+	if (err)
+		return err;
+	for (pp = &s->units; *pp && strcmp((*pp)->name, name); pp = &(*pp)->next)
+		;
+	u = *pp;
+	if (!u)
+		return -ENOENT;
+	*pp = u->next;
+	if (u->cur)
+		proc_free(s, u->cur);
+	while (u->old) {
+		struct proc *p = u->old;
+
+		u->old = p->next;
+		proc_free(s, p);
+	}
+	spec_clear(u);
+	free(u);
+	return 0;
+}

@@ -87,6 +87,9 @@ void sup_dispatch(struct sup *s);
 int sup_start(struct sup *s, const struct sup_spec *spec);
 /* SIGTERM, then SIGKILL after timeout_ms; no restart; waits for the exit. */
 int sup_stop(struct sup *s, const char *name, int timeout_ms);
+/* sup_stop, then forget the unit (its restart count too): a unit of that
+ * name started later is a new one. */
+int sup_forget(struct sup *s, const char *name, int timeout_ms);
 /* Start a second process for the unit from spec; once it is ready (or
  * ready_timeout_ms passed) SIGTERM the old one, which drains; the unit is
  * then the new process. If the new process exits before it is ready, the

@@ -520,6 +520,27 @@ static void add_resolv(struct args *a, const struct sandbox *sb)
 	add3(a, "--ro-bind", src, dest);
 }
 
+/*
+ * A command under /tmp or /run (a build tree in /tmp, say) would be hidden
+ * by the sandbox's own /tmp and /run: its directory, and only that, is
+ * bound read-only at the same place, after them.
+ */
+static void add_command_dir(struct args *a, const struct sandbox *sb)
+{
+	static char dir[PATH_MAX];
+
+	if (!sb->argv[0] || sb->argv[0][0] != '/' || !realpath(sb->argv[0], dir))
+		return;
+	if (strncmp(dir, "/tmp/", 5) && strncmp(dir, "/run/", 5))
+		return;
+	*strrchr(dir, '/') = 0;
+	/* never a directory of the instance's own state or sockets */
+	if (!strncmp(dir, "/run/azds", 9) || !strncmp(dir, "/run/netns", 10) || !strcmp(dir, "/tmp") ||
+	    !strcmp(dir, "/run"))
+		return;
+	add3(a, "--ro-bind", dir, dir);
+}
+
 static void build_args(struct args *a, const struct sandbox *sb, int seccomp_fd)
 {
 	char fd[16];
@@ -534,6 +555,7 @@ static void build_args(struct args *a, const struct sandbox *sb, int seccomp_fd)
 	/* the supervisor's stop reaches the command; no TIOCSTI into a tty */
 	add2(a, "--die-with-parent", "--new-session");
 	add_root(a);
+	add_command_dir(a, sb);
 	add_resolv(a, sb);
 	add3(a, "--bind", STAGE, "/workspace");
 	add2(a, "--remount-ro", "/");

@@ -18,6 +18,7 @@ cleanup() {
 	$CTL purge >/dev/null 2>&1
 	rm -rf "$WORK"
 }
+trap cleanup EXIT
 
 api() { # api METHOD PATH [BODY]: prints "STATUS BODY"
 	local m=$1 p=$2
@@ -44,6 +45,7 @@ wait_http() {
 }
 
 cleanup # a crashed earlier run's instance
+mkdir -p "$WORK"
 start_ctl
 
 # ---- spaces, services and pods through the CLI; a request routed through them
