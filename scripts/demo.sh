@@ -1,8 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# The README's demo: build, bring up the embedded node with the two-space
-# topology in network namespaces, and show routed responses with and
-# without the azds-route-as header. --keep leaves it running.
+# The README's demo: build, start the controller, make spaces with
+# `azds space select`, run sandboxed pods through the CLI, and show routed
+# responses with and without the azds-route-as header. --keep leaves it
+# running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KEEP=0
@@ -11,48 +12,51 @@ KEEP=0
 ./scripts/build.sh >/dev/null
 B=$PWD/build/bin
 I=demo
+AZ="$B/azds -i $I"
 CTL="$B/azds-controller -i $I"
 INIT="$B/azds-init -i $I"
 
-$CTL stop >/dev/null 2>&1 || true
-[ $KEEP = 1 ] || trap '$CTL stop >/dev/null 2>&1' EXIT
+$CTL purge >/dev/null 2>&1 || true
+[ $KEEP = 1 ] || trap '$CTL purge >/dev/null 2>&1' EXIT
 say() { printf '\n\033[1m%s\033[0m\n' "$*"; }
+show() { printf '$'; printf ' %q' "$@"; echo; "$@"; }
 
-say "1. Start the node (pinned BPF maps, TC + cgroup programs, DNS, azds-router)"
-$CTL start
-say "2. Spaces dev -> dev/alice, services web and api in dev, alice's own api"
-$CTL space add dev
-$CTL space add dev/alice
-$CTL service add dev web --port 80 --target-port 8080
-$CTL service add dev api --port 80 --target-port 8080
-$CTL service add dev/alice api --port 80 --target-port 8080
+say "1. Start the controller (it loads the data plane, starts DNS and azds-router, serves the API)"
+show $AZ controller start
+say "2. Spaces: dev, and alice's child space dev/alice (selected, like 'azds space select' in Dev Spaces)"
+show $AZ space select -n dev -y
+show $AZ space select -n dev/alice -y
+show $AZ space list
+say "3. Services web and api in dev, alice's own api; each pod a sandbox running podserver"
+$AZ service add web -n dev --port 80 --target-port 8080 >/dev/null
+$AZ service add api -n dev --port 80 --target-port 8080 >/dev/null
+$AZ service add api -n dev/alice --port 80 --target-port 8080 >/dev/null
 for p in "web dev web" "api dev api" "api-alice dev/alice api"; do
 	set -- $p
-	$INIT add --pod "$1" --space "$2" --service "$3" >/dev/null
-	$INIT exec --pod "$1" -- "$B/podserver" --pod "$1" --space "$2" --service "$3" \
-		--listen 0.0.0.0:8080 >/dev/null 2>&1 &
-	disown
+	$AZ pod run "$1" -n "$2" --service "$3" -- "$B/podserver" --pod "$1" --space "$2" --service "$3" \
+		--listen 0.0.0.0:8080 >/dev/null
 done
-$CTL service list
+show $AZ service list -A
 for i in $(seq 1 100); do
 	$INIT exec --pod web -- "$B/azds-probe" get api:80 / --timeout 1 >/dev/null 2>&1 &&
 		$INIT exec --pod web -- "$B/azds-probe" get web:80 / --timeout 1 >/dev/null 2>&1 && break
 	sleep 0.1
 done
+show $AZ pod list -A
 
 run() { printf '$'; printf ' %q' "$@"; echo; "$@" 2>&1 | sed 's/^/    /'; }
-say "3. From the web pod: http://api/ without a header -> dev's api"
+say "4. From the web pod: http://api/ without a header -> dev's api"
 run $INIT exec --pod web -- curl -s http://api/
-say "4. With azds-route-as: alice -> alice's api (same client, same URL)"
+say "5. With azds-route-as: alice -> alice's api (same client, same URL)"
 run $INIT exec --pod web -- curl -s http://api/ -H 'azds-route-as: alice'
-say "5. Through two hops (web calls api, propagating the header)"
+say "6. Through two hops (web calls api, propagating the header)"
 run $INIT exec --pod web -- curl -s 'http://web/call?url=http://api/' -H 'azds-route-as: alice'
 run $INIT exec --pod web -- curl -s 'http://web/call?url=http://api/'
-say "6. W3C baggage works too"
+say "7. W3C baggage works too"
 run $INIT exec --pod web -- curl -s http://api/ -H 'baggage: azds-route-as=alice'
-say "7. Data-plane counters"
-$CTL status
+say "8. The controller's view"
+show $AZ controller status
 if [ $KEEP = 1 ]; then
 	say "Left running. Try: $INIT exec --pod web -- curl -s http://api/ -H 'azds-route-as: alice'"
-	echo "Stop with: $CTL stop"
+	echo "Stop the daemon with: $AZ controller stop (pods keep running); remove everything: $CTL purge"
 fi
