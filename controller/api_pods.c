@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 #include "ctl.h"
+#include "podcg.h"
 
 #define LOG_CHUNK (256 * 1024) /* bytes of log per answer */
 #define FOLLOW_WAIT_MS 10000
@@ -213,27 +214,32 @@ static int pod_parse(struct ctl *c, json_t *j, struct st_pod *p, struct httpd_re
 		}
 		snprintf(p->workdir, sizeof(p->workdir), "%s", workdir);
 	}
-	p->limits.memory_bytes = 512ull << 20;
-	p->limits.pids = 512;
-	p->limits.cpu_millis = 1000;
+	p->limits.memory_bytes = AZDS_POD_MEMORY_DEFAULT;
+	p->limits.pids = AZDS_POD_PIDS_DEFAULT;
+	p->limits.cpu_millis = AZDS_POD_CPU_DEFAULT;
 	if (lim && !json_is_object(lim)) {
 		httpd_error(w, 400, "pod \"%s\": \"limits\" must be an object {memory, pids, cpu}", name);
 		return -EINVAL;
 	}
 	if ((v = json_object_get(lim, "memory")) && (parse_memory(v, &p->limits.memory_bytes) ||
-						     p->limits.memory_bytes < (4u << 20))) {
+						     p->limits.memory_bytes < AZDS_POD_MEMORY_MIN)) {
 		httpd_error(w, 400, "pod \"%s\": limits.memory: a size such as 256Mi or 1Gi, at least 4Mi", name);
 		return -EINVAL;
 	}
 	if ((v = json_object_get(lim, "pids"))) {
-		if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 1000000) {
-			httpd_error(w, 400, "pod \"%s\": limits.pids: a number 1-1000000", name);
+		if (!json_is_integer(v) || json_integer_value(v) < AZDS_POD_PIDS_MIN ||
+		    json_integer_value(v) > AZDS_POD_PIDS_MAX) {
+			httpd_error(w, 400, "pod \"%s\": limits.pids: a number %d-%d", name, AZDS_POD_PIDS_MIN,
+				    AZDS_POD_PIDS_MAX);
 			return -EINVAL;
 		}
 		p->limits.pids = (uint32_t)json_integer_value(v);
 	}
-	if ((v = json_object_get(lim, "cpu")) && (parse_cpu(v, &p->limits.cpu_millis) || p->limits.cpu_millis > 1024000)) {
-		httpd_error(w, 400, "pod \"%s\": limits.cpu: millicpus such as 500m, or cores such as 2", name);
+	if ((v = json_object_get(lim, "cpu")) && (parse_cpu(v, &p->limits.cpu_millis) ||
+						  p->limits.cpu_millis < AZDS_POD_CPU_MIN ||
+						  p->limits.cpu_millis > AZDS_POD_CPU_MAX)) {
+		httpd_error(w, 400, "pod \"%s\": limits.cpu: %dm to %dm, such as 500m, or cores such as 2", name,
+			    AZDS_POD_CPU_MIN, AZDS_POD_CPU_MAX);
 		return -EINVAL;
 	}
 	return 0;
