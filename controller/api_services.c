@@ -181,7 +181,11 @@ void api_services(struct ctl *c, const struct httpd_req *r, const char *rest, st
 			return;
 		}
 		/* one transaction, one commit for the batch */
-		store_begin(c->st);
+		if (store_begin(c->st)) {
+			api_store_status(c, -EIO, w, "store services");
+			json_decref(body);
+			return;
+		}
 		for (size_t i = 0; i < json_array_size(items); i++) {
 			if (service_parse(c, json_array_get(items, i), (int)i, &s, w) || service_put(c, &s, &created, &count, w))
 				break;

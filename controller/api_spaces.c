@@ -141,9 +141,13 @@ static void create(struct ctl *c, const struct httpd_req *r, struct httpd_resp *
 		json_decref(body);
 		return;
 	}
-	out = json_array();
 	/* one transaction for the batch: one commit (one fsync) for all */
-	store_begin(c->st);
+	if (store_begin(c->st)) {
+		api_store_status(c, -EIO, w, "create spaces");
+		json_decref(body);
+		return;
+	}
+	out = json_array();
 	for (i = 0; i < json_array_size(items); i++) {
 		json_t *it = json_array_get(items, i);
 		const char *name = json_string_value(json_object_get(it, "name"));
