@@ -30,8 +30,10 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <linux/close_range.h>
+#include <linux/sched.h>
 #include "azds.h"
 #include "supervise.h"
 
@@ -117,8 +119,38 @@ static void write_status(struct shim *sh, int code, int sig, const char *failed)
 	write_state(sh, "status", text);
 }
 
+/*
+ * A child born in the unit's cgroup (clone3 CLONE_INTO_CGROUP): moving a
+ * process by writing cgroup.procs waits for an RCU grace period, about
+ * 10 ms here, which a router restart would spend with connections
+ * waiting. *moved is false when the child must join the cgroup itself
+ * (no clone3, no cgroup v2 directory, or none asked for).
+ */
+static pid_t spawn(const struct shim *sh, bool *moved)
+{
+	*moved = false;
+	if (sh->cgroup) {
+		int cg = open(sh->cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		if (cg >= 0) {
+			struct clone_args ca = { .flags = CLONE_INTO_CGROUP, .exit_signal = SIGCHLD, .cgroup = (__u64)cg };
+			long pid = syscall(SYS_clone3, &ca, sizeof(ca));
+			int err = errno;
+
+			if (pid != 0)
+				close(cg);
+			if (pid >= 0) {
+				*moved = true;
+				return (pid_t)pid;
+			}
+			errno = err;
+		}
+	}
+	return fork();
+}
+
 /* In the child: everything the process must not inherit goes, then exec. */
-static void __attribute__((noreturn)) child_exec(struct shim *sh, pid_t shim_pid, int out, int errp)
+static void __attribute__((noreturn)) child_exec(struct shim *sh, pid_t shim_pid, int out, int errp, bool in_cgroup)
 {
 	int fail[2] = { START_CGROUP, 0 };
 	sigset_t none;
@@ -132,7 +164,7 @@ static void __attribute__((noreturn)) child_exec(struct shim *sh, pid_t shim_pid
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != shim_pid)
 		_exit(127);
-	if (sh->cgroup) {
+	if (sh->cgroup && !in_cgroup) {
 		char procs[PATH_MAX];
 		int cfd;
 
@@ -165,6 +197,7 @@ static int start_child(struct shim *sh, int *out_fd)
 {
 	int out[2], errp[2], fail[2];
 	pid_t self = getpid();
+	bool moved;
 	ssize_t n;
 
 	if (pipe2(out, O_CLOEXEC) || pipe2(errp, O_CLOEXEC)) {
@@ -174,7 +207,7 @@ static int start_child(struct shim *sh, int *out_fd)
 		return err;
 	}
 	sh->started_ms = sup_now_ms();
-	sh->child = fork();
+	sh->child = spawn(sh, &moved);
 	if (sh->child < 0) {
 		int err = -errno;
 
@@ -182,7 +215,7 @@ static int start_child(struct shim *sh, int *out_fd)
 		return err;
 	}
 	if (sh->child == 0)
-		child_exec(sh, self, out[1], errp[1]);
+		child_exec(sh, self, out[1], errp[1], moved);
 	close(out[1]);
 	close(errp[1]);
 	if (sh->ready)

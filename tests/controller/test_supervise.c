@@ -454,6 +454,29 @@ static void t_fds_and_ready(struct sup *s)
 	check(err == -ESRCH, "unready: sup_wait_ready says it exited (%d)", err);
 }
 
+/* The process runs in the cgroup the spec names (born there: clone3). */
+static void t_cgroup(struct sup *s)
+{
+	char root[256], cg[400], log[4096];
+	struct unit_args a;
+	struct sup_spec *sp;
+	int from = nevents;
+
+	if (azds_cgroup2_root(root, sizeof(root))) {
+		check(true, "cgroup: no cgroup v2 mount, skipped");
+		return;
+	}
+	snprintf(cg, sizeof(cg), "%s/azds-test-supervise", root);
+	rmdir(cg);
+	check(mkdir(cg, 0755) == 0, "cgroup: %s made", cg);
+	sp = spec(&a, "incg", "cat /proc/self/cgroup", ST_RESTART_NEVER);
+	sp->cgroup = cg;
+	check(sup_start(s, sp) == 0 && wait_event(s, "incg", SUP_EXITED, from), "cgroup: ran");
+	slurp(a.log, log, sizeof(log));
+	check(strstr(log, "0::/azds-test-supervise\n") != NULL, "cgroup: the process was in it (%.80s)", log);
+	check(rmdir(cg) == 0, "cgroup: empty again once it exited");
+}
+
 /* SIGTERM: say "drained <pid>" and exit 0; ready at once */
 #define DRAINER "trap 'echo drained $$; exit 0' TERM; echo R >&$AZDS_READY_FD; while :; do sleep 0.05; done"
 
@@ -706,6 +729,7 @@ int main(int argc, char **argv)
 	t_start_failure(s);
 	t_log_bound(s);
 	t_fds_and_ready(s);
+	t_cgroup(s);
 	t_replace(s);
 	sup_each(s, stop_each, s);
 	sup_free(s);

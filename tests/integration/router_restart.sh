@@ -74,7 +74,11 @@ VIP=$($CTL service list | awk '$1 == "dev" && $2 == "api" { print $4 }')
 # the client's TIME_WAIT ports are reused: thousands of new connections a run
 in_pod client sysctl -qw net.ipv4.tcp_tw_reuse=1
 
-"$BIN/routerd_harness" -i "$INST" --bin "$BIN" --ctl "$FIFO" --events "$EV" >>"$WORK/harness.log" 2>&1 &
+# an idle kept-alive client gets 10 s to send its next request during a
+# drain (the check below sends it once the drain has begun), tunnels 30 s
+"$BIN/routerd_harness" -i "$INST" --bin "$BIN" --ctl "$FIFO" --events "$EV" \
+	--router-arg --drain-idle-ms --router-arg 10000 --router-arg --drain-timeout-ms --router-arg 30000 \
+	>>"$WORK/harness.log" 2>&1 &
 HPID=$!
 echo "$HPID" >"$HPIDF"
 wait_line '^ready pid=' && ok "the harness started the router" || { bad "router not ready: $(cat "$EV")"; finish; exit 1; }
@@ -146,6 +150,71 @@ for mode in keepalive newconn; do
 		ok "restart ($mode): the old router ($old) is gone, $new serves" || bad "restart ($mode): old $old, new $new"
 done
 expect_contains "the replaced routers drained" "$(cat /run/azds/$INST/router.log)" "SIGTERM: draining"
+
+# (c) what a drain does with what the old router holds: an exchange in
+# flight (a request the backend holds until /poke) finishes, its response
+# saying Connection: close; a request that comes on a kept-alive
+# connection is answered likewise; an open websocket keeps the old router
+# (idle, not spinning) until it closes
+wait_for() { # FILE TEXT
+	local i
+	for i in $(seq 1 500); do
+		grep -q -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.02
+	done
+	return 1
+}
+old=$(router_pid)
+rm -f "$WORK/go_ka" "$WORK/go_ws"
+probe client get "$VIP" /hold -i >"$WORK/hold.out" 2>&1 &
+HOLD=$!
+probe client get "$VIP" /first -i --then /second --wait-file "$WORK/go_ka" >"$WORK/ka.out" 2>&1 &
+KA=$!
+probe client hold "$VIP" ws:/ --wait-file "$WORK/go_ws" >"$WORK/ws.out" 2>&1 &
+WS=$!
+for i in $(seq 1 200); do
+	probe client get "$VIP" '/seen?path=/hold' | grep -q 'seen=1' && break
+	sleep 0.02
+done
+wait_for "$WORK/ka.out" "path=/first" && wait_for "$WORK/ws.out" "held 1" &&
+	ok "drain: a held exchange, a kept-alive connection and a websocket on router $old" ||
+	bad "drain: setup: $(cat "$WORK/ka.out" "$WORK/ws.out")"
+nd=$(grep -c 'SIGTERM: draining' /run/azds/$INST/router.log)
+echo restart >"$FIFO"
+wait_line "^restarted old=$old new=[0-9]* rc=0" || bad "drain: restart: $(grep '^restarted' "$EV" | tail -1)"
+# the line comes once every worker of the old router stopped accepting
+for i in $(seq 1 500); do
+	[ "$(grep -c 'SIGTERM: draining' /run/azds/$INST/router.log)" -gt "$nd" ] && break
+	sleep 0.02
+done
+expect_contains "drain: the held request is answered now" "$(probe client get "$VIP" /poke)" "poked=1"
+wait "$HOLD"
+hold=$(cat "$WORK/hold.out")
+expect_contains "drain: the exchange in flight finished" "$hold" "path=/hold"
+expect_contains "drain: ... with Connection: close" "$hold" "Connection: close"
+touch "$WORK/go_ka"
+wait "$KA"
+ka=$(sed -n '/waiting for/,$p' "$WORK/ka.out")
+expect_contains "drain: a request on the kept-alive connection is answered" "$ka" "path=/second"
+expect_contains "drain: ... with Connection: close" "$ka" "Connection: close"
+if kill -0 "$old" 2>/dev/null; then
+	ok "drain: the websocket keeps the old router ($old)"
+	t0=$(awk '{ print $14 + $15 }' "/proc/$old/stat")
+	sleep 1
+	t1=$(awk '{ print $14 + $15 }' "/proc/$old/stat" 2>/dev/null || echo "$t0")
+	[ $((t1 - t0)) -lt 20 ] && ok "drain: the old router waits idle ($((t1 - t0)) ticks of CPU in 1 s)" ||
+		bad "drain: the old router spins while draining ($((t1 - t0)) ticks of CPU in 1 s)"
+else
+	bad "drain: the old router ($old) left before the websocket closed"
+fi
+touch "$WORK/go_ws"
+wait "$WS"
+for i in $(seq 1 500); do
+	kill -0 "$old" 2>/dev/null || break
+	sleep 0.02
+done
+! kill -0 "$old" 2>/dev/null && ok "drain: the old router exits once the websocket is closed" ||
+	bad "drain: the old router ($old) still runs"
 expect_not_contains "no restart was a crash" "$(grep '^event' "$EV" | grep -v 'signal=9' | grep 'state=backoff')" "state="
 
 expect_contains "after all that, still routed to the dev pod" "$(probe client get "$VIP" /after)" "pod=api-dev"

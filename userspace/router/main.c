@@ -55,6 +55,7 @@ static const struct setting settings[] = {
 	S("pool-idle-timeout-ms", pool_idle_timeout_ms, 30000, 100, 3600000, "idle time of a pooled upstream connection"),
 	S("access-log-bytes", access_log_bytes, 16ULL << 20, 4096, 1ULL << 40, "access log size before it is rotated to FILE.1"),
 	S("drain-timeout-ms", drain_timeout_ms, 10000, 0, 3600000, "after SIGTERM: time for in-flight exchanges and tunnels to end (0: stop at once)"),
+	S("drain-idle-ms", drain_idle_ms, 500, 0, 3600000, "draining: time an idle client connection has to send one more request (answered, then closed)"),
 	S("listen-fds", listen_fds, 0, 0, ROUTER_MAX_WORKERS, "listeners inherited as fds 3..3+N-1, listening and registered by their owner: one worker each (0: make our own)"),
 };
 #undef S
@@ -263,7 +264,7 @@ static void *worker_run(void *arg)
 			if (!evs[i].data.ptr)
 				router_accept(r);
 			else if (evs[i].data.ptr == &r->wakefd)
-				; /* the main thread woke us: see below */
+				eventfd_read(r->wakefd, &(eventfd_t){ 0 }); /* woken for the drain: below */
 			else
 				router_event(r, evs[i].data.ptr, evs[i].events);
 		}
@@ -332,8 +333,6 @@ static void wait_and_drain(const struct azds_inst *in)
 		register_listeners(in, 0); /* TC falls back to the router port while we stop */
 		return;
 	}
-	fprintf(stderr, "azds-router: %s: draining (at most %u ms)\n", sig == SIGTERM ? "SIGTERM" : "SIGINT",
-		SH.cfg.drain_timeout_ms);
 	/* our own listeners leave TC first, so new connections go elsewhere
 	 * (the router port's fallback); a given listener stays its owner's */
 	register_listeners(in, 0);
@@ -343,6 +342,12 @@ static void wait_and_drain(const struct azds_inst *in)
 		if (eventfd_write(W[i].wakefd, 1)) {
 			/* it looks at least every 250 ms anyway */
 		}
+	/* said once every worker has stopped accepting: from this line on,
+	 * a request on a kept-alive connection is answered to close it */
+	for (int i = 0; i < 1000 && atomic_load(&SH.drain_begun) < SH.nworkers; i++)
+		nanosleep(&(struct timespec){ 0, 1000 * 1000 }, NULL);
+	fprintf(stderr, "azds-router: %s: draining (at most %u ms)\n", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+		SH.cfg.drain_timeout_ms);
 	while (atomic_load(&SH.workers_done) < SH.nworkers) {
 		if (sigtimedwait(&set, NULL, &tick) > 0) {
 			fprintf(stderr, "azds-router: second signal: stopping now\n");

@@ -23,6 +23,7 @@
 #include <netinet/tcp.h>
 #include <linux/netfilter_ipv4.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +35,6 @@
 #define REPLY_MAX 1024
 #define REPLY_DEADLINE_MS 10000 /* to deliver our own error reply */
 #define UPSTREAM_BUF 65536      /* holds the largest response head we accept */
-#define DRAIN_IDLE_GRACE_MS 500 /* draining: an idle client gets this long to send one more request */
 
 enum mode { M_DETECT, M_HTTP, M_TUNNEL };
 enum req_state { RQ_HEAD, RQ_BODY, RQ_RESEND, RQ_DONE };
@@ -1491,6 +1491,7 @@ void router_drain_begin(struct router *r, bool own_listener)
 	close(r->lfd);
 	r->lfd = -1;
 	pool_flush(r);
+	atomic_fetch_add(&r->sh->drain_begun, 1);
 }
 
 /* A client connection with nothing under way: no request, no reply. */
@@ -1513,7 +1514,7 @@ void router_drain(struct router *r)
 		uint64_t since = s->last_active_ms > r->drain_since_ms ? s->last_active_ms : r->drain_since_ms;
 
 		next = s->next;
-		if (session_idle(s) && r->now_ms - since >= DRAIN_IDLE_GRACE_MS)
+		if (session_idle(s) && r->now_ms - since >= r->cfg.drain_idle_ms)
 			session_free(s);
 	}
 }

@@ -37,6 +37,7 @@ struct router_cfg {
 	bool access_log_query;        /* log query strings too */
 	bool redirect_mode; /* original destination from SO_ORIGINAL_DST (iptables REDIRECT) */
 	unsigned drain_timeout_ms;    /* after SIGTERM; 0 = stop at once */
+	unsigned drain_idle_ms;       /* draining: an idle client's grace */
 	unsigned listen_fds;          /* inherited listeners at fds 3..; 0 = our own */
 };
 
@@ -82,6 +83,7 @@ struct router_shared {
 	_Atomic int stop;
 	_Atomic int draining;       /* SIGTERM: finish what is held, take nothing new */
 	uint64_t drain_deadline_ms; /* set before draining */
+	_Atomic unsigned drain_begun; /* workers that stopped accepting */
 	_Atomic unsigned workers_done;
 };
 
