@@ -98,7 +98,7 @@ summary() {
 	echo "     $1: $(val "$1" requests) requests, ok $(val "$1" ok), refused $(val "$1" refused)," \
 		"reset $(val "$1" reset), bad status $(val "$1" bad_status), timeout $(val "$1" timeouts);" \
 		"max latency $(val "$1" max_ms) ms"
-	[ -s "$WORK/$1.err" ] && sed 's/^/     /' "$WORK/$1.err" | head -5
+	[ -s "$WORK/$1.err" ] && grep -v " Killed " "$WORK/$1.err" | sed 's/^/     /' | head -5
 }
 all_ok() { # NAME LABEL
 	summary "$1"
@@ -215,6 +215,29 @@ for i in $(seq 1 500); do
 done
 ! kill -0 "$old" 2>/dev/null && ok "drain: the old router exits once the websocket is closed" ||
 	bad "drain: the old router ($old) still runs"
+# (d) the controller dies (kill -9 of the harness): traffic goes on; the
+# next one adopts the router, takes its listeners back from the shim, and
+# restarts it on them after a kill -9
+old=$(router_pid)
+run ctl_kill --at-ms 1000 --run "kill -9 $HPID"
+all_ok ctl_kill "controller kill -9"
+wait "$HPID" 2>/dev/null
+kill -0 "$old" 2>/dev/null && ok "controller kill -9: the router ($old) runs on" || bad "controller kill -9: router $old gone"
+nready=$(grep -c '^ready pid=' "$EV")
+"$BIN/routerd_harness" -i "$INST" --bin "$BIN" --ctl "$FIFO" --events "$EV" >>"$WORK/harness.log" 2>&1 &
+HPID=$!
+echo "$HPID" >"$HPIDF"
+for i in $(seq 1 500); do
+	[ "$(grep -c '^ready pid=' "$EV")" -gt "$nready" ] && break
+	sleep 0.02
+done
+expect_eq "a new controller adopts the running router" "$(grep '^ready pid=' "$EV" | tail -1 | sed 's/ready pid=\([0-9]*\).*/\1/')" "$old"
+run adopted_kill --new-conn --at-ms 1000 --kill-pid-file "$UNIT/current/pid" --quiesce
+all_ok adopted_kill "kill -9 under the new controller"
+new=$(router_pid)
+[ -n "$new" ] && [ "$new" != "$old" ] && ok "the new controller restarted the router ($old -> $new) on the same listeners" ||
+	bad "no restart under the new controller ($old -> $new)"
+
 expect_not_contains "no restart was a crash" "$(grep '^event' "$EV" | grep -v 'signal=9' | grep 'state=backoff')" "state="
 
 expect_contains "after all that, still routed to the dev pod" "$(probe client get "$VIP" /after)" "pod=api-dev"
