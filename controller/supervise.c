@@ -851,7 +851,7 @@ static struct proc *adopt_run(struct unit *u, const char *run)
 {
 	char path[FILE_MAX], buf[128];
 	unsigned long long start = 0;
-	int pid = 0, restarts = 0, nfds = 0;
+	int pid = 0, restarts, nfds = 0;
 	struct proc *p;
 
 	snprintf(path, sizeof(path), "%s/shim.pid", run);
@@ -878,8 +878,20 @@ static struct proc *adopt_run(struct unit *u, const char *run)
 	p->ready = true; /* it ran before we came: whatever it said, it serves */
 	snprintf(p->run, sizeof(p->run), "%s", run);
 	proc_read_pid(p);
-	u->restarts = restarts;
 	return p;
+}
+
+/* The restart count recorded with a run (its shim may be gone). */
+static int run_restarts(const char *run)
+{
+	char path[FILE_MAX], buf[128];
+	unsigned long long start;
+	int pid, restarts = 0;
+
+	snprintf(path, sizeof(path), "%s/shim.pid", run);
+	if (read_small(path, buf, sizeof(buf)) && sscanf(buf, "%d %llu %d", &pid, &start, &restarts) == 3)
+		return restarts;
+	return 0;
 }
 
 /* One unit's directory, as an earlier controller left it. */
@@ -921,6 +933,7 @@ static void load_unit(struct sup *s, const char *name)
 			}
 			continue;
 		}
+		u->restarts = run_restarts(run);
 		if (p) {
 			u->cur = p;
 			u->state = SUP_RUNNING;
@@ -1028,8 +1041,10 @@ int sup_fd(struct sup *s)
 void sup_dispatch(struct sup *s)
 {
 	struct epoll_event evs[32];
-	int n = epoll_wait(s->epfd, evs, 32, 0);
+	int n;
 
+again:
+	n = epoll_wait(s->epfd, evs, 32, 0);
 	for (int i = 0; i < n; i++) {
 		struct ev *e = evs[i].data.ptr;
 
@@ -1044,19 +1059,14 @@ void sup_dispatch(struct sup *s)
 				if (u->state == SUP_BACKOFF && u->due_mono_ms <= now)
 					restart(s, u);
 			arm_timer(s);
-			continue;
-		}
-		/* one event may free a proc another event of this batch names:
-		 * handle one batch entry per proc kind, then look again */
-		if (e->kind == EV_READY && e->p->ready_fd >= 0)
+		} else if (e->kind == EV_READY && e->p->ready_fd >= 0) {
 			proc_readable(s, e->p);
-		else if (e->kind == EV_EXIT) {
+		} else if (e->kind == EV_EXIT) {
 			proc_exited(s, e->p);
-			/* the batch may name the freed proc again: start over */
-			if (i + 1 < n) {
-				sup_dispatch(s);
-				return;
-			}
+			/* the rest of the batch may name the proc just freed: ask
+			 * epoll again (what is still due is reported again) */
+			if (i + 1 < n)
+				goto again;
 		}
 	}
 }
