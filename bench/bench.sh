@@ -68,7 +68,7 @@ case "$OUT" in table | json) ;; *) echo "azds bench: -o must be table or json" >
 [[ "$DUR" =~ ^[0-9]+$ ]] && [ "$DUR" -ge 1 ] || { echo "azds bench: --duration must be a whole number of seconds >= 1" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || { echo "azds bench: must run as root" >&2; exit 1; }
 B=$(cd "$B" 2>/dev/null && pwd) || { echo "azds bench: no build at $B (run scripts/build.sh)" >&2; exit 1; }
-for t in azds-controller azds-init azds-router azds-load azds-idle podserver azds-probe azds-scale; do
+for t in azds-controller azds-init azds-router azds-load azds-idle podserver azds-probe azds-scale azds-ctlbench azds-restart azds; do
 	[ -x "$B/$t" ] || { echo "azds bench: $B/$t is missing (run scripts/build.sh)" >&2; exit 1; }
 done
 for t in haproxy nginx iperf3 iptables; do
@@ -377,6 +377,25 @@ if out=$("$B/azds-scale" -i $I --spaces 1000 --services 20 2>"$W/scale.err"); th
 	log "  scale: $out"
 else
 	echo "azds bench: scale: $(cat "$W/scale.err")" >&2
+	FAILED=$((FAILED + 1))
+fi
+
+# the controller through its API: a change until the maps have it, 1,000 spaces
+# x 20 services created, and the same set reconciled after a simulated reboot
+if out=$("$B/azds-ctlbench" -i "${I:0:11}c" --spaces 1000 --services 20 2>"$W/ctl.err"); then
+	echo "$out" | jq -c '{contender: "azds", mode: "controller"} + .' >>"$RES"
+	log "  controller: $out"
+else
+	echo "azds bench: controller: $(tail -3 "$W/ctl.err")" >&2
+	FAILED=$((FAILED + 1))
+fi
+# the router under the daemon at 1,000 req/s: kill -9 until serving again, restart-router
+if out=$(AZDS_RESTART_INSTANCE="${I:0:11}r" "$HERE/restart.sh" "$B" 5 json 2>"$W/restart.err") &&
+	[ "$(echo "$out" | jq -r .serving_again_median_ms)" != null ]; then
+	echo "$out" | jq -c '{contender: "azds", mode: "restart"} + .' >>"$RES"
+	log "  restart: $out"
+else
+	echo "azds bench: restart: $(tail -3 "$W/restart.err")" >&2
 	FAILED=$((FAILED + 1))
 fi
 

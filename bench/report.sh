@@ -113,6 +113,19 @@ else
 	jq -rs '["spaces", "services/space", "entries", "load s", "routing change ms"],
 		(.[] | select(.mode == "scale") | [.spaces, .services_per_space, .entries, .load_s, .routing_change_ms])
 		| @tsv' "$RES" | column -t -s $'\t'
+	echo
+	echo "Controller, through its API: a change until the maps have it; spaces x services created; reconcile after a reboot"
+	jq -rs '["change p50 ms", "change p99 ms", "spaces", "services/space", "create s", "reboot reconcile s"],
+		(.[] | select(.mode == "controller") | [.change_p50_ms, .change_p99_ms, .spaces, .services_per_space,
+		 .create_s, .reboot_reconcile_s]) | @tsv' "$RES" | column -t -s $'\t'
+	echo
+	echo "Router restarts under the daemon at 1,000 req/s (new connections wait in the listeners' backlog)"
+	jq -rs '["kill -9 until serving: median ms", "min", "max", "kills", "refused", "failed",
+		 "restart-router failed (keep-alive)", "(new connections)"],
+		(.[] | select(.mode == "restart") | [.serving_again_median_ms, .serving_again_min_ms,
+		 .serving_again_max_ms, .kills, .refused, .failed,
+		 "\(.restart_keepalive_failed)/\(.restart_keepalive_requests)",
+		 "\(.restart_newconn_failed)/\(.restart_newconn_requests)"]) | @tsv' "$RES" | column -t -s $'\t'
 fi
 
 if [ -n "$PLOT" ]; then
