@@ -93,6 +93,14 @@ for c in tcp-direct tcp-kernel-lb; do
 done
 check "scale measured" '[.results[] | select(.mode == "scale")] | length == 1'
 figures "scale figures" '.mode == "scale"' spaces services_per_space entries load_s routing_change_ms
+check "controller measured" '[.results[] | select(.mode == "controller")] | length == 1'
+figures "controller figures" '.mode == "controller"' changes change_p50_ms change_p99_ms spaces services_per_space \
+	create_s reboot_reconcile_s
+check "router restarts measured" '[.results[] | select(.mode == "restart")] | length == 1'
+figures "router restart figures" '.mode == "restart"' kills serving_again_median_ms serving_again_min_ms \
+	serving_again_max_ms restart_keepalive_requests restart_newconn_requests
+check "no connection refused or request failed through the router's restarts" \
+	'[.results[] | select(.mode == "restart")][0] | .refused == 0 and .failed == 0 and .restart_keepalive_failed == 0 and .restart_newconn_failed == 0'
 
 # the summary: every ratio and per-request CPU present
 check "summary has every measured contender and mode" \
