@@ -11,8 +11,6 @@
 #include "ctl.h"
 #include "podcg.h"
 
-#define LOG_CHUNK (256 * 1024) /* bytes of log per answer */
-#define FOLLOW_WAIT_MS 10000
 
 void ctl_pod_dir(const struct ctl *c, const char *pod, char *buf, size_t len)
 {
@@ -305,77 +303,6 @@ static int add_pod(void *ctx, const struct st_pod *p, const struct st_pod_status
 	return 0;
 }
 
-/* the log from ?offset, at most LOG_CHUNK; parks a follow request while
- * there is nothing new */
-static void logs(struct ctl *c, const struct httpd_req *r, const char *name, struct httpd_resp *w)
-{
-	const char *off = httpd_query(r, "offset");
-	char path[PATH_MAX];
-	long long from = off ? atoll(off) : 0;
-	struct stat st;
-	int fd;
-
-	if (strlen(name) >= ST_NAME_MAX || store_pod_get(c->st, name, NULL, NULL)) {
-		httpd_error(w, 404, "pod \"%s\" does not exist", name);
-		return;
-	}
-	ctl_pod_log_path(c, name, path, sizeof(path));
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st)) {
-		st.st_size = 0;
-	}
-	if (from < 0 || from > st.st_size)
-		from = 0; /* rotated: start over */
-	if (from == st.st_size && httpd_query_true(r, "follow")) {
-		int64_t now = httpd_now_ms();
-
-		if (fd >= 0)
-			close(fd);
-		/* park until new bytes or the deadline: a parked request is
-		 * called again with the same req, its deadline kept here */
-		static struct {
-			const void *req;
-			int64_t deadline;
-		} waits[HTTPD_MAX_CONNS];
-		int slot = -1, freeslot = -1;
-
-		for (int i = 0; i < HTTPD_MAX_CONNS; i++) {
-			if (waits[i].req == r)
-				slot = i;
-			else if (!waits[i].req && freeslot < 0)
-				freeslot = i;
-		}
-		if (slot < 0 && freeslot >= 0) {
-			slot = freeslot;
-			waits[slot].req = r;
-			waits[slot].deadline = now + FOLLOW_WAIT_MS;
-		}
-		if (slot >= 0 && now < waits[slot].deadline && !c->stopping) {
-			w->park = true;
-			return;
-		}
-		if (slot >= 0)
-			waits[slot].req = NULL;
-		w->status = 200;
-		w->content_type = "text/plain";
-		snprintf(w->extra_headers, sizeof(w->extra_headers), "X-Azds-Log-Offset: %lld\r\n", from);
-		return;
-	}
-	size_t want = (size_t)(st.st_size - from) < LOG_CHUNK ? (size_t)(st.st_size - from) : LOG_CHUNK;
-	char *buf = malloc(want + 1);
-	ssize_t got = buf && fd >= 0 && want ? pread(fd, buf, want, from) : 0;
-
-	if (fd >= 0)
-		close(fd);
-	if (got < 0)
-		got = 0;
-	w->status = 200;
-	w->content_type = "text/plain";
-	w->raw = buf;
-	w->raw_len = (size_t)got;
-	snprintf(w->extra_headers, sizeof(w->extra_headers), "X-Azds-Log-Offset: %lld\r\n", from + (long long)got);
-}
-
 void api_pods(struct ctl *c, const struct httpd_req *r, const char *rest, struct httpd_resp *w)
 {
 	char name[ST_NAME_MAX + 1];
@@ -400,7 +327,7 @@ void api_pods(struct ctl *c, const struct httpd_req *r, const char *rest, struct
 	}
 	snprintf(name, sizeof(name), "%.*s", sub ? (int)(sub - rest) : (int)strlen(rest), rest);
 	if (sub && !strcmp(sub, "/logs") && !strcmp(r->method, "GET")) {
-		logs(c, r, name, w);
+		api_pod_logs(c, r, name, w);
 		return;
 	}
 	if (sub) {

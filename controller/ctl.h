@@ -66,6 +66,7 @@ void api_selection(struct ctl *c, const struct httpd_req *r, struct httpd_resp *
 void api_services(struct ctl *c, const struct httpd_req *r, const char *rest, struct httpd_resp *w);
 void api_pods(struct ctl *c, const struct httpd_req *r, const char *rest, struct httpd_resp *w);
 void api_node(struct ctl *c, const struct httpd_req *r, const char *rest, struct httpd_resp *w);
+void api_pod_logs(struct ctl *c, const struct httpd_req *r, const char *name, struct httpd_resp *w);
 
 /* helpers shared by the handlers (api.c) */
 json_t *api_body(const struct httpd_req *r, struct httpd_resp *w); /* NULL: w holds the 400 */
