@@ -151,6 +151,9 @@ void ctl_on_unit(void *ctx, const char *name, const struct sup_status *ss)
 	}
 	if (strncmp(name, "pod-", 4) || store_pod_get(c->st, name + 4, NULL, &st))
 		return;
+	/* a stop of a process that had already finished keeps how it finished */
+	if (ss->state == SUP_STOPPED && (st.phase == ST_PHASE_SUCCEEDED || st.phase == ST_PHASE_FAILED))
+		return;
 	switch (ss->state) {
 	case SUP_RUNNING: st.phase = ST_PHASE_RUNNING; break;
 	case SUP_BACKOFF: st.phase = ST_PHASE_BACKOFF; break;
@@ -178,7 +181,8 @@ static int collect_unit(void *ctx, const char *name, const struct sup_status *st
 	struct stop_ctx *x = ctx;
 	void *nv;
 
-	(void)st;
+	if (st->state != SUP_RUNNING && st->state != SUP_BACKOFF)
+		return 0; /* nothing to stop */
 	nv = realloc(x->names, (size_t)(x->n + 1) * sizeof(*x->names));
 	if (!nv)
 		return 1;
@@ -300,8 +304,16 @@ int ctl_run(int argc, char **argv, const char *self_exe, const char *bin_dir)
 		if (c->cfg.nrouter_args) {
 			size_t o = 0;
 
-			for (int i = 0; i < c->cfg.nrouter_args; i++)
-				o += (size_t)snprintf(stored + o, sizeof(stored) - o, "%s\n", c->cfg.router_args[i]);
+			for (int i = 0; i < c->cfg.nrouter_args; i++) {
+				int n = snprintf(stored + o, sizeof(stored) - o, "%s\n", c->cfg.router_args[i]);
+
+				if (n < 0 || (size_t)n >= sizeof(stored) - o) {
+					fprintf(stderr, "azds-controller: --router-arg: at most %zu bytes in all\n",
+						sizeof(stored) - 1);
+					return 2;
+				}
+				o += (size_t)n;
+			}
 			store_setting_set(c->st, "router_args", stored);
 		} else if (store_setting_get(c->st, "router_args", stored, sizeof(stored)) == 0) {
 			for (char *p = stored, *nl; *p && c->cfg.nrouter_args < CTL_MAX_ROUTER_ARGS; p = nl + 1) {

@@ -135,7 +135,7 @@ static int start_daemons(bool router)
 		char *argv[] = { "ip", "netns", "exec", in.node_ns, "dnsmasq", "--keep-in-foreground",
 				 "--conf-file=/dev/null", "--no-resolv", "--no-hosts", addn,
 				 "--listen-address=" AZDS_GW_ADDR, "--bind-interfaces", "--local=/" AZDS_DNS_DOMAIN "/",
-				 "--user=root", "--group=root", "--no-negcache", pidarg, NULL };
+				 "--user=nobody", "--group=nogroup", "--no-negcache", pidarg, NULL };
 
 		snprintf(addn, sizeof(addn), "--addn-hosts=%s", hosts);
 		snprintf(pidarg, sizeof(pidarg), "--pid-file=%s", inner);

@@ -295,7 +295,7 @@ static int dns_unit(struct ctl *c, struct azds_err *e)
 	char *argv[] = { "/usr/bin/ip", "netns", "exec", c->in.node_ns, "dnsmasq", "--keep-in-foreground",
 			 "--conf-file=/dev/null", "--no-resolv", "--no-hosts", addn,
 			 "--listen-address=" AZDS_GW_ADDR, "--bind-interfaces", "--local=/" AZDS_DNS_DOMAIN "/",
-			 "--user=root", "--group=root", "--no-negcache", pidarg, NULL };
+			 "--user=nobody", "--group=nogroup", "--no-negcache", pidarg, NULL };
 	struct sup_spec spec = { .name = "dns", .argv = argv, .log_path = logf, .policy = ST_RESTART_ALWAYS,
 				 .backoff_first_ms = 100, .backoff_max_ms = 5000 };
 	int err;

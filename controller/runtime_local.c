@@ -184,9 +184,11 @@ static int local_pod_start(struct ctl *c, const struct st_pod *p, struct azds_er
 	spec.policy = p->restart;
 	spec.backoff_first_ms = 200;
 	spec.backoff_max_ms = 30000;
-	/* a pod that finished for good is not started again by a reconcile */
+	/* a pod its restart policy finished for good (Succeeded, Failed) is
+	 * not started again by a reconcile; one the controller stopped
+	 * (Stopped: stop --all, a shutdown) is */
 	if (store_pod_get(c->st, p->name, NULL, &st) == 0 &&
-	    (st.phase == ST_PHASE_SUCCEEDED || st.phase == ST_PHASE_FAILED || st.phase == ST_PHASE_STOPPED)) {
+	    (st.phase == ST_PHASE_SUCCEEDED || st.phase == ST_PHASE_FAILED)) {
 		struct sup_status ss;
 
 		if (sup_status(c->sup, unit, &ss) != 0)
