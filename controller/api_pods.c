@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +12,8 @@
 #include <sys/stat.h>
 #include "ctl.h"
 #include "podcg.h"
+
+#define POD_SPEC_BYTES_MAX (64 * 1024) /* command and env of one pod */
 
 
 void ctl_pod_dir(const struct ctl *c, const char *pod, char *buf, size_t len)
@@ -51,63 +55,86 @@ json_t *api_pod_json(struct ctl *c, const struct st_pod *p, const struct st_pod_
 			 (int)p->limits.cpu_millis, "uid", (int)p->uid, "workdir", p->workdir, "status", status);
 }
 
-/* "256Mi", "1G", 1048576 -> bytes */
+/* a decimal number, maybe with a fraction: no sign, hex, exponent, inf or nan */
+static int decimal(const char *s, double *out, const char **end)
+{
+	const char *p = s;
+	bool digits = false, dot = false;
+
+	for (; *p; p++) {
+		if (*p >= '0' && *p <= '9')
+			digits = true;
+		else if (*p == '.' && !dot)
+			dot = true;
+		else
+			break;
+	}
+	if (!digits || p - s > 20)
+		return -EINVAL;
+	*out = strtod(s, NULL);
+	*end = p;
+	return 0;
+}
+
+/* "256Mi", "1Gi", "1.5G", 1048576 -> bytes (at most 1 TiB) */
 static int parse_memory(json_t *v, uint64_t *out)
 {
-	const char *s;
-	char *end;
-	double n;
-	uint64_t mul = 1;
+	const char *s, *end;
+	double n, mul = 1;
 
 	if (json_is_integer(v)) {
-		if (json_integer_value(v) <= 0)
+		if (json_integer_value(v) <= 0 || json_integer_value(v) > (1ll << 40))
 			return -EINVAL;
 		*out = (uint64_t)json_integer_value(v);
 		return 0;
 	}
 	s = json_string_value(v);
-	if (!s)
+	if (!s || decimal(s, &n, &end))
 		return -EINVAL;
-	n = strtod(s, &end);
-	if (end == s || n <= 0)
-		return -EINVAL;
-	if (!strcmp(end, "Ki") || !strcmp(end, "K") || !strcmp(end, "k"))
+	if (!strcmp(end, "Ki"))
 		mul = 1024;
-	else if (!strcmp(end, "Mi") || !strcmp(end, "M"))
+	else if (!strcmp(end, "Mi"))
 		mul = 1024 * 1024;
-	else if (!strcmp(end, "Gi") || !strcmp(end, "G"))
-		mul = 1024ull * 1024 * 1024;
+	else if (!strcmp(end, "Gi"))
+		mul = 1024.0 * 1024 * 1024;
+	else if (!strcmp(end, "K") || !strcmp(end, "k"))
+		mul = 1e3;
+	else if (!strcmp(end, "M"))
+		mul = 1e6;
+	else if (!strcmp(end, "G"))
+		mul = 1e9;
 	else if (*end)
 		return -EINVAL;
-	*out = (uint64_t)(n * (double)mul);
+	n *= mul;
+	if (n < 1 || n > (double)(1ull << 40))
+		return -EINVAL;
+	*out = (uint64_t)n;
 	return 0;
 }
 
-/* "500m", "2", 0.5, 1500 (as millis when an integer > 64) -> millicpus */
+/* cpu: a JSON number is cores (0.5, 2); a string "500m" millicpus or "2" cores */
 static int parse_cpu(json_t *v, uint32_t *out)
 {
-	const char *s;
-	char *end;
+	const char *s, *end;
 	double n;
 
 	if (json_is_integer(v) || json_is_real(v)) {
-		n = json_number_value(v);
-		*out = (uint32_t)(n > 64 ? n : n * 1000);
-		return *out ? 0 : -EINVAL;
+		n = json_number_value(v) * 1000;
+	} else {
+		s = json_string_value(v);
+		if (!s || decimal(s, &n, &end))
+			return -EINVAL;
+		if (!strcmp(end, "m"))
+			;
+		else if (!*end)
+			n *= 1000;
+		else
+			return -EINVAL;
 	}
-	s = json_string_value(v);
-	if (!s)
+	if (!(n >= 1 && n <= 1e7))
 		return -EINVAL;
-	n = strtod(s, &end);
-	if (end == s || n <= 0)
-		return -EINVAL;
-	if (!strcmp(end, "m"))
-		*out = (uint32_t)n;
-	else if (!*end)
-		*out = (uint32_t)(n * 1000);
-	else
-		return -EINVAL;
-	return *out ? 0 : -EINVAL;
+	*out = (uint32_t)n;
+	return 0;
 }
 
 static int strings(json_t *a, char **out, int max, const char *what, struct httpd_resp *w)
@@ -133,7 +160,7 @@ static int strings(json_t *a, char **out, int max, const char *what, struct http
 	return (int)i;
 }
 
-static int pod_parse(struct ctl *c, json_t *j, struct st_pod *p, struct httpd_resp *w)
+static int pod_parse(struct ctl *c, json_t *j, uid_t caller, struct st_pod *p, struct httpd_resp *w)
 {
 	const char *name = json_string_value(json_object_get(j, "name"));
 	const char *space = json_string_value(json_object_get(j, "space"));
@@ -205,12 +232,38 @@ static int pod_parse(struct ctl *c, json_t *j, struct st_pod *p, struct httpd_re
 	if (workdir) {
 		struct stat stt;
 
-		if (workdir[0] != '/' || strlen(workdir) >= sizeof(p->workdir) || stat(workdir, &stt) || !S_ISDIR(stt.st_mode)) {
-			httpd_error(w, 400, "pod \"%s\": workdir \"%s\" must be an existing directory, as an absolute path",
+		if (workdir[0] != '/' || strlen(workdir) >= sizeof(p->workdir) || lstat(workdir, &stt) ||
+		    !S_ISDIR(stt.st_mode)) {
+			httpd_error(w, 400,
+				    "pod \"%s\": workdir \"%s\" must be an existing directory (not a symlink), as an absolute path",
 				    name, workdir);
 			return -EINVAL;
 		}
+		/* a user lends the pod a directory of their own, never someone else's */
+		if (caller != 0 && stt.st_uid != caller) {
+			httpd_error(w, 403, "pod \"%s\": workdir \"%s\" belongs to uid %u, not to you (uid %u)", name,
+				    workdir, (unsigned)stt.st_uid, (unsigned)caller);
+			return -EPERM;
+		}
+		if (!strncmp(workdir, "/var/lib/azds", 13) || !strncmp(workdir, "/run/azds", 9)) {
+			httpd_error(w, 403, "pod \"%s\": workdir \"%s\": the controller's own state is not a workdir", name,
+				    workdir);
+			return -EPERM;
+		}
 		snprintf(p->workdir, sizeof(p->workdir), "%s", workdir);
+	}
+	{
+		size_t bytes = 0;
+
+		for (int i = 0; i < p->argc; i++)
+			bytes += strlen(p->argv[i]) + 1;
+		for (int i = 0; i < p->nenv; i++)
+			bytes += strlen(p->env[i]) + 1;
+		if (bytes > POD_SPEC_BYTES_MAX) {
+			httpd_error(w, 400, "pod \"%s\": command and env are %zu bytes; the limit is %d", name, bytes,
+				    POD_SPEC_BYTES_MAX);
+			return -E2BIG;
+		}
 	}
 	p->limits.memory_bytes = AZDS_POD_MEMORY_DEFAULT;
 	p->limits.pids = AZDS_POD_PIDS_DEFAULT;
@@ -243,6 +296,53 @@ static int pod_parse(struct ctl *c, json_t *j, struct st_pod *p, struct httpd_re
 	return 0;
 }
 
+/* is uid inside a subordinate range of /etc/subuid or /etc/subgid? */
+static bool subordinate(const char *file, uint32_t uid)
+{
+	char line[512];
+	FILE *f = fopen(file, "re");
+	bool in = false;
+
+	if (!f)
+		return false;
+	while (!in && fgets(line, sizeof(line), f)) {
+		char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+		unsigned long long start, count;
+
+		if (!c2)
+			continue;
+		start = strtoull(c1 + 1, NULL, 10);
+		count = strtoull(c2 + 1, NULL, 10);
+		in = uid >= start && uid < start + count;
+	}
+	fclose(f);
+	return in;
+}
+
+/*
+ * The next pod's host uid: never one used before on this node (a deleted
+ * pod's files keep its uid), never a user's or group's, never inside a
+ * user's subordinate ranges (whose user namespaces could act as it).
+ */
+static int next_pod_uid(struct ctl *c, uint32_t *out)
+{
+	char buf[32];
+	uint64_t uid = CTL_UID_BASE;
+
+	if (store_setting_get(c->st, "next_pod_uid", buf, sizeof(buf)) == 0 && strtoull(buf, NULL, 10) > uid)
+		uid = strtoull(buf, NULL, 10);
+	for (int tries = 0; tries < 1000000; tries++, uid++) {
+		if (uid >= CTL_UID_MAX)
+			return -ENOSPC;
+		if (getpwuid((uid_t)uid) || getgrgid((gid_t)uid) || subordinate("/etc/subuid", (uint32_t)uid) ||
+		    subordinate("/etc/subgid", (uint32_t)uid))
+			continue;
+		*out = (uint32_t)uid;
+		return 0;
+	}
+	return -ENOSPC;
+}
+
 static void create(struct ctl *c, const struct httpd_req *r, struct httpd_resp *w)
 {
 	json_t *body = api_body(r, w);
@@ -250,11 +350,12 @@ static void create(struct ctl *c, const struct httpd_req *r, struct httpd_resp *
 	struct st_pod_status st;
 	struct azds_err e;
 	int64_t n = 0;
+	uint32_t uid;
 	int err;
 
 	if (!body)
 		return;
-	if (pod_parse(c, body, &p, w))
+	if (pod_parse(c, body, r->uid, &p, w))
 		goto out;
 	if (store_pod_get(c->st, p.name, NULL, NULL) == 0) {
 		httpd_error(w, 409, "pod \"%s\" already exists; remove it first (azds pod rm %s)", p.name, p.name);
@@ -265,18 +366,39 @@ static void create(struct ctl *c, const struct httpd_req *r, struct httpd_resp *
 			    p.name, (long long)n);
 		goto out;
 	}
-	err = store_pod_add(c->st, &p, CTL_UID_BASE);
+	err = next_pod_uid(c, &uid);
+	if (err) {
+		httpd_error(w, 409, "pod \"%s\": no free pod uid left in %u-%u", p.name, CTL_UID_BASE, CTL_UID_MAX);
+		goto out;
+	}
+	/* committed only once the node has the pod and its process started:
+	 * a crash in between leaves nothing stored (the next start removes
+	 * what the node got), a pod the node refuses is never stored */
+	err = store_begin(c->st);
 	if (err) {
 		api_store_status(c, err, w, "store pod");
 		goto out;
 	}
-	err = reconcile_pod(c, p.name, &e);
+	err = store_pod_add(c->st, &p, uid);
+	if (!err) {
+		char next[32];
+
+		snprintf(next, sizeof(next), "%u", p.uid + 1);
+		err = store_setting_set(c->st, "next_pod_uid", next);
+	}
 	if (err) {
-		/* a pod the node cannot have is not kept */
+		store_rollback(c->st);
+		api_store_status(c, err, w, "store pod");
+		goto out;
+	}
+	err = reconcile_pod(c, p.name, &e);
+	if (!err && (err = store_commit(c->st)))
+		snprintf(e.msg, sizeof(e.msg), "store pod: %s", store_errmsg(c->st));
+	if (err) {
 		struct azds_err ignored;
 
+		store_rollback(c->st);
 		reconcile_pod_gone(c, p.name, &ignored);
-		store_pod_remove(c->st, p.name);
 		httpd_error(w, err == -ENOSPC || err == -E2BIG || err == -EEXIST ? 409 : err == -EINVAL ? 400 : 500, "%s",
 			    e.msg);
 		goto out;

@@ -169,9 +169,26 @@ void api_services(struct ctl *c, const struct httpd_req *r, const char *rest, st
 			return;
 		items = json_object_get(body, "items");
 		if (!items) {
-			if (service_parse(c, body, -1, &s, w) == 0 && service_put(c, &s, &created, &count, w) == 0 &&
-			    store_service_get(c->st, s.space, s.name, &s) == 0)
-				httpd_json(w, created ? 201 : 200, api_service_json(c, &s));
+			/* committed only once the node has it (see space_create_tx) */
+			if (service_parse(c, body, -1, &s, w) == 0) {
+				int err = store_begin(c->st);
+
+				if (err) {
+					api_store_status(c, err, w, "store service");
+				} else if (service_put(c, &s, &created, &count, w)) {
+					store_rollback(c->st);
+				} else if ((err = store_commit(c->st))) {
+					struct azds_err e;
+
+					if (created)
+						reconcile_service_gone(c, s.space, s.name, &e);
+					else
+						reconcile_service(c, s.space, s.name, &e); /* the stored one */
+					api_store_status(c, err, w, "store service");
+				} else if (store_service_get(c->st, s.space, s.name, &s) == 0) {
+					httpd_json(w, created ? 201 : 200, api_service_json(c, &s));
+				}
+			}
 			json_decref(body);
 			return;
 		}

@@ -87,6 +87,34 @@ static int space_create(struct ctl *c, const char *path, bool *created, struct h
 	return 0;
 }
 
+/*
+ * space_create in a transaction of its own: the row is committed only once
+ * the node has the space, so a crash in between leaves nothing stored (the
+ * next start removes what the node got); a refused space is never stored.
+ */
+static int space_create_tx(struct ctl *c, const char *path, bool *created, struct httpd_resp *w)
+{
+	struct azds_err e;
+	int err = store_begin(c->st);
+
+	if (err) {
+		api_store_status(c, err, w, "create space");
+		return err;
+	}
+	err = space_create(c, path, created, w);
+	if (err) {
+		store_rollback(c->st);
+		return err;
+	}
+	err = store_commit(c->st);
+	if (err) {
+		if (*created)
+			reconcile_space_gone(c, path, &e);
+		api_store_status(c, err, w, "create space");
+	}
+	return err;
+}
+
 struct each_ctx {
 	struct ctl *c;
 	uid_t uid;
@@ -130,7 +158,7 @@ static void create(struct ctl *c, const struct httpd_req *r, struct httpd_resp *
 
 		if (!name) {
 			httpd_error(w, 400, "body: \"name\" (a space path such as \"dev/alice\") is required");
-		} else if (space_create(c, name, &created, w) == 0 && store_space_get(c->st, name, &sp) == 0) {
+		} else if (space_create_tx(c, name, &created, w) == 0 && store_space_get(c->st, name, &sp) == 0) {
 			httpd_json(w, created ? 201 : 200, api_space_json(c, &sp, r->uid));
 		}
 		json_decref(body);
@@ -376,7 +404,7 @@ void api_selection(struct ctl *c, const struct httpd_req *r, struct httpd_resp *
 		if (!json_is_true(json_object_get(body, "create"))) {
 			if (space_check(c, path, w) == 0)
 				httpd_error(w, 404, "space \"%s\" does not exist (select with -y to create it)", path);
-		} else if (space_create(c, path, &created, w) == 0) {
+		} else if (space_create_tx(c, path, &created, w) == 0) {
 			goto select;
 		}
 	} else {

@@ -17,7 +17,8 @@
 
 #define CTL_DEFAULT_SPACE "default"
 #define CTL_RESERVED_SPACE "azds"
-#define CTL_UID_BASE 200000u /* pods run as uid CTL_UID_BASE + n on the host */
+#define CTL_UID_BASE 1000000000u /* pods run as host uids from here, each used once */
+#define CTL_UID_MAX 2000000000u
 #define CTL_MAX_ROUTER_ARGS 32
 
 struct ctl_cfg {
