@@ -8,6 +8,8 @@
  * it changed: the same operations, scoped. Every step is idempotent.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
+#include <limits.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -255,6 +257,24 @@ int reconcile_all(struct ctl *c)
 			note(c, &e), failures++;
 	}
 	s.gone.n = 0;
+	/* pod directories (log, default workspace) and limit cgroups of pods
+	 * the store no longer has: a crash in the middle of a delete */
+	{
+		char dir[PATH_MAX];
+		struct dirent *de;
+		DIR *d;
+
+		snprintf(dir, sizeof(dir), "%s/pods", c->state_dir);
+		d = opendir(dir);
+		while (d && (de = readdir(d))) {
+			if (de->d_name[0] == '.' || store_pod_get(c->st, de->d_name, NULL, NULL) != -ENOENT)
+				continue;
+			if (c->rt->pod_delete(c, de->d_name, &e))
+				note(c, &e), failures++;
+		}
+		if (d)
+			closedir(d);
+	}
 	c->rt->each_space(c, space_orphan, &s);
 	qsort(s.gone.v, s.gone.n, sizeof(s.gone.v[0]), depth_desc);
 	for (size_t i = 0; i < s.gone.n; i++)

@@ -75,17 +75,32 @@ start_ctl
 expect_contains "controller back: the same pods run (adopted, not restarted)" \
 	"$(api GET /v1/pods/api-dev)" '"restarts":0'
 
-# ---- kill -9 of the controller during 200 changes
+# ---- kill -9 of the controller during 200 changes of every kind: service
+# and space creates, bare pod creates, service deletes. Every acknowledged
+# change is there afterwards (a create present unless an acknowledged delete
+# followed, a delete absent), and the maps hold exactly what the store holds
 : >"$WORK/acked"
 (
 	for i in $(seq 1 200); do
-		r=$(api POST /v1/services "{\"space\":\"dev\",\"name\":\"s$i\",\"port\":9$(printf %03d "$i")}")
-		case "$(status_of "$r")" in 2??) echo "s$i" >>"$WORK/acked" ;; esac
+		if [ $((i % 10)) = 0 ]; then
+			op="space k$i"
+			r=$(api POST /v1/spaces "{\"name\":\"dev/k$i\"}")
+		elif [ $((i % 20)) = 5 ]; then
+			op="pod p$i"
+			r=$(api POST /v1/pods "{\"name\":\"p$i\",\"space\":\"dev\"}")
+		elif [ $((i % 7)) = 0 ] && [ $i -gt 7 ]; then
+			op="del s$((i - 7))"
+			r=$(api DELETE "/v1/services/s$((i - 7))?space=dev")
+		else
+			op="svc s$i"
+			r=$(api POST /v1/services "{\"space\":\"dev\",\"name\":\"s$i\",\"port\":9$(printf %03d "$i")}")
+		fi
+		case "$(status_of "$r")" in 2??) echo "$op" >>"$WORK/acked" ;; esac
 	done
 ) &
 loader=$!
 # the kill lands somewhere in the middle: after the 60th acknowledged change
-for i in $(seq 1 2000); do
+for i in $(seq 1 3000); do
 	[ "$(wc -l <"$WORK/acked")" -ge 60 ] && break
 	sleep 0.01
 done
@@ -93,20 +108,46 @@ kill -9 "$(ctl_pid)"
 wait "$loader"
 nacked=$(wc -l <"$WORK/acked")
 start_ctl
-list=$(api GET '/v1/services?space=dev')
+svcs=$(api GET '/v1/services?space=dev')
+spaces=$(api GET /v1/spaces)
+pods=$(api GET /v1/pods)
 missing=0
-while read -r s; do
-	case "$list" in *"\"name\":\"$s\""*) ;; *) missing=$((missing + 1)) ;; esac
+while read -r kind name; do
+	case $kind in
+	svc) grep -q "^del $name\$" "$WORK/acked" && continue
+		case "$svcs" in *"\"name\":\"$name\""*) ;; *) missing=$((missing + 1)); echo "     missing: service $name" ;; esac ;;
+	del) case "$svcs" in *"\"name\":\"$name\""*) missing=$((missing + 1)); echo "     still there: service $name" ;; esac ;;
+	space) case "$spaces" in *"\"name\":\"dev/$name\""*) ;; *) missing=$((missing + 1)); echo "     missing: space dev/$name" ;; esac ;;
+	pod) case "$pods" in *"\"name\":\"$name\""*) ;; *) missing=$((missing + 1)); echo "     missing: pod $name" ;; esac ;;
+	esac
 done <"$WORK/acked"
 if [ "$nacked" -ge 60 ] && [ "$nacked" -lt 200 ] && [ "$missing" -eq 0 ]; then
-	ok "kill -9 after $nacked of 200 changes: every acknowledged change is in the store"
+	ok "kill -9 after $nacked of 200 changes (creates, deletes, spaces, pods): every acknowledged change holds"
 else
-	bad "acknowledged $nacked, missing after restart: $missing"
+	bad "acknowledged $nacked, wrong after restart: $missing"
 fi
-# the maps hold exactly what the store holds (azds-controller's read verbs read the maps)
-store_svcs=$(echo "$list" | grep -o '"name":"s[0-9]*"' | sed 's/"name":"//; s/"//' | sort)
+# the maps (azds-controller's read verbs read them) hold exactly what the store holds
+store_svcs=$(echo "$svcs" | grep -o '"name":"s[0-9]*"' | sed 's/"name":"//; s/"//' | sort)
 map_svcs=$($CTL service list | awk '$1 == "dev" && $2 ~ /^s[0-9]+$/ { print $2 }' | sort)
-expect_eq "after the restart the maps match the store" "$map_svcs" "$store_svcs"
+expect_eq "after the restart the services in the maps are the store's" "$map_svcs" "$store_svcs"
+store_spaces=$(echo "$spaces" | grep -o '"name":"dev/k[0-9]*"' | sed 's/"name":"//; s/"//' | sort)
+map_spaces=$($CTL space list | awk '$2 ~ /^dev\/k[0-9]+$/ { print $2 }' | sort)
+expect_eq "after the restart the spaces in the maps are the store's" "$map_spaces" "$store_spaces"
+store_pods=$(echo "$pods" | grep -o '"name":"p[0-9]*"' | sed 's/"name":"//; s/"//' | sort)
+map_pods=$($CTL pod list | awk '$1 ~ /^p[0-9]+$/ { print $1 }' | sort)
+expect_eq "after the restart the pods in the maps are the store's" "$map_pods" "$store_pods"
+for p in $store_pods; do
+	ip netns list | grep -q "^azds-$INST-p-$p\b" || bad "pod $p has no namespace"
+done
+
+# ---- stop --all, then start: the pods the controller stopped run again
+$AZDS controller stop --all >/dev/null || bad "controller stop --all"
+expect_eq "stop --all: the server pod's processes are gone" \
+	"$(cat /sys/fs/cgroup/unified/azds-$INST/api-dev/cgroup.procs 2>/dev/null | wc -l)" 0
+start_ctl
+wait_http client api:80 || bad "api never answered after stop --all and start"
+expect_contains "after stop --all and start: api-dev runs again" "$(api GET /v1/pods/api-dev)" '"phase":"Running"'
+expect_contains "... and serves" "$(probe client get api:80 /)" "pod=api-dev"
 
 # ---- the reboot simulation: nothing of the instance on the node, the store kept
 pods_before=$(api GET /v1/pods | grep -o '"name":"[a-z-]*","space"' | sort)
@@ -115,8 +156,12 @@ left=$( (ls /sys/fs/bpf/azds/$INST; ip netns list | grep "azds-$INST-"; ls -d /s
 expect_eq "simulated reboot: no pin, namespace or cgroup of the instance left" "$left" ""
 [ -f "$STATE/state.db" ] && ok "the store survives the reboot" || bad "the store is gone"
 start_ctl
-expect_eq "after start: every pod is back" "$(api GET /v1/pods | grep -o '"name":"[a-z-]*","space"' | sort)" \
-	"$pods_before"
+expect_eq "after start: every pod is back in the store" \
+	"$(api GET /v1/pods | grep -o '"name":"[a-z-]*","space"' | sort)" "$pods_before"
+for p in api-dev api-alice; do
+	expect_contains "after the reboot: $p runs again" "$(api GET /v1/pods/$p)" '"phase":"Running"'
+done
+expect_contains "after the reboot: the pods are in the maps" "$($CTL pod list)" "api-alice"
 wait_http client api:80 || bad "api never answered after the reboot"
 expect_contains "after the reboot: dev/alice routed again" \
 	"$(probe client get api:80 / -H 'azds-route-as: alice')" "pod=api-alice"
