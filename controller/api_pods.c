@@ -137,6 +137,44 @@ static int parse_cpu(json_t *v, uint32_t *out)
 	return 0;
 }
 
+/* the node's default limits (azds-controller run --pod-memory ...), checked as the API checks a pod's */
+int api_default_limits(const char *mem, const char *pids, const char *cpu, struct st_limits *out)
+{
+	json_t *v;
+	int err = 0;
+
+	if (mem) {
+		v = json_string(mem);
+		if (parse_memory(v, &out->memory_bytes) || out->memory_bytes < AZDS_POD_MEMORY_MIN) {
+			fprintf(stderr, "azds-controller: --pod-memory \"%s\": a size such as 256Mi or 1Gi, 4Mi to 1Ti\n", mem);
+			err = -EINVAL;
+		}
+		json_decref(v);
+	}
+	if (pids) {
+		char *end;
+		unsigned long n = strtoul(pids, &end, 10);
+
+		if (*end || end == pids || n < AZDS_POD_PIDS_MIN || n > AZDS_POD_PIDS_MAX) {
+			fprintf(stderr, "azds-controller: --pod-pids \"%s\": must be a number in %d..%d\n", pids,
+				AZDS_POD_PIDS_MIN, AZDS_POD_PIDS_MAX);
+			err = -EINVAL;
+		} else {
+			out->pids = (uint32_t)n;
+		}
+	}
+	if (cpu) {
+		v = json_string(cpu);
+		if (parse_cpu(v, &out->cpu_millis) || out->cpu_millis < AZDS_POD_CPU_MIN ||
+		    out->cpu_millis > AZDS_POD_CPU_MAX) {
+			fprintf(stderr, "azds-controller: --pod-cpu \"%s\": millicpus such as 500m, or cores such as 2\n", cpu);
+			err = -EINVAL;
+		}
+		json_decref(v);
+	}
+	return err;
+}
+
 static int strings(json_t *a, char **out, int max, const char *what, struct httpd_resp *w)
 {
 	size_t i;
@@ -265,9 +303,7 @@ static int pod_parse(struct ctl *c, json_t *j, uid_t caller, struct st_pod *p, s
 			return -E2BIG;
 		}
 	}
-	p->limits.memory_bytes = AZDS_POD_MEMORY_DEFAULT;
-	p->limits.pids = AZDS_POD_PIDS_DEFAULT;
-	p->limits.cpu_millis = AZDS_POD_CPU_DEFAULT;
+	p->limits = c->cfg.pod_limits;
 	if (lim && !json_is_object(lim)) {
 		httpd_error(w, 400, "pod \"%s\": \"limits\" must be an object {memory, pids, cpu}", name);
 		return -EINVAL;

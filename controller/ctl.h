@@ -30,6 +30,7 @@ struct ctl_cfg {
 	uint32_t router_workers; /* 0: one per CPU */
 	bool no_kernel_lb, no_sockmap, no_router, verbose;
 	char group[64];       /* the API socket's group */
+	struct st_limits pod_limits; /* a pod's limits unless it gives its own */
 	char *router_args[CTL_MAX_ROUTER_ARGS + 1]; /* NULL-terminated */
 	int nrouter_args;
 };
@@ -70,6 +71,7 @@ void api_node(struct ctl *c, const struct httpd_req *r, const char *rest, struct
 void api_pod_logs(struct ctl *c, const struct httpd_req *r, const char *name, struct httpd_resp *w);
 
 /* helpers shared by the handlers (api.c) */
+int api_default_limits(const char *mem, const char *pids, const char *cpu, struct st_limits *out);
 json_t *api_body(const struct httpd_req *r, struct httpd_resp *w); /* NULL: w holds the 400 */
 int api_store_status(struct ctl *c, int err, struct httpd_resp *w, const char *what);
 int api_space_depth(const char *path);

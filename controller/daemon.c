@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include "ctl.h"
 #include "runtime.h"
+#include "podcg.h"
 
 static void usage(FILE *f)
 {
@@ -36,6 +37,8 @@ static void usage(FILE *f)
 		"  --max-services N       (space, service) pairs, default 65536\n"
 		"  --max-pods N           default 1024\n"
 		"  --router-workers N     router event loops (default: one per CPU)\n"
+		"  --pod-memory SIZE, --pod-pids N, --pod-cpu CPU\n"
+		"                         a pod's limits unless it sets its own (default 512Mi, 512, 1000m)\n"
 		"  --router-arg ARG       passed to azds-router (repeat: --router-arg --max-conns --router-arg 5000)\n"
 		"  --no-kernel-lb, --no-sockmap   start with these data-plane switches off\n"
 		"  --no-router            do not run azds-router (tests of the control plane alone)\n"
@@ -214,11 +217,14 @@ int ctl_run(int argc, char **argv, const char *self_exe, const char *bin_dir)
 		{ "no-kernel-lb", no_argument, 0, 'K' },      { "no-sockmap", no_argument, 0, 'M' },
 		{ "no-router", no_argument, 0, 'R' },         { "verbose", no_argument, 0, 'x' },
 		{ "instance", required_argument, 0, 'i' },    { "help", no_argument, 0, 'h' },
+		{ "pod-memory", required_argument, 0, 'm' },  { "pod-pids", required_argument, 0, 'P' },
+		{ "pod-cpu", required_argument, 0, 'C' },
 		{ 0, 0, 0, 0 }
 	};
 	static struct ctl ctl;
 	struct ctl *c = &ctl;
 	const char *instance = getenv("AZDS_INSTANCE"), *state_dir = NULL;
+	const char *pod_mem = NULL, *pod_pids = NULL, *pod_cpu = NULL;
 	bool g_depth = false, g_spaces = false, g_svcs = false, g_pods = false, g_workers = false;
 	struct azds_err e;
 	sigset_t mask;
@@ -249,10 +255,16 @@ int ctl_run(int argc, char **argv, const char *self_exe, const char *bin_dir)
 		case 'R': c->cfg.no_router = true; break;
 		case 'x': c->cfg.verbose = true; break;
 		case 'i': instance = optarg; break;
+		case 'm': pod_mem = optarg; break;
+		case 'P': pod_pids = optarg; break;
+		case 'C': pod_cpu = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: return 2;
 		}
 	}
+	c->cfg.pod_limits = (struct st_limits){ AZDS_POD_MEMORY_DEFAULT, AZDS_POD_PIDS_DEFAULT, AZDS_POD_CPU_DEFAULT };
+	if (api_default_limits(pod_mem, pod_pids, pod_cpu, &c->cfg.pod_limits))
+		bad = 1;
 	if (bad)
 		return 2;
 	if (optind < argc) {
@@ -297,6 +309,18 @@ int ctl_run(int argc, char **argv, const char *self_exe, const char *bin_dir)
 	setting_u32(c, "max_services", &c->cfg.max_services, g_svcs, 65536);
 	setting_u32(c, "max_pods", &c->cfg.max_pods, g_pods, 1024);
 	setting_u32(c, "router_workers", &c->cfg.router_workers, g_workers, 0);
+	setting_u32(c, "pod_pids", &c->cfg.pod_limits.pids, pod_pids != NULL, AZDS_POD_PIDS_DEFAULT);
+	setting_u32(c, "pod_cpu", &c->cfg.pod_limits.cpu_millis, pod_cpu != NULL, AZDS_POD_CPU_DEFAULT);
+	{
+		char buf[32];
+
+		if (pod_mem) {
+			snprintf(buf, sizeof(buf), "%llu", (unsigned long long)c->cfg.pod_limits.memory_bytes);
+			store_setting_set(c->st, "pod_memory", buf);
+		} else if (store_setting_get(c->st, "pod_memory", buf, sizeof(buf)) == 0) {
+			c->cfg.pod_limits.memory_bytes = strtoull(buf, NULL, 10);
+		}
+	}
 	{
 		/* router arguments: given ones replace the stored list */
 		static char stored[4096];
