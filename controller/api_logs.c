@@ -12,17 +12,27 @@
 #define LOG_CHUNK (256 * 1024) /* bytes of log per answer */
 #define FOLLOW_WAIT_MS 10000
 
+/* a pod whose process will not write to its log again (BackOff and
+ * Pending will run it again: their followers wait) */
+static bool pod_ended(int phase)
+{
+	return phase == ST_PHASE_SUCCEEDED || phase == ST_PHASE_FAILED || phase == ST_PHASE_STOPPED;
+}
+
 /* the log from ?offset, at most LOG_CHUNK; parks a follow request while
- * there is nothing new */
+ * there is nothing new, up to FOLLOW_WAIT_MS from its first call (httpd
+ * keeps the time it was parked in the request, so a client that goes away
+ * leaves nothing behind here) */
 void api_pod_logs(struct ctl *c, const struct httpd_req *r, const char *name, struct httpd_resp *w)
 {
 	const char *off = httpd_query(r, "offset");
 	char path[PATH_MAX];
 	long long from = off ? atoll(off) : 0;
+	struct st_pod_status ps;
 	struct stat st;
 	int fd;
 
-	if (strlen(name) >= ST_NAME_MAX || store_pod_get(c->st, name, NULL, NULL)) {
+	if (strlen(name) >= ST_NAME_MAX || store_pod_get(c->st, name, NULL, &ps)) {
 		httpd_error(w, 404, "pod \"%s\" does not exist", name);
 		return;
 	}
@@ -34,35 +44,14 @@ void api_pod_logs(struct ctl *c, const struct httpd_req *r, const char *name, st
 	if (from < 0 || from > st.st_size)
 		from = 0; /* rotated: start over */
 	if (from == st.st_size && httpd_query_true(r, "follow")) {
-		int64_t now = httpd_now_ms();
+		bool waited = r->parked_since_ms && httpd_now_ms() - r->parked_since_ms >= FOLLOW_WAIT_MS;
 
 		if (fd >= 0)
 			close(fd);
-		/* park until new bytes or the deadline: a parked request is
-		 * called again with the same req, its deadline kept here */
-		static struct {
-			const void *req;
-			int64_t deadline;
-		} waits[HTTPD_MAX_CONNS];
-		int slot = -1, freeslot = -1;
-
-		for (int i = 0; i < HTTPD_MAX_CONNS; i++) {
-			if (waits[i].req == r)
-				slot = i;
-			else if (!waits[i].req && freeslot < 0)
-				freeslot = i;
-		}
-		if (slot < 0 && freeslot >= 0) {
-			slot = freeslot;
-			waits[slot].req = r;
-			waits[slot].deadline = now + FOLLOW_WAIT_MS;
-		}
-		if (slot >= 0 && now < waits[slot].deadline && !c->stopping) {
+		if (!waited && !pod_ended(ps.phase) && !c->stopping) {
 			w->park = true;
 			return;
 		}
-		if (slot >= 0)
-			waits[slot].req = NULL;
 		w->status = 200;
 		w->content_type = "text/plain";
 		snprintf(w->extra_headers, sizeof(w->extra_headers), "X-Azds-Log-Offset: %lld\r\n", from);

@@ -16,9 +16,19 @@
 #include "httpd.h"
 
 #define HEAD_MAX (16 * 1024)
+/* a whole request always fits: a full buffer holds a complete one */
+#define IN_MAX (HEAD_MAX + HTTPD_MAX_BODY + 8192)
+/* a closing connection reads (and drops) what its client still sends for
+ * this long, so that the client reads our answer, not a reset */
+#define LINGER_MS 1000
+#define LINGER_MAX_BYTES (1u << 20)
+#define ACCEPT_PAUSE_MS 100
+/* answers written back to back on one connection before others get a turn */
+#define FLUSH_ROUNDS 16
 
 struct conn {
 	int fd;
+	uint32_t events;  /* as registered with epoll */
 	char *in;
 	size_t in_len, in_cap;
 	char *out;
@@ -26,10 +36,21 @@ struct conn {
 	bool close_after; /* close once out is written */
 	bool busy;        /* a request is parked */
 	bool keep_alive;
+	bool refused;     /* over the limit: its 503, then closed */
+	bool eof;         /* the client sent all it will */
+	bool draining;    /* answered and shut for writing: drops input until EOF */
+	bool closed;      /* out of the table, freed at the next tick */
+	int64_t req_start_ms;  /* the first byte of the request being read */
+	int64_t idle_since_ms; /* the accept, or the end of the last answer */
+	int64_t write_ms;      /* the last progress writing out */
+	int64_t drain_until_ms;
+	size_t drained;
 	struct httpd_req req;
-	size_t req_bytes; /* bytes of in taken by the parked request */
+	size_t req_bytes; /* bytes of in taken by the request being answered */
+	char saved;       /* the byte after its body, replaced by a NUL */
 	uid_t uid;
 	pid_t pid;
+	struct conn *next_dead;
 };
 
 struct httpd {
@@ -37,9 +58,14 @@ struct httpd {
 	char path[108];
 	httpd_handler handler;
 	void *ctx;
-	struct conn *conns[HTTPD_MAX_CONNS];
-	int nconns;
+	struct conn *conns[HTTPD_MAX_CONNS + HTTPD_MAX_REFUSING];
+	int nconns;        /* in conns[] */
+	int nserving;      /* of them, not refused: at most HTTPD_MAX_CONNS */
+	struct conn *dead; /* closed since the last tick */
+	int64_t accept_paused_until; /* out of fds: the listener rests until then */
 };
+
+static void conn_flush(struct httpd *h, struct conn *c);
 
 int64_t httpd_now_ms(void)
 {
@@ -88,6 +114,12 @@ fail:
 	return err;
 }
 
+/*
+ * Out of the table and closed at once; the memory waits for the next tick
+ * so that an event of the same epoll batch still naming it is recognised
+ * as stale (httpd_owns) rather than taken for a new connection that
+ * calloc placed at the same address.
+ */
 static void conn_free(struct httpd *h, struct conn *c)
 {
 	for (int i = 0; i < h->nconns; i++)
@@ -95,10 +127,26 @@ static void conn_free(struct httpd *h, struct conn *c)
 			h->conns[i] = h->conns[--h->nconns];
 			break;
 		}
+	if (!c->refused)
+		h->nserving--;
 	close(c->fd);
 	free(c->in);
 	free(c->out);
-	free(c);
+	c->in = c->out = NULL;
+	c->in_len = c->in_cap = c->out_len = c->out_off = 0;
+	c->closed = true;
+	c->next_dead = h->dead;
+	h->dead = c;
+}
+
+static void free_dead(struct httpd *h)
+{
+	while (h->dead) {
+		struct conn *c = h->dead;
+
+		h->dead = c->next_dead;
+		free(c);
+	}
 }
 
 void httpd_close(struct httpd *h)
@@ -107,6 +155,7 @@ void httpd_close(struct httpd *h)
 		return;
 	while (h->nconns)
 		conn_free(h, h->conns[0]);
+	free_dead(h);
 	close(h->lfd);
 	unlink(h->path);
 	free(h);
@@ -130,52 +179,154 @@ bool httpd_owns(struct httpd *h, void *ptr)
 	return false;
 }
 
+static bool out_pending(const struct conn *c)
+{
+	return c->out_off < c->out_len;
+}
+
 static void conn_want(struct httpd *h, struct conn *c)
 {
 	struct epoll_event ev = { .data.ptr = c };
 
 	/* one request at a time: read again only once the answer is out */
-	ev.events = c->out_len > c->out_off ? EPOLLOUT : (c->busy ? 0 : EPOLLIN);
-	epoll_ctl(h->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+	if (c->draining)
+		ev.events = EPOLLIN;
+	else if (out_pending(c))
+		ev.events = EPOLLOUT;
+	else
+		ev.events = c->busy || c->eof ? 0 : EPOLLIN;
+	if (ev.events != c->events && !epoll_ctl(h->epfd, EPOLL_CTL_MOD, c->fd, &ev))
+		c->events = ev.events;
+}
+
+/* no request in progress, nothing to write: may be closed to make room */
+static bool conn_idle(const struct conn *c)
+{
+	return !c->refused && !c->draining && !c->busy && !c->close_after && !c->eof && !c->in_len &&
+	       !out_pending(c);
+}
+
+/* when the connection's current state times out, 0 for never (a parked
+ * request: its handler keeps its own deadline) */
+static int64_t conn_deadline(const struct conn *c)
+{
+	if (c->draining)
+		return c->drain_until_ms;
+	if (out_pending(c))
+		return c->write_ms + HTTPD_WRITE_TIMEOUT_MS;
+	if (c->busy)
+		return 0;
+	if (c->in_len)
+		return c->req_start_ms + HTTPD_REQUEST_TIMEOUT_MS;
+	return c->idle_since_ms + HTTPD_IDLE_TIMEOUT_MS;
+}
+
+static struct conn *conn_new(struct httpd *h, int fd, bool refused)
+{
+	struct epoll_event ev = { .events = refused ? EPOLLOUT : EPOLLIN };
+	struct ucred cr = {};
+	socklen_t cl = sizeof(cr);
+	struct conn *c = calloc(1, sizeof(*c));
+
+	if (!c || (!refused && getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl)))
+		goto fail;
+	c->fd = fd;
+	c->uid = cr.uid;
+	c->pid = cr.pid;
+	c->refused = refused;
+	c->events = ev.events;
+	c->idle_since_ms = httpd_now_ms();
+	ev.data.ptr = c;
+	if (epoll_ctl(h->epfd, EPOLL_CTL_ADD, fd, &ev))
+		goto fail;
+	h->conns[h->nconns++] = c;
+	if (!refused)
+		h->nserving++;
+	return c;
+fail:
+	free(c);
+	close(fd);
+	return NULL;
+}
+
+static void conn_read(struct httpd *h, struct conn *c);
+
+/* read what the connection has and act on it */
+static void conn_input(struct httpd *h, struct conn *c)
+{
+	conn_read(h, c);
+	if (!c->closed)
+		conn_flush(h, c);
+}
+
+/*
+ * At the limit: close the connection idle the longest. One that looks idle
+ * may have its request waiting unread (accepted in the same burst): that
+ * one is served instead, and the next candidate tried.
+ */
+static bool evict_idle(struct httpd *h)
+{
+	for (int tries = 0; tries < HTTPD_MAX_CONNS && h->nserving >= HTTPD_MAX_CONNS; tries++) {
+		struct conn *old = NULL;
+		char b;
+
+		for (int i = 0; i < h->nconns; i++)
+			if (conn_idle(h->conns[i]) && (!old || h->conns[i]->idle_since_ms < old->idle_since_ms))
+				old = h->conns[i];
+		if (!old)
+			return false;
+		if (recv(old->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) < 0 && errno == EAGAIN) {
+			conn_free(h, old);
+			return true;
+		}
+		conn_input(h, old);
+	}
+	return h->nserving < HTTPD_MAX_CONNS;
+}
+
+static void fail_conn(struct conn *c, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* a 503 that the client can read whole: the connection is kept (apart from
+ * the limit) until the answer is out and what it sent is drained */
+static void refuse(struct httpd *h, int fd)
+{
+	struct conn *c;
+
+	if (h->nconns - h->nserving >= HTTPD_MAX_REFUSING) {
+		close(fd);
+		return;
+	}
+	c = conn_new(h, fd, true);
+	if (!c)
+		return;
+	fail_conn(c, 503, "too many API connections (limit %d)", HTTPD_MAX_CONNS);
+	conn_flush(h, c);
+}
+
+/* out of fds or memory, a listener left in epoll would wake the loop at
+ * once, again and again: it rests for a while instead */
+static void listener_want(struct httpd *h, bool on)
+{
+	struct epoll_event ev = { .events = on ? EPOLLIN : 0, .data.ptr = h };
+
+	epoll_ctl(h->epfd, EPOLL_CTL_MOD, h->lfd, &ev);
+	h->accept_paused_until = on ? 0 : httpd_now_ms() + ACCEPT_PAUSE_MS;
 }
 
 static void accept_all(struct httpd *h)
 {
 	for (;;) {
 		int fd = accept4(h->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		struct epoll_event ev = { .events = EPOLLIN };
-		struct ucred cr;
-		socklen_t cl = sizeof(cr);
-		struct conn *c;
 
-		if (fd < 0)
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+				listener_want(h, false);
 			return;
-		if (h->nconns >= HTTPD_MAX_CONNS) {
-			static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-						   "Content-Length: 50\r\nConnection: close\r\n\r\n"
-						   "{\"error\":\"too many API connections (limit 256)\"}\n";
-			ssize_t n = write(fd, busy, sizeof(busy) - 1);
-
-			(void)n;
-			close(fd);
-			continue;
 		}
-		c = calloc(1, sizeof(*c));
-		if (!c || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl)) {
-			free(c);
-			close(fd);
-			continue;
-		}
-		c->fd = fd;
-		c->uid = cr.uid;
-		c->pid = cr.pid;
-		ev.data.ptr = c;
-		if (epoll_ctl(h->epfd, EPOLL_CTL_ADD, fd, &ev)) {
-			free(c);
-			close(fd);
-			continue;
-		}
-		h->conns[h->nconns++] = c;
+		if (h->nserving >= HTTPD_MAX_CONNS && !evict_idle(h))
+			refuse(h, fd);
+		else
+			conn_new(h, fd, false);
 	}
 }
 
@@ -188,10 +339,13 @@ static const char *reason(int status)
 	case 403: return "Forbidden";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
 	case 409: return "Conflict";
 	case 411: return "Length Required";
 	case 413: return "Content Too Large";
+	case 414: return "URI Too Long";
 	case 431: return "Request Header Fields Too Large";
+	case 501: return "Not Implemented";
 	case 503: return "Service Unavailable";
 	case 504: return "Gateway Timeout";
 	default: return status >= 500 ? "Internal Server Error" : "Error";
@@ -210,67 +364,135 @@ static int out_append(struct conn *c, const char *data, size_t len)
 	return 0;
 }
 
-static void respond(struct conn *c, struct httpd_resp *w)
+/* takes w's body: a JSON one is serialized (*body NULL when it fails) */
+static void take_body(struct httpd_resp *w, char **body, size_t *blen)
 {
-	char head[768], *body = NULL;
-	size_t blen = 0;
-	int n;
-
-	if (!w->status)
-		w->status = 500;
+	*body = NULL;
+	*blen = 0;
 	if (w->json) {
 		/* JSON bodies end with a newline: friendlier to curl in a terminal */
 		char *j = json_dumps(w->json, JSON_COMPACT | JSON_ENSURE_ASCII);
 
 		json_decref(w->json);
 		w->json = NULL;
-		if (j && asprintf(&body, "%s\n", j) < 0)
-			body = NULL;
+		if (j && asprintf(body, "%s\n", j) < 0)
+			*body = NULL;
 		free(j);
-		blen = body ? strlen(body) : 0;
+		*blen = *body ? strlen(*body) : 0;
 		w->content_type = "application/json";
 	} else if (w->raw) {
-		body = w->raw;
-		blen = w->raw_len;
+		*body = w->raw;
+		*blen = w->raw_len;
 		w->raw = NULL;
+	}
+}
+
+static void respond(struct conn *c, struct httpd_resp *w)
+{
+	char head[768], *body;
+	size_t blen;
+	int n;
+
+	if (!w->status)
+		w->status = 500;
+	take_body(w, &body, &blen);
+	if (blen > HTTPD_MAX_ANSWER - sizeof(head)) {
+		/* the output buffer is bounded like everything else */
+		free(body);
+		w->extra_headers[0] = 0;
+		httpd_error(w, 500, "the answer is too large (limit %u MiB)", HTTPD_MAX_ANSWER >> 20);
+		take_body(w, &body, &blen);
 	}
 	n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s\r\n",
 		     w->status, reason(w->status), w->content_type ? w->content_type : "text/plain", blen,
 		     c->keep_alive ? "" : "Connection: close\r\n", w->extra_headers);
-	out_append(c, head, (size_t)n);
-	if (body)
-		out_append(c, body, blen);
+	if (!out_pending(c))
+		c->write_ms = httpd_now_ms();
+	if (n < 0 || (size_t)n >= sizeof(head) || out_append(c, head, (size_t)n) ||
+	    (body && out_append(c, body, blen))) {
+		/* no half answer: close without one */
+		free(c->out);
+		c->out = NULL;
+		c->out_len = c->out_off = 0;
+		c->keep_alive = false;
+	}
 	free(body);
 	if (!c->keep_alive)
 		c->close_after = true;
 }
 
-static void fill_req(struct conn *c, const struct azds_http_msg *m, const char *body, size_t blen)
+static void fail_conn(struct conn *c, int status, const char *fmt, ...)
+{
+	struct httpd_resp w = {};
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	c->keep_alive = false;
+	httpd_error(&w, status, "%s", msg);
+	respond(c, &w);
+}
+
+/* a percent-decoded value: no NUL inside, since handlers see C strings and
+ * "quiet%00x" must not name the pod "quiet" */
+static int decode(const char *s, size_t n, char *out, size_t cap, const char *what, char *msg, size_t mlen)
+{
+	long dn = azds_pct_decode(s, n, out, cap);
+
+	if (dn < 0) {
+		snprintf(msg, mlen, "%s too long (limit %zu bytes, percent-decoded)", what, cap - 1);
+		return 414;
+	}
+	if (memchr(out, 0, (size_t)dn)) {
+		snprintf(msg, mlen, "%s has a NUL byte (%%00)", what);
+		return 400;
+	}
+	return 0;
+}
+
+/* c->req from the parsed head; an HTTP status and msg when it is refused */
+static int fill_req(struct conn *c, const struct azds_http_msg *m, const char *body, size_t blen, char *msg,
+		    size_t mlen)
 {
 	struct httpd_req *r = &c->req;
 	const char *t = m->target, *q = memchr(m->target, '?', m->target_len);
 	size_t plen = q ? (size_t)(q - t) : m->target_len;
-	long dn;
+	int status;
 
 	memset(r, 0, sizeof(*r));
-	snprintf(r->method, sizeof(r->method), "%.*s", (int)m->method_len, m->method);
-	dn = azds_pct_decode(t, plen, r->path, sizeof(r->path) - 1);
-	r->path[dn > 0 ? dn : 0] = 0;
+	if (m->method_len >= sizeof(r->method)) {
+		snprintf(msg, mlen, "method \"%.*s\" is not implemented", (int)m->method_len, m->method);
+		return 501;
+	}
+	memcpy(r->method, m->method, m->method_len);
+	status = decode(t, plen, r->path, sizeof(r->path), "path", msg, mlen);
+	if (status)
+		return status;
 	if (q) {
 		const char *p = q + 1, *end = t + m->target_len;
 
-		while (p < end && r->nquery < HTTPD_MAX_QUERY) {
+		while (p < end) {
 			const char *amp = memchr(p, '&', (size_t)(end - p)), *stop = amp ? amp : end;
 			const char *eq = memchr(p, '=', (size_t)(stop - p));
 			size_t klen = (size_t)((eq ? eq : stop) - p);
+			char what[64];
 
+			/* a key no handler could know is ignored; past the
+			 * limit, one that a handler knows could be lost */
 			if (klen && klen < sizeof(r->query[0].key)) {
-				memcpy(r->query[r->nquery].key, p, klen);
-				if (eq) {
-					dn = azds_pct_decode(eq + 1, (size_t)(stop - eq - 1), r->query[r->nquery].val,
-							     sizeof(r->query[0].val) - 1);
-					r->query[r->nquery].val[dn > 0 ? dn : 0] = 0;
+				if (r->nquery == HTTPD_MAX_QUERY) {
+					snprintf(msg, mlen, "too many query parameters (limit %d)", HTTPD_MAX_QUERY);
+					return 400;
 				}
+				memcpy(r->query[r->nquery].key, p, klen);
+				snprintf(what, sizeof(what), "query value of \"%s\"", r->query[r->nquery].key);
+				status = eq ? decode(eq + 1, (size_t)(stop - eq - 1), r->query[r->nquery].val,
+						     sizeof(r->query[0].val), what, msg, mlen)
+					    : 0;
+				if (status)
+					return status;
 				r->nquery++;
 			}
 			p = stop + 1;
@@ -280,15 +502,22 @@ static void fill_req(struct conn *c, const struct azds_http_msg *m, const char *
 	r->body_len = blen;
 	r->uid = c->uid;
 	r->pid = c->pid;
+	return 0;
 }
 
-static void fail_conn(struct conn *c, int status, const char *msg)
+/* the request in c->in is answered: the bytes after it are the next one */
+static void answer(struct conn *c, struct httpd_resp *w)
 {
-	struct httpd_resp w = {};
-
-	c->keep_alive = false;
-	httpd_error(&w, status, "%s", msg);
-	respond(c, &w);
+	c->busy = false;
+	c->in[c->req_bytes] = c->saved;
+	memmove(c->in, c->in + c->req_bytes, c->in_len - c->req_bytes);
+	c->in_len -= c->req_bytes;
+	c->req_bytes = 0;
+	/* a pipelined request was not read while this one was served: its
+	 * clock starts now */
+	if (c->in_len)
+		c->req_start_ms = httpd_now_ms();
+	respond(c, w);
 }
 
 /* handle what is buffered: at most one request, then wait for its answer
@@ -300,9 +529,10 @@ static void serve(struct httpd *h, struct conn *c)
 	struct azds_http_header hdrs[64];
 	struct azds_http_msg m = { .headers = hdrs, .headers_cap = 64 };
 	struct httpd_resp w = {};
-	int hl;
+	char msg[256];
+	int hl, status;
 
-	if (c->busy || c->close_after || !c->in_len)
+	if (c->busy || c->close_after || c->draining || c->refused || !c->in_len || out_pending(c))
 		return;
 	hl = azds_http_parse_request(c->in, c->in_len, &m, &lim);
 	if (hl == AZDS_HTTP_INCOMPLETE) {
@@ -311,10 +541,7 @@ static void serve(struct httpd *h, struct conn *c)
 		return;
 	}
 	if (hl == AZDS_HTTP_ERROR) {
-		char msg[160];
-
-		snprintf(msg, sizeof(msg), "bad request: %s", m.reason ? m.reason : "malformed");
-		fail_conn(c, m.status ? m.status : 400, msg);
+		fail_conn(c, m.status ? m.status : 400, "bad request: %s", m.reason ? m.reason : "malformed");
 		return;
 	}
 	if (m.body == AZDS_BODY_CHUNKED) {
@@ -330,35 +557,72 @@ static void serve(struct httpd *h, struct conn *c)
 	if (c->in_len < (size_t)hl + blen)
 		return; /* the rest of the body is on its way */
 	c->keep_alive = m.keep_alive;
-	/* a NUL after the body, for the JSON parser: the buffer has room (in_cap > in_len) */
-	char saved = c->in[hl + blen];
-
-	c->in[hl + blen] = 0;
-	fill_req(c, &m, c->in + hl, blen);
 	c->req_bytes = (size_t)hl + blen;
-	h->handler(h->ctx, &c->req, &w);
-	c->in[hl + blen] = saved;
-	if (w.park) {
-		c->busy = true;
+	/* a NUL after the body, for the JSON parser, until the request is
+	 * answered: the buffer has room (in_cap > in_len) */
+	c->saved = c->in[c->req_bytes];
+	c->in[c->req_bytes] = 0;
+	status = fill_req(c, &m, c->in + hl, blen, msg, sizeof(msg));
+	if (status) {
+		httpd_error(&w, status, "%s", msg);
+	} else {
+		h->handler(h->ctx, &c->req, &w);
+		if (w.park) {
+			c->busy = true;
+			c->req.parked_since_ms = httpd_now_ms();
+			return;
+		}
+	}
+	answer(c, &w);
+}
+
+/* closing: read and drop what the client still sends, until its EOF, the
+ * linger deadline or LINGER_MAX_BYTES */
+static void conn_drain(struct httpd *h, struct conn *c)
+{
+	char buf[16384];
+
+	for (;;) {
+		ssize_t r = read(c->fd, buf, sizeof(buf));
+
+		if (r > 0 && (c->drained += (size_t)r) <= LINGER_MAX_BYTES)
+			continue;
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && errno == EAGAIN)
+			return;
+		conn_free(h, c);
 		return;
 	}
-	respond(c, &w);
-	memmove(c->in, c->in + c->req_bytes, c->in_len - c->req_bytes);
-	c->in_len -= c->req_bytes;
+}
+
+/* the answer is out and the connection ends: shut our side, so that the
+ * client reads an EOF after the answer, not a reset for unread input */
+static void conn_finish(struct httpd *h, struct conn *c)
+{
+	if (c->eof) {
+		conn_free(h, c);
+		return;
+	}
+	shutdown(c->fd, SHUT_WR);
+	c->draining = true;
+	c->drain_until_ms = httpd_now_ms() + LINGER_MS;
+	conn_drain(h, c);
 }
 
 static void conn_read(struct httpd *h, struct conn *c)
 {
-	for (;;) {
-		if (c->in_cap - c->in_len < 4096) {
+	if (c->draining) {
+		conn_drain(h, c);
+		return;
+	}
+	while (!c->eof) {
+		if (c->in_cap - c->in_len < 4096 && c->in_cap < IN_MAX) {
 			size_t cap = c->in_cap ? c->in_cap * 2 : 8192;
 			char *n;
 
-			if (cap > HEAD_MAX + HTTPD_MAX_BODY + 8192)
-				cap = HEAD_MAX + HTTPD_MAX_BODY + 8192;
-			if (cap <= c->in_len + 1) {
-				break; /* full: serve what is there */
-			}
+			if (cap > IN_MAX)
+				cap = IN_MAX;
 			n = realloc(c->in, cap);
 			if (!n) {
 				conn_free(h, c);
@@ -367,54 +631,90 @@ static void conn_read(struct httpd *h, struct conn *c)
 			c->in = n;
 			c->in_cap = cap;
 		}
+		if (c->in_len + 1 >= c->in_cap)
+			break; /* full: serve what is there */
 		ssize_t r = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len - 1);
 
 		if (r > 0) {
+			if (!c->in_len)
+				c->req_start_ms = httpd_now_ms();
 			c->in_len += (size_t)r;
 			continue;
 		}
-		if (r < 0 && (errno == EAGAIN || errno == EINTR))
+		if (r == 0) {
+			/* a half close: what was sent is still answered */
+			c->eof = true;
 			break;
-		/* EOF or error: answer nothing more */
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN)
+			break;
 		conn_free(h, c);
 		return;
 	}
 	serve(h, c);
 }
 
-static void conn_write(struct httpd *h, struct conn *c)
+/* write what is queued; true once all of it is out */
+static bool conn_write(struct httpd *h, struct conn *c)
 {
-	while (c->out_off < c->out_len) {
-		ssize_t n = write(c->fd, c->out + c->out_off, c->out_len - c->out_off);
+	while (out_pending(c)) {
+		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
 
 		if (n > 0) {
 			c->out_off += (size_t)n;
+			c->write_ms = httpd_now_ms();
 			continue;
 		}
+		if (n < 0 && errno == EINTR)
+			continue;
 		if (n < 0 && errno == EAGAIN)
-			return;
+			return false;
 		conn_free(h, c);
-		return;
+		return false;
 	}
 	free(c->out);
 	c->out = NULL;
 	c->out_len = c->out_off = 0;
-	if (c->close_after) {
+	return true;
+}
+
+/*
+ * Write what is queued; once an answer is out, serve the request pipelined
+ * behind it, for a few rounds (then the next answer waits for EPOLLOUT, so
+ * that one client's pipeline does not hold the loop).
+ */
+static void conn_flush(struct httpd *h, struct conn *c)
+{
+	for (int round = 0; !c->draining; round++) {
+		if (!c->out_len)
+			break; /* nothing new to write: serve() already ran */
+		if (!conn_write(h, c))
+			break; /* the socket is full, or the client gone */
+		c->idle_since_ms = httpd_now_ms();
+		if (c->close_after) {
+			conn_finish(h, c);
+			break;
+		}
+		serve(h, c);
+		if (round == FLUSH_ROUNDS)
+			break;
+	}
+	if (c->closed)
+		return;
+	/* an answer that could not be built: close without one */
+	if (c->close_after && !c->draining && !out_pending(c)) {
+		conn_finish(h, c);
+		if (c->closed)
+			return;
+	}
+	/* the client sent all it will and nothing is left to answer */
+	if (c->eof && !c->draining && !c->busy && !out_pending(c)) {
 		conn_free(h, c);
 		return;
 	}
-	serve(h, c); /* a pipelined request may be waiting */
-}
-
-static void conn_flush(struct httpd *h, struct conn *c)
-{
-	conn_write(h, c);
-	/* c may be gone */
-	for (int i = 0; i < h->nconns; i++)
-		if (h->conns[i] == c) {
-			conn_want(h, c);
-			break;
-		}
+	conn_want(h, c);
 }
 
 void httpd_event(struct httpd *h, void *ptr, uint32_t events)
@@ -425,39 +725,78 @@ void httpd_event(struct httpd *h, void *ptr, uint32_t events)
 		accept_all(h);
 		return;
 	}
+	if (c->closed)
+		return;
 	if (events & (EPOLLERR | EPOLLHUP)) {
+		/* gone both ways (a parked request's client too): nobody to answer */
 		conn_free(h, c);
 		return;
 	}
-	if (events & EPOLLIN) {
-		conn_read(h, c);
-		for (int i = 0; i < h->nconns; i++)
-			if (h->conns[i] == c)
-				goto alive;
-		return;
+	if (events & EPOLLIN)
+		conn_input(h, c);
+	else
+		conn_flush(h, c);
+}
+
+/* the connection's deadline passed */
+static void expire(struct httpd *h, struct conn *c)
+{
+	if (c->draining || out_pending(c)) {
+		/* lingered enough, or the client does not read its answer */
+		conn_free(h, c);
+	} else if (c->in_len) {
+		c->in_len = 0;
+		fail_conn(c, 408, "the request did not arrive within %d s of its first byte",
+			  HTTPD_REQUEST_TIMEOUT_MS / 1000);
+		conn_flush(h, c);
+	} else {
+		conn_free(h, c); /* idle */
 	}
-alive:
-	conn_flush(h, c);
 }
 
 void httpd_tick(struct httpd *h)
 {
+	int64_t now = httpd_now_ms();
+
+	free_dead(h);
+	if (h->accept_paused_until && now >= h->accept_paused_until)
+		listener_want(h, true);
+	/* downwards: a connection closed here is replaced in conns[] by the
+	 * last one, which was already seen */
+	for (int i = h->nconns - 1; i >= 0; i--) {
+		struct conn *c = h->conns[i];
+		int64_t d;
+
+		if (c->busy) {
+			struct httpd_resp w = {};
+
+			h->handler(h->ctx, &c->req, &w);
+			if (w.park)
+				continue;
+			answer(c, &w);
+			conn_flush(h, c);
+			continue;
+		}
+		d = conn_deadline(c);
+		if (d && now >= d)
+			expire(h, c);
+	}
+}
+
+int httpd_next_deadline_ms(struct httpd *h, int cap)
+{
+	int64_t now = httpd_now_ms(), next = now + cap;
+
+	if (h->accept_paused_until && h->accept_paused_until < next)
+		next = h->accept_paused_until;
 	for (int i = 0; i < h->nconns; i++) {
 		struct conn *c = h->conns[i];
-		struct httpd_resp w = {};
+		int64_t d = c->busy ? now + HTTPD_PARK_POLL_MS : conn_deadline(c);
 
-		if (!c->busy)
-			continue;
-		h->handler(h->ctx, &c->req, &w);
-		if (w.park)
-			continue;
-		c->busy = false;
-		respond(c, &w);
-		memmove(c->in, c->in + c->req_bytes, c->in_len - c->req_bytes);
-		c->in_len -= c->req_bytes;
-		conn_flush(h, c);
-		i = -1; /* the array may have changed */
+		if (d && d < next)
+			next = d;
 	}
+	return next <= now ? 0 : (int)(next - now);
 }
 
 bool httpd_has_parked(struct httpd *h)
