@@ -402,7 +402,7 @@ int ctl_run(int argc, char **argv, const char *self_exe, const char *bin_dir)
 
 	while (!c->stopping) {
 		struct epoll_event evs[64];
-		int timeout = httpd_has_parked(c->api) ? 100 : c->dns_dirty ? 50 : 1000;
+		int timeout = httpd_next_deadline_ms(c->api, c->dns_dirty ? 50 : 1000);
 		int n = epoll_wait(c->epfd, evs, 64, timeout);
 
 		for (int i = 0; i < n; i++) {
