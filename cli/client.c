@@ -5,7 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <curl/curl.h>
 #include "client.h"
@@ -13,9 +16,14 @@
 
 /* a hung controller must not hang the CLI forever */
 #define API_TIMEOUT_S 120
+#define CONNECT_TIMEOUT_S 5
 
 static CURL *curl; /* one handle: its connection is kept between calls */
 static char curl_msg[CURL_ERROR_SIZE];
+/* of the last exchange: the socket refused the connection (connect's
+ * errno is the error), and the time it was given */
+static bool connect_failed;
+static long timeout_s;
 
 const char *api_socket(void)
 {
@@ -91,18 +99,47 @@ static int on_progress(void *ctx, curl_off_t dt, curl_off_t dn, curl_off_t ut, c
 	return cli_interrupted ? 1 : 0;
 }
 
+/* connect's errno on the API socket, for when curl does not keep it (a
+ * full backlog's EAGAIN); 0 if a connection works now */
+static int connect_errno(void)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int fd, err;
+
+	if (strlen(api_socket()) >= sizeof(a.sun_path))
+		return ENAMETOOLONG;
+	memcpy(a.sun_path, api_socket(), strlen(api_socket()));
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return errno;
+	err = connect(fd, (struct sockaddr *)&a, sizeof(a)) ? errno : 0;
+	close(fd);
+	return err;
+}
+
 static int curl_errno(CURLcode c, const struct xfer *x)
 {
 	long os = 0;
 
 	switch (c) {
 	case CURLE_COULDNT_CONNECT:
+		connect_failed = true;
 		curl_easy_getinfo(curl, CURLINFO_OS_ERRNO, &os);
+		if (!os)
+			os = connect_errno();
+		/* only a missing socket or nobody listening on it is a controller
+		 * that does not run: a full backlog (EAGAIN), a path that is not
+		 * a directory and the like are told as they are */
 		if (os == EACCES || os == EPERM)
 			return -EACCES;
-		return os == ENOENT ? -ENOENT : -ECONNREFUSED;
-	case CURLE_OPERATION_TIMEDOUT:
+		return os > 0 ? (int)-os : -EIO;
+	case CURLE_OPERATION_TIMEDOUT: {
+		curl_off_t connected = 0;
+
+		curl_easy_getinfo(curl, CURLINFO_CONNECT_TIME_T, &connected);
+		connect_failed = !connected;
 		return -ETIMEDOUT;
+	}
 	case CURLE_ABORTED_BY_CALLBACK:
 		return -EINTR;
 	case CURLE_WRITE_ERROR:
@@ -133,8 +170,9 @@ static int setup(const struct api_req *req, struct xfer *x, const char *url, con
 	curl_easy_setopt(curl, CURLOPT_URL, url);
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, curl_msg);
-	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 5L);
-	curl_easy_setopt(curl, CURLOPT_TIMEOUT, req->timeout_s ? req->timeout_s : (long)API_TIMEOUT_S);
+	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, (long)CONNECT_TIMEOUT_S);
+	timeout_s = req->timeout_s ? req->timeout_s : (long)API_TIMEOUT_S;
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT, timeout_s);
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, x);
 	curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
@@ -171,6 +209,7 @@ int api_exchange(const struct api_req *req, struct api_reply *r)
 	memset(r, 0, sizeof(*r));
 	r->offset = -1;
 	curl_msg[0] = 0;
+	connect_failed = false;
 	if (snprintf(url, sizeof(url), "http://azds%s", req->path) >= (int)sizeof(url))
 		return -ENAMETOOLONG;
 	if (req->body) {
@@ -230,21 +269,33 @@ void api_print_unreachable(int err)
 	case -ECONNREFUSED:
 		fail("the controller of instance \"%s\" is not running; start it with: azds%s controller start",
 		     cli_instance, instance_flag());
-		break;
+		return;
 	case -EACCES:
 		fail("the controller of instance \"%s\": %s: permission denied (join its group \"%s\", or run as root)",
 		     cli_instance, api_socket(), socket_group());
-		break;
+		return;
+	case -EINTR:
+		return;
+	case -EPIPE:
+		return; /* our reader went away: nothing to tell it */
+	}
+	if (connect_failed && err == -ETIMEDOUT) {
+		fail("the controller's API (%s): no connection within %d s", api_socket(), CONNECT_TIMEOUT_S);
+		return;
+	}
+	if (connect_failed) {
+		fail("the controller's API (%s): %s", api_socket(),
+		     err == -EIO && curl_msg[0] ? curl_msg : strerror(-err));
+		return;
+	}
+	switch (err) {
 	case -ETIMEDOUT:
-		fail("the controller of instance \"%s\" did not answer in time", cli_instance);
+		fail("the controller of instance \"%s\" did not answer within %ld s (%s)", cli_instance, timeout_s,
+		     api_socket());
 		break;
 	case -ECONNRESET:
 		fail("the controller of instance \"%s\" closed the connection without an answer", cli_instance);
 		break;
-	case -EINTR:
-		break;
-	case -EPIPE:
-		break; /* our reader went away: nothing to tell it */
 	default:
 		fail("the controller of instance \"%s\": %s", cli_instance, curl_msg[0] ? curl_msg : strerror(-err));
 	}
