@@ -171,7 +171,8 @@ static void pod_row(struct table *t, const json_t *p)
 	table_cell(t, "%s", jstr(st, "phase", "?"));
 	table_cell(t, "%lld", jint(st, "restarts", 0));
 	table_cell(t, "%s", jexit(st, ex, sizeof(ex)));
-	table_cell(t, "%s", table_age(jtime(json_object_get(st, "started")), age, sizeof(age)));
+	/* the API's started is unix milliseconds; table_age takes seconds */
+	table_cell(t, "%s", table_age(jint(st, "started", 0) / 1000, age, sizeof(age)));
 	table_cell(t, "%lld", jint(st, "pid", 0));
 	table_cell(t, "%s", jjoin(json_object_get(p, "services"), ",", 0, svc, sizeof(svc)));
 	table_cell(t, "%s", jjoin(json_object_get(p, "command"), " ", 0, cmd, sizeof(cmd)));
