@@ -387,7 +387,7 @@ VERB(cmd_controller_stop)
 		return opts_exit(err);
 	args_free(&a);
 	err = healthz(&pid);
-	if (err < 0 && err != -EACCES) {
+	if (err == -ENOENT || err == -ECONNREFUSED) {
 		printf("The controller of instance %s is not running.\n", cli_instance);
 		return 0;
 	}
