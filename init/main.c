@@ -6,7 +6,8 @@
  * resolv.conf search list; "del" removes all of it; "exec" runs a command
  * inside the pod (its netns, cgroup and resolv.conf), as root, for tools
  * and tests; "sandbox" runs a pod's own process, unprivileged and confined
- * (sandbox.c, docs/sandbox.md).
+ * (sandbox.c, docs/sandbox.md); "term" stops one gracefully (term.c);
+ * "workdir" grants or revokes a pod's access to a lent directory (workdir.c).
  */
 #include <arpa/inet.h>
 #include <getopt.h>
@@ -24,10 +25,14 @@ static void usage(FILE *f)
 		   "       azds-init [-i INSTANCE] del --pod NAME\n"
 		   "       azds-init [-i INSTANCE] exec --pod NAME -- COMMAND [ARGS]...\n"
 		   "       azds-init [-i INSTANCE] sandbox --pod NAME --uid UID [--workdir DIR] [--memory BYTES]\n"
-		   "                 [--pids N] [--cpu MILLIS] [--env K=V]... -- COMMAND [ARGS]...\n\n"
+		   "                 [--pids N] [--cpu MILLIS] [--env K=V]... -- COMMAND [ARGS]...\n"
+		   "       azds-init [-i INSTANCE] term --pod NAME [--keep PID] [--timeout MS]\n"
+		   "       azds-init workdir grant|revoke --uid UID DIR\n\n"
 		   "add is idempotent: run again, it repairs what is missing and prints the same address.\n"
 		   "del leaves nothing behind: processes in the pod are killed, namespace and cgroup removed.\n"
-		   "sandbox runs a pod's process as UID, confined (azds-init sandbox --help, docs/sandbox.md).\n");
+		   "sandbox runs a pod's process as UID, confined (azds-init sandbox --help, docs/sandbox.md).\n"
+		   "term stops a pod gracefully: SIGTERM to its command, then waits for it to exit.\n"
+		   "workdir grants a pod's uid ACL access to a directory lent to it, or revokes it.\n");
 }
 
 static int fail(const char *msg)
@@ -69,6 +74,10 @@ int main(int argc, char **argv)
 	/* its own options and failure convention (exit 127, one line) */
 	if (!strcmp(verb, "sandbox"))
 		return sandbox_main(instance, argc - 1, argv + 1);
+	if (!strcmp(verb, "term"))
+		return term_main(instance, argc - 1, argv + 1);
+	if (!strcmp(verb, "workdir"))
+		return workdir_main(argc - 1, argv + 1);
 	optind = 2;
 	while ((c = getopt_long(argc, argv, "+hi:", opts, NULL)) != -1) {
 		switch (c) {
@@ -116,7 +125,7 @@ int main(int argc, char **argv)
 		if (azds_pod_del(&in, &m, ps.name, &e))
 			rc = fail(e.msg);
 	} else {
-		fprintf(stderr, "azds-init: unknown command \"%s\" (add, del, exec, sandbox)\n", verb);
+		fprintf(stderr, "azds-init: unknown command \"%s\" (add, del, exec, sandbox, term, workdir)\n", verb);
 		rc = 2;
 	}
 	azds_maps_close(&m);

@@ -9,7 +9,9 @@
  * Run as root by the controller's supervisor for a pod azds-init add made.
  * As root it puts itself into the pod's limit cgroups and its v2 cgroup
  * (the data plane knows the pod by it), enters the pod's network namespace
- * and lets unprivileged ports start at 0 there, and prepares the workspace.
+ * and lets unprivileged ports start at 0 there, and prepares the workspace
+ * (the default one made UID's; a lent one opened to UID through ACLs, never
+ * chowned) and, for a command under /tmp or /run, that file alone.
  * Then it becomes UID for good (no groups, no capabilities, no_new_privs)
  * and execs bubblewrap, which, unprivileged, makes the user, PID, IPC, UTS,
  * cgroup and mount namespaces: the host's root read-only, the workspace
@@ -36,6 +38,7 @@
 #include <unistd.h>
 #include <sched.h>
 #include <linux/capability.h>
+#include <sys/fsuid.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -62,6 +65,11 @@ struct sandbox {
 	int nenv;
 	char **argv; /* COMMAND [ARGS]... */
 	char podns[128];
+	/* a command under /tmp or /run (add_command_file): its fd, staged at
+	 * STAGE_COMMAND, and where the pod sees it */
+	int cmd_fd;
+	char cmd_real[PATH_MAX];
+	bool cmd_alias; /* argv[0] is another path to it, also bound */
 };
 
 static void __attribute__((noreturn, format(printf, 2, 3))) die(const char *what, const char *fmt, ...)
@@ -87,7 +95,8 @@ static void usage(FILE *f)
 		   "Runs COMMAND in pod NAME (made by azds-init add) as host uid UID (gid UID), in its own\n"
 		   "user, PID, IPC, UTS, cgroup and mount namespaces over a read-only host root, with DIR\n"
 		   "writable at /workspace (default /var/lib/azds/INSTANCE/pods/NAME/workspace), no\n"
-		   "capabilities, no_new_privs and a seccomp filter (docs/sandbox.md).\n"
+		   "capabilities, no_new_privs and a seccomp filter (docs/sandbox.md). Another DIR must\n"
+		   "exist and is never chowned: UID gets ACL entries u:UID:rwX on its tree.\n"
 		   "Limits: --memory bytes or Ki/Mi/Gi (default 512Mi), --pids (512), --cpu millicpus (1000).\n"
 		   "Fails with exit status 127 and one line on stderr; otherwise it is COMMAND.\n");
 }
@@ -192,11 +201,18 @@ static void parse_args(struct sandbox *sb, const char *instance, int argc, char 
 		die("instance", "%s", e.msg);
 	if (workdir && workdir[0] != '/')
 		die("--workdir", "\"%s\": an absolute path is required", workdir);
-	if (workdir)
-		snprintf(sb->workdir, sizeof(sb->workdir), "%s", workdir);
-	else
-		snprintf(sb->workdir, sizeof(sb->workdir), "/var/lib/azds/%s/pods/%s/workspace", sb->in.name, sb->pod);
-	sb->workdir_default = !workdir;
+	snprintf(sb->workdir, sizeof(sb->workdir), "/var/lib/azds/%s/pods/%s/workspace", sb->in.name, sb->pod);
+	/* the controller names the default one too: it is still azds's own */
+	sb->workdir_default = !workdir || !strcmp(workdir, sb->workdir);
+	if (!sb->workdir_default) {
+		size_t n = strlen(workdir);
+
+		if (n >= sizeof(sb->workdir))
+			die("--workdir", "\"%s\": %s", workdir, strerror(ENAMETOOLONG));
+		while (n > 1 && workdir[n - 1] == '/')
+			n--;
+		snprintf(sb->workdir, sizeof(sb->workdir), "%.*s", (int)n, workdir);
+	}
 	azds_pod_netns(&sb->in, sb->pod, sb->podns, sizeof(sb->podns));
 }
 
@@ -261,44 +277,87 @@ static void check_pod(const struct sandbox *sb)
 }
 
 /*
- * The workspace, made if missing, owned by UID with mode 0700. A directory
- * that exists is handed over only when it is azds's own (the default
- * place), already UID's, or a user's; one that belongs to root elsewhere
- * (/, /etc, ...) is refused. The fd (opened without following a last
- * symlink) is what stage_workspace mounts, so the path is not resolved
- * again and nothing can swap the directory in between.
+ * The default workspace (/var/lib/azds/<inst>/pods/<pod>/workspace) is
+ * azds's own: made if missing, owned by UID with mode 0700. The fd (opened
+ * without following a last symlink) is what stage_workspace mounts, so the
+ * path is not resolved again and nothing can swap the directory in between.
  */
-static int open_workspace(const struct sandbox *sb)
+static int open_default_workspace(const struct sandbox *sb)
 {
-	char parent[PATH_MAX], *slash;
-	bool made = false;
+	char parent[PATH_MAX];
 	struct stat st;
 	int fd, err;
 
 	snprintf(parent, sizeof(parent), "%s", sb->workdir);
-	slash = strrchr(parent, '/');
-	if (slash && slash != parent) {
-		*slash = 0;
-		/* azds's own: traversable, not listable (as the controller makes
-		 * a pod's directory); stage_workspace spares UID the walk anyway */
-		err = azds_mkdir_p(parent, sb->workdir_default ? 0711 : 0755);
-		if (err)
-			die("workspace", "%s: %s", parent, strerror(-err));
-	}
-	if (mkdir(sb->workdir, 0700) == 0)
-		made = true;
-	else if (errno != EEXIST)
+	*strrchr(parent, '/') = 0;
+	/* traversable, not listable (as the controller makes a pod's
+	 * directory); stage_workspace spares UID the walk anyway */
+	err = azds_mkdir_p(parent, 0711);
+	if (err)
+		die("workspace", "%s: %s", parent, strerror(-err));
+	if (mkdir(sb->workdir, 0700) && errno != EEXIST)
 		die("workspace", "%s: %s", sb->workdir, strerror(errno));
 	fd = open(sb->workdir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st))
 		die("workspace", "%s: %s", sb->workdir, strerror(errno));
-	if (!made && !sb->workdir_default && st.st_uid == 0)
-		die("workspace", "%s belongs to root; a pod's workdir must be its own or a user's", sb->workdir);
 	if ((st.st_uid != sb->uid || st.st_gid != sb->uid) && fchown(fd, sb->uid, sb->uid))
 		die("workspace", "chown %s to %u: %s", sb->workdir, (unsigned)sb->uid, strerror(errno));
 	if ((st.st_mode & 07777) != 0700 && fchmod(fd, 0700))
 		die("workspace", "chmod %s: %s", sb->workdir, strerror(errno));
 	return fd;
+}
+
+/*
+ * A workdir the caller gave is someone's directory: it is never made,
+ * chowned or chmodded (which would lock its owner, or another pod, out of
+ * it); UID is let in through POSIX ACLs (azds_workdir_grant_fd; the
+ * controller revokes them when the pod is deleted). Refused: a path that
+ * is or passes through a symlink (the fd's real path must be the one
+ * given, so what was checked is what is bound), azds's state under
+ * /var/lib/azds (other pods' workspaces: a pod's own is the default), and
+ * a directory of root's (/, /etc, /tmp and the like).
+ */
+static int open_given_workdir(const struct sandbox *sb)
+{
+	char self[64], real[PATH_MAX];
+	struct azds_err e;
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	fd = open(sb->workdir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		int why = errno;
+
+		if ((why == ELOOP || why == ENOTDIR) && lstat(sb->workdir, &st) == 0 && S_ISLNK(st.st_mode))
+			die("workspace", "%s is a symlink: a workdir is given by its real path", sb->workdir);
+		if (why == ENOENT)
+			die("workspace", "%s does not exist (a workdir given with --workdir is never made)", sb->workdir);
+		die("workspace", "%s: %s", sb->workdir, strerror(why));
+	}
+	if (fstat(fd, &st))
+		die("workspace", "%s: %s", sb->workdir, strerror(errno));
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+	n = readlink(self, real, sizeof(real) - 1);
+	if (n <= 0)
+		die("workspace", "%s: %s", self, n ? strerror(errno) : "empty");
+	real[n] = 0;
+	if (strcmp(real, sb->workdir))
+		die("workspace", "%s is %s: a workdir is given by its real path, through no symlink", sb->workdir,
+		    real);
+	if (!strcmp(real, "/var/lib/azds") || !strncmp(real, "/var/lib/azds/", 14))
+		die("workspace", "%s is azds's state: a pod's workdir there is only its own default (no --workdir)",
+		    real);
+	if (st.st_uid == 0)
+		die("workspace", "%s belongs to root; a pod's workdir must be its own or a user's", sb->workdir);
+	if (azds_workdir_grant_fd(fd, sb->uid, &e))
+		die("workspace", "grant uid %u access: %s", (unsigned)sb->uid, e.msg);
+	return fd;
+}
+
+static int open_workspace(const struct sandbox *sb)
+{
+	return sb->workdir_default ? open_default_workspace(sb) : open_given_workdir(sb);
 }
 
 /*
@@ -310,6 +369,7 @@ static int open_workspace(const struct sandbox *sb)
  * The sandbox gets its own empty /run over that anyway.
  */
 #define STAGE "/run/workspace"
+#define STAGE_COMMAND "/run/command"
 
 static void own_mount_namespace(void)
 {
@@ -319,11 +379,12 @@ static void own_mount_namespace(void)
 		die("mount namespace", "make / private: %s", strerror(errno));
 }
 
-/* ws_fd must be opened in this namespace: a bind's source must be in the
- * caller's own */
-static void stage_workspace(int ws_fd)
+/* ws_fd (and cmd_fd) must be opened in this namespace: a bind's source
+ * must be in the caller's own */
+static void stage_workspace(int ws_fd, int cmd_fd)
 {
 	char src[64];
+	int fd;
 
 	if (mount("azds-sandbox", "/run", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755,size=64k"))
 		die("workspace", "tmpfs on /run: %s", strerror(errno));
@@ -333,6 +394,17 @@ static void stage_workspace(int ws_fd)
 	if (mount(src, STAGE, NULL, MS_BIND, NULL))
 		die("workspace", "bind at %s: %s", STAGE, strerror(errno));
 	close(ws_fd);
+	if (cmd_fd < 0)
+		return;
+	/* a bind mount of its own: the tmpfs's noexec is not the file's */
+	fd = open(STAGE_COMMAND, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0755);
+	if (fd < 0)
+		die("command", "%s: %s", STAGE_COMMAND, strerror(errno));
+	close(fd);
+	snprintf(src, sizeof(src), "/proc/self/fd/%d", cmd_fd);
+	if (mount(src, STAGE_COMMAND, NULL, MS_BIND, NULL))
+		die("command", "bind at %s: %s", STAGE_COMMAND, strerror(errno));
+	close(cmd_fd);
 }
 
 static void limit_cgroups(const struct sandbox *sb)
@@ -520,25 +592,90 @@ static void add_resolv(struct args *a, const struct sandbox *sb)
 	add3(a, "--ro-bind", src, dest);
 }
 
+/* a path under the places the sandbox has its own (empty) copy of */
+static bool under_own_dir(const char *path)
+{
+	return !strncmp(path, "/tmp/", 5) || !strncmp(path, "/run/", 5);
+}
+
+/* no "//", "/./" or "/../": bwrap makes each of its directories */
+static bool plain_path(const char *path)
+{
+	for (const char *p = path; (p = strchr(p, '/')); p++) {
+		size_t n = strcspn(p + 1, "/");
+
+		if (!n || (n == 1 && p[1] == '.') || (n == 2 && p[1] == '.' && p[2] == '.'))
+			return false;
+	}
+	return true;
+}
+
 /*
  * A command under /tmp or /run (a build tree in /tmp, say) would be hidden
- * by the sandbox's own /tmp and /run: its directory, and only that, is
- * bound read-only at the same place, after them.
+ * by the sandbox's own /tmp and /run. Only the file itself is shown there,
+ * read-only at the same path (and at argv[0] when that is a symlink to it
+ * under /tmp or /run): never its directory, which could be /tmp/.X11-unix
+ * with the host's X sockets. It must be a regular file not writable by
+ * group or others (which could change it under the running pod), and the
+ * path is walked as UID (setfsuid, no groups: the same permission checks
+ * UID would meet), so root's staging never lets the pod reach a file its
+ * uid could not. The fd, opened without following a last symlink and
+ * checked to be at the path resolved, is what stage_workspace mounts: a
+ * file swapped for a symlink or a directory meanwhile changes nothing.
  */
-static void add_command_dir(struct args *a, const struct sandbox *sb)
+static void open_command(struct sandbox *sb)
 {
-	static char dir[PATH_MAX];
+	const char *cmd = sb->argv[0];
+	char self[64], real[PATH_MAX];
+	bool alias;
+	struct stat st;
+	ssize_t n;
+	int fd, saved;
 
-	if (!sb->argv[0] || sb->argv[0][0] != '/' || !realpath(sb->argv[0], dir))
+	sb->cmd_fd = -1;
+	if (cmd[0] != '/' || !realpath(cmd, sb->cmd_real))
+		return; /* relative (PATH, /workspace) or missing: bwrap's exec says so */
+	alias = strcmp(cmd, sb->cmd_real) && under_own_dir(cmd) && plain_path(cmd);
+	if (!under_own_dir(sb->cmd_real) && !alias)
+		return; /* in the read-only host root, as it is */
+	if (!strncmp(sb->cmd_real, "/run/azds/", 10) || !strncmp(sb->cmd_real, "/run/netns/", 11))
+		die("command", "%s: azds's runtime directory is never shown to a pod", sb->cmd_real);
+	if (setgroups(0, NULL))
+		die("command", "setgroups: %s", strerror(errno));
+	setfsgid(sb->uid);
+	setfsuid(sb->uid);
+	fd = open(sb->cmd_real, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	saved = errno;
+	setfsuid(0);
+	setfsgid(0);
+	if (setfsuid((uid_t)-1) != 0 || setfsgid((gid_t)-1) != 0)
+		die("command", "setfsuid: root's filesystem ids not restored");
+	if (fd < 0)
+		die("command", "%s: %s (as uid %u)", sb->cmd_real, strerror(saved), (unsigned)sb->uid);
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+	n = readlink(self, real, sizeof(real) - 1);
+	if (n <= 0 || fstat(fd, &st))
+		die("command", "%s: %s", sb->cmd_real, n ? strerror(errno) : "empty path");
+	real[n] = 0;
+	if (strcmp(real, sb->cmd_real))
+		die("command", "%s changed while it was checked (now %s)", sb->cmd_real, real);
+	if (!S_ISREG(st.st_mode))
+		die("command", "%s: a command under /tmp or /run must be a regular file", sb->cmd_real);
+	if (st.st_mode & (S_IWGRP | S_IWOTH))
+		die("command", "%s is writable by group or others (mode %04o): a command under /tmp or /run must not be",
+		    sb->cmd_real, (unsigned)(st.st_mode & 07777));
+	sb->cmd_fd = fd;
+	sb->cmd_alias = alias;
+}
+
+static void add_command_file(struct args *a, const struct sandbox *sb)
+{
+	if (sb->cmd_fd < 0)
 		return;
-	if (strncmp(dir, "/tmp/", 5) && strncmp(dir, "/run/", 5))
-		return;
-	*strrchr(dir, '/') = 0;
-	/* never a directory of the instance's own state or sockets */
-	if (!strncmp(dir, "/run/azds", 9) || !strncmp(dir, "/run/netns", 10) || !strcmp(dir, "/tmp") ||
-	    !strcmp(dir, "/run"))
-		return;
-	add3(a, "--ro-bind", dir, dir);
+	if (under_own_dir(sb->cmd_real))
+		add3(a, "--ro-bind", STAGE_COMMAND, sb->cmd_real);
+	if (sb->cmd_alias)
+		add3(a, "--ro-bind", STAGE_COMMAND, sb->argv[0]);
 }
 
 static void build_args(struct args *a, const struct sandbox *sb, int seccomp_fd)
@@ -555,7 +692,7 @@ static void build_args(struct args *a, const struct sandbox *sb, int seccomp_fd)
 	/* the supervisor's stop reaches the command; no TIOCSTI into a tty */
 	add2(a, "--die-with-parent", "--new-session");
 	add_root(a);
-	add_command_dir(a, sb);
+	add_command_file(a, sb);
 	add_resolv(a, sb);
 	add3(a, "--bind", STAGE, "/workspace");
 	add2(a, "--remount-ro", "/");
@@ -628,6 +765,7 @@ int sandbox_main(const char *instance, int argc, char **argv)
 	check_pod(&sb);
 	own_mount_namespace();
 	ws_fd = open_workspace(&sb);
+	open_command(&sb);
 	seccomp_fd = sandbox_seccomp_fd(&what);
 	if (seccomp_fd < 0)
 		die("seccomp filter", "%s: %s", what, strerror(-seccomp_fd));
@@ -636,7 +774,7 @@ int sandbox_main(const char *instance, int argc, char **argv)
 	limit_cgroups(&sb);
 	/* before /run is covered: the namespace is found in /run/netns */
 	enter_network(&sb);
-	stage_workspace(ws_fd);
+	stage_workspace(ws_fd, sb.cmd_fd);
 	drop_privileges(sb.uid);
 	keep_open(seccomp_fd);
 	execvpe(args.v[0], args.v, env.v);

@@ -228,6 +228,64 @@ expect_eq "no descriptor of the caller's reaches the pod (only 0 1 2 and ls's ow
 r=$(sb client $U_CLI -- sh -c 'read x; echo "stdin=[$x] $?"' <<<"from-the-caller")
 expect_eq "stdin is /dev/null" "$r" "stdin=[] 1"
 
+# --- a workdir the caller gave: POSIX ACLs, never a chown or chmod ---------------
+# (azds pod run grab --workdir /tmp/victim once took any user's directory)
+U_VIC=241005 U_OTHER=241006
+VIC=$WORK/victim
+mkdir -p "$VIC/sub"
+echo mine >"$VIC/sub/file"
+echo theirs >"$VIC/theirs"
+echo outside >"$WORK/outside"
+ln -s "$WORK/outside" "$VIC/link"
+chown -hR $U_VIC:$U_VIC "$VIC"
+chown $U_OTHER:$U_OTHER "$VIC/theirs" "$WORK/outside"
+chmod 0700 "$VIC" "$VIC/sub"
+chmod 0600 "$VIC/sub/file" "$VIC/theirs" "$WORK/outside"
+acls() { getfacl -cp "$@" 2>&1 | tr '\n' ' '; }
+vic_acl=$(acls "$VIC")
+r=$(sb client $U_CLI --workdir "$VIC" -- sh -c 'cat /workspace/sub/file; echo pod >/workspace/sub/new && echo wrote;
+	mkdir /workspace/sub/made && echo deep >/workspace/sub/made/f && echo made; cat /workspace/theirs' 2>&1)
+expect_eq "a lent workdir keeps its owner and its group (uid $U_VIC)" \
+	"$(stat -c '%u:%g' "$VIC" "$VIC/sub" "$VIC/sub/file" | tr '\n' ' ')" "$U_VIC:$U_VIC $U_VIC:$U_VIC $U_VIC:$U_VIC "
+expect_contains "the pod reads the owner's file in it" "$r" "mine"
+expect_contains "and writes in it, also in a directory it makes" "$r" "wrote"
+expect_contains "(made)" "$r" "made"
+expect_contains "a file of someone else's in it stays closed to the pod" "$r" "/workspace/theirs: Permission denied"
+r=$(setpriv --reuid $U_VIC --regid $U_VIC --clear-groups sh -c "cat '$VIC/sub/file' && ls '$VIC/sub'" 2>&1 | tr '\n' ' ')
+expect_eq "its owner is not locked out: reads and lists it as before" "$r" "mine file made new "
+expect_eq "the pod's uid has access and default entries u:$U_CLI:rwx on the directories" \
+	"$(getfacl -cp "$VIC" "$VIC/sub" | grep -E "^(default:)?user:$U_CLI:" | tr '\n' ' ')" \
+	"user:$U_CLI:rwx default:user:$U_CLI:rwx user:$U_CLI:rwx default:user:$U_CLI:rwx "
+expect_eq "and u:$U_CLI:rw- on the owner's file (rwX: no x on a file without one)" \
+	"$(getfacl -cp "$VIC/sub/file" | grep "^user:$U_CLI:")" "user:$U_CLI:rw-"
+expect_contains "the group's own entry is unchanged (---; ls's group bits show the mask)" "$(acls "$VIC")" "group::--- "
+expect_eq "nothing of another user's, nor a symlink's target, gets an entry" \
+	"$(getfacl -cp "$VIC/theirs" "$WORK/outside" | grep -c ":$U_CLI:")" "0"
+$INIT workdir revoke --uid $U_CLI "$VIC" || bad "workdir revoke"
+expect_eq "revoke leaves no entry of the pod's uid in the tree (what the pod made too)" \
+	"$(getfacl -Rcp "$VIC" 2>/dev/null | grep -c ":$U_CLI:")" "0"
+expect_eq "the workdir's ACL is exactly as before (none: its mode 0700)" "$(acls "$VIC")" "$vic_acl"
+expect_eq "modes as before" "$(stat -c %a "$VIC" "$VIC/sub" "$VIC/sub/file" | tr '\n' ' ')" "700 700 600 "
+r=$(sb client $U_CLI --workdir "$(ws web)" -- true 2>&1)
+expect_eq "another pod's workspace (under /var/lib/azds) is refused (127)" "$? $r" \
+	"127 azds-init: sandbox: workspace: $(ws web) is azds's state: a pod's workdir there is only its own default (no --workdir)"
+expect_eq "and stays that pod's" "$(stat -c '%u %a' "$(ws web)")" "$U_WEB 700"
+ln -sfn "$WORK" "$WORK/via"
+r=$(sb client $U_CLI --workdir "$WORK/via/victim" -- true 2>&1)
+expect_eq "a workdir through a symlink is refused (127)" "$? $r" \
+	"127 azds-init: sandbox: workspace: $WORK/via/victim is $VIC: a workdir is given by its real path, through no symlink"
+ln -sfn "$VIC" "$WORK/vlink"
+r=$(sb client $U_CLI --workdir "$WORK/vlink" -- true 2>&1)
+expect_eq "a workdir that is a symlink is refused (127)" "$? $r" \
+	"127 azds-init: sandbox: workspace: $WORK/vlink is a symlink: a workdir is given by its real path"
+expect_eq "neither touched the workdir" "$(stat -c '%u %a' "$VIC") $(getfacl -Rcp "$VIC" 2>/dev/null | grep -c ":$U_CLI:")" \
+	"$U_VIC 700 0"
+r=$(sb client $U_CLI --workdir "$WORK/nosuch" -- true 2>&1)
+expect_eq "a missing workdir is never made (127)" "$? $([ -e "$WORK/nosuch" ] && echo made || echo absent)" "127 absent"
+sb client $U_CLI --workdir "$(ws client)" -- true
+expect_eq "the default workspace named with --workdir (as the controller does) is still the pod's own" \
+	"$(stat -c '%u %a' "$(ws client)")" "$U_CLI 700"
+
 # --- the escapes ------------------------------------------------------------------
 MAP=$(ls /sys/fs/bpf/azds/$INST/ | head -1)
 [ -n "$MAP" ] && ok "the host has pinned maps at /sys/fs/bpf/azds/$INST ($MAP...)" || bad "no pinned maps on the host"
@@ -338,6 +396,35 @@ expect_contains "its bytes arrive unchanged" "$r" "ok bytes=100000"
 expect_eq "and its connect() was balanced in the kernel (cgroup v2 ancestry intact)" "$(counter lb_balanced)" \
 	"$((balanced + 1))"
 
+# --- a command under /tmp: the file alone is shown, never its directory ------------
+# (an executable dropped into /tmp/.X11-unix once brought the host's X sockets)
+CMDDIR=$WORK/cmd
+mkdir -p "$CMDDIR"
+printf '#!/bin/sh\necho ran; ls "$(dirname "$0")"; cat %s/sibling 2>&1\n' "$CMDDIR" >"$CMDDIR/run.sh"
+chmod 0755 "$CMDDIR/run.sh"
+echo secret >"$CMDDIR/sibling"
+chmod 0644 "$CMDDIR/sibling"
+r=$(sb client $U_CLI -- "$CMDDIR/run.sh" 2>&1)
+expect_eq "a command under /tmp runs, alone in its directory: a sibling file is not there" "$(echo "$r" | tr '\n' ' ')" \
+	"ran run.sh cat: $CMDDIR/sibling: No such file or directory "
+ln -sfn "$CMDDIR/run.sh" "$WORK/run-alias"
+r=$(sb client $U_CLI -- "$WORK/run-alias" 2>&1)
+expect_eq "through a symlink under /tmp too (argv[0]'s path is the file)" "$(echo "$r" | head -1)" "ran"
+chmod 0775 "$CMDDIR/run.sh"
+r=$(sb client $U_CLI -- "$CMDDIR/run.sh" 2>&1)
+expect_eq "a group-writable command under /tmp is refused (127)" "$? $r" \
+	"127 azds-init: sandbox: command: $CMDDIR/run.sh is writable by group or others (mode 0775): a command under /tmp or /run must not be"
+chmod 0755 "$CMDDIR/run.sh"
+mkdir -p "$WORK/private"
+chmod 0700 "$WORK/private"
+cp -p "$CMDDIR/run.sh" "$WORK/private/run.sh"
+r=$(sb client $U_CLI -- "$WORK/private/run.sh" 2>&1)
+expect_eq "one its uid cannot reach on the host is refused: root's staging opens nothing for it (127)" "$? $r" \
+	"127 azds-init: sandbox: command: $WORK/private/run.sh: Permission denied (as uid $U_CLI)"
+r=$(sb client $U_CLI -- "$CMDDIR" 2>&1)
+expect_eq "a directory as the command is refused, never bound (127)" "$? $r" \
+	"127 azds-init: sandbox: command: $CMDDIR: a command under /tmp or /run must be a regular file"
+
 # --- the verb's own contract -------------------------------------------------------
 r=$(sb nosuch 241009 -- true 2>&1)
 rc=$?
@@ -355,15 +442,42 @@ expect_eq "a root-owned directory is never handed to a pod" "$? $(stat -c %u /et
 r=$(sb client $U_CLI -- sh -c 'exit 3')
 expect_eq "the command's exit status is the sandbox's" "$?" "3"
 
-# --- a graceful stop: SIGTERM to the pod's processes but the supervised one ---------
-rm -f "$(ws client)/ready" "$(ws client)/term"
-$INIT sandbox --pod client --uid $U_CLI -- sh -c \
-	'trap "echo got-term >/workspace/term; exit 5" TERM; touch /workspace/ready; while :; do sleep 1; done' >"$WORK/stop.log" 2>&1 &
-SP=$!
-for i in $(seq 1 200); do [ -e "$(ws client)/ready" ] && break; sleep 0.05; done
-for p in $(cat "$CGV2/azds-$INST/client/cgroup.procs"); do [ "$p" != "$SP" ] && kill -TERM "$p"; done
+# --- a graceful stop: azds-init term (azds_podcg_term) -----------------------------
+# start_client SCRIPT: client's command as the supervisor starts it; SP is its pid
+start_client() {
+	rm -f "$(ws client)/ready" "$(ws client)/bye"
+	$INIT sandbox --pod client --uid $U_CLI -- sh -c "$1" >"$WORK/stop.log" 2>&1 &
+	SP=$!
+	for i in $(seq 1 200); do [ -e "$(ws client)/ready" ] && break; sleep 0.05; done
+}
+# the pod's cgroup empty again (readiness for the next start, bounded)
+client_gone() {
+	for i in $(seq 1 200); do [ -z "$(cat "$CGV2/azds-$INST/client/cgroup.procs")" ] && return; sleep 0.05; done
+}
+TRAP='trap "echo bye >/workspace/bye; exit 0" TERM; touch /workspace/ready; while :; do sleep 1; done'
+start_client "$TRAP"
+kill -TERM $SP
 wait $SP
-expect_eq "the command got SIGTERM and its exit status is the pod's" "$? $(cat "$(ws client)/term" 2>&1)" "5 got-term"
+expect_eq "SIGTERM to the supervised bwrap kills the pod at once: 143, no bye (why term exists)" \
+	"$? $(cat "$(ws client)/bye" 2>/dev/null || echo none)" "143 none"
+client_gone
+start_client "$TRAP"
+r=$($INIT term --pod client --keep $SP --timeout 10000 2>&1)
+rc=$?
+# term's 0 means nothing but bwrap is left, and bwrap then exits by itself
+[ $rc -eq 0 ] || kill -KILL $SP
+wait $SP
+expect_eq "term: the command got SIGTERM, wrote bye and exited 0, and so did the pod (bwrap)" \
+	"$rc [$r] $? $(cat "$(ws client)/bye" 2>&1)" "0 [] 0 bye"
+client_gone
+start_client 'trap "" TERM; touch /workspace/ready; while :; do sleep 1; done'
+r=$($INIT term --pod client --keep $SP --timeout 200 2>&1)
+expect_eq "a command that ignores SIGTERM: term gives up after its timeout (1), the pod still runs" \
+	"$? $(kill -0 $SP 2>/dev/null && echo running) $r" \
+	"1 running azds-init: term: pod \"client\": processes still running after 200 ms"
+kill -KILL $SP
+wait $SP 2>/dev/null
+client_gone
 
 # --- the pods end with their instance -------------------------------------------------
 {

@@ -15,7 +15,13 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <endian.h>
+#include <limits.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/xattr.h>
+#include <linux/posix_acl.h>
+#include <linux/posix_acl_xattr.h>
 #include "podcg.h"
 #include "node.h"
 
@@ -437,4 +443,518 @@ int azds_podcg_dir(const struct azds_inst *in, const char *pod, const char *ctrl
 		return 0;
 	}
 	return -EINVAL;
+}
+
+/* ---- a graceful stop ------------------------------------------------- */
+
+#define PODCG_TERM_POLL_MS 10
+
+static int pidfd_signal(int pidfd, int sig)
+{
+	return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
+}
+
+/* is pid's cgroup v2 path (as /proc/PID/cgroup shows it from here) rel? */
+static bool pid_in_cgroup(pid_t pid, const char *rel)
+{
+	char path[64], buf[1024];
+	size_t n = strlen(rel);
+	const char *l = buf;
+
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
+	if (read_small(path, buf, sizeof(buf)))
+		return false;
+	while (l) {
+		if (!strncmp(l, "0::", 3) && !strncmp(l + 3, rel, n) && (l[3 + n] == '\n' || !l[3 + n]))
+			return true;
+		l = strchr(l, '\n');
+		l = l ? l + 1 : NULL;
+	}
+	return false;
+}
+
+/* pid 1 of a PID namespace below ours ("NSpid: 4242 1"): bwrap's init */
+static bool pid_ns_init(pid_t pid)
+{
+	char path[64], buf[2048], *l, *save, *last = NULL;
+	int fields = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if (read_small(path, buf, sizeof(buf)))
+		return false;
+	l = strstr(buf, "\nNSpid:");
+	if (!l)
+		return false;
+	l += 7;
+	l[strcspn(l, "\n")] = 0;
+	for (char *tok = strtok_r(l, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
+		fields++;
+		last = tok;
+	}
+	return fields > 1 && !strcmp(last, "1");
+}
+
+/* how many processes cgroup.procs lists besides keep (-errno: unreadable) */
+static int procs_left(const char *procs, pid_t keep)
+{
+	char line[32];
+	int n = 0;
+	FILE *f = fopen(procs, "re");
+
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f))
+		if ((pid_t)atoi(line) != keep)
+			n++;
+	fclose(f);
+	return n;
+}
+
+int azds_podcg_term(const struct azds_inst *in, const char *pod, pid_t keep, int timeout_ms)
+{
+	long deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	char dir[512], procs[576], line[32];
+	struct cg_layout L;
+	const char *rel;
+	int err, left;
+	FILE *f;
+
+	if (azds_name_valid("pod", pod, NULL) || !in->cgroup_dir[0])
+		return -EINVAL;
+	err = layout_read(&L);
+	if (err)
+		return err;
+	azds_pod_cgroup(in, pod, dir, sizeof(dir));
+	if (!L.v2root[0] || strncmp(dir, L.v2root, strlen(L.v2root)))
+		return -ENOENT;
+	rel = dir + strlen(L.v2root);
+	snprintf(procs, sizeof(procs), "%s/cgroup.procs", dir);
+	f = fopen(procs, "re");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		pid_t pid = (pid_t)atoi(line);
+		int fd;
+
+		if (pid <= 0 || pid == keep)
+			continue;
+		fd = pidfd_open_(pid);
+		if (fd < 0)
+			continue; /* gone already */
+		/* the pidfd pins the process: if it is still the pod's now, the
+		 * signal reaches it or nothing (ESRCH), never a reused pid */
+		if (pid_in_cgroup(pid, rel) && !pid_ns_init(pid))
+			pidfd_signal(fd, SIGTERM);
+		close(fd);
+	}
+	fclose(f);
+	for (;;) {
+		long now = now_ms();
+
+		left = procs_left(procs, keep);
+		if (left <= 0)
+			return left == -ENOENT ? 0 : left;
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		poll(NULL, 0, (int)(deadline - now < PODCG_TERM_POLL_MS ? deadline - now : PODCG_TERM_POLL_MS));
+	}
+}
+
+/* ---- a workdir the caller gave: POSIX ACLs ---------------------------- */
+
+/*
+ * The kernel's own xattr format (linux/posix_acl_xattr.h), read and
+ * written through /proc/self/fd/N of a descriptor opened without following
+ * symlinks: libacl has no descriptor call for default ACLs, and a path
+ * walked again could have been swapped for a symlink.
+ */
+#define ACL_NAME_ACCESS "system.posix_acl_access"
+#define ACL_NAME_DEFAULT "system.posix_acl_default"
+#define ACL_MAX_ENTRIES 512
+#define ACL_RWX (ACL_READ | ACL_WRITE | ACL_EXECUTE)
+#define WORKDIR_MAX_DEPTH 256
+
+struct acl_entry {
+	uint16_t tag, perm;
+	uint32_t id;
+};
+
+struct acl {
+	int n;
+	struct acl_entry e[ACL_MAX_ENTRIES];
+};
+
+static void fd_path(int fd, char *buf, size_t len)
+{
+	snprintf(buf, len, "/proc/self/fd/%d", fd);
+}
+
+/* 0, -ENODATA when the file has none, or -errno */
+static int acl_read(int fd, const char *name, struct acl *a)
+{
+	uint8_t raw[sizeof(struct posix_acl_xattr_header) + ACL_MAX_ENTRIES * sizeof(struct posix_acl_xattr_entry)];
+	struct posix_acl_xattr_header h;
+	char path[64];
+	ssize_t n;
+
+	fd_path(fd, path, sizeof(path));
+	n = getxattr(path, name, raw, sizeof(raw));
+	if (n < 0)
+		return errno == ERANGE ? -E2BIG : -errno;
+	memcpy(&h, raw, sizeof(h) <= (size_t)n ? sizeof(h) : (size_t)n);
+	if ((size_t)n < sizeof(h) || le32toh(h.a_version) != POSIX_ACL_XATTR_VERSION ||
+	    ((size_t)n - sizeof(h)) % sizeof(struct posix_acl_xattr_entry))
+		return -EINVAL;
+	a->n = (int)(((size_t)n - sizeof(h)) / sizeof(struct posix_acl_xattr_entry));
+	for (int i = 0; i < a->n; i++) {
+		struct posix_acl_xattr_entry x;
+
+		memcpy(&x, raw + sizeof(h) + (size_t)i * sizeof(x), sizeof(x));
+		a->e[i].tag = le16toh(x.e_tag);
+		a->e[i].perm = le16toh(x.e_perm);
+		a->e[i].id = le32toh(x.e_id);
+	}
+	return 0;
+}
+
+static int acl_cmp(const void *x, const void *y)
+{
+	const struct acl_entry *a = x, *b = y;
+
+	if (a->tag != b->tag)
+		return a->tag < b->tag ? -1 : 1;
+	return a->id < b->id ? -1 : a->id > b->id;
+}
+
+/* sorted as the kernel wants them: by tag (user, users, group, groups,
+ * mask, other), then by id */
+static int acl_write(int fd, const char *name, struct acl *a)
+{
+	uint8_t raw[sizeof(struct posix_acl_xattr_header) + ACL_MAX_ENTRIES * sizeof(struct posix_acl_xattr_entry)];
+	struct posix_acl_xattr_header h = { .a_version = htole32(POSIX_ACL_XATTR_VERSION) };
+	char path[64];
+
+	qsort(a->e, (size_t)a->n, sizeof(a->e[0]), acl_cmp);
+	memcpy(raw, &h, sizeof(h));
+	for (int i = 0; i < a->n; i++) {
+		struct posix_acl_xattr_entry x = { .e_tag = htole16(a->e[i].tag),
+						   .e_perm = htole16(a->e[i].perm),
+						   .e_id = htole32(a->e[i].id) };
+
+		memcpy(raw + sizeof(h) + (size_t)i * sizeof(x), &x, sizeof(x));
+	}
+	fd_path(fd, path, sizeof(path));
+	if (setxattr(path, name, raw, sizeof(h) + (size_t)a->n * sizeof(struct posix_acl_xattr_entry), 0))
+		return -errno;
+	return 0;
+}
+
+static int acl_find(const struct acl *a, uint16_t tag, uint32_t id)
+{
+	for (int i = 0; i < a->n; i++)
+		if (a->e[i].tag == tag && (tag != ACL_USER && tag != ACL_GROUP ? true : a->e[i].id == id))
+			return i;
+	return -1;
+}
+
+static void acl_put(struct acl *a, uint16_t tag, uint32_t id, uint16_t perm)
+{
+	int i = acl_find(a, tag, id);
+
+	if (i < 0 && a->n < ACL_MAX_ENTRIES) {
+		i = a->n++;
+		a->e[i] = (struct acl_entry){ .tag = tag, .id = id };
+	}
+	if (i >= 0)
+		a->e[i].perm = perm;
+}
+
+static uint16_t acl_perm(const struct acl *a, uint16_t tag)
+{
+	int i = acl_find(a, tag, (uint32_t)ACL_UNDEFINED_ID);
+
+	return i < 0 ? 0 : a->e[i].perm;
+}
+
+/* what a file without an ACL has: its mode */
+static void acl_from_mode(struct acl *a, mode_t mode)
+{
+	a->n = 0;
+	acl_put(a, ACL_USER_OBJ, (uint32_t)ACL_UNDEFINED_ID, (mode >> 6) & 7);
+	acl_put(a, ACL_GROUP_OBJ, (uint32_t)ACL_UNDEFINED_ID, (mode >> 3) & 7);
+	acl_put(a, ACL_OTHER, (uint32_t)ACL_UNDEFINED_ID, mode & 7);
+}
+
+static bool acl_named(const struct acl *a)
+{
+	for (int i = 0; i < a->n; i++)
+		if (a->e[i].tag == ACL_USER || a->e[i].tag == ACL_GROUP)
+			return true;
+	return false;
+}
+
+/* the mask as setfacl computes it: the union of the group class */
+static void acl_mask_union(struct acl *a)
+{
+	uint16_t m = 0;
+
+	for (int i = 0; i < a->n; i++)
+		if (a->e[i].tag == ACL_USER || a->e[i].tag == ACL_GROUP || a->e[i].tag == ACL_GROUP_OBJ)
+			m |= a->e[i].perm;
+	acl_put(a, ACL_MASK, (uint32_t)ACL_UNDEFINED_ID, m);
+}
+
+/* u:UID:perm, and a mask that lets it through (grown, never shrunk) */
+static bool acl_grant(struct acl *a, uid_t uid, uint16_t perm)
+{
+	int i = acl_find(a, ACL_USER, uid), m = acl_find(a, ACL_MASK, 0);
+	bool changed = false;
+
+	if (i < 0 || (a->e[i].perm & perm) != perm) {
+		acl_put(a, ACL_USER, uid, (uint16_t)((i < 0 ? 0 : a->e[i].perm) | perm));
+		changed = true;
+	}
+	if (m < 0) {
+		acl_mask_union(a);
+		changed = true;
+	} else if ((a->e[m].perm & perm) != perm) {
+		a->e[m].perm |= perm;
+		changed = true;
+	}
+	return changed;
+}
+
+static bool acl_revoke(struct acl *a, uid_t uid)
+{
+	int i = acl_find(a, ACL_USER, uid);
+
+	if (i < 0)
+		return false;
+	a->e[i] = a->e[--a->n];
+	if (acl_named(a)) {
+		acl_mask_union(a);
+	} else {
+		/* no named entry left: no mask either, so the kernel sees an
+		 * ACL equal to the mode, stores none, and the group bits are
+		 * the group's own again */
+		i = acl_find(a, ACL_MASK, 0);
+		if (i >= 0)
+			a->e[i] = a->e[--a->n];
+	}
+	return true;
+}
+
+struct workdir_walk {
+	uid_t uid, owner;
+	dev_t dev;
+	bool grant;
+	struct azds_err *e;
+	int first_err;
+	char path[PATH_MAX]; /* for messages */
+};
+
+static int walk_fail(struct workdir_walk *w, int err, const char *what)
+{
+	if (err == -EOPNOTSUPP)
+		err = azds_err(w->e, err, "%s: the filesystem has no POSIX ACLs (a workdir must be on one that does)",
+			       w->path);
+	else
+		err = azds_err(w->e, err, "%s: %s: %s", w->path, what, strerror(-err));
+	if (!w->first_err)
+		w->first_err = err;
+	return err;
+}
+
+/* one file or directory's ACLs; fd is O_PATH, st its fstat */
+static int walk_one(struct workdir_walk *w, int fd, const struct stat *st)
+{
+	bool dir = S_ISDIR(st->st_mode);
+	uint16_t perm = ACL_READ | ACL_WRITE | (dir || (st->st_mode & 0111) ? ACL_EXECUTE : 0);
+	struct acl *acc = malloc(sizeof(*acc)), *def = malloc(sizeof(*def));
+	int err = 0;
+
+	if (!acc || !def) {
+		err = walk_fail(w, -ENOMEM, "ACL");
+		goto out;
+	}
+	err = acl_read(fd, ACL_NAME_ACCESS, acc);
+	if (err == -ENODATA) {
+		acl_from_mode(acc, st->st_mode);
+		err = 0;
+	}
+	if (err)
+		goto fail_read;
+	if (w->grant ? acl_grant(acc, w->uid, perm) : acl_revoke(acc, w->uid)) {
+		err = acl_write(fd, ACL_NAME_ACCESS, acc);
+		if (err)
+			goto fail_write;
+	}
+	if (!dir)
+		goto out;
+	err = acl_read(fd, ACL_NAME_DEFAULT, def);
+	if (err == -ENODATA && w->grant) {
+		/* as setfacl does: a new default ACL starts from the
+		 * directory's own entries */
+		def->n = 0;
+		acl_put(def, ACL_USER_OBJ, (uint32_t)ACL_UNDEFINED_ID, acl_perm(acc, ACL_USER_OBJ));
+		acl_put(def, ACL_GROUP_OBJ, (uint32_t)ACL_UNDEFINED_ID, acl_perm(acc, ACL_GROUP_OBJ));
+		acl_put(def, ACL_OTHER, (uint32_t)ACL_UNDEFINED_ID, acl_perm(acc, ACL_OTHER));
+		err = 0;
+	} else if (err == -ENODATA) {
+		err = 0;
+		goto out;
+	}
+	if (err)
+		goto fail_read;
+	if (w->grant && acl_grant(def, w->uid, ACL_RWX)) {
+		err = acl_write(fd, ACL_NAME_DEFAULT, def);
+	} else if (!w->grant && acl_revoke(def, w->uid)) {
+		/* nothing left but the copy of the mode grant seeded: none */
+		if (!acl_named(def) && acl_perm(def, ACL_USER_OBJ) == acl_perm(acc, ACL_USER_OBJ) &&
+		    acl_perm(def, ACL_GROUP_OBJ) == acl_perm(acc, ACL_GROUP_OBJ) &&
+		    acl_perm(def, ACL_OTHER) == acl_perm(acc, ACL_OTHER)) {
+			char path[64];
+
+			fd_path(fd, path, sizeof(path));
+			err = removexattr(path, ACL_NAME_DEFAULT) ? -errno : 0;
+		} else {
+			err = acl_write(fd, ACL_NAME_DEFAULT, def);
+		}
+	}
+	if (err)
+		goto fail_write;
+	goto out;
+fail_read:
+	err = walk_fail(w, err, "read ACL");
+	goto out;
+fail_write:
+	err = walk_fail(w, err, w->grant ? "set ACL" : "remove ACL entry");
+out:
+	free(acc);
+	free(def);
+	return err;
+}
+
+/* fd: O_PATH of a directory (closed here, so that a deep tree holds one
+ * descriptor per level), stat st; its entries, depth first */
+static int walk_dir(struct workdir_walk *w, int fd, const struct stat *st, int depth)
+{
+	size_t plen = strlen(w->path);
+	struct dirent *de;
+	int err, dfd;
+	DIR *d;
+
+	err = 0;
+	if (st->st_uid == w->owner || (!w->grant && st->st_uid == w->uid))
+		err = walk_one(w, fd, st);
+	if (!err && depth >= WORKDIR_MAX_DEPTH)
+		err = walk_fail(w, -ELOOP, "deeper than 256 directories");
+	if (err && (w->grant || depth >= WORKDIR_MAX_DEPTH)) {
+		close(fd);
+		return err;
+	}
+	dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	close(fd);
+	d = dfd < 0 ? NULL : fdopendir(dfd);
+	if (!d) {
+		err = walk_fail(w, -errno, "open");
+		if (dfd >= 0)
+			close(dfd);
+		return err;
+	}
+	while (!(err && w->grant) && (de = readdir(d))) {
+		struct stat cst;
+		int cfd;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		snprintf(w->path + plen, sizeof(w->path) - plen, "/%s", de->d_name);
+		/* O_PATH | O_NOFOLLOW: a symlink is opened as itself, a fifo
+		 * or device is not opened at all; the decision is on what was
+		 * opened, so a swapped entry cannot lead elsewhere */
+		cfd = openat(dirfd(d), de->d_name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		if (cfd < 0) {
+			if (errno != ENOENT) /* removed meanwhile: nothing to do */
+				err = walk_fail(w, -errno, "open");
+			continue;
+		}
+		if (fstat(cfd, &cst)) {
+			err = walk_fail(w, -errno, "stat");
+		} else if (cst.st_dev != w->dev) {
+			/* another filesystem (a mount point): not ours to change */
+		} else if (S_ISDIR(cst.st_mode) && (cst.st_uid == w->owner || cst.st_uid == w->uid)) {
+			err = walk_dir(w, cfd, &cst, depth + 1) ?: err;
+			continue; /* cfd is closed */
+		} else if (S_ISREG(cst.st_mode) && (cst.st_uid == w->owner || (!w->grant && cst.st_uid == w->uid))) {
+			err = walk_one(w, cfd, &cst) ?: err;
+		}
+		close(cfd);
+	}
+	w->path[plen] = 0;
+	closedir(d);
+	return err;
+}
+
+static int workdir_walk(int dirfd, uid_t uid, bool grant, struct azds_err *e)
+{
+	struct workdir_walk *w;
+	struct stat st;
+	char self[64];
+	int fd, err;
+	ssize_t n;
+
+	if (fstat(dirfd, &st))
+		return azds_err(e, errno, "workdir: %s", strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return azds_err(e, ENOTDIR, "workdir: not a directory");
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return azds_err(e, ENOMEM, "workdir: out of memory");
+	*w = (struct workdir_walk){ .uid = uid, .owner = st.st_uid, .dev = st.st_dev, .grant = grant, .e = e };
+	fd_path(dirfd, self, sizeof(self));
+	n = readlink(self, w->path, sizeof(w->path) - 1);
+	if (n > 0)
+		w->path[n] = 0;
+	else
+		snprintf(w->path, sizeof(w->path), "workdir");
+	if (grant && st.st_uid == 0)
+		err = azds_err(e, EPERM, "%s belongs to root: never a pod's", w->path);
+	else if (grant && st.st_uid == uid)
+		err = 0; /* the pod's own already: nothing to let it into */
+	else if ((fd = openat(dirfd, ".", O_PATH | O_CLOEXEC)) < 0)
+		err = azds_err(e, errno, "%s: %s", w->path, strerror(errno));
+	else {
+		err = walk_dir(w, fd, &st, 0);
+		if (!grant)
+			err = w->first_err;
+	}
+	free(w);
+	return err;
+}
+
+int azds_workdir_grant_fd(int dirfd, uid_t uid, struct azds_err *e)
+{
+	return workdir_walk(dirfd, uid, true, e);
+}
+
+int azds_workdir_grant(const char *dir, uid_t uid, struct azds_err *e)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), err;
+
+	if (fd < 0)
+		return azds_err(e, errno, "%s: %s", dir, strerror(errno));
+	err = azds_workdir_grant_fd(fd, uid, e);
+	close(fd);
+	return err;
+}
+
+int azds_workdir_revoke(const char *dir, uid_t uid)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), err;
+
+	if (fd < 0)
+		return -errno;
+	err = workdir_walk(fd, uid, false, NULL);
+	close(fd);
+	return err;
 }

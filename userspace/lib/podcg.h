@@ -65,4 +65,51 @@ int azds_podcg_remove_instance(const struct azds_inst *in);
  * (for tests and status: memory.oom_control, pids.events...). */
 int azds_podcg_dir(const struct azds_inst *in, const char *pod, const char *ctrl, char *buf, size_t len);
 
+/*
+ * A graceful stop. SIGTERM every process in the pod's cgroup v2 directory
+ * except keep (the supervised bwrap, whose SIGTERM would kill the pod at
+ * once: --die-with-parent) and except bwrap's init (pid 1 of the pod's PID
+ * namespace: it only waits for the command), then poll until nothing but
+ * keep is left: the command and whatever it started have exited, and bwrap
+ * exits with the command's status. keep 0: none is spared. Each process is
+ * signalled once, through a pidfd, after checking it is still in the pod's
+ * cgroup (a pid read from cgroup.procs may have been reused).
+ * 0 when they exited within timeout_ms (bounded polling, every 10 ms);
+ * -ETIMEDOUT when some are left (the caller then stops it the hard way);
+ * -ENOENT when the pod has no cgroup v2 directory; -EINVAL for a bad name.
+ */
+int azds_podcg_term(const struct azds_inst *in, const char *pod, pid_t keep, int timeout_ms);
+
+/*
+ * A workdir the caller gave (docs/sandbox.md): the pod's uid is let in
+ * through POSIX ACLs, never by a chown or chmod. azds_workdir_grant adds
+ * the access entry u:UID:rwX to dir and to every directory and regular
+ * file below it that belongs to dir's owner (rwx on a directory, rw on a
+ * file plus x when the file has an execute bit), and the default entry
+ * u:UID:rwx to each such directory, so what is made there later is the
+ * pod's too. The mask grows to let the entry through (the group bits that
+ * ls shows are the mask; the group's own entry is unchanged). Entries of
+ * anyone else, symlinks (never followed), sockets, fifos, devices and
+ * other filesystems are left alone, and directories of anyone but the
+ * owner or UID are not entered: root grants only what the owner could.
+ * Unchanged ACLs are not rewritten. dir is opened without following a
+ * last symlink; one owned by root is refused (-EPERM), as are a filesystem
+ * without ACLs (-EOPNOTSUPP) and a tree deeper than 256 (-ELOOP); e says
+ * which path and why. azds_workdir_grant_fd does the same on an open
+ * directory (the sandbox's, checked before: nothing is looked up again).
+ */
+int azds_workdir_grant(const char *dir, uid_t uid, struct azds_err *e);
+int azds_workdir_grant_fd(int dirfd, uid_t uid, struct azds_err *e);
+
+/*
+ * The reverse, when the pod is deleted: removes exactly the u:UID access
+ * and default entries, recursively, from what belongs to dir's owner or
+ * to UID (what the pod made), and recomputes the mask; an ACL left with
+ * only the base entries disappears (the mode is as before the grant), and
+ * so does a default ACL left with only a copy of the directory's mode
+ * (what grant seeded). Other entries stay. Best effort: it goes on past an
+ * error and returns the first (-ENOENT: dir is gone).
+ */
+int azds_workdir_revoke(const char *dir, uid_t uid);
+
 #endif
