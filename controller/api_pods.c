@@ -283,7 +283,8 @@ static int pod_parse(struct ctl *c, json_t *j, uid_t caller, struct st_pod *p, s
 				    workdir, (unsigned)stt.st_uid, (unsigned)caller);
 			return -EPERM;
 		}
-		if (!strncmp(workdir, "/var/lib/azds", 13) || !strncmp(workdir, "/run/azds", 9)) {
+		if (!strncmp(workdir, "/var/lib/azds", 13) || !strncmp(workdir, "/run/azds", 9) ||
+		    !strncmp(workdir, c->state_dir, strlen(c->state_dir))) {
 			httpd_error(w, 403, "pod \"%s\": workdir \"%s\": the controller's own state is not a workdir", name,
 				    workdir);
 			return -EPERM;
@@ -330,6 +331,20 @@ static int pod_parse(struct ctl *c, json_t *j, uid_t caller, struct st_pod *p, s
 		return -EINVAL;
 	}
 	return 0;
+}
+
+/* a lent workdir loses the pod uid's ACL entries once the pod is gone */
+void ctl_workdir_release(struct ctl *c, const struct st_pod *p)
+{
+	int err;
+
+	(void)c;
+	if (!p->workdir[0])
+		return;
+	err = azds_workdir_revoke(p->workdir, p->uid);
+	if (err && err != -ENOENT)
+		fprintf(stderr, "azds-controller: pod \"%s\": workdir %s: removing uid %u's access: %s\n", p->name,
+			p->workdir, p->uid, strerror(-err));
 }
 
 /* is uid inside a subordinate range of /etc/subuid or /etc/subgid? */
@@ -506,6 +521,7 @@ void api_pods(struct ctl *c, const struct httpd_req *r, const char *rest, struct
 		} else {
 			if (reconcile_pod_gone(c, name, &e))
 				fprintf(stderr, "azds-controller: %s\n", e.msg);
+			ctl_workdir_release(c, &p);
 			reconcile_dns_later(c);
 			httpd_json(w, 200, json_pack("{s:s}", "removed", name));
 		}

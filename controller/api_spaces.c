@@ -256,9 +256,36 @@ static int objs_add(struct objs *o, const char *name)
 	return 0;
 }
 
+struct lent {
+	char dir[ST_PATH_MAX * 2];
+	char name[ST_NAME_MAX];
+	uint32_t uid;
+};
+
+struct lents {
+	struct lent *v;
+	size_t n, cap;
+};
+
+static struct lents lent_dirs; /* of the pods a space removal takes, until the node let them go */
+
 static int collect_pod(void *ctx, const struct st_pod *p, const struct st_pod_status *st)
 {
 	(void)st;
+	if (p->workdir[0]) {
+		if (lent_dirs.n == lent_dirs.cap) {
+			size_t cap = lent_dirs.cap ? lent_dirs.cap * 2 : 8;
+			void *nv = realloc(lent_dirs.v, cap * sizeof(*lent_dirs.v));
+
+			if (!nv)
+				return 1;
+			lent_dirs.v = nv;
+			lent_dirs.cap = cap;
+		}
+		snprintf(lent_dirs.v[lent_dirs.n].dir, sizeof(lent_dirs.v[0].dir), "%s", p->workdir);
+		snprintf(lent_dirs.v[lent_dirs.n].name, sizeof(lent_dirs.v[0].name), "%s", p->name);
+		lent_dirs.v[lent_dirs.n++].uid = p->uid;
+	}
 	return objs_add(ctx, p->name);
 }
 
@@ -337,6 +364,14 @@ static void remove_space(struct ctl *c, const struct httpd_req *r, const char *p
 			fprintf(stderr, "azds-controller: %s\n", e.msg);
 		json_array_append_new(removed, json_string(t.v[i]));
 	}
+	for (size_t i = 0; removed && i < lent_dirs.n; i++) {
+		struct st_pod lp = { .uid = lent_dirs.v[i].uid };
+
+		snprintf(lp.name, sizeof(lp.name), "%s", lent_dirs.v[i].name);
+		snprintf(lp.workdir, sizeof(lp.workdir), "%s", lent_dirs.v[i].dir);
+		ctl_workdir_release(c, &lp);
+	}
+	lent_dirs.n = 0;
 	for (size_t i = 0; i < t.n && pods && svcs; i++) {
 		free(pods[i].v);
 		free(svcs[i].v);

@@ -10,10 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <bpf/bpf.h>
 #include "node.h"
 #include "podcg.h"
 #include "runtime.h"
+
+#define POD_STOP_GRACE_MS 5000 /* a pod's command may take this long to exit on SIGTERM */
 
 static int local_node_up(struct ctl *c, struct azds_err *e)
 {
@@ -143,10 +146,16 @@ static int local_pod_start(struct ctl *c, const struct st_pod *p, struct azds_er
 	err = azds_mkdir_p(dir, 0711);
 	if (err)
 		return azds_err(e, err, "pod \"%s\": directory %s: %s", p->name, dir, strerror(-err));
-	if (p->workdir[0])
+	if (p->workdir[0]) {
 		snprintf(work, sizeof(work), "%s", p->workdir);
-	else
+	} else {
+		/* the pod's own workspace: made here, the pod uid's alone */
 		snprintf(work, sizeof(work), "%s/workspace", dir);
+		if (mkdir(work, 0700) && errno != EEXIST)
+			return azds_err(e, errno, "pod \"%s\": workspace %s: %s", p->name, work, strerror(errno));
+		if (chown(work, p->uid, p->uid) || chmod(work, 0700))
+			return azds_err(e, errno, "pod \"%s\": workspace %s: %s", p->name, work, strerror(errno));
+	}
 	snprintf(init, sizeof(init), "%s/azds-init", c->bin_dir);
 	snprintf(uid, sizeof(uid), "%u", p->uid);
 	snprintf(mem, sizeof(mem), "%llu", (unsigned long long)p->limits.memory_bytes);
@@ -200,13 +209,25 @@ static int local_pod_start(struct ctl *c, const struct st_pod *p, struct azds_er
 	return 0;
 }
 
+/* SIGTERM to the pod's command (not to bwrap, which would take the command
+ * down at once): it may exit cleanly; the supervisor's stop then finds it
+ * gone or ends what is left */
+static void pod_term(struct ctl *c, const char *name, const char *unit)
+{
+	struct sup_status ss;
+
+	if (sup_status(c->sup, unit, &ss) == 0 && ss.state == SUP_RUNNING && ss.pid > 0)
+		azds_podcg_term(&c->in, name, ss.pid, POD_STOP_GRACE_MS);
+}
+
 static int local_pod_stop(struct ctl *c, const char *name, struct azds_err *e)
 {
 	char unit[SUP_NAME_MAX];
 	int err;
 
 	unit_name(name, unit, sizeof(unit));
-	err = sup_stop(c->sup, unit, 5000);
+	pod_term(c, name, unit);
+	err = sup_stop(c->sup, unit, 2000);
 	if (err && err != -ENOENT)
 		return azds_err(e, err, "pod \"%s\": stop: %s", name, strerror(-err));
 	return 0;
@@ -225,7 +246,8 @@ static int local_pod_delete(struct ctl *c, const char *name, struct azds_err *e)
 	int err;
 
 	unit_name(name, unit, sizeof(unit));
-	err = sup_forget(c->sup, unit, 5000);
+	pod_term(c, name, unit);
+	err = sup_forget(c->sup, unit, 2000);
 	if (err && err != -ENOENT)
 		return azds_err(e, err, "pod \"%s\": stop: %s", name, strerror(-err));
 	err = azds_pod_del(&c->in, &c->m, name, e);

@@ -167,6 +167,23 @@ expect_contains "after the reboot: dev/alice routed again" \
 	"$(probe client get api:80 / -H 'azds-route-as: alice')" "pod=api-alice"
 expect_contains "after the reboot: dev routed again" "$(probe client get api:80 /)" "pod=api-dev"
 
+# ---- a lent workdir and a graceful stop: the pod's command gets SIGTERM
+# (and may clean up) before anything harder; the pod's uid loses its ACL
+# entries on the directory once the pod is gone
+LEND=$WORK/lend
+mkdir -p "$LEND" && chown nobody "$LEND" && chmod 0755 "$WORK"
+$AZDS pod run lend -n dev --workdir "$LEND" -- /bin/sh -c \
+	'trap "echo bye >/workspace/bye; exit 0" TERM; echo up >/workspace/up; while :; do sleep 0.1; done' >/dev/null ||
+	bad "pod run lend"
+for i in $(seq 1 200); do [ -f "$LEND/up" ] && break; sleep 0.05; done
+[ -f "$LEND/up" ] && ok "a pod writes to its lent workdir" || bad "the pod never wrote to its workdir: $($AZDS pod logs lend)"
+lend_uid=$(api GET /v1/pods/lend | grep -o '"uid":[0-9]*' | cut -d: -f2)
+expect_contains "the pod's uid has an ACL entry on the workdir" "$(getfacl -cn "$LEND" 2>/dev/null)" "user:$lend_uid:"
+expect_eq "the workdir still belongs to its owner" "$(stat -c %U "$LEND")" nobody
+$AZDS pod rm lend >/dev/null || bad "pod rm lend"
+expect_eq "pod rm: the command got SIGTERM and exited cleanly" "$(cat "$LEND/bye" 2>/dev/null)" bye
+expect_not_contains "pod rm: the pod's uid lost its ACL entry" "$(getfacl -cn "$LEND" 2>/dev/null)" "user:$lend_uid:"
+
 # ---- a removed space leaves nothing behind
 alice_ns=$(ip netns list | awk '{print $1}' | grep "^azds-$INST-p-api-alice$")
 [ -n "$alice_ns" ] && ok "alice's pod has its namespace" || bad "alice's pod namespace missing"
