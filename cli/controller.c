@@ -316,7 +316,7 @@ VERB(cmd_controller_start)
 {
 	struct start_opts s = { 0 };
 	const struct opt o[] = {
-		OPT_N("max-depth", 0, &s.max_depth, "N", "how deep spaces nest (default 8)", 1, 1000),
+		OPT_N("max-depth", 0, &s.max_depth, "N", "how deep spaces nest (default 8)", 8, 16),
 		OPT_N("max-spaces", 0, &s.max_spaces, "N", "the most spaces", 1, 100000000),
 		OPT_N("max-services", 0, &s.max_services, "N", "the most services", 1, 100000000),
 		OPT_N("max-pods", 0, &s.max_pods, "N", "the most pods", 1, 100000000),
@@ -342,7 +342,14 @@ VERB(cmd_controller_start)
 		return opts_exit(err);
 	args_free(&a);
 	err = healthz(&pid);
-	if (err == 1) {
+	if (err == 1 && (s.max_depth || s.max_spaces || s.max_services || s.max_pods || s.router_workers ||
+			 s.no_kernel_lb || s.no_sockmap || s.no_router || s.group || s.state_dir || s.pod_memory ||
+			 s.pod_pids || s.pod_cpu || s.router_args.n)) {
+		/* settings apply when the daemon starts: never drop them silently */
+		return fail("%s: the controller of instance %s is running (pid %d) with its settings; to change them: "
+			    "azds%s%s controller stop, then start with them", verb_title(v), cli_instance, (int)pid,
+			    strcmp(cli_instance, "azds") ? " -i " : "", strcmp(cli_instance, "azds") ? cli_instance : "");
+	} else if (err == 1) {
 		printf("The controller of instance %s is already running (pid %d).\n", cli_instance, (int)pid);
 		rc = 0;
 	} else if (err == 0) {

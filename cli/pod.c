@@ -93,7 +93,7 @@ VERB(cmd_pod_run)
 		OPT_C("restart", 0, &s.restart, "POLICY", "Always (default), OnFailure or Never",
 		      "Always|OnFailure|Never"),
 		OPT_S("memory", 0, &s.memory, "BYTES", "memory limit: bytes, or with Ki, Mi, Gi (default 512Mi)"),
-		OPT_N("pids", 0, &s.pids, "N", "process limit (default 512)", 1, 4194304),
+		OPT_N("pids", 0, &s.pids, "N", "process limit (default 512)", 4, 4194304),
 		OPT_S("cpu", 0, &s.cpu, "CPU", "cpu limit: millicpus with m, or cores (default 1000m)"),
 		OPT_L("env", 0, &s.env, "NAME=VALUE", "an environment variable of the command"),
 		OPT_S("workdir", 0, &s.workdir, "DIR", "bound writable at /workspace in the pod"),

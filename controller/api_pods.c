@@ -277,6 +277,23 @@ static int pod_parse(struct ctl *c, json_t *j, uid_t caller, struct st_pod *p, s
 				    name, workdir);
 			return -EINVAL;
 		}
+		/* what the sandbox will accept, checked before anything is stored:
+		 * a real path (no symlink on the way, no "//" or ".."), not root's */
+		{
+			char real[PATH_MAX];
+
+			if (!realpath(workdir, real) || strcmp(real, workdir)) {
+				httpd_error(w, 400, "pod \"%s\": workdir \"%s\" must be a real path (no symlinks, \"..\" or \"//\")%s%s",
+					    name, workdir, realpath(workdir, real) ? ": it is " : "",
+					    realpath(workdir, real) ? real : "");
+				return -EINVAL;
+			}
+		}
+		if (stt.st_uid == 0) {
+			httpd_error(w, 403, "pod \"%s\": workdir \"%s\" belongs to root; lend a directory of a user's",
+				    name, workdir);
+			return -EPERM;
+		}
 		/* a user lends the pod a directory of their own, never someone else's */
 		if (caller != 0 && stt.st_uid != caller) {
 			httpd_error(w, 403, "pod \"%s\": workdir \"%s\" belongs to uid %u, not to you (uid %u)", name,
@@ -488,7 +505,13 @@ void api_pods(struct ctl *c, const struct httpd_req *r, const char *rest, struct
 		if (!strcmp(r->method, "GET")) {
 			struct each_ctx x = { c, json_array() };
 			const char *space = httpd_query(r, "space");
+			struct st_space sp;
 
+			if (space && *space && (strlen(space) >= ST_PATH_MAX || store_space_get(c->st, space, &sp))) {
+				json_decref(x.items);
+				httpd_error(w, 404, "space \"%s\" does not exist", space);
+				return;
+			}
 			store_pod_each(c->st, space && *space ? space : NULL, add_pod, &x);
 			httpd_json(w, 200, json_pack("{s:o}", "items", x.items));
 		} else if (!strcmp(r->method, "POST")) {

@@ -157,7 +157,13 @@ void api_services(struct ctl *c, const struct httpd_req *r, const char *rest, st
 
 	if (!*rest && !strcmp(r->method, "GET")) {
 		struct each_ctx x = { c, json_array() };
+		struct st_space sp;
 
+		if (space && *space && (strlen(space) >= ST_PATH_MAX || store_space_get(c->st, space, &sp))) {
+			json_decref(x.items);
+			httpd_error(w, 404, "space \"%s\" does not exist", space);
+			return;
+		}
 		store_service_each(c->st, space && *space ? space : NULL, add_svc, &x);
 		httpd_json(w, 200, json_pack("{s:o}", "items", x.items));
 		return;

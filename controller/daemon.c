@@ -237,7 +237,16 @@ int ctl_run(int argc, char **argv, const char *self_exe, const char *bin_dir)
 	while ((opt = getopt_long(argc, argv, "hi:", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'S': state_dir = optarg; break;
-		case 'g': snprintf(c->cfg.group, sizeof(c->cfg.group), "%s", optarg); break;
+		case 'g':
+			/* what groupadd takes: [a-z_][a-z0-9_-]*, at most 32 */
+			if (!*optarg || strlen(optarg) > 32 || strspn(optarg, "abcdefghijklmnopqrstuvwxyz0123456789_-") != strlen(optarg) ||
+			    optarg[0] == '-' || (optarg[0] >= '0' && optarg[0] <= '9')) {
+				fprintf(stderr, "azds-controller: --group \"%s\": a group name is 1-32 of a-z, 0-9, '_' and '-', starting with a letter or '_'\n",
+					optarg);
+				bad = 1;
+			}
+			snprintf(c->cfg.group, sizeof(c->cfg.group), "%s", optarg);
+			break;
 		case 'd': c->cfg.max_depth = (uint32_t)num("--max-depth", optarg, 8, AZDS_DEPTH_HARD_MAX, &bad), g_depth = true; break;
 		case 's': c->cfg.max_spaces = (uint32_t)num("--max-spaces", optarg, 1, 1u << 20, &bad), g_spaces = true; break;
 		case 'v': c->cfg.max_services = (uint32_t)num("--max-services", optarg, 1, 1u << 22, &bad), g_svcs = true; break;
@@ -360,9 +369,11 @@ int ctl_run(int argc, char **argv, const char *self_exe, const char *bin_dir)
 		fprintf(stderr, "azds-controller: store: %s\n", store_errmsg(c->st));
 		return 1;
 	}
-	if (ensure_group(c->cfg.group, &gid))
-		fprintf(stderr, "azds-controller: warning: group \"%s\" is missing and groupadd failed; the API socket is root's only\n",
+	if (ensure_group(c->cfg.group, &gid)) {
+		fprintf(stderr, "azds-controller: --group \"%s\": no such group, and groupadd could not create it\n",
 			c->cfg.group);
+		return 1;
+	}
 	snprintf(path, sizeof(path), "%.128s/units", c->in.run_dir);
 	azds_mkdir_p(path, 0700);
 	err = sup_new(&c->sup, path, c->self_exe, ctl_on_unit, c);

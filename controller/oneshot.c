@@ -562,34 +562,7 @@ static int cmd_pod_list(void)
 /* the daemon's pid when one runs the instance */
 pid_t oneshot_daemon_pid(const struct azds_inst *inst)
 {
-	char path[300], buf[4096];
-	FILE *f;
-	int pid = 0;
-	size_t n;
-
-	snprintf(path, sizeof(path), "%s/controller.pid", inst->run_dir);
-	f = fopen(path, "re");
-	if (!f)
-		return 0;
-	if (fscanf(f, "%d", &pid) != 1)
-		pid = 0;
-	fclose(f);
-	if (pid <= 0 || kill(pid, 0))
-		return 0;
-	/* still the daemon: "azds-controller ... run ..." */
-	snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
-	f = fopen(path, "re");
-	if (!f)
-		return 0;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	if (!strstr(buf, "azds-controller"))
-		return 0;
-	for (size_t i = strlen(buf) + 1; i < n; i += strlen(buf + i) + 1)
-		if (!strcmp(buf + i, "run"))
-			return pid;
-	return 0;
+	return azds_daemon_pid(inst);
 }
 
 int oneshot_main(int argc, char **argv, const char *bin_dir)

@@ -108,6 +108,17 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc)
 		return fail("unexpected arguments (see --help)");
+	{
+		pid_t d = azds_daemon_pid(&in);
+
+		/* the daemon's store is the truth there: pods come and go through it */
+		if (d) {
+			fprintf(stderr,
+				"azds-init: instance \"%s\" is run by the controller daemon (pid %d): use azds pod run / azds pod rm\n",
+				in.name, (int)d);
+			return 1;
+		}
+	}
 	if (azds_lock(in.run_dir) < 0)
 		return fail("cannot take the instance lock in /run/azds");
 	if (azds_maps_open(&in, &m, &e))

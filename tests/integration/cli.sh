@@ -135,10 +135,12 @@ expect_eq "no command at all is a usage error" "$?" 2
 # ---- controller start ----------------------------------------------------
 
 # a controller that refuses its settings exits at once: start says why, in one line
-az controller start --max-depth 3
+az controller start --group Bad
 one_error "start: a controller that exits before it is ready" 1 "azds-controller exited before it was ready"
-expect_contains "start: the error has the controller's last line" "$ERR" '--max-depth "3"'
+expect_contains "start: the error has the controller's last line" "$ERR" '--group "Bad"'
 expect_contains "start: the error names the log" "$ERR" "(log: /run/azds/$INST/controller.log)"
+expect_error "start: the CLI checks --max-depth's bounds" 2 '--max-depth "3": must be a whole number in 8..16' \
+	controller start --max-depth 3
 expect_ok "controller start" controller start
 expect_contains "start says it runs" "$OUT" "The controller of instance $INST is running (pid "
 ctl_pid=$(sed -n 's/.*(pid \([0-9]*\)).*/\1/p' <<<"$OUT")

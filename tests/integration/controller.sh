@@ -48,6 +48,20 @@ cleanup # a crashed earlier run's instance
 mkdir -p "$WORK"
 start_ctl
 
+# ---- what a running daemon refuses, each with its one-line reason
+out=$($AZDS controller start --pod-pids 64 2>&1)
+expect_eq "start with new settings on a running controller fails" "$?" 1
+expect_contains "... and says how to apply them" "$out" "controller stop, then start with them"
+out=$($INIT add --pod zz --space default 2>&1)
+expect_eq "azds-init add on a daemon's instance fails (it does not hang)" "$?" 1
+expect_contains "... and points to the CLI" "$out" "is run by the controller daemon"
+out=$($AZDS pod list -n nope 2>&1)
+expect_eq "pod list of a space that does not exist fails" "$?" 1
+expect_contains "... naming it" "$out" 'space "nope" does not exist'
+out=$($AZDS pod run w -n default --workdir /etc -- /bin/true 2>&1)
+expect_contains "a root-owned workdir is refused before anything is stored" "$out" "belongs to root"
+expect_eq "... and no pod w exists" "$(status_of "$(api GET /v1/pods/w)")" 404
+
 # ---- spaces, services and pods through the CLI; a request routed through them
 r=$(api GET /v1/spaces/default)
 expect_eq "the default space exists" "$(status_of "$r")" 200

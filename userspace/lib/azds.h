@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <netinet/in.h>
+#include <sys/types.h>
 #include "dataplane.h"
 #include "dataplane_load.h"
 
@@ -48,6 +49,8 @@ int azds_err(struct azds_err *e, int err, const char *fmt, ...) __attribute__((f
 int azds_inst_init(struct azds_inst *in, const char *name, struct azds_err *e);
 int azds_cgroup2_root(char *buf, size_t len);
 int azds_maps_open(const struct azds_inst *in, struct azds_maps *m, struct azds_err *e);
+/* the controller daemon's pid when one runs the instance, else 0 */
+pid_t azds_daemon_pid(const struct azds_inst *in);
 void azds_maps_close(struct azds_maps *m);
 /* after a change to spaces, services, pods or backends */
 void azds_gen_bump(const struct azds_maps *m);

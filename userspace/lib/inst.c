@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* Instances: where an azds node keeps its pins, runtime files and cgroups. */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,38 @@ int azds_inst_init(struct azds_inst *in, const char *name, struct azds_err *e)
 	return 0;
 }
 
+pid_t azds_daemon_pid(const struct azds_inst *in)
+{
+	char path[300], buf[4096];
+	FILE *f;
+	int pid = 0;
+	size_t n;
+
+	snprintf(path, sizeof(path), "%s/controller.pid", in->run_dir);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	if (fscanf(f, "%d", &pid) != 1)
+		pid = 0;
+	fclose(f);
+	if (pid <= 0 || kill(pid, 0))
+		return 0;
+	/* still the daemon: "azds-controller ... run ..." */
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	if (!strstr(buf, "azds-controller"))
+		return 0;
+	for (size_t i = strlen(buf) + 1; i < n; i += strlen(buf + i) + 1)
+		if (!strcmp(buf + i, "run"))
+			return pid;
+	return 0;
+}
+
 int azds_maps_open(const struct azds_inst *in, struct azds_maps *m, struct azds_err *e)
 {
 	int *fds[] = { &m->spaces, &m->space_ids, &m->pods, &m->pod_cgroups, &m->vips,
@@ -49,8 +82,12 @@ int azds_maps_open(const struct azds_inst *in, struct azds_maps *m, struct azds_
 			int err = -errno;
 
 			azds_maps_close(m);
-			return azds_err(e, err, "instance \"%s\" is not running (%s: %s); start it with 'azds-controller start'",
-					in->name, path, strerror(-err));
+			if (err == -EACCES || err == -EPERM)
+				return azds_err(e, err, "instance \"%s\": %s: %s (the pinned maps are root's)", in->name,
+						path, strerror(-err));
+			return azds_err(e, err,
+					"instance \"%s\" is not running (%s: %s); start it with 'azds -i %s controller start'",
+					in->name, path, strerror(-err), in->name);
 		}
 	}
 	m->hints = calloc(1, sizeof(*m->hints));
