@@ -293,9 +293,12 @@ static int start(const struct verb *v, const struct start_opts *s)
 
 	if (exe_dir(dir, sizeof(dir)))
 		return fail("%s: cannot read /proc/self/exe: %s", verb_title(v), strerror(errno));
+	/* next to azds in a build tree; in ../sbin where it is installed */
 	snprintf(ctl, sizeof(ctl), "%s/azds-controller", dir);
 	if (access(ctl, X_OK))
-		return fail("%s: %s: %s", verb_title(v), ctl, strerror(errno));
+		snprintf(ctl, sizeof(ctl), "%s/../sbin/azds-controller", dir);
+	if (access(ctl, X_OK))
+		return fail("%s: no azds-controller next to azds (%s) or in %s/../sbin", verb_title(v), dir, dir);
 	if (build_args(s, ctl, &args))
 		return usage_error(v, "too many --router-arg");
 	log_fd = open_log(v, &from);
