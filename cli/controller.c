@@ -478,6 +478,9 @@ static void status_head(const json_t *st)
 	if (lim)
 		printf("Limits:   %lld spaces, %lld services, %lld pods, %lld levels\n", jint(lim, "spaces", 0),
 		       jint(lim, "services", 0), jint(lim, "pods", 0), jint(lim, "depth", 0));
+	if (lim && json_object_get(lim, "pod_memory"))
+		printf("Pods:     %lld MiB memory, %lld pids, %lldm cpu unless a pod sets its own\n",
+		       jint(lim, "pod_memory", 0) >> 20, jint(lim, "pod_pids", 0), jint(lim, "pod_cpu", 0));
 	if (errors)
 		printf("Reconcile errors: %lld, the last: %s\n", errors, jstr(st, "last_error", "?"));
 	printf("\n");

@@ -48,13 +48,14 @@ static void status(struct ctl *c, struct httpd_resp *w)
 	store_service_count(c->st, &nsv);
 	store_pod_count(c->st, &npo);
 	httpd_json(w, 200,
-		   json_pack("{s:s,s:s,s:i,s:o,s:o,s:o,s:i,s:{s:I,s:I,s:I},s:{s:i,s:i,s:i,s:i},s:o,s:I,s:s}", "instance",
+		   json_pack("{s:s,s:s,s:i,s:o,s:o,s:o,s:i,s:{s:I,s:I,s:I},s:{s:i,s:i,s:i,s:i,s:I,s:i,s:i},s:o,s:I,s:s}", "instance",
 			     c->in.name, "state_dir", c->state_dir, "pid", (int)getpid(), "router",
 			     c->cfg.no_router ? json_pack("{s:s}", "state", "disabled") : unit_json(c, "router"), "dns",
 			     unit_json(c, "dns"), "switches", sw, "max_depth", (int)c->cfg.max_depth, "counts", "spaces",
 			     (json_int_t)nsp, "services", (json_int_t)nsv, "pods", (json_int_t)npo, "limits", "spaces",
 			     (int)c->cfg.max_spaces, "services", (int)c->cfg.max_services, "pods", (int)c->cfg.max_pods,
-			     "depth", (int)c->cfg.max_depth, "counters", counters, "reconcile_errors",
+			     "depth", (int)c->cfg.max_depth, "pod_memory", (json_int_t)c->cfg.pod_limits.memory_bytes,
+			     "pod_pids", (int)c->cfg.pod_limits.pids, "pod_cpu", (int)c->cfg.pod_limits.cpu_millis, "counters", counters, "reconcile_errors",
 			     (json_int_t)c->reconcile_errors, "last_error", c->last_error));
 }
 
