@@ -186,9 +186,9 @@ static int parse_one(const struct verb *v, const struct opt *o, int argc, char *
 		if (!opt)
 			opt = find_short(common, w[1]);
 		snprintf(flag, sizeof(flag), "-%c", w[1]);
-		/* -ndev, as kubectl takes it */
+		/* -ndev and -n=dev, as kubectl takes them */
 		if (w[2])
-			val = w + 2;
+			val = w[2] == '=' ? w + 3 : w + 2;
 		if (opt && opt->type == OPT_FLAG && w[2])
 			opt = NULL;
 	}
