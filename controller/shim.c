@@ -92,6 +92,10 @@ static void __attribute__((format(printf, 2, 3))) log_note(struct shim *sh, cons
 	va_list ap;
 	int n;
 
+	/* a pod's log is what the pod wrote, as kubectl logs shows it; how
+	 * it ended is in its status (azds pod list) */
+	if (!strncmp(sh->name, "pod-", 4))
+		return;
 	n = snprintf(line, sizeof(line), "azds-shim: %s: ", sh->name);
 	va_start(ap, fmt);
 	n += vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
