@@ -1007,6 +1007,21 @@ int sup_new(struct sup **out, const char *state_dir, const char *shim_exe, sup_e
 	return 0;
 }
 
+/* a unit's memory (its processes are not touched) */
+static void unit_free(struct sup *s, struct unit *u)
+{
+	if (u->cur)
+		proc_free(s, u->cur);
+	while (u->old) {
+		struct proc *p = u->old;
+
+		u->old = p->next;
+		proc_free(s, p);
+	}
+	spec_clear(u);
+	free(u);
+}
+
 void sup_free(struct sup *s)
 {
 	if (!s)
@@ -1015,16 +1030,7 @@ void sup_free(struct sup *s)
 		struct unit *u = s->units;
 
 		s->units = u->next;
-		if (u->cur)
-			proc_free(s, u->cur);
-		while (u->old) {
-			struct proc *p = u->old;
-
-			u->old = p->next;
-			proc_free(s, p);
-		}
-		spec_clear(u);
-		free(u);
+		unit_free(s, u);
 	}
 	if (s->epfd >= 0)
 		close(s->epfd);
@@ -1310,15 +1316,6 @@ int sup_forget(struct sup *s, const char *name, int timeout_ms)
 	if (!u)
 		return -ENOENT;
 	*pp = u->next;
-	if (u->cur)
-		proc_free(s, u->cur);
-	while (u->old) {
-		struct proc *p = u->old;
-
-		u->old = p->next;
-		proc_free(s, p);
-	}
-	spec_clear(u);
-	free(u);
+	unit_free(s, u);
 	return 0;
 }
