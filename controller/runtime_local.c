@@ -60,6 +60,21 @@ static int local_node_up(struct ctl *c, struct azds_err *e)
 		c->maps_open = true;
 	}
 	azds_node_reattach(&c->in, &c->m);
+	/* the controller, and the shims it starts, live in the instance's
+	 * cgroup tree (its _controller cgroup: '_' starts no pod name), so a
+	 * purge ends every one of them whatever their pid files say */
+	if (c->in.cgroup_dir[0]) {
+		char cg[PATH_MAX];
+		FILE *f;
+
+		snprintf(cg, sizeof(cg), "%s/_controller", c->in.cgroup_dir);
+		azds_mkdir_p(cg, 0755);
+		snprintf(cg, sizeof(cg), "%s/_controller/cgroup.procs", c->in.cgroup_dir);
+		f = fopen(cg, "we");
+		if (!f || fputs("0\n", f) < 0 || fclose(f))
+			fprintf(stderr, "azds-controller: warning: cannot join %s: %s\n", cg, strerror(errno));
+		f = NULL;
+	}
 	if (azds_config_get(&c->m, &cfg) == 0 && !(cfg.flags & AZDS_CFG_SOCKMAP)) {
 		struct azds_sock_key key, next;
 

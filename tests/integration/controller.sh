@@ -212,5 +212,18 @@ expect_not_contains "the maps have no dev/alice service" "$($CTL service list)" 
 expect_contains "dev is untouched: its api still answers" \
 	"$(probe client get api:80 / -H 'azds-route-as: alice')" "pod=api-dev"
 
-$AZDS controller stop --all >/dev/null 2>&1
+# ---- purge ends every process of the instance even when its pid files and
+# the supervisor's state are gone (a crash, a hand that cleaned /run): the
+# controller and its shims live in the instance's cgroup tree
+alive() { [ -d "/proc/$1" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null; }
+dpid=$(ctl_pid)
+procs=$(cat "/sys/fs/cgroup/unified/azds-$INST/_controller/cgroup.procs" 2>/dev/null)
+[ -n "$procs" ] && alive "$dpid" && ok "the controller and its shims are in the instance's cgroup" ||
+	bad "no process in azds-$INST/_controller"
+rm -f "/run/azds/$INST/controller.pid" && rm -rf "/run/azds/$INST/units"
+$CTL purge >/dev/null || bad "purge"
+left=0
+for p in $procs; do alive "$p" && left=$((left + 1)); done
+expect_eq "purge without pid files: no controller, shim or DNS process of the instance is left" "$left" 0
+expect_eq "... and no cgroup" "$(ls -d /sys/fs/cgroup/unified/azds-$INST 2>/dev/null)" ""
 finish
