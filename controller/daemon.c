@@ -301,6 +301,21 @@ int ctl_run(int argc, char **argv, const char *self_exe, const char *bin_dir)
 			c->in.name, c->in.run_dir);
 		return 1;
 	}
+	/* one daemon per store, too: the run directory's lock does not
+	 * survive someone removing /run/azds/<instance> under a live daemon */
+	{
+		char lp[PATH_MAX];
+		int lfd;
+
+		azds_mkdir_p(c->state_dir, 0700);
+		snprintf(lp, sizeof(lp), "%.200s/daemon.lock", c->state_dir);
+		lfd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (lfd < 0 || flock(lfd, LOCK_EX | LOCK_NB)) {
+			fprintf(stderr, "azds-controller: store %s: another controller has it open (%s)\n", c->state_dir,
+				lfd < 0 ? strerror(errno) : "daemon.lock is held");
+			return 1;
+		}
+	}
 	snprintf(path, sizeof(path), "%.128s/controller.pid", c->in.run_dir);
 	{
 		char buf[32];
