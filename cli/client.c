@@ -380,6 +380,33 @@ int api_selected_space(char *buf, size_t len)
 	return 0;
 }
 
+int api_space_or_selected(const char *given, char *buf, size_t len)
+{
+	if (given) {
+		snprintf(buf, len, "%s", given);
+		return 0;
+	}
+	return api_selected_space(buf, len);
+}
+
+int api_list(const char *what, const char *given, bool all, struct api_reply *r)
+{
+	char space[300], path[700], *esc;
+
+	if (all) {
+		snprintf(path, sizeof(path), "/v1/%s", what);
+		return api_get(path, r);
+	}
+	if (api_space_or_selected(given, space, sizeof(space)))
+		return -EPROTO;
+	esc = api_escape(space);
+	if (!esc)
+		return fail("out of memory"), -ENOMEM;
+	snprintf(path, sizeof(path), "/v1/%s?space=%s", what, esc);
+	free(esc);
+	return api_get(path, r);
+}
+
 void print_json(const json_t *j)
 {
 	json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);

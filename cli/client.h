@@ -59,6 +59,10 @@ char *api_escape(const char *s);
 
 /* the selected space of this user (GET /v1/selection); prints the error */
 int api_selected_space(char *buf, size_t len);
+/* given (-n) when set, else the selected space */
+int api_space_or_selected(const char *given, char *buf, size_t len);
+/* GET /v1/WHAT?space=S for -n S or the selected space, or of every space (-A) */
+int api_list(const char *what, const char *given, bool all, struct api_reply *r);
 
 /* -o json: the answer as it came, indented */
 void print_json(const json_t *j);

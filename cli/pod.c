@@ -112,11 +112,9 @@ VERB(cmd_pod_run)
 		rc = err;
 		goto out;
 	}
-	if (!s.space) {
-		if (api_selected_space(space, sizeof(space)))
-			goto out;
-		s.space = space;
-	}
+	if (api_space_or_selected(s.space, space, sizeof(space)))
+		goto out;
+	s.space = space;
 	body = pod_json(a.pos[0], &s, &a, s.workdir ? workdir : NULL);
 	if (!body) {
 		rc = fail("out of memory");
@@ -135,29 +133,6 @@ out:
 	free(s.env.v);
 	args_free(&a);
 	return rc;
-}
-
-/* GET path?space=S (or every space) */
-static int list_in(const char *what, const char *given, bool all, struct api_reply *r)
-{
-	char space[300], path[700], *esc;
-	int err;
-
-	if (all) {
-		snprintf(path, sizeof(path), "/v1/%s", what);
-		return api_get(path, r);
-	}
-	if (given)
-		snprintf(space, sizeof(space), "%s", given);
-	else if (api_selected_space(space, sizeof(space)))
-		return -EPROTO;
-	esc = api_escape(space);
-	if (!esc)
-		return fail("out of memory"), -ENOMEM;
-	snprintf(path, sizeof(path), "/v1/%s?space=%s", what, esc);
-	free(esc);
-	err = api_get(path, r);
-	return err;
 }
 
 static void pod_row(struct table *t, const json_t *p)
@@ -203,7 +178,7 @@ VERB(cmd_pod_list)
 	args_free(&a);
 	if (all && given)
 		return usage_error(v, "-n and -A exclude each other");
-	if (list_in("pods", given, all, &r))
+	if (api_list("pods", given, all, &r))
 		return EXIT_FAIL;
 	if (output_json(output)) {
 		print_json(r.json);

@@ -10,25 +10,6 @@
 /* endpoints shown in a narrow table before "+N more" */
 #define ENDPOINTS_SHOWN 3
 
-static int space_query(const char *given, bool all, char *buf, size_t len)
-{
-	char space[300], *esc;
-
-	buf[0] = 0;
-	if (all)
-		return 0;
-	if (given)
-		snprintf(space, sizeof(space), "%s", given);
-	else if (api_selected_space(space, sizeof(space)))
-		return -EPROTO;
-	esc = api_escape(space);
-	if (!esc)
-		return fail("out of memory"), -ENOMEM;
-	snprintf(buf, len, "?space=%s", esc);
-	free(esc);
-	return 0;
-}
-
 VERB(cmd_service_list)
 {
 	const char *given = NULL, *output = NULL;
@@ -40,7 +21,6 @@ VERB(cmd_service_list)
 		OPT_END,
 	};
 	static const char *const cols[] = { "SPACE", "NAME", "KIND", "ADDRESS", "PORT", "TARGET", "ENDPOINTS" };
-	char query[700], path[800];
 	struct api_reply r;
 	struct table *t;
 	struct args a;
@@ -53,10 +33,7 @@ VERB(cmd_service_list)
 	args_free(&a);
 	if (all && given)
 		return usage_error(v, "-n and -A exclude each other");
-	if (space_query(given, all, query, sizeof(query)))
-		return EXIT_FAIL;
-	snprintf(path, sizeof(path), "/v1/services%s", query);
-	if (api_get(path, &r))
+	if (api_list("services", given, all, &r))
 		return EXIT_FAIL;
 	if (output_json(output)) {
 		print_json(r.json);
@@ -87,15 +64,6 @@ VERB(cmd_service_list)
 	return 0;
 }
 
-static int service_space(const char *given, char *buf, size_t len)
-{
-	if (given) {
-		snprintf(buf, len, "%s", given);
-		return 0;
-	}
-	return api_selected_space(buf, len);
-}
-
 VERB(cmd_service_add)
 {
 	const char *given = NULL, *kind = NULL;
@@ -116,7 +84,7 @@ VERB(cmd_service_add)
 
 	if (err)
 		return opts_exit(err);
-	if (service_space(given, space, sizeof(space)))
+	if (api_space_or_selected(given, space, sizeof(space)))
 		goto out;
 	body = json_pack("{s:s, s:s}", "space", space, "name", a.pos[0]);
 	if (!body) {
@@ -157,7 +125,7 @@ VERB(cmd_service_rm)
 
 	if (err)
 		return opts_exit(err);
-	if (service_space(given, space, sizeof(space)))
+	if (api_space_or_selected(given, space, sizeof(space)))
 		goto out;
 	name = api_escape(a.pos[0]);
 	sp = api_escape(space);

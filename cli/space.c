@@ -145,16 +145,6 @@ VERB(cmd_space_select)
 	return 0;
 }
 
-/* -n, or this user's selected space */
-static int space_arg(const char *given, char *buf, size_t len)
-{
-	if (given) {
-		snprintf(buf, len, "%s", given);
-		return 0;
-	}
-	return api_selected_space(buf, len);
-}
-
 static int get_space(const char *space, struct api_reply *r)
 {
 	char path[600], *esc = api_escape(space);
@@ -213,7 +203,7 @@ VERB(cmd_space_show)
 	if (err)
 		return opts_exit(err);
 	args_free(&a);
-	if (space_arg(given, space, sizeof(space)) || get_space(space, &r))
+	if (api_space_or_selected(given, space, sizeof(space)) || get_space(space, &r))
 		return EXIT_FAIL;
 	if (output_json(output))
 		print_json(r.json);
