@@ -120,14 +120,6 @@ int64_t sup_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 unsigned long long sup_proc_start(pid_t pid)
 {
 	char path[64], buf[1024], *p;
@@ -155,21 +147,6 @@ unsigned long long sup_proc_start(pid_t pid)
 	if (p)
 		start = strtoull(p + 1, NULL, 10);
 	return start;
-}
-
-static char *read_small(const char *path, char *buf, size_t len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return NULL;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		return NULL;
-	buf[n] = 0;
-	return buf;
 }
 
 static void rm_tree(const char *dir)
@@ -394,10 +371,10 @@ static int proc_signal(struct proc *p, int sig)
 static bool proc_gone(struct proc *p, int ms)
 {
 	struct pollfd pf = { .fd = p->pidfd, .events = POLLIN };
-	int64_t end = mono_ms() + ms;
+	int64_t end = azds_mono_ms() + ms;
 
 	for (;;) {
-		int left = (int)(end - mono_ms()), n;
+		int left = (int)(end - azds_mono_ms()), n;
 
 		n = poll(&pf, 1, left > 0 ? left : 0);
 		if (n > 0)
@@ -416,7 +393,7 @@ static void proc_read_pid(struct proc *p)
 	if (p->pid)
 		return;
 	snprintf(path, sizeof(path), "%s/pid", p->run);
-	if (read_small(path, buf, sizeof(buf)) && sscanf(buf, "%d", &pid) == 1)
+	if (azds_read_str(path, buf, sizeof(buf)) == 0 && sscanf(buf, "%d", &pid) == 1)
 		p->pid = pid;
 }
 
@@ -507,11 +484,11 @@ static pid_t fork_shim(struct sup *s, struct unit *u, char **argv, int ctl, int 
 static int read_reply(int ctl, char *buf, size_t len)
 {
 	struct pollfd pf = { .fd = ctl, .events = POLLIN };
-	int64_t end = mono_ms() + SHIM_REPLY_MS;
+	int64_t end = azds_mono_ms() + SHIM_REPLY_MS;
 	size_t got = 0;
 
 	while (got < len - 1 && !memchr(buf, '\n', got)) {
-		int left = (int)(end - mono_ms());
+		int left = (int)(end - azds_mono_ms());
 		ssize_t r;
 
 		if (left <= 0)
@@ -655,7 +632,7 @@ static int proc_start(struct sup *s, struct unit *u, struct proc **out)
 	if (!proc_gone(p, SHIM_REPLY_MS))
 		proc_signal(p, SIGKILL);
 	waitid(P_PIDFD, (id_t)p->pidfd, &(siginfo_t){ 0 }, WEXITED);
-	if (read_small(path, line, sizeof(line))) {
+	if (azds_read_str(path, line, sizeof(line)) == 0) {
 		char *why = strstr(line, "start failed");
 
 		if (why) {
@@ -744,7 +721,7 @@ static void judge(struct sup *s, struct unit *u)
 	d = next_delay(u);
 	u->backoff_ms = d;
 	u->state = SUP_BACKOFF;
-	u->due_mono_ms = mono_ms() + d;
+	u->due_mono_ms = azds_mono_ms() + d;
 	emit(s, u);
 	if (d == 0)
 		restart(s, u);
@@ -782,7 +759,7 @@ static void read_exit(struct unit *u, const struct proc *p)
 	int code = -1, sig = 0, off = 0;
 
 	snprintf(path, sizeof(path), "%s/status", p->run);
-	if (!read_small(path, buf, sizeof(buf)) ||
+	if (azds_read_str(path, buf, sizeof(buf)) ||
 	    sscanf(buf, "%d %d %lld %lld %n", &code, &sig, &started, &finished, &off) < 4) {
 		u->exit_code = -1;
 		u->signal = 0;
@@ -855,7 +832,7 @@ static struct proc *adopt_run(struct unit *u, const char *run)
 	struct proc *p;
 
 	snprintf(path, sizeof(path), "%s/shim.pid", run);
-	if (!read_small(path, buf, sizeof(buf)) || sscanf(buf, "%d %llu %d %d", &pid, &start, &restarts, &nfds) < 2 ||
+	if (azds_read_str(path, buf, sizeof(buf)) || sscanf(buf, "%d %llu %d %d", &pid, &start, &restarts, &nfds) < 2 ||
 	    pid <= 1)
 		return NULL;
 	p = calloc(1, sizeof(*p));
@@ -889,7 +866,7 @@ static int run_restarts(const char *run)
 	int pid, restarts = 0;
 
 	snprintf(path, sizeof(path), "%s/shim.pid", run);
-	if (read_small(path, buf, sizeof(buf)) && sscanf(buf, "%d %llu %d", &pid, &start, &restarts) == 3)
+	if (azds_read_str(path, buf, sizeof(buf)) == 0 && sscanf(buf, "%d %llu %d", &pid, &start, &restarts) == 3)
 		return restarts;
 	return 0;
 }
@@ -965,7 +942,7 @@ static void load_unit(struct sup *s, const char *name)
 		int pid;
 
 		snprintf(path, sizeof(path), "%s/pid", u->cur->run);
-		if (read_small(path, buf, sizeof(buf)) && sscanf(buf, "%d %llu %lld", &pid, &start, &started) == 3)
+		if (azds_read_str(path, buf, sizeof(buf)) == 0 && sscanf(buf, "%d %llu %lld", &pid, &start, &started) == 3)
 			u->started_ms = u->cur->started_ms = started;
 	}
 }
@@ -1056,7 +1033,7 @@ again:
 
 		if (!e) {
 			uint64_t ticks;
-			int64_t now = mono_ms();
+			int64_t now = azds_mono_ms();
 
 			if (read(s->tfd, &ticks, sizeof(ticks)) < 0) {
 				/* EAGAIN: re-armed meanwhile */
@@ -1162,11 +1139,11 @@ int sup_stop(struct sup *s, const char *name, int timeout_ms)
 /* Wait until p is ready (1), ended (0) or ms passed (-ETIMEDOUT). */
 static int wait_proc_ready(struct sup *s, struct proc *p, int ms)
 {
-	int64_t end = mono_ms() + ms;
+	int64_t end = azds_mono_ms() + ms;
 
 	while (!p->ready) {
 		struct pollfd pf[2] = { { .fd = p->pidfd, .events = POLLIN }, { .fd = p->ready_fd, .events = POLLIN } };
-		int left = (int)(end - mono_ms()), k;
+		int left = (int)(end - azds_mono_ms()), k;
 
 		if (left <= 0)
 			return -ETIMEDOUT;

@@ -100,6 +100,11 @@ int azds_dns_write_hosts(const struct azds_maps *m, const char *file);
 /* misc */
 __u64 azds_cgroup_id(const char *dir);
 int azds_write_file(const char *path, const char *data); /* atomic replace */
+/* write val to an existing file in place (procfs, sysfs, cgroupfs) */
+int azds_write_str(const char *path, const char *val);
+/* read at most len - 1 bytes of a small file, NUL-terminated */
+int azds_read_str(const char *path, char *buf, size_t len);
+int64_t azds_mono_ms(void); /* CLOCK_MONOTONIC in ms */
 int azds_mkdir_p(const char *path, unsigned mode);
 int azds_run(char *const argv[], bool quiet);
 /* exclusive lock of an instance's writers; returns an fd held until exit */

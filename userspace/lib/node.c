@@ -80,18 +80,6 @@ static int sysctl_in(const char *ns, const char *key, const char *val)
 	return azds_run(argv, true);
 }
 
-static int write_proc(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC), err = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (write(fd, val, strlen(val)) < 0)
-		err = -errno;
-	close(fd);
-	return err;
-}
-
 static int read_proc_int(const char *path, int *val)
 {
 	char buf[32];
@@ -238,14 +226,6 @@ int azds_node_up(const struct azds_inst *in, struct azds_err *e)
 #define CGROUP_KILL_TIMEOUT_MS 10000
 #define CGROUP_MAX_DEPTH 32 /* below a pod: deeper trees are not walked */
 
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000;
-}
-
 /* a child cgroup (cgroupfs reports d_type) */
 static bool is_subdir(const struct dirent *de)
 {
@@ -302,7 +282,7 @@ static void cgroup_kill_listed(const char *dir, int depth)
  */
 static int cgroup_kill_wait(const char *dir)
 {
-	long deadline = now_ms() + CGROUP_KILL_TIMEOUT_MS, left;
+	long deadline = azds_mono_ms() + CGROUP_KILL_TIMEOUT_MS, left;
 	struct pollfd pfd = { .events = POLLPRI };
 	char path[512];
 	bool have_kill;
@@ -313,11 +293,11 @@ static int cgroup_kill_wait(const char *dir)
 	if (pfd.fd < 0)
 		return errno == ENOENT ? 0 : -errno; /* no cgroup: nothing runs there */
 	snprintf(path, sizeof(path), "%s/cgroup.kill", dir);
-	have_kill = write_proc(path, "1") == 0;
+	have_kill = azds_write_str(path, "1") == 0;
 	while ((pop = cgroup_populated(pfd.fd)) > 0) {
 		if (!have_kill)
 			cgroup_kill_listed(dir, 0);
-		left = deadline - now_ms();
+		left = deadline - azds_mono_ms();
 		if (left <= 0) {
 			pop = -ETIMEDOUT;
 			break;
@@ -471,7 +451,7 @@ static int veth_rp_filter(const struct azds_inst *in, const char *host, struct a
 	if (err)
 		return azds_err(e, err, "enter %s: %s", in->node_ns, strerror(-err));
 	snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/rp_filter", host);
-	err = write_proc(path, "1");
+	err = azds_write_str(path, "1");
 	if (!err)
 		err = read_proc_int("/proc/sys/net/ipv4/conf/all/rp_filter", &all);
 	azds_netns_leave(saved);

@@ -38,14 +38,6 @@ struct cg_layout {
 	char v2root[256];   /* "" when no v2 tree is mounted */
 };
 
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000;
-}
-
 /* is word one of the separated tokens of list? ("cpu" is not "cpuacct") */
 static bool has_token(const char *list, const char *word, const char *seps)
 {
@@ -60,34 +52,6 @@ static bool has_token(const char *list, const char *word, const char *seps)
 		p += strspn(p, seps);
 	}
 	return false;
-}
-
-static int read_small(const char *path, char *buf, size_t len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC), err = 0;
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, len - 1);
-	if (n < 0)
-		err = -errno;
-	else
-		buf[n] = 0;
-	close(fd);
-	return err;
-}
-
-static int write_small(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC), err = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (write(fd, val, strlen(val)) < 0)
-		err = -errno;
-	close(fd);
-	return err;
 }
 
 static int layout_read(struct cg_layout *L)
@@ -112,7 +76,7 @@ static int layout_read(struct cg_layout *L)
 	fclose(f);
 	if (L->v2root[0]) {
 		snprintf(path, sizeof(path), "%s/cgroup.controllers", L->v2root);
-		if (read_small(path, ctrls, sizeof(ctrls)) == 0)
+		if (azds_read_str(path, ctrls, sizeof(ctrls)) == 0)
 			for (int i = 0; i < CG_N; i++)
 				L->v2[i] = !L->v1[i][0] && has_token(ctrls, cg_name[i], " \n");
 	}
@@ -169,7 +133,7 @@ static int v2_enable(const char *dir, const struct cg_layout *L, struct azds_err
 	char path[512], cur[512], want[64] = "";
 
 	snprintf(path, sizeof(path), "%s/cgroup.subtree_control", dir);
-	if (read_small(path, cur, sizeof(cur)))
+	if (azds_read_str(path, cur, sizeof(cur)))
 		cur[0] = 0;
 	for (int i = 0; i < CG_N; i++)
 		if (L->v2[i] && !has_token(cur, cg_name[i], " \n"))
@@ -177,7 +141,7 @@ static int v2_enable(const char *dir, const struct cg_layout *L, struct azds_err
 				 cg_name[i]);
 	if (!want[0])
 		return 0;
-	int err = write_small(path, want);
+	int err = azds_write_str(path, want);
 
 	return err ? azds_err(e, err, "%s: enable %s: %s", path, want, strerror(-err)) : 0;
 }
@@ -188,7 +152,7 @@ static int write_limit(const char *dir, const char *file, const char *val, struc
 	int err;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, file);
-	err = write_small(path, val);
+	err = azds_write_str(path, val);
 	return err ? azds_err(e, err, "%s = %s: %s", path, val, strerror(-err)) : 0;
 }
 
@@ -273,7 +237,7 @@ static int join_dir(const char *dir, pid_t pid)
 
 	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
 	snprintf(val, sizeof(val), "%d\n", (int)(pid ? pid : getpid()));
-	return write_small(path, val);
+	return azds_write_str(path, val);
 }
 
 int azds_podcg_join(const struct azds_inst *in, const char *pod, pid_t pid)
@@ -346,10 +310,10 @@ static int kill_listed(const char *dir, long deadline)
 	}
 	fclose(f);
 	for (int i = 0; i < n; i++) {
-		long left = deadline - now_ms();
+		long left = deadline - azds_mono_ms();
 
 		while (left > 0 && poll(&pfd[i], 1, (int)left) < 0 && errno == EINTR)
-			left = deadline - now_ms();
+			left = deadline - azds_mono_ms();
 		close(pfd[i].fd);
 	}
 	return listed;
@@ -382,7 +346,7 @@ static int kill_rmdir_tree(const char *dir, int depth, long deadline)
 			break;
 		if (errno != EBUSY)
 			err = -errno;
-		else if (now_ms() >= deadline)
+		else if (azds_mono_ms() >= deadline)
 			err = -ETIMEDOUT;
 		else if (!listed)
 			/* exited, not yet unlinked from the cgroup: brief */
@@ -393,7 +357,7 @@ static int kill_rmdir_tree(const char *dir, int depth, long deadline)
 
 static int remove_v1(const struct azds_inst *in, const char *pod)
 {
-	long deadline = now_ms() + PODCG_KILL_TIMEOUT_MS;
+	long deadline = azds_mono_ms() + PODCG_KILL_TIMEOUT_MS;
 	struct cg_layout L;
 	char dir[512];
 	int err, first = 0;
@@ -462,7 +426,7 @@ static bool pid_in_cgroup(pid_t pid, const char *rel)
 	const char *l = buf;
 
 	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
-	if (read_small(path, buf, sizeof(buf)))
+	if (azds_read_str(path, buf, sizeof(buf)))
 		return false;
 	while (l) {
 		if (!strncmp(l, "0::", 3) && !strncmp(l + 3, rel, n) && (l[3 + n] == '\n' || !l[3 + n]))
@@ -480,7 +444,7 @@ static bool pid_ns_init(pid_t pid)
 	int fields = 0;
 
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	if (read_small(path, buf, sizeof(buf)))
+	if (azds_read_str(path, buf, sizeof(buf)))
 		return false;
 	l = strstr(buf, "\nNSpid:");
 	if (!l)
@@ -512,7 +476,7 @@ static int procs_left(const char *procs, pid_t keep)
 
 int azds_podcg_term(const struct azds_inst *in, const char *pod, pid_t keep, int timeout_ms)
 {
-	long deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	long deadline = azds_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 	char dir[512], procs[576], line[32];
 	struct cg_layout L;
 	const char *rel;
@@ -549,7 +513,7 @@ int azds_podcg_term(const struct azds_inst *in, const char *pod, pid_t keep, int
 	}
 	fclose(f);
 	for (;;) {
-		long now = now_ms();
+		long now = azds_mono_ms();
 
 		left = procs_left(procs, keep);
 		if (left <= 0)

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* Small system helpers: files, processes, namespaces, cgroups. */
 #include <errno.h>
+#include <time.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <stdarg.h>
@@ -181,4 +182,40 @@ __u64 azds_cgroup_id(const char *dir)
 	if (stat(dir, &st))
 		return 0;
 	return (__u64)st.st_ino;
+}
+
+int azds_write_str(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC), err = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, val, strlen(val)) < 0)
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+int azds_read_str(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), err = 0;
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	if (n < 0)
+		err = -errno;
+	else
+		buf[n] = 0;
+	close(fd);
+	return err;
+}
+
+int64_t azds_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
