@@ -87,7 +87,6 @@ int api_space_depth(const char *path)
 }
 
 struct counts {
-	const char *space;
 	int n;
 };
 
@@ -110,7 +109,7 @@ json_t *api_space_json(struct ctl *c, const struct st_space *sp, uid_t uid)
 {
 	char sel[ST_PATH_MAX];
 	json_t *labels = json_object();
-	struct counts pods = { sp->path, 0 }, svcs = { sp->path, 0 };
+	struct counts pods = { 0 }, svcs = { 0 };
 
 	for (int i = 0; i < sp->nlabels; i++)
 		json_object_set_new(labels, sp->labels[i].key, json_string(sp->labels[i].value));

@@ -471,7 +471,6 @@ static void create(struct ctl *c, const struct httpd_req *r, struct httpd_resp *
 			    e.msg);
 		goto out;
 	}
-	reconcile_dns_later(c);
 	if (store_pod_get(c->st, p.name, &got, &st) == 0) {
 		httpd_json(w, 201, api_pod_json(c, &got, &st));
 		st_pod_free(&got);
@@ -545,7 +544,6 @@ void api_pods(struct ctl *c, const struct httpd_req *r, const char *rest, struct
 			if (reconcile_pod_gone(c, name, &e))
 				fprintf(stderr, "azds-controller: %s\n", e.msg);
 			ctl_workdir_release(c, &p);
-			reconcile_dns_later(c);
 			httpd_json(w, 200, json_pack("{s:s}", "removed", name));
 		}
 	} else {

@@ -799,14 +799,6 @@ int httpd_next_deadline_ms(struct httpd *h, int cap)
 	return next <= now ? 0 : (int)(next - now);
 }
 
-bool httpd_has_parked(struct httpd *h)
-{
-	for (int i = 0; i < h->nconns; i++)
-		if (h->conns[i]->busy)
-			return true;
-	return false;
-}
-
 const char *httpd_query(const struct httpd_req *r, const char *key)
 {
 	for (int i = 0; i < r->nquery; i++)

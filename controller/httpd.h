@@ -89,7 +89,6 @@ void httpd_tick(struct httpd *h);
 /* ms until httpd_tick is next due (a parked request, a deadline), at most
  * cap: the event loop's timeout */
 int httpd_next_deadline_ms(struct httpd *h, int cap);
-bool httpd_has_parked(struct httpd *h);
 
 /* helpers for handlers */
 const char *httpd_query(const struct httpd_req *r, const char *key);

@@ -736,10 +736,8 @@ int azds_pod_add(const struct azds_inst *in, const struct azds_maps *m, const st
 	 * that existed keeps what it had (add is also its repair) */
 	if (err && fresh)
 		pod_teardown(in, m, ps->name, &addr->s_addr, &ignored);
-	if (err)
-		return err;
-	azds_dns_refresh(in, m);
-	return 0;
+	/* DNS serves services only: nothing of a pod's to publish there */
+	return err;
 }
 
 int azds_node_reattach(const struct azds_inst *in, const struct azds_maps *m)
@@ -777,9 +775,7 @@ int azds_pod_del(const struct azds_inst *in, const struct azds_maps *m, const ch
 	known = azds_pod_find(m, name, &addr, &p) == 0;
 	if (!known && !netns_exists(podns) && access(cg, F_OK))
 		return azds_err(e, ENOENT, "pod \"%s\" does not exist", name);
-	err = pod_teardown(in, m, name, known ? &addr : NULL, e);
-	azds_dns_refresh(in, m);
-	return err;
+	return pod_teardown(in, m, name, known ? &addr : NULL, e);
 }
 
 int azds_pod_exec(const struct azds_inst *in, const char *name, char *const argv[], struct azds_err *e)
