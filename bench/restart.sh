@@ -47,6 +47,19 @@ for _ in $(seq 1 200); do
 done
 
 load() { $INIT exec --pod client -- "$BIN/azds-restart" --target "$VIP" --rate 1000 --duration 2 -o json "$@"; }
+# judge OUT FIELD...: every FIELD of a load's JSON is a number >= 0, or the
+# run has no figure and the benchmark fails (a missing count is not zero)
+judge() {
+	local out=$1 f v
+	shift
+	for f in "$@"; do
+		v=$(echo "$out" | jq -r ".$f")
+		if ! [[ "$v" =~ ^[0-9]+(\.[0-9]+)?$ ]]; then
+			echo "azds bench restart: $f is \"$v\" in: $out" >&2
+			exit 1
+		fi
+	done
+}
 
 ms=()
 refused=0
@@ -54,7 +67,14 @@ failed=0
 for k in $(seq 1 "$KILLS"); do
 	# a new controller: it adopts the router and takes its listeners back
 	$AZ controller stop >/dev/null && $AZ controller start >/dev/null || exit 1
+	want=$(cat "/run/azds/$INST/units/router/current/pid" 2>/dev/null)
 	out=$(load --new-conn --at-ms 700 --kill-pid-file "/run/azds/$INST/units/router/current/pid" --quiesce) || exit 1
+	# serving again is -1 when it never was: not a number >= 0
+	judge "$out" serving_again_ms refused failed requests killed_pid
+	if [ "$(echo "$out" | jq -r .killed_pid)" != "${want%% *}" ]; then
+		echo "azds bench restart: killed pid $(echo "$out" | jq -r .killed_pid), the router was ${want%% *}" >&2
+		exit 1
+	fi
 	m=$(echo "$out" | jq -r .serving_again_ms)
 	r=$(echo "$out" | jq -r .refused)
 	f=$(echo "$out" | jq -r .failed)
@@ -72,6 +92,11 @@ for mode in keep-alive new-conn; do
 	args=()
 	[ $mode = new-conn ] && args=(--new-conn)
 	out=$(load "${args[@]}" --at-ms 700 --run "$AZ controller restart-router >/dev/null") || exit 1
+	judge "$out" failed requests command_status
+	if [ "$(echo "$out" | jq -r .command_status)" != 0 ]; then
+		echo "azds bench restart: restart-router failed ($mode): $out" >&2
+		exit 1
+	fi
 	rr+=("$(echo "$out" | jq -r .failed)" "$(echo "$out" | jq -r .requests)")
 	say "restart-router under 1000 req/s ($mode): failed $(echo "$out" | jq -r .failed) of" \
 		"$(echo "$out" | jq -r .requests), max latency $(echo "$out" | jq -r .max_ms) ms"
