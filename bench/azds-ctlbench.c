@@ -206,8 +206,12 @@ int main(int argc, char **argv)
 			fprintf(stderr, "azds-ctlbench: create service: %s\n", buf);
 			return 1;
 		}
-		while (azds_service_backends(&m, "lat", name, &sk, &be, &e))
-			; /* in the maps: the router and connect4 see it */
+		/* the API answers once the maps have it: the router and connect4
+		 * see it now, or the change did not work */
+		if (azds_service_backends(&m, "lat", name, &sk, &be, &e)) {
+			fprintf(stderr, "azds-ctlbench: service %s answered 201 but is not in the maps: %s\n", name, e.msg);
+			return 1;
+		}
 		lat[i] = now_ms() - t0;
 	}
 	qsort(lat, changes, sizeof(*lat), cmp);
@@ -256,16 +260,25 @@ int main(int argc, char **argv)
 		fprintf(stderr, "azds-ctlbench: %s\n", e.msg);
 		return 1;
 	}
-	{
-		char last[32];
-		struct azds_svc_key sk;
-		struct azds_backends be;
+	/* every space's every service, and a reconcile without errors: a
+	 * daemon that serves after a partial reconcile gives no figure */
+	for (unsigned sp = 0; sp < spaces; sp++)
+		for (unsigned v = 0; v < services; v++) {
+			char space[32], svc[32];
+			struct azds_svc_key sk;
+			struct azds_backends be;
 
-		snprintf(last, sizeof(last), "team%u", spaces - 1);
-		if (azds_service_backends(&m, last, "svc0", &sk, &be, &e)) {
-			fprintf(stderr, "azds-ctlbench: after the reboot: %s\n", e.msg);
-			return 1;
+			snprintf(space, sizeof(space), "team%u", sp);
+			snprintf(svc, sizeof(svc), "svc%u", v);
+			if (azds_service_backends(&m, space, svc, &sk, &be, &e)) {
+				fprintf(stderr, "azds-ctlbench: after the reboot: %s\n", e.msg);
+				return 1;
+			}
 		}
+	if (call("GET", "/v1/status", NULL, buf, sizeof(buf)) != 200 || !strstr(buf, "\"reconcile_errors\":0,")) {
+		fprintf(stderr, "azds-ctlbench: after the reboot the reconcile left errors: %.300s\n",
+			strstr(buf, "\"reconcile_errors\"") ? strstr(buf, "\"reconcile_errors\"") : buf);
+		return 1;
 	}
 	azds_maps_close(&m);
 	close(fd);
