@@ -383,7 +383,11 @@ expect_eq "the selection survived" "$(j '.items[] | select(.selected) | .name')"
 expect_ok "controller stop --all" controller stop --all
 expect_contains "stop --all says so" "$OUT" "stopped, with its router, DNS and pods"
 expect_eq "stop --all: the controller exited" "$(ps -o stat= -p "$ctl_pid" | grep -v '^Z')" ""
+# every process of the instance (daemon, shims, DNS, router, pods) lives in its cgroup tree
+cgroot=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
 expect_eq "stop --all: no process of the instance is left" \
+	"$(cat $(find "$cgroot/azds-$INST" -name cgroup.procs 2>/dev/null) /dev/null 2>/dev/null)" ""
+expect_eq "stop --all: nor a daemon or shim outside it" \
 	"$(pgrep -f -- "azds-controller -i $INST run|/run/azds/$INST/")" ""
 
 finish

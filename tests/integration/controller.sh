@@ -12,6 +12,9 @@ INST="${AZDS_TEST_PREFIX:-}ctl"
 
 AZDS="$BIN/azds -i $INST"
 SOCK=/run/azds/$INST/api.sock
+# the cgroup v2 tree (unified or hybrid host): where pods' and the controller's cgroups are
+CGROOT=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
+[ -n "$CGROOT" ] || { echo "no cgroup2 mount"; exit 1; }
 STATE=/var/lib/azds/$INST
 
 cleanup() {
@@ -157,7 +160,7 @@ done
 # ---- stop --all, then start: the pods the controller stopped run again
 $AZDS controller stop --all >/dev/null || bad "controller stop --all"
 expect_eq "stop --all: the server pod's processes are gone" \
-	"$(cat /sys/fs/cgroup/unified/azds-$INST/api-dev/cgroup.procs 2>/dev/null | wc -l)" 0
+	"$(cat $CGROOT/azds-$INST/api-dev/cgroup.procs 2>/dev/null | wc -l)" 0
 start_ctl
 wait_http client api:80 || bad "api never answered after stop --all and start"
 expect_contains "after stop --all and start: api-dev runs again" "$(api GET /v1/pods/api-dev)" '"phase":"Running"'
@@ -166,7 +169,7 @@ expect_contains "... and serves" "$(probe client get api:80 /)" "pod=api-dev"
 # ---- the reboot simulation: nothing of the instance on the node, the store kept
 pods_before=$(api GET /v1/pods | grep -o '"name":"[a-z-]*","space"' | sort)
 $CTL purge --keep-state >/dev/null || bad "purge --keep-state"
-left=$( (ls /sys/fs/bpf/azds/$INST; ip netns list | grep "azds-$INST-"; ls -d /sys/fs/cgroup/unified/azds-$INST) 2>/dev/null)
+left=$( (ls /sys/fs/bpf/azds/$INST; ip netns list | grep "azds-$INST-"; ls -d $CGROOT/azds-$INST) 2>/dev/null)
 expect_eq "simulated reboot: no pin, namespace or cgroup of the instance left" "$left" ""
 [ -f "$STATE/state.db" ] && ok "the store survives the reboot" || bad "the store is gone"
 start_ctl
@@ -204,7 +207,7 @@ alice_ns=$(ip netns list | awk '{print $1}' | grep "^azds-$INST-p-api-alice$")
 out=$($AZDS space remove -n dev/alice -y 2>&1)
 expect_contains "space remove -n dev/alice" "$out" "dev/alice"
 expect_eq "alice's pod namespace is gone" "$(ip netns list | grep -c "azds-$INST-p-api-alice")" 0
-expect_eq "alice's pod cgroup is gone" "$(ls -d /sys/fs/cgroup/unified/azds-$INST/api-alice 2>/dev/null)" ""
+expect_eq "alice's pod cgroup is gone" "$(ls -d $CGROOT/azds-$INST/api-alice 2>/dev/null)" ""
 expect_eq "alice's pod directory is gone" "$(ls -d "$STATE/pods/api-alice" 2>/dev/null)" ""
 expect_eq "alice's pod unit is gone" "$(ls -d "/run/azds/$INST/units/pod-api-alice" 2>/dev/null)" ""
 expect_not_contains "the maps have no dev/alice space" "$($CTL space list)" "dev/alice"
@@ -217,7 +220,7 @@ expect_contains "dev is untouched: its api still answers" \
 # controller and its shims live in the instance's cgroup tree
 alive() { [ -d "/proc/$1" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null; }
 dpid=$(ctl_pid)
-procs=$(cat "/sys/fs/cgroup/unified/azds-$INST/_controller/cgroup.procs" 2>/dev/null)
+procs=$(cat "$CGROOT/azds-$INST/_controller/cgroup.procs" 2>/dev/null)
 [ -n "$procs" ] && alive "$dpid" && ok "the controller and its shims are in the instance's cgroup" ||
 	bad "no process in azds-$INST/_controller"
 rm -f "/run/azds/$INST/controller.pid" && rm -rf "/run/azds/$INST/units"
@@ -225,5 +228,5 @@ $CTL purge >/dev/null || bad "purge"
 left=0
 for p in $procs; do alive "$p" && left=$((left + 1)); done
 expect_eq "purge without pid files: no controller, shim or DNS process of the instance is left" "$left" 0
-expect_eq "... and no cgroup" "$(ls -d /sys/fs/cgroup/unified/azds-$INST 2>/dev/null)" ""
+expect_eq "... and no cgroup" "$(ls -d $CGROOT/azds-$INST 2>/dev/null)" ""
 finish
