@@ -907,9 +907,10 @@ static void crash_child(const char *dir, int fd, int n)
 }
 
 /* Reads the acks until EOF; returns the highest acked index (-1: none). */
-static int read_acks(int fd, int *count)
+/* acks from the pipe, which continue after `last` (-1: the first is 0) */
+static int read_acks(int fd, int last, int *count)
 {
-	int i, last = -1;
+	int i;
 
 	*count = 0;
 	while (read(fd, &i, sizeof(i)) == sizeof(i)) {
@@ -960,7 +961,7 @@ static void t_crash_exit(void)
 		crash_child(dir, fds[1], 200);
 	}
 	close(fds[1]);
-	last = read_acks(fds[0], &count);
+	last = read_acks(fds[0], -1, &count);
 	close(fds[0]);
 	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	CHECK(last == 199 && count == 200);
@@ -990,7 +991,7 @@ static void t_crash_kill(void)
 	kill(pid, SIGKILL);
 	CHECK(waitpid(pid, &status, 0) == pid && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
 	{
-		int more, more_last = read_acks(fds[0], &more);
+		int more, more_last = read_acks(fds[0], last, &more);
 
 		if (more) {
 			CHECK(more_last >= 0 && more_last == last + more);
