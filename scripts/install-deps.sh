@@ -14,7 +14,7 @@ zlib1g-dev libjansson-dev libyaml-dev libssl-dev libcurl4-openssl-dev
 libclang-rt-14-dev iproute2 dnsmasq-base curl procps kmod
 haproxy nginx-light wrk iperf3 gnuplot-nox iptables jq
 qemu-system-x86 busybox-static cpio xz-utils zstd dash python3 bsdextrautils
-libsqlite3-dev sqlite3 libseccomp-dev bubblewrap passwd acl"
+libsqlite3-dev sqlite3 libseccomp-dev bubblewrap passwd acl python3-yaml"
 
 missing=""
 for p in $PKGS; do
