@@ -124,6 +124,13 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } generation SEC(".maps");
 
+/*
+ * Two socket maps. sock_hash holds the pods' ends of the router's paths and
+ * carries the sk_msg verdict, so only a pod's sends run it; router_rx holds
+ * the router's ends, the only sockets a message is ever redirected to (the
+ * router reads until EAGAIN, which makes the bound in may_redirect sound).
+ * The router's own sends go through the stack untouched.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_SOCKHASH);
 	__uint(max_entries, AZDS_DEF_MAX_SOCKS);
@@ -132,11 +139,19 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } sock_hash SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_SOCKHASH);
+	__uint(max_entries, AZDS_DEF_MAX_SOCKS);
+	__type(key, struct azds_sock_key);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} router_rx SEC(".maps");
+
 /*
- * sock_ptrs: the address of the socket behind each sock_hash key, so that
+ * sock_ptrs: the address of the socket behind each router_rx key, so that
  * sk_msg (which may not take a reference with a sockhash lookup) can read
  * its peer's queues with probe reads before it redirects to it. Written
- * with the sock_hash entry, deleted when that socket closes (sockops
+ * with the router_rx entry, deleted when that socket closes (sockops
  * state callback); LRU only as a safety net for entries whose close was
  * not seen. A peer without an entry is never redirected to.
  */
@@ -597,7 +612,11 @@ int azds_sockops(struct bpf_sock_ops *ctx)
 			key.remote_ip = remote;
 			key.local_port = ctx->local_port;
 			key.remote_port = bpf_ntohl(ctx->remote_port);
-			if (bpf_sock_hash_update(ctx, &sock_hash, &key, BPF_NOEXIST) == 0) {
+			if (!node_side(local)) {
+				/* a pod's end: its sends run the sk_msg verdict */
+				if (bpf_sock_hash_update(ctx, &sock_hash, &key, BPF_NOEXIST) == 0)
+					count(AZDS_R_SOCK_ADDED);
+			} else if (bpf_sock_hash_update(ctx, &router_rx, &key, BPF_NOEXIST) == 0) {
 				__u64 ptr = (__u64)ctx->sk;
 
 				bpf_map_update_elem(&sock_ptrs, &key, &ptr, BPF_ANY);
@@ -623,53 +642,75 @@ event:
 }
 
 /*
- * Is the socket's queue of redirected messages (psock ingress_msg) empty?
- * 1 yes (or no psock left), 0 no, -1 unreadable. Probe reads of a socket
- * that may be gone or changing; see may_redirect for why the answer is
- * reliable where it matters.
+ * What the socket's queue of redirected messages (psock ingress_msg) holds:
+ * RX_EMPTY (or no psock left), RX_SOME, RX_FULL (more than bound bytes, or
+ * more than RX_WALK messages), RX_UNKNOWN (unreadable). Probe reads of a
+ * socket that may be gone or changing; see may_redirect for why the answer
+ * is reliable where it matters.
  */
 #define SK_USER_DATA_FLAGS 7ul /* low bits of sk_user_data tag the psock pointer */
+#define RX_WALK 32	       /* messages counted at most; more is "full" */
+enum { RX_EMPTY, RX_SOME, RX_FULL, RX_UNKNOWN };
 
-static __always_inline int psock_ingress_empty(struct sock *sk)
+static __always_inline int psock_ingress(struct sock *sk, __u32 bound)
 {
+	__u32 off = bpf_core_field_offset(struct sk_msg, list);
 	struct list_head *head, *next;
 	struct sk_psock *ps;
 	unsigned long ud;
+	__u64 sum = 0;
 
 	if (bpf_core_read(&ud, sizeof(ud), &sk->sk_user_data))
-		return -1;
+		return RX_UNKNOWN;
 	ps = (struct sk_psock *)(ud & ~SK_USER_DATA_FLAGS);
 	if (!ps)
-		return 1;
+		return RX_EMPTY;
 	head = &ps->ingress_msg;
 	if (bpf_core_read(&next, sizeof(next), &head->next))
-		return -1;
-	return next == head;
+		return RX_UNKNOWN;
+	if (next == head)
+		return RX_EMPTY;
+	for (int i = 0; i < RX_WALK; i++) {
+		struct sk_msg *m = (struct sk_msg *)((char *)next - off);
+		__u32 size;
+
+		if (bpf_core_read(&size, sizeof(size), &m->sg.size) ||
+		    bpf_core_read(&next, sizeof(next), &m->list.next))
+			return RX_UNKNOWN;
+		sum += size;
+		if (sum > bound)
+			return RX_FULL;
+		if (next == head)
+			return RX_SOME;
+	}
+	return RX_FULL;
 }
 
 /*
- * One rule: a peer socket never holds unread bytes of this flow in both
- * its queues at once, redirected messages (ingress_msg) and the ordinary
- * receive queue. tcp_bpf_recvmsg serves only ingress_msg while it has
- * anything and the receive queue only once it is empty, so with both
- * filled a read returns the redirected bytes alone, short. A reader under
- * edge-triggered epoll that takes a short read as "drained" (the router,
- * nginx, ...) then waits for an edge that already came: the stack bytes
- * sit unread, their sender's window closes, the exchange hangs.
- *   - Redirected bytes are unread (ingress_msg not empty): redirect, even
- *     with the switch off, so this message queues behind them.
- *   - Otherwise redirect only once every byte sent through the stack is
- *     acknowledged (hence in the peer's receive queue or read) and the
- *     peer's receive queue is empty: a redirect never overtakes them.
- *   - Otherwise through the stack.
- * Once a flow redirects it keeps redirecting (no stack bytes follow), so
- * there is no bound on ingress_msg but the kernel's own (tcp_mem and the
- * reader's memory cgroup): switching a flow to the stack while its
- * redirected bytes are unread is exactly the mix above.
+ * The rule: a router socket may hold unread bytes of a flow in both its
+ * queues, redirected messages (ingress_msg) and the ordinary receive queue,
+ * only with every redirected byte older than every stack byte.
+ * tcp_bpf_recvmsg serves ingress_msg while it has anything and the receive
+ * queue once it is empty, so a reader that reads until EAGAIN (the router;
+ * the only socket ever redirected to) then gets the bytes in order. A
+ * reader that stops at a short read would not: that is why nothing is ever
+ * redirected toward a pod.
+ *   - Stack bytes of this flow are unacknowledged, or acknowledged and
+ *     unread (the peer's receive queue is not empty): through the stack,
+ *     so no redirected byte overtakes them.
+ *   - Otherwise, redirected bytes unread past the bound (the peer's
+ *     receive buffer): through the stack, where the TCP window stops the
+ *     writer as it would with sockmap off. The flow redirects again only
+ *     once those stack bytes are acknowledged and read (the first rule).
+ *   - Otherwise, redirected bytes unread: redirect, even with the switch
+ *     off (a message queues behind them at no cost).
+ *   - Otherwise redirect when the switch is on.
  * The reads are sound where it matters: only this socket's sends fill the
- * peer's ingress_msg, and they are ordered by this socket's lock, so "empty"
- * is never stale; the reader only ever empties it (a stale "not empty"
- * redirects, which is safe since no stack bytes are then unread).
+ * peer's ingress_msg and advance write_seq, under this socket's lock, and
+ * the peer only ever empties its queues. A stale "not empty" receive queue
+ * or "full" ingress sends through the stack, which is always in order; a
+ * stale "some" rather than "full" only lets the queue pass the bound by one
+ * message.
  */
 static __always_inline bool may_redirect(struct bpf_sock *me, const struct azds_sock_key *peer, bool on)
 {
@@ -677,26 +718,26 @@ static __always_inline bool may_redirect(struct bpf_sock *me, const struct azds_
 	__u64 *pp = bpf_map_lookup_elem(&sock_ptrs, peer);
 	struct sock *psk;
 	__u32 qlen;
-	int empty;
+	int bound, rx;
 
 	if (!mt || !pp || !*pp)
 		return false;
 	psk = (struct sock *)*pp;
-	empty = psock_ingress_empty(psk);
-	if (empty < 0)
-		return false;
-	if (!empty)
-		return true;
-	if (!on || mt->snd_una != mt->write_seq)
+	if (mt->snd_una != mt->write_seq)
 		return false;
 	if (bpf_core_read(&qlen, sizeof(qlen), &psk->sk_receive_queue.qlen) || qlen)
 		return false;
-	return true;
+	if (bpf_core_read(&bound, sizeof(bound), &psk->sk_rcvbuf) || bound <= 0)
+		return false;
+	rx = psock_ingress(psk, (__u32)bound);
+	if (rx == RX_SOME)
+		return true;
+	return rx == RX_EMPTY && on;
 }
 
 /*
- * Sockets in sock_hash: a message goes straight to the peer socket when the
- * peer (the reverse tuple) is local and in the map too, and may_redirect
+ * A pod's sockets in sock_hash: a message goes straight to the router's
+ * socket of the flow (the reverse tuple, in router_rx) when may_redirect
  * says so; otherwise through the TCP stack as usual. With the switch off,
  * only a flow whose redirected bytes are still unread keeps redirecting.
  */
@@ -718,7 +759,7 @@ int azds_msg_redirect(struct sk_msg_md *msg)
 		return SK_PASS;
 	}
 	/* the verdict is SK_PASS either way: a miss must not drop data */
-	if (bpf_msg_redirect_hash(msg, &sock_hash, &peer, BPF_F_INGRESS) == SK_PASS)
+	if (bpf_msg_redirect_hash(msg, &router_rx, &peer, BPF_F_INGRESS) == SK_PASS)
 		count(AZDS_R_MSG_REDIRECTED);
 	return SK_PASS;
 }

@@ -18,7 +18,7 @@ const char *const azds_reason_texts[] = { AZDS_REASONS(AZDS_REASON_TEXT) };
 
 const char *const azds_dp_map_names[] = { "spaces", "space_ids", "pods", "pod_cgroups", "vips",
 					  "services", "backends", "dp_config", "stats", "events", "sock_hash", "generation",
-					  "router_socks", "sock_ptrs", NULL };
+					  "router_socks", "sock_ptrs", "router_rx", NULL };
 const char *const azds_dp_prog_names[] = { "prog_steer", "prog_connect4", "prog_sockops", "prog_msg",
 					   "prog_connect6", NULL };
 
@@ -124,6 +124,7 @@ int azds_dp_load(const struct azds_dp_opts *o)
 	bpf_map__set_max_entries(skel->maps.backends, o->max_services);
 	bpf_map__set_max_entries(skel->maps.events, o->ringbuf_bytes);
 	bpf_map__set_max_entries(skel->maps.sock_hash, o->max_socks);
+	bpf_map__set_max_entries(skel->maps.router_rx, o->max_socks);
 	bpf_map__set_max_entries(skel->maps.sock_ptrs, o->max_socks);
 
 	err = dataplane__load(skel);

@@ -104,10 +104,11 @@ struct azds_backends {
 };
 
 /*
- * sock_hash: key struct azds_sock_key -> socket. Established IPv4 sockets of
- * pods and of the router while the sockmap switch is on; a message sent on
- * one socket goes straight into the receive queue of the socket whose key
- * is the reverse tuple, when that socket is local too.
+ * sock_hash and router_rx: key struct azds_sock_key -> socket. Established
+ * IPv4 sockets of the router's paths while the sockmap switch is on: the
+ * pods' ends in sock_hash (their sends run sk_msg), the router's ends in
+ * router_rx. A message a pod sends may go straight into the receive queue
+ * of the router's socket whose key is the reverse tuple.
  */
 struct azds_sock_key {
 	__be32 local_ip;
@@ -146,12 +147,12 @@ struct azds_config {
 	X(AZDS_R_LB_NO_BACKEND, "lb_no_backend", "no backend in the chain: refused") \
 	X(AZDS_R_LB_HTTP_PASS, "lb_http_pass", "HTTP service left for the router") \
 	X(AZDS_R_TCP_UNBALANCED, "unsteered", "service SYN neither steered nor balanced: reset by the node") \
-	X(AZDS_R_SOCK_ADDED, "sock_added", "established socket added to sock_hash (sockmap on)") \
-	X(AZDS_R_MSG_REDIRECTED, "msg_redirected", "sk_msg redirected to the local peer socket") \
+	X(AZDS_R_SOCK_ADDED, "sock_added", "established socket added to sock_hash or router_rx (sockmap on)") \
+	X(AZDS_R_MSG_REDIRECTED, "msg_redirected", "sk_msg redirected to the router's socket of the flow") \
 	X(AZDS_R_FRAGMENT, "fragment", "IP fragment past the first (no TCP header), passed") \
 	X(AZDS_R_NOT_LISTENER, "not_listener", "the router port's tuple belongs to a connection: passed") \
 	X(AZDS_R_SOCK_REFUSED, "sock_refused", "socket kept out of sock_hash: not the router's nor its own pod's address") \
-	X(AZDS_R_MSG_PASSED, "msg_passed", "sk_msg through the stack: peer unmapped, stack bytes unacked/unread, or sockmap off")
+	X(AZDS_R_MSG_PASSED, "msg_passed", "sk_msg through the stack: peer unmapped, stack bytes unacked/unread, redirected bytes past the bound, or sockmap off")
 
 #define AZDS_REASON_ENUM(id, name, text) id,
 enum azds_reason { AZDS_REASONS(AZDS_REASON_ENUM) AZDS_R__COUNT };

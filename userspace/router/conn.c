@@ -118,13 +118,10 @@ bool conn_fill(struct conn *c, size_t cap)
 		return false;
 	n = read(c->fd, c->in.data + c->in.end, c->in.cap - c->in.end);
 	if (n > 0) {
-		/* a short read drained the socket: under edge triggering, data
-		 * arriving later raises a new event, so skip the EAGAIN call.
-		 * With sockmap, a socket returns only its redirected queue while
-		 * that has bytes: the data plane never lets a flow leave bytes in
-		 * both queues (docs/architecture.md), which keeps this true */
-		if ((size_t)n < c->in.cap - c->in.end && !c->rdhup)
-			c->can_read = false;
+		/* read on until EAGAIN, even after a short read: with sockmap a
+		 * socket may hold bytes in its redirected queue and its receive
+		 * queue at once, and a read returns those of the first alone
+		 * (docs/architecture.md); the data plane's bound relies on it */
 		c->in.end += (size_t)n;
 		return true;
 	}
