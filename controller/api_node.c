@@ -93,15 +93,8 @@ static void set_switch(struct ctl *c, const struct httpd_req *r, const char *nam
 				cfg.flags &= ~bit;
 			azds_config_set(&c->m, &cfg);
 			azds_gen_bump(&c->m);
-			if (bit == AZDS_CFG_SOCKMAP && !json_is_true(on)) {
-				struct azds_sock_key key2, next;
-
-				while (bpf_map_get_next_key(c->m.socks, NULL, &next) == 0) {
-					key2 = next;
-					if (bpf_map_delete_elem(c->m.socks, &key2))
-						break;
-				}
-			}
+			if (bit == AZDS_CFG_SOCKMAP && !json_is_true(on))
+				azds_socks_flush_pods(&c->m);
 			httpd_json(w, 200, json_pack("{s:s,s:b}", "switch", name, "on", json_is_true(on)));
 		}
 	}

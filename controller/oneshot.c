@@ -226,18 +226,6 @@ static int wait_listener(unsigned port)
 	return ok;
 }
 
-/* sockmap off: take every socket out, so no sk_msg runs on them any more */
-static void flush_socks(const struct azds_maps *m)
-{
-	struct azds_sock_key key, next;
-
-	while (bpf_map_get_next_key(m->socks, NULL, &next) == 0) {
-		key = next;
-		if (bpf_map_delete_elem(m->socks, &key))
-			break;
-	}
-}
-
 static int cmd_start(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -326,7 +314,7 @@ static int cmd_start(int argc, char **argv)
 
 			azds_node_reattach(&in, &m);
 			if (azds_config_get(&m, &cfg) == 0 && !(cfg.flags & AZDS_CFG_SOCKMAP))
-				flush_socks(&m);
+				azds_socks_flush_pods(&m);
 			azds_gen_bump(&m); /* the router re-reads the config */
 			azds_maps_close(&m);
 		}
@@ -418,7 +406,7 @@ static int cmd_set(int argc, char **argv)
 		azds_config_set(&m, &cfg);
 		azds_gen_bump(&m);
 		if (bit == AZDS_CFG_SOCKMAP && !(cfg.flags & bit))
-			flush_socks(&m);
+			azds_socks_flush_pods(&m);
 	}
 	azds_maps_close(&m);
 	return 0;

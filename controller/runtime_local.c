@@ -75,15 +75,8 @@ static int local_node_up(struct ctl *c, struct azds_err *e)
 			fprintf(stderr, "azds-controller: warning: cannot join %s: %s\n", cg, strerror(errno));
 		f = NULL;
 	}
-	if (azds_config_get(&c->m, &cfg) == 0 && !(cfg.flags & AZDS_CFG_SOCKMAP)) {
-		struct azds_sock_key key, next;
-
-		while (bpf_map_get_next_key(c->m.socks, NULL, &next) == 0) {
-			key = next;
-			if (bpf_map_delete_elem(c->m.socks, &key))
-				break;
-		}
-	}
+	if (azds_config_get(&c->m, &cfg) == 0 && !(cfg.flags & AZDS_CFG_SOCKMAP))
+		azds_socks_flush_pods(&c->m);
 	azds_gen_bump(&c->m);
 	return 0;
 }
