@@ -31,8 +31,24 @@ static const struct {
 	{ "sockmap", AZDS_CFG_SOCKMAP },
 };
 
+/*
+ * The local ingress (docs/ingress.md): what `azds up`'s forward connects
+ * to. port 0: none asked for; listening false with error: asked for, not had.
+ */
+static json_t *ingress_json(struct ctl *c)
+{
+	bool on = c->rd_started && c->rd.ingress_fd >= 0;
+
+	return json_pack("{s:i,s:s,s:b,s:s?}", "port", (int)c->cfg.ingress_port, "address", "127.0.0.1", "listening",
+			 on, "error",
+			 c->rd.ingress_error[0] ? c->rd.ingress_error
+			 : c->cfg.no_router && c->cfg.ingress_port ? "the router is disabled (--no-router)"
+								    : NULL);
+}
+
 static void status(struct ctl *c, struct httpd_resp *w)
 {
+	json_t *j;
 	struct azds_config cfg = {};
 	json_t *sw = json_object(), *counters = json_object();
 	int64_t nsp = 0, nsv = 0, npo = 0;
@@ -47,8 +63,7 @@ static void status(struct ctl *c, struct httpd_resp *w)
 	store_space_count(c->st, &nsp);
 	store_service_count(c->st, &nsv);
 	store_pod_count(c->st, &npo);
-	httpd_json(w, 200,
-		   json_pack("{s:s,s:s,s:i,s:o,s:o,s:o,s:i,s:{s:I,s:I,s:I},s:{s:i,s:i,s:i,s:i,s:I,s:i,s:i},s:o,s:I,s:s}", "instance",
+	j = json_pack("{s:s,s:s,s:i,s:o,s:o,s:o,s:i,s:{s:I,s:I,s:I},s:{s:i,s:i,s:i,s:i,s:I,s:i,s:i},s:o,s:I,s:s}", "instance",
 			     c->in.name, "state_dir", c->state_dir, "pid", (int)getpid(), "router",
 			     c->cfg.no_router ? json_pack("{s:s}", "state", "disabled") : unit_json(c, "router"), "dns",
 			     unit_json(c, "dns"), "switches", sw, "max_depth", (int)c->cfg.max_depth, "counts", "spaces",
@@ -56,7 +71,9 @@ static void status(struct ctl *c, struct httpd_resp *w)
 			     (int)c->cfg.max_spaces, "services", (int)c->cfg.max_services, "pods", (int)c->cfg.max_pods,
 			     "depth", (int)c->cfg.max_depth, "pod_memory", (json_int_t)c->cfg.pod_limits.memory_bytes,
 			     "pod_pids", (int)c->cfg.pod_limits.pids, "pod_cpu", (int)c->cfg.pod_limits.cpu_millis, "counters", counters, "reconcile_errors",
-			     (json_int_t)c->reconcile_errors, "last_error", c->last_error));
+			     (json_int_t)c->reconcile_errors, "last_error", c->last_error);
+	json_object_set_new(j, "ingress", ingress_json(c));
+	httpd_json(w, 200, j);
 }
 
 static void set_switch(struct ctl *c, const struct httpd_req *r, const char *name, struct httpd_resp *w)

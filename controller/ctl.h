@@ -28,6 +28,7 @@ struct ctl_cfg {
 	uint32_t max_pods;
 	uint32_t max_vips;
 	uint32_t router_workers; /* 0: one per CPU */
+	uint32_t ingress_port;   /* the local ingress on 127.0.0.1 (docs/ingress.md); 0: none */
 	bool no_kernel_lb, no_sockmap, no_router, verbose;
 	char group[64];       /* the API socket's group */
 	struct st_limits pod_limits; /* a pod's limits unless it gives its own */

@@ -21,6 +21,7 @@
 #include "ctl.h"
 #include "runtime.h"
 #include "podcg.h"
+#include "listeners.h"
 
 static void usage(FILE *f)
 {
@@ -37,6 +38,9 @@ static void usage(FILE *f)
 		"  --max-services N       (space, service) pairs, default 65536\n"
 		"  --max-pods N           default 1024\n"
 		"  --router-workers N     router event loops (default: one per CPU)\n"
+		"  --ingress-port P       the local ingress on 127.0.0.1:P, in this (the host's) network\n"
+		"                         namespace: <space>.<service>.localhost (docs/ingress.md); default\n"
+		"                         15080, 0: none\n"
 		"  --pod-memory SIZE, --pod-pids N, --pod-cpu CPU\n"
 		"                         a pod's limits unless it sets its own (default 512Mi, 512, 1000m)\n"
 		"  --router-arg ARG       passed to azds-router (repeat: --router-arg --max-conns --router-arg 5000)\n"
@@ -218,14 +222,14 @@ int ctl_run(int argc, char **argv, const char *self_exe, const char *bin_dir)
 		{ "no-router", no_argument, 0, 'R' },         { "verbose", no_argument, 0, 'x' },
 		{ "instance", required_argument, 0, 'i' },    { "help", no_argument, 0, 'h' },
 		{ "pod-memory", required_argument, 0, 'm' },  { "pod-pids", required_argument, 0, 'P' },
-		{ "pod-cpu", required_argument, 0, 'C' },
+		{ "pod-cpu", required_argument, 0, 'C' },     { "ingress-port", required_argument, 0, 'I' },
 		{ 0, 0, 0, 0 }
 	};
 	static struct ctl ctl;
 	struct ctl *c = &ctl;
 	const char *instance = getenv("AZDS_INSTANCE"), *state_dir = NULL;
 	const char *pod_mem = NULL, *pod_pids = NULL, *pod_cpu = NULL;
-	bool g_depth = false, g_spaces = false, g_svcs = false, g_pods = false, g_workers = false;
+	bool g_depth = false, g_spaces = false, g_svcs = false, g_pods = false, g_workers = false, g_ingress = false;
 	struct azds_err e;
 	sigset_t mask;
 	gid_t gid = 0;
@@ -252,6 +256,7 @@ int ctl_run(int argc, char **argv, const char *self_exe, const char *bin_dir)
 		case 'v': c->cfg.max_services = (uint32_t)num("--max-services", optarg, 1, 1u << 22, &bad), g_svcs = true; break;
 		case 'p': c->cfg.max_pods = (uint32_t)num("--max-pods", optarg, 1, 65000, &bad), g_pods = true; break;
 		case 'w': c->cfg.router_workers = (uint32_t)num("--router-workers", optarg, 1, 64, &bad), g_workers = true; break;
+		case 'I': c->cfg.ingress_port = (uint32_t)num("--ingress-port", optarg, 0, 65535, &bad), g_ingress = true; break;
 		case 'A':
 			if (c->cfg.nrouter_args >= CTL_MAX_ROUTER_ARGS) {
 				fprintf(stderr, "azds-controller: at most %d --router-arg\n", CTL_MAX_ROUTER_ARGS);
@@ -333,6 +338,8 @@ int ctl_run(int argc, char **argv, const char *self_exe, const char *bin_dir)
 	setting_u32(c, "max_services", &c->cfg.max_services, g_svcs, 65536);
 	setting_u32(c, "max_pods", &c->cfg.max_pods, g_pods, 1024);
 	setting_u32(c, "router_workers", &c->cfg.router_workers, g_workers, 0);
+	setting_u32(c, "ingress_port", &c->cfg.ingress_port, g_ingress, AZDS_INGRESS_PORT_DEFAULT);
+	c->rd.ingress_port = c->cfg.ingress_port; /* routerd_start keeps it */
 	setting_u32(c, "pod_pids", &c->cfg.pod_limits.pids, pod_pids != NULL, AZDS_POD_PIDS_DEFAULT);
 	setting_u32(c, "pod_cpu", &c->cfg.pod_limits.cpu_millis, pod_cpu != NULL, AZDS_POD_CPU_DEFAULT);
 	{
@@ -409,6 +416,8 @@ int ctl_run(int argc, char **argv, const char *self_exe, const char *bin_dir)
 	apply_switches(c);
 	if (err)
 		fprintf(stderr, "azds-controller: the first reconcile left errors (last: %s); serving anyway\n", c->last_error);
+	if (c->rd.ingress_error[0])
+		fprintf(stderr, "azds-controller: no local ingress: %s\n", c->rd.ingress_error);
 	snprintf(path, sizeof(path), "%.128s/api.sock", c->in.run_dir);
 	err = httpd_open(&c->api, path, gid, api_handle, c);
 	if (err) {

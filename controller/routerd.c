@@ -58,7 +58,37 @@ static unsigned pick_workers(const struct routerd *rd, unsigned workers)
 		n = sched_getaffinity(0, sizeof(set), &set) ? 1 : CPU_COUNT(&set);
 		workers = n > 0 ? (unsigned)n : 1;
 	}
+	/* the shim hands over at most SUP_MAX_FDS: the ingress takes one */
+	if (rd->ingress_port && workers > SUP_MAX_FDS - 1)
+		workers = SUP_MAX_FDS - 1;
 	return workers > ROUTERD_MAX_WORKERS ? ROUTERD_MAX_WORKERS : workers;
+}
+
+/* The ingress listener on 127.0.0.1:ingress_port, here (the host's
+ * namespace); its absence is said in ingress_error, never a failure. */
+static void ingress_open(struct routerd *rd)
+{
+	int fd;
+
+	rd->ingress_error[0] = 0;
+	if (!rd->ingress_port || rd->ingress_fd >= 0)
+		return;
+	if (rd->n + 1 > SUP_MAX_FDS) {
+		snprintf(rd->ingress_error, sizeof(rd->ingress_error),
+			 "ingress 127.0.0.1:%u: the router has %u workers, at most %d with an ingress", rd->ingress_port,
+			 rd->n, SUP_MAX_FDS - 1);
+		return;
+	}
+	fd = azds_ingress_listen("127.0.0.1", rd->ingress_port);
+	if (fd < 0) {
+		snprintf(rd->ingress_error, sizeof(rd->ingress_error), "ingress 127.0.0.1:%u: %s%s", rd->ingress_port,
+			 strerror(-fd),
+			 fd == -EADDRINUSE ? " (another instance's ingress? azds-controller run --ingress-port P "
+					     "picks another port, 0 turns the ingress off)"
+					   : "");
+		return;
+	}
+	rd->ingress_fd = fd;
 }
 
 /* Every fd a listening socket? (taken from a shim: it should be) */
@@ -76,8 +106,9 @@ static bool all_listening(const int *fds, unsigned n)
 
 /* The unit's spec; the strings live in the caller's buffers. */
 struct spec_buf {
-	char *argv[8 + ROUTERD_MAX_ARGS + 1];
-	char nfds[16], log[300], cgroup[300];
+	char *argv[10 + ROUTERD_MAX_ARGS + 1];
+	char nfds[16], ingress[16], log[300], cgroup[300];
+	int fds[ROUTERD_MAX_WORKERS + 1]; /* the workers', then the ingress */
 	struct sup_spec sp;
 };
 
@@ -95,14 +126,22 @@ static struct sup_spec *build_spec(struct routerd *rd, struct spec_buf *b)
 	b->argv[argc++] = rd->in.node_ns;
 	b->argv[argc++] = "--listen-fds";
 	b->argv[argc++] = b->nfds;
+	memcpy(b->fds, rd->fds, sizeof(int) * rd->n);
+	b->sp.nfds = (int)rd->n;
+	if (rd->ingress_fd >= 0) {
+		/* inherited fds are 3, 4, ...: the ingress comes right after the workers' */
+		snprintf(b->ingress, sizeof(b->ingress), "%u", 3 + rd->n);
+		b->argv[argc++] = "--ingress-fd";
+		b->argv[argc++] = b->ingress;
+		b->fds[b->sp.nfds++] = rd->ingress_fd;
+	}
 	for (int i = 0; rd->args[i]; i++)
 		b->argv[argc++] = rd->args[i];
 	b->argv[argc] = NULL;
 	snprintf(b->sp.name, sizeof(b->sp.name), "%s", ROUTERD_UNIT);
 	b->sp.argv = b->argv;
 	b->sp.log_path = b->log;
-	b->sp.fds = rd->fds;
-	b->sp.nfds = (int)rd->n;
+	b->sp.fds = b->fds;
 	b->sp.policy = ST_RESTART_ALWAYS;
 	b->sp.backoff_first_ms = ROUTERD_BACKOFF_FIRST_MS;
 	b->sp.backoff_max_ms = ROUTERD_BACKOFF_MAX_MS;
@@ -117,20 +156,43 @@ static struct sup_spec *build_spec(struct routerd *rd, struct spec_buf *b)
 	return &b->sp;
 }
 
+/*
+ * A recovered router's last fd is its ingress when it is a socket of our
+ * own namespace (the workers' are the node's). Kept when it is the one
+ * asked for; otherwise closed, and *respawn says the router must be
+ * replaced by one with the right ingress (or none).
+ */
+static void recover_ingress(struct routerd *rd, bool *respawn)
+{
+	int last = rd->n ? rd->fds[rd->n - 1] : -1;
+	bool had = last >= 0 && azds_sock_here(last);
+
+	if (had) {
+		rd->fds[--rd->n] = -1;
+		if (rd->ingress_port && azds_sock_port(last) == rd->ingress_port) {
+			rd->ingress_fd = last;
+			return;
+		}
+		close(last);
+	}
+	*respawn = had || rd->ingress_port;
+}
+
 /* The listeners of a router that outlived the last controller, if any. */
-static int recover(struct routerd *rd, struct azds_err *e)
+static int recover(struct routerd *rd, bool *respawn, struct azds_err *e)
 {
 	struct sup_status st;
 	int err;
 
 	if (sup_status(rd->sup, ROUTERD_UNIT, &st) || st.state != SUP_RUNNING || st.nfds < 1 ||
-	    st.nfds > ROUTERD_MAX_WORKERS)
+	    st.nfds > ROUTERD_MAX_WORKERS + 1)
 		return 0;
 	err = sup_getfds(rd->sup, ROUTERD_UNIT, rd->fds, st.nfds);
 	if (err)
 		return azds_err(e, err, "router: take the listeners back from its shim: %s", strerror(-err));
 	rd->n = (unsigned)st.nfds;
-	if (!all_listening(rd->fds, rd->n)) {
+	recover_ingress(rd, respawn);
+	if (!rd->n || !all_listening(rd->fds, rd->n)) {
 		for (unsigned i = 0; i < rd->n; i++)
 			close(rd->fds[i]);
 		rd->n = 0;
@@ -149,12 +211,15 @@ int routerd_start(struct routerd *rd, struct sup *s, const struct azds_inst *in,
 	struct spec_buf b;
 	struct azds_maps m;
 	struct azds_config cfg;
-	bool fresh;
+	unsigned ingress_port = rd->ingress_port;
+	bool fresh, respawn = false;
 	int err;
 
 	memset(rd, 0, sizeof(*rd));
-	for (unsigned i = 0; i < ROUTERD_MAX_WORKERS; i++)
+	for (unsigned i = 0; i <= ROUTERD_MAX_WORKERS; i++)
 		rd->fds[i] = -1;
+	rd->ingress_port = ingress_port;
+	rd->ingress_fd = -1;
 	rd->sup = s;
 	rd->in = *in;
 	snprintf(rd->bin, sizeof(rd->bin), "%s/azds-router", bin_dir);
@@ -171,7 +236,7 @@ int routerd_start(struct routerd *rd, struct sup *s, const struct azds_inst *in,
 		goto fail;
 	}
 	rd->port = cfg.router_port;
-	err = recover(rd, e);
+	err = recover(rd, &respawn, e);
 	if (err < 0)
 		goto fail;
 	fresh = err == 0;
@@ -185,6 +250,7 @@ int routerd_start(struct routerd *rd, struct sup *s, const struct azds_inst *in,
 			goto fail;
 		}
 	}
+	ingress_open(rd);
 	err = sup_start(s, build_spec(rd, &b));
 	if (err) {
 		azds_err(e, err, "router: start %s: %s", rd->bin, strerror(-err));
@@ -192,12 +258,27 @@ int routerd_start(struct routerd *rd, struct sup *s, const struct azds_inst *in,
 			azds_router_listeners_close(in, rd->fds, rd->n);
 		goto fail;
 	}
+	if (respawn) {
+		pid_t old, new;
+
+		/* the running router has another ingress than the one asked
+		 * for (or had): a new one on the same listeners takes over, the
+		 * old drains, so the ingress is what the status says */
+		err = sup_replace(s, build_spec(rd, &b), 10000, &old, &new);
+		if (err)
+			snprintf(rd->ingress_error, sizeof(rd->ingress_error),
+				 "ingress: the running router could not be replaced by one with the ingress (%s); "
+				 "azds controller restart-router tries again", strerror(-err));
+	}
 	return 0;
 fail:
 	for (unsigned i = 0; i < rd->n; i++)
 		if (rd->fds[i] >= 0)
 			close(rd->fds[i]);
 	rd->n = 0;
+	if (rd->ingress_fd >= 0)
+		close(rd->ingress_fd);
+	rd->ingress_fd = -1;
 	args_free(rd);
 	return err;
 }
@@ -231,6 +312,9 @@ int routerd_stop(struct routerd *rd, int timeout_ms)
 	if (rd->n)
 		azds_router_listeners_close(&rd->in, rd->fds, rd->n);
 	rd->n = 0;
+	if (rd->ingress_fd >= 0)
+		close(rd->ingress_fd);
+	rd->ingress_fd = -1;
 	args_free(rd);
 	return err == -ENOENT ? 0 : err;
 }
@@ -241,5 +325,8 @@ void routerd_free(struct routerd *rd)
 		if (rd->fds[i] >= 0)
 			close(rd->fds[i]);
 	rd->n = 0;
+	if (rd->ingress_fd >= 0)
+		close(rd->ingress_fd);
+	rd->ingress_fd = -1;
 	args_free(rd);
 }

@@ -7,6 +7,11 @@
  * router restarts wait in the listeners' backlog instead of being refused.
  * A controller that restarts takes them back from the running router's
  * shim (sup_getfds).
+ *
+ * The local ingress (docs/ingress.md) is one more listener the controller
+ * keeps: 127.0.0.1:<ingress_port> in the controller's own network
+ * namespace (the host's), handed over after the workers' as
+ * azds-router --ingress-fd 3+N; it outlives router processes the same way.
  */
 #ifndef AZDS_ROUTERD_H
 #define AZDS_ROUTERD_H
@@ -25,9 +30,12 @@ struct routerd {
 	struct azds_inst in;
 	char bin[PATH_MAX];
 	char *args[ROUTERD_MAX_ARGS + 1]; /* the extra router arguments (owned copies) */
-	int fds[ROUTERD_MAX_WORKERS];     /* the controller's copies of the listeners */
+	int fds[ROUTERD_MAX_WORKERS + 1]; /* the controller's copies of the listeners (+1: recovery reads the ingress here) */
 	unsigned n;                       /* listeners = router workers */
 	unsigned port;                    /* the data plane's router port */
+	unsigned ingress_port;            /* set before routerd_start, kept by it; 0: no ingress */
+	int ingress_fd;                   /* the controller's copy, -1: none */
+	char ingress_error[256];          /* why there is none although one was asked for */
 };
 
 /*
@@ -39,6 +47,11 @@ struct routerd {
  * controller may run on; a recovered router keeps its number of listeners.
  * rd is filled; the caller keeps it. Returns 0 or -errno with a message in
  * e. Readiness: sup_wait_ready(s, ROUTERD_UNIT, ms).
+ * With rd->ingress_port set, the ingress is opened (or recovered) too; an
+ * ingress that cannot be had (the port is taken) is no failure of the
+ * router: rd->ingress_error says why, rd->ingress_fd stays -1. A recovered
+ * router whose ingress is not the one asked for is replaced (drained) by
+ * one that has it.
  */
 int routerd_start(struct routerd *rd, struct sup *s, const struct azds_inst *in, const char *bin_dir,
 		  char *const *router_args, unsigned workers, struct azds_err *e);

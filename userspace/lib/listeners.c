@@ -9,8 +9,10 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <linux/sockios.h>
 #include <sys/wait.h>
 #include "listeners.h"
 
@@ -242,4 +244,51 @@ void azds_router_listeners_close(const struct azds_inst *in, int *fds, unsigned 
 			close(fds[i]);
 		fds[i] = -1;
 	}
+}
+
+int azds_ingress_listen(const char *addr, unsigned port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	int one = 1, fd;
+
+	if (port == 0 || port > 65535 || inet_pton(AF_INET, addr, &a.sin_addr) != 1)
+		return -EINVAL;
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	/* SO_REUSEADDR: a restart binds again over TIME_WAIT; a second
+	 * listener on the port is still refused (EADDRINUSE) */
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) ||
+	    bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, AZDS_LISTEN_BACKLOG)) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+bool azds_sock_here(int fd)
+{
+	struct stat a, b;
+	int ns = ioctl(fd, SIOCGSKNS);
+	bool same;
+
+	if (ns < 0)
+		return false;
+	same = fstat(ns, &a) == 0 && stat("/proc/thread-self/ns/net", &b) == 0 && a.st_dev == b.st_dev &&
+	       a.st_ino == b.st_ino;
+	close(ns);
+	return same;
+}
+
+unsigned azds_sock_port(int fd)
+{
+	struct sockaddr_in a;
+	socklen_t al = sizeof(a);
+
+	if (getsockname(fd, (struct sockaddr *)&a, &al) || a.sin_family != AF_INET)
+		return 0;
+	return ntohs(a.sin_port);
 }

@@ -34,4 +34,20 @@ int azds_router_listeners_open(const struct azds_inst *in, unsigned n, unsigned 
 /* Unregister them (TC falls back to the router port) and close them. */
 void azds_router_listeners_close(const struct azds_inst *in, int *fds, unsigned n);
 
+/*
+ * The node's local ingress (docs/ingress.md): a plain listener on
+ * addr:port (IPv4) in the calling thread's network namespace, the host's,
+ * where the developer's browser is. Not transparent, never registered with
+ * TC: the router serves it as one more listener of every worker.
+ * Non-blocking, close-on-exec. The fd, or -errno (-EADDRINUSE: taken,
+ * -EINVAL: addr is no IPv4 address or port is 0).
+ */
+#define AZDS_INGRESS_PORT_DEFAULT 15080
+int azds_ingress_listen(const char *addr, unsigned port);
+/* Is fd a socket of the calling thread's network namespace? (how the
+ * ingress is told from the node's worker listeners among inherited fds) */
+bool azds_sock_here(int fd);
+/* The port fd is bound to, 0 if none or not IPv4. */
+unsigned azds_sock_port(int fd);
+
 #endif

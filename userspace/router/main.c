@@ -57,6 +57,7 @@ static const struct setting settings[] = {
 	S("drain-timeout-ms", drain_timeout_ms, 10000, 0, 3600000, "after SIGTERM: time for in-flight exchanges and tunnels to end (0: stop at once)"),
 	S("drain-idle-ms", drain_idle_ms, 500, 0, 3600000, "draining: time an idle client connection has to send one more request (answered, then closed)"),
 	S("listen-fds", listen_fds, 0, 0, ROUTER_MAX_WORKERS, "listeners inherited as fds 3..3+N-1, listening and registered by their owner: one worker each (0: make our own)"),
+	S("ingress-fd", ingress_fd, 0, 0, 65535, "an inherited listener of the local ingress (in the host's namespace), served by every worker: Host names service and space (0: none)"),
 };
 #undef S
 
@@ -74,6 +75,10 @@ static void usage(FILE *f)
 		   "  --access-log-query  log request targets with their query strings (default: cut)\n"
 		   "  --redirect-mode   take the original destination from SO_ORIGINAL_DST (behind an\n"
 		   "                    iptables REDIRECT; only for the benchmark's sidecar baseline)\n"
+		   "  --ingress ADDR:PORT  make a local ingress listener there, in the namespace the\n"
+		   "                    router starts in (before --netns): <space>.<service>.localhost\n"
+		   "                    and the AZDS-FORWARD preamble (docs/ingress.md); or inherit one\n"
+		   "                    with --ingress-fd FD\n"
 		   "With --listen-fds N the listeners belong to whoever started the router (the\n"
 		   "controller): the router neither makes, registers nor unregisters them, and a new\n"
 		   "router can take over while this one drains. AZDS_READY_FD=FD in the environment:\n"
@@ -135,6 +140,16 @@ static int parse_args(int argc, char **argv)
 				return -1;
 			}
 			snprintf(SH.cfg.access_log, sizeof(SH.cfg.access_log), "%s", v);
+			continue;
+		}
+		if (!strcmp(a, "--ingress")) {
+			const char *v = argv[++i];
+
+			if (!*v || strlen(v) >= sizeof(SH.cfg.ingress) || !strchr(v, ':')) {
+				fprintf(stderr, "azds-router: --ingress \"%s\": must be ADDR:PORT (127.0.0.1:15080)\n", v);
+				return -1;
+			}
+			snprintf(SH.cfg.ingress, sizeof(SH.cfg.ingress), "%s", v);
 			continue;
 		}
 		if (!strcmp(a, "--netns")) {
@@ -220,6 +235,51 @@ static int take_listeners(int *fds)
 	return 0;
 }
 
+/*
+ * The ingress: --ingress-fd FD (inherited, checked as the worker listeners
+ * are), or --ingress ADDR:PORT (made here, before the router enters the
+ * node's namespace: the developer is in the one we start in).
+ */
+static int take_ingress(void)
+{
+	int fd = (int)SH.cfg.ingress_fd, v = 0, fl;
+	socklen_t len = sizeof(v);
+	char addr[64], *colon;
+	unsigned long port;
+
+	SH.ingress_fd = -1;
+	if (SH.cfg.ingress_fd && SH.cfg.ingress[0]) {
+		fprintf(stderr, "azds-router: --ingress-fd and --ingress: one ingress at most\n");
+		return -1;
+	}
+	if (SH.cfg.ingress_fd) {
+		if (fd < 3 || getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) || !v || !azds_sock_port(fd)) {
+			fprintf(stderr, "azds-router: --ingress-fd %d: not a listening IPv4 TCP socket\n", fd);
+			return -1;
+		}
+		fl = fcntl(fd, F_GETFL);
+		if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) || fcntl(fd, F_SETFD, FD_CLOEXEC))
+			return -1;
+		SH.ingress_fd = fd;
+		return 0;
+	}
+	if (!SH.cfg.ingress[0])
+		return 0;
+	snprintf(addr, sizeof(addr), "%s", SH.cfg.ingress);
+	colon = strrchr(addr, ':');
+	*colon = 0;
+	port = strtoul(colon + 1, NULL, 10);
+	fd = azds_ingress_listen(addr, port <= 65535 ? (unsigned)port : 0);
+	if (fd < 0) {
+		fprintf(stderr, "azds-router: --ingress %s: %s\n", SH.cfg.ingress,
+			fd == -EINVAL ? "must be an IPv4 ADDR:PORT with a port in 1..65535" : strerror(-fd));
+		return -1;
+	}
+	SH.ingress_fd = fd;
+	SH.own_ingress = true;
+	return 0;
+}
+
 /* AZDS_READY_FD: whoever waits for us (the supervisor) hears once. */
 static int ready_fd(void)
 {
@@ -262,7 +322,9 @@ static void *worker_run(void *arg)
 		r->now_ms = router_now_ms();
 		for (int i = 0; i < n; i++) {
 			if (!evs[i].data.ptr)
-				router_accept(r);
+				router_accept(r, r->lfd, false);
+			else if (evs[i].data.ptr == &r->sh->ingress_fd)
+				router_accept(r, r->sh->ingress_fd, true);
 			else if (evs[i].data.ptr == &r->wakefd)
 				eventfd_read(r->wakefd, &(eventfd_t){ 0 }); /* woken for the drain: below */
 			else
@@ -295,6 +357,9 @@ static int worker_init(struct router *r, unsigned id, int lfd, const struct azds
 {
 	struct epoll_event lev = { .events = EPOLLIN, .data.ptr = NULL };
 	struct epoll_event wev = { .events = EPOLLIN, .data.ptr = &r->wakefd };
+	/* one listener in every worker's epoll: EPOLLEXCLUSIVE wakes one of
+	 * them per connection, not all (the accept is non-blocking either way) */
+	struct epoll_event iev = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = &SH.ingress_fd };
 
 	r->cfg = SH.cfg;
 	r->sh = &SH;
@@ -309,7 +374,8 @@ static int worker_init(struct router *r, unsigned id, int lfd, const struct azds
 	r->epfd = epoll_create1(EPOLL_CLOEXEC);
 	r->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (r->epfd < 0 || r->wakefd < 0 || epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->lfd, &lev) ||
-	    epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->wakefd, &wev))
+	    epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->wakefd, &wev) ||
+	    (SH.ingress_fd >= 0 && epoll_ctl(r->epfd, EPOLL_CTL_ADD, SH.ingress_fd, &iev)))
 		return -errno;
 	return 0;
 }
@@ -399,7 +465,7 @@ int main(int argc, char **argv)
 			SH.cfg.workers, SH.cfg.listen_fds);
 		return 2;
 	}
-	if (take_listeners(lfds))
+	if (take_listeners(lfds) || take_ingress())
 		return 1;
 	ready = ready_fd();
 	SH.nworkers = SH.cfg.listen_fds ? SH.cfg.listen_fds : SH.cfg.workers ? SH.cfg.workers : usable_cpus();
@@ -467,6 +533,9 @@ int main(int argc, char **argv)
 	}
 	fprintf(stderr, "azds-router: instance %s, listening on port %u, %u worker%s%s\n", in.name, SH.cfg.port,
 		SH.nworkers, SH.nworkers == 1 ? "" : "s", SH.cfg.listen_fds ? " (inherited listeners)" : "");
+	if (SH.ingress_fd >= 0)
+		fprintf(stderr, "azds-router: local ingress on port %u%s\n", azds_sock_port(SH.ingress_fd),
+			SH.own_ingress ? "" : " (inherited)");
 	if (ready >= 0) {
 		if (write(ready, "R", 1) != 1)
 			fprintf(stderr, "azds-router: AZDS_READY_FD: %s\n", strerror(errno));
@@ -481,6 +550,8 @@ int main(int argc, char **argv)
 		requests += W[i].requests;
 		connects += W[i].upstream_connects;
 	}
+	if (SH.ingress_fd >= 0)
+		close(SH.ingress_fd);
 	alog_close(SH.alog);
 	callers_free(SH.callers);
 	azds_maps_close(&maps);

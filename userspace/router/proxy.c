@@ -16,6 +16,12 @@
  * them: interim (1xx) responses are dropped, and a chunked response is
  * passed on decoded, its end marked by our close. advance() runs a session
  * until nothing moves.
+ *
+ * A connection accepted on the local ingress (docs/ingress.md) comes from
+ * the host, not from a pod, and to no service address: each request's
+ * Host names the service and the space (ingress.h), or a forward preamble
+ * pins them for the connection; a route-as the name implies is inserted
+ * into the forwarded head, so the services' own propagation carries it on.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -31,6 +37,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include "router.h"
+#include "ingress.h"
 
 #define REPLY_MAX 1024
 #define REPLY_DEADLINE_MS 10000 /* to deliver our own error reply */
@@ -69,6 +76,8 @@ struct session {
 	bool rq_replayable; /* idempotent and bodyless (RFC 9110 9.2.2) */
 	bool pipelined;    /* the next request was waiting when the last exchange ended */
 	bool counted;      /* holds one of its caller's connections (callers.c) */
+	bool ingress;      /* from the local ingress: vip and caller_space are per request */
+	struct ingress_target *pin; /* the forward preamble's target, for the whole connection */
 
 	enum resp_state rs;
 	enum azds_http_body rs_body;
@@ -169,6 +178,7 @@ void router_reap(struct router *r)
 		free(s->retry);
 		free(s->head);
 		free(s->rqh);
+		free(s->pin);
 		free(s);
 	}
 }
@@ -177,6 +187,7 @@ static const char *status_text(int status)
 {
 	switch (status) {
 	case 400: return "Bad Request";
+	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
 	case 408: return "Request Timeout";
 	case 413: return "Content Too Large";
@@ -312,7 +323,8 @@ static void route_error(struct session *s, enum route_result rr, const struct ro
 {
 	switch (rr) {
 	case ROUTE_NO_SERVICE:
-		session_reply(s, 502, "azds: no service \"%s\" in %s", s->vip.name, rt->chain);
+		/* through the ingress the name was the client's choice: not found */
+		session_reply(s, s->ingress ? 404 : 502, "azds: no service \"%s\" in %s", s->vip.name, rt->chain);
 		break;
 	case ROUTE_NO_ENDPOINT:
 		session_reply(s, 503, "azds: no endpoint for service \"%s\" in %s", s->vip.name, rt->chain);
@@ -459,17 +471,24 @@ static bool rebuild_head(char **buf, size_t *cap, size_t *out_len, const char *p
 }
 
 /*
- * A client that closes after this request says so in Connection, a
- * hop-by-hop header (RFC 9110 7.6.1): it is not passed on, so the backend
- * keeps its connection open for the pool. False (and the head goes
- * unchanged) if there is no memory.
+ * The request head as the backend gets it. A client that closes after this
+ * request says so in Connection, a hop-by-hop header (RFC 9110 7.6.1):
+ * with drop_connection it is not passed on, so the backend keeps its
+ * connection open for the pool. A route-as the ingress gave the request
+ * (ins, "" for none) is added as an azds-route-as header. False (and the
+ * head goes unchanged) if there is no memory.
  */
-static bool rewrite_request_head(struct session *s, const struct azds_http_msg *m, size_t head_len)
+static bool rewrite_request_head(struct session *s, const struct azds_http_msg *m, size_t head_len,
+				 bool drop_connection, const char *ins)
 {
 	static const char *const drop[] = { "connection", NULL };
+	char extra[sizeof("azds-route-as: \r\n") + AZDS_PATH_MAX];
 
-	if (!rebuild_head(&s->rqh, &s->rqh_cap, &s->rqh_len, s->cli->in.data + s->cli->in.start, head_len, m, drop,
-			  ""))
+	extra[0] = 0;
+	if (ins[0])
+		snprintf(extra, sizeof(extra), "azds-route-as: %s\r\n", ins);
+	if (!rebuild_head(&s->rqh, &s->rqh_cap, &s->rqh_len, s->cli->in.data + s->cli->in.start, head_len, m,
+			  drop_connection ? drop : drop + 1, extra))
 		return false;
 	s->rqh_off = 0;
 	s->cli->in.start += head_len; /* the original head is replaced */
@@ -534,13 +553,14 @@ static bool request_acceptable(struct session *s, const struct azds_http_msg *m)
  * this hop), else the caller's own space. False if refused.
  */
 static bool request_start_space(struct session *s, const struct azds_http_msg *m, __u32 *start, char *val,
-				size_t cap)
+				size_t cap, bool *given)
 {
 	struct azds_route_as ra;
 	int k = azds_http_route_as(m, &ra);
 	long len = 0;
 
 	*start = s->caller_space;
+	*given = k == 0;
 	val[0] = 0;
 	if (k == -EINVAL) {
 		session_reply(s, 400, "azds: conflicting route-as values: %s \"%.*s\" and %s \"%.*s\"",
@@ -571,6 +591,102 @@ static bool request_start_space(struct session *s, const struct azds_http_msg *m
 	return true;
 }
 
+/*
+ * An ingress request's target: service (s->vip) and space (s->caller_space,
+ * so that a route-as the request carries is resolved against it, as a
+ * pod's would be against its own), and the route-as the name implies in
+ * ins. False if refused (404: the name is the client's to fix).
+ */
+static bool ingress_resolve(struct session *s, const struct ingress_target *t, char *ins, size_t cap)
+{
+	struct router *r = s->r;
+	__u32 sp;
+
+	if (!route_service(&r->rm, t->service, &s->vip)) {
+		session_reply(s, 404, "azds: no service \"%s\" on this node", t->service);
+		return false;
+	}
+	sp = route_resolve_space(&r->rm, 0, t->space, strlen(t->space));
+	if (!sp) {
+		session_reply(s, 404, "azds: no space \"%s\" (for service \"%s\")", t->space, t->service);
+		return false;
+	}
+	s->caller_space = sp;
+	snprintf(ins, cap, "%s", t->route_as);
+	return true;
+}
+
+static bool ingress_select(struct session *s, const struct azds_http_msg *m, char *ins, size_t cap)
+{
+	struct ingress_target t;
+
+	if (s->pin)
+		return ingress_resolve(s, s->pin, ins, cap);
+	if (!m->host) {
+		session_reply(s, 404, "azds: a request to the ingress needs a Host: " INGRESS_FORMS);
+		return false;
+	}
+	if (ingress_parse_host(m->host, m->host_len, &t)) {
+		session_reply(s, 404, "azds: host \"%.*s\" names no service here; the ingress serves " INGRESS_FORMS,
+			      (int)(m->host_len > 100 ? 100 : m->host_len), m->host);
+		return false;
+	}
+	if (!ingress_resolve(s, &t, ins, cap))
+		return false;
+	if (s->vip.kind != AZDS_KIND_HTTP) {
+		session_reply(s, 404, "azds: service \"%s\" is not an HTTP service: the ingress routes HTTP by Host "
+			      "(a forward, AZDS-FORWARD, reaches any)", t.service);
+		return false;
+	}
+	return true;
+}
+
+enum preamble { PRE_NONE, PRE_MORE, PRE_DONE, PRE_REFUSED };
+
+/*
+ * The first bytes of an ingress connection may be the forward preamble
+ * (ingress.h): the connection is then pinned to its service and space.
+ * A TCP service's bytes are tunnelled from here on, whatever they are.
+ */
+static enum preamble step_preamble(struct session *s)
+{
+	struct conn *c = s->cli;
+	const char *p = c->in.data + c->in.start, *why;
+	struct ingress_target t;
+	char ins[AZDS_PATH_MAX];
+	int k = ingress_preamble_start(p, buf_len(&c->in));
+
+	if (k < 0)
+		return PRE_NONE;
+	if (k == 0 && !c->eof)
+		return PRE_MORE;
+	k = k ? ingress_parse_preamble(p, buf_len(&c->in), &t, &why) : -EINVAL;
+	if (k == 0 && !c->eof)
+		return PRE_MORE;
+	if (k <= 0) {
+		session_reply(s, 400, "azds: %s", k ? why : "the forward preamble ended early");
+		return PRE_REFUSED;
+	}
+	s->pin = malloc(sizeof(*s->pin));
+	if (!s->pin) {
+		session_reply(s, 503, "azds: out of memory");
+		return PRE_REFUSED;
+	}
+	*s->pin = t;
+	c->in.start += (size_t)k;
+	route_sync(&s->r->rm);
+	if (!ingress_resolve(s, s->pin, ins, sizeof(ins)))
+		return PRE_REFUSED;
+	if (s->vip.kind != AZDS_KIND_HTTP) {
+		start_tunnel_detect(s);
+		return PRE_REFUSED; /* not HTTP from here: nothing more to parse */
+	}
+	/* an idle forwarded connection waits like any other for its first request */
+	if (!buf_len(&c->in))
+		s->head_started_ms = 0;
+	return PRE_DONE;
+}
+
 /* Parse the next request head and start forwarding it. */
 static bool step_request_head(struct session *s)
 {
@@ -579,9 +695,10 @@ static bool step_request_head(struct session *s)
 	struct azds_http_msg m = { .headers = hdrs, .headers_cap = sizeof(hdrs) / sizeof(hdrs[0]) };
 	struct azds_http_limits lim = { r->cfg.max_head_bytes, r->cfg.max_headers, r->cfg.max_body_bytes };
 	struct conn *c = s->cli;
-	char rv[AZDS_PATH_MAX];
+	char rv[AZDS_PATH_MAX], ins[AZDS_PATH_MAX] = "";
 	struct route rt;
 	enum route_result rres;
+	bool given, drop_conn, rewritten = false;
 	__u32 start;
 	int n;
 
@@ -599,12 +716,28 @@ static bool step_request_head(struct session *s)
 	}
 	if (!s->head_started_ms)
 		s->head_started_ms = r->now_ms;
+	if (s->mode == M_DETECT && s->ingress && !s->pin) {
+		switch (step_preamble(s)) {
+		case PRE_MORE: return false;
+		case PRE_REFUSED: return true;
+		case PRE_DONE:
+			if (!buf_len(&c->in))
+				return true;
+			break;
+		case PRE_NONE: break;
+		}
+	}
 	if (s->mode == M_DETECT) {
 		bool more;
 
 		if (!http_like(c->in.data + c->in.start, buf_len(&c->in), &more)) {
 			if (more && !c->eof)
 				return false;
+			if (s->ingress && !s->pin) {
+				/* no Host to route by: nothing to say to a non-HTTP client */
+				s->dead = true;
+				return false;
+			}
 			start_tunnel_detect(s);
 			return true;
 		}
@@ -631,8 +764,13 @@ static bool step_request_head(struct session *s)
 	if (!request_acceptable(s, &m))
 		return true;
 	route_sync(&r->rm);
-	if (!request_start_space(s, &m, &start, rv, sizeof(rv)))
+	if (s->ingress && !ingress_select(s, &m, ins, sizeof(ins)))
 		return true;
+	if (!request_start_space(s, &m, &start, rv, sizeof(rv), &given))
+		return true;
+	/* the request's own route-as wins over the one its name implies */
+	if (given)
+		ins[0] = 0;
 	rres = route_pick(&r->rm, start, s->vip.svc, r->rr++, &rt);
 	if (rres != ROUTE_OK) {
 		route_error(s, rres, &rt);
@@ -652,16 +790,24 @@ static bool step_request_head(struct session *s)
 	s->rq_replayable = m.body == AZDS_BODY_NONE && !m.upgrade && idempotent(m.method, m.method_len);
 	s->rqh_len = 0;
 	s->rq_fwd = (size_t)n;
-	if (!m.keep_alive && m.minor_version == 1 && !m.upgrade && rewrite_request_head(s, &m, (size_t)n)) {
+	drop_conn = !m.keep_alive && m.minor_version == 1 && !m.upgrade;
+	if ((drop_conn || ins[0]) && rewrite_request_head(s, &m, (size_t)n, drop_conn, ins)) {
+		rewritten = true;
 		s->rq_fwd = 0;
 		keep_for_retry(s, s->rqh, s->rq_replayable ? s->rqh_len : 0);
+	} else if (ins[0]) {
+		/* without its route-as the request would reach the wrong space */
+		session_reply(s, 503, "azds: out of memory rewriting the request head");
+		return true;
 	} else {
 		keep_for_retry(s, c->in.data + c->in.start, s->rq_replayable ? (size_t)n : 0);
 	}
+	if (ins[0])
+		snprintf(rv, sizeof(rv), "%s", ins); /* logged as the route-as it went with */
 	/* a head that reaches the backend saying the connection ends (or an
 	 * HTTP/1.0 one, which ends it unless both sides say keep-alive) leaves
 	 * a connection the backend may close at any moment: never pooled */
-	if (m.minor_version == 0 || (!m.keep_alive && s->rqh_len == 0))
+	if (m.minor_version == 0 || (!m.keep_alive && !(drop_conn && rewritten)))
 		s->up->no_reuse = true;
 	s->rq = RQ_BODY;
 	s->rq_body = m.body;
@@ -1256,7 +1402,8 @@ static void refuse_caller(struct router *r, int fd, const struct sockaddr_in *pe
 	close(fd);
 }
 
-static void session_start(struct router *r, int fd, const struct sockaddr_in *peer, const struct sockaddr_in *orig)
+static void session_start(struct router *r, int fd, const struct sockaddr_in *peer, const struct sockaddr_in *orig,
+			  bool ingress)
 {
 	struct session *s;
 
@@ -1287,13 +1434,14 @@ static void session_start(struct router *r, int fd, const struct sockaddr_in *pe
 	s->cli->can_read = true;
 	s->cli->can_write = true;
 	route_sync(&r->rm);
-	s->caller_space = route_caller_space(&r->rm, peer->sin_addr.s_addr);
+	s->ingress = ingress;
+	s->caller_space = ingress ? 0 : route_caller_space(&r->rm, peer->sin_addr.s_addr);
 	s->last_active_ms = r->now_ms;
 	s->next = r->sessions;
 	if (s->next)
 		s->next->prev = s;
 	r->sessions = s;
-	if (!route_vip(&r->rm, orig->sin_addr.s_addr, orig->sin_port, &s->vip)) {
+	if (!ingress && !route_vip(&r->rm, orig->sin_addr.s_addr, orig->sin_port, &s->vip)) {
 		/* reached the listener directly, not through steering */
 		session_reply(s, 502, "azds: %s:%u is not a service address", inet_ntoa(orig->sin_addr),
 			      ntohs(orig->sin_port));
@@ -1301,13 +1449,31 @@ static void session_start(struct router *r, int fd, const struct sockaddr_in *pe
 	advance(s);
 }
 
-/* Accept a connection waiting on the worker's listener. */
-int router_accept(struct router *r)
+/* Both listeners out of epoll (out of descriptors), or back in. */
+static void listeners_epoll(struct router *r, bool add)
+{
+	struct epoll_event lev = { .events = EPOLLIN, .data.ptr = NULL };
+	struct epoll_event iev = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = &r->sh->ingress_fd };
+
+	if (add) {
+		epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->lfd, &lev);
+		if (r->sh->ingress_fd >= 0)
+			epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->sh->ingress_fd, &iev);
+	} else {
+		epoll_ctl(r->epfd, EPOLL_CTL_DEL, r->lfd, NULL);
+		if (r->sh->ingress_fd >= 0)
+			epoll_ctl(r->epfd, EPOLL_CTL_DEL, r->sh->ingress_fd, NULL);
+	}
+}
+
+/* Accept a connection waiting on lfd: the worker's listener, or the
+ * ingress (shared by all workers, so another may have taken it: EAGAIN). */
+int router_accept(struct router *r, int lfd, bool ingress)
 {
 	for (;;) {
 		struct sockaddr_in peer, orig;
 		socklen_t pl = sizeof(peer), ol = sizeof(orig);
-		int fd = accept4(r->lfd, (struct sockaddr *)&peer, &pl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd = accept4(lfd, (struct sockaddr *)&peer, &pl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
@@ -1322,13 +1488,13 @@ int router_accept(struct router *r)
 				 * listening until a sweep finds room */
 				if (r->reserve_fd >= 0) {
 					close(r->reserve_fd);
-					fd = accept(r->lfd, NULL, NULL);
+					fd = accept(lfd, NULL, NULL);
 					if (fd >= 0)
 						close(fd);
 					r->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 				}
 				if (r->reserve_fd < 0) {
-					epoll_ctl(r->epfd, EPOLL_CTL_DEL, r->lfd, NULL);
+					listeners_epoll(r, false);
 					r->accept_paused = true;
 					return -EMFILE;
 				}
@@ -1343,12 +1509,13 @@ int router_accept(struct router *r)
 		if (!conn_budget(r))
 			pool_evict(r);
 		if (!conn_budget(r) ||
-		    (r->cfg.redirect_mode ? getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, &orig, &ol)
-					  : getsockname(fd, (struct sockaddr *)&orig, &ol))) {
+		    (ingress ? getsockname(fd, (struct sockaddr *)&orig, &ol)
+		     : r->cfg.redirect_mode ? getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, &orig, &ol)
+					    : getsockname(fd, (struct sockaddr *)&orig, &ol))) {
 			close(fd);
 			continue;
 		}
-		session_start(r, fd, &peer, &orig);
+		session_start(r, fd, &peer, &orig, ingress);
 		/* one per event: the listener is level-triggered, so epoll
 		 * reports it again while connections wait, and the accept that
 		 * would only say EAGAIN is saved */
@@ -1468,10 +1635,8 @@ void router_sweep(struct router *r)
 	if (r->accept_paused && r->reserve_fd < 0)
 		r->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (r->accept_paused && r->reserve_fd >= 0 && !r->draining) {
-		struct epoll_event lev = { .events = EPOLLIN, .data.ptr = NULL };
-
-		if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->lfd, &lev) == 0)
-			r->accept_paused = false;
+		listeners_epoll(r, true);
+		r->accept_paused = false;
 	}
 }
 
@@ -1480,13 +1645,17 @@ void router_drain_begin(struct router *r, bool own_listener)
 	r->draining = true;
 	r->drain_since_ms = r->now_ms;
 	if (!r->accept_paused)
-		epoll_ctl(r->epfd, EPOLL_CTL_DEL, r->lfd, NULL);
+		listeners_epoll(r, false);
 	r->accept_paused = false;
 	/* connections in our own listener's queue would be reset by its
 	 * close: they are served like the others. An inherited listener's
-	 * queue is its owner's, and the next router's */
+	 * queue is its owner's, and the next router's; the ingress is
+	 * closed by the main thread once every worker is done with it */
 	if (own_listener)
-		while (router_accept(r) > 0)
+		while (router_accept(r, r->lfd, false) > 0)
+			;
+	if (r->sh->own_ingress)
+		while (router_accept(r, r->sh->ingress_fd, true) > 0)
 			;
 	close(r->lfd);
 	r->lfd = -1;

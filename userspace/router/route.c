@@ -15,6 +15,7 @@
 #include "route.h"
 
 #define RC_SLOTS 1024
+#define RC_NAME_SLOTS 256 /* service names: the ingress's lookups */
 
 struct pick_slot {
 	bool used;
@@ -45,7 +46,14 @@ struct vip_slot {
 	struct azds_vip v;
 };
 
+struct name_slot {
+	bool used, found;
+	char name[AZDS_NAME_MAX];
+	struct azds_vip v;
+};
+
 struct route_cache {
+	struct name_slot name[RC_NAME_SLOTS];
 	struct pick_slot pick[RC_SLOTS];
 	struct resolve_slot resolve[RC_SLOTS];
 	struct pod_slot pod[RC_SLOTS];
@@ -169,6 +177,27 @@ __u32 route_resolve_space(struct router_maps *rm, __u32 caller, const char *val,
 	memcpy(rs->val, val, len);
 	rs->id = resolve_uncached(rm, caller, val, len);
 	return rs->id;
+}
+
+bool route_service(struct router_maps *rm, const char *name, struct azds_vip *v)
+{
+	size_t len = strlen(name);
+	struct name_slot *ns;
+	struct azds_vip_key vk;
+
+	if (len == 0 || len >= AZDS_NAME_MAX)
+		return false;
+	ns = &rm->rc->name[hash_bytes(name, len) & (RC_NAME_SLOTS - 1)];
+	if (!(ns->used && !strcmp(ns->name, name))) {
+		ns->used = true;
+		memcpy(ns->name, name, len + 1);
+		/* a walk of the vips map when the hint misses; an unknown
+		 * name is remembered too, until the generation changes */
+		ns->found = azds_service_id(&rm->m, name, &vk, &ns->v) == 0;
+	}
+	if (ns->found)
+		*v = ns->v;
+	return ns->found;
 }
 
 /* Walk the chain in the maps; chain text only when asked (error replies). */

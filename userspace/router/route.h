@@ -37,6 +37,8 @@ void route_sync(struct router_maps *rm);
 __u32 route_caller_space(struct router_maps *rm, __be32 addr);
 /* service id/kind/name of a virtual address; false if not a service */
 bool route_vip(struct router_maps *rm, __be32 addr, __be16 port, struct azds_vip *v);
+/* the service of that name (id, kind, name); false if there is none */
+bool route_service(struct router_maps *rm, const char *name, struct azds_vip *v);
 /*
  * Resolve a route-as value ("alice", or a full path "dev/alice") against
  * the caller's chain: "<ancestor>/<value>" for the caller's space and each

@@ -39,6 +39,8 @@ struct router_cfg {
 	unsigned drain_timeout_ms;    /* after SIGTERM; 0 = stop at once */
 	unsigned drain_idle_ms;       /* draining: an idle client's grace */
 	unsigned listen_fds;          /* inherited listeners at fds 3..; 0 = our own */
+	unsigned ingress_fd;          /* an inherited ingress listener (docs/ingress.md); 0 = none */
+	char ingress[64];             /* ADDR:PORT of an ingress we make ourselves; "" = none */
 };
 
 struct buf {
@@ -80,6 +82,8 @@ struct router_shared {
 	_Atomic unsigned nconns;
 	struct caller_table *callers;
 	struct access_log *alog;
+	int ingress_fd;             /* the local ingress, served by every worker; -1 = none */
+	bool own_ingress;           /* made by us (--ingress), not inherited */
 	_Atomic int stop;
 	_Atomic int draining;       /* SIGTERM: finish what is held, take nothing new */
 	uint64_t drain_deadline_ms; /* set before draining */
@@ -116,7 +120,9 @@ struct router {
 };
 
 uint64_t router_now_ms(void);
-int router_accept(struct router *r); /* 1: one accepted, 0: none waiting, or -errno */
+/* accept on lfd, the worker's listener or the ingress: 1: one accepted,
+ * 0: none waiting, or -errno */
+int router_accept(struct router *r, int lfd, bool ingress);
 /* Stop accepting (own_listener: serve what waits in its queue, then close
  * it; an inherited one is just closed, its owner keeps the queue), close
  * the pool. */
