@@ -177,8 +177,18 @@ static int local_pod_start(struct ctl *c, const struct st_pod *p, struct azds_er
 	argv[n++] = (char *)p->name;
 	argv[n++] = "--uid";
 	argv[n++] = uid;
-	argv[n++] = "--workdir";
+	{
+		char wsroot[PATH_MAX];
+
+		/* a synced workspace is azds's own copy, not a lent directory */
+		snprintf(wsroot, sizeof(wsroot), "%s/workspaces/", c->state_dir);
+		argv[n++] = strncmp(work, wsroot, strlen(wsroot)) ? "--workdir" : "--workspace-tree";
+	}
 	argv[n++] = work;
+	if (p->mount[0]) {
+		argv[n++] = "--mount-at";
+		argv[n++] = (char *)p->mount;
+	}
 	argv[n++] = "--memory";
 	argv[n++] = mem;
 	argv[n++] = "--pids";

@@ -132,11 +132,15 @@ static const char schema_v1[] =
  * The ordered migration steps: step i brings user_version from i to i+1.
  * Append, never edit a released step (docs/store.md, "Migrations").
  */
+/* v2: where a pod's workdir appears inside it ('' = /workspace) */
+static const char schema_v2[] = "ALTER TABLE pods ADD COLUMN mount TEXT NOT NULL DEFAULT '';";
+
 static const struct migration {
 	const char *what;
 	const char *sql;
 } migrations[] = {
 	{ "create the schema", schema_v1 },
+	{ "pods: mount", schema_v2 },
 };
 _Static_assert(ARRAY_SIZE(migrations) == STORE_SCHEMA_VERSION, "one migration step per schema version");
 
@@ -196,7 +200,7 @@ enum qid {
 #define POD_COLUMNS                                                                                        \
 	"SELECT p.name, p.space, p.workdir, p.restart, p.memory_bytes, p.pids, p.cpu_millis, p.uid, p.addr," \
 	" p.created, t.phase, t.pid, t.restarts, t.last_exit_code, t.last_signal, t.started, t.finished,"  \
-	" t.reason FROM pods p LEFT JOIN pod_status t ON t.pod = p.name "
+	" t.reason, p.mount FROM pods p LEFT JOIN pod_status t ON t.pod = p.name "
 #define SERVICE_COLUMNS                                                                 \
 	"SELECT s.space, s.name, s.kind, s.port, s.target_port, n.vip, s.created FROM services s" \
 	" JOIN service_names n ON n.name = s.name "
@@ -239,7 +243,7 @@ static const char *const queries[Q_COUNT] = {
 			   " (SELECT a.uid + 1 FROM pods a WHERE a.uid >= ?1 AND NOT EXISTS"
 			   " (SELECT 1 FROM pods b WHERE b.uid = a.uid + 1) ORDER BY a.uid LIMIT 1) END",
 	[Q_POD_INSERT] = "INSERT INTO pods (name, space, workdir, restart, memory_bytes, pids, cpu_millis, uid,"
-			 " addr, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+			 " addr, created, mount) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
 	[Q_POD_SERVICE_INSERT] = "INSERT INTO pod_services (pod, service, idx) VALUES (?1, ?2, ?3)",
 	[Q_POD_ARG_INSERT] = "INSERT INTO pod_args (pod, list, idx, value) VALUES (?1, ?2, ?3, ?4)",
 	[Q_POD_STATUS_INSERT] = "INSERT INTO pod_status (pod, phase) VALUES (?1, 0)",
@@ -1335,6 +1339,8 @@ static int check_pod(struct store *s, const struct st_pod *p)
 		err = check_str(s, "pod space", p->space, ST_PATH_MAX, false);
 	if (!err)
 		err = check_str(s, "pod workdir", p->workdir, sizeof(p->workdir), true);
+	if (!err)
+		err = check_str(s, "pod mount", p->mount, sizeof(p->mount), true);
 	if (err)
 		return err;
 	if (p->nservices < 0 || p->nservices > ST_MAX_POD_SERVICES)
@@ -1396,6 +1402,7 @@ static int pod_insert(struct store *s, const struct st_pod *p)
 	sqlite3_bind_int64(q, 8, p->uid);
 	sqlite3_bind_int64(q, 9, ntohl(p->addr));
 	sqlite3_bind_int64(q, 10, p->created);
+	bind_str(q, 11, p->mount);
 	rc = q_step(s, Q_POD_INSERT, q);
 	if (rc == SQLITE_DONE)
 		return 0;
@@ -1568,6 +1575,8 @@ static int pod_row(struct store *s, sqlite3_stmt *q, struct st_pod *p, struct st
 	p->uid = (uint32_t)sqlite3_column_int64(q, 7);
 	p->addr = htonl((uint32_t)sqlite3_column_int64(q, 8));
 	p->created = sqlite3_column_int64(q, 9);
+	if (!err)
+		err = col_str(s, q, 18, p->mount, sizeof(p->mount), "pod mount");
 	if (st) {
 		memset(st, 0, sizeof(*st));
 		st->last_exit_code = -1;

@@ -28,7 +28,7 @@
 #define ST_LABELS_MAX 16
 #define ST_SETTING_KEY_MAX 128    /* bytes of a setting's key, with NUL */
 #define ST_SETTING_VALUE_MAX 4096 /* bytes of a setting's value, with NUL */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 struct store;
 
@@ -85,7 +85,8 @@ struct st_pod {
 	int argc;
 	char *env[ST_ENV_MAX + 1];   /* "KEY=VALUE", NULL-terminated */
 	int nenv;
-	char workdir[ST_PATH_MAX * 2]; /* host directory bound writable at /workspace ("" = the pod's own under the state dir) */
+	char workdir[ST_PATH_MAX * 2]; /* host directory bound writable at mount ("" = the pod's own under the state dir) */
+	char mount[ST_PATH_MAX];       /* where the workdir appears in the pod ("" = /workspace) */
 	int restart;                 /* enum st_restart */
 	struct st_limits limits;
 	uint32_t uid;                /* host uid the pod runs as (allocated by store_pod_add) */

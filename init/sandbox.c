@@ -60,6 +60,8 @@ struct sandbox {
 	uid_t uid;
 	char workdir[PATH_MAX];
 	bool workdir_default;
+	bool workspace_tree;  /* --workspace-tree: a synced workspace, azds's own copy */
+	char mount[PATH_MAX]; /* where the workdir appears (--mount-at, default /workspace) */
 	struct azds_podcg_limits lim;
 	const char *env[SANDBOX_MAX_ENV];
 	int nenv;
@@ -90,13 +92,15 @@ static void __attribute__((noreturn, format(printf, 2, 3))) die(const char *what
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: azds-init [-i INSTANCE] sandbox --pod NAME --uid UID [--workdir DIR]\n"
-		   "                 [--memory BYTES] [--pids N] [--cpu MILLIS] [--env K=V]... -- COMMAND [ARGS]...\n\n"
+	fprintf(f, "usage: azds-init [-i INSTANCE] sandbox --pod NAME --uid UID [--workdir DIR | --workspace-tree DIR]\n"
+		   "                 [--mount-at PATH] [--memory BYTES] [--pids N] [--cpu MILLIS] [--env K=V]... -- COMMAND [ARGS]...\n\n"
 		   "Runs COMMAND in pod NAME (made by azds-init add) as host uid UID (gid UID), in its own\n"
 		   "user, PID, IPC, UTS, cgroup and mount namespaces over a read-only host root, with DIR\n"
 		   "writable at /workspace (default /var/lib/azds/INSTANCE/pods/NAME/workspace), no\n"
 		   "capabilities, no_new_privs and a seccomp filter (docs/sandbox.md). Another DIR must\n"
-		   "exist and is never chowned: UID gets ACL entries u:UID:rwX on its tree.\n"
+		   "exist and is never chowned: UID gets ACL entries u:UID:rwX on its tree. --workspace-tree\n"
+		   "names a synced workspace of the controller's (docs/sync.md), let in the same way.\n"
+		   "--mount-at PATH shows the workdir at PATH instead of /workspace (a Dockerfile's WORKDIR).\n"
 		   "Limits: --memory bytes or Ki/Mi/Gi (default 512Mi), --pids (512), --cpu millicpus (1000).\n"
 		   "Fails with exit status 127 and one line on stderr; otherwise it is COMMAND.\n");
 }
@@ -147,6 +151,8 @@ static void parse_args(struct sandbox *sb, const char *instance, int argc, char 
 	static const struct option opts[] = { { "pod", required_argument, 0, 'p' },
 					      { "uid", required_argument, 0, 'u' },
 					      { "workdir", required_argument, 0, 'w' },
+					      { "workspace-tree", required_argument, 0, 'W' },
+					      { "mount-at", required_argument, 0, 'M' },
 					      { "memory", required_argument, 0, 'm' },
 					      { "pids", required_argument, 0, 'P' },
 					      { "cpu", required_argument, 0, 'c' },
@@ -154,8 +160,9 @@ static void parse_args(struct sandbox *sb, const char *instance, int argc, char 
 					      { "instance", required_argument, 0, 'i' },
 					      { "help", no_argument, 0, 'h' },
 					      { 0, 0, 0, 0 } };
-	const char *uid = NULL, *workdir = NULL;
+	const char *uid = NULL, *workdir = NULL, *mount = "/workspace";
 	struct azds_err e;
+	char why[160];
 	uint32_t u;
 	int c;
 
@@ -166,6 +173,11 @@ static void parse_args(struct sandbox *sb, const char *instance, int argc, char 
 		case 'p': sb->pod = optarg; break;
 		case 'u': uid = optarg; break;
 		case 'w': workdir = optarg; break;
+		case 'W':
+			workdir = optarg;
+			sb->workspace_tree = true;
+			break;
+		case 'M': mount = optarg; break;
 		case 'm': sb->lim.memory_bytes = parse_memory(optarg); break;
 		case 'P': sb->lim.pids = parse_u32("--pids", optarg, ""); break;
 		case 'c': sb->lim.cpu_millis = parse_u32("--cpu", optarg, "m"); break;
@@ -201,6 +213,9 @@ static void parse_args(struct sandbox *sb, const char *instance, int argc, char 
 		die("instance", "%s", e.msg);
 	if (workdir && workdir[0] != '/')
 		die("--workdir", "\"%s\": an absolute path is required", workdir);
+	if (azds_mount_path_check(mount, why, sizeof(why)))
+		die("--mount-at", "\"%s\": %s", mount, why);
+	snprintf(sb->mount, sizeof(sb->mount), "%s", mount);
 	snprintf(sb->workdir, sizeof(sb->workdir), "/var/lib/azds/%s/pods/%s/workspace", sb->in.name, sb->pod);
 	/* the controller names the default one too: it is still azds's own */
 	sb->workdir_default = !workdir || !strcmp(workdir, sb->workdir);
@@ -345,6 +360,13 @@ static int open_given_workdir(const struct sandbox *sb)
 	if (strcmp(real, sb->workdir))
 		die("workspace", "%s is %s: a workdir is given by its real path, through no symlink", sb->workdir,
 		    real);
+	if (sb->workspace_tree) {
+		/* azds's own copy of a developer's folder (only the controller,
+		 * which is root, runs this): root's when root synced it */
+		if (azds_workspace_grant_fd(fd, sb->uid, &e))
+			die("workspace", "grant uid %u access: %s", (unsigned)sb->uid, e.msg);
+		return fd;
+	}
 	if (!strcmp(real, "/var/lib/azds") || !strncmp(real, "/var/lib/azds/", 14))
 		die("workspace", "%s is azds's state: a pod's workdir there is only its own default (no --workdir)",
 		    real);
@@ -678,6 +700,62 @@ static void add_command_file(struct args *a, const struct sandbox *sb)
 		add3(a, "--ro-bind", STAGE_COMMAND, sb->argv[0]);
 }
 
+/*
+ * The workdir at PATH. Where PATH's parent is on the sandbox's own root
+ * (/app, /src, /workspace) bwrap makes the mount point there. Where it is
+ * under a host directory that exists (/usr/src/app, /home/node/app), the
+ * deepest existing one becomes a tmpfs holding the host's entries again,
+ * read-only, so the mount point can be made without touching the host.
+ */
+static void add_mount(struct args *a, const char *path)
+{
+	char anc[PATH_MAX], entry[PATH_MAX + 256], target[PATH_MAX];
+	struct stat st;
+	struct dirent *de;
+	char *slash;
+	DIR *d;
+
+	snprintf(anc, sizeof(anc), "%s", path);
+	/* the deepest existing host ancestor; "" when only / exists */
+	for (;;) {
+		slash = strrchr(anc, '/');
+		*slash = 0;
+		if (!anc[0] || (lstat(anc, &st) == 0 && S_ISDIR(st.st_mode)))
+			break;
+	}
+	/* the host has it (a mount over it), or bwrap makes it on a tmpfs of
+	 * the sandbox's own: its root, /tmp or /run */
+	if ((lstat(path, &st) == 0 && S_ISDIR(st.st_mode)) || !anc[0] || !strcmp(anc, "/tmp") ||
+	    !strcmp(anc, "/run") || under_own_dir(anc)) {
+		add3(a, "--bind", STAGE, path);
+		return;
+	}
+	d = opendir(anc);
+	if (!d)
+		die("--mount-at", "%s: %s", anc, strerror(errno));
+	add2(a, "--tmpfs", anc);
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		snprintf(entry, sizeof(entry), "%s/%s", anc, de->d_name);
+		if (lstat(entry, &st))
+			continue;
+		if (S_ISLNK(st.st_mode)) {
+			ssize_t n = readlink(entry, target, sizeof(target) - 1);
+
+			if (n > 0) {
+				target[n] = 0;
+				add3(a, "--symlink", target, entry);
+			}
+		} else if (S_ISDIR(st.st_mode) || S_ISREG(st.st_mode)) {
+			add3(a, "--ro-bind", entry, entry);
+		}
+	}
+	closedir(d);
+	add3(a, "--bind", STAGE, path);
+	add2(a, "--remount-ro", anc);
+}
+
 static void build_args(struct args *a, const struct sandbox *sb, int seccomp_fd)
 {
 	char fd[16];
@@ -694,9 +772,9 @@ static void build_args(struct args *a, const struct sandbox *sb, int seccomp_fd)
 	add_root(a);
 	add_command_file(a, sb);
 	add_resolv(a, sb);
-	add3(a, "--bind", STAGE, "/workspace");
+	add_mount(a, sb->mount);
 	add2(a, "--remount-ro", "/");
-	add2(a, "--chdir", "/workspace");
+	add2(a, "--chdir", sb->mount);
 	add2(a, "--cap-drop", "ALL");
 	snprintf(fd, sizeof(fd), "%d", seccomp_fd);
 	add2(a, "--seccomp", fd);
@@ -708,10 +786,11 @@ static void build_args(struct args *a, const struct sandbox *sb, int seccomp_fd)
 /* PATH, HOME, HOSTNAME, TERM if set, then --env (a later one wins) */
 static void build_env(struct args *a, const struct sandbox *sb, const char *term)
 {
-	char buf[512];
+	char buf[PATH_MAX + 8];
 
 	add(a, "PATH=" SANDBOX_PATH);
-	add(a, "HOME=/workspace");
+	snprintf(buf, sizeof(buf), "HOME=%s", sb->mount);
+	add(a, buf);
 	snprintf(buf, sizeof(buf), "HOSTNAME=%s", sb->pod);
 	add(a, buf);
 	if (term) {

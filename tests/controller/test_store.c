@@ -209,7 +209,7 @@ static void t_refuse(void)
 	store_close(s);
 	CHECK(raw_exec(dir, "PRAGMA user_version = 99", NULL, 0) == 0);
 	CHECK(store_open(&s, dir) == -EPROTO && s == NULL);
-	CHECK(strstr(store_errmsg(NULL), "schema version 99 is newer than this build knows (1)"));
+	CHECK(strstr(store_errmsg(NULL), "schema version 99 is newer than this build knows (2)"));
 
 	/* Some other program's SQLite database. */
 	dir = dir_for("foreign");

@@ -715,6 +715,7 @@ struct workdir_walk {
 	struct azds_err *e;
 	int first_err;
 	char path[PATH_MAX]; /* for messages */
+	bool any_owner; /* a synced workspace: every file, whoever made it (pods of it did) */
 };
 
 static int walk_fail(struct workdir_walk *w, int err, const char *what)
@@ -809,7 +810,7 @@ static int walk_dir(struct workdir_walk *w, int fd, const struct stat *st, int d
 	DIR *d;
 
 	err = 0;
-	if (st->st_uid == w->owner || (!w->grant && st->st_uid == w->uid))
+	if (w->any_owner || st->st_uid == w->owner || (!w->grant && st->st_uid == w->uid))
 		err = walk_one(w, fd, st);
 	if (!err && depth >= WORKDIR_MAX_DEPTH)
 		err = walk_fail(w, -ELOOP, "deeper than 256 directories");
@@ -846,10 +847,11 @@ static int walk_dir(struct workdir_walk *w, int fd, const struct stat *st, int d
 			err = walk_fail(w, -errno, "stat");
 		} else if (cst.st_dev != w->dev) {
 			/* another filesystem (a mount point): not ours to change */
-		} else if (S_ISDIR(cst.st_mode) && (cst.st_uid == w->owner || cst.st_uid == w->uid)) {
+		} else if (S_ISDIR(cst.st_mode) && (w->any_owner || cst.st_uid == w->owner || cst.st_uid == w->uid)) {
 			err = walk_dir(w, cfd, &cst, depth + 1) ?: err;
 			continue; /* cfd is closed */
-		} else if (S_ISREG(cst.st_mode) && (cst.st_uid == w->owner || (!w->grant && cst.st_uid == w->uid))) {
+		} else if (S_ISREG(cst.st_mode) &&
+			   (w->any_owner || cst.st_uid == w->owner || (!w->grant && cst.st_uid == w->uid))) {
 			err = walk_one(w, cfd, &cst) ?: err;
 		}
 		close(cfd);
@@ -859,7 +861,7 @@ static int walk_dir(struct workdir_walk *w, int fd, const struct stat *st, int d
 	return err;
 }
 
-static int workdir_walk(int dirfd, uid_t uid, bool grant, struct azds_err *e)
+static int workdir_walk(int dirfd, uid_t uid, bool grant, bool workspace, struct azds_err *e)
 {
 	struct workdir_walk *w;
 	struct stat st;
@@ -874,16 +876,17 @@ static int workdir_walk(int dirfd, uid_t uid, bool grant, struct azds_err *e)
 	w = calloc(1, sizeof(*w));
 	if (!w)
 		return azds_err(e, ENOMEM, "workdir: out of memory");
-	*w = (struct workdir_walk){ .uid = uid, .owner = st.st_uid, .dev = st.st_dev, .grant = grant, .e = e };
+	*w = (struct workdir_walk){ .uid = uid, .owner = st.st_uid, .dev = st.st_dev, .grant = grant, .e = e,
+				    .any_owner = workspace };
 	fd_path(dirfd, self, sizeof(self));
 	n = readlink(self, w->path, sizeof(w->path) - 1);
 	if (n > 0)
 		w->path[n] = 0;
 	else
 		snprintf(w->path, sizeof(w->path), "workdir");
-	if (grant && st.st_uid == 0)
+	if (grant && st.st_uid == 0 && !workspace)
 		err = azds_err(e, EPERM, "%s belongs to root: never a pod's", w->path);
-	else if (grant && st.st_uid == uid)
+	else if (grant && st.st_uid == uid && !workspace)
 		err = 0; /* the pod's own already: nothing to let it into */
 	else if ((fd = openat(dirfd, ".", O_PATH | O_CLOEXEC)) < 0)
 		err = azds_err(e, errno, "%s: %s", w->path, strerror(errno));
@@ -898,7 +901,12 @@ static int workdir_walk(int dirfd, uid_t uid, bool grant, struct azds_err *e)
 
 int azds_workdir_grant_fd(int dirfd, uid_t uid, struct azds_err *e)
 {
-	return workdir_walk(dirfd, uid, true, e);
+	return workdir_walk(dirfd, uid, true, false, e);
+}
+
+int azds_workspace_grant_fd(int dirfd, uid_t uid, struct azds_err *e)
+{
+	return workdir_walk(dirfd, uid, true, true, e);
 }
 
 int azds_workdir_grant(const char *dir, uid_t uid, struct azds_err *e)
@@ -912,13 +920,71 @@ int azds_workdir_grant(const char *dir, uid_t uid, struct azds_err *e)
 	return err;
 }
 
+int azds_workspace_revoke(const char *dir, uid_t uid)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), err;
+
+	if (fd < 0)
+		return -errno;
+	err = workdir_walk(fd, uid, false, true, NULL);
+	close(fd);
+	return err;
+}
+
 int azds_workdir_revoke(const char *dir, uid_t uid)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), err;
 
 	if (fd < 0)
 		return -errno;
-	err = workdir_walk(fd, uid, false, NULL);
+	err = workdir_walk(fd, uid, false, false, NULL);
 	close(fd);
 	return err;
+}
+
+int azds_mount_path_check(const char *path, char *why, size_t len)
+{
+	static const char *const kept[] = { "/usr/bin",	 "/usr/sbin", "/usr/lib",	"/usr/lib32",
+					    "/usr/lib64", "/usr/libexec", "/usr/share", "/usr/include",
+					    "/usr/local/bin", "/usr/local/lib", "/bin", "/sbin",
+					    "/lib",	 "/lib32",	 "/lib64",	"/libx32",
+					    "/etc",	 "/var/lib/azds" };
+	static const char *const own[] = { "/proc", "/dev", "/sys" };
+	size_t n = strlen(path);
+
+	if (path[0] != '/' || n < 2 || n > 255) {
+		snprintf(why, len, "an absolute path of 2 to 255 bytes is required");
+		return -EINVAL;
+	}
+	if (path[n - 1] == '/') {
+		snprintf(why, len, "no trailing \"/\"");
+		return -EINVAL;
+	}
+	for (const char *p = path; (p = strchr(p, '/')); p++) {
+		size_t k = strcspn(p + 1, "/");
+
+		if (!k || (k == 1 && p[1] == '.') || (k == 2 && p[1] == '.' && p[2] == '.')) {
+			snprintf(why, len, "no \"//\", \".\" or \"..\" components");
+			return -EINVAL;
+		}
+	}
+	for (const char *p = path; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+			snprintf(why, len, "no control characters");
+			return -EINVAL;
+		}
+	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++) {
+		size_t k = strlen(own[i]);
+
+		if (!strncmp(path, own[i], k) && (path[k] == 0 || path[k] == '/')) {
+			snprintf(why, len, "%s is the sandbox's own", own[i]);
+			return -EINVAL;
+		}
+	}
+	for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++)
+		if (!strncmp(kept[i], path, n) && (kept[i][n] == 0 || kept[i][n] == '/')) {
+			snprintf(why, len, "it would hide the host's %s, which the pod runs from", kept[i]);
+			return -EINVAL;
+		}
+	return 0;
 }

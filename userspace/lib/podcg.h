@@ -100,6 +100,14 @@ int azds_podcg_term(const struct azds_inst *in, const char *pod, pid_t keep, int
  */
 int azds_workdir_grant(const char *dir, uid_t uid, struct azds_err *e);
 int azds_workdir_grant_fd(int dirfd, uid_t uid, struct azds_err *e);
+/* The same for a synced workspace (azds's own copy of a developer's folder,
+ * docs/sync.md): root's files too when root synced it, and those of the
+ * pods that ran in it before. */
+int azds_workspace_grant_fd(int dirfd, uid_t uid, struct azds_err *e);
+/* A synced workspace (azds's own copy, docs/sync.md) is shared by the pods
+ * made from it, one after another (its build, then the service, whose uids
+ * differ): there every file is let in, whoever made it, and revoked alike. */
+int azds_workspace_revoke(const char *dir, uid_t uid);
 
 /*
  * The reverse, when the pod is deleted: removes exactly the u:UID access
@@ -111,5 +119,14 @@ int azds_workdir_grant_fd(int dirfd, uid_t uid, struct azds_err *e);
  * error and returns the first (-ENOENT: dir is gone).
  */
 int azds_workdir_revoke(const char *dir, uid_t uid);
+
+/*
+ * Where a pod's workdir may appear inside it (a Dockerfile's WORKDIR): an
+ * absolute, plain path (no "//", ".", ".." or trailing "/"), not "/", not
+ * under /proc, /dev or /sys, and not one that would hide the host's tools
+ * (it may not be, or contain, /usr/bin, /usr/lib, /bin, /lib, /etc, ...).
+ * 0, or -EINVAL with why filled in.
+ */
+int azds_mount_path_check(const char *path, char *why, size_t len);
 
 #endif
