@@ -1003,6 +1003,44 @@ static void t_crash_kill(void)
 	check_after_crash(dir, last);
 }
 
+/* A version-1 store (before pods.mount) is migrated with its rows kept. */
+static void t_migrate_v1(void)
+{
+	const char *dir = dir_for("v1");
+	struct store *s = open_or_die(dir);
+	struct st_pod p, got;
+	char buf[64];
+
+	CHECK_RC(s, store_space_add(s, "default", NULL), 0);
+	memset(&p, 0, sizeof(p));
+	snprintf(p.name, sizeof(p.name), "old");
+	snprintf(p.space, sizeof(p.space), "default");
+	snprintf(p.workdir, sizeof(p.workdir), "/home/u/src");
+	CHECK_RC(s, store_pod_add(s, &p, 1000), 0);
+	store_close(s);
+	/* what migration 1 alone made */
+	CHECK(raw_exec(dir, "ALTER TABLE pods DROP COLUMN mount", NULL, 0) == 0);
+	CHECK(raw_exec(dir, "PRAGMA user_version = 1", NULL, 0) == 0);
+	CHECK(raw_exec(dir, "PRAGMA user_version", buf, sizeof(buf)) == 0 && !strcmp(buf, "1"));
+	s = open_or_die(dir);
+	CHECK(store_schema_version(s) == 2);
+	memset(&got, 0, sizeof(got));
+	CHECK_RC(s, store_pod_get(s, "old", &got, NULL), 0);
+	CHECK(!strcmp(got.workdir, "/home/u/src") && got.mount[0] == 0);
+	st_pod_free(&got);
+	/* and the new column takes a value */
+	memset(&p, 0, sizeof(p));
+	snprintf(p.name, sizeof(p.name), "new");
+	snprintf(p.space, sizeof(p.space), "default");
+	snprintf(p.mount, sizeof(p.mount), "/usr/src/app");
+	CHECK_RC(s, store_pod_add(s, &p, 1000), 0);
+	memset(&got, 0, sizeof(got));
+	CHECK_RC(s, store_pod_get(s, "new", &got, NULL), 0);
+	CHECK(!strcmp(got.mount, "/usr/src/app"));
+	st_pod_free(&got);
+	store_close(s);
+}
+
 int main(void)
 {
 	clean_stale();
@@ -1016,6 +1054,7 @@ int main(void)
 
 	t_open();
 	t_refuse();
+	t_migrate_v1();
 	t_spaces();
 	t_services();
 	t_pods();
