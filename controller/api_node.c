@@ -38,12 +38,17 @@ static const struct {
 static json_t *ingress_json(struct ctl *c)
 {
 	bool on = c->rd_started && c->rd.ingress_fd >= 0;
+	const char *err = c->rd.ingress_error[0]		     ? c->rd.ingress_error
+			  : c->cfg.no_router && c->cfg.ingress_port ? "the router is disabled (--no-router)"
+								    : NULL;
+	char where[64];
 
-	return json_pack("{s:i,s:s,s:b,s:s?}", "port", (int)c->cfg.ingress_port, "address", "127.0.0.1", "listening",
-			 on, "error",
-			 c->rd.ingress_error[0] ? c->rd.ingress_error
-			 : c->cfg.no_router && c->cfg.ingress_port ? "the router is disabled (--no-router)"
-								    : NULL);
+	/* state and reason: `azds controller status` shows it as a component */
+	snprintf(where, sizeof(where), "127.0.0.1:%u", c->cfg.ingress_port);
+	return json_pack("{s:i,s:s,s:b,s:s?,s:s,s:s}", "port", (int)c->cfg.ingress_port, "address", "127.0.0.1",
+			 "listening", on, "error", err, "state",
+			 on ? "listening" : !c->cfg.ingress_port ? "disabled" : err ? "error" : "not started", "reason",
+			 on ? where : err ? err : "");
 }
 
 static void status(struct ctl *c, struct httpd_resp *w)

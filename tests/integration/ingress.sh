@@ -111,6 +111,10 @@ mkdir -p "$WORK"
 PORT=$(free_port) || { echo "no free port"; exit 1; }
 start_ctl --ingress-port "$PORT"
 
+if [ "${SOCKMAP:-on}" = off ]; then
+	expect_contains "sockmap switched off" "$(api PUT /v1/switches/sockmap '{"on":false}')" " 200"
+fi
+
 # ---- the node status names the ingress
 expect_eq "status: the ingress port" "$(ingress_field port)" "$PORT"
 expect_eq "status: the ingress listens" "$(ingress_field listening)" "True"
@@ -172,6 +176,35 @@ get alice.s.dev.api.localhost /echo -H 'Transfer-Encoding: chunked' --data-binar
 expect_eq "... chunked too" "$(tail -n +2 "$WORK/echo2" | md5sum | cut -d' ' -f1)" "$sum"
 r=$(get alice.s.dev.api.localhost / -H 'Connection: close' -v 2>&1)
 expect_contains "Connection: close and an inserted header together" "$r" "route-as=alice "
+
+r=$(raw 'GET /p1 HTTP/1.1\r\nHost: alice.s.dev.api.localhost\r\n\r\nGET /p2 HTTP/1.1\r\nHost: dev.api.localhost\r\n\r\nGET /p3 HTTP/1.1\r\nHost: alice.s.dev.web.localhost\r\nConnection: close\r\n\r\n')
+expect_eq "pipelined requests with three Hosts, answered in order" \
+	"$(echo "$r" | grep -o 'pod=[a-z-]* space=[a-z/]* service=[a-z]* method=GET path=/p[0-9] route-as=[a-z-]*' | awk '{print $1, $5, $6}' | tr '\n' ' ')" \
+	"pod=api-alice path=/p1 route-as=alice pod=api-dev path=/p2 route-as=- pod=web path=/p3 route-as=alice "
+r=$(raw 'GET /ws HTTP/1.1\r\nHost: alice.s.dev.api.localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n')
+expect_contains "a websocket upgrade by Host: 101" "$r" "HTTP/1.1 101"
+expect_contains "... from alice's api" "$r" "hello from api-alice"
+big=$(head -c 20000 /dev/zero | tr '\0' a)
+r=$(get alice.s.dev.api.localhost / -i -H "X-Big: $big")
+expect_contains "a head over the limit through the ingress: 431" "$r" "HTTP/1.1 431"
+r=$(python3 - "$PORT" <<'EOF'
+import socket, sys, time
+# the preamble and the request a byte per send: the router waits for the line
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+for b in b"AZDS-FORWARD api dev/alice\r\nGET /slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n":
+    s.send(bytes([b]))
+    time.sleep(0.002)
+out = b""
+while True:
+    b = s.recv(65536)
+    if not b:
+        break
+    out += b
+print(out.decode("latin-1"))
+EOF
+)
+expect_contains "a preamble and request that arrive a byte at a time" "$r" "pod=api-alice space=dev/alice service=api method=GET path=/slow route-as=alice"
 
 # ---- the request's own route-as wins, resolved against the host's space
 r=$(get alice.s.dev.api.localhost / -H 'azds-route-as: dev')
