@@ -119,6 +119,7 @@ fi
 expect_eq "status: the ingress port" "$(ingress_field port)" "$PORT"
 expect_eq "status: the ingress listens" "$(ingress_field listening)" "True"
 expect_contains "the router was handed the ingress" "$(cat /run/azds/$INST/router.log)" "local ingress on port $PORT (inherited)"
+expect_contains "azds controller status shows it" "$("$BIN/azds" -i "$INST" controller status)" "127.0.0.1:$PORT"
 expect_contains "the ingress is in the host's namespace" "$(ss -Hltn "sport = :$PORT")" "127.0.0.1:$PORT"
 
 # ---- spaces dev and dev/alice, podserver pods behind web (dev) and api (both)
