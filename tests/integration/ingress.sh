@@ -369,5 +369,21 @@ expect_eq "--ingress-port 0: no ingress" "$(ingress_field port)" "0"
 r=$(curl -s --max-time 5 -H 'Host: dev.api.localhost' "http://127.0.0.1:$PORT/")
 expect_eq "... nothing on the old port" "$r" ""
 
+# ---- a standalone router makes its own (last: it registers its own worker
+# listeners with TC, over the supervised router's)
+R=$(free_port)
+"$BIN/azds-router" --instance "$INST" --netns "azds-$INST-node" --port 15002 --workers 2 \
+	--ingress "127.0.0.1:$R" >"$WORK/solo.log" 2>&1 &
+SOLO=$!
+for i in $(seq 1 100); do [ -n "$(ss -Hltn "sport = :$R")" ] && break; sleep 0.05; done
+r=$(curl -s --max-time 10 -H 'Host: alice.s.dev.api.localhost' "http://127.0.0.1:$R/")
+expect_contains "azds-router --ingress ADDR:PORT serves the host scheme" "$r" "pod=api-alice space=dev/alice"
+expect_contains "... with the route-as inserted" "$r" "route-as=alice "
+kill "$SOLO"
+wait "$SOLO"
+expect_contains "... its ingress made in the host's namespace" "$(cat "$WORK/solo.log")" "local ingress on port $R"
+r=$("$BIN/azds-router" --instance "$INST" --ingress 127.0.0.1:80x 2>&1)
+expect_contains "--ingress with a bad port is refused" "$r" "must be an IPv4 ADDR:PORT"
+
 api POST /v1/shutdown '{"all":true}' >/dev/null
 finish

@@ -244,7 +244,7 @@ static int take_ingress(void)
 {
 	int fd = (int)SH.cfg.ingress_fd, v = 0, fl;
 	socklen_t len = sizeof(v);
-	char addr[64], *colon;
+	char addr[64], *colon, *end;
 	unsigned long port;
 
 	SH.ingress_fd = -1;
@@ -268,8 +268,8 @@ static int take_ingress(void)
 	snprintf(addr, sizeof(addr), "%s", SH.cfg.ingress);
 	colon = strrchr(addr, ':');
 	*colon = 0;
-	port = strtoul(colon + 1, NULL, 10);
-	fd = azds_ingress_listen(addr, port <= 65535 ? (unsigned)port : 0);
+	port = strtoul(colon + 1, &end, 10);
+	fd = azds_ingress_listen(addr, !*end && port <= 65535 ? (unsigned)port : 0);
 	if (fd < 0) {
 		fprintf(stderr, "azds-router: --ingress %s: %s\n", SH.cfg.ingress,
 			fd == -EINVAL ? "must be an IPv4 ADDR:PORT with a port in 1..65535" : strerror(-fd));
