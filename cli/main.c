@@ -56,6 +56,12 @@ static const struct verb verbs[] = {
 	{ "service", "add", cmd_service_add, "NAME [-n SPACE] [--kind http|tcp] [--port P] [--target-port T]",
 	  "declare a service in a space (low level, for scripts; replaces one of the same name)", NULL, 1, 1 },
 	{ "service", "rm", cmd_service_rm, "NAME [-n SPACE]", "remove a service from a space", NULL, 1, 1 },
+	{ "prep", NULL, cmd_prep, "[FOLDER] [--enable-ingress] [--name NAME] [--port P] [--lang LANG]",
+	  "Dockerfiles, azds.yaml and a Helm chart for the project in FOLDER (default .)",
+	  "It detects Node.js, Python, Go, Java with Maven, .NET, and C with Make or CMake from the\n"
+	  "folder's files (docs/prep.md has the rules), never overwrites a file (each one kept is named)\n"
+	  "and needs no controller.\n",
+	  0, 1 },
 	{ "list-uris", NULL, cmd_list_uris, NULL, "every service address and its kind, from the data plane", NULL,
 	  0, 0 },
 	{ "events", NULL, cmd_events, "[-n COUNT]",

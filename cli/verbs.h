@@ -27,6 +27,8 @@ VERB(cmd_pod_rm);
 VERB(cmd_service_list);
 VERB(cmd_service_add);
 VERB(cmd_service_rm);
+/* prep.c: files only, no controller */
+VERB(cmd_prep);
 /* uris.c, events.c, bench.c: read the data plane directly */
 VERB(cmd_list_uris);
 VERB(cmd_events);
