@@ -13,6 +13,10 @@
 #endif
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
+#include <signal.h>
+#include <dirent.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,8 +30,16 @@
 #include "azdsyaml.h"
 #define HAVE_AZDSYAML 1
 #endif
+/* and the Dockerfiles with host mode's reader, where it exists */
+#if __has_include("dockerfile.h")
+#include "dockerfile.h"
+#define HAVE_DOCKERFILE 1
+#endif
 
-#define TDIR "/tmp/azds-test-project-detect"
+/* one folder per run (ctest may run in several build directories at once); a crashed run's is removed
+ * by the next one */
+#define TPREFIX "/tmp/azds-test-project-detect."
+static char tdir[64];
 
 static int failures, passes;
 
@@ -60,14 +72,25 @@ static void sh(const char *fmt, ...)
 		fprintf(stderr, "command failed: %s\n", cmd);
 }
 
-/* a fresh folder TDIR/name */
+/* a fresh folder <run folder>/name */
 static const char *dir(const char *name)
 {
 	static char path[512];
 
-	snprintf(path, sizeof(path), TDIR "/%s", name);
+	snprintf(path, sizeof(path), "%s/%s", tdir, name);
 	sh("rm -rf '%s' && mkdir -p '%s'", path, path);
 	return path;
+}
+
+/* a path under the run's folder (no fresh folder) */
+static const char *at(const char *rel)
+{
+	static char path[4][512];
+	static int next;
+	char *p = path[next++ % 4];
+
+	snprintf(p, sizeof(path[0]), "%s/%s", tdir, rel);
+	return p;
 }
 
 static void put(const char *d, const char *file, const char *text)
@@ -259,7 +282,7 @@ static void test_ambiguity(void)
 	d = dir("empty");
 	put(d, "README.md", "# hi\n");
 	put(d, ".hidden.py", "");
-	mkdir(TDIR "/empty/package.json", 0755); /* a folder is no marker */
+	mkdir(at("empty/package.json"), 0755); /* a folder is no marker */
 	err = detect(d, AZDS_LANG_NONE, &p, &e);
 	check(err == -ENOENT && strstr(e.msg, "no project found in") && strstr(e.msg, "empty"),
 	      "nothing detectable: -ENOENT naming the folder (%d: %s)", err, e.msg);
@@ -273,9 +296,9 @@ static void test_ambiguity(void)
 	err = detect(d, AZDS_LANG_DOTNET, &p, &e);
 	check(err == -ENOENT && strstr(e.msg, ".csproj"), "--lang dotnet without a project file: an error (%s)", e.msg);
 
-	err = detect(TDIR "/no-such-folder", AZDS_LANG_NONE, &p, &e);
+	err = detect(at("no-such-folder"), AZDS_LANG_NONE, &p, &e);
 	check(err == -ENOENT && strstr(e.msg, "does not exist"), "a missing folder (%s)", e.msg);
-	err = detect(TDIR "/empty/README.md", AZDS_LANG_NONE, &p, &e);
+	err = detect(at("empty/README.md"), AZDS_LANG_NONE, &p, &e);
 	check(err == -ENOTDIR && strstr(e.msg, "not a folder"), "a file for a folder (%s)", e.msg);
 
 	d = dir("twoprojs");
@@ -447,6 +470,39 @@ static void check_azds_yaml(const struct azds_prep *r, const char *what)
 }
 #endif
 
+#ifdef HAVE_DOCKERFILE
+/* both Dockerfiles, read as host mode reads them: no error, the port EXPOSEd, a program to run */
+static void check_dockerfiles(const struct azds_prep *r, const char *what)
+{
+	static const char *const files[] = { "Dockerfile", "Dockerfile.develop" };
+
+	for (int i = 0; i < 2; i++) {
+		struct azds_df_opts opts = { .have_command = false };
+		struct azds_dockerfile *df = NULL;
+		struct azds_diags d;
+		const char *t = text(r, files[i]);
+		int err;
+
+		azds_diags_init(&d);
+		err = azds_dockerfile_parse(files[i], t, strlen(t), &opts, &df, &d);
+		/* the production Dockerfile's multi-stage COPY --from is host mode's to warn about */
+		if (err || (i == 1 && azds_diags_warnings(&d)))
+			azds_diags_print(&d, stdout, AZDS_DIAG_WARNING);
+		check(!err && (i == 0 || !azds_diags_warnings(&d)) && df && azds_dockerfile_port(df) == r->port && df->argc > 0 && df->workdir_set,
+		      "%s: %s read by host mode's parser: no error%s, EXPOSE %u, WORKDIR, a program (%d)", what, files[i],
+		      i ? ", no warning" : "", r->port, err);
+		azds_dockerfile_free(df);
+		azds_diags_free(&d);
+	}
+}
+#else
+static void check_dockerfiles(const struct azds_prep *r, const char *what)
+{
+	(void)r;
+	printf("skip %s: no Dockerfile reader (userspace/project/dockerfile.h) in this tree\n", what);
+}
+#endif
+
 static void test_generate(void)
 {
 	static const struct {
@@ -499,6 +555,7 @@ static void test_generate(void)
 		check(strstr(text(&r, ".dockerignore"), "charts\n") && strstr(text(&r, ".dockerignore"), "azds.yaml\n"),
 		      "%s: .dockerignore", what);
 		check_azds_yaml(&r, what);
+		check_dockerfiles(&r, what);
 		azds_prep_free(&r);
 	}
 }
@@ -533,8 +590,8 @@ static void test_write(void)
 	check(s && strstr(s, "EXPOSE 3000\n") && strstr(s, "ENV PORT=3000\n"), "--port 3000 reaches the Dockerfile");
 	free(s);
 	sh("ls -a '%s' '%s/charts/web' '%s/charts/web/templates' | grep -c azds-prep > %s/tmpcount || true", d, d, d,
-	   TDIR);
-	s = slurp(TDIR, "tmpcount");
+	   tdir);
+	s = slurp(tdir, "tmpcount");
 	check(s && atoi(s) == 0, "no temporary file left");
 	free(s);
 
@@ -563,13 +620,13 @@ static void test_write(void)
 	free(s);
 	free(before);
 	check(azds_prep_find(&r, "Dockerfile.develop")->action == AZDS_PREP_SKIPPED &&
-		      access(TDIR "/w-own/Dockerfile.develop", F_OK),
+		      access(at("w-own/Dockerfile.develop"), F_OK),
 	      "no Dockerfile.develop beside it (%s)", azds_prep_find(&r, "Dockerfile.develop")->why);
 	check(!r.own_develop && !strstr(text(&r, "azds.yaml"), "Dockerfile.develop") &&
 		      !strstr(text(&r, "azds.yaml"), "command:") && !strstr(text(&r, "azds.yaml"), "buildCommands"),
 	      "azds.yaml develops with the developer's Dockerfile, no guessed command");
 	check_azds_yaml(&r, "own Dockerfile");
-	check(access(TDIR "/w-own/charts/mine/Chart.yaml", F_OK) == 0, "--name names the chart");
+	check(access(at("w-own/charts/mine/Chart.yaml"), F_OK) == 0, "--name names the chart");
 	azds_prep_free(&r);
 
 	/* the developer's own chart: nothing written into it */
@@ -581,7 +638,7 @@ static void test_write(void)
 	check(!err && count(&r, AZDS_PREP_SKIPPED) == 7 && count(&r, AZDS_PREP_KEPT) == 1 && r.wrote == 4,
 	      "an existing chart is the developer's: 7 chart files skipped, Chart.yaml kept, 4 written (%d %d %d)",
 	      count(&r, AZDS_PREP_SKIPPED), count(&r, AZDS_PREP_KEPT), r.wrote);
-	check(access(TDIR "/w-chart/charts/api/templates/deployment.yaml", F_OK) != 0, "no deployment.yaml added");
+	check(access(at("w-chart/charts/api/templates/deployment.yaml"), F_OK) != 0, "no deployment.yaml added");
 	azds_prep_free(&r);
 
 	/* a file that appears between plan and write is kept, not overwritten */
@@ -604,7 +661,7 @@ static void test_write(void)
 	put(d, "charts", "");
 	o = (struct azds_prep_opts){ .dir = d };
 	err = azds_prep_run(&o, &r, &e);
-	check(err == -ENOTDIR && strstr(e.msg, "not a folder") && access(TDIR "/w-charts-file/Dockerfile", F_OK),
+	check(err == -ENOTDIR && strstr(e.msg, "not a folder") && access(at("w-charts-file/Dockerfile"), F_OK),
 	      "charts that is a file: an error, nothing written (%s)", e.msg);
 
 	o = (struct azds_prep_opts){ .dir = d, .name = "Bad_Name" };
@@ -612,16 +669,38 @@ static void test_write(void)
 	check(err == -EINVAL && strstr(e.msg, "--name"), "a bad --name is refused (%s)", e.msg);
 }
 
+/* the folders of runs whose process is gone (<glob.h> is shadowed by the project's glob.h) */
+static void remove_stale(void)
+{
+	const char *base = strrchr(TPREFIX, '/') + 1;
+	struct dirent *de;
+	DIR *d = opendir("/tmp");
+
+	while (d && (de = readdir(d))) {
+		long pid;
+
+		if (strncmp(de->d_name, base, strlen(base)))
+			continue;
+		pid = strtol(de->d_name + strlen(base), NULL, 10);
+		if (pid > 0 && kill(pid, 0) && errno == ESRCH)
+			sh("rm -rf '/tmp/%s'", de->d_name);
+	}
+	if (d)
+		closedir(d);
+}
+
 int main(void)
 {
-	sh("rm -rf " TDIR " && mkdir -p " TDIR);
+	remove_stale();
+	snprintf(tdir, sizeof(tdir), TPREFIX "%d", (int)getpid());
+	sh("rm -rf '%s' && mkdir -p '%s'", tdir, tdir);
 	test_languages();
 	test_ambiguity();
 	test_limits();
 	test_names();
 	test_generate();
 	test_write();
-	sh("rm -rf " TDIR);
+	sh("rm -rf '%s'", tdir);
 	printf("%d passed, %d failed\n", passes, failures);
 	return failures ? 1 : 0;
 }

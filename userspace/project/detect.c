@@ -466,7 +466,8 @@ static int xml_get(const char *doc, const char *const *path, char *out, size_t n
 
 /* the readers -------------------------------------------------------------- */
 
-static void name_from(struct azds_project *p, const char *raw, const char *where)
+/* the name from raw (found in where); the raw text is shown when it differs from the label */
+static void name_from(struct azds_project *p, const char *raw, const char *where, bool show_raw)
 {
 	char label[AZDS_LABEL_MAX + 1];
 
@@ -475,7 +476,7 @@ static void name_from(struct azds_project *p, const char *raw, const char *where
 		return;
 	}
 	memcpy(p->name, label, sizeof(label));
-	if (strcmp(raw, p->name))
+	if (show_raw && strcmp(raw, p->name))
 		snprintf(p->name_from, sizeof(p->name_from), "%s (%.100s)", where, raw);
 	else
 		snprintf(p->name_from, sizeof(p->name_from), "%s", where);
@@ -505,7 +506,7 @@ static void read_node(struct azds_project *p, int dfd)
 		/* a scoped package "@acme/web" is named "web" within its scope */
 		const char *slash = name[0] == '@' ? strchr(name, '/') : NULL;
 
-		name_from(p, slash ? slash + 1 : name, "package.json \"name\"");
+		name_from(p, slash ? slash + 1 : name, "package.json \"name\"", true);
 	}
 	p->node_start = json_get(doc, len, k_start, start, sizeof(start)) != -ENOENT;
 	if (!p->node_start && !json_get(doc, len, k_main, mainjs, sizeof(mainjs))) {
@@ -548,7 +549,7 @@ static void read_maven(struct azds_project *p, int dfd)
 		goto jar;
 	}
 	if (art[0] && !strstr(art, "${"))
-		name_from(p, art, "pom.xml <artifactId>");
+		name_from(p, art, "pom.xml <artifactId>", true);
 	if (xml_get(doc, k_ver, ver, sizeof(ver)))
 		xml_get(doc, k_pver, ver, sizeof(ver));
 	if (!xml_get(doc, k_pack, val, sizeof(val)) && strcmp(val, "jar"))
@@ -592,7 +593,7 @@ static void read_dotnet(struct azds_project *p, int dfd)
 	char *doc;
 
 	snprintf(p->program, sizeof(p->program), "%.*s", (int)(dot - file), file);
-	name_from(p, p->program, file);
+	name_from(p, p->program, file, false);
 	snprintf(p->version, sizeof(p->version), "8.0");
 	doc = manifest(p, dfd, file, &len);
 	if (!doc)
