@@ -854,6 +854,72 @@ static void test_render_set(void)
 	azds_diags_free(&d);
 }
 
+/* ---- robustness: every prefix and many one-byte changes of the samples ------ */
+
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = malloc(1 << 16);
+
+	if (!f || !buf)
+		abort();
+	*len = fread(buf, 1, (1 << 16) - 1, f);
+	buf[*len] = '\0';
+	fclose(f);
+	return buf;
+}
+
+/* The parser's contract on any input: 0 with a config and no error, or -EINVAL with none and an error. */
+static bool contract(const char *buf, size_t len)
+{
+	struct azds_diags d;
+	struct azds_yaml *c = (void *)1;
+	bool ok;
+	int rc;
+
+	azds_diags_init(&d);
+	rc = azds_yaml_parse("t.yaml", buf, len, &c, &d);
+	ok = (rc == 0 && c && !azds_diags_errors(&d)) || (rc == -EINVAL && !c && azds_diags_errors(&d));
+	if (!rc) {
+		char *out = NULL;
+
+		if (!azds_yaml_render_set(c, &(struct azds_yaml_vars){ "t", "", "r.", ".h" }, &out, &d))
+			free(out);
+		azds_yaml_free(c);
+	}
+	azds_diags_free(&d);
+	return ok;
+}
+
+static void test_mangled(void)
+{
+	static const char *const files[] = { "fixtures/yaml/dotnet-mywebapi.azds.yaml",
+					     "fixtures/yaml/node-webfrontend.azds.yaml" };
+	static const char subst[] = { ':', '[', '{', '&', '*', '\t', '"', '\'', '-', '\n', '#', '!', '?', '|' };
+
+	for (size_t f = 0; f < sizeof(files) / sizeof(files[0]); f++) {
+		size_t len, bad = 0, runs = 0;
+		char *buf = slurp(files[f], &len);
+
+		for (size_t n = 0; n <= len; n++, runs++)
+			if (!contract(buf, n))
+				bad++;
+		for (size_t i = 0; i < len; i++) {
+			char was = buf[i];
+
+			for (size_t k = 0; k < sizeof(subst); k++, runs++) {
+				buf[i] = subst[k];
+				if (!contract(buf, len))
+					bad++;
+			}
+			buf[i] = was;
+		}
+		check(bad == 0, "%s: %zu prefixes and one-byte changes keep the contract (%zu broke it)", files[f], runs,
+		      bad);
+		free(buf);
+	}
+}
+
 /* ---- diag.h ------------------------------------------------------------------ */
 
 static void test_diags(void)
@@ -908,6 +974,7 @@ int main(void)
 	test_expand_vars();
 	test_yaml_expand_env();
 	test_render_set();
+	test_mangled();
 	test_diags();
 	printf("%d passed, %d failed\n", passes, failures);
 	return failures ? 1 : 0;

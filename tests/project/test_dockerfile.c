@@ -968,6 +968,65 @@ static void test_runtimes(void)
 	}
 }
 
+/* ---- robustness: every prefix and many one-byte changes of the samples ------ */
+
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = malloc(1 << 16);
+
+	if (!f || !buf)
+		abort();
+	*len = fread(buf, 1, (1 << 16) - 1, f);
+	buf[*len] = '\0';
+	fclose(f);
+	return buf;
+}
+
+static bool contract(const char *buf, size_t len)
+{
+	struct azds_diags d;
+	struct azds_dockerfile *df = (void *)1;
+	bool ok;
+	int rc;
+
+	azds_diags_init(&d);
+	rc = azds_dockerfile_parse("Dockerfile", buf, len, NULL, &df, &d);
+	ok = (rc == 0 && df && !azds_diags_errors(&d)) || (rc == -EINVAL && !df && azds_diags_errors(&d));
+	azds_dockerfile_free(rc ? NULL : df);
+	azds_diags_free(&d);
+	return ok;
+}
+
+static void test_mangled(void)
+{
+	static const char *const files[] = { "fixtures/docker/dotnet-multistage.Dockerfile",
+					     "fixtures/docker/node.Dockerfile", "fixtures/docker/go.Dockerfile" };
+	static const char subst[] = { '\\', '$', '{', '}', '"', '\'', '[', ']', '\n', '#', '<', '-', ' ', '`' };
+
+	for (size_t f = 0; f < sizeof(files) / sizeof(files[0]); f++) {
+		size_t len, bad = 0, runs = 0;
+		char *buf = slurp(files[f], &len);
+
+		for (size_t n = 0; n <= len; n++, runs++)
+			if (!contract(buf, n))
+				bad++;
+		for (size_t i = 0; i < len; i++) {
+			char was = buf[i];
+
+			for (size_t k = 0; k < sizeof(subst); k++, runs++) {
+				buf[i] = subst[k];
+				if (!contract(buf, len))
+					bad++;
+			}
+			buf[i] = was;
+		}
+		check(bad == 0, "%s: %zu prefixes and one-byte changes keep the contract (%zu broke it)", files[f], runs,
+		      bad);
+		free(buf);
+	}
+}
+
 int main(void)
 {
 	test_node();
@@ -984,6 +1043,7 @@ int main(void)
 	test_not_honoured();
 	test_limits();
 	test_runtimes();
+	test_mangled();
 	printf("%d passed, %d failed\n", passes, failures);
 	return failures ? 1 : 0;
 }
