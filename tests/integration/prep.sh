@@ -26,6 +26,20 @@ az() {
 	ERR=$(cat "$WORK/err")
 }
 
+# a python3 with PyYAML: Debian's python3-yaml (scripts/install-deps.sh) is for /usr/bin/python3,
+# which another python3 earlier in PATH may lack
+PY=""
+for p in /usr/bin/python3 python3; do
+	if "$p" -c 'import yaml' 2>/dev/null; then
+		PY=$p
+		break
+	fi
+done
+if [ -z "$PY" ]; then
+	echo "FAIL no python3 with PyYAML (apt-get install python3-yaml; scripts/install-deps.sh does)"
+	exit 1
+fi
+
 # files FOLDER: every file under it with its checksum, sorted
 files() {
 	(cd "$1" && find . -type f -print0 | sort -z | xargs -0 -r sha256sum)
@@ -237,7 +251,7 @@ while read -r lang folder name port kill shown; do
 		[ -f "$d/$f" ] || missing="$missing $f(absent)"
 	done
 	expect_eq "$lang: names each of the 12 files written" "$missing" ""
-	if out=$(python3 "$WORK/check.py" "$d" "$name" "$port" false "$kill" 2>&1); then
+	if out=$("$PY" "$WORK/check.py" "$d" "$name" "$port" false "$kill" 2>&1); then
 		ok "$lang: the generated files are valid ($(tail -1 <<<"$out" | sed 's/^ *//'))"
 	else
 		bad "$lang: generated files:"$'\n'"$out"
@@ -245,7 +259,7 @@ while read -r lang folder name port kill shown; do
 	if [ "$HAVE_HELM" = 1 ]; then
 		helm lint "$d/charts/$name" >"$WORK/helm" 2>&1 && ok "$lang: helm lint" || bad "$lang: helm lint: $(cat "$WORK/helm")"
 		if helm template t "$d/charts/$name" --set ingress.enabled=true >"$WORK/helm" 2>&1 &&
-			python3 -c 'import sys, yaml; docs = [x for x in yaml.safe_load_all(open(sys.argv[1])) if x]; sys.exit(0 if sorted(d["kind"] for d in docs) == ["Deployment", "Ingress", "Service"] else 1)' "$WORK/helm"; then
+			"$PY" -c 'import sys, yaml; docs = [x for x in yaml.safe_load_all(open(sys.argv[1])) if x]; sys.exit(0 if sorted(d["kind"] for d in docs) == ["Deployment", "Ingress", "Service"] else 1)' "$WORK/helm"; then
 			ok "$lang: helm template renders a Deployment, a Service and an Ingress"
 		else
 			bad "$lang: helm template: $(cat "$WORK/helm")"
@@ -274,7 +288,7 @@ mkproj node "$d"
 az prep "$d" --enable-ingress --name shop --port 3000
 expect_eq "--enable-ingress --name --port: exit 0 ($ERR)" "$RC" 0
 expect_contains "--name: said" "$OUT" 'service "shop" (from --name), port 3000, ingress on'
-if out=$(python3 "$WORK/check.py" "$d" shop 3000 true node 2>&1); then
+if out=$("$PY" "$WORK/check.py" "$d" shop 3000 true node 2>&1); then
 	ok "--enable-ingress flips ingress.enabled; --port reaches EXPOSE, ENV PORT and containerPort"
 else
 	bad "--enable-ingress/--port: $out"
@@ -298,7 +312,7 @@ expect_contains "own Dockerfile: no Dockerfile.develop beside it" "$OUT" \
 	"skipped Dockerfile.develop (Dockerfile exists: azds.yaml develops with it)"
 [ -e "$d/Dockerfile.develop" ]
 expect_eq "own Dockerfile: Dockerfile.develop absent" "$?" 1
-python3 - "$d/azds.yaml" >"$WORK/py" 2>&1 <<'EOF'
+"$PY" - "$d/azds.yaml" >"$WORK/py" 2>&1 <<'EOF'
 import sys, yaml
 a = yaml.safe_load(open(sys.argv[1]))
 dev = a["configurations"]["develop"]
