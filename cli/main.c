@@ -62,6 +62,15 @@ static const struct verb verbs[] = {
 	  "folder's files (docs/prep.md has the rules), never overwrites a file (each one kept is named)\n"
 	  "and needs no controller.\n",
 	  0, 1 },
+	{ "workspace", "sync", cmd_workspace_sync,
+	  "DIR --name NAME [-n SPACE] [--sync GLOB]... [--ignore PATTERN]... [--no-gitignore] [-o json]",
+	  "sync a folder into a workspace (what azds up does first; low level, for scripts and tests)",
+	  "Only what differs from the workspace goes (SHA-256, zlib in transit); files the folder no\n"
+	  "longer has are deleted there. .dockerignore and .gitignore files are honoured (docs/sync.md).\n",
+	  1, 1 },
+	{ "workspace", "ls", cmd_workspace_ls, "[-n SPACE | -A] [-o json]",
+	  "workspaces of a space (default: your selected space), or of all with -A", NULL, 0, 0 },
+	{ "workspace", "rm", cmd_workspace_rm, "NAME [-n SPACE]", "remove a workspace and its files", NULL, 1, 1 },
 	{ "list-uris", NULL, cmd_list_uris, NULL, "every service address and its kind, from the data plane", NULL,
 	  0, 0 },
 	{ "events", NULL, cmd_events, "[-n COUNT]",

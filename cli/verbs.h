@@ -29,6 +29,10 @@ VERB(cmd_service_add);
 VERB(cmd_service_rm);
 /* prep.c: files only, no controller */
 VERB(cmd_prep);
+/* workspace.c */
+VERB(cmd_workspace_sync);
+VERB(cmd_workspace_ls);
+VERB(cmd_workspace_rm);
 /* uris.c, events.c, bench.c: read the data plane directly */
 VERB(cmd_list_uris);
 VERB(cmd_events);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "ctl.h"
+#include "api_sync.h"
 
 void api_handle(void *ctx, const struct httpd_req *r, struct httpd_resp *w)
 {
@@ -42,6 +43,8 @@ void api_handle(void *ctx, const struct httpd_req *r, struct httpd_resp *w)
 		api_services(c, r, p[8] ? p + 9 : "", w);
 	else if (!strcmp(p, "pods") || !strncmp(p, "pods/", 5))
 		api_pods(c, r, p[4] ? p + 5 : "", w);
+	else if (!strcmp(p, "workspaces") || !strncmp(p, "workspaces/", 11))
+		api_workspaces(c, r, p[10] ? p + 11 : "", w);
 	else
 		api_node(c, r, p, w);
 }

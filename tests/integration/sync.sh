@@ -1,0 +1,279 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# The file sync of `azds up`, end to end through the real daemon's API
+# (azds workspace sync, then curl as a hostile client): the first sync sends
+# every file; a second sends none; one edit sends one; a delete deletes; a
+# restart of the controller (and a new CLI process) still sends none; ignored
+# files never reach the workspace, whose bytes, links and modes equal the
+# source's; crafted batches (../x, absolute paths, bad hashes, oversize,
+# truncated deflate, links out, writes through links) are refused with a 4xx
+# and write nothing outside; another uid cannot touch someone's workspace.
+# Counts are read from -o json (jq); nothing depends on timing.
+INST="${AZDS_TEST_PREFIX:-}sync"
+. "$(dirname "$0")/lib.sh"
+
+AZDS="$BIN/azds -i $INST"
+SOCK=/run/azds/$INST/api.sock
+STATE=/var/lib/azds/$INST
+NOBODY=65534
+SRC=$WORK/src
+OUTSIDE=/tmp/azds-test-$INST-outside
+
+cleanup() {
+	$AZDS controller stop --all >/dev/null 2>&1
+	$CTL purge >/dev/null 2>&1
+	rm -rf "$WORK" "$OUTSIDE"
+}
+trap cleanup EXIT
+cleanup # a crashed earlier run's instance
+mkdir -p "$WORK" "$OUTSIDE"
+
+start_ctl() {
+	$AZDS controller start --no-router >"$WORK/start.log" 2>&1 ||
+		{ cat "$WORK/start.log" "/run/azds/$INST/controller.log" 2>/dev/null; exit 1; }
+}
+
+api() { # api METHOD PATH [BODY]: prints "BODY STATUS"
+	local m=$1 p=$2
+	shift 2
+	curl -s --max-time 20 --unix-socket "$SOCK" -X "$m" -w ' %{http_code}' ${1:+--data-binary "$1"} "http://azds$p"
+}
+status_of() { echo "${1##* }"; }
+
+# sync [ARGS...]: azds workspace sync of $SRC into "app" in dev; J holds the figures
+sync() {
+	$AZDS workspace sync "$SRC" --name app -n dev -o json "$@" >"$WORK/out.json" 2>"$WORK/err"
+	RC=$?
+	ERR=$(cat "$WORK/err")
+}
+j() { jq -r "$1" "$WORK/out.json"; }
+
+# the expected workspace: the source without what the rules leave out
+mk_expect() {
+	rm -rf "$WORK/expect"
+	cp -a "$SRC" "$WORK/expect"
+	rm -rf "$WORK/expect/x.log" "$WORK/expect/build" "$WORK/expect/node_modules" "$WORK/expect/badlink" \
+		"$WORK/expect/src/debug.log" "$WORK/expect/fifo"
+	find "$WORK/expect" -depth -type d -empty -delete
+}
+same_tree() { # same_tree NAME: the workspace's bytes, links and modes equal the expected set's
+	mk_expect
+	if diff -r --no-dereference "$WORK/expect" "$TREE" >"$WORK/diff" 2>&1; then
+		ok "$1"
+	else
+		bad "$1: $(head -5 "$WORK/diff")"
+	fi
+}
+
+# mk.py: a crafted batch as JSON (the hostile client's tool)
+cat >"$WORK/mk.py" <<'EOF'
+import argparse, base64, hashlib, json, zlib
+a = argparse.ArgumentParser()
+a.add_argument("--path", required=True)
+a.add_argument("--content", default="hello\n")
+a.add_argument("--size", type=int)
+a.add_argument("--sha")
+a.add_argument("--truncate", action="store_true")
+a.add_argument("--target")
+a.add_argument("--pad", type=int, default=0)
+o = a.parse_args()
+raw = o.content.encode() + b"x" * o.pad
+z = zlib.compress(raw)
+if o.truncate:
+    z = z[: len(z) // 2]
+if o.target:
+    f = {"path": o.path, "type": "link", "target": o.target}
+else:
+    f = {"path": o.path, "mode": "0644", "size": o.size if o.size is not None else len(raw),
+         "sha256": o.sha or hashlib.sha256(raw).hexdigest(), "mtime": 0,
+         "data": base64.b64encode(z).decode()}
+print(json.dumps({"files": [f]}))
+EOF
+craft() { python3 "$WORK/mk.py" "$@"; }
+
+start_ctl
+$AZDS space select -n dev -y >/dev/null || { bad "space dev"; exit 1; }
+
+# ---- the source folder
+mkdir -p "$SRC/src/lib" "$SRC/static" "$SRC/node_modules/pkg" "$SRC/build" "$SRC/deep/a/b/c"
+printf 'int main(void) { return 0; }\n' >"$SRC/src/main.c"
+printf 'int util(void) { return 1; }\n' >"$SRC/src/lib/util.c"
+printf '<html>hi</html>\n' >"$SRC/static/index.html"
+printf '#!/bin/sh\necho run\n' >"$SRC/run.sh"
+chmod 0755 "$SRC/run.sh"
+printf '# app\n' >"$SRC/README.md"
+printf 'build/\n*.log\n' >"$SRC/.gitignore"
+printf 'node_modules\n' >"$SRC/.dockerignore"
+printf 'log\n' >"$SRC/x.log"
+printf 'log\n' >"$SRC/src/debug.log"
+printf 'obj\n' >"$SRC/build/out.o"
+printf 'module.exports = 1\n' >"$SRC/node_modules/pkg/i.js"
+printf 'spaces\n' >"$SRC/with space.txt"
+printf 'unicode\n' >"$SRC/café.txt"
+: >"$SRC/empty"
+printf 'deep\n' >"$SRC/deep/a/b/c/d.txt"
+head -c 1572864 /dev/urandom >"$SRC/big.bin" # 1.5 MiB: sent in parts
+ln -s src/main.c "$SRC/link"
+ln -s /etc/passwd "$SRC/badlink"
+mkfifo "$SRC/fifo"
+# included: .dockerignore .gitignore README.md big.bin café.txt deep/a/b/c/d.txt empty link
+# run.sh src/lib/util.c src/main.c static/index.html "with space.txt"
+WANT=13
+
+# ---- the first sync sends everything the rules let through
+sync
+expect_eq "first sync succeeds" "$RC" 0
+expect_eq "first sync: every file of the set scanned" "$(j .scanned)" "$WANT"
+expect_eq "first sync: every one sent" "$(j .sent)" "$WANT"
+expect_eq "first sync: the workspace holds them" "$(j .files)" "$WANT"
+expect_contains "a link leading out is skipped with a warning" "$ERR" "badlink -> /etc/passwd"
+TREE=$(ls -d "$STATE"/workspaces/*/app/tree 2>/dev/null | head -1)
+[ -d "$TREE" ] || { bad "the workspace's tree under $STATE/workspaces"; finish; exit 1; }
+same_tree "the workspace equals the source's included set (bytes, links)"
+for f in x.log src/debug.log build node_modules badlink fifo; do
+	[ -e "$TREE/$f" ] || [ -L "$TREE/$f" ] && bad "ignored $f is in the workspace" || ok "ignored $f never reaches the workspace"
+done
+expect_eq "the executable bit is kept" "$(stat -c %a "$TREE/run.sh")" 755
+expect_eq "other files are 0644" "$(stat -c %a "$TREE/src/main.c")" 644
+expect_eq "a link stays a link" "$(readlink "$TREE/link")" "src/main.c"
+expect_eq "files belong to the workspace's owner (root here)" "$(stat -c %u "$TREE/src/main.c")" 0
+
+# ---- nothing changed: nothing goes
+sync
+expect_eq "second sync: 0 sent" "$(j .sent)" 0
+expect_eq "second sync: 0 deleted" "$(j .deleted)" 0
+
+# ---- one edit: exactly one file goes
+printf 'int main(void) { return 2; }\n' >>"$SRC/src/main.c"
+sync
+expect_eq "one file edited: exactly 1 sent" "$(j .sent)" 1
+expect_eq "... and its bytes are the workspace's" "$(cmp "$SRC/src/main.c" "$TREE/src/main.c" && echo same)" same
+# the same size, other bytes
+printf 'XY' | dd of="$SRC/README.md" bs=1 seek=2 conv=notrunc status=none
+sync
+expect_eq "an edit keeping the size: exactly 1 sent" "$(j .sent)" 1
+same_tree "after the edits the workspace equals the source"
+
+# ---- deletes, renames, modes, a file that becomes a directory
+rm "$SRC/src/lib/util.c"
+sync
+expect_eq "one file deleted: 1 deleted in the workspace" "$(j .deleted)" 1
+expect_eq "... and 0 sent" "$(j .sent)" 0
+[ -e "$TREE/src/lib/util.c" ] && bad "the deleted file is still in the workspace" || ok "the deleted file is gone from the workspace"
+[ -d "$TREE/src/lib" ] && bad "its emptied directory is still there" || ok "its emptied directory went with it"
+mv "$SRC/deep/a/b/c/d.txt" "$SRC/deep/moved.txt"
+sync
+expect_eq "a rename: 0 sent (the workspace has the bytes)" "$(j .sent)" 0
+expect_eq "a rename: 1 copied there" "$(j .copied)" 1
+expect_eq "a rename: 1 deleted" "$(j .deleted)" 1
+cp "$SRC/src/main.c" "$SRC/dup.c"
+sync
+expect_eq "a copy of a file: 0 sent, 1 copied there" "$(j .sent) $(j .copied)" "0 1"
+expect_eq "... with the same bytes" "$(cmp "$SRC/dup.c" "$TREE/dup.c" && echo same)" same
+chmod +x "$SRC/src/main.c"
+sync
+expect_eq "chmod +x: no content sent" "$(j .sent)" 0
+expect_eq "chmod +x: the mode is updated" "$(stat -c %a "$TREE/src/main.c")" 755
+rm "$SRC/static/index.html"
+mkdir "$SRC/static/index.html"
+printf 'now a directory\n' >"$SRC/static/index.html/x"
+sync
+expect_eq "a file that became a directory syncs" "$RC" 0
+same_tree "after deletes, a rename, a chmod and a file made a directory, the workspace equals the source"
+
+# ---- a restart of the controller, and a new CLI process: still nothing goes
+$AZDS controller stop >/dev/null 2>&1
+start_ctl
+sync
+expect_eq "after a controller restart: 0 sent" "$(j .sent)" 0
+expect_eq "after a controller restart: 0 deleted" "$(j .deleted)" 0
+
+# ---- a file changed behind the sync's back (a pod rewrote it) is sent again
+printf 'tampered\n' >"$TREE/src/main.c"
+sync
+# (dup.c has its bytes: the workspace copies them rather than being sent them)
+expect_eq "a file changed in the workspace is restored (1 sent or copied there)" "$(($(j .sent) + $(j .copied)))" 1
+same_tree "... and the workspace equals the source again"
+
+# ---- a hostile client: refused with a 4xx, nothing written outside
+WS="/v1/workspaces/app/sync?space=dev"
+hostile() { # hostile NAME WANT_STATUS BODY
+	local out
+	out=$(api POST "$WS" "$3")
+	expect_eq "hostile: $1: $2" "$(status_of "$out")" "$2"
+}
+hostile "../x" 400 "$(craft --path ../x)"
+hostile "a/../../x" 400 "$(craft --path "a/../../../../$OUTSIDE/dotdot")"
+hostile "an absolute path" 400 "$(craft --path "$OUTSIDE/abs")"
+hostile "a NUL in the path" 400 '{"files":[{"path":"a\u0000b","size":1,"sha256":"00","data":""}]}'
+hostile "a bad hash" 400 "$(craft --path bad-hash.txt --sha "$(printf '0%.0s' $(seq 64))")"
+hostile "a size the data does not have" 400 "$(craft --path short.txt --size 100)"
+hostile "a size over the limit" 413 "$(craft --path huge.bin --size $((300 << 20)))"
+hostile "truncated deflate" 400 "$(craft --path trunc.txt --content "$(seq 1000)" --truncate)"
+hostile "a link out of the workspace" 400 "$(craft --path evil --target /etc)"
+hostile "a link up and out" 400 "$(craft --path sub/evil --target ../../outside)"
+hostile "not JSON" 400 'files=../x'
+# a body over 1 MiB is refused on its head, before any byte of it is read
+out=$(python3 - "$SOCK" "$WS" <<'EOF'
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(("POST %s HTTP/1.1\r\nHost: azds\r\nContent-Type: application/json\r\n"
+           "Content-Length: 2097152\r\n\r\n" % sys.argv[2]).encode())
+s.settimeout(10)
+print(s.recv(256).split(b"\r\n")[0].decode())
+EOF
+)
+expect_contains "hostile: a body over 1 MiB: 413" "$out" " 413 "
+# a write below a link the sync made: the link (the workspace's own) is
+# replaced by a directory; it is never followed
+hostile "a link inside is accepted" 200 "$(craft --path inlink --target src)"
+hostile "a write below that link" 200 "$(craft --path inlink/pwn.txt)"
+[ -e "$SRC/src/pwn.txt" ] || [ -e "$TREE/src/pwn.txt" ] && bad "the write below the link went through it" ||
+	ok "the write below the link did not go through it"
+[ -d "$TREE/inlink" ] && [ ! -L "$TREE/inlink" ] && ok "... the link made way for a directory" ||
+	bad "... the link made way for a directory"
+# a pod that swapped a directory of its workspace for a link out
+mkdir -p "$TREE/podswap" && rm -rf "$TREE/podswap" && ln -s "$OUTSIDE" "$TREE/podswap"
+hostile "a write through a directory a pod swapped for a link" 409 "$(craft --path podswap/x.txt)"
+rm -f "$TREE/podswap"
+for f in bad-hash.txt short.txt huge.bin trunc.txt evil; do
+	[ -e "$TREE/$f" ] || [ -L "$TREE/$f" ] && bad "refused $f is in the workspace" || ok "refused $f left nothing"
+done
+expect_eq "nothing was written outside the workspace" "$(ls -A "$OUTSIDE" | wc -l)" 0
+[ -e "$(dirname "$TREE")/x" ] || [ -e "$(dirname "$(dirname "$TREE")")/x" ] &&
+	bad "../x landed next to the tree" || ok "../x landed nowhere"
+expect_eq "staging holds nothing after refused batches" "$(ls -A "$(dirname "$TREE")/staging" | wc -l)" 0
+sync
+expect_eq "after the hostile batches the CLI's sync still works" "$RC" 0
+same_tree "... and the workspace equals the source"
+
+# ---- another uid
+as_nobody() { # as_nobody ARGS...: the azds CLI as uid 65534, in the socket's group
+	setpriv --reuid=$NOBODY --regid=$NOBODY --groups="$(stat -c %g "$SOCK")" "$BIN/azds" -i "$INST" "$@" \
+		</dev/null >"$WORK/nobody.out" 2>"$WORK/nobody.err"
+}
+mkdir -p "$WORK/nsrc" && printf 'mine\n' >"$WORK/nsrc/mine.txt" && chmod -R a+rX "$WORK/nsrc"
+as_nobody workspace sync "$WORK/nsrc" --name app -n dev
+expect_eq "another uid cannot sync into root's workspace" "$?" 1
+expect_contains "... and is told whose it is" "$(cat "$WORK/nobody.err")" "belongs to uid 0"
+[ -e "$TREE/mine.txt" ] && bad "nobody's file landed in root's workspace" || ok "nothing of nobody's landed there"
+out=$(setpriv --reuid=$NOBODY --regid=$NOBODY --groups="$(stat -c %g "$SOCK")" \
+	curl -s --unix-socket "$SOCK" -X DELETE -w ' %{http_code}' "http://azds/v1/workspaces/app?space=dev")
+expect_eq "another uid cannot remove it: 403" "$(status_of "$out")" 403
+as_nobody workspace sync "$WORK/nsrc" --name nobodys -n dev
+expect_eq "another uid syncs into a workspace of its own" "$?" 0
+NTREE=$(ls -d "$STATE"/workspaces/*/nobodys/tree | head -1)
+expect_eq "... whose files are that uid's" "$(stat -c %u "$NTREE/mine.txt")" $NOBODY
+
+# ---- ls, rm
+$AZDS workspace ls -n dev -o json >"$WORK/ls.json"
+expect_eq "workspace ls: app with its files" "$(jq -r '.items[] | select(.name == "app") | .files' "$WORK/ls.json")" "$(j .files)"
+expect_eq "workspace ls: nobody's, owned by it" "$(jq -r '.items[] | select(.name == "nobodys") | .owner' "$WORK/ls.json")" $NOBODY
+$AZDS workspace rm app -n dev >/dev/null
+expect_eq "workspace rm: exit 0" "$?" 0
+[ -e "$TREE" ] && bad "workspace rm left its tree" || ok "workspace rm removed its tree"
+sync
+expect_eq "a sync after rm makes it again and sends everything" "$(j .sent)" "$(j .scanned)"
+
+finish
