@@ -52,7 +52,9 @@ VERB(cmd_prep)
 		OPT_F("public", 0, &public, "the same as --enable-ingress (Dev Spaces' older name)"),
 		OPT_S("name", 0, &name, "NAME", "the service's name (default: from the project, else the folder's)"),
 		OPT_N("port", 0, &port, "P", "the port the program listens on (default 80; Java 8080)", 1, 65535),
-		OPT_C("lang", 0, &lang, "LANG", "the language, when detection picks another", azds_lang_keys()),
+		OPT_C("lang", 0, &lang, "LANG",
+		      "the language (node, python, go, java, dotnet, c-cmake, c-make) when detection picks another",
+		      azds_lang_keys()),
 		OPT_END,
 	};
 	struct azds_prep_opts po = { 0 };

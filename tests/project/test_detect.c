@@ -488,7 +488,8 @@ static void check_dockerfiles(const struct azds_prep *r, const char *what)
 		/* the production Dockerfile's multi-stage COPY --from is host mode's to warn about */
 		if (err || (i == 1 && azds_diags_warnings(&d)))
 			azds_diags_print(&d, stdout, AZDS_DIAG_WARNING);
-		check(!err && (i == 0 || !azds_diags_warnings(&d)) && df && azds_dockerfile_port(df) == r->port && df->argc > 0 && df->workdir_set,
+		check(!err && (i == 0 || !azds_diags_warnings(&d)) && df && azds_dockerfile_port(df) == r->port &&
+			      df->argc > 0 && df->workdir_set,
 		      "%s: %s read by host mode's parser: no error%s, EXPOSE %u, WORKDIR, a program (%d)", what, files[i],
 		      i ? ", no warning" : "", r->port, err);
 		azds_dockerfile_free(df);
@@ -519,7 +520,8 @@ static void test_generate(void)
 		{ "g-java", "pom.xml", "<project><artifactId>orders</artifactId><version>1.0</version></project>",
 		  "FROM eclipse-temurin:17-jre", "CMD [\"java\", \"-jar\", \"target/orders-1.0.jar\"]",
 		  "processesToKill: [java]", 8080 },
-		{ "g-dotnet", "api.csproj", "<Project><PropertyGroup><TargetFramework>net8.0</TargetFramework></PropertyGroup></Project>",
+		{ "g-dotnet", "api.csproj",
+		  "<Project><PropertyGroup><TargetFramework>net8.0</TargetFramework></PropertyGroup></Project>",
 		  "FROM mcr.microsoft.com/dotnet/aspnet:8.0", "FROM mcr.microsoft.com/dotnet/sdk:8.0",
 		  "processesToKill: [dotnet]", 80 },
 		{ "g-make", "Makefile", "all: srv\nsrv: a.c\n\tcc -o srv a.c\n", "FROM gcc:13 AS build", "RUN make",
