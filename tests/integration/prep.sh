@@ -356,15 +356,17 @@ az prep "$WORK/nothing/README.md"
 expect_eq "a file for a folder: exit 1" "$RC" 1
 expect_contains "a file for a folder: says so" "$ERR" "is not a folder"
 
-# a folder nobody may read, and one nobody may write in, as uid 65534
+# a folder nobody may read, and one nobody may write in, as uid 65534 (running a copy of azds in
+# $WORK, which uid 65534 reaches wherever the build directory is)
+cp "$AZDS" "$WORK/azds-copy" && chmod 755 "$WORK/azds-copy"
 d="$WORK/locked"
 mkproj node "$d"
 chmod 700 "$d"
-setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups "$AZDS" -i "$INST" prep "$d" </dev/null >"$WORK/out" 2>"$WORK/err"
+setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups "$WORK/azds-copy" -i "$INST" prep "$d" </dev/null >"$WORK/out" 2>"$WORK/err"
 expect_eq "unreadable folder: exit 1" "$?" 1
 expect_contains "unreadable folder: says so" "$(cat "$WORK/err")" "cannot open folder $d: Permission denied"
 chmod 755 "$d"
-setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups "$AZDS" -i "$INST" prep "$d" </dev/null >"$WORK/out" 2>"$WORK/err"
+setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups "$WORK/azds-copy" -i "$INST" prep "$d" </dev/null >"$WORK/out" 2>"$WORK/err"
 expect_eq "unwritable folder: exit 1" "$?" 1
 expect_contains "unwritable folder: says so" "$(cat "$WORK/err")" "cannot write in folder $d: Permission denied"
 expect_eq "unwritable folder: nothing written" "$(ls -A "$d" | sort | tr '\n' ' ')" "package.json server.js "
