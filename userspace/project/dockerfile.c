@@ -2760,8 +2760,8 @@ static bool finish(struct dfp *p, struct azds_dockerfile *df)
 	}
 	if (!st->workdir_set)
 		note(p, si, ONCE_NONE, st->line, "WORKDIR",
-		     "the last stage sets no WORKDIR, so its folder is /; host mode needs one for the workspace (e.g. "
-		     "WORKDIR /app)");
+		     "the last stage sets no WORKDIR: Docker would run in /, host mode runs in its own workspace "
+		     "folder (/workspace); a WORKDIR says where");
 	final_command(p, si, st, df);
 	unused_build_args(p);
 
