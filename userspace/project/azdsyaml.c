@@ -1442,7 +1442,33 @@ void azds_yaml_free(struct azds_yaml *cfg)
 	free(cfg);
 }
 
+/* The diagnostics one parse added, in line order (stable: the walk reports a section's keys in its own order). */
+static void sort_diags(struct azds_diags *d, size_t first)
+{
+	for (size_t i = first + 1; d && i < d->n; i++) {
+		struct azds_diag g = d->items[i];
+		size_t j = i;
+
+		while (j > first && d->items[j - 1].line > g.line) {
+			d->items[j] = d->items[j - 1];
+			j--;
+		}
+		d->items[j] = g;
+	}
+}
+
+static int parse_buf(const char *name, const char *buf, size_t len, struct azds_yaml **out, struct azds_diags *d);
+
 int azds_yaml_parse(const char *name, const char *buf, size_t len, struct azds_yaml **out, struct azds_diags *d)
+{
+	size_t first = d ? d->n : 0;
+	int rc = parse_buf(name, buf, len, out, d);
+
+	sort_diags(d, first);
+	return rc;
+}
+
+static int parse_buf(const char *name, const char *buf, size_t len, struct azds_yaml **out, struct azds_diags *d)
 {
 	struct builder *b;
 	struct azds_yaml *cfg;
