@@ -459,6 +459,8 @@ static void test_v10(void)
 	expect(&d, AZDS_DIAG_WARNING, 11, "configurations.develop.attach", "develop configuration",
 	       "develop.attach is not used");
 	CHECK_EQ(azds_diags_warnings(&d), 1, "no other warning");
+	check(d.n == 3 && d.items[0].line == 1 && d.items[1].line == 8 && d.items[2].line == 11,
+	      "diagnostics in line order (the walk finds develop.attach before syncTarget)");
 	CHECK_EQ(c->develop.container.n_processes_to_kill, 1, "refresh read as iterate");
 	CHECK_STR(c->develop.container.processes_to_kill[0].v, "node", "refresh.processesToKill[0]");
 	azds_yaml_free(c);
