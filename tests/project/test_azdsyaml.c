@@ -828,6 +828,10 @@ static void test_render_set(void)
 		azds_diags_free(&d);
 		return;
 	}
+	expect(&d, AZDS_DIAG_WARNING, 6, "install.set.a", "unknown variable $(tagg)",
+	       "reading the file warns about an unknown $(x) already");
+	CHECK_EQ(azds_diags_warnings(&d), 1, "... and only about it");
+	azds_diags_free(&d);
 	rc = azds_yaml_render_set(c, &v, &out, &d);
 	CHECK_EQ(rc, -EINVAL, "an unknown $(tagg)");
 	expect(&d, AZDS_DIAG_ERROR, 6, "install.set.a", "unknown variable $(tagg)", "names the variable, line, key");

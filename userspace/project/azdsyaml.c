@@ -768,6 +768,8 @@ static int b_run(struct builder *b)
 /* the schema                                                         */
 /* ------------------------------------------------------------------ */
 
+static bool is_name_char(char c);
+
 struct walk {
 	struct azds_yaml *cfg;
 	struct azds_diags *d;
@@ -1077,6 +1079,51 @@ static void w_values(struct walk *w, const struct azds_ynode *m)
 	}
 }
 
+static bool known_var(const char *name, size_t n)
+{
+	static const char *const names[] = { "tag", "spacePrefix", "rootSpacePrefix", "hostSuffix", NULL };
+
+	for (size_t i = 0; names[i]; i++)
+		if (strlen(names[i]) == n && !strncmp(names[i], name, n))
+			return true;
+	return false;
+}
+
+/*
+ * An unknown $(name) in install.set is a warning when the file is read (host
+ * mode does not render set) and an error when set is rendered for helm.
+ */
+static void w_set_vars(struct walk *w, const struct azds_ynode *n, const char *path)
+{
+	char sub[AZDS_DIAG_KEY_SZ];
+
+	if (n->kind == AZDS_YNODE_MAP) {
+		for (size_t i = 0; i < n->n_entries; i++) {
+			path_key(sub, sizeof(sub), path, n->entries[i].key);
+			w_set_vars(w, n->entries[i].value, sub);
+		}
+		return;
+	}
+	if (n->kind == AZDS_YNODE_SEQ) {
+		for (size_t i = 0; i < n->n_items; i++) {
+			path_idx(sub, sizeof(sub), path, i);
+			w_set_vars(w, n->items[i], sub);
+		}
+		return;
+	}
+	for (const char *p = strstr(n->str, "$("); p; p = strstr(p + 2, "$(")) {
+		const char *q = p + 2;
+
+		while (is_name_char(*q))
+			q++;
+		if (q > p + 2 && *q == ')' && !known_var(p + 2, (size_t)(q - p - 2)))
+			w_warn(w, n->line, path,
+			       "unknown variable $(%.*s): azds knows $(tag), $(spacePrefix), $(rootSpacePrefix) and "
+			       "$(hostSuffix); rendering install.set for helm will fail",
+			       (int)(q - p - 2 > 64 ? 64 : q - p - 2), p + 2);
+	}
+}
+
 static void w_install(struct walk *w, const struct azds_ynode *root)
 {
 	static const char *const known[] = { "chart", "values", "set", NULL };
@@ -1091,10 +1138,12 @@ static void w_install(struct walk *w, const struct azds_ynode *root)
 	w_required(w, m, "chart", "install", &w->cfg->install.chart, "chart: charts/<name>");
 	w_values(w, m);
 	set = w_child(m, "set");
-	if (set && set->kind != AZDS_YNODE_MAP)
+	if (set && set->kind != AZDS_YNODE_MAP) {
 		w_error(w, set->line, "install.set", "expected a mapping of chart values, got %s", kind_name(set));
-	else
+	} else if (set) {
 		w->cfg->install.set = set;
+		w_set_vars(w, set, "install.set");
+	}
 }
 
 static void w_args(struct walk *w, const struct azds_ynode *b)
