@@ -2595,7 +2595,8 @@ static void check_copies(struct dfp *p, int si, const struct stage *st)
 			warn(p, si, c->line, kw,
 			     "--from=%s copies what another stage or image built; host mode builds no stage but the "
 			     "last one's chain and pulls no image, so %s is not filled (make the files in a RUN step, "
-			     "or sync them)",
+			     "or give a single-stage Dockerfile.develop in configurations.develop.build.dockerfile, as "
+			     "Dev Spaces projects do)",
 			     c->from, c->dest);
 			continue;
 		}
