@@ -1027,6 +1027,83 @@ static void test_mangled(void)
 	}
 }
 
+/* ---- docs/azds-yaml.md's limits table is the code's ------------------------ */
+
+/* "1 MiB", "10,000", "64 KiB" -> bytes or a count; 0 when it is not a number */
+static unsigned long long doc_number(const char *cell)
+{
+	unsigned long long v = 0;
+	const char *p = cell;
+
+	while (*p == ' ')
+		p++;
+	if (*p < '0' || *p > '9')
+		return 0;
+	for (; (*p >= '0' && *p <= '9') || *p == ','; p++)
+		if (*p != ',')
+			v = v * 10 + (unsigned)(*p - '0');
+	while (*p == ' ')
+		p++;
+	if (!strncmp(p, "KiB", 3))
+		v <<= 10;
+	else if (!strncmp(p, "MiB", 3))
+		v <<= 20;
+	return v;
+}
+
+static void test_doc_limits(void)
+{
+	static const struct {
+		const char *row;
+		unsigned long long value;
+	} rows[] = {
+		{ "azds.yaml size", AZDS_YAML_MAX_BYTES },
+		{ "nesting of mappings and sequences", AZDS_YAML_MAX_DEPTH },
+		{ "YAML nodes, aliases expanded", AZDS_YAML_MAX_NODES },
+		{ "one scalar (key or value)", AZDS_YAML_MAX_SCALAR },
+		{ "anchors", AZDS_YAML_MAX_ANCHORS },
+		{ "one string after", AZDS_EXPAND_MAX },
+		{ "Dockerfile size", AZDS_DF_MAX_BYTES },
+		{ "one Dockerfile line", AZDS_DF_MAX_LINE },
+		{ "one instruction, its lines joined", AZDS_DF_MAX_INSTR },
+		{ "instructions", AZDS_DF_MAX_INSTRUCTIONS },
+		{ "stages", AZDS_DF_MAX_STAGES },
+		{ "`ENV` names, and `ARG` names, in one stage", AZDS_DF_MAX_VARS },
+		{ "one value after substitution", AZDS_DF_MAX_WORD },
+		{ "all values and build-step environments together", AZDS_DF_MAX_TOTAL },
+	};
+	size_t len;
+	FILE *f = fopen("../../docs/azds-yaml.md", "r");
+	char line[512];
+	bool in_limits = false;
+	size_t found = 0;
+
+	check(f != NULL, "docs/azds-yaml.md is there");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, "## ", 3))
+			in_limits = !strncmp(line, "## Limits", 9);
+		if (!in_limits || line[0] != '|')
+			continue;
+		for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+			len = strlen(rows[i].row);
+			if (strncmp(line + 2, rows[i].row, len) || line[2 + len] != ' ')
+				continue;
+			found++;
+			{
+				const char *cell = strchr(line + 2 + len, '|');
+				unsigned long long v = cell ? doc_number(cell + 1) : 0;
+
+				check(v == rows[i].value, "docs' limit \"%s\": %llu, the code's %llu", rows[i].row, v,
+				      rows[i].value);
+			}
+		}
+	}
+	fclose(f);
+	CHECK_EQ(found, sizeof(rows) / sizeof(rows[0]), "every limit has its row in the docs");
+}
+
 int main(void)
 {
 	test_node();
@@ -1044,6 +1121,7 @@ int main(void)
 	test_limits();
 	test_runtimes();
 	test_mangled();
+	test_doc_limits();
 	printf("%d passed, %d failed\n", passes, failures);
 	return failures ? 1 : 0;
 }
