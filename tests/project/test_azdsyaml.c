@@ -39,16 +39,16 @@ static bool streq(const char *a, const char *b)
 	return a && b && !strcmp(a, b);
 }
 
-#define CHECK_STR(got, want, what)                                                                                   \
-	do {                                                                                                         \
-		const char *g_ = (got);                                                                              \
-		check(streq(g_, (want)), "%s: \"%s\" (want \"%s\")", (what), g_ ? g_ : "(null)", (want));            \
+#define CHECK_STR(got, want, what)                                                                                     \
+	do {                                                                                                           \
+		const char *g_ = (got);                                                                                \
+		check(streq(g_, (want)), "%s: \"%s\" (want \"%s\")", (what), g_ ? g_ : "(null)", (want));              \
 	} while (0)
 
-#define CHECK_EQ(got, want, what)                                                                                    \
-	do {                                                                                                         \
-		long long g_ = (long long)(got), w_ = (long long)(want);                                             \
-		check(g_ == w_, "%s: %lld (want %lld)", (what), g_, w_);                                             \
+#define CHECK_EQ(got, want, what)                                                                                      \
+	do {                                                                                                           \
+		long long g_ = (long long)(got), w_ = (long long)(want);                                               \
+		check(g_ == w_, "%s: %lld (want %lld)", (what), g_, w_);                                               \
 	} while (0)
 
 static void dump(const struct azds_diags *d)
@@ -73,8 +73,8 @@ static bool has(const struct azds_diags *d, enum azds_diag_sev sev, unsigned lin
 	return false;
 }
 
-static void expect(const struct azds_diags *d, enum azds_diag_sev sev, unsigned line, const char *key,
-		   const char *text, const char *what)
+static void expect(const struct azds_diags *d, enum azds_diag_sev sev, unsigned line, const char *key, const char *text,
+		   const char *what)
 {
 	bool ok = has(d, sev, line, key, text);
 
@@ -256,14 +256,15 @@ static void test_broken_file(void)
 	CHECK_EQ(rc, -EINVAL, "a broken file is refused");
 	check(c == NULL, "no config on error");
 	CHECK_EQ(azds_diags_errors(&d), 1, "one error");
-	expect(&d, AZDS_DIAG_ERROR, 8, "configurations.develop.container.sync", "expected a sequence of globs, got a string",
-	       "sync as a string");
+	expect(&d, AZDS_DIAG_ERROR, 8, "configurations.develop.container.sync",
+	       "expected a sequence of globs, got a string", "sync as a string");
 	if (d.n) {
 		azds_diag_format(&d.items[0], line, sizeof(line));
-		CHECK_STR(line,
-			  "fixtures/yaml/broken-sync.azds.yaml:8: error: configurations.develop.container.sync: expected "
-			  "a sequence of globs, got a string",
-			  "the printed line, gcc style");
+		CHECK_STR(
+			line,
+			"fixtures/yaml/broken-sync.azds.yaml:8: error: configurations.develop.container.sync: expected "
+			"a sequence of globs, got a string",
+			"the printed line, gcc style");
 	}
 	azds_diags_free(&d);
 
@@ -374,7 +375,8 @@ static const struct bad_case bad_cases[] = {
 	      "        - {a: b}\n",
 	  9, "configurations.develop.container.iterate.buildCommands[1]", "expected a sequence of strings" },
 	{ "buildCommands nested item",
-	  HDR "configurations:\n  develop:\n    container:\n      iterate:\n        buildCommands:\n        - [make, [x]]\n",
+	  HDR "configurations:\n  develop:\n    container:\n      iterate:\n        buildCommands:\n        - [make, "
+	      "[x]]\n",
 	  8, "configurations.develop.container.iterate.buildCommands[0][1]", "expected a string, got a sequence" },
 	{ "container a string", HDR "configurations:\n  develop:\n    container: x\n", 5,
 	  "configurations.develop.container", "expected a mapping, got a string" },
@@ -382,9 +384,8 @@ static const struct bad_case bad_cases[] = {
 	  "duplicate key (first at line 3)" },
 	{ "duplicate nested key", HDR "install:\n  chart: c\n  set:\n    image:\n      tag: a\n      tag: b\n", 8,
 	  "install.set.image.tag", "duplicate key (first at line 7)" },
-	{ "duplicate in a sequence item",
-	  HDR "install:\n  chart: c\n  set:\n    hosts:\n    - {a: 1, a: 2}\n", 7, "install.set.hosts[0].a",
-	  "duplicate key (first at line 7)" },
+	{ "duplicate in a sequence item", HDR "install:\n  chart: c\n  set:\n    hosts:\n    - {a: 1, a: 2}\n", 7,
+	  "install.set.hosts[0].a", "duplicate key (first at line 7)" },
 	{ "syntax error", HDR "install:\n  chart: a: b\n", 4, "", "YAML syntax error: mapping values are not allowed" },
 	{ "tab indentation", HDR "build:\n\tcontext: .\n", 4, "", "YAML syntax error" },
 	{ "unclosed flow", HDR "build: {context: .\n", 4, "", "YAML syntax error" },
@@ -502,7 +503,8 @@ static void test_values(void)
 	check(c->develop.container.command.shell && c->develop.container.command.argc == 1 &&
 		      streq(c->develop.container.command.argv[0], "npm run dev"),
 	      "a string command is one shell command");
-	check(c->develop.container.build_commands[0].shell && streq(c->develop.container.build_commands[0].argv[0], "make all"),
+	check(c->develop.container.build_commands[0].shell &&
+		      streq(c->develop.container.build_commands[0].argv[0], "make all"),
 	      "a string build command is a shell command");
 	check(!c->develop.container.build_commands[1].shell && c->develop.container.build_commands[1].argc == 2,
 	      "a sequence build command is argv");
@@ -637,7 +639,10 @@ static const char *env_lookup(const char *name, void *ctx)
 static const struct env_pair no_env[] = { { NULL, NULL } };
 
 static const struct env_pair test_env[] = {
-	{ "A", "alpha" }, { "EMPTY", "" }, { "BUILD_CONFIGURATION", "Release" }, { NULL, NULL },
+	{ "A", "alpha" },
+	{ "EMPTY", "" },
+	{ "BUILD_CONFIGURATION", "Release" },
+	{ NULL, NULL },
 };
 
 static void expand_case(const char *in, const char *want, const char *what)
@@ -802,8 +807,8 @@ static void test_render_set(void)
 	rc = parse(wrapped, &back, &d);
 	CHECK_EQ(rc, 0, "the rendering parses back");
 	if (!rc) {
-		CHECK_STR(azds_ynode_scalar(azds_yaml_set_get(back, "ingress.hosts[0]")), "alice.s.dev.mywebapi.localhost",
-			  "the host read back");
+		CHECK_STR(azds_ynode_scalar(azds_yaml_set_get(back, "ingress.hosts[0]")),
+			  "alice.s.dev.mywebapi.localhost", "the host read back");
 		check(!azds_yaml_set_get(back, "image.tag")->plain, "the expanded tag is a quoted string");
 		check(azds_yaml_set_get(back, "replicaCount")->plain, "replicaCount stays plain (a number)");
 		azds_yaml_free(back);
@@ -819,8 +824,9 @@ static void test_render_set(void)
 	azds_yaml_free(c);
 	azds_diags_free(&d);
 
-	rc = parse(HDR "install:\n  chart: c\n  set:\n    a: $(tagg)\n    e: {}\n    s: []\n    n:\n"
-		       "    q: \"x: y\"\n    m: |\n      two\n      lines\n    k: \"multi word\"\n    \"odd key: x\": 1\n",
+	rc = parse(HDR
+		   "install:\n  chart: c\n  set:\n    a: $(tagg)\n    e: {}\n    s: []\n    n:\n"
+		   "    q: \"x: y\"\n    m: |\n      two\n      lines\n    k: \"multi word\"\n    \"odd key: x\": 1\n",
 		   &c, &d);
 	if (rc) {
 		check(false, "the render-cases file parses");
@@ -845,7 +851,8 @@ static void test_render_set(void)
 	rc = rc ? rc : azds_yaml_render_set(c, &v, &out, &d);
 	check(rc == 0 && streq(out, "e: {}\ns: []\n\"n\": null\nq: \"x: y\"\nm: \"two\\nlines\\n\"\n\"odd key: x\": 1\n"
 				    "\"<<\": 2\n\"true\": 3\n"),
-	      "empty containers, null, quoting, block scalars, odd keys (n is a YAML 1.1 bool):\n%s", rc ? "(failed)" : out);
+	      "empty containers, null, quoting, block scalars, odd keys (n is a YAML 1.1 bool):\n%s",
+	      rc ? "(failed)" : out);
 	if (!rc)
 		free(out);
 	azds_yaml_free(c);
@@ -920,8 +927,8 @@ static void test_mangled(void)
 			}
 			buf[i] = was;
 		}
-		check(bad == 0, "%s: %zu prefixes and one-byte changes keep the contract (%zu broke it)", files[f], runs,
-		      bad);
+		check(bad == 0, "%s: %zu prefixes and one-byte changes keep the contract (%zu broke it)", files[f],
+		      runs, bad);
 		free(buf);
 	}
 }

@@ -40,16 +40,16 @@ static bool streq(const char *a, const char *b)
 	return a && b && !strcmp(a, b);
 }
 
-#define CHECK_STR(got, want, what)                                                                                   \
-	do {                                                                                                         \
-		const char *g_ = (got);                                                                              \
-		check(streq(g_, (want)), "%s: \"%s\" (want \"%s\")", (what), g_ ? g_ : "(null)", (want));            \
+#define CHECK_STR(got, want, what)                                                                                     \
+	do {                                                                                                           \
+		const char *g_ = (got);                                                                                \
+		check(streq(g_, (want)), "%s: \"%s\" (want \"%s\")", (what), g_ ? g_ : "(null)", (want));              \
 	} while (0)
 
-#define CHECK_EQ(got, want, what)                                                                                    \
-	do {                                                                                                         \
-		long long g_ = (long long)(got), w_ = (long long)(want);                                             \
-		check(g_ == w_, "%s: %lld (want %lld)", (what), g_, w_);                                             \
+#define CHECK_EQ(got, want, what)                                                                                      \
+	do {                                                                                                           \
+		long long g_ = (long long)(got), w_ = (long long)(want);                                               \
+		check(g_ == w_, "%s: %lld (want %lld)", (what), g_, w_);                                               \
 	} while (0)
 
 static void dump(const struct azds_diags *d)
@@ -73,8 +73,8 @@ static bool has(const struct azds_diags *d, enum azds_diag_sev sev, unsigned lin
 	return false;
 }
 
-static void expect(const struct azds_diags *d, enum azds_diag_sev sev, unsigned line, const char *key,
-		   const char *text, const char *what)
+static void expect(const struct azds_diags *d, enum azds_diag_sev sev, unsigned line, const char *key, const char *text,
+		   const char *what)
 {
 	bool ok = has(d, sev, line, key, text);
 
@@ -171,8 +171,8 @@ static void test_node(void)
 		return;
 	}
 	CHECK_EQ(d.n, 1, "one diagnostic");
-	expect(&d, AZDS_DIAG_NOTE, 1, "FROM", "node:lts: host mode pulls no image; the service runs with Debian's nodejs",
-	       "FROM is noted once");
+	expect(&d, AZDS_DIAG_NOTE, 1, "FROM",
+	       "node:lts: host mode pulls no image; the service runs with Debian's nodejs", "FROM is noted once");
 	CHECK_STR(df->image, "node:lts", "image");
 	CHECK_EQ(df->runtime.kind, AZDS_RT_NODE, "runtime node");
 	CHECK_STR(df->runtime.bins[0], "node", "host binary node");
@@ -403,7 +403,9 @@ static void test_lines(void)
 	}
 	azds_diags_free(&d);
 
-	df = ok_parse("\xef\xbb\xbf" "FROM debian\nRUN a \\", NULL, &d, "a BOM; a continuation at the end of the file");
+	df = ok_parse("\xef\xbb\xbf"
+		      "FROM debian\nRUN a \\",
+		      NULL, &d, "a BOM; a continuation at the end of the file");
 	if (df) {
 		CHECK_STR(df->run[0].text, "a", "the last step ends with the file");
 		expect(&d, AZDS_DIAG_WARNING, 1, "CMD", "no CMD or ENTRYPOINT", "no command: warned");
@@ -462,16 +464,18 @@ static void test_forms(void)
 	}
 	azds_diags_free(&d);
 
-	df = ok_parse("FROM debian\nCMD [ \"a\\tb\" , \"\\u00e9\\\"\", \"\\ud83d\\ude00\" ]\n", NULL, &d, "JSON escapes");
+	df = ok_parse("FROM debian\nCMD [ \"a\\tb\" , \"\\u00e9\\\"\", \"\\ud83d\\ude00\" ]\n", NULL, &d,
+		      "JSON escapes");
 	if (df) {
 		check_argv(df->argv, df->argc, ARGV("a\tb", "\xc3\xa9\"", "\xf0\x9f\x98\x80"), "decoded");
 		azds_dockerfile_free(df);
 	}
 	azds_diags_free(&d);
 
-	df = ok_parse("FROM debian\nSHELL [\"/bin/bash\", \"-o\", \"pipefail\", \"-c\"]\nRUN a | b\nRUN [\"x\", \"y\"]\n"
-		      "CMD c\n",
-		      NULL, &d, "SHELL");
+	df = ok_parse(
+		"FROM debian\nSHELL [\"/bin/bash\", \"-o\", \"pipefail\", \"-c\"]\nRUN a | b\nRUN [\"x\", \"y\"]\n"
+		"CMD c\n",
+		NULL, &d, "SHELL");
 	if (df) {
 		check_argv(df->run[0].argv, df->run[0].argc, ARGV("/bin/bash", "-o", "pipefail", "-c", "a | b"),
 			   "a shell-form RUN through SHELL");
@@ -515,7 +519,8 @@ static void test_combinations(void)
 		const char *what, *text;
 		const char *const *want;
 	} cases[] = {
-		{ "exec ENTRYPOINT + exec CMD", "FROM x\nENTRYPOINT [\"ep\"]\nCMD [\"a\", \"b\"]\n", ARGV("ep", "a", "b") },
+		{ "exec ENTRYPOINT + exec CMD", "FROM x\nENTRYPOINT [\"ep\"]\nCMD [\"a\", \"b\"]\n",
+		  ARGV("ep", "a", "b") },
 		{ "exec ENTRYPOINT + shell CMD", "FROM x\nENTRYPOINT [\"ep\"]\nCMD a b\n",
 		  ARGV("ep", "/bin/sh", "-c", "a b") },
 		{ "exec ENTRYPOINT alone", "FROM x\nENTRYPOINT [\"ep\", \"-v\"]\n", ARGV("ep", "-v") },
@@ -541,8 +546,10 @@ static void test_combinations(void)
 
 	df = ok_parse("FROM x\nENTRYPOINT ep x\nCMD [\"a\"]\n", NULL, &d, "shell ENTRYPOINT + CMD");
 	if (df) {
-		check_argv(df->argv, df->argc, ARGV("/bin/sh", "-c", "ep x", "a"), "Docker's argv (sh ignores the CMD)");
-		expect(&d, AZDS_DIAG_WARNING, 3, "CMD", "not used: a shell-form ENTRYPOINT (line 2)", "the CMD is useless");
+		check_argv(df->argv, df->argc, ARGV("/bin/sh", "-c", "ep x", "a"),
+			   "Docker's argv (sh ignores the CMD)");
+		expect(&d, AZDS_DIAG_WARNING, 3, "CMD", "not used: a shell-form ENTRYPOINT (line 2)",
+		       "the CMD is useless");
 		azds_dockerfile_free(df);
 	}
 	azds_diags_free(&d);
@@ -585,7 +592,8 @@ static void test_args(void)
 	if (df) {
 		CHECK_STR(df->image, "node:18", "azds.yaml's build arg overrides the global default");
 		expect(&d, AZDS_DIAG_WARNING, 31, "configurations.develop.build.args.UNUSED",
-		       "no ARG UNUSED in Dockerfile: the build arg is not used", "an unused build arg, at azds.yaml's line");
+		       "no ARG UNUSED in Dockerfile: the build arg is not used",
+		       "an unused build arg, at azds.yaml's line");
 		CHECK_STR(azds_diags_first(&d, AZDS_DIAG_WARNING)->file, "azds.yaml", "... in azds.yaml");
 		azds_dockerfile_free(df);
 	}
@@ -725,8 +733,8 @@ static void test_copies(void)
 		      "CMD [\"a\"]\n",
 		      &ctx, &d, "copies against the workspace");
 	if (df) {
-		static const bool want[] = { true, true, true, true, true, true, true, false, false,
-					     false, false, true, false };
+		static const bool want[] = { true,  true,  true,  true,	 true, true, true,
+					     false, false, false, false, true, false };
 
 		CHECK_EQ(df->n_copies, 13, "thirteen copies");
 		for (size_t i = 0; i < 13 && i < df->n_copies; i++)
@@ -790,7 +798,8 @@ static void test_not_honoured(void)
 		expect(&d, AZDS_DIAG_NOTE, 7, "VOLUME", "host mode does not honour VOLUME", "VOLUME");
 		expect(&d, AZDS_DIAG_NOTE, 7, "VOLUME", "(and 1 more VOLUME line)", "VOLUME once, with a count");
 		expect(&d, AZDS_DIAG_NOTE, 9, "HEALTHCHECK", "host mode does not honour HEALTHCHECK", "HEALTHCHECK");
-		expect(&d, AZDS_DIAG_NOTE, 10, "STOPSIGNAL", "host mode does not honour STOPSIGNAL SIGINT", "STOPSIGNAL");
+		expect(&d, AZDS_DIAG_NOTE, 10, "STOPSIGNAL", "host mode does not honour STOPSIGNAL SIGINT",
+		       "STOPSIGNAL");
 		CHECK_STR(df->stop_signal, "SIGINT", "STOPSIGNAL recorded");
 		expect(&d, AZDS_DIAG_NOTE, 11, "ONBUILD", "host mode does not honour ONBUILD", "ONBUILD");
 		expect(&d, AZDS_DIAG_WARNING, 12, "RUN", "--mount=type=cache,target=/root/.npm is not honoured",
@@ -924,8 +933,13 @@ static void test_runtimes(void)
 		{ "rust:1", AZDS_RT_RUST, "cargo", NULL },
 		{ "scratch", AZDS_RT_NONE, NULL, NULL },
 	};
-	const char *unknown[] = { "ruby:3", "myregistry.io/node:18", "localhost:5000/node", "quay.io/python",
-				  "mcr.microsoft.com/mssql/server", "nodejs", "" };
+	const char *unknown[] = { "ruby:3",
+				  "myregistry.io/node:18",
+				  "localhost:5000/node",
+				  "quay.io/python",
+				  "mcr.microsoft.com/mssql/server",
+				  "nodejs",
+				  "" };
 	struct azds_image_runtime rt;
 	const char *missing = NULL;
 
@@ -1021,8 +1035,8 @@ static void test_mangled(void)
 			}
 			buf[i] = was;
 		}
-		check(bad == 0, "%s: %zu prefixes and one-byte changes keep the contract (%zu broke it)", files[f], runs,
-		      bad);
+		check(bad == 0, "%s: %zu prefixes and one-byte changes keep the contract (%zu broke it)", files[f],
+		      runs, bad);
 		free(buf);
 	}
 }

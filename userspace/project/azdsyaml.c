@@ -190,13 +190,13 @@ const struct azds_ynode *azds_ynode_get(const struct azds_ynode *root, const cha
 
 struct frame {
 	struct azds_ynode *n;
-	char *anchor;		  /* registered when the node is complete */
-	char *key;		  /* a mapping's pending key */
+	char *anchor; /* registered when the node is complete */
+	char *key;    /* a mapping's pending key */
 	unsigned key_line, key_col;
-	bool key_merge;		  /* the pending key is a plain "<<" */
+	bool key_merge;		   /* the pending key is a plain "<<" */
 	struct azds_ynode **merge; /* "<<" values, resolved at the mapping's end */
 	size_t n_merge, cap_merge;
-	bool is_merge_value;	  /* this node is a "<<" value of the frame below */
+	bool is_merge_value; /* this node is a "<<" value of the frame below */
 };
 
 struct anchor {
@@ -211,7 +211,7 @@ struct builder {
 	size_t len;
 	struct azds_diags *d;
 	size_t nodes;
-	int fatal; /* stop: a syntax error, a limit or no memory */
+	int fatal;  /* stop: a syntax error, a limit or no memory */
 	int errors; /* content errors that let parsing go on (duplicates) */
 	int docs;
 	struct frame stack[AZDS_YAML_MAX_DEPTH];
@@ -219,7 +219,7 @@ struct builder {
 	struct anchor anchors[AZDS_YAML_MAX_ANCHORS];
 	size_t n_anchors;
 	struct azds_ynode *root;
-	bool attached_as_merge; /* the last b_attach put its node in a "<<" list */
+	bool attached_as_merge;	     /* the last b_attach put its node in a "<<" list */
 	struct azds_ynode **discard; /* values of duplicate keys: still built (events go on), then freed */
 	size_t n_discard, cap_discard;
 };
@@ -261,7 +261,8 @@ static void b_error(struct builder *b, unsigned line, unsigned col, const char *
 	azds_diag_add(b->d, AZDS_DIAG_ERROR, b->file, line, col, key, "%s", msg);
 }
 
-static void b_fatal(struct builder *b, int err, unsigned line, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void b_fatal(struct builder *b, int err, unsigned line, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 static void b_fatal(struct builder *b, int err, unsigned line, const char *fmt, ...)
 {
 	char msg[AZDS_DIAG_MSG_SZ];
@@ -547,7 +548,8 @@ static void b_merge(struct builder *b, struct frame *f)
 			const struct azds_ynode *m = src->kind == AZDS_YNODE_SEQ ? src->items[j] : src;
 
 			if (m->kind != AZDS_YNODE_MAP) {
-				b_error(b, m->line, m->column, "<<", "a merge key takes a mapping or a sequence of mappings");
+				b_error(b, m->line, m->column, "<<",
+					"a merge key takes a mapping or a sequence of mappings");
 				b->errors++;
 				continue;
 			}
@@ -883,8 +885,8 @@ static void w_unknown(struct walk *w, const struct azds_ynode *map, const char *
 			continue;
 		path_key(path, sizeof(path), base, key);
 		if (close)
-			w_warn(w, map->entries[i].line, path, "unknown key, ignored; did you mean %s? (keys are case-sensitive)",
-			       close);
+			w_warn(w, map->entries[i].line, path,
+			       "unknown key, ignored; did you mean %s? (keys are case-sensitive)", close);
 		else
 			w_warn(w, map->entries[i].line, path, "unknown key, ignored (%s)", what);
 	}
@@ -1203,8 +1205,9 @@ static void w_ignore(struct walk *w, const struct azds_ynode *b)
 
 		path_idx(path, sizeof(path), base, i);
 		if (it->kind != AZDS_YNODE_SCALAR || azds_ynode_is_null(it) || !it->str[0]) {
-			w_error(w, it->line, path, "expected a .gitignore line, got %s", it->kind == AZDS_YNODE_SCALAR &&
-				!azds_ynode_is_null(it) ? "an empty string" : kind_name(it));
+			w_error(w, it->line, path, "expected a .gitignore line, got %s",
+				it->kind == AZDS_YNODE_SCALAR && !azds_ynode_is_null(it) ? "an empty string"
+											 : kind_name(it));
 			continue;
 		}
 		db->ignore[db->n_ignore].v = w_strdup(w, it->str);
@@ -1296,7 +1299,8 @@ static void w_iterate(struct walk *w, const struct azds_ynode *c, const char *ke
 	w_unknown(w, it, base, known, "iterate takes processesToKill and buildCommands");
 	v = w_child(it, "processesToKill");
 	if (v && v->kind != AZDS_YNODE_SEQ) {
-		w_error(w, v->line, pk_path, "expected a sequence of process names (e.g. [node]), got %s", kind_name(v));
+		w_error(w, v->line, pk_path, "expected a sequence of process names (e.g. [node]), got %s",
+			kind_name(v));
 	} else if (v) {
 		ct->processes_to_kill = calloc(v->n_items ? v->n_items : 1, sizeof(*ct->processes_to_kill));
 		if (!ct->processes_to_kill) {
@@ -1364,7 +1368,8 @@ static void w_container(struct walk *w, const struct azds_ynode *dev)
 		w_iterate(w, c, "iterate");
 	v = v10 ? w_child(c, "syncTarget") : NULL;
 	if (v)
-		azds_diag_add(w->d, AZDS_DIAG_NOTE, w->cfg->file, v->line, 0, "configurations.develop.container.syncTarget",
+		azds_diag_add(w->d, AZDS_DIAG_NOTE, w->cfg->file, v->line, 0,
+			      "configurations.develop.container.syncTarget",
 			      "%s: host mode puts the workspace at the Dockerfile's last WORKDIR instead",
 			      v->kind == AZDS_YNODE_SCALAR ? v->str : "not a path");
 }
@@ -1383,7 +1388,8 @@ static void w_configurations(struct walk *w, const struct azds_ynode *root)
 		if (!strcmp(c->entries[i].key, "develop"))
 			continue;
 		path_key(path, sizeof(path), "configurations", c->entries[i].key);
-		w_warn(w, c->entries[i].line, path, "configuration not used, ignored: azds up runs the develop configuration");
+		w_warn(w, c->entries[i].line, path,
+		       "configuration not used, ignored: azds up runs the develop configuration");
 	}
 	dev = w_map(w, c, "develop", "configurations.develop");
 	if (!dev)
@@ -1399,7 +1405,8 @@ static void w_header(struct walk *w, const struct azds_ynode *root)
 
 	w_required(w, root, "kind", "", &cfg->kind, "kind: helm-release");
 	if (cfg->kind.v && strcmp(cfg->kind.v, "helm-release"))
-		w_error(w, cfg->kind.line, "kind", "\"%s\" is not supported: azds reads kind helm-release", cfg->kind.v);
+		w_error(w, cfg->kind.line, "kind", "\"%s\" is not supported: azds reads kind helm-release",
+			cfg->kind.v);
 	w_required(w, root, "apiVersion", "", &cfg->api_version, "apiVersion: 1.1");
 	if (!cfg->api_version.v || !strcmp(cfg->api_version.v, "1.1"))
 		return;
@@ -1889,8 +1896,10 @@ static const char *env_var(struct envx *x, const char *p, struct sbuf *s, unsign
 		x->rc = -EINVAL;
 		return NULL;
 	} else if (colon || *p != '}') {
-		snprintf(x->err, x->errlen, "bad substitution ${%s%s%.10s: azds reads ${VAR}, ${VAR:-x}, ${VAR-x}, "
-			 "${VAR:+x}, ${VAR+x}, ${VAR:?msg}, ${VAR?msg}", nbuf, colon ? ":" : "", p);
+		snprintf(x->err, x->errlen,
+			 "bad substitution ${%s%s%.10s: azds reads ${VAR}, ${VAR:-x}, ${VAR-x}, "
+			 "${VAR:+x}, ${VAR+x}, ${VAR:?msg}, ${VAR?msg}",
+			 nbuf, colon ? ":" : "", p);
 		x->rc = -EINVAL;
 		return NULL;
 	}
@@ -1924,7 +1933,8 @@ static const char *env_var(struct envx *x, const char *p, struct sbuf *s, unsign
 			sb_add(s, val, strlen(val));
 			break;
 		}
-		snprintf(x->err, x->errlen, "%s: %s", nbuf, word.p && word.n ? word.p : (colon && set ? "is empty" : "is not set"));
+		snprintf(x->err, x->errlen, "%s: %s", nbuf,
+			 word.p && word.n ? word.p : (colon && set ? "is empty" : "is not set"));
 		x->rc = -EINVAL;
 		free(word.p);
 		return NULL;
@@ -2018,8 +2028,7 @@ int azds_yaml_expand_env(struct azds_yaml *cfg, azds_env_fn env, void *ctx, stru
 		if (expand_in_place(cfg, &kv->value, kv->line, path, env, ctx, d))
 			rc = -EINVAL;
 	}
-	if (expand_argv(cfg, &cfg->develop.container.command, "configurations.develop.container.command", env, ctx,
-			d))
+	if (expand_argv(cfg, &cfg->develop.container.command, "configurations.develop.container.command", env, ctx, d))
 		rc = -EINVAL;
 	for (size_t i = 0; i < cfg->develop.container.n_build_commands; i++) {
 		path_idx(path, sizeof(path), "configurations.develop.container.iterate.buildCommands", i);

@@ -29,12 +29,12 @@
 #include "diag.h"
 
 /* Limits; each has its own error message. */
-#define AZDS_YAML_MAX_BYTES  (1u << 20) /* file size */
-#define AZDS_YAML_MAX_DEPTH  32		/* nesting of mappings and sequences */
-#define AZDS_YAML_MAX_NODES  10000	/* scalars, mappings and sequences, aliases expanded */
-#define AZDS_YAML_MAX_SCALAR 65536	/* bytes of one scalar (key or value) */
-#define AZDS_YAML_MAX_ANCHORS 256	/* distinct &anchors */
-#define AZDS_EXPAND_MAX	     65536	/* bytes of one string after $(x) / ${X} expansion */
+#define AZDS_YAML_MAX_BYTES   (1u << 20) /* file size */
+#define AZDS_YAML_MAX_DEPTH   32	 /* nesting of mappings and sequences */
+#define AZDS_YAML_MAX_NODES   10000	 /* scalars, mappings and sequences, aliases expanded */
+#define AZDS_YAML_MAX_SCALAR  65536	 /* bytes of one scalar (key or value) */
+#define AZDS_YAML_MAX_ANCHORS 256	 /* distinct &anchors */
+#define AZDS_EXPAND_MAX	      65536	 /* bytes of one string after $(x) / ${X} expansion */
 
 /* ---- the generic tree (install.set, and the whole file while parsing) ---- */
 
@@ -56,7 +56,7 @@ struct azds_ynode {
 	enum azds_ynode_kind kind;
 	unsigned line, column; /* 1-based, where the node starts */
 	/* scalar */
-	char *str;  /* never NULL for a scalar; NUL bytes are refused */
+	char *str; /* never NULL for a scalar; NUL bytes are refused */
 	size_t len;
 	bool plain; /* written without quotes or a !!str tag: a YAML reader may take it
 		     * as a number, a bool or null; a quoted one is always a string */
@@ -106,7 +106,7 @@ struct azds_yaml_glob {
 struct azds_yaml_argv {
 	char **argv; /* argc strings + NULL */
 	size_t argc;
-	bool shell;  /* written as one string: run it as /bin/sh -c argv[0] (argc is 1) */
+	bool shell; /* written as one string: run it as /bin/sh -c argv[0] (argc is 1) */
 	unsigned line;
 };
 
@@ -117,7 +117,7 @@ struct azds_yaml_kv {
 };
 
 struct azds_yaml {
-	char *file; /* as given to load/parse, used in diagnostics */
+	char *file;		      /* as given to load/parse, used in diagnostics */
 	struct azds_ystr kind;	      /* required, "helm-release" */
 	struct azds_ystr api_version; /* required, "1.1" */
 	struct {
@@ -147,7 +147,7 @@ struct azds_yaml {
 		struct {
 			struct azds_yaml_glob *sync; /* in file order: later entries win */
 			size_t n_sync;
-			bool sync_default;	    /* sync absent: one entry, the whole context */
+			bool sync_default;	       /* sync absent: one entry, the whole context */
 			struct azds_yaml_argv command; /* argc 0: absent (the Dockerfile's CMD/ENTRYPOINT) */
 			struct azds_ystr *processes_to_kill;
 			size_t n_processes_to_kill;

@@ -43,8 +43,8 @@ struct azds_diags {
 	struct azds_diag *items; /* kept ones, in the order they were added */
 	size_t n;
 	size_t cap;
-	size_t dropped;		/* added past AZDS_DIAG_MAX (or when out of memory) */
-	size_t count[3];	/* per severity, dropped ones included */
+	size_t dropped;	 /* added past AZDS_DIAG_MAX (or when out of memory) */
+	size_t count[3]; /* per severity, dropped ones included */
 };
 
 void azds_diags_init(struct azds_diags *d);

@@ -302,7 +302,8 @@ static int cur_stage(const struct dfp *p)
 	return p->n_stages ? (int)p->n_stages - 1 : -1;
 }
 
-static void err(struct dfp *p, unsigned line, const char *key, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void err(struct dfp *p, unsigned line, const char *key, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 static void err(struct dfp *p, unsigned line, const char *key, const char *fmt, ...)
 {
 	va_list ap;
@@ -532,8 +533,10 @@ static void lx_dollar(struct lx *x, struct sb *out)
 		if (x->i >= x->n)
 			lx_fail(x, "${%s: no closing }", name);
 		else
-			lx_fail(x, "${%s%s%c...}: azds reads ${VAR}, ${VAR:-x}, ${VAR-x}, ${VAR:+x}, ${VAR+x}, "
-				   "${VAR:?x} and ${VAR?x}", name, colon ? ":" : "", x->s[x->i]);
+			lx_fail(x,
+				"${%s%s%c...}: azds reads ${VAR}, ${VAR:-x}, ${VAR-x}, ${VAR:+x}, ${VAR+x}, "
+				"${VAR:?x} and ${VAR?x}",
+				name, colon ? ":" : "", x->s[x->i]);
 		return;
 	}
 	val = lx_lookup(x, name);
@@ -693,7 +696,8 @@ static bool fits_total(struct dfp *p, size_t more, unsigned line)
 	if (p->total + more > AZDS_DF_MAX_TOTAL) {
 		if (!p->budget_reported)
 			err(p, line, NULL,
-			    "the Dockerfile's values and build-step environments add up to more than %u bytes: the limit",
+			    "the Dockerfile's values and build-step environments add up to more than %u bytes: the "
+			    "limit",
 			    AZDS_DF_MAX_TOTAL);
 		p->budget_reported = true;
 		return false;
@@ -1084,8 +1088,9 @@ static const struct rt_entry rt_table[] = {
 	{ "scratch", AZDS_RT_NONE, "none", { NULL }, "nothing: a scratch image has no runtime" },
 };
 
-static const struct rt_entry rt_dotnet_mcr = { "dotnet/*", AZDS_RT_DOTNET, "dotnet", { "dotnet" },
-					       "the host's .NET (dotnet)" };
+static const struct rt_entry rt_dotnet_mcr = {
+	"dotnet/*", AZDS_RT_DOTNET, "dotnet", { "dotnet" }, "the host's .NET (dotnet)"
+};
 
 static bool rt_match(const char *pattern, const char *repo)
 {
@@ -1163,7 +1168,8 @@ int azds_runtime_check(const struct azds_image_runtime *rt, const char *path, co
 			size_t len = end ? (size_t)(end - dir) : strlen(dir);
 			char full[4096];
 
-			if (len && snprintf(full, sizeof(full), "%.*s/%s", (int)len, dir, rt->bins[i]) < (int)sizeof(full))
+			if (len &&
+			    snprintf(full, sizeof(full), "%.*s/%s", (int)len, dir, rt->bins[i]) < (int)sizeof(full))
 				found = access(full, X_OK) == 0;
 			if (!end)
 				break;
@@ -1243,8 +1249,7 @@ static void stage_free(struct stage *st)
 	free(st->stop_signal);
 }
 
-static bool kv_array_copy(struct dfp *p, struct azds_df_kv **dst, size_t *n_dst, const struct azds_df_kv *src,
-			  size_t n)
+static bool kv_array_copy(struct dfp *p, struct azds_df_kv **dst, size_t *n_dst, const struct azds_df_kv *src, size_t n)
 {
 	*dst = calloc(n ? n : 1, sizeof(**dst));
 	*n_dst = 0;
@@ -1346,7 +1351,7 @@ static bool stage_inherit(struct dfp *p, struct stage *st, const struct stage *p
 struct instr {
 	const char *name; /* upper case, for diagnostics */
 	unsigned line;
-	const char *rest; /* after the keyword and any flags, trimmed */
+	const char *rest;  /* after the keyword and any flags, trimmed */
 	struct strv flags; /* "name=value" or "name", without the leading "--" */
 };
 
@@ -1439,7 +1444,8 @@ static struct stage *need_stage(struct dfp *p, const struct instr *in)
 {
 	if (p->n_stages)
 		return &p->stages[p->n_stages - 1];
-	err(p, in->line, in->name, "comes before the first FROM: a Dockerfile starts with FROM (only ARG may precede it)");
+	err(p, in->line, in->name,
+	    "comes before the first FROM: a Dockerfile starts with FROM (only ARG may precede it)");
 	return NULL;
 }
 
@@ -1782,8 +1788,8 @@ static void i_expose(struct dfp *p, struct instr *in)
 		if (!v)
 			continue;
 		if (!parse_port(v, &lo, &hi, &proto)) {
-			err(p, in->line, in->name, "\"%s\" is not a port: PORT, PORT/tcp, PORT/udp or FIRST-LAST, 1 to 65535",
-			    v);
+			err(p, in->line, in->name,
+			    "\"%s\" is not a port: PORT, PORT/tcp, PORT/udp or FIRST-LAST, 1 to 65535", v);
 			free(v);
 			continue;
 		}
@@ -1928,8 +1934,10 @@ static void i_cmd(struct dfp *p, struct instr *in)
 		return;
 	}
 	if (st->cmd_set_line)
-		warn(p, cur_stage(p), in->line, in->name, "a second CMD in this stage (the first at line %u): only the "
-			  "last one takes effect", st->cmd_set_line);
+		warn(p, cur_stage(p), in->line, in->name,
+		     "a second CMD in this stage (the first at line %u): only the "
+		     "last one takes effect",
+		     st->cmd_set_line);
 	cmdspec_free(&st->cmd);
 	st->cmd = c;
 	st->cmd_set_line = in->line;
@@ -1978,7 +1986,9 @@ static void i_shell(struct dfp *p, struct instr *in)
 static void i_copy(struct dfp *p, struct instr *in)
 {
 	static const char *const copy_flags[] = { "from", "chown", "chmod", "link", "parents", "exclude", NULL };
-	static const char *const add_flags[] = { "chown", "chmod", "link", "checksum", "keep-git-dir", "exclude", NULL };
+	static const char *const add_flags[] = {
+		"chown", "chmod", "link", "checksum", "keep-git-dir", "exclude", NULL
+	};
 	bool add = !strcmp(in->name, "ADD");
 	struct stage *st = need_stage(p, in);
 	struct strv raw = { 0 };
@@ -1994,7 +2004,8 @@ static void i_copy(struct dfp *p, struct instr *in)
 	for (size_t i = 0; i < in->flags.n; i++)
 		if (strncmp(in->flags.v[i], "from", 4))
 			note(p, cur_stage(p), ONCE_NONE, in->line, in->name,
-			     "--%s is not honoured: the workspace holds the files as the sync writes them", in->flags.v[i]);
+			     "--%s is not honoured: the workspace holds the files as the sync writes them",
+			     in->flags.v[i]);
 	j = json_argv(p, in->rest, &raw);
 	if (j < 0) {
 		err(p, in->line, in->name, "a JSON array of something else than strings: every element needs quotes");
@@ -2107,7 +2118,9 @@ out:
 
 static void i_healthcheck(struct dfp *p, struct instr *in)
 {
-	static const char *const allowed[] = { "interval", "timeout", "start-period", "start-interval", "retries", NULL };
+	static const char *const allowed[] = {
+		"interval", "timeout", "start-period", "start-interval", "retries", NULL
+	};
 	struct stage *st = need_stage(p, in);
 
 	if (!st || !flags_allowed(p, in, allowed))
@@ -2123,10 +2136,10 @@ static void i_healthcheck(struct dfp *p, struct instr *in)
 
 static bool valid_signal(const char *s)
 {
-	static const char *const names[] = { "HUP",  "INT",  "QUIT", "ILL",  "TRAP", "ABRT", "BUS",   "FPE",
-					     "KILL", "USR1", "SEGV", "USR2", "PIPE", "ALRM", "TERM",  "STKFLT",
-					     "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU", "URG",   "XCPU",
-					     "XFSZ", "VTALRM", "PROF", "WINCH", "IO", "PWR", "SYS", NULL };
+	static const char *const names[] = { "HUP",  "INT",    "QUIT", "ILL",	"TRAP", "ABRT", "BUS",	"FPE",
+					     "KILL", "USR1",   "SEGV", "USR2",	"PIPE", "ALRM", "TERM", "STKFLT",
+					     "CHLD", "CONT",   "STOP", "TSTP",	"TTIN", "TTOU", "URG",	"XCPU",
+					     "XFSZ", "VTALRM", "PROF", "WINCH", "IO",	"PWR",	"SYS",	NULL };
 	char *end;
 	unsigned long n;
 
@@ -2188,7 +2201,6 @@ static void i_onbuild(struct dfp *p, struct instr *in)
 	     "host mode builds no image");
 }
 
-
 struct handler {
 	const char *name;
 	void (*fn)(struct dfp *p, struct instr *in);
@@ -2196,11 +2208,24 @@ struct handler {
 
 /* Every instruction takes --flags syntactically, as in BuildKit; each handler says which it accepts. */
 static const struct handler handlers[] = {
-	{ "FROM", i_from },	    { "ARG", i_arg },		{ "ENV", i_env },	    { "LABEL", i_label },
-	{ "MAINTAINER", i_maintainer }, { "WORKDIR", i_workdir }, { "EXPOSE", i_expose },   { "RUN", i_run },
-	{ "CMD", i_cmd },	    { "ENTRYPOINT", i_entrypoint }, { "SHELL", i_shell },	    { "COPY", i_copy },
-	{ "ADD", i_copy },	    { "USER", i_user },		{ "VOLUME", i_volume },	    { "HEALTHCHECK", i_healthcheck },
-	{ "STOPSIGNAL", i_stopsignal }, { "ONBUILD", i_onbuild },
+	{ "FROM", i_from },
+	{ "ARG", i_arg },
+	{ "ENV", i_env },
+	{ "LABEL", i_label },
+	{ "MAINTAINER", i_maintainer },
+	{ "WORKDIR", i_workdir },
+	{ "EXPOSE", i_expose },
+	{ "RUN", i_run },
+	{ "CMD", i_cmd },
+	{ "ENTRYPOINT", i_entrypoint },
+	{ "SHELL", i_shell },
+	{ "COPY", i_copy },
+	{ "ADD", i_copy },
+	{ "USER", i_user },
+	{ "VOLUME", i_volume },
+	{ "HEALTHCHECK", i_healthcheck },
+	{ "STOPSIGNAL", i_stopsignal },
+	{ "ONBUILD", i_onbuild },
 };
 
 static bool is_instruction(const char *w)
@@ -2270,7 +2295,8 @@ static void dispatch(struct dfp *p, char *line, unsigned lineno)
 			h = &handlers[i];
 	if (!h) {
 		err(p, lineno, NULL, "unknown instruction %.40s%s", kw,
-		    strchr(kw, '=') || islower((unsigned char)kw[0]) ? " (a line continued without a trailing \\?)" : "");
+		    strchr(kw, '=') || islower((unsigned char)kw[0]) ? " (a line continued without a trailing \\?)"
+								     : "");
 		return;
 	}
 	if (++p->instructions > AZDS_DF_MAX_INSTRUCTIONS) {
@@ -2488,8 +2514,8 @@ static bool is_url(const char *s)
 
 static bool is_archive(const char *s)
 {
-	static const char *const ext[] = { ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz",
-					   ".tar.zst", NULL };
+	static const char *const ext[] = { ".tar",    ".tar.gz", ".tgz",     ".tar.bz2", ".tbz2",
+					   ".tar.xz", ".txz",	 ".tar.zst", NULL };
 	size_t n = strlen(s);
 
 	for (size_t i = 0; ext[i]; i++) {
@@ -2604,12 +2630,12 @@ static void check_copies(struct dfp *p, int si, const struct stage *st)
 			const char *s = c->src[k];
 
 			if (c->add && is_url(s)) {
-				warn(p, si, c->line, kw, "%s: host mode fetches nothing; download it in a RUN step",
-				     s);
+				warn(p, si, c->line, kw, "%s: host mode fetches nothing; download it in a RUN step", s);
 				all = false;
 			} else if (c->add && is_archive(s)) {
 				warn(p, si, c->line, kw,
-				     "%s: Docker would unpack the archive into %s; host mode syncs it as the file it is "
+				     "%s: Docker would unpack the archive into %s; host mode syncs it as the file it "
+				     "is "
 				     "(unpack it in a RUN step)",
 				     s, c->dest);
 				all = false;
@@ -2617,7 +2643,8 @@ static void check_copies(struct dfp *p, int si, const struct stage *st)
 				char *where = in_workspace(p, st->workdir, s);
 
 				warn(p, si, c->line, kw,
-				     "%s to %s: host mode copies nothing; it syncs the build context to the workspace %s, "
+				     "%s to %s: host mode copies nothing; it syncs the build context to the workspace "
+				     "%s, "
 				     "so %s is at %s instead",
 				     s, c->dest, st->workdir, s, where ? where : "?");
 				free(where);
@@ -2716,8 +2743,9 @@ static void unused_build_args(struct dfp *p)
 		if (!a->key || strv_has(&p->declared, a->key))
 			continue;
 		snprintf(key, sizeof(key), "configurations.develop.build.args.%s", a->key);
-		azds_diag_add(p->d, AZDS_DIAG_WARNING, p->opts->build_args_file ? p->opts->build_args_file : "azds.yaml",
-			      a->line, 0, key, "no ARG %s in %s: the build arg is not used", a->key, p->file);
+		azds_diag_add(p->d, AZDS_DIAG_WARNING,
+			      p->opts->build_args_file ? p->opts->build_args_file : "azds.yaml", a->line, 0, key,
+			      "no ARG %s in %s: the build arg is not used", a->key, p->file);
 	}
 }
 
@@ -2916,7 +2944,8 @@ int azds_dockerfile_load(const char *path, const struct azds_df_opts *opts, stru
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0) {
 		rc = -errno;
-		azds_diag_add(d, AZDS_DIAG_ERROR, path, 0, 0, NULL, "%s", rc == -ENOENT ? "no such file" : strerror(-rc));
+		azds_diag_add(d, AZDS_DIAG_ERROR, path, 0, 0, NULL, "%s",
+			      rc == -ENOENT ? "no such file" : strerror(-rc));
 		return rc;
 	}
 	if (fstat(fd, &st) < 0)

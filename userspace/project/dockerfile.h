@@ -99,8 +99,8 @@ struct azds_df_run {
 		      * as SHELL (default /bin/sh -c) + the command text */
 	size_t argc;
 	bool shell_form;
-	char *text;	     /* the command as written (exec form: its argv joined by spaces) */
-	char *workdir;	     /* WORKDIR in effect (absolute) */
+	char *text;		/* the command as written (exec form: its argv joined by spaces) */
+	char *workdir;		/* WORKDIR in effect (absolute) */
 	struct azds_df_kv *env; /* environment Docker gives it: ENV, then ARG values ENV does not
 				 * shadow; the host's PATH etc. are the caller's to add */
 	size_t n_env;
@@ -132,12 +132,12 @@ struct azds_df_opts {
 struct azds_dockerfile {
 	char *file;
 	/* the last stage, the one host mode runs */
-	char *image;	     /* its base image, through FROM <stage> chains: "node:lts" */
+	char *image; /* its base image, through FROM <stage> chains: "node:lts" */
 	struct azds_image_runtime runtime;
-	unsigned from_line;  /* its FROM */
-	char *stage_name;    /* its "AS name", or NULL */
+	unsigned from_line; /* its FROM */
+	char *stage_name;   /* its "AS name", or NULL */
 	size_t n_stages;
-	char *workdir;	     /* the last WORKDIR: where the workspace is mounted; "/" if none */
+	char *workdir; /* the last WORKDIR: where the workspace is mounted; "/" if none */
 	bool workdir_set;
 	struct azds_df_kv *env; /* the service's ENV: unique keys, first-set order, last value */
 	size_t n_env;
@@ -149,7 +149,7 @@ struct azds_dockerfile {
 	size_t n_run;
 	struct azds_df_copy *copies; /* COPY and ADD of the same chain */
 	size_t n_copies;
-	char **cmd;	/* CMD as written: exec argv, or {text} when cmd_shell; NULL-terminated */
+	char **cmd; /* CMD as written: exec argv, or {text} when cmd_shell; NULL-terminated */
 	size_t n_cmd;
 	bool cmd_shell;
 	unsigned cmd_line; /* 0: no CMD */
