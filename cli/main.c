@@ -63,7 +63,7 @@ static const struct verb verbs[] = {
 	  "and needs no controller.\n",
 	  0, 1 },
 	{ "workspace", "sync", cmd_workspace_sync,
-	  "DIR --name NAME [-n SPACE] [--sync GLOB]... [--ignore PATTERN]... [--no-gitignore] [-o json]",
+	  "DIR --name NAME [-n SPACE] [--sync GLOB]... [--ignore PATTERN]... [--no-gitignore] [--only PATH]... [-o json]",
 	  "sync a folder into a workspace (what azds up does first; low level, for scripts and tests)",
 	  "Only what differs from the workspace goes (SHA-256, zlib in transit); files the folder no\n"
 	  "longer has are deleted there. .dockerignore and .gitignore files are honoured (docs/sync.md).\n",

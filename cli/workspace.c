@@ -694,7 +694,7 @@ VERB(cmd_workspace_sync)
 {
 	const char *given = NULL, *name = NULL, *output = NULL;
 	bool no_git = false, no_docker = false;
-	struct strlist globs = { 0 }, ignores = { 0 };
+	struct strlist globs = { 0 }, ignores = { 0 }, only = { 0 };
 	const struct opt o[] = {
 		OPT_S("name", 0, &name, "NAME", "the workspace (required)"),
 		OPT_S("space", 'n', &given, "SPACE", "its space (default: your selected space)"),
@@ -702,6 +702,8 @@ VERB(cmd_workspace_sync)
 		OPT_L("ignore", 0, &ignores, "PATTERN", "azds.yaml's build.ignore: .gitignore lines applied last"),
 		OPT_F("no-gitignore", 0, &no_git, "do not honour .gitignore files (build.useGitIgnore: false)"),
 		OPT_F("no-dockerignore", 0, &no_docker, "do not honour .dockerignore"),
+		OPT_L("only", 0, &only, "PATH",
+		      "only this path of DIR, as a watcher sends it: sent, or deleted when gone or left out"),
 		OPT_C("output", 'o', &output, "json", "the figures as JSON", "json"),
 		OPT_END,
 	};
@@ -725,7 +727,8 @@ VERB(cmd_workspace_sync)
 	rules.nignore = (size_t)ignores.n;
 	rules.use_gitignore = !no_git;
 	rules.no_dockerignore = no_docker;
-	if (azds_ws_sync(space, name, a.pos[0], &rules, &st))
+	if (only.n ? azds_ws_sync_paths(space, name, a.pos[0], &rules, only.v, (size_t)only.n, &st)
+		   : azds_ws_sync(space, name, a.pos[0], &rules, &st))
 		goto out;
 	if (output_json(output)) {
 		json_t *j = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "space",
@@ -749,6 +752,7 @@ VERB(cmd_workspace_sync)
 out:
 	free(globs.v);
 	free(ignores.v);
+	free(only.v);
 	args_free(&a);
 	return rc;
 }

@@ -181,6 +181,15 @@ sync
 expect_eq "a file that became a directory syncs" "$RC" 0
 same_tree "after deletes, a rename, a chmod and a file made a directory, the workspace equals the source"
 
+# ---- a watcher's paths (--only): each sent, or deleted when gone or left out
+printf 'watched\n' >>"$SRC/static/index.html/x"
+rm "$SRC/dup.c"
+sync --only static/index.html/x --only dup.c --only x.log
+expect_eq "--only: the edited path sent (1)" "$(j .sent)" 1
+expect_eq "--only: the removed path deleted (1)" "$(j .deleted)" 1
+[ -e "$TREE/x.log" ] && bad "--only: an ignored path was sent" || ok "--only: an ignored path is not sent"
+same_tree "after --only the workspace equals the source"
+
 # ---- a restart of the controller, and a new CLI process: still nothing goes
 $AZDS controller stop >/dev/null 2>&1
 start_ctl
