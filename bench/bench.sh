@@ -132,7 +132,7 @@ bg_in_pod bulk-dev "$W/plain.log" "$B/podserver" --quiet --pod bulk-dev --space 
 bg_in_pod bulk-dev "$W/iperf.log" iperf3 -s -p 5201
 
 addr() { $CTL pod list | awk -v p="$1" '$1 == p { print $2 }'; }
-vip() { "$B/azds" -i $I list-uris | awk -v n="$1" '$1 == n { sub(".*://", "", $2); print $2 }'; }
+vip() { "$B/azds" -i $I list-uris --addresses | awk -v n="$1" '$1 == n { sub(".*://", "", $2); print $2 }'; }
 ALICE=$(addr api-alice)
 DEV=$(addr api-dev)
 BULK=$(addr bulk-dev)

@@ -180,7 +180,7 @@ static pid_t spawn_detached(char **args, int log_fd)
 /* what start passes on to `azds-controller run`, as given */
 struct start_opts {
 	unsigned long max_depth, max_spaces, max_services, max_pods, router_workers;
-	const char *group, *state_dir, *pod_memory, *pod_pids, *pod_cpu;
+	const char *group, *state_dir, *pod_memory, *pod_pids, *pod_cpu, *ingress_port;
 	bool no_kernel_lb, no_sockmap, no_router, verbose;
 	struct strlist router_args;
 };
@@ -234,6 +234,8 @@ static int build_args(const struct start_opts *s, const char *ctl, struct args_o
 		err = push(o, "--group", s->group);
 	if (!err && s->state_dir)
 		err = push(o, "--state-dir", s->state_dir);
+	if (!err && s->ingress_port)
+		err = push(o, "--ingress-port", s->ingress_port);
 	if (!err && s->pod_memory)
 		err = push(o, "--pod-memory", s->pod_memory);
 	if (!err && s->pod_pids)
@@ -334,6 +336,8 @@ VERB(cmd_controller_start)
 		OPT_S("pod-memory", 0, &s.pod_memory, "SIZE", "a pod's memory limit unless it sets one (default 512Mi)"),
 		OPT_S("pod-pids", 0, &s.pod_pids, "N", "a pod's pids limit unless it sets one (default 512)"),
 		OPT_S("pod-cpu", 0, &s.pod_cpu, "CPU", "a pod's cpu limit unless it sets one (default 1000m)"),
+		OPT_S("ingress-port", 0, &s.ingress_port, "PORT",
+		      "the local ingress on 127.0.0.1 (default 15080; 0: none)"),
 		OPT_L("router-arg", 0, &s.router_args, "ARG", "passed to azds-router"),
 		OPT_END,
 	};

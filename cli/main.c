@@ -14,7 +14,7 @@
 
 static const struct verb verbs[] = {
 	{ "controller", "start", cmd_controller_start,
-	  "[--max-depth N] [--max-spaces N] [--max-services N] [--max-pods N] [--group G] [--router-arg ARG]...",
+	  "[--max-depth N] [--max-spaces N] [--max-services N] [--max-pods N] [--group G] [--ingress-port P] [--router-arg ARG]...",
 	  "start the instance's controller in the background and wait until it is ready",
 	  "It runs azds-controller run (next to this azds) detached from the terminal, logging to\n"
 	  "/run/azds/<instance>/controller.log. Already running: says so and succeeds.\n",
@@ -71,7 +71,29 @@ static const struct verb verbs[] = {
 	{ "workspace", "ls", cmd_workspace_ls, "[-n SPACE | -A] [-o json]",
 	  "workspaces of a space (default: your selected space), or of all with -A", NULL, 0, 0 },
 	{ "workspace", "rm", cmd_workspace_rm, "NAME [-n SPACE]", "remove a workspace and its files", NULL, 1, 1 },
-	{ "list-uris", NULL, cmd_list_uris, NULL, "every service address and its kind, from the data plane", NULL,
+	{ "up", NULL, cmd_up, "[FOLDER] [-n SPACE] [-d] [--dry-run] [--port P] [--forward-port P] [-v]",
+	  "run the folder's service in your space, follow its output and sync each save",
+	  "Reads azds.yaml and the Dockerfile (configurations.develop.build.dockerfile, else\n"
+	  "build.dockerfile), syncs the folder into a workspace of the controller, runs the RUN steps\n"
+	  "whose inputs changed, declares the service and starts it with the workspace at WORKDIR.\n"
+	  "Then it prints its output, each line prefixed with the service, and watches the folder:\n"
+	  "a static file is copied in place, a source change restarts the service (after\n"
+	  "iterate.buildCommands), a change to azds.yaml, the Dockerfile or a file outside\n"
+	  "container.sync redeploys. Ctrl-C stops following and leaves the service running.\n",
+	  0, 1 },
+	{ "down", NULL, cmd_down, "[FOLDER] [-n SPACE] [--keep-workspace] [-o json]",
+	  "remove the folder's service from your space: its pods, the service and its workspace", NULL, 0, 1 },
+	{ "list-up", NULL, cmd_list_up, "[-n SPACE] [--all] [-o json]",
+	  "what azds up runs in your space: Name, Space, Type, Updated, Status (--all: pods too)", NULL, 0, 0 },
+	{ "logs", NULL, cmd_logs, "[SERVICE] [-n SPACE] [-f] [--tail N] [-o json]",
+	  "a service's output (default: the service of this folder's azds.yaml)",
+	  "Each line is prefixed with the service. -f follows it until Ctrl-C, across restarts.\n", 0, 1 },
+	{ "list-uris", NULL, cmd_list_uris, "[-n SPACE] [--addresses] [-o json|wide]",
+	  "where the services your space sees answer: Uri and Status",
+	  "An HTTP service's Uri is its local-ingress host for the space\n"
+	  "(http://alice.s.dev.web.localhost:15080/), a TCP service's its service address. A space sees\n"
+	  "its own services and, where it has none of a name, its parent's. --addresses lists every\n"
+	  "service address of the data plane instead, from the pinned maps.\n",
 	  0, 0 },
 	{ "events", NULL, cmd_events, "[-n COUNT]",
 	  "data-plane connection events from now on (older backlog skipped)",
@@ -90,8 +112,11 @@ static void usage(FILE *f)
 	fprintf(f, "usage: azds [-i INSTANCE] COMMAND [VERB] [OPTIONS]\n\n");
 	for (size_t k = 0; k < NVERBS; k++) {
 		const struct verb *v = &verbs[k];
-		/* one-word commands read the data plane, not the API */
-		const char *heading = v->name ? v->group : "data plane";
+		/* one-word commands: the inner loop's (Dev Spaces' own verbs),
+		 * then the data plane's readers and the benchmark */
+		const char *heading = v->name			       ? v->group
+				      : !strcmp(v->group, "events") || !strcmp(v->group, "bench") ? "data plane"
+												    : "develop";
 
 		if (!group || strcmp(group, heading))
 			fprintf(f, "%s%s:\n", group ? "\n" : "", heading);

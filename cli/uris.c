@@ -1,22 +1,29 @@
 // SPDX-License-Identifier: MIT
-/* azds list-uris: every service address in the data plane and its kind. */
+/*
+ * azds list-uris: where each service a space sees answers (Uri, Status),
+ * as Dev Spaces listed them: through the node's local ingress for HTTP
+ * services (docs/ingress.md), the service address for TCP ones. A space
+ * sees its own services and, where it has none of that name, its
+ * parent's (then the grandparent's...), as requests are routed.
+ * --addresses lists every service address of the data plane instead,
+ * read from the pinned maps (no controller needed).
+ */
 #include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
 #include <bpf/bpf.h>
+#include "client.h"
 #include "maps.h"
+#include "table.h"
 #include "verbs.h"
 
-VERB(cmd_list_uris)
+static int list_addresses(void)
 {
 	struct azds_vip_key k, n;
 	struct azds_maps m;
 	struct azds_vip vip;
-	struct args a;
 	void *cur = NULL;
-	int r = opts_parse(v, NULL, argc, argv, &a);
 
-	if (r)
-		return opts_exit(r);
-	args_free(&a);
 	if (cli_maps_open(&m))
 		return EXIT_FAIL;
 	printf("%-16s %-22s %s\n", "SERVICE", "URI", "KIND");
@@ -33,5 +40,120 @@ VERB(cmd_list_uris)
 		printf("%-16s %s://%s:%-5u %s\n", vip.name, kind, addr, ntohs(k.port), kind);
 	}
 	azds_maps_close(&m);
+	return 0;
+}
+
+/* "dev/alice/x" -> "x.alice.s.dev." ; "dev" -> "dev." */
+static void host_prefix(const char *space, char *out, size_t len)
+{
+	const char *slash = strchr(space, '/');
+	char tmp[AZDS_PATH_MAX], *parts[AZDS_DEPTH_HARD_MAX + 1], *save = NULL;
+	int n = 0;
+
+	out[0] = 0;
+	if (slash) {
+		snprintf(tmp, sizeof(tmp), "%s", slash + 1);
+		for (char *t = strtok_r(tmp, "/", &save); t && n < AZDS_DEPTH_HARD_MAX; t = strtok_r(NULL, "/", &save))
+			parts[n++] = t;
+		for (int i = n - 1; i >= 0; i--) {
+			strncat(out, parts[i], len - strlen(out) - 1);
+			strncat(out, ".", len - strlen(out) - 1);
+		}
+		strncat(out, "s.", len - strlen(out) - 1);
+	}
+	strncat(out, space, slash ? (size_t)(slash - space) : strlen(space));
+	strncat(out, ".", len - strlen(out) - 1);
+}
+
+VERB(cmd_list_uris)
+{
+	const char *given = NULL, *output = NULL;
+	bool addresses = false;
+	const struct opt o[] = {
+		OPT_S("space", 'n', &given, "SPACE", "the space (default: your selected space)"),
+		OPT_F("addresses", 0, &addresses, "every service address in the data plane instead (no controller needed)"),
+		OPT_OUTPUT(&output),
+		OPT_END,
+	};
+	char space[AZDS_PATH_MAX], chain[AZDS_PATH_MAX], prefix[AZDS_PATH_MAX + 16], uri[600];
+	struct api_reply svcs = { 0 }, st = { 0 };
+	json_t *rows = json_array(), *seen = json_object(), *s;
+	unsigned port = 0;
+	struct args a;
+	size_t i;
+	int r = opts_parse(v, o, argc, argv, &a);
+
+	if (r)
+		return opts_exit(r);
+	args_free(&a);
+	if (addresses) {
+		json_decref(rows);
+		json_decref(seen);
+		return list_addresses();
+	}
+	if (api_space_or_selected(given, space, sizeof(space)) || api_get("/v1/services", &svcs) ||
+	    api_get("/v1/status", &st)) {
+		api_reply_free(&svcs);
+		json_decref(rows);
+		json_decref(seen);
+		return EXIT_FAIL;
+	}
+	if (json_is_true(json_object_get(json_object_get(st.json, "ingress"), "listening")))
+		port = (unsigned)json_integer_value(json_object_get(json_object_get(st.json, "ingress"), "port"));
+	host_prefix(space, prefix, sizeof(prefix));
+	/* the space, then each ancestor: the nearest copy of a name is the one routed to */
+	snprintf(chain, sizeof(chain), "%s", space);
+	for (;;) {
+		json_array_foreach(json_object_get(svcs.json, "items"), i, s) {
+			const char *name = jstr(s, "name", "");
+			bool http = !strcmp(jstr(s, "kind", ""), "http");
+			bool ready = json_array_size(json_object_get(s, "endpoints")) > 0;
+
+			if (strcmp(jstr(s, "space", ""), chain) || json_object_get(seen, name))
+				continue;
+			json_object_set_new(seen, name, json_true());
+			if (http && port)
+				snprintf(uri, sizeof(uri), "http://%s%s.localhost:%u/", prefix, name, port);
+			else
+				snprintf(uri, sizeof(uri), "%s://%s:%d/", http ? "http" : "tcp", jstr(s, "address", "?"),
+					 (int)json_integer_value(json_object_get(s, "port")));
+			json_array_append_new(rows, json_pack("{s:s,s:s,s:s,s:s}", "service", name, "uri", uri, "status",
+							      ready ? "Available" : "NotReady", "from", chain));
+		}
+		char *slash = strrchr(chain, '/');
+
+		if (!slash)
+			break;
+		*slash = 0;
+	}
+	if (output_json(output)) {
+		json_t *doc = json_pack("{s:s,s:o}", "space", space, "items", rows);
+
+		print_json(doc);
+		json_decref(doc);
+	} else if (!json_array_size(rows)) {
+		printf("No service in %s or its parents\n", space);
+		json_decref(rows);
+	} else {
+		struct table *t = table_new();
+		json_t *row;
+
+		table_col(t, "Uri", 0);
+		table_col(t, "Status", 0);
+		table_col(t, "Service", TABLE_WIDE);
+		table_col(t, "From", TABLE_WIDE);
+		json_array_foreach(rows, i, row) {
+			table_cell(t, "%s", jstr(row, "uri", ""));
+			table_cell(t, "%s", jstr(row, "status", ""));
+			table_cell(t, "%s", jstr(row, "service", ""));
+			table_cell(t, "%s", jstr(row, "from", ""));
+		}
+		table_print(t, stdout, output_wide(output));
+		table_free(t);
+		json_decref(rows);
+	}
+	json_decref(seen);
+	api_reply_free(&svcs);
+	api_reply_free(&st);
 	return 0;
 }

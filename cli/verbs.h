@@ -33,6 +33,12 @@ VERB(cmd_prep);
 VERB(cmd_workspace_sync);
 VERB(cmd_workspace_ls);
 VERB(cmd_workspace_rm);
+/* up.c */
+VERB(cmd_up);
+VERB(cmd_down);
+/* upinfo.c */
+VERB(cmd_list_up);
+VERB(cmd_logs);
 /* uris.c, events.c, bench.c: read the data plane directly */
 VERB(cmd_list_uris);
 VERB(cmd_events);

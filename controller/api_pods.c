@@ -11,6 +11,8 @@
 #include <unistd.h>
 #include <sys/stat.h>
 #include "ctl.h"
+#include "api_sync.h"
+#include "runtime.h"
 #include "podcg.h"
 
 #define POD_SPEC_BYTES_MAX (64 * 1024) /* command and env of one pod */
@@ -48,11 +50,12 @@ json_t *api_pod_json(struct ctl *c, const struct st_pod *p, const struct st_pod_
 			   st->last_exit_code >= 0 && !st->last_signal ? json_integer(st->last_exit_code) : json_null(),
 			   "last_signal", st->last_signal ? json_integer(st->last_signal) : json_null(), "started",
 			   ms_json(st->started), "finished", ms_json(st->finished), "reason", st->reason);
-	return json_pack("{s:s,s:s,s:o,s:s,s:o,s:s,s:{s:I,s:i,s:i},s:i,s:s,s:o}", "name", p->name, "space", p->space,
-			 "services", svcs, "address", a, "command", cmd, "restart",
+	return json_pack("{s:s,s:s,s:o,s:s,s:o,s:s,s:{s:I,s:i,s:i},s:i,s:s,s:s,s:o}", "name", p->name, "space",
+			 p->space, "services", svcs, "address", a, "command", cmd, "restart",
 			 p->restart == ST_RESTART_NEVER ? "Never" : p->restart == ST_RESTART_ONFAILURE ? "OnFailure" : "Always",
 			 "limits", "memory", (json_int_t)p->limits.memory_bytes, "pids", (int)p->limits.pids, "cpu",
-			 (int)p->limits.cpu_millis, "uid", (int)p->uid, "workdir", p->workdir, "status", status);
+			 (int)p->limits.cpu_millis, "uid", (int)p->uid, "workdir", p->workdir, "mount",
+			 p->mount[0] ? p->mount : "/workspace", "status", status);
 }
 
 /* a decimal number, maybe with a fraction: no sign, hex, exponent, inf or nan */
@@ -198,6 +201,70 @@ static int strings(json_t *a, char **out, int max, const char *what, struct http
 	return (int)i;
 }
 
+/*
+ * "workspace": NAME, a synced workspace of the pod's space (docs/sync.md),
+ * lent to the pod as its workdir; only its owner (or root) may lend it.
+ */
+static int pod_workspace(struct ctl *c, json_t *j, uid_t caller, const struct st_space *sp, struct st_pod *p,
+			 struct httpd_resp *w)
+{
+	json_t *v = json_object_get(j, "workspace");
+	const char *ws = json_string_value(v);
+	char tree[PATH_MAX];
+	struct azds_err e;
+	struct stat st;
+
+	if (!v)
+		return 0;
+	if (!ws || azds_name_valid("workspace", ws, &e)) {
+		httpd_error(w, 400, "pod \"%s\": \"workspace\" must be a workspace name%s%s", p->name, ws ? ": " : "",
+			    ws ? e.msg : "");
+		return -EINVAL;
+	}
+	if (p->workdir[0]) {
+		httpd_error(w, 400, "pod \"%s\": give \"workdir\" or \"workspace\", not both", p->name);
+		return -EINVAL;
+	}
+	api_workspace_tree(c, sp->id, ws, tree, sizeof(tree));
+	if (lstat(tree, &st) || !S_ISDIR(st.st_mode)) {
+		httpd_error(w, 404, "pod \"%s\": space \"%s\" has no workspace \"%s\" (sync it first)", p->name, sp->path,
+			    ws);
+		return -ENOENT;
+	}
+	if (caller != 0 && st.st_uid != caller) {
+		httpd_error(w, 403, "pod \"%s\": workspace \"%s\" belongs to uid %u, not to you (uid %u)", p->name, ws,
+			    (unsigned)st.st_uid, (unsigned)caller);
+		return -EPERM;
+	}
+	if (strlen(tree) >= sizeof(p->workdir)) {
+		httpd_error(w, 400, "pod \"%s\": workspace path too long", p->name);
+		return -EINVAL;
+	}
+	snprintf(p->workdir, sizeof(p->workdir), "%s", tree);
+	return 0;
+}
+
+/* "mount": where the workdir appears in the pod (a Dockerfile's WORKDIR) */
+static int pod_mount(json_t *j, struct st_pod *p, struct httpd_resp *w)
+{
+	json_t *v = json_object_get(j, "mount");
+	const char *m = json_string_value(v);
+	char why[160];
+
+	if (!v)
+		return 0;
+	if (!m || azds_mount_path_check(m, why, sizeof(why))) {
+		httpd_error(w, 400, "pod \"%s\": mount \"%s\": %s", p->name, m ? m : "", m ? why : "must be a string");
+		return -EINVAL;
+	}
+	if (strlen(m) >= sizeof(p->mount)) {
+		httpd_error(w, 400, "pod \"%s\": mount \"%s\": longer than %zu bytes", p->name, m, sizeof(p->mount) - 1);
+		return -EINVAL;
+	}
+	snprintf(p->mount, sizeof(p->mount), "%s", m);
+	return 0;
+}
+
 static int pod_parse(struct ctl *c, json_t *j, uid_t caller, struct st_pod *p, struct httpd_resp *w)
 {
 	const char *name = json_string_value(json_object_get(j, "name"));
@@ -308,6 +375,8 @@ static int pod_parse(struct ctl *c, json_t *j, uid_t caller, struct st_pod *p, s
 		}
 		snprintf(p->workdir, sizeof(p->workdir), "%s", workdir);
 	}
+	if (pod_workspace(c, j, caller, &sp, p, w) || pod_mount(j, p, w))
+		return -EINVAL;
 	{
 		size_t bytes = 0;
 
@@ -350,15 +419,49 @@ static int pod_parse(struct ctl *c, json_t *j, uid_t caller, struct st_pod *p, s
 	return 0;
 }
 
+/*
+ * POST /v1/pods/{name}/restart: the pod's process stopped (SIGTERM first)
+ * and started again from its stored spec; its network, address and
+ * endpoints stay, so nothing is rerouted (azds up's restart on a save).
+ */
+static void pod_restart(struct ctl *c, const struct httpd_req *r, const char *name, struct httpd_resp *w)
+{
+	struct st_pod p;
+	struct st_pod_status st;
+	struct azds_err e;
+
+	if (strcmp(r->method, "POST")) {
+		httpd_error(w, 405, "%s /v1/pods/%s/restart: use POST", r->method, name);
+		return;
+	}
+	if (strlen(name) >= ST_NAME_MAX || store_pod_get(c->st, name, &p, NULL)) {
+		httpd_error(w, 404, "pod \"%s\" does not exist", name);
+		return;
+	}
+	if (!p.argc) {
+		httpd_error(w, 409, "pod \"%s\" is bare: it has no process to restart", name);
+	} else if (c->rt->pod_stop(c, name, &e) || c->rt->pod_start(c, &p, &e)) {
+		httpd_error(w, 500, "%s", e.msg);
+	} else if (store_pod_get(c->st, name, NULL, &st) == 0) {
+		httpd_json(w, 200, api_pod_json(c, &p, &st));
+	} else {
+		httpd_json(w, 200, json_pack("{s:s}", "restarted", name));
+	}
+	st_pod_free(&p);
+}
+
 /* a lent workdir loses the pod uid's ACL entries once the pod is gone */
 void ctl_workdir_release(struct ctl *c, const struct st_pod *p)
 {
 	int err;
 
-	(void)c;
+	char wsroot[PATH_MAX];
+
 	if (!p->workdir[0])
 		return;
-	err = azds_workdir_revoke(p->workdir, p->uid);
+	snprintf(wsroot, sizeof(wsroot), "%s/workspaces/", c->state_dir);
+	err = strncmp(p->workdir, wsroot, strlen(wsroot)) ? azds_workdir_revoke(p->workdir, p->uid)
+							 : azds_workspace_revoke(p->workdir, p->uid);
 	if (err && err != -ENOENT)
 		fprintf(stderr, "azds-controller: pod \"%s\": workdir %s: removing uid %u's access: %s\n", p->name,
 			p->workdir, p->uid, strerror(-err));
@@ -523,6 +626,10 @@ void api_pods(struct ctl *c, const struct httpd_req *r, const char *rest, struct
 	snprintf(name, sizeof(name), "%.*s", sub ? (int)(sub - rest) : (int)strlen(rest), rest);
 	if (sub && !strcmp(sub, "/logs") && !strcmp(r->method, "GET")) {
 		api_pod_logs(c, r, name, w);
+		return;
+	}
+	if (sub && !strcmp(sub, "/restart")) {
+		pod_restart(c, r, name, w);
 		return;
 	}
 	if (sub) {

@@ -1,62 +1,93 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# The README's demo: build, start the controller, make spaces with
-# `azds space select`, run sandboxed pods through the CLI, and show routed
-# responses with and without the azds-route-as header. --keep leaves it
-# running.
+# The README's demo, the Dev Spaces story with samples/bikeshop: start the
+# node, `azds up` the three services (Node.js web, Python api, C data)
+# into dev, make alice's child space dev/alice, `azds up` a changed api
+# there, and show with real requests through the local ingress that a
+# request routed as alice meets her api in the middle of the chain while
+# everyone else gets dev's. --keep leaves it running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KEEP=0
 [ "${1:-}" = "--keep" ] && KEEP=1
-./scripts/install-deps.sh >/dev/null
-./scripts/build.sh >/dev/null
-B=$PWD/build/bin
+# AZDS_DEMO_BIN: binaries built elsewhere (development); else build them here
+if [ -z "${AZDS_DEMO_BIN:-}" ]; then
+	./scripts/install-deps.sh >/dev/null
+	./scripts/build.sh >/dev/null
+fi
+B=${AZDS_DEMO_BIN:-$PWD/build/bin}
 I=demo
 AZ="$B/azds -i $I"
 CTL="$B/azds-controller -i $I"
-INIT="$B/azds-init -i $I"
+WORK=$(mktemp -d /tmp/azds-demo.XXXXXX)
 
 $CTL purge >/dev/null 2>&1 || true
-[ $KEEP = 1 ] || trap '$CTL purge >/dev/null 2>&1' EXIT
+if [ $KEEP = 1 ]; then
+	trap 'rm -rf "$WORK"' EXIT
+else
+	trap '$CTL purge >/dev/null 2>&1; rm -rf "$WORK"' EXIT
+fi
 say() { printf '\n\033[1m%s\033[0m\n' "$*"; }
 show() { printf '$'; printf ' %q' "$@"; echo; "$@"; }
+in_dir() { local d=$1; shift; printf '$ (cd %s &&' "${d#$PWD/}"; printf ' %q' "$@"; echo ')'; (cd "$d" && "$@"); }
+# until URL answers with NEEDLE (services take a moment to listen)
+wait_for() {
+	for _ in $(seq 1 100); do
+		curl -s --max-time 3 "$1" | grep -qF "$2" && return 0
+		sleep 0.1
+	done
+	echo "demo: $1 never answered with $2" >&2
+	return 1
+}
 
-say "1. Start the controller (it loads the data plane, starts DNS and azds-router, serves the API)"
+say "1. Start the node: the controller loads the data plane and runs DNS, azds-router and the local ingress"
 show $AZ controller start
-say "2. Spaces: dev, and alice's child space dev/alice (selected, like 'azds space select' in Dev Spaces)"
-show $AZ space select -n dev -y
-show $AZ space select -n dev/alice -y
-show $AZ space list
-say "3. Services web and api in dev, alice's own api; each pod a sandbox running podserver"
-$AZ service add web -n dev --port 80 --target-port 8080 >/dev/null
-$AZ service add api -n dev --port 80 --target-port 8080 >/dev/null
-$AZ service add api -n dev/alice --port 80 --target-port 8080 >/dev/null
-for p in "web dev web" "api dev api" "api-alice dev/alice api"; do
-	set -- $p
-	$AZ pod run "$1" -n "$2" --service "$3" -- "$B/podserver" --pod "$1" --space "$2" --service "$3" \
-		--listen 0.0.0.0:8080 >/dev/null
-done
-show $AZ service list -A
-for i in $(seq 1 100); do
-	$INIT exec --pod web -- "$B/azds-probe" get api:80 / --timeout 1 >/dev/null 2>&1 &&
-		$INIT exec --pod web -- "$B/azds-probe" get web:80 / --timeout 1 >/dev/null 2>&1 && break
-	sleep 0.1
-done
-show $AZ pod list -A
+PORT=$($AZ controller status -o json | jq -r '.ingress.port')
 
-run() { printf '$'; printf ' %q' "$@"; echo; "$@" 2>&1 | sed 's/^/    /'; }
-say "4. From the web pod: http://api/ without a header -> dev's api"
-run $INIT exec --pod web -- curl -s http://api/
-say "5. With azds-route-as: alice -> alice's api (same client, same URL)"
-run $INIT exec --pod web -- curl -s http://api/ -H 'azds-route-as: alice'
-say "6. Through two hops (web calls api, propagating the header)"
-run $INIT exec --pod web -- curl -s 'http://web/call?url=http://api/' -H 'azds-route-as: alice'
-run $INIT exec --pod web -- curl -s 'http://web/call?url=http://api/'
-say "7. W3C baggage works too"
-run $INIT exec --pod web -- curl -s http://api/ -H 'baggage: azds-route-as=alice'
-say "8. The controller's view"
-show $AZ controller status
+say "2. The team's space dev, and the whole app in it: azds up in each service's folder"
+show $AZ space select -n dev -y
+for s in data api web; do
+	in_dir samples/bikeshop/$s $AZ up -d
+done
+show $AZ list-up
+
+say "3. Everyone's request: web -> api -> data, all dev's"
+wait_for "http://dev.web.localhost:$PORT/api/bikes" '"chain"'
+show curl -s "http://dev.web.localhost:$PORT/api/bikes" -o "$WORK/dev.json"
+jq -r '"chain:    \(.chain)\ngreeting: \(.api.greeting)"' "$WORK/dev.json"
+
+say "4. Alice's child space dev/alice, and her change to api, up there (nothing else is copied)"
+show $AZ space select -n dev/alice -y
+cp -r samples/bikeshop/api "$WORK/api"
+sed -i 's/^GREETING = .*/GREETING = "Hello from alice'"'"'s space!"/' "$WORK/api/app.py"
+show grep -n '^GREETING' "$WORK/api/app.py"
+in_dir "$WORK/api" $AZ up -d
+show $AZ list-up --all
+
+say "5. Routed as alice (the host alice.s.dev.web.localhost): her api in the middle of the chain"
+wait_for "http://alice.s.dev.web.localhost:$PORT/api/bikes" 'api (dev/alice)' 
+show curl -s "http://alice.s.dev.web.localhost:$PORT/api/bikes" -o "$WORK/alice.json"
+jq -r '"chain:    \(.chain)\ngreeting: \(.api.greeting)"' "$WORK/alice.json"
+
+say "6. Everyone else still gets dev's"
+show curl -s "http://dev.web.localhost:$PORT/api/bikes" -o "$WORK/dev2.json"
+jq -r '"chain:    \(.chain)\ngreeting: \(.api.greeting)"' "$WORK/dev2.json"
+
+say "7. The same with the header instead of the host name: azds-route-as: alice"
+show curl -s -H 'azds-route-as: alice' "http://dev.web.localhost:$PORT/api/bikes" -o "$WORK/hdr.json"
+jq -r '"chain:    \(.chain)"' "$WORK/hdr.json"
+
+say "8. Each service's output, prefixed (azds logs; azds up streams it live)"
+show $AZ logs api -n dev/alice --tail 3
+
+# the story, checked: a demo that shows the wrong thing fails
+jq -e '.chain == "web (dev) -> api (dev) -> data (dev)"' "$WORK/dev.json" >/dev/null
+jq -e '.chain == "web (dev) -> api (dev/alice) -> data (dev)" and (.api.greeting | test("alice"))' \
+	"$WORK/alice.json" >/dev/null
+jq -e '.chain == "web (dev) -> api (dev) -> data (dev)"' "$WORK/dev2.json" >/dev/null
+jq -e '.chain == "web (dev) -> api (dev/alice) -> data (dev)"' "$WORK/hdr.json" >/dev/null
+say "The story holds: alice's route reaches her api; everyone else sees dev's."
 if [ $KEEP = 1 ]; then
-	say "Left running. Try: $INIT exec --pod web -- curl -s http://api/ -H 'azds-route-as: alice'"
-	echo "Stop the daemon with: $AZ controller stop (pods keep running); remove everything: $CTL purge"
+	echo "Left running. Open http://alice.s.dev.web.localhost:$PORT/ and http://dev.web.localhost:$PORT/ in a browser."
+	echo "Edit a copy of a service and run '$AZ up' in it to see saves go live; remove everything: $CTL purge"
 fi

@@ -14,13 +14,19 @@ zlib1g-dev libjansson-dev libyaml-dev libssl-dev libcurl4-openssl-dev
 libclang-rt-14-dev iproute2 dnsmasq-base curl procps kmod
 haproxy nginx-light wrk iperf3 gnuplot-nox iptables jq
 qemu-system-x86 busybox-static cpio xz-utils zstd dash python3 bsdextrautils
-libsqlite3-dev sqlite3 libseccomp-dev bubblewrap passwd acl python3-yaml"
+libsqlite3-dev sqlite3 libseccomp-dev bubblewrap passwd acl python3-yaml python3-pip"
 
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
 		missing="$missing $p"
 done
+
+# azds up runs node:* services on the host's node and npm: Debian's, unless
+# the machine has them already (NodeSource's nodejs bundles npm and
+# conflicts with Debian's npm package)
+command -v node >/dev/null 2>&1 || missing="$missing nodejs"
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 
 if [ -n "$missing" ]; then
 	echo "install-deps: installing:$missing"

@@ -98,7 +98,7 @@ expect_contains "stop when not running says so" "$OUT" "is not running"
 for words in "" "controller" "controller start" "controller stop" "controller status" \
 	"controller restart-router" "controller set" "space" "space list" "space select" "space show" "space remove" \
 	"pod" "pod run" "pod list" "pod logs" "pod rm" "service" "service list" "service add" "service rm" \
-	"list-uris" "events"; do
+	"list-uris" "events" "up" "down" "list-up" "logs"; do
 	# shellcheck disable=SC2086
 	az $words --help
 	if [ "$RC" = 0 ] && [[ "$OUT" == "usage: azds "* ]] && [ -z "$ERR" ]; then

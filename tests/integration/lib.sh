@@ -121,7 +121,7 @@ finish() {
 
 # vip NAME: the service's virtual ADDR:PORT
 vip() {
-	"$BIN/azds" -i "$INST" list-uris | awk -v n="$1" '$1 == n { sub(".*://", "", $2); print $2 }'
+	"$BIN/azds" -i "$INST" list-uris --addresses | awk -v n="$1" '$1 == n { sub(".*://", "", $2); print $2 }'
 }
 
 # stop_router: end the instance's router (its pid file's process) and wait,

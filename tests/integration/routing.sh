@@ -122,7 +122,7 @@ expect_contains "h2c tunnel reached dev's api" "$r" "X-Pod: api-dev"
 
 # --- 502 / 503 name the chain ------------------------------------------------
 $CTL service add dev/alice ghost --port 80 --target-port 8080 >/dev/null
-vip=$($BIN/azds -i $INST list-uris | awk '$1 == "ghost" { sub("http://", "", $2); print $2 }')
+vip=$($BIN/azds -i $INST list-uris --addresses | awk '$1 == "ghost" { sub("http://", "", $2); print $2 }')
 r=$(probe web get "$vip" /)
 expect_contains "service only in a child, no header: 502 naming the chain" "$r" "HTTP/1.1 502"
 expect_contains "502 body names the chain" "$r" 'no service "ghost" in dev'

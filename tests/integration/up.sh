@@ -1,0 +1,291 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# azds up / down end to end, through the controller's API: a Python service
+# in Dev Spaces' layout comes up in dev with its RUN step done, answers
+# through the router; a second up sends nothing and skips the cached step;
+# a save under `azds up` restarts it and the next request shows the
+# change; a static file is copied in place; a broken build reports its
+# output and the old version keeps serving; a broken azds.yaml is refused
+# naming the line; a Node project in Dev Spaces' layout (FROM node:lts,
+# RUN npm install, CMD ["npm","start"]) comes up unchanged; down leaves
+# nothing (pods, service, workspace).
+INST="${AZDS_TEST_PREFIX:-}up"
+. "$(dirname "$0")/lib.sh"
+
+AZDS="$BIN/azds -i $INST"
+UP_PID=
+
+cleanup() {
+	[ -n "$UP_PID" ] && kill "$UP_PID" 2>/dev/null
+	$CTL purge >/dev/null 2>&1
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+cleanup # a crashed earlier run's instance
+mkdir -p "$WORK"
+$AZDS controller start >"$WORK/start.log" 2>&1 || { cat "$WORK/start.log"; exit 1; }
+$AZDS space select -n dev -y >/dev/null || bad "select dev"
+$AZDS pod run client -n dev >/dev/null || bad "pod run client (bare)"
+
+# until the service answers with text containing $2 (bounded; readiness only)
+wait_body() { # URL NEEDLE
+	local i out
+	for i in $(seq 1 200); do
+		out=$(probe client get "$1" / --timeout 2 2>&1)
+		case "$out" in *"$2"*) echo "$out"; return 0 ;; esac
+		sleep 0.05
+	done
+	echo "$out"
+	return 1
+}
+
+# until the log file holds a line matching $2 (bounded)
+wait_log() { # FILE NEEDLE
+	local i
+	for i in $(seq 1 600); do
+		grep -q -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# ---- a Python service in Dev Spaces' layout
+P=$WORK/hello
+mkdir -p "$P/static" "$P/charts/hello/templates"
+cat >"$P/app.py" <<'EOF'
+import http.server, os
+VERSION = "v1"
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        if self.path.startswith("/static/"):
+            body = open("." + self.path, "rb").read()
+        else:
+            built = open("build.txt").read().strip()
+            body = ("hello %s from %s built=%s\n" % (VERSION, os.environ.get("AZDS_SPACE", "?"), built)).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        print("request", self.path, flush=True)
+print("listening on", os.environ.get("PORT"), flush=True)
+http.server.ThreadingHTTPServer(("", int(os.environ.get("PORT", "8080"))), H).serve_forever()
+EOF
+echo "asset one" >"$P/static/a.txt"
+echo "secret" >"$P/notes.local"
+printf '*.local\n' >"$P/.dockerignore"
+cat >"$P/Dockerfile" <<'EOF'
+FROM python:3.11-slim
+ENV GREETING=hi
+WORKDIR /app
+COPY . .
+RUN echo "step-ran" > build.txt && echo "the build step ran"
+EXPOSE 8080
+CMD ["python3", "app.py"]
+EOF
+cat >"$P/azds.yaml" <<'EOF'
+kind: helm-release
+apiVersion: 1.1
+build:
+  context: .
+  dockerfile: Dockerfile
+install:
+  chart: charts/hello
+  values:
+  - values.dev.yaml?
+  set:
+    image:
+      tag: $(tag)
+configurations:
+  develop:
+    build:
+      dockerfile: Dockerfile
+    container:
+      sync:
+      - "**/*.py"
+      - "static/**"
+      iterate:
+        processesToKill: [python3]
+EOF
+printf 'apiVersion: v2\nname: hello\nversion: 0.1.0\n' >"$P/charts/hello/Chart.yaml"
+cp "$P/Dockerfile" "$WORK/Dockerfile.orig"
+
+out=$(cd "$P" && $AZDS up --dry-run 2>&1)
+expect_eq "up --dry-run succeeds" "$?" 0
+expect_contains "... naming the service and space" "$out" "Service:    hello in space dev"
+expect_contains "... the workspace at WORKDIR" "$out" "at /app in the pod"
+expect_contains "... the build step" "$out" 'Build 1/1: echo "step-ran" > build.txt'
+expect_contains "... and the command on the host's python3" "$out" "/usr/bin/python3 app.py"
+expect_contains "... having run nothing" "$($AZDS pod list -n dev)" "client"
+expect_not_contains "... (no pod of hello)" "$($AZDS pod list -n dev)" "hello"
+
+out=$(cd "$P" && $AZDS up -d 2>&1)
+expect_eq "up -d succeeds" "$?" 0
+expect_contains "... syncs the folder" "$out" "Synchronized:"
+expect_contains "... runs the build step, its output prefixed" "$out" "[hello] the build step ran"
+expect_contains "... and starts it" "$out" "Started hello in dev"
+VIP=$($AZDS list-uris --addresses | awk '$1 == "hello" { sub(".*://", "", $2); print $2 }')
+body=$(wait_body "$VIP" "hello v1")
+expect_contains "the service answers through the router, from its space, with its build" "$body" \
+	"hello v1 from dev built=step-ran"
+r=$(probe client get "$VIP" /static/a.txt)
+expect_contains "the workspace holds the synced files" "$r" "asset one"
+r=$(probe client get "$VIP" /notes.local)
+expect_not_contains ".dockerignore'd files never reach the workspace" "$r" "secret"
+
+out=$(cd "$P" && $AZDS up -d 2>&1)
+expect_contains "a second up sends no file" "$out" "0 files sent"
+expect_contains "... and skips the cached build step" "$out" "(cached: its inputs did not change)"
+
+# ---- live update under a running `azds up`
+(cd "$P" && exec $AZDS up >"$WORK/up.log" 2>&1) &
+UP_PID=$!
+wait_log "$WORK/up.log" "Press Ctrl+C" || bad "up never got to watching: $(cat "$WORK/up.log")"
+# until curl gets a body containing $2 (bounded; readiness only)
+wait_curl() { # URL NEEDLE
+	local i out
+	for i in $(seq 1 100); do
+		out=$(curl -s --max-time 5 "$1")
+		case "$out" in *"$2"*) echo "$out"; return 0 ;; esac
+		sleep 0.05
+	done
+	echo "$out"
+	return 1
+}
+fwd=$(grep -o 'http://localhost:[0-9]*' "$WORK/up.log" | head -1)
+expect_contains "the forward up prints serves the service" "$(wait_curl "$fwd/" "hello v1")" "hello v1 from dev"
+ing=$(grep -o 'http://dev\.hello\.localhost:[0-9]*/' "$WORK/up.log" | head -1)
+expect_contains "... and so does the ingress host it prints" "$(wait_curl "$ing" "hello v1")" "hello v1 from dev"
+sed -i 's/VERSION = "v1"/VERSION = "v2"/' "$P/app.py"
+wait_log "$WORK/up.log" "Restarted hello" || bad "a save was not acted on: $(tail -5 "$WORK/up.log")"
+body=$(wait_body "$VIP" "hello v2")
+expect_contains "an edit shows in the next request" "$body" "hello v2 from dev"
+expect_contains "... said in one line with its time" "$(grep 'Restarted hello' "$WORK/up.log")" " ms ("
+echo "asset two" >"$P/static/a.txt"
+wait_log "$WORK/up.log" "copied in place" || bad "a static file was not synced: $(tail -5 "$WORK/up.log")"
+expect_contains "a static file is copied in place" "$(probe client get "$VIP" /static/a.txt)" "asset two"
+expect_contains "the service's output streams, prefixed" "$(cat "$WORK/up.log")" "[hello] listening on 8080"
+
+# a build that fails: the old version keeps serving
+sed -i 's/^RUN .*/RUN echo "compiling..." \&\& echo "error: broken on purpose" >\&2 \&\& exit 3/' "$P/Dockerfile"
+wait_log "$WORK/up.log" "the build of hello failed" || bad "a failed build was not reported: $(tail -5 "$WORK/up.log")"
+expect_contains "a failed build shows the command's output" "$(cat "$WORK/up.log")" "[hello] error: broken on purpose"
+expect_contains "... and says the previous version keeps serving" "$(cat "$WORK/up.log")" "previous version keeps serving"
+expect_contains "... which it does" "$(probe client get "$VIP" /)" "hello v2 from dev"
+kill -INT "$UP_PID"
+wait "$UP_PID"
+UP_PID=
+expect_contains "Ctrl-C detaches" "$(tail -2 "$WORK/up.log")" "keeps running"
+expect_contains "... and the service keeps running" "$(probe client get "$VIP" /)" "hello v2"
+
+# ---- list-up and logs
+out=$($AZDS list-up -n dev)
+expect_contains "list-up shows the service, its space, type and status" "$out" "hello"
+expect_contains "... Running" "$out" "Running"
+expect_contains "... under its headings" "$out" "Name"
+expect_contains "list-up --all adds the pods" "$($AZDS list-up -n dev --all)" "Pod"
+expect_contains "list-up -o json" "$($AZDS list-up -n dev -o json)" '"type": "Service"'
+out=$(cd "$P" && $AZDS logs -n dev --tail 1)
+expect_eq "logs --tail 1 prints one line" "$(echo "$out" | wc -l)" 1
+expect_contains "... prefixed with the service" "$out" "[hello] "
+expect_contains "logs SERVICE from anywhere" "$($AZDS logs hello -n dev)" "[hello] listening on 8080"
+
+# ---- alice's copy in dev/alice; dev's is what everyone else sees
+$AZDS space select -n dev/alice -y >/dev/null || bad "select dev/alice"
+A=$WORK/hello-alice
+cp -r "$P" "$A"
+cp "$WORK/Dockerfile.orig" "$A/Dockerfile"
+sed -i 's/VERSION = "v2"/VERSION = "alice"/' "$A/app.py"
+out=$(cd "$A" && $AZDS up -d -n dev/alice 2>&1)
+expect_contains "alice's copy comes up in dev/alice" "$out" "Started hello in dev/alice"
+expect_contains "a request routed as alice reaches hers" \
+	"$(wait_body "$VIP" "hello alice" 2>/dev/null; probe client get "$VIP" / -H 'azds-route-as: alice')" "hello alice from dev/alice"
+expect_contains "... everyone else still gets dev's" "$(probe client get "$VIP" /)" "hello v2 from dev"
+iport=${ing##*:}
+iport=${iport%/}
+expect_contains "the ingress host alice.s.dev.hello.localhost reaches hers" \
+	"$(curl -s --max-time 10 "http://alice.s.dev.hello.localhost:$iport/")" "hello alice from dev/alice"
+(cd "$A" && $AZDS down -n dev/alice >/dev/null) || bad "down in dev/alice"
+expect_contains "after alice's down, her route falls back to dev's" \
+	"$(probe client get "$VIP" / -H 'azds-route-as: alice')" "hello v2 from dev"
+
+# ---- a broken azds.yaml names the line
+B=$WORK/broken
+mkdir -p "$B"
+cp "$P/Dockerfile" "$P/app.py" "$B/"
+printf 'kind: helm-release\napiVersion: 1.1\nconfigurations:\n  develop:\n    container:\n      sync: 7\n' >"$B/azds.yaml"
+out=$(cd "$B" && $AZDS up --dry-run 2>&1)
+expect_eq "a broken azds.yaml fails" "$?" 1
+expect_contains "... naming the file and line" "$out" "azds.yaml:6:"
+
+# ---- a Node project in Dev Spaces' layout comes up unchanged
+N=$WORK/webfrontend
+mkdir -p "$N/charts/webfrontend"
+cat >"$N/package.json" <<'EOF'
+{ "name": "webfrontend", "version": "1.0.0", "scripts": { "start": "node server.js" } }
+EOF
+cat >"$N/server.js" <<'EOF'
+const http = require('http');
+const port = process.env.PORT || 80;
+http.createServer((req, res) => res.end('webfrontend from ' + process.env.AZDS_SPACE + '\n')).listen(port);
+console.log('Listening on port ' + port);
+EOF
+cat >"$N/Dockerfile" <<'EOF'
+FROM node:lts
+ENV PORT 80
+EXPOSE 80
+WORKDIR /usr/src/app
+COPY package.json .
+RUN npm install
+COPY . .
+CMD ["npm", "start"]
+EOF
+cat >"$N/azds.yaml" <<'EOF'
+kind: helm-release
+apiVersion: 1.1
+build:
+  context: .
+  dockerfile: Dockerfile
+install:
+  chart: charts/webfrontend
+  values:
+  - values.dev.yaml?
+  - secrets.dev.yaml?
+  set:
+    replicaCount: 1
+    image:
+      repository: webfrontend
+      tag: $(tag)
+      pullPolicy: Never
+    ingress:
+      hosts:
+      - $(spacePrefix)$(rootSpacePrefix)webfrontend$(hostSuffix)
+configurations:
+  develop:
+    build:
+      useGitIgnore: true
+    container:
+      sync:
+      - "**/server.js"
+      - "**/public/**"
+      iterate:
+        processesToKill: [node]
+EOF
+printf 'apiVersion: v1\nname: webfrontend\nversion: 0.1.0\n' >"$N/charts/webfrontend/Chart.yaml"
+out=$(cd "$N" && $AZDS up -d -n dev 2>&1)
+expect_eq "a Dev Spaces Node project comes up" "$?" 0
+expect_contains "... npm install ran" "$out" "Step 1/1: RUN npm install"
+WVIP=$($AZDS list-uris --addresses | awk '$1 == "webfrontend" { sub(".*://", "", $2); print $2 }')
+expect_contains "... and npm start serves it at /usr/src/app" "$(wait_body "$WVIP" webfrontend)" "webfrontend from dev"
+
+# ---- down leaves nothing
+out=$(cd "$P" && $AZDS down -n dev 2>&1)
+expect_eq "down succeeds" "$?" 0
+expect_not_contains "... no pod of hello is left" "$($AZDS pod list -A)" "hello"
+expect_not_contains "... nor the service" "$($AZDS service list -A)" "hello"
+expect_not_contains "... nor its workspace" "$($AZDS workspace ls 2>&1)" "hello"
+(cd "$N" && $AZDS down -n dev >/dev/null 2>&1) || bad "down webfrontend"
+
+echo "up: $PASS passed, $FAIL failed"
+[ "$FAIL" = 0 ]
