@@ -2,7 +2,7 @@
 /*
  * azds: the developer's CLI. Verbs are matched exactly from one table;
  * most are calls to the controller's API (client.c), a few read the data
- * plane's pinned maps directly (list-uris, events) or run the benchmark.
+ * plane's pinned maps directly (list-uris --addresses, events) or run the benchmark.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,12 +56,6 @@ static const struct verb verbs[] = {
 	{ "service", "add", cmd_service_add, "NAME [-n SPACE] [--kind http|tcp] [--port P] [--target-port T]",
 	  "declare a service in a space (low level, for scripts; replaces one of the same name)", NULL, 1, 1 },
 	{ "service", "rm", cmd_service_rm, "NAME [-n SPACE]", "remove a service from a space", NULL, 1, 1 },
-	{ "prep", NULL, cmd_prep, "[FOLDER] [--enable-ingress] [--name NAME] [--port P] [--lang LANG]",
-	  "Dockerfiles, azds.yaml and a Helm chart for the project in FOLDER (default .)",
-	  "It detects Node.js, Python, Go, Java with Maven, .NET, and C with Make or CMake from the\n"
-	  "folder's files (docs/prep.md has the rules), never overwrites a file (each one kept is named)\n"
-	  "and needs no controller.\n",
-	  0, 1 },
 	{ "workspace", "sync", cmd_workspace_sync,
 	  "DIR --name NAME [-n SPACE] [--sync GLOB]... [--ignore PATTERN]... [--no-gitignore] [--only PATH]... [-o json]",
 	  "sync a folder into a workspace (what azds up does first; low level, for scripts and tests)",
@@ -71,6 +65,12 @@ static const struct verb verbs[] = {
 	{ "workspace", "ls", cmd_workspace_ls, "[-n SPACE | -A] [-o json]",
 	  "workspaces of a space (default: your selected space), or of all with -A", NULL, 0, 0 },
 	{ "workspace", "rm", cmd_workspace_rm, "NAME [-n SPACE]", "remove a workspace and its files", NULL, 1, 1 },
+	{ "prep", NULL, cmd_prep, "[FOLDER] [--enable-ingress] [--name NAME] [--port P] [--lang LANG]",
+	  "Dockerfiles, azds.yaml and a Helm chart for the project in FOLDER (default .)",
+	  "It detects Node.js, Python, Go, Java with Maven, .NET, and C with Make or CMake from the\n"
+	  "folder's files (docs/prep.md has the rules), never overwrites a file (each one kept is named)\n"
+	  "and needs no controller.\n",
+	  0, 1 },
 	{ "up", NULL, cmd_up, "[FOLDER] [-n SPACE] [-d] [--dry-run] [--port P] [--forward-port P] [-v]",
 	  "run the folder's service in your space, follow its output and sync each save",
 	  "Reads azds.yaml and the Dockerfile (configurations.develop.build.dockerfile, else\n"
