@@ -528,13 +528,15 @@ static void ws_dir(const struct ctl *c, int64_t id, const char *name, char *buf,
 		snprintf(buf, len, "%s/workspaces/%lld", c->state_dir, (long long)id);
 }
 
-static int count_workspaces(struct ctl *c)
+/* the node's workspaces, and of them owner's */
+static int count_workspaces(struct ctl *c, uid_t owner, int *mine)
 {
-	char path[PATH_MAX];
+	char path[PATH_MAX], sub[PATH_MAX + 600];
 	struct dirent *de, *de2;
 	int n = 0;
 	DIR *d, *d2;
 
+	*mine = 0;
 	snprintf(path, sizeof(path), "%s/workspaces", c->state_dir);
 	d = opendir(path);
 	if (!d)
@@ -545,8 +547,17 @@ static int count_workspaces(struct ctl *c)
 		d2 = fdopendir(openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
 		if (!d2)
 			continue;
-		while ((de2 = readdir(d2)))
-			n += de2->d_name[0] != '.';
+		while ((de2 = readdir(d2))) {
+			uid_t o;
+			int64_t created;
+
+			if (de2->d_name[0] == '.')
+				continue;
+			n++;
+			snprintf(sub, sizeof(sub), "%s/%s/%s", path, de->d_name, de2->d_name);
+			if (!read_meta(sub, &o, &created, NULL, 0) && o == owner)
+				(*mine)++;
+		}
 		closedir(d2);
 	}
 	closedir(d);
@@ -559,9 +570,16 @@ static int ws_create(struct ctl *c, const struct st_space *sp, const char *name,
 	char dir[PATH_MAX], sub[PATH_MAX + 16];
 	int err;
 
-	if (count_workspaces(c) >= WS_MAX_PER_NODE) {
+	int mine, all = count_workspaces(c, owner, &mine);
+
+	if (all >= WS_MAX_PER_NODE) {
 		httpd_error(w, 409, "workspace \"%s\": the node has %d workspaces, the limit; remove some (azds workspace rm)",
 			    name, WS_MAX_PER_NODE);
+		return -ENOSPC;
+	}
+	if (owner != 0 && mine >= WS_MAX_PER_OWNER) {
+		httpd_error(w, 409, "workspace \"%s\": uid %u has %d workspaces, the limit per user; remove some (azds workspace ls -A, rm)",
+			    name, (unsigned)owner, WS_MAX_PER_OWNER);
 		return -ENOSPC;
 	}
 	ws_dir(c, sp->id, name, dir, sizeof(dir));

@@ -14,6 +14,7 @@
 #include "ctl.h"
 
 #define WS_MAX_PER_NODE 1024
+#define WS_MAX_PER_OWNER 64         /* of one uid but root's: each may hold WS_MAX_BYTES */
 #define WS_MAX_BYTES (8ULL << 30)   /* of one workspace's files */
 #define WS_MAX_BATCH_ENTRIES 8192  /* files plus deletes in one POST .../sync */
 #define WS_MANIFEST_PAGE 5000      /* entries per GET .../manifest answer */

@@ -275,6 +275,20 @@ expect_eq "another uid syncs into a workspace of its own" "$?" 0
 NTREE=$(ls -d "$STATE"/workspaces/*/nobodys/tree | head -1)
 expect_eq "... whose files are that uid's" "$(stat -c %u "$NTREE/mine.txt")" $NOBODY
 
+# a user's workspaces are bounded (each may hold 8 GiB): the 65th is refused
+body=$(craft --path a.txt)
+for i in $(seq 2 64); do
+	setpriv --reuid=$NOBODY --regid=$NOBODY --groups="$(stat -c %g "$SOCK")" curl -s -o /dev/null --unix-socket "$SOCK" \
+		-X POST --data-binary "$body" "http://azds/v1/workspaces/n$i/sync?space=dev"
+done
+out=$(setpriv --reuid=$NOBODY --regid=$NOBODY --groups="$(stat -c %g "$SOCK")" curl -s --unix-socket "$SOCK" \
+	-X POST -w ' %{http_code}' --data-binary "$body" "http://azds/v1/workspaces/toomany/sync?space=dev")
+expect_eq "a user's 65th workspace: 409" "$(status_of "$out")" 409
+expect_contains "... naming the limit per user" "$out" "the limit per user"
+for i in $(seq 2 64); do
+	api DELETE "/v1/workspaces/n$i?space=dev" >/dev/null
+done
+
 # ---- ls, rm
 $AZDS workspace ls -n dev -o json >"$WORK/ls.json"
 expect_eq "workspace ls: app with its files" "$(jq -r '.items[] | select(.name == "app") | .files' "$WORK/ls.json")" "$(j .files)"
