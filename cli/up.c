@@ -307,7 +307,7 @@ static int plan_make(struct plan *p, const char *dir, const char *space, unsigne
 		const char *missing = NULL;
 
 		if (azds_runtime_check(&p->df->runtime, SANDBOX_PATH, &missing))
-			return fail("%s:%u: FROM %s: host mode runs the host's %s, but %s is not installed", p->df_path,
+			return fail("%s:%u: FROM %s: host mode runs %s, but %s is not on the host's PATH", p->df_path,
 				    p->df->from_line, p->df->image, p->df->runtime.what, missing),
 			       -ENOENT;
 	}
