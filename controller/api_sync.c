@@ -26,7 +26,7 @@
 #include "api_sync.h"
 #include "syncset.h"
 
-#define WS_CACHE 4          /* workspaces kept in memory (their manifests) */
+#define WS_CACHE 8 /* workspaces kept in memory (their manifests, a big file in parts) */
 #define MANIFEST_MAX (64u << 20) /* bytes of a manifest.log read back */
 #define IO_CHUNK (1u << 16)
 
