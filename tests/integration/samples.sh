@@ -32,7 +32,7 @@ expect_contains() {
 
 # ours PID: is PID a process this test (this run or a crashed earlier one) started?
 ours() {
-	tr '\0' '\n' <"/proc/$1/environ" 2>/dev/null | grep -qxF "$MARK"
+	tr '\0' '\n' 2>/dev/null <"/proc/$1/environ" | grep -qxF "$MARK"
 }
 
 # stop PID: SIGTERM a process of ours and reap it if it is our child
@@ -66,9 +66,9 @@ rm -rf "$WORK" && mkdir -p "$WORK" || exit 1
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-for tool in node python3 make cc curl; do
+for tool in node python3 make cc curl jq; do
 	if ! command -v $tool >/dev/null; then
-		echo "FAIL $tool is not installed (the bikeshop needs nodejs, python3, make, gcc; the test curl)"
+		echo "FAIL $tool is not installed (the bikeshop needs nodejs, python3, make, gcc; the test curl and jq)"
 		exit 1
 	fi
 done
@@ -114,15 +114,12 @@ get() {
 	[ -s "$WORK/$name.err" ] && echo "     curl: $(cat "$WORK/$name.err")"
 }
 
-# field NAME a.b.c: a value of $WORK/NAME.json (strings as they are, anything else as JSON)
+# field NAME a.b.c: a value of $WORK/NAME.json (strings as they are, anything else as
+# compact JSON); numeric parts index arrays
 field() {
-	python3 - "$WORK/$1.json" "$2" <<-'EOF'
-		import json, sys
-		v = json.load(open(sys.argv[1]))
-		for k in sys.argv[2].split("."):
-		    v = v[int(k)] if isinstance(v, list) else v.get(k) if isinstance(v, dict) else None
-		print(v if isinstance(v, str) else json.dumps(v))
-	EOF
+	local p
+	p=$(printf '%s' "$2" | jq -Rc 'split(".") | map(tonumber? // .)')
+	jq -r --argjson p "$p" 'getpath($p) | if type == "string" then . else tojson end' "$WORK/$1.json"
 }
 
 header() {
@@ -132,7 +129,8 @@ header() {
 # --- the C service builds warning-clean, outside the source folder ---
 BEFORE=$(ls -A "$APP/data")
 make -s -C "$APP/data" OUT="$WORK/data" CFLAGS="-O2 -Werror" >"$WORK/make.log" 2>&1
-expect_eq "data builds with -Wall -Wextra -Werror" "$? $(cat "$WORK/make.log")" "0 "
+RC=$?
+expect_eq "data builds with -Wall -Wextra -Werror" "$RC $(cat "$WORK/make.log")" "0 "
 [ -x "$WORK/data" ] || exit 1
 expect_eq "the build writes nothing into the source folder" "$(ls -A "$APP/data")" "$BEFORE"
 
@@ -190,7 +188,14 @@ expect_eq "nobody invents a route" "$(field w2 api.data.received.azds-route-as) 
 # no fields at all: none appear on the way
 get w3 "$WEB" /api/bikes
 expect_eq "without fields, data receives none" "$(field w3 api.data.received)" \
-	'{"azds-route-as": null, "baggage": null, "traceparent": null, "tracestate": null}'
+	'{"azds-route-as":null,"baggage":null,"traceparent":null,"tracestate":null}'
+# quotes, backslashes and a byte outside ASCII (0xe9, Latin-1's e-acute) go on as they came;
+# data writes the byte as \u00e9, so its JSON stays valid
+ODD=$(printf 'q="x\\y";caf\351')
+get w5 "$WEB" /api/bikes -H "baggage: $ODD"
+expect_eq "odd bytes in baggage reach data unchanged" "$(field w5 api.data.received.baggage)" "$(printf 'q="x\\y";caf\303\251')"
+get d5 "$DATA" /bikes -H "baggage: $ODD"
+expect_contains "data escapes them in JSON" "$BODY" '"baggage":"q=\"x\\y\";caf\u00e9"'
 # field names are case-insensitive
 get w4 "$WEB" /api/bikes -H 'AZDS-Route-As: bob'
 expect_eq "a field's name in any case" "$(field w4 api.data.received.azds-route-as)" "bob"
@@ -200,7 +205,7 @@ get page "$WEB" /
 expect_eq "web /: 200 HTML" "$STATUS $(header Content-Type)" "200 text/html; charset=utf-8"
 expect_contains "the page" "$BODY" "<title>Bikeshop</title>"
 get js "$WEB" /app.js
-expect_contains "the page's script asks /api/bikes" "$STATUS $BODY" "200 "
+expect_eq "web /app.js: 200" "$STATUS" 200
 expect_contains "the page's script asks /api/bikes" "$BODY" "fetch('api/bikes'"
 get nope "$WEB" /../server.js --path-as-is
 expect_eq "web serves only its public files" "$STATUS $(field nope service)" "404 web"

@@ -22,6 +22,7 @@
  * AZDS_SPACE (default "unknown"), AZDS_POD (default the host name). Once
  * listening it prints "data: listening on ADDR:PORT (space S)" to stdout.
  */
+#define _GNU_SOURCE /* memmem, accept4 */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
