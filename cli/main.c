@@ -85,7 +85,7 @@ static const struct verb verbs[] = {
 	  "remove the folder's service from your space: its pods, the service and its workspace", NULL, 0, 1 },
 	{ "list-up", NULL, cmd_list_up, "[-n SPACE] [--all] [-o json]",
 	  "what azds up runs in your space: Name, Space, Type, Updated, Status (--all: pods too)", NULL, 0, 0 },
-	{ "logs", NULL, cmd_logs, "[SERVICE] [-n SPACE] [-f] [--tail N] [-o json]",
+	{ "logs", NULL, cmd_logs, "[SERVICE] [-n SPACE] [-f] [--since DURATION] [--tail N] [-o json]",
 	  "a service's output (default: the service of this folder's azds.yaml)",
 	  "Each line is prefixed with the service. -f follows it until Ctrl-C, across restarts.\n", 0, 1 },
 	{ "list-uris", NULL, cmd_list_uris, "[-n SPACE] [--addresses] [-o json|wide]",

@@ -121,6 +121,27 @@ static void on_interrupt(int s)
 	cli_interrupted = 1;
 }
 
+/* "90s", "5m", "2h", "1d" (or plain seconds) -> milliseconds; -1 if bad */
+static long long duration_ms(const char *s)
+{
+	char *end;
+	long long n = strtoll(s, &end, 10);
+
+	if (end == s || n < 0 || n > 100000000)
+		return -1;
+	if (!*end || !strcmp(end, "s"))
+		return n * 1000;
+	if (!strcmp(end, "m"))
+		return n * 60000;
+	if (!strcmp(end, "h"))
+		return n * 3600000;
+	if (!strcmp(end, "d"))
+		return n * 86400000;
+	return -1;
+}
+
+static long long since_ms; /* unix ms for the first read; 0: from the start */
+
 /* the log from offset, into a malloc'd buffer; -errno */
 static int fetch_log(const char *pod, long long offset, bool wait, char **buf, size_t *len, long long *next)
 {
@@ -134,7 +155,10 @@ static int fetch_log(const char *pod, long long offset, bool wait, char **buf, s
 	*len = 0;
 	if (!esc)
 		return -ENOMEM;
-	snprintf(path, sizeof(path), "/v1/pods/%s/logs?offset=%lld%s", esc, offset, wait ? "&follow=true" : "");
+	if (since_ms && offset == 0)
+		snprintf(path, sizeof(path), "/v1/pods/%s/logs?since=%lld", esc, since_ms);
+	else
+		snprintf(path, sizeof(path), "/v1/pods/%s/logs?offset=%lld%s", esc, offset, wait ? "&follow=true" : "");
 	free(esc);
 	mem = open_memstream(buf, len);
 	if (!mem)
@@ -227,12 +251,13 @@ static void print_lines(const char *svc, const char *buf, size_t len, long tail,
 
 VERB(cmd_logs)
 {
-	const char *given = NULL, *output = NULL;
+	const char *given = NULL, *output = NULL, *since = NULL;
 	unsigned long tail = 0;
 	bool follow = false, tail_set;
 	const struct opt o[] = {
 		OPT_S("space", 'n', &given, "SPACE", "the space (default: your selected space)"),
 		OPT_F("follow", 'f', &follow, "keep printing what it writes, until Ctrl-C"),
+		OPT_S("since", 0, &since, "DURATION", "only what it wrote in the last DURATION (30s, 5m, 2h, 1d)"),
 		OPT_N("tail", 0, &tail, "N", "only the last N lines so far", 0, 1000000),
 		OPT_C("output", 'o', &output, "json", "one JSON object per line", "json"),
 		OPT_END,
@@ -248,6 +273,19 @@ VERB(cmd_logs)
 
 	if (err)
 		return opts_exit(err);
+	if (since) {
+		long long d = duration_ms(since);
+		struct timespec ts;
+
+		if (d < 0) {
+			args_free(&a);
+			return usage_error(v, "--since \"%s\": a duration such as 30s, 5m, 2h or 1d", since);
+		}
+		clock_gettime(CLOCK_REALTIME, &ts);
+		since_ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 - d;
+		if (since_ms <= 0)
+			since_ms = 1;
+	}
 	tail_set = false;
 	for (int i = 1; i < argc; i++)
 		if (!strcmp(argv[i], "--tail") || !strncmp(argv[i], "--tail=", 7))

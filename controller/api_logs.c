@@ -23,9 +23,45 @@ static bool pod_ended(int phase)
  * there is nothing new, up to FOLLOW_WAIT_MS from its first call (httpd
  * keeps the time it was parked in the request, so a client that goes away
  * leaves nothing behind here) */
+/*
+ * ?since=MS (unix milliseconds): the offset of the first bytes the shim
+ * wrote at or after MS, from its time index (FILE.idx, a line "<ms>
+ * <offset>" at most every 250 ms of output): -1 when none came since.
+ */
+static long long since_offset(const char *log, long long since)
+{
+	char idx[PATH_MAX + 8], line[64];
+	long long ms, offset, found = -1;
+	FILE *f;
+
+	snprintf(idx, sizeof(idx), "%s.idx", log);
+	f = fopen(idx, "re");
+	if (!f)
+		return since <= 0 ? 0 : -1;
+	/* a line marks the first write after a quiet 250 ms: bytes written
+	 * up to 250 ms after a line share its offset, so the line before the
+	 * first one at or after since counts when it is that close */
+	long long prev_ms = -1, prev_off = -1;
+
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lld %lld", &ms, &offset) != 2)
+			continue;
+		if (ms >= since) {
+			found = prev_ms >= 0 && prev_ms > since - 250 ? prev_off : offset;
+			break;
+		}
+		prev_ms = ms;
+		prev_off = offset;
+	}
+	if (found < 0 && prev_ms >= 0 && prev_ms > since - 250)
+		found = prev_off;
+	fclose(f);
+	return found;
+}
+
 void api_pod_logs(struct ctl *c, const struct httpd_req *r, const char *name, struct httpd_resp *w)
 {
-	const char *off = httpd_query(r, "offset");
+	const char *off = httpd_query(r, "offset"), *since = httpd_query(r, "since");
 	char path[PATH_MAX];
 	long long from = off ? atoll(off) : 0;
 	struct st_pod_status ps;
@@ -40,6 +76,20 @@ void api_pod_logs(struct ctl *c, const struct httpd_req *r, const char *name, st
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st)) {
 		st.st_size = 0;
+	}
+	if (since) {
+		char *end;
+		long long ms = strtoll(since, &end, 10);
+
+		if (*end || end == since || ms < 0) {
+			if (fd >= 0)
+				close(fd);
+			httpd_error(w, 400, "since=\"%s\": unix milliseconds expected", since);
+			return;
+		}
+		from = since_offset(path, ms);
+		if (from < 0)
+			from = st.st_size; /* nothing written since */
 	}
 	if (from < 0 || from > st.st_size)
 		from = 0; /* rotated: start over */

@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -41,6 +42,8 @@ struct shim {
 	const char *dir, *name, *log_path, *cgroup;
 	uint64_t log_max, log_size;
 	int log_fd;
+	int idx_fd;	    /* FILE.idx: "<unix ms> <offset>" lines, for logs ?since= */
+	int64_t idx_last_ms; /* of the last line written there */
 	int nfds;
 	bool ready;
 	char **argv;
@@ -51,12 +54,44 @@ struct shim {
 /* Stages of a failed start, as the child reports them. */
 enum { START_CGROUP = 1, START_EXEC = 2 };
 
+#define IDX_EVERY_MS 250 /* the index's resolution: ?since= finds bytes this close */
+#define IDX_MAX (1u << 20) /* bytes of FILE.idx; past it the index starts over */
+
 static void log_open(struct shim *sh, bool truncate)
 {
+	char idx[PATH_MAX + 8];
 	struct stat st;
 
 	sh->log_fd = open(sh->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (truncate ? O_TRUNC : 0), 0640);
 	sh->log_size = sh->log_fd >= 0 && fstat(sh->log_fd, &st) == 0 ? (uint64_t)st.st_size : 0;
+	/* the time index goes with the file it indexes: a new log, a new index */
+	snprintf(idx, sizeof(idx), "%s.idx", sh->log_path);
+	if (sh->idx_fd >= 0)
+		close(sh->idx_fd);
+	sh->idx_fd = open(idx, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (truncate ? O_TRUNC : 0), 0640);
+	sh->idx_last_ms = 0;
+}
+
+/* one index line for bytes written from now on, at most every IDX_EVERY_MS */
+static void idx_mark(struct shim *sh)
+{
+	struct timespec ts;
+	struct stat st;
+	char line[64];
+	int64_t now;
+	int n;
+
+	if (sh->idx_fd < 0)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	if (sh->idx_last_ms && now - sh->idx_last_ms < IDX_EVERY_MS)
+		return;
+	if (fstat(sh->idx_fd, &st) == 0 && (uint64_t)st.st_size > IDX_MAX && ftruncate(sh->idx_fd, 0))
+		return;
+	n = snprintf(line, sizeof(line), "%lld %llu\n", (long long)now, (unsigned long long)sh->log_size);
+	if (write(sh->idx_fd, line, (size_t)n) == n)
+		sh->idx_last_ms = now;
 }
 
 /* Append to the log, never letting it pass log_max: FILE.1 takes the old part. */
@@ -75,6 +110,7 @@ static void log_write(struct shim *sh, const char *p, size_t len)
 			log_open(sh, true);
 			continue;
 		}
+		idx_mark(sh);
 		n = write(sh->log_fd, p, len < room ? len : room);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -293,6 +329,7 @@ static int parse(struct shim *sh, int argc, char **argv)
 	memset(sh, 0, sizeof(*sh));
 	sh->log_max = SUP_LOG_MAX_DEFAULT;
 	sh->log_fd = -1;
+	sh->idx_fd = -1;
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 

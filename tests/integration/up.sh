@@ -190,6 +190,11 @@ out=$(cd "$P" && $AZDS logs -n dev --tail 1)
 expect_eq "logs --tail 1 prints one line" "$(echo "$out" | wc -l)" 1
 expect_contains "... prefixed with the service" "$out" "[hello] "
 expect_contains "logs SERVICE from anywhere" "$($AZDS logs hello -n dev)" "[hello] listening on 8080"
+expect_contains "logs --since 1h has it too" "$($AZDS logs hello -n dev --since 1h)" "[hello] listening on 8080"
+out=$($AZDS logs hello -n dev --since soon 2>&1)
+expect_eq "logs --since with no duration is a usage error" "$?" 2
+expect_contains "... naming it" "$out" '--since "soon"'
+expect_contains "logs -o json: one object per line" "$($AZDS logs hello -n dev --tail 1 -o json)" '"service":"hello"' 
 
 # ---- alice's copy in dev/alice; dev's is what everyone else sees
 $AZDS space select -n dev/alice -y >/dev/null || bad "select dev/alice"
