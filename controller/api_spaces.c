@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "ctl.h"
+#include "api_sync.h"
 
 /* Is path a space the caller may create? 0, or w holds the answer. */
 static int space_check(struct ctl *c, const char *path, struct httpd_resp *w)
@@ -330,7 +331,13 @@ static void remove_space(struct ctl *c, const struct httpd_req *r, const char *p
 				memcpy(t.v[j], tmp, sizeof(tmp));
 			}
 	struct objs *pods = calloc(t.n, sizeof(*pods)), *svcs = calloc(t.n, sizeof(*svcs));
+	int64_t *ids = calloc(t.n, sizeof(*ids)); /* for their workspaces, once the store let them go */
 
+	for (size_t i = 0; ids && i < t.n; i++) {
+		struct st_space one;
+
+		ids[i] = store_space_get(c->st, t.v[i], &one) == 0 ? one.id : 0;
+	}
 	removed = json_array();
 	err = pods && svcs ? store_begin(c->st) : -ENOMEM;
 	for (size_t i = 0; !err && i < t.n; i++) {
@@ -362,6 +369,8 @@ static void remove_space(struct ctl *c, const struct httpd_req *r, const char *p
 				fprintf(stderr, "azds-controller: %s\n", e.msg);
 		if (reconcile_space_gone(c, t.v[i], &e))
 			fprintf(stderr, "azds-controller: %s\n", e.msg);
+		if (ids && ids[i])
+			api_workspaces_space_gone(c, ids[i]);
 		json_array_append_new(removed, json_string(t.v[i]));
 	}
 	for (size_t i = 0; removed && i < lent_dirs.n; i++) {
@@ -378,6 +387,7 @@ static void remove_space(struct ctl *c, const struct httpd_req *r, const char *p
 	}
 	free(pods);
 	free(svcs);
+	free(ids);
 	free(t.v);
 	if (removed) {
 		reconcile_dns_later(c);

@@ -215,6 +215,13 @@ expect_contains "the ingress host alice.s.dev.hello.localhost reaches hers" \
 expect_contains "after alice's down, her route falls back to dev's" \
 	"$(probe client get "$VIP" / -H 'azds-route-as: alice')" "hello v2 from dev"
 
+# a removed space takes its workspaces along
+(cd "$A" && $AZDS up -d -n dev/alice >/dev/null 2>&1) || bad "up again in dev/alice"
+expect_contains "alice's workspace exists" "$($AZDS workspace ls -A)" "dev/alice"
+$AZDS space remove -n dev/alice -y >/dev/null || bad "space remove dev/alice"
+expect_not_contains "... and goes with her space" "$($AZDS workspace ls -A)" "dev/alice"
+$AZDS space select -n dev -y >/dev/null
+
 # ---- a broken azds.yaml names the line
 B=$WORK/broken
 mkdir -p "$B"
