@@ -9,8 +9,10 @@
 # each service prints the one it got). Only processes this script started
 # are stopped, by pid, checked against a mark in their environment; a crashed
 # earlier run's are stopped first.
-# $1 (the build's bin dir, as ctest passes it) is not needed.
+# $1, the build's bin dir (as ctest passes it), is only for `azds up --dry-run`
+# on each folder; without it that check is skipped.
 set -u
+BIN=${1:-}
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 APP=$SRC/samples/bikeshop
 WORK=/tmp/azds-samples-${AZDS_TEST_PREFIX:-}samples
@@ -125,6 +127,57 @@ field() {
 header() {
 	printf '%s\n' "$HEAD" | sed -n "s/^$1: //Ip" | head -1
 }
+
+# --- what azds reads: azds.yaml in Dev Spaces' schema, a chart, a Dockerfile ---
+PYY=
+for py in /usr/bin/python3 python3; do
+	if "$py" -c 'import yaml' 2>/dev/null; then
+		PYY=$py
+		break
+	fi
+done
+[ -n "$PYY" ] || bad "no python3 with the yaml module (Debian: python3-yaml)"
+for s in web api data; do
+	[ -n "$PYY" ] || break
+	OUT=$("$PYY" - "$APP/$s" "$s" 2>&1 <<-'EOF'
+		import os, sys, yaml
+		d, name = sys.argv[1], sys.argv[2]
+		missing = []
+		def need(cond, what):
+		    if not cond:
+		        missing.append(what)
+		a = yaml.safe_load(open(f"{d}/azds.yaml"))
+		need(a["kind"] == "helm-release" and str(a["apiVersion"]) == "1.1", "kind, apiVersion")
+		need(a["build"] == {"context": ".", "dockerfile": "Dockerfile"}, "build")
+		i = a["install"]
+		need(i["chart"] == f"charts/{name}" and i["values"] == ["values.dev.yaml?", "secrets.dev.yaml?"], "install")
+		need(i["set"]["image"]["tag"] == "$(tag)", "install.set.image.tag")
+		need(i["set"]["ingress"]["hosts"] == [f"$(spacePrefix)$(rootSpacePrefix){name}$(hostSuffix)"], "the host")
+		c = a["configurations"]["develop"]["container"]
+		need(c["sync"] and c["command"], "sync, command")
+		need(c["iterate"]["processesToKill"] and c["iterate"]["buildCommands"], "iterate")
+		ch = f"{d}/charts/{name}"
+		meta = yaml.safe_load(open(f"{ch}/Chart.yaml"))
+		need(meta["name"] == name and meta["version"] and meta["apiVersion"] == "v1", "Chart.yaml")
+		v = yaml.safe_load(open(f"{ch}/values.yaml"))
+		need(v["fullnameOverride"] == name, "values.fullnameOverride")
+		need(all(k in v for k in ("replicaCount", "image", "service", "ingress", "env")), "values")
+		for t in ("deployment.yaml", "service.yaml", "ingress.yaml", "_helpers.tpl"):
+		    need(os.path.isfile(f"{ch}/templates/{t}"), f"templates/{t}")
+		df = open(f"{d}/Dockerfile").read().splitlines()
+		need(df[0].startswith("FROM ") and "WORKDIR /app" in df and "EXPOSE 80" in df, "Dockerfile")
+		need(df[-1].startswith('CMD ["') and any(l.startswith("RUN ") for l in df), "Dockerfile RUN, CMD")
+		print("missing: " + ", ".join(missing) if missing else "ok")
+	EOF
+	)
+	expect_eq "$s: azds.yaml, the chart and the Dockerfile have what they need" "$OUT" ok
+	if [ -n "$BIN" ] && [ -x "$BIN/azds" ]; then
+		OUT=$(cd "$APP/$s" && "$BIN/azds" up --dry-run </dev/null 2>&1)
+		RC=$?
+		expect_eq "$s: azds up --dry-run accepts the folder" "$RC" 0
+		expect_contains "$s: azds up --dry-run says so" "$OUT" "are valid; nothing was run"
+	fi
+done
 
 # --- the C service builds warning-clean, outside the source folder ---
 BEFORE=$(ls -A "$APP/data")
