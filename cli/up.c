@@ -56,6 +56,7 @@ struct plan {
 	char pod[64], build_pod[64];
 	char workspace[64];
 	char mount[PATH_MAX];
+	char path[512];    /* the pod's PATH: the sandbox's, plus a runtime's own bin */
 	unsigned port;     /* the container's */
 	unsigned svc_port; /* the service's (clients use it) */
 	char *argv[UP_MAX_ARGV + 1];
@@ -166,8 +167,9 @@ int up_service_of(const char *dir, char *out, size_t len)
  * relative to WORKDIR for "./x") */
 static int resolve_cmd(const struct plan *p, const char *cmd, char *out, size_t len)
 {
-	char path[] = SANDBOX_PATH, *save = NULL;
+	char path[sizeof(p->path)], *save = NULL;
 
+	snprintf(path, sizeof(path), "%s", p->path);
 	if (cmd[0] == '/') {
 		snprintf(out, len, "%s", cmd);
 		return 0;
@@ -303,10 +305,15 @@ static int plan_make(struct plan *p, const char *dir, const char *space, unsigne
 	if (!p->service[0])
 		return fail("cannot name the service from %s", p->dir), -EINVAL;
 	pod_names(p);
+	/* golang:* images put Go in /usr/local/go/bin, as Go's own tarball
+	 * does on a host: that is where host mode looks too */
+	snprintf(p->path, sizeof(p->path), "%s", SANDBOX_PATH);
+	if (p->df->runtime.kind == AZDS_RT_GO && access("/usr/local/go/bin/go", X_OK) == 0)
+		snprintf(p->path, sizeof(p->path), "/usr/local/go/bin:%s", SANDBOX_PATH);
 	{
 		const char *missing = NULL;
 
-		if (azds_runtime_check(&p->df->runtime, SANDBOX_PATH, &missing))
+		if (azds_runtime_check(&p->df->runtime, p->path, &missing))
 			return fail("%s:%u: FROM %s: host mode runs %s, but %s is not on the host's PATH", p->df_path,
 				    p->df->from_line, p->df->image, p->df->runtime.what, missing),
 			       -ENOENT;
@@ -356,7 +363,7 @@ static int plan_make(struct plan *p, const char *dir, const char *space, unsigne
 			    p->df_path, p->yaml_path),
 		       -EINVAL;
 	if (resolve_cmd(p, p->argv[0], resolved, sizeof(resolved)))
-		return fail("%s: command \"%s\" is not on the host's PATH (%s)", cmd_src, p->argv[0], SANDBOX_PATH),
+		return fail("%s: command \"%s\" is not on the host's PATH (%s)", cmd_src, p->argv[0], p->path),
 		       -ENOENT;
 	free(p->argv[0]);
 	p->argv[0] = strdup(resolved);
@@ -371,6 +378,21 @@ static int plan_make(struct plan *p, const char *dir, const char *space, unsigne
 		if (add_env(p, "AZDS_SPACE", p->space) || add_env(p, "AZDS_SERVICE", p->service) ||
 		    add_env(p, "AZDS_POD", p->pod) ||
 		    (!azds_dockerfile_env(p->df, "PORT") && add_env(p, "PORT", portbuf)))
+			return -E2BIG;
+	}
+	if (p->df->runtime.kind == AZDS_RT_GO) {
+		char v[PATH_MAX + 32];
+
+		/* the module and build caches in the workspace (the host's are
+		 * read-only), and no toolchain download */
+		if (strcmp(p->path, SANDBOX_PATH) && add_env(p, "PATH", p->path))
+			return -E2BIG;
+		snprintf(v, sizeof(v), "%s/.azds/go", p->mount);
+		if ((!azds_dockerfile_env(p->df, "GOPATH") && add_env(p, "GOPATH", v)) ||
+		    add_env(p, "GOTOOLCHAIN", "local"))
+			return -E2BIG;
+		snprintf(v, sizeof(v), "%s/.azds/go-cache", p->mount);
+		if (add_env(p, "GOCACHE", v))
 			return -E2BIG;
 	}
 	/* python:*: the host's python3 is Debian's, whose pip refuses the
