@@ -897,9 +897,12 @@ static unsigned ingress_port(void)
 
 	if (api_exchange(&req, &r))
 		return 0;
+	/* only an ingress that listens: another instance may hold the port */
 	v = json_object_get(r.json, "ingress");
-	if (json_is_object(v))
+	if (json_is_object(v) && json_is_true(json_object_get(v, "listening")))
 		v = json_object_get(v, "port");
+	else
+		v = NULL;
 	if (json_is_integer(v))
 		port = (unsigned)json_integer_value(v);
 	api_reply_free(&r);
@@ -1335,6 +1338,8 @@ VERB(cmd_up)
 	if (iport) {
 		host_of(&p, iport, url, sizeof(url));
 		printf("Service '%s' is available at %s\n", p.service, url);
+	} else {
+		printf("The node's local ingress is not listening (azds controller status says why): no ingress URL\n");
 	}
 	local = (int)fwd_port;
 	if (!detach && azds_forward_start(NULL, p.service, p.space, &local) == 0)
