@@ -40,7 +40,7 @@ probe() {
 	in_pod "$pod" "$BIN/azds-probe" "$@" 2>&1
 }
 pod_addr() { ctl pod list | awk -v p="$1" '$1 == p { print $2 }'; }
-vip() { "$BIN/azds" -i "$INST" list-uris | awk -v n="$1" '$1 == n { sub(".*://", "", $2); print $2 }'; }
+vip() { "$BIN/azds" -i "$INST" list-uris --addresses | awk -v n="$1" '$1 == n { sub(".*://", "", $2); print $2 }'; }
 
 # step NAME CMD...: a setup step that must succeed (its output is shown on failure)
 step() {
@@ -97,7 +97,7 @@ dump_state() {
 	echo "--- $INST: status"
 	ctl status 2>&1
 	ctl pod list 2>&1
-	"$BIN/azds" -i "$INST" list-uris 2>&1
+	"$BIN/azds" -i "$INST" list-uris --addresses 2>&1
 	for f in /run/azds/"$INST"/*.log /tmp/"$INST"-*.log; do
 		[ -e "$f" ] || continue
 		echo "--- $f (last lines)"
