@@ -362,9 +362,27 @@ static int open_given_workdir(const struct sandbox *sb)
 		    real);
 	if (sb->workspace_tree) {
 		/* azds's own copy of a developer's folder (only the controller,
-		 * which is root, runs this): root's when root synced it */
-		if (azds_workspace_grant_fd(fd, sb->uid, &e))
-			die("workspace", "grant uid %u access: %s", (unsigned)sb->uid, e.msg);
+		 * which is root, runs this): root's when root synced it. The
+		 * walk costs a few syscalls per file, so a restart of the pod
+		 * that was let in last skips it (AZDS_WS_GRANTED, next to the
+		 * tree, names that uid; revoking removes it): what the sync
+		 * added since is world-readable, in directories whose default
+		 * ACL already lets the uid in */
+		char mark[PATH_MAX + 32], val[32] = "", want[32];
+		char *slash;
+
+		snprintf(mark, sizeof(mark), "%s", sb->workdir);
+		slash = strrchr(mark, '/');
+		if (slash)
+			snprintf(slash, sizeof(mark) - (size_t)(slash - mark), "/%s", AZDS_WS_GRANTED);
+		snprintf(want, sizeof(want), "%u", (unsigned)sb->uid);
+		if (!slash || azds_read_str(mark, val, sizeof(val)) || strcmp(val, want)) {
+			unlink(mark);
+			if (azds_workspace_grant_fd(fd, sb->uid, &e))
+				die("workspace", "grant uid %u access: %s", (unsigned)sb->uid, e.msg);
+			if (slash)
+				azds_write_file(mark, want);
+		}
 		return fd;
 	}
 	if (!strcmp(real, "/var/lib/azds") || !strncmp(real, "/var/lib/azds/", 14))

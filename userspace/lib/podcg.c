@@ -923,7 +923,19 @@ int azds_workdir_grant(const char *dir, uid_t uid, struct azds_err *e)
 int azds_workspace_revoke(const char *dir, uid_t uid)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), err;
+	char mark[PATH_MAX + 32], *slash;
 
+	/* the uid's next start walks the tree again */
+	snprintf(mark, sizeof(mark), "%s", dir);
+	slash = strrchr(mark, '/');
+	if (slash) {
+		char val[32] = "", want[32];
+
+		snprintf(slash, sizeof(mark) - (size_t)(slash - mark), "/%s", AZDS_WS_GRANTED);
+		snprintf(want, sizeof(want), "%u", (unsigned)uid);
+		if (azds_read_str(mark, val, sizeof(val)) == 0 && !strcmp(val, want))
+			unlink(mark);
+	}
 	if (fd < 0)
 		return -errno;
 	err = workdir_walk(fd, uid, false, true, NULL);

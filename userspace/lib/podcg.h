@@ -108,6 +108,8 @@ int azds_workspace_grant_fd(int dirfd, uid_t uid, struct azds_err *e);
  * made from it, one after another (its build, then the service, whose uids
  * differ): there every file is let in, whoever made it, and revoked alike. */
 int azds_workspace_revoke(const char *dir, uid_t uid);
+/* next to a workspace tree: the uid the last full grant walk let in */
+#define AZDS_WS_GRANTED "granted-uid"
 
 /*
  * The reverse, when the pod is deleted: removes exactly the u:UID access
