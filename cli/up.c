@@ -58,6 +58,7 @@ struct plan {
 	char mount[PATH_MAX];
 	char path[512];    /* the pod's PATH: the sandbox's, plus a runtime's own bin */
 	unsigned port;     /* the container's */
+	unsigned port_opt; /* --port, kept for redeploys */
 	unsigned svc_port; /* the service's (clients use it) */
 	char *argv[UP_MAX_ARGV + 1];
 	int argc;
@@ -329,6 +330,7 @@ static int plan_make(struct plan *p, const char *dir, const char *space, unsigne
 				    why),
 			       -EINVAL;
 	}
+	p->port_opt = port_opt;
 	p->port = port_opt ? port_opt : azds_dockerfile_port(p->df);
 	if (!p->port)
 		p->port = 80;
@@ -1044,24 +1046,117 @@ static int deploy(struct plan *p, bool first)
 
 /* ---- live update ---------------------------------------------------------- */
 
+#define WATCH_SLOTS 16384 /* > 2 x UP_WATCH_MAX: an open-addressing map wd -> path */
+
 struct watch {
 	int fd;
-	int wd[UP_WATCH_MAX];
-	char *path[UP_WATCH_MAX]; /* relative; "" is the folder */
+	struct {
+		int wd;	    /* -1: free, -2: was used (probing goes on) */
+		char *path; /* relative; "" is the folder */
+	} slot[WATCH_SLOTS];
 	int n;
-	bool full;
+	bool full, overflow;
+	struct azds_sync_filter *filter; /* the sync rules: what is left out is not watched */
 };
 
-static void watch_dir(struct watch *w, const char *root, const char *rel, int depth)
+static int slot_of(const struct watch *w, int wd, bool for_insert)
+{
+	unsigned h = ((unsigned)wd * 2654435761u) & (WATCH_SLOTS - 1);
+
+	for (int i = 0; i < WATCH_SLOTS; i++, h = (h + 1) & (WATCH_SLOTS - 1)) {
+		if (w->slot[h].wd == wd)
+			return (int)h;
+		if (w->slot[h].wd == -1)
+			return for_insert ? (int)h : -1;
+		if (w->slot[h].wd == -2 && for_insert)
+			return (int)h;
+	}
+	return -1;
+}
+
+static const char *watch_path(const struct watch *w, int wd)
+{
+	int k = slot_of(w, wd, false);
+
+	return k >= 0 ? w->slot[k].path : NULL;
+}
+
+static void watch_forget(struct watch *w, int wd)
+{
+	int k = slot_of(w, wd, false);
+
+	if (k < 0)
+		return;
+	free(w->slot[k].path);
+	w->slot[k].path = NULL;
+	w->slot[k].wd = -2;
+	w->n--;
+}
+
+static void watch_init(struct watch *w)
+{
+	memset(w, 0, sizeof(*w));
+	w->fd = -1;
+	for (int i = 0; i < WATCH_SLOTS; i++)
+		w->slot[i].wd = -1;
+}
+
+static void watch_free(struct watch *w)
+{
+	for (int i = 0; i < WATCH_SLOTS; i++)
+		free(w->slot[i].path);
+	if (w->fd >= 0)
+		close(w->fd);
+	azds_sync_filter_free(w->filter);
+}
+
+static bool watched(struct watch *w, const char *rel, bool is_dir)
+{
+	struct azds_err e;
+
+	if (!strcmp(rel, ".git") || !strncmp(rel, ".git/", 5) || !strcmp(rel, ".azds"))
+		return false;
+	return !w->filter || azds_sync_filter_path(w->filter, rel, is_dir, &e) != 0;
+}
+
+/* a burst's paths, deduplicated, at most cap (then *over is set) */
+struct burst {
+	char **v;
+	size_t n, cap;
+	bool over;
+};
+
+static void burst_add(struct burst *b, const char *rel)
+{
+	for (size_t i = 0; i < b->n; i++)
+		if (!strcmp(b->v[i], rel))
+			return;
+	if (b->n >= b->cap) {
+		b->over = true;
+		return;
+	}
+	b->v[b->n] = strdup(rel);
+	if (b->v[b->n])
+		b->n++;
+}
+
+/*
+ * Watch rel and the directories below it that the sync rules keep. With
+ * b, the files found there go into the burst: a directory created or
+ * moved in has files no event will ever name. A directory moved within
+ * the folder keeps its watch (same inode, same wd): its path is renamed.
+ */
+static void watch_dir(struct watch *w, const char *root, const char *rel, int depth, struct burst *b)
 {
 	char abs[PATH_MAX * 2];
-	DIR *d;
 	struct dirent *de;
-	int wd;
+	DIR *d;
+	int wd, k;
 
 	if (depth > 64 || w->n >= UP_WATCH_MAX) {
 		if (!w->full)
-			fprintf(stderr, "azds: more than %d directories: the rest is not watched\n", UP_WATCH_MAX);
+			fprintf(stderr, "azds: more than %d directories: the rest is not watched (a redeploy syncs it)\n",
+				UP_WATCH_MAX);
 		w->full = true;
 		return;
 	}
@@ -1071,9 +1166,16 @@ static void watch_dir(struct watch *w, const char *root, const char *rel, int de
 				       IN_DELETE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW | IN_EXCL_UNLINK);
 	if (wd < 0)
 		return;
-	if (wd < UP_WATCH_MAX && !w->path[wd]) {
-		w->path[wd] = strdup(rel);
+	k = slot_of(w, wd, true);
+	if (k < 0)
+		return;
+	if (w->slot[k].wd != wd) {
+		w->slot[k].wd = wd;
+		w->slot[k].path = strdup(rel);
 		w->n++;
+	} else if (strcmp(w->slot[k].path ? w->slot[k].path : "", rel)) {
+		free(w->slot[k].path);
+		w->slot[k].path = strdup(rel);
 	}
 	d = opendir(abs);
 	if (!d)
@@ -1082,13 +1184,18 @@ static void watch_dir(struct watch *w, const char *root, const char *rel, int de
 		char sub[PATH_MAX];
 		struct stat st;
 
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") || !strcmp(de->d_name, ".git") ||
-		    !strcmp(de->d_name, "node_modules"))
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
 		snprintf(sub, sizeof(sub), "%s%s%s", rel, *rel ? "/" : "", de->d_name);
 		snprintf(abs, sizeof(abs), "%s/%s", root, sub);
-		if (lstat(abs, &st) == 0 && S_ISDIR(st.st_mode))
-			watch_dir(w, root, sub, depth + 1);
+		if (lstat(abs, &st))
+			continue;
+		if (!watched(w, sub, S_ISDIR(st.st_mode)))
+			continue;
+		if (S_ISDIR(st.st_mode))
+			watch_dir(w, root, sub, depth + 1, b);
+		else if (b)
+			burst_add(b, sub);
 	}
 	closedir(d);
 }
@@ -1099,11 +1206,7 @@ static bool is_static(const char *path)
 					   ".ico", ".woff", ".woff2", ".ttf", ".txt", ".md", ".map", ".json" };
 	const char *dot = strrchr(path, '.');
 
-	if (strstr(path, "node_modules/") || !strncmp(path, ".azds/", 6))
-		return true;
 	if (!dot || strchr(dot, '/'))
-		return false;
-	if (!strcmp(path, "package.json"))
 		return false;
 	for (size_t i = 0; i < sizeof(ext) / sizeof(ext[0]); i++)
 		if (!strcasecmp(dot, ext[i]))
@@ -1132,13 +1235,50 @@ static bool in_live_set(const struct plan *p, const char *path)
 	return in;
 }
 
-/* The changes of one burst, and what to do about them. */
-static int on_changes(struct plan *p, char **paths, size_t n)
+/* does a COPY/ADD before some RUN step take path (a build input)? */
+static bool build_input(const struct plan *p, const char *path)
 {
-	bool redeploy = false, all_static = true;
+	for (size_t c = 0; c < p->df->n_copies; c++) {
+		const struct azds_df_copy *cp = &p->df->copies[c];
+		bool before_run = false;
+
+		for (size_t r = 0; r < p->df->n_run && !before_run; r++)
+			before_run = cp->line < p->df->run[r].line;
+		if (!before_run || cp->from)
+			continue;
+		/* named files only (COPY package.json ., COPY go.* ./): a
+		 * COPY of the whole context before a RUN would make every
+		 * save a rebuild, which Dev Spaces' sync never did */
+		for (size_t k = 0; k < cp->n_src; k++) {
+			const char *src = cp->src[k];
+
+			while (src[0] == '.' && src[1] == '/')
+				src += 2;
+			if (!*src || !strcmp(src, ".") || !strcmp(src, "*") || src[strlen(src) - 1] == '/')
+				continue;
+			if (copy_takes(src, path))
+				return true;
+		}
+	}
+	return false;
+}
+
+enum { CHANGE_NONE = 0, CHANGE_REPLACED = 1 };
+
+/*
+ * The changes of one burst, and what to do about them. CHANGE_REPLACED
+ * when the service's pod was replaced (its log starts over), CHANGE_NONE
+ * otherwise, -errno when the update failed (the old version serves on).
+ */
+static int on_changes(struct plan *p, char **paths, size_t n, bool force_redeploy)
+{
+	bool redeploy = force_redeploy || n >= UP_BURST_MAX, all_static = true, any = false;
 	struct azds_sync_stats st = { 0 };
 	int64_t t0 = now_ms();
+	const char *why = NULL, *one = NULL;
+	size_t existing = 0;
 	char df_rel[PATH_MAX];
+	int err;
 
 	{
 		const char *r = p->df_path + strlen(p->dir);
@@ -1147,59 +1287,67 @@ static int on_changes(struct plan *p, char **paths, size_t n)
 			r += r[0] == '.' ? 2 : 1;
 		snprintf(df_rel, sizeof(df_rel), "%s", r);
 	}
-	if (n >= UP_BURST_MAX)
-		redeploy = true;
 	for (size_t i = 0; i < n && !redeploy; i++) {
 		char abs[PATH_MAX * 2];
-		struct stat st;
+		struct stat sb;
 
 		/* what is gone is only deleted there: an editor's or sed's
 		 * temporary file must not redeploy */
 		snprintf(abs, sizeof(abs), "%s/%s", p->dir, paths[i]);
-		if (lstat(abs, &st))
+		if (lstat(abs, &sb) || S_ISDIR(sb.st_mode))
 			continue;
-		if (S_ISDIR(st.st_mode))
-			continue;
-		if (!strcmp(paths[i], "azds.yaml") || !strcmp(paths[i], df_rel) || !in_live_set(p, paths[i]))
+		any = true;
+		one = paths[i];
+		existing++;
+		if (!strcmp(paths[i], "azds.yaml") || !strcmp(paths[i], df_rel) || !in_live_set(p, paths[i]) ||
+		    build_input(p, paths[i])) {
 			redeploy = true;
+			why = paths[i];
+		}
 		if (!is_static(paths[i]))
 			all_static = false;
 	}
 	if (redeploy) {
 		struct plan np;
-		const char *space = p->space;
 		char dir[PATH_MAX];
 
 		snprintf(dir, sizeof(dir), "%s", p->dir);
-		printf("Redeploying %s (%s changed)...\n", p->service, n == 1 ? paths[0] : "files");
+		printf("Redeploying %s (%s changed)...\n", p->service, why ? why : "files");
 		fflush(stdout);
-		if (plan_make(&np, dir, space, 0)) {
+		if (plan_make(&np, dir, p->space, p->port_opt)) {
 			fprintf(stderr, "azds: the previous version keeps serving\n");
 			plan_free(&np);
 			return -EINVAL;
 		}
-		if (deploy(&np, false)) {
+		err = deploy(&np, false);
+		if (err) {
 			plan_free(&np);
-			return -EIO;
+			return err;
 		}
 		plan_free(p);
 		*p = np;
-		return 0;
+		return CHANGE_REPLACED;
 	}
-	if (azds_ws_sync_paths(p->space, p->workspace, p->dir, &p->all, (const char *const *)paths, n, &st))
+	progress_begin("Synchronizing files");
+	err = azds_ws_sync_paths(p->space, p->workspace, p->dir, &p->all, (const char *const *)paths, n, &st);
+	progress_end();
+	if (err)
 		return -EIO;
-	if (all_static) {
-		printf("Synced %zu file%s in %lld ms (%s: copied in place)\n", st.sent + st.deleted,
-		       st.sent + st.deleted == 1 ? "" : "s", (long long)(now_ms() - t0), n == 1 ? paths[0] : "assets");
+	if (!st.sent && !st.deleted && !st.copied)
+		return CHANGE_NONE; /* nothing the sync set holds changed */
+	if (all_static && any) {
+		printf("Synced %zu file%s in %lld ms (%s: copied in place)\n", st.sent + st.deleted + st.copied,
+		       st.sent + st.deleted + st.copied == 1 ? "" : "s", (long long)(now_ms() - t0),
+		       existing == 1 ? one : "assets");
 		fflush(stdout);
-		return 0;
+		return CHANGE_NONE;
 	}
 	if (p->y->develop.container.n_build_commands) {
 		char *script = build_script(p, NULL, p->y->develop.container.build_commands,
 					    p->y->develop.container.n_build_commands, true);
 		int64_t bms = 0;
-		int err = script ? run_build(p, script, &bms) : -ENOMEM;
 
+		err = script ? run_build(p, script, &bms) : -ENOMEM;
 		free(script);
 		if (err) {
 			fprintf(stderr, "azds: the build of %s failed (see its output above); the previous version keeps serving\n",
@@ -1207,19 +1355,21 @@ static int on_changes(struct plan *p, char **paths, size_t n)
 			return -EIO;
 		}
 	}
+	/* the command's processes (processesToKill among them) are stopped,
+	 * SIGTERM first, and the command started again in the same pod */
 	if (restart_pod(p))
 		return -EIO;
 	printf("Restarted %s in %lld ms (%zu file%s synced: %s)\n", p->service, (long long)(now_ms() - t0),
-	       st.sent + st.deleted, st.sent + st.deleted == 1 ? "" : "s", n == 1 ? paths[0] : "sources");
+	       st.sent + st.deleted + st.copied, st.sent + st.deleted + st.copied == 1 ? "" : "s",
+	       existing == 1 ? one : "sources");
 	fflush(stdout);
-	return 0;
+	return CHANGE_NONE;
 }
 
-/* one burst of inotify events into relative paths (deduplicated) */
-static size_t read_events(struct watch *w, const char *root, char **paths, size_t cap)
+/* one burst of inotify events into relative paths */
+static void read_events(struct watch *w, const char *root, struct burst *b)
 {
 	char buf[64 * 1024] __attribute__((aligned(8)));
-	size_t n = 0;
 
 	for (;;) {
 		ssize_t len = read(w->fd, buf, sizeof(buf));
@@ -1228,25 +1378,29 @@ static size_t read_events(struct watch *w, const char *root, char **paths, size_
 			break;
 		for (char *q = buf; q < buf + len;) {
 			struct inotify_event *ev = (struct inotify_event *)q;
-			const char *dir = ev->wd >= 0 && ev->wd < UP_WATCH_MAX ? w->path[ev->wd] : NULL;
+			const char *dir;
 			char rel[PATH_MAX];
-			bool dup = false;
 
 			q += sizeof(*ev) + ev->len;
+			if (ev->mask & IN_Q_OVERFLOW) {
+				w->overflow = true; /* events were lost: only a redeploy is sure */
+				continue;
+			}
+			if (ev->mask & IN_IGNORED) {
+				watch_forget(w, ev->wd);
+				continue;
+			}
+			dir = watch_path(w, ev->wd);
 			if (!dir || !ev->len)
 				continue;
 			snprintf(rel, sizeof(rel), "%s%s%s", dir, *dir ? "/" : "", ev->name);
-			if (!strncmp(rel, ".git/", 5) || !strcmp(rel, ".git") || !strncmp(rel, ".azds", 5))
+			if (!watched(w, rel, ev->mask & IN_ISDIR))
 				continue;
 			if ((ev->mask & (IN_CREATE | IN_MOVED_TO)) && (ev->mask & IN_ISDIR))
-				watch_dir(w, root, rel, 1);
-			for (size_t i = 0; i < n && !dup; i++)
-				dup = !strcmp(paths[i], rel);
-			if (!dup && n < cap)
-				paths[n++] = strdup(rel);
+				watch_dir(w, root, rel, 1, b); /* and what it already holds */
+			burst_add(b, rel);
 		}
 	}
-	return n;
 }
 
 /* ---- the verbs ------------------------------------------------------------- */
@@ -1287,7 +1441,7 @@ VERB(cmd_up)
 	};
 	struct sigaction sa = { .sa_handler = on_interrupt };
 	struct prefixer px = { .out = stdout };
-	struct watch w = { .fd = -1 };
+	static struct watch w;
 	char space[AZDS_PATH_MAX], url[512];
 	long long offset = 0;
 	struct args a;
@@ -1297,6 +1451,7 @@ VERB(cmd_up)
 
 	if (err)
 		return opts_exit(err);
+	watch_init(&w);
 	(void)no_traces;
 	if (given) {
 		snprintf(space, sizeof(space), "%s", given);
@@ -1354,10 +1509,15 @@ VERB(cmd_up)
 	printf("Press Ctrl+C to detach; the service keeps running\n");
 	fflush(stdout);
 	w.fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (w.fd >= 0)
-		watch_dir(&w, p.dir, "", 0);
-	else
+	if (w.fd >= 0) {
+		struct azds_err e;
+
+		if (azds_sync_filter_new(&w.filter, p.dir, &p.all, &e))
+			w.filter = NULL; /* then every directory is watched */
+		watch_dir(&w, p.dir, "", 0, NULL);
+	} else {
 		fprintf(stderr, "azds: inotify: %s: saves are not synced\n", strerror(errno));
+	}
 	px.prefix = p.service;
 	while (!cli_interrupted) {
 		struct pollfd pf = { .fd = w.fd, .events = POLLIN };
@@ -1368,27 +1528,27 @@ VERB(cmd_up)
 		if (n == -ENOENT)
 			offset = 0; /* replaced: the new pod's log starts over */
 		if (poll(&pf, w.fd >= 0 ? 1 : 0, 200) > 0) {
-			char *paths[UP_BURST_MAX];
-			size_t k;
+			static char *paths[UP_BURST_MAX];
+			struct burst b = { .v = paths, .cap = UP_BURST_MAX };
+			int r;
 
 			usleep(UP_DEBOUNCE_MS * 1000); /* an editor's save is several events */
-			k = read_events(&w, p.dir, paths, UP_BURST_MAX);
-			if (k) {
-				char old_pod[64];
-
-				snprintf(old_pod, sizeof(old_pod), "%s", p.pod);
-				if (on_changes(&p, paths, k) == 0)
+			read_events(&w, p.dir, &b);
+			if (b.n || w.overflow) {
+				/* what the old pod wrote last is shown before it goes */
+				while (log_chunk(p.pod, &px, &offset, false) > 0)
+					;
+				r = on_changes(&p, paths, b.n, b.over || w.overflow);
+				w.overflow = false;
+				if (r == CHANGE_REPLACED)
 					offset = 0;
 			}
-			for (size_t i = 0; i < k; i++)
+			for (size_t i = 0; i < b.n; i++)
 				free(paths[i]);
 		}
 	}
 	printf("\nDetached: %s keeps running in %s (azds down removes it)\n", p.service, p.space);
-	if (w.fd >= 0)
-		close(w.fd);
-	for (int i = 0; i < UP_WATCH_MAX; i++)
-		free(w.path[i]);
+	watch_free(&w);
 	plan_free(&p);
 	args_free(&a);
 	return 0;

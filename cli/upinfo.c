@@ -140,7 +140,8 @@ static long long duration_ms(const char *s)
 	return -1;
 }
 
-static long long since_ms; /* unix ms for the first read; 0: from the start */
+static long long since_ms;  /* unix ms for the first read; 0: from the start */
+static bool quiet_missing; /* following: a pod being replaced is briefly gone */
 
 /* the log from offset, into a malloc'd buffer; -errno */
 static int fetch_log(const char *pod, long long offset, bool wait, char **buf, size_t *len, long long *next)
@@ -155,10 +156,13 @@ static int fetch_log(const char *pod, long long offset, bool wait, char **buf, s
 	*len = 0;
 	if (!esc)
 		return -ENOMEM;
-	if (since_ms && offset == 0)
+	if (since_ms) {
+		/* only the first read starts from a time; then offsets */
 		snprintf(path, sizeof(path), "/v1/pods/%s/logs?since=%lld", esc, since_ms);
-	else
+		since_ms = 0;
+	} else {
 		snprintf(path, sizeof(path), "/v1/pods/%s/logs?offset=%lld%s", esc, offset, wait ? "&follow=true" : "");
+	}
 	free(esc);
 	mem = open_memstream(buf, len);
 	if (!mem)
@@ -173,14 +177,15 @@ static int fetch_log(const char *pod, long long offset, bool wait, char **buf, s
 		return err;
 	}
 	if (r.status != 200) {
-		if (r.status == 404)
+		err = r.status == 404 ? -ENOENT : -EPROTO;
+		if (err == -ENOENT && !quiet_missing)
 			fprintf(stderr, "azds: %s is not running (azds up starts it)\n", pod);
-		else
+		else if (err == -EPROTO)
 			fprintf(stderr, "azds: %s\n", api_error_text(&r));
 		api_reply_free(&r);
 		free(*buf);
 		*buf = NULL;
-		return -EPROTO;
+		return err;
 	}
 	*next = r.offset >= 0 ? r.offset : offset + (long long)*len;
 	api_reply_free(&r);
@@ -328,13 +333,26 @@ VERB(cmd_logs)
 		print_lines(svc, all, alen, tail_set ? (long)tail : -1, output != NULL);
 		free(all);
 	}
+	/* following: a redeploy replaces the pod (gone for a moment, then a
+	 * new log from byte 0); a restart keeps it and its log */
+	quiet_missing = true;
 	while (follow && !cli_interrupted && !(first && pod_ended(pod))) {
 		first = false;
 		err = fetch_log(pod, offset, true, &buf, &len, &next);
 		if (err == -EINTR)
 			break;
+		if (err == -ENOENT) {
+			offset = 0;
+			usleep(200 * 1000);
+			continue;
+		}
 		if (err)
 			return EXIT_FAIL;
+		if (next < offset) {
+			offset = 0; /* a new, shorter log: the pod was replaced */
+			free(buf);
+			continue;
+		}
 		print_lines(svc, buf, len, -1, output != NULL);
 		free(buf);
 		offset = next;

@@ -368,21 +368,53 @@ static int open_given_workdir(const struct sandbox *sb)
 		 * tree, names that uid; revoking removes it): what the sync
 		 * added since is world-readable, in directories whose default
 		 * ACL already lets the uid in */
-		char mark[PATH_MAX + 32], val[32] = "", want[32];
+		char parent[PATH_MAX], want[96], val[96] = "", mstat[64] = "";
+		struct stat ps, ms;
+		int pfd = -1, mfd;
 		char *slash;
 
-		snprintf(mark, sizeof(mark), "%s", sb->workdir);
-		slash = strrchr(mark, '/');
-		if (slash)
-			snprintf(slash, sizeof(mark) - (size_t)(slash - mark), "/%s", AZDS_WS_GRANTED);
-		snprintf(want, sizeof(want), "%u", (unsigned)sb->uid);
-		if (!slash || azds_read_str(mark, val, sizeof(val)) || strcmp(val, want)) {
-			unlink(mark);
+		snprintf(parent, sizeof(parent), "%s", sb->workdir);
+		slash = strrchr(parent, '/');
+		if (slash && slash != parent) {
+			*slash = 0;
+			pfd = open(parent, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		}
+		/* the mark lives beside the tree, in the controller's own
+		 * directory (root's, written by nobody else); else no mark */
+		if (pfd >= 0 && (fstat(pfd, &ps) || ps.st_uid != 0 || (ps.st_mode & (S_IWGRP | S_IWOTH)))) {
+			close(pfd);
+			pfd = -1;
+		}
+		/* the last sync (manifest.log) is part of what was let in */
+		if (pfd >= 0 && fstatat(pfd, "manifest.log", &ms, AT_SYMLINK_NOFOLLOW) == 0)
+			snprintf(mstat, sizeof(mstat), "%lld.%ld.%lld", (long long)ms.st_mtim.tv_sec, ms.st_mtim.tv_nsec,
+				 (long long)ms.st_size);
+		snprintf(want, sizeof(want), "%u %s", (unsigned)sb->uid, mstat);
+		if (pfd >= 0 && (mfd = openat(pfd, AZDS_WS_GRANTED, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) >= 0) {
+			ssize_t n = read(mfd, val, sizeof(val) - 1);
+
+			val[n > 0 ? n : 0] = 0;
+			close(mfd);
+		}
+		if (pfd < 0 || strcmp(val, want)) {
+			if (pfd >= 0)
+				unlinkat(pfd, AZDS_WS_GRANTED, 0);
 			if (azds_workspace_grant_fd(fd, sb->uid, &e))
 				die("workspace", "grant uid %u access: %s", (unsigned)sb->uid, e.msg);
-			if (slash)
-				azds_write_file(mark, want);
+			if (pfd >= 0) {
+				mfd = openat(pfd, AZDS_WS_GRANTED ".tmp", O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+					     0600);
+				if (mfd >= 0) {
+					bool ok = write(mfd, want, strlen(want)) == (ssize_t)strlen(want);
+
+					close(mfd);
+					if (!ok || renameat(pfd, AZDS_WS_GRANTED ".tmp", pfd, AZDS_WS_GRANTED))
+						unlinkat(pfd, AZDS_WS_GRANTED ".tmp", 0);
+				}
+			}
 		}
+		if (pfd >= 0)
+			close(pfd);
 		return fd;
 	}
 	if (!strcmp(real, "/var/lib/azds") || !strncmp(real, "/var/lib/azds/", 14))
@@ -772,6 +804,13 @@ static void add_mount(struct args *a, const char *path)
 	closedir(d);
 	add3(a, "--bind", STAGE, path);
 	add2(a, "--remount-ro", anc);
+	/* the host's entries came back whole: what add_root hid below anc
+	 * (azds's state under /var/lib, /var/run) is hidden again */
+	if (!strncmp("/var/lib/azds", anc, strlen(anc)) && "/var/lib/azds"[strlen(anc)] == '/')
+		mask(a, "/var/lib/azds");
+	if (!strncmp("/var/run", anc, strlen(anc)) && "/var/run"[strlen(anc)] == '/' && lstat("/var/run", &st) == 0 &&
+	    S_ISDIR(st.st_mode))
+		add2(a, "--tmpfs", "/var/run");
 }
 
 static void build_args(struct args *a, const struct sandbox *sb, int seccomp_fd)

@@ -107,6 +107,8 @@ configurations:
       - "static/**"
       iterate:
         processesToKill: [python3]
+        buildCommands:
+        - [python3, -m, py_compile, app.py]
 EOF
 printf 'apiVersion: v2\nname: hello\nversion: 0.1.0\n' >"$P/charts/hello/Chart.yaml"
 cp "$P/Dockerfile" "$WORK/Dockerfile.orig"
@@ -161,15 +163,56 @@ sed -i 's/VERSION = "v1"/VERSION = "v2"/' "$P/app.py"
 wait_log "$WORK/up.log" "Restarted hello" || bad "a save was not acted on: $(tail -5 "$WORK/up.log")"
 body=$(wait_body "$VIP" "hello v2")
 expect_contains "an edit shows in the next request" "$body" "hello v2 from dev"
-expect_contains "... said in one line with its time" "$(grep 'Restarted hello' "$WORK/up.log")" " ms ("
+expect_contains "... said in one line with its time, one file synced" "$(grep 'Restarted hello' "$WORK/up.log")" \
+	" ms (1 file synced: app.py)"
+restarts=$(grep -c 'Restarted hello' "$WORK/up.log")
 echo "asset two" >"$P/static/a.txt"
 wait_log "$WORK/up.log" "copied in place" || bad "a static file was not synced: $(tail -5 "$WORK/up.log")"
 expect_contains "a static file is copied in place" "$(probe client get "$VIP" /static/a.txt)" "asset two"
+expect_eq "... without a restart" "$(grep -c 'Restarted hello' "$WORK/up.log")" "$restarts"
 expect_contains "the service's output streams, prefixed" "$(cat "$WORK/up.log")" "[hello] listening on 8080"
+expect_eq "... each line once (a restart does not print the log again)" \
+	"$(grep -c '\[hello\] listening on 8080' "$WORK/up.log")" 2
+# a directory made under a running up: its files are synced (no event names them)
+mkdir "$P/static/new" && echo "brand new" >"$P/static/new/b.txt"
+for i in $(seq 1 100); do
+	probe client get "$VIP" /static/new/b.txt | grep -q "brand new" && break
+	sleep 0.05
+done
+expect_contains "a directory made under up is synced" "$(probe client get "$VIP" /static/new/b.txt)" "brand new"
+mv "$P/static/new" "$P/static/moved"
+for i in $(seq 1 100); do
+	probe client get "$VIP" /static/moved/b.txt | grep -q "brand new" && break
+	sleep 0.05
+done
+expect_contains "... and one moved within the folder too" "$(probe client get "$VIP" /static/moved/b.txt)" "brand new"
+# a save that breaks buildCommands: the old version keeps serving
+before=$(grep -c 'the build of hello failed' "$WORK/up.log")
+printf 'this is not python(\n' >>"$P/app.py"
+for i in $(seq 1 600); do
+	[ "$(grep -c 'the build of hello failed' "$WORK/up.log")" -gt "$before" ] && break
+	sleep 0.05
+done
+expect_contains "a failing build command on a save is reported with its output" "$(tail -20 "$WORK/up.log")" \
+	"SyntaxError"
+expect_contains "... and the running version keeps serving" "$(probe client get "$VIP" /)" "hello v2 from dev"
+restarts=$(grep -c 'Restarted hello' "$WORK/up.log")
+sed -i '/^this is not python/d' "$P/app.py"
+for i in $(seq 1 600); do
+	[ "$(grep -c 'Restarted hello' "$WORK/up.log")" -gt "$restarts" ] && break
+	sleep 0.05
+done
+expect_contains "the fixed save restarts it" "$(wait_body "$VIP" "hello v2")" "hello v2 from dev"
 
 # a build that fails: the old version keeps serving
+before=$(grep -c 'the build of hello failed' "$WORK/up.log")
 sed -i 's/^RUN .*/RUN echo "compiling..." \&\& echo "error: broken on purpose" >\&2 \&\& exit 3/' "$P/Dockerfile"
-wait_log "$WORK/up.log" "the build of hello failed" || bad "a failed build was not reported: $(tail -5 "$WORK/up.log")"
+for i in $(seq 1 600); do
+	[ "$(grep -c 'the build of hello failed' "$WORK/up.log")" -gt "$before" ] && break
+	sleep 0.05
+done
+[ "$(grep -c 'the build of hello failed' "$WORK/up.log")" -gt "$before" ] ||
+	bad "a failed build was not reported: $(tail -5 "$WORK/up.log")"
 expect_contains "a failed build shows the command's output" "$(cat "$WORK/up.log")" "[hello] error: broken on purpose"
 expect_contains "... and says the previous version keeps serving" "$(cat "$WORK/up.log")" "previous version keeps serving"
 expect_contains "... which it does" "$(probe client get "$VIP" /)" "hello v2 from dev"

@@ -929,12 +929,20 @@ int azds_workspace_revoke(const char *dir, uid_t uid)
 	snprintf(mark, sizeof(mark), "%s", dir);
 	slash = strrchr(mark, '/');
 	if (slash) {
-		char val[32] = "", want[32];
+		char val[96] = "", want[32];
+		int mfd;
 
 		snprintf(slash, sizeof(mark) - (size_t)(slash - mark), "/%s", AZDS_WS_GRANTED);
-		snprintf(want, sizeof(want), "%u", (unsigned)uid);
-		if (azds_read_str(mark, val, sizeof(val)) == 0 && !strcmp(val, want))
-			unlink(mark);
+		snprintf(want, sizeof(want), "%u ", (unsigned)uid);
+		mfd = open(mark, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (mfd >= 0) {
+			ssize_t n = read(mfd, val, sizeof(val) - 1);
+
+			val[n > 0 ? n : 0] = 0;
+			close(mfd);
+			if (!strncmp(val, want, strlen(want)))
+				unlink(mark);
+		}
 	}
 	if (fd < 0)
 		return -errno;
@@ -961,7 +969,7 @@ int azds_mount_path_check(const char *path, char *why, size_t len)
 					    "/usr/local/bin", "/usr/local/lib", "/bin", "/sbin",
 					    "/lib",	 "/lib32",	 "/lib64",	"/libx32",
 					    "/etc",	 "/var/lib/azds" };
-	static const char *const own[] = { "/proc", "/dev", "/sys" };
+	static const char *const own[] = { "/proc", "/dev", "/sys", "/var/lib/azds", "/var/run", "/run/azds" };
 	size_t n = strlen(path);
 
 	if (path[0] != '/' || n < 2 || n > 255) {
@@ -989,7 +997,7 @@ int azds_mount_path_check(const char *path, char *why, size_t len)
 		size_t k = strlen(own[i]);
 
 		if (!strncmp(path, own[i], k) && (path[k] == 0 || path[k] == '/')) {
-			snprintf(why, len, "%s is the sandbox's own", own[i]);
+			snprintf(why, len, "%s is the sandbox's own, or hidden from pods", own[i]);
 			return -EINVAL;
 		}
 	}
