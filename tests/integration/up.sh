@@ -277,6 +277,8 @@ expect_contains "... naming the file and line" "$out" "azds.yaml:6:"
 # ---- a Node project in Dev Spaces' layout comes up unchanged
 N=$WORK/webfrontend
 mkdir -p "$N/charts/webfrontend"
+# nothing to fetch, and no audit or update check: tests reach loopback only
+printf 'package-lock=false\naudit=false\nfund=false\nupdate-notifier=false\noffline=true\n' >"$N/.npmrc"
 cat >"$N/package.json" <<'EOF'
 { "name": "webfrontend", "version": "1.0.0", "scripts": { "start": "node server.js" } }
 EOF
