@@ -821,28 +821,78 @@ static bool pod_current(const struct plan *p)
 }
 
 /* The service's pod, replaced: the old one goes once the build succeeded. */
-static int start_pod(const struct plan *p)
+static bool pod_exists(const char *name)
 {
+	char path[300], *esc = api_escape(name);
+	struct api_reply r;
+	struct api_req req = { .method = "GET", .path = path };
+	bool there = false;
+
+	if (!esc)
+		return false;
+	snprintf(path, sizeof(path), "/v1/pods/%s", esc);
+	free(esc);
+	if (api_exchange(&req, &r) == 0) {
+		there = r.status == 200;
+		api_reply_free(&r);
+	}
+	return there;
+}
+
+/*
+ * The service's pod replaced without a gap: the new one (under the other
+ * of the two names, "<pod>" and "<pod>-b") starts while the old serves,
+ * both are the service's backends for that moment, then the old goes.
+ */
+static int start_pod(struct plan *p)
+{
+	char base[64], next[64];
 	json_t *body;
 	struct api_reply r;
+	bool old;
 	int err;
 
-	pod_delete(p->pod, false);
-	body = json_pack("{s:s,s:s,s:[s],s:s,s:s,s:o,s:o,s:s}", "name", p->pod, "space", p->space, "services",
+	up_pod_name(p->service, p->space, base, sizeof(base));
+	old = pod_exists(p->pod);
+	if (!old)
+		snprintf(next, sizeof(next), "%s", p->pod);
+	else if (!strcmp(p->pod, base))
+		snprintf(next, sizeof(next), "%.55s-b", base);
+	else
+		snprintf(next, sizeof(next), "%s", base);
+	if (old)
+		pod_delete(next, true); /* a leftover of a crashed replacement */
+	body = json_pack("{s:s,s:s,s:[s],s:s,s:s,s:o,s:o,s:s}", "name", next, "space", p->space, "services",
 			 p->service, "workspace", p->workspace, "mount", p->mount, "command",
 			 strings_json(p->argv, p->argc), "env", strings_json(p->env, p->nenv), "restart", "Always");
 	if (!body)
 		return -ENOMEM;
 	err = api_send("POST", "/v1/pods", body, &r);
 	json_decref(body);
-	if (!err)
-		api_reply_free(&r);
-	return err;
+	if (err)
+		return err; /* the old one, if any, serves on */
+	api_reply_free(&r);
+	if (old)
+		pod_delete(p->pod, false);
+	snprintf(p->pod, sizeof(p->pod), "%s", next);
+	return 0;
+}
+
+/* which of the service's two pod names is in use (the base when neither) */
+static void find_pod(struct plan *p)
+{
+	char alt[64];
+
+	if (pod_exists(p->pod))
+		return;
+	snprintf(alt, sizeof(alt), "%.55s-b", p->pod);
+	if (pod_exists(alt))
+		snprintf(p->pod, sizeof(p->pod), "%s", alt);
 }
 
 /* The service's process restarted in its pod (network and address kept); a
  * pod that is not there is started. */
-static int restart_pod(const struct plan *p)
+static int restart_pod(struct plan *p)
 {
 	char path[300], *esc = api_escape(p->pod);
 	struct api_reply r;
@@ -1030,6 +1080,7 @@ static int deploy(struct plan *p, bool first)
 	free(script);
 	if (declare_service(p))
 		return -EIO;
+	find_pod(p);
 	/* nothing changed and it runs: leave it serving */
 	if (first && !st.sent && !st.deleted && !st.copied && !built && pod_current(p)) {
 		printf("%s in %s is up to date (running)\n", p->service, p->space);
@@ -1576,8 +1627,13 @@ VERB(cmd_down)
 		args_free(&a);
 		return EXIT_FAIL;
 	}
-	if (pod_delete(p.build_pod, true) || pod_delete(p.pod, false))
-		rc = EXIT_FAIL;
+	{
+		char alt[64];
+
+		snprintf(alt, sizeof(alt), "%.55s-b", p.pod);
+		if (pod_delete(p.build_pod, true) || pod_delete(p.pod, false) || pod_delete(alt, false))
+			rc = EXIT_FAIL;
+	}
 	esc = api_escape(p.service);
 	snprintf(path, sizeof(path), "/v1/services/%s?space=%s", esc ? esc : "", space);
 	free(esc);

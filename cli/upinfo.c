@@ -17,13 +17,16 @@
 #include "up.h"
 #include "verbs.h"
 
+/* the phase of the service's pod: "<pod>", or "<pod>-b" while up replaces it */
 static const char *phase_of(const json_t *pods, const char *name)
 {
+	char alt[64];
 	size_t i;
 	json_t *p;
 
+	snprintf(alt, sizeof(alt), "%.55s-b", name);
 	json_array_foreach(pods, i, p)
-		if (!strcmp(jstr(p, "name", ""), name))
+		if (!strcmp(jstr(p, "name", ""), name) || !strcmp(jstr(p, "name", ""), alt))
 			return jstr(json_object_get(p, "status"), "phase", "?");
 	return "NotRunning";
 }
@@ -308,6 +311,22 @@ VERB(cmd_logs)
 	}
 	args_free(&a);
 	up_pod_name(svc, space, pod, sizeof(pod));
+	{
+		/* up alternates between two names to replace a pod without a gap */
+		char alt[64], path[300], *esc;
+		struct api_reply r;
+		struct api_req req = { .method = "GET", .path = path };
+
+		snprintf(alt, sizeof(alt), "%.55s-b", pod);
+		esc = api_escape(pod);
+		snprintf(path, sizeof(path), "/v1/pods/%s", esc ? esc : "");
+		free(esc);
+		if (api_exchange(&req, &r) == 0) {
+			if (r.status == 404)
+				snprintf(pod, sizeof(pod), "%s", alt);
+			api_reply_free(&r);
+		}
+	}
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	/* what is there so far, whole (--tail counts back from its end) */
@@ -342,6 +361,14 @@ VERB(cmd_logs)
 		if (err == -EINTR)
 			break;
 		if (err == -ENOENT) {
+			/* replaced under the other of its two names */
+			char base[64];
+
+			up_pod_name(svc, space, base, sizeof(base));
+			if (!strcmp(pod, base))
+				snprintf(pod, sizeof(pod), "%.55s-b", base);
+			else
+				snprintf(pod, sizeof(pod), "%s", base);
 			offset = 0;
 			usleep(200 * 1000);
 			continue;

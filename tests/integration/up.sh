@@ -221,6 +221,15 @@ wait "$UP_PID"
 UP_PID=
 expect_contains "Ctrl-C detaches" "$(tail -2 "$WORK/up.log")" "keeps running"
 expect_contains "... and the service keeps running" "$(probe client get "$VIP" /)" "hello v2"
+# a redeploy starts the new pod before the old one goes: it alternates between two names
+cp "$WORK/Dockerfile.orig" "$P/Dockerfile"
+out=$(cd "$P" && $AZDS up -d -n dev 2>&1)
+expect_contains "a changed project is deployed again" "$out" "Started hello in dev"
+pods=$($AZDS pod list -n dev)
+expect_contains "... its new pod under the other name" "$pods" "hello-dev-b"
+expect_not_contains "... the old one gone" "$pods" "hello-dev "
+expect_contains "... and it answers" "$(wait_body "$VIP" "hello v2")" "hello v2 from dev"
+expect_contains "logs finds it under either name" "$($AZDS logs hello -n dev --tail 5)" "[hello] listening on 8080"
 
 # ---- list-up and logs
 out=$($AZDS list-up -n dev)
