@@ -821,7 +821,8 @@ static bool pod_current(const struct plan *p)
 }
 
 /* The service's pod, replaced: the old one goes once the build succeeded. */
-static bool pod_exists(const char *name)
+/* is there a pod of that name in space (pod names are the node's, not a space's)? */
+static bool pod_exists(const char *name, const char *space)
 {
 	char path[300], *esc = api_escape(name);
 	struct api_reply r;
@@ -833,7 +834,7 @@ static bool pod_exists(const char *name)
 	snprintf(path, sizeof(path), "/v1/pods/%s", esc);
 	free(esc);
 	if (api_exchange(&req, &r) == 0) {
-		there = r.status == 200;
+		there = r.status == 200 && !strcmp(jstr(r.json, "space", ""), space);
 		api_reply_free(&r);
 	}
 	return there;
@@ -853,15 +854,17 @@ static int start_pod(struct plan *p)
 	int err;
 
 	up_pod_name(p->service, p->space, base, sizeof(base));
-	old = pod_exists(p->pod);
+	old = pod_exists(p->pod, p->space);
 	if (!old)
 		snprintf(next, sizeof(next), "%s", p->pod);
 	else if (!strcmp(p->pod, base))
-		snprintf(next, sizeof(next), "%.55s-b", base);
+		snprintf(next, sizeof(next), "%.55s--b", base);
 	else
 		snprintf(next, sizeof(next), "%s", base);
-	if (old)
-		pod_delete(next, true); /* a leftover of a crashed replacement */
+	/* a leftover of a crashed replacement, or of another up of this
+	 * service meanwhile: one pod of the service at the end */
+	if (strcmp(next, p->pod) ? pod_exists(next, p->space) : false)
+		pod_delete(next, true);
 	body = json_pack("{s:s,s:s,s:[s],s:s,s:s,s:o,s:o,s:s}", "name", next, "space", p->space, "services",
 			 p->service, "workspace", p->workspace, "mount", p->mount, "command",
 			 strings_json(p->argv, p->argc), "env", strings_json(p->env, p->nenv), "restart", "Always");
@@ -881,13 +884,13 @@ static int start_pod(struct plan *p)
 /* which of the service's two pod names is in use (the base when neither) */
 static void find_pod(struct plan *p)
 {
-	char alt[64];
+	char base[64], alt[64];
 
-	if (pod_exists(p->pod))
+	up_pod_name(p->service, p->space, base, sizeof(base));
+	snprintf(alt, sizeof(alt), "%.55s--b", base);
+	if (pod_exists(p->pod, p->space))
 		return;
-	snprintf(alt, sizeof(alt), "%.55s-b", p->pod);
-	if (pod_exists(alt))
-		snprintf(p->pod, sizeof(p->pod), "%s", alt);
+	snprintf(p->pod, sizeof(p->pod), "%s", pod_exists(alt, p->space) ? alt : base);
 }
 
 /* The service's process restarted in its pod (network and address kept); a
@@ -910,7 +913,18 @@ static int restart_pod(struct plan *p)
 	if (err == -EPROTO)
 		fprintf(stderr, "azds: restart %s: %s\n", p->pod, api_error_text(&r));
 	api_reply_free(&r);
-	return err == -ENOENT ? start_pod(p) : err;
+	if (err != -ENOENT)
+		return err;
+	/* gone: another up may have replaced it under the other name */
+	{
+		char was[64];
+
+		snprintf(was, sizeof(was), "%s", p->pod);
+		find_pod(p);
+		if (strcmp(was, p->pod) && pod_exists(p->pod, p->space))
+			return restart_pod(p);
+	}
+	return start_pod(p);
 }
 
 /* ---- the URLs ------------------------------------------------------------ */
@@ -1097,7 +1111,7 @@ static int deploy(struct plan *p, bool first)
 
 /* ---- live update ---------------------------------------------------------- */
 
-#define WATCH_SLOTS 16384 /* > 2 x UP_WATCH_MAX: an open-addressing map wd -> path */
+#define WATCH_SLOTS 16384 /* 2 x UP_WATCH_MAX: an open-addressing map wd -> path */
 
 struct watch {
 	int fd;
@@ -1108,21 +1122,24 @@ struct watch {
 	int n;
 	bool full, overflow;
 	struct azds_sync_filter *filter; /* the sync rules: what is left out is not watched */
+	char df_rel[PATH_MAX];		 /* the Dockerfile, watched whatever the rules say */
 };
 
 static int slot_of(const struct watch *w, int wd, bool for_insert)
 {
 	unsigned h = ((unsigned)wd * 2654435761u) & (WATCH_SLOTS - 1);
+	int tomb = -1;
 
+	/* the wd's own slot wins; else the first reusable one on its chain */
 	for (int i = 0; i < WATCH_SLOTS; i++, h = (h + 1) & (WATCH_SLOTS - 1)) {
 		if (w->slot[h].wd == wd)
 			return (int)h;
 		if (w->slot[h].wd == -1)
-			return for_insert ? (int)h : -1;
-		if (w->slot[h].wd == -2 && for_insert)
-			return (int)h;
+			return for_insert ? (tomb >= 0 ? tomb : (int)h) : -1;
+		if (w->slot[h].wd == -2 && tomb < 0)
+			tomb = (int)h;
 	}
-	return -1;
+	return for_insert ? tomb : -1;
 }
 
 static const char *watch_path(const struct watch *w, int wd)
@@ -1165,8 +1182,15 @@ static bool watched(struct watch *w, const char *rel, bool is_dir)
 {
 	struct azds_err e;
 
+	const char *base = strrchr(rel, '/') ? strrchr(rel, '/') + 1 : rel;
+
 	if (!strcmp(rel, ".git") || !strncmp(rel, ".git/", 5) || !strcmp(rel, ".azds"))
 		return false;
+	/* what decides the deploy and the sync is watched even where the
+	 * rules leave it out (a .dockerignore often lists the Dockerfile) */
+	if (!is_dir && (!strcmp(rel, "azds.yaml") || !strcmp(rel, w->df_rel) || !strcmp(base, ".dockerignore") ||
+			!strcmp(base, ".gitignore")))
+		return true;
 	return !w->filter || azds_sync_filter_path(w->filter, rel, is_dir, &e) != 0;
 }
 
@@ -1417,6 +1441,20 @@ static int on_changes(struct plan *p, char **paths, size_t n, bool force_redeplo
 	return CHANGE_NONE;
 }
 
+/* the sync rules the watcher prunes by, and the Dockerfile it always watches */
+static void watch_rules(struct watch *w, const struct plan *p)
+{
+	const char *r = p->df_path + strlen(p->dir);
+	struct azds_err e;
+
+	while (*r == '/' || (r[0] == '.' && r[1] == '/'))
+		r += r[0] == '.' ? 2 : 1;
+	snprintf(w->df_rel, sizeof(w->df_rel), "%s", r);
+	azds_sync_filter_free(w->filter);
+	if (azds_sync_filter_new(&w->filter, p->dir, &p->all, &e))
+		w->filter = NULL; /* then every directory is watched */
+}
+
 /* one burst of inotify events into relative paths */
 static void read_events(struct watch *w, const char *root, struct burst *b)
 {
@@ -1493,6 +1531,7 @@ VERB(cmd_up)
 	struct sigaction sa = { .sa_handler = on_interrupt };
 	struct prefixer px = { .out = stdout };
 	static struct watch w;
+	unsigned reads = 0;
 	char space[AZDS_PATH_MAX], url[512];
 	long long offset = 0;
 	struct args a;
@@ -1561,10 +1600,7 @@ VERB(cmd_up)
 	fflush(stdout);
 	w.fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (w.fd >= 0) {
-		struct azds_err e;
-
-		if (azds_sync_filter_new(&w.filter, p.dir, &p.all, &e))
-			w.filter = NULL; /* then every directory is watched */
+		watch_rules(&w, &p);
 		watch_dir(&w, p.dir, "", 0, NULL);
 	} else {
 		fprintf(stderr, "azds: inotify: %s: saves are not synced\n", strerror(errno));
@@ -1574,7 +1610,9 @@ VERB(cmd_up)
 		struct pollfd pf = { .fd = w.fd, .events = POLLIN };
 		long long n = log_chunk(p.pod, &px, &offset, false);
 
-		if (n > 0)
+		/* a chatty service must not starve the watcher: look at it
+		 * at least every 16 chunks of output */
+		if (n > 0 && ++reads % 16)
 			continue;
 		if (n == -ENOENT)
 			offset = 0; /* replaced: the new pod's log starts over */
@@ -1586,13 +1624,20 @@ VERB(cmd_up)
 			usleep(UP_DEBOUNCE_MS * 1000); /* an editor's save is several events */
 			read_events(&w, p.dir, &b);
 			if (b.n || w.overflow) {
+				bool lost = w.overflow;
+
 				/* what the old pod wrote last is shown before it goes */
-				while (log_chunk(p.pod, &px, &offset, false) > 0)
+				for (int k = 0; k < 64 && !cli_interrupted && log_chunk(p.pod, &px, &offset, false) > 0; k++)
 					;
 				r = on_changes(&p, paths, b.n, b.over || w.overflow);
 				w.overflow = false;
 				if (r == CHANGE_REPLACED)
 					offset = 0;
+				/* new rules, or lost events: watch what they keep now */
+				if (r == CHANGE_REPLACED || lost) {
+					watch_rules(&w, &p);
+					watch_dir(&w, p.dir, "", 0, NULL);
+				}
 			}
 			for (size_t i = 0; i < b.n; i++)
 				free(paths[i]);
@@ -1630,8 +1675,12 @@ VERB(cmd_down)
 	{
 		char alt[64];
 
-		snprintf(alt, sizeof(alt), "%.55s-b", p.pod);
-		if (pod_delete(p.build_pod, true) || pod_delete(p.pod, false) || pod_delete(alt, false))
+		snprintf(alt, sizeof(alt), "%.55s--b", p.pod);
+		if (pod_delete(p.build_pod, true))
+			rc = EXIT_FAIL;
+		if (pod_exists(p.pod, space) && pod_delete(p.pod, false))
+			rc = EXIT_FAIL;
+		if (pod_exists(alt, space) && pod_delete(alt, false))
 			rc = EXIT_FAIL;
 	}
 	esc = api_escape(p.service);

@@ -24,7 +24,7 @@ static const char *phase_of(const json_t *pods, const char *name)
 	size_t i;
 	json_t *p;
 
-	snprintf(alt, sizeof(alt), "%.55s-b", name);
+	snprintf(alt, sizeof(alt), "%.55s--b", name);
 	json_array_foreach(pods, i, p)
 		if (!strcmp(jstr(p, "name", ""), name) || !strcmp(jstr(p, "name", ""), alt))
 			return jstr(json_object_get(p, "status"), "phase", "?");
@@ -212,6 +212,8 @@ static bool pod_ended(const char *pod)
 	if (r.status == 200) {
 		ph = jstr(json_object_get(r.json, "status"), "phase", "");
 		ended = !strcmp(ph, "Succeeded") || !strcmp(ph, "Failed") || !strcmp(ph, "Stopped");
+	} else if (r.status == 404 && quiet_missing) {
+		ended = false; /* following: being replaced under its other name */
 	}
 	api_reply_free(&r);
 	return ended;
@@ -317,12 +319,12 @@ VERB(cmd_logs)
 		struct api_reply r;
 		struct api_req req = { .method = "GET", .path = path };
 
-		snprintf(alt, sizeof(alt), "%.55s-b", pod);
+		snprintf(alt, sizeof(alt), "%.55s--b", pod);
 		esc = api_escape(pod);
 		snprintf(path, sizeof(path), "/v1/pods/%s", esc ? esc : "");
 		free(esc);
 		if (api_exchange(&req, &r) == 0) {
-			if (r.status == 404)
+			if (r.status == 404 || strcmp(jstr(r.json, "space", ""), space))
 				snprintf(pod, sizeof(pod), "%s", alt);
 			api_reply_free(&r);
 		}
@@ -366,7 +368,7 @@ VERB(cmd_logs)
 
 			up_pod_name(svc, space, base, sizeof(base));
 			if (!strcmp(pod, base))
-				snprintf(pod, sizeof(pod), "%.55s-b", base);
+				snprintf(pod, sizeof(pod), "%.55s--b", base);
 			else
 				snprintf(pod, sizeof(pod), "%s", base);
 			offset = 0;

@@ -226,7 +226,7 @@ cp "$WORK/Dockerfile.orig" "$P/Dockerfile"
 out=$(cd "$P" && $AZDS up -d -n dev 2>&1)
 expect_contains "a changed project is deployed again" "$out" "Started hello in dev"
 pods=$($AZDS pod list -n dev)
-expect_contains "... its new pod under the other name" "$pods" "hello-dev-b"
+expect_contains "... its new pod under the other name" "$pods" "hello-dev--b"
 expect_not_contains "... the old one gone" "$pods" "hello-dev "
 expect_contains "... and it answers" "$(wait_body "$VIP" "hello v2")" "hello v2 from dev"
 expect_contains "logs finds it under either name" "$($AZDS logs hello -n dev --tail 5)" "[hello] listening on 8080"
