@@ -1161,6 +1161,24 @@ static void watch_forget(struct watch *w, int wd)
 	w->n--;
 }
 
+/* stop watching rel and every directory below it */
+static void watch_drop_tree(struct watch *w, const char *rel)
+{
+	size_t n = strlen(rel);
+
+	for (int i = 0; i < WATCH_SLOTS; i++) {
+		const char *q = w->slot[i].path;
+
+		if (w->slot[i].wd < 0 || !q || strncmp(q, rel, n) || (q[n] && q[n] != '/'))
+			continue;
+		inotify_rm_watch(w->fd, w->slot[i].wd);
+		free(w->slot[i].path);
+		w->slot[i].path = NULL;
+		w->slot[i].wd = -2;
+		w->n--;
+	}
+}
+
 static void watch_init(struct watch *w)
 {
 	memset(w, 0, sizeof(*w));
@@ -1485,6 +1503,11 @@ static void read_events(struct watch *w, const char *root, struct burst *b)
 			snprintf(rel, sizeof(rel), "%s%s%s", dir, *dir ? "/" : "", ev->name);
 			if (!watched(w, rel, ev->mask & IN_ISDIR))
 				continue;
+			/* a directory moved away (out of the folder, or to where its
+			 * IN_MOVED_TO watches it again): its watches go, or their
+			 * events would keep naming the old path */
+			if ((ev->mask & IN_MOVED_FROM) && (ev->mask & IN_ISDIR))
+				watch_drop_tree(w, rel);
 			if ((ev->mask & (IN_CREATE | IN_MOVED_TO)) && (ev->mask & IN_ISDIR))
 				watch_dir(w, root, rel, 1, b); /* and what it already holds */
 			burst_add(b, rel);

@@ -188,6 +188,24 @@ for i in $(seq 1 100); do
 	sleep 0.05
 done
 expect_contains "... and one moved within the folder too" "$(probe client get "$VIP" /static/moved/b.txt)" "brand new"
+echo "changed after the move" >"$P/static/moved/b.txt"
+for i in $(seq 1 100); do
+	probe client get "$VIP" /static/moved/b.txt | grep -q "changed after the move" && break
+	sleep 0.05
+done
+expect_contains "... whose files are watched at their new path" "$(probe client get "$VIP" /static/moved/b.txt)" \
+	"changed after the move"
+mv "$P/static/moved" "$WORK/moved-out"
+for i in $(seq 1 100); do
+	probe client get "$VIP" /static/moved/b.txt | grep -q "changed after the move" || break
+	sleep 0.05
+done
+expect_not_contains "a directory moved out of the folder goes from the workspace" \
+	"$(probe client get "$VIP" /static/moved/b.txt)" "changed after the move"
+echo "outside" >"$WORK/moved-out/b.txt"
+sleep 0.2
+expect_not_contains "... and its later changes are not synced under the old path" \
+	"$(probe client get "$VIP" /static/moved/b.txt)" "outside"
 # a save that breaks buildCommands: the old version keeps serving
 before=$(grep -c 'the build of hello failed' "$WORK/up.log")
 printf 'this is not python(\n' >>"$P/app.py"
