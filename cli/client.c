@@ -507,3 +507,44 @@ const char *jexit(const json_t *status, char *buf, size_t len)
 	}
 	return jtext(json_object_get(status, "last_exit_code"), buf, len);
 }
+
+unsigned api_ingress_port(void)
+{
+	struct api_reply r;
+	struct api_req req = { .method = "GET", .path = "/v1/status" };
+	unsigned port = 0;
+	json_t *in;
+
+	if (api_exchange(&req, &r))
+		return 0;
+	/* only an ingress that listens: another instance may hold the port */
+	in = json_object_get(r.json, "ingress");
+	if (r.status == 200 && json_is_true(json_object_get(in, "listening")) &&
+	    json_is_integer(json_object_get(in, "port")))
+		port = (unsigned)json_integer_value(json_object_get(in, "port"));
+	api_reply_free(&r);
+	return port;
+}
+
+void ingress_host_prefix(const char *space, char *out, size_t len)
+{
+	const char *slash = strchr(space, '/');
+	const char *end = space + strlen(space);
+	size_t o = 0;
+
+	out[0] = 0;
+	if (slash) {
+		/* the labels below the root, most specific first, then "s." */
+		while (end > slash) {
+			const char *lab = end;
+
+			while (lab > slash + 1 && lab[-1] != '/')
+				lab--;
+			o += (size_t)snprintf(out + o, o < len ? len - o : 0, "%.*s.", (int)(end - lab), lab);
+			end = lab - 1;
+		}
+		o += (size_t)snprintf(out + o, o < len ? len - o : 0, "s.");
+	}
+	snprintf(out + (o < len ? o : len - 1), o < len ? len - o : 1, "%.*s.",
+		 (int)(slash ? slash - space : (long)strlen(space)), space);
+}

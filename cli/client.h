@@ -64,6 +64,12 @@ int api_space_or_selected(const char *given, char *buf, size_t len);
 /* GET /v1/WHAT?space=S for -n S or the selected space, or of every space (-A) */
 int api_list(const char *what, const char *given, bool all, struct api_reply *r);
 
+/* the node's local ingress port when it listens, else 0 (GET /v1/status) */
+unsigned api_ingress_port(void);
+/* the ingress host prefix of a space (docs/ingress.md): "x.alice.s.dev." for
+ * dev/alice/x, "dev." for dev; "<prefix><service>.localhost" is the host */
+void ingress_host_prefix(const char *space, char *out, size_t len);
+
 /* -o json: the answer as it came, indented */
 void print_json(const json_t *j);
 

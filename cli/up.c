@@ -929,52 +929,6 @@ static int restart_pod(struct plan *p)
 
 /* ---- the URLs ------------------------------------------------------------ */
 
-/* "dev/alice/x" -> root "dev", child "x.alice" (most specific first) */
-static void host_of(const struct plan *p, unsigned ingress_port, char *out, size_t len)
-{
-	char root[AZDS_NAME_MAX + 1], child[AZDS_PATH_MAX] = "";
-	const char *slash = strchr(p->space, '/');
-
-	snprintf(root, sizeof(root), "%.*s", slash ? (int)(slash - p->space) : (int)strlen(p->space), p->space);
-	if (slash) {
-		/* reverse the labels after the root */
-		char tmp[AZDS_PATH_MAX];
-		char *save = NULL, *parts[32];
-		int n = 0;
-
-		snprintf(tmp, sizeof(tmp), "%s", slash + 1);
-		for (char *t = strtok_r(tmp, "/", &save); t && n < 32; t = strtok_r(NULL, "/", &save))
-			parts[n++] = t;
-		for (int i = n - 1; i >= 0; i--) {
-			strncat(child, parts[i], sizeof(child) - strlen(child) - 1);
-			strncat(child, ".", sizeof(child) - strlen(child) - 1);
-		}
-		strncat(child, "s.", sizeof(child) - strlen(child) - 1);
-	}
-	snprintf(out, len, "http://%s%s.%s.localhost:%u/", child, root, p->service, ingress_port);
-}
-
-static unsigned ingress_port(void)
-{
-	struct api_reply r;
-	struct api_req req = { .method = "GET", .path = "/v1/status" };
-	unsigned port = 0;
-	json_t *v;
-
-	if (api_exchange(&req, &r))
-		return 0;
-	/* only an ingress that listens: another instance may hold the port */
-	v = json_object_get(r.json, "ingress");
-	if (json_is_object(v) && json_is_true(json_object_get(v, "listening")))
-		v = json_object_get(v, "port");
-	else
-		v = NULL;
-	if (json_is_integer(v))
-		port = (unsigned)json_integer_value(v);
-	api_reply_free(&r);
-	return port;
-}
-
 /*
  * On a terminal, a phase that takes a while shows its time as it runs
  * ("Synchronizing files...2s", rewritten in place each second); in a pipe
@@ -1602,9 +1556,12 @@ VERB(cmd_up)
 		args_free(&a);
 		return EXIT_FAIL;
 	}
-	iport = ingress_port();
+	iport = api_ingress_port();
 	if (iport) {
-		host_of(&p, iport, url, sizeof(url));
+		char prefix[AZDS_PATH_MAX + 16];
+
+		ingress_host_prefix(p.space, prefix, sizeof(prefix));
+		snprintf(url, sizeof(url), "http://%s%s.localhost:%u/", prefix, p.service, iport);
 		printf("Service '%s' is available at %s\n", p.service, url);
 	} else {
 		printf("The node's local ingress is not listening (azds controller status says why): no ingress URL\n");

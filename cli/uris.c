@@ -43,28 +43,6 @@ static int list_addresses(void)
 	return 0;
 }
 
-/* "dev/alice/x" -> "x.alice.s.dev." ; "dev" -> "dev." */
-static void host_prefix(const char *space, char *out, size_t len)
-{
-	const char *slash = strchr(space, '/');
-	char tmp[AZDS_PATH_MAX], *parts[AZDS_DEPTH_HARD_MAX + 1], *save = NULL;
-	int n = 0;
-
-	out[0] = 0;
-	if (slash) {
-		snprintf(tmp, sizeof(tmp), "%s", slash + 1);
-		for (char *t = strtok_r(tmp, "/", &save); t && n < AZDS_DEPTH_HARD_MAX; t = strtok_r(NULL, "/", &save))
-			parts[n++] = t;
-		for (int i = n - 1; i >= 0; i--) {
-			strncat(out, parts[i], len - strlen(out) - 1);
-			strncat(out, ".", len - strlen(out) - 1);
-		}
-		strncat(out, "s.", len - strlen(out) - 1);
-	}
-	strncat(out, space, slash ? (size_t)(slash - space) : strlen(space));
-	strncat(out, ".", len - strlen(out) - 1);
-}
-
 VERB(cmd_list_uris)
 {
 	const char *given = NULL, *output = NULL;
@@ -76,7 +54,7 @@ VERB(cmd_list_uris)
 		OPT_END,
 	};
 	char space[AZDS_PATH_MAX], chain[AZDS_PATH_MAX], prefix[AZDS_PATH_MAX + 16], uri[600];
-	struct api_reply svcs = { 0 }, st = { 0 };
+	struct api_reply svcs = { 0 };
 	json_t *rows = json_array(), *seen = json_object(), *s;
 	unsigned port = 0;
 	struct args a;
@@ -91,16 +69,13 @@ VERB(cmd_list_uris)
 		json_decref(seen);
 		return list_addresses();
 	}
-	if (api_space_or_selected(given, space, sizeof(space)) || api_get("/v1/services", &svcs) ||
-	    api_get("/v1/status", &st)) {
-		api_reply_free(&svcs);
+	if (api_space_or_selected(given, space, sizeof(space)) || api_get("/v1/services", &svcs)) {
 		json_decref(rows);
 		json_decref(seen);
 		return EXIT_FAIL;
 	}
-	if (json_is_true(json_object_get(json_object_get(st.json, "ingress"), "listening")))
-		port = (unsigned)json_integer_value(json_object_get(json_object_get(st.json, "ingress"), "port"));
-	host_prefix(space, prefix, sizeof(prefix));
+	port = api_ingress_port();
+	ingress_host_prefix(space, prefix, sizeof(prefix));
 	/* the space, then each ancestor: the nearest copy of a name is the one routed to */
 	snprintf(chain, sizeof(chain), "%s", space);
 	for (;;) {
@@ -154,6 +129,5 @@ VERB(cmd_list_uris)
 	}
 	json_decref(seen);
 	api_reply_free(&svcs);
-	api_reply_free(&st);
 	return 0;
 }
