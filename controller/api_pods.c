@@ -455,13 +455,10 @@ void ctl_workdir_release(struct ctl *c, const struct st_pod *p)
 {
 	int err;
 
-	char wsroot[PATH_MAX];
-
 	if (!p->workdir[0])
 		return;
-	snprintf(wsroot, sizeof(wsroot), "%s/workspaces/", c->state_dir);
-	err = strncmp(p->workdir, wsroot, strlen(wsroot)) ? azds_workdir_revoke(p->workdir, p->uid)
-							 : azds_workspace_revoke(p->workdir, p->uid);
+	err = api_workspace_path(c, p->workdir) ? azds_workspace_revoke(p->workdir, p->uid)
+						: azds_workdir_revoke(p->workdir, p->uid);
 	if (err && err != -ENOENT)
 		fprintf(stderr, "azds-controller: pod \"%s\": workdir %s: removing uid %u's access: %s\n", p->name,
 			p->workdir, p->uid, strerror(-err));

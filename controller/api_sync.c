@@ -437,6 +437,13 @@ void api_workspace_tree(const struct ctl *c, int64_t space_id, const char *name,
 	snprintf(buf, len, "%s/workspaces/%lld/%s/tree", c->state_dir, (long long)space_id, name);
 }
 
+bool api_workspace_path(const struct ctl *c, const char *path)
+{
+	size_t n = strlen(c->state_dir);
+
+	return !strncmp(path, c->state_dir, n) && !strncmp(path + n, "/workspaces/", 12);
+}
+
 static void ws_close(struct ws *ws)
 {
 	if (!ws->used)

@@ -10,6 +10,7 @@
 #ifndef AZDS_API_SYNC_H
 #define AZDS_API_SYNC_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include "ctl.h"
 
@@ -25,6 +26,9 @@ void api_workspaces(struct ctl *c, const struct httpd_req *r, const char *rest, 
 /* <state>/workspaces/<space id>/<name>/tree (the directory a pod is lent),
  * whether or not it exists */
 void api_workspace_tree(const struct ctl *c, int64_t space_id, const char *name, char *buf, size_t len);
+
+/* is path inside <state>/workspaces/ (a synced workspace, azds's own copy)? */
+bool api_workspace_path(const struct ctl *c, const char *path);
 
 /* a space was removed: its workspaces go too (call after the store committed) */
 void api_workspaces_space_gone(struct ctl *c, int64_t space_id);

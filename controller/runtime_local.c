@@ -15,6 +15,7 @@
 #include "node.h"
 #include "podcg.h"
 #include "runtime.h"
+#include "api_sync.h"
 
 #define POD_STOP_GRACE_MS 5000 /* a pod's command may take this long to exit on SIGTERM */
 
@@ -177,13 +178,8 @@ static int local_pod_start(struct ctl *c, const struct st_pod *p, struct azds_er
 	argv[n++] = (char *)p->name;
 	argv[n++] = "--uid";
 	argv[n++] = uid;
-	{
-		char wsroot[PATH_MAX];
-
-		/* a synced workspace is azds's own copy, not a lent directory */
-		snprintf(wsroot, sizeof(wsroot), "%s/workspaces/", c->state_dir);
-		argv[n++] = strncmp(work, wsroot, strlen(wsroot)) ? "--workdir" : "--workspace-tree";
-	}
+	/* a synced workspace is azds's own copy, not a lent directory */
+	argv[n++] = api_workspace_path(c, work) ? "--workspace-tree" : "--workdir";
 	argv[n++] = work;
 	if (p->mount[0]) {
 		argv[n++] = "--mount-at";
