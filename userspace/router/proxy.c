@@ -695,13 +695,14 @@ static bool step_request_head(struct session *s)
 	struct azds_http_msg m = { .headers = hdrs, .headers_cap = sizeof(hdrs) / sizeof(hdrs[0]) };
 	struct azds_http_limits lim = { r->cfg.max_head_bytes, r->cfg.max_headers, r->cfg.max_body_bytes };
 	struct conn *c = s->cli;
-	char rv[AZDS_PATH_MAX], ins[AZDS_PATH_MAX] = "";
+	char rv[AZDS_PATH_MAX], ins[AZDS_PATH_MAX];
 	struct route rt;
 	enum route_result rres;
 	bool given, drop_conn, rewritten = false;
 	__u32 start;
 	int n;
 
+	ins[0] = 0; /* no "" initializer: that zeroes all 256 bytes on every call */
 	if (s->rs != RS_NONE && s->rs != RS_DONE)
 		return false; /* previous response still running */
 	/* RFC 9112 2.2: empty lines before a request line are ignored */
