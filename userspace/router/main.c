@@ -9,6 +9,8 @@
 #include <getopt.h>
 #include <limits.h>
 #include <pthread.h>
+#include <time.h>
+#include <sys/mman.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -366,6 +368,7 @@ static int worker_init(struct router *r, unsigned id, int lfd, const struct azds
 	r->id = id;
 	r->rm.m = *m;
 	r->rm.max_depth = max_depth;
+	r->dec = SH.dec ? azds_dec_ring_of(SH.dec, id) : NULL;
 	if (route_init(&r->rm))
 		return -ENOMEM;
 	r->pool_gen = r->rm.seen_gen;
@@ -444,6 +447,60 @@ static void raise_fd_limit(void)
 	}
 }
 
+static void decisions_close(void)
+{
+	if (SH.dec) {
+		munmap(SH.dec, SH.dec_len);
+		SH.dec = NULL;
+	}
+	if (SH.dec_path[0])
+		unlink(SH.dec_path);
+	SH.dec_path[0] = 0;
+}
+
+/*
+ * The decisions file for azds trace (decisions.h): <run_dir>/decisions.<pid>,
+ * one per router process (a router handing over to its successor still
+ * writes its own). Without a run directory (a router started by hand) there
+ * is none, and nothing else changes.
+ */
+static void decisions_open(const struct azds_inst *in)
+{
+	struct timespec ts;
+	int fd;
+	void *p;
+
+	if (snprintf(SH.dec_path, sizeof(SH.dec_path), "%s/" AZDS_DEC_FILE ".%d", in->run_dir, (int)getpid()) >=
+	    (int)sizeof(SH.dec_path))
+		return;
+	unlink(SH.dec_path); /* a crashed router's with our pid */
+	fd = open(SH.dec_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		SH.dec_path[0] = 0;
+		return;
+	}
+	SH.dec_len = azds_dec_file_bytes(SH.nworkers);
+	if (ftruncate(fd, (off_t)SH.dec_len) ||
+	    (p = mmap(NULL, SH.dec_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED) {
+		fprintf(stderr, "azds-router: %s: %s (no decisions for azds trace)\n", SH.dec_path, strerror(errno));
+		close(fd);
+		unlink(SH.dec_path);
+		SH.dec_path[0] = 0;
+		return;
+	}
+	close(fd);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	((struct azds_dec_file *)p)->nworkers = SH.nworkers;
+	((struct azds_dec_file *)p)->slots = AZDS_DEC_SLOTS;
+	((struct azds_dec_file *)p)->version = AZDS_DEC_VERSION;
+	((struct azds_dec_file *)p)->start_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	/* the magic last: a reader takes the file once it is there */
+	atomic_thread_fence(memory_order_release);
+	((struct azds_dec_file *)p)->magic = AZDS_DEC_MAGIC;
+	SH.dec = p;
+	atexit(decisions_close); /* also on the error returns of main */
+}
+
 int main(int argc, char **argv)
 {
 	struct azds_config dpcfg;
@@ -480,6 +537,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "azds-router: warning: data plane steers to port %u, listening on %u\n",
 				dpcfg.router_port, SH.cfg.port);
 	}
+	decisions_open(&in);
 	SH.callers = callers_new();
 	if (!SH.callers) {
 		fprintf(stderr, "azds-router: out of memory\n");
@@ -553,6 +611,7 @@ int main(int argc, char **argv)
 	if (SH.ingress_fd >= 0)
 		close(SH.ingress_fd);
 	alog_close(SH.alog);
+	decisions_close();
 	callers_free(SH.callers);
 	azds_maps_close(&maps);
 	fprintf(stderr, "azds-router: stopped after %llu requests, %llu upstream connections\n",

@@ -214,6 +214,14 @@ struct conn *upstream_connect(struct router *r, const struct sockaddr_in *a)
 		return NULL;
 	}
 	c->addr = *a;
+	{
+		/* the port is bound by connect(), before the handshake ends */
+		struct sockaddr_in me;
+		socklen_t len = sizeof(me);
+
+		if (r->dec && getsockname(fd, (struct sockaddr *)&me, &len) == 0)
+			c->lport = me.sin_port;
+	}
 	c->connecting = true;
 	c->connect_since_ms = r->now_ms;
 	c->gen = r->pool_gen;

@@ -35,6 +35,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include "router.h"
 #include "ingress.h"
@@ -54,6 +55,7 @@ struct session {
 	enum mode mode;
 	__u32 caller_space;
 	struct sockaddr_in peer;
+	struct sockaddr_in orig; /* the service address the client connected to */
 	struct azds_vip vip;
 
 	/* how far the head being received has been scanned (item: a head that
@@ -317,6 +319,44 @@ static bool http_like(const char *p, size_t len, bool *need_more)
 		return false;
 	}
 	return (p[0] >= 'A' && p[0] <= 'Z') || (p[0] >= 'a' && p[0] <= 'z');
+}
+
+/*
+ * The decision for azds trace (userspace/lib/decisions.h): a few stores
+ * into this worker's shared ring, no syscall. reason AZDS_DEC_REPLY with
+ * the status the router answered when no upstream was used.
+ */
+static void publish(struct session *s, __u32 start, const struct route *rt, __u16 reason, __u16 status)
+{
+	struct router *r = s->r;
+	struct azds_dec d;
+	struct timespec ts;
+
+	if (!r->dec)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	memset(&d, 0, sizeof(d));
+	d.ts_ns = (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec;
+	d.cli_addr = s->peer.sin_addr.s_addr;
+	d.cli_port = s->peer.sin_port;
+	if (!s->ingress) {
+		d.vaddr = s->orig.sin_addr.s_addr;
+		d.vport = s->orig.sin_port;
+	} else {
+		d.flags |= AZDS_DEC_F_INGRESS;
+	}
+	if (reason != AZDS_DEC_REPLY && s->up) {
+		d.up_lport = s->up->lport;
+		d.up_rport = s->up->addr.sin_port;
+		d.up_raddr = s->up->addr.sin_addr.s_addr;
+		d.served_space = rt ? rt->space : 0;
+	}
+	d.caller_space = s->caller_space;
+	d.start_space = start;
+	d.svc = s->vip.svc;
+	d.reason = reason;
+	d.status = status;
+	azds_dec_put(r->dec, &d);
 }
 
 static void route_error(struct session *s, enum route_result rr, const struct route *rt)
@@ -774,10 +814,13 @@ static bool step_request_head(struct session *s)
 		ins[0] = 0;
 	rres = route_pick(&r->rm, start, s->vip.svc, r->rr++, &rt);
 	if (rres != ROUTE_OK) {
+		publish(s, start, NULL, AZDS_DEC_REPLY,
+			rres == ROUTE_NO_ENDPOINT ? 503 : rres == ROUTE_NO_SERVICE && s->ingress ? 404 : 502);
 		route_error(s, rres, &rt);
 		return true;
 	}
 	if (!use_upstream(s, &rt.backend, false)) {
+		publish(s, start, NULL, AZDS_DEC_REPLY, conn_budget(r) ? 502 : 503);
 		if (!conn_budget(r))
 			session_reply(s, 503, "azds: the router is at its limit of %u connections (--max-conns)",
 				      r->cfg.max_conns);
@@ -786,6 +829,7 @@ static bool step_request_head(struct session *s)
 				      inet_ntoa(rt.backend.sin_addr), ntohs(rt.backend.sin_port), s->vip.name, rt.chain);
 		return true;
 	}
+	publish(s, start, &rt, rt.space == start ? AZDS_DEC_OWN : AZDS_DEC_FALLBACK, 0);
 	s->pipelined = false;
 	r->requests++;
 	s->rq_replayable = m.body == AZDS_BODY_NONE && !m.upgrade && idempotent(m.method, m.method_len);
@@ -1421,6 +1465,8 @@ static void session_start(struct router *r, int fd, const struct sockaddr_in *pe
 	s->counted = true;
 	s->r = r;
 	s->peer = *peer;
+	if (orig)
+		s->orig = *orig;
 	azds_http_scan_init(&s->rq_scan);
 	s->cli = conn_new(r, fd);
 	if (!s->cli) {

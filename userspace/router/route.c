@@ -23,6 +23,7 @@ struct pick_slot {
 	enum route_result res;
 	__u32 n;
 	__u16 port;
+	__u32 space; /* the space whose backends these are */
 	__be32 addrs[AZDS_MAX_BACKENDS];
 };
 
@@ -223,6 +224,7 @@ static enum route_result pick_uncached(const struct router_maps *rm, __u32 start
 				ps->n = be.count < AZDS_MAX_BACKENDS ? be.count : AZDS_MAX_BACKENDS;
 				memcpy(ps->addrs, be.addrs, ps->n * sizeof(be.addrs[0]));
 				ps->port = be.target_port;
+				ps->space = cur;
 				return ROUTE_OK;
 			}
 		}
@@ -256,5 +258,6 @@ enum route_result route_pick(struct router_maps *rm, __u32 start, __u32 svc, uns
 	out->backend.sin_family = AF_INET;
 	out->backend.sin_addr.s_addr = ps->addrs[rr % ps->n];
 	out->backend.sin_port = htons(ps->port);
+	out->space = ps->space;
 	return ROUTE_OK;
 }

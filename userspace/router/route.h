@@ -16,6 +16,7 @@ enum route_result {
 
 struct route {
 	struct sockaddr_in backend;
+	__u32 space;         /* the space whose backend it is */
 	char chain[512];     /* "dev/alice/x -> dev/alice -> dev" for messages */
 };
 

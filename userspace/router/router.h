@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include "http_parse.h"
 #include "route.h"
+#include "decisions.h"
 
 #define ROUTER_MAX_WORKERS 64
 #define POOL_BUCKETS 1024
@@ -64,6 +65,7 @@ struct conn {
 	uint64_t idle_since_ms;
 	uint64_t connect_since_ms;
 	uint64_t gen;               /* routing generation when connected */
+	__be16 lport;               /* upstream: our end's port (azds trace joins by it) */
 };
 
 /* The idle upstreams to one backend address (one worker's). */
@@ -82,6 +84,9 @@ struct router_shared {
 	_Atomic unsigned nconns;
 	struct caller_table *callers;
 	struct access_log *alog;
+	void *dec;                  /* the decisions file (decisions.h), mapped; NULL = none */
+	size_t dec_len;
+	char dec_path[PATH_MAX];
 	int ingress_fd;             /* the local ingress, served by every worker; -1 = none */
 	bool own_ingress;           /* made by us (--ingress), not inherited */
 	_Atomic int stop;
@@ -98,6 +103,7 @@ struct router {
 	unsigned id;
 	pthread_t thread;
 	struct router_maps rm;
+	struct azds_dec_ring *dec; /* this worker's ring in the decisions file; NULL = none */
 	int epfd, lfd;
 	int wakefd;     /* eventfd: the main thread's nudge (drain) */
 	int reserve_fd; /* spare descriptor for EMFILE at accept */
