@@ -52,7 +52,7 @@
 #include <stdint.h>
 #include <jansson.h>
 #include <linux/types.h>
-#include "trace.h"     /* bpf/trace.h: struct azds_trace_rec */
+#include "../../bpf/trace.h" /* struct azds_trace_rec (the name trace.h is also this file's) */
 #include "decisions.h" /* userspace/lib: struct azds_dec */
 
 #define AZDS_TRACE_NAME_MAX 64
