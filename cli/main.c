@@ -95,6 +95,16 @@ static const struct verb verbs[] = {
 	  "its own services and, where it has none of a name, its parent's. --addresses lists every\n"
 	  "service address of the data plane instead, from the pinned maps.\n",
 	  0, 0 },
+	{ "trace", NULL, cmd_trace, "[on|off] [-s SPACE] [--service NAME] [--status 5xx] [--method GET] [--query] [-c N] [-o json]",
+	  "live HTTP traces of the pods' requests, one line per hop, from the kernel's capture",
+	  "A request's hops come together, each hop indented under the one that made it:\n"
+	  "  12:00:01.123  dev/alice  web -> api@dev/alice (own)  GET /bikes  200  3.1 ms\n"
+	  "Filters keep requests with a hop that matches. Query strings are cut unless --query;\n"
+	  "credentials (Authorization, Cookie, Set-Cookie, Proxy-Authorization) are never shown.\n"
+	  "What was lost (kernel ring buffer full, reader behind) is reported as it happens and\n"
+	  "summed at the end. 'azds trace off -s SPACE' stops capturing that space's pods, 'on'\n"
+	  "starts it again; 'azds controller set trace off' stops all capture.\n",
+	  0, 1 },
 	{ "events", NULL, cmd_events, "[-n COUNT]",
 	  "data-plane connection events from now on (older backlog skipped)",
 	  "With -n, it exits after COUNT events; otherwise it streams until Ctrl-C.\n", 0, 0 },

@@ -36,6 +36,7 @@
 #include "podcg.h"
 #include "syncset.h"
 #include "up.h"
+#include "trace_cli.h"
 #include "verbs.h"
 #include "workspace.h"
 
@@ -1488,11 +1489,15 @@ static void print_plan(const struct plan *p)
 		printf("Live sync:  %s\n", p->sync_globs[i]);
 }
 
+static void print_trace(void *ctx, const json_t *req);
+
 VERB(cmd_up)
 {
 	const char *given = NULL;
 	unsigned long port = 0, fwd_port = 0;
-	bool detach = false, dry = false, no_traces = false;
+	bool detach = false, dry = false, no_traces = false, traces;
+	struct trace_follow tf;
+	struct trace_filter tflt = { 0 };
 	const struct opt o[] = {
 		OPT_S("space", 'n', &given, "SPACE", "the space (default: your selected space)"),
 		OPT_F("detach", 'd', &detach, "start it and return, without streaming or watching"),
@@ -1519,7 +1524,7 @@ VERB(cmd_up)
 	if (err)
 		return opts_exit(err);
 	watch_init(&w);
-	(void)no_traces;
+	traces = !no_traces;
 	if (given) {
 		snprintf(space, sizeof(space), "%s", given);
 	} else if (dry) {
@@ -1586,9 +1591,17 @@ VERB(cmd_up)
 		fprintf(stderr, "azds: inotify: %s: saves are not synced\n", strerror(errno));
 	}
 	px.prefix = p.service;
+	/* the service's HTTP traces between its output lines, as Dev Spaces did */
+	if (traces && trace_follow_init(&tf))
+		traces = false;
+	tflt.space = p.space;
+	tflt.service = p.service;
 	while (!cli_interrupted) {
 		struct pollfd pf = { .fd = w.fd, .events = POLLIN };
 		long long n = log_chunk(p.pod, &px, &offset, false);
+
+		if (traces && trace_follow_poll(&tf, &tflt, false, print_trace, &p) < 0)
+			traces = false; /* said why once; the output goes on */
 
 		/* a chatty service must not starve the watcher: look at it
 		 * at least every 16 chunks of output */
@@ -1628,6 +1641,17 @@ VERB(cmd_up)
 	plan_free(&p);
 	args_free(&a);
 	return 0;
+}
+
+/* one request's hops, prefixed with the service as its output is */
+static void print_trace(void *ctx, const json_t *req)
+{
+	const struct plan *p = ctx;
+	char prefix[AZDS_NAME_MAX + 8];
+
+	snprintf(prefix, sizeof(prefix), "%s: ", p->service);
+	trace_print_req(stdout, req, prefix);
+	fflush(stdout);
 }
 
 VERB(cmd_down)

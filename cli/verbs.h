@@ -42,6 +42,8 @@ VERB(cmd_logs);
 /* uris.c, events.c, bench.c: read the data plane directly */
 VERB(cmd_list_uris);
 VERB(cmd_events);
+/* trace.c */
+VERB(cmd_trace);
 VERB(cmd_bench);
 
 #endif
