@@ -29,9 +29,9 @@
  *
  * Every TCP send and receive of the machine enters these programs, so the
  * miss path is kept to a few loads and one hash lookup: protocol and family
- * first, then the socket's trace_socks entry (a pod's socket is classified
- * once and remembered there), then its local address in pods; the cgroup
- * walk runs only for a socket whose address is a pod's.
+ * first, then the socket's local address in pods, then its trace_socks
+ * entry (a pod's socket is classified once and remembered there); the
+ * cgroup walk runs only for a socket whose address is a pod's, once.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -200,14 +200,18 @@ static __always_inline struct trace_sock *pod_sock(struct sock *sk)
 	family = sk->__sk_common.skc_family;
 	if (family != AF_INET && family != AF_INET6)
 		return NULL;
-	st = bpf_sk_storage_get(&trace_socks, sk, NULL, 0);
-	if (st)
-		return st;
 	addr = local_v4(sk, family);
 	if (!addr)
 		return NULL;
+	/* the one lookup every socket of no pod pays (measured cheaper
+	 * first than the socket storage's helper call) */
 	pod = bpf_map_lookup_elem(&pods, &addr);
-	if (!pod || !in_pod_cgroup(sk, pod->cgroup_id))
+	if (!pod)
+		return NULL;
+	st = bpf_sk_storage_get(&trace_socks, sk, NULL, 0);
+	if (st)
+		return st;
+	if (!in_pod_cgroup(sk, pod->cgroup_id))
 		return NULL;
 	st = bpf_sk_storage_get(&trace_socks, sk, NULL, BPF_SK_STORAGE_GET_F_CREATE);
 	if (st) {
