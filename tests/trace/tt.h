@@ -1,0 +1,347 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the assembler's tests share: a small model (pods, spaces,
+ * services), connections that produce capture records the way the
+ * kernel does (a record only for calls that start with a capital letter,
+ * at most AZDS_TRACE_CAP bytes of each), decisions, and an emit callback
+ * that keeps each request's JSON.
+ */
+#ifndef AZDS_TRACE_TT_H
+#define AZDS_TRACE_TT_H
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "trace.h"
+#include "../../bpf/trace.h"
+#include "../../bpf/dataplane.h"
+
+static int tt_failed;
+
+#define CHECK(cond)                                                                     \
+	do {                                                                            \
+		if (!(cond)) {                                                          \
+			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+			tt_failed++;                                                    \
+		}                                                                       \
+	} while (0)
+
+#define CHECK_STR(got, want)                                                                           \
+	do {                                                                                           \
+		const char *g_ = (got), *w_ = (want);                                                  \
+		if (!g_ || strcmp(g_, w_) != 0) {                                                      \
+			fprintf(stderr, "%s:%d: %s is \"%s\", want \"%s\"\n", __FILE__, __LINE__, #got, \
+				g_ ? g_ : "(null)", w_);                                               \
+			tt_failed++;                                                                   \
+		}                                                                                      \
+	} while (0)
+
+#define CHECK_INT(got, want)                                                                          \
+	do {                                                                                          \
+		long long g_ = (long long)(got), w_ = (long long)(want);                              \
+		if (g_ != w_) {                                                                       \
+			fprintf(stderr, "%s:%d: %s is %lld, want %lld\n", __FILE__, __LINE__, #got, g_, w_); \
+			tt_failed++;                                                                  \
+		}                                                                                     \
+	} while (0)
+
+/* ---- the model ---- */
+
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define TT_BE32(x) __builtin_bswap32(x)
+#else
+#define TT_BE32(x) (x)
+#endif
+/* constant expressions, for the tables below */
+#define IP(a, b, c, d) TT_BE32((__u32)(a) << 24 | (__u32)(b) << 16 | (__u32)(c) << 8 | (__u32)(d))
+#define GW TT_BE32(AZDS_GW_IP)
+
+struct tt_pod {
+	const char *name;
+	__be32 addr;
+	__u32 space;
+	const char *service;
+};
+
+static const struct tt_pod tt_pods[] = {
+	{ "web-1", IP(10, 1, 0, 2), 1, "web" },      { "api-1", IP(10, 1, 0, 3), 1, "api" },
+	{ "data-1", IP(10, 1, 0, 4), 1, "data" },    { "api-alice", IP(10, 1, 1, 3), 2, "api" },
+	{ "web-alice", IP(10, 1, 1, 2), 2, "web" },  { "worker", IP(10, 1, 0, 9), 1, "" },
+};
+
+#define WEB IP(10, 1, 0, 2)
+#define API IP(10, 1, 0, 3)
+#define DATA IP(10, 1, 0, 4)
+#define API_ALICE IP(10, 1, 1, 3)
+#define WEB_ALICE IP(10, 1, 1, 2)
+#define WORKER IP(10, 1, 0, 9)
+#define VIP_API IP(10, 96, 0, 3)
+#define VIP_DATA IP(10, 96, 0, 4)
+#define SVC_WEB 1
+#define SVC_API 2
+#define SVC_DATA 3
+
+static bool tt_pod(void *ctx, __be32 addr, char name[AZDS_TRACE_NAME_MAX], __u32 *space,
+		   char service[AZDS_TRACE_NAME_MAX])
+{
+	(void)ctx;
+	for (size_t i = 0; i < sizeof(tt_pods) / sizeof(tt_pods[0]); i++)
+		if (tt_pods[i].addr == addr) {
+			snprintf(name, AZDS_TRACE_NAME_MAX, "%s", tt_pods[i].name);
+			snprintf(service, AZDS_TRACE_NAME_MAX, "%s", tt_pods[i].service);
+			*space = tt_pods[i].space;
+			return true;
+		}
+	return false;
+}
+
+static bool tt_space(void *ctx, __u32 id, char path[AZDS_TRACE_PATH_MAX])
+{
+	static const char *const p[] = { NULL, "dev", "dev/alice" };
+
+	(void)ctx;
+	if (id < 1 || id > 2)
+		return false;
+	snprintf(path, AZDS_TRACE_PATH_MAX, "%s", p[id]);
+	return true;
+}
+
+static bool tt_service(void *ctx, __u32 svc, char name[AZDS_TRACE_NAME_MAX])
+{
+	static const char *const s[] = { NULL, "web", "api", "data" };
+
+	(void)ctx;
+	if (svc < 1 || svc > 3)
+		return false;
+	snprintf(name, AZDS_TRACE_NAME_MAX, "%s", s[svc]);
+	return true;
+}
+
+static const struct azds_trace_model tt_model = { NULL, tt_pod, tt_space, tt_service, NULL };
+
+/* ---- time ---- */
+
+#define T0 1000000000000ull
+#define MS(x) (T0 + (__u64)((x) * 1000000.0))
+
+/* ---- what was emitted ---- */
+
+#define TT_MAX_REQS 256
+
+struct tt_got {
+	json_t *req[TT_MAX_REQS];
+	size_t n;
+	size_t total_hops;
+	bool show_query;
+	const char *const *secrets; /* NULL-terminated: must appear in no emitted byte */
+	size_t secret_hits;
+	bool keep_json;
+};
+
+static bool tt_mem_has(const void *p, size_t n, const char *s)
+{
+	return memmem(p, n, s, strlen(s)) != NULL;
+}
+
+static void tt_emit(void *ctx, const struct azds_trace_req *req)
+{
+	struct tt_got *g = ctx;
+	const struct azds_trace_json_opts o = { .show_query = g->show_query, .mono_to_unix_ns = 0 };
+	json_t *j;
+
+	g->total_hops += req->nhops;
+	for (unsigned i = 0; g->secrets && i < req->nhops; i++)
+		for (const char *const *s = g->secrets; *s; s++)
+			if (tt_mem_has(req->hops[i], sizeof(*req->hops[i]), *s))
+				g->secret_hits++;
+	if (!g->keep_json && !g->secrets)
+		return;
+	j = azds_trace_req_json(req, &o);
+	if (!j)
+		return;
+	if (g->secrets) {
+		char *d = json_dumps(j, 0);
+
+		for (const char *const *s = g->secrets; d && *s; s++)
+			if (strstr(d, *s))
+				g->secret_hits++;
+		free(d);
+	}
+	if (getenv("TT_DUMP")) {
+		char *d = json_dumps(j, JSON_INDENT(1));
+
+		fprintf(stderr, "%s\n", d ? d : "?");
+		free(d);
+	}
+	if (g->keep_json && g->n < TT_MAX_REQS)
+		g->req[g->n++] = j;
+	else
+		json_decref(j);
+}
+
+static void tt_got_clear(struct tt_got *g)
+{
+	for (size_t i = 0; i < g->n; i++)
+		json_decref(g->req[i]);
+	g->n = 0;
+	g->total_hops = 0;
+	g->secret_hits = 0;
+}
+
+static json_t *tt_hop(struct tt_got *g, size_t req, size_t hop)
+{
+	if (req >= g->n)
+		return NULL;
+	return json_array_get(json_object_get(g->req[req], "hops"), hop);
+}
+
+static size_t tt_nhops(struct tt_got *g, size_t req)
+{
+	return req < g->n ? json_array_size(json_object_get(g->req[req], "hops")) : 0;
+}
+
+static const char *tt_s(json_t *hop, const char *field)
+{
+	return json_string_value(json_object_get(hop, field));
+}
+
+static long long tt_i(json_t *hop, const char *field)
+{
+	return json_integer_value(json_object_get(hop, field));
+}
+
+static double tt_f(json_t *hop, const char *field)
+{
+	return json_number_value(json_object_get(hop, field));
+}
+
+static const char *tt_h(json_t *hop, const char *which, const char *name)
+{
+	return json_string_value(json_object_get(json_object_get(hop, which), name));
+}
+
+/* ---- connections ---- */
+
+struct tc {
+	struct azds_trace_asm *a;
+	__u64 cookie;
+	__be32 la, ra;
+	__be16 lp, rp;
+	__u32 space;
+	__u64 seq[2];
+};
+
+static __u64 tt_next_cookie = 1;
+
+static void tt_rec(struct tc *c, __u32 type, __u32 dir, __u64 ts, const char *buf, size_t n, __u32 flags)
+{
+	struct azds_trace_rec r;
+	size_t cap = n < AZDS_TRACE_CAP ? n : AZDS_TRACE_CAP;
+
+	memset(&r, 0, sizeof(r));
+	r.ts_ns = ts;
+	r.cookie = c->cookie;
+	r.type = type;
+	r.dir = dir;
+	r.space = c->space;
+	r.flags = flags;
+	r.laddr = c->la;
+	r.raddr = c->ra;
+	r.lport = c->lp;
+	r.rport = c->rp;
+	if (type == AZDS_TR_DATA) {
+		r.seq = c->seq[dir];
+		r.len = (__u32)n;
+		r.cap = (__u32)cap;
+		memcpy(r.data, buf, cap);
+		c->seq[dir] += n;
+		azds_trace_asm_record(c->a, &r, AZDS_TRACE_HDR_BYTES + cap);
+	} else {
+		if (type == AZDS_TR_CLOSE) {
+			r.sent = c->seq[AZDS_TR_SEND];
+			r.recvd = c->seq[AZDS_TR_RECV];
+		}
+		azds_trace_asm_record(c->a, &r, AZDS_TRACE_HDR_BYTES);
+	}
+	memset(&r, 0, sizeof(r));
+}
+
+static void tc_init(struct tc *c, struct azds_trace_asm *a, __be32 la, __u16 lp, __be32 ra, __u16 rp)
+{
+	memset(c, 0, sizeof(*c));
+	c->a = a;
+	c->cookie = tt_next_cookie++;
+	c->la = la;
+	c->lp = htons(lp);
+	c->ra = ra;
+	c->rp = htons(rp);
+	c->space = 1;
+}
+
+static void tc_open(struct tc *c, bool active, __u64 ts)
+{
+	tt_rec(c, AZDS_TR_OPEN, 0, ts, NULL, 0, active ? AZDS_TR_F_ACTIVE : 0);
+}
+
+/* one send or receive call: a record only when it starts with a capital letter, as the kernel does */
+static void tc_io(struct tc *c, __u32 dir, __u64 ts, const char *buf, size_t n)
+{
+	if (n && buf[0] >= 'A' && buf[0] <= 'Z')
+		tt_rec(c, AZDS_TR_DATA, dir, ts, buf, n, 0);
+	else
+		c->seq[dir] += n;
+}
+
+static void tc_ios(struct tc *c, __u32 dir, __u64 ts, const char *s)
+{
+	tc_io(c, dir, ts, s, strlen(s));
+}
+
+static void tc_close(struct tc *c, __u64 ts)
+{
+	tt_rec(c, AZDS_TR_CLOSE, 0, ts, NULL, 0, 0);
+}
+
+static struct azds_dec tt_dec(__u64 ts, const struct tc *client, const struct tc *server, __u16 reason,
+			      __u32 start_space, __u32 served_space, __u32 svc)
+{
+	struct azds_dec d;
+
+	memset(&d, 0, sizeof(d));
+	d.ts_ns = ts;
+	if (client) {
+		d.cli_addr = client->la;
+		d.cli_port = client->lp;
+		d.vaddr = client->ra;
+		d.vport = client->rp;
+		d.caller_space = client->space;
+	} else {
+		d.flags = AZDS_DEC_F_INGRESS;
+		d.cli_addr = IP(127, 0, 0, 1);
+		d.cli_port = htons(55555);
+	}
+	if (server) {
+		d.up_lport = server->rp;
+		d.up_rport = server->lp;
+		d.up_raddr = server->la;
+	}
+	d.start_space = start_space;
+	d.served_space = served_space;
+	d.svc = svc;
+	d.reason = reason;
+	return d;
+}
+
+static int tt_done(const char *name)
+{
+	if (tt_failed) {
+		fprintf(stderr, "%s: %d checks failed\n", name, tt_failed);
+		return 1;
+	}
+	printf("%s: ok\n", name);
+	return 0;
+}
+
+#endif

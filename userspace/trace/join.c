@@ -1,0 +1,652 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Halves into hops: a serving pod's half joins the router's decision (by
+ * the upstream tuple) and the caller's client half (by the client tuple,
+ * in order), or, pod to pod, the caller's half directly; then the hop
+ * finds its parent (same trace id, else the calling pod's hop whose
+ * server window holds the call, with the same route-as).
+ */
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "asm_int.h"
+#include "../../bpf/dataplane.h"
+
+#define POD_BUCKETS 4096u
+#define CLI_BUCKETS 65536u
+#define DEPTH_MAX 64 /* hops below a root: trees are walked recursively */
+#define SCAN_MAX 256 /* unresolved hops looked at before a root waits out its window */
+
+/* ---- halves ---- */
+
+static size_t pod_hash(__be32 addr)
+{
+	return hash64(addr, POD_BUCKETS);
+}
+
+static size_t cli_hash(__be32 la, __be16 lp, __be32 ra, __be16 rp)
+{
+	return hash64(tuple_key(la, lp, ra, rp), CLI_BUCKETS);
+}
+
+struct xh *azds_tr_xh_new(struct azds_trace_asm *a, struct conn *c, int side, __u64 ts, const struct head_info *hi)
+{
+	struct xh *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		return NULL;
+	h->target = strdup(hi->target);
+	if (!h->target) {
+		free(h);
+		return NULL;
+	}
+	h->id = ++a->next_id;
+	h->side = (__u8)side;
+	h->state = XS_OPEN;
+	h->cookie = c->cookie;
+	h->laddr = c->laddr;
+	h->raddr = c->raddr;
+	h->lport = c->lport;
+	h->rport = c->rport;
+	h->space = c->space;
+	h->conn = c;
+	h->start_ns = ts;
+	memcpy(h->method, hi->method, sizeof(h->method));
+	memcpy(h->route_as, hi->route_as, sizeof(h->route_as));
+	memcpy(h->traceparent, hi->traceparent, sizeof(h->traceparent));
+	h->minor_version = hi->minor_version;
+	h->is_head = hi->is_head;
+	h->is_connect = hi->is_connect;
+	h->req_bytes = hi->have_cl ? hi->content_length : 0;
+	h->truncated = hi->kept.truncated || hi->target_cut;
+	h->req = hi->kept;
+	tlist_add_tail(&a->open, &h->link);
+	if (side == XH_SERVER) {
+		struct xh **b = &a->pod_b[pod_hash(h->laddr)];
+
+		h->pod_next = *b;
+		*b = h;
+	}
+	a->nhops++;
+	return h;
+}
+
+void azds_tr_xh_done(struct azds_trace_asm *a, struct xh *h)
+{
+	h->state = XS_DONE;
+	tlist_del(&h->link);
+	tlist_add_tail(&a->done, &h->link);
+}
+
+static void cli_unlink(struct azds_trace_asm *a, struct xh *h)
+{
+	struct xh **pp;
+
+	if (!h->in_cli_hash)
+		return;
+	pp = &a->cli_b[cli_hash(h->laddr, h->lport, h->raddr, h->rport)];
+	while (*pp && *pp != h)
+		pp = &(*pp)->cli_next;
+	if (*pp)
+		*pp = h->cli_next;
+	h->in_cli_hash = false;
+}
+
+static void pod_unlink(struct azds_trace_asm *a, struct xh *h)
+{
+	struct xh **pp;
+
+	if (h->side != XH_SERVER)
+		return;
+	pp = &a->pod_b[pod_hash(h->laddr)];
+	while (*pp && *pp != h)
+		pp = &(*pp)->pod_next;
+	if (*pp)
+		*pp = h->pod_next;
+}
+
+static void xh_lighten(struct xh *h)
+{
+	free(h->target);
+	h->target = NULL;
+	azds_tr_kept_free(&h->req);
+	azds_tr_kept_free(&h->resp);
+}
+
+void azds_tr_xh_free(struct azds_trace_asm *a, struct xh *h)
+{
+	if (h->conn)
+		azds_tr_pq_forget(h->conn, h);
+	tlist_del(&h->link);
+	pod_unlink(a, h);
+	cli_unlink(a, h);
+	if (h->dent && h->side == XH_CLIENT && h->dent->bound == h)
+		h->dent->bound = NULL;
+	if (h->peer)
+		azds_tr_xh_free(a, h->peer);
+	xh_lighten(h);
+	if (h->state == XS_GHOST)
+		a->nghosts--;
+	else
+		a->nhops--;
+	free(h);
+}
+
+/* ---- decisions ---- */
+
+static size_t up_hash(__be32 raddr, __be16 rport, __be16 lport)
+{
+	return hash64(tuple_key(raddr, rport, 0, lport), CLI_BUCKETS);
+}
+
+static void dent_unlink(struct dent **pp, struct dent *e, bool up)
+{
+	while (*pp && *pp != e)
+		pp = up ? &(*pp)->up_next : &(*pp)->cli_next;
+	if (*pp)
+		*pp = up ? e->up_next : e->cli_next;
+}
+
+static void dent_drop(struct azds_trace_asm *a, struct dent *e)
+{
+	const struct azds_dec *d = &e->d;
+
+	if (d->up_raddr)
+		dent_unlink(&a->up_b[up_hash(d->up_raddr, d->up_rport, d->up_lport)], e, true);
+	if (e->in_cli)
+		dent_unlink(&a->dcli_b[cli_hash(d->cli_addr, d->cli_port, d->vaddr, d->vport)], e, false);
+	if (e->bound)
+		e->bound->dent = NULL; /* it keeps its copy */
+	memset(e, 0, offsetof(struct dent, gen));
+	e->gen++;
+}
+
+static void dec_bind(struct dent *e, struct xh *c)
+{
+	e->bound = c;
+	c->dent = e;
+	c->dec = e->d;
+	c->have_dec = true;
+}
+
+/* the oldest unbound, unclaimed client half on the decision's client tuple */
+static struct xh *cli_find(struct azds_trace_asm *a, __be32 la, __be16 lp, __be32 ra, __be16 rp, __u64 before)
+{
+	struct xh *best = NULL;
+
+	for (struct xh *h = a->cli_b[cli_hash(la, lp, ra, rp)]; h; h = h->cli_next) {
+		if (h->laddr != la || h->lport != lp || h->raddr != ra || h->rport != rp || h->claimed)
+			continue;
+		if (h->have_dec)
+			continue;
+		if (h->start_ns > before)
+			continue;
+		if (!best || h->id < best->id)
+			best = h;
+	}
+	return best;
+}
+
+void azds_trace_asm_decision(struct azds_trace_asm *a, const struct azds_dec *d)
+{
+	struct dent *e;
+	struct xh *c;
+
+	a->st.decisions++;
+	if (!d)
+		return;
+	e = &a->dec[a->ndec_head];
+	dent_drop(a, e);
+	a->ndec_head = (a->ndec_head + 1) % a->ndec_cap;
+	memcpy(&e->d, d, sizeof(*d));
+	if (d->up_raddr) {
+		struct dent **b = &a->up_b[up_hash(d->up_raddr, d->up_rport, d->up_lport)];
+
+		e->up_next = *b;
+		*b = e;
+	}
+	if (d->flags & AZDS_DEC_F_INGRESS || !d->cli_addr)
+		return;
+	c = cli_find(a, d->cli_addr, d->cli_port, d->vaddr, d->vport, d->ts_ns);
+	if (c) {
+		dec_bind(e, c);
+		return;
+	}
+	struct dent **b = &a->dcli_b[cli_hash(d->cli_addr, d->cli_port, d->vaddr, d->vport)];
+
+	e->cli_next = *b;
+	*b = e;
+	e->in_cli = true;
+}
+
+/* a new client half: into the tuple index, bound to a decision that came first */
+void azds_tr_cli_add(struct azds_trace_asm *a, struct xh *h)
+{
+	size_t i = cli_hash(h->laddr, h->lport, h->raddr, h->rport);
+	struct dent *best = NULL, **pp;
+
+	h->cli_next = a->cli_b[i];
+	a->cli_b[i] = h;
+	h->in_cli_hash = true;
+	for (struct dent *e = a->dcli_b[i]; e; e = e->cli_next) {
+		const struct azds_dec *d = &e->d;
+
+		if (d->cli_addr != h->laddr || d->cli_port != h->lport || d->vaddr != h->raddr ||
+		    d->vport != h->rport || e->bound || d->ts_ns < h->start_ns)
+			continue;
+		if (!best || d->ts_ns < best->d.ts_ns)
+			best = e;
+	}
+	if (!best)
+		return;
+	pp = &a->dcli_b[i];
+	dent_unlink(pp, best, false);
+	best->in_cli = false;
+	dec_bind(best, h);
+}
+
+/* the router's decision for a server half: upstream tuple, latest at or before its receive */
+static struct dent *up_find(struct azds_trace_asm *a, const struct xh *h)
+{
+	struct dent *best = NULL;
+
+	for (struct dent *e = a->up_b[up_hash(h->laddr, h->lport, h->rport)]; e; e = e->up_next) {
+		const struct azds_dec *d = &e->d;
+
+		if (d->up_raddr != h->laddr || d->up_rport != h->lport || d->up_lport != h->rport)
+			continue;
+		if (d->ts_ns > h->start_ns || d->ts_ns + a->lim.join_window_ns < h->start_ns)
+			continue;
+		if (!best || d->ts_ns > best->d.ts_ns)
+			best = e;
+	}
+	return best;
+}
+
+/* ---- resolving ---- */
+
+static bool model_pod(struct azds_trace_asm *a, __be32 addr)
+{
+	char n[AZDS_TRACE_NAME_MAX], s[AZDS_TRACE_NAME_MAX];
+	__u32 sp;
+
+	return a->m.pod && a->m.pod(a->m.ctx, addr, n, &sp, s);
+}
+
+static bool via_router(const struct xh *h)
+{
+	return h->raddr == htonl(AZDS_GW_IP);
+}
+
+static void claim(struct azds_trace_asm *a, struct xh *h, struct xh *c)
+{
+	cli_unlink(a, c);
+	if (c->dent && c->dent->bound == c)
+		c->dent->bound = NULL;
+	c->dent = NULL;
+	c->claimed = true;
+	tlist_del(&c->link);
+	c->state = XS_READY;
+	h->peer = c;
+}
+
+/* a server half: has it what it waits for? */
+static bool resolve_server(struct azds_trace_asm *a, struct xh *h)
+{
+	struct xh *c = NULL;
+
+	if (via_router(h)) {
+		if (!h->have_dec) {
+			struct dent *e = up_find(a, h);
+
+			if (!e)
+				return false;
+			h->dec = e->d;
+			h->have_dec = true;
+			h->dent = e;
+			h->dent_gen = e->gen;
+		}
+		if (h->dec.flags & AZDS_DEC_F_INGRESS || !h->dec.cli_addr)
+			return true;
+		if (h->dent && h->dent->gen == h->dent_gen)
+			c = h->dent->bound;
+		if (!c)
+			return false;
+	} else if (model_pod(a, h->raddr)) {
+		c = cli_find(a, h->raddr, h->rport, h->laddr, h->lport, h->start_ns);
+		if (!c)
+			return false;
+	} else {
+		return true; /* from outside the pods: nobody else to wait for */
+	}
+	if (c->state != XS_DONE)
+		return false;
+	claim(a, h, c);
+	return true;
+}
+
+static bool resolve(struct azds_trace_asm *a, struct xh *h, bool force)
+{
+	bool ok;
+
+	if (h->side == XH_SERVER)
+		ok = resolve_server(a, h);
+	else
+		ok = h->have_dec && h->dec.reason == AZDS_DEC_REPLY;
+	return ok || force || a->now >= sat_add(h->end_ns, a->lim.join_window_ns);
+}
+
+/* ---- trees ---- */
+
+static bool hex32(const char *s)
+{
+	for (int i = 0; i < 32; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return true;
+}
+
+/* the trace id of a W3C traceparent ("00-<32 hex>-<16 hex>-<2 hex>"), or NULL */
+static const char *tp_id(const char *tp)
+{
+	if (strlen(tp) < 55 || tp[2] != '-' || tp[35] != '-' || !hex32(tp + 3))
+		return NULL;
+	if (strncmp(tp + 3, "00000000000000000000000000000000", 32) == 0)
+		return NULL;
+	return tp + 3;
+}
+
+static const char *hop_tp_id(const struct xh *h)
+{
+	const char *t = tp_id(h->traceparent);
+
+	if (!t && h->peer)
+		t = tp_id(h->peer->traceparent);
+	return t;
+}
+
+/* the pod that made the call, 0 when not a pod */
+static __be32 caller_addr(struct azds_trace_asm *a, const struct xh *h)
+{
+	if (h->side == XH_CLIENT)
+		return h->laddr;
+	if (via_router(h))
+		return h->have_dec && !(h->dec.flags & AZDS_DEC_F_INGRESS) ? h->dec.cli_addr : 0;
+	return model_pod(a, h->raddr) ? h->raddr : 0;
+}
+
+static __u64 call_start(const struct xh *h)
+{
+	return h->peer ? h->peer->start_ns : h->start_ns;
+}
+
+static bool is_below(const struct xh *x, const struct xh *h)
+{
+	for (int depth = 0; x && depth < 1024; depth++, x = x->parent)
+		if (x == h)
+			return true;
+	return false;
+}
+
+static struct xh *find_parent(struct azds_trace_asm *a, struct xh *h)
+{
+	__be32 ca = caller_addr(a, h);
+	const char *tid = hop_tp_id(h);
+	__u64 t = call_start(h);
+	struct xh *best = NULL;
+	int best_score = 0;
+
+	if (!ca)
+		return NULL;
+	for (struct xh *p = a->pod_b[pod_hash(ca)]; p; p = p->pod_next) {
+		const char *pid;
+		bool within;
+		int score;
+
+		if (p == h || p->laddr != ca || p->start_ns > t)
+			continue;
+		within = p->state == XS_OPEN || t <= p->end_ns;
+		pid = hop_tp_id(p);
+		if (tid && pid && strncmp(tid, pid, 32) == 0)
+			score = within ? 4 : 3;
+		else if (within && !(tid && pid) && strcmp(p->route_as, h->route_as) == 0)
+			score = 2;
+		else
+			continue;
+		if (is_below(p, h))
+			continue;
+		if (score > best_score || (score == best_score && p->start_ns > best->start_ns)) {
+			best = p;
+			best_score = score;
+		}
+	}
+	return best;
+}
+
+static void new_trace_id(struct azds_trace_asm *a, char out[33])
+{
+	__u64 x = a->tid_seed + ++a->tid_n * 0x9e3779b97f4a7c15ULL, y;
+
+	/* splitmix64, twice: unique (a bijection of the counter), not guessable in order */
+	y = x;
+	y = (y ^ (y >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	y = (y ^ (y >> 27)) * 0x94d049bb133111ebULL;
+	y ^= y >> 31;
+	snprintf(out, 33, "%016llx%016llx", (unsigned long long)(a->tid_seed ^ a->tid_n), (unsigned long long)y);
+}
+
+static void add_child(struct xh *p, struct xh *h)
+{
+	struct xh **pp = &p->child;
+
+	/* in the order the calls started */
+	while (*pp && call_start(*pp) <= call_start(h))
+		pp = &(*pp)->sibling;
+	h->sibling = *pp;
+	*pp = h;
+	h->parent = p;
+}
+
+static unsigned depth(const struct xh *p)
+{
+	unsigned d = 0;
+
+	for (; p->parent && d < DEPTH_MAX; p = p->parent)
+		d++;
+	return d;
+}
+
+/* levels below h (trees never pass DEPTH_MAX, so this recursion is bounded) */
+static unsigned height(const struct xh *h)
+{
+	unsigned m = 0;
+
+	for (const struct xh *c = h->child; c; c = c->sibling) {
+		unsigned x = height(c) + 1;
+
+		if (x > m)
+			m = x;
+	}
+	return m;
+}
+
+static void place(struct azds_trace_asm *a, struct xh *h)
+{
+	struct xh *p = find_parent(a, h);
+	const char *tid;
+
+	tlist_del(&h->link);
+	h->state = XS_READY;
+	if (p && p->state != XS_GHOST && depth(p) + height(h) < DEPTH_MAX) {
+		add_child(p, h);
+		return;
+	}
+	if (p && p->state != XS_GHOST) {
+		/* too deep to walk: it goes out on its own, naming its parent */
+		h->parent_id = p->id;
+		p = NULL;
+	}
+	if (p) {
+		h->parent_id = p->id;
+		memcpy(h->trace_id, p->trace_id, sizeof(h->trace_id));
+	} else if ((tid = hop_tp_id(h))) {
+		memcpy(h->trace_id, tid, 32);
+		h->trace_id[32] = 0;
+	} else {
+		new_trace_id(a, h->trace_id);
+	}
+	tlist_add_tail(&a->ready, &h->link);
+}
+
+/* may a hop still unresolved turn out to be a call made while t was served? */
+static bool may_have_more(struct azds_trace_asm *a, const struct xh *t)
+{
+	struct tlist *lists[2] = { &a->open, &a->done };
+	unsigned seen = 0;
+
+	if (t->side != XH_SERVER)
+		return false;
+	for (int i = 0; i < 2; i++)
+		for (struct tlist *l = lists[i]->next; l != lists[i]; l = l->next) {
+			const struct xh *x = tlist_entry(l, struct xh, link);
+
+			if (++seen > SCAN_MAX)
+				return true;
+			if (x->start_ns >= t->start_ns && x->start_ns <= t->end_ns)
+				return true;
+		}
+	return false;
+}
+
+static void to_ghost(struct azds_trace_asm *a, struct xh *h)
+{
+	if (h->peer) {
+		azds_tr_xh_free(a, h->peer);
+		h->peer = NULL;
+	}
+	h->child = h->sibling = NULL;
+	if (h->side != XH_SERVER) {
+		azds_tr_xh_free(a, h);
+		return;
+	}
+	xh_lighten(h);
+	tlist_del(&h->link);
+	h->state = XS_GHOST;
+	a->nhops--;
+	a->nghosts++;
+	tlist_add_tail(&a->ghosts, &h->link);
+}
+
+/* after emission: the subtree goes, its server halves stay a while as ghosts */
+static void retire(struct azds_trace_asm *a, struct xh *h)
+{
+	struct xh *c = h->child, *next;
+
+	for (; c; c = next) {
+		next = c->sibling;
+		retire(a, c);
+	}
+	h->parent = NULL;
+	to_ghost(a, h);
+}
+
+void azds_tr_ghost_prune(struct azds_trace_asm *a, bool all)
+{
+	while (!tlist_empty(&a->ghosts)) {
+		struct xh *g = tlist_entry(a->ghosts.next, struct xh, link);
+
+		if (!all && a->nghosts <= GHOSTS_MAX && sat_add(g->end_ns, a->lim.hop_timeout_ns) > a->now)
+			break;
+		azds_tr_xh_free(a, g);
+	}
+}
+
+static void time_out(struct azds_trace_asm *a, bool force)
+{
+	while (!tlist_empty(&a->open)) {
+		struct xh *h = tlist_entry(a->open.next, struct xh, link);
+		__u64 dl = sat_add(h->start_ns, a->lim.hop_timeout_ns);
+
+		if (!force && dl > a->now)
+			break;
+		if (h->conn)
+			azds_tr_pq_forget(h->conn, h);
+		h->conn = NULL;
+		h->end_ns = force && dl > a->now ? (a->now > h->start_ns ? a->now : h->start_ns) : dl;
+		a->st.unanswered++;
+		azds_tr_xh_done(a, h);
+	}
+}
+
+void azds_tr_run(struct azds_trace_asm *a, bool force)
+{
+	struct tlist *l, *next;
+
+	time_out(a, force);
+	for (l = a->done.next; l != &a->done; l = next) {
+		struct xh *h = tlist_entry(l, struct xh, link);
+		bool ok = resolve(a, h, force);
+
+		next = l->next;
+		if (ok)
+			place(a, h);
+	}
+	for (l = a->ready.next; l != &a->ready; l = next) {
+		struct xh *t = tlist_entry(l, struct xh, link);
+
+		next = l->next;
+		if (!force && a->now < sat_add(t->end_ns, a->lim.join_window_ns) && may_have_more(a, t))
+			continue;
+		azds_tr_emit_top(a, t);
+		retire(a, t);
+	}
+	azds_tr_ghost_prune(a, false);
+}
+
+int azds_tr_join_init(struct azds_trace_asm *a)
+{
+	tlist_init(&a->open);
+	tlist_init(&a->done);
+	tlist_init(&a->ready);
+	tlist_init(&a->ghosts);
+	a->ndec_cap = 1024;
+	while (a->ndec_cap < a->lim.max_hops && a->ndec_cap < (1u << 20))
+		a->ndec_cap <<= 1;
+	a->dec = calloc(a->ndec_cap, sizeof(*a->dec));
+	a->pod_b = calloc(POD_BUCKETS, sizeof(*a->pod_b));
+	a->cli_b = calloc(CLI_BUCKETS, sizeof(*a->cli_b));
+	a->up_b = calloc(CLI_BUCKETS, sizeof(*a->up_b));
+	a->dcli_b = calloc(CLI_BUCKETS, sizeof(*a->dcli_b));
+	if (!a->dec || !a->pod_b || !a->cli_b || !a->up_b || !a->dcli_b)
+		return -ENOMEM;
+	return 0;
+}
+
+static void free_tree(struct azds_trace_asm *a, struct xh *h)
+{
+	struct xh *c = h->child, *next;
+
+	for (; c; c = next) {
+		next = c->sibling;
+		free_tree(a, c);
+	}
+	azds_tr_xh_free(a, h);
+}
+
+void azds_tr_join_fini(struct azds_trace_asm *a)
+{
+	struct tlist *lists[4] = { &a->open, &a->done, &a->ready, &a->ghosts };
+
+	for (int i = 0; i < 4; i++) {
+		if (!lists[i]->next)
+			continue;
+		while (!tlist_empty(lists[i]))
+			free_tree(a, tlist_entry(lists[i]->next, struct xh, link));
+	}
+	free(a->dec);
+	free(a->pod_b);
+	free(a->cli_b);
+	free(a->up_b);
+	free(a->dcli_b);
+}
