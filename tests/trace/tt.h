@@ -83,7 +83,7 @@ static const struct tt_pod tt_pods[] = {
 #define SVC_API 2
 #define SVC_DATA 3
 
-static bool tt_pod(void *ctx, __be32 addr, char name[AZDS_TRACE_NAME_MAX], __u32 *space,
+static inline bool tt_pod(void *ctx, __be32 addr, char name[AZDS_TRACE_NAME_MAX], __u32 *space,
 		   char service[AZDS_TRACE_NAME_MAX])
 {
 	(void)ctx;
@@ -97,7 +97,7 @@ static bool tt_pod(void *ctx, __be32 addr, char name[AZDS_TRACE_NAME_MAX], __u32
 	return false;
 }
 
-static bool tt_space(void *ctx, __u32 id, char path[AZDS_TRACE_PATH_MAX])
+static inline bool tt_space(void *ctx, __u32 id, char path[AZDS_TRACE_PATH_MAX])
 {
 	static const char *const p[] = { NULL, "dev", "dev/alice" };
 
@@ -108,7 +108,7 @@ static bool tt_space(void *ctx, __u32 id, char path[AZDS_TRACE_PATH_MAX])
 	return true;
 }
 
-static bool tt_service(void *ctx, __u32 svc, char name[AZDS_TRACE_NAME_MAX])
+static inline bool tt_service(void *ctx, __u32 svc, char name[AZDS_TRACE_NAME_MAX])
 {
 	static const char *const s[] = { NULL, "web", "api", "data" };
 
@@ -140,12 +140,12 @@ struct tt_got {
 	bool keep_json;
 };
 
-static bool tt_mem_has(const void *p, size_t n, const char *s)
+static inline bool tt_mem_has(const void *p, size_t n, const char *s)
 {
 	return memmem(p, n, s, strlen(s)) != NULL;
 }
 
-static void tt_emit(void *ctx, const struct azds_trace_req *req)
+static inline void tt_emit(void *ctx, const struct azds_trace_req *req)
 {
 	struct tt_got *g = ctx;
 	const struct azds_trace_json_opts o = { .show_query = g->show_query, .mono_to_unix_ns = 0 };
@@ -181,7 +181,7 @@ static void tt_emit(void *ctx, const struct azds_trace_req *req)
 		json_decref(j);
 }
 
-static void tt_got_clear(struct tt_got *g)
+static inline void tt_got_clear(struct tt_got *g)
 {
 	for (size_t i = 0; i < g->n; i++)
 		json_decref(g->req[i]);
@@ -190,34 +190,34 @@ static void tt_got_clear(struct tt_got *g)
 	g->secret_hits = 0;
 }
 
-static json_t *tt_hop(struct tt_got *g, size_t req, size_t hop)
+static inline json_t *tt_hop(struct tt_got *g, size_t req, size_t hop)
 {
 	if (req >= g->n)
 		return NULL;
 	return json_array_get(json_object_get(g->req[req], "hops"), hop);
 }
 
-static size_t tt_nhops(struct tt_got *g, size_t req)
+static inline size_t tt_nhops(struct tt_got *g, size_t req)
 {
 	return req < g->n ? json_array_size(json_object_get(g->req[req], "hops")) : 0;
 }
 
-static const char *tt_s(json_t *hop, const char *field)
+static inline const char *tt_s(json_t *hop, const char *field)
 {
 	return json_string_value(json_object_get(hop, field));
 }
 
-static long long tt_i(json_t *hop, const char *field)
+static inline long long tt_i(json_t *hop, const char *field)
 {
 	return json_integer_value(json_object_get(hop, field));
 }
 
-static double tt_f(json_t *hop, const char *field)
+static inline double tt_f(json_t *hop, const char *field)
 {
 	return json_number_value(json_object_get(hop, field));
 }
 
-static const char *tt_h(json_t *hop, const char *which, const char *name)
+static inline const char *tt_h(json_t *hop, const char *which, const char *name)
 {
 	return json_string_value(json_object_get(json_object_get(hop, which), name));
 }
@@ -235,7 +235,7 @@ struct tc {
 
 static __u64 tt_next_cookie = 1;
 
-static void tt_rec(struct tc *c, __u32 type, __u32 dir, __u64 ts, const char *buf, size_t n, __u32 flags)
+static inline void tt_rec(struct tc *c, __u32 type, __u32 dir, __u64 ts, const char *buf, size_t n, __u32 flags)
 {
 	struct azds_trace_rec r;
 	size_t cap = n < AZDS_TRACE_CAP ? n : AZDS_TRACE_CAP;
@@ -268,7 +268,7 @@ static void tt_rec(struct tc *c, __u32 type, __u32 dir, __u64 ts, const char *bu
 	memset(&r, 0, sizeof(r));
 }
 
-static void tc_init(struct tc *c, struct azds_trace_asm *a, __be32 la, __u16 lp, __be32 ra, __u16 rp)
+static inline void tc_init(struct tc *c, struct azds_trace_asm *a, __be32 la, __u16 lp, __be32 ra, __u16 rp)
 {
 	memset(c, 0, sizeof(*c));
 	c->a = a;
@@ -280,13 +280,13 @@ static void tc_init(struct tc *c, struct azds_trace_asm *a, __be32 la, __u16 lp,
 	c->space = 1;
 }
 
-static void tc_open(struct tc *c, bool active, __u64 ts)
+static inline void tc_open(struct tc *c, bool active, __u64 ts)
 {
 	tt_rec(c, AZDS_TR_OPEN, 0, ts, NULL, 0, active ? AZDS_TR_F_ACTIVE : 0);
 }
 
 /* one send or receive call: a record only when it starts with a capital letter, as the kernel does */
-static void tc_io(struct tc *c, __u32 dir, __u64 ts, const char *buf, size_t n)
+static inline void tc_io(struct tc *c, __u32 dir, __u64 ts, const char *buf, size_t n)
 {
 	if (n && buf[0] >= 'A' && buf[0] <= 'Z')
 		tt_rec(c, AZDS_TR_DATA, dir, ts, buf, n, 0);
@@ -294,17 +294,17 @@ static void tc_io(struct tc *c, __u32 dir, __u64 ts, const char *buf, size_t n)
 		c->seq[dir] += n;
 }
 
-static void tc_ios(struct tc *c, __u32 dir, __u64 ts, const char *s)
+static inline void tc_ios(struct tc *c, __u32 dir, __u64 ts, const char *s)
 {
 	tc_io(c, dir, ts, s, strlen(s));
 }
 
-static void tc_close(struct tc *c, __u64 ts)
+static inline void tc_close(struct tc *c, __u64 ts)
 {
 	tt_rec(c, AZDS_TR_CLOSE, 0, ts, NULL, 0, 0);
 }
 
-static struct azds_dec tt_dec(__u64 ts, const struct tc *client, const struct tc *server, __u16 reason,
+static inline struct azds_dec tt_dec(__u64 ts, const struct tc *client, const struct tc *server, __u16 reason,
 			      __u32 start_space, __u32 served_space, __u32 svc)
 {
 	struct azds_dec d;
@@ -334,7 +334,7 @@ static struct azds_dec tt_dec(__u64 ts, const struct tc *client, const struct tc
 	return d;
 }
 
-static int tt_done(const char *name)
+static inline int tt_done(const char *name)
 {
 	if (tt_failed) {
 		fprintf(stderr, "%s: %d checks failed\n", name, tt_failed);

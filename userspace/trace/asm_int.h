@@ -48,6 +48,31 @@ static inline void tlist_add_tail(struct tlist *l, struct tlist *e)
 
 #define tlist_entry(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
 
+/* A hash chain node: unlinked in O(1) whatever the chain's length. */
+struct hnode {
+	struct hnode *next, **pprev;
+};
+
+static inline void hnode_add(struct hnode **head, struct hnode *n)
+{
+	n->next = *head;
+	if (*head)
+		(*head)->pprev = &n->next;
+	*head = n;
+	n->pprev = head;
+}
+
+static inline void hnode_del(struct hnode *n)
+{
+	if (!n->pprev)
+		return;
+	*n->pprev = n->next;
+	if (n->next)
+		n->next->pprev = n->pprev;
+	n->next = NULL;
+	n->pprev = NULL;
+}
+
 /* A kept head: names and values, credentials already "[redacted]". */
 struct kept_msg {
 	char *blob;    /* nh pairs "name\0value\0", malloc'd; NULL when none */
@@ -87,9 +112,8 @@ struct dent;
 
 struct xh {
 	struct tlist link;    /* the asm's open, done, ready or ghost list */
-	struct xh *pod_next;  /* server halves: chain by serving pod address */
-	struct xh *cli_next;  /* client halves not yet claimed: chain by tuple */
-	bool in_cli_hash;
+	struct hnode pod_n;   /* server halves: chain by serving pod address */
+	struct hnode cli_n;   /* client halves not yet claimed: chain by tuple */
 	__u8 side, state;
 	__u64 id;
 	/* the tree */
@@ -129,6 +153,7 @@ struct xh {
 struct dirst {
 	bool known;     /* next is where the next message starts */
 	__u64 next;
+	__u64 end;      /* the stream offset after the last record this way */
 	/* a head that continues in the next call (redacted copy) */
 	char *part;
 	size_t part_len;
@@ -166,9 +191,8 @@ struct conn {
 struct dent {
 	struct azds_dec d;
 	bool used;
-	struct dent *up_next;   /* chain by upstream tuple */
-	struct dent *cli_next;  /* chain by client tuple while not bound */
-	bool in_cli;
+	struct hnode up_n;      /* chain by upstream tuple, newest first */
+	struct hnode cli_n;     /* chain by client tuple while not bound */
 	struct xh *bound;       /* the client half it names */
 	__u64 gen;              /* bumped each time the slot is rewritten */
 };
@@ -194,14 +218,14 @@ struct azds_trace_asm {
 	struct tlist open, done, ready;
 	struct tlist ghosts;
 	size_t nghosts;
-	struct xh **pod_b;       /* server halves by pod address */
-	struct xh **cli_b;       /* unclaimed client halves by tuple */
+	struct hnode **pod_b;    /* server halves by pod address, newest first */
+	struct hnode **cli_b;    /* unclaimed client halves by tuple */
 
 	/* decisions: a ring */
 	struct dent *dec;
 	size_t ndec_cap, ndec_head, ndec;
-	struct dent **up_b;
-	struct dent **dcli_b;
+	struct hnode **up_b;
+	struct hnode **dcli_b;
 
 	/* emission scratch */
 	struct azds_trace_hop *out;

@@ -198,7 +198,8 @@ static void fill_client(struct azds_trace_asm *a, struct azds_trace_hop *o, cons
 
 static void fill(struct azds_trace_asm *a, struct azds_trace_hop *o, const struct xh *h, const char *trace_id)
 {
-	memset(o, 0, sizeof(*o));
+	/* the header tables are filled as far as nheaders says: only the rest is cleared */
+	memset(o, 0, offsetof(struct azds_trace_hop, req));
 	o->id = h->id;
 	o->parent = h->parent ? h->parent->id : h->parent_id;
 	scopy(o->trace_id, sizeof(o->trace_id), trace_id);
@@ -247,8 +248,6 @@ void azds_tr_emit_top(struct azds_trace_asm *a, struct xh *top)
 		a->st.requests++;
 		if (a->emit)
 			a->emit(a->emit_ctx, &req);
-		/* the emitted copies hold no credential, but they go all the same */
-		memset(a->out, 0, req.nhops * sizeof(*a->out));
 	}
 	if (total > n)
 		a->st.evicted += total - n;

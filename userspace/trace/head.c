@@ -23,10 +23,19 @@ static bool is_tchar(unsigned char c)
 
 bool azds_tr_is_credential(const char *name, size_t n)
 {
-	for (size_t i = 0; i < sizeof(credentials) / sizeof(credentials[0]); i++)
-		if (strlen(credentials[i]) == n && strncasecmp(name, credentials[i], n) == 0)
-			return true;
-	return false;
+	/* by length first: this runs for every header of every head */
+	switch (n) {
+	case 6:
+		return strncasecmp(name, "cookie", 6) == 0;
+	case 10:
+		return strncasecmp(name, "set-cookie", 10) == 0;
+	case 13:
+		return strncasecmp(name, "authorization", 13) == 0;
+	case 19:
+		return strncasecmp(name, "proxy-authorization", 19) == 0;
+	default:
+		return false;
+	}
 }
 
 /* a prefix (any case) of a credential's name: the rest may follow in the next call */

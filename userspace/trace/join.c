@@ -16,7 +16,8 @@
 #define POD_BUCKETS 4096u
 #define CLI_BUCKETS 65536u
 #define DEPTH_MAX 64 /* hops below a root: trees are walked recursively */
-#define SCAN_MAX 256 /* unresolved hops looked at before a root waits out its window */
+#define SCAN_MAX 256
+#define PARENT_SCAN 1024 /* a pod's newest server halves looked at for a parent */ /* unresolved hops looked at before a root waits out its window */
 
 /* ---- halves ---- */
 
@@ -62,12 +63,8 @@ struct xh *azds_tr_xh_new(struct azds_trace_asm *a, struct conn *c, int side, __
 	h->truncated = hi->kept.truncated || hi->target_cut;
 	h->req = hi->kept;
 	tlist_add_tail(&a->open, &h->link);
-	if (side == XH_SERVER) {
-		struct xh **b = &a->pod_b[pod_hash(h->laddr)];
-
-		h->pod_next = *b;
-		*b = h;
-	}
+	if (side == XH_SERVER)
+		hnode_add(&a->pod_b[pod_hash(h->laddr)], &h->pod_n);
 	a->nhops++;
 	return h;
 }
@@ -81,29 +78,14 @@ void azds_tr_xh_done(struct azds_trace_asm *a, struct xh *h)
 
 static void cli_unlink(struct azds_trace_asm *a, struct xh *h)
 {
-	struct xh **pp;
-
-	if (!h->in_cli_hash)
-		return;
-	pp = &a->cli_b[cli_hash(h->laddr, h->lport, h->raddr, h->rport)];
-	while (*pp && *pp != h)
-		pp = &(*pp)->cli_next;
-	if (*pp)
-		*pp = h->cli_next;
-	h->in_cli_hash = false;
+	(void)a;
+	hnode_del(&h->cli_n);
 }
 
 static void pod_unlink(struct azds_trace_asm *a, struct xh *h)
 {
-	struct xh **pp;
-
-	if (h->side != XH_SERVER)
-		return;
-	pp = &a->pod_b[pod_hash(h->laddr)];
-	while (*pp && *pp != h)
-		pp = &(*pp)->pod_next;
-	if (*pp)
-		*pp = h->pod_next;
+	(void)a;
+	hnode_del(&h->pod_n);
 }
 
 static void xh_lighten(struct xh *h)
@@ -140,22 +122,14 @@ static size_t up_hash(__be32 raddr, __be16 rport, __be16 lport)
 	return hash64(tuple_key(raddr, rport, 0, lport), CLI_BUCKETS);
 }
 
-static void dent_unlink(struct dent **pp, struct dent *e, bool up)
-{
-	while (*pp && *pp != e)
-		pp = up ? &(*pp)->up_next : &(*pp)->cli_next;
-	if (*pp)
-		*pp = up ? e->up_next : e->cli_next;
-}
-
 static void dent_drop(struct azds_trace_asm *a, struct dent *e)
 {
 	const struct azds_dec *d = &e->d;
 
-	if (d->up_raddr)
-		dent_unlink(&a->up_b[up_hash(d->up_raddr, d->up_rport, d->up_lport)], e, true);
-	if (e->in_cli)
-		dent_unlink(&a->dcli_b[cli_hash(d->cli_addr, d->cli_port, d->vaddr, d->vport)], e, false);
+	(void)a;
+	(void)d;
+	hnode_del(&e->up_n);
+	hnode_del(&e->cli_n);
 	if (e->bound)
 		e->bound->dent = NULL; /* it keeps its copy */
 	memset(e, 0, offsetof(struct dent, gen));
@@ -175,7 +149,9 @@ static struct xh *cli_find(struct azds_trace_asm *a, __be32 la, __be16 lp, __be3
 {
 	struct xh *best = NULL;
 
-	for (struct xh *h = a->cli_b[cli_hash(la, lp, ra, rp)]; h; h = h->cli_next) {
+	for (struct hnode *n = a->cli_b[cli_hash(la, lp, ra, rp)]; n; n = n->next) {
+		struct xh *h = tlist_entry(n, struct xh, cli_n);
+
 		if (h->laddr != la || h->lport != lp || h->raddr != ra || h->rport != rp || h->claimed)
 			continue;
 		if (h->have_dec)
@@ -200,12 +176,8 @@ void azds_trace_asm_decision(struct azds_trace_asm *a, const struct azds_dec *d)
 	dent_drop(a, e);
 	a->ndec_head = (a->ndec_head + 1) % a->ndec_cap;
 	memcpy(&e->d, d, sizeof(*d));
-	if (d->up_raddr) {
-		struct dent **b = &a->up_b[up_hash(d->up_raddr, d->up_rport, d->up_lport)];
-
-		e->up_next = *b;
-		*b = e;
-	}
+	if (d->up_raddr)
+		hnode_add(&a->up_b[up_hash(d->up_raddr, d->up_rport, d->up_lport)], &e->up_n);
 	if (d->flags & AZDS_DEC_F_INGRESS || !d->cli_addr)
 		return;
 	c = cli_find(a, d->cli_addr, d->cli_port, d->vaddr, d->vport, d->ts_ns);
@@ -213,23 +185,18 @@ void azds_trace_asm_decision(struct azds_trace_asm *a, const struct azds_dec *d)
 		dec_bind(e, c);
 		return;
 	}
-	struct dent **b = &a->dcli_b[cli_hash(d->cli_addr, d->cli_port, d->vaddr, d->vport)];
-
-	e->cli_next = *b;
-	*b = e;
-	e->in_cli = true;
+	hnode_add(&a->dcli_b[cli_hash(d->cli_addr, d->cli_port, d->vaddr, d->vport)], &e->cli_n);
 }
 
 /* a new client half: into the tuple index, bound to a decision that came first */
 void azds_tr_cli_add(struct azds_trace_asm *a, struct xh *h)
 {
 	size_t i = cli_hash(h->laddr, h->lport, h->raddr, h->rport);
-	struct dent *best = NULL, **pp;
+	struct dent *best = NULL;
 
-	h->cli_next = a->cli_b[i];
-	a->cli_b[i] = h;
-	h->in_cli_hash = true;
-	for (struct dent *e = a->dcli_b[i]; e; e = e->cli_next) {
+	hnode_add(&a->cli_b[i], &h->cli_n);
+	for (struct hnode *n = a->dcli_b[i]; n; n = n->next) {
+		struct dent *e = tlist_entry(n, struct dent, cli_n);
 		const struct azds_dec *d = &e->d;
 
 		if (d->cli_addr != h->laddr || d->cli_port != h->lport || d->vaddr != h->raddr ||
@@ -240,9 +207,7 @@ void azds_tr_cli_add(struct azds_trace_asm *a, struct xh *h)
 	}
 	if (!best)
 		return;
-	pp = &a->dcli_b[i];
-	dent_unlink(pp, best, false);
-	best->in_cli = false;
+	hnode_del(&best->cli_n);
 	dec_bind(best, h);
 }
 
@@ -251,13 +216,21 @@ static struct dent *up_find(struct azds_trace_asm *a, const struct xh *h)
 {
 	struct dent *best = NULL;
 
-	for (struct dent *e = a->up_b[up_hash(h->laddr, h->lport, h->rport)]; e; e = e->up_next) {
+	unsigned older = 0;
+
+	for (struct hnode *n = a->up_b[up_hash(h->laddr, h->lport, h->rport)]; n; n = n->next) {
+		struct dent *e = tlist_entry(n, struct dent, up_n);
 		const struct azds_dec *d = &e->d;
 
 		if (d->up_raddr != h->laddr || d->up_rport != h->lport || d->up_lport != h->rport)
 			continue;
-		if (d->ts_ns > h->start_ns || d->ts_ns + a->lim.join_window_ns < h->start_ns)
+		if (d->ts_ns > h->start_ns)
 			continue;
+		/* newest first: once one fits, a few older ones (a reader may interleave rings), then stop */
+		if (best && ++older > 8)
+			break;
+		if (d->ts_ns + a->lim.join_window_ns < h->start_ns)
+			break;
 		if (!best || d->ts_ns > best->d.ts_ns)
 			best = e;
 	}
@@ -399,7 +372,10 @@ static struct xh *find_parent(struct azds_trace_asm *a, struct xh *h)
 
 	if (!ca)
 		return NULL;
-	for (struct xh *p = a->pod_b[pod_hash(ca)]; p; p = p->pod_next) {
+	unsigned seen = 0;
+
+	for (struct hnode *n = a->pod_b[pod_hash(ca)]; n && seen++ < PARENT_SCAN; n = n->next) {
+		struct xh *p = tlist_entry(n, struct xh, pod_n);
 		const char *pid;
 		bool within;
 		int score;

@@ -406,8 +406,23 @@ static void on_data(struct azds_trace_asm *a, struct conn *c, const struct azds_
 {
 	struct dirst *ds = &c->d[r->dir];
 
+	if (r->seq < ds->end) {
+		/* offsets only grow: this one is not of the stream as known so far */
+		a->st.bad_records++;
+		ds->known = false;
+		ds->end = r->seq + r->len;
+		if (ds->part_len)
+			finish_part(a, c, r->dir);
+		if (!c->tunnel && r->cap && azds_tr_looks_like_head(r->data, r->cap, r->cap < r->len))
+			parse_at(a, c, r, 0);
+		return;
+	}
+	ds->end = r->seq + r->len;
 	if (c->tunnel)
 		return;
+	/* bytes the other way: a head held on that side is all there will be of it */
+	if (c->d[!r->dir].part_len)
+		finish_part(a, c, !r->dir);
 	if (ds->part_len) {
 		if (continue_part(a, c, r))
 			return;
@@ -480,7 +495,8 @@ void azds_trace_asm_record(struct azds_trace_asm *a, const void *rec, size_t len
 			on_data(a, c, &r);
 		break;
 	}
-	explicit_bzero(r.data, r.cap);
+	if (r.type == AZDS_TR_DATA)
+		explicit_bzero(r.data, r.cap); /* the copy may hold a credential */
 }
 
 int azds_tr_conns_init(struct azds_trace_asm *a)
