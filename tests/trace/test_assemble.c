@@ -58,7 +58,7 @@ static void routed_call(struct azds_trace_asm *a, struct call *k, __be32 caller,
 
 static void test_routed_own(void)
 {
-	struct tt_got g = { 0 };
+	struct tt_got g = {0};
 	struct azds_trace_asm *a = new_asm(&g);
 	struct azds_trace_stats st;
 	struct call k;
@@ -108,8 +108,8 @@ static void test_routed_own(void)
 	/* the same with the query shown */
 	a = new_asm(&g);
 	g.show_query = true;
-	routed_call(a, &k, WEB, 40000, VIP_API, API, 50000, 0,
-		    "GET /bikes?color=red HTTP/1.1\r\nHost: api\r\n\r\n", RESP_OK, AZDS_DEC_OWN, 1, 1, SVC_API, true);
+	routed_call(a, &k, WEB, 40000, VIP_API, API, 50000, 0, "GET /bikes?color=red HTTP/1.1\r\nHost: api\r\n\r\n",
+		    RESP_OK, AZDS_DEC_OWN, 1, 1, SVC_API, true);
 	azds_trace_asm_tick(a, MS(4));
 	CHECK_INT(g.n, 1);
 	CHECK_STR(tt_s(tt_hop(&g, 0, 0), "target"), "/bikes?color=red");
@@ -120,7 +120,7 @@ static void test_routed_own(void)
 
 static void test_routed_fallback(void)
 {
-	struct tt_got g = { 0 };
+	struct tt_got g = {0};
 	struct azds_trace_asm *a = new_asm(&g);
 	struct call k;
 	json_t *h;
@@ -160,17 +160,17 @@ static void two_hop(struct tt_got *g, const char *tp_web, const char *tp_api, bo
 	const char *resp1 = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\napi";
 	__u64 now = MS(0);
 
-#define STEP(x)                                        \
-	do {                                           \
-		x;                                     \
-		if (tick_each)                         \
-			azds_trace_asm_tick(a, now);   \
+#define STEP(x)                                                                                                        \
+	do {                                                                                                           \
+		x;                                                                                                     \
+		if (tick_each)                                                                                         \
+			azds_trace_asm_tick(a, now);                                                                   \
 	} while (0)
 
 	snprintf(req1, sizeof(req1), "GET /bikes HTTP/1.1\r\nHost: api\r\n%s%s%s\r\n", tp_web ? "traceparent: " : "",
 		 tp_web ? tp_web : "", tp_web ? "\r\n" : "");
-	snprintf(req2, sizeof(req2), "GET /stock/7 HTTP/1.1\r\nHost: data\r\n%s%s%s\r\n",
-		 tp_api ? "traceparent: " : "", tp_api ? tp_api : "", tp_api ? "\r\n" : "");
+	snprintf(req2, sizeof(req2), "GET /stock/7 HTTP/1.1\r\nHost: data\r\n%s%s%s\r\n", tp_api ? "traceparent: " : "",
+		 tp_api ? tp_api : "", tp_api ? "\r\n" : "");
 	tc_init(&wc, a, WEB, 41000, VIP_API, 80);
 	tc_init(&as, a, API, 8080, GW, 51000);
 	tc_init(&ac, a, API, 42000, VIP_DATA, 80);
@@ -228,7 +228,7 @@ static void check_two_hop(struct tt_got *g, const char *trace_id)
 static void test_two_hop(void)
 {
 	static const char tid[] = "4bf92f3577b34da6a3ce929d0e0e4736";
-	struct tt_got g = { 0 };
+	struct tt_got g = {0};
 
 	for (int each = 0; each < 2; each++) {
 		printf("two_hop: tick after each event: %d\n", each);
@@ -237,7 +237,8 @@ static void test_two_hop(void)
 		two_hop(&g, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
 			"00-4bf92f3577b34da6a3ce929d0e0e4736-a0f067aa0ba902b8-01", each);
 		check_two_hop(&g, tid);
-		CHECK_STR(tt_s(tt_hop(&g, 0, 1), "traceparent"), "00-4bf92f3577b34da6a3ce929d0e0e4736-a0f067aa0ba902b8-01");
+		CHECK_STR(tt_s(tt_hop(&g, 0, 1), "traceparent"),
+			  "00-4bf92f3577b34da6a3ce929d0e0e4736-a0f067aa0ba902b8-01");
 	}
 	tt_got_clear(&g);
 }
@@ -245,7 +246,7 @@ static void test_two_hop(void)
 /* a decision that comes after the records: within the window it joins, after it the hop goes without */
 static void test_late_decision(void)
 {
-	struct tt_got g = { 0 };
+	struct tt_got g = {0};
 	struct azds_trace_asm *a = new_asm(&g);
 	struct call k;
 	struct azds_dec d;
@@ -292,7 +293,7 @@ static void test_late_decision(void)
 /* a router answer: the caller's half and a REPLY decision make the hop */
 static void test_router_reply(void)
 {
-	struct tt_got g = { 0 };
+	struct tt_got g = {0};
 	struct azds_trace_asm *a = new_asm(&g);
 	struct tc c;
 	struct azds_dec d;
@@ -324,11 +325,12 @@ static void test_router_reply(void)
 /* pod to pod without the router: two pipelined requests in one call, their responses in one */
 static void test_pipelined_direct(void)
 {
-	struct tt_got g = { 0 };
+	struct tt_got g = {0};
 	struct azds_trace_asm *a = new_asm(&g);
 	struct tc c, s;
-	const char *reqs = "GET /a HTTP/1.1\r\nHost: api\r\n\r\nPOST /b HTTP/1.1\r\nHost: api\r\nContent-Length: 5\r\n\r\n"
-			   "hello";
+	const char *reqs =
+	    "GET /a HTTP/1.1\r\nHost: api\r\n\r\nPOST /b HTTP/1.1\r\nHost: api\r\nContent-Length: 5\r\n\r\n"
+	    "hello";
 	const char *resps = "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nAHTTP/1.1 404 Not Found\r\n"
 			    "Content-Length: 0\r\n\r\n";
 	json_t *h;
@@ -394,7 +396,7 @@ static struct azds_trace_asm *solo_start(struct tt_got *g, struct tc *s)
 
 static void test_split_head(void)
 {
-	struct tt_got g = { 0 };
+	struct tt_got g = {0};
 	struct tc s;
 	struct azds_trace_asm *a = solo_start(&g, &s);
 	json_t *h;
@@ -428,7 +430,7 @@ static void test_split_head(void)
 
 static void test_cut_head(void)
 {
-	struct tt_got g = { 0 };
+	struct tt_got g = {0};
 	struct tc s;
 	struct azds_trace_asm *a = solo_start(&g, &s);
 	char req[2048], filler[301];
@@ -478,15 +480,14 @@ static void test_cut_head(void)
 /* a body that starts like a head, in its own call, is body when Content-Length says so */
 static void test_body_like_head(void)
 {
-	struct tt_got g = { 0 };
+	struct tt_got g = {0};
 	struct tc s;
 	struct azds_trace_asm *a = solo_start(&g, &s);
 	const char *body = "GET /fake HTTP/1.1\r\n\r\n", *rbody = "HTTP/1.1 299 Not a head\r\n\r\n";
 	char req[256];
 	struct azds_trace_stats st;
 
-	snprintf(req, sizeof(req), "POST /upload HTTP/1.1\r\nHost: api\r\nContent-Length: %zu\r\n\r\n",
-		 strlen(body));
+	snprintf(req, sizeof(req), "POST /upload HTTP/1.1\r\nHost: api\r\nContent-Length: %zu\r\n\r\n", strlen(body));
 	tc_ios(&s, AZDS_TR_RECV, MS(0.1), req);
 	tc_ios(&s, AZDS_TR_RECV, MS(0.2), body);
 	snprintf(req, sizeof(req), "HTTP/1.1 201 Created\r\nContent-Length: %zu\r\n\r\n", strlen(rbody));
@@ -508,7 +509,7 @@ static void test_body_like_head(void)
 
 static void test_chunked(void)
 {
-	struct tt_got g = { 0 };
+	struct tt_got g = {0};
 	struct tc s;
 	struct azds_trace_asm *a = solo_start(&g, &s);
 
@@ -539,14 +540,15 @@ static void test_chunked(void)
 /* HEAD and 304 responses have no body even with Content-Length; 100 Continue is interim */
 static void test_no_body_responses(void)
 {
-	struct tt_got g = { 0 };
+	struct tt_got g = {0};
 	struct tc s;
 	struct azds_trace_asm *a = solo_start(&g, &s);
 
 	tc_ios(&s, AZDS_TR_RECV, MS(0.1), "HEAD /h HTTP/1.1\r\nHost: api\r\n\r\n");
 	tc_ios(&s, AZDS_TR_SEND, MS(0.2), "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n");
-	tc_ios(&s, AZDS_TR_RECV, MS(0.3), "PUT /p HTTP/1.1\r\nHost: api\r\nExpect: 100-continue\r\n"
-					  "Content-Length: 4\r\n\r\n");
+	tc_ios(&s, AZDS_TR_RECV, MS(0.3),
+	       "PUT /p HTTP/1.1\r\nHost: api\r\nExpect: 100-continue\r\n"
+	       "Content-Length: 4\r\n\r\n");
 	tc_ios(&s, AZDS_TR_SEND, MS(0.4), "HTTP/1.1 100 Continue\r\n\r\n");
 	tc_ios(&s, AZDS_TR_RECV, MS(0.5), "Data");
 	tc_ios(&s, AZDS_TR_SEND, MS(0.6), "HTTP/1.1 304 Not Modified\r\nContent-Length: 50\r\n\r\n");
@@ -569,7 +571,7 @@ static void test_no_body_responses(void)
 /* no response: given up after hop_timeout_ns, or at CLOSE */
 static void test_unanswered(void)
 {
-	struct tt_got g = { 0 };
+	struct tt_got g = {0};
 	struct tc s;
 	struct azds_trace_asm *a = solo_start(&g, &s);
 	struct azds_trace_stats st;
@@ -598,7 +600,7 @@ static void test_unanswered(void)
 /* an ingress request to web, which calls api: one request, ingress at the root */
 static void test_ingress_root(void)
 {
-	struct tt_got g = { 0 };
+	struct tt_got g = {0};
 	struct azds_trace_asm *a = new_asm(&g);
 	struct tc ws, wc, as;
 	struct azds_dec d0, d1;
@@ -638,6 +640,48 @@ static void test_ingress_root(void)
 	tt_got_clear(&g);
 }
 
+/* a call that completes after its root has gone out goes out alone, with the root's trace id and its parent */
+static void test_late_child(void)
+{
+	struct tt_got g = {0};
+	struct azds_trace_asm *a = new_asm(&g);
+	struct tc ws, wc, as;
+	struct azds_dec d0, d1;
+	const char *r0 = "GET /async HTTP/1.1\r\nHost: web\r\n\r\n";
+	const char *r1 = "POST /jobs HTTP/1.1\r\nHost: api\r\nContent-Length: 0\r\n\r\n";
+
+	tc_init(&ws, a, WEB, 8080, GW, 54000);
+	tc_init(&wc, a, WEB, 45000, VIP_API, 80);
+	tc_init(&as, a, API, 8080, GW, 54001);
+	d0 = tt_dec(MS(0), NULL, &ws, AZDS_DEC_OWN, 1, 1, SVC_WEB);
+	d1 = tt_dec(MS(0.5), &wc, &as, AZDS_DEC_OWN, 1, 1, SVC_API);
+	azds_trace_asm_decision(a, &d0);
+	tc_ios(&ws, AZDS_TR_RECV, MS(0.1), r0);
+	tc_ios(&wc, AZDS_TR_SEND, MS(0.4), r1);
+	azds_trace_asm_decision(a, &d1);
+	tc_ios(&as, AZDS_TR_RECV, MS(0.6), r1);
+	tc_ios(&ws, AZDS_TR_SEND, MS(1.0), RESP_OK);
+	azds_trace_asm_tick(a, MS(100));
+	CHECK_INT(g.n, 0); /* the root waits: a call it made is still open */
+	azds_trace_asm_tick(a, MS(2001.1));
+	CHECK_INT(g.n, 1);
+	CHECK_INT(tt_nhops(&g, 0), 1);
+	CHECK_STR(tt_s(tt_hop(&g, 0, 0), "target"), "/async");
+	tc_ios(&as, AZDS_TR_SEND, MS(3000), "HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n");
+	tc_ios(&wc, AZDS_TR_RECV, MS(3000.1), "HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n");
+	azds_trace_asm_tick(a, MS(3001));
+	CHECK_INT(g.n, 2);
+	json_t *c = tt_hop(&g, 1, 0);
+	CHECK_STR(tt_s(c, "target"), "/jobs");
+	CHECK_STR(tt_s(c, "caller"), "web");
+	CHECK_INT(tt_i(c, "status"), 202);
+	CHECK_INT(tt_i(c, "parent"), tt_i(tt_hop(&g, 0, 0), "id"));
+	CHECK_STR(json_string_value(json_object_get(g.req[1], "trace_id")),
+		  json_string_value(json_object_get(g.req[0], "trace_id")));
+	azds_trace_asm_free(a);
+	tt_got_clear(&g);
+}
+
 int main(void)
 {
 	test_routed_own();
@@ -653,5 +697,6 @@ int main(void)
 	test_no_body_responses();
 	test_unanswered();
 	test_ingress_root();
+	test_late_child();
 	return tt_done("trace_assemble");
 }

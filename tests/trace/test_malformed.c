@@ -34,7 +34,7 @@ static void feed_raw(struct azds_trace_asm *a, const struct azds_trace_rec *r, s
 
 static void test_bad_records(void)
 {
-	struct tt_got g = { .keep_json = true };
+	struct tt_got g = {.keep_json = true};
 	struct azds_trace_asm *a = azds_trace_asm_new(&tt_model, NULL, tt_emit, &g);
 	struct azds_trace_stats st;
 	struct azds_trace_rec r;
@@ -49,21 +49,21 @@ static void test_bad_records(void)
 	r.len = r.cap = 18;
 
 	azds_trace_asm_record(a, NULL, 100);
-	feed_raw(a, &r, 10);                                /* shorter than the header */
-	feed_raw(a, &r, AZDS_TRACE_HDR_BYTES + 10);         /* shorter than cap */
-	r.cap = 19;                                         /* cap > len */
+	feed_raw(a, &r, 10);			    /* shorter than the header */
+	feed_raw(a, &r, AZDS_TRACE_HDR_BYTES + 10); /* shorter than cap */
+	r.cap = 19;				    /* cap > len */
 	feed_raw(a, &r, sizeof(r));
-	r.cap = AZDS_TRACE_CAP + 1;                         /* cap > AZDS_TRACE_CAP */
+	r.cap = AZDS_TRACE_CAP + 1; /* cap > AZDS_TRACE_CAP */
 	r.len = 4000;
 	feed_raw(a, &r, sizeof(r));
 	r.cap = r.len = 18;
-	r.type = 9;                                         /* unknown type */
+	r.type = 9; /* unknown type */
 	feed_raw(a, &r, sizeof(r));
 	r.type = AZDS_TR_DATA;
-	r.dir = 5;                                          /* unknown direction */
+	r.dir = 5; /* unknown direction */
 	feed_raw(a, &r, sizeof(r));
 	r.dir = AZDS_TR_RECV;
-	r.seq = UINT64_MAX - 3;                             /* offsets that wrap */
+	r.seq = UINT64_MAX - 3; /* offsets that wrap */
 	feed_raw(a, &r, sizeof(r));
 	azds_trace_asm_stats(a, &st);
 	CHECK_INT(st.records, 8);
@@ -118,20 +118,20 @@ static void test_bad_records(void)
 }
 
 static const char *const frags[] = {
-	"GET / HTTP/1.1\r\n\r\n",
-	"POST /x HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello",
-	"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
-	"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
-	"HTTP/1.0 204 No Content\r\n\r\n",
-	"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n",
-	"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n",
-	"HEAD / HTTP/1.1\r\n\r\n",
-	"GET /a HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer zz\r\n",
-	"Cookie: a=b\r\n\r\n",
-	"GET /p HTTP/1.1\r\ntraceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n\r\n",
-	"HTTP/1.1 100 Continue\r\n\r\n",
-	"Content-Length: 99999999999999999999\r\n\r\n",
-	"GET /q HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+    "GET / HTTP/1.1\r\n\r\n",
+    "POST /x HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello",
+    "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+    "HTTP/1.0 204 No Content\r\n\r\n",
+    "HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n",
+    "CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n",
+    "HEAD / HTTP/1.1\r\n\r\n",
+    "GET /a HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer zz\r\n",
+    "Cookie: a=b\r\n\r\n",
+    "GET /p HTTP/1.1\r\ntraceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n\r\n",
+    "HTTP/1.1 100 Continue\r\n\r\n",
+    "Content-Length: 99999999999999999999\r\n\r\n",
+    "GET /q HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
 };
 
 static void random_record(struct azds_trace_asm *a, __u64 ts)
@@ -210,12 +210,9 @@ static void check_bounds(const struct azds_trace_asm *a, const struct azds_trace
 
 static void test_random(void)
 {
-	const struct azds_trace_limits lim = { .max_conns = 64,
-					       .max_pending = 8,
-					       .max_hops = 512,
-					       .join_window_ns = 2000000,
-					       .hop_timeout_ns = 50000000 };
-	struct tt_got g = { 0 };
+	const struct azds_trace_limits lim = {
+	    .max_conns = 64, .max_pending = 8, .max_hops = 512, .join_window_ns = 2000000, .hop_timeout_ns = 50000000};
+	struct tt_got g = {0};
 	struct azds_trace_asm *a = azds_trace_asm_new(&tt_model, &lim, tt_emit, &g);
 	struct azds_trace_stats st;
 	__u64 ts = MS(0);

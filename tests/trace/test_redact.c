@@ -11,8 +11,8 @@
 #include "asm_int.h"
 
 static const char *const secrets[] = {
-	"S3cr3tAuth", "Pr0xyS3cret", "C00kieS3cret", "SetC00kieS3cret", "S3cretTail", "NameS3cret",
-	"CutS3cret",  "MidCut",      "Bearer",       NULL,
+    "S3cr3tAuth", "Pr0xyS3cret", "C00kieS3cret", "SetC00kieS3cret", "S3cretTail",
+    "NameS3cret", "CutS3cret",	 "MidCut",	 "Bearer",	    NULL,
 };
 
 static size_t blob_len(const struct kept_msg *k)
@@ -50,7 +50,7 @@ static size_t xh_hits(const struct xh *h)
 /* everything the assembler holds: connections' held heads, and every hop on its lists */
 static size_t asm_hits(struct azds_trace_asm *a)
 {
-	struct tlist *lists[] = { &a->open, &a->done, &a->ready, &a->ghosts };
+	struct tlist *lists[] = {&a->open, &a->done, &a->ready, &a->ghosts};
 	size_t n = 0;
 
 	for (struct tlist *l = a->lru.next; l != &a->lru; l = l->next) {
@@ -72,15 +72,13 @@ static size_t count_redacted(json_t *hop, const char *which)
 	json_t *v;
 	size_t n = 0;
 
-	json_object_foreach(json_object_get(hop, which), k, v)
-		if (strcmp(json_string_value(v), "[redacted]") == 0)
-			n++;
+	json_object_foreach(json_object_get(hop, which), k, v) if (strcmp(json_string_value(v), "[redacted]") == 0) n++;
 	return n;
 }
 
 int main(void)
 {
-	struct tt_got g = { .keep_json = true, .secrets = secrets };
+	struct tt_got g = {.keep_json = true, .secrets = secrets};
 	struct azds_trace_asm *a = azds_trace_asm_new(&tt_model, NULL, tt_emit, &g);
 	struct tc s;
 	char pad[600], req[2048];
@@ -145,8 +143,8 @@ int main(void)
 	/* a head cut by the capture, the credential before the cut */
 	memset(pad, 'p', sizeof(pad) - 1);
 	pad[sizeof(pad) - 1] = 0;
-	snprintf(req, sizeof(req), "GET /cut HTTP/1.1\r\nHost: api\r\nAuthorization: Bearer CutS3cret\r\nX-Pad: %s\r\n\r\n",
-		 pad);
+	snprintf(req, sizeof(req),
+		 "GET /cut HTTP/1.1\r\nHost: api\r\nAuthorization: Bearer CutS3cret\r\nX-Pad: %s\r\n\r\n", pad);
 	tc_ios(&s, AZDS_TR_RECV, MS(8), req);
 	CHECK_INT(asm_hits(a), 0);
 	tc_ios(&s, AZDS_TR_SEND, MS(8.5), "HTTP/1.1 204 No Content\r\n\r\n");

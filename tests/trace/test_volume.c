@@ -10,7 +10,7 @@
 #include "tt.h"
 
 #define REQUESTS 100000
-#define CONNS 50
+#define CONNS	 50
 
 struct count {
 	size_t hops, reqs, right;
@@ -42,10 +42,11 @@ static double now_s(void)
 
 int main(void)
 {
-	struct count cnt = { 0 };
+	struct count cnt = {0};
 	struct azds_trace_asm *a = azds_trace_asm_new(&tt_model, NULL, count_emit, &cnt);
 	static struct tc cli[CONNS], srv[CONNS];
-	const char *resp = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 13\r\n\r\n{\"bikes\":[1]}";
+	const char *resp =
+	    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 13\r\n\r\n{\"bikes\":[1]}";
 	struct azds_trace_stats st;
 	char req[256];
 	double t0, dt;
@@ -79,8 +80,8 @@ int main(void)
 	azds_trace_asm_flush(a);
 	azds_trace_asm_stats(a, &st);
 	printf("volume: %d requests, %llu records + %llu decisions in %.3f s: %.0f records/s, %.0f requests/s\n",
-	       REQUESTS, (unsigned long long)st.records, (unsigned long long)st.decisions, dt,
-	       (double)st.records / dt, REQUESTS / dt);
+	       REQUESTS, (unsigned long long)st.records, (unsigned long long)st.decisions, dt, (double)st.records / dt,
+	       REQUESTS / dt);
 	CHECK_INT(cnt.hops, REQUESTS);
 	CHECK_INT(cnt.reqs, REQUESTS);
 	CHECK_INT(cnt.right, REQUESTS);

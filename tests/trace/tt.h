@@ -20,31 +20,31 @@
 
 static int tt_failed;
 
-#define CHECK(cond)                                                                     \
-	do {                                                                            \
-		if (!(cond)) {                                                          \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-			tt_failed++;                                                    \
-		}                                                                       \
+#define CHECK(cond)                                                                                                    \
+	do {                                                                                                           \
+		if (!(cond)) {                                                                                         \
+			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);                       \
+			tt_failed++;                                                                                   \
+		}                                                                                                      \
 	} while (0)
 
-#define CHECK_STR(got, want)                                                                           \
-	do {                                                                                           \
-		const char *g_ = (got), *w_ = (want);                                                  \
-		if (!g_ || strcmp(g_, w_) != 0) {                                                      \
-			fprintf(stderr, "%s:%d: %s is \"%s\", want \"%s\"\n", __FILE__, __LINE__, #got, \
-				g_ ? g_ : "(null)", w_);                                               \
-			tt_failed++;                                                                   \
-		}                                                                                      \
+#define CHECK_STR(got, want)                                                                                           \
+	do {                                                                                                           \
+		const char *g_ = (got), *w_ = (want);                                                                  \
+		if (!g_ || strcmp(g_, w_) != 0) {                                                                      \
+			fprintf(stderr, "%s:%d: %s is \"%s\", want \"%s\"\n", __FILE__, __LINE__, #got,                \
+				g_ ? g_ : "(null)", w_);                                                               \
+			tt_failed++;                                                                                   \
+		}                                                                                                      \
 	} while (0)
 
-#define CHECK_INT(got, want)                                                                          \
-	do {                                                                                          \
-		long long g_ = (long long)(got), w_ = (long long)(want);                              \
-		if (g_ != w_) {                                                                       \
-			fprintf(stderr, "%s:%d: %s is %lld, want %lld\n", __FILE__, __LINE__, #got, g_, w_); \
-			tt_failed++;                                                                  \
-		}                                                                                     \
+#define CHECK_INT(got, want)                                                                                           \
+	do {                                                                                                           \
+		long long g_ = (long long)(got), w_ = (long long)(want);                                               \
+		if (g_ != w_) {                                                                                        \
+			fprintf(stderr, "%s:%d: %s is %lld, want %lld\n", __FILE__, __LINE__, #got, g_, w_);           \
+			tt_failed++;                                                                                   \
+		}                                                                                                      \
 	} while (0)
 
 /* ---- the model ---- */
@@ -56,7 +56,7 @@ static int tt_failed;
 #endif
 /* constant expressions, for the tables below */
 #define IP(a, b, c, d) TT_BE32((__u32)(a) << 24 | (__u32)(b) << 16 | (__u32)(c) << 8 | (__u32)(d))
-#define GW TT_BE32(AZDS_GW_IP)
+#define GW	       TT_BE32(AZDS_GW_IP)
 
 struct tt_pod {
 	const char *name;
@@ -66,25 +66,25 @@ struct tt_pod {
 };
 
 static const struct tt_pod tt_pods[] = {
-	{ "web-1", IP(10, 1, 0, 2), 1, "web" },      { "api-1", IP(10, 1, 0, 3), 1, "api" },
-	{ "data-1", IP(10, 1, 0, 4), 1, "data" },    { "api-alice", IP(10, 1, 1, 3), 2, "api" },
-	{ "web-alice", IP(10, 1, 1, 2), 2, "web" },  { "worker", IP(10, 1, 0, 9), 1, "" },
+    {"web-1", IP(10, 1, 0, 2), 1, "web"},     {"api-1", IP(10, 1, 0, 3), 1, "api"},
+    {"data-1", IP(10, 1, 0, 4), 1, "data"},   {"api-alice", IP(10, 1, 1, 3), 2, "api"},
+    {"web-alice", IP(10, 1, 1, 2), 2, "web"}, {"worker", IP(10, 1, 0, 9), 1, ""},
 };
 
-#define WEB IP(10, 1, 0, 2)
-#define API IP(10, 1, 0, 3)
-#define DATA IP(10, 1, 0, 4)
+#define WEB	  IP(10, 1, 0, 2)
+#define API	  IP(10, 1, 0, 3)
+#define DATA	  IP(10, 1, 0, 4)
 #define API_ALICE IP(10, 1, 1, 3)
 #define WEB_ALICE IP(10, 1, 1, 2)
-#define WORKER IP(10, 1, 0, 9)
-#define VIP_API IP(10, 96, 0, 3)
-#define VIP_DATA IP(10, 96, 0, 4)
-#define SVC_WEB 1
-#define SVC_API 2
-#define SVC_DATA 3
+#define WORKER	  IP(10, 1, 0, 9)
+#define VIP_API	  IP(10, 96, 0, 3)
+#define VIP_DATA  IP(10, 96, 0, 4)
+#define SVC_WEB	  1
+#define SVC_API	  2
+#define SVC_DATA  3
 
 static inline bool tt_pod(void *ctx, __be32 addr, char name[AZDS_TRACE_NAME_MAX], __u32 *space,
-		   char service[AZDS_TRACE_NAME_MAX])
+			  char service[AZDS_TRACE_NAME_MAX])
 {
 	(void)ctx;
 	for (size_t i = 0; i < sizeof(tt_pods) / sizeof(tt_pods[0]); i++)
@@ -99,7 +99,7 @@ static inline bool tt_pod(void *ctx, __be32 addr, char name[AZDS_TRACE_NAME_MAX]
 
 static inline bool tt_space(void *ctx, __u32 id, char path[AZDS_TRACE_PATH_MAX])
 {
-	static const char *const p[] = { NULL, "dev", "dev/alice" };
+	static const char *const p[] = {NULL, "dev", "dev/alice"};
 
 	(void)ctx;
 	if (id < 1 || id > 2)
@@ -110,7 +110,7 @@ static inline bool tt_space(void *ctx, __u32 id, char path[AZDS_TRACE_PATH_MAX])
 
 static inline bool tt_service(void *ctx, __u32 svc, char name[AZDS_TRACE_NAME_MAX])
 {
-	static const char *const s[] = { NULL, "web", "api", "data" };
+	static const char *const s[] = {NULL, "web", "api", "data"};
 
 	(void)ctx;
 	if (svc < 1 || svc > 3)
@@ -119,12 +119,12 @@ static inline bool tt_service(void *ctx, __u32 svc, char name[AZDS_TRACE_NAME_MA
 	return true;
 }
 
-static const struct azds_trace_model tt_model = { NULL, tt_pod, tt_space, tt_service, NULL };
+static const struct azds_trace_model tt_model = {NULL, tt_pod, tt_space, tt_service, NULL};
 
 /* ---- time ---- */
 
-#define T0 1000000000000ull
-#define MS(x) (T0 + (__u64)((x) * 1000000.0))
+#define T0    1000000000000ull
+#define MS(x) (T0 + (__u64)((x)*1000000.0))
 
 /* ---- what was emitted ---- */
 
@@ -148,7 +148,7 @@ static inline bool tt_mem_has(const void *p, size_t n, const char *s)
 static inline void tt_emit(void *ctx, const struct azds_trace_req *req)
 {
 	struct tt_got *g = ctx;
-	const struct azds_trace_json_opts o = { .show_query = g->show_query, .mono_to_unix_ns = 0 };
+	const struct azds_trace_json_opts o = {.show_query = g->show_query, .mono_to_unix_ns = 0};
 	json_t *j;
 
 	g->total_hops += req->nhops;
@@ -305,7 +305,7 @@ static inline void tc_close(struct tc *c, __u64 ts)
 }
 
 static inline struct azds_dec tt_dec(__u64 ts, const struct tc *client, const struct tc *server, __u16 reason,
-			      __u32 start_space, __u32 served_space, __u32 svc)
+				     __u32 start_space, __u32 served_space, __u32 svc)
 {
 	struct azds_dec d;
 

@@ -11,11 +11,11 @@
 
 static void limits(struct azds_trace_limits *l, const struct azds_trace_limits *in)
 {
-	*l = (struct azds_trace_limits){ .max_conns = 65536,
-					 .max_pending = 64,
-					 .max_hops = 65536,
-					 .join_window_ns = 2000000000ull,
-					 .hop_timeout_ns = 60000000000ull };
+	*l = (struct azds_trace_limits){.max_conns = 65536,
+					.max_pending = 64,
+					.max_hops = 65536,
+					.join_window_ns = 2000000000ull,
+					.hop_timeout_ns = 60000000000ull};
 	if (!in)
 		return;
 	if (in->max_conns)

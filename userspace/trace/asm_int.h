@@ -46,7 +46,7 @@ static inline void tlist_add_tail(struct tlist *l, struct tlist *e)
 	l->prev = e;
 }
 
-#define tlist_entry(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
+#define tlist_entry(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
 
 /* A hash chain node: unlinked in O(1) whatever the chain's length. */
 struct hnode {
@@ -75,7 +75,7 @@ static inline void hnode_del(struct hnode *n)
 
 /* A kept head: names and values, credentials already "[redacted]". */
 struct kept_msg {
-	char *blob;    /* nh pairs "name\0value\0", malloc'd; NULL when none */
+	char *blob; /* nh pairs "name\0value\0", malloc'd; NULL when none */
 	unsigned nh;
 	bool truncated;
 };
@@ -111,15 +111,15 @@ struct conn;
 struct dent;
 
 struct xh {
-	struct tlist link;    /* the asm's open, done, ready or ghost list */
-	struct hnode pod_n;   /* server halves: chain by serving pod address */
-	struct hnode cli_n;   /* client halves not yet claimed: chain by tuple */
+	struct tlist link;  /* the asm's open, done, ready or ghost list */
+	struct hnode pod_n; /* server halves: chain by serving pod address */
+	struct hnode cli_n; /* client halves not yet claimed: chain by tuple */
 	__u8 side, state;
 	__u64 id;
 	/* the tree */
 	struct xh *parent;
 	struct xh *child, *sibling;
-	__u64 parent_id;     /* for a hop whose parent went out before it */
+	__u64 parent_id; /* for a hop whose parent went out before it */
 	char trace_id[33];
 	/* where */
 	__u64 cookie;
@@ -131,15 +131,15 @@ struct xh {
 	/* times of this half */
 	__u64 start_ns, end_ns;
 	/* joins */
-	struct xh *peer;      /* server half: the caller's client half it claimed */
-	struct dent *dent;    /* client: the decision bound to it; server: the one joined */
-	__u64 dent_gen;       /* server: dent's generation when joined */
-	struct azds_dec dec;  /* server: its decision; client: its bound one */
+	struct xh *peer;     /* server half: the caller's client half it claimed */
+	struct dent *dent;   /* client: the decision bound to it; server: the one joined */
+	__u64 dent_gen;	     /* server: dent's generation when joined */
+	struct azds_dec dec; /* server: its decision; client: its bound one */
 	bool have_dec;
-	bool claimed;         /* client half: a server half took it */
+	bool claimed; /* client half: a server half took it */
 	/* the exchange */
 	char method[16];
-	char *target;         /* malloc'd, cut at AZDS_TRACE_TARGET_MAX - 1 */
+	char *target; /* malloc'd, cut at AZDS_TRACE_TARGET_MAX - 1 */
 	char route_as[AZDS_TRACE_NAME_MAX];
 	char traceparent[56];
 	int status, minor_version;
@@ -151,21 +151,21 @@ struct xh {
 
 /* Per connection and direction: where the next message starts. */
 struct dirst {
-	bool known;     /* next is where the next message starts */
+	bool known; /* next is where the next message starts */
 	__u64 next;
-	__u64 end;      /* the stream offset after the last record this way */
+	__u64 end; /* the stream offset after the last record this way */
 	/* a head that continues in the next call (redacted copy) */
 	char *part;
 	size_t part_len;
-	__u64 part_seq;   /* stream offset of the head's first byte */
-	__u64 part_end;   /* stream offset just past the bytes held */
+	__u64 part_seq; /* stream offset of the head's first byte */
+	__u64 part_end; /* stream offset just past the bytes held */
 	__u64 part_ts;
-	bool part_skip;   /* the continuation's first line is a credential's value */
-	bool part_name;   /* the held tail is a header name that may be a credential's */
+	bool part_skip; /* the continuation's first line is a credential's value */
+	bool part_name; /* the held tail is a header name that may be a credential's */
 };
 
 struct pq_slot {
-	struct xh *h;   /* NULL: a request not tracked (limits) or given up */
+	struct xh *h; /* NULL: a request not tracked (limits) or given up */
 	bool is_head, is_connect;
 };
 
@@ -182,19 +182,19 @@ struct conn {
 	__be32 laddr, raddr;
 	__be16 lport, rport;
 	__u32 space;
-	bool tunnel;             /* after a 101 or a CONNECT: no more HTTP */
-	struct dirst d[2];       /* by AZDS_TR_SEND / AZDS_TR_RECV */
-	struct pq serve, call;   /* requests received / sent */
+	bool tunnel;	       /* after a 101 or a CONNECT: no more HTTP */
+	struct dirst d[2];     /* by AZDS_TR_SEND / AZDS_TR_RECV */
+	struct pq serve, call; /* requests received / sent */
 };
 
 /* A decision as kept. */
 struct dent {
 	struct azds_dec d;
 	bool used;
-	struct hnode up_n;      /* chain by upstream tuple, newest first */
-	struct hnode cli_n;     /* chain by client tuple while not bound */
-	struct xh *bound;       /* the client half it names */
-	__u64 gen;              /* bumped each time the slot is rewritten */
+	struct hnode up_n;  /* chain by upstream tuple, newest first */
+	struct hnode cli_n; /* chain by client tuple while not bound */
+	struct xh *bound;   /* the client half it names */
+	__u64 gen;	    /* bumped each time the slot is rewritten */
 };
 
 struct azds_trace_asm {
@@ -210,16 +210,16 @@ struct azds_trace_asm {
 	/* connections */
 	struct conn **cookie_b;
 	size_t nbuckets;
-	struct tlist lru;        /* most recent first */
+	struct tlist lru; /* most recent first */
 	size_t nconns;
 
 	/* hops */
-	size_t nhops;            /* live halves (open, done, ready) */
+	size_t nhops; /* live halves (open, done, ready) */
 	struct tlist open, done, ready;
 	struct tlist ghosts;
 	size_t nghosts;
-	struct hnode **pod_b;    /* server halves by pod address, newest first */
-	struct hnode **cli_b;    /* unclaimed client halves by tuple */
+	struct hnode **pod_b; /* server halves by pod address, newest first */
+	struct hnode **cli_b; /* unclaimed client halves by tuple */
 
 	/* decisions: a ring */
 	struct dent *dec;
@@ -233,7 +233,7 @@ struct azds_trace_asm {
 };
 
 #define GHOSTS_MAX 4096
-#define PART_MAX 2048 /* a head held across calls */
+#define PART_MAX   2048 /* a head held across calls */
 
 /* head.c */
 bool azds_tr_looks_like_head(const char *p, size_t n, bool cut);
@@ -254,8 +254,7 @@ void azds_tr_conns_fini(struct azds_trace_asm *a);
 int azds_tr_join_init(struct azds_trace_asm *a);
 void azds_tr_join_fini(struct azds_trace_asm *a);
 void azds_tr_ghost_prune(struct azds_trace_asm *a, bool all);
-struct xh *azds_tr_xh_new(struct azds_trace_asm *a, struct conn *c, int side, __u64 ts,
-			  const struct head_info *hi);
+struct xh *azds_tr_xh_new(struct azds_trace_asm *a, struct conn *c, int side, __u64 ts, const struct head_info *hi);
 void azds_tr_xh_done(struct azds_trace_asm *a, struct xh *h);
 void azds_tr_xh_free(struct azds_trace_asm *a, struct xh *h);
 void azds_tr_cli_add(struct azds_trace_asm *a, struct xh *h);

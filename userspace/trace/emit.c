@@ -61,7 +61,7 @@ static void set_caller(struct azds_trace_hop *o, const struct pod_names *p, __be
 		scopy(o->caller_pod, sizeof(o->caller_pod), p->name);
 		scopy(o->caller_space, sizeof(o->caller_space), p->space);
 	} else {
-		struct in_addr in = { .s_addr = addr };
+		struct in_addr in = {.s_addr = addr};
 
 		inet_ntop(AF_INET, &in, o->caller, sizeof(o->caller));
 	}
@@ -148,8 +148,7 @@ static void fill_server(struct azds_trace_asm *a, struct azds_trace_hop *o, cons
 	}
 	pod_names(a, h->raddr, 0, &who);
 	set_caller(o, &who, h->raddr);
-	if (c && c->raddr != h->laddr && a->m.vip_name &&
-	    a->m.vip_name(a->m.ctx, c->raddr, c->rport, o->service))
+	if (c && c->raddr != h->laddr && a->m.vip_name && a->m.vip_name(a->m.ctx, c->raddr, c->rport, o->service))
 		o->service[AZDS_TRACE_NAME_MAX - 1] = 0;
 	scopy(o->reason, sizeof(o->reason), "direct");
 }

@@ -10,9 +10,9 @@
 #include "asm_int.h"
 
 #define HEAD_HEADERS 128 /* parsed per head; the first AZDS_TRACE_HEADERS_MAX are kept */
-#define REDACTED "[redacted]"
+#define REDACTED     "[redacted]"
 
-static const char *const credentials[] = { "authorization", "proxy-authorization", "cookie", "set-cookie" };
+static const char *const credentials[] = {"authorization", "proxy-authorization", "cookie", "set-cookie"};
 
 static bool is_tchar(unsigned char c)
 {
@@ -182,8 +182,8 @@ static void take_fields(const struct azds_http_msg *m, bool is_request, struct h
 	}
 	for (size_t i = 0; i < m->num_headers; i++)
 		if (azds_http_token_eq(m->headers[i].name, m->headers[i].name_len, "traceparent")) {
-			copy_cut(hi->traceparent, sizeof(hi->traceparent), m->headers[i].value,
-				 m->headers[i].value_len, NULL);
+			copy_cut(hi->traceparent, sizeof(hi->traceparent), m->headers[i].value, m->headers[i].value_len,
+				 NULL);
 			break;
 		}
 }
@@ -192,8 +192,8 @@ static int parse_buf(const char *buf, size_t n, bool is_request, bool req_is_hea
 		     struct head_info *hi)
 {
 	struct azds_http_header hdrs[HEAD_HEADERS];
-	struct azds_http_msg m = { .headers = hdrs, .headers_cap = HEAD_HEADERS };
-	const struct azds_http_limits lim = { .max_head_bytes = PART_MAX + 2, .max_headers = HEAD_HEADERS };
+	struct azds_http_msg m = {.headers = hdrs, .headers_cap = HEAD_HEADERS};
+	const struct azds_http_limits lim = {.max_head_bytes = PART_MAX + 2, .max_headers = HEAD_HEADERS};
 	int r;
 
 	if (is_request)

@@ -15,9 +15,11 @@
 
 #define POD_BUCKETS 4096u
 #define CLI_BUCKETS 65536u
-#define DEPTH_MAX 64 /* hops below a root: trees are walked recursively */
-#define SCAN_MAX 256
-#define PARENT_SCAN 1024 /* a pod's newest server halves looked at for a parent */ /* unresolved hops looked at before a root waits out its window */
+#define DEPTH_MAX   64 /* hops below a root: trees are walked recursively */
+#define SCAN_MAX    256
+#define PARENT_SCAN                                                                                                    \
+	1024 /* a pod's newest server halves looked at for a parent */ /* unresolved hops looked at before a root      \
+									  waits out its window */
 
 /* ---- halves ---- */
 
@@ -478,7 +480,7 @@ static void place(struct azds_trace_asm *a, struct xh *h)
 /* may a hop still unresolved turn out to be a call made while t was served? */
 static bool may_have_more(struct azds_trace_asm *a, const struct xh *t)
 {
-	struct tlist *lists[2] = { &a->open, &a->done };
+	struct tlist *lists[2] = {&a->open, &a->done};
 	unsigned seen = 0;
 
 	if (t->side != XH_SERVER)
@@ -514,16 +516,24 @@ static void to_ghost(struct azds_trace_asm *a, struct xh *h)
 	tlist_add_tail(&a->ghosts, &h->link);
 }
 
-/* after emission: the subtree goes, its server halves stay a while as ghosts */
-static void retire(struct azds_trace_asm *a, struct xh *h)
+/*
+ * After emission: the subtree goes, its server halves stay a while as
+ * ghosts, each with the trace id it went out with (a late call below any
+ * of them takes it).
+ */
+static void retire(struct azds_trace_asm *a, struct xh *h, const char *trace_id)
 {
 	struct xh *c = h->child, *next;
 
 	for (; c; c = next) {
 		next = c->sibling;
-		retire(a, c);
+		retire(a, c, trace_id);
 	}
+	if (h->parent)
+		h->parent_id = h->parent->id;
 	h->parent = NULL;
+	if (h->trace_id != trace_id)
+		memcpy(h->trace_id, trace_id, sizeof(h->trace_id));
 	to_ghost(a, h);
 }
 
@@ -575,7 +585,7 @@ void azds_tr_run(struct azds_trace_asm *a, bool force)
 		if (!force && a->now < sat_add(t->end_ns, a->lim.join_window_ns) && may_have_more(a, t))
 			continue;
 		azds_tr_emit_top(a, t);
-		retire(a, t);
+		retire(a, t, t->trace_id);
 	}
 	azds_tr_ghost_prune(a, false);
 }
@@ -612,7 +622,7 @@ static void free_tree(struct azds_trace_asm *a, struct xh *h)
 
 void azds_tr_join_fini(struct azds_trace_asm *a)
 {
-	struct tlist *lists[4] = { &a->open, &a->done, &a->ready, &a->ghosts };
+	struct tlist *lists[4] = {&a->open, &a->done, &a->ready, &a->ghosts};
 
 	for (int i = 0; i < 4; i++) {
 		if (!lists[i]->next)

@@ -50,10 +50,10 @@ static json_t *hop_json(const struct azds_trace_hop *h, const struct azds_trace_
 	if (!o->show_query && (q = strchr(target, '?')))
 		*q = 0;
 	j = json_pack("{s:I,s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:i}", "id", (json_int_t)h->id,
-		      "parent", (json_int_t)h->parent, "caller", h->caller, "caller_pod", h->caller_pod,
-		      "caller_space", h->caller_space, "service", h->service, "pod", h->pod, "space", h->space,
-		      "asked_space", h->asked_space, "reason", h->reason, "method", h->method, "target", target,
-		      "route_as", h->route_as, "traceparent", h->traceparent, "status", h->status);
+		      "parent", (json_int_t)h->parent, "caller", h->caller, "caller_pod", h->caller_pod, "caller_space",
+		      h->caller_space, "service", h->service, "pod", h->pod, "space", h->space, "asked_space",
+		      h->asked_space, "reason", h->reason, "method", h->method, "target", target, "route_as",
+		      h->route_as, "traceparent", h->traceparent, "status", h->status);
 	if (!j)
 		return NULL;
 	json_object_set_new(j, "duration_ms", ms(h->start_ns, h->end_ns));

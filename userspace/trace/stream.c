@@ -135,7 +135,7 @@ static bool pq_push(struct azds_trace_asm *a, struct pq *q, struct xh *h, const 
 		q->cap = cap;
 		q->head = 0;
 	}
-	q->s[(q->head + q->n) % q->cap] = (struct pq_slot){ h, hi->is_head, hi->is_connect };
+	q->s[(q->head + q->n) % q->cap] = (struct pq_slot){h, hi->is_head, hi->is_connect};
 	q->n++;
 	return true;
 }
