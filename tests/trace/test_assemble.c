@@ -682,6 +682,33 @@ static void test_late_child(void)
 	tt_got_clear(&g);
 }
 
+/* a call through the router whose server is not seen and whose decision never came */
+static void test_no_server_seen(void)
+{
+	struct tt_got g = {0};
+	struct azds_trace_asm *a = new_asm(&g);
+	struct tc c;
+	json_t *h;
+
+	tc_init(&c, a, WEB, 40020, VIP_DATA, 80);
+	tc_open(&c, true, MS(0));
+	tc_ios(&c, AZDS_TR_SEND, MS(0.1), "GET /q HTTP/1.1\r\nHost: data\r\n\r\n");
+	tc_ios(&c, AZDS_TR_RECV, MS(0.6), "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n");
+	azds_trace_asm_tick(a, MS(1000));
+	CHECK_INT(g.n, 0); /* a serving pod's records may still come */
+	azds_trace_asm_tick(a, MS(2001));
+	CHECK_INT(g.n, 1);
+	h = tt_hop(&g, 0, 0);
+	CHECK_STR(tt_s(h, "reason"), "router");
+	CHECK_STR(tt_s(h, "service"), "data"); /* from the service address */
+	CHECK_STR(tt_s(h, "pod"), "");
+	CHECK_STR(tt_s(h, "caller"), "web");
+	CHECK_INT(tt_i(h, "status"), 502);
+	CHECK(json_is_null(json_object_get(h, "server_ms")));
+	azds_trace_asm_free(a);
+	tt_got_clear(&g);
+}
+
 int main(void)
 {
 	test_routed_own();
@@ -698,5 +725,6 @@ int main(void)
 	test_unanswered();
 	test_ingress_root();
 	test_late_child();
+	test_no_server_seen();
 	return tt_done("trace_assemble");
 }

@@ -119,7 +119,17 @@ static inline bool tt_service(void *ctx, __u32 svc, char name[AZDS_TRACE_NAME_MA
 	return true;
 }
 
-static const struct azds_trace_model tt_model = {NULL, tt_pod, tt_space, tt_service, NULL};
+/* port in host order */
+static inline bool tt_vip(void *ctx, __be32 addr, __u16 port, char name[AZDS_TRACE_NAME_MAX])
+{
+	(void)ctx;
+	if (port != 80 || (addr != VIP_API && addr != VIP_DATA))
+		return false;
+	snprintf(name, AZDS_TRACE_NAME_MAX, "%s", addr == VIP_API ? "api" : "data");
+	return true;
+}
+
+static const struct azds_trace_model tt_model = {NULL, tt_pod, tt_space, tt_service, tt_vip};
 
 /* ---- time ---- */
 

@@ -148,7 +148,8 @@ static void fill_server(struct azds_trace_asm *a, struct azds_trace_hop *o, cons
 	}
 	pod_names(a, h->raddr, 0, &who);
 	set_caller(o, &who, h->raddr);
-	if (c && c->raddr != h->laddr && a->m.vip_name && a->m.vip_name(a->m.ctx, c->raddr, c->rport, o->service))
+	if (c && c->raddr != h->laddr && a->m.vip_name &&
+	    a->m.vip_name(a->m.ctx, c->raddr, ntohs(c->rport), o->service))
 		o->service[AZDS_TRACE_NAME_MAX - 1] = 0;
 	scopy(o->reason, sizeof(o->reason), "direct");
 }
@@ -188,7 +189,7 @@ static void fill_client(struct azds_trace_asm *a, struct azds_trace_hop *o, cons
 		scopy(o->reason, sizeof(o->reason), "direct");
 		return;
 	}
-	if (a->m.vip_name && a->m.vip_name(a->m.ctx, h->raddr, h->rport, o->service))
+	if (a->m.vip_name && a->m.vip_name(a->m.ctx, h->raddr, ntohs(h->rport), o->service))
 		o->service[AZDS_TRACE_NAME_MAX - 1] = 0;
 	else
 		o->service[0] = 0;

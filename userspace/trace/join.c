@@ -394,6 +394,8 @@ static struct xh *find_parent(struct azds_trace_asm *a, struct xh *h)
 			continue;
 		if (is_below(p, h))
 			continue;
+		/* a hop still held over one already out, then the innermost (latest started) */
+		score = score * 2 + (p->state != XS_GHOST);
 		if (score > best_score || (score == best_score && p->start_ns > best->start_ns)) {
 			best = p;
 			best_score = score;
