@@ -258,9 +258,71 @@ static void test_random(void)
 	tt_got_clear(&g);
 }
 
+/* each limit, one at a time: what goes is counted, what stays still pairs right */
+static void test_limits(void)
+{
+	const struct azds_trace_limits lim = {.max_conns = 2, .max_pending = 2, .max_hops = 3};
+	struct tt_got g = {.keep_json = true};
+	struct azds_trace_asm *a = azds_trace_asm_new(&tt_model, &lim, tt_emit, &g);
+	struct azds_trace_stats st;
+	struct tc c1, c2, c3;
+	const char *ok = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+
+	/* max_conns: the least recently used goes, and its waiting request with it */
+	tc_init(&c1, a, API, 8080, IP(192, 168, 7, 1), 1000);
+	tc_init(&c2, a, API, 8080, IP(192, 168, 7, 2), 1000);
+	tc_init(&c3, a, API, 8080, IP(192, 168, 7, 3), 1000);
+	tc_open(&c1, false, MS(0));
+	tc_ios(&c1, AZDS_TR_RECV, MS(0.1), "GET /one HTTP/1.1\r\n\r\n");
+	tc_open(&c2, false, MS(0.2));
+	tc_open(&c3, false, MS(0.3));
+	azds_trace_asm_stats(a, &st);
+	CHECK_INT(st.evicted, 1);
+	CHECK_INT(a->nconns, 2);
+	azds_trace_asm_tick(a, MS(1));
+	CHECK_INT(g.n, 1);
+	CHECK_STR(tt_s(tt_hop(&g, 0, 0), "target"), "/one");
+	CHECK_INT(tt_i(tt_hop(&g, 0, 0), "status"), 0);
+
+	/* max_pending: a third request waiting on one connection is not tracked */
+	tc_ios(&c2, AZDS_TR_RECV, MS(2), "GET /p1 HTTP/1.1\r\n\r\nGET /p2 HTTP/1.1\r\n\r\nGET /p3 HTTP/1.1\r\n\r\n");
+	azds_trace_asm_stats(a, &st);
+	CHECK_INT(st.evicted, 2);
+	tc_ios(&c2, AZDS_TR_SEND, MS(2.5),
+	       "HTTP/1.1 201 A\r\nContent-Length: 0\r\n\r\nHTTP/1.1 202 B\r\nContent-Length: 0\r\n\r\n");
+	azds_trace_asm_tick(a, MS(3));
+	CHECK_INT(g.n, 3);
+	CHECK_STR(tt_s(tt_hop(&g, 1, 0), "target"), "/p1");
+	CHECK_INT(tt_i(tt_hop(&g, 1, 0), "status"), 201);
+	CHECK_STR(tt_s(tt_hop(&g, 2, 0), "target"), "/p2");
+	CHECK_INT(tt_i(tt_hop(&g, 2, 0), "status"), 202);
+
+	/* max_hops: a request past it keeps its place in the order, untracked */
+	tc_ios(&c3, AZDS_TR_RECV, MS(4), "GET /h1 HTTP/1.1\r\n\r\nGET /h2 HTTP/1.1\r\n\r\n");
+	tc_ios(&c2, AZDS_TR_RECV, MS(4.1), "GET /h3 HTTP/1.1\r\n\r\n");
+	CHECK_INT(a->nhops, 3);
+	tc_ios(&c2, AZDS_TR_RECV, MS(4.2), "GET /h4 HTTP/1.1\r\n\r\n");
+	CHECK_INT(a->nhops, 3);
+	azds_trace_asm_stats(a, &st);
+	CHECK_INT(st.evicted, 3);
+	tc_ios(&c2, AZDS_TR_SEND, MS(4.5), ok);
+	tc_ios(&c2, AZDS_TR_SEND, MS(4.6), ok); /* the answer to /h4: dropped with it */
+	tc_ios(&c3, AZDS_TR_SEND, MS(4.7), ok);
+	tc_ios(&c3, AZDS_TR_SEND, MS(4.8), ok);
+	azds_trace_asm_tick(a, MS(5));
+	CHECK_INT(g.n, 6);
+	CHECK_STR(tt_s(tt_hop(&g, 3, 0), "target"), "/h3");
+	CHECK_STR(tt_s(tt_hop(&g, 4, 0), "target"), "/h1");
+	CHECK_STR(tt_s(tt_hop(&g, 5, 0), "target"), "/h2");
+	CHECK_INT(a->nhops, 0);
+	azds_trace_asm_free(a);
+	tt_got_clear(&g);
+}
+
 int main(void)
 {
 	test_bad_records();
+	test_limits();
 	test_random();
 	return tt_done("trace_malformed");
 }
