@@ -290,8 +290,20 @@ static void test_limits(void)
 	CHECK_INT(st.evicted, 2);
 	tc_ios(&c2, AZDS_TR_SEND, MS(2.5),
 	       "HTTP/1.1 201 A\r\nContent-Length: 0\r\n\r\nHTTP/1.1 202 B\r\nContent-Length: 0\r\n\r\n");
+	/* a request after the untracked one, before its answer: untracked too (it is answered after it) */
+	tc_ios(&c2, AZDS_TR_RECV, MS(2.6), "GET /p4 HTTP/1.1\r\n\r\n");
+	tc_ios(&c2, AZDS_TR_SEND, MS(2.7), "HTTP/1.1 203 C\r\nContent-Length: 0\r\n\r\n");
+	tc_ios(&c2, AZDS_TR_SEND, MS(2.8), "HTTP/1.1 204 D\r\n\r\n");
+	azds_trace_asm_stats(a, &st);
+	CHECK_INT(st.evicted, 3);
+	CHECK_INT(st.unparsed, 0);
+	/* then the connection is in step again */
+	tc_ios(&c2, AZDS_TR_RECV, MS(2.85), "GET /p5 HTTP/1.1\r\n\r\n");
+	tc_ios(&c2, AZDS_TR_SEND, MS(2.9), "HTTP/1.1 205 E\r\nContent-Length: 0\r\n\r\n");
 	azds_trace_asm_tick(a, MS(3));
-	CHECK_INT(g.n, 3);
+	CHECK_INT(g.n, 4);
+	CHECK_STR(tt_s(tt_hop(&g, 3, 0), "target"), "/p5");
+	CHECK_INT(tt_i(tt_hop(&g, 3, 0), "status"), 205);
 	CHECK_STR(tt_s(tt_hop(&g, 1, 0), "target"), "/p1");
 	CHECK_INT(tt_i(tt_hop(&g, 1, 0), "status"), 201);
 	CHECK_STR(tt_s(tt_hop(&g, 2, 0), "target"), "/p2");
@@ -304,16 +316,16 @@ static void test_limits(void)
 	tc_ios(&c2, AZDS_TR_RECV, MS(4.2), "GET /h4 HTTP/1.1\r\n\r\n");
 	CHECK_INT(a->nhops, 3);
 	azds_trace_asm_stats(a, &st);
-	CHECK_INT(st.evicted, 3);
+	CHECK_INT(st.evicted, 4);
 	tc_ios(&c2, AZDS_TR_SEND, MS(4.5), ok);
 	tc_ios(&c2, AZDS_TR_SEND, MS(4.6), ok); /* the answer to /h4: dropped with it */
 	tc_ios(&c3, AZDS_TR_SEND, MS(4.7), ok);
 	tc_ios(&c3, AZDS_TR_SEND, MS(4.8), ok);
 	azds_trace_asm_tick(a, MS(5));
-	CHECK_INT(g.n, 6);
-	CHECK_STR(tt_s(tt_hop(&g, 3, 0), "target"), "/h3");
-	CHECK_STR(tt_s(tt_hop(&g, 4, 0), "target"), "/h1");
-	CHECK_STR(tt_s(tt_hop(&g, 5, 0), "target"), "/h2");
+	CHECK_INT(g.n, 7);
+	CHECK_STR(tt_s(tt_hop(&g, 4, 0), "target"), "/h3");
+	CHECK_STR(tt_s(tt_hop(&g, 5, 0), "target"), "/h1");
+	CHECK_STR(tt_s(tt_hop(&g, 6, 0), "target"), "/h2");
 	CHECK_INT(a->nhops, 0);
 	azds_trace_asm_free(a);
 	tt_got_clear(&g);

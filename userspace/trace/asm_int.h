@@ -173,6 +173,7 @@ struct pq_slot {
 struct pq {
 	struct pq_slot *s;
 	size_t cap, head, n;
+	size_t skip; /* requests past max_pending, after all of s[]: their responses are dropped */
 };
 
 struct conn {

@@ -169,29 +169,30 @@ static void on_request(struct azds_trace_asm *a, struct conn *c, int dir, __u64 
 	struct pq *q = side == XH_SERVER ? &c->serve : &c->call;
 	struct xh *h = NULL;
 
-	if (q->n >= a->lim.max_pending) {
-		a->st.evicted++;
-		azds_tr_kept_free(&hi->kept);
-		return;
-	}
+	/* behind untracked ones it stays untracked: responses come in request order */
+	if (q->skip || q->n >= a->lim.max_pending)
+		goto untracked;
 	if (a->nhops < a->lim.max_hops)
 		h = azds_tr_xh_new(a, c, side, ts, hi);
 	else
-		a->st.evicted++;
+		a->st.evicted++; /* its slot stays, empty, for its response */
+	if (h)
+		hi->kept.blob = NULL; /* the hop has it */
 	if (!pq_push(a, q, h, hi)) {
-		/* no room: not tracked */
 		if (h) {
-			a->st.evicted++;
 			h->conn = NULL;
 			azds_tr_xh_free(a, h);
 		}
-		azds_tr_kept_free(&hi->kept);
-		return;
+		goto untracked;
 	}
-	if (!h)
-		azds_tr_kept_free(&hi->kept);
+	azds_tr_kept_free(&hi->kept);
 	if (h && side == XH_CLIENT)
 		azds_tr_cli_add(a, h);
+	return;
+untracked:
+	a->st.evicted++;
+	q->skip++;
+	azds_tr_kept_free(&hi->kept);
 }
 
 static void on_response(struct azds_trace_asm *a, struct conn *c, int dir, __u64 ts, struct head_info *hi)
@@ -200,14 +201,16 @@ static void on_response(struct azds_trace_asm *a, struct conn *c, int dir, __u64
 	struct pq_slot *s = pq_front(q);
 	struct xh *h;
 
-	if (!s) {
-		/* a response to nothing seen */
-		a->st.unparsed++;
+	if (hi->status >= 100 && hi->status < 200 && hi->status != 101) {
+		/* interim: the final response follows */
 		azds_tr_kept_free(&hi->kept);
 		return;
 	}
-	if (hi->status >= 100 && hi->status < 200 && hi->status != 101) {
-		/* interim: the final response follows */
+	if (!s) {
+		if (q->skip)
+			q->skip--; /* the answer to one not tracked */
+		else
+			a->st.unparsed++; /* a response to nothing seen */
 		azds_tr_kept_free(&hi->kept);
 		return;
 	}
