@@ -709,6 +709,47 @@ static void test_no_server_seen(void)
 	tt_got_clear(&g);
 }
 
+/* a request of more hops than AZDS_TRACE_HOPS_MAX goes out in parts, all with its trace id */
+static void test_many_hops(void)
+{
+	struct tt_got g = {0};
+	struct azds_trace_asm *a = new_asm(&g);
+	struct tc ws, wc, as;
+	struct azds_dec d0;
+
+	tc_init(&ws, a, WEB, 8080, GW, 55000);
+	d0 = tt_dec(MS(0), NULL, &ws, AZDS_DEC_OWN, 1, 1, SVC_WEB);
+	azds_trace_asm_decision(a, &d0);
+	tc_ios(&ws, AZDS_TR_RECV, MS(0.1), "GET /fan HTTP/1.1\r\nHost: web\r\n\r\n");
+	/* 40 calls, pod to pod, on one keep-alive connection */
+	tc_init(&wc, a, WEB, 46000, API, 8080);
+	tc_init(&as, a, API, 8080, WEB, 46000);
+	for (int i = 0; i < 40; i++) {
+		char r[64];
+		double t = 1 + i;
+
+		snprintf(r, sizeof(r), "GET /part/%d HTTP/1.1\r\n\r\n", i);
+		tc_ios(&wc, AZDS_TR_SEND, MS(t), r);
+		tc_ios(&as, AZDS_TR_RECV, MS(t + 0.1), r);
+		tc_ios(&as, AZDS_TR_SEND, MS(t + 0.5), RESP_OK);
+		tc_ios(&wc, AZDS_TR_RECV, MS(t + 0.6), RESP_OK);
+		azds_trace_asm_tick(a, MS(t + 0.7));
+	}
+	tc_ios(&ws, AZDS_TR_SEND, MS(50), RESP_OK);
+	azds_trace_asm_tick(a, MS(51));
+	CHECK_INT(g.n, 2);
+	CHECK_INT(tt_nhops(&g, 0), AZDS_TRACE_HOPS_MAX);
+	CHECK_INT(tt_nhops(&g, 1), 41 - AZDS_TRACE_HOPS_MAX);
+	CHECK_STR(tt_s(tt_hop(&g, 0, 0), "target"), "/fan");
+	CHECK_STR(tt_s(tt_hop(&g, 0, 1), "target"), "/part/0");
+	CHECK_STR(tt_s(tt_hop(&g, 1, 0), "target"), "/part/31");
+	CHECK_INT(tt_i(tt_hop(&g, 1, 8), "parent"), tt_i(tt_hop(&g, 0, 0), "id"));
+	CHECK_STR(json_string_value(json_object_get(g.req[1], "trace_id")),
+		  json_string_value(json_object_get(g.req[0], "trace_id")));
+	azds_trace_asm_free(a);
+	tt_got_clear(&g);
+}
+
 int main(void)
 {
 	test_routed_own();
@@ -726,5 +767,6 @@ int main(void)
 	test_ingress_root();
 	test_late_child();
 	test_no_server_seen();
+	test_many_hops();
 	return tt_done("trace_assemble");
 }

@@ -334,7 +334,7 @@ size_t azds_tr_redact_into(struct dirst *ds, const char *p, size_t n)
 {
 	size_t i = 0;
 
-	if (!ds->part && !(ds->part = malloc(PART_MAX)))
+	if (!ds->part && !(ds->part = calloc(1, PART_MAX)))
 		return 0;
 	if (ds->part_name) {
 		size_t ls = held_line_start(ds), j = 0;
