@@ -61,7 +61,7 @@ void azds_dp_default_opts(struct azds_dp_opts *o, const char *pin_dir)
 	o->max_socks = AZDS_DEF_MAX_SOCKS;
 	/* sockmap on: azds bench showed it ahead on latency and throughput
 	 * (docs/performance.md, "Switch defaults") */
-	o->cfg.flags = AZDS_CFG_KERNEL_LB | AZDS_CFG_STEER | AZDS_CFG_EVENTS | AZDS_CFG_SOCKMAP;
+	o->cfg.flags = AZDS_CFG_KERNEL_LB | AZDS_CFG_STEER | AZDS_CFG_EVENTS | AZDS_CFG_SOCKMAP | AZDS_CFG_TRACE;
 	o->cfg.max_depth = AZDS_DEPTH_DEFAULT;
 	o->cfg.router_port = 15001;
 }

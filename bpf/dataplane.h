@@ -39,6 +39,7 @@
 #define AZDS_CFG_STEER 0x2u      /* steer HTTP services into the router */
 #define AZDS_CFG_EVENTS 0x4u     /* publish connection events */
 #define AZDS_CFG_SOCKMAP 0x8u    /* sk_msg redirection between local sockets */
+#define AZDS_CFG_TRACE 0x10u     /* HTTP trace capture (trace.bpf.c; the controller attaches it) */
 
 /* default map sizes (overridden at load time) */
 #define AZDS_DEF_MAX_SPACES 4096

@@ -292,6 +292,9 @@ static __always_inline void call_enter(struct socket *sock, struct msghdr *msg, 
 	tt->call[dir].lim = lim;
 }
 
+#define DATA_SMALL 128u  /* data bytes of the small record size */
+#define DATA_MEDIUM 256u /* and of the medium one; the large is AZDS_TRACE_CAP */
+
 static __always_inline void emit_data(struct sock *sk, const struct trace_sock *st, __u32 dir, __u64 seq,
 				      __u32 len, __u64 buf, __u32 lim)
 {
@@ -304,19 +307,41 @@ static __always_inline void emit_data(struct sock *sk, const struct trace_sock *
 		flags = AZDS_TR_F_FAULT;
 	else if (first < 'A' || first > 'Z')
 		return;
-	r = bpf_ringbuf_reserve(&trace_rb, sizeof(*r), 0);
+	n = len < lim ? len : lim;
+	/*
+	 * Three record sizes: a head of a few dozen bytes takes a 208-byte
+	 * slot, not 592, so the ring holds about three times as many of the
+	 * common ones before it is full. Each reservation needs a constant
+	 * size, hence one call per size; the very register passed on is
+	 * bounded in each branch (the verifier checks it).
+	 */
+	if (n <= DATA_SMALL) {
+		r = bpf_ringbuf_reserve(&trace_rb, AZDS_TRACE_HDR_BYTES + DATA_SMALL, 0);
+		barrier_var(n);
+		if (n > DATA_SMALL)
+			n = DATA_SMALL;
+		if (r && !flags && bpf_probe_read_user(r->data, n, (void *)buf))
+			flags = AZDS_TR_F_FAULT;
+	} else if (n <= DATA_MEDIUM) {
+		r = bpf_ringbuf_reserve(&trace_rb, AZDS_TRACE_HDR_BYTES + DATA_MEDIUM, 0);
+		barrier_var(n);
+		if (n > DATA_MEDIUM)
+			n = DATA_MEDIUM;
+		if (r && !flags && bpf_probe_read_user(r->data, n, (void *)buf))
+			flags = AZDS_TR_F_FAULT;
+	} else {
+		r = bpf_ringbuf_reserve(&trace_rb, sizeof(*r), 0);
+		barrier_var(n);
+		if (n > AZDS_TRACE_CAP)
+			n = AZDS_TRACE_CAP;
+		if (r && !flags && bpf_probe_read_user(r->data, n, (void *)buf))
+			flags = AZDS_TR_F_FAULT;
+	}
 	if (!r) {
 		count(AZDS_TC_DROPPED);
 		return;
 	}
-	n = len < lim ? len : lim;
-	/* bound the very register passed on (the verifier checks it) */
-	barrier_var(n);
-	if (n > AZDS_TRACE_CAP)
-		n = AZDS_TRACE_CAP;
 	cap = (__u32)n;
-	if (!flags && bpf_probe_read_user(r->data, n, (void *)buf))
-		flags = AZDS_TR_F_FAULT;
 	if (flags) {
 		cap = 0;
 		count(AZDS_TC_FAULTS);

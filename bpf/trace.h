@@ -58,6 +58,11 @@ struct azds_trace_rec {
 	__u32 pad;
 	char data[AZDS_TRACE_CAP]; /* DATA only: OPEN and CLOSE records end before it */
 };
+/*
+ * A DATA record is AZDS_TRACE_HDR_BYTES + 128, + 256 or + AZDS_TRACE_CAP
+ * bytes long (the smallest that holds cap): read its size from the ring,
+ * never past it.
+ */
 
 #define AZDS_TRACE_HDR_BYTES 80u /* offsetof(struct azds_trace_rec, data) */
 

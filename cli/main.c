@@ -25,7 +25,7 @@ static const struct verb verbs[] = {
 	  "what the controller runs, the data-plane switches and the number of objects", NULL, 0, 0 },
 	{ "controller", "restart-router", cmd_controller_restart_router, NULL,
 	  "hand the listeners to a new router and drain the old one", NULL, 0, 0 },
-	{ "controller", "set", cmd_controller_set, "kernel-lb|steer|events|sockmap on|off",
+	{ "controller", "set", cmd_controller_set, "kernel-lb|steer|events|sockmap|trace on|off",
 	  "flip a data-plane switch (kept by the controller across restarts)", NULL, 2, 2 },
 	{ "space", "list", cmd_space_list, "[-o json|wide]", "the spaces; * marks your selected space", NULL, 0, 0 },
 	{ "space", "select", cmd_space_select, "-n SPACE [-y]",

@@ -175,7 +175,7 @@ static void print_one(void *ctx, const json_t *req)
 	struct out *o = ctx;
 
 	if (o->json) {
-		char *s = json_dumps(req, JSON_COMPACT);
+		char *s = json_dumps(req, JSON_COMPACT | JSON_REAL_PRECISION(9));
 
 		if (s)
 			printf("%s\n", s);

@@ -43,6 +43,8 @@ void api_handle(void *ctx, const struct httpd_req *r, struct httpd_resp *w)
 		api_services(c, r, p[8] ? p + 9 : "", w);
 	else if (!strcmp(p, "pods") || !strncmp(p, "pods/", 5))
 		api_pods(c, r, p[4] ? p + 5 : "", w);
+	else if (!strcmp(p, "traces") || !strncmp(p, "traces/", 7))
+		api_traces(c, r, p[6] ? p + 7 : "", w);
 	else if (!strcmp(p, "workspaces") || !strncmp(p, "workspaces/", 11))
 		api_workspaces(c, r, p[10] ? p + 11 : "", w);
 	else

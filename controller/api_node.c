@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include "ctl.h"
+#include "tracer.h"
 #include "routerd.h"
 
 static json_t *unit_json(struct ctl *c, const char *name)
@@ -29,6 +30,7 @@ static const struct {
 	{ "steer", AZDS_CFG_STEER },
 	{ "events", AZDS_CFG_EVENTS },
 	{ "sockmap", AZDS_CFG_SOCKMAP },
+	{ "trace", AZDS_CFG_TRACE },
 };
 
 /*
@@ -78,6 +80,8 @@ static void status(struct ctl *c, struct httpd_resp *w)
 			     "pod_pids", (int)c->cfg.pod_limits.pids, "pod_cpu", (int)c->cfg.pod_limits.cpu_millis, "counters", counters, "reconcile_errors",
 			     (json_int_t)c->reconcile_errors, "last_error", c->last_error);
 	json_object_set_new(j, "ingress", ingress_json(c));
+	if (c->tr)
+		json_object_set_new(j, "trace", tracer_status(c->tr));
 	httpd_json(w, 200, j);
 }
 
@@ -92,7 +96,7 @@ static void set_switch(struct ctl *c, const struct httpd_req *r, const char *nam
 		if (!strcmp(switches[i].name, name))
 			bit = switches[i].bit;
 	if (!bit) {
-		httpd_error(w, 404, "no switch \"%s\" (kernel-lb, steer, events, sockmap)", name);
+		httpd_error(w, 404, "no switch \"%s\" (kernel-lb, steer, events, sockmap, trace)", name);
 		return;
 	}
 	body = api_body(r, w);
@@ -117,6 +121,8 @@ static void set_switch(struct ctl *c, const struct httpd_req *r, const char *nam
 			azds_gen_bump(&c->m);
 			if (bit == AZDS_CFG_SOCKMAP && !json_is_true(on))
 				azds_socks_flush_pods(&c->m);
+			if (bit == AZDS_CFG_TRACE)
+				ctl_trace_apply(c);
 			httpd_json(w, 200, json_pack("{s:s,s:b}", "switch", name, "on", json_is_true(on)));
 		}
 	}

@@ -160,6 +160,8 @@ static void create(struct ctl *c, const struct httpd_req *r, struct httpd_resp *
 		if (!name) {
 			httpd_error(w, 400, "body: \"name\" (a space path such as \"dev/alice\") is required");
 		} else if (space_create_tx(c, name, &created, w) == 0 && store_space_get(c->st, name, &sp) == 0) {
+			if (created)
+				ctl_trace_apply(c); /* with every space switched off, capture was off */
 			httpd_json(w, created ? 201 : 200, api_space_json(c, &sp, r->uid));
 		}
 		json_decref(body);
@@ -206,6 +208,8 @@ static void create(struct ctl *c, const struct httpd_req *r, struct httpd_resp *
 		api_store_status(c, -EIO, w, "create spaces");
 		json_decref(out);
 	} else {
+		if (any)
+			ctl_trace_apply(c);
 		httpd_json(w, any ? 201 : 200, json_pack("{s:o}", "items", out));
 	}
 	json_decref(body);
@@ -371,6 +375,13 @@ static void remove_space(struct ctl *c, const struct httpd_req *r, const char *p
 			fprintf(stderr, "azds-controller: %s\n", e.msg);
 		if (ids && ids[i])
 			api_workspaces_space_gone(c, ids[i]);
+		{
+			/* a later space of the same path is traced again */
+			char key[ST_PATH_MAX + 16];
+
+			snprintf(key, sizeof(key), "trace-off:%s", t.v[i]);
+			store_setting_remove(c->st, key);
+		}
 		json_array_append_new(removed, json_string(t.v[i]));
 	}
 	for (size_t i = 0; removed && i < lent_dirs.n; i++) {
@@ -381,6 +392,8 @@ static void remove_space(struct ctl *c, const struct httpd_req *r, const char *p
 		ctl_workdir_release(c, &lp);
 	}
 	lent_dirs.n = 0;
+	if (removed)
+		ctl_trace_apply(c);
 	for (size_t i = 0; i < t.n && pods && svcs; i++) {
 		free(pods[i].v);
 		free(svcs[i].v);

@@ -52,6 +52,7 @@ struct ctl {
 	const struct runtime_ops *rt;
 	struct routerd rd;
 	bool rd_started;
+	struct tracer *tr; /* azds trace's reader (tracer.h) */
 	int epfd, sigfd, lockfd;
 	bool stopping, stop_all;
 	bool dns_dirty;
@@ -60,6 +61,12 @@ struct ctl {
 	uint64_t reconcile_errors;
 	char last_error[AZDS_ERRMAX];
 };
+
+/* trace.c glue (api_traces.c): the capture follows the "trace" switch and
+ * the spaces switched off (settings "trace-off:<path>") */
+void ctl_trace_apply(struct ctl *c);
+bool ctl_trace_space_on(struct ctl *c, const char *path);
+void api_traces(struct ctl *c, const struct httpd_req *r, const char *rest, struct httpd_resp *w);
 
 /* api.c: the request router */
 void api_handle(void *ctx, const struct httpd_req *r, struct httpd_resp *w);

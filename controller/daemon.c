@@ -19,6 +19,7 @@
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include "ctl.h"
+#include "tracer.h"
 #include "runtime.h"
 #include "podcg.h"
 #include "listeners.h"
@@ -117,15 +118,16 @@ static int take_lock(struct ctl *c)
 
 static void apply_switches(struct ctl *c)
 {
-	static const char *const names[] = { "kernel-lb", "steer", "events", "sockmap" };
-	static const __u32 bits[] = { AZDS_CFG_KERNEL_LB, AZDS_CFG_STEER, AZDS_CFG_EVENTS, AZDS_CFG_SOCKMAP };
+	static const char *const names[] = { "kernel-lb", "steer", "events", "sockmap", "trace" };
+	static const __u32 bits[] = { AZDS_CFG_KERNEL_LB, AZDS_CFG_STEER, AZDS_CFG_EVENTS, AZDS_CFG_SOCKMAP,
+				      AZDS_CFG_TRACE };
 	struct azds_config cfg;
 	char key[64], val[8];
 	bool changed = false;
 
 	if (!c->maps_open || azds_config_get(&c->m, &cfg))
 		return;
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < 5; i++) {
 		snprintf(key, sizeof(key), "switch.%s", names[i]);
 		if (store_setting_get(c->st, key, val, sizeof(val)))
 			continue;
@@ -414,6 +416,9 @@ int ctl_run(int argc, char **argv, const char *self_exe, const char *bin_dir)
 
 	err = reconcile_all(c);
 	apply_switches(c);
+	if (tracer_start(&c->tr, &c->in))
+		fprintf(stderr, "azds-controller: no trace reader: out of memory\n");
+	ctl_trace_apply(c);
 	if (err)
 		fprintf(stderr, "azds-controller: the first reconcile left errors (last: %s); serving anyway\n", c->last_error);
 	if (c->rd.ingress_error[0])
@@ -464,6 +469,8 @@ int ctl_run(int argc, char **argv, const char *self_exe, const char *bin_dir)
 	if (c->stop_all)
 		stop_everything(c);
 	httpd_close(c->api);
+	tracer_stop(c->tr);
+	c->tr = NULL;
 	sup_free(c->sup);
 	store_close(c->st);
 	snprintf(path, sizeof(path), "%.128s/controller.pid", c->in.run_dir);

@@ -371,7 +371,7 @@ static void take_body(struct httpd_resp *w, char **body, size_t *blen)
 	*blen = 0;
 	if (w->json) {
 		/* JSON bodies end with a newline: friendlier to curl in a terminal */
-		char *j = json_dumps(w->json, JSON_COMPACT | JSON_ENSURE_ASCII);
+		char *j = json_dumps(w->json, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(9));
 
 		json_decref(w->json);
 		w->json = NULL;

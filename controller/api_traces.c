@@ -1,0 +1,223 @@
+// SPDX-License-Identifier: MIT
+/*
+ * /v1/traces (docs/trace.md, docs/api.md): the requests the trace reader
+ * assembled, per-space capture switches, and what keeps the capture in
+ * step with them (ctl_trace_apply).
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "ctl.h"
+#include "tracer.h"
+#include "dataplane.h"
+
+#define TRACES_WAIT_MS 10000  /* a follow request waits this long for something */
+#define TRACES_LIMIT 1000     /* requests per answer unless ?limit= */
+#define TRACES_LIMIT_MAX 10000
+#define OFF_PREFIX "trace-off:"
+
+struct off_ctx {
+	struct ctl *c;
+	__u32 ids[AZDS_TRACE_DEF_MAX_OFF];
+	unsigned n;
+	char gone[16][ST_PATH_MAX]; /* settings of spaces that no longer exist */
+	unsigned ngone;
+};
+
+static int collect_off(void *ctx, const char *key, const char *value)
+{
+	struct off_ctx *x = ctx;
+	const char *path = key + strlen(OFF_PREFIX);
+	__u32 id;
+
+	(void)value;
+	if (strncmp(key, OFF_PREFIX, strlen(OFF_PREFIX)))
+		return 0;
+	if (!x->c->maps_open || azds_space_lookup(&x->c->m, path, &id, NULL)) {
+		if (x->ngone < 16)
+			snprintf(x->gone[x->ngone++], ST_PATH_MAX, "%s", path);
+		return 0;
+	}
+	if (x->n < AZDS_TRACE_DEF_MAX_OFF)
+		x->ids[x->n++] = id;
+	return 0;
+}
+
+void ctl_trace_apply(struct ctl *c)
+{
+	struct off_ctx *x = calloc(1, sizeof(*x));
+	struct azds_config cfg = {};
+	int64_t spaces = 0;
+	bool on;
+
+	if (!x || !c->tr) {
+		free(x);
+		return;
+	}
+	x->c = c;
+	store_setting_each(c->st, collect_off, x);
+	for (unsigned i = 0; i < x->ngone; i++) {
+		char key[ST_PATH_MAX + 16];
+
+		snprintf(key, sizeof(key), OFF_PREFIX "%s", x->gone[i]);
+		store_setting_remove(c->st, key);
+	}
+	store_space_count(c->st, &spaces);
+	on = c->maps_open && azds_config_get(&c->m, &cfg) == 0 && (cfg.flags & AZDS_CFG_TRACE);
+	/* every space switched off: the programs come off too, and cost nothing */
+	tracer_set(c->tr, on && (int64_t)x->n < spaces, x->ids, x->n);
+	free(x);
+}
+
+bool ctl_trace_space_on(struct ctl *c, const char *path)
+{
+	char key[ST_PATH_MAX + 16], val[8];
+
+	snprintf(key, sizeof(key), OFF_PREFIX "%s", path);
+	return store_setting_get(c->st, key, val, sizeof(val)) != 0;
+}
+
+/* PUT /v1/traces/spaces/{path} {"on":bool}; GET the same */
+static void space_switch(struct ctl *c, const struct httpd_req *r, const char *path, struct httpd_resp *w)
+{
+	struct st_space sp;
+	char key[ST_PATH_MAX + 16];
+	json_t *body, *on;
+	int err;
+
+	if (strlen(path) >= ST_PATH_MAX || store_space_get(c->st, path, &sp)) {
+		httpd_error(w, 404, "space \"%s\" does not exist", path);
+		return;
+	}
+	if (!strcmp(r->method, "GET")) {
+		httpd_json(w, 200, json_pack("{s:s,s:b}", "space", path, "on", ctl_trace_space_on(c, path)));
+		return;
+	}
+	if (strcmp(r->method, "PUT")) {
+		httpd_error(w, 405, "%s /v1/traces/spaces/%s: use GET or PUT", r->method, path);
+		return;
+	}
+	body = api_body(r, w);
+	if (!body)
+		return;
+	on = json_object_get(body, "on");
+	if (!json_is_boolean(on) || json_object_size(body) != 1) {
+		json_decref(body);
+		httpd_error(w, 400, "body: {\"on\": true|false} expected");
+		return;
+	}
+	snprintf(key, sizeof(key), OFF_PREFIX "%s", path);
+	err = json_is_true(on) ? store_setting_remove(c->st, key) : store_setting_set(c->st, key, "1");
+	if (err == -ENOENT)
+		err = 0; /* it was on already */
+	if (err) {
+		json_decref(body);
+		api_store_status(c, err, w, "store the trace switch");
+		return;
+	}
+	ctl_trace_apply(c);
+	httpd_json(w, 200, json_pack("{s:s,s:b}", "space", path, "on", json_is_true(on)));
+	json_decref(body);
+}
+
+static bool parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+
+	if (!s || !*s || !isdigit((unsigned char)*s))
+		return false;
+	errno = 0;
+	*out = strtoull(s, &end, 10);
+	return !*end && !errno;
+}
+
+/* GET /v1/traces?after=N&follow=true&space=&service=&status=&method=&query=true&limit=N */
+static void list(struct ctl *c, const struct httpd_req *r, struct httpd_resp *w)
+{
+	const char *after_s = httpd_query(r, "after"), *status = httpd_query(r, "status");
+	const char *limit_s = httpd_query(r, "limit"), *method = httpd_query(r, "method");
+	struct tracer_filter f = { .space = httpd_query(r, "space"), .service = httpd_query(r, "service"),
+				   .method = method, .show_query = httpd_query_true(r, "query") };
+	uint64_t after, limit = TRACES_LIMIT, next, missed;
+	struct st_space sp;
+	json_t *items, *j, *st;
+
+	if (after_s && !parse_u64(after_s, &after)) {
+		httpd_error(w, 400, "after=\"%s\": a sequence number expected (the \"next\" of the last answer)", after_s);
+		return;
+	}
+	if (!after_s)
+		after = tracer_head(c->tr); /* from now on */
+	if (limit_s && (!parse_u64(limit_s, &limit) || limit == 0 || limit > TRACES_LIMIT_MAX)) {
+		httpd_error(w, 400, "limit=\"%s\": 1 to %d", limit_s, TRACES_LIMIT_MAX);
+		return;
+	}
+	if (status) {
+		size_t n = strlen(status);
+
+		if (n == 3 && status[0] >= '1' && status[0] <= '5' && (status[1] == 'x' || status[1] == 'X') &&
+		    (status[2] == 'x' || status[2] == 'X'))
+			f.status_class = status[0] - '0';
+		else if (n == 3 && isdigit((unsigned char)status[0]) && isdigit((unsigned char)status[1]) &&
+			 isdigit((unsigned char)status[2]) && atoi(status) >= 100 && atoi(status) <= 599)
+			f.status = atoi(status);
+		else {
+			httpd_error(w, 400, "status=\"%s\": a status (404) or a class (5xx) expected", status);
+			return;
+		}
+	}
+	if (method) {
+		size_t n = strlen(method);
+		bool ok = n > 0 && n < 16;
+
+		for (size_t i = 0; ok && i < n; i++)
+			ok = isupper((unsigned char)method[i]);
+		if (!ok) {
+			httpd_error(w, 400, "method=\"%s\": an upper-case method (GET, POST...) expected", method);
+			return;
+		}
+	}
+	if (f.space && (strlen(f.space) >= ST_PATH_MAX || store_space_get(c->st, f.space, &sp))) {
+		httpd_error(w, 404, "space \"%s\" does not exist", f.space);
+		return;
+	}
+	items = json_array();
+	tracer_query(c->tr, after, &f, (size_t)limit, items, &next, &missed);
+	if (!json_array_size(items) && !missed && httpd_query_true(r, "follow") && !c->stopping &&
+	    !(r->parked_since_ms && httpd_now_ms() - r->parked_since_ms >= TRACES_WAIT_MS)) {
+		json_decref(items);
+		w->park = true;
+		return;
+	}
+	st = tracer_status(c->tr);
+	j = json_pack("{s:o,s:I,s:I,s:O,s:O,s:O,s:O}", "items", items, "next", (json_int_t)next, "missed",
+		      (json_int_t)missed, "dropped", json_object_get(st, "dropped"), "decisions_missed",
+		      json_object_get(st, "decisions_missed"), "state", json_object_get(st, "state"), "reason",
+		      json_object_get(st, "reason"));
+	json_decref(st);
+	httpd_json(w, 200, j);
+}
+
+void api_traces(struct ctl *c, const struct httpd_req *r, const char *rest, struct httpd_resp *w)
+{
+	if (!c->tr) {
+		httpd_error(w, 503, "the trace reader is not running");
+		return;
+	}
+	if (!*rest) {
+		if (strcmp(r->method, "GET")) {
+			httpd_error(w, 405, "%s /v1/traces: only GET", r->method);
+			return;
+		}
+		list(c, r, w);
+	} else if (!strcmp(rest, "status") && !strcmp(r->method, "GET")) {
+		httpd_json(w, 200, tracer_status(c->tr));
+	} else if (!strncmp(rest, "spaces/", 7) && rest[7]) {
+		space_switch(c, r, rest + 7, w);
+	} else {
+		httpd_error(w, 404, "no such API path \"%s\" (/v1/traces, /v1/traces/status, /v1/traces/spaces/P)",
+			    r->path);
+	}
+}

@@ -1,0 +1,750 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The controller's trace reader (tracer.h). The thread owns the capture
+ * programs' links, the ring buffer reader, the mapped decision files, the
+ * assembler and its model (read from the pinned maps: pods by address,
+ * spaces by id, and, rebuilt when the routing generation moves, service
+ * names by id and each pod's service). Emitted requests go, as JSON, into
+ * a ring of TRACER_KEEP under a mutex that the API's readers share.
+ */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "tracer.h"
+#include "trace_load.h"
+#include "../userspace/trace/trace.h" /* the assembler (bpf/trace.h has the same name) */
+#include "decisions.h"
+#include "dataplane.h"
+
+#define POLL_MS 20
+#define ROUTER_RINGS_MAX 64         /* workers of one router (ROUTER_MAX_WORKERS) */
+#define RESCAN_NS 1000000000ull    /* decision files looked for again */
+#define COUNTS_NS 500000000ull     /* kernel counters read again */
+#define DECISIONS_EVERY 2048       /* records between two reads of the decision rings */
+#define SVC_TABLE 4096             /* service ids -> names (open addressing) */
+#define POD_SVC_TABLE 32768        /* pod address -> service id */
+
+struct dec_file {
+	char path[PATH_MAX];
+	ino_t ino;
+	void *base;
+	size_t len;
+	__u32 nworkers;
+	__u64 next[ROUTER_RINGS_MAX];
+};
+
+struct svc_slot {
+	__u32 id;
+	char name[AZDS_NAME_MAX];
+};
+
+struct pod_slot {
+	__be32 addr;
+	__u32 svc;
+};
+
+struct tracer {
+	struct azds_inst in;
+	pthread_t th;
+	bool th_started;
+	_Atomic int stop;
+	_Atomic int want;
+	__u32 applied[AZDS_TRACE_DEF_MAX_OFF]; /* spaces put in trace_off (the thread's) */
+	unsigned napplied;
+	uint64_t applied_gen;
+	bool applied_ok;
+
+	/* the thread's own */
+	struct azds_maps m;
+	bool maps_open;
+	struct azds_trace_bpf *bpf;
+	struct ring_buffer *rb;
+	struct azds_trace_asm *as;
+	struct dec_file files[TRACER_MAX_DECISION_FILES];
+	unsigned nfiles;
+	uint64_t since_dec;
+	__u64 model_gen;
+	bool model_built;
+	struct svc_slot *svcs;
+	struct pod_slot *pod_svc;
+	__s64 mono_to_unix_ns;
+
+	/* shared with readers, under mu */
+	pthread_mutex_t mu;
+	json_t **ring; /* TRACER_KEEP */
+	uint64_t head; /* requests given out; the n-th has sequence number n (from 1) */
+	bool attached;
+	char reason[256];
+	__u64 counts[AZDS_TC__COUNT];
+	__u64 dec_missed, decisions;
+	struct azds_trace_stats st;
+	__u32 off[AZDS_TRACE_DEF_MAX_OFF]; /* spaces switched off, as the event loop last said */
+	unsigned noff;
+	uint64_t off_gen;
+};
+
+static __u64 mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec;
+}
+
+static __s64 mono_to_unix(void)
+{
+	struct timespec m, r;
+
+	clock_gettime(CLOCK_MONOTONIC, &m);
+	clock_gettime(CLOCK_REALTIME, &r);
+	return ((__s64)r.tv_sec - (__s64)m.tv_sec) * 1000000000ll + ((__s64)r.tv_nsec - (__s64)m.tv_nsec);
+}
+
+/* ---- the model, from the pinned maps ---------------------------------------- */
+
+static unsigned hash32(__u32 x)
+{
+	x ^= x >> 16;
+	x *= 0x7feb352du;
+	x ^= x >> 15;
+	x *= 0x846ca68bu;
+	x ^= x >> 16;
+	return x;
+}
+
+/* service names by id and each pod's service, once per routing generation */
+static void model_refresh(struct tracer *t)
+{
+	__u64 gen = azds_gen_read(&t->m);
+	struct azds_vip_key vk, *vprev = NULL;
+	struct azds_svc_key bk, *bprev = NULL;
+	struct azds_vip v;
+	struct azds_backends be;
+
+	if (t->model_built && gen == t->model_gen)
+		return;
+	memset(t->svcs, 0, SVC_TABLE * sizeof(*t->svcs));
+	memset(t->pod_svc, 0, POD_SVC_TABLE * sizeof(*t->pod_svc));
+	while (bpf_map_get_next_key(t->m.vips, vprev, &vk) == 0) {
+		vprev = &vk;
+		if (bpf_map_lookup_elem(t->m.vips, &vk, &v) || !v.svc)
+			continue;
+		for (unsigned i = 0, h = hash32(v.svc); i < SVC_TABLE; i++) {
+			struct svc_slot *s = &t->svcs[(h + i) & (SVC_TABLE - 1)];
+
+			if (s->id == v.svc)
+				break;
+			if (!s->id) {
+				s->id = v.svc;
+				snprintf(s->name, sizeof(s->name), "%s", v.name);
+				break;
+			}
+		}
+	}
+	while (bpf_map_get_next_key(t->m.backends, bprev, &bk) == 0) {
+		bprev = &bk;
+		if (bpf_map_lookup_elem(t->m.backends, &bk, &be))
+			continue;
+		for (__u32 j = 0; j < be.count && j < AZDS_MAX_BACKENDS; j++) {
+			for (unsigned i = 0, h = hash32(be.addrs[j]); i < 64; i++) {
+				struct pod_slot *p = &t->pod_svc[(h + i) & (POD_SVC_TABLE - 1)];
+
+				if (p->addr == be.addrs[j])
+					break; /* a pod of several services: the first one found */
+				if (!p->addr) {
+					p->addr = be.addrs[j];
+					p->svc = bk.svc;
+					break;
+				}
+			}
+		}
+	}
+	t->model_gen = gen;
+	t->model_built = true;
+}
+
+static const char *svc_name(struct tracer *t, __u32 id)
+{
+	for (unsigned i = 0, h = hash32(id); id && i < SVC_TABLE; i++) {
+		struct svc_slot *s = &t->svcs[(h + i) & (SVC_TABLE - 1)];
+
+		if (s->id == id)
+			return s->name;
+		if (!s->id)
+			break;
+	}
+	return NULL;
+}
+
+static bool m_pod(void *ctx, __be32 addr, char name[AZDS_TRACE_NAME_MAX], __u32 *space,
+		  char service[AZDS_TRACE_NAME_MAX])
+{
+	struct tracer *t = ctx;
+	struct azds_pod p;
+	const char *sn = NULL;
+
+	if (bpf_map_lookup_elem(t->m.pods, &addr, &p))
+		return false;
+	model_refresh(t);
+	snprintf(name, AZDS_TRACE_NAME_MAX, "%s", p.name);
+	*space = p.space;
+	for (unsigned i = 0, h = hash32(addr); i < 64; i++) {
+		struct pod_slot *s = &t->pod_svc[(h + i) & (POD_SVC_TABLE - 1)];
+
+		if (s->addr == addr) {
+			sn = svc_name(t, s->svc);
+			break;
+		}
+		if (!s->addr)
+			break;
+	}
+	snprintf(service, AZDS_TRACE_NAME_MAX, "%s", sn ? sn : "");
+	return true;
+}
+
+static bool m_space_path(void *ctx, __u32 id, char path[AZDS_TRACE_PATH_MAX])
+{
+	struct tracer *t = ctx;
+	struct azds_space sp;
+
+	if (!id || bpf_map_lookup_elem(t->m.spaces, &id, &sp))
+		return false;
+	snprintf(path, AZDS_TRACE_PATH_MAX, "%s", sp.path);
+	return true;
+}
+
+static bool m_service_name(void *ctx, __u32 svc, char name[AZDS_TRACE_NAME_MAX])
+{
+	struct tracer *t = ctx;
+	const char *n;
+
+	model_refresh(t);
+	n = svc_name(t, svc);
+	if (!n)
+		return false;
+	snprintf(name, AZDS_TRACE_NAME_MAX, "%s", n);
+	return true;
+}
+
+static bool m_vip_name(void *ctx, __be32 addr, __u16 port, char name[AZDS_TRACE_NAME_MAX])
+{
+	struct tracer *t = ctx;
+	struct azds_vip_key k = { .addr = addr, .port = htons(port) };
+	struct azds_vip v;
+
+	if (bpf_map_lookup_elem(t->m.vips, &k, &v))
+		return false;
+	snprintf(name, AZDS_TRACE_NAME_MAX, "%s", v.name);
+	return true;
+}
+
+/* ---- output ------------------------------------------------------------------------ */
+
+static void on_request(void *ctx, const struct azds_trace_req *req)
+{
+	struct tracer *t = ctx;
+	struct azds_trace_json_opts o = { .show_query = true, .mono_to_unix_ns = t->mono_to_unix_ns };
+	json_t *j = azds_trace_req_json(req, &o);
+	size_t slot;
+
+	if (!j)
+		return;
+	pthread_mutex_lock(&t->mu);
+	t->head++;
+	json_object_set_new(j, "seq", json_integer((json_int_t)t->head));
+	slot = (size_t)(t->head % TRACER_KEEP);
+	if (t->ring[slot])
+		json_decref(t->ring[slot]);
+	t->ring[slot] = j;
+	pthread_mutex_unlock(&t->mu);
+}
+
+/* ---- the routers' decision files ----------------------------------------------------- */
+
+static void dec_unmap(struct tracer *t, unsigned i)
+{
+	munmap(t->files[i].base, t->files[i].len);
+	t->files[i] = t->files[--t->nfiles];
+}
+
+/* map decisions.<pid> files that are new; forget gone ones; remove those of dead routers */
+static void dec_rescan(struct tracer *t)
+{
+	DIR *d = opendir(t->in.run_dir);
+	struct dirent *de;
+
+	for (unsigned i = 0; i < t->nfiles;) {
+		struct stat st;
+
+		if (stat(t->files[i].path, &st) || st.st_ino != t->files[i].ino)
+			dec_unmap(t, i);
+		else
+			i++;
+	}
+	while (d && (de = readdir(d))) {
+		char path[PATH_MAX], *end;
+		struct stat st;
+		long pid;
+		bool known = false;
+		int fd;
+		void *p;
+
+		if (strncmp(de->d_name, AZDS_DEC_FILE ".", sizeof(AZDS_DEC_FILE)))
+			continue;
+		pid = strtol(de->d_name + sizeof(AZDS_DEC_FILE), &end, 10);
+		if (*end || pid <= 0 ||
+		    snprintf(path, sizeof(path), "%s/%s", t->in.run_dir, de->d_name) >= (int)sizeof(path))
+			continue;
+		if (kill((pid_t)pid, 0) && errno == ESRCH) {
+			unlink(path); /* a router that died without cleaning up */
+			continue;
+		}
+		for (unsigned i = 0; i < t->nfiles; i++)
+			known |= !strcmp(t->files[i].path, path);
+		if (known || t->nfiles == TRACER_MAX_DECISION_FILES)
+			continue;
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0)
+			continue;
+		if (fstat(fd, &st) || st.st_uid != 0 || (size_t)st.st_size < sizeof(struct azds_dec_file)) {
+			close(fd);
+			continue;
+		}
+		p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+		close(fd);
+		if (p == MAP_FAILED)
+			continue;
+		{
+			const struct azds_dec_file *h = p;
+			__u32 nw = h->nworkers;
+
+			atomic_thread_fence(memory_order_acquire);
+			if (h->magic != AZDS_DEC_MAGIC || h->version != AZDS_DEC_VERSION || h->slots != AZDS_DEC_SLOTS ||
+			    nw == 0 || nw > ROUTER_RINGS_MAX || azds_dec_file_bytes(nw) > (size_t)st.st_size) {
+				munmap(p, (size_t)st.st_size);
+				continue; /* not ready yet, or not ours: looked at again */
+			}
+			struct dec_file *f = &t->files[t->nfiles++];
+
+			memset(f, 0, sizeof(*f));
+			snprintf(f->path, sizeof(f->path), "%s", path);
+			f->ino = st.st_ino;
+			f->base = p;
+			f->len = (size_t)st.st_size;
+			f->nworkers = nw;
+			/* start at what is there now: older decisions have no records left */
+			for (__u32 w = 0; w < nw; w++)
+				f->next[w] = atomic_load_explicit(&azds_dec_ring_of(p, w)->head, memory_order_acquire);
+		}
+	}
+	if (d)
+		closedir(d);
+}
+
+static void dec_read(struct tracer *t)
+{
+	__u64 missed = 0, got = 0;
+
+	for (unsigned i = 0; i < t->nfiles; i++) {
+		struct dec_file *f = &t->files[i];
+
+		for (__u32 w = 0; w < f->nworkers; w++) {
+			struct azds_dec_ring *r = azds_dec_ring_of(f->base, w);
+			struct azds_dec d;
+			int rc;
+
+			while ((rc = azds_dec_get(r, &f->next[w], &d, &missed)) != 0) {
+				if (rc > 0) {
+					azds_trace_asm_decision(t->as, &d);
+					got++;
+				}
+			}
+		}
+	}
+	if (missed || got) {
+		pthread_mutex_lock(&t->mu);
+		t->dec_missed += missed;
+		t->decisions += got;
+		pthread_mutex_unlock(&t->mu);
+	}
+}
+
+/* ---- the thread ----------------------------------------------------------------------- */
+
+static int on_record(void *ctx, void *data, size_t len)
+{
+	struct tracer *t = ctx;
+
+	/* decisions come before the records that need them, mostly: read
+	 * them often enough under load that the rings never wrap */
+	if (++t->since_dec >= DECISIONS_EVERY) {
+		t->since_dec = 0;
+		dec_read(t);
+	}
+	azds_trace_asm_record(t->as, data, len);
+	return 0;
+}
+
+static void apply_off(struct tracer *t);
+
+static void set_state(struct tracer *t, bool attached, const char *reason)
+{
+	pthread_mutex_lock(&t->mu);
+	t->attached = attached;
+	snprintf(t->reason, sizeof(t->reason), "%s", reason);
+	pthread_mutex_unlock(&t->mu);
+}
+
+static void detach(struct tracer *t)
+{
+	if (t->rb) {
+		ring_buffer__free(t->rb);
+		t->rb = NULL;
+	}
+	if (t->bpf) {
+		azds_trace_bpf_detach(t->bpf);
+		t->bpf = NULL;
+	}
+	azds_trace_asm_flush(t->as);
+}
+
+static void attach(struct tracer *t)
+{
+	char why[256] = "";
+	int err;
+
+	if (!azds_trace_bpf_supported(why, sizeof(why))) {
+		set_state(t, false, why[0] ? why : "this kernel cannot run the capture programs");
+		return;
+	}
+	err = azds_trace_bpf_attach(t->in.pin_dir, AZDS_TRACE_DEF_RING_BYTES, &t->bpf);
+	if (err) {
+		snprintf(why, sizeof(why), "attaching the capture programs: %s", strerror(-err));
+		set_state(t, false, why);
+		return;
+	}
+	t->applied_ok = false; /* a new trace_off map may have come with it */
+	apply_off(t);
+	t->rb = ring_buffer__new(azds_trace_bpf_ring_fd(t->bpf), on_record, t, NULL);
+	if (!t->rb) {
+		snprintf(why, sizeof(why), "the trace ring buffer: %s", strerror(errno));
+		detach(t);
+		set_state(t, false, why);
+		return;
+	}
+	set_state(t, true, "capturing");
+}
+
+/* trace_off follows what the event loop last said (once the map exists) */
+static void apply_off(struct tracer *t)
+{
+	__u32 want[AZDS_TRACE_DEF_MAX_OFF];
+	unsigned n;
+	uint64_t gen;
+
+	pthread_mutex_lock(&t->mu);
+	gen = t->off_gen;
+	n = t->noff;
+	memcpy(want, t->off, n * sizeof(want[0]));
+	pthread_mutex_unlock(&t->mu);
+	if (t->applied_ok && gen == t->applied_gen)
+		return;
+	for (unsigned i = 0; i < t->napplied; i++) {
+		bool still = false;
+
+		for (unsigned j = 0; j < n && !still; j++)
+			still = want[j] == t->applied[i];
+		if (!still)
+			azds_trace_space_set(t->in.pin_dir, t->applied[i], true);
+	}
+	t->applied_ok = true;
+	for (unsigned j = 0; j < n; j++)
+		if (azds_trace_space_set(t->in.pin_dir, want[j], false))
+			t->applied_ok = false; /* tried again next round */
+	memcpy(t->applied, want, n * sizeof(want[0]));
+	t->napplied = n;
+	t->applied_gen = gen;
+}
+
+static void *run(void *arg)
+{
+	struct tracer *t = arg;
+	__u64 last_scan = 0, last_counts = 0, last_attempt = 0;
+	sigset_t all;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	while (!atomic_load(&t->stop)) {
+		bool want = atomic_load(&t->want);
+		__u64 now = mono_ns();
+
+		if (!t->maps_open) {
+			struct azds_err e;
+
+			if (now - last_attempt >= RESCAN_NS) {
+				last_attempt = now;
+				t->maps_open = azds_maps_open(&t->in, &t->m, &e) == 0;
+				if (!t->maps_open)
+					set_state(t, false, e.msg);
+			}
+			usleep(POLL_MS * 1000);
+			continue;
+		}
+		if (want && !t->bpf && now - last_attempt >= RESCAN_NS) {
+			last_attempt = now;
+			attach(t);
+		} else if (!want && t->bpf) {
+			detach(t);
+			set_state(t, false, "off");
+		} else if (!want) {
+			set_state(t, false, "off");
+		}
+		if (now - last_scan >= RESCAN_NS) {
+			last_scan = now;
+			t->mono_to_unix_ns = mono_to_unix();
+			dec_rescan(t);
+		}
+		if (t->bpf)
+			apply_off(t);
+		dec_read(t);
+		if (t->rb) {
+			int n = ring_buffer__poll(t->rb, POLL_MS);
+
+			if (n < 0 && n != -EINTR) {
+				char why[128];
+
+				snprintf(why, sizeof(why), "reading the ring buffer: %s", strerror(-n));
+				detach(t);
+				set_state(t, false, why);
+			}
+		} else {
+			usleep(POLL_MS * 1000);
+		}
+		dec_read(t);
+		azds_trace_asm_tick(t->as, mono_ns());
+		if (now - last_counts >= COUNTS_NS) {
+			__u64 c[AZDS_TC__COUNT] = { 0 };
+			struct azds_trace_stats st;
+
+			last_counts = now;
+			azds_trace_counts(t->in.pin_dir, c);
+			azds_trace_asm_stats(t->as, &st);
+			pthread_mutex_lock(&t->mu);
+			memcpy(t->counts, c, sizeof(c));
+			t->st = st;
+			pthread_mutex_unlock(&t->mu);
+		}
+	}
+	detach(t);
+	return NULL;
+}
+
+int tracer_start(struct tracer **out, const struct azds_inst *in)
+{
+	struct azds_trace_model model = { 0 };
+	struct tracer *t = calloc(1, sizeof(*t));
+	int err;
+
+	if (!t)
+		return -ENOMEM;
+	t->in = *in;
+	pthread_mutex_init(&t->mu, NULL);
+	t->ring = calloc(TRACER_KEEP, sizeof(*t->ring));
+	t->svcs = calloc(SVC_TABLE, sizeof(*t->svcs));
+	t->pod_svc = calloc(POD_SVC_TABLE, sizeof(*t->pod_svc));
+	model.ctx = t;
+	model.pod = m_pod;
+	model.space_path = m_space_path;
+	model.service_name = m_service_name;
+	model.vip_name = m_vip_name;
+	t->mono_to_unix_ns = mono_to_unix();
+	if (t->ring && t->svcs && t->pod_svc)
+		t->as = azds_trace_asm_new(&model, NULL, on_request, t);
+	if (!t->as) {
+		tracer_stop(t);
+		return -ENOMEM;
+	}
+	snprintf(t->reason, sizeof(t->reason), "off");
+	err = pthread_create(&t->th, NULL, run, t);
+	if (err) {
+		tracer_stop(t);
+		return -err;
+	}
+	t->th_started = true;
+	*out = t;
+	return 0;
+}
+
+void tracer_stop(struct tracer *t)
+{
+	if (!t)
+		return;
+	atomic_store(&t->stop, 1);
+	if (t->th_started)
+		pthread_join(t->th, NULL);
+	while (t->nfiles)
+		dec_unmap(t, 0);
+	if (t->as)
+		azds_trace_asm_free(t->as);
+	if (t->maps_open)
+		azds_maps_close(&t->m);
+	for (size_t i = 0; t->ring && i < TRACER_KEEP; i++)
+		if (t->ring[i])
+			json_decref(t->ring[i]);
+	free(t->ring);
+	free(t->svcs);
+	free(t->pod_svc);
+	pthread_mutex_destroy(&t->mu);
+	free(t);
+}
+
+void tracer_set(struct tracer *t, bool on, const __u32 *off, unsigned noff)
+{
+	if (!t)
+		return;
+	if (noff > AZDS_TRACE_DEF_MAX_OFF)
+		noff = AZDS_TRACE_DEF_MAX_OFF;
+	pthread_mutex_lock(&t->mu);
+	memcpy(t->off, off, noff * sizeof(off[0]));
+	t->noff = noff;
+	t->off_gen++;
+	pthread_mutex_unlock(&t->mu);
+	atomic_store(&t->want, on ? 1 : 0);
+}
+
+uint64_t tracer_head(struct tracer *t)
+{
+	uint64_t h;
+
+	pthread_mutex_lock(&t->mu);
+	h = t->head;
+	pthread_mutex_unlock(&t->mu);
+	return h;
+}
+
+/* ---- readers ---------------------------------------------------------------------------- */
+
+static bool str_is(json_t *o, const char *key, const char *want)
+{
+	const char *v = json_string_value(json_object_get(o, key));
+
+	return v && !strcmp(v, want);
+}
+
+static bool matches(json_t *req, const struct tracer_filter *f)
+{
+	json_t *hops = json_object_get(req, "hops"), *h;
+	bool sp = !f->space, sv = !f->service, st = !f->status_class && !f->status, me = !f->method;
+	size_t i;
+
+	json_array_foreach (hops, i, h) {
+		int status = (int)json_integer_value(json_object_get(h, "status"));
+
+		sp = sp || str_is(h, "space", f->space) || str_is(h, "caller_space", f->space) ||
+		     str_is(h, "asked_space", f->space);
+		sv = sv || str_is(h, "service", f->service) || str_is(h, "caller", f->service);
+		st = st || (f->status && status == f->status) || (f->status_class && status / 100 == f->status_class);
+		me = me || str_is(h, "method", f->method);
+	}
+	return sp && sv && st && me;
+}
+
+/*
+ * req with every target cut at its query: a new request and new hops
+ * that share every other value with req (a reference each, no copy)
+ */
+static json_t *without_query(json_t *req)
+{
+	json_t *c = json_object(), *hops = json_array(), *h, *v;
+	const char *key;
+	size_t i;
+
+	json_object_foreach (req, key, v)
+		if (strcmp(key, "hops"))
+			json_object_set(c, key, v);
+	json_array_foreach (json_object_get(req, "hops"), i, h) {
+		json_t *nh = json_object();
+		const char *tg = json_string_value(json_object_get(h, "target"));
+		const char *q = tg ? strchr(tg, '?') : NULL;
+
+		json_object_foreach (h, key, v)
+			json_object_set(nh, key, v);
+		if (q)
+			json_object_set_new(nh, "target", json_stringn(tg, (size_t)(q - tg)));
+		json_array_append_new(hops, nh);
+	}
+	json_object_set_new(c, "hops", hops);
+	return c;
+}
+
+void tracer_query(struct tracer *t, uint64_t after, const struct tracer_filter *f, size_t limit, json_t *items,
+		  uint64_t *next, uint64_t *missed)
+{
+	json_t **got;
+	uint64_t oldest, n, last;
+	size_t ngot = 0;
+
+	/* references taken under the lock, the filtering and copies made
+	 * outside it: the reader thread never waits for an API answer
+	 * (the requests are never changed once in the ring) */
+	got = malloc(TRACER_KEEP * sizeof(*got));
+	if (!got) {
+		*next = after;
+		*missed = 0;
+		return;
+	}
+	pthread_mutex_lock(&t->mu);
+	oldest = t->head > TRACER_KEEP ? t->head - TRACER_KEEP + 1 : 1;
+	*missed = after + 1 < oldest ? oldest - (after + 1) : 0;
+	n = after + 1 < oldest ? oldest : after + 1;
+	last = t->head;
+	for (; n <= last && ngot < TRACER_KEEP; n++)
+		if (t->ring[n % TRACER_KEEP])
+			got[ngot++] = json_incref(t->ring[n % TRACER_KEEP]);
+	pthread_mutex_unlock(&t->mu);
+	*next = after + 1 < oldest ? oldest - 1 : after;
+	for (size_t i = 0; i < ngot; i++) {
+		json_t *j = got[i];
+
+		if (json_array_size(items) < limit) {
+			*next = (uint64_t)json_integer_value(json_object_get(j, "seq"));
+			if (matches(j, f))
+				json_array_append_new(items, f->show_query ? json_incref(j) : without_query(j));
+		}
+		json_decref(j);
+	}
+	free(got);
+}
+
+json_t *tracer_status(struct tracer *t)
+{
+	json_error_t je;
+	json_t *j;
+
+	pthread_mutex_lock(&t->mu);
+	j = json_pack_ex(&je, 0, "{s:s,s:s,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "state",
+		      t->attached ? "capturing" : atomic_load(&t->want) ? "error" : "off", "reason", t->reason,
+		      "attached", t->attached, "records", (json_int_t)t->counts[AZDS_TC_EMITTED], "dropped",
+		      (json_int_t)t->counts[AZDS_TC_DROPPED], "faults", (json_int_t)t->counts[AZDS_TC_FAULTS],
+		      "decisions", (json_int_t)t->decisions, "decisions_missed", (json_int_t)t->dec_missed, "hops",
+		      (json_int_t)t->st.hops, "requests", (json_int_t)t->head, "unparsed", (json_int_t)t->st.unparsed,
+		      "unanswered", (json_int_t)t->st.unanswered, "evicted", (json_int_t)t->st.evicted, "read",
+		      (json_int_t)t->st.records);
+	pthread_mutex_unlock(&t->mu);
+	if (!j)
+		fprintf(stderr, "azds-controller: trace status: %s\n", je.text);
+	return j;
+}

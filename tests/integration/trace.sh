@@ -1,0 +1,184 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# azds trace (issue 9) end to end: real pods, the capture programs attached
+# by the controller, the router's decisions, `azds trace -o json` as a user
+# runs it. Asserts on which space served each hop and why, the two-hop
+# request as one, redaction, query strings, hostile HTTP, the switches and
+# the exact accounting of 100,000 requests.
+INST=${AZDS_TEST_PREFIX:-}ittrace
+. "$(dirname "$0")/lib.sh"
+command -v jq >/dev/null || { echo "jq is missing (scripts/install-deps.sh)"; exit 1; }
+AZ="$BIN/azds -i $INST"
+TRACE_PID=
+cleanup() {
+	[ -n "$TRACE_PID" ] && kill "$TRACE_PID" 2>/dev/null
+	$CTL purge >/dev/null 2>&1
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+cleanup # a crashed earlier run's instance
+mkdir -p "$WORK"
+# an ingress port of its own: another instance on the node may hold the default
+IPORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+$AZ controller start --ingress-port "$IPORT" >"$WORK/start.log" 2>&1 || { cat "$WORK/start.log"; exit 1; }
+$AZ space select -n dev -y >/dev/null && $AZ space select -n dev/alice -y >/dev/null || bad "spaces"
+for s in "web dev" "api dev" "api dev/alice" "data dev" "empty dev"; do
+	set -- $s
+	$AZ service add "$1" -n "$2" --port 80 --target-port 8080 >/dev/null || bad "service add $1 -n $2"
+done
+for p in "web dev web" "api-dev dev api" "api-alice dev/alice api" "data-dev dev data"; do
+	set -- $p
+	$AZ pod run "$1" -n "$2" --service "$3" -- "$BIN/podserver" --quiet --pod "$1" --space "$2" --service "$3" \
+		>/dev/null || bad "pod run $1"
+done
+for p in web api-dev api-alice data-dev; do wait_ready web "$(pod_addr $p):8080" http || exit 1; done
+status_trace() { "$BIN/azds" -i "$INST" controller status -o json 2>/dev/null | jq -r ".trace.$1 // empty"; }
+for i in $(seq 1 100); do [ "$(status_trace state)" = capturing ] && break; sleep 0.1; done
+expect_eq "capture attached by the controller" "$(status_trace state)" capturing
+
+# trace_start NAME ARGS...: `azds trace` in the background, until it waits
+trace_start() {
+	local name=$1 i
+	shift
+	$AZ trace "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+	TRACE_PID=$!
+	for i in $(seq 1 100); do grep -q "waiting for requests" "$WORK/$name.err" 2>/dev/null && return 0; sleep 0.05; done
+	echo "azds trace never started: $(cat "$WORK/$name.err")" >&2
+	return 1
+}
+# trace_wait: until the reader exits by itself (-c N reached), bounded
+trace_wait() {
+	local i
+	for i in $(seq 1 300); do kill -0 "$TRACE_PID" 2>/dev/null || { wait "$TRACE_PID"; return $?; }; sleep 0.1; done
+	kill "$TRACE_PID" 2>/dev/null
+	wait "$TRACE_PID"
+	return 124
+}
+hop() { jq -r "$1" "$WORK/$2.out" 2>/dev/null; } # JQ-EXPR NAME
+
+# --- routed requests name the right spaces and the fallback -----------------------
+trace_start routed -o json -c 3 || exit 1
+probe web get api:80 /one -H 'azds-route-as: alice' >/dev/null
+probe web get web:80 /two -H 'azds-route-as: alice' >/dev/null
+probe web get 'api:80' '/call?url=http://data/leaf' -H 'azds-route-as: alice' >"$WORK/call.txt"
+trace_wait
+expect_eq "three requests traced" "$(wc -l <"$WORK/routed.out")" 3
+r=$(hop 'select(.hops[0].target == "/one") | .hops[0] | "\(.caller) -> \(.service)@\(.space) (\(.reason)) \(.method) \(.status) asked=\(.asked_space) pod=\(.pod) caller_space=\(.caller_space)"' routed)
+expect_eq "own: web -> api@dev/alice" "$r" "web -> api@dev/alice (own) GET 200 asked=dev/alice pod=api-alice caller_space=dev"
+r=$(hop 'select(.hops[0].target == "/two") | .hops[0] | "\(.service)@\(.space) (\(.reason))"' routed)
+expect_eq "fallback: web has no copy in dev/alice" "$r" "web@dev (fell back to dev)"
+r=$(hop 'select(.hops[0].target | startswith("/call")) | "\(.hops | length) \(.hops[1].parent == .hops[0].id) \(.hops[1].caller) -> \(.hops[1].service)@\(.hops[1].space) (\(.hops[1].reason)) \(.hops[1].target)"' routed)
+expect_eq "a two-hop call is one request: web -> api -> data" "$r" "2 true api -> data@dev (fell back to dev) /leaf"
+r=$(hop 'select(.hops[0].target | startswith("/call")) | .hops[0].duration_ms >= .hops[1].duration_ms' routed)
+expect_eq "the outer hop lasts at least as long as the inner one" "$r" true
+r=$(hop 'select(.hops[0].target | startswith("/call")) | .hops[0].target' routed)
+expect_eq "query strings are cut by default" "$r" "/call"
+expect_contains "the call itself went through" "$(cat "$WORK/call.txt")" "pod=data-dev"
+
+# the table form, as a user reads it
+trace_start line -c 1 || exit 1
+probe web get api:80 /bikes -H 'azds-route-as: alice' >/dev/null
+trace_wait
+expect_contains "one line per hop" "$(cat "$WORK/line.out")" "dev/alice  web -> api@dev/alice (own)  GET /bikes  200"
+
+# --- a W3C traceparent ties the hops exactly ------------------------------------------
+trace_start tp -o json -c 1 || exit 1
+probe web get api:80 '/call?url=http://data/tp' -H 'azds-route-as: alice' \
+	-H 'traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' >/dev/null
+trace_wait
+expect_eq "the traceparent's trace id" "$(hop '.trace_id' tp)" "4bf92f3577b34da6a3ce929d0e0e4736"
+expect_eq "both hops in it" "$(hop '.hops | length' tp)" 2
+
+# --- privacy: credentials redacted, queries only when asked ---------------------------
+trace_start priv -o json -c 1 || exit 1
+probe web get api:80 '/secret?token=QSECRET' -H 'Authorization: Bearer ASECRET123' -H 'Cookie: s=CSECRET456' \
+	-H 'Proxy-Authorization: Basic PSECRET' -H 'azds-route-as: alice' >/dev/null
+trace_wait
+expect_not_contains "Authorization, Cookie, Proxy-Authorization never shown" "$(cat "$WORK/priv.out")" "SECRET"
+expect_contains "their values say redacted" "$(cat "$WORK/priv.out")" "[redacted]"
+trace_start privq -o json -c 1 --query || exit 1
+probe web get api:80 '/secret?token=QSECRET' -H 'azds-route-as: alice' >/dev/null
+trace_wait
+expect_eq "--query keeps the query" "$(hop '.hops[0].target' privq)" "/secret?token=QSECRET"
+
+# --- filters ----------------------------------------------------------------------------
+trace_start flt -o json -c 1 --status 5xx || exit 1
+probe web get api:80 /fine -H 'azds-route-as: alice' >/dev/null
+probe web get nosuch-svc-for-trace:80 / >/dev/null 2>&1 # refused by DNS: nothing traced
+probe web get empty:80 /none >/dev/null # declared, no pod: the router answers 503
+trace_wait
+expect_eq "--status 5xx keeps the 503 only, the router's own answer" "$(hop '.hops[0] | "\(.status) \(.reason) \(.service) \(.target)"' flt)" \
+	"503 router empty /none"
+r=$($AZ trace --status 99x 2>&1)
+expect_contains "a bad --status is refused naming it" "$r" '--status "99x"'
+r=$($AZ trace -s no/such/space -c 1 2>&1)
+expect_contains "an unknown space is named" "$r" 'space "no/such/space" does not exist'
+
+# --- hostile, partial and pipelined HTTP never confuse the capture ---------------------
+api=$(pod_addr api-dev):8080
+printf 'GARBAGE \x01\x02 NOT HTTP\r\n\r\n' | in_pod web "$BIN/azds-probe" raw "$api" --timeout 2 >/dev/null 2>&1
+printf 'GET /partial-head HTTP/1.1\r\nHost: a\r\nX-Cut: ' | in_pod web "$BIN/azds-probe" raw "$api" --timeout 2 >/dev/null 2>&1
+head -c 3000 /dev/zero | tr '\0' 'A' | in_pod web "$BIN/azds-probe" raw "$api" --timeout 2 >/dev/null 2>&1
+trace_start pipe -o json -c 3 || exit 1
+probe web get "$api" /p1 --then /p2 --then /p3 --pipeline >/dev/null
+trace_wait
+r=$(jq -r '.hops[0] | "\(.target) \(.status) \(.reason) \(.pod)"' "$WORK/pipe.out" | paste -sd,)
+expect_eq "pipelined requests pair with their responses in order (pod to pod: direct)" "$r" \
+	"/p1 200 direct api-dev,/p2 200 direct api-dev,/p3 200 direct api-dev"
+expect_eq "the controller is still up" "$(status_trace state)" capturing
+
+# --- switching capture off stops the records --------------------------------------------
+for sp in $($AZ space list -o json | jq -r '.items[].name' 2>/dev/null); do
+	$AZ trace off -s "$sp" >/dev/null || bad "switching capture off for $sp"
+done
+for i in $(seq 1 100); do [ "$(status_trace state)" = off ] && break; sleep 0.1; done
+expect_eq "every space off: the programs come off" "$(status_trace state)" off
+sleep 1 # the reader reads the kernel's counters every 0.5 s: let the last ones in
+before=$(status_trace records)
+probe web get api:80 /quiet -H 'azds-route-as: alice' >/dev/null
+sleep 1 # counters are read every 0.5 s: let a late one show (the check is on equality, not time)
+expect_eq "no records while off" "$(status_trace records)" "$before"
+$AZ trace on -s dev/alice >/dev/null || bad "switching dev/alice back on"
+for i in $(seq 1 100); do [ "$(status_trace state)" = capturing ] && break; sleep 0.1; done
+trace_start sw -o json -c 1 || exit 1
+probe web get api:80 /back -H 'azds-route-as: alice' >/dev/null
+trace_wait
+r=$(hop '.hops[0] | "\(.target) \(.space) \(.caller_pod)"' sw)
+expect_eq "dev/alice on again, dev still off: the hop is seen from alice's side, the router names the caller" "$r" \
+	"/back dev/alice web"
+for sp in $($AZ space list -o json | jq -r '.items[].name' 2>/dev/null); do
+	$AZ trace on -s "$sp" >/dev/null || bad "switching capture on for $sp"
+done
+$AZ controller set trace off >/dev/null || bad "controller set trace off"
+for i in $(seq 1 100); do [ "$(status_trace state)" = off ] && break; sleep 0.1; done
+expect_eq "the node-wide switch" "$(status_trace state)" off
+$AZ controller set trace on >/dev/null
+for i in $(seq 1 100); do [ "$(status_trace state)" = capturing ] && break; sleep 0.1; done
+
+# --- 100,000 requests: every one traced, or exactly what was lost is reported -----------
+N=${TRACE_N:-100000}
+drop0=$(status_trace dropped)
+last=
+trace_start many -o json -c "$N" --service api || exit 1
+probe web get api:80 /many -H 'azds-route-as: alice' --keepalive "$N" | grep -c '^HTTP/1.1 200' >"$WORK/many.count"
+expect_eq "$N requests answered" "$(cat "$WORK/many.count")" "$N"
+for i in $(seq 1 600); do
+	kill -0 "$TRACE_PID" 2>/dev/null || break
+	d=$(($(status_trace dropped) - drop0))
+	[ "$d" -gt 0 ] && [ "$(status_trace hops)" = "$last" ] && break # lost some: settled
+	last=$(status_trace hops)
+	sleep 0.2
+done
+dropped=$(($(status_trace dropped) - drop0))
+kill "$TRACE_PID" 2>/dev/null
+wait "$TRACE_PID"
+shown=$(grep -c '"/many"' "$WORK/many.out")
+if [ "$dropped" -eq 0 ]; then
+	expect_eq "no record lost: all $N requests traced" "$shown" "$N"
+else
+	expect_contains "records lost: azds trace says exactly how many" "$(cat "$WORK/many.err")" \
+		"$dropped kernel records (ring buffer full)"
+	echo "     ($dropped records dropped, $shown of $N requests traced)"
+fi
+echo "     trace reader: $(status_trace records) records, $(status_trace hops) hops, $(status_trace unparsed) unparsed"
+finish
