@@ -29,10 +29,12 @@
 #include "decisions.h"
 #include "dataplane.h"
 
-#define POLL_MS 20
+#define POLL_MS 10
 #define ROUTER_RINGS_MAX 64         /* workers of one router (ROUTER_MAX_WORKERS) */
 #define RESCAN_NS 1000000000ull    /* decision files looked for again */
 #define COUNTS_NS 500000000ull     /* kernel counters read again */
+#define TICK_NS 100000000ull       /* the assembler's clock moves at most this often */
+#define READER_GONE_NS 15000000000ull /* no API reader for this long: requests are counted, not kept */
 #define DECISIONS_EVERY 2048       /* records between two reads of the decision rings */
 #define SVC_TABLE 4096             /* service ids -> names (open addressing) */
 #define POD_SVC_TABLE 32768        /* pod address -> service id */
@@ -62,6 +64,7 @@ struct tracer {
 	bool th_started;
 	_Atomic int stop;
 	_Atomic int want;
+	_Atomic __u64 last_reader_ns; /* when an API reader last asked */
 	__u32 applied[AZDS_TRACE_DEF_MAX_OFF]; /* spaces put in trace_off (the thread's) */
 	unsigned napplied;
 	uint64_t applied_gen;
@@ -257,9 +260,22 @@ static void on_request(void *ctx, const struct azds_trace_req *req)
 {
 	struct tracer *t = ctx;
 	struct azds_trace_json_opts o = { .show_query = true, .mono_to_unix_ns = t->mono_to_unix_ns };
-	json_t *j = azds_trace_req_json(req, &o);
+	json_t *j;
 	size_t slot;
 
+	/* nobody reads: a reader starts from now anyway, so the JSON (the
+	 * most of what a request costs the reader) is not made */
+	if (mono_ns() - atomic_load_explicit(&t->last_reader_ns, memory_order_relaxed) > READER_GONE_NS) {
+		pthread_mutex_lock(&t->mu);
+		t->head++;
+		if (t->ring[t->head % TRACER_KEEP]) {
+			json_decref(t->ring[t->head % TRACER_KEEP]);
+			t->ring[t->head % TRACER_KEEP] = NULL;
+		}
+		pthread_mutex_unlock(&t->mu);
+		return;
+	}
+	j = azds_trace_req_json(req, &o);
 	if (!j)
 		return;
 	pthread_mutex_lock(&t->mu);
@@ -482,7 +498,7 @@ static void apply_off(struct tracer *t)
 static void *run(void *arg)
 {
 	struct tracer *t = arg;
-	__u64 last_scan = 0, last_counts = 0, last_attempt = 0;
+	__u64 last_scan = 0, last_counts = 0, last_attempt = 0, last_tick = 0;
 	sigset_t all;
 
 	sigfillset(&all);
@@ -521,7 +537,13 @@ static void *run(void *arg)
 			apply_off(t);
 		dec_read(t);
 		if (t->rb) {
+			/* the programs wake the reader only once the ring fills
+			 * up (trace.bpf.c): the timeout is the usual way in, and
+			 * a timeout consumes nothing by itself */
 			int n = ring_buffer__poll(t->rb, POLL_MS);
+
+			if (n >= 0)
+				n = ring_buffer__consume(t->rb);
 
 			if (n < 0 && n != -EINTR) {
 				char why[128];
@@ -534,7 +556,12 @@ static void *run(void *arg)
 			usleep(POLL_MS * 1000);
 		}
 		dec_read(t);
-		azds_trace_asm_tick(t->as, mono_ns());
+		/* a tick walks what waits for its join window: under load the
+		 * loop comes round much faster than that needs */
+		if (mono_ns() - last_tick >= TICK_NS) {
+			last_tick = mono_ns();
+			azds_trace_asm_tick(t->as, last_tick);
+		}
 		if (now - last_counts >= COUNTS_NS) {
 			__u64 c[AZDS_TC__COUNT] = { 0 };
 			struct azds_trace_stats st;
@@ -629,6 +656,7 @@ uint64_t tracer_head(struct tracer *t)
 {
 	uint64_t h;
 
+	atomic_store(&t->last_reader_ns, mono_ns()); /* a reader is about to start */
 	pthread_mutex_lock(&t->mu);
 	h = t->head;
 	pthread_mutex_unlock(&t->mu);
@@ -700,6 +728,7 @@ void tracer_query(struct tracer *t, uint64_t after, const struct tracer_filter *
 	/* references taken under the lock, the filtering and copies made
 	 * outside it: the reader thread never waits for an API answer
 	 * (the requests are never changed once in the ring) */
+	atomic_store(&t->last_reader_ns, mono_ns());
 	got = malloc(TRACER_KEEP * sizeof(*got));
 	if (!got) {
 		*next = after;

@@ -271,6 +271,7 @@ static void wait_closed(__u64 ck1, __u64 ck2)
 
 	while (now_ms() < end) {
 		ring_buffer__poll(rb, 50);
+		ring_buffer__consume(rb); /* the programs wake no reader per record */
 		if (count_type(ck1, AZDS_TR_CLOSE) && count_type(ck2, AZDS_TR_CLOSE))
 			return;
 	}

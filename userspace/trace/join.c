@@ -16,7 +16,7 @@
 #define POD_BUCKETS 4096u
 #define CLI_BUCKETS 65536u
 #define DEPTH_MAX   64 /* hops below a root: trees are walked recursively */
-#define SCAN_MAX    256
+#define SCAN_MAX    64
 #define PARENT_SCAN                                                                                                    \
 	1024 /* a pod's newest server halves looked at for a parent */ /* unresolved hops looked at before a root      \
 									  waits out its window */
@@ -140,18 +140,28 @@ static void dent_drop(struct azds_trace_asm *a, struct dent *e)
 
 static void dec_bind(struct dent *e, struct xh *c)
 {
+	/* out of the tuple index: only unbound halves are looked for there,
+	 * and a keep-alive connection's bound ones would make its chain as
+	 * long as the requests waiting to be joined */
+	hnode_del(&c->cli_n);
 	e->bound = c;
 	c->dent = e;
 	c->dec = e->d;
 	c->have_dec = true;
 }
 
+#define JOIN_SCAN 64 /* entries of one tuple's chain looked at, newest first */
+
 /* the oldest unbound, unclaimed client half on the decision's client tuple */
 static struct xh *cli_find(struct azds_trace_asm *a, __be32 la, __be16 lp, __be32 ra, __be16 rp, __u64 before)
 {
 	struct xh *best = NULL;
+	unsigned seen = 0;
 
-	for (struct hnode *n = a->cli_b[cli_hash(la, lp, ra, rp)]; n; n = n->next) {
+	/* newest first, and only the newest JOIN_SCAN: what waits deeper
+	 * lost its other half (dropped records) and only goes by time;
+	 * walking it all made the reader quadratic once the kernel dropped */
+	for (struct hnode *n = a->cli_b[cli_hash(la, lp, ra, rp)]; n && seen++ < JOIN_SCAN; n = n->next) {
 		struct xh *h = tlist_entry(n, struct xh, cli_n);
 
 		if (h->laddr != la || h->lport != lp || h->raddr != ra || h->rport != rp || h->claimed)
@@ -196,8 +206,10 @@ void azds_tr_cli_add(struct azds_trace_asm *a, struct xh *h)
 	size_t i = cli_hash(h->laddr, h->lport, h->raddr, h->rport);
 	struct dent *best = NULL;
 
+	unsigned seen = 0;
+
 	hnode_add(&a->cli_b[i], &h->cli_n);
-	for (struct hnode *n = a->dcli_b[i]; n; n = n->next) {
+	for (struct hnode *n = a->dcli_b[i]; n && seen++ < JOIN_SCAN; n = n->next) {
 		struct dent *e = tlist_entry(n, struct dent, cli_n);
 		const struct azds_dec *d = &e->d;
 
@@ -480,22 +492,31 @@ static void place(struct azds_trace_asm *a, struct xh *h)
 }
 
 /* may a hop still unresolved turn out to be a call made while t was served? */
+/*
+ * Could t's serving pod still make a call that belongs below t? Only a
+ * client half of that pod, started within t's window and not yet placed.
+ * The lists are in arrival order: the newest SCAN_MAX of each are looked
+ * at, from the tail. Under load a call deeper than that goes out on its
+ * own with the root's trace id (as a late child does); walking every
+ * list for every waiting root made the reader quadratic.
+ */
 static bool may_have_more(struct azds_trace_asm *a, const struct xh *t)
 {
 	struct tlist *lists[2] = {&a->open, &a->done};
-	unsigned seen = 0;
 
 	if (t->side != XH_SERVER)
 		return false;
-	for (int i = 0; i < 2; i++)
-		for (struct tlist *l = lists[i]->next; l != lists[i]; l = l->next) {
+	for (int i = 0; i < 2; i++) {
+		unsigned seen = 0;
+
+		for (struct tlist *l = lists[i]->prev; l != lists[i] && seen++ < SCAN_MAX; l = l->prev) {
 			const struct xh *x = tlist_entry(l, struct xh, link);
 
-			if (++seen > SCAN_MAX)
-				return true;
-			if (x->start_ns >= t->start_ns && x->start_ns <= t->end_ns)
+			if (x->side == XH_CLIENT && x->laddr == t->laddr && x->start_ns >= t->start_ns &&
+			    x->start_ns <= t->end_ns)
 				return true;
 		}
+	}
 	return false;
 }
 
