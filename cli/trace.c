@@ -126,7 +126,7 @@ int trace_follow_poll(struct trace_follow *tf, const struct trace_filter *flt, b
 	size_t i;
 	int err;
 
-	snprintf(path, sizeof(path), "/v1/traces?after=%" PRIu64 "%s%s", tf->after, wait ? "&follow=true" : "",
+	snprintf(path, sizeof(path), "/v1/traces?limit=10000&after=%" PRIu64 "%s%s", tf->after, wait ? "&follow=true" : "",
 		 flt->show_query ? "&query=true" : "");
 	add_q(path, sizeof(path), "space", flt->space);
 	add_q(path, sizeof(path), "service", flt->service);
