@@ -77,7 +77,23 @@ say "7. The same with the header instead of the host name: azds-route-as: alice"
 show curl -s -H 'azds-route-as: alice' "http://dev.web.localhost:$PORT/api/bikes" -o "$WORK/hdr.json"
 jq -r '"chain:    \(.chain)"' "$WORK/hdr.json"
 
-say "8. Each service's output, prefixed (azds logs; azds up streams it live)"
+say "8. Alice's request hop by hop, from the kernel: azds trace (nothing runs in the pods for it)"
+# two readers of the same request: the lines a user reads, and JSON to check
+$AZ trace -c 1 >"$WORK/trace.txt" 2>"$WORK/trace.err" &
+T1=$!
+$AZ trace -c 1 -o json >"$WORK/trace.json" 2>"$WORK/trace.jerr" &
+T2=$!
+for _ in $(seq 1 100); do
+	grep -q waiting "$WORK/trace.err" 2>/dev/null && grep -q waiting "$WORK/trace.jerr" 2>/dev/null && break
+	sleep 0.05
+done
+echo "\$ $AZ trace -c 1 &"
+show curl -s "http://alice.s.dev.web.localhost:$PORT/api/bikes" -o /dev/null
+for _ in $(seq 1 200); do kill -0 $T1 2>/dev/null || kill -0 $T2 2>/dev/null || break; sleep 0.05; done
+kill $T1 $T2 2>/dev/null || true
+cat "$WORK/trace.txt"
+
+say "9. Each service's output, prefixed (azds logs; azds up streams it live)"
 show $AZ logs api -n dev/alice --tail 3
 
 # the story, checked: a demo that shows the wrong thing fails
@@ -86,6 +102,10 @@ jq -e '.chain == "web (dev) -> api (dev/alice) -> data (dev)" and (.api.greeting
 	"$WORK/alice.json" >/dev/null
 jq -e '.chain == "web (dev) -> api (dev) -> data (dev)"' "$WORK/dev2.json" >/dev/null
 jq -e '.chain == "web (dev) -> api (dev/alice) -> data (dev)"' "$WORK/hdr.json" >/dev/null
+# the trace names each hop's space and why: web and data fall back to dev, api is alice's own
+jq -e '[.hops[] | "\(.caller) -> \(.service)@\(.space) (\(.reason))"] ==
+	["ingress -> web@dev (fell back to dev)", "web -> api@dev/alice (own)", "api -> data@dev (fell back to dev)"]' \
+	"$WORK/trace.json" >/dev/null || { echo "demo: the trace is not the request's path:" >&2; cat "$WORK/trace.json" >&2; exit 1; }
 say "The story holds: alice's route reaches her api; everyone else sees dev's."
 if [ $KEEP = 1 ]; then
 	echo "Left running. Open http://alice.s.dev.web.localhost:$PORT/ and http://dev.web.localhost:$PORT/ in a browser."
