@@ -307,55 +307,12 @@ static __always_inline __u64 wake_flags(void)
 #define DATA_SMALL 128u  /* data bytes of the small record size */
 #define DATA_MEDIUM 256u /* and of the medium one; the large is AZDS_TRACE_CAP */
 
-static __always_inline void emit_data(struct sock *sk, const struct trace_sock *st, __u32 dir, __u64 seq,
-				      __u32 len, __u64 buf, __u32 lim)
+/* the rest of a DATA record, and its submission: r is reserved, n bounded */
+static __always_inline void data_submit(struct azds_trace_rec *r, struct sock *sk, const struct trace_sock *st,
+					__u32 dir, __u64 seq, __u32 len, __u32 n, __u32 flags)
 {
-	struct azds_trace_rec *r;
-	__u32 cap, flags = 0;
-	char first = 0;
-	__u64 n;
-
-	if (bpf_probe_read_user(&first, 1, (void *)buf))
-		flags = AZDS_TR_F_FAULT;
-	else if (first < 'A' || first > 'Z')
-		return;
-	n = len < lim ? len : lim;
-	/*
-	 * Three record sizes: a head of a few dozen bytes takes a 208-byte
-	 * slot, not 592, so the ring holds about three times as many of the
-	 * common ones before it is full. Each reservation needs a constant
-	 * size, hence one call per size; the very register passed on is
-	 * bounded in each branch (the verifier checks it).
-	 */
-	if (n <= DATA_SMALL) {
-		r = bpf_ringbuf_reserve(&trace_rb, AZDS_TRACE_HDR_BYTES + DATA_SMALL, 0);
-		barrier_var(n);
-		if (n > DATA_SMALL)
-			n = DATA_SMALL;
-		if (r && !flags && bpf_probe_read_user(r->data, n, (void *)buf))
-			flags = AZDS_TR_F_FAULT;
-	} else if (n <= DATA_MEDIUM) {
-		r = bpf_ringbuf_reserve(&trace_rb, AZDS_TRACE_HDR_BYTES + DATA_MEDIUM, 0);
-		barrier_var(n);
-		if (n > DATA_MEDIUM)
-			n = DATA_MEDIUM;
-		if (r && !flags && bpf_probe_read_user(r->data, n, (void *)buf))
-			flags = AZDS_TR_F_FAULT;
-	} else {
-		r = bpf_ringbuf_reserve(&trace_rb, sizeof(*r), 0);
-		barrier_var(n);
-		if (n > AZDS_TRACE_CAP)
-			n = AZDS_TRACE_CAP;
-		if (r && !flags && bpf_probe_read_user(r->data, n, (void *)buf))
-			flags = AZDS_TR_F_FAULT;
-	}
-	if (!r) {
-		count(AZDS_TC_DROPPED);
-		return;
-	}
-	cap = (__u32)n;
 	if (flags) {
-		cap = 0;
+		n = 0;
 		count(AZDS_TC_FAULTS);
 	}
 	fill_addrs(r, sk, st);
@@ -365,11 +322,55 @@ static __always_inline void emit_data(struct sock *sk, const struct trace_sock *
 	r->type = AZDS_TR_DATA;
 	r->dir = dir;
 	r->len = len;
-	r->cap = cap;
+	r->cap = n;
 	r->flags = flags;
 	r->pad = 0;
 	bpf_ringbuf_submit(r, wake_flags());
 	count(AZDS_TC_EMITTED);
+}
+
+/*
+ * Three record sizes: a head of a few dozen bytes takes a 208-byte slot,
+ * not 592, so the ring holds about three times as many of the common ones
+ * before it is full. Each reservation needs a constant size, hence one
+ * block per size, each reserving, reading and submitting on its own (6.1's
+ * verifier loses the reservation when the three paths merge before the
+ * submit); the very register passed on is bounded in each (the verifier
+ * checks it).
+ */
+#define DATA_RECORD(room)                                                                   \
+	do {                                                                                \
+		struct azds_trace_rec *r = bpf_ringbuf_reserve(&trace_rb, AZDS_TRACE_HDR_BYTES + (room), 0); \
+		if (!r) {                                                                   \
+			count(AZDS_TC_DROPPED);                                             \
+			return;                                                             \
+		}                                                                           \
+		barrier_var(n);                                                             \
+		if (n > (room))                                                             \
+			n = (room);                                                         \
+		if (!flags && bpf_probe_read_user(r->data, n, (void *)buf))                 \
+			flags = AZDS_TR_F_FAULT;                                            \
+		data_submit(r, sk, st, dir, seq, len, (__u32)n, flags);                     \
+		return;                                                                     \
+	} while (0)
+
+static __always_inline void emit_data(struct sock *sk, const struct trace_sock *st, __u32 dir, __u64 seq,
+				      __u32 len, __u64 buf, __u32 lim)
+{
+	__u32 flags = 0;
+	char first = 0;
+	__u64 n;
+
+	if (bpf_probe_read_user(&first, 1, (void *)buf))
+		flags = AZDS_TR_F_FAULT;
+	else if (first < 'A' || first > 'Z')
+		return;
+	n = len < lim ? len : lim;
+	if (n <= DATA_SMALL)
+		DATA_RECORD(DATA_SMALL);
+	if (n <= DATA_MEDIUM)
+		DATA_RECORD(DATA_MEDIUM);
+	DATA_RECORD(AZDS_TRACE_CAP);
 }
 
 /*

@@ -15,7 +15,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 CACHE=$HERE/.cache
 VM_TIMEOUT=${VM_TIMEOUT:-600}
 # BPF unit tests run in the VM when BUILD_DIR has them (test_steer is required)
-OPTIONAL_BPF_TESTS="test_connect4 test_steer_veth test_sockmap"
+OPTIONAL_BPF_TESTS="test_connect4 test_steer_veth test_sockmap test_trace"
 T0=$(date +%s)
 
 say() { echo "vm-tests: $*"; }
