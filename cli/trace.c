@@ -137,6 +137,8 @@ int trace_follow_poll(struct trace_follow *tf, const struct trace_filter *flt, b
 		return err;
 	items = json_object_get(r.json, "items");
 	json_array_foreach (items, i, it) {
+		if (cli_interrupted)
+			break; /* -c N reached, or Ctrl-C */
 		each(ctx, it);
 		tf->shown++;
 	}
@@ -167,13 +169,16 @@ int trace_follow_poll(struct trace_follow *tf, const struct trace_filter *flt, b
 
 struct out {
 	bool json;
-	unsigned long left; /* requests still to show; 0: no limit */
+	bool limited;       /* -c N */
+	unsigned long left; /* requests still to show */
 };
 
 static void print_one(void *ctx, const json_t *req)
 {
 	struct out *o = ctx;
 
+	if (o->limited && !o->left)
+		return; /* the rest of the batch past -c N */
 	if (o->json) {
 		char *s = json_dumps(req, JSON_COMPACT | JSON_REAL_PRECISION(9));
 
@@ -184,7 +189,7 @@ static void print_one(void *ctx, const json_t *req)
 		trace_print_req(stdout, req, NULL);
 	}
 	fflush(stdout);
-	if (o->left && --o->left == 0)
+	if (o->limited && --o->left == 0)
 		cli_interrupted = 1;
 }
 
@@ -260,6 +265,7 @@ VERB(cmd_trace)
 	flt.space = given;
 	out.json = output_json(output);
 	out.left = count;
+	out.limited = count > 0;
 	if (trace_follow_init(&tf))
 		return EXIT_FAIL;
 	sigaction(SIGINT, &sa, NULL);

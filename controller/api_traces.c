@@ -22,8 +22,6 @@ struct off_ctx {
 	struct ctl *c;
 	__u32 ids[AZDS_TRACE_DEF_MAX_OFF];
 	unsigned n;
-	char gone[16][ST_PATH_MAX]; /* settings of spaces that no longer exist */
-	unsigned ngone;
 };
 
 static int collect_off(void *ctx, const char *key, const char *value)
@@ -35,11 +33,10 @@ static int collect_off(void *ctx, const char *key, const char *value)
 	(void)value;
 	if (strncmp(key, OFF_PREFIX, strlen(OFF_PREFIX)))
 		return 0;
-	if (!x->c->maps_open || azds_space_lookup(&x->c->m, path, &id, NULL)) {
-		if (x->ngone < 16)
-			snprintf(x->gone[x->ngone++], ST_PATH_MAX, "%s", path);
+	/* not in the maps (yet: a first reconcile that failed, a reboot):
+	 * skipped, never forgotten; remove_space deletes a removed space's */
+	if (!x->c->maps_open || azds_space_lookup(&x->c->m, path, &id, NULL))
 		return 0;
-	}
 	if (x->n < AZDS_TRACE_DEF_MAX_OFF)
 		x->ids[x->n++] = id;
 	return 0;
@@ -58,12 +55,6 @@ void ctl_trace_apply(struct ctl *c)
 	}
 	x->c = c;
 	store_setting_each(c->st, collect_off, x);
-	for (unsigned i = 0; i < x->ngone; i++) {
-		char key[ST_PATH_MAX + 16];
-
-		snprintf(key, sizeof(key), OFF_PREFIX "%s", x->gone[i]);
-		store_setting_remove(c->st, key);
-	}
 	store_space_count(c->st, &spaces);
 	on = c->maps_open && azds_config_get(&c->m, &cfg) == 0 && (cfg.flags & AZDS_CFG_TRACE);
 	/* every space switched off: the programs come off too, and cost nothing */
@@ -149,7 +140,7 @@ static void list(struct ctl *c, const struct httpd_req *r, struct httpd_resp *w)
 		return;
 	}
 	if (!after_s)
-		after = tracer_head(c->tr); /* from now on */
+		after = tracer_head(c->tr); /* from now on: answered at once, with where "now" is */
 	if (limit_s && (!parse_u64(limit_s, &limit) || limit == 0 || limit > TRACES_LIMIT_MAX)) {
 		httpd_error(w, 400, "limit=\"%s\": 1 to %d", limit_s, TRACES_LIMIT_MAX);
 		return;
@@ -185,7 +176,11 @@ static void list(struct ctl *c, const struct httpd_req *r, struct httpd_resp *w)
 	}
 	items = json_array();
 	tracer_query(c->tr, after, &f, (size_t)limit, items, &next, &missed);
-	if (!json_array_size(items) && !missed && httpd_query_true(r, "follow") && !c->stopping &&
+	/* wait for something new, but not while the scan moved far past
+	 * what the filter skipped (the next call would rescan it all, and
+	 * what scrolls out of the ring is not the reader's loss) */
+	if (!json_array_size(items) && !missed && after_s && httpd_query_true(r, "follow") && !c->stopping &&
+	    next - after < TRACER_KEEP / 2 &&
 	    !(r->parked_since_ms && httpd_now_ms() - r->parked_since_ms >= TRACES_WAIT_MS)) {
 		json_decref(items);
 		w->park = true;

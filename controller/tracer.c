@@ -34,6 +34,8 @@
 #define RESCAN_NS 1000000000ull    /* decision files looked for again */
 #define COUNTS_NS 500000000ull     /* kernel counters read again */
 #define TICK_NS 100000000ull       /* the assembler's clock moves at most this often */
+#define RETRY_MAX_NS 60000000000ull /* a failing attach is tried again at most this rarely */
+#define TRACER_ANSWER_HOPS 20000  /* hops in one API answer (about 40 MB of JSON at most) */
 #define READER_GONE_NS 15000000000ull /* no API reader for this long: requests are counted, not kept */
 #define DECISIONS_EVERY 2048       /* records between two reads of the decision rings */
 #define SVC_TABLE 4096             /* service ids -> names (open addressing) */
@@ -65,6 +67,8 @@ struct tracer {
 	_Atomic int stop;
 	_Atomic int want;
 	_Atomic __u64 last_reader_ns; /* when an API reader last asked */
+	bool support_known, supported;
+	char support_why[256];
 	__u32 applied[AZDS_TRACE_DEF_MAX_OFF]; /* spaces put in trace_off (the thread's) */
 	unsigned napplied;
 	uint64_t applied_gen;
@@ -332,10 +336,11 @@ static void dec_rescan(struct tracer *t)
 			known |= !strcmp(t->files[i].path, path);
 		if (known || t->nfiles == TRACER_MAX_DECISION_FILES)
 			continue;
-		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK); /* a FIFO must not block us */
 		if (fd < 0)
 			continue;
-		if (fstat(fd, &st) || st.st_uid != 0 || (size_t)st.st_size < sizeof(struct azds_dec_file)) {
+		if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_uid != 0 ||
+		    (size_t)st.st_size < sizeof(struct azds_dec_file)) {
 			close(fd);
 			continue;
 		}
@@ -345,10 +350,12 @@ static void dec_rescan(struct tracer *t)
 			continue;
 		{
 			const struct azds_dec_file *h = p;
-			__u32 nw = h->nworkers;
+			__u32 magic = *(volatile const __u32 *)&h->magic, nw;
 
+			/* the magic first: the router stores it last */
 			atomic_thread_fence(memory_order_acquire);
-			if (h->magic != AZDS_DEC_MAGIC || h->version != AZDS_DEC_VERSION || h->slots != AZDS_DEC_SLOTS ||
+			nw = h->nworkers;
+			if (magic != AZDS_DEC_MAGIC || h->version != AZDS_DEC_VERSION || h->slots != AZDS_DEC_SLOTS ||
 			    nw == 0 || nw > ROUTER_RINGS_MAX || azds_dec_file_bytes(nw) > (size_t)st.st_size) {
 				munmap(p, (size_t)st.st_size);
 				continue; /* not ready yet, or not ours: looked at again */
@@ -442,8 +449,13 @@ static void attach(struct tracer *t)
 	char why[256] = "";
 	int err;
 
-	if (!azds_trace_bpf_supported(why, sizeof(why))) {
-		set_state(t, false, why[0] ? why : "this kernel cannot run the capture programs");
+	/* the verdict is the kernel's: asked once, not at every retry */
+	if (!t->support_known) {
+		t->supported = azds_trace_bpf_supported(t->support_why, sizeof(t->support_why));
+		t->support_known = true;
+	}
+	if (!t->supported) {
+		set_state(t, false, t->support_why[0] ? t->support_why : "this kernel cannot run the capture programs");
 		return;
 	}
 	err = azds_trace_bpf_attach(t->in.pin_dir, AZDS_TRACE_DEF_RING_BYTES, &t->bpf);
@@ -478,6 +490,28 @@ static void apply_off(struct tracer *t)
 	pthread_mutex_unlock(&t->mu);
 	if (t->applied_ok && gen == t->applied_gen)
 		return;
+	if (!t->applied_ok) {
+		/* what is pinned may be an earlier controller's: every id that
+		 * is not wanted goes, not just those this one put there */
+		int fd = azds_trace_map_open(t->in.pin_dir, AZDS_TRACE_PIN_OFF);
+		__u32 key, next, *prev = NULL, gone[256];
+		unsigned ngone = 0;
+
+		while (fd >= 0 && ngone < 256 && bpf_map_get_next_key(fd, prev, &next) == 0) {
+			bool keep = false;
+
+			key = next;
+			prev = &key;
+			for (unsigned j = 0; j < n && !keep; j++)
+				keep = want[j] == key;
+			if (!keep)
+				gone[ngone++] = key;
+		}
+		for (unsigned i = 0; fd >= 0 && i < ngone; i++)
+			bpf_map_delete_elem(fd, &gone[i]);
+		if (fd >= 0)
+			close(fd);
+	}
 	for (unsigned i = 0; i < t->napplied; i++) {
 		bool still = false;
 
@@ -498,7 +532,7 @@ static void apply_off(struct tracer *t)
 static void *run(void *arg)
 {
 	struct tracer *t = arg;
-	__u64 last_scan = 0, last_counts = 0, last_attempt = 0, last_tick = 0;
+	__u64 last_scan = 0, last_counts = 0, last_attempt = 0, last_tick = 0, retry_ns = RESCAN_NS;
 	sigset_t all;
 
 	sigfillset(&all);
@@ -519,13 +553,16 @@ static void *run(void *arg)
 			usleep(POLL_MS * 1000);
 			continue;
 		}
-		if (want && !t->bpf && now - last_attempt >= RESCAN_NS) {
+		if (want && !t->bpf && now - last_attempt >= retry_ns) {
 			last_attempt = now;
 			attach(t);
+			/* a failing attach loads and parses an object: back off */
+			retry_ns = t->bpf ? RESCAN_NS : retry_ns * 2 > RETRY_MAX_NS ? RETRY_MAX_NS : retry_ns * 2;
 		} else if (!want && t->bpf) {
 			detach(t);
 			set_state(t, false, "off");
 		} else if (!want) {
+			retry_ns = RESCAN_NS; /* switched on again: at once */
 			set_state(t, false, "off");
 		}
 		if (now - last_scan >= RESCAN_NS) {
@@ -740,21 +777,29 @@ void tracer_query(struct tracer *t, uint64_t after, const struct tracer_filter *
 	*missed = after + 1 < oldest ? oldest - (after + 1) : 0;
 	n = after + 1 < oldest ? oldest : after + 1;
 	last = t->head;
-	for (; n <= last && ngot < TRACER_KEEP; n++)
+	for (; n <= last && ngot < TRACER_KEEP; n++) {
 		if (t->ring[n % TRACER_KEEP])
 			got[ngot++] = json_incref(t->ring[n % TRACER_KEEP]);
+		else
+			(*missed)++; /* counted, not kept, while no reader asked */
+	}
 	pthread_mutex_unlock(&t->mu);
 	*next = after + 1 < oldest ? oldest - 1 : after;
-	for (size_t i = 0; i < ngot; i++) {
+	for (size_t i = 0, hops = 0; i < ngot; i++) {
 		json_t *j = got[i];
 
-		if (json_array_size(items) < limit) {
+		/* a hop budget keeps an answer well inside HTTPD_MAX_ANSWER */
+		if (json_array_size(items) < limit && hops < TRACER_ANSWER_HOPS) {
 			*next = (uint64_t)json_integer_value(json_object_get(j, "seq"));
-			if (matches(j, f))
+			if (matches(j, f)) {
+				hops += json_array_size(json_object_get(j, "hops"));
 				json_array_append_new(items, f->show_query ? json_incref(j) : without_query(j));
+			}
 		}
 		json_decref(j);
 	}
+	if (ngot == 0 && n > after + 1)
+		*next = n - 1; /* only slots counted as missed */
 	free(got);
 }
 

@@ -150,7 +150,7 @@ static void dec_bind(struct dent *e, struct xh *c)
 	c->have_dec = true;
 }
 
-#define JOIN_SCAN 64 /* entries of one tuple's chain looked at, newest first */
+#define JOIN_SCAN 1024 /* entries of one tuple's chain looked at, newest first (oldest wins: short chains are walked whole) */
 
 /* the oldest unbound, unclaimed client half on the decision's client tuple */
 static struct xh *cli_find(struct azds_trace_asm *a, __be32 la, __be16 lp, __be32 ra, __be16 rp, __u64 before)
@@ -158,9 +158,10 @@ static struct xh *cli_find(struct azds_trace_asm *a, __be32 la, __be16 lp, __be3
 	struct xh *best = NULL;
 	unsigned seen = 0;
 
-	/* newest first, and only the newest JOIN_SCAN: what waits deeper
-	 * lost its other half (dropped records) and only goes by time;
-	 * walking it all made the reader quadratic once the kernel dropped */
+	/* newest first, at most JOIN_SCAN: in step, a tuple's chain is a
+	 * few entries and is walked whole (the oldest wins, so a shorter cap
+	 * pairs wrongly); only after dropped records does it grow, and then
+	 * what waits deepest lost its other half and goes by time */
 	for (struct hnode *n = a->cli_b[cli_hash(la, lp, ra, rp)]; n && seen++ < JOIN_SCAN; n = n->next) {
 		struct xh *h = tlist_entry(n, struct xh, cli_n);
 
