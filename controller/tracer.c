@@ -60,6 +60,25 @@ struct pod_slot {
 	__u32 svc;
 };
 
+/* lookups of the pinned maps, remembered for one routing generation
+ * (a syscall each saved: a hop asks for several) */
+#define POD_CACHE 1024
+#define SPACE_CACHE 256
+
+struct pod_cached {
+	__u64 gen;   /* 0: empty */
+	__be32 addr;
+	bool found;
+	struct azds_pod p;
+};
+
+struct space_cached {
+	__u64 gen;
+	__u32 id;
+	bool found;
+	char path[AZDS_PATH_MAX];
+};
+
 struct tracer {
 	struct azds_inst in;
 	pthread_t th;
@@ -87,6 +106,8 @@ struct tracer {
 	bool model_built;
 	struct svc_slot *svcs;
 	struct pod_slot *pod_svc;
+	struct pod_cached *pod_cache;
+	struct space_cached *space_cache;
 	__s64 mono_to_unix_ns;
 
 	/* shared with readers, under mu */
@@ -200,14 +221,22 @@ static bool m_pod(void *ctx, __be32 addr, char name[AZDS_TRACE_NAME_MAX], __u32 
 		  char service[AZDS_TRACE_NAME_MAX])
 {
 	struct tracer *t = ctx;
-	struct azds_pod p;
+	__u64 gen = azds_gen_read(&t->m) + 1;
+	struct pod_cached *pc = &t->pod_cache[hash32(addr) & (POD_CACHE - 1)];
+	const struct azds_pod *pp;
 	const char *sn = NULL;
 
-	if (bpf_map_lookup_elem(t->m.pods, &addr, &p))
+	if (pc->gen != gen || pc->addr != addr) {
+		pc->gen = gen;
+		pc->addr = addr;
+		pc->found = bpf_map_lookup_elem(t->m.pods, &addr, &pc->p) == 0;
+	}
+	if (!pc->found)
 		return false;
+	pp = &pc->p;
 	model_refresh(t);
-	snprintf(name, AZDS_TRACE_NAME_MAX, "%s", p.name);
-	*space = p.space;
+	snprintf(name, AZDS_TRACE_NAME_MAX, "%s", pp->name);
+	*space = pp->space;
 	for (unsigned i = 0, h = hash32(addr); i < 64; i++) {
 		struct pod_slot *s = &t->pod_svc[(h + i) & (POD_SVC_TABLE - 1)];
 
@@ -225,11 +254,23 @@ static bool m_pod(void *ctx, __be32 addr, char name[AZDS_TRACE_NAME_MAX], __u32 
 static bool m_space_path(void *ctx, __u32 id, char path[AZDS_TRACE_PATH_MAX])
 {
 	struct tracer *t = ctx;
-	struct azds_space sp;
+	__u64 gen = azds_gen_read(&t->m) + 1;
+	struct space_cached *sc = &t->space_cache[hash32(id) & (SPACE_CACHE - 1)];
 
-	if (!id || bpf_map_lookup_elem(t->m.spaces, &id, &sp))
+	if (!id)
 		return false;
-	snprintf(path, AZDS_TRACE_PATH_MAX, "%s", sp.path);
+	if (sc->gen != gen || sc->id != id) {
+		struct azds_space sp;
+
+		sc->gen = gen;
+		sc->id = id;
+		sc->found = bpf_map_lookup_elem(t->m.spaces, &id, &sp) == 0;
+		if (sc->found)
+			snprintf(sc->path, sizeof(sc->path), "%s", sp.path);
+	}
+	if (!sc->found)
+		return false;
+	snprintf(path, AZDS_TRACE_PATH_MAX, "%s", sc->path);
 	return true;
 }
 
@@ -629,13 +670,15 @@ int tracer_start(struct tracer **out, const struct azds_inst *in)
 	t->ring = calloc(TRACER_KEEP, sizeof(*t->ring));
 	t->svcs = calloc(SVC_TABLE, sizeof(*t->svcs));
 	t->pod_svc = calloc(POD_SVC_TABLE, sizeof(*t->pod_svc));
+	t->pod_cache = calloc(POD_CACHE, sizeof(*t->pod_cache));
+	t->space_cache = calloc(SPACE_CACHE, sizeof(*t->space_cache));
 	model.ctx = t;
 	model.pod = m_pod;
 	model.space_path = m_space_path;
 	model.service_name = m_service_name;
 	model.vip_name = m_vip_name;
 	t->mono_to_unix_ns = mono_to_unix();
-	if (t->ring && t->svcs && t->pod_svc)
+	if (t->ring && t->svcs && t->pod_svc && t->pod_cache && t->space_cache)
 		t->as = azds_trace_asm_new(&model, NULL, on_request, t);
 	if (!t->as) {
 		tracer_stop(t);
@@ -671,6 +714,8 @@ void tracer_stop(struct tracer *t)
 	free(t->ring);
 	free(t->svcs);
 	free(t->pod_svc);
+	free(t->pod_cache);
+	free(t->space_cache);
 	pthread_mutex_destroy(&t->mu);
 	free(t);
 }
