@@ -165,6 +165,13 @@ sed -i 's/VERSION = "v1"/VERSION = "v2"/' "$P/app.py"
 wait_log "$WORK/up.log" "Restarted hello" || bad "a save was not acted on: $(tail -5 "$WORK/up.log")"
 body=$(wait_body "$VIP" "hello v2")
 expect_contains "an edit shows in the next request" "$body" "hello v2 from dev"
+# its HTTP traces come between the output lines (Dev Spaces did it with a sidecar; here the kernel)
+probe client get "$VIP" /traced-by-up >/dev/null
+wait_log "$WORK/up.log" "GET /traced-by-up" || bad "azds up showed no trace: $(tail -5 "$WORK/up.log")"
+expect_contains "azds up shows its service's HTTP traces, prefixed" "$(grep 'GET /traced-by-up' "$WORK/up.log")" \
+	"hello: "
+expect_contains "... naming the caller, the space that served it and why" \
+	"$(grep 'GET /traced-by-up' "$WORK/up.log")" "client -> hello@dev (own)  GET /traced-by-up  200"
 expect_contains "... said in one line with its time, one file synced" "$(grep 'Restarted hello' "$WORK/up.log")" \
 	" ms (1 file synced: app.py)"
 restarts=$(grep -c 'Restarted hello' "$WORK/up.log")
