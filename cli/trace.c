@@ -51,9 +51,11 @@ int trace_follow_init(struct trace_follow *tf)
 	return 0;
 }
 
-static void print_time(FILE *f, const json_t *req)
+/* the hop's own start (start_ms), else its request's */
+static void print_time(FILE *f, const json_t *req, const json_t *hop)
 {
-	json_int_t ms = json_integer_value(json_object_get(req, "time"));
+	json_t *st = json_object_get(hop, "start_ms");
+	json_int_t ms = json_integer_value(st ? st : json_object_get(req, "time"));
 	time_t s = (time_t)(ms / 1000);
 	struct tm tm;
 
@@ -106,7 +108,7 @@ void trace_print_req(FILE *f, const json_t *req, const char *prefix)
 		else
 			snprintf(st, sizeof(st), "-");
 		fputs(prefix ? prefix : "", f);
-		print_time(f, req);
+		print_time(f, req, h);
 		fprintf(f, "  %s  %*s%s -> %s%s%s (%s)  %s %s  %s  %.1f ms%s\n", or_dash(space), depth * 2, "",
 			or_dash(jstr(h, "caller", "")), or_dash(jstr(h, "service", *pod ? pod : "")), *served ? "@" : "",
 			served, or_dash(jstr(h, "reason", "")), or_dash(jstr(h, "method", "")),

@@ -12,6 +12,25 @@ static json_t *ms(__u64 from, __u64 to)
 	return json_real(round(v * 1000) / 1000);
 }
 
+/*
+ * A JSON string of bytes a pod sent: jansson refuses invalid UTF-8 (a
+ * route-as or header value of obs-text bytes), and a refused value must
+ * not lose the hop: such bytes become '?'.
+ */
+static json_t *text(const char *v)
+{
+	json_t *j = json_string(v);
+	char buf[AZDS_TRACE_TARGET_MAX];
+	size_t i;
+
+	if (j)
+		return j;
+	for (i = 0; v[i] && i < sizeof(buf) - 1; i++)
+		buf[i] = (unsigned char)v[i] < 0x80 ? v[i] : '?';
+	buf[i] = 0;
+	return json_string(buf);
+}
+
 static json_t *headers(const struct azds_trace_msg *m)
 {
 	json_t *o = json_object();
@@ -30,11 +49,11 @@ static json_t *headers(const struct azds_trace_msg *m)
 				memcpy(buf, ov, ol);
 				memcpy(buf + ol, ", ", 2);
 				memcpy(buf + ol + 2, h->value, nl + 1);
-				json_object_set_new(o, h->name, json_string(buf));
+				json_object_set_new(o, h->name, text(buf));
 			}
 			continue;
 		}
-		json_object_set_new(o, h->name, json_string(h->value));
+		json_object_set_new(o, h->name, text(h->value));
 	}
 	return o;
 }
@@ -49,11 +68,13 @@ static json_t *hop_json(const struct azds_trace_hop *h, const struct azds_trace_
 	target[sizeof(target) - 1] = 0;
 	if (!o->show_query && (q = strchr(target, '?')))
 		*q = 0;
-	j = json_pack("{s:I,s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:i}", "id", (json_int_t)h->id,
-		      "parent", (json_int_t)h->parent, "caller", h->caller, "caller_pod", h->caller_pod, "caller_space",
-		      h->caller_space, "service", h->service, "pod", h->pod, "space", h->space, "asked_space",
-		      h->asked_space, "reason", h->reason, "method", h->method, "target", target, "route_as",
-		      h->route_as, "traceparent", h->traceparent, "status", h->status);
+	j = json_pack("{s:I,s:I,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:i,s:I}", "id", (json_int_t)h->id,
+		      "parent", (json_int_t)h->parent, "caller", text(h->caller), "caller_pod", text(h->caller_pod),
+		      "caller_space", text(h->caller_space), "service", text(h->service), "pod", text(h->pod), "space",
+		      text(h->space), "asked_space", text(h->asked_space), "reason", text(h->reason), "method",
+		      text(h->method), "target", text(target), "route_as", text(h->route_as), "traceparent",
+		      text(h->traceparent), "status", h->status, "start_ms",
+		      (json_int_t)(((__s64)h->start_ns + o->mono_to_unix_ns) / 1000000));
 	if (!j)
 		return NULL;
 	json_object_set_new(j, "duration_ms", ms(h->start_ns, h->end_ns));
