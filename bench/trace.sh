@@ -79,15 +79,16 @@ for r in $(seq 1 "$ROUNDS"); do
 		out=$(load 0)
 		t1=$(date +%s.%N)
 		rec1=$(status read)
-		rps=$(num "$out" achieved_rps)
+		rps=$(num "$out" achieved_rps) || exit 1
 		lat=$(load 1000)
-		p50=$(num "$lat" p50_us)
+		p50=$(num "$lat" p50_us) || exit 1
 		echo "$r $mode $rps $p50 $((rec1 - rec0)) $t0 $t1" >>"$RES"
 		say "  round $r capture $mode: $rps req/s, p50 at 1000/s $p50 us"
 	done
 done
 capture on
 dropped=$(status dropped)
+[[ "$dropped" =~ ^[0-9]+$ ]] || { echo "azds bench trace: the drop count is \"$dropped\"" >&2; exit 1; }
 median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 on_rps=$(awk '$2 == "on" { print $3 }' "$RES" | median)
 off_rps=$(awk '$2 == "off" { print $3 }' "$RES" | median)

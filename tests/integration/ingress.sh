@@ -32,15 +32,6 @@ api() { # api METHOD PATH [BODY]: the body, then " STATUS"
 	curl -s --max-time 20 --unix-socket "$SOCK" -X "$m" -w ' %{http_code}' ${1:+-d "$1"} "http://azds$p"
 }
 
-# a free port on loopback (the ingress's, the port-in-use one)
-free_port() {
-	local p
-	for p in $(shuf -i 20000-45000 -n 50); do
-		[ -z "$(ss -Hltn "sport = :$p")" ] && { echo "$p"; return 0; }
-	done
-	return 1
-}
-
 # start_ctl [run options...]: the daemon, as `azds controller start` runs it
 start_ctl() {
 	local i

@@ -86,6 +86,25 @@ pod_addr() {
 	$CTL pod list | awk -v p="$1" '$1 == p { print $2 }'
 }
 
+# a free port on loopback (an ingress of the test's own: another instance may hold the default)
+free_port() {
+	local p
+	for p in $(shuf -i 20000-45000 -n 50); do
+		[ -z "$(ss -Hltn "sport = :$p")" ] && { echo "$p"; return 0; }
+	done
+	return 1
+}
+
+# daemon_up: a fresh instance under the controller daemon (after the test's
+# own cleanup of a crashed earlier run), its ingress on a free port ($IPORT)
+daemon_up() {
+	cleanup
+	mkdir -p "$WORK"
+	IPORT=$(free_port) || { echo "no free port"; exit 1; }
+	"$BIN/azds" -i "$INST" controller start --ingress-port "$IPORT" >"$WORK/start.log" 2>&1 ||
+		{ cat "$WORK/start.log"; exit 1; }
+}
+
 # topology: dev {web, api, echo(tcp)}, dev/alice {api, echo(tcp)}, dev/alice/x {}
 setup_topology() {
 	$CTL stop >/dev/null 2>&1 # leftovers of a crashed run

@@ -22,11 +22,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-cleanup # a crashed earlier run's instance
-mkdir -p "$WORK"
-# an ingress port of its own: another instance on the node may hold the default
-IPORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-$AZDS controller start --ingress-port "$IPORT" >"$WORK/start.log" 2>&1 || { cat "$WORK/start.log"; exit 1; }
+daemon_up
 $AZDS space select -n dev -y >/dev/null || bad "select dev"
 $AZDS pod run client -n dev >/dev/null || bad "pod run client (bare)"
 
