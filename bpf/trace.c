@@ -17,16 +17,10 @@ struct azds_trace_bpf {
 	struct trace *skel;
 };
 
-static bool tr_verbose;
-
-void azds_trace_bpf_verbose(bool on)
-{
-	tr_verbose = on;
-}
-
+/* libbpf's messages (a verifier log) only when AZDS_TRACE_VERBOSE is set */
 static int print_fn(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-	if (!tr_verbose)
+	if (!getenv("AZDS_TRACE_VERBOSE"))
 		return 0;
 	if (level == LIBBPF_DEBUG)
 		return 0;
@@ -241,7 +235,7 @@ int azds_trace_map_open(const char *pin_dir, const char *name)
 	return fd < 0 ? -errno : fd;
 }
 
-int azds_trace_counts_fd(int counts_fd, __u64 out[AZDS_TC__COUNT])
+static int azds_trace_counts_fd(int counts_fd, __u64 out[AZDS_TC__COUNT])
 {
 	int ncpu = libbpf_num_possible_cpus();
 

@@ -54,8 +54,7 @@ int azds_trace_bpf_prog_ids(const struct azds_trace_bpf *t, __u32 *ids, size_t m
 /* Open one of capture's pinned maps (AZDS_TRACE_PIN_*) by path: an fd the caller closes, or -errno. */
 int azds_trace_map_open(const char *pin_dir, const char *name);
 
-/* trace_counts summed over CPUs, from its fd or by path. Returns 0 or -errno. */
-int azds_trace_counts_fd(int counts_fd, __u64 out[AZDS_TC__COUNT]);
+/* trace_counts summed over CPUs. Returns 0 or -errno. */
 int azds_trace_counts(const char *pin_dir, __u64 out[AZDS_TC__COUNT]);
 
 /*
@@ -73,7 +72,6 @@ int azds_trace_space_set(const char *pin_dir, __u32 space, bool on);
  */
 bool azds_trace_bpf_supported(char *why, size_t len);
 
-/* Route libbpf's messages for capture's loads to stderr (default: quiet). */
-void azds_trace_bpf_verbose(bool on);
+/* libbpf's messages for capture's loads go to stderr when AZDS_TRACE_VERBOSE is set (default: quiet). */
 
 #endif

@@ -30,7 +30,6 @@
 #include "dataplane.h"
 
 #define POLL_MS 10
-#define ROUTER_RINGS_MAX 64         /* workers of one router (ROUTER_MAX_WORKERS) */
 #define RESCAN_NS 1000000000ull    /* decision files looked for again */
 #define COUNTS_NS 500000000ull     /* kernel counters read again */
 #define TICK_NS 100000000ull       /* the assembler's clock moves at most this often */
@@ -47,7 +46,7 @@ struct dec_file {
 	void *base;
 	size_t len;
 	__u32 nworkers;
-	__u64 next[ROUTER_RINGS_MAX];
+	__u64 next[AZDS_DEC_MAX_WORKERS];
 };
 
 struct svc_slot {
@@ -397,7 +396,7 @@ static void dec_rescan(struct tracer *t)
 			atomic_thread_fence(memory_order_acquire);
 			nw = h->nworkers;
 			if (magic != AZDS_DEC_MAGIC || h->version != AZDS_DEC_VERSION || h->slots != AZDS_DEC_SLOTS ||
-			    nw == 0 || nw > ROUTER_RINGS_MAX || azds_dec_file_bytes(nw) > (size_t)st.st_size) {
+			    nw == 0 || nw > AZDS_DEC_MAX_WORKERS || azds_dec_file_bytes(nw) > (size_t)st.st_size) {
 				munmap(p, (size_t)st.st_size);
 				continue; /* not ready yet, or not ours: looked at again */
 			}

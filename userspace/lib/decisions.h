@@ -31,6 +31,7 @@
 #define AZDS_DEC_MAGIC 0x617a6463u /* "azdc" */
 #define AZDS_DEC_VERSION 1u
 #define AZDS_DEC_SLOTS 8192u /* per worker, a power of two */
+#define AZDS_DEC_MAX_WORKERS 64u /* rings in one file: a router's workers (ROUTER_MAX_WORKERS) */
 #define AZDS_DEC_FILE "decisions"
 
 /* why the router sent the request where it did */

@@ -359,20 +359,21 @@ static void publish(struct session *s, __u32 start, const struct route *rt, __u1
 	azds_dec_put(r->dec, &d);
 }
 
-static void route_error(struct session *s, enum route_result rr, const struct route *rt)
+/* the reply to a request that cannot be routed; returns its status */
+static int route_error(struct session *s, enum route_result rr, const struct route *rt)
 {
 	switch (rr) {
 	case ROUTE_NO_SERVICE:
 		/* through the ingress the name was the client's choice: not found */
 		session_reply(s, s->ingress ? 404 : 502, "azds: no service \"%s\" in %s", s->vip.name, rt->chain);
-		break;
+		return s->ingress ? 404 : 502;
 	case ROUTE_NO_ENDPOINT:
 		session_reply(s, 503, "azds: no endpoint for service \"%s\" in %s", s->vip.name, rt->chain);
-		break;
+		return 503;
 	default:
 		session_reply(s, 502, "azds: caller %s is not a pod of any space and no azds-route-as was given",
 			      inet_ntoa(s->peer.sin_addr));
-		break;
+		return 502;
 	}
 }
 
@@ -814,14 +815,15 @@ static bool step_request_head(struct session *s)
 		ins[0] = 0;
 	rres = route_pick(&r->rm, start, s->vip.svc, r->rr++, &rt);
 	if (rres != ROUTE_OK) {
-		publish(s, start, NULL, AZDS_DEC_REPLY,
-			rres == ROUTE_NO_ENDPOINT ? 503 : rres == ROUTE_NO_SERVICE && s->ingress ? 404 : 502);
-		route_error(s, rres, &rt);
+		/* the reply is queued, not sent: published after it with its status */
+		publish(s, start, NULL, AZDS_DEC_REPLY, (__u16)route_error(s, rres, &rt));
 		return true;
 	}
 	if (!use_upstream(s, &rt.backend, false)) {
-		publish(s, start, NULL, AZDS_DEC_REPLY, conn_budget(r) ? 502 : 503);
-		if (!conn_budget(r))
+		bool full = !conn_budget(r);
+
+		publish(s, start, NULL, AZDS_DEC_REPLY, full ? 503 : 502);
+		if (full)
 			session_reply(s, 503, "azds: the router is at its limit of %u connections (--max-conns)",
 				      r->cfg.max_conns);
 		else

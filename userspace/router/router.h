@@ -12,6 +12,7 @@
 #include "decisions.h"
 
 #define ROUTER_MAX_WORKERS 64
+_Static_assert(ROUTER_MAX_WORKERS <= AZDS_DEC_MAX_WORKERS, "a decision ring per worker");
 #define POOL_BUCKETS 1024
 
 /* Router settings: one table with defaults and bounds (see main.c). */

@@ -157,7 +157,6 @@ struct dirst {
 	/* a head that continues in the next call (redacted copy) */
 	char *part;
 	size_t part_len;
-	__u64 part_seq; /* stream offset of the head's first byte */
 	__u64 part_end; /* stream offset just past the bytes held */
 	__u64 part_ts;
 	bool part_skip; /* the continuation's first line is a credential's value */

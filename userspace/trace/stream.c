@@ -329,7 +329,6 @@ static void parse_at(struct azds_trace_asm *a, struct conn *c, const struct azds
 				ds->known = false;
 				return;
 			}
-			ds->part_seq = r->seq + o;
 			ds->part_end = r->seq + r->len;
 			ds->part_ts = r->ts_ns;
 			ds->known = false;
