@@ -2,12 +2,22 @@
 # SPDX-License-Identifier: MIT
 # What HTTP trace capture costs (issue 9), in one run, under the controller
 # daemon: keep-alive through the router from a client pod to a backend pod
-# in dev/alice, with capture on and off (the node-wide switch: off detaches
-# the programs), interleaved ROUNDS times:
-#   - maximum keep-alive req/s (closed loop, 16 connections): on / off;
-#   - p50 at 1,000 req/s (open loop): on minus off;
+# in dev/alice, interleaved ROUNDS times in three modes:
+#   watched: capture on, and `azds trace -o json` following every request
+#            (the reader assembles them all);
+#   off:     the node-wide switch off (the programs detached);
+#   on:      capture on and nobody watching (the reader takes the records
+#            in and passes them over: what capture costs when left on).
+# For each:
+#   - maximum keep-alive req/s (closed loop, 16 connections), against off;
+#   - p50 at 1,000 req/s (open loop), minus off's;
 #   - the reader's sustained records per second (kernel records it took in
-#     during the maximum-throughput runs, per second) and records lost.
+#     during the watched maximum-throughput runs, per second) and records lost;
+#   - the capture programs' own CPU time per request, from the kernel's BPF
+#     statistics (kernel.bpf_stats_enabled, for one more 1,000 req/s run):
+#     the programs run inside the request's send and receive calls, so this
+#     is what capture adds to a request's latency in the kernel, measured
+#     exactly where the p50s above differ by less than the run-to-run noise.
 # usage: bench/trace.sh BUILD_BIN_DIR [SECONDS] [ROUNDS] [json]   (root; instance "bntr")
 # Every figure must be a number: a missing or zero figure fails the run.
 set -u
@@ -26,7 +36,9 @@ cleanup() {
 	$CTL purge >/dev/null 2>&1
 	rm -rf "$W"
 }
-trap cleanup EXIT
+WPID=
+STATS0=$(sysctl -n kernel.bpf_stats_enabled 2>/dev/null || echo 0)
+trap 'cleanup; [ -n "$WPID" ] && kill "$WPID" 2>/dev/null; sysctl -qw kernel.bpf_stats_enabled="$STATS0"' EXIT
 trap 'exit 130' INT TERM
 say() { [ "$FORMAT" = json ] || echo "$@"; }
 
@@ -47,13 +59,30 @@ for _ in $(seq 1 200); do
 done
 
 status() { $AZ controller status -o json | jq -r ".trace.$1"; }
-capture() { # on|off: and wait until the reader says so
-	local want=capturing i
-	[ "$1" = off ] && want=off
-	$AZ controller set trace "$1" >/dev/null || exit 1
-	for i in $(seq 1 200); do [ "$(status state)" = "$want" ] && return 0; sleep 0.05; done
-	echo "azds bench trace: capture did not turn $1 ($(status reason))" >&2
+capture() { # on|off|watched: and wait until the reader says so
+	local want=capturing sw=on i
+	[ "$1" = off ] && want=off sw=off
+	$AZ controller set trace "$sw" >/dev/null || exit 1
+	for i in $(seq 1 200); do [ "$(status state)" = "$want" ] && break; sleep 0.05; done
+	[ "$(status state)" = "$want" ] || { echo "azds bench trace: capture did not turn $sw ($(status reason))" >&2; exit 1; }
+	if [ "$1" = watched ]; then
+		$AZ trace -o json >"$W/watched.out" 2>"$W/watched.err" &
+		WPID=$!
+		for i in $(seq 1 200); do [ "$(status watched)" = true ] && return 0; sleep 0.05; done
+		echo "azds bench trace: azds trace did not start: $(cat "$W/watched.err")" >&2
+		exit 1
+	fi
+	# nobody watching: the reader stops assembling 15 s after the last ask
+	for i in $(seq 1 400); do [ "$(status watched)" = false ] && return 0; sleep 0.05; done
+	echo "azds bench trace: the reader still counts a watcher" >&2
 	exit 1
+}
+unwatch() {
+	[ -n "$WPID" ] || return 0
+	kill -INT "$WPID" 2>/dev/null
+	wait "$WPID"
+	WPID=
+	[ -s "$W/watched.out" ] || { echo "azds bench trace: azds trace showed nothing while watched" >&2; exit 1; }
 }
 load() { # RATE: one azds-load run's JSON
 	$INIT exec --pod client -- "$BIN/azds-load" --target "$VIP" -H 'azds-route-as: alice' --duration "$DUR" \
@@ -72,7 +101,7 @@ num() { # JSON FIELD: the number, or the run fails
 RES=$W/rounds
 : >"$RES"
 for r in $(seq 1 "$ROUNDS"); do
-	for mode in on off; do
+	for mode in watched off on; do
 		capture "$mode"
 		rec0=$(status read)
 		t0=$(date +%s.%N)
@@ -82,35 +111,59 @@ for r in $(seq 1 "$ROUNDS"); do
 		rps=$(num "$out" achieved_rps) || exit 1
 		lat=$(load 1000)
 		p50=$(num "$lat" p50_us) || exit 1
+		unwatch
 		echo "$r $mode $rps $p50 $((rec1 - rec0)) $t0 $t1" >>"$RES"
 		say "  round $r capture $mode: $rps req/s, p50 at 1000/s $p50 us"
 	done
 done
 capture on
+# the programs' run time and runs (all azds_tr_* programs: one instance at a time)
+progs() { bpftool prog show -j | jq -r '[.[] | select(.name | startswith("azds_tr_"))] |
+	"\(map(.run_time_ns // 0) | add // 0) \(map(.run_cnt // 0) | add // 0)"'; }
+sysctl -qw kernel.bpf_stats_enabled=1 || { echo "azds bench trace: cannot enable BPF statistics" >&2; exit 1; }
+read -r ns0 cnt0 <<<"$(progs)"
+lat=$($INIT exec --pod client -- "$BIN/azds-load" --target "$VIP" -H 'azds-route-as: alice' --duration "$DUR" \
+	--warmup 0 --connections 16 --rate 1000 -o json)
+read -r ns1 cnt1 <<<"$(progs)"
+sysctl -qw kernel.bpf_stats_enabled="$STATS0"
+nreq=$(num "$lat" requests) || exit 1
+prog_ns=$(awk -v a="$ns0" -v b="$ns1" -v n="$nreq" 'BEGIN { printf "%.0f", (b - a) / n }')
+prog_runs=$(awk -v a="$cnt0" -v b="$cnt1" -v n="$nreq" 'BEGIN { printf "%.1f", (b - a) / n }')
+num "{\"v\":$prog_ns}" v >/dev/null || exit 1
 dropped=$(status dropped)
 [[ "$dropped" =~ ^[0-9]+$ ]] || { echo "azds bench trace: the drop count is \"$dropped\"" >&2; exit 1; }
 median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-on_rps=$(awk '$2 == "on" { print $3 }' "$RES" | median)
-off_rps=$(awk '$2 == "off" { print $3 }' "$RES" | median)
-on_p50=$(awk '$2 == "on" { print $4 }' "$RES" | median)
-off_p50=$(awk '$2 == "off" { print $4 }' "$RES" | median)
-rec_s=$(awk '$2 == "on" { print $5 / ($7 - $6) }' "$RES" | median)
-diff_pct=$(awk -v a="$on_rps" -v b="$off_rps" 'BEGIN { printf "%.2f", (b - a) * 100 / b }')
-added=$(awk -v a="$on_p50" -v b="$off_p50" 'BEGIN { printf "%.1f", a - b }')
+col() { awk -v m="$1" -v c="$2" '$2 == m { print $c }' "$RES" | median; }
+on_rps=$(col on 3) off_rps=$(col off 3) wa_rps=$(col watched 3)
+on_p50=$(col on 4) off_p50=$(col off 4) wa_p50=$(col watched 4)
+rec_s=$(awk '$2 == "watched" { print $5 / ($7 - $6) }' "$RES" | median)
+pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b - a) * 100 / b }'; }
+dif() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a - b }'; }
+diff_pct=$(pct "$on_rps" "$off_rps") wa_pct=$(pct "$wa_rps" "$off_rps")
+added=$(dif "$on_p50" "$off_p50") wa_added=$(dif "$wa_p50" "$off_p50")
 if ! awk -v v="$rec_s" 'BEGIN { exit !(v > 0) }'; then
-	echo "azds bench trace: the reader took in no records with capture on" >&2
+	echo "azds bench trace: the reader took in no records while watched" >&2
 	exit 1
 fi
 if [ "$FORMAT" = json ]; then
 	jq -n --argjson on "$on_rps" --argjson off "$off_rps" --argjson d "$diff_pct" --argjson p1 "$on_p50" \
 		--argjson p0 "$off_p50" --argjson a "$added" --argjson rs "$rec_s" --argjson dr "$dropped" \
-		--argjson n "$ROUNDS" '{rounds: $n, rps_on: $on, rps_off: $off, rps_diff_pct: $d, p50_on_us: $p1,
-		p50_off_us: $p0, p50_added_us: $a, reader_records_per_s: $rs, records_dropped: $dr}'
+		--argjson wr "$wa_rps" --argjson wd "$wa_pct" --argjson wp "$wa_p50" --argjson wa "$wa_added" \
+		--argjson pn "$prog_ns" --argjson pr "$prog_runs" \
+		--argjson n "$ROUNDS" '{rounds: $n, programs_ns_per_request: $pn, program_runs_per_request: $pr, rps_on: $on, rps_off: $off, rps_diff_pct: $d, p50_on_us: $p1,
+		p50_off_us: $p0, p50_added_us: $a, rps_watched: $wr, rps_watched_diff_pct: $wd,
+		p50_watched_us: $wp, p50_watched_added_us: $wa, reader_records_per_s: $rs, records_dropped: $dr}'
 else
 	printf '\nHTTP trace capture, keep-alive through the router (median of %s interleaved rounds, %s s each)\n' "$ROUNDS" "$DUR"
-	printf '%-44s %12s %12s %10s\n' measure "capture on" "capture off" difference
-	printf '%-44s %12s %12s %9s%%\n' "max req/s (closed loop, 16 connections)" "$on_rps" "$off_rps" "$diff_pct"
-	printf '%-44s %12s %12s %8s us\n' "p50 at 1,000 req/s (us)" "$on_p50" "$off_p50" "$added"
-	printf '%-44s %12s\n' "reader: records taken in per second" "$rec_s"
-	printf '%-44s %12s\n' "records dropped (ring buffer full)" "$dropped"
+	printf '%-40s %11s %11s %11s %9s %9s\n' measure "off" "on" "watched" "on: cost" "watched"
+	printf '%-40s %11s %11s %11s %8s%% %8s%%\n' "max req/s (closed loop, 16 connections)" "$off_rps" "$on_rps" \
+		"$wa_rps" "$diff_pct" "$wa_pct"
+	printf '%-40s %11s %11s %11s %6s us %6s us\n' "p50 at 1,000 req/s (us)" "$off_p50" "$on_p50" "$wa_p50" \
+		"$added" "$wa_added"
+	printf '%-40s %11s\n' "programs' CPU per request (ns)" "$prog_ns"
+	printf '%-40s %11s\n' "program runs per request" "$prog_runs"
+	printf '%-40s %11s\n' "reader, watched: records per second" "$rec_s"
+	printf '%-40s %11s\n' "records dropped (ring buffer full)" "$dropped"
+	echo "(on: capture on, nobody watching; watched: azds trace -o json following every request;"
+	echo " cost: req/s lost against off, in %, and p50 added, in us)"
 fi

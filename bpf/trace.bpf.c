@@ -221,9 +221,20 @@ static __always_inline struct trace_sock *pod_sock(struct sock *sk)
 	return st;
 }
 
-static __always_inline bool space_off(__u32 space)
+/*
+ * Whether records are wanted at all: the controller's reader clears it
+ * while nobody watches (azds_trace_bpf_publish; trace_load.h), and the
+ * programs then keep only each socket's offsets, so that capture left on
+ * costs the no-record path and the streams stay whole for the next
+ * watcher. A global in the object's own data: one load, no map call, and
+ * the controller sets it by a store to the mapped page.
+ */
+volatile __u32 azds_trace_publish = 1;
+
+/* no records for this space's pods (offsets only): nobody watches, or it is switched off */
+static __always_inline bool unrecorded(__u32 space)
 {
-	return bpf_map_lookup_elem(&trace_off, &space) != NULL;
+	return !azds_trace_publish || bpf_map_lookup_elem(&trace_off, &space) != NULL;
 }
 
 static __always_inline void fill_addrs(struct azds_trace_rec *r, const struct sock *sk, const struct trace_sock *st)
@@ -280,7 +291,7 @@ static __always_inline void call_enter(struct socket *sock, struct msghdr *msg, 
 	__u64 buf;
 	__u32 lim;
 
-	if (!st || space_off(st->space) || !user_start(msg, &buf, &lim) || !lim)
+	if (!st || unrecorded(st->space) || !user_start(msg, &buf, &lim) || !lim)
 		return;
 	tt = bpf_task_storage_get(&trace_task, bpf_get_current_task_btf(), NULL,
 				  BPF_LOCAL_STORAGE_GET_F_CREATE);
@@ -388,7 +399,7 @@ static __always_inline void moved(struct sock *sk, struct trace_sock *st, __u32 
 		seq = __sync_fetch_and_add(&st->sent, (__u64)ret);
 	else
 		seq = __sync_fetch_and_add(&st->recvd, (__u64)ret);
-	if (buf && !space_off(st->space))
+	if (buf && !unrecorded(st->space))
 		emit_data(sk, st, dir, seq, (__u32)ret, buf, lim);
 }
 
@@ -620,14 +631,14 @@ int BPF_PROG(azds_tr_state, struct sock *sk, int oldstate, int newstate)
 		st->sent = 0;
 		st->recvd = 0;
 		keep_tuple(st, sk);
-		if (!space_off(st->space))
+		if (!unrecorded(st->space))
 			emit_conn(sk, st, AZDS_TR_OPEN, oldstate == TCP_SYN_SENT ? AZDS_TR_F_ACTIVE : 0);
 	} else if (newstate == TCP_CLOSE && oldstate != TCP_CLOSE && oldstate != TCP_SYN_SENT) {
 		/* (a failed connect never opened: no CLOSE for it) */
 		if (!sk || sk->sk_protocol != IPPROTO_TCP)
 			return 0;
 		st = bpf_sk_storage_get(&trace_socks, sk, NULL, 0);
-		if (st && !space_off(st->space))
+		if (st && !unrecorded(st->space))
 			emit_conn(sk, st, AZDS_TR_CLOSE, 0);
 	}
 	return 0;

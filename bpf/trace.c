@@ -207,6 +207,13 @@ int azds_trace_bpf_ring_fd(const struct azds_trace_bpf *t)
 	return bpf_map__fd(t->skel->maps.trace_rb);
 }
 
+void azds_trace_bpf_publish(struct azds_trace_bpf *t, bool on)
+{
+	/* the object's .data is mapped: a store, no syscall (the programs
+	 * read it with a plain load, so a new value shows at their next run) */
+	__atomic_store_n(&t->skel->data->azds_trace_publish, on ? 1u : 0u, __ATOMIC_RELEASE);
+}
+
 int azds_trace_bpf_prog_ids(const struct azds_trace_bpf *t, __u32 *ids, size_t max)
 {
 	struct bpf_program *p;

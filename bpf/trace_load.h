@@ -48,6 +48,14 @@ void azds_trace_bpf_detach(struct azds_trace_bpf *t);
 /* trace_rb of an attached handle, for ring_buffer__new (owned by the handle). */
 int azds_trace_bpf_ring_fd(const struct azds_trace_bpf *t);
 
+/*
+ * Records published (on, the default after attach) or only offsets kept
+ * (off: the programs' no-record path; OPEN, CLOSE and DATA records are not
+ * made, each socket's stream offsets still move). Cheap enough to call
+ * from any thread while the handle is attached (a store to mapped memory).
+ */
+void azds_trace_bpf_publish(struct azds_trace_bpf *t, bool on);
+
 /* The ids of the handle's programs (tests: what must be gone after detach); returns how many. */
 int azds_trace_bpf_prog_ids(const struct azds_trace_bpf *t, __u32 *ids, size_t max);
 

@@ -47,6 +47,7 @@ int trace_follow_init(struct trace_follow *tf)
 	tf->after = (uint64_t)json_integer_value(json_object_get(r.json, "next"));
 	tf->dropped0 = tf->dropped = (uint64_t)json_integer_value(json_object_get(r.json, "dropped"));
 	tf->dec_missed0 = tf->dec_missed = (uint64_t)json_integer_value(json_object_get(r.json, "decisions_missed"));
+	tf->pauses = (uint64_t)json_integer_value(json_object_get(r.json, "pauses"));
 	api_reply_free(&r);
 	return 0;
 }
@@ -128,7 +129,7 @@ int trace_follow_poll(struct trace_follow *tf, const struct trace_filter *flt, b
 	size_t i;
 	int err;
 
-	snprintf(path, sizeof(path), "/v1/traces?limit=10000&after=%" PRIu64 "%s%s", tf->after, wait ? "&follow=true" : "",
+	snprintf(path, sizeof(path), "/v1/traces?limit=2000&after=%" PRIu64 "%s%s", tf->after, wait ? "&follow=true" : "",
 		 flt->show_query ? "&query=true" : "");
 	add_q(path, sizeof(path), "space", flt->space);
 	add_q(path, sizeof(path), "service", flt->service);
@@ -158,6 +159,11 @@ int trace_follow_poll(struct trace_follow *tf, const struct trace_filter *flt, b
 	if (dm > tf->dec_missed)
 		fprintf(stderr, "azds trace: %" PRIu64 " routing decisions lost (the reader fell behind the router)\n",
 			dm - tf->dec_missed);
+	if ((uint64_t)json_integer_value(json_object_get(r.json, "pauses")) > tf->pauses) {
+		tf->pauses = (uint64_t)json_integer_value(json_object_get(r.json, "pauses"));
+		fprintf(stderr, "azds trace: capture paused: this reader asked nothing for 15 s, so the controller "
+				"stopped recording; requests meanwhile are missing\n");
+	}
 	if (!strcmp(jstr(r.json, "state", ""), "error") && !tf->said_state) {
 		fprintf(stderr, "azds trace: capture is not running: %s\n", jstr(r.json, "reason", "?"));
 		tf->said_state = true;

@@ -18,6 +18,7 @@ struct trace_follow {
 	uint64_t shown, missed;         /* requests shown; missed by falling behind */
 	uint64_t dropped0, dropped;     /* the kernel's lost records: at start, last seen */
 	uint64_t dec_missed0, dec_missed;
+	uint64_t pauses;                /* the controller's count of capture pauses, last seen */
 	bool said_state;
 };
 

@@ -187,10 +187,10 @@ static void list(struct ctl *c, const struct httpd_req *r, struct httpd_resp *w)
 		return;
 	}
 	st = tracer_status(c->tr);
-	j = json_pack("{s:o,s:I,s:I,s:O,s:O,s:O,s:O}", "items", items, "next", (json_int_t)next, "missed",
+	j = json_pack("{s:o,s:I,s:I,s:O,s:O,s:O,s:O,s:O}", "items", items, "next", (json_int_t)next, "missed",
 		      (json_int_t)missed, "dropped", json_object_get(st, "dropped"), "decisions_missed",
 		      json_object_get(st, "decisions_missed"), "state", json_object_get(st, "state"), "reason",
-		      json_object_get(st, "reason"));
+		      json_object_get(st, "reason"), "pauses", json_object_get(st, "pauses"));
 	json_decref(st);
 	httpd_json(w, 200, j);
 }

@@ -35,7 +35,10 @@
 #define TICK_NS 100000000ull       /* the assembler's clock moves at most this often */
 #define RETRY_MAX_NS 60000000000ull /* a failing attach is tried again at most this rarely */
 #define TRACER_ANSWER_HOPS 20000  /* hops in one API answer (about 40 MB of JSON at most) */
-#define READER_GONE_NS 15000000000ull /* no API reader for this long: requests are counted, not kept */
+/* no API reader asked for this long (a parked follow asks again at every
+ * tick, azds up every 200 ms; a reader busy with a large answer may take
+ * seconds): nobody watches, nothing is published */
+#define READER_GONE_NS 15000000000ull
 #define DECISIONS_EVERY 2048       /* records between two reads of the decision rings */
 #define SVC_TABLE 4096             /* service ids -> names (open addressing) */
 #define POD_SVC_TABLE 32768        /* pod address -> service id */
@@ -95,14 +98,18 @@ struct tracer {
 	/* the thread's own */
 	struct azds_maps m;
 	bool maps_open;
-	struct azds_trace_bpf *bpf;
+	struct azds_trace_bpf *bpf; /* written by the thread under mu, read by readers under mu */
 	struct ring_buffer *rb;
 	struct azds_trace_asm *as;
+	bool live;                     /* as is fed (an API reader asked lately) */
+	struct azds_trace_stats gone;  /* the counters of the assemblers before as */
 	struct dec_file files[TRACER_MAX_DECISION_FILES];
 	unsigned nfiles;
 	uint64_t since_dec;
 	__u64 model_gen;
 	bool model_built;
+	struct azds_trace_model model;
+	__u64 skipped_here; /* the thread's count of skipped */
 	struct svc_slot *svcs;
 	struct pod_slot *pod_svc;
 	struct pod_cached *pod_cache;
@@ -114,10 +121,13 @@ struct tracer {
 	json_t **ring; /* TRACER_KEEP */
 	uint64_t head; /* requests given out; the n-th has sequence number n (from 1) */
 	bool attached;
+	_Atomic bool publishing; /* what bpf was last told (azds_trace_bpf_publish); written under mu */
 	char reason[256];
 	__u64 counts[AZDS_TC__COUNT];
 	__u64 dec_missed, decisions;
-	struct azds_trace_stats st;
+	struct azds_trace_stats st; /* gone + as's */
+	__u64 skipped;              /* records taken in while nobody watched */
+	__u64 pauses;               /* times publishing stopped for want of a reader */
 	__u32 off[AZDS_TRACE_DEF_MAX_OFF]; /* spaces switched off, as the event loop last said */
 	unsigned noff;
 	uint64_t off_gen;
@@ -307,18 +317,6 @@ static void on_request(void *ctx, const struct azds_trace_req *req)
 	json_t *j;
 	size_t slot;
 
-	/* nobody reads: a reader starts from now anyway, so the JSON (the
-	 * most of what a request costs the reader) is not made */
-	if (mono_ns() - atomic_load_explicit(&t->last_reader_ns, memory_order_relaxed) > READER_GONE_NS) {
-		pthread_mutex_lock(&t->mu);
-		t->head++;
-		if (t->ring[t->head % TRACER_KEEP]) {
-			json_decref(t->ring[t->head % TRACER_KEEP]);
-			t->ring[t->head % TRACER_KEEP] = NULL;
-		}
-		pthread_mutex_unlock(&t->mu);
-		return;
-	}
 	j = azds_trace_req_json(req, &o);
 	if (!j)
 		return;
@@ -417,9 +415,12 @@ static void dec_rescan(struct tracer *t)
 		closedir(d);
 }
 
+static bool watched(struct tracer *t);
+
 static void dec_read(struct tracer *t)
 {
 	__u64 missed = 0, got = 0;
+	bool live = t->live || watched(t);
 
 	for (unsigned i = 0; i < t->nfiles; i++) {
 		struct dec_file *f = &t->files[i];
@@ -429,6 +430,10 @@ static void dec_read(struct tracer *t)
 			struct azds_dec d;
 			int rc;
 
+			if (!live) { /* nobody watches: what is there now is passed over */
+				f->next[w] = atomic_load_explicit(&r->head, memory_order_acquire);
+				continue;
+			}
 			while ((rc = azds_dec_get(r, &f->next[w], &d, &missed)) != 0) {
 				if (rc > 0) {
 					azds_trace_asm_decision(t->as, &d);
@@ -447,10 +452,82 @@ static void dec_read(struct tracer *t)
 
 /* ---- the thread ----------------------------------------------------------------------- */
 
+/* under mu: the programs told whether anyone wants records */
+static void publish_locked(struct tracer *t, bool on)
+{
+	if (t->bpf && t->publishing != on)
+		azds_trace_bpf_publish(t->bpf, on);
+	t->publishing = on;
+}
+
+/*
+ * Whether an API reader asked lately. Nobody watching, the records are
+ * taken in and passed over (a reader starts from now: GET /v1/traces
+ * without "after"), because assembling them is nearly all that capture
+ * costs (docs/trace.md): the assembler starts afresh when one asks.
+ * The reader's time is read at each call, so the records consumed after
+ * the CLI's first answer are all assembled.
+ */
+static bool watched(struct tracer *t)
+{
+	__u64 last = atomic_load_explicit(&t->last_reader_ns, memory_order_relaxed);
+
+	return last && last + READER_GONE_NS >= mono_ns();
+}
+
+static void stats_add(struct azds_trace_stats *to, const struct azds_trace_stats *s)
+{
+	to->records += s->records;
+	to->decisions += s->decisions;
+	to->hops += s->hops;
+	to->requests += s->requests;
+	to->unparsed += s->unparsed;
+	to->unanswered += s->unanswered;
+	to->evicted += s->evicted;
+	to->bad_records += s->bad_records;
+}
+
+/*
+ * Nobody watches any more: the programs stop publishing, and what the
+ * assembler holds is dropped unsaid (the next watcher starts afresh).
+ */
+static void go_idle(struct tracer *t)
+{
+	struct azds_trace_asm *fresh = NULL;
+	struct azds_trace_stats st;
+
+	if (t->live && !(fresh = azds_trace_asm_new(&t->model, NULL, on_request, t)))
+		return; /* tried again at the next pass */
+	pthread_mutex_lock(&t->mu);
+	if (watched(t)) { /* one asked meanwhile */
+		pthread_mutex_unlock(&t->mu);
+		azds_trace_asm_free(fresh);
+		return;
+	}
+	if (atomic_load(&t->publishing))
+		t->pauses++; /* a reader still following learns it missed this */
+	publish_locked(t, false);
+	pthread_mutex_unlock(&t->mu);
+	if (!fresh)
+		return;
+	azds_trace_asm_stats(t->as, &st);
+	stats_add(&t->gone, &st);
+	azds_trace_asm_free(t->as);
+	t->as = fresh;
+	t->live = false;
+}
+
 static int on_record(void *ctx, void *data, size_t len)
 {
 	struct tracer *t = ctx;
 
+	if (!t->live) {
+		if (!watched(t)) {
+			t->skipped_here++;
+			return 0;
+		}
+		t->live = true;
+	}
 	/* decisions come before the records that need them, mostly: read
 	 * them often enough under load that the rings never wrap */
 	if (++t->since_dec >= DECISIONS_EVERY) {
@@ -473,19 +550,23 @@ static void set_state(struct tracer *t, bool attached, const char *reason)
 
 static void detach(struct tracer *t)
 {
+	struct azds_trace_bpf *b;
+
 	if (t->rb) {
 		ring_buffer__free(t->rb);
 		t->rb = NULL;
 	}
-	if (t->bpf) {
-		azds_trace_bpf_detach(t->bpf);
-		t->bpf = NULL;
-	}
+	pthread_mutex_lock(&t->mu);
+	b = t->bpf;
+	t->bpf = NULL;
+	pthread_mutex_unlock(&t->mu);
+	azds_trace_bpf_detach(b);
 	azds_trace_asm_flush(t->as);
 }
 
 static void attach(struct tracer *t)
 {
+	struct azds_trace_bpf *b;
 	char why[256] = "";
 	int err;
 
@@ -498,12 +579,18 @@ static void attach(struct tracer *t)
 		set_state(t, false, t->support_why[0] ? t->support_why : "this kernel cannot run the capture programs");
 		return;
 	}
-	err = azds_trace_bpf_attach(t->in.pin_dir, AZDS_TRACE_DEF_RING_BYTES, &t->bpf);
+	err = azds_trace_bpf_attach(t->in.pin_dir, AZDS_TRACE_DEF_RING_BYTES, &b);
 	if (err) {
 		snprintf(why, sizeof(why), "attaching the capture programs: %s", strerror(-err));
 		set_state(t, false, why);
 		return;
 	}
+	/* a fresh object publishes: told at once whether anyone watches */
+	pthread_mutex_lock(&t->mu);
+	t->bpf = b;
+	t->publishing = true;
+	publish_locked(t, watched(t));
+	pthread_mutex_unlock(&t->mu);
 	t->applied_ok = false; /* a new trace_off map may have come with it */
 	apply_off(t);
 	t->rb = ring_buffer__new(azds_trace_bpf_ring_fd(t->bpf), on_record, t, NULL);
@@ -580,6 +667,7 @@ static void *run(void *arg)
 	while (!atomic_load(&t->stop)) {
 		bool want = atomic_load(&t->want);
 		__u64 now = mono_ns();
+		int got = 0; /* records taken in this round */
 
 		if (!t->maps_open) {
 			struct azds_err e;
@@ -612,6 +700,8 @@ static void *run(void *arg)
 		}
 		if (t->bpf)
 			apply_off(t);
+		if ((t->live || atomic_load(&t->publishing)) && !watched(t))
+			go_idle(t);
 		dec_read(t);
 		if (t->rb) {
 			/* the programs wake the reader only once the ring fills
@@ -619,8 +709,11 @@ static void *run(void *arg)
 			 * a timeout consumes nothing by itself */
 			int n = ring_buffer__poll(t->rb, POLL_MS);
 
-			if (n >= 0)
+			if (n >= 0) {
+				got = n;
 				n = ring_buffer__consume(t->rb);
+				got += n > 0 ? n : 0;
+			}
 
 			if (n < 0 && n != -EINTR) {
 				char why[128];
@@ -634,10 +727,13 @@ static void *run(void *arg)
 		}
 		dec_read(t);
 		/* a tick walks what waits for its join window: under load the
-		 * loop comes round much faster than that needs */
-		if (mono_ns() - last_tick >= TICK_NS) {
+		 * loop comes round much faster than that needs. The clock is
+		 * the records' own while they come (a reader behind the ring
+		 * must not see join windows close on records it has not read
+		 * yet), the wall's once the ring is empty */
+		if (t->live && mono_ns() - last_tick >= TICK_NS) {
 			last_tick = mono_ns();
-			azds_trace_asm_tick(t->as, last_tick);
+			azds_trace_asm_tick(t->as, got ? 0 : last_tick);
 		}
 		if (now - last_counts >= COUNTS_NS) {
 			__u64 c[AZDS_TC__COUNT] = { 0 };
@@ -646,9 +742,11 @@ static void *run(void *arg)
 			last_counts = now;
 			azds_trace_counts(t->in.pin_dir, c);
 			azds_trace_asm_stats(t->as, &st);
+			stats_add(&st, &t->gone);
 			pthread_mutex_lock(&t->mu);
 			memcpy(t->counts, c, sizeof(c));
 			t->st = st;
+			t->skipped = t->skipped_here;
 			pthread_mutex_unlock(&t->mu);
 		}
 	}
@@ -658,7 +756,6 @@ static void *run(void *arg)
 
 int tracer_start(struct tracer **out, const struct azds_inst *in)
 {
-	struct azds_trace_model model = { 0 };
 	struct tracer *t = calloc(1, sizeof(*t));
 	int err;
 
@@ -671,14 +768,14 @@ int tracer_start(struct tracer **out, const struct azds_inst *in)
 	t->pod_svc = calloc(POD_SVC_TABLE, sizeof(*t->pod_svc));
 	t->pod_cache = calloc(POD_CACHE, sizeof(*t->pod_cache));
 	t->space_cache = calloc(SPACE_CACHE, sizeof(*t->space_cache));
-	model.ctx = t;
-	model.pod = m_pod;
-	model.space_path = m_space_path;
-	model.service_name = m_service_name;
-	model.vip_name = m_vip_name;
+	t->model.ctx = t;
+	t->model.pod = m_pod;
+	t->model.space_path = m_space_path;
+	t->model.service_name = m_service_name;
+	t->model.vip_name = m_vip_name;
 	t->mono_to_unix_ns = mono_to_unix();
 	if (t->ring && t->svcs && t->pod_svc && t->pod_cache && t->space_cache)
-		t->as = azds_trace_asm_new(&model, NULL, on_request, t);
+		t->as = azds_trace_asm_new(&t->model, NULL, on_request, t);
 	if (!t->as) {
 		tracer_stop(t);
 		return -ENOMEM;
@@ -737,8 +834,12 @@ uint64_t tracer_head(struct tracer *t)
 {
 	uint64_t h;
 
-	atomic_store(&t->last_reader_ns, mono_ns()); /* a reader is about to start */
+	/* a reader is about to start: records are wanted from now (the
+	 * programs told before the answer, so that whatever the reader does
+	 * next is recorded) */
 	pthread_mutex_lock(&t->mu);
+	atomic_store(&t->last_reader_ns, mono_ns());
+	publish_locked(t, true);
 	h = t->head;
 	pthread_mutex_unlock(&t->mu);
 	return h;
@@ -809,7 +910,10 @@ void tracer_query(struct tracer *t, uint64_t after, const struct tracer_filter *
 	/* references taken under the lock, the filtering and copies made
 	 * outside it: the reader thread never waits for an API answer
 	 * (the requests are never changed once in the ring) */
+	pthread_mutex_lock(&t->mu);
 	atomic_store(&t->last_reader_ns, mono_ns());
+	publish_locked(t, true);
+	pthread_mutex_unlock(&t->mu);
 	got = malloc(TRACER_KEEP * sizeof(*got));
 	if (!got) {
 		*next = after;
@@ -853,14 +957,15 @@ json_t *tracer_status(struct tracer *t)
 	json_t *j;
 
 	pthread_mutex_lock(&t->mu);
-	j = json_pack_ex(&je, 0, "{s:s,s:s,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "state",
+	j = json_pack_ex(&je, 0, "{s:s,s:s,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:I}", "state",
 		      t->attached ? "capturing" : atomic_load(&t->want) ? "error" : "off", "reason", t->reason,
 		      "attached", t->attached, "records", (json_int_t)t->counts[AZDS_TC_EMITTED], "dropped",
 		      (json_int_t)t->counts[AZDS_TC_DROPPED], "faults", (json_int_t)t->counts[AZDS_TC_FAULTS],
 		      "decisions", (json_int_t)t->decisions, "decisions_missed", (json_int_t)t->dec_missed, "hops",
 		      (json_int_t)t->st.hops, "requests", (json_int_t)t->head, "unparsed", (json_int_t)t->st.unparsed,
 		      "unanswered", (json_int_t)t->st.unanswered, "evicted", (json_int_t)t->st.evicted, "read",
-		      (json_int_t)t->st.records);
+		      (json_int_t)(t->st.records + t->skipped), "skipped", (json_int_t)t->skipped, "watched",
+		      watched(t), "pauses", (json_int_t)t->pauses);
 	pthread_mutex_unlock(&t->mu);
 	if (!j)
 		fprintf(stderr, "azds-controller: trace status: %s\n", je.text);

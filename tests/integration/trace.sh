@@ -169,6 +169,25 @@ expect_eq "the node-wide switch" "$(status_trace state)" off
 $AZ controller set trace on >/dev/null
 for i in $(seq 1 100); do [ "$(status_trace state)" = capturing ] && break; sleep 0.1; done
 
+# --- nobody watching: capture stays attached, and publishes nothing ----------------------
+# (the reader stops wanting records 15 s after the last ask; they come back at the next ask,
+# before its answer, so the watcher's first request is traced)
+watched() { "$BIN/azds" -i "$INST" controller status -o json 2>/dev/null | jq -r '.trace.watched | tostring'; }
+for i in $(seq 1 250); do [ "$(watched)" = false ] && break; sleep 0.1; done
+expect_eq "nobody watching: the reader says so" "$(watched)" false
+sleep 1 # the counters are read every 0.5 s
+before=$(status_trace records)
+expect_contains "a request nobody watches is answered" "$(probe web get api:80 /unwatched -H 'azds-route-as: alice')" \
+	"pod=api-alice"
+sleep 1
+expect_eq "nobody watching: no records published, the programs still attached" \
+	"$(status_trace records) $(status_trace state)" "$before capturing"
+trace_start back -o json -c 1 || exit 1
+probe web get api:80 /watched -H 'azds-route-as: alice' >/dev/null
+trace_wait
+expect_eq "watched again: the first request is traced" "$(hop '.hops[0] | "\(.target) \(.space)"' back)" \
+	"/watched dev/alice"
+
 # --- 100,000 requests: every record read, or exactly what was lost reported ------------
 # (4 records a request: the client's send and receive, the backend's receive
 # and send; the reader's counters are refreshed every 0.5 s)
@@ -212,5 +231,5 @@ else
 		"$dropped kernel records (ring buffer full)"
 fi
 echo "     ($records records, $dropped dropped, $hops hops; azds trace showed $shown, ${behind:-0} went past it)"
-echo "     trace reader: $(status_trace records) records, $(status_trace hops) hops, $(status_trace unparsed) unparsed"
+echo "     trace reader: $(status_trace records) records, $(status_trace hops) hops, $(status_trace unparsed) unparsed, $(status_trace pauses) pauses, $(status_trace skipped) skipped"
 finish
