@@ -120,16 +120,23 @@ capture on
 # the programs' run time and runs (all azds_tr_* programs: one instance at a time)
 progs() { bpftool prog show -j | jq -r '[.[] | select(.name | startswith("azds_tr_"))] |
 	"\(map(.run_time_ns // 0) | add // 0) \(map(.run_cnt // 0) | add // 0)"'; }
-sysctl -qw kernel.bpf_stats_enabled=1 || { echo "azds bench trace: cannot enable BPF statistics" >&2; exit 1; }
-read -r ns0 cnt0 <<<"$(progs)"
-lat=$($INIT exec --pod client -- "$BIN/azds-load" --target "$VIP" -H 'azds-route-as: alice' --duration "$DUR" \
-	--warmup 0 --connections 16 --rate 1000 -o json)
-read -r ns1 cnt1 <<<"$(progs)"
-sysctl -qw kernel.bpf_stats_enabled="$STATS0"
-nreq=$(num "$lat" requests) || exit 1
-prog_ns=$(awk -v a="$ns0" -v b="$ns1" -v n="$nreq" 'BEGIN { printf "%.0f", (b - a) / n }')
-prog_runs=$(awk -v a="$cnt0" -v b="$cnt1" -v n="$nreq" 'BEGIN { printf "%.1f", (b - a) / n }')
-num "{\"v\":$prog_ns}" v >/dev/null || exit 1
+prog_cost() { # on|watched: "NS_PER_REQUEST RUNS_PER_REQUEST" over one 1,000 req/s run
+	local ns0 cnt0 ns1 cnt1 lat nreq
+	capture "$1"
+	sysctl -qw kernel.bpf_stats_enabled=1 || { echo "azds bench trace: cannot enable BPF statistics" >&2; exit 1; }
+	read -r ns0 cnt0 <<<"$(progs)"
+	lat=$($INIT exec --pod client -- "$BIN/azds-load" --target "$VIP" -H 'azds-route-as: alice' \
+		--duration "$DUR" --warmup 0 --connections 16 --rate 1000 -o json)
+	read -r ns1 cnt1 <<<"$(progs)"
+	sysctl -qw kernel.bpf_stats_enabled="$STATS0"
+	unwatch
+	nreq=$(num "$lat" requests) || exit 1
+	awk -v a="$ns0" -v b="$ns1" -v c="$cnt0" -v d="$cnt1" -v n="$nreq" \
+		'BEGIN { printf "%.0f %.1f\n", (b - a) / n, (d - c) / n }'
+}
+read -r prog_ns prog_runs <<<"$(prog_cost on)" || exit 1
+read -r wprog_ns wprog_runs <<<"$(prog_cost watched)" || exit 1
+for v in "$prog_ns" "$wprog_ns"; do num "{\"v\":${v:-0}}" v >/dev/null || exit 1; done
 dropped=$(status dropped)
 [[ "$dropped" =~ ^[0-9]+$ ]] || { echo "azds bench trace: the drop count is \"$dropped\"" >&2; exit 1; }
 median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
@@ -149,8 +156,9 @@ if [ "$FORMAT" = json ]; then
 	jq -n --argjson on "$on_rps" --argjson off "$off_rps" --argjson d "$diff_pct" --argjson p1 "$on_p50" \
 		--argjson p0 "$off_p50" --argjson a "$added" --argjson rs "$rec_s" --argjson dr "$dropped" \
 		--argjson wr "$wa_rps" --argjson wd "$wa_pct" --argjson wp "$wa_p50" --argjson wa "$wa_added" \
-		--argjson pn "$prog_ns" --argjson pr "$prog_runs" \
-		--argjson n "$ROUNDS" '{rounds: $n, programs_ns_per_request: $pn, program_runs_per_request: $pr, rps_on: $on, rps_off: $off, rps_diff_pct: $d, p50_on_us: $p1,
+		--argjson pn "$prog_ns" --argjson pr "$prog_runs" --argjson wpn "$wprog_ns" --argjson wpr "$wprog_runs" \
+		--argjson n "$ROUNDS" '{rounds: $n, programs_ns_per_request: $pn, program_runs_per_request: $pr,
+		programs_ns_per_request_watched: $wpn, program_runs_per_request_watched: $wpr, rps_on: $on, rps_off: $off, rps_diff_pct: $d, p50_on_us: $p1,
 		p50_off_us: $p0, p50_added_us: $a, rps_watched: $wr, rps_watched_diff_pct: $wd,
 		p50_watched_us: $wp, p50_watched_added_us: $wa, reader_records_per_s: $rs, records_dropped: $dr}'
 else
@@ -160,8 +168,8 @@ else
 		"$wa_rps" "$diff_pct" "$wa_pct"
 	printf '%-40s %11s %11s %11s %6s us %6s us\n' "p50 at 1,000 req/s (us)" "$off_p50" "$on_p50" "$wa_p50" \
 		"$added" "$wa_added"
-	printf '%-40s %11s\n' "programs' CPU per request (ns)" "$prog_ns"
-	printf '%-40s %11s\n' "program runs per request" "$prog_runs"
+	printf '%-40s %11s %11s %11s\n' "programs' CPU per request (ns)" "" "$prog_ns" "$wprog_ns"
+	printf '%-40s %11s %11s %11s\n' "program runs per request" "" "$prog_runs" "$wprog_runs"
 	printf '%-40s %11s\n' "reader, watched: records per second" "$rec_s"
 	printf '%-40s %11s\n' "records dropped (ring buffer full)" "$dropped"
 	echo "(on: capture on, nobody watching; watched: azds trace -o json following every request;"

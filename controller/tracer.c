@@ -40,6 +40,8 @@
  * seconds): nobody watches, nothing is published */
 #define READER_GONE_NS 15000000000ull
 #define DECISIONS_EVERY 2048       /* records between two reads of the decision rings */
+#define BATCH_MAX 8192             /* records taken in one go: then the loop comes round */
+#define BATCH_CUT (-EINPROGRESS)   /* on_record's way to stop libbpf's consume loop */
 #define SVC_TABLE 4096             /* service ids -> names (open addressing) */
 #define POD_SVC_TABLE 32768        /* pod address -> service id */
 
@@ -110,6 +112,8 @@ struct tracer {
 	bool model_built;
 	struct azds_trace_model model;
 	__u64 skipped_here; /* the thread's count of skipped */
+	unsigned batch;     /* records in this go */
+	bool more;          /* the last go was cut short: the ring is not empty */
 	struct svc_slot *svcs;
 	struct pod_slot *pod_svc;
 	struct pod_cached *pod_cache;
@@ -517,14 +521,21 @@ static void go_idle(struct tracer *t)
 	t->live = false;
 }
 
+/*
+ * libbpf's consume goes on for as long as records keep coming: under load
+ * it would never return, and nothing else the loop does (decisions, the
+ * assembler's clock, counters, switches) would happen. A go ends after
+ * BATCH_MAX records (a negative return stops it, that record consumed).
+ */
 static int on_record(void *ctx, void *data, size_t len)
 {
 	struct tracer *t = ctx;
+	int rc = ++t->batch >= BATCH_MAX ? BATCH_CUT : 0;
 
 	if (!t->live) {
 		if (!watched(t)) {
 			t->skipped_here++;
-			return 0;
+			return rc;
 		}
 		t->live = true;
 	}
@@ -535,7 +546,7 @@ static int on_record(void *ctx, void *data, size_t len)
 		dec_read(t);
 	}
 	azds_trace_asm_record(t->as, data, len);
-	return 0;
+	return rc;
 }
 
 static void apply_off(struct tracer *t);
@@ -707,13 +718,18 @@ static void *run(void *arg)
 			/* the programs wake the reader only once the ring fills
 			 * up (trace.bpf.c): the timeout is the usual way in, and
 			 * a timeout consumes nothing by itself */
-			int n = ring_buffer__poll(t->rb, POLL_MS);
+			/* a go cut short left records: no sleep before the next */
+			int n = t->more ? 0 : ring_buffer__poll(t->rb, POLL_MS);
 
-			if (n >= 0) {
-				got = n;
+			t->more = n == BATCH_CUT;
+			if (n >= 0)
 				n = ring_buffer__consume(t->rb);
-				got += n > 0 ? n : 0;
+			if (n == BATCH_CUT) {
+				t->more = true;
+				n = 0;
 			}
+			got = (int)t->batch;
+			t->batch = 0;
 
 			if (n < 0 && n != -EINTR) {
 				char why[128];
