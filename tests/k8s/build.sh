@@ -104,7 +104,10 @@ replaces_of() {
 # GoMod file of $1@$2 in the module cache (downloads it: one small file).
 gomod_of() {
 	local out
-	out=$(cd "$1" && go mod download -json "$2@$3") || return 1
+	if ! out=$(cd "$1" && go mod download -json "$2@$3"); then
+		printf '%s\n' "$out" | sed -n 's/^\t"Error": "\(.*\)",*$/go mod download: \1/p' >&2
+		return 1
+	fi
 	printf '%s\n' "$out" | sed -n 's/^\t"GoMod": "\(.*\)",$/\1/p'
 }
 

@@ -54,6 +54,7 @@ pod_cidr() { echo "10.202.$1.0/24"; }
 pod_gw() { echo "10.202.$1.1"; }
 node_name() { echo "node-$1"; }
 HOST_DIRS="/run/containerd /var/lib/cni /var/log/containers"
+HOSTREC=/run/azds-k8s.host-dirs
 IMG_PAUSE=localhost/azds-k8s/pause:1
 IMG_BUSYBOX=localhost/azds-k8s/busybox:1
 
@@ -137,7 +138,7 @@ stop_recorded() {
 		# Only if it still is the process we started (pid reuse). Killed
 		# outright: all its state is in the tmpfs that goes next, and a
 		# graceful stop took 20 s for nothing.
-		if [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$S"; then
+		if [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$S/"; then
 			kill -KILL "$pid" 2>/dev/null || true
 		fi
 		rm -f "$f"
@@ -163,8 +164,6 @@ cleanup() {
 	fi
 	[ -d "$S/pids" ] && stop_recorded
 	sweep_pids
-	local hostdirs=
-	[ -f "$S/host-dirs" ] && hostdirs=$(sort -ru "$S/host-dirs")
 	# Mounts under the state dir, deepest first (the nsfs pins, the tmpfs).
 	local m
 	for m in $(awk -v s="$S" '$5 == s || index($5, s "/") == 1 { print $5 }' /proc/self/mountinfo | sort -r); do
@@ -174,9 +173,14 @@ cleanup() {
 		die "mounts left under $S"
 	fi
 	local d
-	# The mount points made on the host for the nodes' tmpfs (if empty).
-	for d in $hostdirs; do rmdir "$d" 2>/dev/null || true; done
 	rm -rf "$S"
+	# The mount points made on the host for the nodes' tmpfs go with the
+	# last cluster: removing one under another cluster's running node
+	# would detach that node's mount.
+	if [ -f "$HOSTREC" ] && ! compgen -G "/run/azds-k8s-*/" >/dev/null; then
+		for d in $(sort -ru "$HOSTREC"); do rmdir "$d" 2>/dev/null || true; done
+		rm -f "$HOSTREC"
+	fi
 	for d in $(our_cgroup_dirs); do
 		find "$d" -depth -type d -exec rmdir {} + 2>/dev/null || true
 		[ ! -d "$d" ] || die "cgroup $d will not go"
@@ -188,12 +192,16 @@ leftovers() {
 	local bad=0 l
 	[ ! -e "$S" ] || { echo "state dir $S"; bad=1; }
 	for l in $(our_cgroup_dirs); do echo "cgroup $l"; bad=1; done
-	if grep -q "$S" /proc/self/mountinfo; then echo "mounts under $S"; bad=1; fi
-	for l in $(pgrep -f -- "$S" || true); do
+	if grep -qE " $S(/| )" /proc/self/mountinfo; then echo "mounts under $S"; bad=1; fi
+	for l in $(pgrep -f -- "$S/" || true); do
 		[ "$l" = $$ ] && continue
 		echo "process $l: $(tr '\0' ' ' <"/proc/$l/cmdline" 2>/dev/null)"
 		bad=1
 	done
+	if [ -f "$HOSTREC" ] && ! compgen -G "/run/azds-k8s-*/" >/dev/null; then
+		echo "mount points for the nodes: $(tr '\n' ' ' <"$HOSTREC")"
+		bad=1
+	fi
 	for l in /var/lib/cni/results/"$CNINET"-*; do [ -e "$l" ] && { echo "file $l"; bad=1; }; done
 	if [ -d /var/log/containers ]; then
 		for l in /var/log/containers/*; do
@@ -521,11 +529,12 @@ EOF
 	# told (shim sockets and runc state under /run/containerd, libcni's
 	# cache, kubelet's /var/log/containers links) get a tmpfs in the
 	# node's mount namespace: the host's stay untouched. A path missing
-	# on the host is made for the mount point and removed by cleanup.
+	# on the host is made for the mount point, and removed when the last
+	# cluster goes.
 	for m in $HOST_DIRS; do
 		[ -d "$m" ] && continue
 		mkdir -p "$m"
-		echo "$m" >>"$S/host-dirs"
+		echo "$m" >>"$HOSTREC"
 	done
 	touch "$d/mnt.ns"
 	# shellcheck disable=SC2016
