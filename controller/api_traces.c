@@ -133,7 +133,9 @@ static void list(struct ctl *c, const struct httpd_req *r, struct httpd_resp *w)
 				   .method = method, .show_query = httpd_query_true(r, "query") };
 	uint64_t after, limit = TRACES_LIMIT, next, missed;
 	struct st_space sp;
-	json_t *items, *j, *st;
+	char *items = NULL, *tail;
+	size_t n, ilen = 0;
+	json_t *j, *st;
 
 	if (after_s && !parse_u64(after_s, &after)) {
 		httpd_error(w, 400, "after=\"%s\": a sequence number expected (the \"next\" of the last answer)", after_s);
@@ -174,25 +176,38 @@ static void list(struct ctl *c, const struct httpd_req *r, struct httpd_resp *w)
 		httpd_error(w, 404, "space \"%s\" does not exist", f.space);
 		return;
 	}
-	items = json_array();
-	tracer_query(c->tr, after, &f, (size_t)limit, items, &next, &missed);
+	n = tracer_query(c->tr, after, &f, (size_t)limit, &items, &ilen, &next, &missed);
 	/* wait for something new, but not while the scan moved far past
 	 * what the filter skipped (the next call would rescan it all, and
 	 * what scrolls out of the ring is not the reader's loss) */
-	if (!json_array_size(items) && !missed && after_s && httpd_query_true(r, "follow") && !c->stopping &&
-	    next - after < TRACER_KEEP / 2 &&
+	if (!n && !missed && after_s && httpd_query_true(r, "follow") && !c->stopping && next - after < TRACER_KEEP / 2 &&
 	    !(r->parked_since_ms && httpd_now_ms() - r->parked_since_ms >= TRACES_WAIT_MS)) {
-		json_decref(items);
+		free(items);
 		w->park = true;
 		return;
 	}
+	/* the requests are kept as JSON text: the answer is spliced, not
+	 * built and serialized again */
 	st = tracer_status(c->tr);
-	j = json_pack("{s:o,s:I,s:I,s:O,s:O,s:O,s:O,s:O}", "items", items, "next", (json_int_t)next, "missed",
-		      (json_int_t)missed, "dropped", json_object_get(st, "dropped"), "decisions_missed",
+	j = json_pack("{s:I,s:I,s:O,s:O,s:O,s:O,s:O}", "next", (json_int_t)next, "missed", (json_int_t)missed,
+		      "dropped", json_object_get(st, "dropped"), "decisions_missed",
 		      json_object_get(st, "decisions_missed"), "state", json_object_get(st, "state"), "reason",
 		      json_object_get(st, "reason"), "pauses", json_object_get(st, "pauses"));
 	json_decref(st);
-	httpd_json(w, 200, j);
+	tail = j ? json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+	json_decref(j);
+	if (!tail || asprintf(&w->raw, "{\"items\":[%s],%s\n", items ? items : "", tail + 1) < 0) {
+		w->raw = NULL;
+		free(items);
+		free(tail);
+		httpd_error(w, 500, "out of memory for the answer");
+		return;
+	}
+	free(items);
+	free(tail);
+	w->raw_len = strlen(w->raw);
+	w->content_type = "application/json";
+	w->status = 200;
 }
 
 void api_traces(struct ctl *c, const struct httpd_req *r, const char *rest, struct httpd_resp *w)

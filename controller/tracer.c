@@ -83,6 +83,113 @@ struct space_cached {
 	char path[AZDS_PATH_MAX];
 };
 
+/*
+ * One request kept for readers: its JSON made once (with and without query
+ * strings) and what the filters look at. Readers take references under
+ * the lock and do the rest outside it; the request never changes.
+ */
+enum { KF_SPACE, KF_CALLER_SPACE, KF_ASKED, KF_SERVICE, KF_CALLER, KF_METHOD, KF__COUNT };
+
+struct kept {
+	_Atomic unsigned refs;
+	uint64_t seq;
+	char *js, *jsq; /* jsq NULL: no target had a query, js serves both */
+	unsigned nhops;
+	int *status;    /* each hop's */
+	char *fields;   /* each hop's KF__COUNT strings, NUL-terminated, in order */
+};
+
+static void kept_put(struct kept *k)
+{
+	if (!k || atomic_fetch_sub(&k->refs, 1) != 1)
+		return;
+	free(k->js);
+	free(k->jsq);
+	free(k->status);
+	free(k->fields);
+	free(k);
+}
+
+/* a hop's field f and its length (the arrays are bounded, NUL or not) */
+static const char *hop_field(const struct azds_trace_hop *h, int f, size_t *n)
+{
+	const char *v;
+	size_t max;
+
+	switch (f) {
+	case KF_SPACE: v = h->space, max = sizeof(h->space); break;
+	case KF_CALLER_SPACE: v = h->caller_space, max = sizeof(h->caller_space); break;
+	case KF_ASKED: v = h->asked_space, max = sizeof(h->asked_space); break;
+	case KF_SERVICE: v = h->service, max = sizeof(h->service); break;
+	case KF_CALLER: v = h->caller, max = sizeof(h->caller); break;
+	default: v = h->method, max = sizeof(h->method); break;
+	}
+	*n = strnlen(v, max);
+	return v;
+}
+
+#define KEPT_DUMP (JSON_COMPACT | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(9)) /* as httpd's */
+
+/* the request's JSON text with "seq" (NULL when out of memory) */
+static char *req_text(const struct azds_trace_req *req, uint64_t seq, bool show_query, __s64 mono_to_unix_ns)
+{
+	struct azds_trace_json_opts o = { .show_query = show_query, .mono_to_unix_ns = mono_to_unix_ns };
+	json_t *j = azds_trace_req_json(req, &o);
+	char *txt;
+
+	if (!j)
+		return NULL;
+	json_object_set_new(j, "seq", json_integer((json_int_t)seq));
+	txt = json_dumps(j, KEPT_DUMP);
+	json_decref(j);
+	return txt;
+}
+
+static struct kept *kept_new(const struct azds_trace_req *req, uint64_t seq, __s64 mono_to_unix_ns)
+{
+	struct kept *k = calloc(1, sizeof(*k));
+	size_t flen = 0, at = 0;
+	bool query = false;
+
+	if (!k)
+		return NULL;
+	atomic_init(&k->refs, 1);
+	k->seq = seq;
+	k->nhops = req->nhops < AZDS_TRACE_HOPS_MAX ? req->nhops : AZDS_TRACE_HOPS_MAX;
+	for (unsigned i = 0; i < k->nhops; i++) {
+		if (!req->hops[i])
+			continue;
+		query = query || strchr(req->hops[i]->target, '?');
+		for (int f = 0; f < KF__COUNT; f++) {
+			size_t n;
+
+			hop_field(req->hops[i], f, &n);
+			flen += n + 1;
+		}
+	}
+	k->status = calloc(k->nhops ? k->nhops : 1, sizeof(*k->status));
+	k->fields = malloc(flen ? flen : 1);
+	k->js = req_text(req, seq, true, mono_to_unix_ns);
+	if (query)
+		k->jsq = req_text(req, seq, false, mono_to_unix_ns);
+	if (!k->status || !k->fields || !k->js || (query && !k->jsq)) {
+		kept_put(k);
+		return NULL;
+	}
+	for (unsigned i = 0; i < k->nhops; i++) {
+		for (int f = 0; f < KF__COUNT; f++) {
+			size_t n = 0;
+			const char *v = req->hops[i] ? hop_field(req->hops[i], f, &n) : "";
+
+			memcpy(k->fields + at, v, n);
+			k->fields[at + n] = 0;
+			at += n + 1;
+		}
+		k->status[i] = req->hops[i] ? req->hops[i]->status : 0;
+	}
+	return k;
+}
+
 struct tracer {
 	struct azds_inst in;
 	pthread_t th;
@@ -122,7 +229,7 @@ struct tracer {
 
 	/* shared with readers, under mu */
 	pthread_mutex_t mu;
-	json_t **ring; /* TRACER_KEEP */
+	struct kept **ring; /* TRACER_KEEP */
 	uint64_t head; /* requests given out; the n-th has sequence number n (from 1) */
 	bool attached;
 	_Atomic bool publishing; /* what bpf was last told (azds_trace_bpf_publish); written under mu */
@@ -317,21 +424,19 @@ static bool m_vip_name(void *ctx, __be32 addr, __u16 port, char name[AZDS_TRACE_
 static void on_request(void *ctx, const struct azds_trace_req *req)
 {
 	struct tracer *t = ctx;
-	struct azds_trace_json_opts o = { .show_query = true, .mono_to_unix_ns = t->mono_to_unix_ns };
-	json_t *j;
+	/* the thread is head's only writer: the next number is known unlocked */
+	struct kept *k = kept_new(req, t->head + 1, t->mono_to_unix_ns), *old;
 	size_t slot;
 
-	j = azds_trace_req_json(req, &o);
-	if (!j)
+	if (!k)
 		return;
 	pthread_mutex_lock(&t->mu);
-	t->head++;
-	json_object_set_new(j, "seq", json_integer((json_int_t)t->head));
+	t->head = k->seq;
 	slot = (size_t)(t->head % TRACER_KEEP);
-	if (t->ring[slot])
-		json_decref(t->ring[slot]);
-	t->ring[slot] = j;
+	old = t->ring[slot];
+	t->ring[slot] = k;
 	pthread_mutex_unlock(&t->mu);
+	kept_put(old);
 }
 
 /* ---- the routers' decision files ----------------------------------------------------- */
@@ -821,8 +926,7 @@ void tracer_stop(struct tracer *t)
 	if (t->maps_open)
 		azds_maps_close(&t->m);
 	for (size_t i = 0; t->ring && i < TRACER_KEEP; i++)
-		if (t->ring[i])
-			json_decref(t->ring[i]);
+		kept_put(t->ring[i]);
 	free(t->ring);
 	free(t->svcs);
 	free(t->pod_svc);
@@ -863,69 +967,65 @@ uint64_t tracer_head(struct tracer *t)
 
 /* ---- readers ---------------------------------------------------------------------------- */
 
-static bool str_is(json_t *o, const char *key, const char *want)
+static bool kept_matches(const struct kept *k, const struct tracer_filter *f)
 {
-	const char *v = json_string_value(json_object_get(o, key));
-
-	return v && !strcmp(v, want);
-}
-
-static bool matches(json_t *req, const struct tracer_filter *f)
-{
-	json_t *hops = json_object_get(req, "hops"), *h;
 	bool sp = !f->space, sv = !f->service, st = !f->status_class && !f->status, me = !f->method;
-	size_t i;
+	const char *p = k->fields;
 
-	json_array_foreach (hops, i, h) {
-		int status = (int)json_integer_value(json_object_get(h, "status"));
+	for (unsigned i = 0; i < k->nhops; i++) {
+		const char *v[KF__COUNT];
+		int status = k->status[i];
 
-		sp = sp || str_is(h, "space", f->space) || str_is(h, "caller_space", f->space) ||
-		     str_is(h, "asked_space", f->space);
-		sv = sv || str_is(h, "service", f->service) || str_is(h, "caller", f->service);
+		for (int x = 0; x < KF__COUNT; x++) {
+			v[x] = p;
+			p += strlen(p) + 1;
+		}
+		sp = sp || !strcmp(v[KF_SPACE], f->space) || !strcmp(v[KF_CALLER_SPACE], f->space) ||
+		     !strcmp(v[KF_ASKED], f->space);
+		sv = sv || !strcmp(v[KF_SERVICE], f->service) || !strcmp(v[KF_CALLER], f->service);
 		st = st || (f->status && status == f->status) || (f->status_class && status / 100 == f->status_class);
-		me = me || str_is(h, "method", f->method);
+		me = me || !strcmp(v[KF_METHOD], f->method);
 	}
 	return sp && sv && st && me;
 }
 
-/*
- * req with every target cut at its query: a new request and new hops
- * that share every other value with req (a reference each, no copy)
- */
-static json_t *without_query(json_t *req)
+/* txt appended to *buf, after a comma unless first; false when out of memory */
+static bool buf_add(char **buf, size_t *len, size_t *cap, const char *txt, bool first)
 {
-	json_t *c = json_object(), *hops = json_array(), *h, *v;
-	const char *key;
-	size_t i;
+	size_t n = strlen(txt), need = *len + n + 2;
 
-	json_object_foreach (req, key, v)
-		if (strcmp(key, "hops"))
-			json_object_set(c, key, v);
-	json_array_foreach (json_object_get(req, "hops"), i, h) {
-		json_t *nh = json_object();
-		const char *tg = json_string_value(json_object_get(h, "target"));
-		const char *q = tg ? strchr(tg, '?') : NULL;
+	if (need > *cap) {
+		size_t nc = *cap ? *cap : 65536;
+		char *nb;
 
-		json_object_foreach (h, key, v)
-			json_object_set(nh, key, v);
-		if (q)
-			json_object_set_new(nh, "target", json_stringn(tg, (size_t)(q - tg)));
-		json_array_append_new(hops, nh);
+		while (nc < need)
+			nc *= 2;
+		nb = realloc(*buf, nc);
+		if (!nb)
+			return false;
+		*buf = nb;
+		*cap = nc;
 	}
-	json_object_set_new(c, "hops", hops);
-	return c;
+	if (!first)
+		(*buf)[(*len)++] = ',';
+	memcpy(*buf + *len, txt, n);
+	*len += n;
+	(*buf)[*len] = 0;
+	return true;
 }
 
-void tracer_query(struct tracer *t, uint64_t after, const struct tracer_filter *f, size_t limit, json_t *items,
-		  uint64_t *next, uint64_t *missed)
+size_t tracer_query(struct tracer *t, uint64_t after, const struct tracer_filter *f, size_t limit, char **buf,
+		    size_t *len, uint64_t *next, uint64_t *missed)
 {
-	json_t **got;
+	struct kept **got;
 	uint64_t oldest, n, last;
-	size_t ngot = 0;
+	size_t ngot = 0, nitems = 0, cap = 0;
 
-	/* references taken under the lock, the filtering and copies made
-	 * outside it: the reader thread never waits for an API answer
-	 * (the requests are never changed once in the ring) */
+	/* references taken under the lock, the filtering made outside it:
+	 * the reader thread never waits for an API answer (the requests are
+	 * never changed once in the ring) */
+	*buf = NULL;
+	*len = 0;
 	pthread_mutex_lock(&t->mu);
 	atomic_store(&t->last_reader_ns, mono_ns());
 	publish_locked(t, true);
@@ -934,7 +1034,7 @@ void tracer_query(struct tracer *t, uint64_t after, const struct tracer_filter *
 	if (!got) {
 		*next = after;
 		*missed = 0;
-		return;
+		return 0;
 	}
 	pthread_mutex_lock(&t->mu);
 	oldest = t->head > TRACER_KEEP ? t->head - TRACER_KEEP + 1 : 1;
@@ -942,29 +1042,38 @@ void tracer_query(struct tracer *t, uint64_t after, const struct tracer_filter *
 	n = after + 1 < oldest ? oldest : after + 1;
 	last = t->head;
 	for (; n <= last && ngot < TRACER_KEEP; n++) {
-		if (t->ring[n % TRACER_KEEP])
-			got[ngot++] = json_incref(t->ring[n % TRACER_KEEP]);
-		else
-			(*missed)++; /* counted, not kept, while no reader asked */
+		struct kept *k = t->ring[n % TRACER_KEEP];
+
+		if (k && k->seq == n) {
+			atomic_fetch_add(&k->refs, 1);
+			got[ngot++] = k;
+		} else {
+			(*missed)++; /* not kept (out of memory when it came) */
+		}
 	}
 	pthread_mutex_unlock(&t->mu);
 	*next = after + 1 < oldest ? oldest - 1 : after;
 	for (size_t i = 0, hops = 0; i < ngot; i++) {
-		json_t *j = got[i];
+		struct kept *k = got[i];
 
 		/* a hop budget keeps an answer well inside HTTPD_MAX_ANSWER */
-		if (json_array_size(items) < limit && hops < TRACER_ANSWER_HOPS) {
-			*next = (uint64_t)json_integer_value(json_object_get(j, "seq"));
-			if (matches(j, f)) {
-				hops += json_array_size(json_object_get(j, "hops"));
-				json_array_append_new(items, f->show_query ? json_incref(j) : without_query(j));
+		if (nitems < limit && hops < TRACER_ANSWER_HOPS) {
+			if (!kept_matches(k, f)) {
+				*next = k->seq;
+			} else if (buf_add(buf, len, &cap, f->show_query || !k->jsq ? k->js : k->jsq, !nitems)) {
+				*next = k->seq;
+				hops += k->nhops;
+				nitems++;
+			} else {
+				limit = nitems; /* out of memory: what fits goes, the rest next time */
 			}
 		}
-		json_decref(j);
+		kept_put(k);
 	}
 	if (ngot == 0 && n > after + 1)
 		*next = n - 1; /* only slots counted as missed */
 	free(got);
+	return nitems;
 }
 
 json_t *tracer_status(struct tracer *t)

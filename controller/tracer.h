@@ -38,12 +38,13 @@ void tracer_stop(struct tracer *t);
 void tracer_set(struct tracer *t, bool on, const __u32 *off, unsigned noff);
 /*
  * Requests after sequence number after (0: from the oldest kept), at most
- * limit, that match f, appended to items. *next: the sequence number to ask
- * after next time; *missed: requests that were past after but are no
- * longer kept (the reader was too slow).
+ * limit, that match f: their JSON texts, comma separated, in *buf (malloc'd,
+ * NULL when none; *len its length). Returns how many. *next: the sequence
+ * number to ask after next time; *missed: requests that were past after but
+ * are no longer kept (the reader was too slow).
  */
-void tracer_query(struct tracer *t, uint64_t after, const struct tracer_filter *f, size_t limit, json_t *items,
-		  uint64_t *next, uint64_t *missed);
+size_t tracer_query(struct tracer *t, uint64_t after, const struct tracer_filter *f, size_t limit, char **buf,
+		    size_t *len, uint64_t *next, uint64_t *missed);
 /* the last sequence number given out (a live reader starts after it) */
 uint64_t tracer_head(struct tracer *t);
 /* {"state","reason","attached","records","dropped","faults","decisions_missed","hops","requests",...} */
