@@ -623,12 +623,14 @@ up() {
 	make_pki
 	build_images
 	start_control_plane
+	log "API server ready at $(($(now_ms) - t0)) ms"
 	for n in "${NODES[@]}"; do
 		setup_node "$n"
 		start_node "$n"
 	done
 	for n in "${NODES[@]}"; do import_images "$n"; done
 	for n in "${NODES[@]}"; do start_kubelet "$n"; done
+	log "kubelets started at $(($(now_ms) - t0)) ms"
 	wait_for "both nodes Ready" 90 "" nodes_ready
 	# The controller-manager works once it made default's ServiceAccount
 	# (pods are refused until their namespace has one).
