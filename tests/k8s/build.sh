@@ -26,7 +26,6 @@ JOBS=${AZDS_K8S_JOBS:-1}
 # Never fetch another toolchain: the machine's Go builds all of it.
 export GOTOOLCHAIN=local
 export GOFLAGS="-buildvcs=false -mod=mod -p=$JOBS"
-export GONOSUMDB= GOPRIVATE=
 
 log() { printf 'k8s-build: %s\n' "$*" >&2; }
 die() { printf 'k8s-build: FAILED: %s\n' "$*" >&2; exit 1; }

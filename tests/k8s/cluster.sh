@@ -550,7 +550,7 @@ EOF
 		done
 		shift
 		for m in "$@"; do mount -t tmpfs -o mode=0755,size=256m azds-k8s "$m"; done
-		' sh "$d" $HOST_DIRS
+		' sh "$d" $HOST_DIRS # (words: one path each)
 }
 
 start_node() {
@@ -605,6 +605,7 @@ check_binaries() {
 			die "$c is not built: run tests/k8s/build.sh first"
 	done
 	command -v etcd >/dev/null || die "etcd is not installed: run tests/k8s/build.sh (installs etcd-server)"
+	[ -x /bin/busybox ] || die "busybox-static is not installed: run tests/k8s/build.sh (installs it)"
 }
 
 up() {

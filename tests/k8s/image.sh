@@ -20,7 +20,7 @@ set -euo pipefail
 
 die() { printf 'k8s-image: %s\n' "$*" >&2; exit 1; }
 
-out= ref= entry=null cmd=null busybox=0
+out='' ref='' entry=null cmd=null busybox=0
 adds=()
 while getopts "o:n:e:c:ba:" o; do
 	case $o in

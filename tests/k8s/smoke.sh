@@ -29,7 +29,7 @@ finish() {
 	"$C" down >/dev/null 2>&1
 	if "$C" leftovers; then ok "down leaves nothing behind"; else nok "down leaves nothing behind"; fi
 	echo "$pass passed, $fail failed"
-	[ $fail -eq 0 ]
+	[ "$fail" -eq 0 ]
 	exit $?
 }
 
@@ -47,7 +47,7 @@ token=azds-smoke-$$-$RANDOM
 k create namespace $NS >/dev/null || nok "create namespace $NS"
 # Pods are refused until the controller-manager made the namespace's
 # default ServiceAccount.
-for i in $(seq 1 300); do
+for _ in $(seq 1 300); do
 	k -n $NS get serviceaccount default >/dev/null 2>&1 && break
 	sleep 0.1
 done
