@@ -566,8 +566,9 @@ static __always_inline void traced(struct sock *sk, int ret, int flags, __u32 di
 	st = pod_sock(sk);
 	if (!st)
 		return;
-	/* MSG_TRUNC discards the bytes: they count, but are not in the buffer */
-	if ((dir == AZDS_TR_RECV && (flags & MSG_TRUNC)) || !syscall_buf(dir, &buf, &lim))
+	/* MSG_TRUNC discards the bytes: they count, but are not in the
+	 * buffer; and no record wanted, no buffer looked for */
+	if ((dir == AZDS_TR_RECV && (flags & MSG_TRUNC)) || unrecorded(st->space) || !syscall_buf(dir, &buf, &lim))
 		lim = 0;
 	moved(sk, st, dir, ret, lim ? buf : 0, lim);
 }

@@ -128,21 +128,12 @@ static const char *hop_field(const struct azds_trace_hop *h, int f, size_t *n)
 	return v;
 }
 
-#define KEPT_DUMP (JSON_COMPACT | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(9)) /* as httpd's */
-
 /* the request's JSON text with "seq" (NULL when out of memory) */
 static char *req_text(const struct azds_trace_req *req, uint64_t seq, bool show_query, __s64 mono_to_unix_ns)
 {
 	struct azds_trace_json_opts o = { .show_query = show_query, .mono_to_unix_ns = mono_to_unix_ns };
-	json_t *j = azds_trace_req_json(req, &o);
-	char *txt;
 
-	if (!j)
-		return NULL;
-	json_object_set_new(j, "seq", json_integer((json_int_t)seq));
-	txt = json_dumps(j, KEPT_DUMP);
-	json_decref(j);
-	return txt;
+	return azds_trace_req_text(req, &o, seq);
 }
 
 static struct kept *kept_new(const struct azds_trace_req *req, uint64_t seq, __s64 mono_to_unix_ns)

@@ -750,6 +750,33 @@ static void test_many_hops(void)
 	tt_got_clear(&g);
 }
 
+/* header values of every kind of byte: the JSON text and tree agree (tt_emit checks), and say the same */
+static void test_header_bytes(void)
+{
+	struct tt_got g = {0};
+	struct azds_trace_asm *a = new_asm(&g);
+	struct tc c;
+	json_t *h, *rh;
+
+	tc_init(&c, a, WEB, 40021, VIP_DATA, 80);
+	tc_open(&c, true, MS(0));
+	tc_ios(&c, AZDS_TR_SEND, MS(0.1),
+	       "GET /q%22?a=1 HTTP/1.1\r\nHost: data\r\nX-Name: caf\xc3\xa9 \xf0\x9f\x98\x80\r\n"
+	       "X-Raw: a\xff\xc3\xa9" "b\r\nX-Tab: a\tb \"q\" \\ end\r\nX-Rep: 1\r\nX-Rep: 2\r\n\r\n");
+	tc_ios(&c, AZDS_TR_RECV, MS(0.6), "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n");
+	azds_trace_asm_tick(a, MS(2001));
+	CHECK_INT(g.n, 1);
+	h = tt_hop(&g, 0, 0);
+	rh = json_object_get(h, "request_headers");
+	CHECK_STR(json_string_value(json_object_get(rh, "X-Name")), "caf\xc3\xa9 \xf0\x9f\x98\x80");
+	CHECK_STR(json_string_value(json_object_get(rh, "X-Raw")), "a???b"); /* not UTF-8: each byte past ASCII a ? */
+	CHECK_STR(json_string_value(json_object_get(rh, "X-Tab")), "a\tb \"q\" \\ end");
+	CHECK_STR(json_string_value(json_object_get(rh, "X-Rep")), "1, 2");
+	CHECK_STR(tt_s(h, "target"), "/q%22");
+	azds_trace_asm_free(a);
+	tt_got_clear(&g);
+}
+
 int main(void)
 {
 	test_routed_own();
@@ -768,5 +795,6 @@ int main(void)
 	test_late_child();
 	test_no_server_seen();
 	test_many_hops();
+	test_header_bytes();
 	return tt_done("trace_assemble");
 }

@@ -165,5 +165,7 @@ struct azds_trace_json_opts {
 	__s64 mono_to_unix_ns; /* added to CLOCK_MONOTONIC times to give unix time */
 };
 json_t *azds_trace_req_json(const struct azds_trace_req *req, const struct azds_trace_json_opts *o);
+/* the same as JSON text (ASCII, compact), with "seq": seq appended unless 0; malloc'd, NULL on ENOMEM */
+char *azds_trace_req_text(const struct azds_trace_req *req, const struct azds_trace_json_opts *o, __u64 seq);
 
 #endif

@@ -1,0 +1,345 @@
+// SPDX-License-Identifier: MIT
+/*
+ * One emitted request as JSON text, written straight into one buffer: the
+ * same object azds_trace_req_json builds (tests/trace checks each emitted
+ * request both ways), without the tree of allocations, for the controller,
+ * which keeps requests as text (controller/tracer.c).
+ */
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "asm_int.h"
+
+struct out {
+	char *p;
+	size_t len, cap;
+	bool oom;
+};
+
+static void put(struct out *o, const char *s, size_t n)
+{
+	if (o->oom)
+		return;
+	if (o->len + n + 1 > o->cap) {
+		size_t nc = o->cap ? o->cap : 4096;
+		char *np;
+
+		while (nc < o->len + n + 1)
+			nc *= 2;
+		np = realloc(o->p, nc);
+		if (!np) {
+			o->oom = true;
+			return;
+		}
+		o->p = np;
+		o->cap = nc;
+	}
+	memcpy(o->p + o->len, s, n);
+	o->len += n;
+	o->p[o->len] = 0;
+}
+
+static void puts_(struct out *o, const char *s)
+{
+	put(o, s, strlen(s));
+}
+
+static void __attribute__((format(printf, 2, 3))) putf(struct out *o, const char *fmt, ...)
+{
+	char b[64];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(b, sizeof(b), fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		put(o, b, (size_t)n < sizeof(b) ? (size_t)n : sizeof(b) - 1);
+}
+
+/*
+ * The next code point of valid UTF-8 at s (as jansson accepts it: no
+ * overlong forms, no surrogates, at most U+10FFFF): its length, 0 if
+ * invalid.
+ */
+static size_t utf8_next(const unsigned char *s, unsigned *cp)
+{
+	unsigned c = s[0], n, v, min;
+
+	if (c < 0x80) {
+		*cp = c;
+		return 1;
+	}
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2, v = c & 0x1f, min = 0x80;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3, v = c & 0x0f, min = 0x800;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4, v = c & 0x07, min = 0x10000;
+	else
+		return 0;
+	for (unsigned i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		v = (v << 6) | (s[i] & 0x3f);
+	}
+	if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+		return 0;
+	*cp = v;
+	return n;
+}
+
+static bool utf8_ok(const char *s)
+{
+	unsigned cp;
+
+	for (const unsigned char *p = (const unsigned char *)s; *p;) {
+		size_t n = utf8_next(p, &cp);
+
+		if (!n)
+			return false;
+		p += n;
+	}
+	return true;
+}
+
+/* s as a JSON string, ASCII only (as httpd's dumps: JSON_ENSURE_ASCII); s is valid UTF-8 */
+static void str_valid(struct out *o, const char *s)
+{
+	unsigned cp;
+
+	put(o, "\"", 1);
+	for (const unsigned char *p = (const unsigned char *)s; *p;) {
+		const unsigned char *run = p;
+		size_t n;
+
+		/* a run of plain characters goes in one copy */
+		while (*p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
+			p++;
+		if (p > run) {
+			put(o, (const char *)run, (size_t)(p - run));
+			continue;
+		}
+		n = utf8_next(p, &cp);
+		p += n ? n : 1;
+		if (cp == '"')
+			puts_(o, "\\\"");
+		else if (cp == '\\')
+			puts_(o, "\\\\");
+		else if (cp == '\n')
+			puts_(o, "\\n");
+		else if (cp == '\r')
+			puts_(o, "\\r");
+		else if (cp == '\t')
+			puts_(o, "\\t");
+		else if (cp == '\b')
+			puts_(o, "\\b");
+		else if (cp == '\f')
+			puts_(o, "\\f");
+		else if (cp < 0x10000)
+			putf(o, "\\u%04X", cp);
+		else
+			putf(o, "\\u%04X\\u%04X", 0xd800 + ((cp - 0x10000) >> 10), 0xdc00 + ((cp - 0x10000) & 0x3ff));
+	}
+	put(o, "\"", 1);
+}
+
+/* a pod's bytes as a JSON string: invalid UTF-8 becomes '?' (json.c's text()) */
+static void str(struct out *o, const char *s)
+{
+	char buf[AZDS_TRACE_TARGET_MAX];
+	size_t i;
+
+	if (utf8_ok(s)) {
+		str_valid(o, s);
+		return;
+	}
+	for (i = 0; s[i] && i < sizeof(buf) - 1; i++)
+		buf[i] = (unsigned char)s[i] < 0x80 ? s[i] : '?';
+	buf[i] = 0;
+	str_valid(o, buf);
+}
+
+static void key(struct out *o, const char *k, bool first)
+{
+	if (!first)
+		put(o, ",", 1);
+	put(o, "\"", 1);
+	puts_(o, k);
+	put(o, "\":", 2);
+}
+
+static void ms(struct out *o, __u64 from, __u64 to)
+{
+	double v = to >= from ? (double)(to - from) / 1e6 : 0;
+
+	putf(o, "%.3f", round(v * 1000) / 1000);
+}
+
+/* the value kept for a name: what json.c's merge of repeated fields keeps */
+struct merged {
+	const char *name;
+	char value[AZDS_TRACE_HEADERS_MAX * (AZDS_TRACE_VALUE_MAX + 2)];
+};
+
+static void sanitize(char *v, size_t cap)
+{
+	if (utf8_ok(v))
+		return;
+	for (size_t i = 0; v[i]; i++)
+		if (i >= AZDS_TRACE_TARGET_MAX - 1 || i >= cap - 1) {
+			v[i] = 0;
+			break;
+		} else if ((unsigned char)v[i] >= 0x80) {
+			v[i] = '?';
+		}
+}
+
+static void headers(struct out *o, const struct azds_trace_msg *m)
+{
+	static __thread struct merged u[AZDS_TRACE_HEADERS_MAX];
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < m->nheaders && i < AZDS_TRACE_HEADERS_MAX; i++) {
+		const struct azds_trace_header *h = &m->headers[i];
+		unsigned j;
+
+		if (!utf8_ok(h->name))
+			continue; /* a key jansson refuses is not kept there either */
+		for (j = 0; j < n && strcmp(u[j].name, h->name); j++)
+			;
+		if (j == n) {
+			u[n].name = h->name;
+			snprintf(u[n].value, sizeof(u[n].value), "%s", h->value);
+			sanitize(u[n].value, sizeof(u[n].value));
+			n++;
+			continue;
+		}
+		/* a repeated field: its values in order, comma separated (RFC 9110 5.3) */
+		size_t ol = strlen(u[j].value), nl = strlen(h->value);
+
+		if (ol + 2 + nl < sizeof(u[j].value)) {
+			memcpy(u[j].value + ol, ", ", 2);
+			memcpy(u[j].value + ol + 2, h->value, nl + 1);
+			sanitize(u[j].value, sizeof(u[j].value));
+		}
+	}
+	put(o, "{", 1);
+	for (unsigned j = 0; j < n; j++) {
+		if (j)
+			put(o, ",", 1);
+		str_valid(o, u[j].name);
+		put(o, ":", 1);
+		str_valid(o, u[j].value);
+	}
+	put(o, "}", 1);
+}
+
+static void hop(struct out *o, const struct azds_trace_hop *h, const struct azds_trace_json_opts *jo)
+{
+	char target[AZDS_TRACE_TARGET_MAX];
+	char *q;
+
+	memcpy(target, h->target, sizeof(target));
+	target[sizeof(target) - 1] = 0;
+	if (!jo->show_query && (q = strchr(target, '?')))
+		*q = 0;
+	put(o, "{", 1);
+	key(o, "id", true);
+	putf(o, "%" PRIu64, (uint64_t)h->id);
+	key(o, "parent", false);
+	putf(o, "%" PRIu64, (uint64_t)h->parent);
+	key(o, "caller", false);
+	str(o, h->caller);
+	key(o, "caller_pod", false);
+	str(o, h->caller_pod);
+	key(o, "caller_space", false);
+	str(o, h->caller_space);
+	key(o, "service", false);
+	str(o, h->service);
+	key(o, "pod", false);
+	str(o, h->pod);
+	key(o, "space", false);
+	str(o, h->space);
+	key(o, "asked_space", false);
+	str(o, h->asked_space);
+	key(o, "reason", false);
+	str(o, h->reason);
+	key(o, "method", false);
+	str(o, h->method);
+	key(o, "target", false);
+	str(o, target);
+	key(o, "route_as", false);
+	str(o, h->route_as);
+	key(o, "traceparent", false);
+	str(o, h->traceparent);
+	key(o, "status", false);
+	putf(o, "%d", h->status);
+	key(o, "start_ms", false);
+	putf(o, "%" PRId64, (int64_t)(((__s64)h->start_ns + jo->mono_to_unix_ns) / 1000000));
+	key(o, "duration_ms", false);
+	ms(o, h->start_ns, h->end_ns);
+	key(o, "server_ms", false);
+	if (h->server_start_ns)
+		ms(o, h->server_start_ns, h->server_end_ns);
+	else
+		puts_(o, "null");
+	key(o, "req_bytes", false);
+	putf(o, "%" PRIu64, (uint64_t)h->req_bytes);
+	key(o, "resp_bytes", false);
+	putf(o, "%" PRIu64, (uint64_t)h->resp_bytes);
+	key(o, "truncated", false);
+	puts_(o, h->truncated || h->req.truncated || h->resp.truncated ? "true" : "false");
+	key(o, "request_headers", false);
+	headers(o, &h->req);
+	key(o, "response_headers", false);
+	headers(o, &h->resp);
+	put(o, "}", 1);
+}
+
+char *azds_trace_req_text(const struct azds_trace_req *req, const struct azds_trace_json_opts *jo, __u64 seq)
+{
+	static const struct azds_trace_json_opts dflt;
+	struct out o = { 0 };
+	__s64 t = 0;
+
+	if (!req)
+		return NULL;
+	if (!jo)
+		jo = &dflt;
+	if (!utf8_ok(req->trace_id))
+		return NULL; /* as json_pack refuses it */
+	if (req->nhops && req->hops[0])
+		t = ((__s64)req->hops[0]->start_ns + jo->mono_to_unix_ns) / 1000000;
+	put(&o, "{", 1);
+	key(&o, "trace_id", true);
+	str_valid(&o, req->trace_id);
+	key(&o, "time", false);
+	putf(&o, "%" PRId64, (int64_t)t);
+	key(&o, "hops", false);
+	put(&o, "[", 1);
+	for (unsigned i = 0; i < req->nhops && i < AZDS_TRACE_HOPS_MAX; i++) {
+		if (!req->hops[i]) {
+			free(o.p);
+			return NULL; /* as json.c: a request with a hole is not given out */
+		}
+		if (i)
+			put(&o, ",", 1);
+		hop(&o, req->hops[i], jo);
+	}
+	put(&o, "]", 1);
+	if (seq) {
+		key(&o, "seq", false);
+		putf(&o, "%" PRIu64, (uint64_t)seq);
+	}
+	put(&o, "}", 1);
+	if (o.oom) {
+		free(o.p);
+		return NULL;
+	}
+	return o.p;
+}
