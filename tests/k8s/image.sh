@@ -12,6 +12,8 @@
 #   -b       the layer gets busybox-static as /bin/busybox with a link for
 #            every applet under /bin, plus /etc/passwd and /etc/group
 #   -a       adds a file (mode kept) at DEST in the layer
+#   -A       the same, plus the shared libraries "ldd SRC" lists, at their
+#            own paths (the project's binaries are linked dynamically)
 #   -e, -c   JSON arrays, e.g. '["/bin/sleep","infinity"]'
 #
 # The archive is reproducible: the same inputs give the same digests
@@ -21,8 +23,8 @@ set -euo pipefail
 die() { printf 'k8s-image: %s\n' "$*" >&2; exit 1; }
 
 out='' ref='' entry=null cmd=null busybox=0
-adds=()
-while getopts "o:n:e:c:ba:" o; do
+adds=() libs=()
+while getopts "o:n:e:c:ba:A:" o; do
 	case $o in
 	o) out=$OPTARG ;;
 	n) ref=$OPTARG ;;
@@ -30,7 +32,11 @@ while getopts "o:n:e:c:ba:" o; do
 	c) cmd=$OPTARG ;;
 	b) busybox=1 ;;
 	a) adds+=("$OPTARG") ;;
-	*) die "usage: image.sh -o OUT.tar -n REF [-e JSON] [-c JSON] [-b] [-a SRC:DEST]..." ;;
+	A)
+		adds+=("$OPTARG")
+		libs+=("${OPTARG%%:*}")
+		;;
+	*) die "usage: image.sh -o OUT.tar -n REF [-e JSON] [-c JSON] [-b] [-a|-A SRC:DEST]..." ;;
 	esac
 done
 [ -n "$out" ] && [ -n "$ref" ] || die "-o and -n are required"
@@ -58,6 +64,16 @@ for a in "${adds[@]}"; do
 	[ -f "$src" ] || die "no file $src"
 	mkdir -p "$root$(dirname "$dst")"
 	cp -p "$src" "$root$dst"
+done
+
+for b in "${libs[@]}"; do
+	# "libx.so.1 => /lib/.../libx.so.1 (0x...)" and the loader's
+	# "/lib64/ld-linux-x86-64.so.2 (0x...)"; a static binary lists none.
+	ldd "$b" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' |
+		while read -r l; do
+			mkdir -p "$root$(dirname "$l")"
+			cp -L "$l" "$root$l"
+		done
 done
 
 blobs=$work/oci/blobs/sha256

@@ -135,4 +135,31 @@ resolv_ok() {
 }
 check "the pod's resolv.conf names the cluster DNS and the namespace's search list" resolv_ok
 
+# An image of a dynamically linked binary of our own (here coreutils'
+# printf stands in for the project's), built with image.sh -A and
+# imported with ctr on node-1 only: what the later tests do with azds.
+img=$(mktemp -d /tmp/azds-k8s-smoke-img.XXXXXX)
+"$HERE/image.sh" -o "$img/own.tar" -n localhost/azds-k8s/own:1 -A /usr/bin/printf:/usr/bin/printf \
+	-e '["/usr/bin/printf"]' &&
+	"$C" ctr 1 images import "$img/own.tar" >/dev/null 2>&1 || nok "build and import an image of our own"
+rm -rf "$img"
+k -n $NS apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Pod
+metadata: {name: own, namespace: $NS}
+spec:
+  nodeName: node-1
+  restartPolicy: Never
+  containers:
+  - name: own
+    image: localhost/azds-k8s/own:1
+    imagePullPolicy: Never
+    args: ['%s', '$token-own']
+EOF
+own_ok() {
+	k -n $NS wait --for=jsonpath='{.status.phase}'=Succeeded pod/own --timeout=60s >/dev/null &&
+		[ "$(k -n $NS logs own)" = "$token-own" ]
+}
+check "a pod runs an image of a dynamically linked binary, imported with ctr" own_ok
+
 exit 0
