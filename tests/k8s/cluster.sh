@@ -20,7 +20,8 @@
 # namespaces; the control plane's namespace has no default route):
 #
 #   netns cp    bridge k8s0 10.201.0.1/24: etcd (127.0.0.1:2379),
-#               kube-apiserver (10.201.0.1:6443), controller-manager,
+#               kube-apiserver (10.201.0.1:443, and 10.203.0.1:443 the
+#               "kubernetes" Service's ClusterIP), controller-manager,
 #               scheduler, CoreDNS (10.201.0.1:53)
 #   netns n1    eth0 10.201.0.11, containerd, kubelet "node-1",
 #               bridge cni0 10.202.1.1/24 for pods 10.202.1.0/24
@@ -234,7 +235,7 @@ kind: Config
 clusters:
 - name: azds-k8s
   cluster:
-    server: https://$CP_IP:6443
+    server: https://$CP_IP:443
     certificate-authority: $S/pki/ca.crt
 users:
 - name: $1
@@ -289,6 +290,11 @@ make_net() {
 	in_ns cp ip link set lo up
 	in_ns cp ip link add k8s0 type bridge
 	in_ns cp ip addr add "$CP_IP/24" dev k8s0
+	# No kube-proxy, yet in-cluster clients (service-account kubeconfigs,
+	# a DaemonSet's pods) dial the "kubernetes" Service's ClusterIP: the
+	# API server owns that address too, and listens on the Service's port
+	# (443), so the nodes' default route takes them there without NAT.
+	in_ns cp ip addr add "$SVC_KUBERNETES/32" dev lo
 	in_ns cp ip link set k8s0 up
 	in_ns cp sysctl -qw net.ipv4.ip_forward=1
 	for n in "${NODES[@]}"; do
@@ -352,7 +358,7 @@ start_control_plane() {
 	local p=$S/pki
 	start apiserver cp "$KBIN/kube-apiserver" \
 		--etcd-servers=http://127.0.0.1:2379 \
-		--bind-address="$CP_IP" --advertise-address="$CP_IP" --secure-port=6443 \
+		--bind-address=0.0.0.0 --advertise-address="$CP_IP" --secure-port=443 \
 		--service-cluster-ip-range="$SVC_CIDR" \
 		--tls-cert-file="$p/apiserver.crt" --tls-private-key-file="$p/apiserver.key" \
 		--client-ca-file="$p/ca.crt" \

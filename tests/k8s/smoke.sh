@@ -135,6 +135,27 @@ resolv_ok() {
 }
 check "the pod's resolv.conf names the cluster DNS and the namespace's search list" resolv_ok
 
+# In-cluster clients reach the API server at the "kubernetes" Service's
+# ClusterIP (no kube-proxy: the API server owns that address): a pod
+# connects over TCP, and node-1's namespace gets the version over HTTPS
+# with the pod's own service-account token.
+# (Go's TLS server answers plain HTTP with a 400 that says so.)
+apiserver_tcp_ok() {
+	k -n $NS exec cli -- sh -c "printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 5 10.203.0.1 443" 2>&1 |
+		grep -q "Client sent an HTTP request to an HTTPS server"
+}
+check "a pod reaches the API server at the kubernetes Service's ClusterIP 10.203.0.1:443" apiserver_tcp_ok
+incluster_ok() {
+	local tok
+	tok=$(k -n $NS exec cli -- cat /var/run/secrets/kubernetes.io/serviceaccount/token) || return 1
+	k -n $NS exec cli -- cat /var/run/secrets/kubernetes.io/serviceaccount/ca.crt >"$tmpd/ca.crt" || return 1
+	"$C" exec 1 curl -sS --max-time 5 --cacert "$tmpd/ca.crt" -H "Authorization: Bearer $tok" \
+		https://10.203.0.1/version | grep -q '"gitVersion": "v1.34.2"'
+}
+tmpd=$(mktemp -d /tmp/azds-k8s-smoke.XXXXXX)
+check "the API server answers at the ClusterIP to the pod's service-account token" incluster_ok
+rm -rf "$tmpd"
+
 # An image of a dynamically linked binary of our own (here coreutils'
 # printf stands in for the project's), built with image.sh -A and
 # imported with ctr on node-1 only: what the later tests do with azds.
