@@ -3,7 +3,9 @@
 # The harness cluster works end to end: both nodes Ready, a pod pinned on
 # each node, the pod on node-1 fetches a page over TCP from the pod on
 # node-2 (and the page is that pod's), CoreDNS answers a Service's ClusterIP
-# and a headless Service's pod IP, and "down" leaves nothing behind.
+# and a headless Service's pod IP, in-cluster clients reach the API server
+# at its ClusterIP, an image of our own runs, "up" cleans up after a crashed
+# run, and "down" leaves nothing behind.
 #
 # Needs root and the cached binaries (it runs tests/k8s/build.sh, which is
 # quick once built). Environment: AZDS_K8S_NAME (default "smoke").
@@ -182,5 +184,29 @@ own_ok() {
 		[ "$(k -n $NS logs own)" = "$token-own" ]
 }
 check "a pod runs an image of a dynamically linked binary, imported with ctr" own_ok
+
+# A crashed run: the runner killed, its kubelets and containerds with it,
+# the pid records lost, the shims and containers left running. "up" must
+# clean all of it and start afresh.
+eval "$("$C" env)"
+old_pids=$(cat /sys/fs/cgroup/pids/azds-k8s-"$AZDS_K8S_NAME"-n*/kubepods/*/pod*/*/cgroup.procs 2>/dev/null | sort -u)
+for f in "$S"/pids/kubelet-*.pid "$S"/pids/containerd-*.pid; do kill -9 "$(cat "$f")"; done
+rm -rf "$S/pids"
+check "before the crash, the pods' processes were found in the nodes' cgroups ($(echo $old_pids))" \
+	test -n "$old_pids"
+t2=$(date +%s%3N)
+if "$C" up; then
+	ok "up after a crash, both nodes Ready in $(($(date +%s%3N) - t2)) ms"
+else
+	nok "up after a crash"
+fi
+alive=
+for p in $old_pids; do kill -0 "$p" 2>/dev/null && alive+=" $p"; done
+check "no process of the crashed run is left${alive:+:$alive}" test -z "$alive"
+no_pods() {
+	local out
+	out=$(k get pods -A -o name) && [ -z "$out" ]
+}
+check "the new cluster starts empty" no_pods
 
 exit 0
