@@ -119,15 +119,32 @@ check "node-1 pod fetches node-2 pod's page over TCP (got: $page)" test "$page" 
 # The connection came straight from the node-1 pod (no NAT on the way):
 # httpd -vv logs its peer. Also proves "kubectl logs" through kubelet.
 peer_ok() {
-	k -n $NS logs srv 2>&1 | grep -qE "^\[(::ffff:)?${cli_ip//./\\.}\]:[0-9]+: url:/index.html$"
+	# httpd's stderr reaches the pod's log through containerd a moment
+	# after the response: look again for up to 30 s.
+	for _ in $(seq 1 300); do
+		k -n $NS logs srv 2>&1 | grep -qE "^\[(::ffff:)?${cli_ip//./\\.}\]:[0-9]+: url:/index.html$" && return 0
+		sleep 0.1
+	done
+	return 1
 }
 check "the node-2 pod saw the node-1 pod's own address $cli_ip" peer_ok
 
 svc_ip=$(k -n $NS get svc srv -o jsonpath='{.spec.clusterIP}')
 dns() { k -n $NS exec cli -- nslookup "$1" "$2" 2>&1 | awk '/^Name:/ { n = 1 } n && /^Address/ { sub(/^Address( 1)?: */, ""); print; exit }'; }
-got=$(dns "srv.$NS.svc.cluster.local" 10.201.0.1)
+# CoreDNS learns of the Service and its EndpointSlice by watch, a moment
+# after they change: ask again for up to 30 s.
+dns_until() { # dns_until NAME WANT
+	local _i
+	for _i in $(seq 1 60); do
+		got=$(dns "$1" 10.201.0.1)
+		[ "$got" = "$2" ] && return 0
+		sleep 0.5
+	done
+	return 1
+}
+dns_until "srv.$NS.svc.cluster.local" "$svc_ip"
 check "CoreDNS resolves srv.$NS.svc.cluster.local to its ClusterIP $svc_ip (got: $got)" test "$got" = "$svc_ip"
-got=$(dns "srv-headless.$NS.svc.cluster.local" 10.201.0.1)
+dns_until "srv-headless.$NS.svc.cluster.local" "$srv_ip"
 check "CoreDNS resolves the headless Service to the pod IP $srv_ip (got: $got)" test "$got" = "$srv_ip"
 resolv_ok() {
 	local rc
