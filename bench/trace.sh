@@ -4,7 +4,10 @@
 # daemon: keep-alive through the router from a client pod to a backend pod
 # in dev/alice, interleaved ROUNDS times in three modes:
 #   watched: capture on, and `azds trace -o json` following every request
-#            (the reader assembles them all);
+#            (the reader assembles them all, the CLI prints them all);
+#   recording: capture on, and `azds trace --service none-such` following:
+#            every request recorded and assembled, none shown (what a
+#            narrow watcher such as `azds up` costs);
 #   off:     the node-wide switch off (the programs detached);
 #   on:      capture on and nobody watching (the reader takes the records
 #            in and passes them over: what capture costs when left on).
@@ -59,14 +62,18 @@ for _ in $(seq 1 200); do
 done
 
 status() { $AZ controller status -o json | jq -r ".trace.$1"; }
-capture() { # on|off|watched: and wait until the reader says so
+capture() { # on|off|watched|recording: and wait until the reader says so
 	local want=capturing sw=on i
 	[ "$1" = off ] && want=off sw=off
 	$AZ controller set trace "$sw" >/dev/null || exit 1
 	for i in $(seq 1 200); do [ "$(status state)" = "$want" ] && break; sleep 0.05; done
 	[ "$(status state)" = "$want" ] || { echo "azds bench trace: capture did not turn $sw ($(status reason))" >&2; exit 1; }
-	if [ "$1" = watched ]; then
-		$AZ trace -o json >"$W/watched.out" 2>"$W/watched.err" &
+	if [ "$1" = watched ] || [ "$1" = recording ]; then
+		if [ "$1" = watched ]; then
+			$AZ trace -o json >"$W/watched.out" 2>"$W/watched.err" &
+		else
+			$AZ trace -o json --service none-such >"$W/watched.out" 2>"$W/watched.err" &
+		fi
 		WPID=$!
 		for i in $(seq 1 200); do [ "$(status watched)" = true ] && return 0; sleep 0.05; done
 		echo "azds bench trace: azds trace did not start: $(cat "$W/watched.err")" >&2
@@ -77,12 +84,13 @@ capture() { # on|off|watched: and wait until the reader says so
 	echo "azds bench trace: the reader still counts a watcher" >&2
 	exit 1
 }
-unwatch() {
+unwatch() { # MODE
 	[ -n "$WPID" ] || return 0
 	kill -INT "$WPID" 2>/dev/null
 	wait "$WPID"
 	WPID=
-	[ -s "$W/watched.out" ] || { echo "azds bench trace: azds trace showed nothing while watched" >&2; exit 1; }
+	[ "$1" != watched ] || [ -s "$W/watched.out" ] ||
+		{ echo "azds bench trace: azds trace showed nothing while watched" >&2; exit 1; }
 }
 load() { # RATE: one azds-load run's JSON
 	$INIT exec --pod client -- "$BIN/azds-load" --target "$VIP" -H 'azds-route-as: alice' --duration "$DUR" \
@@ -101,7 +109,7 @@ num() { # JSON FIELD: the number, or the run fails
 RES=$W/rounds
 : >"$RES"
 for r in $(seq 1 "$ROUNDS"); do
-	for mode in watched off on; do
+	for mode in watched recording off on; do
 		capture "$mode"
 		rec0=$(status read)
 		t0=$(date +%s.%N)
@@ -111,7 +119,7 @@ for r in $(seq 1 "$ROUNDS"); do
 		rps=$(num "$out" achieved_rps) || exit 1
 		lat=$(load 1000)
 		p50=$(num "$lat" p50_us) || exit 1
-		unwatch
+		unwatch "$mode"
 		echo "$r $mode $rps $p50 $((rec1 - rec0)) $t0 $t1" >>"$RES"
 		say "  round $r capture $mode: $rps req/s, p50 at 1000/s $p50 us"
 	done
@@ -129,25 +137,25 @@ prog_cost() { # on|watched: "NS_PER_REQUEST RUNS_PER_REQUEST" over one 1,000 req
 		--duration "$DUR" --warmup 0 --connections 16 --rate 1000 -o json)
 	read -r ns1 cnt1 <<<"$(progs)"
 	sysctl -qw kernel.bpf_stats_enabled="$STATS0"
-	unwatch
+	unwatch "$1"
 	nreq=$(num "$lat" requests) || exit 1
 	awk -v a="$ns0" -v b="$ns1" -v c="$cnt0" -v d="$cnt1" -v n="$nreq" \
 		'BEGIN { printf "%.0f %.1f\n", (b - a) / n, (d - c) / n }'
 }
 read -r prog_ns prog_runs <<<"$(prog_cost on)" || exit 1
-read -r wprog_ns wprog_runs <<<"$(prog_cost watched)" || exit 1
+read -r wprog_ns wprog_runs <<<"$(prog_cost recording)" || exit 1
 for v in "$prog_ns" "$wprog_ns"; do num "{\"v\":${v:-0}}" v >/dev/null || exit 1; done
 dropped=$(status dropped)
 [[ "$dropped" =~ ^[0-9]+$ ]] || { echo "azds bench trace: the drop count is \"$dropped\"" >&2; exit 1; }
 median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 col() { awk -v m="$1" -v c="$2" '$2 == m { print $c }' "$RES" | median; }
-on_rps=$(col on 3) off_rps=$(col off 3) wa_rps=$(col watched 3)
-on_p50=$(col on 4) off_p50=$(col off 4) wa_p50=$(col watched 4)
+on_rps=$(col on 3) off_rps=$(col off 3) wa_rps=$(col watched 3) re_rps=$(col recording 3)
+on_p50=$(col on 4) off_p50=$(col off 4) wa_p50=$(col watched 4) re_p50=$(col recording 4)
 rec_s=$(awk '$2 == "watched" { print $5 / ($7 - $6) }' "$RES" | median)
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b - a) * 100 / b }'; }
 dif() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a - b }'; }
-diff_pct=$(pct "$on_rps" "$off_rps") wa_pct=$(pct "$wa_rps" "$off_rps")
-added=$(dif "$on_p50" "$off_p50") wa_added=$(dif "$wa_p50" "$off_p50")
+diff_pct=$(pct "$on_rps" "$off_rps") wa_pct=$(pct "$wa_rps" "$off_rps") re_pct=$(pct "$re_rps" "$off_rps")
+added=$(dif "$on_p50" "$off_p50") wa_added=$(dif "$wa_p50" "$off_p50") re_added=$(dif "$re_p50" "$off_p50")
 if ! awk -v v="$rec_s" 'BEGIN { exit !(v > 0) }'; then
 	echo "azds bench trace: the reader took in no records while watched" >&2
 	exit 1
@@ -156,22 +164,24 @@ if [ "$FORMAT" = json ]; then
 	jq -n --argjson on "$on_rps" --argjson off "$off_rps" --argjson d "$diff_pct" --argjson p1 "$on_p50" \
 		--argjson p0 "$off_p50" --argjson a "$added" --argjson rs "$rec_s" --argjson dr "$dropped" \
 		--argjson wr "$wa_rps" --argjson wd "$wa_pct" --argjson wp "$wa_p50" --argjson wa "$wa_added" \
+		--argjson rr "$re_rps" --argjson rd "$re_pct" --argjson rp "$re_p50" --argjson ra "$re_added" \
 		--argjson pn "$prog_ns" --argjson pr "$prog_runs" --argjson wpn "$wprog_ns" --argjson wpr "$wprog_runs" \
 		--argjson n "$ROUNDS" '{rounds: $n, programs_ns_per_request: $pn, program_runs_per_request: $pr,
-		programs_ns_per_request_watched: $wpn, program_runs_per_request_watched: $wpr, rps_on: $on, rps_off: $off, rps_diff_pct: $d, p50_on_us: $p1,
+		programs_ns_per_request_recording: $wpn, program_runs_per_request_recording: $wpr, rps_on: $on, rps_off: $off, rps_diff_pct: $d, p50_on_us: $p1,
 		p50_off_us: $p0, p50_added_us: $a, rps_watched: $wr, rps_watched_diff_pct: $wd,
-		p50_watched_us: $wp, p50_watched_added_us: $wa, reader_records_per_s: $rs, records_dropped: $dr}'
+		p50_watched_us: $wp, p50_watched_added_us: $wa, rps_recording: $rr, rps_recording_diff_pct: $rd,
+		p50_recording_us: $rp, p50_recording_added_us: $ra, reader_records_per_s: $rs, records_dropped: $dr}'
 else
 	printf '\nHTTP trace capture, keep-alive through the router (median of %s interleaved rounds, %s s each)\n' "$ROUNDS" "$DUR"
-	printf '%-40s %11s %11s %11s %9s %9s\n' measure "off" "on" "watched" "on: cost" "watched"
-	printf '%-40s %11s %11s %11s %8s%% %8s%%\n' "max req/s (closed loop, 16 connections)" "$off_rps" "$on_rps" \
-		"$wa_rps" "$diff_pct" "$wa_pct"
-	printf '%-40s %11s %11s %11s %6s us %6s us\n' "p50 at 1,000 req/s (us)" "$off_p50" "$on_p50" "$wa_p50" \
-		"$added" "$wa_added"
-	printf '%-40s %11s %11s %11s\n' "programs' CPU per request (ns)" "" "$prog_ns" "$wprog_ns"
-	printf '%-40s %11s %11s %11s\n' "program runs per request" "" "$prog_runs" "$wprog_runs"
-	printf '%-40s %11s\n' "reader, watched: records per second" "$rec_s"
-	printf '%-40s %11s\n' "records dropped (ring buffer full)" "$dropped"
-	echo "(on: capture on, nobody watching; watched: azds trace -o json following every request;"
-	echo " cost: req/s lost against off, in %, and p50 added, in us)"
+	printf '%-10s %12s %9s %14s %10s %16s %9s\n' mode "max req/s" cost "p50 1000/s us" "added us" "programs ns/req" "runs/req"
+	printf '%-10s %12s %9s %14s %10s %16s %9s\n' off "$off_rps" - "$off_p50" - - -
+	printf '%-10s %12s %8s%% %14s %10s %16s %9s\n' on "$on_rps" "$diff_pct" "$on_p50" "$added" "$prog_ns" "$prog_runs"
+	printf '%-10s %12s %8s%% %14s %10s %16s %9s\n' recording "$re_rps" "$re_pct" "$re_p50" "$re_added" "$wprog_ns" \
+		"$wprog_runs"
+	printf '%-10s %12s %8s%% %14s %10s %16s %9s\n' watched "$wa_rps" "$wa_pct" "$wa_p50" "$wa_added" - -
+	printf 'reader, watched: %s records/s taken in; records dropped (ring buffer full): %s\n' "$rec_s" "$dropped"
+	echo "(off: the programs detached; on: attached, nobody watching (offsets only); recording: a watcher"
+	echo " whose filter matches nothing, so every request is recorded and assembled; watched: azds trace"
+	echo " -o json printing every request. cost: max req/s lost against off; programs: their own CPU per"
+	echo " request from bpf_stats, in the 1,000 req/s run)"
 fi
