@@ -325,23 +325,28 @@ start() { # start NAME NS|node:N CMD...
 	*) setsid nsenter --net="$S/netns/$where" -- "$@" </dev/null >>"$S/logs/$name.log" 2>&1 & ;;
 	esac
 	pid=$!
+	# Not this shell's job any more (no "Killed" notice when down kills it).
+	disown "$pid" 2>/dev/null || true
 	echo "$pid" >"$S/pids/$name.pid"
 }
 
-alive_or_die() { # alive_or_die NAME
-	local pid
-	pid=$(cat "$S/pids/$1.pid")
-	kill -0 "$pid" 2>/dev/null && return 0
-	tail -n 20 "$S/logs/$1.log" >&2 || true
-	die "$1 exited (log: $S/logs/$1.log)"
+alive_or_die() { # alive_or_die NAME...
+	local pid name
+	for name in "$@"; do
+		pid=$(cat "$S/pids/$name.pid")
+		kill -0 "$pid" 2>/dev/null && continue
+		tail -n 20 "$S/logs/$name.log" >&2 || true
+		die "$name exited (its log is above)"
+	done
 }
 
-wait_for() { # wait_for WHAT SECONDS NAME CMD...: polls CMD every 0.1 s
-	local what=$1 secs=$2 name=$3 deadline
+wait_for() { # wait_for WHAT SECONDS "NAME..." CMD...: polls CMD every 0.1 s
+	local what=$1 secs=$2 names=$3 deadline
 	shift 3
 	deadline=$(($(now_ms) + secs * 1000))
 	until "$@" >/dev/null 2>&1; do
-		[ -z "$name" ] || alive_or_die "$name"
+		# shellcheck disable=SC2086
+		[ -z "$names" ] || alive_or_die $names
 		[ "$(now_ms)" -lt $deadline ] || die "$what not there after $secs s"
 		sleep 0.1
 	done
@@ -371,7 +376,7 @@ start_control_plane() {
 		--allow-privileged=true --enable-aggregator-routing=true \
 		--profiling=false --v=1
 	# The API server needs etcd; both start at once and it retries.
-	wait_for "the API server" 60 apiserver kubectl_admin get --raw /readyz
+	wait_for "the API server" 60 "etcd apiserver" kubectl_admin get --raw /readyz
 	start controller-manager cp "$KBIN/kube-controller-manager" \
 		--kubeconfig="$S/kubeconfig/controller-manager.kubeconfig" \
 		--authentication-kubeconfig="$S/kubeconfig/controller-manager.kubeconfig" \
@@ -638,7 +643,7 @@ up() {
 	for n in "${NODES[@]}"; do import_images "$n"; done
 	for n in "${NODES[@]}"; do start_kubelet "$n"; done
 	log "kubelets started at $(($(now_ms) - t0)) ms"
-	wait_for "both nodes Ready" 90 "" nodes_ready
+	wait_for "both nodes Ready" 90 "containerd-1 containerd-2 kubelet-1 kubelet-2" nodes_ready
 	# The controller-manager works once it made default's ServiceAccount
 	# (pods are refused until their namespace has one).
 	wait_for "the default ServiceAccount" 60 controller-manager \
