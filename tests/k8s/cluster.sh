@@ -27,7 +27,7 @@
 #               bridge cni0 10.202.1.1/24 for pods 10.202.1.0/24
 #   netns n2    eth0 10.201.0.12, containerd, kubelet "node-2",
 #               bridge cni0 10.202.2.1/24 for pods 10.202.2.0/24
-#   Services    10.203.0.0/16 (no kube-proxy: ClusterIPs are not routed)
+#   Services    10.203.0.0/16 (no kube-proxy: no other ClusterIP is routed)
 #
 # Each node also has a mount namespace of its own, shared by its containerd
 # and kubelet (so every mount they make dies with them), with the nsfs pins
