@@ -184,6 +184,16 @@ static __always_inline void keep_tuple(struct trace_sock *st, const struct sock 
 }
 
 /*
+ * Whether records are wanted at all: the controller's reader clears it
+ * while nobody watches (azds_trace_bpf_publish; trace_load.h), and the
+ * programs then keep only the offsets of the sockets they know (no new
+ * socket is taken on), so that capture left on costs the no-record path
+ * and the streams they know stay whole for the next watcher. A global in the object's own data: one load, no map call, and
+ * the controller sets it by a store to the mapped page.
+ */
+volatile __u32 azds_trace_publish = 1;
+
+/*
  * The socket's trace_socks entry when it is a pod's TCP socket: found, or
  * made when the socket is seen for the first time. NULL for every other
  * socket, as early as possible.
@@ -200,17 +210,19 @@ static __always_inline struct trace_sock *pod_sock(struct sock *sk)
 	family = sk->__sk_common.skc_family;
 	if (family != AF_INET && family != AF_INET6)
 		return NULL;
+	/* a socket taken on has its entry (only capture makes them: a
+	 * socket of no pod has no storage at all, and the helper returns at
+	 * once); while nobody watches, no new socket is taken on, so that
+	 * the sockets of no pod cost this one call */
+	st = bpf_sk_storage_get(&trace_socks, sk, NULL, 0);
+	if (st || !azds_trace_publish)
+		return st;
 	addr = local_v4(sk, family);
 	if (!addr)
 		return NULL;
-	/* the one lookup every socket of no pod pays (measured cheaper
-	 * first than the socket storage's helper call) */
 	pod = bpf_map_lookup_elem(&pods, &addr);
 	if (!pod)
 		return NULL;
-	st = bpf_sk_storage_get(&trace_socks, sk, NULL, 0);
-	if (st)
-		return st;
 	if (!in_pod_cgroup(sk, pod->cgroup_id))
 		return NULL;
 	st = bpf_sk_storage_get(&trace_socks, sk, NULL, BPF_SK_STORAGE_GET_F_CREATE);
@@ -221,15 +233,6 @@ static __always_inline struct trace_sock *pod_sock(struct sock *sk)
 	return st;
 }
 
-/*
- * Whether records are wanted at all: the controller's reader clears it
- * while nobody watches (azds_trace_bpf_publish; trace_load.h), and the
- * programs then keep only each socket's offsets, so that capture left on
- * costs the no-record path and the streams stay whole for the next
- * watcher. A global in the object's own data: one load, no map call, and
- * the controller sets it by a store to the mapped page.
- */
-volatile __u32 azds_trace_publish = 1;
 
 /* no records for this space's pods (offsets only): nobody watches, or it is switched off */
 static __always_inline bool unrecorded(__u32 space)
