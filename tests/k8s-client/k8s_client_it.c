@@ -7,6 +7,7 @@
  *   k8s-client-it watch-from KUBECONFIG RV   expects 410 (exit 0), prints it
  *   k8s-client-it compact-list KUBECONFIG CMD  page 1, CMD (compacts etcd), page 2: expects 410
  *   k8s-client-it get KUBECONFIG|- PATH      prints "ok" or the error (KUBECONFIG "-": in-cluster)
+ *   k8s-client-it informer-restart KUBECONFIG RUN CMD   an informer across CMD (restarts the API server)
  *
  * Prints "ok ..." or "not ok ..." per check, and "N passed, N failed";
  * exits 1 on a failure. Waits are bounded; none decides a result by time.
@@ -129,7 +130,8 @@ static void *watch_thread(void *arg)
 		w->runs++;
 		w->result = azds_k8s_watch_run(wt, w->rv, on_event, w, &w->e);
 		pthread_mutex_lock(&w->mu);
-		int done = w->deleted && w->bookmarks;
+		/* a second run at least: it resumes from the first's resourceVersion */
+		int done = w->deleted && w->bookmarks && w->runs >= 2;
 		pthread_mutex_unlock(&w->mu);
 		if (w->result || done || now_s() > end)
 			break;
@@ -144,6 +146,8 @@ struct stopper {
 	struct azds_k8s_watch *w;
 	int ret;
 	double took;
+	char msg[1024];
+	char rv[AZDS_K8S_RV_MAX];
 };
 
 static int ignore(const struct azds_k8s_event *ev, void *arg)
@@ -159,9 +163,16 @@ static void *stop_thread(void *arg)
 	char rv[AZDS_K8S_RV_MAX] = "";
 	struct azds_k8s_err e;
 	double t0 = now_s();
-	/* Watching an empty selection: nothing arrives, it only ends when stopped (or in 300 s). */
+	/*
+	 * Watching an empty selection from a list's resourceVersion (without
+	 * one, the API server wants etcd's RequestWatchProgress, which the
+	 * harness's etcd 3.4 lacks): nothing arrives, it only ends when
+	 * stopped (or in 300 s).
+	 */
+	snprintf(rv, sizeof(rv), "%s", s->rv);
 	s->ret = azds_k8s_watch_run(s->w, rv, ignore, NULL, &e);
 	s->took = now_s() - t0;
+	snprintf(s->msg, sizeof(s->msg), "%s", e.msg);
 	return NULL;
 }
 
@@ -355,7 +366,7 @@ static void scenario_crud(struct azds_k8s *k, const char *run, struct watcher *w
 
 static void check_watch(struct watcher *w, const char *a)
 {
-	int added = -1, modified = -1, noted = -1, deleted = -1;
+	int added = -1, modified = -1, noted = -1, deleted = -1, adds = 0;
 	pthread_mutex_lock(&w->mu);
 	for (int i = 0; i < w->n; i++) {
 		struct seen *s = &w->ev[i];
@@ -363,6 +374,7 @@ static void check_watch(struct watcher *w, const char *a)
 			continue;
 		if (s->type == AZDS_K8S_ADDED && added < 0 && !strcmp(s->stage, "one"))
 			added = i;
+		adds += s->type == AZDS_K8S_ADDED;
 		if (s->type == AZDS_K8S_MODIFIED && modified < 0 && !strcmp(s->stage, "two"))
 			modified = i;
 		if (s->type == AZDS_K8S_MODIFIED && noted < 0 && !strcmp(s->note, "hi"))
@@ -382,7 +394,8 @@ static void check_watch(struct watcher *w, const char *a)
 	check(noted >= modified, "watch saw MODIFIED %s with the annotation after that", a);
 	check(deleted > noted, "watch saw DELETED %s last", a);
 	check(w->bookmarks > 0, "watch saw a BOOKMARK (%d)", w->bookmarks);
-	check(w->runs > 1, "watch resumed from its resourceVersion across %d runs without a relist", w->runs);
+	check(w->runs > 1 && adds == 1, "watch resumed from its resourceVersion across %d runs, nothing replayed (%d ADDED)",
+	      w->runs, adds);
 }
 
 static void scenario_stop(struct azds_k8s *k)
@@ -395,12 +408,16 @@ static void scenario_stop(struct azds_k8s *k)
 	check(!ret, "watch handle (%s)", e.msg);
 	if (ret)
 		return;
+	struct azds_k8s_list_opts lo = { .label_selector = o.label_selector };
+	char none[512] = "";
+	ret = azds_k8s_list_all(k, &azds_k8s_namespaces, NULL, &lo, 0, collect_name, none, s.rv, &e);
+	check(!ret && s.rv[0], "list for the stop test's resourceVersion (%s)", e.msg);
 	pthread_create(&t, NULL, stop_thread, &s);
 	usleep(500000); /* let it connect (if it has not, the stop waits for it: the result is the same) */
 	azds_k8s_watch_stop(s.w);
 	pthread_join(t, NULL);
-	check(s.ret == -ECANCELED, "a 300 s watch stopped from another thread: -ECANCELED (%d) after %.3f s", s.ret,
-	      s.took);
+	check(s.ret == -ECANCELED, "a 300 s watch stopped from another thread: -ECANCELED (%d %s) after %.3f s", s.ret,
+	      s.msg, s.took);
 	azds_k8s_watch_free(s.w);
 }
 
@@ -461,6 +478,63 @@ static int cmd_scenario(const char *kc, const char *run)
 	check_watch(&w, w.want_deleted);
 	scenario_stop(k);
 	scenario_informer(k, run);
+	azds_k8s_free(k);
+	printf("%d passed, %d failed\n", passed, failed);
+	return failed ? 1 : 0;
+}
+
+/*
+ * An informer across CMD (run.sh's: the API server killed, etcd written
+ * and compacted meanwhile, the API server started again): its watch
+ * breaks, it backs off and retries, its resourceVersion is too old for the
+ * new watch cache (410), it lists again, and it sees what changes after.
+ */
+static int cmd_informer_restart(const char *kc, const char *run, const char *cmd)
+{
+	struct azds_k8s *k = connect_to(kc);
+	char f[64], g[64], sel[128], lab[64];
+	struct azds_k8s_err e;
+	struct inf_state s = { .mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+	snprintf(lab, sizeof(lab), "%s-rs", run);
+	snprintf(f, sizeof(f), "kc-%s-f", run);
+	snprintf(g, sizeof(g), "kc-%s-e", run); /* "-e": what inf_object counts as adds_e */
+	snprintf(sel, sizeof(sel), "kc-test=%s", lab);
+	create_ns(k, f, lab, "one");
+	struct azds_k8s_informer_ops ops = { inf_begin, inf_object, inf_synced, inf_retry };
+	struct azds_k8s_informer_opts io = { .label_selector = sel, .backoff_min_ms = 100, .backoff_max_ms = 1000 };
+	if (azds_k8s_informer_new(&s.inf, k, &azds_k8s_namespaces, NULL, &io, &ops, &s, &e)) {
+		fprintf(stderr, "informer: %s\n", e.msg);
+		return 2;
+	}
+	pthread_t t;
+	pthread_create(&t, NULL, inf_thread, &s);
+	check(inf_wait(&s, &s.synced, 1), "informer synced before the restart");
+	check(system(cmd) == 0, "%s", cmd);
+	/* The API server may still be settling: a few tries, bounded. */
+	int ret = -1;
+	for (int i = 0; i < 100 && ret; i++) {
+		json_t *o = ns_obj(g, lab, "one");
+		ret = azds_k8s_create(k, &azds_k8s_namespaces, NULL, o, NULL, &e);
+		json_decref(o);
+		if (ret == -EEXIST)
+			ret = 0;
+		if (ret)
+			usleep(200000);
+	}
+	check(!ret, "create %s after the restart (%s)", g, e.msg);
+	check(inf_wait(&s, &s.adds_e, 1), "informer saw ADDED %s after the restart", g);
+	azds_k8s_delete(k, &azds_k8s_namespaces, NULL, f, NULL, &e);
+	check(inf_wait(&s, &s.synced, 2), "informer listed again after the 410 (synced %d times)",
+	      s.synced);
+	pthread_mutex_lock(&s.mu);
+	printf("# informer: %d lists, last retry: %s\n", s.begins, s.retried[0] ? s.retried : "none");
+	check(s.retried[0] != 0, "informer retried after an error while the API server was down");
+	pthread_mutex_unlock(&s.mu);
+	azds_k8s_delete(k, &azds_k8s_namespaces, NULL, g, NULL, &e);
+	azds_k8s_informer_stop(s.inf);
+	pthread_join(t, NULL);
+	check(s.ret == -ECANCELED, "informer stopped (%d %s)", s.ret, s.e.msg);
+	azds_k8s_informer_free(s.inf);
 	azds_k8s_free(k);
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
@@ -544,6 +618,8 @@ int main(int argc, char **argv)
 		return cmd_watch_from(argv[2], argv[3]);
 	if (argc == 4 && !strcmp(argv[1], "compact-list"))
 		return cmd_compact_list(argv[2], argv[3]);
+	if (argc == 5 && !strcmp(argv[1], "informer-restart"))
+		return cmd_informer_restart(argv[2], argv[3], argv[4]);
 	if (argc == 4 && !strcmp(argv[1], "get"))
 		return cmd_get(argv[2], argv[3]);
 	fprintf(stderr, "usage: k8s-client-it scenario|watch-from|compact-list|get KUBECONFIG ARG\n");
