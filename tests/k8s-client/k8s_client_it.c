@@ -8,6 +8,7 @@
  *   k8s-client-it compact-list KUBECONFIG CMD  page 1, CMD (compacts etcd), page 2: expects 410
  *   k8s-client-it get KUBECONFIG|- PATH      prints "ok" or the error (KUBECONFIG "-": in-cluster)
  *   k8s-client-it informer-restart KUBECONFIG RUN CMD   an informer across CMD (restarts the API server)
+ *   k8s-client-it get-rotate KUBECONFIG PATH NEW    the tokenFile replaced by NEW after loading
  *
  * Prints "ok ..." or "not ok ..." per check, and "N passed, N failed";
  * exits 1 on a failure. Waits are bounded; none decides a result by time.
@@ -49,8 +50,8 @@ static struct azds_k8s *connect_to(const char *kubeconfig)
 	struct azds_k8s_config c;
 	struct azds_k8s_err e;
 	struct azds_k8s *k;
-	int ret = strcmp(kubeconfig, "-") ? azds_k8s_config_load(&c, kubeconfig, NULL, &e) :
-					    azds_k8s_config_incluster(&c, getenv("SA_DIR"), &e);
+	int ret = strcmp(kubeconfig, "-") ? azds_k8s_config_load(&c, kubeconfig, NULL, &e)
+					  : azds_k8s_config_incluster(&c, getenv("SA_DIR"), &e);
 	if (ret) {
 		fprintf(stderr, "config: %s\n", e.msg);
 		exit(2);
@@ -65,7 +66,8 @@ static struct azds_k8s *connect_to(const char *kubeconfig)
 
 static const char *label_of(json_t *obj, const char *key)
 {
-	const char *s = json_string_value(json_object_get(json_object_get(json_object_get(obj, "metadata"), "labels"), key));
+	const char *s =
+	    json_string_value(json_object_get(json_object_get(json_object_get(obj, "metadata"), "labels"), key));
 	return s ? s : "";
 }
 
@@ -107,8 +109,8 @@ static int on_event(const struct azds_k8s_event *ev, void *arg)
 		s->type = ev->type;
 		snprintf(s->name, sizeof(s->name), "%s", name_of(ev->object));
 		snprintf(s->stage, sizeof(s->stage), "%s", label_of(ev->object, "stage"));
-		const char *note = json_string_value(
-			json_object_get(json_object_get(json_object_get(ev->object, "metadata"), "annotations"), "azds.io/note"));
+		const char *note = json_string_value(json_object_get(
+		    json_object_get(json_object_get(ev->object, "metadata"), "annotations"), "azds.io/note"));
 		snprintf(s->note, sizeof(s->note), "%s", note ? note : "");
 		if (ev->type == AZDS_K8S_DELETED && !strcmp(s->name, w->want_deleted))
 			w->deleted = 1;
@@ -121,7 +123,7 @@ static int on_event(const struct azds_k8s_event *ev, void *arg)
 static void *watch_thread(void *arg)
 {
 	struct watcher *w = arg;
-	struct azds_k8s_watch_opts o = { .label_selector = w->selector, .timeout_s = 6 };
+	struct azds_k8s_watch_opts o = {.label_selector = w->selector, .timeout_s = 6};
 	struct azds_k8s_watch *wt;
 	if ((w->result = azds_k8s_watch_new(&wt, w->k, &azds_k8s_namespaces, NULL, &o, &w->e)))
 		return NULL;
@@ -138,6 +140,15 @@ static void *watch_thread(void *arg)
 	}
 	azds_k8s_watch_free(wt);
 	return NULL;
+}
+
+/* Counts ERROR events (and, for the small-line watch, any at all: it must see none). */
+static int gone_event(const struct azds_k8s_event *ev, void *arg)
+{
+	int *errors = arg;
+	(*errors)++;
+	(void)ev;
+	return 0;
 }
 
 /* ------------------------------------------------------------- stop */
@@ -258,8 +269,8 @@ static int inf_wait(struct inf_state *s, int *flag, int want)
 
 static json_t *ns_obj(const char *name, const char *run, const char *stage)
 {
-	return json_pack("{s:s, s:s, s:{s:s, s:{s:s, s:s, s:s}}}", "apiVersion", "v1", "kind", "Namespace",
-			 "metadata", "name", name, "labels", "azds.io/space", "true", "kc-test", run, "stage", stage);
+	return json_pack("{s:s, s:s, s:{s:s, s:{s:s, s:s, s:s}}}", "apiVersion", "v1", "kind", "Namespace", "metadata",
+			 "name", name, "labels", "azds.io/space", "true", "kc-test", run, "stage", stage);
 }
 
 static void create_ns(struct azds_k8s *k, const char *name, const char *run, const char *stage)
@@ -303,7 +314,7 @@ static void scenario_crud(struct azds_k8s *k, const char *run, struct watcher *w
 	create_ns(k, c, run, "other");
 
 	/* One page of one: a continue token. */
-	struct azds_k8s_list_opts lo = { .label_selector = sel, .limit = 1 };
+	struct azds_k8s_list_opts lo = {.label_selector = sel, .limit = 1};
 	ret = azds_k8s_list(k, &azds_k8s_namespaces, NULL, &lo, &out, &e);
 	const char *cont = json_string_value(json_object_get(json_object_get(out, "metadata"), "continue"));
 	check(!ret && json_array_size(json_object_get(out, "items")) == 1 && cont && cont[0],
@@ -319,7 +330,7 @@ static void scenario_crud(struct azds_k8s *k, const char *run, struct watcher *w
 	names[0] = 0;
 	char sel2[160];
 	snprintf(sel2, sizeof(sel2), "%s,stage=one", sel);
-	struct azds_k8s_list_opts lo2 = { .label_selector = sel2 };
+	struct azds_k8s_list_opts lo2 = {.label_selector = sel2};
 	ret = azds_k8s_list_all(k, &azds_k8s_namespaces, NULL, &lo2, 0, collect_name, names, rv, &e);
 	check(!ret && !strcmp(names, a), "list by two labels: %s (%s)", names, e.msg);
 
@@ -331,15 +342,15 @@ static void scenario_crud(struct azds_k8s *k, const char *run, struct watcher *w
 	json_decref(mp);
 	json_decref(out);
 	/* JSON patch */
-	json_t *jp = json_pack("[{s:s, s:s, s:{s:s}}]", "op", "add", "path", "/metadata/annotations",
-			       "value", "azds.io/note", "hi");
+	json_t *jp = json_pack("[{s:s, s:s, s:{s:s}}]", "op", "add", "path", "/metadata/annotations", "value",
+			       "azds.io/note", "hi");
 	ret = azds_k8s_patch(k, &azds_k8s_namespaces, NULL, a, AZDS_K8S_PATCH_JSON, jp, NULL, &e);
 	check(!ret, "JSON patch: add an annotation (%d %s)", ret, e.msg);
 	json_decref(jp);
 	jp = json_pack("[{s:s, s:s, s:s}]", "op", "test", "path", "/metadata/labels/stage", "value", "one");
 	ret = azds_k8s_patch(k, &azds_k8s_namespaces, NULL, a, AZDS_K8S_PATCH_JSON, jp, NULL, &e);
-	check(ret < 0 && e.code >= 400 && e.msg[0], "JSON patch whose test fails: an API error (%d %d %s)", ret,
-	      e.code, e.msg);
+	check(ret < 0 && e.code >= 400 && e.msg[0], "JSON patch whose test fails: an API error (%d %d %s)", ret, e.code,
+	      e.msg);
 	json_decref(jp);
 	jp = json_object();
 	ret = azds_k8s_patch(k, &azds_k8s_namespaces, NULL, a, AZDS_K8S_PATCH_JSON, jp, NULL, &e);
@@ -347,7 +358,7 @@ static void scenario_crud(struct azds_k8s *k, const char *run, struct watcher *w
 	json_decref(jp);
 	ret = azds_k8s_get(k, &azds_k8s_namespaces, NULL, a, &out, &e);
 	const char *note = json_string_value(
-		json_object_get(json_object_get(json_object_get(out, "metadata"), "annotations"), "azds.io/note"));
+	    json_object_get(json_object_get(json_object_get(out, "metadata"), "annotations"), "azds.io/note"));
 	check(!ret && !strcmp(label_of(out, "stage"), "two") && note && !strcmp(note, "hi"),
 	      "get: both patches are there (%d %s)", ret, e.msg);
 	json_decref(out);
@@ -382,8 +393,8 @@ static void check_watch(struct watcher *w, const char *a)
 		if (s->type == AZDS_K8S_DELETED)
 			deleted = i;
 	}
-	printf("# watch: %d events, %d bookmarks, %d runs (the server ended each), last rv %s\n", w->n,
-	       w->bookmarks, w->runs, w->rv);
+	printf("# watch: %d events, %d bookmarks, %d runs (the server ended each), last rv %s\n", w->n, w->bookmarks,
+	       w->runs, w->rv);
 	for (int i = 0; i < w->n && i < 40; i++)
 		printf("#   %s %s stage=%s note=%s\n", azds_k8s_ev_name(w->ev[i].type), w->ev[i].name, w->ev[i].stage,
 		       w->ev[i].note);
@@ -394,46 +405,73 @@ static void check_watch(struct watcher *w, const char *a)
 	check(noted >= modified, "watch saw MODIFIED %s with the annotation after that", a);
 	check(deleted > noted, "watch saw DELETED %s last", a);
 	check(w->bookmarks > 0, "watch saw a BOOKMARK (%d)", w->bookmarks);
-	check(w->runs > 1 && adds == 1, "watch resumed from its resourceVersion across %d runs, nothing replayed (%d ADDED)",
-	      w->runs, adds);
+	check(w->runs > 1 && adds == 1,
+	      "watch resumed from its resourceVersion across %d runs, nothing replayed (%d ADDED)", w->runs, adds);
 }
 
 static void scenario_stop(struct azds_k8s *k)
 {
-	struct azds_k8s_watch_opts o = { .label_selector = "kc-test=nothing-has-this", .timeout_s = 300 };
+	struct azds_k8s_watch_opts o = {.label_selector = "kc-test=nothing-has-this", .timeout_s = 300};
 	struct azds_k8s_err e;
-	struct stopper s = { 0 };
+	struct stopper s = {0};
 	pthread_t t;
 	int ret = azds_k8s_watch_new(&s.w, k, &azds_k8s_namespaces, NULL, &o, &e);
 	check(!ret, "watch handle (%s)", e.msg);
 	if (ret)
 		return;
-	struct azds_k8s_list_opts lo = { .label_selector = o.label_selector };
+	struct azds_k8s_list_opts lo = {.label_selector = o.label_selector};
 	char none[512] = "";
 	ret = azds_k8s_list_all(k, &azds_k8s_namespaces, NULL, &lo, 0, collect_name, none, s.rv, &e);
 	check(!ret && s.rv[0], "list for the stop test's resourceVersion (%s)", e.msg);
 	pthread_create(&t, NULL, stop_thread, &s);
 	usleep(500000); /* let it connect (if it has not, the stop waits for it: the result is the same) */
+	double t0 = now_s();
 	azds_k8s_watch_stop(s.w);
 	pthread_join(t, NULL);
-	check(s.ret == -ECANCELED, "a 300 s watch stopped from another thread: -ECANCELED (%d %s) after %.3f s", s.ret,
-	      s.msg, s.took);
+	check(s.ret == -ECANCELED,
+	      "a 300 s watch stopped from another thread: -ECANCELED (%d %s), %.1f ms after the stop", s.ret, s.msg,
+	      (now_s() - t0) * 1e3);
 	azds_k8s_watch_free(s.w);
+}
+
+/* A real event over a small bound: refused, the watch ends with -EMSGSIZE (the caller backs off). */
+static void scenario_small_line(struct azds_k8s *k, const char *run)
+{
+	char name[64], sel[128], rv[AZDS_K8S_RV_MAX], none[512] = "", lab[64];
+	struct azds_k8s_err e;
+	struct azds_k8s_watch *w;
+	snprintf(lab, sizeof(lab), "%s-big", run);
+	snprintf(name, sizeof(name), "kc-%s-big", run);
+	snprintf(sel, sizeof(sel), "kc-test=%s", lab);
+	struct azds_k8s_list_opts lo = {.label_selector = sel};
+	int ret = azds_k8s_list_all(k, &azds_k8s_namespaces, NULL, &lo, 0, collect_name, none, rv, &e);
+	struct azds_k8s_watch_opts o = {.label_selector = sel, .timeout_s = 30, .max_line = 200};
+	if (ret || azds_k8s_watch_new(&w, k, &azds_k8s_namespaces, NULL, &o, &e)) {
+		check(0, "small-line watch set up (%s)", e.msg);
+		return;
+	}
+	create_ns(k, name, lab, "one");
+	int events = 0;
+	ret = azds_k8s_watch_run(w, rv, gone_event, &events, &e);
+	check(ret == -EMSGSIZE && strstr(e.msg, "longer than 200 bytes"),
+	      "an event over a 200-byte bound: -EMSGSIZE, nothing delivered (%d, %d events: %s)", ret, events, e.msg);
+	azds_k8s_watch_free(w);
+	azds_k8s_delete(k, &azds_k8s_namespaces, NULL, name, NULL, &e);
 }
 
 static void scenario_informer(struct azds_k8s *k, const char *run)
 {
 	char d[64], ee[64], sel[128], lab[64];
 	struct azds_k8s_err e;
-	struct inf_state s = { .mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+	struct inf_state s = {.mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
 	snprintf(lab, sizeof(lab), "%s-inf", run);
 	snprintf(d, sizeof(d), "kc-%s-d", run);
 	snprintf(ee, sizeof(ee), "kc-%s-e", run);
 	snprintf(sel, sizeof(sel), "kc-test=%s", lab);
 	create_ns(k, d, lab, "one");
 
-	struct azds_k8s_informer_ops ops = { inf_begin, inf_object, inf_synced, inf_retry };
-	struct azds_k8s_informer_opts io = { .label_selector = sel, .watch_timeout_s = 5 };
+	struct azds_k8s_informer_ops ops = {inf_begin, inf_object, inf_synced, inf_retry};
+	struct azds_k8s_informer_opts io = {.label_selector = sel, .watch_timeout_s = 5};
 	int ret = azds_k8s_informer_new(&s.inf, k, &azds_k8s_namespaces, NULL, &io, &ops, &s, &e);
 	check(!ret, "informer (%s)", e.msg);
 	if (ret)
@@ -455,21 +493,22 @@ static void scenario_informer(struct azds_k8s *k, const char *run)
 	azds_k8s_informer_stop(s.inf);
 	pthread_join(t, NULL);
 	check(s.ret == -ECANCELED, "informer stopped: -ECANCELED (%d %s)", s.ret, s.e.msg);
-	check(s.begins == 1, "no relist was needed (%d lists; retried: %s)", s.begins, s.retried[0] ? s.retried : "never");
+	check(s.begins == 1, "no relist was needed (%d lists; retried: %s)", s.begins,
+	      s.retried[0] ? s.retried : "never");
 	azds_k8s_informer_free(s.inf);
 }
 
 static int cmd_scenario(const char *kc, const char *run)
 {
 	struct azds_k8s *k = connect_to(kc);
-	struct watcher w = { .k = k, .mu = PTHREAD_MUTEX_INITIALIZER };
+	struct watcher w = {.k = k, .mu = PTHREAD_MUTEX_INITIALIZER};
 	struct azds_k8s_err e;
 	char names[512] = "";
 	pthread_t t;
 
 	snprintf(w.selector, sizeof(w.selector), "kc-test=%s", run);
 	snprintf(w.want_deleted, sizeof(w.want_deleted), "kc-%s-a", run);
-	struct azds_k8s_list_opts lo = { .label_selector = w.selector };
+	struct azds_k8s_list_opts lo = {.label_selector = w.selector};
 	int ret = azds_k8s_list_all(k, &azds_k8s_namespaces, NULL, &lo, 0, collect_name, names, w.rv, &e);
 	check(!ret && !names[0] && w.rv[0], "list by label before: none, at rv %s (%s)", w.rv, e.msg);
 	pthread_create(&t, NULL, watch_thread, &w);
@@ -477,6 +516,7 @@ static int cmd_scenario(const char *kc, const char *run)
 	pthread_join(t, NULL);
 	check_watch(&w, w.want_deleted);
 	scenario_stop(k);
+	scenario_small_line(k, run);
 	scenario_informer(k, run);
 	azds_k8s_free(k);
 	printf("%d passed, %d failed\n", passed, failed);
@@ -494,14 +534,14 @@ static int cmd_informer_restart(const char *kc, const char *run, const char *cmd
 	struct azds_k8s *k = connect_to(kc);
 	char f[64], g[64], sel[128], lab[64];
 	struct azds_k8s_err e;
-	struct inf_state s = { .mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+	struct inf_state s = {.mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
 	snprintf(lab, sizeof(lab), "%s-rs", run);
 	snprintf(f, sizeof(f), "kc-%s-f", run);
 	snprintf(g, sizeof(g), "kc-%s-e", run); /* "-e": what inf_object counts as adds_e */
 	snprintf(sel, sizeof(sel), "kc-test=%s", lab);
 	create_ns(k, f, lab, "one");
-	struct azds_k8s_informer_ops ops = { inf_begin, inf_object, inf_synced, inf_retry };
-	struct azds_k8s_informer_opts io = { .label_selector = sel, .backoff_min_ms = 100, .backoff_max_ms = 1000 };
+	struct azds_k8s_informer_ops ops = {inf_begin, inf_object, inf_synced, inf_retry};
+	struct azds_k8s_informer_opts io = {.label_selector = sel, .backoff_min_ms = 100, .backoff_max_ms = 1000};
 	if (azds_k8s_informer_new(&s.inf, k, &azds_k8s_namespaces, NULL, &io, &ops, &s, &e)) {
 		fprintf(stderr, "informer: %s\n", e.msg);
 		return 2;
@@ -524,8 +564,7 @@ static int cmd_informer_restart(const char *kc, const char *run, const char *cmd
 	check(!ret, "create %s after the restart (%s)", g, e.msg);
 	check(inf_wait(&s, &s.adds_e, 1), "informer saw ADDED %s after the restart", g);
 	azds_k8s_delete(k, &azds_k8s_namespaces, NULL, f, NULL, &e);
-	check(inf_wait(&s, &s.synced, 2), "informer listed again after the 410 (synced %d times)",
-	      s.synced);
+	check(inf_wait(&s, &s.synced, 2), "informer listed again after the 410 (synced %d times)", s.synced);
 	pthread_mutex_lock(&s.mu);
 	printf("# informer: %d lists, last retry: %s\n", s.begins, s.retried[0] ? s.retried : "none");
 	check(s.retried[0] != 0, "informer retried after an error while the API server was down");
@@ -542,18 +581,10 @@ static int cmd_informer_restart(const char *kc, const char *run, const char *cmd
 
 /* ------------------------------------------------------------- 410 */
 
-static int gone_event(const struct azds_k8s_event *ev, void *arg)
-{
-	int *errors = arg;
-	if (ev->type == AZDS_K8S_ERROR)
-		(*errors)++;
-	return 0;
-}
-
 static int cmd_watch_from(const char *kc, const char *from)
 {
 	struct azds_k8s *k = connect_to(kc);
-	struct azds_k8s_watch_opts o = { .timeout_s = 10 };
+	struct azds_k8s_watch_opts o = {.timeout_s = 10};
 	struct azds_k8s_watch *w;
 	struct azds_k8s_err e;
 	char rv[AZDS_K8S_RV_MAX];
@@ -562,7 +593,7 @@ static int cmd_watch_from(const char *kc, const char *from)
 	if (azds_k8s_watch_new(&w, k, &azds_k8s_namespaces, NULL, &o, &e))
 		return 2;
 	int ret = azds_k8s_watch_run(w, rv, gone_event, &errors, &e);
-	printf("watch from %s: ret=%d (%s) code=%d reason=%s error-events=%d: %s\n", from, ret,
+	printf("watch from %s: ret=%d (%s) code=%d reason=%s events=%d: %s\n", from, ret,
 	       ret == -ESTALE ? "ESTALE: list again" : strerror(-ret), e.code, e.reason, errors, e.msg);
 	azds_k8s_watch_free(w);
 	azds_k8s_free(k);
@@ -572,7 +603,7 @@ static int cmd_watch_from(const char *kc, const char *from)
 static int cmd_compact_list(const char *kc, const char *cmd)
 {
 	struct azds_k8s *k = connect_to(kc);
-	struct azds_k8s_list_opts lo = { .limit = 1 };
+	struct azds_k8s_list_opts lo = {.limit = 1};
 	struct azds_k8s_err e;
 	json_t *page;
 	int ret = azds_k8s_list(k, &azds_k8s_namespaces, NULL, &lo, &page, &e);
@@ -610,6 +641,27 @@ static int cmd_get(const char *kc, const char *path)
 	return ret ? 1 : 0;
 }
 
+/* The token file replaced by NEW after loading (a rotated token): the 401 re-reads it and the retry succeeds. */
+static int cmd_get_rotate(const char *kc, const char *path, const char *newfile)
+{
+	struct azds_k8s_config c;
+	struct azds_k8s_err e;
+	struct azds_k8s *k;
+	if (azds_k8s_config_load(&c, kc, NULL, &e) || azds_k8s_new(&k, &c, &e)) {
+		fprintf(stderr, "%s\n", e.msg);
+		return 2;
+	}
+	if (rename(newfile, c.token_file)) {
+		perror("rename");
+		return 2;
+	}
+	azds_k8s_config_free(&c);
+	int ret = azds_k8s_request(k, "GET", path, NULL, NULL, NULL, &e);
+	printf(ret ? "error ret=%d: %s\n" : "ok\n", ret, e.msg);
+	azds_k8s_free(k);
+	return ret ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 4 && !strcmp(argv[1], "scenario"))
@@ -620,6 +672,8 @@ int main(int argc, char **argv)
 		return cmd_compact_list(argv[2], argv[3]);
 	if (argc == 5 && !strcmp(argv[1], "informer-restart"))
 		return cmd_informer_restart(argv[2], argv[3], argv[4]);
+	if (argc == 5 && !strcmp(argv[1], "get-rotate"))
+		return cmd_get_rotate(argv[2], argv[3], argv[4]);
 	if (argc == 4 && !strcmp(argv[1], "get"))
 		return cmd_get(argv[2], argv[3]);
 	fprintf(stderr, "usage: k8s-client-it scenario|watch-from|compact-list|get KUBECONFIG ARG\n");

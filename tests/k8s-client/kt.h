@@ -8,20 +8,21 @@
 
 static int kt_failed, kt_passed;
 
-#define CHECK(cond, ...)                                                   \
-	do {                                                               \
-		if (cond) {                                                \
-			kt_passed++;                                       \
-		} else {                                                   \
-			kt_failed++;                                       \
-			fprintf(stderr, "%s:%d: FAILED: %s: ", __FILE__, __LINE__, #cond); \
-			fprintf(stderr, __VA_ARGS__);                      \
-			fputc('\n', stderr);                               \
-		}                                                          \
+#define CHECK(cond, ...)                                                                                               \
+	do {                                                                                                           \
+		if (cond) {                                                                                            \
+			kt_passed++;                                                                                   \
+		} else {                                                                                               \
+			kt_failed++;                                                                                   \
+			fprintf(stderr, "%s:%d: FAILED: %s: ", __FILE__, __LINE__, #cond);                             \
+			fprintf(stderr, __VA_ARGS__);                                                                  \
+			fputc('\n', stderr);                                                                           \
+		}                                                                                                      \
 	} while (0)
 
 /* The error message holds NEEDLE. */
-#define CHECK_MSG(e, needle) CHECK(strstr((e)->msg, (needle)) != NULL, "message \"%s\" lacks \"%s\"", (e)->msg, (needle))
+#define CHECK_MSG(e, needle)                                                                                           \
+	CHECK(strstr((e)->msg, (needle)) != NULL, "message \"%s\" lacks \"%s\"", (e)->msg, (needle))
 
 static inline int kt_done(const char *name)
 {

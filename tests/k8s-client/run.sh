@@ -157,6 +157,26 @@ echo "# $out"
 expect "in-cluster: the service account may not list namespaces: -EPERM 403 naming it" \
 	'ret=-1 http=403 code=403 reason=Forbidden: .*system:serviceaccount:default:kc-sa' "$out"
 
+echo "# a rotated token: tokenFile replaced after loading; the 401 re-reads it"
+echo stale-token >"$TMP/sa/rot-token"
+cp "$TMP/sa/token" "$TMP/sa/new-token"
+cat >"$TMP/rotate.kubeconfig" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: h
+  cluster: {server: "https://10.201.0.1:443", certificate-authority: sa/ca.crt}
+users:
+- name: sa
+  user: {tokenFile: sa/rot-token}
+contexts:
+- name: sa
+  context: {cluster: h, user: sa}
+current-context: sa
+EOF
+out=$(incp "$IT" get-rotate "$TMP/rotate.kubeconfig" /version "$TMP/sa/new-token" 2>&1) || true
+expect "a token rotated under the client: re-read on 401, the request succeeds" '^ok$' "$out"
+
 echo "# insecure-skip-tls-verify, with the client certificate as -data"
 cat >"$TMP/insecure.kubeconfig" <<EOF
 apiVersion: v1

@@ -266,7 +266,8 @@ static void test_bad(void)
 	bad("exec.yaml", -EOPNOTSUPP, "users[name=u].user.exec: not supported", NULL);
 	kubeconfig("bool.yaml", "    server: https://h\n    insecure-skip-tls-verify: maybe\n", "    token: t\n");
 	bad("bool.yaml", -EINVAL, "insecure-skip-tls-verify: \"maybe\" is not true or false", NULL);
-	kubeconfig("both.yaml", "    server: https://h\n    insecure-skip-tls-verify: true\n    certificate-authority: ca.crt\n",
+	kubeconfig("both.yaml",
+		   "    server: https://h\n    insecure-skip-tls-verify: true\n    certificate-authority: ca.crt\n",
 		   "    token: t\n");
 	bad("both.yaml", -EINVAL, "insecure-skip-tls-verify with a certificate-authority", NULL);
 	kubeconfig("emptytok.yaml", good_cl, "    tokenFile: empty-token\n");
@@ -275,9 +276,8 @@ static void test_bad(void)
 	bad("server-list.yaml", -EINVAL, "clusters[name=cl].cluster.server: not a string", NULL);
 	snprintf(cl, sizeof(cl), "    server: https://h\n    certificate-authority-data: %s\n", cert_b64);
 	kubeconfig("nouser.yaml", cl, "    token: t\n");
-	write_file("nouser.yaml",
-		   "clusters:\n- name: cl\n  cluster: {server: 'https://h'}\n"
-		   "contexts:\n- name: c\n  context: {cluster: cl, user: ghost}\ncurrent-context: c\n");
+	write_file("nouser.yaml", "clusters:\n- name: cl\n  cluster: {server: 'https://h'}\n"
+				  "contexts:\n- name: c\n  context: {cluster: cl, user: ghost}\ncurrent-context: c\n");
 	bad("nouser.yaml", -ENOENT, "users", NULL);
 
 	/* Too big: refused before parsing. */

@@ -36,7 +36,7 @@ static void test_splits(void)
 	for (size_t i = 0; i <= n; i++)
 		for (size_t j = i; j <= n; j++) {
 			struct azds_k8s_lines l;
-			struct got g = { 0 };
+			struct got g = {0};
 			azds_k8s_lines_init(&l, MAXL);
 			int r1 = azds_k8s_lines_feed(&l, stream, i, collect, &g);
 			int r2 = azds_k8s_lines_feed(&l, stream + i, j - i, collect, &g);
@@ -44,14 +44,14 @@ static void test_splits(void)
 			CHECK(!r1 && !r2 && !r3, "cut %zu/%zu: %d %d %d", i, j, r1, r2, r3);
 			CHECK(g.n == 3, "cut %zu/%zu: %d lines", i, j, g.n);
 			CHECK(!strcmp(g.lines[0], "{\"a\":1}") && !strcmp(g.lines[1], "{\"b\":22}") &&
-				      !strcmp(g.lines[2], "{\"c\":333}"),
+				  !strcmp(g.lines[2], "{\"c\":333}"),
 			      "cut %zu/%zu: %s|%s|%s", i, j, g.lines[0], g.lines[1], g.lines[2]);
 			CHECK(l.len == 0, "nothing left over");
 			azds_k8s_lines_free(&l);
 		}
 	/* One byte at a time. */
 	struct azds_k8s_lines l;
-	struct got g = { 0 };
+	struct got g = {0};
 	azds_k8s_lines_init(&l, MAXL);
 	for (size_t i = 0; i < n; i++)
 		azds_k8s_lines_feed(&l, stream + i, 1, collect, &g);
@@ -64,7 +64,7 @@ static void test_splits(void)
 	azds_k8s_lines_free(&l);
 
 	/* The callback's non-zero return stops the feed there. */
-	struct got s = { .stop_at = 2 };
+	struct got s = {.stop_at = 2};
 	azds_k8s_lines_init(&l, MAXL);
 	CHECK(azds_k8s_lines_feed(&l, stream, n, collect, &s) == 7 && s.n == 2, "stopped at 2: %d", s.n);
 	azds_k8s_lines_free(&l);
@@ -81,7 +81,7 @@ static void test_bounds(void)
 	over[MAXL + 2] = 0;
 
 	struct azds_k8s_lines l;
-	struct got g = { 0 };
+	struct got g = {0};
 	azds_k8s_lines_init(&l, MAXL);
 	CHECK(azds_k8s_lines_feed(&l, exact, strlen(exact), collect, &g) == 0 && g.n == 1, "exactly the bound");
 	/* The same, in two pieces. */
@@ -126,7 +126,7 @@ static void test_events(void)
 {
 	struct azds_k8s_event ev;
 	struct azds_k8s_err e;
-	static const char *const types[] = { "ADDED", "MODIFIED", "DELETED", "BOOKMARK" };
+	static const char *const types[] = {"ADDED", "MODIFIED", "DELETED", "BOOKMARK"};
 	for (int t = 0; t < 4; t++) {
 		char line[256];
 		snprintf(line, sizeof(line),
@@ -153,16 +153,16 @@ static void test_events(void)
 	static const struct {
 		const char *line, *needle;
 	} garbage[] = {
-		{ "not json", "not JSON" },
-		{ "{\"type\":\"ADDED\",\"object\":{}", "not JSON" },
-		{ "{\"object\":{}}", "no type" },
-		{ "{\"type\":\"RENAMED\",\"object\":{}}", "unknown type" },
-		{ "{\"type\":\"ADDED\"}", "no object" },
-		{ "{\"type\":\"ADDED\",\"object\":[1]}", "no object" },
-		{ "{\"type\":7,\"object\":{}}", "no type" },
-		{ "[]", "no type" },
-		{ "\"ADDED\"", "not JSON" },
-		{ "{\"type\":\"ADDED\",\"object\":{}} trailing", "not JSON" },
+	    {"not json", "not JSON"},
+	    {"{\"type\":\"ADDED\",\"object\":{}", "not JSON"},
+	    {"{\"object\":{}}", "no type"},
+	    {"{\"type\":\"RENAMED\",\"object\":{}}", "unknown type"},
+	    {"{\"type\":\"ADDED\"}", "no object"},
+	    {"{\"type\":\"ADDED\",\"object\":[1]}", "no object"},
+	    {"{\"type\":7,\"object\":{}}", "no type"},
+	    {"[]", "no type"},
+	    {"\"ADDED\"", "not JSON"},
+	    {"{\"type\":\"ADDED\",\"object\":{}} trailing", "not JSON"},
 	};
 	for (size_t i = 0; i < sizeof(garbage) / sizeof(garbage[0]); i++) {
 		ret = parse(garbage[i].line, &ev, &e);
@@ -179,19 +179,20 @@ static void test_events(void)
 static void test_paths(void)
 {
 	char p[256];
-	CHECK(azds_k8s_path(p, sizeof(p), &azds_k8s_namespaces, NULL, NULL, NULL) == 0 && !strcmp(p, "/api/v1/namespaces"),
+	CHECK(azds_k8s_path(p, sizeof(p), &azds_k8s_namespaces, NULL, NULL, NULL) == 0 &&
+		  !strcmp(p, "/api/v1/namespaces"),
 	      "%s", p);
 	CHECK(azds_k8s_path(p, sizeof(p), &azds_k8s_namespaces, "x", "dev", NULL) == 0 &&
-		      !strcmp(p, "/api/v1/namespaces/dev"),
+		  !strcmp(p, "/api/v1/namespaces/dev"),
 	      "cluster-scoped ignores ns: %s", p);
 	CHECK(azds_k8s_path(p, sizeof(p), &azds_k8s_pods, "dev", "web-1", "status") == 0 &&
-		      !strcmp(p, "/api/v1/namespaces/dev/pods/web-1/status"),
+		  !strcmp(p, "/api/v1/namespaces/dev/pods/web-1/status"),
 	      "%s", p);
 	CHECK(azds_k8s_path(p, sizeof(p), &azds_k8s_endpointslices, NULL, NULL, NULL) == 0 &&
-		      !strcmp(p, "/apis/discovery.k8s.io/v1/endpointslices"),
+		  !strcmp(p, "/apis/discovery.k8s.io/v1/endpointslices"),
 	      "all namespaces: %s", p);
 	CHECK(azds_k8s_path(p, sizeof(p), &azds_k8s_leases, "azds", "leader", NULL) == 0 &&
-		      !strcmp(p, "/apis/coordination.k8s.io/v1/namespaces/azds/leases/leader"),
+		  !strcmp(p, "/apis/coordination.k8s.io/v1/namespaces/azds/leases/leader"),
 	      "%s", p);
 	CHECK(azds_k8s_path(p, sizeof(p), &azds_k8s_pods, "dev", "../secrets", NULL) == -EINVAL, "slash");
 	CHECK(azds_k8s_path(p, sizeof(p), &azds_k8s_pods, "..", "a", NULL) == -EINVAL, "dotdot");

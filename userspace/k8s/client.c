@@ -17,15 +17,15 @@
 #include "k8s.h"
 #include "k8s_int.h"
 
-const struct azds_k8s_res azds_k8s_namespaces = { "v1", "namespaces", false };
-const struct azds_k8s_res azds_k8s_services = { "v1", "services", true };
-const struct azds_k8s_res azds_k8s_pods = { "v1", "pods", true };
-const struct azds_k8s_res azds_k8s_configmaps = { "v1", "configmaps", true };
-const struct azds_k8s_res azds_k8s_events = { "v1", "events", true };
-const struct azds_k8s_res azds_k8s_endpointslices = { "discovery.k8s.io/v1", "endpointslices", true };
-const struct azds_k8s_res azds_k8s_leases = { "coordination.k8s.io/v1", "leases", true };
-const struct azds_k8s_res azds_k8s_mutatingwebhookconfigurations = { "admissionregistration.k8s.io/v1",
-								     "mutatingwebhookconfigurations", false };
+const struct azds_k8s_res azds_k8s_namespaces = {"v1", "namespaces", false};
+const struct azds_k8s_res azds_k8s_services = {"v1", "services", true};
+const struct azds_k8s_res azds_k8s_pods = {"v1", "pods", true};
+const struct azds_k8s_res azds_k8s_configmaps = {"v1", "configmaps", true};
+const struct azds_k8s_res azds_k8s_events = {"v1", "events", true};
+const struct azds_k8s_res azds_k8s_endpointslices = {"discovery.k8s.io/v1", "endpointslices", true};
+const struct azds_k8s_res azds_k8s_leases = {"coordination.k8s.io/v1", "leases", true};
+const struct azds_k8s_res azds_k8s_mutatingwebhookconfigurations = {"admissionregistration.k8s.io/v1",
+								    "mutatingwebhookconfigurations", false};
 
 int k8s_err(struct azds_k8s_err *e, int err, const char *fmt, ...)
 {
@@ -199,10 +199,10 @@ int k8s_easy_setup(struct azds_k8s *k, CURL *h, const char *url, struct curl_sli
 
 	*hdrs = NULL;
 	errbuf[0] = 0;
-#define SET(opt, v)                                          \
-	do {                                                 \
-		if (rc == CURLE_OK)                          \
-			rc = curl_easy_setopt(h, opt, v);    \
+#define SET(opt, v)                                                                                                    \
+	do {                                                                                                           \
+		if (rc == CURLE_OK)                                                                                    \
+			rc = curl_easy_setopt(h, opt, v);                                                              \
 	} while (0)
 	SET(CURLOPT_URL, url);
 	SET(CURLOPT_ERRORBUFFER, errbuf);
@@ -214,12 +214,12 @@ int k8s_easy_setup(struct azds_k8s *k, CURL *h, const char *url, struct curl_sli
 	SET(CURLOPT_SSL_VERIFYPEER, k->insecure ? 0L : 1L);
 	SET(CURLOPT_SSL_VERIFYHOST, k->insecure ? 0L : 2L);
 	if (k->ca) {
-		struct curl_blob b = { k->ca, k->ca_len, CURL_BLOB_NOCOPY };
+		struct curl_blob b = {k->ca, k->ca_len, CURL_BLOB_NOCOPY};
 		SET(CURLOPT_CAINFO_BLOB, &b);
 	}
 	if (k->cert) {
-		struct curl_blob c = { k->cert, k->cert_len, CURL_BLOB_NOCOPY };
-		struct curl_blob kb = { k->key, k->key_len, CURL_BLOB_NOCOPY };
+		struct curl_blob c = {k->cert, k->cert_len, CURL_BLOB_NOCOPY};
+		struct curl_blob kb = {k->key, k->key_len, CURL_BLOB_NOCOPY};
 		SET(CURLOPT_SSLCERT_BLOB, &c);
 		SET(CURLOPT_SSLCERTTYPE, "PEM");
 		SET(CURLOPT_SSLKEY_BLOB, &kb);
@@ -332,8 +332,8 @@ static size_t buf_write(char *data, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
-static int request_once(struct azds_k8s *k, const char *method, const char *path, const char *ctype,
-			const char *body, size_t body_len, long *http, struct k8s_buf *b, struct azds_k8s_err *e)
+static int request_once(struct azds_k8s *k, const char *method, const char *path, const char *ctype, const char *body,
+			size_t body_len, long *http, struct k8s_buf *b, struct azds_k8s_err *e)
 {
 	char url[sizeof(k->server) + AZDS_K8S_PATH_MAX], errbuf[CURL_ERROR_SIZE], ct[128];
 	struct curl_slist *hdrs = NULL;
@@ -377,11 +377,11 @@ static int request_once(struct azds_k8s *k, const char *method, const char *path
 	return 0;
 }
 
-int azds_k8s_request(struct azds_k8s *k, const char *method, const char *path, const char *ctype,
-		     const json_t *body, json_t **out, struct azds_k8s_err *e)
+int azds_k8s_request(struct azds_k8s *k, const char *method, const char *path, const char *ctype, const json_t *body,
+		     json_t **out, struct azds_k8s_err *e)
 {
 	char *text = NULL;
-	struct k8s_buf b = { .max = AZDS_K8S_BODY_MAX };
+	struct k8s_buf b = {.max = AZDS_K8S_BODY_MAX};
 	json_t *j = NULL;
 	long http = 0;
 	int ret;
@@ -495,21 +495,22 @@ static int path_or_err(char *buf, size_t len, const struct azds_k8s_res *r, cons
 {
 	int ret = azds_k8s_path(buf, len, r, ns, name, NULL);
 	if (ret)
-		return k8s_err(e, ret, "%s: %s%s%s%s", r->resource, ret == -EINVAL ? "a bad name: " : "path too long: ",
-			       ns ? ns : "", ns ? "/" : "", name ? name : "");
+		return k8s_err(e, ret, "%s: %s%s%s%s", r->resource,
+			       ret == -EINVAL ? "a bad name: " : "path too long: ", ns ? ns : "", ns ? "/" : "",
+			       name ? name : "");
 	return 0;
 }
 
-int azds_k8s_get(struct azds_k8s *k, const struct azds_k8s_res *r, const char *ns, const char *name,
-		 json_t **out, struct azds_k8s_err *e)
+int azds_k8s_get(struct azds_k8s *k, const struct azds_k8s_res *r, const char *ns, const char *name, json_t **out,
+		 struct azds_k8s_err *e)
 {
 	char p[AZDS_K8S_PATH_MAX];
 	int ret = path_or_err(p, sizeof(p), r, ns, name, e);
 	return ret ? ret : azds_k8s_request(k, "GET", p, NULL, NULL, out, e);
 }
 
-int azds_k8s_create(struct azds_k8s *k, const struct azds_k8s_res *r, const char *ns, const json_t *obj,
-		    json_t **out, struct azds_k8s_err *e)
+int azds_k8s_create(struct azds_k8s *k, const struct azds_k8s_res *r, const char *ns, const json_t *obj, json_t **out,
+		    struct azds_k8s_err *e)
 {
 	char p[AZDS_K8S_PATH_MAX];
 	int ret = path_or_err(p, sizeof(p), r, ns, NULL, e);
@@ -527,14 +528,13 @@ int azds_k8s_patch(struct azds_k8s *k, const struct azds_k8s_res *r, const char 
 		return k8s_err(e, -EINVAL, "PATCH %s: a %s patch must be %s", p,
 			       type == AZDS_K8S_PATCH_JSON ? "JSON" : "merge",
 			       type == AZDS_K8S_PATCH_JSON ? "an array" : "an object");
-	return azds_k8s_request(k, "PATCH", p,
-				type == AZDS_K8S_PATCH_JSON ? "application/json-patch+json" :
-							      "application/merge-patch+json",
-				patch, out, e);
+	return azds_k8s_request(
+	    k, "PATCH", p, type == AZDS_K8S_PATCH_JSON ? "application/json-patch+json" : "application/merge-patch+json",
+	    patch, out, e);
 }
 
-int azds_k8s_delete(struct azds_k8s *k, const struct azds_k8s_res *r, const char *ns, const char *name,
-		    json_t **out, struct azds_k8s_err *e)
+int azds_k8s_delete(struct azds_k8s *k, const struct azds_k8s_res *r, const char *ns, const char *name, json_t **out,
+		    struct azds_k8s_err *e)
 {
 	char p[AZDS_K8S_PATH_MAX];
 	int ret = path_or_err(p, sizeof(p), r, ns, name, e);

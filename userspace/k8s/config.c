@@ -27,8 +27,7 @@
 
 #define SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
 
-int azds_k8s_read_file(const char *path, size_t max, char **out, size_t *len, const char *what,
-		       struct azds_k8s_err *e)
+int azds_k8s_read_file(const char *path, size_t max, char **out, size_t *len, const char *what, struct azds_k8s_err *e)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -189,7 +188,7 @@ static int pem_check(const char *buf, size_t len, enum pem_kind kind)
 	return ok ? 0 : -EINVAL;
 }
 
-static const char *pem_what[] = { "a PEM certificate bundle", "a PEM certificate", "a PEM private key" };
+static const char *pem_what[] = {"a PEM certificate bundle", "a PEM certificate", "a PEM private key"};
 
 /*
  * FIELD-data (base64) or FIELD (a file, relative to DIR): PEM into *OUT,
@@ -280,8 +279,7 @@ static int server_check(struct walk *w, const char *where, const char *s)
 	return 0;
 }
 
-static int cluster_load(struct walk *w, yaml_node_t *cl, const char *name, const char *dir,
-			struct azds_k8s_config *c)
+static int cluster_load(struct walk *w, yaml_node_t *cl, const char *name, const char *dir, struct azds_k8s_config *c)
 {
 	char where[300];
 	const char *server, *unsup;
@@ -291,7 +289,8 @@ static int cluster_load(struct walk *w, yaml_node_t *cl, const char *name, const
 		return ret;
 	if (!server)
 		return k8s_err(w->e, -EINVAL, "%s: %s.server: missing", w->name, where);
-	if ((ret = server_check(w, where, server)) || (ret = copy_str(c->server, sizeof(c->server), server, w, "server")))
+	if ((ret = server_check(w, where, server)) ||
+	    (ret = copy_str(c->server, sizeof(c->server), server, w, "server")))
 		return ret;
 	size_t n = strlen(c->server);
 	while (n > 8 && c->server[n - 1] == '/')
@@ -313,13 +312,14 @@ static int user_load(struct walk *w, yaml_node_t *u, const char *name, const cha
 {
 	char where[300], path[PATH_MAX];
 	const char *token, *tfile;
-	static const char *const unsup[] = { "exec", "auth-provider", "username", "password", "as" };
+	static const char *const unsup[] = {"exec", "auth-provider", "username", "password", "as"};
 	int ret;
 	snprintf(where, sizeof(where), "users[name=%s].user", name);
 	for (size_t i = 0; i < sizeof(unsup) / sizeof(unsup[0]); i++)
 		if (map_get(w, u, unsup[i]))
-			return k8s_err(w->e, -EOPNOTSUPP, "%s: %s.%s: not supported (use a token or a client certificate)",
-				       w->name, where, unsup[i]);
+			return k8s_err(w->e, -EOPNOTSUPP,
+				       "%s: %s.%s: not supported (use a token or a client certificate)", w->name, where,
+				       unsup[i]);
 	if ((ret = pem_field(w, u, where, "client-certificate", dir, PEM_CERT, &c->cert, &c->cert_len)) ||
 	    (ret = pem_field(w, u, where, "client-key", dir, PEM_KEY, &c->key, &c->key_len)))
 		return ret;
@@ -414,10 +414,10 @@ void azds_k8s_config_free(struct azds_k8s_config *c)
 	config_zero(c);
 }
 
-int azds_k8s_config_parse(struct azds_k8s_config *c, const char *text, size_t len, const char *name,
-			  const char *dir, const char *context, struct azds_k8s_err *e)
+int azds_k8s_config_parse(struct azds_k8s_config *c, const char *text, size_t len, const char *name, const char *dir,
+			  const char *context, struct azds_k8s_err *e)
 {
-	struct walk w = { .name = name, .e = e };
+	struct walk w = {.name = name, .e = e};
 	yaml_parser_t p;
 	int ret;
 	config_zero(c);
@@ -443,8 +443,7 @@ int azds_k8s_config_parse(struct azds_k8s_config *c, const char *text, size_t le
 	return ret;
 }
 
-int azds_k8s_config_load(struct azds_k8s_config *c, const char *path, const char *context,
-			 struct azds_k8s_err *e)
+int azds_k8s_config_load(struct azds_k8s_config *c, const char *path, const char *context, struct azds_k8s_err *e)
 {
 	char buf[PATH_MAX], dir[PATH_MAX];
 	char *text;
@@ -538,8 +537,7 @@ fail:
 	return ret;
 }
 
-int azds_k8s_config_auto(struct azds_k8s_config *c, const char *path, const char *context,
-			 struct azds_k8s_err *e)
+int azds_k8s_config_auto(struct azds_k8s_config *c, const char *path, const char *context, struct azds_k8s_err *e)
 {
 	const char *env = getenv("KUBECONFIG"), *host = getenv("KUBERNETES_SERVICE_HOST");
 	if ((path && path[0]) || (env && env[0]) || !host || !host[0])

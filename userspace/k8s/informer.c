@@ -88,9 +88,9 @@ int azds_k8s_informer_new(struct azds_k8s_informer **out, struct azds_k8s *k, co
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&inf->cond, &ca);
 	pthread_condattr_destroy(&ca);
-	struct azds_k8s_watch_opts wo = { .label_selector = inf->lo.label_selector,
-					  .field_selector = inf->lo.field_selector,
-					  .timeout_s = o->watch_timeout_s };
+	struct azds_k8s_watch_opts wo = {.label_selector = inf->lo.label_selector,
+					 .field_selector = inf->lo.field_selector,
+					 .timeout_s = o->watch_timeout_s};
 	int ret = azds_k8s_watch_new(&inf->w, k, r, ns, &wo, e);
 	if (ret) {
 		azds_k8s_informer_free(inf);

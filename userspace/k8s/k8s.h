@@ -25,20 +25,20 @@
 #include <jansson.h>
 
 /* Bounds: everything that grows has one. */
-#define AZDS_K8S_CONFIG_MAX (1u << 20) /* kubeconfig, CA, cert, key, token files */
-#define AZDS_K8S_BODY_MAX (64u << 20)  /* one response body (a list page) */
-#define AZDS_K8S_LINE_MAX (8u << 20)   /* one watch event (one object) */
-#define AZDS_K8S_RV_MAX 64	       /* a resourceVersion (etcd's are decimal) */
-#define AZDS_K8S_PATH_MAX 2048	       /* a request's path and query */
-#define AZDS_K8S_LIST_PAGE 500	       /* list limit= when the caller gives none */
-#define AZDS_K8S_LIST_PAGES 10000      /* pages of one list_all */
+#define AZDS_K8S_CONFIG_MAX (1u << 20)	/* kubeconfig, CA, cert, key, token files */
+#define AZDS_K8S_BODY_MAX   (64u << 20) /* one response body (a list page) */
+#define AZDS_K8S_LINE_MAX   (8u << 20)	/* one watch event (one object) */
+#define AZDS_K8S_RV_MAX	    64		/* a resourceVersion (etcd's are decimal) */
+#define AZDS_K8S_PATH_MAX   2048	/* a request's path and query */
+#define AZDS_K8S_LIST_PAGE  500		/* list limit= when the caller gives none */
+#define AZDS_K8S_LIST_PAGES 10000	/* pages of one list_all */
 
 /* Errors: code/reason/message of the API's Status when there was one. */
 struct azds_k8s_err {
-	int http;	   /* HTTP status (0: none, e.g. no connection) */
-	int code;	   /* Status.code, or the ERROR event's */
-	char reason[64];   /* Status.reason: NotFound, AlreadyExists, Expired, Gone... */
-	char msg[1024];	   /* what went wrong, whole: print as it is */
+	int http;	 /* HTTP status (0: none, e.g. no connection) */
+	int code;	 /* Status.code, or the ERROR event's */
+	char reason[64]; /* Status.reason: NotFound, AlreadyExists, Expired, Gone... */
+	char msg[1024];	 /* what went wrong, whole: print as it is */
 };
 
 /*
@@ -51,16 +51,16 @@ int azds_k8s_errno_of_status(int code, const char *reason);
 /* ------------------------------------------------------------- config */
 
 struct azds_k8s_config {
-	char server[512];    /* https://host[:port], no trailing slash */
-	char ns[254];	     /* the context's namespace, else "default" */
-	char context[254];   /* context used ("" in-cluster) */
-	char source[4096];   /* the file it came from, or the service-account dir */
-	bool insecure;	     /* insecure-skip-tls-verify */
-	char *ca;	     /* PEM bundle, or NULL: the system's CAs */
+	char server[512];  /* https://host[:port], no trailing slash */
+	char ns[254];	   /* the context's namespace, else "default" */
+	char context[254]; /* context used ("" in-cluster) */
+	char source[4096]; /* the file it came from, or the service-account dir */
+	bool insecure;	   /* insecure-skip-tls-verify */
+	char *ca;	   /* PEM bundle, or NULL: the system's CAs */
 	size_t ca_len;
-	char *cert, *key;    /* client certificate and key, PEM, or NULL */
+	char *cert, *key; /* client certificate and key, PEM, or NULL */
 	size_t cert_len, key_len;
-	char *token;	     /* bearer token, or NULL */
+	char *token;	       /* bearer token, or NULL */
 	char token_file[4096]; /* re-read on 401 (service-account tokens rotate), or "" */
 };
 
@@ -69,11 +69,10 @@ struct azds_k8s_config {
  * ~/.kube/config. CONTEXT NULL or "" means current-context. Relative
  * paths in the file are relative to its directory.
  */
-int azds_k8s_config_load(struct azds_k8s_config *c, const char *path, const char *context,
-			 struct azds_k8s_err *e);
+int azds_k8s_config_load(struct azds_k8s_config *c, const char *path, const char *context, struct azds_k8s_err *e);
 /* The same from text in memory; NAME is for messages, DIR for relative paths. */
-int azds_k8s_config_parse(struct azds_k8s_config *c, const char *text, size_t len, const char *name,
-			  const char *dir, const char *context, struct azds_k8s_err *e);
+int azds_k8s_config_parse(struct azds_k8s_config *c, const char *text, size_t len, const char *name, const char *dir,
+			  const char *context, struct azds_k8s_err *e);
 /*
  * In-cluster: DIR/token, DIR/ca.crt, DIR/namespace, with DIR NULL for
  * /var/run/secrets/kubernetes.io/serviceaccount, and the server from
@@ -81,8 +80,7 @@ int azds_k8s_config_parse(struct azds_k8s_config *c, const char *text, size_t le
  */
 int azds_k8s_config_incluster(struct azds_k8s_config *c, const char *dir, struct azds_k8s_err *e);
 /* PATH or $KUBECONFIG if either is set, else in-cluster if KUBERNETES_SERVICE_HOST is, else ~/.kube/config. */
-int azds_k8s_config_auto(struct azds_k8s_config *c, const char *path, const char *context,
-			 struct azds_k8s_err *e);
+int azds_k8s_config_auto(struct azds_k8s_config *c, const char *path, const char *context, struct azds_k8s_err *e);
 void azds_k8s_config_free(struct azds_k8s_config *c);
 
 /* ------------------------------------------------------------- client */
@@ -102,9 +100,8 @@ struct azds_k8s_res {
 	const char *resource; /* plural: "namespaces", "pods", ... */
 	bool namespaced;
 };
-extern const struct azds_k8s_res azds_k8s_namespaces, azds_k8s_services, azds_k8s_endpointslices,
-	azds_k8s_pods, azds_k8s_leases, azds_k8s_configmaps, azds_k8s_events,
-	azds_k8s_mutatingwebhookconfigurations;
+extern const struct azds_k8s_res azds_k8s_namespaces, azds_k8s_services, azds_k8s_endpointslices, azds_k8s_pods,
+    azds_k8s_leases, azds_k8s_configmaps, azds_k8s_events, azds_k8s_mutatingwebhookconfigurations;
 
 /*
  * /api/v1/namespaces/NS/pods/NAME/SUB; NS NULL for all namespaces (or a
@@ -121,13 +118,13 @@ int azds_k8s_path(char *buf, size_t len, const struct azds_k8s_res *r, const cha
  * decoded answer (a new reference, NULL when the answer was empty). An
  * answer >= 400 returns azds_k8s_errno_of_status with E's Status fields.
  */
-int azds_k8s_request(struct azds_k8s *k, const char *method, const char *path, const char *ctype,
-		     const json_t *body, json_t **out, struct azds_k8s_err *e);
+int azds_k8s_request(struct azds_k8s *k, const char *method, const char *path, const char *ctype, const json_t *body,
+		     json_t **out, struct azds_k8s_err *e);
 
-int azds_k8s_get(struct azds_k8s *k, const struct azds_k8s_res *r, const char *ns, const char *name,
-		 json_t **out, struct azds_k8s_err *e);
-int azds_k8s_create(struct azds_k8s *k, const struct azds_k8s_res *r, const char *ns, const json_t *obj,
-		    json_t **out, struct azds_k8s_err *e);
+int azds_k8s_get(struct azds_k8s *k, const struct azds_k8s_res *r, const char *ns, const char *name, json_t **out,
+		 struct azds_k8s_err *e);
+int azds_k8s_create(struct azds_k8s *k, const struct azds_k8s_res *r, const char *ns, const json_t *obj, json_t **out,
+		    struct azds_k8s_err *e);
 
 enum azds_k8s_patch {
 	AZDS_K8S_PATCH_MERGE, /* application/merge-patch+json: an object */
@@ -136,8 +133,8 @@ enum azds_k8s_patch {
 int azds_k8s_patch(struct azds_k8s *k, const struct azds_k8s_res *r, const char *ns, const char *name,
 		   enum azds_k8s_patch type, const json_t *patch, json_t **out, struct azds_k8s_err *e);
 /* 404 is -ENOENT: the caller decides whether that is fine. */
-int azds_k8s_delete(struct azds_k8s *k, const struct azds_k8s_res *r, const char *ns, const char *name,
-		    json_t **out, struct azds_k8s_err *e);
+int azds_k8s_delete(struct azds_k8s *k, const struct azds_k8s_res *r, const char *ns, const char *name, json_t **out,
+		    struct azds_k8s_err *e);
 
 /* -------------------------------------------------------------- lists */
 
@@ -150,8 +147,8 @@ struct azds_k8s_list_opts {
 };
 
 /* One page: *OUT is the List object (items, metadata.resourceVersion, metadata.continue). */
-int azds_k8s_list(struct azds_k8s *k, const struct azds_k8s_res *r, const char *ns,
-		  const struct azds_k8s_list_opts *o, json_t **out, struct azds_k8s_err *e);
+int azds_k8s_list(struct azds_k8s *k, const struct azds_k8s_res *r, const char *ns, const struct azds_k8s_list_opts *o,
+		  json_t **out, struct azds_k8s_err *e);
 
 /* Called with each item; non-zero stops the list and is returned. */
 typedef int (*azds_k8s_item_cb)(json_t *item, void *arg);
@@ -179,9 +176,9 @@ const char *azds_k8s_ev_name(enum azds_k8s_ev_type t);
 
 struct azds_k8s_event {
 	enum azds_k8s_ev_type type;
-	json_t *object;	 /* borrowed; for ERROR, the Status */
-	const char *rv;	 /* object's metadata.resourceVersion, or "" */
-	int code;	 /* ERROR: Status.code (410: list again) */
+	json_t *object; /* borrowed; for ERROR, the Status */
+	const char *rv; /* object's metadata.resourceVersion, or "" */
+	int code;	/* ERROR: Status.code (410: list again) */
 };
 
 /*
@@ -219,8 +216,8 @@ struct azds_k8s_watch_opts {
 
 struct azds_k8s_watch;
 
-int azds_k8s_watch_new(struct azds_k8s_watch **out, struct azds_k8s *k, const struct azds_k8s_res *r,
-		       const char *ns, const struct azds_k8s_watch_opts *o, struct azds_k8s_err *e);
+int azds_k8s_watch_new(struct azds_k8s_watch **out, struct azds_k8s *k, const struct azds_k8s_res *r, const char *ns,
+		       const struct azds_k8s_watch_opts *o, struct azds_k8s_err *e);
 /*
  * Watch from RV (updated in place with every event's resourceVersion,
  * bookmarks included, so that the next run resumes there), with

@@ -31,8 +31,7 @@ struct k8s_buf {
 int k8s_err(struct azds_k8s_err *e, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void k8s_err_clear(struct azds_k8s_err *e);
 
-int azds_k8s_read_file(const char *path, size_t max, char **out, size_t *len, const char *what,
-		       struct azds_k8s_err *e);
+int azds_k8s_read_file(const char *path, size_t max, char **out, size_t *len, const char *what, struct azds_k8s_err *e);
 int azds_k8s_token_read(const char *path, char **out, struct azds_k8s_err *e);
 int azds_k8s_tls_pair_check(const char *cert, size_t cert_len, const char *key, size_t key_len);
 

@@ -7,8 +7,8 @@
 #include "k8s.h"
 #include "k8s_int.h"
 
-int azds_k8s_list(struct azds_k8s *k, const struct azds_k8s_res *r, const char *ns,
-		  const struct azds_k8s_list_opts *o, json_t **out, struct azds_k8s_err *e)
+int azds_k8s_list(struct azds_k8s *k, const struct azds_k8s_res *r, const char *ns, const struct azds_k8s_list_opts *o,
+		  json_t **out, struct azds_k8s_err *e)
 {
 	static const struct azds_k8s_list_opts none;
 	char p[AZDS_K8S_PATH_MAX], limit[16];
@@ -48,7 +48,7 @@ int azds_k8s_list_all(struct azds_k8s *k, const struct azds_k8s_res *r, const ch
 		      const struct azds_k8s_list_opts *o, size_t max_items, azds_k8s_item_cb cb, void *arg,
 		      char rv[AZDS_K8S_RV_MAX], struct azds_k8s_err *e)
 {
-	struct azds_k8s_list_opts po = o ? *o : (struct azds_k8s_list_opts){ 0 };
+	struct azds_k8s_list_opts po = o ? *o : (struct azds_k8s_list_opts){0};
 	char cont[4096] = "";
 	size_t items = 0;
 	int ret = 0;

@@ -16,11 +16,11 @@
 #include "k8s_int.h"
 
 #define WATCH_ERR_BODY_MAX (64u << 10) /* an error answer's Status */
-#define WATCH_SLACK_S 30	       /* beyond timeoutSeconds before we give up on the server */
+#define WATCH_SLACK_S	   30	       /* beyond timeoutSeconds before we give up on the server */
 
 static const char *const ev_names[] = {
-	[AZDS_K8S_ADDED] = "ADDED",	  [AZDS_K8S_MODIFIED] = "MODIFIED", [AZDS_K8S_DELETED] = "DELETED",
-	[AZDS_K8S_BOOKMARK] = "BOOKMARK", [AZDS_K8S_ERROR] = "ERROR",
+    [AZDS_K8S_ADDED] = "ADDED",	      [AZDS_K8S_MODIFIED] = "MODIFIED", [AZDS_K8S_DELETED] = "DELETED",
+    [AZDS_K8S_BOOKMARK] = "BOOKMARK", [AZDS_K8S_ERROR] = "ERROR",
 };
 
 const char *azds_k8s_ev_name(enum azds_k8s_ev_type t)
@@ -126,8 +126,10 @@ int azds_k8s_event_parse(const char *line, size_t len, struct azds_k8s_event *ev
 		if (!strcmp(type, ev_names[i]))
 			t = (int)i;
 	if (t < 0 || !json_is_object(obj)) {
-		int ret = k8s_err(e, -EBADMSG, "watch event: %s", !type ? "no type" : t < 0 ? "unknown type" :
-										      "no object");
+		int ret = k8s_err(e, -EBADMSG, "watch event: %s",
+				  !type	  ? "no type"
+				  : t < 0 ? "unknown type"
+					  : "no object");
 		json_decref(j);
 		return ret;
 	}
@@ -154,8 +156,8 @@ struct azds_k8s_watch {
 	atomic_bool stop;
 };
 
-int azds_k8s_watch_new(struct azds_k8s_watch **out, struct azds_k8s *k, const struct azds_k8s_res *r,
-		       const char *ns, const struct azds_k8s_watch_opts *o, struct azds_k8s_err *e)
+int azds_k8s_watch_new(struct azds_k8s_watch **out, struct azds_k8s *k, const struct azds_k8s_res *r, const char *ns,
+		       const struct azds_k8s_watch_opts *o, struct azds_k8s_err *e)
 {
 	static const struct azds_k8s_watch_opts none;
 	int ret;
@@ -207,7 +209,7 @@ struct run {
 	char *rv;
 	azds_k8s_event_cb cb;
 	void *arg;
-	int result;		/* set when a line ends the watch: CB's, ESTALE, EBADMSG... */
+	int result; /* set when a line ends the watch: CB's, ESTALE, EBADMSG... */
 	struct azds_k8s_err *e;
 };
 
@@ -306,7 +308,7 @@ int azds_k8s_watch_run(struct azds_k8s_watch *w, char rv[AZDS_K8S_RV_MAX], azds_
 {
 	char url[sizeof(w->k->server) + AZDS_K8S_PATH_MAX + 128], errbuf[CURL_ERROR_SIZE];
 	struct curl_slist *hdrs = NULL;
-	struct run r = { .w = w, .rv = rv, .cb = cb, .arg = arg, .e = e, .errbody.max = WATCH_ERR_BODY_MAX };
+	struct run r = {.w = w, .rv = rv, .cb = cb, .arg = arg, .e = e, .errbody.max = WATCH_ERR_BODY_MAX};
 	bool stopped = false;
 	int ret;
 
@@ -342,8 +344,8 @@ int azds_k8s_watch_run(struct azds_k8s_watch *w, char rv[AZDS_K8S_RV_MAX], azds_
 		curl_easy_getinfo(w->h, CURLINFO_RESPONSE_CODE, &r.http);
 	if (!ret && !stopped && r.http != 200) {
 		json_t *j = r.errbody.len ? json_loadb(r.errbody.p, r.errbody.len, 0, NULL) : NULL;
-		ret = r.http >= 400 ? k8s_status_err(e, r.http, j, "watch", w->path) :
-				      k8s_err(e, -EPROTO, "watch %s: unexpected HTTP %ld", w->path, r.http);
+		ret = r.http >= 400 ? k8s_status_err(e, r.http, j, "watch", w->path)
+				    : k8s_err(e, -EPROTO, "watch %s: unexpected HTTP %ld", w->path, r.http);
 		json_decref(j);
 		if (r.http == 401)
 			k8s_token_reload(w->k); /* the next run tries a rotated token */
