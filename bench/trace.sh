@@ -2,15 +2,16 @@
 # SPDX-License-Identifier: MIT
 # What HTTP trace capture costs (issue 9), in one run, under the controller
 # daemon: keep-alive through the router from a client pod to a backend pod
-# in dev/alice, interleaved ROUNDS times in three modes:
+# in dev/alice, interleaved ROUNDS times in four modes:
 #   watched: capture on, and `azds trace -o json` following every request
 #            (the reader assembles them all, the CLI prints them all);
 #   recording: capture on, and `azds trace --service none-such` following:
 #            every request recorded and assembled, none shown (what a
 #            narrow watcher such as `azds up` costs);
 #   off:     the node-wide switch off (the programs detached);
-#   on:      capture on and nobody watching (the reader takes the records
-#            in and passes them over: what capture costs when left on).
+#   on:      capture on and nobody watching: the programs on the send and
+#            receive calls are detached until a reader asks (what capture
+#            costs when left on).
 # For each:
 #   - maximum keep-alive req/s (closed loop, 16 connections), against off;
 #   - p50 at 1,000 req/s (open loop), minus off's;
@@ -140,11 +141,14 @@ prog_cost() { # on|watched: "NS_PER_REQUEST RUNS_PER_REQUEST" over one 1,000 req
 	unwatch "$1"
 	nreq=$(num "$lat" requests) || exit 1
 	awk -v a="$ns0" -v b="$ns1" -v c="$cnt0" -v d="$cnt1" -v n="$nreq" \
-		'BEGIN { printf "%.0f %.1f\n", (b - a) / n, (d - c) / n }'
+		'BEGIN { printf "%.1f %.2f\n", (b - a) / n, (d - c) / n }'
 }
 read -r prog_ns prog_runs <<<"$(prog_cost on)" || exit 1
 read -r wprog_ns wprog_runs <<<"$(prog_cost recording)" || exit 1
-for v in "$prog_ns" "$wprog_ns"; do num "{\"v\":${v:-0}}" v >/dev/null || exit 1; done
+# recording, the programs run on every send and receive: a zero is a failure; nobody
+# watching, they are detached and only the one on connection state runs (a number, maybe 0)
+num "{\"v\":${wprog_ns:-0}}" v >/dev/null || exit 1
+[[ "${prog_ns:-}" =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "azds bench trace: programs' time on is \"$prog_ns\"" >&2; exit 1; }
 dropped=$(status dropped)
 [[ "$dropped" =~ ^[0-9]+$ ]] || { echo "azds bench trace: the drop count is \"$dropped\"" >&2; exit 1; }
 median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
@@ -180,8 +184,9 @@ else
 		"$wprog_runs"
 	printf '%-10s %12s %8s%% %14s %10s %16s %9s\n' watched "$wa_rps" "$wa_pct" "$wa_p50" "$wa_added" - -
 	printf 'reader, watched: %s records/s taken in; records dropped (ring buffer full): %s\n' "$rec_s" "$dropped"
-	echo "(off: the programs detached; on: attached, nobody watching (offsets only); recording: a watcher"
-	echo " whose filter matches nothing, so every request is recorded and assembled; watched: azds trace"
+	echo "(off: the node-wide switch off; on: nobody watching, the send and receive programs detached until"
+	echo " a reader asks; recording: a watcher whose filter matches nothing, so every request is recorded"
+	echo " and assembled; watched: azds trace"
 	echo " -o json printing every request. cost: max req/s lost against off; programs: their own CPU per"
 	echo " request from bpf_stats, in the 1,000 req/s run)"
 fi

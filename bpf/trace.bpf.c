@@ -185,11 +185,12 @@ static __always_inline void keep_tuple(struct trace_sock *st, const struct sock 
 
 /*
  * Whether records are wanted at all: the controller's reader clears it
- * while nobody watches (azds_trace_bpf_publish; trace_load.h), and the
- * programs then keep only the offsets of the sockets they know (no new
- * socket is taken on), so that capture left on costs the no-record path
- * and the streams they know stay whole for the next watcher. A global in the object's own data: one load, no map call, and
- * the controller sets it by a store to the mapped page.
+ * while nobody watches (azds_trace_bpf_publish; trace_load.h), and also
+ * detaches the programs on the send and receive calls then, so this is
+ * what the connection-state program reads (it takes on no new socket and
+ * publishes nothing) and what closes the moment between the two. A global
+ * in the object's own data: one load, no map call, set by a store to the
+ * mapped page.
  */
 volatile __u32 azds_trace_publish = 1;
 

@@ -207,11 +207,57 @@ int azds_trace_bpf_ring_fd(const struct azds_trace_bpf *t)
 	return bpf_map__fd(t->skel->maps.trace_rb);
 }
 
-void azds_trace_bpf_publish(struct azds_trace_bpf *t, bool on)
+/* the programs on the send and receive calls, and where their links are */
+static unsigned data_progs(struct trace *skel, struct bpf_program **progs, struct bpf_link ***links)
 {
+	struct bpf_program *p[] = {
+		skel->progs.azds_tr_sent,	  skel->progs.azds_tr_rcvd,	  skel->progs.azds_tr_send_entry,
+		skel->progs.azds_tr_send_exit,	  skel->progs.azds_tr_send6_entry, skel->progs.azds_tr_send6_exit,
+		skel->progs.azds_tr_recv_entry,	  skel->progs.azds_tr_recv_exit,  skel->progs.azds_tr_recv6_entry,
+		skel->progs.azds_tr_recv6_exit,
+	};
+	struct bpf_link **l[] = {
+		&skel->links.azds_tr_sent,	  &skel->links.azds_tr_rcvd,	  &skel->links.azds_tr_send_entry,
+		&skel->links.azds_tr_send_exit,	  &skel->links.azds_tr_send6_entry, &skel->links.azds_tr_send6_exit,
+		&skel->links.azds_tr_recv_entry,  &skel->links.azds_tr_recv_exit,  &skel->links.azds_tr_recv6_entry,
+		&skel->links.azds_tr_recv6_exit,
+	};
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < sizeof(p) / sizeof(p[0]); i++) {
+		if (!bpf_program__autoload(p[i]))
+			continue;
+		progs[n] = p[i];
+		links[n++] = l[i];
+	}
+	return n;
+}
+
+int azds_trace_bpf_publish(struct azds_trace_bpf *t, bool on)
+{
+	struct bpf_program *progs[AZDS_TRACE_PROGS_MAX];
+	struct bpf_link **links[AZDS_TRACE_PROGS_MAX];
+	unsigned n = data_progs(t->skel, progs, links);
+	int err = 0;
+
 	/* the object's .data is mapped: a store, no syscall (the programs
 	 * read it with a plain load, so a new value shows at their next run) */
 	__atomic_store_n(&t->skel->data->azds_trace_publish, on ? 1u : 0u, __ATOMIC_RELEASE);
+	for (unsigned i = 0; i < n; i++) {
+		if (on && !*links[i]) {
+			struct bpf_link *l = bpf_program__attach(progs[i]);
+
+			if (!l) {
+				err = -errno ? -errno : -EINVAL;
+				break;
+			}
+			*links[i] = l;
+		} else if (!on && *links[i]) {
+			bpf_link__destroy(*links[i]);
+			*links[i] = NULL;
+		}
+	}
+	return err;
 }
 
 int azds_trace_bpf_prog_ids(const struct azds_trace_bpf *t, __u32 *ids, size_t max)

@@ -49,12 +49,15 @@ void azds_trace_bpf_detach(struct azds_trace_bpf *t);
 int azds_trace_bpf_ring_fd(const struct azds_trace_bpf *t);
 
 /*
- * Records published (on, the default after attach) or only offsets kept
- * (off: the programs' no-record path; OPEN, CLOSE and DATA records are not
- * made, each socket's stream offsets still move). Cheap enough to call
- * from any thread while the handle is attached (a store to mapped memory).
+ * Records published (on, the default after attach), or none (off): the
+ * programs on the send and receive calls are detached, so that nothing
+ * runs on the data path (each socket's stream offsets stop moving, which
+ * a fresh assembler does not mind), and the one on connection state takes
+ * on no new socket and publishes nothing. On attaches them again: a few
+ * links (a millisecond or so). Any thread may call it, one at a time.
+ * Returns 0 or -errno (a link the kernel refused; the flag is set anyway).
  */
-void azds_trace_bpf_publish(struct azds_trace_bpf *t, bool on);
+int azds_trace_bpf_publish(struct azds_trace_bpf *t, bool on);
 
 /* The ids of the handle's programs (tests: what must be gone after detach); returns how many. */
 int azds_trace_bpf_prog_ids(const struct azds_trace_bpf *t, __u32 *ids, size_t max);

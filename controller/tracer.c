@@ -552,11 +552,18 @@ static void dec_read(struct tracer *t)
 
 /* ---- the thread ----------------------------------------------------------------------- */
 
-/* under mu: the programs told whether anyone wants records */
+/* under mu: the programs told whether anyone wants records (attached or not) */
 static void publish_locked(struct tracer *t, bool on)
 {
-	if (t->bpf && t->publishing != on)
-		azds_trace_bpf_publish(t->bpf, on);
+	if (t->bpf && t->publishing != on) {
+		int err = azds_trace_bpf_publish(t->bpf, on);
+
+		if (err) {
+			snprintf(t->reason, sizeof(t->reason), "attaching the capture programs for a reader: %s",
+				 strerror(-err));
+			return; /* tried again at the reader's next ask */
+		}
+	}
 	t->publishing = on;
 }
 

@@ -500,6 +500,42 @@ static void switched_off(void)
 	conn_close(&k);
 }
 
+/*
+ * 7b. nobody watching (azds_trace_bpf_publish off): the send and receive
+ * programs are detached and nothing is published; on again, they are
+ * attached again (a tracing program attached a second time) and publish
+ */
+static void nobody_watching(void)
+{
+	const struct azds_trace_rec *c[8], *a[8];
+	struct conn k;
+	char buf[256];
+	size_t nc, na;
+	int err;
+
+	reset();
+	conn_open(&k, CG_A, CG_B, AF_INET, PODA, PODB, 8087, AF_INET);
+	err = azds_trace_bpf_publish(tr, false);
+	send(k.c, req, strlen(req), 0);
+	recv_all(k.a, buf, strlen(req), 0);
+	drain();
+	nc = of(k.ck_c, c, 8);
+	na = of(k.ck_a, a, 8);
+	check(!err && nc == 1 && na == 1, "%-60s -> %d, A %zu, B %zu records (the OPENs)",
+	      "publish off: no DATA from either side", err, nc, na);
+	err = azds_trace_bpf_publish(tr, true);
+	send(k.c, req, strlen(req), 0);
+	recv_all(k.a, buf, strlen(req), 0);
+	drain();
+	nc = of(k.ck_c, c, 8);
+	na = of(k.ck_a, a, 8);
+	check(!err && nc == 2 && na == 2 && c[1]->type == AZDS_TR_DATA && a[1]->type == AZDS_TR_DATA,
+	      "%-60s -> %d, A %zu, B %zu records", "publish on: the programs attached again, both sides seen", err, nc,
+	      na);
+	check(azds_trace_bpf_publish(tr, true) == 0, "publish on when on is fine");
+	conn_close(&k);
+}
+
 /* 8. a full ring: every record meant is emitted or counted dropped */
 static void full_ring(void)
 {
@@ -687,6 +723,7 @@ int main(void)
 	mapped();
 	who();
 	switched_off();
+	nobody_watching();
 	full_ring();
 	if (tr)
 		detached();
