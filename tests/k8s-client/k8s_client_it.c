@@ -536,8 +536,8 @@ static int cmd_informer_restart(const char *kc, const char *run, const char *cmd
 	struct azds_k8s_err e;
 	struct inf_state s = {.mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
 	snprintf(lab, sizeof(lab), "%s-rs", run);
-	snprintf(f, sizeof(f), "kc-%s-f", run);
-	snprintf(g, sizeof(g), "kc-%s-e", run); /* "-e": what inf_object counts as adds_e */
+	snprintf(f, sizeof(f), "kc-%s-rf", run);
+	snprintf(g, sizeof(g), "kc-%s-rg-e", run); /* "-e": what inf_object counts as adds_e */
 	snprintf(sel, sizeof(sel), "kc-test=%s", lab);
 	create_ns(k, f, lab, "one");
 	struct azds_k8s_informer_ops ops = {inf_begin, inf_object, inf_synced, inf_retry};
@@ -556,8 +556,6 @@ static int cmd_informer_restart(const char *kc, const char *run, const char *cmd
 		json_t *o = ns_obj(g, lab, "one");
 		ret = azds_k8s_create(k, &azds_k8s_namespaces, NULL, o, NULL, &e);
 		json_decref(o);
-		if (ret == -EEXIST)
-			ret = 0;
 		if (ret)
 			usleep(200000);
 	}

@@ -9,12 +9,13 @@
 # and a wrong CA. Needs root. Prints "N passed, N failed" last.
 #
 #   tests/k8s-client/run.sh BINDIR     (BINDIR holds k8s-client-it)
+#   K8S_CLIENT_IT=BINDIR/k8s-client-it-asan tests/k8s-client/run.sh   (the same under ASan/UBSan)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 BIN=${1:-$ROOT/build/bin}
-IT=$BIN/k8s-client-it
+IT=${K8S_CLIENT_IT:-$BIN/k8s-client-it}
 CL=$ROOT/tests/k8s/cluster.sh
 export AZDS_K8S_NAME=${AZDS_K8S_NAME:-kclient}
 RUN=r$$

@@ -361,8 +361,8 @@ static int request_once(struct azds_k8s *k, const char *method, const char *path
 	else if (!strcmp(method, "POST") && !body)
 		curl_easy_setopt(h, CURLOPT_POST, 1L);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, k->connect_ms);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, k->request_ms);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)k->connect_ms);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)k->request_ms);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, buf_write);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, b);
 	CURLcode rc = curl_easy_perform(h);

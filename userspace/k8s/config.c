@@ -144,7 +144,7 @@ static int copy_str(char *dst, size_t len, const char *src, struct walk *w, cons
 static int b64_decode(const char *in, char **out, size_t *len)
 {
 	size_t n = strlen(in);
-	unsigned char *buf = malloc(n / 4 * 3 + 4);
+	unsigned char *buf = malloc(n / 4 * 3 + 64); /* EVP decodes in blocks: room for the last */
 	if (!buf)
 		return -ENOMEM;
 	EVP_ENCODE_CTX *ctx = EVP_ENCODE_CTX_new();

@@ -134,6 +134,13 @@ static void set_rv(struct azds_k8s_informer *inf, const char *rv)
 	pthread_mutex_unlock(&inf->mu);
 }
 
+static long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* Half the delay fixed, half random ("equal jitter"). */
 static long jitter(struct azds_k8s_informer *inf, long ms)
 {
@@ -220,8 +227,13 @@ int azds_k8s_informer_run(struct azds_k8s_informer *inf, struct azds_k8s_err *e)
 				set_rv(inf, rv);
 			}
 		} else {
+			long t0 = now_ms();
 			ret = azds_k8s_watch_run(inf->w, rv, on_event, inf, e);
 			set_rv(inf, rv);
+			/* A server that ends every watch at once must not make this a busy loop. */
+			if (!ret && now_ms() - t0 < 1000)
+				ret = k8s_err(e, -EAGAIN, "informer %s: the watch ended within a second",
+					      inf->r->resource);
 			if (ret == -ESTALE) {
 				/* Straight to a list: the watch cache moved on, nothing is wrong. */
 				listed = false;

@@ -4,6 +4,7 @@
 #define AZDS_K8S_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <curl/curl.h>
 
 #include "k8s.h"
@@ -19,7 +20,7 @@ struct azds_k8s {
 	pthread_mutex_t tok_mu; /* TOKEN may be replaced (re-read) while a watch copies it */
 	char *token;
 	char token_file[4096];
-	long connect_ms, request_ms;
+	_Atomic long connect_ms, request_ms; /* read by watches without MU */
 };
 
 /* A response body, bounded. */

@@ -324,7 +324,7 @@ int azds_k8s_watch_run(struct azds_k8s_watch *w, char rv[AZDS_K8S_RV_MAX], azds_
 		return k8s_err(e, ret, "watch %s: setting the request up failed", w->path);
 	}
 	curl_easy_setopt(w->h, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(w->h, CURLOPT_CONNECTTIMEOUT_MS, w->k->connect_ms);
+	curl_easy_setopt(w->h, CURLOPT_CONNECTTIMEOUT_MS, (long)w->k->connect_ms);
 	/* The server ends the watch at timeoutSeconds; this is for a server that never does. */
 	curl_easy_setopt(w->h, CURLOPT_TIMEOUT_MS, (long)(w->timeout_s + WATCH_SLACK_S) * 1000L);
 	curl_easy_setopt(w->h, CURLOPT_WRITEFUNCTION, watch_write);
