@@ -19,12 +19,12 @@ IT=${K8S_CLIENT_IT:-$BIN/k8s-client-it}
 CL=$ROOT/tests/k8s/cluster.sh
 export AZDS_K8S_NAME=${AZDS_K8S_NAME:-kclient}
 RUN=r$$
-TMP=$(mktemp -d /tmp/azds-k8s-client.XXXXXX)
 pass=0
 fail=0
 
 [ -x "$IT" ] || { echo "no $IT: build the k8s-client-it target" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || { echo "needs root" >&2; exit 2; }
+TMP=$(mktemp -d /tmp/azds-k8s-client.XXXXXX)
 
 ok() { pass=$((pass + 1)); echo "ok $*"; }
 notok() { fail=$((fail + 1)); echo "not ok $*"; }
