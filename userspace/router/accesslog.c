@@ -81,12 +81,27 @@ void alog_write(struct access_log *l, const char *p, size_t len)
 {
 	if (!l || !len)
 		return;
+	/* a batch larger than the bound itself keeps its newest whole lines
+	 * (the oldest go, as rotation would have dropped them): never
+	 * written past the bound */
+	if (len > l->max) {
+		const char *from = p + (len - (size_t)l->max);
+
+		if (from[-1] != '\n') {
+			const char *nl = memchr(from, '\n', (size_t)(p + len - from));
+
+			if (!nl)
+				return; /* one line longer than the bound: not kept */
+			from = nl + 1;
+		}
+		len -= (size_t)(from - p);
+		p = from;
+		if (!len)
+			return;
+	}
 	pthread_mutex_lock(&l->lock);
 	if (l->size + len > l->max)
 		rotate(l);
-	/* a batch larger than the bound itself is cut, never written past it */
-	if (len > l->max)
-		len = (size_t)l->max;
 	while (len) {
 		ssize_t n = write(l->fd, p, len);
 
