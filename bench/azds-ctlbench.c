@@ -24,9 +24,11 @@
 #include <sys/wait.h>
 #include "azds.h"
 
-static char sock_path[100], bin_dir[PATH_MAX];
+static char sock_path[100], bin_dir[PATH_MAX], log_path[300], ctl[PATH_MAX + 32];
 static const char *inst = "ctlbench";
 static int fd = -1;
+static pid_t daemon_pid = -1;
+static int succeeded;
 
 static double now_ms(void)
 {
@@ -105,18 +107,17 @@ static int run(char *const argv[])
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-static pid_t start_daemon(char *ctl, unsigned spaces, unsigned services)
+static pid_t start_daemon(unsigned spaces, unsigned services)
 {
-	char ms[16], mv[16], logf[300];
+	char ms[16], mv[16];
 	char *argv[] = { ctl, "-i", (char *)inst, "run", "--max-spaces", ms, "--max-services", mv, "--no-router", NULL };
 	pid_t p;
 
 	snprintf(ms, sizeof(ms), "%u", spaces + 16);
 	snprintf(mv, sizeof(mv), "%u", spaces * services + 1024);
-	snprintf(logf, sizeof(logf), "/tmp/azds-ctlbench-%s.log", inst);
 	p = fork();
 	if (p == 0) {
-		int lf = open(logf, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		int lf = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
 
 		dup2(lf, 1);
 		dup2(lf, 2);
@@ -124,7 +125,32 @@ static pid_t start_daemon(char *ctl, unsigned spaces, unsigned services)
 		execv(argv[0], argv);
 		_exit(127);
 	}
+	daemon_pid = p;
 	return p;
+}
+
+/*
+ * On every way out: the instance purged (its daemon with it), the daemon
+ * reaped, and the daemon's log removed, shown first when the run failed.
+ */
+static void finish(void)
+{
+	char *purge_all[] = { ctl, "-i", (char *)inst, "purge", NULL };
+	char line[512];
+	FILE *f;
+
+	if (fd >= 0)
+		close(fd);
+	run(purge_all);
+	if (daemon_pid > 0)
+		waitpid(daemon_pid, NULL, 0);
+	if (!succeeded && (f = fopen(log_path, "r"))) {
+		fprintf(stderr, "azds-ctlbench: the controller's log:\n");
+		while (fgets(line, sizeof(line), f))
+			fputs(line, stderr);
+		fclose(f);
+	}
+	unlink(log_path);
 }
 
 static double wait_healthy(double t0)
@@ -144,7 +170,6 @@ int main(int argc, char **argv)
 {
 	unsigned spaces = 1000, services = 20, changes = 500;
 	static char buf[1 << 20], body[1 << 20];
-	char ctl[PATH_MAX + 32];
 	struct azds_inst in;
 	struct azds_maps m;
 	struct azds_err e;
@@ -178,10 +203,13 @@ int main(int argc, char **argv)
 	char *purge_all[] = { ctl, "-i", (char *)inst, "purge", NULL };
 	char *purge_keep[] = { ctl, "-i", (char *)inst, "purge", "--keep-state", NULL };
 	snprintf(sock_path, sizeof(sock_path), "/run/azds/%s/api.sock", inst);
-	run(purge_all);
-	d = start_daemon(ctl, spaces, services);
+	snprintf(log_path, sizeof(log_path), "/tmp/azds-ctlbench-%s.log", inst);
+	run(purge_all); /* a crashed earlier run's instance */
+	unlink(log_path);
+	atexit(finish);
+	d = start_daemon(spaces, services);
 	if (wait_healthy(now_ms()) < 0) {
-		fprintf(stderr, "azds-ctlbench: the controller did not become ready (see /tmp/azds-ctlbench-%s.log)\n", inst);
+		fprintf(stderr, "azds-ctlbench: the controller did not become ready\n");
 		return 1;
 	}
 	if (azds_inst_init(&in, inst, &e) || azds_maps_open(&in, &m, &e)) {
@@ -249,7 +277,7 @@ int main(int argc, char **argv)
 	run(purge_keep);
 	waitpid(d, NULL, 0);
 	t0 = now_ms();
-	d = start_daemon(ctl, spaces, services);
+	d = start_daemon(spaces, services);
 	reboot_ms = wait_healthy(t0);
 	if (reboot_ms < 0) {
 		fprintf(stderr, "azds-ctlbench: the controller did not come back after the reboot\n");
@@ -281,9 +309,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	azds_maps_close(&m);
-	close(fd);
-	run(purge_all);
-	waitpid(d, NULL, 0);
+	succeeded = 1;
 	printf("{\"changes\":%u,\"change_p50_ms\":%.3f,\"change_p99_ms\":%.3f,\"spaces\":%u,\"services_per_space\":%u,"
 	       "\"create_s\":%.3f,\"reboot_reconcile_s\":%.3f}\n",
 	       changes, lat[changes / 2], lat[changes * 99 / 100], spaces, services, scale_ms / 1e3, reboot_ms / 1e3);
