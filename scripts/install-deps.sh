@@ -14,7 +14,8 @@ zlib1g-dev libjansson-dev libyaml-dev libssl-dev libcurl4-openssl-dev
 libclang-rt-14-dev iproute2 dnsmasq-base curl procps kmod
 haproxy nginx-light wrk iperf3 gnuplot-nox iptables jq
 qemu-system-x86 busybox-static cpio xz-utils zstd dash python3 bsdextrautils
-libsqlite3-dev sqlite3 libseccomp-dev bubblewrap passwd acl python3-yaml python3-pip"
+libsqlite3-dev sqlite3 libseccomp-dev bubblewrap passwd acl python3-yaml python3-pip
+etcd-server openssl util-linux"
 
 missing=""
 for p in $PKGS; do
@@ -36,9 +37,11 @@ if [ -n "$missing" ]; then
 	apt-get install -y -qq --no-install-recommends $missing
 fi
 
-# Debian's haproxy and nginx packages start system services on install when an
-# init system runs; azds starts its own instances by pid, so stop those.
-for svc in haproxy nginx; do
+# Debian's haproxy, nginx and etcd-server packages start system services on
+# install when an init system runs; azds (and the Kubernetes harness, whose
+# etcd runs in a network namespace of its own) starts its own by pid, so
+# stop those.
+for svc in haproxy nginx etcd; do
 	if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
 		systemctl stop "$svc" || true
 		systemctl disable "$svc" >/dev/null 2>&1 || true

@@ -297,7 +297,13 @@ main() {
 	fi
 	local list=("$@")
 	[ ${#list[@]} -gt 0 ] || list=("${ALL[@]}")
-	command -v go >/dev/null || die "go is not installed"
+	command -v go >/dev/null || die "go is not installed (Go 1.24 or newer builds Kubernetes v1.34)"
+	local gov
+	gov=$(go env GOVERSION 2>/dev/null | sed -n 's/^go\([0-9]*\)\.\([0-9]*\).*/\1 \2/p')
+	# shellcheck disable=SC2086
+	set -- $gov
+	[ "${1:-0}" -gt 1 ] || [ "${2:-0}" -ge 24 ] ||
+		die "go $(go env GOVERSION 2>/dev/null) is too old: Go 1.24 or newer builds Kubernetes v1.34"
 	# Checked on every run (dpkg-query only, no apt-get unless missing):
 	# etcd is Debian's, the images are built from busybox-static.
 	need_debs etcd-server busybox-static openssl iproute2 util-linux
