@@ -297,6 +297,16 @@ static ssize_t recv_all(int fd, char *buf, size_t len, int flags)
 }
 
 /* 1. one exchange between pods A and B, both sides, exactly */
+/* the client sends req, the server reads it, the records are drained */
+static void req_once(struct conn *k)
+{
+	char buf[256];
+
+	send(k->c, req, strlen(req), 0);
+	recv_all(k->a, buf, strlen(req), 0);
+	drain();
+}
+
 static void exchange(void)
 {
 	const struct azds_trace_rec *c[8], *a[8];
@@ -411,15 +421,12 @@ static void mapped(void)
 {
 	const struct azds_trace_rec *c[8], *a[8];
 	struct conn k;
-	char buf[256];
 	size_t nc, na;
 	bool ok;
 
 	reset();
 	conn_open(&k, CG_A, CG_B, AF_INET6, PODA, PODB, 8082, AF_INET6);
-	send(k.c, req, strlen(req), 0);
-	recv_all(k.a, buf, strlen(req), 0);
-	drain();
+	req_once(&k);
 	nc = of(k.ck_c, c, 8);
 	na = of(k.ck_a, a, 8);
 	ok = nc == 2 && c[0]->type == AZDS_TR_OPEN && c[0]->flags == AZDS_TR_F_ACTIVE &&
@@ -475,24 +482,19 @@ static void switched_off(void)
 {
 	const struct azds_trace_rec *c[8], *a[8];
 	struct conn k;
-	char buf[256];
 	size_t nc, na;
 	int err;
 
 	reset();
 	conn_open(&k, CG_A, CG_B, AF_INET, PODA, PODB, 8086, AF_INET);
 	err = azds_trace_space_set(pin, SPACE_A, false);
-	send(k.c, req, strlen(req), 0);
-	recv_all(k.a, buf, strlen(req), 0);
-	drain();
+	req_once(&k);
 	nc = of(k.ck_c, c, 8);
 	na = of(k.ck_a, a, 8);
 	check(!err && nc == 1 && na == 2, "%-60s -> A %zu, B %zu records", "space A off: A's send not captured, B's recv is",
 	      nc, na);
 	err = azds_trace_space_set(pin, SPACE_A, true);
-	send(k.c, req, strlen(req), 0);
-	recv_all(k.a, buf, strlen(req), 0);
-	drain();
+	req_once(&k);
 	nc = of(k.ck_c, c, 8);
 	check(!err && nc == 2 && data_is(c[1], AZDS_TR_SEND, strlen(req), strlen(req), req, strlen(req)),
 	      "%-60s -> %zu records", "on again: captured, seq counts the send made while off", nc);
@@ -509,24 +511,19 @@ static void nobody_watching(void)
 {
 	const struct azds_trace_rec *c[8], *a[8];
 	struct conn k;
-	char buf[256];
 	size_t nc, na;
 	int err;
 
 	reset();
 	conn_open(&k, CG_A, CG_B, AF_INET, PODA, PODB, 8087, AF_INET);
 	err = azds_trace_bpf_publish(tr, false);
-	send(k.c, req, strlen(req), 0);
-	recv_all(k.a, buf, strlen(req), 0);
-	drain();
+	req_once(&k);
 	nc = of(k.ck_c, c, 8);
 	na = of(k.ck_a, a, 8);
 	check(!err && nc == 1 && na == 1, "%-60s -> %d, A %zu, B %zu records (the OPENs)",
 	      "publish off: no DATA from either side", err, nc, na);
 	err = azds_trace_bpf_publish(tr, true);
-	send(k.c, req, strlen(req), 0);
-	recv_all(k.a, buf, strlen(req), 0);
-	drain();
+	req_once(&k);
 	nc = of(k.ck_c, c, 8);
 	na = of(k.ck_a, a, 8);
 	check(!err && nc == 2 && na == 2 && c[1]->type == AZDS_TR_DATA && a[1]->type == AZDS_TR_DATA,

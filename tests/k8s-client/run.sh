@@ -43,19 +43,24 @@ trap cleanup EXIT
 nice -n 19 "$CL" up
 eval "$("$CL" env)"
 incp() { "$CL" exec cp "$@"; }
+# tally NAME OUTPUT: the driver's "N passed, M failed" added to ours
+tally() {
+	local p f
+	p=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p' <<<"$2")
+	f=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p' <<<"$2")
+	if [ -n "$p" ] && [ -n "$f" ]; then
+		pass=$((pass + p))
+		fail=$((fail + f))
+	else
+		notok "$1 did not finish"
+	fi
+}
 kc() { "$CL" kubectl "$@"; }
 
 echo "# scenario (admin kubeconfig: client certificate and CA by path)"
 out=$(incp "$IT" scenario "$KUBECONFIG" "$RUN" 2>&1) || true
 echo "$out"
-p=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p' <<<"$out")
-f=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p' <<<"$out")
-if [ -n "$p" ] && [ -n "$f" ]; then
-	pass=$((pass + p))
-	fail=$((fail + f))
-else
-	notok "scenario did not finish"
-fi
+tally scenario "$out"
 
 echo "# the API server restarts (killed) and etcd compacts meanwhile"
 # etcd's JSON gateway (etcd 3.4: /v3/kv/...), on the control plane's loopback.
@@ -106,14 +111,7 @@ expect "a continue token etcd compacted: -ESTALE, code 410" 'ret=-116 \(ESTALE: 
 echo "# again, with an informer watching across the restart"
 out=$(incp "$IT" informer-restart "$KUBECONFIG" "$RUN" "$TMP/restart.sh" 2>&1) || true
 echo "$out"
-p=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p' <<<"$out")
-f=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p' <<<"$out")
-if [ -n "$p" ] && [ -n "$f" ]; then
-	pass=$((pass + p))
-	fail=$((fail + f))
-else
-	notok "informer-restart did not finish"
-fi
+tally informer-restart "$out"
 
 echo "# 410 from resourceVersions older than the new watch cache (etcd compacted past them)"
 for rv in 1 "$rv_before"; do
