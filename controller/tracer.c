@@ -128,14 +128,6 @@ static const char *hop_field(const struct azds_trace_hop *h, int f, size_t *n)
 	return v;
 }
 
-/* the request's JSON text with "seq" (NULL when out of memory) */
-static char *req_text(const struct azds_trace_req *req, uint64_t seq, bool show_query, __s64 mono_to_unix_ns)
-{
-	struct azds_trace_json_opts o = { .show_query = show_query, .mono_to_unix_ns = mono_to_unix_ns };
-
-	return azds_trace_req_text(req, &o, seq);
-}
-
 static struct kept *kept_new(const struct azds_trace_req *req, uint64_t seq, __s64 mono_to_unix_ns)
 {
 	struct kept *k = calloc(1, sizeof(*k));
@@ -160,9 +152,10 @@ static struct kept *kept_new(const struct azds_trace_req *req, uint64_t seq, __s
 	}
 	k->status = calloc(k->nhops ? k->nhops : 1, sizeof(*k->status));
 	k->fields = malloc(flen ? flen : 1);
-	k->js = req_text(req, seq, true, mono_to_unix_ns);
+	k->js = azds_trace_req_text(req, &(struct azds_trace_json_opts){ .show_query = true, .mono_to_unix_ns = mono_to_unix_ns },
+				    seq);
 	if (query)
-		k->jsq = req_text(req, seq, false, mono_to_unix_ns);
+		k->jsq = azds_trace_req_text(req, &(struct azds_trace_json_opts){ .mono_to_unix_ns = mono_to_unix_ns }, seq);
 	if (!k->status || !k->fields || !k->js || (query && !k->jsq)) {
 		kept_put(k);
 		return NULL;
@@ -611,7 +604,7 @@ static void go_idle(struct tracer *t)
 		azds_trace_asm_free(fresh);
 		return;
 	}
-	if (atomic_load(&t->publishing))
+	if (t->bpf && atomic_load(&t->publishing))
 		t->pauses++; /* a reader still following learns it missed this */
 	publish_locked(t, false);
 	pthread_mutex_unlock(&t->mu);

@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * One emitted request as JSON text, written straight into one buffer: the
- * same object azds_trace_req_json builds (tests/trace checks each emitted
- * request both ways), without the tree of allocations, for the controller,
- * which keeps requests as text (controller/tracer.c).
+ * One emitted request as JSON text (docs/trace.md lists the fields),
+ * written straight into one buffer: no tree of allocations. The controller
+ * keeps requests as this text; azds_trace_req_json (json.c) parses it.
  */
 #include <inttypes.h>
 #include <math.h>
@@ -148,7 +147,7 @@ static void str_valid(struct out *o, const char *s)
 	put(o, "\"", 1);
 }
 
-/* a pod's bytes as a JSON string: invalid UTF-8 becomes '?' (json.c's text()) */
+/* a pod's bytes as a JSON string: invalid UTF-8 becomes '?' (a value must not lose its hop) */
 static void str(struct out *o, const char *s)
 {
 	char buf[AZDS_TRACE_TARGET_MAX];
@@ -180,7 +179,7 @@ static void ms(struct out *o, __u64 from, __u64 to)
 	putf(o, "%.3f", round(v * 1000) / 1000);
 }
 
-/* the value kept for a name: what json.c's merge of repeated fields keeps */
+/* a name's value: repeated fields are merged, their values in order, comma separated */
 struct merged {
 	const char *name;
 	char value[AZDS_TRACE_HEADERS_MAX * (AZDS_TRACE_VALUE_MAX + 2)];
@@ -209,7 +208,7 @@ static void headers(struct out *o, const struct azds_trace_msg *m)
 		unsigned j;
 
 		if (!utf8_ok(h->name))
-			continue; /* a key jansson refuses is not kept there either */
+			continue; /* not a JSON key (names are tokens: never in practice) */
 		for (j = 0; j < n && strcmp(u[j].name, h->name); j++)
 			;
 		if (j == n) {
@@ -312,7 +311,7 @@ char *azds_trace_req_text(const struct azds_trace_req *req, const struct azds_tr
 	if (!jo)
 		jo = &dflt;
 	if (!utf8_ok(req->trace_id))
-		return NULL; /* as json_pack refuses it */
+		return NULL; /* not a JSON string (the assembler's ids are hex) */
 	if (req->nhops && req->hops[0])
 		t = ((__s64)req->hops[0]->start_ns + jo->mono_to_unix_ns) / 1000000;
 	put(&o, "{", 1);
@@ -325,7 +324,7 @@ char *azds_trace_req_text(const struct azds_trace_req *req, const struct azds_tr
 	for (unsigned i = 0; i < req->nhops && i < AZDS_TRACE_HOPS_MAX; i++) {
 		if (!req->hops[i]) {
 			free(o.p);
-			return NULL; /* as json.c: a request with a hole is not given out */
+			return NULL; /* a request with a hole is not given out */
 		}
 		if (i)
 			put(&o, ",", 1);
