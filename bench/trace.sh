@@ -148,15 +148,19 @@ prog_cost() { # on|watched: "NS_PER_REQUEST RUNS_PER_REQUEST" over one 1,000 req
 	awk -v a="$ns0" -v b="$ns1" -v c="$cnt0" -v d="$cnt1" -v n="$nreq" \
 		'BEGIN { printf "%.1f %.2f\n", (b - a) / n, (d - c) / n }'
 }
-read -r prog_ns prog_runs <<<"$(prog_cost on)" || exit 1
-read -r wprog_ns wprog_runs <<<"$(prog_cost recording)" || exit 1
+cost=$(prog_cost on) || exit 1
+read -r prog_ns prog_runs <<<"$cost"
+cost=$(prog_cost recording) || exit 1
+read -r wprog_ns wprog_runs <<<"$cost"
 # recording, the programs run on every send and receive: a zero is a failure; nobody
 # watching, they are detached and only the one on connection state runs (a number, maybe 0)
-num "{\"v\":${wprog_ns:-0}}" v >/dev/null || exit 1
+num "{\"v\":${wprog_ns:-0}}" v >/dev/null && num "{\"v\":${wprog_runs:-0}}" v >/dev/null || exit 1
+[[ "${prog_runs:-}" =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "azds bench trace: program runs on are \"$prog_runs\"" >&2; exit 1; }
 [[ "${prog_ns:-}" =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "azds bench trace: programs' time on is \"$prog_ns\"" >&2; exit 1; }
 dropped=$(status dropped)
 [[ "$dropped" =~ ^[0-9]+$ ]] || { echo "azds bench trace: the drop count is \"$dropped\"" >&2; exit 1; }
-median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+# no rows is a failure, never a 0
+median() { sort -n | awk '{ a[NR] = $1 } END { if (!NR) exit 1; print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 col() { awk -v m="$1" -v c="$2" '$2 == m { print $c }' "$RES" | median; }
 on_rps=$(col on 3) off_rps=$(col off 3) wa_rps=$(col watched 3) re_rps=$(col recording 3)
 on_p50=$(col on 4) off_p50=$(col off 4) wa_p50=$(col watched 4) re_p50=$(col recording 4)
@@ -170,6 +174,10 @@ paired() { # MODE COLUMN: per round, "pct" (req/s lost against off, %) or "us" (
 }
 diff_pct=$(paired on 3 pct) wa_pct=$(paired watched 3 pct) re_pct=$(paired recording 3 pct)
 added=$(paired on 4 us) wa_added=$(paired watched 4 us) re_added=$(paired recording 4 us)
+for v in on_rps off_rps wa_rps re_rps on_p50 off_p50 wa_p50 re_p50 rec_s diff_pct wa_pct re_pct added wa_added \
+	re_added; do
+	[[ "${!v}" =~ ^-?[0-9]+(\.[0-9]+)?$ ]] || { echo "azds bench trace: $v is \"${!v}\" (no rounds gave it)" >&2; exit 1; }
+done
 if ! awk -v v="$rec_s" 'BEGIN { exit !(v > 0) }'; then
 	echo "azds bench trace: the reader took in no records while watched" >&2
 	exit 1

@@ -403,7 +403,7 @@ static __always_inline void moved(struct sock *sk, struct trace_sock *st, __u32 
 		seq = __sync_fetch_and_add(&st->sent, (__u64)ret);
 	else
 		seq = __sync_fetch_and_add(&st->recvd, (__u64)ret);
-	if (buf && !unrecorded(st->space))
+	if (buf) /* given only when a record is wanted (the callers asked unrecorded()) */
 		emit_data(sk, st, dir, seq, (__u32)ret, buf, lim);
 }
 
