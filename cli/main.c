@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "client.h"
+#include "k8s_cli.h"
 #include "verbs.h"
 
 #define NO_LIMIT (-1)
@@ -27,6 +28,10 @@ static const struct verb verbs[] = {
 	  "hand the listeners to a new router and drain the old one", NULL, 0, 0 },
 	{ "controller", "set", cmd_controller_set, "kernel-lb|steer|events|sockmap|trace on|off",
 	  "flip a data-plane switch (kept by the controller across restarts)", NULL, 2, 2 },
+	{ "controller", "install", cmd_k8s_controller_install, "[-n SPACE] [-y]",
+	  "on a cluster: label the first space (default) and make the azds namespace", NULL, 0, 0 },
+	{ "controller", "uninstall", cmd_k8s_controller_uninstall, "[-y]",
+	  "on a cluster: remove what azds put there, leaving the namespaces as they were", NULL, 0, 0 },
 	{ "space", "list", cmd_space_list, "[-o json|wide]", "the spaces; * marks your selected space", NULL, 0, 0 },
 	{ "space", "select", cmd_space_select, "-n SPACE [-y]",
 	  "make SPACE your selected space, creating it when missing",
@@ -115,6 +120,29 @@ static const struct verb verbs[] = {
 
 #define NVERBS (sizeof(verbs) / sizeof(verbs[0]))
 
+/* the verbs that also work on a cluster (cli/k8s_*.c, docs/k8s-cli.md) */
+static const struct {
+	const char *group, *name;
+	int (*run)(const struct verb *v, int argc, char **argv);
+} k8s_verbs[] = {
+	{ "space", "list", cmd_k8s_space_list },
+	{ "space", "select", cmd_k8s_space_select },
+	{ "space", "show", cmd_k8s_space_show },
+	{ "space", "remove", cmd_k8s_space_remove },
+	{ "controller", "install", cmd_k8s_controller_install },
+	{ "controller", "uninstall", cmd_k8s_controller_uninstall },
+	{ "list-uris", NULL, cmd_k8s_list_uris },
+};
+
+static int (*k8s_handler(const struct verb *v))(const struct verb *, int, char **)
+{
+	for (size_t k = 0; k < sizeof(k8s_verbs) / sizeof(k8s_verbs[0]); k++)
+		if (!strcmp(k8s_verbs[k].group, v->group) && !k8s_verbs[k].name == !v->name &&
+		    (!v->name || !strcmp(k8s_verbs[k].name, v->name)))
+			return k8s_verbs[k].run;
+	return NULL;
+}
+
 static void usage(FILE *f)
 {
 	const char *group = NULL;
@@ -134,6 +162,8 @@ static void usage(FILE *f)
 		fprintf(f, "  %-26s %s\n", verb_title(v), v->summary);
 	}
 	fprintf(f, "\n-i/--instance NAME selects the instance (default $AZDS_INSTANCE, or \"azds\").\n"
+		   "--kubeconfig FILE (or $KUBECONFIG) [--context NAME]: space, list-uris and controller\n"
+		   "install|uninstall work on that cluster instead (docs/k8s-cli.md).\n"
 		   "'azds COMMAND --help' and 'azds COMMAND VERB --help' tell more.\n");
 }
 
@@ -188,9 +218,24 @@ static int global_options(int argc, char **argv, int *i)
 				return EXIT_USAGE;
 			}
 			cli_instance = argv[*i + 1];
+			cli_instance_flag = true;
 			*i += 2;
 		} else if (!strncmp(w, "--instance=", 11)) {
 			cli_instance = w + 11;
+			cli_instance_flag = true;
+			*i += 1;
+		} else if (!strcmp(w, "--kubeconfig") || !strcmp(w, "--context")) {
+			if (*i + 1 >= argc) {
+				fprintf(stderr, "azds: %s needs a value (%s)\n", w, w[2] == 'k' ? "FILE" : "NAME");
+				return EXIT_USAGE;
+			}
+			*(w[2] == 'k' ? &cli_kubeconfig : &cli_context) = argv[*i + 1];
+			*i += 2;
+		} else if (!strncmp(w, "--kubeconfig=", 13)) {
+			cli_kubeconfig = w + 13;
+			*i += 1;
+		} else if (!strncmp(w, "--context=", 10)) {
+			cli_context = w + 10;
 			*i += 1;
 		} else {
 			fprintf(stderr, "azds: unknown flag \"%s\" (see azds --help)\n", w);
@@ -203,7 +248,7 @@ static int global_options(int argc, char **argv, int *i)
 int main(int argc, char **argv)
 {
 	const struct verb *v;
-	int i = 1, rc;
+	int i = 1, rc, mode;
 
 	cli_instance = getenv("AZDS_INSTANCE");
 	rc = global_options(argc, argv, &i);
@@ -232,7 +277,21 @@ int main(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	rc = v->run(v, argc - i, argv + i);
+	/*
+	 * A cluster (--kubeconfig, or $KUBECONFIG without -i/$AZDS_INSTANCE)
+	 * goes to the verb's cluster handler; a verb without one keeps the
+	 * embedded mode unless the cluster was asked for by flag.
+	 */
+	mode = k8s_mode(argc - i, argv + i);
+	if (mode < 0)
+		return -mode;
+	if (mode && k8s_handler(v))
+		rc = k8s_handler(v)(v, argc - i, argv + i);
+	else if (mode == 1)
+		rc = fail("%s does not work on a cluster yet: drop --kubeconfig/--context for the embedded mode",
+			  verb_title(v));
+	else
+		rc = v->run(v, argc - i, argv + i);
 	api_cleanup();
 	return rc;
 }

@@ -8,6 +8,8 @@
 #include "opts.h"
 
 const char *cli_instance;
+bool cli_instance_flag;
+const char *cli_kubeconfig, *cli_context;
 volatile sig_atomic_t cli_interrupted;
 
 const char *verb_title(const struct verb *v)
@@ -55,6 +57,8 @@ const char *instance_flag(void)
 /* the options every verb takes, after its own */
 static const struct opt common[] = {
 	OPT_S("instance", 'i', &cli_instance, "NAME", "the azds instance (default $AZDS_INSTANCE, or \"azds\")"),
+	OPT_S("kubeconfig", 0, &cli_kubeconfig, "FILE", "a cluster's kubeconfig, for the verbs that work on one (default $KUBECONFIG)"),
+	OPT_S("context", 0, &cli_context, "NAME", "the kubeconfig's context (default its current-context)"),
 	OPT_F("help", 'h', NULL, "this help"),
 	OPT_END,
 };
@@ -75,7 +79,9 @@ static void opt_help_line(const struct opt *o, FILE *f)
 
 void verb_help(const struct verb *v, const struct opt *o, FILE *f)
 {
-	fprintf(f, "usage: azds [-i INSTANCE] %s%s%s\n\n%s\n", verb_title(v), v->synopsis ? " " : "",
+	/* a verb of the cluster mode (cli/k8s_*.c) has no embedded handler */
+	fprintf(f, "usage: azds %s %s%s%s\n\n%s\n", v->run ? "[-i INSTANCE]" : "[--kubeconfig FILE] [--context NAME]",
+		verb_title(v), v->synopsis ? " " : "",
 		v->synopsis ? v->synopsis : "", v->summary);
 	if (v->details)
 		fprintf(f, "\n%s", v->details);

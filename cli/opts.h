@@ -88,6 +88,10 @@ struct args {
 
 /* the instance every verb talks to: -i/--instance, $AZDS_INSTANCE or "azds" */
 extern const char *cli_instance;
+/* -i/--instance was given (not only $AZDS_INSTANCE): the embedded mode was asked for */
+extern bool cli_instance_flag;
+/* --kubeconfig FILE and --context NAME: a cluster (docs/k8s-cli.md), or NULL */
+extern const char *cli_kubeconfig, *cli_context;
 /* set by SIGINT/SIGTERM where a verb waits (pod logs -f) */
 extern volatile sig_atomic_t cli_interrupted;
 
