@@ -959,3 +959,10 @@ int azds_daemon_stop(const char *pidfile, const char *comm)
 	unlink(pidfile);
 	return 0;
 }
+
+/* ---- exported for Kubernetes mode (kpod.c) ---------------------------- */
+
+int azds_cgroup_attach_replace(int cgfd, int prog_fd, int type, const char *prefix)
+{
+	return cgroup_attach(cgfd, prog_fd, (enum bpf_attach_type)type, prefix);
+}

@@ -38,4 +38,11 @@ int azds_daemon_start_cg(const char *pidfile, const char *logfile, const char *c
 			 pid_t *pid);
 int azds_daemon_stop(const char *pidfile, const char *comm);
 
+/*
+ * Attach prog_fd to the cgroup cgfd (BPF_F_ALLOW_MULTI, type an enum
+ * bpf_attach_type), then detach the other programs of that type there whose
+ * name starts with prefix: new first, so no moment is left without one.
+ */
+int azds_cgroup_attach_replace(int cgfd, int prog_fd, int type, const char *prefix);
+
 #endif
