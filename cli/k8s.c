@@ -367,7 +367,7 @@ int k8s_selected(struct k8s_cluster *c, char *buf, size_t len)
 
 	if (n && n->space && n->path[0] && strlen(n->path) < len) {
 		snprintf(buf, len, "%s", n->path);
-		return 0;
+		return 1;
 	}
 	return -ENOENT;
 }
@@ -433,7 +433,7 @@ int k8s_space_or_selected(struct k8s_cluster *c, const struct verb *v, const cha
 		snprintf(buf, len, "%s", given);
 		return 0;
 	}
-	if (k8s_selected(c, buf, len))
+	if (k8s_selected(c, buf, len) < 0)
 		return fail("%s: no space selected on %s (context %s): give -n SPACE, or azds space select -n SPACE",
 			    verb_title(v), c->cfg.server, or_dash(c->cfg.context)),
 		       -ENOENT;

@@ -87,7 +87,10 @@ bool k8s_reserved(const char *ns);
 int k8s_fail(const struct verb *v, const struct azds_k8s_err *e, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* the remembered selection of this cluster and context, else the context's namespace when it is a space */
+/*
+ * The remembered selection of this cluster and context (0), else the
+ * context's namespace when it is a space (1), else -ENOENT.
+ */
 int k8s_selected(struct k8s_cluster *c, char *buf, size_t len);
 /* remembers PATH ("" forgets) for this cluster and context; prints the error */
 int k8s_select_save(struct k8s_cluster *c, const char *path);

@@ -264,7 +264,8 @@ VERB(cmd_k8s_controller_uninstall)
 		struct k8s_ns *n = &c.ns[i];
 		json_t *patch;
 
-		if (!n->ours || !strcmp(n->name, K8S_SYSTEM_NS))
+		/* one being deleted goes with its labels */
+		if (!n->ours || n->terminating || !strcmp(n->name, K8S_SYSTEM_NS))
 			continue;
 		patch = strip_patch(n);
 		err = patch ? azds_k8s_patch(c.k, &azds_k8s_namespaces, NULL, n->name, AZDS_K8S_PATCH_MERGE, patch,

@@ -380,7 +380,7 @@ static void join_paths(struct k8s_ns **s, size_t n, char *buf, size_t len)
 		snprintf(buf + at, len - at, " and %zu more", n - NAMED_MAX);
 }
 
-static void show_space(struct k8s_cluster *c, const struct k8s_ns *n, const char *selected)
+static void show_space(struct k8s_cluster *c, const struct k8s_ns *n, const char *selected, int how)
 {
 	const json_t *meta = json_object_get(n->obj, "metadata"), *val;
 	struct k8s_ns **kids = NULL;
@@ -396,7 +396,10 @@ static void show_space(struct k8s_cluster *c, const struct k8s_ns *n, const char
 	printf("%-14s%s\n", "Namespace:", n->name);
 	printf("%-14s%s\n", "Parent:", or_dash(n->parent));
 	printf("%-14s%s\n", "Status:", status_of(n, st, sizeof(st)));
-	printf("%-14s%s\n", "Selected:", !strcmp(n->path, selected) ? "yes" : "no");
+	printf("%-14s%s\n", "Selected:",
+	       strcmp(n->path, selected) ? "no"
+	       : how == 1		  ? "yes (the kubeconfig context's namespace: none selected with azds)"
+					  : "yes");
 	printf("%-14s%s\n", "Pull request:", n->pr ? "yes" : "no");
 	printf("%-14s%s\n", "Labelled by:", n->ours ? "azds" : "hand (or another tool)");
 	printf("%-14s%s (%s ago)\n", "Created:", when, table_age(n->created, age, sizeof(age)));
@@ -434,7 +437,7 @@ VERB(cmd_k8s_space_show)
 	struct k8s_cluster c;
 	struct k8s_ns *n;
 	struct args a;
-	int rc = EXIT_FAIL, err = opts_parse(&v_show, o, argc, argv, &a);
+	int how, rc = EXIT_FAIL, err = opts_parse(&v_show, o, argc, argv, &a);
 
 	(void)v;
 	if (err)
@@ -446,7 +449,7 @@ VERB(cmd_k8s_space_show)
 		return EXIT_FAIL;
 	if (k8s_load(&c, &v_show) || k8s_space_or_selected(&c, &v_show, given, space, sizeof(space)))
 		goto out;
-	k8s_selected(&c, selected, sizeof(selected));
+	how = k8s_selected(&c, selected, sizeof(selected));
 	n = k8s_find_path(&c, space);
 	if (!n) {
 		no_space(&c, &v_show, space);
@@ -461,7 +464,7 @@ VERB(cmd_k8s_space_show)
 		print_json(doc);
 		json_decref(doc);
 	} else {
-		show_space(&c, n, selected);
+		show_space(&c, n, selected, how);
 	}
 	rc = 0;
 out:
