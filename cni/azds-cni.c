@@ -10,12 +10,14 @@
  *   DEL    detach and forget; succeeds however often, with or without a record
  *   CHECK  the attachment of a space pod is still there
  *   STATUS the instance's data plane is loaded (else code 50)
- *   VERSION, GC (nothing to collect that DEL does not: GC succeeds)
+ *   GC     the DEL of every recorded container not among the valid attachments
+ *   VERSION
  *
  * Errors are the spec's JSON object on stdout and exit status 1; the same
  * text goes to stderr for the runtime's log.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -514,6 +516,51 @@ static int cmd_status(struct call *c)
 	return 0;
 }
 
+/*
+ * GC (1.1.0): a record whose container is not among the runtime's valid
+ * attachments is a DEL that never came (a crash, a lost runtime state):
+ * it is done now. Without the list there is nothing to compare: success.
+ */
+#define GC_MAX 65536 /* records looked at in one GC */
+static int cmd_gc(struct call *c)
+{
+	json_t *valid = json_object_get(c->conf, "cni.dev/valid-attachments");
+	char dir[300], id[CONTAINER_ID_MAX + 1];
+	struct dirent *de;
+	int n = 0, rc = 0;
+	DIR *d;
+
+	if (!json_is_array(valid))
+		return 0;
+	snprintf(dir, sizeof(dir), "%s/k8s/cni", c->in.run_dir);
+	d = opendir(dir);
+	if (!d)
+		return 0;
+	while ((de = readdir(d)) && n++ < GC_MAX && !rc) {
+		size_t len = strlen(de->d_name), i;
+		bool live = false;
+
+		if (len <= 5 || len - 5 > CONTAINER_ID_MAX || strcmp(de->d_name + len - 5, ".json"))
+			continue;
+		memcpy(id, de->d_name, len - 5);
+		id[len - 5] = 0;
+		if (!cid_ok(id))
+			continue;
+		for (i = 0; i < json_array_size(valid) && !live; i++) {
+			const char *v = json_string_value(json_object_get(json_array_get(valid, i), "containerID"));
+
+			live = v && !strcmp(v, id);
+		}
+		if (live)
+			continue;
+		struct call g = { .cmd = "DEL", .cid = id, .conf = c->conf, .in = c->in };
+
+		rc = cmd_del(&g);
+	}
+	closedir(d);
+	return rc;
+}
+
 static int cmd_version(void)
 {
 	json_t *o = json_pack("{s:s, s:[]}", "cniVersion", VERSION_LATEST, "supportedVersions"), *a;
@@ -579,7 +626,7 @@ int main(void)
 	if (!strcmp(c.cmd, "STATUS"))
 		return cmd_status(&c);
 	if (!strcmp(c.cmd, "GC"))
-		return 0; /* every record goes with its DEL; nothing is held elsewhere */
+		return cmd_gc(&c);
 	c.cid = getenv("CNI_CONTAINERID");
 	if (!cid_ok(c.cid))
 		return fail(E_ENV, NULL, "CNI_CONTAINERID \"%.64s\" is missing or not 1-%d characters of A-Z a-z 0-9 _ . -",

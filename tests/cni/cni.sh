@@ -259,6 +259,15 @@ jq --arg i "$INST" '.cniVersion = "0.4.0" | .prevResult.cniVersion = "0.4.0" | .
 cni ADD 10 alice web-10 "$WORK/c10.json"
 expect_eq "ADD with a 0.4.0 prevResult" "$RC/$(pod_entry 10.199.0.10)" "0/web-10 dev/alice"
 
+# ---- GC: a recorded container the runtime no longer has is deleted ------------------------
+jq -n --arg i "$INST" '{cniVersion: "1.1.0", name: "azds-test", type: "azds-cni", instance: $i,
+	"cni.dev/valid-attachments": [{containerID: "ctr10", ifname: "eth0"}]}' >"$WORK/gc.json"
+OUT=$(in_node env -i CNI_COMMAND=GC CNI_PATH="$BIN" "$PLUGIN" <"$WORK/gc.json" 2>&1)
+expect_eq "GC: success" "$?/$OUT" "0/"
+expect_eq "GC: the stale pod's record, entry and filter gone" \
+	"$(record 8)/$(pod_entry 10.199.0.8)/$(tc_of vetht8 | grep -c azds_steer)" "//0"
+expect_eq "GC: the valid one kept" "$(record 10 | jq -r .attached)/$(pod_entry 10.199.0.10)" "true/web-10 dev/alice"
+
 # ---- the node's cgroup programs, and knode_down clearing every filter -------------------
 CG=$(awk '$3 == "cgroup2" {print $2; exit}' /proc/mounts)/azds-t$INST-pods
 mkdir -p "$CG"
