@@ -438,7 +438,10 @@ static int cmd_del(struct call *c)
 	if (!pod[0])
 		snprintf(pod, sizeof(pod), "%s", c->cid);
 	have_maps = open_maps(c, &m, &e) == 0; /* not loaded: only the filter is left to remove */
-	if (attached && (c->addr || c->host_if[0])) {
+	/* whether ADD attached or not: the agent may have since (the
+	 * namespace became a space), and detach is idempotent */
+	(void)attached;
+	if (c->addr || c->host_if[0]) {
 		err = azds_kpod_detach(&c->in, have_maps && c->addr && entry_is(&m, c->addr, pod) ? &m : NULL,
 				       c->host_if[0] ? c->host_if : NULL, c->addr, &e);
 		if (err) {

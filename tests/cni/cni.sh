@@ -211,8 +211,22 @@ cni DEL 2 alice web-1 "$WORK/c2-noprev.json"
 expect_eq "DEL with no record and no prevResult succeeds" "$RC/$OUT" "0/"
 cni DEL 9 alice never "$WORK/c2-noprev.json"
 expect_eq "DEL of a container never added succeeds" "$RC" 0
+# the namespace became a space after ADD and the agent attached the pod: DEL undoes it all the same
+in_node "$TOOL" attach "$INST" vetht3 10.199.0.3 dev/alice web-3
+expect_eq "the agent's attach of pod 3" "$?/$(pod_entry 10.199.0.3)/$(tc_of vetht3 | grep -c azds_steer)" "0/web-3 dev/alice/1"
 cni DEL 3 plain web-3 "$WORK/c3.json"
-expect_eq "DEL of the non-space pod: success, record gone" "$RC/$(record 3)" "0/"
+expect_eq "DEL of the pod recorded unattached: success, record, entry and filter gone" \
+	"$RC/$(record 3)/$(pod_entry 10.199.0.3)/$(tc_of vetht3 | grep -c azds_steer)" "0///0"
+cni ADD 3 plain web-3 "$WORK/c3.json" # for find_if below
+
+# loose rp_filter on the node: refused, nothing left attached
+in_node sysctl -q -w net.ipv4.conf.all.rp_filter=2
+cni ADD 2 alice web-1 "$WORK/c2.json"
+expect_eq "ADD with all.rp_filter=2: code 100" "$RC/$(echo "$OUT" | jq -r .code)" "1/100"
+expect_contains "naming the sysctl" "$(echo "$OUT" | jq -r .details)" "net.ipv4.conf.all.rp_filter is 2"
+expect_eq "and nothing attached" "$(pod_entry 10.199.0.2)/$(tc_of vetht2 | grep -c azds_steer)" "/0"
+in_node sysctl -q -w net.ipv4.conf.all.rp_filter=0
+cni DEL 2 alice web-1 "$WORK/c2.json"
 
 # after a crash: the pod's netns and veth are gone before DEL
 mkpod 6 && conf 6 prev >"$WORK/c6.json"

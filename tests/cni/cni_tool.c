@@ -9,7 +9,8 @@
 static int usage(void)
 {
 	fprintf(stderr, "usage: cni_tool install SRC BIN_DIR CONF_DIR INSTANCE | uninstall BIN_DIR CONF_DIR |\n"
-			"                find-if ADDR | knode-up INSTANCE CGROUP | knode-down INSTANCE CGROUP\n");
+			"                find-if ADDR | knode-up INSTANCE CGROUP | knode-down INSTANCE CGROUP |\n"
+			"                attach INSTANCE HOST_IF ADDR SPACE NAME\n");
 	return 2;
 }
 
@@ -31,6 +32,20 @@ int main(int argc, char **argv)
 		err = azds_kpod_find_if(a.s_addr, ifname, &e);
 		if (!err)
 			printf("%s\n", ifname);
+	} else if (argc == 7 && !strcmp(argv[1], "attach")) {
+		struct azds_maps m;
+
+		/* what the agent does for a pod that ran before it */
+		if (inet_pton(AF_INET, argv[4], &a) != 1)
+			return usage();
+		err = azds_inst_init(&in, argv[2], &e);
+		in.node_ns[0] = 0;
+		if (!err)
+			err = azds_maps_open(&in, &m, &e);
+		if (!err) {
+			err = azds_kpod_attach(&in, &m, argv[3], a.s_addr, argv[5], argv[6], 0, &e);
+			azds_maps_close(&m);
+		}
 	} else if (argc == 4 && (!strcmp(argv[1], "knode-up") || !strcmp(argv[1], "knode-down"))) {
 		err = azds_inst_init(&in, argv[2], &e);
 		in.node_ns[0] = 0; /* Kubernetes mode: the caller's netns */
