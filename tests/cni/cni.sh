@@ -256,6 +256,13 @@ expect_eq "find_if finds the host veth of 10.199.0.3" "$(in_node "$TOOL" find-if
 OUT=$(in_node "$TOOL" find-if 10.199.0.99 2>&1)
 expect_eq "find_if of an address nobody has fails" "$?" 1
 expect_contains "find_if says what it looked for" "$OUT" "10.199.0.99"
+# the same address in a pod of another node netns: each node finds its own veth
+ip netns add "azds-t$INST-node2" && ip netns add "azds-t$INST-q7"
+ip -n "azds-t$INST-node2" link add vethq7 type veth peer name eth0 netns "azds-t$INST-q7"
+ip -n "azds-t$INST-q7" addr add 10.199.0.7/24 dev eth0
+expect_eq "find_if with the address twice: this node's veth" "$(in_node "$TOOL" find-if 10.199.0.7 2>&1)" vetht7
+expect_eq "find_if with the address twice: the other node's" \
+	"$(nsenter --net="/run/netns/azds-t$INST-node2" "$TOOL" find-if 10.199.0.7 2>&1)" vethq7
 # no veth of this netns leads to pod 7 from the root netns: not found there
 OUT=$("$TOOL" find-if 10.199.0.7 2>&1)
 expect_eq "find_if from another netns does not find it" "$?" 1

@@ -19,6 +19,7 @@
 #include <net/if.h>
 #include <linux/if_addr.h>
 #include <linux/if_link.h>
+#include <linux/net_namespace.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <sys/socket.h>
@@ -292,6 +293,7 @@ struct nl_link {
 	int ifindex;
 	int link;      /* IFLA_LINK: the peer's ifindex, in the link netns */
 	bool has_nsid; /* IFLA_LINK_NETNSID: the peer is in another netns */
+	int nsid;
 	bool veth;
 	char name[IFNAMSIZ];
 };
@@ -372,7 +374,9 @@ static int addr_cb(struct nlmsghdr *h, void *arg)
 		return 0;
 	len = (int)IFA_PAYLOAD(h);
 	for (rta = IFA_RTA(ifa); RTA_OK(rta, len); rta = RTA_NEXT(rta, len)) {
-		if ((rta->rta_type == IFA_LOCAL || rta->rta_type == IFA_ADDRESS) && RTA_PAYLOAD(rta) == 4 &&
+		/* IFA_LOCAL is the interface's own address (IFA_ADDRESS is the
+		 * peer's on a point-to-point link) */
+		if (rta->rta_type == IFA_LOCAL && RTA_PAYLOAD(rta) == 4 &&
 		    !memcmp(RTA_DATA(rta), &af->addr, 4)) {
 			af->ifindex = (int)ifa->ifa_index;
 			return 1;
@@ -394,8 +398,10 @@ static int link_cb(struct nlmsghdr *h, void *arg)
 	for (rta = IFLA_RTA(ifi); RTA_OK(rta, len); rta = RTA_NEXT(rta, len)) {
 		if (rta->rta_type == IFLA_LINK && RTA_PAYLOAD(rta) >= 4)
 			memcpy(&l->link, RTA_DATA(rta), 4);
-		else if (rta->rta_type == IFLA_LINK_NETNSID)
+		else if (rta->rta_type == IFLA_LINK_NETNSID && RTA_PAYLOAD(rta) >= 4) {
 			l->has_nsid = true;
+			memcpy(&l->nsid, RTA_DATA(rta), 4);
+		}
 		else if (rta->rta_type == IFLA_IFNAME)
 			snprintf(l->name, sizeof(l->name), "%.*s", (int)RTA_PAYLOAD(rta), (char *)RTA_DATA(rta));
 		else if (rta->rta_type == IFLA_LINKINFO) {
@@ -439,20 +445,89 @@ static int link_get(int fd, int ifindex, struct nl_link *l)
 	return nl_talk(fd, &req, sizeof(req), link_cb, l);
 }
 
+struct nsid_find {
+	int nsid;
+};
+
+static int nsid_cb(struct nlmsghdr *h, void *arg)
+{
+	struct nsid_find *nf = arg;
+	struct rtgenmsg *g = NLMSG_DATA(h);
+	struct rtattr *rta = (struct rtattr *)((char *)g + NLMSG_ALIGN(sizeof(*g)));
+	int len = (int)h->nlmsg_len - NLMSG_LENGTH(NLMSG_ALIGN(sizeof(*g)));
+
+	if (h->nlmsg_type != RTM_NEWNSID)
+		return 0;
+	for (; RTA_OK(rta, len); rta = RTA_NEXT(rta, len))
+		if (rta->rta_type == NETNSA_NSID && RTA_PAYLOAD(rta) >= 4)
+			memcpy(&nf->nsid, RTA_DATA(rta), 4);
+	return 1;
+}
+
+/* the id this netns gives the namespace at path (-1: none) */
+static int nsid_of(int nl, const char *path)
+{
+	struct {
+		struct nlmsghdr h;
+		struct rtgenmsg g;
+		char pad[3];
+		struct rtattr a;
+		__u32 fd;
+	} req = {
+		.h = { .nlmsg_len = sizeof(req), .nlmsg_type = RTM_GETNSID, .nlmsg_flags = NLM_F_REQUEST },
+		.g = { .rtgen_family = AF_UNSPEC },
+		.a = { .rta_len = RTA_LENGTH(sizeof(__u32)), .rta_type = NETNSA_FD },
+	};
+	struct nsid_find nf = { .nsid = -1 };
+	int fd = open(path, O_RDONLY | O_CLOEXEC), err;
+
+	if (fd < 0)
+		return -1;
+	req.fd = (__u32)fd;
+	err = nl_talk(nl, &req, sizeof(req), nsid_cb, &nf);
+	close(fd);
+	return err ? -1 : nf.nsid;
+}
+
 struct ns_walk {
 	__be32 addr;
 	char **paths; /* candidate namespaces */
 	int npaths;
 	/* out: the pod end */
-	int pod_ifindex, peer_ifindex;
+	char host_if[IFNAMSIZ]; /* out */
 	int err;
 };
 
-/* In a thread of its own: setns moves only this thread, never the caller. */
+/* Is the host-side link peer_ifindex (seen through home, a netlink socket of
+ * the caller's netns) a veth whose peer is pod_ifindex in the netns at path? */
+static bool leads_back(int home, int peer_ifindex, int pod_ifindex, const char *path, char name[IFNAMSIZ])
+{
+	struct nl_link l;
+
+	/* ifindexes repeat across namespaces: the peer's namespace must be
+	 * the one holding the address, not another whose numbers match */
+	if (link_get(home, peer_ifindex, &l) || !l.veth || l.link != pod_ifindex || !l.has_nsid || !l.name[0] ||
+	    nsid_of(home, path) != l.nsid)
+		return false;
+	snprintf(name, IFNAMSIZ, "%s", l.name);
+	return true;
+}
+
+/*
+ * In a thread of its own: setns moves only this thread, never the caller.
+ * A netlink socket stays in the netns it was made in: home, made first,
+ * looks at the caller's namespace from wherever the thread is.
+ */
 static void *ns_walk_thread(void *arg)
 {
 	struct ns_walk *w = arg;
+	int home = nl_open();
 
+	w->err = -ENOENT;
+	if (home < 0) {
+		w->err = home;
+		return NULL;
+	}
 	for (int i = 0; i < w->npaths; i++) {
 		struct nl_link l;
 		int fd = open(w->paths[i], O_RDONLY | O_CLOEXEC), nl, idx;
@@ -464,19 +539,19 @@ static void *ns_walk_thread(void *arg)
 			continue;
 		}
 		close(fd);
-		nl = nl_open(); /* a netlink socket talks to the netns it was made in */
+		nl = nl_open();
 		if (nl < 0)
 			continue;
 		idx = addr_ifindex(nl, w->addr);
-		if (idx > 0 && link_get(nl, idx, &l) == 0 && l.veth && l.has_nsid && l.link > 0) {
-			w->pod_ifindex = idx;
-			w->peer_ifindex = l.link;
+		if (idx > 0 && link_get(nl, idx, &l) == 0 && l.veth && l.has_nsid && l.link > 0 &&
+		    leads_back(home, l.link, idx, w->paths[i], w->host_if)) {
 			close(nl);
-			return NULL;
+			w->err = 0;
+			break;
 		}
 		close(nl);
 	}
-	w->err = -ENOENT;
+	close(home);
 	return NULL;
 }
 
@@ -532,11 +607,10 @@ int azds_kpod_find_if(__be32 addr, char host_if[16], struct azds_err *e)
 {
 	struct ns_walk w = { .addr = addr };
 	char a[INET_ADDRSTRLEN];
-	struct nl_link l;
 	ino_t *seen = NULL;
 	struct stat self;
 	pthread_t t;
-	int err, nl;
+	int err;
 
 	host_if[0] = 0;
 	inet_ntop(AF_INET, &addr, a, sizeof(a));
@@ -564,24 +638,11 @@ int azds_kpod_find_if(__be32 addr, char host_if[16], struct azds_err *e)
 	}
 	pthread_join(t, NULL);
 	if (w.err) {
-		err = azds_err(e, ENOENT, "no veth leads to a network namespace holding %s (%d namespaces looked into%s)",
+		err = azds_err(e, ENOENT, "no veth leads from this network namespace to one holding %s (%d namespaces looked into%s)",
 			       a, w.npaths, truncated ? ", the limit: there were more" : "");
 		goto out;
 	}
-	/* back here: the peer must be a veth whose own peer is the pod end */
-	nl = nl_open();
-	if (nl < 0) {
-		err = azds_err(e, nl, "find the veth of %s: netlink: %s", a, strerror(-nl));
-		goto out;
-	}
-	err = link_get(nl, w.peer_ifindex, &l);
-	close(nl);
-	if (err || !l.veth || l.link != w.pod_ifindex || !l.has_nsid || !l.name[0]) {
-		err = azds_err(e, ENOENT, "%s is on a veth whose peer (ifindex %d) is not in this network namespace", a,
-			       w.peer_ifindex);
-		goto out;
-	}
-	snprintf(host_if, IFNAMSIZ, "%s", l.name);
+	snprintf(host_if, IFNAMSIZ, "%s", w.host_if);
 	err = 0;
 out:
 	for (int i = 0; w.paths && i < w.npaths; i++)
