@@ -50,8 +50,9 @@ int k8s_mode(int argc, char **argv)
 	}
 	if (cli_kubeconfig || cli_context) {
 		if (inst) {
-			fprintf(stderr, "azds: -i/--instance (the embedded mode) and --kubeconfig/--context (a cluster) "
-					"exclude each other\n");
+			fprintf(stderr,
+				"azds: -i/--instance (the embedded mode) and --kubeconfig/--context (a cluster) "
+				"exclude each other\n");
 			return -EXIT_USAGE;
 		}
 		return 1;
@@ -78,7 +79,7 @@ int k8s_fail(const struct verb *v, const struct azds_k8s_err *e, const char *fmt
 
 int k8s_open(struct k8s_cluster *c, const struct verb *v)
 {
-	struct azds_k8s_err e = { 0 };
+	struct azds_k8s_err e = {0};
 	int err;
 
 	memset(c, 0, sizeof(*c));
@@ -151,7 +152,8 @@ int k8s_check_path(const struct verb *v, const char *path)
 					   path, seg),
 			       -EINVAL;
 		if (depth + 1 > AZDS_DEPTH_HARD_MAX)
-			return usage_error(v, "space \"%s\": deeper than %d levels", path, AZDS_DEPTH_HARD_MAX), -EINVAL;
+			return usage_error(v, "space \"%s\": deeper than %d levels", path, AZDS_DEPTH_HARD_MAX),
+			       -EINVAL;
 		if (!p[n])
 			break;
 		p += n + 1;
@@ -264,7 +266,7 @@ static void resolve(struct k8s_cluster *c, struct k8s_ns *n)
 
 int k8s_load(struct k8s_cluster *c, const struct verb *v)
 {
-	struct azds_k8s_err e = { 0 };
+	struct azds_k8s_err e = {0};
 	char rv[AZDS_K8S_RV_MAX];
 	int err;
 
@@ -454,7 +456,7 @@ int k8s_wait_gone(struct k8s_cluster *c, const struct verb *v, const char *name)
 	bool told = false;
 
 	for (;;) {
-		struct azds_k8s_err e = { 0 };
+		struct azds_k8s_err e = {0};
 		int err = azds_k8s_get(c->k, &azds_k8s_namespaces, NULL, name, NULL, &e);
 
 		if (err == -ENOENT)
@@ -462,7 +464,8 @@ int k8s_wait_gone(struct k8s_cluster *c, const struct verb *v, const char *name)
 		if (err)
 			return k8s_fail(v, &e, "waiting for namespace %s to be deleted", name), err;
 		if (now_ms() >= end)
-			return fail("%s: namespace %s was still being deleted after %d s (see kubectl describe namespace "
+			return fail("%s: namespace %s was still being deleted after %d s (see kubectl describe "
+				    "namespace "
 				    "%s)",
 				    verb_title(v), name, K8S_WAIT_GONE_MS / 1000, name),
 			       -ETIMEDOUT;

@@ -16,26 +16,26 @@
 #include "k8s.h"
 #include "verbs.h"
 
-#define K8S_LABEL_SPACE "azds.io/space"
+#define K8S_LABEL_SPACE	 "azds.io/space"
 #define K8S_LABEL_PARENT "azds.io/parent-space"
-#define K8S_LABEL_PR "azds.io/pull-request-space"
+#define K8S_LABEL_PR	 "azds.io/pull-request-space"
 /* on namespaces the CLI labelled (an existing one) or created: what uninstall undoes */
 #define K8S_ANN_LABELLED "azds.io/labelled-by"
-#define K8S_ANN_CREATED "azds.io/created-by"
-#define K8S_BY "azds-cli"
+#define K8S_ANN_CREATED	 "azds.io/created-by"
+#define K8S_BY		 "azds-cli"
 /* the namespace of azds's own parts, and what marks it as ours */
-#define K8S_SYSTEM_NS "azds"
-#define K8S_OWNER_LABEL "app.kubernetes.io/managed-by"
-#define K8S_OWNER_VALUE "azds"
-#define K8S_VERSION_ANN "azds.io/install-version"
+#define K8S_SYSTEM_NS	    "azds"
+#define K8S_OWNER_LABEL	    "app.kubernetes.io/managed-by"
+#define K8S_OWNER_VALUE	    "azds"
+#define K8S_VERSION_ANN	    "azds.io/install-version"
 #define K8S_INSTALL_VERSION "1"
-#define K8S_WEBHOOK_NAME "azds-webhook"
+#define K8S_WEBHOOK_NAME    "azds-webhook"
 
 /* bounds */
-#define K8S_NS_MAX 20000       /* namespaces read from one cluster */
-#define K8S_SVC_MAX 5000       /* services read from one namespace */
-#define K8S_SEL_MAX 256	       /* remembered selections (clusters x contexts) */
-#define K8S_SEL_FILE_MAX 65536 /* the selection file */
+#define K8S_NS_MAX	 20000	/* namespaces read from one cluster */
+#define K8S_SVC_MAX	 5000	/* services read from one namespace */
+#define K8S_SEL_MAX	 256	/* remembered selections (clusters x contexts) */
+#define K8S_SEL_FILE_MAX 65536	/* the selection file */
 #define K8S_WAIT_GONE_MS 120000 /* a namespace being deleted, until it is gone */
 
 /*
@@ -51,9 +51,9 @@ int k8s_mode(int argc, char **argv);
 /* one namespace as the CLI sees it */
 struct k8s_ns {
 	char name[AZDS_NAME_MAX];
-	char parent[AZDS_NAME_MAX]; /* azds.io/parent-space, "" when none */
-	char path[AZDS_PATH_MAX];   /* the space's path; "" when not a space or not resolved */
-	const char *problem;	    /* why path is "" for a space (parent missing, cycle...) */
+	char parent[AZDS_NAME_MAX];	   /* azds.io/parent-space, "" when none */
+	char path[AZDS_PATH_MAX];	   /* the space's path; "" when not a space or not resolved */
+	const char *problem;		   /* why path is "" for a space (parent missing, cycle...) */
 	bool space, pr, terminating, ours; /* ours: the CLI labelled or created it */
 	long long created;
 	json_t *obj; /* the Namespace, owned */
@@ -85,7 +85,7 @@ bool k8s_reserved(const char *ns);
 
 /* "azds: VERB: WHAT: MSG", from the client's error; returns EXIT_FAIL */
 int k8s_fail(const struct verb *v, const struct azds_k8s_err *e, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /*
  * The remembered selection of this cluster and context (0), else the

@@ -14,24 +14,26 @@
 #include "k8s_cli.h"
 
 static const struct verb v_install = {
-	"controller", "install", NULL, "[-n SPACE] [-y]",
-	"set azds up on the cluster: the first space, and the azds namespace for azds's own parts",
-	"SPACE (default: default) becomes a space (azds.io/space=true), created when missing; it must\n"
-	"be a root. The azds namespace is reserved for azds: one that is not azds's own (no\n"
-	"app.kubernetes.io/managed-by=azds) or that an install of another version left is replaced,\n"
-	"after a question on a terminal (-y: without; required when not on a terminal). Running it\n"
-	"again changes nothing. Needs a cluster: --kubeconfig FILE, $KUBECONFIG or ~/.kube/config.\n",
-	0, 0
+    .group = "controller",
+    .name = "install",
+    .synopsis = "[-n SPACE] [-y]",
+    .summary = "set azds up on the cluster: the first space, and the azds namespace for azds's own parts",
+    .details = "SPACE (default: default) becomes a space (azds.io/space=true), created when missing; it must\n"
+	       "be a root. The azds namespace is reserved for azds: one that is not azds's own (no\n"
+	       "app.kubernetes.io/managed-by=azds) or that an install of another version left is replaced,\n"
+	       "after a question on a terminal (-y: without; required when not on a terminal). Running it\n"
+	       "again changes nothing. Needs a cluster: --kubeconfig FILE, $KUBECONFIG or ~/.kube/config.\n",
 };
 
 static const struct verb v_uninstall = {
-	"controller", "uninstall", NULL, "[-y]",
-	"remove azds from the cluster, leaving the namespaces as they were",
-	"It deletes the MutatingWebhookConfiguration azds-webhook and the azds namespace (and waits\n"
-	"until it is gone), and removes every azds.io/ label and annotation from the namespaces that\n"
-	"azds labelled or created; those namespaces and what is in them stay. Labels put by hand\n"
-	"stay too. On a terminal it asks first unless -y. Running it again changes nothing.\n",
-	0, 0
+    .group = "controller",
+    .name = "uninstall",
+    .synopsis = "[-y]",
+    .summary = "remove azds from the cluster, leaving the namespaces as they were",
+    .details = "It deletes the MutatingWebhookConfiguration azds-webhook and the azds namespace (and waits\n"
+	       "until it is gone), and removes every azds.io/ label and annotation from the namespaces that\n"
+	       "azds labelled or created; those namespaces and what is in them stay. Labels put by hand\n"
+	       "stay too. On a terminal it asks first unless -y. Running it again changes nothing.\n",
 };
 
 /*
@@ -69,11 +71,10 @@ static bool system_ns_current(const struct k8s_ns *n)
 
 static int create_system_ns(struct k8s_cluster *c, const struct verb *v)
 {
-	struct azds_k8s_err e = { 0 };
+	struct azds_k8s_err e = {0};
 	json_t *body = json_pack("{s:s,s:s,s:{s:s,s:{s:s,s:s},s:{s:s}}}", "apiVersion", "v1", "kind", "Namespace",
 				 "metadata", "name", K8S_SYSTEM_NS, "labels", K8S_OWNER_LABEL, K8S_OWNER_VALUE,
-				 "app.kubernetes.io/name", "azds", "annotations", K8S_VERSION_ANN,
-				 K8S_INSTALL_VERSION);
+				 "app.kubernetes.io/name", "azds", "annotations", K8S_VERSION_ANN, K8S_INSTALL_VERSION);
 	int err = body ? azds_k8s_create(c->k, &azds_k8s_namespaces, NULL, body, NULL, &e) : -ENOMEM;
 
 	json_decref(body);
@@ -87,7 +88,7 @@ static int create_system_ns(struct k8s_cluster *c, const struct verb *v)
 static int system_ns(struct k8s_cluster *c, const struct verb *v, bool yes)
 {
 	struct k8s_ns *n = k8s_find(c, K8S_SYSTEM_NS);
-	struct azds_k8s_err e = { 0 };
+	struct azds_k8s_err e = {0};
 	const char *why;
 	int err;
 
@@ -103,8 +104,8 @@ static int system_ns(struct k8s_cluster *c, const struct verb *v, bool yes)
 	}
 	why = !strcmp(jstr(json_object_get(json_object_get(n->obj, "metadata"), "labels"), K8S_OWNER_LABEL, ""),
 		      K8S_OWNER_VALUE)
-		      ? "an install of another version left it"
-		      : "it is not azds's own: no " K8S_OWNER_LABEL "=" K8S_OWNER_VALUE;
+		  ? "an install of another version left it"
+		  : "it is not azds's own: no " K8S_OWNER_LABEL "=" K8S_OWNER_VALUE;
 	if (!yes) {
 		if (!interactive())
 			return fail("%s: namespace %s exists and %s; it is reserved for azds: give -y to replace it "
@@ -126,7 +127,7 @@ static int system_ns(struct k8s_cluster *c, const struct verb *v, bool yes)
 static int first_space(struct k8s_cluster *c, const struct verb *v, const char *name)
 {
 	struct k8s_ns *n = k8s_find(c, name);
-	struct azds_k8s_err e = { 0 };
+	struct azds_k8s_err e = {0};
 	json_t *body;
 	int err;
 
@@ -142,9 +143,9 @@ static int first_space(struct k8s_cluster *c, const struct verb *v, const char *
 		return 0;
 	}
 	if (!n) {
-		body = json_pack("{s:s,s:s,s:{s:s,s:{s:s},s:{s:s}}}", "apiVersion", "v1", "kind", "Namespace",
-				 "metadata", "name", name, "labels", K8S_LABEL_SPACE, "true", "annotations",
-				 K8S_ANN_CREATED, K8S_BY);
+		body =
+		    json_pack("{s:s,s:s,s:{s:s,s:{s:s},s:{s:s}}}", "apiVersion", "v1", "kind", "Namespace", "metadata",
+			      "name", name, "labels", K8S_LABEL_SPACE, "true", "annotations", K8S_ANN_CREATED, K8S_BY);
 		err = body ? azds_k8s_create(c->k, &azds_k8s_namespaces, NULL, body, NULL, &e) : -ENOMEM;
 		json_decref(body);
 		if (err)
@@ -152,8 +153,8 @@ static int first_space(struct k8s_cluster *c, const struct verb *v, const char *
 		printf("Created namespace %s as the first space.\n", name);
 		return 0;
 	}
-	body = json_pack("{s:{s:{s:s,s:n},s:{s:s}}}", "metadata", "labels", K8S_LABEL_SPACE, "true",
-			 K8S_LABEL_PARENT, "annotations", K8S_ANN_LABELLED, K8S_BY);
+	body = json_pack("{s:{s:{s:s,s:n},s:{s:s}}}", "metadata", "labels", K8S_LABEL_SPACE, "true", K8S_LABEL_PARENT,
+			 "annotations", K8S_ANN_LABELLED, K8S_BY);
 	err = body ? azds_k8s_patch(c->k, &azds_k8s_namespaces, NULL, name, AZDS_K8S_PATCH_MERGE, body, NULL, &e)
 		   : -ENOMEM;
 	json_decref(body);
@@ -168,9 +169,9 @@ VERB(cmd_k8s_controller_install)
 	const char *space = NULL;
 	bool yes = false, applied = false;
 	const struct opt o[] = {
-		OPT_S("space", 'n', &space, "SPACE", "the first space, a root (default: default)"),
-		OPT_F("yes", 'y', &yes, "replace a stale azds namespace without asking"),
-		OPT_END,
+	    OPT_S("space", 'n', &space, "SPACE", "the first space, a root (default: default)"),
+	    OPT_F("yes", 'y', &yes, "replace a stale azds namespace without asking"),
+	    OPT_END,
 	};
 	struct k8s_cluster c;
 	struct args a;
@@ -198,7 +199,8 @@ VERB(cmd_k8s_controller_install)
 	    apply_manifests(&c, &v_install, &applied))
 		goto out;
 	if (!applied)
-		printf("Note: the node agent and webhook (deploy/kubernetes/) are not applied by this version of azds.\n");
+		printf(
+		    "Note: the node agent and webhook (deploy/kubernetes/) are not applied by this version of azds.\n");
 	printf("azds is installed on %s; the first space is %s.\n", c.cfg.server, space);
 	rc = 0;
 out:
@@ -213,20 +215,18 @@ static json_t *strip_patch(const struct k8s_ns *n)
 	json_t *labels = json_object(), *anns = json_object(), *val;
 	const char *key;
 
-	json_object_foreach((json_t *)json_object_get(meta, "labels"), key, val)
-		if (!strncmp(key, "azds.io/", 8))
-			json_object_set_new(labels, key, json_null());
-	json_object_foreach((json_t *)json_object_get(meta, "annotations"), key, val)
-		if (!strncmp(key, "azds.io/", 8))
-			json_object_set_new(anns, key, json_null());
+	json_object_foreach((json_t *)json_object_get(meta, "labels"), key, val) if (!strncmp(key, "azds.io/", 8))
+	    json_object_set_new(labels, key, json_null());
+	json_object_foreach((json_t *)json_object_get(meta, "annotations"), key, val) if (!strncmp(key, "azds.io/", 8))
+	    json_object_set_new(anns, key, json_null());
 	return json_pack("{s:{s:o,s:o}}", "metadata", "labels", labels, "annotations", anns);
 }
 
 VERB(cmd_k8s_controller_uninstall)
 {
 	bool yes = false;
-	const struct opt o[] = { OPT_F("yes", 'y', &yes, "do not ask"), OPT_END };
-	struct azds_k8s_err e = { 0 };
+	const struct opt o[] = {OPT_F("yes", 'y', &yes, "do not ask"), OPT_END};
+	struct azds_k8s_err e = {0};
 	struct k8s_cluster c;
 	struct args a;
 	int changed = 0, rc = EXIT_FAIL, err = opts_parse(&v_uninstall, o, argc, argv, &a);

@@ -15,37 +15,42 @@
 #define NAMED_MAX 10 /* child spaces named in one message */
 
 static const struct verb v_list = {
-	"space", "list", NULL, "[-o json|wide]",
-	"the spaces of the cluster (namespaces labelled azds.io/space=true); * marks your selected space",
-	"A space's NAME is its path, from the azds.io/parent-space labels: dev/alice is the namespace\n"
-	"alice whose parent is dev. A namespace labelled by hand counts the same; STATUS says why\n"
-	"one whose parents do not make a path has none.\n",
-	0, 0
+    .group = "space",
+    .name = "list",
+    .synopsis = "[-o json|wide]",
+    .summary = "the spaces of the cluster (namespaces labelled azds.io/space=true); * marks your selected space",
+    .details = "A space's NAME is its path, from the azds.io/parent-space labels: dev/alice is the namespace\n"
+	       "alice whose parent is dev. A namespace labelled by hand counts the same; STATUS says why\n"
+	       "one whose parents do not make a path has none.\n",
 };
 
 static const struct verb v_select = {
-	"space", "select", NULL, "-n SPACE [-y]",
-	"make SPACE your selected space, creating and labelling its namespaces when missing",
-	"dev/alice is the namespace alice, labelled azds.io/space=true and azds.io/parent-space=dev;\n"
-	"dev is labelled azds.io/space=true with no parent. Missing namespaces along the path are\n"
-	"created, and existing ones that are not spaces labelled, after a question on a terminal\n"
-	"(-y: without asking; required when not on a terminal). A leaf name is unique in a cluster:\n"
-	"a namespace that is already a space under another parent is an error. The selection is\n"
-	"kept per user, for this cluster and kubeconfig context (docs/k8s-cli.md).\n",
-	0, 0
+    .group = "space",
+    .name = "select",
+    .synopsis = "-n SPACE [-y]",
+    .summary = "make SPACE your selected space, creating and labelling its namespaces when missing",
+    .details = "dev/alice is the namespace alice, labelled azds.io/space=true and azds.io/parent-space=dev;\n"
+	       "dev is labelled azds.io/space=true with no parent. Missing namespaces along the path are\n"
+	       "created, and existing ones that are not spaces labelled, after a question on a terminal\n"
+	       "(-y: without asking; required when not on a terminal). A leaf name is unique in a cluster:\n"
+	       "a namespace that is already a space under another parent is an error. The selection is\n"
+	       "kept per user, for this cluster and kubeconfig context (docs/k8s-cli.md).\n",
 };
 
 static const struct verb v_show = {
-	"space", "show", NULL, "[-n SPACE] [-o json]",
-	"a space's namespace, parent, children and labels (default: your selected space)", NULL, 0, 0
+    .group = "space",
+    .name = "show",
+    .synopsis = "[-n SPACE] [-o json]",
+    .summary = "a space's namespace, parent, children and labels (default: your selected space)",
 };
 
 static const struct verb v_remove = {
-	"space", "remove", NULL, "-n SPACE [--recursive] [-y]",
-	"remove a space: its namespace is deleted, with everything in it",
-	"A space with child spaces is refused unless --recursive (deepest first); default cannot be\n"
-	"removed. On a terminal it asks first unless -y.\n",
-	0, 0
+    .group = "space",
+    .name = "remove",
+    .synopsis = "-n SPACE [--recursive] [-y]",
+    .summary = "remove a space: its namespace is deleted, with everything in it",
+    .details = "A space with child spaces is refused unless --recursive (deepest first); default cannot be\n"
+	       "removed. On a terminal it asks first unless -y.\n",
 };
 
 static const char *status_of(const struct k8s_ns *n, char *buf, size_t len)
@@ -53,8 +58,7 @@ static const char *status_of(const struct k8s_ns *n, char *buf, size_t len)
 	if (n->terminating)
 		return "Terminating";
 	if (!n->path[0]) {
-		snprintf(buf, len, "NoPath: %s (%s=%s)", n->problem ? n->problem : "?", K8S_LABEL_PARENT,
-			 n->parent);
+		snprintf(buf, len, "NoPath: %s (%s=%s)", n->problem ? n->problem : "?", K8S_LABEL_PARENT, n->parent);
 		return buf;
 	}
 	return "Active";
@@ -98,7 +102,7 @@ static json_t *space_json(const struct k8s_ns *n, const char *selected)
 VERB(cmd_k8s_space_list)
 {
 	const char *output = NULL;
-	const struct opt o[] = { OPT_OUTPUT(&output), OPT_END };
+	const struct opt o[] = {OPT_OUTPUT(&output), OPT_END};
 	struct k8s_cluster c;
 	char selected[AZDS_PATH_MAX] = "";
 	struct k8s_ns **s;
@@ -208,7 +212,7 @@ static json_t *space_meta(const char *name, const char *parent, const char *ann)
 
 static int apply_step(struct k8s_cluster *c, const struct verb *v, const struct step *st)
 {
-	struct azds_k8s_err e = { 0 };
+	struct azds_k8s_err e = {0};
 	json_t *body;
 	int err;
 
@@ -262,7 +266,8 @@ static int plan(struct k8s_cluster *c, const struct verb *v, const char *path, s
 			if (n->path[0])
 				return fail("%s: space %s: namespace %s is already the space %s (%s=%s), and a "
 					    "namespace name is one space in a cluster: choose another name",
-					    verb_title(v), path, st->name, n->path, K8S_LABEL_PARENT, or_dash(n->parent)),
+					    verb_title(v), path, st->name, n->path, K8S_LABEL_PARENT,
+					    or_dash(n->parent)),
 				       -EEXIST;
 			return fail("%s: space %s: namespace %s is already a space under %s (%s), and a namespace "
 				    "name is one space in a cluster: choose another name",
@@ -294,9 +299,9 @@ VERB(cmd_k8s_space_select)
 	const char *space = NULL;
 	bool yes = false;
 	const struct opt o[] = {
-		OPT_S("space", 'n', &space, "SPACE", "the space, e.g. dev/alice"),
-		OPT_F("yes", 'y', &yes, "create or label namespaces without asking"),
-		OPT_END,
+	    OPT_S("space", 'n', &space, "SPACE", "the space, e.g. dev/alice"),
+	    OPT_F("yes", 'y', &yes, "create or label namespaces without asking"),
+	    OPT_END,
 	};
 	struct step steps[AZDS_DEPTH_HARD_MAX];
 	struct k8s_cluster c;
@@ -398,8 +403,8 @@ static void show_space(struct k8s_cluster *c, const struct k8s_ns *n, const char
 	printf("%-14s%s\n", "Status:", status_of(n, st, sizeof(st)));
 	printf("%-14s%s\n", "Selected:",
 	       strcmp(n->path, selected) ? "no"
-	       : how == 1		  ? "yes (the kubeconfig context's namespace: none selected with azds)"
-					  : "yes");
+	       : how == 1		 ? "yes (the kubeconfig context's namespace: none selected with azds)"
+					 : "yes");
 	printf("%-14s%s\n", "Pull request:", n->pr ? "yes" : "no");
 	printf("%-14s%s\n", "Labelled by:", n->ours ? "azds" : "hand (or another tool)");
 	printf("%-14s%s (%s ago)\n", "Created:", when, table_age(n->created, age, sizeof(age)));
@@ -418,20 +423,20 @@ static void show_space(struct k8s_cluster *c, const struct k8s_ns *n, const char
 		lead = "";
 	}
 	lead = "Annotations:";
-	json_object_foreach((json_t *)json_object_get(meta, "annotations"), key, val)
-		if (!strncmp(key, "azds.io/", 8)) {
-			printf("%-14s%s=%s\n", lead, key, json_string_value(val) ? json_string_value(val) : "");
-			lead = "";
-		}
+	json_object_foreach((json_t *)json_object_get(meta, "annotations"), key, val) if (!strncmp(key, "azds.io/", 8))
+	{
+		printf("%-14s%s=%s\n", lead, key, json_string_value(val) ? json_string_value(val) : "");
+		lead = "";
+	}
 }
 
 VERB(cmd_k8s_space_show)
 {
 	const char *given = NULL, *output = NULL;
 	const struct opt o[] = {
-		OPT_S("space", 'n', &given, "SPACE", "the space (default: your selected space)"),
-		OPT_OUTPUT(&output),
-		OPT_END,
+	    OPT_S("space", 'n', &given, "SPACE", "the space (default: your selected space)"),
+	    OPT_OUTPUT(&output),
+	    OPT_END,
 	};
 	char space[AZDS_PATH_MAX], selected[AZDS_PATH_MAX] = "";
 	struct k8s_cluster c;
@@ -477,10 +482,10 @@ VERB(cmd_k8s_space_remove)
 	const char *space = NULL;
 	bool yes = false, recursive = false;
 	const struct opt o[] = {
-		OPT_S("space", 'n', &space, "SPACE", "the space to remove"),
-		OPT_F("recursive", 0, &recursive, "remove its child spaces too (their namespaces are deleted)"),
-		OPT_F("yes", 'y', &yes, "do not ask"),
-		OPT_END,
+	    OPT_S("space", 'n', &space, "SPACE", "the space to remove"),
+	    OPT_F("recursive", 0, &recursive, "remove its child spaces too (their namespaces are deleted)"),
+	    OPT_F("yes", 'y', &yes, "do not ask"),
+	    OPT_END,
 	};
 	char names[1024], selected[AZDS_PATH_MAX] = "";
 	struct k8s_ns **kids = NULL, *n;
@@ -538,7 +543,7 @@ VERB(cmd_k8s_space_remove)
 	k8s_selected(&c, selected, sizeof(selected));
 	for (size_t i = 0; i <= nk; i++) {
 		struct k8s_ns *x = i < nk ? kids[i] : n;
-		struct azds_k8s_err e = { 0 };
+		struct azds_k8s_err e = {0};
 
 		err = azds_k8s_delete(c.k, &azds_k8s_namespaces, NULL, x->name, NULL, &e);
 		if (err && err != -ENOENT) {
@@ -548,8 +553,8 @@ VERB(cmd_k8s_space_remove)
 		printf("Removed space %s (namespace %s is being deleted).\n", x->path, x->name);
 	}
 	/* the selection went with it: forget it rather than point at nothing */
-	if (selected[0] && (!strcmp(selected, space) ||
-			    (!strncmp(selected, space, strlen(space)) && selected[strlen(space)] == '/')))
+	if (selected[0] &&
+	    (!strcmp(selected, space) || (!strncmp(selected, space, strlen(space)) && selected[strlen(space)] == '/')))
 		k8s_select_save(&c, "");
 	rc = 0;
 out:

@@ -13,14 +13,35 @@
 #include "table.h"
 
 static const struct verb v_uris = {
-	"list-uris", NULL, NULL, "[-s SPACE] [-o json|wide]",
-	"the Services your space sees: Uri, ClusterIP and the space whose copy answers",
-	"A space sees its own Services and, where it has none of a name, its parent's (then the\n"
-	"grandparent's...): the nearest copy is the one a request is routed to. The Uri is the\n"
-	"Service's cluster DNS name, http://<service>.<namespace>.svc.cluster.local:<port>\n"
-	"(udp:// and sctp:// for those ports).\n",
-	0, 0
+    .group = "list-uris",
+    .synopsis = "[-s SPACE] [-o json|wide]",
+    .summary = "the Services your space sees: Uri, ClusterIP and the space whose copy answers",
+    .details = "A space sees its own Services and, where it has none of a name, its parent's (then the\n"
+	       "grandparent's...): the nearest copy is the one a request is routed to. The Uri is the\n"
+	       "Service's cluster DNS name, http://<service>.<namespace>.svc.cluster.local:<port> for an\n"
+	       "HTTP port, tcp:// for plain TCP (the node agent's rule: annotation azds.io/kind, else\n"
+	       "appProtocol, else a port named http or http-*, else ports 80, 8080, 8000, 3000, 5000),\n"
+	       "udp:// and sctp:// for those.\n",
 };
+
+/*
+ * HTTP or plain TCP, as the node agent decides it (controller/k8s_agent.c,
+ * port_kind): annotation azds.io/kind, else appProtocol, else the port's
+ * name (http, http-*), else the usual HTTP ports.
+ */
+static bool port_http(const char *annotation, const json_t *port)
+{
+	const char *app = jstr(port, "appProtocol", NULL), *name = jstr(port, "name", NULL);
+	long long n = jint(port, "port", 0);
+
+	if (annotation && (!strcmp(annotation, "http") || !strcmp(annotation, "tcp")))
+		return !strcmp(annotation, "http");
+	if (app)
+		return !strcmp(app, "http");
+	if (name && *name)
+		return !strcmp(name, "http") || !strncmp(name, "http-", 5);
+	return n == 80 || n == 8080 || n == 8000 || n == 3000 || n == 5000;
+}
 
 struct svc_acc {
 	json_t *items;
@@ -46,8 +67,8 @@ static int by_name(const void *a, const void *b)
 /* the rows of namespace NS (space FROM) whose names SEEN has not had */
 static int rows_of(struct k8s_cluster *c, const char *ns, const char *from, json_t *seen, json_t *rows)
 {
-	struct svc_acc acc = { .items = json_array() };
-	struct azds_k8s_err e = { 0 };
+	struct svc_acc acc = {.items = json_array()};
+	struct azds_k8s_err e = {0};
 	char rv[AZDS_K8S_RV_MAX];
 	json_t **v;
 	int err;
@@ -72,32 +93,38 @@ static int rows_of(struct k8s_cluster *c, const char *ns, const char *from, json
 		const json_t *spec = json_object_get(v[i], "spec"), *port;
 		const char *name = jstr(json_object_get(v[i], "metadata"), "name", "");
 		const char *ip = jstr(spec, "clusterIP", ""), *type = jstr(spec, "type", "ClusterIP");
+		const char *kind =
+		    jstr(json_object_get(json_object_get(v[i], "metadata"), "annotations"), "azds.io/kind", NULL);
 		size_t k;
 
 		if (!*name || json_object_get(seen, name))
 			continue;
 		json_object_set_new(seen, name, json_string(from));
-		json_array_foreach(json_object_get(spec, "ports"), k, port) {
+		json_array_foreach(json_object_get(spec, "ports"), k, port)
+		{
 			const char *proto = jstr(port, "protocol", "TCP");
-			const char *scheme = !strcmp(proto, "UDP") ? "udp" : !strcmp(proto, "SCTP") ? "sctp" : "http";
+			const char *scheme = !strcmp(proto, "UDP")    ? "udp"
+					     : !strcmp(proto, "SCTP") ? "sctp"
+					     : port_http(kind, port)  ? "http"
+								      : "tcp";
 			long long p = jint(port, "port", 0);
 			char uri[512];
 
 			snprintf(uri, sizeof(uri), "%s://%s.%s.svc.cluster.local:%lld", scheme, name, ns, p);
-			json_array_append_new(rows, json_pack("{s:s,s:s,s:I,s:s,s:s,s:s,s:s,s:s}", "service", name,
-							      "uri", uri, "port", (json_int_t)p, "protocol", proto,
-							      "clusterIP", *ip ? ip : "-", "type", type, "from", from,
-							      "namespace", ns));
+			json_array_append_new(rows,
+					      json_pack("{s:s,s:s,s:I,s:s,s:s,s:s,s:s,s:s}", "service", name, "uri",
+							uri, "port", (json_int_t)p, "protocol", proto, "clusterIP",
+							*ip ? ip : "-", "type", type, "from", from, "namespace", ns));
 		}
 		/* a Service with no port (headless, selector only) still answers by name */
 		if (!json_array_size(json_object_get(spec, "ports"))) {
 			char uri[512];
 
 			snprintf(uri, sizeof(uri), "http://%s.%s.svc.cluster.local", name, ns);
-			json_array_append_new(rows, json_pack("{s:s,s:s,s:n,s:s,s:s,s:s,s:s,s:s}", "service", name,
-							      "uri", uri, "port", "protocol", "-", "clusterIP",
-							      *ip ? ip : "-", "type", type, "from", from, "namespace",
-							      ns));
+			json_array_append_new(rows,
+					      json_pack("{s:s,s:s,s:n,s:s,s:s,s:s,s:s,s:s}", "service", name, "uri",
+							uri, "port", "protocol", "-", "clusterIP", *ip ? ip : "-",
+							"type", type, "from", from, "namespace", ns));
 		}
 	}
 	free(v);
@@ -121,7 +148,8 @@ static void print_rows(const json_t *rows, bool wide)
 	table_col(t, "From", 0);
 	table_col(t, "Namespace", TABLE_WIDE);
 	table_col(t, "Type", TABLE_WIDE);
-	json_array_foreach(rows, i, row) {
+	json_array_foreach(rows, i, row)
+	{
 		table_cell(t, "%s", jstr(row, "uri", ""));
 		table_cell(t, "%s", jstr(row, "clusterIP", ""));
 		table_cell(t, "%s", jstr(row, "service", ""));
@@ -137,10 +165,10 @@ VERB(cmd_k8s_list_uris)
 {
 	const char *given = NULL, *output = NULL;
 	const struct opt o[] = {
-		OPT_S("space", 's', &given, "SPACE", "the space (default: your selected space)"),
-		OPT_S("name", 'n', &given, "SPACE", "the same as -s (the embedded mode's spelling)"),
-		OPT_OUTPUT(&output),
-		OPT_END,
+	    OPT_S("space", 's', &given, "SPACE", "the space (default: your selected space)"),
+	    OPT_S("name", 'n', &given, "SPACE", "the same as -s (the embedded mode's spelling)"),
+	    OPT_OUTPUT(&output),
+	    OPT_END,
 	};
 	char space[AZDS_PATH_MAX], chain[AZDS_PATH_MAX];
 	json_t *rows = json_array(), *seen = json_object();

@@ -242,9 +242,24 @@ expect_eq "show a missing space: exit 1" "$RC" 1
 expect "show a missing space: what alice is instead" "no space qa/alice .*namespace alice is the space dev/alice" "$ERR"
 
 echo "# list-uris: web in dev and in dev/alice, api only in dev"
-kc create service clusterip web --tcp=80:8080 -n dev >/dev/null
-kc create service clusterip web --tcp=80:8080 -n alice >/dev/null
+# web's port is named http (HTTP by its name), api is HTTP by annotation, db's port is named
+# 5432-5432 by kubectl (plain TCP): the node agent's rule
+web_svc() {
+	cat <<EOF
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: $1}
+spec: {ports: [{name: http, port: 80, targetPort: 8080}]}
+EOF
+}
+web_svc dev >"$TMP/web-dev.yaml"
+web_svc alice >"$TMP/web-alice.yaml"
+kc apply -f "$TMP/web-dev.yaml" >/dev/null
+kc apply -f "$TMP/web-alice.yaml" >/dev/null
 kc create service clusterip api --tcp=8081:8081 -n dev >/dev/null
+kc annotate service api -n dev azds.io/kind=http >/dev/null
+kc create service clusterip db --tcp=5432:5432 -n dev >/dev/null
+ip_db_dev=$(kc get svc db -n dev -o jsonpath='{.spec.clusterIP}')
 ip_web_dev=$(kc get svc web -n dev -o jsonpath='{.spec.clusterIP}')
 ip_web_alice=$(kc get svc web -n alice -o jsonpath='{.spec.clusterIP}')
 ip_api_dev=$(kc get svc api -n dev -o jsonpath='{.spec.clusterIP}')
@@ -254,16 +269,18 @@ expect_eq "list-uris (selected dev/alice): exit 0" "$RC" 0
 expect "dev/alice: its own web answers" "^http://web\.alice\.svc\.cluster\.local:80 +${ip_web_alice//./\\.} +web +dev/alice$" "$OUT"
 expect "dev/alice: dev's api, which alice lacks" "^http://api\.dev\.svc\.cluster\.local:8081 +${ip_api_dev//./\\.} +api +dev$" "$OUT"
 expect_not "dev/alice: dev's web is hidden by alice's" "web\.dev\.svc" "$OUT"
-expect_eq "dev/alice: two rows and the header" "$(wc -l <<<"$OUT")" 3
+expect "dev/alice: dev's db, plain TCP" "^tcp://db\.dev\.svc\.cluster\.local:5432 +${ip_db_dev//./\\.} +db +dev$" "$OUT"
+expect_eq "dev/alice: three rows and the header" "$(wc -l <<<"$OUT")" 4
 az list-uris -s dev
 echo "$OUT"
 expect "dev: its web" "^http://web\.dev\.svc\.cluster\.local:80 +${ip_web_dev//./\\.} +web +dev$" "$OUT"
 expect "dev: its api" "^http://api\.dev\.svc\.cluster\.local:8081 +${ip_api_dev//./\\.} +api +dev$" "$OUT"
+expect "dev: its db" "^tcp://db\.dev\.svc\.cluster\.local:5432 +${ip_db_dev//./\\.} +db +dev$" "$OUT"
 expect_not "dev: never a child's copy" "alice" "$OUT"
 az list-uris -s dev/alice -o json
 expect_eq "list-uris -o json: service, from, clusterIP" \
 	"$(jq -c '[.items[] | [.service, .from, .clusterIP, .port]]' <<<"$OUT")" \
-	"[[\"web\",\"dev/alice\",\"$ip_web_alice\",80],[\"api\",\"dev\",\"$ip_api_dev\",8081]]"
+	"[[\"web\",\"dev/alice\",\"$ip_web_alice\",80],[\"api\",\"dev\",\"$ip_api_dev\",8081],[\"db\",\"dev\",\"$ip_db_dev\",5432]]"
 az list-uris -s dev/nobody
 expect_eq "list-uris of a missing space: exit 1" "$RC" 1
 expect "list-uris of a missing space: said" "no space dev/nobody" "$ERR"
