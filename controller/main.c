@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "ctl.h"
+#include "k8s_agent.h"
 #include "node.h"
 #include "podcg.h"
 
@@ -187,6 +188,10 @@ int main(int argc, char **argv)
 		setenv("AZDS_INSTANCE", argv[i + 1], 1);
 		i += 2;
 	}
+	if (i < argc && !strcmp(argv[i], "run") && k8s_agent_wanted(argc - i, argv + i))
+		return k8s_agent_main(argc - i, argv + i, self_exe, bin_dir);
+	if (i < argc && !strcmp(argv[i], "k8s-dump"))
+		return k8s_agent_dump(argc - i, argv + i);
 	if (i < argc && !strcmp(argv[i], "run"))
 		return ctl_run(argc - i, argv + i, self_exe, bin_dir);
 	if (i < argc && !strcmp(argv[i], "shim"))

@@ -122,8 +122,10 @@ static struct sup_spec *build_spec(struct routerd *rd, struct spec_buf *b)
 	b->argv[argc++] = rd->bin;
 	b->argv[argc++] = "--instance";
 	b->argv[argc++] = rd->in.name;
-	b->argv[argc++] = "--netns";
-	b->argv[argc++] = rd->in.node_ns;
+	if (rd->in.node_ns[0]) { /* "": the controller's own (the Kubernetes mode) */
+		b->argv[argc++] = "--netns";
+		b->argv[argc++] = rd->in.node_ns;
+	}
 	b->argv[argc++] = "--listen-fds";
 	b->argv[argc++] = b->nfds;
 	memcpy(b->fds, rd->fds, sizeof(int) * rd->n);
@@ -165,7 +167,7 @@ static struct sup_spec *build_spec(struct routerd *rd, struct spec_buf *b)
 static void recover_ingress(struct routerd *rd, bool *respawn)
 {
 	int last = rd->n ? rd->fds[rd->n - 1] : -1;
-	bool had = last >= 0 && azds_sock_here(last);
+	bool had = rd->in.node_ns[0] && last >= 0 && azds_sock_here(last); /* none in the Kubernetes mode */
 
 	if (had) {
 		rd->fds[--rd->n] = -1;

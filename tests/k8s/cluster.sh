@@ -409,12 +409,15 @@ EOF
 
 setup_node() { # setup_node N: dirs, configs, cgroups, mount ns
 	local n=$1 d=$S/n$1 m
-	mkdir -p "$d/containerd/root" "$d/containerd/state" "$d/cni/net.d" "$d/cni/ipam" \
+	mkdir -p "$d/containerd/root" "$d/containerd/state" "$d/cni/net.d" "$d/cni/ipam" "$d/cni/bin" \
 		"$d/kubelet/root" "$d/kubelet/plugins" "$d/pod-logs" "$d/sysctl"
-	local cbin rbin cni
+	local cbin rbin cni p
 	cbin=$(bindir containerd)
 	rbin=$(bindir runc)
-	cni=$(bindir cni-plugins)
+	# each node's own CNI bin dir (a copy of the cached plugins): a node
+	# agent installs its plugin there as into /opt/cni/bin of a real node
+	for p in "$(bindir cni-plugins)"/*; do cp "$p" "$d/cni/bin/"; done
+	cni=$d/cni/bin
 	cat >"$d/cni/net.d/10-azds-k8s.conflist" <<EOF
 {
   "cniVersion": "1.0.0",

@@ -141,8 +141,9 @@ static int make_elsewhere(const char *netns, const char *cgroup, unsigned n, uns
 	ssize_t got;
 	pid_t pid;
 
+	/* "" is the current network namespace (the Kubernetes mode's node) */
 	snprintf(path, sizeof(path), "/run/netns/%s", netns);
-	ns_fd = open(path, O_RDONLY | O_CLOEXEC);
+	ns_fd = open(netns[0] ? path : "/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
 	if (ns_fd < 0)
 		return -errno;
 	if (cgroup) {
@@ -218,7 +219,7 @@ int azds_router_listeners_open(const struct azds_inst *in, unsigned n, unsigned 
 		cgroup = cg;
 	}
 	snprintf(ns, sizeof(ns), "/run/netns/%s", in->node_ns);
-	if (same_file("/proc/thread-self/ns/net", ns) && (!cgroup || in_cgroup(cgroup)))
+	if ((!in->node_ns[0] || same_file("/proc/thread-self/ns/net", ns)) && (!cgroup || in_cgroup(cgroup)))
 		err = azds_router_listeners_make(n, port, 0, fds);
 	else
 		err = make_elsewhere(in->node_ns, cgroup, n, port, fds);

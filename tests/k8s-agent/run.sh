@@ -1,0 +1,295 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# The Kubernetes mode's node agent on the harness's real two-node cluster
+# (tests/k8s/cluster.sh): one agent per node, in the node's network
+# namespace, with its own instance. Namespaces labelled as spaces become
+# spaces; Services, EndpointSlices and the node's Pods reach the maps; a
+# request to dev's Service, by name or ClusterIP, is served by the copy of
+# the nearest space of its azds-route-as (header or baggage), on both
+# nodes and across them, over two hops; plain-TCP services are balanced by
+# connect4; unlabelled namespaces are untouched; unlabelling removes a
+# space; an agent killed with -9 comes back to the same maps; CNI ADD
+# attaches a new pod before it runs. Needs root. Prints "N passed, N
+# failed" last.
+#
+#   tests/k8s-agent/run.sh BINDIR   (BINDIR holds azds-controller, azds-router, azds-cni)
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+BIN=$(cd "${1:-$ROOT/build/bin}" && pwd)
+CL=$ROOT/tests/k8s/cluster.sh
+export AZDS_K8S_NAME=${AZDS_K8S_NAME:-kagent}
+P=${AZDS_TEST_PREFIX:-ka}
+INST1=${P}kag1
+INST2=${P}kag2
+pass=0
+fail=0
+
+[ -x "$BIN/azds-controller" ] || { echo "no $BIN/azds-controller" >&2; exit 2; }
+[ "$(id -u)" = 0 ] || { echo "needs root" >&2; exit 2; }
+TMP=$(mktemp -d /tmp/azds-k8s-agent.XXXXXX)
+
+ok() { pass=$((pass + 1)); echo "ok $*"; }
+notok() { fail=$((fail + 1)); echo "not ok $*"; }
+# expect WHAT PATTERN OUTPUT: OUTPUT holds PATTERN (grep -E)
+expect() {
+	if grep -Eq -- "$2" <<<"$3"; then ok "$1"; else notok "$1: wanted /$2/ in: $3"; fi
+}
+expect_not() {
+	if grep -Eq -- "$2" <<<"$3"; then notok "$1: did not want /$2/ in: $3"; else ok "$1"; fi
+}
+
+purge() {
+	"$BIN/azds-controller" -i "$INST1" purge >/dev/null 2>&1 || true
+	"$BIN/azds-controller" -i "$INST2" purge >/dev/null 2>&1 || true
+}
+cleanup() {
+	if [ "$fail" != 0 ] || [ -n "${KEEP:-}" ]; then
+		for n in 1 2; do
+			echo "# agent $n log (last 30 lines)"
+			tail -30 "$TMP/agent$n.log" 2>/dev/null || true
+		done
+	fi
+	# AZDS_K8S_AGENT_KEEP=1: leave the cluster and agents for a look
+	[ -n "${AZDS_K8S_AGENT_KEEP:-}" ] && { echo "# kept: $CL down; azds-controller -i $INST1 purge"; return; }
+	"$CL" down >/dev/null 2>&1 || true
+	purge
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+# A crashed earlier run's cluster and instances go first.
+purge
+nice -n 19 "$CL" up
+eval "$("$CL" env)"
+kc() { "$CL" kubectl "$@"; }
+# busybox-static's wget and nc crash on names (no NSS in a static glibc):
+# the pods get Debian's curl, with its libraries
+IMG=localhost/azds-k8s/tools:1
+"$ROOT/tests/k8s/image.sh" -b -o "$TMP/tools.tar" -n "$IMG" -A /usr/bin/curl:/usr/bin/curl -c '["/bin/sh"]'
+for n in 1 2; do "$CL" ctr "$n" images import "$TMP/tools.tar" >/dev/null 2>&1; done
+
+agent_pid() { cat "/run/azds/$1/controller.pid" 2>/dev/null || true; }
+start_agent() { # start_agent N
+	local n=$1 inst
+	inst=$([ "$n" = 1 ] && echo "$INST1" || echo "$INST2")
+	"$CL" exec "$n" "$BIN/azds-controller" -i "$inst" run --kubeconfig "$KUBECONFIG" --node "node-$n" \
+		--pod-cgroup "/sys/fs/cgroup/unified/azds-k8s-$AZDS_K8S_NAME-n$n/kubepods" \
+		--cni-bin-dir "$S/n$n/cni/bin" --cni-conf-dir "$S/n$n/cni/net.d" --workers 1 \
+		>>"$TMP/agent$n.log" 2>&1 &
+}
+# wait_for WHAT CMD...: CMD succeeds within 60 s (a bounded retry, not a timing)
+wait_for() {
+	local what=$1 i
+	shift
+	for i in $(seq 1 300); do
+		if "$@" >/dev/null 2>&1; then return 0; fi
+		sleep 0.2
+	done
+	notok "$what: never happened"
+	return 1
+}
+synced() { grep -q '"synced":true' "/run/azds/$1/k8s/status.json"; }
+dump() { AZDS_INSTANCE=$1 "$BIN/azds-controller" k8s-dump; }
+dump_has() { dump "$1" | grep -Eq -- "$2"; }
+dump_lacks() { ! dump "$1" | grep -Eq -- "$2"; }
+
+# ---------------------------------------------------------------- objects
+ns() { # ns NAME [PARENT|-] [unlabelled]
+	local labels='"azds.io/space":"true"'
+	[ "${2:--}" != - ] && labels="$labels,\"azds.io/parent-space\":\"$2\""
+	[ "${3:-}" = unlabelled ] && labels='"azds.test/plain":"true"'
+	kc apply -f - <<YAML >/dev/null
+{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"$1","labels":{$labels}}}
+YAML
+}
+# server NS NAME APP NODE TEXT: busybox httpd on 8080 answering TEXT at /,
+# and at /cgi-bin/hop: TEXT then what api.dev answers with the same route-as
+server() {
+	kc apply -f - <<YAML >/dev/null
+apiVersion: v1
+kind: Pod
+metadata: {name: $2, namespace: $1, labels: {app: $3}}
+spec:
+  nodeName: node-$4
+  terminationGracePeriodSeconds: 0
+  containers:
+  - name: c
+    image: $IMG
+    imagePullPolicy: Never
+    command:
+    - sh
+    - -c
+    - |
+      mkdir -p /www/cgi-bin
+      echo "$5" > /www/index.html
+      printf '%s\n' '#!/bin/sh' 'printf "Content-Type: text/plain\\r\\n\\r\\n"' 'echo "$5"' \
+        'curl -s -m 5 -H "azds-route-as: \$HTTP_AZDS_ROUTE_AS" http://api.dev.svc.cluster.local/' > /www/cgi-bin/hop
+      chmod +x /www/cgi-bin/hop
+      exec httpd -f -p 8080 -h /www
+YAML
+}
+client() { # client NS NAME NODE
+	kc apply -f - <<YAML >/dev/null
+apiVersion: v1
+kind: Pod
+metadata: {name: $2, namespace: $1}
+spec:
+  nodeName: node-$3
+  terminationGracePeriodSeconds: 0
+  containers:
+  - {name: c, image: $IMG, imagePullPolicy: Never, command: [sleep, "3600"]}
+YAML
+}
+service() { # service NS NAME APP PORTNAME PORT
+	kc apply -f - <<YAML >/dev/null
+apiVersion: v1
+kind: Service
+metadata: {name: $2, namespace: $1}
+spec:
+  selector: {app: $3}
+  ports: [{name: $4, port: $5, targetPort: 8080}]
+YAML
+}
+# get NS POD URL [HEADER]: the body a client pod gets
+get() {
+	local h=()
+	[ -n "${4:-}" ] && h=(-H "$4")
+	kc exec -n "$1" "$2" -- curl -s -S -m 5 "${h[@]}" "$3" 2>&1 || true
+}
+cip() { kc get svc -n "$1" "$2" -o jsonpath='{.spec.clusterIP}'; }
+running() { [ "$(kc get pod -n "$1" "$2" -o jsonpath='{.status.phase}')" = Running ]; }
+
+echo "# pods that run before the agents start (found on start, not by CNI)"
+ns dev
+ns alice dev
+ns ax alice
+ns plain - unlabelled
+server dev api-dev api 2 "api@dev"
+service dev api api http 80
+client dev early 1
+wait_for "early pods running" running dev early
+wait_for "api-dev running" running dev api-dev
+
+echo "# agents"
+start_agent 1
+start_agent 2
+wait_for "agent 1 synced" synced "$INST1" && ok "agent 1 listed and synced"
+wait_for "agent 2 synced" synced "$INST2" && ok "agent 2 listed and synced"
+EARLY=$(kc get pod -n dev early -o jsonpath='{.status.podIP}')
+wait_for "early pod in node 1's pods map" dump_has "$INST1" "^pod $EARLY dev early cgroup=yes$" &&
+	ok "a pod running before the agent is attached on start, with its cgroup"
+expect "spaces from labelled namespaces" "space dev$" "$(dump "$INST1")"
+expect "a child space's path" "space dev/alice$" "$(dump "$INST1")"
+expect "a grandchild's path" "space dev/alice/ax$" "$(dump "$INST1")"
+expect_not "an unlabelled namespace is no space" "space .*plain" "$(dump "$INST1")"
+grep -q "azds-cni" "$S/n1/cni/net.d/"*.conflist && ok "the agent chained azds-cni into node 1's conflist" ||
+	notok "no azds-cni in $(cat "$S/n1/cni/net.d/"*.conflist)"
+[ -x "$S/n1/cni/bin/azds-cni" ] && ok "azds-cni installed into node 1's CNI bin dir" || notok "no azds-cni binary"
+[ "$(cat "/run/azds/$INST1/k8s/spaces/alice" 2>/dev/null)" = dev/alice ] && ok "spaces published for the CNI plugin" ||
+	notok "no /run/azds/$INST1/k8s/spaces/alice"
+
+echo "# services and pods after the agents (CNI ADD attaches them)"
+server alice api-alice api 1 "api@alice"
+service alice api api http 80
+server dev web-dev web 1 "web@dev"
+service dev web web http 80
+server dev tcp-dev tcp 2 "tcp@dev"
+service dev echo tcp tcp-echo 7000
+server alice tcp-alice tcp 1 "tcp@alice"
+service alice echo tcp tcp-echo 7000
+server plain api-plain api 1 "api@plain"
+service plain api api http 80
+client dev c1 1
+client dev c2 2
+client alice ca 1
+client plain cp1 1
+for p in alice:api-alice dev:web-dev dev:tcp-dev alice:tcp-alice plain:api-plain dev:c1 dev:c2 alice:ca plain:cp1; do
+	wait_for "pod $p running" running "${p%%:*}" "${p#*:}"
+done
+C1=$(kc get pod -n dev c1 -o jsonpath='{.status.podIP}')
+CA=$(kc get pod -n alice ca -o jsonpath='{.status.podIP}')
+CP1=$(kc get pod -n plain cp1 -o jsonpath='{.status.podIP}')
+ls "/run/azds/$INST1/k8s/cni/" | grep -q json && ok "the CNI plugin recorded node 1's new pods" || notok "no CNI records"
+wait_for "c1 in the pods map" dump_has "$INST1" "^pod $C1 dev c1 cgroup=yes$" && ok "a new pod is in node 1's pods map"
+wait_for "ca in the pods map" dump_has "$INST1" "^pod $CA dev/alice ca cgroup=yes$" && ok "a child space's pod has its space"
+expect_not "a pod of an unlabelled namespace is not in the map" "^pod $CP1 " "$(dump "$INST1")"
+API_DEV=$(cip dev api)
+API_ALICE=$(cip alice api)
+API_PLAIN=$(cip plain api)
+wait_for "api's backends" dump_has "$INST1" "^service dev/alice api http $API_ALICE:80 ->8080 [0-9.]+$"
+expect "dev's api in the services map" "^service dev api http $API_DEV:80 ->8080 [0-9.]+$" "$(dump "$INST1")"
+expect "dev's ClusterIP names api" "^vip $API_DEV:80 api http$" "$(dump "$INST1")"
+expect "alice's ClusterIP names api too" "^vip $API_ALICE:80 api http$" "$(dump "$INST1")"
+expect "a tcp-named port is plain TCP" "^vip $(cip dev echo):7000 echo tcp$" "$(dump "$INST1")"
+expect_not "an unlabelled namespace's Service is not in the maps" "$API_PLAIN" "$(dump "$INST1")"
+expect "node 2's agent sees the same services" "^service dev/alice api http $API_ALICE:80" "$(dump "$INST2")"
+
+echo "# routing by name and ClusterIP, header and baggage, both nodes"
+U=http://api.dev.svc.cluster.local/
+expect "dev, no route-as: dev's copy" "^api@dev$" "$(get dev c1 $U)"
+expect "route-as alice (header): alice's copy" "^api@alice$" "$(get dev c1 $U 'azds-route-as: alice')"
+expect "route-as alice (baggage)" "^api@alice$" "$(get dev c1 $U 'baggage: azds-route-as=alice')"
+expect "route-as ax (a grandchild with no api): its parent's" "^api@alice$" "$(get dev c1 $U 'azds-route-as: ax')"
+expect "by ClusterIP: the same routing" "^api@alice$" "$(get dev c1 "http://$API_DEV/" 'azds-route-as: alice')"
+expect "early pod (attached on start) is routed" "^api@alice$" "$(get dev early $U 'azds-route-as: alice')"
+expect "node 2 to a backend on node 1" "^api@alice$" "$(get dev c2 $U 'azds-route-as: alice')"
+expect "node 2, no route-as: dev's copy on node 2" "^api@dev$" "$(get dev c2 $U)"
+expect "a pod of alice calling dev's name gets alice's copy" "^api@alice$" "$(get alice ca $U)"
+expect "two hops: web@dev then api@alice" "web@dev
+api@alice" "$(get dev c1 http://web.dev.svc.cluster.local/cgi-bin/hop 'azds-route-as: alice')"
+expect "two hops without route-as: dev's all the way" "web@dev
+api@dev" "$(get dev c2 http://web.dev.svc.cluster.local/cgi-bin/hop)"
+expect "conflicting route-as values: 400 naming both" "alice.*bob|bob.*alice" \
+	"$(get dev c1 $U 'baggage: azds-route-as=alice,azds-route-as=bob')"
+
+echo "# plain TCP: connect4 balances the ClusterIP in the kernel"
+E=http://echo.dev.svc.cluster.local:7000/
+expect "dev pod to dev's echo" "^tcp@dev$" "$(get dev c1 $E)"
+expect "alice's pod to dev's echo name: alice's copy" "^tcp@alice$" "$(get alice ca $E)"
+
+echo "# unlabelled namespaces are untouched"
+expect_not "plain pod's traffic is not steered (no kube-proxy here: no answer)" "api@" "$(get plain cp1 "http://$API_PLAIN/")"
+kc exec -n plain cp1 -- true >/dev/null 2>&1 && ok "plain pod runs" || notok "plain pod broken"
+
+echo "# endpoints change"
+kc delete pod -n alice api-alice --wait=true >/dev/null
+wait_for "alice's api without backends" dump_has "$INST1" "^service dev/alice api http $API_ALICE:80 ->8080$" &&
+	ok "a deleted pod leaves its service's backends"
+server alice api-alice2 api 2 "api@alice2"
+wait_for "api-alice2 running" running alice api-alice2
+wait_for "new backend" dump_has "$INST1" "^service dev/alice api http $API_ALICE:80 ->8080 [0-9.]+$"
+expect "a new backend on the other node serves alice" "^api@alice2$" "$(get dev c1 $U 'azds-route-as: alice')"
+
+echo "# kill -9 and restart: the same maps"
+before1=$(dump "$INST1")
+kill -9 "$(agent_pid "$INST1")"
+expect "routing goes on while the agent is down" "^api@alice2$" "$(get dev c1 $U 'azds-route-as: alice')"
+kc delete svc -n dev web >/dev/null
+start_agent 1
+wait_for "agent 1 back" synced "$INST1"
+wait_for "web gone after restart" dump_lacks "$INST1" "^service dev web "
+after1=$(dump "$INST1")
+if diff <(grep -v " web " <<<"$before1") <(echo "$after1") >/dev/null; then
+	ok "after kill -9 and restart the maps are the same, less what changed meanwhile"
+else
+	notok "maps differ: $(diff <(grep -v " web " <<<"$before1") <(echo "$after1") || true)"
+fi
+
+echo "# unlabelling a namespace removes its space, and labelling brings it back"
+kc label ns ax azds.io/space- >/dev/null
+wait_for "ax gone" dump_lacks "$INST1" "^space dev/alice/ax$" && ok "unlabelled: the space is gone"
+kc label ns ax azds.io/space=true >/dev/null
+wait_for "ax back" dump_has "$INST1" "^space dev/alice/ax$" && ok "labelled again: the space is back"
+kc label ns alice azds.io/space- >/dev/null
+wait_for "alice gone" dump_lacks "$INST1" "^space dev/alice" && ok "a parent unlabelled takes its child too"
+wait_for "ca gone from the map" dump_lacks "$INST1" "^pod $CA " && ok "and its pods leave the pods map"
+expect "dev still routes" "^api@dev$" "$(get dev c1 $U 'azds-route-as: alice')"
+kc label ns alice azds.io/space=true >/dev/null
+wait_for "alice back" dump_has "$INST1" "^pod $CA dev/alice ca cgroup=yes$" && ok "relabelled: pods come back"
+
+echo "# stop"
+kill "$(agent_pid "$INST1")" "$(agent_pid "$INST2")" 2>/dev/null || true
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]
