@@ -579,24 +579,22 @@ static int cmd_version(void)
 	return 0;
 }
 
-int main(void)
+static int run(struct call *c)
 {
-	struct call c = {};
 	const char *inst, *v;
 	struct azds_err e;
 	json_error_t je;
 	size_t len = 0;
 	char *in;
-	int rc;
 
-	c.cmd = getenv("CNI_COMMAND");
-	if (!c.cmd || !*c.cmd)
+	c->cmd = getenv("CNI_COMMAND");
+	if (!c->cmd || !*c->cmd)
 		return fail(E_ENV, NULL, "CNI_COMMAND is not set (this is a CNI plugin: see docs/cni.md)");
-	if (!strcmp(c.cmd, "VERSION"))
+	if (!strcmp(c->cmd, "VERSION"))
 		return cmd_version();
-	if (strcmp(c.cmd, "ADD") && strcmp(c.cmd, "DEL") && strcmp(c.cmd, "CHECK") && strcmp(c.cmd, "STATUS") &&
-	    strcmp(c.cmd, "GC"))
-		return fail(E_ENV, NULL, "CNI_COMMAND \"%.32s\" is not one of ADD, DEL, CHECK, STATUS, GC, VERSION", c.cmd);
+	if (strcmp(c->cmd, "ADD") && strcmp(c->cmd, "DEL") && strcmp(c->cmd, "CHECK") && strcmp(c->cmd, "STATUS") &&
+	    strcmp(c->cmd, "GC"))
+		return fail(E_ENV, NULL, "CNI_COMMAND \"%.32s\" is not one of ADD, DEL, CHECK, STATUS, GC, VERSION", c->cmd);
 	in = read_stdin(&len);
 	if (!in)
 		return fail(E_IO, strerror(errno), "read the network configuration from stdin");
@@ -604,48 +602,54 @@ int main(void)
 		free(in);
 		return fail(E_DECODE, NULL, "the network configuration on stdin is larger than %d bytes", STDIN_MAX);
 	}
-	c.conf = json_loadb(in, len, JSON_REJECT_DUPLICATES, &je);
+	c->conf = json_loadb(in, len, JSON_REJECT_DUPLICATES, &je);
 	free(in);
-	if (!json_is_object(c.conf))
-		return fail(E_DECODE, c.conf ? "not a JSON object" : je.text,
-			    "cannot decode the network configuration on stdin%s", c.conf ? "" : " (line and column in details)");
-	v = json_string_value(json_object_get(c.conf, "cniVersion"));
+	if (!json_is_object(c->conf))
+		return fail(E_DECODE, c->conf ? "not a JSON object" : je.text,
+			    "cannot decode the network configuration on stdin%s", c->conf ? "" : " (line and column in details)");
+	v = json_string_value(json_object_get(c->conf, "cniVersion"));
 	if (!v)
 		return fail(E_CONFIG, NULL, "the network configuration has no cniVersion");
 	if (version_rank(v) < 0)
 		return fail(E_VERSION, NULL, "cniVersion \"%.32s\" is not supported (supported: 0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0)", v);
 	conf_version = v;
-	if ((!strcmp(c.cmd, "STATUS") || !strcmp(c.cmd, "GC")) && version_rank(v) < version_rank("1.1.0"))
-		return fail(E_VERSION, NULL, "%s needs cniVersion 1.1.0, the configuration says %s", c.cmd, v);
-	inst = json_string_value(json_object_get(c.conf, "instance"));
+	if ((!strcmp(c->cmd, "STATUS") || !strcmp(c->cmd, "GC")) && version_rank(v) < version_rank("1.1.0"))
+		return fail(E_VERSION, NULL, "%s needs cniVersion 1.1.0, the configuration says %s", c->cmd, v);
+	inst = json_string_value(json_object_get(c->conf, "instance"));
 	if (!inst || !*inst)
 		return fail(E_CONFIG, NULL, "the azds-cni entry has no \"instance\" (the azds instance of this node)");
-	if (azds_inst_init(&c.in, inst, &e))
+	if (azds_inst_init(&c->in, inst, &e))
 		return fail(E_CONFIG, e.msg, "\"instance\" is not an azds instance name");
-	c.in.node_ns[0] = 0; /* Kubernetes mode: the runtime runs us in the node's netns */
-	c.prev = json_object_get(c.conf, "prevResult");
-	if (c.prev && !json_is_object(c.prev))
+	c->in.node_ns[0] = 0; /* Kubernetes mode: the runtime runs us in the node's netns */
+	c->prev = json_object_get(c->conf, "prevResult");
+	if (c->prev && !json_is_object(c->prev))
 		return fail(E_CONFIG, NULL, "prevResult is not an object");
-	if (!strcmp(c.cmd, "STATUS"))
-		return cmd_status(&c);
-	if (!strcmp(c.cmd, "GC"))
-		return cmd_gc(&c);
-	c.cid = getenv("CNI_CONTAINERID");
-	if (!cid_ok(c.cid))
+	if (!strcmp(c->cmd, "STATUS"))
+		return cmd_status(c);
+	if (!strcmp(c->cmd, "GC"))
+		return cmd_gc(c);
+	c->cid = getenv("CNI_CONTAINERID");
+	if (!cid_ok(c->cid))
 		return fail(E_ENV, NULL, "CNI_CONTAINERID \"%.64s\" is missing or not 1-%d characters of A-Z a-z 0-9 _ . -",
-			    c.cid ? c.cid : "", CONTAINER_ID_MAX);
-	c.netns = getenv("CNI_NETNS");
-	c.ifname = getenv("CNI_IFNAME");
-	if (strcmp(c.cmd, "DEL") && (!c.ifname || !*c.ifname))
+			    c->cid ? c->cid : "", CONTAINER_ID_MAX);
+	c->netns = getenv("CNI_NETNS");
+	c->ifname = getenv("CNI_IFNAME");
+	if (strcmp(c->cmd, "DEL") && (!c->ifname || !*c->ifname))
 		return fail(E_ENV, NULL, "CNI_IFNAME is not set");
-	if (parse_args(&c))
+	if (parse_args(c))
 		return 1;
-	if (!strcmp(c.cmd, "ADD"))
-		rc = cmd_add(&c);
-	else if (!strcmp(c.cmd, "DEL"))
-		rc = cmd_del(&c);
-	else
-		rc = cmd_check(&c);
+	if (!strcmp(c->cmd, "ADD"))
+		return cmd_add(c);
+	if (!strcmp(c->cmd, "DEL"))
+		return cmd_del(c);
+	return cmd_check(c);
+}
+
+int main(void)
+{
+	struct call c = {};
+	int rc = run(&c);
+
 	json_decref(c.conf);
 	return rc;
 }
