@@ -27,13 +27,22 @@ notok() { fail=$((fail + 1)); echo "not ok $*"; }
 # same WHAT WANT GOT
 same() { if [ "$2" = "$3" ]; then ok "$1"; else notok "$1: wanted [$2] got [$3]"; fi; }
 
+# stop_all: stop the servers; each must exit 0 (under ASan: no leak, no error)
 stop_all() {
+	local p rc
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+	for p in "${PIDS[@]}"; do
+		rc=0
+		wait "$p" 2>/dev/null || rc=$?
+		[ "$rc" = 0 ] || notok "webhook-it (pid $p) exited $rc"
+	done
 	PIDS=()
+	if grep -l "Sanitizer\|runtime error" "$TMP"/*.log 2>/dev/null; then
+		notok "sanitizer reports: $(grep -h -A12 "Sanitizer\|runtime error" "$TMP"/*.log | head -40)"
+	fi
 }
 cleanup() {
-	stop_all
+	stop_all >/dev/null
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -120,6 +129,18 @@ same "a pod that has it all already: allowed, no patch" 'none true' "$PATCH $(jq
 mutate b4 u-b4 alice '{"spec":{"containers":[]}}'
 same "no metadata at all: made with the label" \
 	'{"op":"add","path":"/metadata","value":{"labels":{"azds.io/space":"dev.alice"}}}' "$(jq -c '.[0]' <<<"$PATCH")"
+
+echo "# a space path longer than a label value (63): cut at 54, with a hash of the whole"
+a30=$(printf 'a%.0s' $(seq 30))
+b30=$(printf 'b%.0s' $(seq 30))
+echo "$a30/$b30/leafns" >"$TMP/spaces/leafns"
+mutate l u-l leafns '{"metadata":{},"spec":{}}'
+lv=$(jq -r '.[0].value["azds.io/space"]' <<<"$PATCH")
+if [[ $lv =~ ^$a30\.b{23}-[0-9a-f]{8}$ ]]; then ok "label $lv (${#lv} characters)"; else notok "label [$lv]"; fi
+same "its searches: the leaf, then each ancestor" "leafns.svc.cluster.local $b30.svc.cluster.local $a30.svc.cluster.local" \
+	"$(jq -r '.[1].value.searches|join(" ")' <<<"$PATCH")"
+mutate l2 u-l2 leafns '{"metadata":{},"spec":{}}'
+same "the same path, the same label" "$lv" "$(jq -r '.[0].value["azds.io/space"]' <<<"$PATCH")"
 
 echo "# DNS policies that do not use the cluster's DNS: the label only"
 for spec in '{"dnsPolicy":"None","dnsConfig":{"nameservers":["1.1.1.1"]}}' '{"dnsPolicy":"Default"}' '{"hostNetwork":true}'; do
