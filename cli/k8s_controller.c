@@ -30,7 +30,8 @@ static const struct verb v_uninstall = {
     .name = "uninstall",
     .synopsis = "[-y]",
     .summary = "remove azds from the cluster, leaving the namespaces as they were",
-    .details = "It deletes the MutatingWebhookConfiguration azds-webhook and the azds namespace (and waits\n"
+    .details = "It deletes the MutatingWebhookConfiguration azds-webhook (and any labelled\n"
+	       "app.kubernetes.io/managed-by=azds) and the azds namespace (and waits\n"
 	       "until it is gone), and removes every azds.io/ label and annotation from the namespaces that\n"
 	       "azds labelled or created; those namespaces and what is in them stay. Labels put by hand\n"
 	       "stay too. On a terminal it asks first unless -y. Running it again changes nothing.\n",
@@ -222,6 +223,63 @@ static json_t *strip_patch(const struct k8s_ns *n)
 	return json_pack("{s:{s:o,s:o}}", "metadata", "labels", labels, "annotations", anns);
 }
 
+struct names {
+	json_t *list;
+};
+
+static int name_item(json_t *item, void *arg)
+{
+	const char *name = jstr(json_object_get(item, "metadata"), "name", NULL);
+
+	return name && json_array_append_new(((struct names *)arg)->list, json_string(name)) ? -ENOMEM : 0;
+}
+
+/*
+ * The webhook's registrations: azds-webhook, and any other that carries
+ * our ownership label (a renamed or older one), so that none is left
+ * pointing at a server that is gone. Returns how many went, or -errno.
+ */
+static int remove_webhooks(struct k8s_cluster *c, const struct verb *v)
+{
+	const struct azds_k8s_list_opts lo = {.label_selector = K8S_OWNER_LABEL "=" K8S_OWNER_VALUE};
+	struct names n = {.list = json_pack("[s]", K8S_WEBHOOK_NAME)};
+	struct azds_k8s_err e = {0};
+	char rv[AZDS_K8S_RV_MAX];
+	int err, gone = 0;
+	json_t *name;
+	size_t i;
+
+	if (!n.list)
+		return fail("out of memory"), -ENOMEM;
+	err = azds_k8s_list_all(c->k, &azds_k8s_mutatingwebhookconfigurations, NULL, &lo, K8S_NS_MAX, name_item, &n, rv,
+				&e);
+	if (err) {
+		json_decref(n.list);
+		return k8s_fail(v, &e, "listing the MutatingWebhookConfigurations labelled %s=%s", K8S_OWNER_LABEL,
+				K8S_OWNER_VALUE),
+		       err;
+	}
+	json_array_foreach(n.list, i, name)
+	{
+		const char *s = json_string_value(name);
+
+		if (i && !strcmp(s, K8S_WEBHOOK_NAME))
+			continue; /* named first already */
+		err = azds_k8s_delete(c->k, &azds_k8s_mutatingwebhookconfigurations, NULL, s, NULL, &e);
+		if (err == -ENOENT)
+			continue;
+		if (err) {
+			k8s_fail(v, &e, "deleting MutatingWebhookConfiguration %s", s);
+			json_decref(n.list);
+			return err;
+		}
+		printf("Deleted MutatingWebhookConfiguration %s.\n", s);
+		gone++;
+	}
+	json_decref(n.list);
+	return gone;
+}
+
 VERB(cmd_k8s_controller_uninstall)
 {
 	bool yes = false;
@@ -249,15 +307,10 @@ VERB(cmd_k8s_controller_uninstall)
 		goto out;
 	}
 	/* the webhook first: nothing may call a server that is going away */
-	err = azds_k8s_delete(c.k, &azds_k8s_mutatingwebhookconfigurations, NULL, K8S_WEBHOOK_NAME, NULL, &e);
-	if (err && err != -ENOENT) {
-		k8s_fail(&v_uninstall, &e, "deleting MutatingWebhookConfiguration %s", K8S_WEBHOOK_NAME);
+	err = remove_webhooks(&c, &v_uninstall);
+	if (err < 0)
 		goto out;
-	}
-	if (!err) {
-		printf("Deleted MutatingWebhookConfiguration %s.\n", K8S_WEBHOOK_NAME);
-		changed++;
-	}
+	changed += err;
 	if (remove_manifests(&c, &v_uninstall))
 		goto out;
 	for (size_t i = 0; i < c.nns; i++) {

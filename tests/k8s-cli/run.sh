@@ -323,12 +323,23 @@ webhooks:
   clientConfig: {service: {namespace: azds, name: azds-webhook, port: 443}}
 EOF
 kc apply -f "$TMP/webhook.yaml" >/dev/null
+# another registration of ours under another name (the ownership label), and one that is not ours
+sed 's/^metadata: .*/metadata: {name: azds-webhook-old, labels: {"app.kubernetes.io\/managed-by": azds}}/' \
+	"$TMP/webhook.yaml" >"$TMP/webhook-old.yaml"
+sed 's/^metadata: .*/metadata: {name: someone-elses}/' "$TMP/webhook.yaml" >"$TMP/webhook-other.yaml"
+kc apply -f "$TMP/webhook-old.yaml" >/dev/null
+kc apply -f "$TMP/webhook-other.yaml" >/dev/null
 az controller uninstall -y
 expect_eq "uninstall: exit 0" "$RC" 0
 echo "$OUT"
 if kc get ns azds >/dev/null 2>&1; then notok "uninstall: the azds namespace is still there"; else ok "uninstall: the azds namespace is gone"; fi
 if kc get mutatingwebhookconfiguration azds-webhook >/dev/null 2>&1; then notok "uninstall: the webhook is still registered"; else
 	ok "uninstall: the webhook's registration is gone"; fi
+if kc get mutatingwebhookconfiguration azds-webhook-old >/dev/null 2>&1; then
+	notok "uninstall: a registration labelled as ours is still there"; else ok "uninstall: every registration labelled as ours is gone"; fi
+if kc get mutatingwebhookconfiguration someone-elses >/dev/null 2>&1; then ok "uninstall: another's registration kept"; else
+	notok "uninstall: another's registration deleted"; fi
+kc delete mutatingwebhookconfiguration someone-elses >/dev/null
 after=$(snapshot)
 # the namespaces that were there before install, as they were (labels and azds.io/ annotations)
 kept=$(jq -cS --argjson b "$before" 'with_entries(select(.key as $k | $b | has($k)))' <<<"$after")
