@@ -88,6 +88,10 @@ static void logf_(struct webhook *w, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
+	/* uids and JSON errors quote the client: no control characters reach a log */
+	for (char *p = line; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
 	w->o.log(w->o.log_arg, line);
 }
 
@@ -147,7 +151,6 @@ static int respond(struct webhook *w, struct conn *c, int status, const char *ct
 	c->st = C_WRITE;
 	c->events = POLLOUT;
 	c->deadline = now_ms() + w->o.read_timeout_ms;
-	(void)w;
 	return 0;
 }
 
@@ -387,17 +390,18 @@ static void step(struct webhook *w, struct conn *c)
 		step_drain(c);
 }
 
-static void accept_one(struct webhook *w)
+/* One connection taken from the backlog; false when there was none. */
+static bool accept_one(struct webhook *w)
 {
 	struct conn *c;
 	int fd = accept4(w->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 	if (fd < 0)
-		return;
+		return false;
 	if (w->nconns >= w->o.max_conns) {
 		close(fd); /* refused at once: the caller's failure policy, not its timeout */
 		logf_(w, "warning: %u connections: one refused", w->nconns);
-		return;
+		return true;
 	}
 	c = &w->conns[w->nconns];
 	memset(c, 0, sizeof(*c));
@@ -407,13 +411,14 @@ static void accept_one(struct webhook *w)
 		SSL_free(c->ssl);
 		close(fd);
 		ERR_clear_error();
-		return;
+		return true;
 	}
 	c->st = C_HANDSHAKE;
 	c->events = POLLIN;
 	c->deadline = now_ms() + w->o.read_timeout_ms;
 	w->nconns++;
 	step(w, c);
+	return true;
 }
 
 /* ----------------------------------------------------------- rotation */
@@ -498,8 +503,8 @@ static void *loop(void *arg)
 				conn_close(w, i);
 		}
 		if (r > 0 && (pf[1].revents & POLLIN))
-			for (int k = 0; k < 16; k++)
-				accept_one(w);
+			for (int k = 0; k < 16 && accept_one(w); k++)
+				;
 		if (now >= w->next_rotate) {
 			rotate(w);
 			w->next_rotate = now_ms() + w->o.rotate_check_ms;

@@ -122,7 +122,13 @@ same "the API server calls the webhook (a dry run is patched)" dev.alice "$got"
 
 echo "# a pod of dev/alice"
 pod alice p1 '{"app":"web"}' >"$TMP/p1.json"
+t0=$(date +%s%3N)
 kc create -f "$TMP/p1.json" >/dev/null
+echo "# kubectl create through the webhook: $(($(date +%s%3N) - t0)) ms"
+pod plain q0 >"$TMP/q0.json"
+t0=$(date +%s%3N)
+kc create -f "$TMP/q0.json" >/dev/null
+echo "# kubectl create without it (an unlabelled namespace): $(($(date +%s%3N) - t0)) ms"
 same "the created pod: its label kept, the space's added; the search list walks to dev" \
 	'[{"app":"web","azds.io/space":"dev.alice"},{"searches":["alice.svc.cluster.local","dev.svc.cluster.local"]}]' \
 	"$(spec_of alice p1)"
