@@ -7,8 +7,9 @@
 # resolv.conf walks to dev, and a name that only dev has resolves from
 # alice; a pod of an unlabelled namespace is not touched. The webhook down:
 # the pod is still created, unpatched (failurePolicy Ignore). The webhook
-# slower than timeoutSeconds: the same. Unregistered: no
-# MutatingWebhookConfiguration left. Needs root. Prints "N passed, N failed".
+# slower than timeoutSeconds: the same. The CA rotated with short lives:
+# re-registered with both CAs, and every pod patched across the rotation.
+# Unregistered: no MutatingWebhookConfiguration left. Needs root. Prints "N passed, N failed".
 #
 #   tests/webhook/cluster.sh BINDIR     (BINDIR holds webhook-it)
 set -euo pipefail
@@ -60,7 +61,7 @@ start_webhook() {
 	local log=$1 i
 	shift
 	rm -f "$TMP/port" "$TMP/pid"
-	"$CL" exec 1 "$IT" serve --listen "$ADDR" --port "$PORT" --ip "$ADDR" --state "$TMP/state" \
+	"$CL" exec 1 "$IT" serve --listen "$ADDR" --port "$PORT" --ip "$ADDR" --state "${STATE:-$TMP/state}" \
 		--spaces "$TMP/spaces" --pid-file "$TMP/pid" --port-file "$TMP/port" \
 		--kubeconfig "$KUBECONFIG" --register "$NAME" --url "$URL" "$@" >"$TMP/$log" 2>&1 &
 	for i in $(seq 300); do
@@ -110,14 +111,21 @@ same "the configuration: url, failure policy, timeout, side effects, versions, s
 same "its caBundle is the bundle the webhook published" "$(cat "$TMP/state/ca-bundle.pem")" \
 	"$(jq -r '.webhooks[0].clientConfig.caBundle' <<<"$cfg" | base64 -d)"
 
-# The API server learns of a new configuration by watch: ask with dry runs
-# (nothing is created) until its answer is patched, bounded.
+# A dry run (nothing is created): the label the webhook gave, or ""
 pod alice probe >"$TMP/probe.json"
-for i in $(seq 100); do
-	got=$(kc create -f "$TMP/probe.json" --dry-run=server -o json 2>/dev/null | jq -r '.metadata.labels["azds.io/space"] // ""')
-	[ "$got" = dev.alice ] && break
-	sleep 0.2
-done
+probe() {
+	kc create -f "$TMP/probe.json" --dry-run=server -o json 2>/dev/null | jq -r '.metadata.labels["azds.io/space"] // ""'
+}
+# The API server learns of a new configuration by watch: ask until the answer is patched, bounded.
+wait_patched() {
+	local i
+	for i in $(seq 100); do
+		got=$(probe)
+		[ "$got" = dev.alice ] && break
+		sleep 0.2
+	done
+}
+wait_patched
 same "the API server calls the webhook (a dry run is patched)" dev.alice "$got"
 
 echo "# a pod of dev/alice"
@@ -179,6 +187,33 @@ if grep -q "pod=p3 op=CREATE: space dev/alice, 2 operations (answer delayed)" "$
 else
 	notok "the slow webhook never saw p3: $(tail -n 5 "$TMP/serve2.log")"
 fi
+stop_webhook
+
+echo "# the CA rotates under the API server (CA 45 s, serving 15 s): every pod patched all along"
+STATE=$TMP/state-rot
+start_webhook serve3.log --ca-life 45 --cert-life 15 --check-ms 200
+wait_patched
+same "a new CA registered and in use" dev.alice "$got"
+ca0=$(openssl x509 -in "$STATE/ca.pem" -noout -fingerprint)
+rounds=0
+unpatched=0
+# Until the serving certificate is the new CA's and 5 rounds after (bounded: 90 s).
+after=0
+for i in $(seq 450); do
+	rounds=$((rounds + 1))
+	[ "$(probe)" = dev.alice ] || { unpatched=$((unpatched + 1)); echo "# round $i: unpatched"; }
+	if [ "$(openssl x509 -in "$STATE/ca.pem" -noout -fingerprint)" != "$ca0" ] &&
+		openssl verify -CAfile <(openssl x509 -in "$STATE/ca.pem") "$STATE/serving.pem" >/dev/null 2>&1; then
+		after=$((after + 1))
+		[ "$after" -ge 5 ] && break
+	fi
+	sleep 0.2
+done
+same "every one of $rounds dry runs across the rotation was patched" 0 "$unpatched"
+same "the serving certificate moved to the new CA" 5 "$after"
+same "re-registered when the CA rotated" 2 "$(grep -c "register $NAME: ok" "$TMP/serve3.log")"
+same "the registered caBundle holds both CAs" 2 \
+	"$(kc get mutatingwebhookconfiguration "$NAME" -o jsonpath='{.webhooks[0].clientConfig.caBundle}' | base64 -d | grep -c 'BEGIN CERTIFICATE')"
 stop_webhook
 
 echo "# unregistered"
