@@ -60,12 +60,19 @@ in_node ip link add cni0 type bridge
 in_node ip addr add 10.199.0.1/24 dev cni0
 in_node ip link set cni0 up
 
-# mkpod N: netns azds-t<inst>-pN, eth0 = 10.199.0.N/24, host end vethtN on cni0
+# mkpod N [bridged]: netns azds-t<inst>-pN, eth0 = 10.199.0.N/24, host end
+# vethtN routed (a /32 through it, as ptp and most routed CNIs make), or a
+# port of cni0 (the bridge plugin's way)
 mkpod() {
 	local ns=azds-t$INST-p$1
 	ip netns add "$ns" || return 1
 	in_node ip link add "vetht$1" type veth peer name eth0 netns "$ns" || return 1
-	in_node ip link set "vetht$1" master cni0 up
+	if [ "${2:-}" = bridged ]; then
+		in_node ip link set "vetht$1" master cni0 up
+	else
+		in_node ip link set "vetht$1" up
+		in_node ip route replace "10.199.0.$1/32" dev "vetht$1"
+	fi
 	ip -n "$ns" addr add "10.199.0.$1/24" dev eth0
 	ip -n "$ns" link set eth0 up
 	ip -n "$ns" link set lo up
@@ -151,6 +158,20 @@ LONG=$(printf 'a%.0s' $(seq 1 70))
 mkpod 5 && conf 5 prev >"$WORK/c5.json"
 cni ADD 5 alice "$LONG" "$WORK/c5.json"
 expect_eq "a 70-byte pod name is kept truncated to 63" "$RC/$(pod_entry 10.199.0.5)" "0/${LONG:0:63} dev/alice"
+
+# ---- a bridged pod is steered on its bridge ------------------------------------
+# (an assignment at a bridge port never reaches the local stack: kpod.c)
+mkpod 11 bridged && conf 11 prev >"$WORK/c11.json"
+cni ADD 11 alice web-11 "$WORK/c11.json"
+expect_eq "bridged pod: ADD succeeds, entry written" "$RC/$(pod_entry 10.199.0.11)" "0/web-11 dev/alice"
+expect_contains "bridged pod: azds_steer on its bridge cni0" "$(tc_of cni0)" "azds_steer"
+expect_not_contains "bridged pod: nothing on the bridge port" "$(tc_of vetht11)" "azds_steer"
+cni CHECK 11 alice web-11 "$WORK/c11.json"
+expect_eq "bridged pod: CHECK succeeds" "$RC/$OUT" "0/"
+cni DEL 11 alice web-11 "$WORK/c11.json"
+expect_eq "bridged pod: DEL takes the entry" "$RC/$(pod_entry 10.199.0.11)" "0/"
+expect_contains "bridged pod: DEL leaves the bridge's filter (the other pods' too)" "$(tc_of cni0)" "azds_steer"
+in_node tc filter del dev cni0 ingress
 
 # ---- CHECK ---------------------------------------------------------------------
 cni CHECK 2 alice web-1 "$WORK/c2.json"
@@ -378,8 +399,10 @@ if [ -n "$BRIDGE" ] && [ -x "$(dirname "$BRIDGE")/host-local" ]; then
 	RC=$?
 	ADDR=$(echo "$RES" | jq -r '.ips[0].address' | cut -d/ -f1)
 	HOSTIF=$(record 20 | jq -r .hostIf)
-	expect_eq "bridge + azds-cni: attached to the veth bridge made" \
-		"$RC/$(pod_entry "$ADDR")/$(tc_of "$HOSTIF" | grep -c azds_steer)" "0/bridged dev/alice/1"
+	BRDEV=$(echo "$RES" | jq -r '.interfaces[0].name')
+	expect_eq "bridge + azds-cni: attached to the bridge that bridge made, not its port $HOSTIF" \
+		"$RC/$(pod_entry "$ADDR")/$(tc_of "$BRDEV" | grep -c azds_steer)/$(tc_of "$HOSTIF" | grep -c azds_steer)" \
+		"0/bridged dev/alice/1/0"
 	expect_eq "bridge + azds-cni: the result passed on" "$(echo "$OUT" | jq -S -c .)" "$(echo "$RES" | jq -S -c .)"
 	benv DEL "$PLUGIN" <"$WORK/c20.json" >/dev/null 2>&1
 	expect_eq "DEL chained (azds-cni first): entry gone" "$?/$(pod_entry "$ADDR")" "0/"

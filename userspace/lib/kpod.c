@@ -34,6 +34,8 @@
 #define STEER_PRIO 1
 #define STEER_NAME "azds_steer"
 
+static int steer_point(const char *ifname, char out[IFNAMSIZ]);
+
 /* enter the instance's node namespace, or stay: "" is the caller's own */
 static int node_enter(const struct azds_inst *in, int *saved, struct azds_err *e)
 {
@@ -236,8 +238,18 @@ int azds_kpod_attach(const struct azds_inst *in, const struct azds_maps *m, cons
 	/* checked sources before steering: no SYN of a forged address is
 	 * ever assigned to the router */
 	err = rp_strict(host_if, e);
-	if (!err)
-		err = steer_attach(in, host_if, e);
+	if (!err) {
+		char point[IFNAMSIZ];
+
+		err = steer_point(host_if, point);
+		if (err)
+			azds_err(e, err, "interface %s: %s", host_if, strerror(-err));
+		else
+			err = steer_attach(in, point, e);
+		/* bridged: nothing on the port itself (an assignment there is lost) */
+		if (!err && strcmp(point, host_if))
+			steer_detach((int)if_nametoindex(host_if));
+	}
 	azds_netns_leave(saved);
 	/* registered last: the pod becomes routable once its plumbing exists */
 	return err ? err : pod_write(m, addr, space, name, cgroup_id, e);
@@ -259,7 +271,8 @@ int azds_kpod_detach(const struct azds_inst *in, const struct azds_maps *m, cons
 	if (err)
 		return err;
 	ifindex = (int)if_nametoindex(host_if);
-	err = ifindex ? steer_detach(ifindex) : 0; /* the veth went with its pod */
+	/* the veth went with its pod; a bridge's filter serves the others */
+	err = ifindex ? steer_detach(ifindex) : 0;
 	azds_netns_leave(saved);
 	if (err == -ENODEV || err == -ENOENT)
 		err = 0;
@@ -277,7 +290,12 @@ int azds_kpod_attached(const struct azds_inst *in, const char *host_if, struct a
 	err = node_enter(in, &saved, e);
 	if (err)
 		return err;
-	ifindex = (int)if_nametoindex(host_if);
+	{
+		char point[IFNAMSIZ];
+
+		err = steer_point(host_if, point);
+		ifindex = err ? 0 : (int)if_nametoindex(point);
+	}
 	err = ifindex ? steer_slot(ifindex, &id, name) : -ENODEV;
 	azds_netns_leave(saved);
 	if (err == -ENODEV)
@@ -295,6 +313,8 @@ struct nl_link {
 	bool has_nsid; /* IFLA_LINK_NETNSID: the peer is in another netns */
 	int nsid;
 	bool veth;
+	bool bridge; /* this link is a bridge */
+	int master;  /* IFLA_MASTER: the bridge (or bond) it is a port of, 0: none */
 	char name[IFNAMSIZ];
 };
 
@@ -402,13 +422,17 @@ static int link_cb(struct nlmsghdr *h, void *arg)
 			l->has_nsid = true;
 			memcpy(&l->nsid, RTA_DATA(rta), 4);
 		}
+		else if (rta->rta_type == IFLA_MASTER && RTA_PAYLOAD(rta) >= 4)
+			memcpy(&l->master, RTA_DATA(rta), 4);
 		else if (rta->rta_type == IFLA_IFNAME)
 			snprintf(l->name, sizeof(l->name), "%.*s", (int)RTA_PAYLOAD(rta), (char *)RTA_DATA(rta));
 		else if (rta->rta_type == IFLA_LINKINFO) {
 			ilen = (int)RTA_PAYLOAD(rta);
 			for (in = RTA_DATA(rta); RTA_OK(in, ilen); in = RTA_NEXT(in, ilen))
-				if (in->rta_type == IFLA_INFO_KIND)
+				if (in->rta_type == IFLA_INFO_KIND) {
 					l->veth = !strncmp(RTA_DATA(in), "veth", RTA_PAYLOAD(in));
+					l->bridge = !strncmp(RTA_DATA(in), "bridge", RTA_PAYLOAD(in));
+				}
 		}
 	}
 	return 1;
@@ -443,6 +467,37 @@ static int link_get(int fd, int ifindex, struct nl_link *l)
 	l->ifindex = ifindex;
 	l->link = -1;
 	return nl_talk(fd, &req, sizeof(req), link_cb, l);
+}
+
+/*
+ * Where a pod's SYNs are steered: the host end of its veth, or, when that
+ * is a port of a bridge (the bridge plugin's cni0), the bridge itself. A
+ * socket assigned at a bridge port does not reach the local stack: the
+ * frame goes through the bridge (and, with bridge-nf-call-iptables=1,
+ * br_netfilter), and the SYN arrives at the router's port with no socket
+ * (measured on 6.18: counted "steered", answered with a reset). The
+ * bridge's own ingress is where the frames for the node's addresses come
+ * up to IP, the same place a routed veth's are.
+ */
+static int steer_point(const char *ifname, char out[IFNAMSIZ])
+{
+	struct nl_link l, m;
+	int fd, err, ifindex = (int)if_nametoindex(ifname);
+
+	snprintf(out, IFNAMSIZ, "%s", ifname);
+	if (!ifindex)
+		return -ENODEV;
+	fd = nl_open();
+	if (fd < 0)
+		return fd;
+	err = link_get(fd, ifindex, &l);
+	if (!err && l.master > 0) {
+		err = link_get(fd, l.master, &m);
+		if (!err && m.bridge && m.name[0])
+			snprintf(out, IFNAMSIZ, "%s", m.name);
+	}
+	close(fd);
+	return err;
 }
 
 struct nsid_find {
