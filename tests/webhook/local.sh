@@ -238,6 +238,15 @@ mutate f u-f alice '{"metadata":{},"spec":{}}'
 same "after all that, still serving and still right" "200 2" "$CODE $(jq length <<<"$PATCH")"
 if kill -0 "${PIDS[0]}" 2>/dev/null; then ok "never crashed"; else notok "the server died"; fi
 
+echo "# mutated reviews straight into webhook_review (bytes, and well-formed JSON with wrong types)"
+seed=${WEBHOOK_FUZZ_SEED:-1}
+out=$("$IT" fuzz "$seed" 30000 "$TMP/a.json" "$TMP/b.json" "$TMP/b2.json" "$TMP/b4.json" "$TMP/c2.json" "$TMP/d.json" 2>&1 || echo "exit $?")
+if [[ $out =~ ^30000\ reviews:\ [0-9]+\ answered\ \([0-9]+\ patched\),\ [0-9]+\ refused$ ]]; then
+	ok "seed $seed: $out"
+else
+	notok "seed $seed: $out"
+fi
+
 echo "# a client that trusts another CA fails"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$TMP/other.key" \
 	-out "$TMP/other.crt" -days 1 -subj /CN=other 2>/dev/null

@@ -14,6 +14,11 @@
  *       --register it registers at start and again whenever the CA rotates.
  *   webhook-it register KUBECONFIG NAME URL BUNDLE.pem
  *   webhook-it unregister KUBECONFIG NAME
+ *   webhook-it fuzz SEED N FILE...
+ *       webhook_review on N mutations of the FILEs (bytes flipped, cut,
+ *       structure characters and long runs put in), with spaces of every
+ *       shape; prints how many were answered and how many refused. Under
+ *       ASan/UBSan it is the test that hostile bodies never crash it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <jansson.h>
 #include "k8s.h"
 #include "webhook.h"
 
@@ -269,8 +275,198 @@ static int cmd_unregister(char **argv)
 	return err ? 1 : 0;
 }
 
+/* The fuzzer's spaces: valid, deep, long, invalid, and errors. */
+static int fuzz_space_of(void *arg, const char *ns, char *path, size_t len)
+{
+	static const char *const paths[] = {"dev",  "dev/alice", "a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p",  "x//y", "",
+					    "-bad", "dev/ALICE", "a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p/q"};
+	unsigned *r = arg;
+	unsigned k = (*r = *r * 1103515245u + 12345u) >> 16;
+
+	if (k % 10 == 0)
+		return -ENOENT;
+	if (k % 10 == 1)
+		return -EIO;
+	if (k % 10 == 2) { /* the namespace itself as leaf, under a long parent */
+		snprintf(path, len, "%s/%s", "pppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppp", ns);
+		return 0;
+	}
+	if (k % 10 == 3) {
+		snprintf(path, len, "dev/%s", ns);
+		return 0;
+	}
+	snprintf(path, len, "%s", paths[k % (sizeof(paths) / sizeof(paths[0]))]);
+	return 0;
+}
+
+/* A random value of a random JSON type. */
+static json_t *any_value(void)
+{
+	switch (random() % 8) {
+	case 0:
+		return json_null();
+	case 1:
+		return json_integer(random() % 3 - 1);
+	case 2:
+		return json_string("");
+	case 3:
+		return json_string(random() % 2 ? "Pod" : "azds.io/space");
+	case 4:
+		return json_array();
+	case 5:
+		return json_pack("[s,i]", "x", 1);
+	case 6:
+		return json_object();
+	default:
+		return json_true();
+	}
+}
+
+/* Replace or delete one node of DOC, at random depth (the types checks' test). */
+static void json_mutate(json_t *doc)
+{
+	json_t *cur = doc;
+
+	for (int depth = 0; depth < 8; depth++) {
+		size_t n = json_is_object(cur) ? json_object_size(cur) : json_is_array(cur) ? json_array_size(cur) : 0;
+		size_t k;
+
+		if (!n)
+			return;
+		k = (size_t)random() % n;
+		if (json_is_object(cur)) {
+			void *iter = json_object_iter(cur);
+			json_t *child;
+			const char *key;
+
+			while (k-- && iter)
+				iter = json_object_iter_next(cur, iter);
+			if (!iter)
+				return;
+			key = json_object_iter_key(iter);
+			child = json_object_iter_value(iter);
+			if (random() % 3 == 0 || !(json_is_object(child) || json_is_array(child))) {
+				if (random() % 4 == 0)
+					json_object_del(cur, key);
+				else
+					json_object_set_new(cur, key, any_value());
+				return;
+			}
+			cur = child;
+		} else {
+			json_t *child = json_array_get(cur, k);
+
+			if (random() % 3 == 0 || !(json_is_object(child) || json_is_array(child))) {
+				json_array_set_new(cur, k, any_value());
+				return;
+			}
+			cur = child;
+		}
+	}
+}
+
+static int cmd_fuzz(int argc, char **argv)
+{
+	static const char specials[] = "{}[]\",:\\/~01 \t\n-.aA";
+	unsigned seed = (unsigned)strtoul(argv[2], NULL, 10), rs = seed;
+	long n = atol(argv[3]), answered = 0, refused = 0, patched_n = 0;
+	int nfiles = argc - 4;
+	char *files[64];
+	size_t lens[64];
+
+	if (nfiles < 1 || nfiles > 64)
+		return 2;
+	srandom(seed);
+	for (int i = 0; i < nfiles; i++) {
+		FILE *f = fopen(argv[4 + i], "r");
+
+		files[i] = calloc(1, 1 << 20);
+		if (!f || !files[i])
+			return 1;
+		lens[i] = fread(files[i], 1, (1 << 20) - 1, f);
+		fclose(f);
+	}
+	for (long it = 0; it < n; it++) {
+		int f = (int)(random() % nfiles), muts = 1 + (int)(random() % 8);
+		size_t len = lens[f], cap = len + 4096;
+		char *b = malloc(cap), *out = NULL, line[512];
+		struct webhook_review_ctx c = {"cluster.local", fuzz_space_of, &rs};
+		struct azds_err e = {{0}};
+		bool patched;
+		int err;
+
+		if (!b)
+			return 1;
+		memcpy(b, files[f], len);
+		if (random() % 2) { /* half the time a well-formed document with wrong types */
+			json_t *doc = json_loadb(b, len, 0, NULL);
+			char *t;
+
+			/* mostly inside the pod, where the type checks are (looked up each time: a mutation may replace
+			 * it) */
+			for (int m = 0; doc && m < muts; m++) {
+				json_t *pod = json_object_get(json_object_get(doc, "request"), "object");
+
+				json_mutate(pod && random() % 4 ? pod : doc);
+			}
+			t = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+			json_decref(doc);
+			if (t && strlen(t) < cap) {
+				len = strlen(t);
+				memcpy(b, t, len);
+			}
+			free(t);
+			muts = random() % 4 ? 0 : 1;
+		}
+		for (int m = 0; m < muts && len; m++) {
+			size_t at = (size_t)random() % len;
+
+			switch (random() % 5) {
+			case 0: /* flip */
+				b[at] ^= (char)(1 << (random() % 8));
+				break;
+			case 1: /* a structure character */
+				b[at] = specials[random() % (sizeof(specials) - 1)];
+				break;
+			case 2: /* cut */
+				len = at;
+				break;
+			case 3: { /* a run inserted */
+				size_t run = 1 + (size_t)random() % 512;
+
+				if (len + run > cap)
+					break;
+				memmove(b + at + run, b + at, len - at);
+				memset(b + at, specials[random() % (sizeof(specials) - 1)], run);
+				len += run;
+				break;
+			}
+			default: /* a byte removed */
+				memmove(b + at, b + at + 1, len - at - 1);
+				len--;
+			}
+		}
+		err = webhook_review(&c, b, len, &out, &patched, line, sizeof(line), &e);
+		if (err == -EINVAL && !out && e.msg[0])
+			refused++;
+		else if (!err && out && out[0] == '{')
+			answered++;
+		else
+			return fprintf(stderr, "iteration %ld: err %d out %p msg %s\n", it, err, (void *)out, e.msg), 1;
+		patched_n += patched;
+		free(out);
+		free(b);
+	}
+	for (int i = 0; i < nfiles; i++)
+		free(files[i]);
+	printf("%ld reviews: %ld answered (%ld patched), %ld refused\n", n, answered, patched_n, refused);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc >= 5 && !strcmp(argv[1], "fuzz"))
+		return cmd_fuzz(argc, argv);
 	if (argc >= 2 && !strcmp(argv[1], "serve"))
 		return serve(argc, argv);
 	if (argc == 6 && !strcmp(argv[1], "register"))
