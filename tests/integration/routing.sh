@@ -32,6 +32,8 @@ r=$(probe client-x get web:80 /)
 expect_contains "caller in dev/alice/x reaches dev's web (two levels)" "$r" "pod=web space=dev"
 r=$(probe web get api:80 / -H 'azds-route-as: nobody')
 expect_contains "unknown route-as space: caller's chain" "$r" "pod=api-dev"
+r=$(probe web get api:80 / -H 'azds-route-as: x')
+expect_contains "route-as x, the leaf of one space only (dev/alice/x, no api): alice's api" "$r" "pod=api-alice"
 
 # --- deep chains: 8 levels by default, the 9th refused with a clear error -------
 $CTL space add dev/l1 && $CTL space add dev/l1/l2 && $CTL space add dev/l1/l2/l3 &&
@@ -42,6 +44,10 @@ r=$($CTL space add dev/l1/l2/l3/l4/l5/l6/l7/l8 2>&1)
 expect_contains "9th level refused naming the limit" "$r" "the limit is 8"
 r=$(probe web get web:80 / -H 'azds-route-as: dev/l1/l2/l3/l4/l5/l6/l7')
 expect_contains "8-level chain falls back 7 levels to dev" "$r" "pod=web space=dev"
+$CTL space add dev/l1/x || bad "creating dev/l1/x"
+r=$(probe web get api:80 / -H 'azds-route-as: x')
+expect_contains "route-as x with two spaces named x (dev/alice/x, dev/l1/x): neither, the caller's chain" "$r" "pod=api-dev"
+$CTL space rm dev/l1/x || bad "removing dev/l1/x"
 r=$($CTL space add 'Dev/Bad Name' 2>&1)
 expect_contains "bad space name refused with the rule" "$r" "each level must be"
 r=$($CTL space add nope/child 2>&1)

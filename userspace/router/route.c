@@ -151,7 +151,27 @@ static __u32 resolve_uncached(const struct router_maps *rm, __u32 caller, const 
 		cur = sp.parent;
 	}
 	snprintf(path, sizeof(path), "%.*s", (int)len, val); /* the value as a full path */
-	return azds_space_lookup(&rm->m, path, &id, NULL) == 0 ? id : 0;
+	if (azds_space_lookup(&rm->m, path, &id, NULL) == 0)
+		return id;
+	/* a leaf name that exactly one space has, wherever it is: a
+	 * grandchild's "x" from a pod of dev (dev/alice/x). In the Kubernetes
+	 * mode leaf names are namespace names, unique in the cluster; where
+	 * two spaces share one (dev/alice, qa/alice) it names neither. One walk
+	 * of the spaces per (caller, value), cached until the generation moves */
+	if (memchr(val, '/', len))
+		return 0;
+	id = 0;
+	for (__u32 k = azds_space_next(&rm->m, 0, &sp); k; k = azds_space_next(&rm->m, k, &sp)) {
+		const char *leaf = strrchr(sp.path, '/');
+
+		leaf = leaf ? leaf + 1 : sp.path;
+		if (strlen(leaf) == len && memcmp(leaf, val, len) == 0) {
+			if (id)
+				return 0; /* two of them */
+			id = k;
+		}
+	}
+	return id;
 }
 
 static __u32 hash_bytes(const char *p, size_t len)
