@@ -36,7 +36,14 @@ ok() { pass=$((pass + 1)); echo "ok $*"; }
 notok() { fail=$((fail + 1)); echo "not ok $*"; }
 same() { if [ "$2" = "$3" ]; then ok "$1"; else notok "$1: wanted [$2] got [$3]"; fi; }
 
-TMP=$(mktemp -d /tmp/azds-webhook-cluster.XXXXXX)
+# An earlier run killed before its trap left its dir (named by its pid): gone now
+# (its cluster, webhook process and registration go with "up" below).
+for d in /tmp/azds-webhook-cluster.*.*; do
+	[ -d "$d" ] || continue
+	p=${d#/tmp/azds-webhook-cluster.}
+	kill -0 "${p%%.*}" 2>/dev/null || rm -rf "$d"
+done
+TMP=$(mktemp -d /tmp/azds-webhook-cluster.$$.XXXXXX)
 stop_webhook() {
 	local i
 	[ -n "$WPID" ] || return 0

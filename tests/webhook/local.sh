@@ -17,7 +17,13 @@ BIN=${1:-$HERE/../../build/bin}
 IT=${WEBHOOK_IT:-$BIN/webhook-it}
 [ -x "$IT" ] || { echo "no $IT: build the webhook-it target" >&2; exit 2; }
 command -v jq >/dev/null || { echo "needs jq" >&2; exit 2; }
-TMP=$(mktemp -d /tmp/azds-webhook-local.XXXXXX)
+# An earlier run killed before its trap left its dir (named by its pid): gone now.
+for d in /tmp/azds-webhook-local.*.*; do
+	[ -d "$d" ] || continue
+	p=${d#/tmp/azds-webhook-local.}
+	kill -0 "${p%%.*}" 2>/dev/null || rm -rf "$d"
+done
+TMP=$(mktemp -d /tmp/azds-webhook-local.$$.XXXXXX)
 pass=0
 fail=0
 PIDS=()

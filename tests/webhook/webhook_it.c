@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/prctl.h>
 #include <jansson.h>
 #include "k8s.h"
 #include "webhook.h"
@@ -136,6 +137,8 @@ static int serve(int argc, char **argv)
 	char buf[32];
 
 	pthread_mutex_init(&s.mu, NULL);
+	/* a test script killed outright takes its servers with it */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	for (int i = 2; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 
