@@ -32,6 +32,7 @@ struct tlsca {
 	struct tlsca_pair ca, prev, srv;
 	char *bundle;
 	int bundle_n;
+	unsigned pending; /* TLSCA_* changes not yet reported (a later step failed) */
 };
 
 static void warnf(struct tlsca *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -588,15 +589,17 @@ static int rotate_cert(struct tlsca *t, time_t now, unsigned *changed, struct az
 
 int tlsca_maintain(struct tlsca *t, time_t now, unsigned *changed, struct azds_err *e)
 {
-	unsigned c = 0;
-	int err = rotate_ca(t, now, &c, e);
+	/* changes made before a failure are kept and reported by the next call that succeeds */
+	int err = rotate_ca(t, now, &t->pending, e);
 
 	if (!err)
-		err = rotate_cert(t, now, &c, e);
-	if (!err && ((c & TLSCA_CA_CHANGED) || !t->bundle))
+		err = rotate_cert(t, now, &t->pending, e);
+	if (!err && ((t->pending & TLSCA_CA_CHANGED) || !t->bundle))
 		err = bundle_build(t, e);
 	if (changed)
-		*changed = c;
+		*changed = err ? 0 : t->pending;
+	if (!err)
+		t->pending = 0;
 	return err;
 }
 

@@ -54,7 +54,11 @@ struct tlsca;
 
 /* Load what DIR holds, then tlsca_maintain (so it is ready to serve). */
 int tlsca_open(struct tlsca **out, const struct tlsca_opts *o, struct azds_err *e);
-/* Rotate what is due at NOW; *CHANGED gets TLSCA_* bits. */
+/*
+ * Rotate what is due at NOW; *CHANGED gets TLSCA_* bits. On an error,
+ * *CHANGED is 0 and what did change is reported by the next call that
+ * succeeds (so a bundle or SSL_CTX is never left behind the files).
+ */
 int tlsca_maintain(struct tlsca *t, time_t now, unsigned *changed, struct azds_err *e);
 /* A new server context with the current serving certificate (TLS 1.2+). */
 int tlsca_ssl_ctx(struct tlsca *t, SSL_CTX **out, struct azds_err *e);
