@@ -12,6 +12,7 @@
 #include <string.h>
 #include "client.h"
 #include "k8s_cli.h"
+#include "k8s_deploy.h"
 
 static const struct verb v_install = {
     .group = "controller",
@@ -38,26 +39,23 @@ static const struct verb v_uninstall = {
 };
 
 /*
- * Hook for the manifests of deploy/kubernetes/ (ServiceAccount, RBAC, the
- * node DaemonSet, the webhook Service: issue 11 part 7, not written yet).
- * TODO(issue 11 part 7): apply them here into K8S_SYSTEM_NS with
- * azds_k8s_create / patch (created, or replaced when they differ), and
- * delete them in remove_manifests; until then install sets up the
- * namespaces only, and says so.
+ * The manifests of deploy/kubernetes/ (the azds Namespace, the node
+ * agent's ServiceAccount and RBAC, its DaemonSet, the webhook's Service:
+ * issue 11 part 7), embedded into this azds and applied by server-side
+ * apply with the image of this build (cli/k8s_deploy.c); uninstall deletes
+ * them, the cluster-scoped RBAC included, before the namespace goes.
  */
 static int apply_manifests(struct k8s_cluster *c, const struct verb *v, bool *applied)
 {
-	(void)c;
-	(void)v;
-	*applied = false;
-	return 0;
+	int err = k8s_deploy_apply(c, v, AZDS_IMAGE_REF);
+
+	*applied = !err;
+	return err;
 }
 
 static int remove_manifests(struct k8s_cluster *c, const struct verb *v)
 {
-	(void)c;
-	(void)v;
-	return 0;
+	return k8s_deploy_remove(c, v);
 }
 
 /* ours and of this version: an install's namespace that can be kept */

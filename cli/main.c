@@ -13,6 +13,8 @@
 
 #define NO_LIMIT (-1)
 
+VERB(cmd_image_build); /* image.c */
+
 static const struct verb verbs[] = {
 	{ "controller", "start", cmd_controller_start,
 	  "[--max-depth N] [--max-spaces N] [--max-services N] [--max-pods N] [--group G] [--ingress-port P] [--router-arg ARG]...",
@@ -32,6 +34,8 @@ static const struct verb verbs[] = {
 	  "on a cluster: label the first space (default) and make the azds namespace", NULL, 0, 0 },
 	{ "controller", "uninstall", cmd_k8s_controller_uninstall, "[-y]",
 	  "on a cluster: remove what azds put there, leaving the namespaces as they were", NULL, 0, 0 },
+	{ "image", "build", cmd_image_build, "-o FILE [-t REF] [--bin-dir DIR]",
+	  "the node agent's image as an OCI archive, for ctr images import (no registry)", NULL, 0, 0 },
 	{ "space", "list", cmd_space_list, "[-o json|wide]", "the spaces; * marks your selected space", NULL, 0, 0 },
 	{ "space", "select", cmd_space_select, "-n SPACE [-y]",
 	  "make SPACE your selected space, creating it when missing",
