@@ -55,6 +55,11 @@ pod_cidr() { echo "10.202.$1.0/24"; }
 pod_gw() { echo "10.202.$1.1"; }
 node_name() { echo "node-$1"; }
 HOST_DIRS="/run/containerd /var/lib/cni /var/log/containers"
+# A node's own CNI bin and conf dirs are bound at the standard paths in its
+# mount namespace, so that one DaemonSet's hostPaths (deploy/kubernetes/)
+# name the right node's dirs on both nodes.
+CNI_BIN=/opt/cni/bin
+CNI_CONF=/etc/cni/net.d
 HOSTREC=/run/azds-k8s.host-dirs
 IMG_PAUSE=localhost/azds-k8s/pause:1
 IMG_BUSYBOX=localhost/azds-k8s/busybox:1
@@ -407,6 +412,20 @@ EOF
 	start coredns cp "$(bindir coredns)/coredns" -conf "$S/Corefile"
 }
 
+# A directory missing on the host is made as a mount point for the nodes,
+# each component that was missing recorded (removed, deepest first, with
+# the last cluster).
+host_dir() {
+	local p=$1 missing=()
+	while [ ! -d "$p" ]; do
+		missing+=("$p")
+		p=$(dirname "$p")
+	done
+	[ ${#missing[@]} -gt 0 ] || return 0
+	mkdir -p "$1"
+	printf '%s\n' "${missing[@]}" >>"$HOSTREC"
+}
+
 setup_node() { # setup_node N: dirs, configs, cgroups, mount ns
 	local n=$1 d=$S/n$1 m
 	mkdir -p "$d/containerd/root" "$d/containerd/state" "$d/cni/net.d" "$d/cni/ipam" "$d/cni/bin" \
@@ -417,7 +436,8 @@ setup_node() { # setup_node N: dirs, configs, cgroups, mount ns
 	# each node's own CNI bin dir (a copy of the cached plugins): a node
 	# agent installs its plugin there as into /opt/cni/bin of a real node
 	for p in "$(bindir cni-plugins)"/*; do cp "$p" "$d/cni/bin/"; done
-	cni=$d/cni/bin
+	# containerd names the standard paths, bound to the node's own dirs
+	cni=$CNI_BIN
 	cat >"$d/cni/net.d/10-azds-k8s.conflist" <<EOF
 {
   "cniVersion": "1.0.0",
@@ -473,7 +493,7 @@ disabled_plugins = ["io.containerd.nri.v1.nri", "io.containerd.internal.v1.opt",
 
 [plugins.'io.containerd.cri.v1.runtime'.cni]
   bin_dirs = ["$cni"]
-  conf_dir = "$d/cni/net.d"
+  conf_dir = "$CNI_CONF"
   max_conf_num = 1
 
 [plugins.'io.containerd.cri.v1.runtime'.containerd]
@@ -545,11 +565,7 @@ EOF
 	# node's mount namespace: the host's stay untouched. A path missing
 	# on the host is made for the mount point, and removed when the last
 	# cluster goes.
-	for m in $HOST_DIRS; do
-		[ -d "$m" ] && continue
-		mkdir -p "$m"
-		echo "$m" >>"$HOSTREC"
-	done
+	for m in $HOST_DIRS $CNI_BIN $CNI_CONF; do host_dir "$m"; done
 	touch "$d/mnt.ns"
 	# shellcheck disable=SC2016
 	unshare --mount="$d/mnt.ns" --propagation private -- /bin/sh -ec '
@@ -562,9 +578,11 @@ EOF
 			kernel/keys/root_maxkeys kernel/keys/root_maxbytes; do
 			mount --bind "$d/sysctl/$(echo $kv | tr / _)" "/proc/sys/$kv"
 		done
-		shift
+		mount --bind "$d/cni/bin" "$2"
+		mount --bind "$d/cni/net.d" "$3"
+		shift 3
 		for m in "$@"; do mount -t tmpfs -o mode=0755,size=256m azds-k8s "$m"; done
-		' sh "$d" $HOST_DIRS # (words: one path each)
+		' sh "$d" "$CNI_BIN" "$CNI_CONF" $HOST_DIRS # (words: one path each)
 }
 
 start_node() {
