@@ -56,6 +56,7 @@
 #include "kpod.h"
 #include "routerd.h"
 #include "supervise.h"
+#include "webhook.h"
 
 #define KAG_ROUTE_PROTO "211"	  /* our local routes: `ip route ... proto 211` */
 #define KAG_RESYNC_MS 30000	  /* a full sync even without a change (maps edited by hand) */
@@ -64,6 +65,11 @@
 #define KAG_STALE_RECORD_S 120	  /* a CNI record alone keeps a pod's entry this long */
 #define KAG_NAMES_MAX 65534	  /* service-name ids */
 #define KAG_DEBOUNCE_MS 2	  /* events that come together, one sync */
+#define KAG_LEASE_NS "azds"	  /* azds's own namespace (azds controller install makes it) */
+#define KAG_LEASE_NAME "azds-leader"
+#define KAG_LEASE_S 15		  /* leaseDurationSeconds */
+#define KAG_LEASE_TICK_MS 2000	  /* renew or try every so often */
+#define KAG_WEBHOOK_NAME "azds-webhook"
 
 enum { K_NS, K_SVC, K_EPS, K_POD, K_N };
 static const char *const kind_name[K_N] = { "namespaces", "services", "endpointslices", "pods" };
@@ -76,8 +82,9 @@ struct kind_ctx {
 
 struct kag_opts {
 	const char *kubeconfig, *context, *node, *pod_cgroup, *cni_bin_dir, *cni_conf_dir;
+	const char *webhook_addr, *cluster_domain;
 	bool no_cni_install, no_router, verbose;
-	unsigned workers, max_depth;
+	unsigned workers, max_depth, webhook_port;
 };
 
 struct kag {
@@ -110,6 +117,18 @@ struct kag {
 	struct sup *sup;
 	struct routerd rd;
 	bool rd_started;
+	/* leader election (main thread) */
+	struct azds_k8s *lk;   /* the main thread's client */
+	bool leader;
+	char lease_rv[AZDS_K8S_RV_MAX];
+	char lease_seen[128];  /* holder and renewTime last seen */
+	int64_t lease_seen_at; /* when they last changed */
+	int64_t lease_next;
+	char lease_why[256];
+	struct webhook *wh;
+	char wh_url[300];
+	char node_ip[64];
+	json_t *problems; /* the last sync's namespaces that are no space, and why */
 };
 
 static volatile sig_atomic_t g_stop;
@@ -956,21 +975,26 @@ static void publish_spaces(struct kag *a, json_t *spaces)
 	closedir(d);
 }
 
-static void write_status(struct kag *a, json_t *problems)
+static void write_status(struct kag *a)
 {
+	json_t *problems = a->problems ? a->problems : json_object();
+
 	char path[PATH_MAX], *text;
 	json_t *st, *retry = json_object();
 
 	for (int i = 0; i < K_N; i++)
 		if (a->last_retry[i][0])
 			json_object_set_new(retry, kind_name[i], json_string(a->last_retry[i]));
-	st = json_pack("{s:s, s:s, s:b, s:I, s:I, s:f, s:s, s:O, s:o, s:{s:I, s:I, s:I, s:I}}", "node", a->o.node,
+	st = json_pack("{s:s, s:s, s:s, s:b, s:s, s:b, s:I, s:I, s:f, s:s, s:O, s:o, s:{s:I, s:I, s:I, s:I}}", "node",
+		       a->o.node, "leader_why", a->lease_why, "webhook", a->wh ? a->wh_url : "", "leader", a->leader,
 		       "instance", a->in.name, "synced", a->synced[0] && a->synced[1] && a->synced[2] && a->synced[3],
 		       "syncs", (json_int_t)a->syncs, "errors", (json_int_t)a->errors, "last_sync_ms", a->last_sync_ms,
 		       "last_error", a->last_error, "problems", problems, "watch_retries", retry, "objects", "namespaces",
 		       (json_int_t)json_object_size(a->tab[K_NS]), "services", (json_int_t)json_object_size(a->tab[K_SVC]),
 		       "endpointslices", (json_int_t)json_object_size(a->tab[K_EPS]), "pods",
 		       (json_int_t)json_object_size(a->tab[K_POD]));
+	if (!a->problems)
+		json_decref(problems);
 	text = st ? json_dumps(st, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	if (text) {
 		snprintf(path, sizeof(path), "%.128s/k8s/status.json", a->in.run_dir);
@@ -1011,7 +1035,9 @@ static void sync_all(struct kag *a)
 	a->last_sync_ms = (double)(ts1.tv_sec - ts0.tv_sec) * 1e3 + (double)(ts1.tv_nsec - ts0.tv_nsec) / 1e6;
 	a->last_sync_at = t0;
 	pthread_mutex_lock(&a->mu);
-	write_status(a, problems);
+	json_decref(a->problems);
+	a->problems = json_incref(problems);
+	write_status(a);
 	pthread_mutex_unlock(&a->mu);
 	json_decref(w.spaces);
 	json_decref(w.svc_keys);
@@ -1021,25 +1047,314 @@ static void sync_all(struct kag *a)
 	json_decref(problems);
 }
 
+/* ------------------------------------------------------------ leader election */
+
+/*
+ * One agent leads: it serves the admission webhook and registers it. The
+ * Lease azds/azds-leader says who (coordination.k8s.io/v1, as client-go's
+ * leader election does): its holder renews it every tick; another agent
+ * takes it once its holder and renewTime have not changed for the lease's
+ * duration by this agent's own clock (no comparison of clocks across
+ * nodes). Every write carries the resourceVersion read, so two agents
+ * taking over at once cannot both win: the second gets 409.
+ */
+static void status_now(struct kag *a)
+{
+	pthread_mutex_lock(&a->mu);
+	write_status(a);
+	pthread_mutex_unlock(&a->mu);
+}
+
+static void micro_now(char *buf, size_t len)
+{
+	struct timespec ts;
+	struct tm tm;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+		 tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000);
+}
+
+static int space_of_cb(void *arg, const char *ns, char *path, size_t len)
+{
+	struct kag *a = arg;
+	int err;
+
+	pthread_mutex_lock(&a->mu);
+	err = ns_path(a, ns, path, len, 0);
+	pthread_mutex_unlock(&a->mu);
+	return err ? -ENOENT : 0;
+}
+
+static void wh_log(void *arg, const char *line)
+{
+	struct kag *a = arg;
+
+	if (a->o.verbose)
+		fprintf(stderr, "azds-controller: webhook: %s\n", line);
+}
+
+static void wh_ca_changed(void *arg, const char *bundle)
+{
+	struct kag *a = arg;
+	struct azds_err e;
+
+	/* the server thread: this client is the main thread's, but a
+	 * struct azds_k8s serializes its requests itself */
+	if (webhook_register(a->lk, KAG_WEBHOOK_NAME, a->wh_url, NULL, NULL, 0, bundle, &e))
+		fprintf(stderr, "azds-controller: webhook: register after the CA rotated: %s\n", e.msg);
+}
+
+/* this node's InternalIP, for the webhook's URL and certificate */
+static int node_ip(struct kag *a)
+{
+	struct azds_k8s_err ke = {};
+	json_t *node = NULL, *ad;
+	size_t i;
+	int err;
+
+	if (a->o.webhook_addr) {
+		snprintf(a->node_ip, sizeof(a->node_ip), "%s", a->o.webhook_addr);
+		return 0;
+	}
+	{
+		char path[600];
+
+		snprintf(path, sizeof(path), "/api/v1/nodes/%s", a->o.node);
+		err = azds_k8s_request(a->lk, "GET", path, NULL, NULL, &node, &ke);
+	}
+	if (err) {
+		snprintf(a->lease_why, sizeof(a->lease_why), "node %s: %.200s", a->o.node, ke.msg);
+		return err;
+	}
+	json_array_foreach(jget(node, "status", "addresses"), i, ad) {
+		const char *t = jstr(ad, "type"), *v = jstr(ad, "address");
+
+		if (t && v && !strcmp(t, "InternalIP") && strchr(v, '.')) {
+			snprintf(a->node_ip, sizeof(a->node_ip), "%s", v);
+			break;
+		}
+	}
+	json_decref(node);
+	if (!a->node_ip[0]) {
+		snprintf(a->lease_why, sizeof(a->lease_why), "node %s has no IPv4 InternalIP (give --webhook-addr)",
+			 a->o.node);
+		return -ENOENT;
+	}
+	return 0;
+}
+
+static void lead(struct kag *a)
+{
+	struct webhook_opts wo = {};
+	struct azds_err e;
+	char state[PATH_MAX], *bundle;
+	const char *ips[2] = { NULL, NULL };
+	const char *dns[] = { "azds-webhook.azds.svc", NULL };
+
+	a->leader = true;
+	status_now(a);
+	fprintf(stderr, "azds-controller: k8s: node %s leads (Lease %s/%s)\n", a->o.node, KAG_LEASE_NS, KAG_LEASE_NAME);
+	if (!a->o.webhook_port)
+		return;
+	if (!a->node_ip[0] && node_ip(a)) {
+		fprintf(stderr, "azds-controller: webhook: not served: %s\n", a->lease_why);
+		return;
+	}
+	snprintf(state, sizeof(state), "/var/lib/azds/%.32s/webhook", a->in.name);
+	azds_mkdir_p(state, 0700);
+	ips[0] = a->node_ip;
+	wo.port = (int)a->o.webhook_port;
+	wo.state_dir = state;
+	wo.dns = dns;
+	wo.ips = ips;
+	wo.cluster_domain = a->o.cluster_domain;
+	wo.space_of = space_of_cb;
+	wo.space_arg = a;
+	wo.ca_changed = wh_ca_changed;
+	wo.ca_arg = a;
+	wo.log = wh_log;
+	wo.log_arg = a;
+	if (webhook_start(&a->wh, &wo, &e)) {
+		fprintf(stderr, "azds-controller: webhook: %s\n", e.msg);
+		a->wh = NULL;
+		return;
+	}
+	snprintf(a->wh_url, sizeof(a->wh_url), "https://%s:%d%s", a->node_ip, webhook_port(a->wh), WEBHOOK_PATH);
+	bundle = webhook_ca_bundle(a->wh);
+	if (!bundle || webhook_register(a->lk, KAG_WEBHOOK_NAME, a->wh_url, NULL, NULL, 0, bundle, &e))
+		fprintf(stderr, "azds-controller: webhook: register %s: %s\n", a->wh_url, bundle ? e.msg : "no CA");
+	else
+		fprintf(stderr, "azds-controller: webhook: serving %s\n", a->wh_url);
+	free(bundle);
+	status_now(a);
+}
+
+static void follow(struct kag *a)
+{
+	if (!a->leader)
+		return;
+	a->leader = false;
+	fprintf(stderr, "azds-controller: k8s: node %s no longer leads\n", a->o.node);
+	if (a->wh) {
+		webhook_stop(a->wh);
+		a->wh = NULL;
+	}
+	status_now(a);
+}
+
+/* write the lease with us as holder; 0, or -EAGAIN when someone else won */
+static int lease_write(struct kag *a, json_t *old, bool take)
+{
+	struct azds_k8s_err ke = {};
+	char now[96], path[300];
+	json_t *body, *out = NULL, *spec;
+	json_int_t transitions = json_integer_value(jget(old, "spec", "leaseTransitions"));
+	int err;
+
+	micro_now(now, sizeof(now));
+	if (old) {
+		body = json_deep_copy(old);
+		spec = json_object_get(body, "spec");
+		if (!spec) {
+			spec = json_object();
+			json_object_set_new(body, "spec", spec);
+		}
+	} else {
+		body = json_pack("{s:s, s:s, s:{s:s, s:s}, s:{}}", "apiVersion", "coordination.k8s.io/v1", "kind", "Lease",
+				 "metadata", "name", KAG_LEASE_NAME, "namespace", KAG_LEASE_NS, "spec");
+		spec = json_object_get(body, "spec");
+	}
+	json_object_set_new(spec, "holderIdentity", json_string(a->o.node));
+	json_object_set_new(spec, "leaseDurationSeconds", json_integer(KAG_LEASE_S));
+	json_object_set_new(spec, "renewTime", json_string(now));
+	if (take || !old) {
+		json_object_set_new(spec, "acquireTime", json_string(now));
+		json_object_set_new(spec, "leaseTransitions", json_integer(old ? transitions + 1 : 0));
+	}
+	if (old) {
+		err = azds_k8s_path(path, sizeof(path), &azds_k8s_leases, KAG_LEASE_NS, KAG_LEASE_NAME, NULL);
+		if (!err)
+			err = azds_k8s_request(a->lk, "PUT", path, NULL, body, &out, &ke);
+	} else {
+		err = azds_k8s_create(a->lk, &azds_k8s_leases, KAG_LEASE_NS, body, &out, &ke);
+	}
+	json_decref(body);
+	json_decref(out);
+	if (err == -EAGAIN || err == -EEXIST)
+		return -EAGAIN;
+	if (err)
+		snprintf(a->lease_why, sizeof(a->lease_why), "Lease %s/%s: %.200s", KAG_LEASE_NS, KAG_LEASE_NAME, ke.msg);
+	return err;
+}
+
+static void lease_tick(struct kag *a)
+{
+	struct azds_k8s_err ke = {};
+	json_t *l = NULL;
+	const char *holder, *renew;
+	char seen[128];
+	int64_t now = now_ms();
+	int err;
+
+	if (now < a->lease_next)
+		return;
+	a->lease_next = now + KAG_LEASE_TICK_MS;
+	err = azds_k8s_get(a->lk, &azds_k8s_leases, KAG_LEASE_NS, KAG_LEASE_NAME, &l, &ke);
+	if (err == -ENOENT) {
+		err = lease_write(a, NULL, true);
+		if (!err) {
+			a->lease_why[0] = 0;
+			lead(a);
+		} else if (err == -ENOENT) {
+			/* creating it names what is missing: the namespace */
+			snprintf(a->lease_why, sizeof(a->lease_why), "no namespace %s (azds controller install makes it)",
+				 KAG_LEASE_NS);
+			follow(a);
+		}
+		return;
+	}
+	if (err) {
+		/* the API server is away: a leader keeps leading until its lease
+		 * would have run out for the others */
+		snprintf(a->lease_why, sizeof(a->lease_why), "Lease: %.200s", ke.msg);
+		if (a->leader && now - a->lease_seen_at > (KAG_LEASE_S - 3) * 1000)
+			follow(a);
+		return;
+	}
+	holder = jstr(json_object_get(l, "spec"), "holderIdentity") ?: "";
+	renew = jstr(json_object_get(l, "spec"), "renewTime") ?: "";
+	snprintf(seen, sizeof(seen), "%.60s %.60s", holder, renew);
+	if (strcmp(seen, a->lease_seen)) {
+		snprintf(a->lease_seen, sizeof(a->lease_seen), "%s", seen);
+		a->lease_seen_at = now;
+	}
+	if (!strcmp(holder, a->o.node)) {
+		if (lease_write(a, l, false) == 0) {
+			a->lease_seen_at = now;
+			if (!a->leader)
+				lead(a);
+		} else {
+			follow(a);
+		}
+	} else if (!*holder || now - a->lease_seen_at >= KAG_LEASE_S * 1000) {
+		if (lease_write(a, l, true) == 0) {
+			a->lease_seen_at = now;
+			lead(a);
+		}
+	} else {
+		follow(a);
+	}
+	json_decref(l);
+}
+
+/* on SIGTERM: hand the lease over at once (an empty holder) */
+static void lease_release(struct kag *a)
+{
+	struct azds_k8s_err ke = {};
+	json_t *l = NULL, *spec;
+	char path[300];
+
+	if (!a->leader)
+		return;
+	follow(a);
+	if (azds_k8s_get(a->lk, &azds_k8s_leases, KAG_LEASE_NS, KAG_LEASE_NAME, &l, &ke))
+		return;
+	spec = json_object_get(l, "spec");
+	if (spec && !strcmp(jstr(spec, "holderIdentity") ?: "", a->o.node)) {
+		json_object_set_new(spec, "holderIdentity", json_string(""));
+		if (!azds_k8s_path(path, sizeof(path), &azds_k8s_leases, KAG_LEASE_NS, KAG_LEASE_NAME, NULL))
+			azds_k8s_request(a->lk, "PUT", path, NULL, l, NULL, &ke);
+	}
+	json_decref(l);
+}
+
 /* ------------------------------------------------------------ the daemon */
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: azds-controller [-i INSTANCE] run --kubeconfig FILE --node NAME [options]\n\n"
+		"INSTANCE defaults to the node name's letters and digits (the first 12, lower case).\n"
 		"The Kubernetes mode's node agent (docs/kubernetes.md): one per node, in the node's own\n"
 		"network namespace. Spaces are namespaces labelled azds.io/space=true (parent:\n"
 		"azds.io/parent-space); the agent keeps this node's data plane exactly as the API server says.\n"
 		"  --kubeconfig FILE   the cluster (default: $KUBECONFIG, else in-cluster, else ~/.kube/config)\n"
 		"  --context NAME      kubeconfig context (default: its current-context)\n"
 		"  --node NAME         this node's name (default: $NODE_NAME)\n"
-		"  --pod-cgroup DIR    the cgroup v2 directory holding every pod of the node\n"
-		"                      (default: <cgroup2>/kubepods)\n"
+		"  --pod-cgroup DIR    the cgroup v2 directory holding every pod of the node (default:\n"
+		"                      in a pod, the kubepods ancestor of its own; else <cgroup2>/kubepods)\n"
 		"  --cni-bin-dir DIR   where azds-cni is installed (default /opt/cni/bin)\n"
 		"  --cni-conf-dir DIR  whose first conflist gets azds-cni (default /etc/cni/net.d)\n"
 		"  --no-cni-install    leave the CNI configuration alone\n"
 		"  --workers N         router event loops (default: one per CPU)\n"
 		"  --max-depth N       levels of a space path (default %u)\n"
+		"  --webhook-port N    the admission webhook's port, served by the leader (default 9443,\n"
+		"                      0: none); registered as https://<node InternalIP>:N/mutate\n"
+		"  --webhook-addr IP   the address to register instead of the node's InternalIP\n"
+		"  --cluster-domain D  the cluster's DNS domain, for the webhook's search list\n"
+		"                      (default cluster.local)\n"
 		"  --no-router         no HTTP router (kernel balancing only; for tests)\n"
 		"  -v, --verbose\n"
 		"SIGTERM stops the agent; the data plane, router and attached pods keep serving.\n"
@@ -1061,6 +1376,7 @@ static int parse(struct kag_opts *o, int argc, char **argv)
 	o->cni_bin_dir = "/opt/cni/bin";
 	o->cni_conf_dir = "/etc/cni/net.d";
 	o->node = getenv("NODE_NAME");
+	o->webhook_port = 9443;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		bool takes = true;
@@ -1089,6 +1405,25 @@ static int parse(struct kag_opts *o, int argc, char **argv)
 			o->cni_bin_dir = v;
 		} else if (!strcmp(a, "--cni-conf-dir")) {
 			o->cni_conf_dir = v;
+		} else if (!strcmp(a, "--webhook-addr")) {
+			struct in_addr ia;
+
+			if (inet_pton(AF_INET, v, &ia) != 1) {
+				fprintf(stderr, "azds-controller: run: --webhook-addr \"%s\": an IPv4 address\n", v);
+				return 2;
+			}
+			o->webhook_addr = v;
+		} else if (!strcmp(a, "--cluster-domain")) {
+			o->cluster_domain = v;
+		} else if (!strcmp(a, "--webhook-port")) {
+			char *end;
+			unsigned long n = strtoul(v, &end, 10);
+
+			if (*end || !*v || n > 65535) {
+				fprintf(stderr, "azds-controller: run: --webhook-port \"%s\": 0-65535\n", v);
+				return 2;
+			}
+			o->webhook_port = (unsigned)n;
 		} else if (!strcmp(a, "--workers") || !strcmp(a, "--max-depth")) {
 			char *end;
 			unsigned long n = strtoul(v, &end, 10);
@@ -1191,10 +1526,28 @@ static int node_up(struct kag *a)
 		azds_config_set(&a->m, &cfg);
 	}
 	if (!a->o.pod_cgroup) {
-		static char def[300];
+		static char def[600];
+		char self[512] = "", *kp;
+		FILE *f = fopen("/proc/self/cgroup", "re");
 
+		/* in a pod (the DaemonSet): the kubepods ancestor of our own
+		 * cgroup v2 path ("0::/<root>/kubepods/burstable/pod<uid>/<ctr>") */
+		if (f) {
+			char line[600];
+
+			while (fgets(line, sizeof(line), f))
+				if (!strncmp(line, "0::", 3)) {
+					line[strcspn(line, "\n")] = 0;
+					snprintf(self, sizeof(self), "%.500s", line + 3);
+				}
+			fclose(f);
+		}
+		kp = strstr(self, "/kubepods");
 		if (azds_cgroup2_root(cg, sizeof(cg)) == 0) {
-			snprintf(def, sizeof(def), "%s/kubepods", cg);
+			if (kp && (kp[9] == '/' || !kp[9]))
+				snprintf(def, sizeof(def), "%s%.*s", cg, (int)(kp + 9 - self), self);
+			else
+				snprintf(def, sizeof(def), "%s/kubepods", cg);
 			a->o.pod_cgroup = def;
 		}
 	}
@@ -1230,9 +1583,26 @@ int k8s_agent_main(int argc, char **argv, const char *self_exe, const char *bin_
 	}
 	snprintf(a->self_exe, sizeof(a->self_exe), "%s", self_exe);
 	snprintf(a->bin_dir, sizeof(a->bin_dir), "%s", bin_dir);
-	if (azds_inst_init(&a->in, getenv("AZDS_INSTANCE"), &e)) {
-		fprintf(stderr, "azds-controller: %s\n", e.msg);
-		return 2;
+	{
+		/* one instance per node: named after it unless -i says otherwise
+		 * (nodes that share a host, as the test harness's do, share its
+		 * bpffs and /run/azds) */
+		const char *inst = getenv("AZDS_INSTANCE");
+		char derived[16];
+		size_t n = 0;
+
+		for (const char *c = a->o.node; *c && n < 12; c++)
+			if ((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9'))
+				derived[n++] = *c;
+			else if (*c >= 'A' && *c <= 'Z')
+				derived[n++] = (char)(*c - 'A' + 'a');
+		derived[n] = 0;
+		if (!inst || !*inst)
+			inst = n ? derived : NULL;
+		if (azds_inst_init(&a->in, inst, &e)) {
+			fprintf(stderr, "azds-controller: %s\n", e.msg);
+			return 2;
+		}
 	}
 	a->in.node_ns[0] = 0; /* the node is the namespace we run in */
 	if (azds_k8s_config_auto(&a->cfg, a->o.kubeconfig, a->o.context, &ke)) {
@@ -1313,6 +1683,15 @@ int k8s_agent_main(int argc, char **argv, const char *self_exe, const char *bin_
 	}
 	if (start_informers(a))
 		return 1;
+	{
+		struct azds_k8s_err le = {};
+
+		if (azds_k8s_new(&a->lk, &a->cfg, &le)) {
+			fprintf(stderr, "azds-controller: k8s: %s\n", le.msg);
+			return 1;
+		}
+		azds_k8s_set_timeouts(a->lk, 2000, 5000);
+	}
 	fprintf(stderr, "azds-controller: instance %s: Kubernetes node agent for node %s of %s\n", a->in.name, a->o.node,
 		a->cfg.server);
 
@@ -1320,7 +1699,7 @@ int k8s_agent_main(int argc, char **argv, const char *self_exe, const char *bin_
 		struct epoll_event evs[16];
 		bool all_synced, dirty;
 		int64_t since = now_ms() - a->last_sync_at;
-		int timeout = a->pending ? KAG_RETRY_MS : KAG_RESYNC_MS;
+		int timeout = a->pending ? KAG_RETRY_MS : KAG_LEASE_TICK_MS;
 		int n = epoll_wait(epfd, evs, 16, timeout);
 
 		for (int i = 0; i < n; i++) {
@@ -1344,6 +1723,7 @@ int k8s_agent_main(int argc, char **argv, const char *self_exe, const char *bin_
 		}
 		if (g_stop)
 			break;
+		lease_tick(a);
 		pthread_mutex_lock(&a->mu);
 		all_synced = a->synced[0] && a->synced[1] && a->synced[2] && a->synced[3];
 		dirty = a->dirty;
@@ -1359,6 +1739,7 @@ int k8s_agent_main(int argc, char **argv, const char *self_exe, const char *bin_
 			sync_all(a);
 		}
 	}
+	lease_release(a);
 	for (int i = 0; i < K_N; i++)
 		if (a->inf[i])
 			azds_k8s_informer_stop(a->inf[i]);

@@ -18,7 +18,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 BIN=$(cd "${1:-$ROOT/build/bin}" && pwd)
-CL=$ROOT/tests/k8s/cluster.sh
+CL=${AZDS_K8S_CLUSTER:-$ROOT/tests/k8s/cluster.sh}
 export AZDS_K8S_NAME=${AZDS_K8S_NAME:-kagent}
 P=${AZDS_TEST_PREFIX:-ka}
 INST1=${P}kag1
@@ -162,6 +162,7 @@ cip() { kc get svc -n "$1" "$2" -o jsonpath='{.spec.clusterIP}'; }
 running() { [ "$(kc get pod -n "$1" "$2" -o jsonpath='{.status.phase}')" = Running ]; }
 
 echo "# pods that run before the agents start (found on start, not by CNI)"
+kc create namespace azds >/dev/null # what azds controller install makes: the Lease lives there
 ns dev
 ns alice dev
 ns ax alice
@@ -189,6 +190,15 @@ grep -q "azds-cni" "$S/n1/cni/net.d/"*.conflist && ok "the agent chained azds-cn
 [ -x "$S/n1/cni/bin/azds-cni" ] && ok "azds-cni installed into node 1's CNI bin dir" || notok "no azds-cni binary"
 [ "$(cat "/run/azds/$INST1/k8s/spaces/alice" 2>/dev/null)" = dev/alice ] && ok "spaces published for the CNI plugin" ||
 	notok "no /run/azds/$INST1/k8s/spaces/alice"
+
+echo "# leader election and the webhook"
+leader_of() { grep -l '"leader":true' /run/azds/"$INST1"/k8s/status.json /run/azds/"$INST2"/k8s/status.json 2>/dev/null | wc -l; }
+one_leader() { [ "$(leader_of)" = 1 ]; }
+wait_for "one leader" one_leader && ok "exactly one agent leads"
+webhook_url() { kc get mutatingwebhookconfiguration azds-webhook -o jsonpath='{.webhooks[0].clientConfig.url}' 2>/dev/null || true; }
+has_webhook() { [ -n "$(webhook_url)" ]; }
+wait_for "webhook registered" has_webhook && ok "the leader registered its webhook: $(webhook_url)"
+LEADER_URL=$(webhook_url)
 
 echo "# services and pods after the agents (CNI ADD attaches them)"
 server alice api-alice api 1 "api@alice"
@@ -225,6 +235,14 @@ expect "alice's ClusterIP names api too" "^vip $API_ALICE:80 api http$" "$(dump 
 expect "a tcp-named port is plain TCP" "^vip $(cip dev echo):7000 echo tcp$" "$(dump "$INST1")"
 expect_not "an unlabelled namespace's Service is not in the maps" "$API_PLAIN" "$(dump "$INST1")"
 expect "node 2's agent sees the same services" "^service dev/alice api http $API_ALICE:80" "$(dump "$INST2")"
+
+echo "# the webhook's patch, nothing injected"
+CAJ=$(kc get pod -n alice ca -o json)
+expect "a pod of alice is labelled with its space" '"azds.io/space": "dev.alice"' "$CAJ"
+expect "its search list walks to dev" '"dev.svc.cluster.local"' "$CAJ"
+[ "$(jq '.spec.containers | length' <<<"$CAJ")" = 1 ] && ok "no container added" || notok "containers: $(jq -c '.spec.containers' <<<"$CAJ")"
+expect_not "a pod of an unlabelled namespace is not patched" 'azds.io/space' "$(kc get pod -n plain cp1 -o json)"
+expect "a name only dev has resolves from alice (search list)" "^web@dev$" "$(get alice ca http://web/)"
 
 echo "# routing by name and ClusterIP, header and baggage, both nodes"
 U=http://api.dev.svc.cluster.local/
@@ -276,6 +294,50 @@ if diff <(grep -v " web " <<<"$before1") <(echo "$after1") >/dev/null; then
 else
 	notok "maps differ: $(diff <(grep -v " web " <<<"$before1") <(echo "$after1") || true)"
 fi
+
+echo "# the leader dies: the other agent takes the lease and the webhook"
+if grep -q '"leader":true' "/run/azds/$INST1/k8s/status.json"; then LN=1 LI=$INST1 FI=$INST2; else LN=2 LI=$INST2 FI=$INST1; fi
+kill -9 "$(agent_pid "$LI")"
+new_leader() { grep -q '"leader":true' "/run/azds/$FI/k8s/status.json" && [ "$(webhook_url)" != "$LEADER_URL" ] && has_webhook; }
+wait_for "the other agent leads" new_leader && ok "after the leader's kill -9 the other leads and serves the webhook: $(webhook_url)"
+start_agent "$LN"
+wait_for "agent $LN back" synced "$LI"
+client alice ca2 1
+wait_for "ca2 running" running alice ca2
+expect "the new leader's webhook patches pods" '"azds.io/space": "dev.alice"' "$(kc get pod -n alice ca2 -o json)"
+
+echo "# the API server restarts while the agents watch, and etcd compacts past them"
+cat >"$TMP/restart.sh" <<EOS
+#!/bin/bash
+set -e
+pid=\$(cat "$S/pids/apiserver.pid")
+mapfile -d '' args </proc/\$pid/cmdline
+kill -9 "\$pid"
+for i in \$(seq 100); do kill -0 "\$pid" 2>/dev/null || break; sleep 0.1; done
+for i in 1 2 3; do curl -sf -X POST http://127.0.0.1:2379/v3/kv/put -d '{"key":"YXpkcy10ZXN0","value":"eA=="}' >/dev/null; done
+rev=\$(curl -sf -X POST http://127.0.0.1:2379/v3/kv/range -d '{"key":"AA=="}' | sed -n 's/.*"revision":"\([0-9]*\)".*/\1/p')
+curl -sf -X POST http://127.0.0.1:2379/v3/kv/compaction -d "{\"revision\":\"\$rev\",\"physical\":true}" >/dev/null
+setsid nsenter --net="$S/netns/cp" -- "\${args[@]}" </dev/null >>"$S/logs/apiserver.log" 2>&1 &
+echo \$! >"$S/pids/apiserver.pid"
+EOS
+chmod +x "$TMP/restart.sh"
+"$CL" exec cp "$TMP/restart.sh"
+expect "while the API server is down, routing goes on" "^api@alice2$" "$(get dev c1 $U 'azds-route-as: alice')"
+api_up() { kc get --raw /readyz >/dev/null; }
+wait_for "the API server back" api_up
+service alice web web http 80
+server alice web-alice web 2 "web@alice"
+kc delete svc -n dev echo >/dev/null
+wait_for "alice's new web in the maps" dump_has "$INST1" "^service dev/alice web http $(cip alice web):80 ->8080 [0-9.]+$" &&
+	ok "after the restart (and a compaction) the watch goes on: a new service reaches the maps"
+wait_for "dev's echo gone" dump_lacks "$INST1" "^service dev echo " && ok "and a deleted one leaves them"
+expect "the new copy routes" "^web@alice$" "$(get dev c1 http://web.alice.svc.cluster.local/ 'azds-route-as: alice')"
+watched=$(dump "$INST1")
+kill -9 "$(agent_pid "$INST1")"
+start_agent 1
+wait_for "agent 1 relisted" synced "$INST1"
+sleep_until_sync() { [ "$(dump "$INST1")" = "$watched" ]; }
+wait_for "a fresh list gives the same maps" sleep_until_sync && ok "the maps kept by watching equal a fresh list's"
 
 echo "# unlabelling a namespace removes its space, and labelling brings it back"
 kc label ns ax azds.io/space- >/dev/null
