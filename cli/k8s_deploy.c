@@ -245,6 +245,9 @@ int k8s_deploy_apply(struct k8s_cluster *c, const struct verb *v, const char *im
 		printf("Applied %s %s%s%s.\n", k->kind, meta_ns(o) ? meta_ns(o) : "", meta_ns(o) ? "/" : "",
 		       meta_name(o));
 	}
+	if (!err)
+		printf("Applied the %zu objects of deploy/kubernetes/ (image %s).\n", json_array_size(docs),
+		       image ? image : "as written");
 	json_decref(docs);
 	return err;
 }
