@@ -806,32 +806,52 @@ static void sync_pods(struct kag *a, struct sync_want *w, bool *pending)
 		if (cg[0] && !cgid)
 			*pending = true; /* kubelet makes it: try again */
 		att = json_object_get(a->attached, ip);
+		if (att && strcmp(jstr(att, "uid") ?: "", jstr(pod, "uid") ?: "")) {
+			/* the address is another pod's now: its veth is another too */
+			json_object_del(a->attached, ip);
+			att = NULL;
+		}
 		if (att && !strcmp(jstr(att, "path") ?: "", paths) &&
 		    (__u64)json_integer_value(json_object_get(att, "cg")) == cgid &&
 		    bpf_map_lookup_elem(a->m.pods, &addr.s_addr, &have) == 0 && have.space == sid &&
 		    have.cgroup_id == cgid)
 			continue; /* as it should be */
-		if (att && jstr(att, "if"))
-			snprintf(ifname, sizeof(ifname), "%s", jstr(att, "if"));
-		if (!ifname[0]) {
-			if (!records)
-				records = cni_records(a);
-			rec = json_object_get(records, ip);
-			if (jstr(rec, "hostIf"))
-				snprintf(ifname, sizeof(ifname), "%s", jstr(rec, "hostIf"));
+		/* the interface: the one we used, else the CNI plugin's record,
+		 * else a walk of the node's namespaces; a name that no longer
+		 * works (a stale record) falls through to the next */
+		{
+			int err = -ENOENT;
+
+			for (int way = 0; way < 3 && err; way++) {
+				ifname[0] = 0;
+				if (way == 0 && att && jstr(att, "if"))
+					snprintf(ifname, sizeof(ifname), "%s", jstr(att, "if"));
+				if (way == 1) {
+					if (!records)
+						records = cni_records(a);
+					rec = json_object_get(records, ip);
+					if (jstr(rec, "hostIf"))
+						snprintf(ifname, sizeof(ifname), "%s", jstr(rec, "hostIf"));
+				}
+				if (way == 2 && azds_kpod_find_if(addr.s_addr, ifname, &e)) {
+					note_error(a, "pod %s (%s): no interface on this node yet: %s", key, ip, e.msg);
+					break;
+				}
+				if (!ifname[0])
+					continue;
+				err = azds_kpod_attach(&a->in, &a->m, ifname, addr.s_addr, paths, jstr(pod, "name"), cgid,
+						       &e);
+				if (err && way == 2)
+					note_error(a, "pod %s (%s): %s", key, ip, e.msg);
+			}
+			if (err) {
+				*pending = true;
+				json_object_del(a->attached, ip);
+				continue;
+			}
 		}
-		if (!ifname[0] && azds_kpod_find_if(addr.s_addr, ifname, &e)) {
-			*pending = true;
-			note_error(a, "pod %s (%s): no interface on this node yet: %s", key, ip, e.msg);
-			continue;
-		}
-		if (azds_kpod_attach(&a->in, &a->m, ifname, addr.s_addr, paths, jstr(pod, "name"), cgid, &e)) {
-			*pending = true;
-			note_error(a, "pod %s (%s): %s", key, ip, e.msg);
-			continue;
-		}
-		json_object_set_new(a->attached, ip, json_pack("{s:s, s:s, s:I}", "if", ifname, "path", paths, "cg",
-								(json_int_t)cgid));
+		json_object_set_new(a->attached, ip, json_pack("{s:s, s:s, s:I, s:s}", "if", ifname, "path", paths, "cg",
+								(json_int_t)cgid, "uid", jstr(pod, "uid") ?: ""));
 	}
 	/* pods map entries of no pod we want; one the CNI plugin attached
 	 * moments ago (its pod not yet in our list) stays for a while */
