@@ -12,7 +12,7 @@ fi
 PKGS="build-essential cmake pkg-config clang llvm lld bpftool libbpf-dev libelf-dev
 zlib1g-dev libjansson-dev libyaml-dev libssl-dev libcurl4-openssl-dev
 libclang-rt-14-dev iproute2 dnsmasq-base curl procps kmod
-haproxy nginx-light wrk iperf3 gnuplot-nox iptables jq
+haproxy nginx-light wrk iperf3 gnuplot-nox iptables nftables jq
 qemu-system-x86 busybox-static cpio xz-utils zstd dash python3 bsdextrautils
 libsqlite3-dev sqlite3 libseccomp-dev bubblewrap passwd acl python3-yaml python3-pip
 etcd-server openssl util-linux"

@@ -59,7 +59,7 @@ need_debs() {
 
 component_version() {
 	case $1 in
-	kube-apiserver | kube-controller-manager | kube-scheduler | kubelet | kubectl) echo "$K8S_VERSION" ;;
+	kube-apiserver | kube-controller-manager | kube-scheduler | kubelet | kubectl | kube-proxy) echo "$K8S_VERSION" ;;
 	containerd) echo "$CONTAINERD_VERSION" ;;
 	runc) echo "$RUNC_VERSION" ;;
 	cni-plugins) echo "$CNI_PLUGINS_VERSION" ;;
@@ -277,7 +277,7 @@ build_one() {
 	log "$c $(component_version "$c"): built in $((t1 - t0)) s"
 }
 
-ALL=(kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl containerd runc cni-plugins coredns)
+ALL=(kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl kube-proxy containerd runc cni-plugins coredns)
 
 main() {
 	if [ "${1:-}" = --print-dir ]; then
