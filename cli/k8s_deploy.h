@@ -35,7 +35,8 @@ int k8s_deploy_apply(struct k8s_cluster *c, const struct verb *v, const char *im
 
 /*
  * Deletes the DaemonSet and waits for its pods to go (no agent left to
- * register the webhook again), the webhook's registration again, then the
+ * register the webhook again; after K8S_DEPLOY_WAIT_MS it goes on, saying
+ * so: a pod of a node that is down never goes), the webhook's registration again, then the
  * other objects, cluster-scoped RBAC included, and any ClusterRole or
  * ClusterRoleBinding labelled app.kubernetes.io/managed-by=azds. The
  * Namespace itself is the caller's. Absent objects are fine.

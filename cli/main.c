@@ -136,6 +136,7 @@ static const struct {
 	{ "controller", "install", cmd_k8s_controller_install },
 	{ "controller", "uninstall", cmd_k8s_controller_uninstall },
 	{ "list-uris", NULL, cmd_k8s_list_uris },
+	{ "image", "build", cmd_image_build }, /* no cluster needed: the same either way */
 };
 
 static int (*k8s_handler(const struct verb *v))(const struct verb *, int, char **)
