@@ -1513,12 +1513,39 @@ static void on_unit(void *ctx, const char *name, const struct sup_status *st)
 	(void)st;
 }
 
+/* in a pod (the DaemonSet): the kubepods ancestor of our own cgroup v2
+ * path ("0::/<root>/kubepods/burstable/pod<uid>/<ctr>"); else <cgroup2>/kubepods */
+static const char *default_pod_cgroup(void)
+{
+	static char def[600];
+	char self[512] = "", cg[256], *kp;
+	FILE *f = fopen("/proc/self/cgroup", "re");
+
+	if (f) {
+		char line[600];
+
+		while (fgets(line, sizeof(line), f))
+			if (!strncmp(line, "0::", 3)) {
+				line[strcspn(line, "\n")] = 0;
+				snprintf(self, sizeof(self), "%.500s", line + 3);
+			}
+		fclose(f);
+	}
+	if (azds_cgroup2_root(cg, sizeof(cg)))
+		return NULL;
+	kp = strstr(self, "/kubepods");
+	if (kp && (kp[9] == '/' || !kp[9]))
+		snprintf(def, sizeof(def), "%s%.*s", cg, (int)(kp + 9 - self), self);
+	else
+		snprintf(def, sizeof(def), "%s/kubepods", cg);
+	return def;
+}
+
 static int node_up(struct kag *a)
 {
 	struct azds_dp_opts o;
 	struct azds_config cfg;
 	struct azds_err e;
-	char cg[256];
 	int err;
 
 	err = azds_ensure_bpffs();
@@ -1545,32 +1572,8 @@ static int node_up(struct kag *a)
 		cfg.max_depth = a->o.max_depth;
 		azds_config_set(&a->m, &cfg);
 	}
-	if (!a->o.pod_cgroup) {
-		static char def[600];
-		char self[512] = "", *kp;
-		FILE *f = fopen("/proc/self/cgroup", "re");
-
-		/* in a pod (the DaemonSet): the kubepods ancestor of our own
-		 * cgroup v2 path ("0::/<root>/kubepods/burstable/pod<uid>/<ctr>") */
-		if (f) {
-			char line[600];
-
-			while (fgets(line, sizeof(line), f))
-				if (!strncmp(line, "0::", 3)) {
-					line[strcspn(line, "\n")] = 0;
-					snprintf(self, sizeof(self), "%.500s", line + 3);
-				}
-			fclose(f);
-		}
-		kp = strstr(self, "/kubepods");
-		if (azds_cgroup2_root(cg, sizeof(cg)) == 0) {
-			if (kp && (kp[9] == '/' || !kp[9]))
-				snprintf(def, sizeof(def), "%s%.*s", cg, (int)(kp + 9 - self), self);
-			else
-				snprintf(def, sizeof(def), "%s/kubepods", cg);
-			a->o.pod_cgroup = def;
-		}
-	}
+	if (!a->o.pod_cgroup)
+		a->o.pod_cgroup = default_pod_cgroup();
 	if (!a->o.pod_cgroup || access(a->o.pod_cgroup, F_OK)) {
 		fprintf(stderr, "azds-controller: the pods' cgroup %s does not exist (--pod-cgroup)\n",
 			a->o.pod_cgroup ? a->o.pod_cgroup : "(no cgroup v2 hierarchy)");
@@ -1581,6 +1584,28 @@ static int node_up(struct kag *a)
 		fprintf(stderr, "azds-controller: %s\n", e.msg);
 		return err;
 	}
+	return 0;
+}
+
+/* one instance per node: named after it unless -i says otherwise (nodes
+ * that share a host, as the test harness's do, share its bpffs and /run/azds) */
+static int node_instance(struct azds_inst *in, const char *node, struct azds_err *e)
+{
+	const char *inst = getenv("AZDS_INSTANCE");
+	char derived[16];
+	size_t n = 0;
+
+	for (const char *c = node; c && *c && n < 12; c++)
+		if ((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9'))
+			derived[n++] = *c;
+		else if (*c >= 'A' && *c <= 'Z')
+			derived[n++] = (char)(*c - 'A' + 'a');
+	derived[n] = 0;
+	if (!inst || !*inst)
+		inst = n ? derived : NULL;
+	if (azds_inst_init(in, inst, e))
+		return -EINVAL;
+	in->node_ns[0] = 0;
 	return 0;
 }
 
@@ -1603,26 +1628,9 @@ int k8s_agent_main(int argc, char **argv, const char *self_exe, const char *bin_
 	}
 	snprintf(a->self_exe, sizeof(a->self_exe), "%s", self_exe);
 	snprintf(a->bin_dir, sizeof(a->bin_dir), "%s", bin_dir);
-	{
-		/* one instance per node: named after it unless -i says otherwise
-		 * (nodes that share a host, as the test harness's do, share its
-		 * bpffs and /run/azds) */
-		const char *inst = getenv("AZDS_INSTANCE");
-		char derived[16];
-		size_t n = 0;
-
-		for (const char *c = a->o.node; *c && n < 12; c++)
-			if ((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9'))
-				derived[n++] = *c;
-			else if (*c >= 'A' && *c <= 'Z')
-				derived[n++] = (char)(*c - 'A' + 'a');
-		derived[n] = 0;
-		if (!inst || !*inst)
-			inst = n ? derived : NULL;
-		if (azds_inst_init(&a->in, inst, &e)) {
-			fprintf(stderr, "azds-controller: %s\n", e.msg);
-			return 2;
-		}
+	if (node_instance(&a->in, a->o.node, &e)) {
+		fprintf(stderr, "azds-controller: %s\n", e.msg);
+		return 2;
 	}
 	a->in.node_ns[0] = 0; /* the node is the namespace we run in */
 	if (azds_k8s_config_auto(&a->cfg, a->o.kubeconfig, a->o.context, &ke)) {
@@ -1870,4 +1878,92 @@ int k8s_agent_dump(int argc, char **argv)
 	}
 	azds_maps_close(&m);
 	return 0;
+}
+
+/* ------------------------------------------------------------ teardown */
+
+int k8s_agent_teardown(int argc, char **argv, const char *self_exe)
+{
+	const char *node = getenv("NODE_NAME"), *pod_cgroup = NULL, *bin_dir = "/opt/cni/bin",
+		   *conf_dir = "/etc/cni/net.d";
+	struct azds_inst in;
+	struct azds_err e;
+	int bad = 0;
+
+	for (int i = 1; i < argc; i++) {
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			printf("usage: azds-controller [-i INSTANCE] k8s-teardown [--node NAME] [--pod-cgroup DIR]\n"
+			       "                              [--cni-bin-dir DIR] [--cni-conf-dir DIR]\n\n"
+			       "Removes the Kubernetes mode's node agent from this node, in the node's network\n"
+			       "namespace: azds-cni and its conflist entry, the cgroup programs on the pods' cgroup,\n"
+			       "azds_steer from every interface, the ClusterIPs' local routes, then the instance\n"
+			       "whole (purge: the agent, the router, the maps). The node's pods keep running, no\n"
+			       "longer steered. INSTANCE defaults as for run (from --node or $NODE_NAME).\n");
+			return 0;
+		}
+		if (!v) {
+			fprintf(stderr, "azds-controller: k8s-teardown: %s needs a value (see --help)\n", argv[i]);
+			return 2;
+		}
+		if (!strcmp(argv[i], "--node"))
+			node = v;
+		else if (!strcmp(argv[i], "--pod-cgroup"))
+			pod_cgroup = v;
+		else if (!strcmp(argv[i], "--cni-bin-dir"))
+			bin_dir = v;
+		else if (!strcmp(argv[i], "--cni-conf-dir"))
+			conf_dir = v;
+		else {
+			fprintf(stderr, "azds-controller: k8s-teardown: unknown argument \"%s\" (see --help)\n", argv[i]);
+			return 2;
+		}
+		i++;
+	}
+	if (geteuid() != 0) {
+		fprintf(stderr, "azds-controller: must run as root\n");
+		return 1;
+	}
+	if (node_instance(&in, node, &e)) {
+		fprintf(stderr, "azds-controller: %s\n", e.msg);
+		return 2;
+	}
+	if (!pod_cgroup)
+		pod_cgroup = default_pod_cgroup();
+	/* the agent first, so that nothing attaches again behind us */
+	{
+		pid_t pid = azds_daemon_pid(&in);
+
+		if (pid > 0) {
+			kill(pid, SIGTERM);
+			for (int i = 0; i < 500 && kill(pid, 0) == 0; i++)
+				usleep(10000);
+			if (kill(pid, 0) == 0)
+				kill(pid, SIGKILL);
+		}
+	}
+	if (azds_cni_uninstall(bin_dir, conf_dir, &e)) {
+		fprintf(stderr, "azds-controller: k8s-teardown: CNI: %s\n", e.msg);
+		bad = 1;
+	}
+	if (pod_cgroup && azds_knode_down(&in, pod_cgroup, &e)) {
+		fprintf(stderr, "azds-controller: k8s-teardown: %s\n", e.msg);
+		bad = 1;
+	}
+	if (run_ip_batch("route flush table local proto " KAG_ROUTE_PROTO "\n")) {
+		fprintf(stderr, "azds-controller: k8s-teardown: the local routes (proto %s) stay\n", KAG_ROUTE_PROTO);
+		bad = 1;
+	}
+	{
+		char *purge[] = { (char *)self_exe, "-i", in.name, "purge", NULL };
+
+		if (azds_run(purge, false)) {
+			fprintf(stderr, "azds-controller: k8s-teardown: purge of instance %s failed\n", in.name);
+			bad = 1;
+		}
+	}
+	if (!bad)
+		printf("node %s: azds removed (instance %s)\n", node ? node : "?", in.name);
+	return bad;
 }

@@ -16,5 +16,7 @@ bool k8s_agent_wanted(int argc, char **argv);
 int k8s_agent_main(int argc, char **argv, const char *self_exe, const char *bin_dir);
 /* `azds-controller -i INST k8s-dump`: the instance's maps as sorted text */
 int k8s_agent_dump(int argc, char **argv);
+/* `azds-controller -i INST k8s-teardown`: the node agent's traces off the node */
+int k8s_agent_teardown(int argc, char **argv, const char *self_exe);
 
 #endif

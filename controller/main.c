@@ -192,6 +192,8 @@ int main(int argc, char **argv)
 		return k8s_agent_main(argc - i, argv + i, self_exe, bin_dir);
 	if (i < argc && !strcmp(argv[i], "k8s-dump"))
 		return k8s_agent_dump(argc - i, argv + i);
+	if (i < argc && !strcmp(argv[i], "k8s-teardown"))
+		return k8s_agent_teardown(argc - i, argv + i, self_exe);
 	if (i < argc && !strcmp(argv[i], "run"))
 		return ctl_run(argc - i, argv + i, self_exe, bin_dir);
 	if (i < argc && !strcmp(argv[i], "shim"))

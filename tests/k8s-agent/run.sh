@@ -275,6 +275,8 @@ echo "# endpoints change"
 kc delete pod -n alice api-alice --wait=true >/dev/null
 wait_for "alice's api without backends" dump_has "$INST1" "^service dev/alice api http $API_ALICE:80 ->8080$" &&
 	ok "a deleted pod leaves its service's backends"
+wait_for "api-alice out of the pods map" dump_lacks "$INST1" "^pod [0-9.]+ dev/alice api-alice " &&
+	ok "a deleted pod leaves node 1's pods map"
 server alice api-alice2 api 2 "api@alice2"
 wait_for "api-alice2 running" running alice api-alice2
 wait_for "new backend" dump_has "$INST1" "^service dev/alice api http $API_ALICE:80 ->8080 [0-9.]+$"
@@ -351,7 +353,21 @@ expect "dev still routes" "^api@dev$" "$(get dev c1 $U 'azds-route-as: alice')"
 kc label ns alice azds.io/space=true >/dev/null
 wait_for "alice back" dump_has "$INST1" "^pod $CA dev/alice ca cgroup=yes$" && ok "relabelled: pods come back"
 
-echo "# stop"
+echo "# stop, and k8s-teardown takes azds off node 1"
 kill "$(agent_pid "$INST1")" "$(agent_pid "$INST2")" 2>/dev/null || true
+PODCG1=/sys/fs/cgroup/unified/azds-k8s-$AZDS_K8S_NAME-n1/kubepods
+out=$("$CL" exec 1 "$BIN/azds-controller" -i "$INST1" k8s-teardown --node node-1 --pod-cgroup "$PODCG1" \
+	--cni-bin-dir "$S/n1/cni/bin" --cni-conf-dir "$S/n1/cni/net.d" 2>&1) && ok "k8s-teardown: $out" ||
+	notok "k8s-teardown failed: $out"
+expect_not "no azds-cni in node 1's conflist" "azds-cni" "$(cat "$S/n1/cni/net.d/"*.conflist)"
+[ ! -e "$S/n1/cni/bin/azds-cni" ] && ok "no azds-cni binary" || notok "azds-cni binary left"
+expect_not "no azds_steer on node 1's interfaces" "azds_steer" \
+	"$("$CL" exec 1 sh -c 'for d in $(ls /sys/class/net 2>/dev/null; ip -o link | cut -d: -f2 | cut -d@ -f1); do tc filter show dev $d ingress 2>/dev/null; done')"
+expect_not "no local routes of ClusterIPs" "proto 211" "$("$CL" exec 1 ip route show table local)"
+expect_not "no azds program on the pods' cgroup" "azds" "$(bpftool cgroup tree "$PODCG1" 2>&1)"
+[ ! -e "/sys/fs/bpf/azds/$INST1" ] && [ ! -e "/run/azds/$INST1" ] && ok "the instance's pins and run dir are gone" ||
+	notok "instance left: $(ls -d /sys/fs/bpf/azds/$INST1 /run/azds/$INST1 2>&1)"
+running dev c1 && ok "node 1's pods keep running" || notok "c1 not running after teardown"
+expect "and reach a pod IP directly, unsteered" "^api@dev$" "$(get dev c1 "http://$(kc get pod -n dev api-dev -o jsonpath='{.status.podIP}'):8080/")"
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
