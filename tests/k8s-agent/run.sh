@@ -286,15 +286,23 @@ echo "# kill -9 and restart: the same maps"
 before1=$(dump "$INST1")
 kill -9 "$(agent_pid "$INST1")"
 expect "routing goes on while the agent is down" "^api@alice2$" "$(get dev c1 $U 'azds-route-as: alice')"
+# while it is down: a Service goes, a namespace becomes a space, a pod starts in it
 kc delete svc -n dev web >/dev/null
+ns bob dev
+client bob cb 1
+wait_for "cb running" running bob cb
+CB=$(kc get pod -n bob cb -o jsonpath='{.status.podIP}')
 start_agent 1
 wait_for "agent 1 back" synced "$INST1"
-wait_for "web gone after restart" dump_lacks "$INST1" "^service dev web "
+wait_for "web gone after restart" dump_lacks "$INST1" "^service dev web " && ok "a Service deleted meanwhile is gone"
+wait_for "bob's pod attached" dump_has "$INST1" "^pod $CB dev/bob cb cgroup=yes$" &&
+	ok "a namespace labelled and a pod started meanwhile: the pod is attached after the restart"
+expect "and routed" "^api@alice2$" "$(get bob cb $U 'azds-route-as: alice')"
 after1=$(dump "$INST1")
-if diff <(grep -v " web " <<<"$before1") <(echo "$after1") >/dev/null; then
+if diff <(grep -v " web " <<<"$before1") <(grep -v "dev/bob" <<<"$after1") >/dev/null; then
 	ok "after kill -9 and restart the maps are the same, less what changed meanwhile"
 else
-	notok "maps differ: $(diff <(grep -v " web " <<<"$before1") <(echo "$after1") || true)"
+	notok "maps differ: $(diff <(grep -v " web " <<<"$before1") <(grep -v "dev/bob" <<<"$after1") || true)"
 fi
 
 echo "# the leader dies: the other agent takes the lease and the webhook"
