@@ -64,12 +64,14 @@
 #define KAG_CNI_RECORDS_MAX 16384 /* CNI records read per sync */
 #define KAG_STALE_RECORD_S 120	  /* a CNI record alone keeps a pod's entry this long */
 #define KAG_NAMES_MAX 65534	  /* service-name ids */
+#define KAG_ENDPOINTS_MAX 8192	  /* endpoints of one service looked at (the map keeps 32) */
 #define KAG_DEBOUNCE_MS 2	  /* events that come together, one sync */
 #define KAG_LEASE_NS "azds"	  /* azds's own namespace (azds controller install makes it) */
 #define KAG_LEASE_NAME "azds-leader"
 #define KAG_LEASE_S 15		  /* leaseDurationSeconds */
 #define KAG_LEASE_TICK_MS 2000	  /* renew or try every so often */
 #define KAG_WEBHOOK_NAME "azds-webhook"
+#define KAG_WEBHOOK_TRIES 5	  /* ticks a leader may fail to serve it before it hands over */
 
 enum { K_NS, K_SVC, K_EPS, K_POD, K_N };
 static const char *const kind_name[K_N] = { "namespaces", "services", "endpointslices", "pods" };
@@ -102,6 +104,7 @@ struct kag {
 	int wake_fd;
 	/* under mu: the summaries, key "ns/name" (namespaces: the name) */
 	json_t *tab[K_N], *seen[K_N];
+	json_t *snap[K_N]; /* a sync's own shallow copies of tab (summaries are replaced, never changed) */
 	bool synced[K_N];
 	bool dirty;
 	char last_retry[K_N][512];
@@ -110,6 +113,7 @@ struct kag {
 	json_t *attached; /* "a.b.c.d" -> {"if", "path", "cg"} */
 	json_t *routes;	  /* "a.b.c.d" -> true: our local routes */
 	bool pending;	  /* something waits: sync again soon */
+	bool full;	  /* the periodic full sync: the routes are read back too */
 	unsigned long syncs, errors;
 	char last_error[512];
 	double last_sync_ms;
@@ -126,6 +130,10 @@ struct kag {
 	int64_t lease_next;
 	char lease_why[256];
 	struct webhook *wh;
+	bool wh_registered;
+	int wh_failures;
+	int64_t lease_cooldown; /* after handing over: no takeover before this */
+	int64_t lease_renewed;  /* our last successful write of the lease */
 	char wh_url[300];
 	char node_ip[64];
 	json_t *problems; /* the last sync's namespaces that are no space, and why */
@@ -255,9 +263,10 @@ static json_t *sum_pod(json_t *obj, char *key, size_t len)
 
 	if (!ns || !name || (size_t)snprintf(key, len, "%s/%s", ns, name) >= len)
 		return NULL;
-	return json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:b}", "ns", ns, "name", name, "uid", jstr(md, "uid"), "ip",
-			 jstr(st, "podIP"), "qos", jstr(st, "qosClass"), "phase", jstr(st, "phase"), "deleting",
-			 json_object_get(md, "deletionTimestamp") != NULL);
+	return json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:b, s:b, s:s?}", "ns", ns, "name", name, "uid",
+			 jstr(md, "uid"), "ip", jstr(st, "podIP"), "qos", jstr(st, "qosClass"), "phase", jstr(st, "phase"),
+			 "deleting", json_object_get(md, "deletionTimestamp") != NULL, "host",
+			 json_is_true(jget(obj, "spec", "hostNetwork")), "created", jstr(md, "creationTimestamp"));
 }
 
 static json_t *summarize(int kind, json_t *obj, char *key, size_t len)
@@ -371,9 +380,9 @@ static void *informer_thread(void *arg)
 /* ------------------------------------------------------------ the desired state */
 
 /* a space's path from its namespace's labels: parent's path + "/" + name */
-static int ns_path(struct kag *a, const char *ns, char *out, size_t len, unsigned depth)
+static int ns_path(struct kag *a, json_t *nstab, const char *ns, char *out, size_t len, unsigned depth)
 {
-	json_t *n = json_object_get(a->tab[K_NS], ns);
+	json_t *n = json_object_get(nstab, ns);
 	const char *parent;
 	char pp[AZDS_PATH_MAX];
 	int err;
@@ -388,7 +397,7 @@ static int ns_path(struct kag *a, const char *ns, char *out, size_t len, unsigne
 			return -ENAMETOOLONG;
 		return 0;
 	}
-	err = ns_path(a, parent, pp, sizeof(pp), depth + 1);
+	err = ns_path(a, nstab, parent, pp, sizeof(pp), depth + 1);
 	if (err)
 		return err == -ENOENT ? -ENXIO : err;
 	if ((size_t)snprintf(out, len, "%s/%s", pp, ns) >= len)
@@ -404,12 +413,12 @@ static json_t *want_spaces(struct kag *a, json_t *problems)
 	char path[AZDS_PATH_MAX];
 	struct azds_err e;
 
-	json_object_foreach(a->tab[K_NS], ns, v) {
+	json_object_foreach(a->snap[K_NS], ns, v) {
 		int err;
 
 		if (!json_is_true(json_object_get(v, "space")))
 			continue;
-		err = ns_path(a, ns, path, sizeof(path), 0);
+		err = ns_path(a, a->snap[K_NS], ns, path, sizeof(path), 0);
 		if (!err && azds_space_path_valid(path, &e))
 			err = -EINVAL;
 		if (!err) {
@@ -520,8 +529,11 @@ static void slices_of(struct kag *a, const char *ns, const char *name, const cha
 	size_t i;
 	__u16 target = 0;
 
+	static __be32 all[KAG_ENDPOINTS_MAX]; /* the main thread's alone */
+	size_t n = 0;
+
 	memset(be, 0, sizeof(*be));
-	json_object_foreach(a->tab[K_EPS], key, sl) {
+	json_object_foreach(a->snap[K_EPS], key, sl) {
 		const char *sns = jstr(sl, "ns"), *svc = jstr(sl, "svc");
 
 		if (!sns || !svc || strcmp(sns, ns) || strcmp(svc, name))
@@ -531,20 +543,20 @@ static void slices_of(struct kag *a, const char *ns, const char *name, const cha
 				target = (__u16)json_integer_value(json_object_get(p, "port"));
 		json_array_foreach(json_object_get(sl, "addrs"), i, ad) {
 			struct in_addr in;
-			bool dup = false;
 
-			if (inet_pton(AF_INET, json_string_value(ad), &in) != 1)
-				continue;
-			for (__u32 j = 0; j < be->count; j++)
-				dup |= be->addrs[j] == in.s_addr;
-			if (!dup && be->count < AZDS_MAX_BACKENDS)
-				be->addrs[be->count++] = in.s_addr;
+			if (inet_pton(AF_INET, json_string_value(ad), &in) == 1 && n < KAG_ENDPOINTS_MAX)
+				all[n++] = in.s_addr;
 		}
 	}
 	if (!target)
 		target = json_is_integer(tp) ? (__u16)json_integer_value(tp) : (__u16)port;
 	be->target_port = target;
-	qsort(be->addrs, be->count, sizeof(be->addrs[0]), addr_cmp);
+	/* sorted before the map's bound cuts: the same 32 whatever order
+	 * the slices came in (a watch and a fresh list agree) */
+	qsort(all, n, sizeof(all[0]), addr_cmp);
+	for (size_t j = 0; j < n && be->count < AZDS_MAX_BACKENDS; j++)
+		if (!be->count || be->addrs[be->count - 1] != all[j])
+			be->addrs[be->count++] = all[j];
 }
 
 /* ------------------------------------------------------------ applying */
@@ -634,8 +646,15 @@ static void sync_routes(struct kag *a, json_t *want)
 		if (!json_object_get(want, ip))
 			ADD_CMD("route del local %s/32 dev lo table local proto " KAG_ROUTE_PROTO "\n", ip);
 #undef ADD_CMD
-	if (len && run_ip_batch(cmds))
+	if (len && run_ip_batch(cmds)) {
+		/* what is there now, from the table: the next sync mends the rest */
 		note_error(a, "local routes of the services' ClusterIPs: ip -batch failed");
+		free(cmds);
+		json_object_clear(a->routes);
+		routes_from_table(a);
+		a->pending = true;
+		return;
+	}
 	free(cmds);
 	json_object_clear(a->routes);
 	json_object_update(a->routes, want);
@@ -675,19 +694,44 @@ static json_t *cni_records(struct kag *a)
 	return out;
 }
 
+/*
+ * A pod's cgroup under the node's pod cgroup, in kubelet's two layouts:
+ * cgroupfs  kubepods/[burstable/|besteffort/]pod<uid>
+ * systemd   kubepods.slice/[kubepods-burstable.slice/]kubepods[-burstable]-pod<uid with _>.slice
+ */
 static void pod_cgroup_of(struct kag *a, json_t *pod, char *buf, size_t len)
 {
-	const char *qos = jstr(pod, "qos"), *uid = jstr(pod, "uid");
-	const char *sub = !qos || !strcmp(qos, "BestEffort") ? "besteffort/" : !strcmp(qos, "Burstable") ? "burstable/" : "";
+	const char *qos = jstr(pod, "qos"), *uid = jstr(pod, "uid"), *root = a->o.pod_cgroup;
+	const char *q = !qos || !strcmp(qos, "BestEffort") ? "besteffort" : !strcmp(qos, "Burstable") ? "burstable" : NULL;
+	size_t rl;
 
 	buf[0] = 0;
-	if (a->o.pod_cgroup && uid)
-		snprintf(buf, len, "%s/%spod%s", a->o.pod_cgroup, sub, uid);
+	if (!root || !uid || strlen(uid) > 64)
+		return;
+	rl = strlen(root);
+	if (rl > 6 && !strcmp(root + rl - 6, ".slice")) {
+		char u[72];
+		size_t i;
+
+		for (i = 0; uid[i] && i < sizeof(u) - 1; i++)
+			u[i] = uid[i] == '-' ? '_' : uid[i];
+		u[i] = 0;
+		if (q)
+			snprintf(buf, len, "%s/kubepods-%s.slice/kubepods-%s-pod%s.slice", root, q, q, u);
+		else
+			snprintf(buf, len, "%s/kubepods-pod%s.slice", root, u);
+		return;
+	}
+	if (q)
+		snprintf(buf, len, "%s/%s/pod%s", root, q, uid);
+	else
+		snprintf(buf, len, "%s/pod%s", root, uid);
 }
 
 struct sync_want {
 	json_t *spaces;	  /* ns -> path */
 	json_t *svc_keys; /* "space:svc" -> true */
+	json_t *names;	  /* service names in use -> true */
 	json_t *vips;	  /* "ip:port" -> true */
 	json_t *routes;	  /* ip -> true */
 	json_t *pods;	  /* addr -> true */
@@ -714,7 +758,7 @@ static void sync_services(struct kag *a, struct sync_want *w)
 	json_t *svc;
 	struct azds_err e;
 
-	json_object_foreach(a->tab[K_SVC], key, svc) {
+	json_object_foreach(a->snap[K_SVC], key, svc) {
 		const char *ns = jstr(svc, "ns"), *name = jstr(svc, "name"), *ip = jstr(svc, "ip");
 		json_t *path = json_object_get(w->spaces, ns), *port = json_array_get(json_object_get(svc, "ports"), 0);
 		struct azds_svc_key sk = {};
@@ -769,6 +813,7 @@ static void sync_services(struct kag *a, struct sync_want *w)
 		}
 		snprintf(k2, sizeof(k2), "%u:%u", sk.space, sk.svc);
 		json_object_set_new(w->svc_keys, k2, json_true());
+		json_object_set_new(w->names, name, json_true());
 		snprintf(k2, sizeof(k2), "%s:%u", ip, s.port);
 		json_object_set_new(w->vips, k2, json_true());
 		if (kind == AZDS_KIND_HTTP)
@@ -778,12 +823,35 @@ static void sync_services(struct kag *a, struct sync_want *w)
 
 static void sync_pods(struct kag *a, struct sync_want *w, bool *pending)
 {
-	json_t *records = NULL, *pod;
+	json_t *records = NULL, *pod, *byip = json_object();
 	const char *key;
 	struct azds_err e;
 
-	json_object_foreach(a->tab[K_POD], key, pod) {
-		const char *ns = jstr(pod, "ns"), *ip = jstr(pod, "ip"), *phase = jstr(pod, "phase");
+	/* one pod per address: a pod on the host's network has the node's
+	 * (nothing to attach); of two with one address (a terminating pod
+	 * whose address was handed out again) the live one, then the newer */
+	json_object_foreach(a->snap[K_POD], key, pod) {
+		const char *ip = jstr(pod, "ip"), *phase = jstr(pod, "phase");
+		json_t *have;
+
+		if (!ip || json_is_true(json_object_get(pod, "host")))
+			continue;
+		if (phase && (!strcmp(phase, "Succeeded") || !strcmp(phase, "Failed")))
+			continue;
+		have = json_object_get(byip, ip);
+		if (have) {
+			bool hd = json_is_true(json_object_get(have, "deleting")),
+			     pd = json_is_true(json_object_get(pod, "deleting"));
+
+			if (pd && !hd)
+				continue;
+			if (pd == hd && strcmp(jstr(pod, "created") ?: "", jstr(have, "created") ?: "") <= 0)
+				continue;
+		}
+		json_object_set(byip, ip, pod);
+	}
+	json_object_foreach(byip, key, pod) {
+		const char *ns = jstr(pod, "ns"), *ip = jstr(pod, "ip");
 		json_t *path = json_object_get(w->spaces, ns), *att, *rec;
 		char cg[PATH_MAX], ifname[16] = "";
 		const char *paths;
@@ -793,8 +861,6 @@ static void sync_pods(struct kag *a, struct sync_want *w, bool *pending)
 		__u64 cgid = 0;
 
 		if (!path || !ip || inet_pton(AF_INET, ip, &addr) != 1)
-			continue;
-		if (phase && (!strcmp(phase, "Succeeded") || !strcmp(phase, "Failed")))
 			continue;
 		paths = json_string_value(path);
 		if (azds_space_lookup(&a->m, paths, &sid, NULL))
@@ -834,7 +900,8 @@ static void sync_pods(struct kag *a, struct sync_want *w, bool *pending)
 						snprintf(ifname, sizeof(ifname), "%s", jstr(rec, "hostIf"));
 				}
 				if (way == 2 && azds_kpod_find_if(addr.s_addr, ifname, &e)) {
-					note_error(a, "pod %s (%s): no interface on this node yet: %s", key, ip, e.msg);
+					note_error(a, "pod %s/%s (%s): no interface on this node yet: %s", ns,
+						   jstr(pod, "name"), ip, e.msg);
 					break;
 				}
 				if (!ifname[0])
@@ -842,7 +909,7 @@ static void sync_pods(struct kag *a, struct sync_want *w, bool *pending)
 				err = azds_kpod_attach(&a->in, &a->m, ifname, addr.s_addr, paths, jstr(pod, "name"), cgid,
 						       &e);
 				if (err && way == 2)
-					note_error(a, "pod %s (%s): %s", key, ip, e.msg);
+					note_error(a, "pod %s/%s (%s): %s", ns, jstr(pod, "name"), ip, e.msg);
 			}
 			if (err) {
 				*pending = true;
@@ -880,6 +947,8 @@ static void sync_pods(struct kag *a, struct sync_want *w, bool *pending)
 			}
 			gone[ngone++] = key2;
 		}
+		if (ngone == 256)
+			*pending = true; /* more next time */
 		for (unsigned i = 0; i < ngone; i++) {
 			json_t *att;
 
@@ -891,6 +960,7 @@ static void sync_pods(struct kag *a, struct sync_want *w, bool *pending)
 		}
 	}
 	json_decref(records);
+	json_decref(byip);
 }
 
 static void sync_remove_stale(struct kag *a, struct sync_want *w)
@@ -959,11 +1029,26 @@ static void sync_remove_stale(struct kag *a, struct sync_want *w)
 	/* spaces, deepest first */
 	json_object_foreach(w->spaces, ns, p)
 		json_object_set_new(paths, json_string_value(p), json_true());
-	for (int d = AZDS_DEPTH_HARD_MAX - 1; d >= 0; d--)
-		for (__u32 id = azds_space_next(&a->m, 0, &sp); id; id = azds_space_next(&a->m, id, &sp))
-			if (sp.depth == (__u32)d && !json_object_get(paths, sp.path) &&
-			    azds_space_remove(&a->m, sp.path, &e) && !strstr(e.msg, "does not exist"))
-				note_error(a, "space %s: remove: %s", sp.path, e.msg);
+	{
+		/* one pass over the keys, then deepest first */
+		json_t *stale = json_array(), *x;
+		__u32 key, next;
+		size_t i;
+
+		cur = NULL;
+		while (bpf_map_get_next_key(a->m.spaces, cur, &next) == 0) {
+			key = next;
+			cur = &key;
+			if (bpf_map_lookup_elem(a->m.spaces, &key, &sp) == 0 && !json_object_get(paths, sp.path))
+				json_array_append_new(stale, json_pack("{s:s, s:i}", "p", sp.path, "d", (int)sp.depth));
+		}
+		for (int d = AZDS_DEPTH_HARD_MAX - 1; d >= 0; d--)
+			json_array_foreach(stale, i, x)
+				if (json_integer_value(json_object_get(x, "d")) == d &&
+				    azds_space_remove_k8s(&a->m, jstr(x, "p"), &e) && !strstr(e.msg, "does not exist"))
+					note_error(a, "space %s: remove: %s", jstr(x, "p"), e.msg);
+		json_decref(stale);
+	}
 	json_decref(paths);
 }
 
@@ -1024,6 +1109,21 @@ static void write_status(struct kag *a)
 	json_decref(st);
 }
 
+/* ids of names no Service has any more are free again, once the stale
+ * entries that used them are gone (not while removal is cut short) */
+static void names_prune(struct kag *a, struct sync_want *w)
+{
+	const char *name;
+	json_t *v;
+	void *tmp;
+
+	if (a->pending)
+		return;
+	json_object_foreach_safe(a->names, tmp, name, v)
+		if (!json_object_get(w->names, name))
+			json_object_del(a->names, name);
+}
+
 static void sync_all(struct kag *a)
 {
 	struct sync_want w = {};
@@ -1033,10 +1133,17 @@ static void sync_all(struct kag *a)
 	bool pending = false;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts0);
+	/* the summaries as they are now; the lock is not held across the
+	 * node's slow work (netlink, namespace walks, CNI records), which
+	 * the informers and the webhook's space lookups would wait for */
 	pthread_mutex_lock(&a->mu);
 	a->dirty = false;
+	for (int k = 0; k < K_N; k++)
+		a->snap[k] = json_copy(a->tab[k]);
+	pthread_mutex_unlock(&a->mu);
 	w.spaces = want_spaces(a, problems);
 	w.svc_keys = json_object();
+	w.names = json_object();
 	w.vips = json_object();
 	w.routes = json_object();
 	w.pods = json_object();
@@ -1044,8 +1151,18 @@ static void sync_all(struct kag *a)
 	sync_spaces_add(a, &w);
 	sync_services(a, &w);
 	sync_pods(a, &w, &pending);
-	pthread_mutex_unlock(&a->mu);
 	sync_remove_stale(a, &w);
+	names_prune(a, &w);
+	if (a->full) {
+		/* routes someone removed by hand come back */
+		json_object_clear(a->routes);
+		routes_from_table(a);
+		a->full = false;
+	}
+	for (int k = 0; k < K_N; k++) {
+		json_decref(a->snap[k]);
+		a->snap[k] = NULL;
+	}
 	sync_routes(a, w.routes);
 	publish_spaces(a, w.spaces);
 	azds_gen_bump(&a->m);
@@ -1061,6 +1178,7 @@ static void sync_all(struct kag *a)
 	pthread_mutex_unlock(&a->mu);
 	json_decref(w.spaces);
 	json_decref(w.svc_keys);
+	json_decref(w.names);
 	json_decref(w.vips);
 	json_decref(w.routes);
 	json_decref(w.pods);
@@ -1102,7 +1220,7 @@ static int space_of_cb(void *arg, const char *ns, char *path, size_t len)
 	int err;
 
 	pthread_mutex_lock(&a->mu);
-	err = ns_path(a, ns, path, len, 0);
+	err = ns_path(a, a->tab[K_NS], ns, path, len, 0);
 	pthread_mutex_unlock(&a->mu);
 	return err ? -ENOENT : 0;
 }
@@ -1165,50 +1283,82 @@ static int node_ip(struct kag *a)
 	return 0;
 }
 
-static void lead(struct kag *a)
+static void lease_release(struct kag *a);
+
+/* the webhook up and registered; 0, or -errno with the reason logged once */
+static int serve_webhook(struct kag *a)
 {
 	struct webhook_opts wo = {};
 	struct azds_err e;
 	char state[PATH_MAX], *bundle;
 	const char *ips[2] = { NULL, NULL };
 	const char *dns[] = { "azds-webhook.azds.svc", NULL };
+	int err;
 
+	if (!a->node_ip[0] && (err = node_ip(a)) != 0) {
+		fprintf(stderr, "azds-controller: webhook: not served yet: %s\n", a->lease_why);
+		return err;
+	}
+	if (!a->wh) {
+		snprintf(state, sizeof(state), "/var/lib/azds/%.32s/webhook", a->in.name);
+		azds_mkdir_p(state, 0700);
+		ips[0] = a->node_ip;
+		wo.port = (int)a->o.webhook_port;
+		wo.state_dir = state;
+		wo.dns = dns;
+		wo.ips = ips;
+		wo.cluster_domain = a->o.cluster_domain;
+		wo.space_of = space_of_cb;
+		wo.space_arg = a;
+		wo.ca_changed = wh_ca_changed;
+		wo.ca_arg = a;
+		wo.log = wh_log;
+		wo.log_arg = a;
+		err = webhook_start(&a->wh, &wo, &e);
+		if (err) {
+			fprintf(stderr, "azds-controller: webhook: %s\n", e.msg);
+			a->wh = NULL;
+			return err;
+		}
+		snprintf(a->wh_url, sizeof(a->wh_url), "https://%s:%d%s", a->node_ip, webhook_port(a->wh), WEBHOOK_PATH);
+	}
+	bundle = webhook_ca_bundle(a->wh);
+	err = bundle ? webhook_register(a->lk, KAG_WEBHOOK_NAME, a->wh_url, NULL, NULL, 0, bundle, &e) : -ENOMEM;
+	free(bundle);
+	if (err) {
+		fprintf(stderr, "azds-controller: webhook: register %s: %s\n", a->wh_url, e.msg);
+		return err;
+	}
+	a->wh_registered = true;
+	fprintf(stderr, "azds-controller: webhook: serving %s\n", a->wh_url);
+	status_now(a);
+	return 0;
+}
+
+static void lead(struct kag *a)
+{
 	a->leader = true;
+	a->wh_registered = false;
+	a->wh_failures = 0;
 	status_now(a);
 	fprintf(stderr, "azds-controller: k8s: node %s leads (Lease %s/%s)\n", a->o.node, KAG_LEASE_NS, KAG_LEASE_NAME);
-	if (!a->o.webhook_port)
+}
+
+/* a leader serves the webhook; one that cannot, again and again, lets
+ * another agent lead rather than hold the lease with nothing served */
+static void leader_duties(struct kag *a)
+{
+	if (!a->leader || !a->o.webhook_port || a->wh_registered)
 		return;
-	if (!a->node_ip[0] && node_ip(a)) {
-		fprintf(stderr, "azds-controller: webhook: not served: %s\n", a->lease_why);
-		return;
-	}
-	snprintf(state, sizeof(state), "/var/lib/azds/%.32s/webhook", a->in.name);
-	azds_mkdir_p(state, 0700);
-	ips[0] = a->node_ip;
-	wo.port = (int)a->o.webhook_port;
-	wo.state_dir = state;
-	wo.dns = dns;
-	wo.ips = ips;
-	wo.cluster_domain = a->o.cluster_domain;
-	wo.space_of = space_of_cb;
-	wo.space_arg = a;
-	wo.ca_changed = wh_ca_changed;
-	wo.ca_arg = a;
-	wo.log = wh_log;
-	wo.log_arg = a;
-	if (webhook_start(&a->wh, &wo, &e)) {
-		fprintf(stderr, "azds-controller: webhook: %s\n", e.msg);
-		a->wh = NULL;
+	if (serve_webhook(a) == 0) {
+		a->wh_failures = 0;
 		return;
 	}
-	snprintf(a->wh_url, sizeof(a->wh_url), "https://%s:%d%s", a->node_ip, webhook_port(a->wh), WEBHOOK_PATH);
-	bundle = webhook_ca_bundle(a->wh);
-	if (!bundle || webhook_register(a->lk, KAG_WEBHOOK_NAME, a->wh_url, NULL, NULL, 0, bundle, &e))
-		fprintf(stderr, "azds-controller: webhook: register %s: %s\n", a->wh_url, bundle ? e.msg : "no CA");
-	else
-		fprintf(stderr, "azds-controller: webhook: serving %s\n", a->wh_url);
-	free(bundle);
-	status_now(a);
+	if (++a->wh_failures >= KAG_WEBHOOK_TRIES) {
+		fprintf(stderr, "azds-controller: webhook: %d tries failed: handing the lease over\n", a->wh_failures);
+		lease_release(a);
+		a->lease_cooldown = now_ms() + 2 * KAG_LEASE_S * 1000;
+	}
 }
 
 static void follow(struct kag *a)
@@ -1221,6 +1371,7 @@ static void follow(struct kag *a)
 		webhook_stop(a->wh);
 		a->wh = NULL;
 	}
+	a->wh_registered = false;
 	status_now(a);
 }
 
@@ -1276,32 +1427,37 @@ static void lease_tick(struct kag *a)
 	const char *holder, *renew;
 	char seen[128];
 	int64_t now = now_ms();
+	bool may_take;
 	int err;
 
 	if (now < a->lease_next)
 		return;
 	a->lease_next = now + KAG_LEASE_TICK_MS;
+	/* a leader that could not renew for most of the lease's life steps
+	 * down before the others may take over, whatever the next request
+	 * does (it may take its whole timeout) */
+	if (a->leader && now - a->lease_renewed > (KAG_LEASE_S - 5) * 1000)
+		follow(a);
+	may_take = now >= a->lease_cooldown;
 	err = azds_k8s_get(a->lk, &azds_k8s_leases, KAG_LEASE_NS, KAG_LEASE_NAME, &l, &ke);
 	if (err == -ENOENT) {
-		err = lease_write(a, NULL, true);
+		err = may_take ? lease_write(a, NULL, true) : -EAGAIN;
 		if (!err) {
 			a->lease_why[0] = 0;
+			a->lease_renewed = now;
 			lead(a);
-		} else if (err == -ENOENT) {
-			/* creating it names what is missing: the namespace */
-			snprintf(a->lease_why, sizeof(a->lease_why), "no namespace %s (azds controller install makes it)",
-				 KAG_LEASE_NS);
+		} else {
+			if (err == -ENOENT)
+				/* creating it names what is missing: the namespace */
+				snprintf(a->lease_why, sizeof(a->lease_why),
+					 "no namespace %s (azds controller install makes it)", KAG_LEASE_NS);
 			follow(a);
 		}
-		return;
+		goto out;
 	}
 	if (err) {
-		/* the API server is away: a leader keeps leading until its lease
-		 * would have run out for the others */
 		snprintf(a->lease_why, sizeof(a->lease_why), "Lease: %.200s", ke.msg);
-		if (a->leader && now - a->lease_seen_at > (KAG_LEASE_S - 3) * 1000)
-			follow(a);
-		return;
+		goto out;
 	}
 	holder = jstr(json_object_get(l, "spec"), "holderIdentity") ?: "";
 	renew = jstr(json_object_get(l, "spec"), "renewTime") ?: "";
@@ -1313,20 +1469,26 @@ static void lease_tick(struct kag *a)
 	if (!strcmp(holder, a->o.node)) {
 		if (lease_write(a, l, false) == 0) {
 			a->lease_seen_at = now;
+			a->lease_renewed = now;
 			if (!a->leader)
 				lead(a);
 		} else {
 			follow(a);
 		}
-	} else if (!*holder || now - a->lease_seen_at >= KAG_LEASE_S * 1000) {
+	} else if (may_take && (!*holder || now - a->lease_seen_at >= KAG_LEASE_S * 1000)) {
 		if (lease_write(a, l, true) == 0) {
 			a->lease_seen_at = now;
+			a->lease_renewed = now;
 			lead(a);
+		} else {
+			follow(a);
 		}
 	} else {
 		follow(a);
 	}
+out:
 	json_decref(l);
+	leader_duties(a);
 }
 
 /* on SIGTERM: hand the lease over at once (an empty holder) */
@@ -1363,8 +1525,9 @@ static void usage(FILE *f)
 		"  --kubeconfig FILE   the cluster (default: $KUBECONFIG, else in-cluster, else ~/.kube/config)\n"
 		"  --context NAME      kubeconfig context (default: its current-context)\n"
 		"  --node NAME         this node's name (default: $NODE_NAME)\n"
-		"  --pod-cgroup DIR    the cgroup v2 directory holding every pod of the node (default:\n"
-		"                      in a pod, the kubepods ancestor of its own; else <cgroup2>/kubepods)\n"
+		"  --pod-cgroup DIR    the cgroup v2 directory holding every pod of the node, kubelet's\n"
+		"                      cgroupfs (kubepods) or systemd (kubepods.slice) layout (default: in a\n"
+		"                      pod, that ancestor of its own; else <cgroup2>/kubepods[.slice])\n"
 		"  --cni-bin-dir DIR   where azds-cni is installed (default /opt/cni/bin)\n"
 		"  --cni-conf-dir DIR  whose first conflist gets azds-cni (default /etc/cni/net.d)\n"
 		"  --no-cni-install    leave the CNI configuration alone\n"
@@ -1513,8 +1676,9 @@ static void on_unit(void *ctx, const char *name, const struct sup_status *st)
 	(void)st;
 }
 
-/* in a pod (the DaemonSet): the kubepods ancestor of our own cgroup v2
- * path ("0::/<root>/kubepods/burstable/pod<uid>/<ctr>"); else <cgroup2>/kubepods */
+/* in a pod (the DaemonSet): the kubepods (or kubepods.slice) ancestor of
+ * our own cgroup v2 path ("0::/<root>/kubepods/burstable/pod<uid>/<ctr>");
+ * else <cgroup2>/kubepods.slice when there is one, else <cgroup2>/kubepods */
 static const char *default_pod_cgroup(void)
 {
 	static char def[600];
@@ -1533,11 +1697,16 @@ static const char *default_pod_cgroup(void)
 	}
 	if (azds_cgroup2_root(cg, sizeof(cg)))
 		return NULL;
-	kp = strstr(self, "/kubepods");
-	if (kp && (kp[9] == '/' || !kp[9]))
+	/* cgroupfs driver: .../kubepods/..., systemd: .../kubepods.slice/... */
+	if ((kp = strstr(self, "/kubepods.slice")) && (kp[15] == '/' || !kp[15]))
+		snprintf(def, sizeof(def), "%s%.*s", cg, (int)(kp + 15 - self), self);
+	else if ((kp = strstr(self, "/kubepods")) && (kp[9] == '/' || !kp[9]))
 		snprintf(def, sizeof(def), "%s%.*s", cg, (int)(kp + 9 - self), self);
-	else
-		snprintf(def, sizeof(def), "%s/kubepods", cg);
+	else {
+		snprintf(def, sizeof(def), "%s/kubepods.slice", cg);
+		if (access(def, F_OK))
+			snprintf(def, sizeof(def), "%s/kubepods", cg);
+	}
 	return def;
 }
 
@@ -1751,15 +1920,19 @@ int k8s_agent_main(int argc, char **argv, const char *self_exe, const char *bin_
 		}
 		if (g_stop)
 			break;
-		lease_tick(a);
 		pthread_mutex_lock(&a->mu);
 		all_synced = a->synced[0] && a->synced[1] && a->synced[2] && a->synced[3];
 		dirty = a->dirty;
 		pthread_mutex_unlock(&a->mu);
+		/* leading means serving the webhook, which answers from the
+		 * namespaces: not before they are listed */
+		if (all_synced && a->syncs)
+			lease_tick(a);
 		since = now_ms() - a->last_sync_at;
 		if (!all_synced)
 			continue; /* never remove what a list has not told us yet */
 		if (dirty || (a->pending && since >= KAG_RETRY_MS) || since >= KAG_RESYNC_MS) {
+			a->full = since >= KAG_RESYNC_MS;
 			/* events that come in a burst: one sync for them */
 			struct timespec d = { 0, KAG_DEBOUNCE_MS * 1000000L };
 

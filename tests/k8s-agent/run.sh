@@ -198,7 +198,6 @@ wait_for "one leader" one_leader && ok "exactly one agent leads"
 webhook_url() { kc get mutatingwebhookconfiguration azds-webhook -o jsonpath='{.webhooks[0].clientConfig.url}' 2>/dev/null || true; }
 has_webhook() { [ -n "$(webhook_url)" ]; }
 wait_for "webhook registered" has_webhook && ok "the leader registered its webhook: $(webhook_url)"
-LEADER_URL=$(webhook_url)
 
 echo "# services and pods after the agents (CNI ADD attaches them)"
 server alice api-alice api 1 "api@alice"
@@ -307,8 +306,9 @@ fi
 
 echo "# the leader dies: the other agent takes the lease and the webhook"
 if grep -q '"leader":true' "/run/azds/$INST1/k8s/status.json"; then LN=1 LI=$INST1 FI=$INST2; else LN=2 LI=$INST2 FI=$INST1; fi
+OLD_URL=$(webhook_url)
 kill -9 "$(agent_pid "$LI")"
-new_leader() { grep -q '"leader":true' "/run/azds/$FI/k8s/status.json" && [ "$(webhook_url)" != "$LEADER_URL" ] && has_webhook; }
+new_leader() { grep -q '"leader":true' "/run/azds/$FI/k8s/status.json" && [ "$(webhook_url)" != "$OLD_URL" ] && has_webhook; }
 wait_for "the other agent leads" new_leader && ok "after the leader's kill -9 the other leads and serves the webhook: $(webhook_url)"
 start_agent "$LN"
 wait_for "agent $LN back" synced "$LI"

@@ -66,6 +66,8 @@ void azds_space_dns(const char *path, char *buf, size_t len); /* dev/alice -> al
 /* spaces */
 int azds_space_add(const struct azds_maps *m, const char *path, __u32 *id, struct azds_err *e);
 int azds_space_remove(const struct azds_maps *m, const char *path, struct azds_err *e);
+/* the same without the embedded mode's guard of "default" (a Kubernetes namespace unlabelled) */
+int azds_space_remove_k8s(const struct azds_maps *m, const char *path, struct azds_err *e);
 int azds_space_lookup(const struct azds_maps *m, const char *path, __u32 *id, struct azds_space *sp);
 /* iterate: returns next id after prev (0 to start), 0 when done */
 __u32 azds_space_next(const struct azds_maps *m, __u32 prev, struct azds_space *sp);

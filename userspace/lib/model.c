@@ -182,14 +182,26 @@ static bool space_has_pods(const struct azds_maps *m, __u32 id)
 	return false;
 }
 
+static int space_remove(const struct azds_maps *m, const char *path, bool keep_default, struct azds_err *e);
+
 int azds_space_remove(const struct azds_maps *m, const char *path, struct azds_err *e)
+{
+	return space_remove(m, path, true, e);
+}
+
+int azds_space_remove_k8s(const struct azds_maps *m, const char *path, struct azds_err *e)
+{
+	return space_remove(m, path, false, e);
+}
+
+static int space_remove(const struct azds_maps *m, const char *path, bool keep_default, struct azds_err *e)
 {
 	char key[AZDS_PATH_MAX];
 	__u32 id;
 
 	if (azds_space_lookup(m, path, &id, NULL))
 		return azds_err(e, ENOENT, "space \"%s\" does not exist", path);
-	if (strcmp(path, "default") == 0)
+	if (keep_default && strcmp(path, "default") == 0)
 		return azds_err(e, EPERM, "space \"default\" cannot be removed");
 	if (space_has_children(m, id))
 		return azds_err(e, EBUSY, "space \"%s\" has child spaces; remove them first", path);
@@ -445,8 +457,13 @@ int azds_pod_unregister(const struct azds_maps *m, __be32 addr)
 	azds_backend_remove_addr(m, addr);
 	if (bpf_map_lookup_elem(m->pods, &addr, &p))
 		return -ENOENT;
-	if (p.cgroup_id)
-		bpf_map_delete_elem(m->pod_cgroups, &p.cgroup_id);
+	if (p.cgroup_id) {
+		__be32 owner;
+
+		/* the index may name the pod's new address by now */
+		if (bpf_map_lookup_elem(m->pod_cgroups, &p.cgroup_id, &owner) == 0 && owner == addr)
+			bpf_map_delete_elem(m->pod_cgroups, &p.cgroup_id);
+	}
 	bpf_map_delete_elem(m->pods, &addr);
 	azds_gen_bump(m);
 	return 0;

@@ -160,15 +160,27 @@ static __u32 resolve_uncached(const struct router_maps *rm, __u32 caller, const 
 	 * of the spaces per (caller, value), cached until the generation moves */
 	if (memchr(val, '/', len))
 		return 0;
+	/* one pass over the keys (azds_space_next walks the map for each
+	 * step: quadratic), bounded by the map's size */
 	id = 0;
-	for (__u32 k = azds_space_next(&rm->m, 0, &sp); k; k = azds_space_next(&rm->m, k, &sp)) {
-		const char *leaf = strrchr(sp.path, '/');
+	{
+		__u32 key, next;
+		void *cur = NULL;
 
-		leaf = leaf ? leaf + 1 : sp.path;
-		if (strlen(leaf) == len && memcmp(leaf, val, len) == 0) {
-			if (id)
-				return 0; /* two of them */
-			id = k;
+		while (bpf_map_get_next_key(rm->m.spaces, cur, &next) == 0) {
+			const char *leaf;
+
+			key = next;
+			cur = &key;
+			if (bpf_map_lookup_elem(rm->m.spaces, &key, &sp))
+				continue;
+			leaf = strrchr(sp.path, '/');
+			leaf = leaf ? leaf + 1 : sp.path;
+			if (strlen(leaf) == len && memcmp(leaf, val, len) == 0) {
+				if (id)
+					return 0; /* two of them */
+				id = key;
+			}
 		}
 	}
 	return id;
