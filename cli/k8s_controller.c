@@ -2,10 +2,12 @@
 /*
  * azds controller install|uninstall against a cluster. install labels the
  * first space (default, as Dev Spaces upgraded it, unless another is
- * named) and makes the azds namespace for azds's own parts; uninstall
- * undoes everything azds put on the cluster and nothing else: the labels
- * and annotations it put on namespaces (labels put by hand stay), the
- * azds namespace, the webhook's registration (docs/k8s-cli.md).
+ * named), makes the azds namespace for azds's own parts and applies
+ * deploy/kubernetes/; uninstall undoes everything azds put on the cluster
+ * and its nodes and nothing else: the agents and what they did on each
+ * node (the teardown DaemonSet), the labels and annotations it put on
+ * namespaces (labels put by hand stay), the azds namespace, the webhook's
+ * registration (docs/k8s-cli.md, docs/kubernetes-install.md).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -18,24 +20,32 @@ static const struct verb v_install = {
     .group = "controller",
     .name = "install",
     .synopsis = "[-n SPACE] [-y]",
-    .summary = "set azds up on the cluster: the first space, and the azds namespace for azds's own parts",
+    .summary = "set azds up on the cluster: the azds namespace, the node agents (deploy/kubernetes/), the first space",
     .details = "SPACE (default: default) becomes a space (azds.io/space=true), created when missing; it must\n"
 	       "be a root. The azds namespace is reserved for azds: one that is not azds's own (no\n"
 	       "app.kubernetes.io/managed-by=azds) or that an install of another version left is replaced,\n"
-	       "after a question on a terminal (-y: without; required when not on a terminal). Running it\n"
-	       "again changes nothing. Needs a cluster: --kubeconfig FILE, $KUBECONFIG or ~/.kube/config.\n",
+	       "after a question on a terminal (-y: without; required when not on a terminal). Then the\n"
+	       "objects of deploy/kubernetes/ (embedded in this azds) are applied by server-side apply: the\n"
+	       "node agents' ServiceAccount, RBAC and DaemonSet (image " AZDS_IMAGE_REF ", from `azds image\n"
+	       "build`) and the webhook's Service. Running it again changes nothing. Needs a cluster:\n"
+	       "--kubeconfig FILE, $KUBECONFIG or ~/.kube/config (docs/kubernetes-install.md).\n",
 };
 
 static const struct verb v_uninstall = {
     .group = "controller",
     .name = "uninstall",
     .synopsis = "[-y]",
-    .summary = "remove azds from the cluster, leaving the namespaces as they were",
+    .summary = "remove azds from the cluster and its nodes, leaving the namespaces as they were",
     .details = "It deletes the MutatingWebhookConfiguration azds-webhook (and any labelled\n"
-	       "app.kubernetes.io/managed-by=azds) and the azds namespace (and waits\n"
-	       "until it is gone), and removes every azds.io/ label and annotation from the namespaces that\n"
-	       "azds labelled or created; those namespaces and what is in them stay. Labels put by hand\n"
-	       "stay too. On a terminal it asks first unless -y. Running it again changes nothing.\n",
+	       "app.kubernetes.io/managed-by=azds), the node agents' DaemonSet (waiting for its pods), then\n"
+	       "takes azds off every node: the DaemonSet azds-teardown runs `azds-controller k8s-teardown` on\n"
+	       "each (azds-cni unchained, the programs detached, the maps and run dir purged; the pods keep\n"
+	       "running) and is deleted once every node is done (at most 90 s: a node that is not done, a\n"
+	       "node down for one, is named with why, and uninstall exits 1 after removing the rest). Then\n"
+	       "the RBAC, the azds namespace (waiting until it is gone), and every azds.io/ label and\n"
+	       "annotation of the namespaces that azds labelled or created; those namespaces and what is in\n"
+	       "them stay. Labels put by hand stay too. On a terminal it asks first unless -y. Running it\n"
+	       "again changes nothing.\n",
 };
 
 /*
@@ -45,17 +55,17 @@ static const struct verb v_uninstall = {
  * apply with the image of this build (cli/k8s_deploy.c); uninstall deletes
  * them, the cluster-scoped RBAC included, before the namespace goes.
  */
-static int apply_manifests(struct k8s_cluster *c, const struct verb *v, bool *applied)
+static int apply_manifests(struct k8s_cluster *c, const struct verb *v)
 {
-	int err = k8s_deploy_apply(c, v, AZDS_IMAGE_REF);
-
-	*applied = !err;
-	return err;
+	return k8s_deploy_apply(c, v, AZDS_IMAGE_REF);
 }
 
-static int remove_manifests(struct k8s_cluster *c, const struct verb *v)
+/* the nodes too, while the azds namespace is there to run the teardown in */
+static int remove_manifests(struct k8s_cluster *c, const struct verb *v, int *nodes_left)
 {
-	return k8s_deploy_remove(c, v);
+	const struct k8s_ns *n = k8s_find(c, K8S_SYSTEM_NS);
+
+	return k8s_deploy_remove(c, v, n && !n->terminating, nodes_left);
 }
 
 /* ours and of this version: an install's namespace that can be kept */
@@ -166,7 +176,7 @@ static int first_space(struct k8s_cluster *c, const struct verb *v, const char *
 VERB(cmd_k8s_controller_install)
 {
 	const char *space = NULL;
-	bool yes = false, applied = false;
+	bool yes = false;
 	const struct opt o[] = {
 	    OPT_S("space", 'n', &space, "SPACE", "the first space, a root (default: default)"),
 	    OPT_F("yes", 'y', &yes, "replace a stale azds namespace without asking"),
@@ -195,11 +205,8 @@ VERB(cmd_k8s_controller_install)
 		return EXIT_FAIL;
 	/* the azds namespace first: a refusal to replace it leaves the cluster as it was */
 	if (k8s_load(&c, &v_install) || system_ns(&c, &v_install, yes) || first_space(&c, &v_install, space) ||
-	    apply_manifests(&c, &v_install, &applied))
+	    apply_manifests(&c, &v_install))
 		goto out;
-	if (!applied)
-		printf(
-		    "Note: the node agent and webhook (deploy/kubernetes/) are not applied by this version of azds.\n");
 	printf("azds is installed on %s; the first space is %s.\n", c.cfg.server, space);
 	rc = 0;
 out:
@@ -285,7 +292,7 @@ VERB(cmd_k8s_controller_uninstall)
 	struct azds_k8s_err e = {0};
 	struct k8s_cluster c;
 	struct args a;
-	int changed = 0, rc = EXIT_FAIL, err = opts_parse(&v_uninstall, o, argc, argv, &a);
+	int changed = 0, nodes_left = 0, rc = EXIT_FAIL, err = opts_parse(&v_uninstall, o, argc, argv, &a);
 
 	(void)v;
 	if (err)
@@ -299,7 +306,8 @@ VERB(cmd_k8s_controller_uninstall)
 	if (k8s_load(&c, &v_uninstall))
 		goto out;
 	if (!yes && interactive() &&
-	    !ask_yes("Remove azds from %s (the azds namespace, the webhook, azds's labels on namespaces)?",
+	    !ask_yes("Remove azds from %s and its nodes (the agents, the azds namespace, the webhook, azds's labels "
+		     "on namespaces)?",
 		     c.cfg.server)) {
 		fail("%s: nothing was removed", verb_title(&v_uninstall));
 		goto out;
@@ -309,7 +317,7 @@ VERB(cmd_k8s_controller_uninstall)
 	if (err < 0)
 		goto out;
 	changed += err;
-	if (remove_manifests(&c, &v_uninstall))
+	if (remove_manifests(&c, &v_uninstall, &nodes_left))
 		goto out;
 	for (size_t i = 0; i < c.nns; i++) {
 		struct k8s_ns *n = &c.ns[i];
@@ -343,6 +351,11 @@ VERB(cmd_k8s_controller_uninstall)
 			goto out;
 		printf("Deleted namespace %s.\n", K8S_SYSTEM_NS);
 		changed++;
+	}
+	if (nodes_left) {
+		fail("%s: azds is removed from %s but is still on %d node%s (above)", verb_title(&v_uninstall),
+		     c.cfg.server, nodes_left, nodes_left == 1 ? "" : "s");
+		goto out;
 	}
 	if (!changed)
 		printf("Nothing of azds is left on %s.\n", c.cfg.server);

@@ -147,7 +147,7 @@ expect_eq "install: the azds namespace is ours" \
 	"$(kc get ns azds -o jsonpath='{.metadata.labels.app\.kubernetes\.io/managed-by}')" azds
 if kc get configmap left-behind -n azds >/dev/null 2>&1; then notok "install: the stale namespace's configmap is still there"; else
 	ok "install: the stale namespace's contents went with it"; fi
-expect "install: says the manifests are not applied yet" "deploy/kubernetes/" "$OUT"
+expect "install: applies the manifests of deploy/kubernetes/" "Applied the [0-9]+ objects of deploy/kubernetes/ \(image localhost/azds/azds:[0-9.]+\)" "$OUT"
 az controller install -y
 expect_eq "install again: exit 0" "$RC" 0
 expect "install again: the azds namespace kept" "azds's own already: kept" "$OUT"

@@ -10,8 +10,13 @@
 # azds-route-as to alice's copy on the other node; the ServiceAccount
 # cannot read Secrets nor write outside azds's own objects; then a second
 # run through `azds controller install` (idempotent) and `uninstall`, and
-# the cluster's objects are as they were before. Needs root and jq. Prints
-# "N passed, N failed" last; non-zero on a failure.
+# the cluster's objects are as they were before. After each removal (the
+# kubectl route with deploy/kubernetes/teardown/, and uninstall's own
+# teardown DaemonSet) nothing of azds is left on either node (azds-cni, TC,
+# local routes, pins, run dir, cgroup programs) and the pods run on; an
+# uninstall whose teardown fails on one node names it, with why, exits 1
+# and removes the rest. Needs root, jq and bpftool. Prints "N passed, N
+# failed" last; non-zero on a failure.
 #
 #   tests/k8s-deploy/run.sh BINDIR   (BINDIR holds azds, azds-controller, azds-router, azds-cni, azds-init)
 set -euo pipefail
@@ -34,6 +39,7 @@ for b in azds azds-controller azds-router azds-cni azds-init; do
 done
 [ "$(id -u)" = 0 ] || { echo "needs root" >&2; exit 2; }
 command -v jq >/dev/null || { echo "needs jq" >&2; exit 2; }
+command -v bpftool >/dev/null || { echo "needs bpftool" >&2; exit 2; }
 TMP=$(mktemp -d /tmp/azds-k8s-deploy.XXXXXX)
 
 ok() { pass=$((pass + 1)); echo "ok $*"; }
@@ -48,9 +54,13 @@ expect_eq() {
 	if [ "$2" = "$3" ]; then ok "$1"; else notok "$1: wanted [$3], got [$2]"; fi
 }
 
+# the --pod-cgroup of the failing-teardown check (under /run/azds: the pods' view of the host's)
+PODCG_LINKS=/run/azds/kdep-podcg
 purge() {
 	"$BIN/azds-controller" -i "$INST1" purge >/dev/null 2>&1 || true
 	"$BIN/azds-controller" -i "$INST2" purge >/dev/null 2>&1 || true
+	rm -rf "$PODCG_LINKS"
+	rmdir /run/azds 2>/dev/null || true
 }
 cleanup() {
 	if [ "$fail" != 0 ] || [ -n "${KEEP:-}" ]; then
@@ -74,6 +84,7 @@ kc() { "$CL" kubectl "$@"; }
 az() {
 	set +e
 	OUT=$("$CL" exec cp env -u KUBECONFIG -u AZDS_INSTANCE AZDS_CONFIG_DIR="$TMP/config" \
+		AZDS_TEARDOWN_WAIT="${AZDS_TEARDOWN_WAIT:-}" \
 		"$BIN/azds" --kubeconfig "$KUBECONFIG" "$@" </dev/null 2>"$TMP/err")
 	RC=$?
 	set -e
@@ -242,11 +253,55 @@ check_running() { # check_running HOW
 		"$(get dev c1 http://api.dev.svc.cluster.local/ 'azds-route-as: alice')"
 }
 
+# Nothing of azds on node N (HOW for messages): azds-cni in neither CNI dir
+# (the harness binds the node's at /opt/cni/bin and /etc/cni/net.d), no
+# azds_steer on any interface of its netns, no local route of proto 211, no
+# pins or run dir of its instance, no azds program on its pods' cgroup.
+podcg() { echo "/sys/fs/cgroup/unified/azds-k8s-$AZDS_K8S_NAME-n$1/kubepods"; }
+node_clean() { # node_clean HOW N
+	local how=$1 n=$2 inst=node$2 out
+	out=$("$CL" exec "$n" sh -c 'ls /opt/cni/bin; cat /etc/cni/net.d/*.conflist' 2>&1)
+	expect_not "$how: node-$n: no azds-cni in /opt/cni/bin nor the conflist" "azds-cni" "$out"
+	expect_not "$how: node-$n: nor in the node's own CNI dirs" "azds-cni" "$(ls "$S/n$n/cni/bin"; cat "$S/n$n/cni/net.d/"*.conflist)"
+	expect "$how: node-$n: the conflist is still the bridge's" '"type": *"bridge"' "$out"
+	out=$("$CL" exec "$n" sh -c 'for d in $(ip -o link 2>/dev/null | cut -d: -f2 | cut -d@ -f1); do
+		echo "$d: $(tc filter show dev $d ingress 2>&1) $(tc filter show dev $d egress 2>&1)"; done')
+	expect "$how: node-$n: tc looked at its interfaces" "^ *cni0:" "$out"
+	expect_not "$how: node-$n: no azds_steer filter on any interface" "azds_steer" "$out"
+	expect_not "$how: node-$n: no proto 211 route" "proto 211" "$("$CL" exec "$n" ip route show table all)"
+	[ ! -e "/sys/fs/bpf/azds/$inst" ] && ok "$how: node-$n: no /sys/fs/bpf/azds/$inst" ||
+		notok "$how: node-$n: pins left: $(ls "/sys/fs/bpf/azds/$inst" 2>&1 | head -5)"
+	[ ! -e "/run/azds/$inst" ] && ok "$how: node-$n: no /run/azds/$inst" ||
+		notok "$how: node-$n: run dir left: $(ls -R "/run/azds/$inst" 2>&1 | head -5)"
+	out=$(bpftool cgroup tree "$(podcg "$n")" 2>&1)
+	expect "$how: node-$n: bpftool read the pods' cgroup" "CgroupPath" "$out"
+	expect_not "$how: node-$n: no azds program on the pods' cgroup" "azds_" "$out"
+}
+# and the opposite, before a teardown, so that the checks above look at the right places
+node_dirty() { # node_dirty HOW N
+	expect "$1: before: azds-cni chained on node-$2" '"type": *"azds-cni"' "$("$CL" exec "$2" sh -c 'cat /etc/cni/net.d/*.conflist')"
+	expect "$1: before: the agent's programs on node-$2's pods' cgroup" "azds_connect4" "$(bpftool cgroup tree "$(podcg "$2")" 2>&1)"
+	[ -d "/run/azds/node$2" ] && [ -d "/sys/fs/bpf/azds/node$2" ] && ok "$1: before: node$2's run dir and pins" ||
+		notok "$1: before: no run dir or pins of node$2"
+}
+# the test's pods: name=uid/restarts, to see they ran on untouched through a teardown
+pods_state() {
+	kc get pods -n dev -o json | jq -r '.items[] | "\(.metadata.name)=\(.metadata.uid)/\(.status.phase)/\([.status.containerStatuses[].restartCount] | add)"' | sort
+	kc get pods -n alice -o json | jq -r '.items[] | select(.metadata.name != "w") | "\(.metadata.name)=\(.metadata.uid)/\(.status.phase)/\([.status.containerStatuses[].restartCount] | add)"' | sort
+}
+pods_run_on() { # pods_run_on HOW BEFORE
+	expect_eq "$1: the pods run on (the same pods, Running, no restart)" "$(pods_state)" "$2"
+	expect "$1: node-1's pod still reaches alice's on node-2 by pod IP" "^api@alice$" \
+		"$(get dev c1 "http://$(kc get pod -n alice api-alice -o jsonpath='{.status.podIP}'):8080/")"
+}
+teardown_pods_gone() { [ -z "$(kc -n azds get pods -l app.kubernetes.io/component=teardown -o name 2>/dev/null)" ]; }
+
 echo "# install from deploy/kubernetes/ with kubectl as admin"
 out=$(kc apply -f "$DEPLOY/" 2>&1) || notok "kubectl apply: $out"
 expect "kubectl applied the DaemonSet" "daemonset.apps/azds-node (created|configured)" "$out"
 expect "kubectl applied the ClusterRole" "clusterrole.rbac.authorization.k8s.io/azds-node (created|configured)" "$out"
 expect "kubectl applied the webhook Service" "service/azds-webhook (created|configured)" "$out"
+expect_not "kubectl apply -f deploy/kubernetes/ leaves the teardown alone" "azds-teardown" "$out"
 expect_eq "the azds namespace is labelled as azds's own" \
 	"$(kc get ns azds -o jsonpath='{.metadata.labels.app\.kubernetes\.io/managed-by}/{.metadata.labels.azds\.io/install-version}/{.metadata.annotations.azds\.io/install-version}')" "azds/1/1"
 expect_eq "the agent runs as the azds-node ServiceAccount" \
@@ -261,6 +316,14 @@ service alice
 client dev c1 1
 for p in dev:api-dev alice:api-alice dev:c1; do wait_for "pod $p running" running "${p%%:*}" "${p#*:}"; done
 check_running kubectl
+# the readiness probe is the agent's "synced": run it in node-1's agent, as it is and for a node without one
+probe=$(kc -n azds get ds azds-node -o jsonpath='{.spec.template.spec.containers[0].readinessProbe.exec.command[2]}')
+apod=$(kc -n azds get pods -l app.kubernetes.io/component=node --field-selector spec.nodeName=node-1 -o name)
+expect "the agent's readiness probe reads its status.json" 'status.json' "$probe"
+kc -n azds exec "$apod" -- sh -c "$probe" && ok "the probe passes on node-1, whose agent is synced" ||
+	notok "the readiness probe fails on a synced agent"
+kc -n azds exec "$apod" -- sh -c "NODE_NAME=node-9; $probe" 2>/dev/null && notok "the probe passes for a node with no agent" ||
+	ok "and fails for a node whose instance has no status (node-9)"
 expect_eq "the webhook Service selects the agents (an endpoint per node)" \
 	"$(kc -n azds get endpointslices -l kubernetes.io/service-name=azds-webhook -o json | jq '[.items[].endpoints[]] | length')" 2
 
@@ -289,9 +352,30 @@ expect_eq "its only writes outside azds: the webhook registration and self-revie
 expect_eq "nothing of the unlabelled namespace was written by azds" \
 	"$(kc get all -n plain -o json | jq '[.items[].metadata.managedFields[]? | select(.manager | test("azds"))] | length')" 0
 
-echo "# removed with kubectl"
-kc delete -f "$DEPLOY/" --wait=true >/dev/null 2>&1 || notok "kubectl delete -f deploy/kubernetes/"
+echo "# removed with kubectl (docs/kubernetes-install.md): the agents, the teardown, the rest"
+before_pods=$(pods_state)
+for n in 1 2; do node_dirty kubectl "$n"; done
+kc -n azds delete daemonset azds-node --wait=true >/dev/null
+kc -n azds wait --for=delete pod -l app.kubernetes.io/component=node --timeout=120s >/dev/null 2>&1 ||
+	notok "the agents' pods did not go"
+out=$(kc apply -f "$DEPLOY/teardown/" 2>&1) || notok "kubectl apply -f deploy/kubernetes/teardown/: $out"
+expect "kubectl applied the teardown DaemonSet" "daemonset.apps/azds-teardown created" "$out"
+expect_eq "the teardown pod has no service-account token" 	"$(kc -n azds get ds azds-teardown -o jsonpath='{.spec.template.spec.automountServiceAccountToken}')" false
+out=$(kc -n azds rollout status daemonset azds-teardown --timeout=120s 2>&1) &&
+	ok "kubectl rollout status: the teardown is Ready on every node" || notok "the teardown never got Ready: $out"
+expect_eq "a teardown pod on each node, Ready" "$(kc -n azds get pods -l app.kubernetes.io/component=teardown \
+	-o jsonpath='{range .items[*]}{.spec.nodeName}={.status.containerStatuses[0].ready}{" "}{end}' | tr ' ' '\n' | sort | tr '\n' ' ')" \
+	"node-1=true node-2=true "
+expect_eq "no token volume in them" "$(kc -n azds get pods -l app.kubernetes.io/component=teardown -o json |
+	jq '[.items[].spec.volumes[] | select(.projected)] | length')" 0
+expect "their logs: k8s-teardown removed azds" "node node-[12]: azds removed \\(instance node[12]\\)" \
+	"$(kc -n azds logs -l app.kubernetes.io/component=teardown 2>&1)"
+kc delete -f "$DEPLOY/teardown/" --wait=true >/dev/null 2>&1 || notok "kubectl delete -f deploy/kubernetes/teardown/"
+wait_for "the teardown pods gone" teardown_pods_gone
+kc delete -f "$DEPLOY/" --ignore-not-found --wait=true >/dev/null 2>&1 || notok "kubectl delete -f deploy/kubernetes/"
 wait_for "namespace azds gone" gone ns azds && ok "kubectl delete -f deploy/kubernetes/ removes azds"
+for n in 1 2; do node_clean kubectl "$n"; done
+pods_run_on kubectl "$before_pods"
 expect "no ClusterRole left" "^$" "$(kc get clusterroles,clusterrolebindings -l app.kubernetes.io/managed-by=azds -o name)"
 # (the agent's own webhook registration, if its leader made one, is uninstall's: see below)
 kc delete mutatingwebhookconfiguration azds-webhook --ignore-not-found >/dev/null
@@ -312,15 +396,69 @@ expect "install again keeps the namespace" "Namespace azds is azds's own already
 expect_eq "install again changes nothing (the DaemonSet's generation)" "$(kc -n azds get ds azds-node -o jsonpath='{.metadata.generation}')" "$gen"
 
 echo "# azds controller uninstall"
+before_pods=$(pods_state)
+for n in 1 2; do node_dirty uninstall "$n"; done
 az controller uninstall -y
 expect_eq "uninstall succeeds" "$RC" 0
 expect "uninstall deletes the DaemonSet and waits for the agents" "Deleted DaemonSet azds/azds-node" "$OUT"
+expect "uninstall runs the teardown DaemonSet, with this build's image" \
+	"Applied DaemonSet azds/azds-teardown \(image $IMAGE\)" "$OUT"
+expect "the teardown took azds off node-1" "^Removed azds from node node-1\.$" "$OUT"
+expect "and off node-2" "^Removed azds from node node-2\.$" "$OUT"
+expect "and is deleted" "Deleted DaemonSet azds/azds-teardown" "$OUT"
 expect "uninstall deletes the ClusterRole" "Deleted ClusterRole azds-node" "$OUT"
 expect "uninstall deletes the ClusterRoleBinding" "Deleted ClusterRoleBinding azds-node" "$OUT"
 expect "uninstall deletes the namespace" "Deleted namespace azds" "$OUT"
-expect "no agent pod is left" "^$" "$(kc get pods -A -l app.kubernetes.io/name=azds -o name)"
+expect_not "uninstall names no node left" "still on" "$ERR"
+expect "no agent or teardown pod is left" "^$" "$(kc get pods -A -l app.kubernetes.io/name=azds -o name)"
+for n in 1 2; do node_clean uninstall "$n"; done
+pods_run_on uninstall "$before_pods"
 az controller uninstall -y
 expect "uninstall again: nothing left" "Nothing of azds is left" "$OUT"
+expect_not "uninstall again: no teardown without the azds namespace" "azds-teardown" "$OUT"
+
+echo "# a teardown that fails on one node: named, with why; the rest removed"
+az controller install -y
+expect_eq "install once more succeeds" "$RC" 0
+# --pod-cgroup through a path per node: node-1's the pods' cgroup, node-2's
+# a plain file (k8s-teardown: not a directory); uninstall's teardown takes the agent's flags
+mkdir -p "$PODCG_LINKS"
+ln -sfn "$(podcg 1)" "$PODCG_LINKS/node-1"
+: >"$PODCG_LINKS/node-2"
+kc -n azds patch ds azds-node --type json -p '[{"op":"add","path":"/spec/template/spec/containers/0/args",
+	"value":["--pod-cgroup","'"$PODCG_LINKS"'/$(NODE_NAME)"]}]' >/dev/null
+# (node-1's agent Ready, old or new: the rollout stops at node-2's, which fails and restarts)
+agent1_ready() {
+	kc -n azds get pods -l app.kubernetes.io/component=node --field-selector spec.nodeName=node-1 \
+		-o jsonpath='{.items[*].status.containerStatuses[0].ready}' | grep -qx true
+}
+agent2_restarted() {
+	kc -n azds get pods -l app.kubernetes.io/component=node --field-selector spec.nodeName=node-2 -o json |
+		jq -e '[.items[] | select(.spec.containers[0].args != null) | .status.containerStatuses[0].restartCount] | max > 0'
+}
+wait_for "node-1's agent ready" agent1_ready
+wait_for "node-2's agent failing on its --pod-cgroup" agent2_restarted
+AZDS_TEARDOWN_WAIT=20 az controller uninstall -y
+expect_eq "uninstall exits 1 when a node is not done" "$RC" 1
+expect "it names node-2 and why: k8s-teardown's own error" \
+	"node node-2: azds is still on it after 20 s: k8s-teardown failed \(exit 1, .*Not a directory" "$ERR"
+expect "and says what to run there" "run \`azds-controller k8s-teardown\` on it" "$ERR"
+expect_not "node-1 is not named" "node node-1" "$ERR"
+expect "node-1 was done, through the agent's --pod-cgroup" "^Removed azds from node node-1\.$" "$OUT"
+expect "the rest is removed all the same" "Deleted ClusterRoleBinding azds-node" "$OUT"
+expect "the namespace too" "Deleted namespace azds" "$OUT"
+expect "it ends saying so" "still on 1 node" "$ERR"
+expect "no agent or teardown pod is left" "^$" "$(kc get pods -A -l app.kubernetes.io/name=azds -o name)"
+node_clean "failed teardown" 1
+out=$("$CL" exec 2 "$BIN/azds-controller" -i "$INST2" k8s-teardown --node node-2 --pod-cgroup "$(podcg 2)" \
+	--cni-bin-dir "$S/n2/cni/bin" --cni-conf-dir "$S/n2/cni/net.d" 2>&1) &&
+	ok "node-2 by hand, as uninstall said: $out" || notok "k8s-teardown on node-2 failed: $out"
+node_clean "by hand" 2
+rm -rf "$PODCG_LINKS"
+rmdir /run/azds 2>/dev/null || true
+az controller uninstall -y
+expect "uninstall after that: nothing left" "Nothing of azds is left" "$OUT"
+
 # the test's own objects go, and then the cluster must be as before
 kc delete ns dev alice plain --wait=true >/dev/null
 after=$(state)
@@ -329,10 +467,6 @@ if [ "$before" = "$after" ]; then
 else
 	notok "the cluster differs after uninstall: $(diff <(echo "$before") <(echo "$after") || true)"
 fi
-# what the nodes keep: the agent leaves the data plane serving when it stops
-# (docs/kubernetes-install.md); not a check, a record
-grep -l azds-cni "$S"/n*/cni/net.d/*.conflist >/dev/null 2>&1 &&
-	echo "# note: azds-cni is still chained in the nodes' conflists after uninstall (the agent keeps it)"
 
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
