@@ -22,6 +22,9 @@
  *       polls the services map until it holds M entries of spaces named
  *       P-*; prints the time since T (CLOCK_REALTIME ns, `date +%s%N` of
  *       the agent's start) of the first such entry and of the M-th
+ *   k8s-bench synced   -i INST --t0-ns T [--timeout-s S]
+ *       polls the agent's status.json (it was removed before the start):
+ *       the time since T of its first write and of "synced":true
  *   k8s-bench cni      --plugin P -i INST --ns NS --netns PATH --host-if IF
  *                      --addr A [--rounds N]
  *       runs the CNI plugin as a runtime does (fork, exec, stdin with a
@@ -491,6 +494,40 @@ static int cmd_wait(void)
 	}
 }
 
+static int cmd_synced(void)
+{
+	struct azds_inst in;
+	struct azds_err e;
+	char path[256], buf[8192];
+	long long first = -1, start = mono();
+
+	if (!inst_name || !t0_ns)
+		die("-i and --t0-ns are required");
+	if (azds_inst_init(&in, inst_name, &e))
+		die("instance %s: %s", inst_name, e.msg);
+	if ((size_t)snprintf(path, sizeof(path), "%s/k8s/status.json", in.run_dir) >= sizeof(path))
+		die("path too long");
+	for (;;) {
+		int n = azds_read_str(path, buf, sizeof(buf));
+
+		if (n >= 0 && first < 0)
+			first = now_ns(CLOCK_REALTIME) - t0_ns;
+		if (n >= 0 && strstr(buf, "\"synced\":true")) {
+			long long all = now_ns(CLOCK_REALTIME) - t0_ns;
+
+			printf("RESULT restart_warm_first_status n=1 p50_ms=%.3f p99_ms=%.3f max_ms=%.3f min_ms=%.3f\n",
+			       (double)first / 1e6, (double)first / 1e6, (double)first / 1e6, (double)first / 1e6);
+			printf("RESULT restart_warm_synced n=1 p50_ms=%.3f p99_ms=%.3f max_ms=%.3f min_ms=%.3f\n",
+			       (double)all / 1e6, (double)all / 1e6, (double)all / 1e6, (double)all / 1e6);
+			printf("# %s\n", buf);
+			return 0;
+		}
+		if (mono() - start > (long long)timeout_s * 1000000000LL)
+			die("%s: not synced after %u s", path, timeout_s);
+		sleep_poll();
+	}
+}
+
 /* fork, exec PLUGIN with CNI_COMMAND=CMD and CONF on stdin; exit status */
 static int run_plugin(const char *cmd, const char *conf, const char *cid)
 {
@@ -637,8 +674,10 @@ int main(int argc, char **argv)
 		return cmd_populate(true);
 	if (!strcmp(verb, "wait"))
 		return cmd_wait();
+	if (!strcmp(verb, "synced"))
+		return cmd_synced();
 	if (!strcmp(verb, "cni"))
 		return cmd_cni();
-	fprintf(stderr, "usage: k8s-bench label|change|populate|depopulate|wait|cni OPTIONS (see the source's head)\n");
+	fprintf(stderr, "usage: k8s-bench label|change|populate|depopulate|wait|synced|cni OPTIONS (see the source's head)\n");
 	return 2;
 }
