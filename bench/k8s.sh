@@ -13,8 +13,9 @@
 #      (iptables and nftables modes, built from the same module) on the
 #      same cluster, through a TCP and an HTTP Service
 # Each figure is printed with its target and the command that produced
-# it; a figure that is missing or zero makes the exit status non-zero (a
-# missed target does not: it is a number to read). Root. Leaves nothing
+# it; a figure that is missing or zero, failed requests or a failed step
+# make the exit status non-zero (a missed target does not: it is a number
+# to read; the summary says "MISSED"). Root. Leaves nothing
 # behind, and cleans up after a crashed earlier run first.
 #
 #   bench/k8s.sh [BINDIR]   (default build/bin: azds-controller, azds-router,
@@ -86,6 +87,7 @@ cleanup() {
 	"$BIN/azds-controller" -i "$INST" purge >/dev/null 2>&1 || true
 	ip netns del "$CNINS" >/dev/null 2>&1 || rm -f "/run/netns/$CNINS"
 	[ $rc = 0 ] || { echo "# agent log (last 30 lines)"; tail -30 "$TMP/agent.log" 2>/dev/null || true; }
+	rm -rf "$TMP"
 	return $rc
 }
 
