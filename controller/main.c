@@ -6,6 +6,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <ftw.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -62,7 +63,9 @@ static void kill_shim_file(const char *path)
 	if (fscanf(f, "%d", &pid) != 1)
 		pid = 0;
 	fclose(f);
-	if (pid <= 1)
+	/* never ourselves or our parent: a pid file of another pid namespace
+	 * (the agent's pod, gone) may name the numbers we run under now */
+	if (pid <= 1 || pid == getpid() || pid == getppid())
 		return;
 	snprintf(cpath, sizeof(cpath), "/proc/%d/comm", pid);
 	cf = fopen(cpath, "re");
@@ -102,6 +105,23 @@ static void kill_shims(const struct azds_inst *in)
 		closedir(u);
 	}
 	closedir(d);
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (flag == FTW_DP)
+		rmdir(path);
+	else
+		unlink(path);
+	return 0;
+}
+
+/* rm -rf --one-file-system, without rm: the node agent's image has none */
+static void rm_tree(const char *dir)
+{
+	nftw(dir, rm_one, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
 }
 
 static int purge(int argc, char **argv)
@@ -152,13 +172,9 @@ static int purge(int argc, char **argv)
 		return 1;
 	}
 	azds_podcg_remove_instance(&in);
-	{
-		/* the run directory whole (the supervisor's units too), as a reboot would */
-		char *rm[] = { "rm", "-rf", "--one-file-system", in.run_dir, NULL };
-
-		azds_run(rm, true);
-		rmdir("/run/azds");
-	}
+	/* the run directory whole (the supervisor's units too), as a reboot would */
+	rm_tree(in.run_dir);
+	rmdir("/run/azds");
 	if (keep_state) {
 		printf("instance %s: removed from the node; its store is kept\n", in.name);
 		return 0;
@@ -167,12 +183,8 @@ static int purge(int argc, char **argv)
 		snprintf(sdir, sizeof(sdir), "/var/lib/azds/%s", in.name);
 		state_dir = sdir;
 	}
-	{
-		char *rm[] = { "rm", "-rf", "--one-file-system", (char *)state_dir, NULL };
-
-		azds_run(rm, true);
-		rmdir("/var/lib/azds"); /* with the last instance */
-	}
+	rm_tree(state_dir);
+	rmdir("/var/lib/azds"); /* with the last instance */
 	printf("instance %s: purged\n", in.name);
 	return 0;
 }
