@@ -261,6 +261,21 @@ api@dev" "$(get dev c2 http://web.dev.svc.cluster.local/cgi-bin/hop)"
 expect "conflicting route-as values: 400 naming both" "alice.*bob|bob.*alice" \
 	"$(get dev c1 $U 'baggage: azds-route-as=alice,azds-route-as=bob')"
 
+# the router's accepted sockets live in the node's own namespace, which
+# keeps TIME_WAIT: a client that asked for close closes first, so none is
+# left there (one would drop a later SYN of the same tuple, assigned by TC)
+# (a response delimited by the close, as the CGI hop's above, needs the
+# router's FIN and leaves one: docs/kubernetes.md)
+tw_ports() { "$CL" exec 1 ss -Htan state time-wait dst "$C1" | awk '{print $4}' | sort; }
+tw_before=$(tw_ports)
+for i in 1 2 3; do get dev c1 $U 'Connection: close' >/dev/null; done
+get dev c1 $U 'baggage: azds-route-as=a,azds-route-as=b' >/dev/null # the router's own 400
+new_tw() { comm -13 <(echo "$tw_before") <(tw_ports) | grep -q .; }
+# (had the router closed first, the socket would be in TIME_WAIT as soon
+# as curl's own FIN came, before kubectl exec returned)
+if ! new_tw; then ok "Connection: close exchanges and the router's own replies leave no TIME_WAIT in the node's namespace"
+else notok "new TIME_WAIT in node 1: $(comm -13 <(echo "$tw_before") <(tw_ports))"; fi
+
 echo "# plain TCP: connect4 balances the ClusterIP in the kernel"
 E=http://echo.dev.svc.cluster.local:7000/
 expect "dev pod to dev's echo" "^tcp@dev$" "$(get dev c1 $E)"
@@ -305,6 +320,7 @@ else
 fi
 
 echo "# the leader dies: the other agent takes the lease and the webhook"
+wait_for "one leader again" one_leader # a restarted agent leads again only after its first sync
 if grep -q '"leader":true' "/run/azds/$INST1/k8s/status.json"; then LN=1 LI=$INST1 FI=$INST2; else LN=2 LI=$INST2 FI=$INST1; fi
 OLD_URL=$(webhook_url)
 kill -9 "$(agent_pid "$LI")"

@@ -102,6 +102,7 @@ struct session {
 	uint64_t last_active_ms;
 	uint64_t waiting_since_ms; /* request sent, response head awaited */
 	uint64_t linger_since_ms; /* our side is done; draining the client */
+	bool await_fin;		  /* lingering before our FIN: the client closes first */
 	uint64_t reply_since_ms;
 	/* a bodyless request sent on a reused upstream, kept to send once
 	 * more if that connection turns out to have been closed under us;
@@ -268,6 +269,28 @@ static void start_linger(struct session *s)
 	s->linger_since_ms = s->r->now_ms ? s->r->now_ms : 1;
 }
 
+/*
+ * The same, but the client closes first: after a complete response that
+ * says "Connection: close", an HTTP client closes its end, and a close
+ * that follows the peer's leaves no TIME_WAIT on our side. In the
+ * Kubernetes mode the router's accepted sockets live in the node's own
+ * namespace, where TIME_WAIT is kept: a later SYN of the same tuple that
+ * azds_steer assigns to the listener would meet it and be dropped (the
+ * embedded node keeps none: tcp_max_tw_buckets=0). Only for responses
+ * whose end the client can see without our close; a client that does not
+ * close within AWAIT_FIN_MS gets our FIN as before.
+ */
+#define AWAIT_FIN_MS 1000
+static void start_close_after_client(struct session *s)
+{
+	if (s->up) {
+		conn_close(s->r, s->up);
+		s->up = NULL;
+	}
+	s->await_fin = true;
+	s->linger_since_ms = s->r->now_ms ? s->r->now_ms : 1;
+}
+
 static void step_linger(struct session *s)
 {
 	char scratch[16384];
@@ -298,9 +321,10 @@ static bool step_reply(struct session *s)
 	if (s->cli->error) {
 		s->dead = true;
 	} else if (s->reply_off == s->reply_len) {
-		/* FIN after the reply; the client gets no more service */
+		/* the client closes after the reply (it says Connection:
+		 * close, and its length), else our FIN; no more service */
 		s->reply_len = 0;
-		start_linger(s);
+		start_close_after_client(s);
 	}
 	return n > 0;
 }
@@ -1282,7 +1306,12 @@ static bool finish_exchange(struct session *s)
 	 * pool_put closes an upstream that has any */
 	release_upstream(s);
 	if (close_client) {
-		start_linger(s);
+		/* a body delimited by our close (HTTP/1.0 style, or dechunked
+		 * for an HTTP/1.0 client) needs the FIN now */
+		if (s->rs_body == AZDS_BODY_UNTIL_CLOSE || s->dechunk)
+			start_linger(s);
+		else
+			start_close_after_client(s);
 		return true;
 	}
 	s->rq = RQ_HEAD;
@@ -1614,8 +1643,13 @@ void router_event(struct router *r, struct conn *c, uint32_t events)
 static bool session_timeouts(struct router *r, struct session *s)
 {
 	if (s->linger_since_ms) {
-		if (r->now_ms - s->linger_since_ms > 2000)
+		if (s->await_fin && r->now_ms - s->linger_since_ms > AWAIT_FIN_MS) {
+			/* the client keeps its end open: our FIN, then the usual linger */
+			s->await_fin = false;
+			start_linger(s);
+		} else if (!s->await_fin && r->now_ms - s->linger_since_ms > 2000) {
 			session_free(s);
+		}
 		return true;
 	}
 	if (replying(s)) {
