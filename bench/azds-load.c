@@ -65,7 +65,7 @@
 #define MAX_CONNECTIONS 200000
 #define BUF_SIZE 16384           /* per-connection read buffer = max header */
 #define RETRY_NS (100 * NS_PER_MS) /* keep-alive reconnect backoff */
-#define DRAIN_NS (200 * NS_PER_MS) /* --new-conn: wait this long for EOF */
+#define DRAIN_MS_DEFAULT 200 /* --new-conn: wait this long for the server's EOF (--drain-ms) */
 #define BEHIND_WARN_MS 5.0       /* warn when the sender was this late */
 #define LATE_NS NS_PER_MS        /* a send this late counts as a late send */
 #define TIMER_ID UINT32_MAX      /* epoll tag of the timerfd */
@@ -85,6 +85,7 @@ struct config {
 	double duration, warmup;     /* seconds */
 	int connections;
 	bool newconn;
+	unsigned drain_ms;           /* --new-conn: wait for the server's close (0: close at once) */
 	int timeout_ms;
 	int spin_us;                 /* busy-poll this long before a send */
 	int cpu_fd;                  /* open cgroup cpu.stat, or -1 */
@@ -114,6 +115,10 @@ static void usage(FILE *f)
 "  --connections C       keep-alive connections (default 16), or with\n"
 "                        --new-conn the most open at once (default 256)\n"
 "  --new-conn            a new TCP connection for every request\n"
+"  --drain-ms MS         --new-conn: after a response that announces the close,\n"
+"                        wait up to MS for the server's FIN before closing, so\n"
+"                        that TIME_WAIT stays on the server (default 200; 0:\n"
+"                        close at once, as most HTTP clients do)\n"
 "  --timeout-ms MS       per-request timeout from send to end of response\n"
 "                        (default 5000); a timeout counts as an error\n"
 "  --spin-us US          busy-poll for the last US microseconds before each\n"
@@ -237,7 +242,7 @@ static bool header_is(const char *h, const char *name)
 static void parse_args(struct config *cfg, int argc, char **argv)
 {
 	enum { O_TARGET = 256, O_PATH, O_RATE, O_DURATION, O_WARMUP,
-	       O_CONNECTIONS, O_NEWCONN, O_TIMEOUT, O_SPIN, O_CPUFD };
+	       O_CONNECTIONS, O_NEWCONN, O_TIMEOUT, O_SPIN, O_CPUFD, O_DRAIN };
 	static const struct option opts[] = {
 		{ "target", required_argument, NULL, O_TARGET },
 		{ "path", required_argument, NULL, O_PATH },
@@ -247,6 +252,7 @@ static void parse_args(struct config *cfg, int argc, char **argv)
 		{ "warmup", required_argument, NULL, O_WARMUP },
 		{ "connections", required_argument, NULL, O_CONNECTIONS },
 		{ "new-conn", no_argument, NULL, O_NEWCONN },
+		{ "drain-ms", required_argument, NULL, O_DRAIN },
 		{ "timeout-ms", required_argument, NULL, O_TIMEOUT },
 		{ "spin-us", required_argument, NULL, O_SPIN },
 		{ "cpu-stat-fd", required_argument, NULL, O_CPUFD },
@@ -262,6 +268,8 @@ static void parse_args(struct config *cfg, int argc, char **argv)
 	cfg->headers = calloc((size_t)argc, sizeof(*cfg->headers));
 	if (!cfg->headers)
 		die("out of memory");
+	bool have_drain = false;
+
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, ":H:o:h", opts, NULL)) != -1) {
 		switch (opt) {
@@ -292,6 +300,10 @@ static void parse_args(struct config *cfg, int argc, char **argv)
 			break;
 		case O_NEWCONN:
 			cfg->newconn = true;
+			break;
+		case O_DRAIN:
+			cfg->drain_ms = (unsigned)parse_int("--drain-ms", optarg, 0, 10000);
+			have_drain = true;
 			break;
 		case O_TIMEOUT:
 			cfg->timeout_ms = parse_int("--timeout-ms", optarg, 1,
@@ -334,6 +346,8 @@ static void parse_args(struct config *cfg, int argc, char **argv)
 		usage_error("--rate: invalid value '%g' (at most 100000000)", cfg->rate);
 	if (!cfg->connections)
 		cfg->connections = cfg->newconn ? 256 : 16;
+	if (!have_drain)
+		cfg->drain_ms = DRAIN_MS_DEFAULT;
 }
 
 /* usage_usec of the cgroup whose cpu.stat is open on fd: every process and
@@ -616,9 +630,9 @@ static void complete(struct conn *c, bool leftover, bool eof)
 		 * server that announced its close usually sends the FIN right
 		 * after the response: wait briefly for it, then close.
 		 */
-		if (c->close_after && !eof && !leftover) {
+		if (c->close_after && !eof && !leftover && S.cfg.drain_ms) {
 			c->st = C_DRAINING;
-			c->deadline = now + DRAIN_NS;
+			c->deadline = now + (uint64_t)S.cfg.drain_ms * NS_PER_MS;
 		} else {
 			release(c, now);
 		}

@@ -193,7 +193,9 @@ mkpods() { # mkpods NS PROXYLABEL
   "spec": {"nodeName": "node-2", "terminationGracePeriodSeconds": 0, "containers": [{"name": "c", "image": "$IMG",
   "imagePullPolicy": "Never", "command": ["sh", "-c", "mkdir /www && echo hello > /www/index.html && httpd -p 8080 -h /www && httpd -p 8081 -h /www && exec sleep 36000"]}]}},
  {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "client", "namespace": "$1"},
-  "spec": {"nodeName": "node-1", "terminationGracePeriodSeconds": 0, "containers": [{"name": "c", "image": "$IMG",
+  "spec": {"nodeName": "node-1", "terminationGracePeriodSeconds": 0,
+  "securityContext": {"sysctls": [{"name": "net.ipv4.ip_local_port_range", "value": "1024 65000"}]},
+  "containers": [{"name": "c", "image": "$IMG",
   "imagePullPolicy": "Never", "command": ["sleep", "36000"]}]}}]}
 YAML
 }
@@ -219,20 +221,25 @@ serves() { kc exec -n "$1" client -- azds-load --target "$2" --rate 20 --duratio
 	grep -q '"errors":0,'; }
 
 # load NAME NS TARGET: fixed rate (latency) and closed loop (maximum),
-# --new-conn; failed requests are kept in the RESULT line (errors=N)
+# --new-conn; failed requests are kept in the RESULT line (errors=N).
+# --drain-ms 0: the client closes as soon as it has the response, as curl,
+# browsers and most HTTP clients do (azds-load's default waits for the
+# server's FIN, and the router in this mode waits for the client's: each
+# would stand the other off); the client pod's wide port range holds the
+# TIME_WAIT that this leaves on the client's side.
 load() {
 	local name=$1 ns=$2 t=$3 out c
-	c="kubectl exec -n $ns client -- azds-load --target $t --new-conn --rate $RATE --duration $DUR --connections 64 --timeout-ms 2000"
+	c="kubectl exec -n $ns client -- azds-load --target $t --new-conn --drain-ms 0 --rate $RATE --duration $DUR --connections 64 --timeout-ms 2000"
 	echo "\$ $c -o json"
-	out=$(kc exec -n "$ns" client -- azds-load --target "$t" --new-conn --rate "$RATE" --duration "$DUR" \
+	out=$(kc exec -n "$ns" client -- azds-load --target "$t" --new-conn --drain-ms 0 --rate "$RATE" --duration "$DUR" \
 		--connections 64 --timeout-ms 2000 -o json 2>"$TMP/load.err") || cat "$TMP/load.err"
 	echo "$out"
 	jq -e -r --arg n "$name" --arg c "$c" \
 		'"RESULT lat_\($n) n=\(.requests) p50_ms=\(.p50_us / 1000) p99_ms=\(.p99_us / 1000) max_ms=\(.max_us / 1000) min_ms=0 errors=\(.errors) cmd=\($c)"' \
 		<<<"$out" >>"$RES" || { echo "k8s.sh: $c: no result" >&2; bad=1; }
-	c="kubectl exec -n $ns client -- azds-load --target $t --new-conn --rate 0 --connections $CONNS --duration $MAXDUR --timeout-ms 2000"
+	c="kubectl exec -n $ns client -- azds-load --target $t --new-conn --drain-ms 0 --rate 0 --connections $CONNS --duration $MAXDUR --timeout-ms 2000"
 	echo "\$ $c -o json"
-	out=$(kc exec -n "$ns" client -- azds-load --target "$t" --new-conn --rate 0 --connections "$CONNS" \
+	out=$(kc exec -n "$ns" client -- azds-load --target "$t" --new-conn --drain-ms 0 --rate 0 --connections "$CONNS" \
 		--duration "$MAXDUR" --timeout-ms 2000 -o json 2>"$TMP/load.err") || cat "$TMP/load.err"
 	echo "$out"
 	jq -e -r --arg n "$name" --arg c "$c" \
@@ -384,7 +391,11 @@ echo "Commands (\$S: the cluster's state dir, /run/azds-k8s-kbench):"
 awk '$1 == "RESULT" { c = $0; sub(/.* cmd=/, "", c); if (!(c in seen)) { seen[c] = 1; print "- `" c "`" } }' "$RES"
 echo
 errs=$(awk '$1 == "RESULT" { for (i = 3; i <= NF; i++) if ($i ~ /^errors=/ && $i != "errors=0") print $2, $i }' "$RES")
-[ -z "$errs" ] || { echo "requests with errors: $errs"; bad=1; }
+# failed requests through azds fail the run; kube-proxy's own (it drops
+# some while it reprograms its rules) are printed beside its figures
+ours=$(grep -E '^(lat|max)_azds_' <<<"$errs" || true)
+[ -z "$errs" ] || echo "requests with errors: $errs"
+[ -z "$ours" ] || { echo "k8s.sh: requests through azds failed: $ours"; bad=1; }
 cp "$RES" "/tmp/azds-kbench-results.txt"
 echo "results: /tmp/azds-kbench-results.txt"
 [ "$bad" = 0 ] || { echo "k8s.sh: a figure is missing or zero, or a step failed" >&2; exit 1; }

@@ -281,8 +281,32 @@ static void start_linger(struct session *s)
  * close within AWAIT_FIN_MS gets our FIN as before.
  */
 #define AWAIT_FIN_MS 1000
+/* whether our namespace keeps TIME_WAIT (the embedded node's has
+ * tcp_max_tw_buckets=0: there our FIN first costs nothing, and a client
+ * that waits for the server's close, as azds-load does, is not kept
+ * waiting). Read once, in the namespace the workers run in. */
+static bool tw_kept(void)
+{
+	static int kept = -1;
+
+	if (kept < 0) {
+		char buf[32] = "";
+		int fd = open("/proc/sys/net/ipv4/tcp_max_tw_buckets", O_RDONLY | O_CLOEXEC);
+		ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+
+		if (fd >= 0)
+			close(fd);
+		kept = n > 0 && atol(buf) == 0 ? 0 : 1;
+	}
+	return kept;
+}
+
 static void start_close_after_client(struct session *s)
 {
+	if (!tw_kept()) {
+		start_linger(s);
+		return;
+	}
 	if (s->up) {
 		conn_close(s->r, s->up);
 		s->up = NULL;
