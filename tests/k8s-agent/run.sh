@@ -28,6 +28,8 @@ fail=0
 
 [ -x "$BIN/azds-controller" ] || { echo "no $BIN/azds-controller" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || { echo "needs root" >&2; exit 2; }
+# a crashed earlier run's scratch directory goes first (one run at a time: the cluster name is shared)
+rm -rf /tmp/azds-k8s-agent.??????
 TMP=$(mktemp -d /tmp/azds-k8s-agent.XXXXXX)
 
 ok() { pass=$((pass + 1)); echo "ok $*"; }

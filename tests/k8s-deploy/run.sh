@@ -40,6 +40,8 @@ done
 [ "$(id -u)" = 0 ] || { echo "needs root" >&2; exit 2; }
 command -v jq >/dev/null || { echo "needs jq" >&2; exit 2; }
 command -v bpftool >/dev/null || { echo "needs bpftool" >&2; exit 2; }
+# a crashed earlier run's scratch directory goes first (one run at a time: the cluster name is shared)
+rm -rf /tmp/azds-k8s-deploy.??????
 TMP=$(mktemp -d /tmp/azds-k8s-deploy.XXXXXX)
 
 ok() { pass=$((pass + 1)); echo "ok $*"; }
