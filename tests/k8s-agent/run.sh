@@ -32,15 +32,7 @@ fail=0
 rm -rf /tmp/azds-k8s-agent.??????
 TMP=$(mktemp -d /tmp/azds-k8s-agent.XXXXXX)
 
-ok() { pass=$((pass + 1)); echo "ok $*"; }
-notok() { fail=$((fail + 1)); echo "not ok $*"; }
-# expect WHAT PATTERN OUTPUT: OUTPUT holds PATTERN (grep -E)
-expect() {
-	if grep -Eq -- "$2" <<<"$3"; then ok "$1"; else notok "$1: wanted /$2/ in: $3"; fi
-}
-expect_not() {
-	if grep -Eq -- "$2" <<<"$3"; then notok "$1: did not want /$2/ in: $3"; else ok "$1"; fi
-}
+. "$ROOT/tests/k8s/check.sh"
 
 purge() {
 	"$BIN/azds-controller" -i "$INST1" purge >/dev/null 2>&1 || true

@@ -44,17 +44,7 @@ command -v bpftool >/dev/null || { echo "needs bpftool" >&2; exit 2; }
 rm -rf /tmp/azds-k8s-deploy.??????
 TMP=$(mktemp -d /tmp/azds-k8s-deploy.XXXXXX)
 
-ok() { pass=$((pass + 1)); echo "ok $*"; }
-notok() { fail=$((fail + 1)); echo "not ok $*"; }
-expect() {
-	if grep -Eq -- "$2" <<<"$3"; then ok "$1"; else notok "$1: wanted /$2/ in: $3"; fi
-}
-expect_not() {
-	if grep -Eq -- "$2" <<<"$3"; then notok "$1: did not want /$2/ in: $3"; else ok "$1"; fi
-}
-expect_eq() {
-	if [ "$2" = "$3" ]; then ok "$1"; else notok "$1: wanted [$3], got [$2]"; fi
-}
+. "$ROOT/tests/k8s/check.sh"
 
 # the --pod-cgroup of the failing-teardown check (under /run/azds: the pods' view of the host's)
 PODCG_LINKS=/run/azds/kdep-podcg
