@@ -126,10 +126,11 @@ struct {
 
 /*
  * Two socket maps. sock_hash holds the pods' ends of the router's paths and
- * carries the sk_msg verdict, so only a pod's sends run it; router_rx holds
- * the router's ends, the only sockets a message is ever redirected to (the
- * router reads until EAGAIN, which makes the bound in may_redirect sound).
- * The router's own sends go through the stack untouched.
+ * carries azds_msg_redirect, run by a pod's sends; router_rx holds the
+ * router's ends and carries azds_msg_router, run by the router's sends.
+ * Toward the router (which reads until EAGAIN) the kernel bounds what is
+ * redirected (may_redirect); toward a pod the router bounds it
+ * (may_redirect_to_pod, azds_peer_queue).
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_SOCKHASH);
@@ -148,12 +149,12 @@ struct {
 } router_rx SEC(".maps");
 
 /*
- * sock_ptrs: the address of the socket behind each router_rx key, so that
- * sk_msg (which may not take a reference with a sockhash lookup) can read
- * its peer's queues with probe reads before it redirects to it. Written
- * with the router_rx entry, deleted when that socket closes (sockops
- * state callback); LRU only as a safety net for entries whose close was
- * not seen. A peer without an entry is never redirected to.
+ * sock_ptrs: the address of the socket behind each router_rx and sock_hash
+ * key, so that sk_msg (which may not take a reference with a sockhash
+ * lookup) can read its peer's queues with probe reads before it redirects
+ * to it. Written with the socket map entry, deleted when that socket closes
+ * (sockops state callback); LRU only as a safety net for entries whose close
+ * was not seen. A peer without an entry is never redirected to.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -612,11 +613,10 @@ int azds_sockops(struct bpf_sock_ops *ctx)
 			key.remote_ip = remote;
 			key.local_port = ctx->local_port;
 			key.remote_port = bpf_ntohl(ctx->remote_port);
-			if (!node_side(local)) {
-				/* a pod's end: its sends run the sk_msg verdict */
-				if (bpf_sock_hash_update(ctx, &sock_hash, &key, BPF_NOEXIST) == 0)
-					count(AZDS_R_SOCK_ADDED);
-			} else if (bpf_sock_hash_update(ctx, &router_rx, &key, BPF_NOEXIST) == 0) {
+			/* a pod's end runs azds_msg_redirect, the router's end
+			 * azds_msg_router */
+			if (bpf_sock_hash_update(ctx, node_side(local) ? (void *)&router_rx : (void *)&sock_hash, &key,
+						 BPF_NOEXIST) == 0) {
 				__u64 ptr = (__u64)ctx->sk;
 
 				bpf_map_update_elem(&sock_ptrs, &key, &ptr, BPF_ANY);
@@ -762,4 +762,144 @@ int azds_msg_redirect(struct sk_msg_md *msg)
 	if (bpf_msg_redirect_hash(msg, &router_rx, &peer, BPF_F_INGRESS) == SK_PASS)
 		count(AZDS_R_MSG_REDIRECTED);
 	return SK_PASS;
+}
+
+/*
+ * What a pod socket's redirected queue holds, for azds_msg_router: -1
+ * unreadable, 0 empty (or no psock left), 1 something.
+ */
+static __always_inline int psock_nonempty(struct sock *sk)
+{
+	struct list_head *head, *next;
+	struct sk_psock *ps;
+	unsigned long ud;
+
+	if (bpf_core_read(&ud, sizeof(ud), &sk->sk_user_data))
+		return -1;
+	ps = (struct sk_psock *)(ud & ~SK_USER_DATA_FLAGS);
+	if (!ps)
+		return 0;
+	head = &ps->ingress_msg;
+	if (bpf_core_read(&next, sizeof(next), &head->next))
+		return -1;
+	return next != head;
+}
+
+/*
+ * The router's send toward a pod: the same order rule as may_redirect, from
+ * the other side, with the bound left to the router.
+ *   - The pod's redirected queue holds something: redirect, whatever the
+ *     switch or the size, so no stack byte queues behind a redirected one
+ *     (a reader that stops at a short read would never read it). The
+ *     router keeps that queue within AZDS_POD_RX_BYTES/AZDS_POD_RX_MSGS.
+ *   - Stack bytes of this flow are unacknowledged, or acknowledged and
+ *     unread: through the stack.
+ *   - Otherwise redirect when the switch is on and the message is small;
+ *     bulk goes through the stack, where the TCP window bounds it.
+ * The reads are sound for the reasons may_redirect gives: only this
+ * socket's sends fill the pod socket's queues, under this socket's lock.
+ */
+static __always_inline bool may_redirect_to_pod(struct bpf_sock *me, const struct azds_sock_key *peer, bool on,
+						__u32 size)
+{
+	struct tcp_sock *mt = bpf_skc_to_tcp_sock(me);
+	__u64 *pp = bpf_map_lookup_elem(&sock_ptrs, peer);
+	struct sock *psk;
+	__u32 qlen;
+	int rx;
+
+	if (!mt || !pp || !*pp)
+		return false;
+	psk = (struct sock *)*pp;
+	rx = psock_nonempty(psk);
+	if (rx != 0)
+		return rx > 0;
+	if (mt->snd_una != mt->write_seq)
+		return false;
+	if (bpf_core_read(&qlen, sizeof(qlen), &psk->sk_receive_queue.qlen) || qlen)
+		return false;
+	return on && size <= AZDS_POD_RX_SMALL;
+}
+
+SEC("sk_msg")
+int azds_msg_router(struct sk_msg_md *msg)
+{
+	struct azds_sock_key peer = {};
+	struct azds_config *cfg = get_config();
+	struct bpf_sock *me = msg->sk;
+
+	if (!cfg || msg->family != AF_INET || !me)
+		return SK_PASS;
+	peer.local_ip = msg->remote_ip4;
+	peer.remote_ip = msg->local_ip4;
+	peer.local_port = bpf_ntohl(msg->remote_port);
+	peer.remote_port = msg->local_port;
+	if (!may_redirect_to_pod(me, &peer, cfg->flags & AZDS_CFG_SOCKMAP, msg->size)) {
+		count(AZDS_R_MSG_TO_POD_PASSED);
+		return SK_PASS;
+	}
+	/* the verdict is SK_PASS either way: a miss must not drop data */
+	if (bpf_msg_redirect_hash(msg, &sock_hash, &peer, BPF_F_INGRESS) == SK_PASS)
+		count(AZDS_R_MSG_TO_POD);
+	return SK_PASS;
+}
+
+/*
+ * azds_peer_queue (BPF_PROG_RUN from the router): what the pod socket with
+ * the given key holds in its redirected queue, walked up to
+ * AZDS_POD_RX_MSGS + 1 messages. Probe reads of a socket that may be
+ * closing: a stale answer errs only while the flow is ending.
+ */
+SEC("syscall")
+int azds_peer_queue(struct azds_peer_q *q)
+{
+	__u32 off = bpf_core_field_offset(struct sk_msg, list);
+	struct azds_sock_key key = {};
+	struct list_head *head, *next;
+	struct sk_psock *ps;
+	struct sock *psk;
+	unsigned long ud;
+	__u64 *pp, sum = 0;
+	__u32 n = 0;
+
+	key.local_ip = q->key.local_ip;
+	key.remote_ip = q->key.remote_ip;
+	key.local_port = q->key.local_port;
+	key.remote_port = q->key.remote_port;
+	q->found = 0;
+	q->bytes = 0;
+	q->msgs = 0;
+	pp = bpf_map_lookup_elem(&sock_ptrs, &key);
+	if (!pp || !*pp)
+		return 0;
+	psk = (struct sock *)*pp;
+	q->found = 1;
+	if (bpf_core_read(&ud, sizeof(ud), &psk->sk_user_data))
+		goto full;
+	ps = (struct sk_psock *)(ud & ~SK_USER_DATA_FLAGS);
+	if (!ps)
+		return 0;
+	head = &ps->ingress_msg;
+	if (bpf_core_read(&next, sizeof(next), &head->next))
+		goto full;
+	for (__u32 i = 0; i <= AZDS_POD_RX_MSGS; i++) {
+		struct sk_msg *m = (struct sk_msg *)((char *)next - off);
+		__u32 size;
+
+		if (next == head)
+			break;
+		if (bpf_core_read(&size, sizeof(size), &m->sg.size) ||
+		    bpf_core_read(&next, sizeof(next), &m->list.next))
+			goto full;
+		sum += size;
+		n++;
+	}
+	q->bytes = sum > AZDS_POD_RX_BYTES ? AZDS_POD_RX_BYTES : (__u32)sum;
+	q->msgs = n;
+	return 0;
+full:
+	/* unreadable: as if full, so the router waits and asks again */
+	q->bytes = AZDS_POD_RX_BYTES;
+	q->msgs = AZDS_POD_RX_MSGS + 1;
+	return 0;
 }

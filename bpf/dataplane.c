@@ -5,6 +5,8 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <sys/stat.h>
 #include <bpf/libbpf.h>
 #include <bpf/bpf.h>
@@ -19,8 +21,8 @@ const char *const azds_reason_texts[] = { AZDS_REASONS(AZDS_REASON_TEXT) };
 const char *const azds_dp_map_names[] = { "spaces", "space_ids", "pods", "pod_cgroups", "vips",
 					  "services", "backends", "dp_config", "stats", "events", "sock_hash", "generation",
 					  "router_socks", "sock_ptrs", "router_rx", NULL };
-const char *const azds_dp_prog_names[] = { "prog_steer", "prog_connect4", "prog_sockops", "prog_msg",
-					   "prog_connect6", NULL };
+const char *const azds_dp_prog_names[] = { "prog_steer",  "prog_connect4",	"prog_sockops", "prog_msg",
+					   "prog_connect6", "prog_msg_router", "prog_peer_queue", NULL };
 
 __u64 azds_dp_counter(int stats_fd, __u32 reason)
 {
@@ -97,6 +99,100 @@ static void drop_changed_pin(const char *dir, const char *name, __u32 max_entrie
 	close(fd);
 }
 
+static int attach_msg(const struct bpf_program *p, const struct bpf_map *m)
+{
+	if (!bpf_prog_attach(bpf_program__fd(p), bpf_map__fd(m), BPF_SK_MSG_VERDICT, BPF_F_REPLACE))
+		return 0;
+	return bpf_prog_attach(bpf_program__fd(p), bpf_map__fd(m), BPF_SK_MSG_VERDICT, 0);
+}
+
+int azds_dp_peer_queue(int prog_fd, const struct azds_sock_key *key, struct azds_peer_q *q)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, ro);
+
+	memset(q, 0, sizeof(*q));
+	q->key = *key;
+	ro.ctx_in = q;
+	ro.ctx_size_in = sizeof(*q);
+	if (bpf_prog_test_run_opts(prog_fd, &ro))
+		return -errno;
+	return 0;
+}
+
+void azds_pod_budget_init(struct azds_pod_budget *b)
+{
+	/* a new connection's pod has nothing unread: the whole bound */
+	b->bytes = AZDS_POD_RX_BYTES;
+	b->msgs = AZDS_POD_RX_MSGS;
+	b->unlimited = false;
+}
+
+/* what the pod behind sock_fd holds: false if it cannot be told now */
+static bool pod_budget_ask(struct azds_pod_budget *b, int prog_fd, int sock_fd, int *err)
+{
+	struct sockaddr_in me = { 0 }, peer = { 0 };
+	socklen_t ml = sizeof(me), pl = sizeof(peer);
+	struct azds_sock_key key;
+	struct azds_peer_q q;
+	int rc;
+
+	if (prog_fd < 0) {
+		/* nothing pinned: a data plane that never redirects to pods */
+		b->unlimited = true;
+		return true;
+	}
+	if (getsockname(sock_fd, (struct sockaddr *)&me, &ml) || getpeername(sock_fd, (struct sockaddr *)&peer, &pl)) {
+		*err = -errno; /* not connected any more: the caller sees it soon */
+		return false;
+	}
+	if (me.sin_family != AF_INET || peer.sin_family != AF_INET) {
+		b->unlimited = true; /* sockmap maps IPv4 sockets only */
+		return true;
+	}
+	key.local_ip = peer.sin_addr.s_addr;
+	key.remote_ip = me.sin_addr.s_addr;
+	key.local_port = ntohs(peer.sin_port);
+	key.remote_port = ntohs(me.sin_port);
+	rc = azds_dp_peer_queue(prog_fd, &key, &q);
+	if (rc) {
+		*err = rc;
+		return false;
+	}
+	if (!q.found) {
+		b->unlimited = true; /* never mapped, so never redirected to */
+		return true;
+	}
+	b->bytes = q.bytes >= AZDS_POD_RX_BYTES ? 0 : AZDS_POD_RX_BYTES - q.bytes;
+	b->msgs = q.msgs >= AZDS_POD_RX_MSGS ? 0 : AZDS_POD_RX_MSGS - q.msgs;
+	return true;
+}
+
+size_t azds_pod_budget_take(struct azds_pod_budget *b, int prog_fd, int sock_fd, size_t len, int *err)
+{
+	*err = 0;
+	if (b->unlimited)
+		return len;
+	if ((b->msgs == 0 || b->bytes < len) && !pod_budget_ask(b, prog_fd, sock_fd, err))
+		return 0;
+	if (b->unlimited)
+		return len;
+	if (b->msgs == 0)
+		return 0;
+	return len < b->bytes ? len : b->bytes;
+}
+
+void azds_pod_budget_sent(struct azds_pod_budget *b, size_t n)
+{
+	/* one message per send, more when it is long (a redirected message
+	 * carries at most MAX_MSG_FRAGS pages) */
+	__u32 m = 1 + (__u32)(n / 32768);
+
+	if (b->unlimited || n == 0)
+		return;
+	b->bytes = n >= b->bytes ? 0 : b->bytes - (__u32)n;
+	b->msgs = b->msgs > m ? b->msgs - m : 0;
+}
+
 int azds_dp_load(const struct azds_dp_opts *o)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, oo, .pin_root_path = o->pin_dir);
@@ -139,13 +235,16 @@ int azds_dp_load(const struct azds_dp_opts *o)
 		err = pin_prog(skel->progs.azds_sockops, o->pin_dir, "prog_sockops");
 	if (!err)
 		err = pin_prog(skel->progs.azds_msg_redirect, o->pin_dir, "prog_msg");
+	if (!err)
+		err = pin_prog(skel->progs.azds_msg_router, o->pin_dir, "prog_msg_router");
+	if (!err)
+		err = pin_prog(skel->progs.azds_peer_queue, o->pin_dir, "prog_peer_queue");
 	if (err)
 		goto cleanup;
-	/* the sk_msg verdict lives on the map itself: attach (or replace) */
-	if (bpf_prog_attach(bpf_program__fd(skel->progs.azds_msg_redirect), bpf_map__fd(skel->maps.sock_hash),
-			    BPF_SK_MSG_VERDICT, BPF_F_REPLACE) &&
-	    bpf_prog_attach(bpf_program__fd(skel->progs.azds_msg_redirect), bpf_map__fd(skel->maps.sock_hash),
-			    BPF_SK_MSG_VERDICT, 0)) {
+	/* the sk_msg verdicts live on the maps themselves: attach (or
+	 * replace). A socket already in a map keeps what it was added with. */
+	if (attach_msg(skel->progs.azds_msg_redirect, skel->maps.sock_hash) ||
+	    attach_msg(skel->progs.azds_msg_router, skel->maps.router_rx)) {
 		err = -errno;
 		goto cleanup;
 	}

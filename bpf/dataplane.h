@@ -119,6 +119,31 @@ struct azds_sock_key {
 };
 
 /*
+ * The router's sends toward a pod (router_rx carries azds_msg_router): a
+ * message goes into the pod socket's redirected queue only while no stack
+ * byte of the flow is pending, and then every later one too until that
+ * queue is empty again, so a pod reader that stops at a short read never
+ * misses bytes. Nothing in the kernel can bound that queue without breaking
+ * the order, so the router bounds it: it sends at most AZDS_POD_RX_BYTES
+ * bytes and AZDS_POD_RX_MSGS messages beyond what it knows the pod has read,
+ * and learns what the pod holds by running azds_peer_queue (a syscall
+ * program, BPF_PROG_RUN) with the pod socket's key. Messages larger than
+ * AZDS_POD_RX_SMALL go through the stack when the queue is empty (bulk is
+ * faster there, and the TCP window bounds it).
+ */
+#define AZDS_POD_RX_BYTES 65536u
+#define AZDS_POD_RX_MSGS 32u
+#define AZDS_POD_RX_SMALL 16384u
+
+struct azds_peer_q {
+	struct azds_sock_key key; /* in: the pod socket's tuple (its local = the pod) */
+	__u32 found;              /* out: 1 if that socket is mapped (redirects may reach it) */
+	__u32 bytes;              /* out: redirected bytes it has not read (of the messages walked) */
+	__u32 msgs;               /* out: its unread messages; AZDS_POD_RX_MSGS + 1 means at least that */
+	__u32 pad;
+};
+
+/*
  * router_socks: key __u32 worker index -> the router worker's listening
  * socket (sockmap). Filled by the router (azds_dp_listeners_set) together
  * with azds_config.router_workers; a closed socket leaves the map by itself.
@@ -153,7 +178,9 @@ struct azds_config {
 	X(AZDS_R_FRAGMENT, "fragment", "IP fragment past the first (no TCP header), passed") \
 	X(AZDS_R_NOT_LISTENER, "not_listener", "the router port's tuple belongs to a connection: passed") \
 	X(AZDS_R_SOCK_REFUSED, "sock_refused", "socket kept out of sock_hash: not the router's nor its own pod's address") \
-	X(AZDS_R_MSG_PASSED, "msg_passed", "sk_msg through the stack: peer unmapped, stack bytes unacked/unread, redirected bytes past the bound, or sockmap off")
+	X(AZDS_R_MSG_PASSED, "msg_passed", "sk_msg through the stack: peer unmapped, stack bytes unacked/unread, redirected bytes past the bound, or sockmap off") \
+	X(AZDS_R_MSG_TO_POD, "msg_to_pod", "sk_msg of the router redirected to the pod's socket of the flow") \
+	X(AZDS_R_MSG_TO_POD_PASSED, "msg_to_pod_passed", "sk_msg of the router through the stack: peer unmapped, stack bytes unacked/unread, a large message, or sockmap off")
 
 #define AZDS_REASON_ENUM(id, name, text) id,
 enum azds_reason { AZDS_REASONS(AZDS_REASON_ENUM) AZDS_R__COUNT };

@@ -56,6 +56,26 @@ int azds_dp_load(const struct azds_dp_opts *o);
  * n > AZDS_MAX_WORKERS (-E2BIG). Returns 0 or -errno.
  */
 int azds_dp_listeners_set(const char *pin_dir, const int *fds, __u32 n);
+/* Run azds_peer_queue (pinned as prog_peer_queue) for the pod socket with
+ * key: what its redirected queue holds (dataplane.h). 0 or -errno. */
+int azds_dp_peer_queue(int prog_fd, const struct azds_sock_key *key, struct azds_peer_q *q);
+
+/*
+ * The bound on a pod socket's redirected queue that a sender toward a pod
+ * keeps (the router; dataplane.h): what may go before the pod is asked
+ * again. Start with azds_pod_budget_init on a new connection; before a
+ * send, azds_pod_budget_take says how many bytes may go now (0: wait, then
+ * ask again), after it azds_pod_budget_sent counts what went.
+ */
+struct azds_pod_budget {
+	__u32 bytes, msgs;
+	bool unlimited; /* the socket is not mapped: the stack bounds it */
+};
+
+void azds_pod_budget_init(struct azds_pod_budget *b);
+/* 0 with *err set (-errno) when the question failed: wait as for 0 */
+size_t azds_pod_budget_take(struct azds_pod_budget *b, int prog_fd, int sock_fd, size_t len, int *err);
+void azds_pod_budget_sent(struct azds_pod_budget *b, size_t n);
 /* The same with the router_socks and dp_config map fds (tests). */
 int azds_dp_listeners_set_fd(int socks_fd, int config_fd, const int *fds, __u32 n);
 

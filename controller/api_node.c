@@ -119,8 +119,6 @@ static void set_switch(struct ctl *c, const struct httpd_req *r, const char *nam
 				cfg.flags &= ~bit;
 			azds_config_set(&c->m, &cfg);
 			azds_gen_bump(&c->m);
-			if (bit == AZDS_CFG_SOCKMAP && !json_is_true(on))
-				azds_socks_flush_pods(&c->m);
 			if (bit == AZDS_CFG_TRACE)
 				ctl_trace_apply(c);
 			httpd_json(w, 200, json_pack("{s:s,s:b}", "switch", name, "on", json_is_true(on)));

@@ -310,11 +310,7 @@ static int cmd_start(int argc, char **argv)
 		struct azds_maps m;
 
 		if (azds_maps_open(&in, &m, &e) == 0) {
-			struct azds_config cfg;
-
 			azds_node_reattach(&in, &m);
-			if (azds_config_get(&m, &cfg) == 0 && !(cfg.flags & AZDS_CFG_SOCKMAP))
-				azds_socks_flush_pods(&m);
 			azds_gen_bump(&m); /* the router re-reads the config */
 			azds_maps_close(&m);
 		}
@@ -405,8 +401,6 @@ static int cmd_set(int argc, char **argv)
 			cfg.flags &= ~bit;
 		azds_config_set(&m, &cfg);
 		azds_gen_bump(&m);
-		if (bit == AZDS_CFG_SOCKMAP && !(cfg.flags & bit))
-			azds_socks_flush_pods(&m);
 	}
 	azds_maps_close(&m);
 	return 0;

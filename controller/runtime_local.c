@@ -22,7 +22,6 @@
 static int local_node_up(struct ctl *c, struct azds_err *e)
 {
 	struct azds_dp_opts o;
-	struct azds_config cfg;
 	int err;
 
 	err = azds_ensure_bpffs();
@@ -76,8 +75,6 @@ static int local_node_up(struct ctl *c, struct azds_err *e)
 			fprintf(stderr, "azds-controller: warning: cannot join %s: %s\n", cg, strerror(errno));
 		f = NULL;
 	}
-	if (azds_config_get(&c->m, &cfg) == 0 && !(cfg.flags & AZDS_CFG_SOCKMAP))
-		azds_socks_flush_pods(&c->m);
 	azds_gen_bump(&c->m);
 	return 0;
 }

@@ -10,8 +10,8 @@
  * A socket belongs to the cgroup its creator was in (accepted sockets to
  * their listener's), so the test moves itself before making each one.
  *
- *   1. redirect: pod -> router bytes go through sk_msg, router -> pod
- *      bytes through the stack, both intact.
+ *   1. redirect: pod -> router bytes go through azds_msg_redirect, router
+ *      -> pod bytes through azds_msg_router, both intact.
  *   2. forgery: a pod that makes, in a namespace of its own, sockets with
  *      the tuple of a router <-> backend flow (the backend's address and
  *      port, the router's source address and port) must not get the
@@ -27,8 +27,14 @@
  *      is stopped by socket buffers as with sockmap off: the bytes it got
  *      rid of and TCP memory (/proc/net/sockstat) stay within a small
  *      multiple of the off figures; once all is read the flow redirects
- *      again. Nothing is ever redirected toward a pod (a reader stopping at
- *      a short read would leave the stack's bytes behind).
+ *      again. Toward a pod the writer is the router, which keeps the
+ *      pod's redirected queue within AZDS_POD_RX_BYTES (azds_pod_budget):
+ *      small sends stop there, bulk ones go through the stack.
+ *   3b. mixed: the router sends 8 MiB of small and large messages toward a
+ *      pod reading concurrently the nginx way (edge-triggered, stopping at
+ *      a short read), following the budget: some are redirected, some go
+ *      through the stack, and every byte arrives in order with no edge
+ *      missing (a stack byte queued behind a redirected one would hang).
  *   4. switch off mid-flow: a flow whose redirected bytes are unread keeps
  *      redirecting after 'set sockmap off', so the same reader gets all.
  *   5. sock_ptrs entries go with their sockets: none left once all closed.
@@ -48,6 +54,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "azds.h"
@@ -194,19 +201,22 @@ static void set_sockmap(bool on)
 
 static void redirect(void)
 {
-	__u64 added = counter(AZDS_R_SOCK_ADDED), red = counter(AZDS_R_MSG_REDIRECTED);
+	__u64 added = counter(AZDS_R_SOCK_ADDED), red = counter(AZDS_R_MSG_REDIRECTED),
+	      to_pod = counter(AZDS_R_MSG_TO_POD);
 	int l = listen_in(CG_ROUTER, VIP, 80), c = connect_in(CG_PODC, PODC, 0, VIP, 80), a = accept(l, NULL, NULL);
 	char buf[64] = "";
 	bool ok;
 
 	ok = write(c, "hello", 5) == 5 && read_within(a, buf, sizeof(buf), 5000) == 5 && !memcmp(buf, "hello", 5) &&
 	     write(a, "world", 5) == 5 && read_within(c, buf, sizeof(buf), 5000) == 5 && !memcmp(buf, "world", 5);
-	/* the pod's message is redirected; the router's own sends run no
-	 * sk_msg (its sockets are in router_rx, which has no verdict) */
-	check(ok && counter(AZDS_R_SOCK_ADDED) == added + 2 && counter(AZDS_R_MSG_REDIRECTED) == red + 1,
-	      "%-46s -> bytes %s, sock_added +%llu, msg_redirected +%llu", "pod -> router through sk_msg",
-	      ok ? "intact" : "LOST", (unsigned long long)(counter(AZDS_R_SOCK_ADDED) - added),
-	      (unsigned long long)(counter(AZDS_R_MSG_REDIRECTED) - red));
+	/* each way one message, redirected to the other end */
+	check(ok && counter(AZDS_R_SOCK_ADDED) == added + 2 && counter(AZDS_R_MSG_REDIRECTED) == red + 1 &&
+		      counter(AZDS_R_MSG_TO_POD) == to_pod + 1,
+	      "%-46s -> bytes %s, sock_added +%llu, msg_redirected +%llu, msg_to_pod +%llu",
+	      "pod <-> router through sk_msg", ok ? "intact" : "LOST",
+	      (unsigned long long)(counter(AZDS_R_SOCK_ADDED) - added),
+	      (unsigned long long)(counter(AZDS_R_MSG_REDIRECTED) - red),
+	      (unsigned long long)(counter(AZDS_R_MSG_TO_POD) - to_pod));
 	close(a);
 	close(c);
 	close(l);
@@ -335,6 +345,26 @@ static bool et_read_all(int fd, size_t want, size_t *got_out, bool until_eagain)
 	return intact && got == want;
 }
 
+/* read want bytes that continue the pattern at offset from (blocking, 5 s) */
+static bool et_read_all_from(int fd, size_t from, size_t want, size_t *got_out)
+{
+	unsigned char buf[4096];
+	size_t got = 0;
+
+	while (got < want) {
+		ssize_t n = read_within(fd, (char *)buf, want - got < sizeof(buf) ? want - got : sizeof(buf), 5000);
+
+		if (n <= 0)
+			break;
+		for (ssize_t i = 0; i < n; i++)
+			if (buf[i] != pattern(from + got + (size_t)i))
+				return false;
+		got += (size_t)n;
+	}
+	*got_out = got;
+	return got == want;
+}
+
 /* write the pattern from offset pos on, without blocking, up to cap bytes
  * in all; returns the new offset (stops once the writer stays blocked) */
 static size_t write_until_blocked(int fd, size_t pos, size_t cap)
@@ -358,6 +388,48 @@ static size_t write_until_blocked(int fd, size_t pos, size_t cap)
 			break;
 		}
 		/* blocked: done once it stays blocked (the reader never reads) */
+		if (poll(&p, 1, 1000) == 0)
+			break;
+	}
+	fcntl(fd, F_SETFL, 0);
+	return pos;
+}
+
+/*
+ * The router's way toward a pod: the pattern from pos on in sends of chunk
+ * bytes, each within azds_pod_budget; stops once it stays blocked for a
+ * second (the bound, or the socket buffer) or at cap.
+ */
+static size_t budget_write_until_blocked(int fd, struct azds_pod_budget *b, size_t pos, size_t cap, size_t chunk)
+{
+	static unsigned char buf[CHUNK];
+	int waited = 0, err;
+
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	while (pos < cap && waited < 1000) {
+		struct pollfd p = { .fd = fd, .events = POLLOUT };
+		size_t want = cap - pos < chunk ? cap - pos : chunk, may;
+		ssize_t n;
+
+		may = azds_pod_budget_take(b, bpf_program__fd(skel->progs.azds_peer_queue), fd, want, &err);
+		if (may == 0) {
+			usleep(1000);
+			waited++;
+			continue;
+		}
+		for (size_t i = 0; i < may; i++)
+			buf[i] = pattern(pos + i);
+		n = write(fd, buf, may);
+		if (n > 0) {
+			azds_pod_budget_sent(b, (size_t)n);
+			pos += (size_t)n;
+			waited = 0;
+			continue;
+		}
+		if (n < 0 && errno != EAGAIN) {
+			perror("flood write");
+			break;
+		}
 		if (poll(&p, 1, 1000) == 0)
 			break;
 	}
@@ -406,42 +478,53 @@ static bool redirects_again(int c, int a, bool *intact)
  * The writer writes toward a reader that does not read, until it is
  * blocked for a second (or WRITE_CAP); then the reader reads it all.
  */
-static struct flood flood(bool sockmap, bool to_backend)
+static struct flood flood(bool sockmap, bool to_backend, size_t chunk)
 {
+	struct azds_pod_budget b;
 	struct flood f = { 0 };
 	__u64 passed, red;
 	long mem0;
 	int l, c, a;
 	size_t got;
-	char b[8];
+	char hb[8];
 
 	set_sockmap(sockmap);
-	pair(to_backend, to_backend ? 8081 : 80, &l, &c, &a);
+	pair(to_backend, to_backend ? (chunk < CHUNK ? 8082 : 8081) : 80, &l, &c, &a);
+	azds_pod_budget_init(&b);
 	/* a first exchange: with sockmap on the flow redirects from here on */
-	f.intact = write(c, "hi", 2) == 2 && read_within(a, b, sizeof(b), 5000) == 2 && !memcmp(b, "hi", 2);
-	passed = counter(AZDS_R_MSG_PASSED);
-	red = counter(AZDS_R_MSG_REDIRECTED);
+	f.intact = write(c, "hi", 2) == 2 && read_within(a, hb, sizeof(hb), 5000) == 2 && !memcmp(hb, "hi", 2);
+	azds_pod_budget_sent(&b, 2);
+	passed = counter(to_backend ? AZDS_R_MSG_TO_POD_PASSED : AZDS_R_MSG_PASSED);
+	red = counter(to_backend ? AZDS_R_MSG_TO_POD : AZDS_R_MSG_REDIRECTED);
 	mem0 = tcp_mem_pages();
-	f.written = write_until_blocked(c, 0, WRITE_CAP);
+	f.written = to_backend ? budget_write_until_blocked(c, &b, 0, WRITE_CAP, chunk) : write_until_blocked(c, 0, WRITE_CAP);
 	f.mem_delta = (tcp_mem_pages() - mem0) * 4096;
-	f.passed_during = counter(AZDS_R_MSG_PASSED) - passed;
-	f.redirected_during = counter(AZDS_R_MSG_REDIRECTED) - red;
+	f.passed_during = counter(to_backend ? AZDS_R_MSG_TO_POD_PASSED : AZDS_R_MSG_PASSED) - passed;
+	f.redirected_during = counter(to_backend ? AZDS_R_MSG_TO_POD : AZDS_R_MSG_REDIRECTED) - red;
 	/* the router reads until EAGAIN, a pod may stop at a short read */
 	f.intact = et_read_all(a, f.written, &got, !to_backend) && f.intact;
 	if (!f.intact)
 		fprintf(stderr, "     read %zu of %zu bytes\n", got, f.written);
 	if (sockmap && !to_backend)
 		f.redirects_after = redirects_again(c, a, &f.intact);
+	if (sockmap && to_backend && chunk < CHUNK) {
+		/* all read: the whole bound again, and the next send redirected */
+		__u64 r0 = counter(AZDS_R_MSG_TO_POD);
+		size_t more = budget_write_until_blocked(c, &b, f.written, f.written + 100, chunk);
+
+		f.redirects_after = more == f.written + 100 && counter(AZDS_R_MSG_TO_POD) > r0 &&
+				    et_read_all_from(a, f.written, 100, &got);
+	}
 	close(a);
 	close(c);
 	close(l);
 	return f;
 }
 
-static void flooded(bool to_backend)
+static void flooded(bool to_backend, size_t chunk)
 {
-	const char *dir = to_backend ? "router -> backend" : "pod -> router";
-	struct flood off = flood(false, to_backend), on = flood(true, to_backend);
+	const char *dir = !to_backend ? "pod -> router" : chunk < CHUNK ? "router -> pod, 4K" : "router -> pod, 64K";
+	struct flood off = flood(false, to_backend, chunk), on = flood(true, to_backend, chunk);
 	/* on may hold the router's redirected queue (its receive buffer, a
 	 * few hundred KiB) on top of what off holds: a small multiple */
 	size_t lim = 2 * off.written + (1u << 20);
@@ -459,9 +542,17 @@ static void flooded(bool to_backend)
 	      "on: writer stopped like off", on.written >> 10, lim >> 10);
 	check(on.mem_delta <= mlim, "%-18s %-34s -> +%ld KiB (limit %ld KiB)", dir, "on: TCP memory like off",
 	      on.mem_delta >> 10, mlim >> 10);
-	if (to_backend) {
-		check(on.redirected_during == 0, "%-18s %-34s -> msg_redirected +%llu", dir,
-		      "on: nothing redirected to a pod", (unsigned long long)on.redirected_during);
+	if (to_backend && chunk < CHUNK) {
+		/* small sends: redirected up to the bound, then the writer waits */
+		check(on.redirected_during >= 1 && on.written <= AZDS_POD_RX_BYTES, "%-18s %-34s -> %zu bytes, +%llu "
+		      "redirected", dir, "on: the pod's queue kept to the bound", on.written,
+		      (unsigned long long)on.redirected_during);
+		check(on.redirects_after, "%-18s %-34s -> %s", dir, "on: redirected again once read",
+		      on.redirects_after ? "yes" : "no");
+	} else if (to_backend) {
+		/* bulk: through the stack, bounded by the TCP window */
+		check(on.passed_during >= 1 && on.written > AZDS_POD_RX_BYTES, "%-18s %-34s -> %zu KiB, +%llu through the "
+		      "stack", dir, "on: bulk through the stack", on.written >> 10, (unsigned long long)on.passed_during);
 	} else {
 		check(on.redirected_during >= 1 && on.passed_during >= 1, "%-18s %-34s -> +%llu, then +%llu", dir,
 		      "on: redirected, then the stack", (unsigned long long)on.redirected_during,
@@ -469,6 +560,55 @@ static void flooded(bool to_backend)
 		check(on.redirects_after, "%-18s %-34s -> %s", dir, "on: redirected again once read",
 		      on.redirects_after ? "yes" : "no");
 	}
+}
+
+/*
+ * 3b. The router sends toward a pod that reads concurrently, the nginx way:
+ * message sizes cycle from 1 byte to 200 KiB so that the flow goes back and
+ * forth between redirected and the stack; every byte must arrive in order.
+ */
+static void mixed(void)
+{
+	static const size_t sizes[] = { 1, 700, 5000, 16384, 200000, 3, 70000, 9000, 100, 131072, 16385, 12 };
+	const size_t total = 8u << 20;
+	__u64 red = counter(AZDS_R_MSG_TO_POD), passed = counter(AZDS_R_MSG_TO_POD_PASSED);
+	struct azds_pod_budget b;
+	size_t pos = 0, got = 0;
+	int l, c, a, st = 0;
+	pid_t kid;
+	bool ok = true;
+
+	set_sockmap(true);
+	pair(true, 8083, &l, &c, &a);
+	kid = fork();
+	if (kid == 0) {
+		close(c);
+		_exit(et_read_all(a, total, &got, false) ? 0 : 1);
+	}
+	azds_pod_budget_init(&b);
+	for (size_t i = 0; pos < total && ok; i++) {
+		size_t want = sizes[i % (sizeof(sizes) / sizeof(sizes[0]))];
+		size_t end = pos + want > total ? total : pos + want;
+
+		while (pos < end) {
+			size_t n = budget_write_until_blocked(c, &b, pos, end, CHUNK);
+
+			if (n == pos) {
+				ok = false; /* blocked for a second: the reader is stuck */
+				break;
+			}
+			pos = n;
+		}
+	}
+	ok = waitpid(kid, &st, 0) == kid && WIFEXITED(st) && WEXITSTATUS(st) == 0 && ok;
+	red = counter(AZDS_R_MSG_TO_POD) - red;
+	passed = counter(AZDS_R_MSG_TO_POD_PASSED) - passed;
+	check(ok && red >= 1 && passed >= 1, "%-53s -> %zu of %zu bytes sent, reader %s; +%llu redirected, +%llu stack",
+	      "router -> pod, mixed sizes, nginx-style reader: all in order", pos, total, ok ? "got all" : "FAILED",
+	      (unsigned long long)red, (unsigned long long)passed);
+	close(a);
+	close(c);
+	close(l);
 }
 
 /*
@@ -590,6 +730,8 @@ int main(void)
 	cgfd = open(cgtop, O_RDONLY | O_DIRECTORY);
 	if (bpf_prog_attach(bpf_program__fd(skel->progs.azds_sockops), cgfd, BPF_CGROUP_SOCK_OPS, 0) ||
 	    bpf_prog_attach(bpf_program__fd(skel->progs.azds_msg_redirect), bpf_map__fd(skel->maps.sock_hash),
+			    BPF_SK_MSG_VERDICT, 0) ||
+	    bpf_prog_attach(bpf_program__fd(skel->progs.azds_msg_router), bpf_map__fd(skel->maps.router_rx),
 			    BPF_SK_MSG_VERDICT, 0)) {
 		perror("attach");
 		return 1;
@@ -599,8 +741,10 @@ int main(void)
 
 	redirect();
 	forgery();
-	flooded(false);
-	flooded(true);
+	flooded(false, CHUNK);
+	flooded(true, 4096);
+	flooded(true, CHUNK);
+	mixed();
 	off_midflow();
 	ptrs_released();
 

@@ -88,6 +88,35 @@ order=$(echo "$r" | grep -o 'pod=api-[a-z]* space=[a-z/]* service=api method=GET
 expect_eq "pipelined requests answered in order" "$order" \
 	"pod=api-alicepath=/p1 pod=api-devpath=/p2 pod=api-alicepath=/p3 pod=api-devpath=/p4 "
 
+# --- a client that pipelines and reads late: the router waits, then sends all ---
+# 1,000 pipelined requests (about 250 KiB of answers) unread for a while: with
+# sockmap the router stops at its bound on the client's redirected queue
+# (AZDS_POD_RX_BYTES) and resumes once the client reads; without, the TCP
+# window stops it. Either way every answer arrives, in order.
+r=$(in_pod web python3 - "$(vip api)" <<'EOF'
+import socket, sys, time
+host, port = sys.argv[1].split(":")
+s = socket.create_connection((host, int(port)))
+reqs = b"".join(b"GET /late%d HTTP/1.1\r\nHost: api\r\nazds-route-as: alice\r\n\r\n" % i for i in range(1000))
+s.sendall(reqs + b"GET /last HTTP/1.1\r\nHost: api\r\nConnection: close\r\n\r\n")
+time.sleep(0.5)
+data = b""
+s.settimeout(20)
+while True:
+    try:
+        b = s.recv(65536)
+    except socket.timeout:
+        break
+    if not b:
+        break
+    data += b
+paths = [l.split(b"path=")[1].split()[0] for l in data.split(b"\n") if b"path=/" in l]
+ok = paths == [b"/late%d" % i for i in range(1000)] + [b"/last"]
+print("answers=%d in-order=%s" % (data.count(b"HTTP/1.1 200"), ok))
+EOF
+)
+expect_eq "1,000 pipelined requests read late: every answer, in order" "$r" "answers=1001 in-order=True"
+
 # --- bodies: Content-Length, chunked, Expect: 100-continue -------------------
 head -c 300000 /dev/urandom | base64 -w 0 >"$WORK/body"
 sum=$(md5sum <"$WORK/body" | cut -d' ' -f1)
@@ -140,16 +169,22 @@ if [ "${SOCKMAP:-on}" = on ]; then
 	r=$(counter msg_redirected)
 	[ "${r:-0}" -gt 0 ] && ok "sk_msg redirected messages between local sockets ($r)" ||
 		bad "sockmap on but no message was redirected"
+	r=$(counter msg_to_pod)
+	[ "${r:-0}" -gt 0 ] && ok "the router's sends redirected to pods' sockets ($r)" ||
+		bad "sockmap on but none of the router's sends was redirected"
 	$CTL set sockmap off
 	before=$(counter msg_redirected)
+	before_pod=$(counter msg_to_pod)
 	r=$(probe web get api:80 / -H 'azds-route-as: alice')
 	expect_contains "sockmap switched off at run time: still routed" "$r" "pod=api-alice"
 	expect_eq "sockmap off: nothing redirected any more" "$(counter msg_redirected)" "$before"
+	expect_eq "sockmap off: nothing redirected to pods any more" "$(counter msg_to_pod)" "$before_pod"
 	$CTL start >/dev/null
 	expect_contains "a controller restart keeps the run-time switch" "$($CTL status)" "sockmap=off"
 	$CTL set sockmap on
 else
 	expect_eq "sockmap off: nothing redirected" "$(counter msg_redirected)" "0"
+	expect_eq "sockmap off: nothing redirected to pods" "$(counter msg_to_pod)" "0"
 fi
 
 # --- a backend closes a kept-alive connection as the router reuses it ----------

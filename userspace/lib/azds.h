@@ -95,10 +95,6 @@ int azds_service_backends(const struct azds_maps *m, const char *space, const ch
 int azds_backend_add(const struct azds_maps *m, const char *space, const char *svc, __be32 addr,
 		     struct azds_err *e);
 int azds_backend_remove_addr(const struct azds_maps *m, __be32 addr);
-/* sockmap off: take the pods' sockets out of sock_hash, so their sends run
- * no sk_msg. The router's ends live in router_rx and stay until they close:
- * taking a socket out of a sockmap frees its unread redirected bytes. */
-void azds_socks_flush_pods(const struct azds_maps *m);
 
 /* DNS: write the hosts file served to pods (every <svc>.<space-dns>) */
 int azds_dns_write_hosts(const struct azds_maps *m, const char *file);

@@ -586,18 +586,3 @@ int azds_dns_write_hosts(const struct azds_maps *m, const char *file)
 	return err;
 }
 
-void azds_socks_flush_pods(const struct azds_maps *m)
-{
-	struct azds_sock_key kept, next;
-	bool have_kept = false;
-
-	/* the walk goes on from the last kept key; a deleted one is gone */
-	while (bpf_map_get_next_key(m->socks, have_kept ? &kept : NULL, &next) == 0) {
-		__u32 a = ntohl(next.local_ip);
-
-		if ((a & AZDS_VIP_MASK) == AZDS_VIP_PREFIX || a == AZDS_GW_IP || bpf_map_delete_elem(m->socks, &next)) {
-			kept = next; /* the router's end (or one that closed meanwhile) */
-			have_kept = true;
-		}
-	}
-}

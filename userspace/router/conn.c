@@ -75,6 +75,7 @@ struct conn *conn_new(struct router *r, int fd)
 	if (!c)
 		return NULL;
 	c->fd = fd;
+	azds_pod_budget_init(&c->rx);
 	ev.data.ptr = c;
 	if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, fd, &ev)) {
 		free(c);
@@ -82,6 +83,86 @@ struct conn *conn_new(struct router *r, int fd)
 	}
 	atomic_fetch_add_explicit(&r->sh->nconns, 1, memory_order_relaxed);
 	return c;
+}
+
+static void rx_unwait(struct router *r, struct conn *c)
+{
+	if (!c->rx_waiting)
+		return;
+	if (c->rx_prev)
+		c->rx_prev->rx_next = c->rx_next;
+	else
+		r->rx_wait = c->rx_next;
+	if (c->rx_next)
+		c->rx_next->rx_prev = c->rx_prev;
+	c->rx_next = c->rx_prev = NULL;
+	c->rx_waiting = false;
+}
+
+/*
+ * With sockmap, what the router sends toward a pod may skip the TCP stack
+ * into the pod socket's redirected queue, where no TCP window stops it
+ * (dataplane.h, azds_msg_router). So the router keeps that queue bounded
+ * itself (azds_pod_budget): at most AZDS_POD_RX_BYTES bytes and
+ * AZDS_POD_RX_MSGS sends beyond what it last learnt the pod had read. A pod
+ * that holds its bound gets nothing more until it reads: the connection
+ * waits, asked again after 1 ms, then 2, 4, ... 64. Every send is counted,
+ * redirected or not, so the bound holds whichever way a message went.
+ */
+static void rx_wait(struct router *r, struct conn *c)
+{
+	c->can_write = false;
+	if (c->rx_waiting)
+		return;
+	c->rx_backoff_ms = 1;
+	c->rx_retry_ms = r->now_ms + 1;
+	c->rx_prev = NULL;
+	c->rx_next = r->rx_wait;
+	if (r->rx_wait)
+		r->rx_wait->rx_prev = c;
+	r->rx_wait = c;
+	c->rx_waiting = true;
+}
+
+void router_rx_retry(struct router *r)
+{
+	struct conn *c = r->rx_wait;
+
+	while (c) {
+		struct conn *next = c->rx_next;
+
+		if (c->rx_retry_ms <= r->now_ms) {
+			int err;
+
+			if (c->fd >= 0 && azds_pod_budget_take(&c->rx, r->sh->peer_queue_fd, c->fd, 1, &err)) {
+				rx_unwait(r, c);
+				c->can_write = true;
+				if (c->s) {
+					/* advancing may close any conn of the list:
+					 * start over (the kicked one is off it) */
+					router_kick(c->s);
+					c = r->rx_wait;
+					continue;
+				}
+			} else {
+				c->rx_backoff_ms = c->rx_backoff_ms >= 64 ? 64 : c->rx_backoff_ms * 2;
+				c->rx_retry_ms = r->now_ms + c->rx_backoff_ms;
+			}
+		}
+		c = next;
+	}
+}
+
+int router_rx_timeout(const struct router *r)
+{
+	uint64_t due = UINT64_MAX;
+
+	for (const struct conn *c = r->rx_wait; c; c = c->rx_next)
+		if (c->rx_retry_ms < due)
+			due = c->rx_retry_ms;
+	if (due == UINT64_MAX)
+		return -1;
+	return due <= r->now_ms ? 0 : (int)(due - r->now_ms);
 }
 
 /*
@@ -94,6 +175,7 @@ void conn_close(struct router *r, struct conn *c)
 		return;
 	if (c->pb)
 		pool_unlink(r, c);
+	rx_unwait(r, c);
 	/* epoll forgets a descriptor when it is closed */
 	close(c->fd);
 	c->fd = -1;
@@ -147,7 +229,19 @@ size_t conn_write(struct conn *c, const char *p, size_t len)
 
 	if (!c->can_write || c->error || c->connecting || len == 0)
 		return 0;
+	if (c->s) {
+		struct router *r = session_router(c->s);
+		int err;
+
+		len = azds_pod_budget_take(&c->rx, r->sh->peer_queue_fd, c->fd, len, &err);
+		if (len == 0) {
+			rx_wait(r, c);
+			return 0;
+		}
+	}
 	n = send(c->fd, p, len, MSG_NOSIGNAL);
+	if (n > 0)
+		azds_pod_budget_sent(&c->rx, (size_t)n);
 	if (n >= 0) {
 		if ((size_t)n < len)
 			c->can_write = false; /* full: EPOLLOUT will tell */

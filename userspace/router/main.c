@@ -25,6 +25,7 @@
 #include <netinet/tcp.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <bpf/bpf.h>
 #include "dataplane_load.h"
 #include "listeners.h"
 #include "router.h"
@@ -319,7 +320,8 @@ static void *worker_run(void *arg)
 	uint64_t last_sweep = 0;
 
 	while (!r->sh->stop) {
-		int n = epoll_wait(r->epfd, evs, 256, r->again ? 0 : r->draining ? 50 : 250);
+		int t = r->again ? 0 : r->draining ? 50 : 250, rt = router_rx_timeout(r);
+		int n = epoll_wait(r->epfd, evs, 256, rt >= 0 && rt < t ? rt : t);
 
 		r->now_ms = router_now_ms();
 		for (int i = 0; i < n; i++) {
@@ -332,6 +334,8 @@ static void *worker_run(void *arg)
 			else
 				router_event(r, evs[i].data.ptr, evs[i].events);
 		}
+		if (r->rx_wait)
+			router_rx_retry(r);
 		router_again(r);
 		router_reap(r);
 		if (r->sh->draining && !r->draining)
@@ -530,6 +534,15 @@ int main(int argc, char **argv)
 	if (azds_inst_init(&in, SH.cfg.instance, &e) || azds_maps_open(&in, &maps, &e)) {
 		fprintf(stderr, "azds-router: %s\n", e.msg);
 		return 1;
+	}
+	{
+		char path[PATH_MAX];
+
+		/* conn_write's bound on what goes to a pod's redirected queue */
+		snprintf(path, sizeof(path), "%s/prog_peer_queue", in.pin_dir);
+		SH.peer_queue_fd = bpf_obj_get(path);
+		if (SH.peer_queue_fd >= 0)
+			fcntl(SH.peer_queue_fd, F_SETFD, FD_CLOEXEC);
 	}
 	if (azds_config_get(&maps, &dpcfg) == 0) {
 		max_depth = dpcfg.max_depth;

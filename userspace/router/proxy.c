@@ -1462,6 +1462,17 @@ static void advance(struct session *s)
 	}
 }
 
+struct router *session_router(const struct session *s)
+{
+	return s->r;
+}
+
+void router_kick(struct session *s)
+{
+	if (!s->freed && !s->dead)
+		advance(s);
+}
+
 void router_again(struct router *r)
 {
 	struct session *s = r->again;

@@ -10,6 +10,7 @@
 #include "http_parse.h"
 #include "route.h"
 #include "decisions.h"
+#include "dataplane_load.h"
 
 #define ROUTER_MAX_WORKERS 64
 _Static_assert(ROUTER_MAX_WORKERS <= AZDS_DEC_MAX_WORKERS, "a decision ring per worker");
@@ -67,6 +68,13 @@ struct conn {
 	uint64_t connect_since_ms;
 	uint64_t gen;               /* routing generation when connected */
 	__be16 lport;               /* upstream: our end's port (azds trace joins by it) */
+	/* sends toward a pod that sockmap may redirect (dataplane.h,
+	 * AZDS_POD_RX_*): what may still go before the pod is asked again */
+	struct azds_pod_budget rx;
+	bool rx_waiting;            /* on the worker's rx_wait list */
+	uint32_t rx_backoff_ms;
+	uint64_t rx_retry_ms;
+	struct conn *rx_next, *rx_prev;
 };
 
 /* The idle upstreams to one backend address (one worker's). */
@@ -89,6 +97,7 @@ struct router_shared {
 	size_t dec_len;
 	char dec_path[PATH_MAX];
 	int ingress_fd;             /* the local ingress, served by every worker; -1 = none */
+	int peer_queue_fd;          /* prog_peer_queue (conn_write's bound); -1 = none pinned */
 	bool own_ingress;           /* made by us (--ingress), not inherited */
 	_Atomic int stop;
 	_Atomic int draining;       /* SIGTERM: finish what is held, take nothing new */
@@ -120,6 +129,7 @@ struct router {
 	bool draining;      /* listener gone, pool closed, sessions finishing */
 	uint64_t drain_since_ms;
 	struct session *again; /* sessions to advance once more (see advance) */
+	struct conn *rx_wait;  /* conns waiting for their pod to read (conn_write) */
 	char log[65536]; /* access log, written in one call per sweep */
 	size_t log_len;
 	struct conn *grave;
@@ -153,6 +163,13 @@ struct conn *conn_new(struct router *r, int fd);
 void conn_close(struct router *r, struct conn *c);
 bool conn_fill(struct conn *c, size_t cap);
 size_t conn_write(struct conn *c, const char *p, size_t len);
+/* conns whose pod has read enough since: writable again; the next due
+ * time in ms from now (-1: none waiting) */
+void router_rx_retry(struct router *r);
+struct router *session_router(const struct session *s);
+/* advance a session whose conn became writable outside an epoll event */
+void router_kick(struct session *s);
+int router_rx_timeout(const struct router *r);
 bool conn_budget(struct router *r); /* room for one more connection? */
 
 /* pool.c: idle upstream connections shared by every session of a worker */
