@@ -928,6 +928,55 @@ static int restart_pod(struct plan *p)
 	return start_pod(p);
 }
 
+/*
+ * After a restart, until the new process listens on the service's port:
+ * then it has read its code, and the next save's sync (perhaps one whose
+ * build fails) can no longer reach files it was still to load. Over at
+ * once when the process is not running (its output says why) or the
+ * controller does not tell; bounded for one that never listens there.
+ */
+#define SERVING_WAIT_MS 30000
+
+static void wait_serving(const struct plan *p)
+{
+	int64_t t0 = now_ms();
+
+	while (!cli_interrupted) {
+		char path[300], *esc = api_escape(p->pod);
+		struct api_reply r;
+		struct api_req req = { .method = "GET", .path = path };
+		const json_t *st, *ports;
+		bool done = true;
+
+		if (!esc)
+			return;
+		snprintf(path, sizeof(path), "/v1/pods/%s", esc);
+		free(esc);
+		if (api_exchange(&req, &r))
+			return;
+		st = json_object_get(r.json, "status");
+		ports = json_object_get(st, "listening");
+		if (r.status == 200 && json_is_array(ports) && !strcmp(jstr(st, "phase", ""), "Running")) {
+			size_t i;
+			const json_t *v;
+
+			done = false;
+			json_array_foreach(ports, i, v)
+				if (json_integer_value(v) == (json_int_t)p->port)
+					done = true;
+		}
+		api_reply_free(&r);
+		if (done)
+			return;
+		if (now_ms() - t0 >= SERVING_WAIT_MS) {
+			fprintf(stderr, "azds: %s does not listen on port %u after %d s; watching on\n", p->service,
+				p->port, SERVING_WAIT_MS / 1000);
+			return;
+		}
+		usleep(20000);
+	}
+}
+
 /* ---- the URLs ------------------------------------------------------------ */
 
 /*
@@ -1383,6 +1432,8 @@ static int on_changes(struct plan *p, char **paths, size_t n, bool force_redeplo
 		return -EIO;
 	if (!st.sent && !st.deleted && !st.copied)
 		return CHANGE_NONE; /* nothing the sync set holds changed */
+	if (!any && !st.sent && !st.copied)
+		return CHANGE_NONE; /* only deleted there: what runs is not restarted */
 	if (all_static && any) {
 		printf("Synced %zu file%s in %lld ms (%s: copied in place)\n", st.sent + st.deleted + st.copied,
 		       st.sent + st.deleted + st.copied == 1 ? "" : "s", (long long)(now_ms() - t0),
@@ -1407,6 +1458,7 @@ static int on_changes(struct plan *p, char **paths, size_t n, bool force_redeplo
 	 * SIGTERM first, and the command started again in the same pod */
 	if (restart_pod(p))
 		return -EIO;
+	wait_serving(p);
 	printf("Restarted %s in %lld ms (%zu file%s synced: %s)\n", p->service, (long long)(now_ms() - t0),
 	       st.sent + st.deleted + st.copied, st.sent + st.deleted + st.copied == 1 ? "" : "s",
 	       existing == 1 ? one : "sources");

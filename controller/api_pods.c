@@ -58,6 +58,50 @@ json_t *api_pod_json(struct ctl *c, const struct st_pod *p, const struct st_pod_
 			 p->mount[0] ? p->mount : "/workspace", "status", status);
 }
 
+/*
+ * The TCP ports the pod's process listens on, read from its network
+ * namespace's /proc/<pid>/net/tcp and tcp6 (st 0A is LISTEN): how azds up
+ * knows a restarted process has loaded its code and serves. Empty when
+ * the process is gone.
+ */
+static json_t *listening_json(pid_t pid)
+{
+	static const char *const files[] = { "tcp", "tcp6" };
+	unsigned ports[64];
+	size_t n = 0;
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]) && pid > 0; i++) {
+		char path[64], line[512];
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/%d/net/%s", (int)pid, files[i]);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		while (fgets(line, sizeof(line), f)) {
+			char local[128], st[8], *colon;
+			unsigned port;
+			size_t k;
+
+			/* "sl local_address rem_address st ...", local is ADDR:PORT in hex */
+			if (sscanf(line, "%*s %127s %*s %7s", local, st) != 2 || strcmp(st, "0A"))
+				continue;
+			colon = strrchr(local, ':');
+			if (!colon || sscanf(colon + 1, "%x", &port) != 1)
+				continue;
+			for (k = 0; k < n && ports[k] != port; k++)
+				;
+			if (k == n && n < sizeof(ports) / sizeof(ports[0]))
+				ports[n++] = port;
+		}
+		fclose(f);
+	}
+	for (size_t k = 0; k < n; k++)
+		json_array_append_new(a, json_integer(ports[k]));
+	return a;
+}
+
 /* a decimal number, maybe with a fraction: no sign, hex, exponent, inf or nan */
 static int decimal(const char *s, double *out, const char **end)
 {
@@ -638,7 +682,13 @@ void api_pods(struct ctl *c, const struct httpd_req *r, const char *rest, struct
 		return;
 	}
 	if (!strcmp(r->method, "GET")) {
-		httpd_json(w, 200, api_pod_json(c, &p, &st));
+		json_t *j = api_pod_json(c, &p, &st);
+
+		/* one pod's answer only: a list reads no /proc files */
+		if (j)
+			json_object_set_new(json_object_get(j, "status"), "listening",
+					    listening_json(st.phase == ST_PHASE_RUNNING ? st.pid : 0));
+		httpd_json(w, 200, j);
 	} else if (!strcmp(r->method, "DELETE")) {
 		int err = store_pod_remove(c->st, name);
 

@@ -5,7 +5,8 @@
 # through the router; a second up sends nothing and skips the cached step;
 # a save under `azds up` restarts it and the next request shows the
 # change; a static file is copied in place; a broken build reports its
-# output and the old version keeps serving; a broken azds.yaml is refused
+# output and the old version keeps serving, also when it comes while a
+# restarted process is still starting; a broken azds.yaml is refused
 # naming the line; a Node project in Dev Spaces' layout (FROM node:lts,
 # RUN npm install, CMD ["npm","start"]) comes up unchanged; down leaves
 # nothing (pods, service, workspace).
@@ -14,9 +15,11 @@ INST="${AZDS_TEST_PREFIX:-}up"
 
 AZDS="$BIN/azds -i $INST"
 UP_PID=
+SLOW_PID=
 
 cleanup() {
 	[ -n "$UP_PID" ] && kill "$UP_PID" 2>/dev/null
+	[ -n "$SLOW_PID" ] && kill "$SLOW_PID" 2>/dev/null
 	$CTL purge >/dev/null 2>&1
 	rm -rf "$WORK"
 }
@@ -198,6 +201,7 @@ for i in $(seq 1 100); do
 done
 expect_contains "... whose files are watched at their new path" "$(probe client get "$VIP" /static/moved/b.txt)" \
 	"changed after the move"
+restarts=$(grep -c 'Restarted hello' "$WORK/up.log")
 mv "$P/static/moved" "$WORK/moved-out"
 for i in $(seq 1 100); do
 	probe client get "$VIP" /static/moved/b.txt | grep -q "changed after the move" || break
@@ -219,6 +223,9 @@ done
 expect_contains "a failing build command on a save is reported with its output" "$(tail -20 "$WORK/up.log")" \
 	"SyntaxError"
 expect_contains "... and the running version keeps serving" "$(probe client get "$VIP" /)" "hello v2 from dev"
+# (up takes one change at a time: the move's was over before this one)
+expect_eq "files that are only deleted (the directory moved out) restart nothing" \
+	"$(grep -c 'Restarted hello' "$WORK/up.log")" "$restarts"
 restarts=$(grep -c 'Restarted hello' "$WORK/up.log")
 sed -i '/^this is not python/d' "$P/app.py"
 for i in $(seq 1 600); do
@@ -367,6 +374,65 @@ expect_eq "a Dev Spaces Node project comes up" "$?" 0
 expect_contains "... npm install ran" "$out" "Step 1/1: RUN npm install"
 WVIP=$($AZDS list-uris --addresses | awk '$1 == "webfrontend" { sub(".*://", "", $2); print $2 }')
 expect_contains "... and npm start serves it at /usr/src/app" "$(wait_body "$WVIP" webfrontend)" "webfrontend from dev"
+
+# ---- a save that fails its build just after a restart: the restarted
+# version serves. Its process reads its code a second after it starts, so
+# a restart that went on before the process listened would let the broken
+# save reach a file it had yet to read.
+S=$WORK/slow
+mkdir -p "$S"
+cat >"$S/app.py" <<'EOF'
+import http.server, os
+VERSION = "s1"
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = ("slow %s\n" % VERSION).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+http.server.HTTPServer(("", int(os.environ.get("PORT", "8080"))), H).serve_forever()
+EOF
+cat >"$S/Dockerfile" <<'EOF'
+FROM python:3.11-slim
+WORKDIR /app
+COPY . .
+EXPOSE 8080
+CMD ["sh", "-c", "sleep 1 && exec python3 app.py"]
+EOF
+cat >"$S/azds.yaml" <<'EOF'
+kind: helm-release
+apiVersion: 1.1
+build:
+  context: .
+  dockerfile: Dockerfile
+configurations:
+  develop:
+    container:
+      sync:
+      - "**/*.py"
+      iterate:
+        processesToKill: [python3]
+        buildCommands:
+        - [python3, -m, py_compile, app.py]
+EOF
+(cd "$S" && exec $AZDS up -n dev >"$WORK/slow.log" 2>&1) &
+SLOW_PID=$!
+wait_log "$WORK/slow.log" "Press Ctrl+C" || bad "up of slow never got to watching: $(cat "$WORK/slow.log")"
+SVIP=$($AZDS list-uris --addresses | awk '$1 == "slow" { sub(".*://", "", $2); print $2 }')
+expect_contains "a service that loads its code a second after it starts comes up" "$(wait_body "$SVIP" "slow s1")" \
+	"slow s1"
+sed -i 's/VERSION = "s1"/VERSION = "s2"/' "$S/app.py"
+wait_log "$WORK/slow.log" "Restarted slow" || bad "a save of slow was not acted on: $(tail -5 "$WORK/slow.log")"
+printf 'this is not python(\n' >>"$S/app.py"
+wait_log "$WORK/slow.log" "the build of slow failed" ||
+	bad "slow's failing build was not reported: $(tail -5 "$WORK/slow.log")"
+expect_contains "a restart ends once its process listens: a failing save right after leaves the new version serving" \
+	"$(probe client get "$SVIP" /)" "slow s2"
+kill -INT "$SLOW_PID"
+wait "$SLOW_PID"
+SLOW_PID=
+(cd "$S" && $AZDS down -n dev >/dev/null 2>&1) || bad "down slow"
 
 # ---- down leaves nothing
 out=$(cd "$P" && $AZDS down -n dev 2>&1)
