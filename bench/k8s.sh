@@ -11,7 +11,10 @@
 #   5. the agent's RSS at that size
 #   6. ClusterIP latency and connections/s: azds against kube-proxy
 #      (iptables and nftables modes, built from the same module) on the
-#      same cluster, through a TCP and an HTTP Service
+#      same cluster, through a TCP Service and two HTTP ones (nginx, which
+#      keeps connections alive, and busybox httpd, which closes after each
+#      response), the same backend pods for all, in interleaved rounds
+#      (the median of each contender is compared, the spread is printed)
 # Each figure is printed with its target and the command that produced
 # it; a figure that is missing or zero, failed requests or a failed step
 # make the exit status non-zero (a missed target does not: it is a number
@@ -22,11 +25,15 @@
 #                            azds-cni, azds-load, k8s-bench)
 # Environment: KBENCH_ROUNDS (100), KBENCH_SCALE_ROUNDS (20: measure 2
 # again with the 200 x 10 Services in place), KBENCH_NS (200), KBENCH_SVC (10),
-# KBENCH_RATE (fixed rate, connections/s, 200), KBENCH_DURATION (s, 10),
+# KBENCH_CLUSTERIP_ROUNDS (3: rounds of 6, each contender once per round),
+# KBENCH_RATE (fixed rate, connections/s, 200), KBENCH_DURATION (s, 6),
 # KBENCH_CONNS (closed loop connections, 4), KBENCH_MAX_DURATION (closed
-# loop, s, 5: at ~3000 connections/s a longer run wraps the client's
-# ephemeral ports onto the backends' TIME_WAIT tuples), KBENCH_KEEP=1
-# (leave the cluster up).
+# loop, s, 4), KBENCH_KEEP=1 (leave the cluster up). In each round each
+# contender's loads come from a client pod of their own (a fresh address,
+# so no tuple of an earlier load, the backends' TIME_WAIT or node-1's
+# conntrack entries, is met again, and no wait between modes is needed);
+# one Service's two loads make at most ~25,000 connections, within the
+# pod's 32,000 even ephemeral ports (connect()'s half of 1024-65000).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -39,9 +46,10 @@ ROUNDS=${KBENCH_ROUNDS:-100}
 NNS=${KBENCH_NS:-200}
 NSVC=${KBENCH_SVC:-10}
 RATE=${KBENCH_RATE:-200}
-DUR=${KBENCH_DURATION:-10}
+DUR=${KBENCH_DURATION:-6}
 CONNS=${KBENCH_CONNS:-4}
-MAXDUR=${KBENCH_MAX_DURATION:-5}
+MAXDUR=${KBENCH_MAX_DURATION:-4}
+CROUNDS=${KBENCH_CLUSTERIP_ROUNDS:-3}
 SCALE_ROUNDS=${KBENCH_SCALE_ROUNDS:-20}
 TMP=/tmp/azds-kbench
 CNINS=azds-kbench-cni
@@ -58,11 +66,13 @@ done
 log() { printf '# %s\n' "$*"; }
 agent_pid() { cat "/run/azds/$INST/controller.pid" 2>/dev/null || true; }
 
-# kube-proxy is stopped by the pid it was started with, and its rules go
+# kube-proxy is stopped by the pid it was started with (if that pid is
+# still a kube-proxy: a crashed earlier run's may be long gone), and its
+# rules go
 stop_kube_proxy() {
 	local pid
 	pid=$(cat "$KPPID" 2>/dev/null || true)
-	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+	if [ -n "$pid" ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q '/kube-proxy '; then
 		kill "$pid" 2>/dev/null || true
 		for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 		kill -9 "$pid" 2>/dev/null || true
@@ -91,7 +101,8 @@ cleanup() {
 	return $rc
 }
 
-# A crashed earlier run's cluster, instance and files go first.
+# A crashed earlier run's kube-proxy, cluster, instance and files go first.
+stop_kube_proxy
 "$CL" down >/dev/null 2>&1 || true
 "$BIN/azds-controller" -i "$INST" purge >/dev/null 2>&1 || true
 ip netns del "$CNINS" >/dev/null 2>&1 || rm -f "/run/netns/$CNINS"
@@ -106,7 +117,32 @@ log "kube-proxy $("$KP" --version 2>/dev/null)"
 nice -n 19 "$CL" up
 eval "$("$CL" env)"
 kc() { "$CL" kubectl "$@"; }
-"$ROOT/tests/k8s/image.sh" -b -o "$TMP/kbench.tar" -n "$IMG" -A "$BIN/azds-load:/usr/bin/azds-load" -c '["/bin/sh"]'
+# the backends' nginx: Debian's (nginx-light, scripts/install-deps.sh),
+# its binary and libraries copied into the image, with this config
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+[ -x "$NGINX" ] || { echo "k8s.sh: no nginx (apt-get install nginx-light)" >&2; exit 2; }
+cat >"$TMP/nginx.conf" <<'CONF'
+daemon off;
+worker_processes 1;
+pid /tmp/nginx.pid;
+error_log stderr warn;
+events {}
+http {
+	access_log off;
+	client_body_temp_path /tmp/nginx-body;
+	proxy_temp_path /tmp/nginx-proxy;
+	fastcgi_temp_path /tmp/nginx-fastcgi;
+	uwsgi_temp_path /tmp/nginx-uwsgi;
+	scgi_temp_path /tmp/nginx-scgi;
+	server {
+		listen 8082;
+		root /www;
+	}
+}
+CONF
+echo hello >"$TMP/index.html"
+"$ROOT/tests/k8s/image.sh" -b -o "$TMP/kbench.tar" -n "$IMG" -A "$BIN/azds-load:/usr/bin/azds-load" \
+	-A "$NGINX:/usr/sbin/nginx" -a "$TMP/nginx.conf:/etc/kbench/nginx.conf" -a "$TMP/index.html:/www/index.html" -c '["/bin/sh"]'
 for n in 1 2; do "$CL" ctr "$n" images import "$TMP/kbench.tar" >/dev/null 2>&1; done
 
 # run CMD...: prints the command (KB: k8s-bench inside node-1), keeps its
@@ -175,52 +211,95 @@ done
 "$CL" exec 1 ip netns del "$CNINS"
 
 echo
-log "6. ClusterIP latency and connections/s: azds (kbsp, labelled) vs kube-proxy (kbpl, unlabelled)"
-log "   clients on node-1, two busybox httpd backends on node-2 per namespace (8080: web, 8081: tcp); azds-load --new-conn"
-mkpods() { # mkpods NS PROXYLABEL
-	local lab=''
-	[ "$2" = yes ] && lab='"service.kubernetes.io/service-proxy-name": "azds-bench",'
-	kc apply -f - >/dev/null <<YAML
-{"apiVersion": "v1", "kind": "List", "items": [
- {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "$1", "labels": {$lab "x": "y"}},
-  "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}},
- {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "tcp", "namespace": "$1", "labels": {$lab "x": "y"}},
-  "spec": {"selector": {"app": "web"}, "ports": [{"name": "tcp-web", "port": 7000, "targetPort": 8081}]}},
- {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "b1", "namespace": "$1", "labels": {"app": "web"}},
-  "spec": {"nodeName": "node-2", "terminationGracePeriodSeconds": 0, "containers": [{"name": "c", "image": "$IMG",
-  "imagePullPolicy": "Never", "command": ["sh", "-c", "mkdir /www && echo hello > /www/index.html && httpd -p 8080 -h /www && httpd -p 8081 -h /www && exec sleep 36000"]}]}},
- {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "b2", "namespace": "$1", "labels": {"app": "web"}},
-  "spec": {"nodeName": "node-2", "terminationGracePeriodSeconds": 0, "containers": [{"name": "c", "image": "$IMG",
-  "imagePullPolicy": "Never", "command": ["sh", "-c", "mkdir /www && echo hello > /www/index.html && httpd -p 8080 -h /www && httpd -p 8081 -h /www && exec sleep 36000"]}]}},
- {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "client", "namespace": "$1"},
+log "6. ClusterIP latency and connections/s: azds (kbsp, labelled) vs kube-proxy (kbpl, unlabelled),"
+log "   $CROUNDS interleaved rounds, the contenders' order rotated each round; clients on node-1, the same two"
+log "   backend pods on node-2 (kbbe) for all: nginx (keep-alive, 8082) and busybox httpd (closes after each"
+log "   response, 8080); azds-load --new-conn from a fresh client pod per contender and round"
+# Every Service is selectorless and gets an EndpointSlice of the bench's
+# own naming kbbe's two pods, in kbsp and kbpl alike: the same backends,
+# the same way in. kbsp's carry service-proxy-name, so kube-proxy leaves
+# them alone.
+clients() { # clients NS PREFIX: probe (checks) and PREFIX1..PREFIXn (load)
+	local r names=probe
+	for r in $(seq "$CROUNDS"); do names="$names $2$r"; done
+	for r in $names; do
+		cat <<YAML
+ {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "$r", "namespace": "$1"},
   "spec": {"nodeName": "node-1", "terminationGracePeriodSeconds": 0,
   "securityContext": {"sysctls": [{"name": "net.ipv4.ip_local_port_range", "value": "1024 65000"}]},
-  "containers": [{"name": "c", "image": "$IMG",
-  "imagePullPolicy": "Never", "command": ["sleep", "36000"]}]}}]}
+  "containers": [{"name": "c", "image": "$IMG", "imagePullPolicy": "Never", "command": ["sleep", "36000"]}]}},
 YAML
+	done
+}
+mkservices() { # mkservices NS PROXYLABEL
+	local lab='' s
+	[ "$2" = yes ] && lab='"service.kubernetes.io/service-proxy-name": "azds-bench",'
+	# NAME PORT PORTNAME TARGETPORT: web (nginx), webc (busybox httpd), tcp (nginx, plain TCP)
+	for s in "web 80 http 8082" "webc 80 http 8080" "tcp 7000 tcp-web 8082"; do
+		set -- "$1" $s
+		cat <<YAML
+ {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "$2", "namespace": "$1", "labels": {$lab "x": "y"}},
+  "spec": {"ports": [{"name": "$4", "port": $3, "targetPort": $5}]}},
+ {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "metadata": {"name": "$2-kb", "namespace": "$1",
+  "labels": {"kubernetes.io/service-name": "$2", "endpointslice.kubernetes.io/managed-by": "azds-bench"}},
+  "addressType": "IPv4", "ports": [{"name": "$4", "port": $5, "protocol": "TCP"}],
+  "endpoints": [{"addresses": ["$B1"], "conditions": {"ready": true}}, {"addresses": ["$B2"], "conditions": {"ready": true}}]},
+YAML
+	done
 }
 kc apply -f - >/dev/null <<'YAML'
 {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kbsp", "labels": {"azds.io/space": "true"}}}
 YAML
 kc create namespace kbpl >/dev/null
+kc create namespace kbbe >/dev/null
 sa() { kc get serviceaccount -n "$1" default; }
-wait_for "kbsp's ServiceAccount" sa kbsp
-wait_for "kbpl's ServiceAccount" sa kbpl
-mkpods kbsp yes
-mkpods kbpl no
+for ns in kbsp kbpl kbbe; do wait_for "$ns's ServiceAccount" sa "$ns"; done
+# nginx as a user runs it: Debian's binary, master and one worker, not
+# root, keep-alive (nginx's defaults: 75 s, 1,000 requests), no access log
+backend() {
+	cat <<YAML
+ {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "$1", "namespace": "kbbe", "labels": {"app": "web"}},
+  "spec": {"nodeName": "node-2", "terminationGracePeriodSeconds": 0, "containers": [
+   {"name": "httpd", "image": "$IMG", "imagePullPolicy": "Never", "command": ["httpd", "-f", "-p", "8080", "-h", "/www"]},
+   {"name": "nginx", "image": "$IMG", "imagePullPolicy": "Never", "securityContext": {"runAsUser": 65534, "runAsGroup": 65534},
+    "command": ["/usr/sbin/nginx", "-e", "stderr", "-c", "/etc/kbench/nginx.conf"]}]}}
+YAML
+}
+{
+	echo '{"apiVersion": "v1", "kind": "List", "items": ['
+	clients kbsp a
+	clients kbpl i
+	clients kbpl n
+	backend b1
+	echo ','
+	backend b2
+	echo ']}'
+} | sed -z 's/},\n\]}/}\n]}/' | kc apply -f - >/dev/null
 running() { [ "$(kc get pod -n "$1" "$2" -o jsonpath='{.status.phase}')" = Running ]; }
-for p in kbsp/b1 kbsp/b2 kbsp/client kbpl/b1 kbpl/b2 kbpl/client; do wait_for "pod $p" running "${p%/*}" "${p#*/}"; done
+pods="kbbe/b1 kbbe/b2 kbsp/probe kbpl/probe"
+for r in $(seq "$CROUNDS"); do pods="$pods kbsp/a$r kbpl/i$r kbpl/n$r"; done
+for p in $pods; do wait_for "pod $p" running "${p%/*}" "${p#*/}"; done
+pip() { kc get pod -n kbbe "$1" -o jsonpath='{.status.podIP}'; }
+B1=$(pip b1) B2=$(pip b2)
+log "backends: b1 $B1, b2 $B2"
+{
+	echo '{"apiVersion": "v1", "kind": "List", "items": ['
+	mkservices kbsp yes
+	mkservices kbpl no
+	echo ']}'
+} | sed -z 's/},\n\]}/}\n]}/' | kc apply -f - >/dev/null
 cip() { kc get svc -n "$1" "$2" -o jsonpath='{.spec.clusterIP}'; }
-SW=$(cip kbsp web) ST=$(cip kbsp tcp) PW=$(cip kbpl web) PT=$(cip kbpl tcp)
+SW=$(cip kbsp web) SC=$(cip kbsp webc) ST=$(cip kbsp tcp) PW=$(cip kbpl web) PC=$(cip kbpl webc) PT=$(cip kbpl tcp)
 dump() { AZDS_INSTANCE=$INST "$BIN/azds-controller" k8s-dump; }
 two_backends() { dump | grep -Eq "^service kbsp $1 .* [0-9.]+ [0-9.]+$"; }
-wait_for "kbsp web's backends" two_backends web
-wait_for "kbsp tcp's backends" two_backends tcp
-# serves IP PORT: one request from the client pod gets the page
-serves() { kc exec -n "$1" client -- azds-load --target "$2" --rate 20 --duration 0.5 --warmup 0 --new-conn -o json 2>/dev/null |
+for s in web webc tcp; do wait_for "kbsp $s's backends" two_backends "$s"; done
+# serves NS IP PORT: requests from the namespace's probe pod get the page
+serves() { kc exec -n "$1" probe -- azds-load --target "$2" --rate 20 --duration 0.5 --warmup 0 --new-conn -o json 2>/dev/null |
 	grep -q '"errors":0,'; }
+n1_sysctl() { "$CL" exec 1 cat "/proc/sys/net/$1" 2>/dev/null || echo -; }
+log "node-1: nf_conntrack_max $(n1_sysctl netfilter/nf_conntrack_max), tcp_tw_reuse $(n1_sysctl ipv4/tcp_tw_reuse), ip_local_port_range $(n1_sysctl ipv4/ip_local_port_range | tr '\t' ' ')"
 
-# load NAME NS TARGET: fixed rate (latency) and closed loop (maximum),
+# load NAME NS POD TARGET: fixed rate (latency) and closed loop (maximum),
 # --new-conn; failed requests are kept in the RESULT line (errors=N).
 # --drain-ms 0: the client closes as soon as it has the response, as curl,
 # browsers and most HTTP clients do (azds-load's default waits for the
@@ -228,55 +307,85 @@ serves() { kc exec -n "$1" client -- azds-load --target "$2" --rate 20 --duratio
 # would stand the other off); the client pod's wide port range holds the
 # TIME_WAIT that this leaves on the client's side.
 load() {
-	local name=$1 ns=$2 t=$3 out c
-	c="kubectl exec -n $ns client -- azds-load --target $t --new-conn --drain-ms 0 --rate $RATE --duration $DUR --connections 64 --timeout-ms 2000"
-	echo "\$ $c -o json"
-	out=$(kc exec -n "$ns" client -- azds-load --target "$t" --new-conn --drain-ms 0 --rate "$RATE" --duration "$DUR" \
+	local name=$1 ns=$2 pod=$3 t=$4 out c
+	c="kubectl exec -n $ns CLIENT -- azds-load --target $t --new-conn --drain-ms 0 --rate $RATE --duration $DUR --connections 64 --timeout-ms 2000"
+	out=$(kc exec -n "$ns" "$pod" -- azds-load --target "$t" --new-conn --drain-ms 0 --rate "$RATE" --duration "$DUR" \
 		--connections 64 --timeout-ms 2000 -o json 2>"$TMP/load.err") || cat "$TMP/load.err"
-	echo "$out"
+	echo "$name ($pod): $out" >>"$TMP/load.json"
 	jq -e -r --arg n "$name" --arg c "$c" \
 		'"RESULT lat_\($n) n=\(.requests) p50_ms=\(.p50_us / 1000) p99_ms=\(.p99_us / 1000) max_ms=\(.max_us / 1000) min_ms=0 errors=\(.errors) cmd=\($c)"' \
 		<<<"$out" >>"$RES" || { echo "k8s.sh: $c: no result" >&2; bad=1; }
-	c="kubectl exec -n $ns client -- azds-load --target $t --new-conn --drain-ms 0 --rate 0 --connections $CONNS --duration $MAXDUR --timeout-ms 2000"
-	echo "\$ $c -o json"
-	out=$(kc exec -n "$ns" client -- azds-load --target "$t" --new-conn --drain-ms 0 --rate 0 --connections "$CONNS" \
+	jq -r --arg n "$name" '"#   \($n): \(.requests) at \(.achieved_rps | floor)/s, p50 \(.p50_us | round / 1000) ms, p99 \(.p99_us | round / 1000) ms, errors \(.errors)"' <<<"$out" 2>/dev/null || true
+	c="kubectl exec -n $ns CLIENT -- azds-load --target $t --new-conn --drain-ms 0 --rate 0 --connections $CONNS --duration $MAXDUR --timeout-ms 2000"
+	out=$(kc exec -n "$ns" "$pod" -- azds-load --target "$t" --new-conn --drain-ms 0 --rate 0 --connections "$CONNS" \
 		--duration "$MAXDUR" --timeout-ms 2000 -o json 2>"$TMP/load.err") || cat "$TMP/load.err"
-	echo "$out"
+	echo "$name ($pod, closed loop): $out" >>"$TMP/load.json"
 	jq -e -r --arg n "$name" --arg c "$c" \
 		'"RESULT max_\($n) n=\(.requests) p50_ms=\(.achieved_rps) p99_ms=\(.achieved_rps) max_ms=\(.achieved_rps) min_ms=\(.achieved_rps) errors=\(.errors) cmd=\($c)"' \
 		<<<"$out" >>"$RES" || { echo "k8s.sh: $c: no result" >&2; bad=1; }
+	jq -r --arg n "$name" '"#   \($n): closed loop \(.achieved_rps | floor)/s, p50 \(.p50_us | round / 1000) ms, errors \(.errors)"' <<<"$out" 2>/dev/null || true
 }
-
-log "azds (kube-proxy not running): HTTP through the router, TCP balanced by connect4"
-wait_for "azds serves web" serves kbsp "$SW:80"
-wait_for "azds serves tcp" serves kbsp "$ST:7000"
-if serves kbpl "$PW:80"; then echo "k8s.sh: kbpl's ClusterIP answers with no kube-proxy" >&2; bad=1; fi
-load azds_http kbsp "$SW:80"
-load azds_tcp kbsp "$ST:7000"
-
-for mode in iptables nftables; do
-	log "kube-proxy --proxy-mode $mode on node-1"
+# the three Services of one contender in one round
+load_all() { # load_all CONTENDER ROUND NS POD WEB WEBC TCP
+	load "$1_tcp_r$2" "$3" "$4" "$7:7000"
+	load "$1_http_r$2" "$3" "$4" "$5:80"
+	load "$1_httpc_r$2" "$3" "$4" "$6:80"
+}
+kp_checked=''
+kube_proxy() { # kube_proxy ROUND MODE
+	local mode=$2 pod rules
+	pod=${mode:0:1}$1
+	log "round $1: kube-proxy --proxy-mode $mode on node-1 (load $(cut -d' ' -f1-3 /proc/loadavg))"
 	"$CL" exec 1 sh -c 'echo $$ >"$1"; shift; exec "$@"' sh "$KPPID" "$KP" --kubeconfig "$KUBECONFIG" \
 		--hostname-override node-1 --proxy-mode "$mode" --cluster-cidr 10.202.0.0/16 \
 		--conntrack-max-per-core 0 --conntrack-tcp-timeout-established 0 --conntrack-tcp-timeout-close-wait 0 \
 		--iptables-localhost-nodeports=false --metrics-bind-address 127.0.0.1:10249 \
-		--healthz-bind-address 127.0.0.1:10256 >"$TMP/kube-proxy-$mode.log" 2>&1 &
+		--healthz-bind-address 127.0.0.1:10256 >>"$TMP/kube-proxy-$mode.log" 2>&1 &
 	wait_for "kube-proxy $mode serves web" serves kbpl "$PW:80"
+	wait_for "kube-proxy $mode serves webc" serves kbpl "$PC:80"
 	wait_for "kube-proxy $mode serves tcp" serves kbpl "$PT:7000"
-	if [ $mode = iptables ]; then rules=$("$CL" exec 1 iptables-save -t nat); else rules=$("$CL" exec 1 nft list table ip kube-proxy); fi
-	if grep -q -- "$SW" <<<"$rules"; then
-		echo "k8s.sh: kube-proxy ($mode) programmed kbsp's web, which is azds's" >&2
-		bad=1
-	fi
-	# the backends' TIME_WAIT tuples of the mode before (60 s) would
-	# collide with this one's new connections through the same DNAT
-	log "waiting 61 s for the backends' TIME_WAIT of earlier runs to expire"
-	sleep 61
-	load "${mode}_http" kbpl "$PW:80"
-	load "${mode}_tcp" kbpl "$PT:7000"
+	case " $kp_checked " in
+	*" $mode "*) ;;
+	*)
+		if [ $mode = iptables ]; then rules=$("$CL" exec 1 iptables-save -t nat); else rules=$("$CL" exec 1 nft list table ip kube-proxy); fi
+		for ip in "$SW" "$SC" "$ST"; do
+			if grep -q -- "$ip" <<<"$rules"; then
+				echo "k8s.sh: kube-proxy ($mode) programmed $ip, which is azds's" >&2
+				bad=1
+			fi
+		done
+		kp_checked="$kp_checked $mode"
+		;;
+	esac
+	load_all "$mode" "$1" kbpl "$pod" "$PW" "$PC" "$PT"
 	stop_kube_proxy
 	if serves kbpl "$PW:80"; then echo "k8s.sh: kube-proxy's $mode rules outlived it" >&2; bad=1; fi
+}
+
+wait_for "azds serves web" serves kbsp "$SW:80"
+wait_for "azds serves webc" serves kbsp "$SC:80"
+wait_for "azds serves tcp" serves kbsp "$ST:7000"
+if serves kbpl "$PW:80"; then echo "k8s.sh: kbpl's ClusterIP answers with no kube-proxy" >&2; bad=1; fi
+: >"$TMP/load.json"
+order=(azds iptables nftables)
+t6=$(date +%s)
+for r in $(seq "$CROUNDS"); do
+	for c in "${order[@]}"; do
+		if [ "$c" = azds ]; then
+			log "round $r: azds, kube-proxy not running (load $(cut -d' ' -f1-3 /proc/loadavg))"
+			load_all azds "$r" kbsp "a$r" "$SW" "$SC" "$ST"
+			# the router's upstreams to nginx that the pool keeps open (a
+			# handful, against thousands of requests: the pool is in use)
+			log "round $r: node-1's established connections to nginx (the router's pool): $("$CL" exec 1 ss -Htn state established "( dport = :8082 )" | wc -l)"
+		else
+			kube_proxy "$r" "$c"
+		fi
+	done
+	order=("${order[@]:1}" "${order[0]}")
+	log "round $r done; node-1 conntrack entries: $(n1_sysctl netfilter/nf_conntrack_count)"
 done
+log "ClusterIP rounds took $(($(date +%s) - t6)) s; every load's JSON: $TMP/load.json (kept as /tmp/azds-kbench-load.json)"
+cp "$TMP/load.json" /tmp/azds-kbench-load.json
 
 echo
 log "3. $NNS namespaces x $NSVC Services synced after an agent restart (target < 2 s)"
@@ -318,7 +427,7 @@ RSS=$((RSS1 > RSS2 ? RSS1 : RSS2))
 echo "RESULT agent_rss n=2 p50_ms=$RSS p99_ms=$RSS max_ms=$RSS min_ms=$RSS cmd=VmRSS of /proc/\$(cat /run/azds/$INST/controller.pid)/status (kB)" | tee -a "$RES"
 
 log "after the cold restart: does kbsp's HTTP ClusterIP still serve (a check, not a figure)?"
-out=$(kc exec -n kbsp client -- azds-load --target "$SW:80" --new-conn --rate 0 --connections "$CONNS" --duration 2 \
+out=$(kc exec -n kbsp probe -- azds-load --target "$SW:80" --new-conn --drain-ms 0 --rate 0 --connections "$CONNS" --duration 2 \
 	--warmup 0 -o json 2>/dev/null) || true
 log "kbsp web after the restart: $(jq -c '{requests, errors, achieved_rps}' <<<"$out" 2>/dev/null || echo "$out")"
 
@@ -365,27 +474,68 @@ row "CNI ADD in a space's namespace, p99" add-kbcs p99_ms - 20 ms
 row "CNI ADD in a plain namespace, p50" add-kbcp p50_ms "<" 20 ms
 row "agent RSS with $WANT Services" agent_rss p50_ms "<" 51200 kB
 echo
-echo "| ClusterIP, node-1 to node-2 | azds | kube-proxy iptables | kube-proxy nftables | azds / iptables | azds / nftables |"
-echo "| --- | --- | --- | --- | --- | --- |"
+# vals PREFIX CONTENDER KIND FIELD: the figure of each round, "-" where
+# it is missing or zero
+vals() {
+	local r v
+	for r in $(seq "$CROUNDS"); do
+		v=$(get "$1_$2_$3_r$r" "$4")
+		if [ -n "$v" ] && nonzero "$v"; then printf '%s ' "$v"; else printf -- '- '; fi
+	done
+}
+echo "| ClusterIP, node-1 to node-2: median of $CROUNDS rounds (min-max) | azds | kube-proxy iptables | kube-proxy nftables | azds / iptables | azds / nftables | rounds azds ahead of both |"
+echo "| --- | --- | --- | --- | --- | --- | --- |"
 cmp_row() { # cmp_row LABEL PREFIX KIND FIELD UNIT BETTER(lower|higher)
 	local a i n
-	a=$(get "$2_azds_$3" "$4") i=$(get "$2_iptables_$3" "$4") n=$(get "$2_nftables_$3" "$4")
-	for v in "$a" "$i" "$n"; do
-		if [ -z "$v" ] || ! nonzero "$v"; then bad=1; fi
-	done
-	awk -v l="$1" -v a="${a:-0}" -v i="${i:-0}" -v n="${n:-0}" -v u="$5" -v b="$6" 'BEGIN {
-		ri = i > 0 ? a / i : 0; rn = n > 0 ? a / n : 0
-		ahead = (b == "lower") ? (a < i && a < n) : (a > i && a > n)
-		printf "| %s | %.2f %s | %.2f %s | %.2f %s | %.2f | %.2f |%s\n", l, a, u, i, u, n, u, ri, rn,
-			ahead ? "" : " (azds not ahead)"
+	a=$(vals "$2" azds "$3" "$4") i=$(vals "$2" iptables "$3" "$4") n=$(vals "$2" nftables "$3" "$4")
+	case "$a$i$n" in *-*) bad=1 ;; esac
+	awk -v l="$1" -v a="$a" -v i="$i" -v n="$n" -v u="$5" -v b="$6" '
+	function med(s, v, k, m, j, t) {
+		m = split(s, v, " ")
+		for (k = 1; k <= m; k++) if (v[k] == "-") return 0 # missing in a round: shown as such
+		for (k = 2; k <= m; k++) for (j = k; j > 1 && v[j - 1] + 0 > v[j] + 0; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
+		lo = v[1]; hi = v[m]
+		return m % 2 ? v[(m + 1) / 2] : (v[m / 2] + v[m / 2 + 1]) / 2
+	}
+	function cell(x, l0, h0) { return x == 0 ? "MISSING" : sprintf(u == "ms" ? "%.2f ms (%.2f-%.2f)" : "%.0f /s (%.0f-%.0f)", x, l0, h0) }
+	function better(x, y) { return b == "lower" ? x < y : x > y }
+	BEGIN {
+		ma = med(a); la = lo; ha = hi
+		mi = med(i); li = lo; hi_ = hi
+		mn = med(n); ln = lo; hn = hi
+		split(a, va, " "); split(i, vi, " "); m = split(n, vn, " "); ahead = 0
+		for (k = 1; k <= m; k++) if (va[k] != "-" && vi[k] != "-" && vn[k] != "-" && better(va[k] + 0, vi[k] + 0) && better(va[k] + 0, vn[k] + 0)) ahead++
+		printf "| %s | %s | %s | %s | %.2f | %.2f | %d of %d%s |\n", l, cell(ma, la, ha), cell(mi, li, hi_), cell(mn, ln, hn),
+			(mi > 0 ? ma / mi : 0), (mn > 0 ? ma / mn : 0), ahead, m,
+			(better(ma, mi) && better(ma, mn)) ? "" : " (azds not ahead at the median)"
 	}'
 }
-cmp_row "TCP Service, p50 at $RATE conn/s" lat tcp p50_ms ms lower
-cmp_row "TCP Service, p99 at $RATE conn/s" lat tcp p99_ms ms lower
-cmp_row "TCP Service, connections/s (closed loop, $CONNS connections)" max tcp p50_ms /s higher
-cmp_row "HTTP Service, p50 at $RATE conn/s" lat http p50_ms ms lower
-cmp_row "HTTP Service, p99 at $RATE conn/s" lat http p99_ms ms lower
-cmp_row "HTTP Service, connections/s (closed loop, $CONNS connections)" max http p50_ms /s higher
+cmp_row "TCP Service (nginx), p50 at $RATE conn/s" lat tcp p50_ms ms lower
+cmp_row "TCP Service (nginx), p99 at $RATE conn/s" lat tcp p99_ms ms lower
+cmp_row "TCP Service (nginx), connections/s (closed loop, $CONNS connections)" max tcp p50_ms /s higher
+cmp_row "HTTP Service, nginx (keep-alive), p50 at $RATE conn/s" lat http p50_ms ms lower
+cmp_row "HTTP Service, nginx (keep-alive), p99 at $RATE conn/s" lat http p99_ms ms lower
+cmp_row "HTTP Service, nginx (keep-alive), connections/s (closed loop, $CONNS connections)" max http p50_ms /s higher
+cmp_row "HTTP Service, busybox httpd (closes after each response), p50 at $RATE conn/s" lat httpc p50_ms ms lower
+cmp_row "HTTP Service, busybox httpd (closes after each response), p99 at $RATE conn/s" lat httpc p99_ms ms lower
+cmp_row "HTTP Service, busybox httpd (closes after each response), connections/s (closed loop, $CONNS connections)" max httpc p50_ms /s higher
+echo
+echo "Each round (in the order run; p50 at $RATE conn/s, closed-loop connections/s):"
+echo
+echo "| round | contender | TCP p50 | TCP conn/s | HTTP nginx p50 | HTTP nginx conn/s | HTTP busybox p50 | HTTP busybox conn/s |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+order=(azds iptables nftables)
+for r in $(seq "$CROUNDS"); do
+	for c in "${order[@]}"; do
+		printf '| %s | %s |' "$r" "$c"
+		for k in tcp http httpc; do
+			printf ' %s ms | %s /s |' "$(get "lat_${c}_${k}_r$r" p50_ms | awk '{ printf "%.2f", $1 }')" \
+				"$(get "max_${c}_${k}_r$r" p50_ms | awk '{ printf "%.0f", $1 }')"
+		done
+		echo
+	done
+	order=("${order[@]:1}" "${order[0]}")
+done
 echo
 echo "Commands (\$S: the cluster's state dir, /run/azds-k8s-kbench):"
 awk '$1 == "RESULT" { c = $0; sub(/.* cmd=/, "", c); if (!(c in seen)) { seen[c] = 1; print "- `" c "`" } }' "$RES"
