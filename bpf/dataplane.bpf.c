@@ -149,18 +149,40 @@ struct {
 } router_rx SEC(".maps");
 
 /*
- * sock_ptrs: the address of the socket behind each router_rx and sock_hash
- * key, so that sk_msg (which may not take a reference with a sockhash
- * lookup) can read its peer's queues with probe reads before it redirects
- * to it. Written with the socket map entry, deleted when that socket closes
- * (sockops state callback); LRU only as a safety net for entries whose close
- * was not seen. A peer without an entry is never redirected to.
+ * router_tx: the router's ends admitted while sockmap-pods is on, also in
+ * router_rx. It carries azds_msg_router, so only those sockets' sends run
+ * it; the others send through the plain TCP path.
  */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_SOCKHASH);
 	__uint(max_entries, AZDS_DEF_MAX_SOCKS);
 	__type(key, struct azds_sock_key);
 	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} router_tx SEC(".maps");
+
+/*
+ * sock_ptrs: the address of the socket behind each router_rx and sock_hash
+ * key, so that sk_msg (which may not take a reference with a sockhash
+ * lookup) can read its peer's queues with probe reads before it redirects
+ * to it, and whether a router socket is in router_tx. Written before the
+ * socket enters a socket map (a socket whose entry cannot be written is not
+ * admitted, one whose map insert fails loses it again), deleted when that
+ * socket closes (sockops state callback): a mapped socket always has its
+ * entry, which the order rules toward a pod rely on. A plain hash, twice
+ * the socket maps' size (both ends of every flow): never evicted.
+ */
+struct sock_ptr {
+	__u64 sk;
+	__u32 tx; /* a router socket in router_tx: its sends run azds_msg_router */
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, AZDS_DEF_MAX_SOCKS);
+	__type(key, struct azds_sock_key);
+	__type(value, struct sock_ptr);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } sock_ptrs SEC(".maps");
 
@@ -560,7 +582,7 @@ static __always_inline bool sock_admitted(struct bpf_sock_ops *ctx, __be32 local
 static __always_inline void sock_closed(struct bpf_sock_ops *ctx)
 {
 	struct azds_sock_key key = {};
-	__u64 *pp;
+	struct sock_ptr *pp;
 
 	if (ctx->args[1] != BPF_TCP_CLOSE || ctx->family != AF_INET)
 		return;
@@ -569,8 +591,37 @@ static __always_inline void sock_closed(struct bpf_sock_ops *ctx)
 	key.local_port = ctx->local_port;
 	key.remote_port = bpf_ntohl(ctx->remote_port);
 	pp = bpf_map_lookup_elem(&sock_ptrs, &key);
-	if (pp && *pp == (__u64)ctx->sk)
+	if (pp && pp->sk == (__u64)ctx->sk)
 		bpf_map_delete_elem(&sock_ptrs, &key);
+}
+
+/*
+ * An admitted socket enters its maps: a pod's end sock_hash (its sends run
+ * azds_msg_redirect), the router's end router_rx (a redirect target) and,
+ * with sockmap-pods on, router_tx (its sends run azds_msg_router). Its
+ * sock_ptrs entry comes first and goes again if the socket map is full.
+ */
+static __always_inline void admit(struct bpf_sock_ops *ctx, struct azds_sock_key *key, bool router_end, bool pods)
+{
+	struct sock_ptr v = { .tx = router_end && pods };
+
+	v.sk = (__u64)ctx->sk;
+	if (bpf_map_update_elem(&sock_ptrs, key, &v, BPF_ANY))
+		return;
+	/* to drop the sock_ptrs entry when it closes */
+	bpf_sock_ops_cb_flags_set(ctx, ctx->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
+	if (bpf_sock_hash_update(ctx, router_end ? (void *)&router_rx : (void *)&sock_hash, key, BPF_NOEXIST)) {
+		bpf_map_delete_elem(&sock_ptrs, key);
+		return;
+	}
+	if (router_end && pods && bpf_sock_hash_update(ctx, &router_tx, key, BPF_NOEXIST)) {
+		/* not in router_tx: its sends never redirect, say so */
+		struct sock_ptr *e = bpf_map_lookup_elem(&sock_ptrs, key);
+
+		if (e)
+			e->tx = 0;
+	}
+	count(AZDS_R_SOCK_ADDED);
 }
 
 SEC("sockops")
@@ -613,17 +664,7 @@ int azds_sockops(struct bpf_sock_ops *ctx)
 			key.remote_ip = remote;
 			key.local_port = ctx->local_port;
 			key.remote_port = bpf_ntohl(ctx->remote_port);
-			/* a pod's end runs azds_msg_redirect, the router's end
-			 * azds_msg_router */
-			if (bpf_sock_hash_update(ctx, node_side(local) ? (void *)&router_rx : (void *)&sock_hash, &key,
-						 BPF_NOEXIST) == 0) {
-				__u64 ptr = (__u64)ctx->sk;
-
-				bpf_map_update_elem(&sock_ptrs, &key, &ptr, BPF_ANY);
-				/* to drop the sock_ptrs entry when it closes */
-				bpf_sock_ops_cb_flags_set(ctx, ctx->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
-				count(AZDS_R_SOCK_ADDED);
-			}
+			admit(ctx, &key, node_side(local), cfg->flags & AZDS_CFG_SOCKMAP_PODS);
 		}
 	}
 event:
@@ -715,14 +756,14 @@ static __always_inline int psock_ingress(struct sock *sk, __u32 bound)
 static __always_inline bool may_redirect(struct bpf_sock *me, const struct azds_sock_key *peer, bool on)
 {
 	struct tcp_sock *mt = bpf_skc_to_tcp_sock(me);
-	__u64 *pp = bpf_map_lookup_elem(&sock_ptrs, peer);
+	struct sock_ptr *pp = bpf_map_lookup_elem(&sock_ptrs, peer);
 	struct sock *psk;
 	__u32 qlen;
 	int bound, rx;
 
-	if (!mt || !pp || !*pp)
+	if (!mt || !pp || !pp->sk)
 		return false;
-	psk = (struct sock *)*pp;
+	psk = (struct sock *)pp->sk;
 	if (mt->snd_una != mt->write_seq)
 		return false;
 	if (bpf_core_read(&qlen, sizeof(qlen), &psk->sk_receive_queue.qlen) || qlen)
@@ -803,14 +844,14 @@ static __always_inline bool may_redirect_to_pod(struct bpf_sock *me, const struc
 						__u32 size)
 {
 	struct tcp_sock *mt = bpf_skc_to_tcp_sock(me);
-	__u64 *pp = bpf_map_lookup_elem(&sock_ptrs, peer);
+	struct sock_ptr *pp = bpf_map_lookup_elem(&sock_ptrs, peer);
 	struct sock *psk;
 	__u32 qlen;
 	int rx;
 
-	if (!mt || !pp || !*pp)
+	if (!mt || !pp || !pp->sk)
 		return false;
-	psk = (struct sock *)*pp;
+	psk = (struct sock *)pp->sk;
 	rx = psock_nonempty(psk);
 	if (rx != 0)
 		return rx > 0;
@@ -834,7 +875,8 @@ int azds_msg_router(struct sk_msg_md *msg)
 	peer.remote_ip = msg->local_ip4;
 	peer.local_port = bpf_ntohl(msg->remote_port);
 	peer.remote_port = msg->local_port;
-	if (!may_redirect_to_pod(me, &peer, cfg->flags & AZDS_CFG_SOCKMAP, msg->size)) {
+	if (!may_redirect_to_pod(me, &peer, (cfg->flags & AZDS_CFG_SOCKMAP) && (cfg->flags & AZDS_CFG_SOCKMAP_PODS),
+				 msg->size)) {
 		count(AZDS_R_MSG_TO_POD_PASSED);
 		return SK_PASS;
 	}
@@ -859,21 +901,30 @@ int azds_peer_queue(struct azds_peer_q *q)
 	struct sk_psock *ps;
 	struct sock *psk;
 	unsigned long ud;
-	__u64 *pp, sum = 0;
+	struct sock_ptr *pp;
+	__u64 sum = 0;
 	__u32 n = 0;
 
+	q->redirects = 0;
+	q->bytes = 0;
+	q->msgs = 0;
+	/* the router's end first: does it run azds_msg_router at all? */
+	key.local_ip = q->key.remote_ip;
+	key.remote_ip = q->key.local_ip;
+	key.local_port = q->key.remote_port;
+	key.remote_port = q->key.local_port;
+	pp = bpf_map_lookup_elem(&sock_ptrs, &key);
+	if (!pp || !pp->tx)
+		return 0;
+	q->redirects = 1;
 	key.local_ip = q->key.local_ip;
 	key.remote_ip = q->key.remote_ip;
 	key.local_port = q->key.local_port;
 	key.remote_port = q->key.remote_port;
-	q->found = 0;
-	q->bytes = 0;
-	q->msgs = 0;
 	pp = bpf_map_lookup_elem(&sock_ptrs, &key);
-	if (!pp || !*pp)
-		return 0;
-	psk = (struct sock *)*pp;
-	q->found = 1;
+	if (!pp || !pp->sk)
+		return 0; /* not mapped (yet): never redirected to, so empty */
+	psk = (struct sock *)pp->sk;
 	if (bpf_core_read(&ud, sizeof(ud), &psk->sk_user_data))
 		goto full;
 	ps = (struct sk_psock *)(ud & ~SK_USER_DATA_FLAGS);

@@ -20,7 +20,7 @@ const char *const azds_reason_texts[] = { AZDS_REASONS(AZDS_REASON_TEXT) };
 
 const char *const azds_dp_map_names[] = { "spaces", "space_ids", "pods", "pod_cgroups", "vips",
 					  "services", "backends", "dp_config", "stats", "events", "sock_hash", "generation",
-					  "router_socks", "sock_ptrs", "router_rx", NULL };
+					  "router_socks", "sock_ptrs", "router_rx", "router_tx", NULL };
 const char *const azds_dp_prog_names[] = { "prog_steer",  "prog_connect4",	"prog_sockops", "prog_msg",
 					   "prog_connect6", "prog_msg_router", "prog_peer_queue", NULL };
 
@@ -78,12 +78,12 @@ static int pin_prog(struct bpf_program *p, const char *dir, const char *name)
 }
 
 /*
- * A pinned map that holds only derived state (counters) is replaced when a
- * newer build changed its size: libbpf refuses to reuse a pinned map whose
+ * A pinned map that holds only derived state (counters, socket addresses)
+ * is replaced when a newer build changed its type or size: libbpf refuses to reuse a pinned map whose
  * definition differs, which would fail the load of an upgraded instance.
  * The programs still attached keep the old map until they are re-attached.
  */
-static void drop_changed_pin(const char *dir, const char *name, __u32 max_entries)
+static void drop_changed_pin(const char *dir, const char *name, __u32 type, __u32 max_entries)
 {
 	struct bpf_map_info info = {};
 	__u32 len = sizeof(info);
@@ -94,7 +94,7 @@ static void drop_changed_pin(const char *dir, const char *name, __u32 max_entrie
 	fd = bpf_obj_get(path);
 	if (fd < 0)
 		return;
-	if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0 && info.max_entries != max_entries)
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0 && (info.max_entries != max_entries || info.type != type))
 		unlink(path);
 	close(fd);
 }
@@ -122,17 +122,14 @@ int azds_dp_peer_queue(int prog_fd, const struct azds_sock_key *key, struct azds
 void azds_pod_budget_init(struct azds_pod_budget *b)
 {
 	/* a new connection's pod has nothing unread: the whole bound */
+	memset(b, 0, sizeof(*b));
 	b->bytes = AZDS_POD_RX_BYTES;
 	b->msgs = AZDS_POD_RX_MSGS;
-	b->unlimited = false;
 }
 
 /* what the pod behind sock_fd holds: false if it cannot be told now */
 static bool pod_budget_ask(struct azds_pod_budget *b, int prog_fd, int sock_fd, int *err)
 {
-	struct sockaddr_in me = { 0 }, peer = { 0 };
-	socklen_t ml = sizeof(me), pl = sizeof(peer);
-	struct azds_sock_key key;
 	struct azds_peer_q q;
 	int rc;
 
@@ -141,25 +138,39 @@ static bool pod_budget_ask(struct azds_pod_budget *b, int prog_fd, int sock_fd, 
 		b->unlimited = true;
 		return true;
 	}
-	if (getsockname(sock_fd, (struct sockaddr *)&me, &ml) || getpeername(sock_fd, (struct sockaddr *)&peer, &pl)) {
-		*err = -errno; /* not connected any more: the caller sees it soon */
-		return false;
+	if (!b->have_key) {
+		struct sockaddr_in me = { 0 }, peer = { 0 };
+		socklen_t ml = sizeof(me), pl = sizeof(peer);
+
+		if (getsockname(sock_fd, (struct sockaddr *)&me, &ml) ||
+		    getpeername(sock_fd, (struct sockaddr *)&peer, &pl)) {
+			*err = -errno; /* not connected any more: the caller sees it soon */
+			return false;
+		}
+		if (me.sin_family != AF_INET || peer.sin_family != AF_INET) {
+			b->unlimited = true; /* sockmap maps IPv4 sockets only */
+			return true;
+		}
+		b->key.local_ip = peer.sin_addr.s_addr;
+		b->key.remote_ip = me.sin_addr.s_addr;
+		b->key.local_port = ntohs(peer.sin_port);
+		b->key.remote_port = ntohs(me.sin_port);
+		b->have_key = true;
 	}
-	if (me.sin_family != AF_INET || peer.sin_family != AF_INET) {
-		b->unlimited = true; /* sockmap maps IPv4 sockets only */
-		return true;
-	}
-	key.local_ip = peer.sin_addr.s_addr;
-	key.remote_ip = me.sin_addr.s_addr;
-	key.local_port = ntohs(peer.sin_port);
-	key.remote_port = ntohs(me.sin_port);
-	rc = azds_dp_peer_queue(prog_fd, &key, &q);
+	rc = azds_dp_peer_queue(prog_fd, &b->key, &q);
 	if (rc) {
 		*err = rc;
-		return false;
+		if (rc == -EINTR || rc == -ENOMEM || rc == -EAGAIN)
+			return false; /* asked again later */
+		/* the program cannot run at all: nothing could be bounded by
+		 * waiting, and stalling every connection would be worse */
+		b->unlimited = true;
+		return true;
 	}
-	if (!q.found) {
-		b->unlimited = true; /* never mapped, so never redirected to */
+	if (!q.redirects) {
+		/* the router's socket was admitted without azds_msg_router (or
+		 * not at all): its sends never redirect, for good */
+		b->unlimited = true;
 		return true;
 	}
 	b->bytes = q.bytes >= AZDS_POD_RX_BYTES ? 0 : AZDS_POD_RX_BYTES - q.bytes;
@@ -172,7 +183,7 @@ size_t azds_pod_budget_take(struct azds_pod_budget *b, int prog_fd, int sock_fd,
 	*err = 0;
 	if (b->unlimited)
 		return len;
-	if ((b->msgs == 0 || b->bytes < len) && !pod_budget_ask(b, prog_fd, sock_fd, err))
+	if ((b->msgs == 0 || b->bytes == 0) && !pod_budget_ask(b, prog_fd, sock_fd, err))
 		return 0;
 	if (b->unlimited)
 		return len;
@@ -207,7 +218,9 @@ int azds_dp_load(const struct azds_dp_opts *o)
 	if (mkdir(o->pin_dir, 0700) && errno != EEXIST)
 		return -errno;
 
-	drop_changed_pin(o->pin_dir, "stats", AZDS_R__COUNT);
+	drop_changed_pin(o->pin_dir, "stats", BPF_MAP_TYPE_PERCPU_ARRAY, AZDS_R__COUNT);
+	/* sock_ptrs: an LRU hash of max_socks before it also held pods' ends */
+	drop_changed_pin(o->pin_dir, "sock_ptrs", BPF_MAP_TYPE_HASH, 2 * o->max_socks);
 	skel = dataplane__open_opts(&oo);
 	if (!skel)
 		return -errno ? -errno : -EINVAL;
@@ -221,7 +234,8 @@ int azds_dp_load(const struct azds_dp_opts *o)
 	bpf_map__set_max_entries(skel->maps.events, o->ringbuf_bytes);
 	bpf_map__set_max_entries(skel->maps.sock_hash, o->max_socks);
 	bpf_map__set_max_entries(skel->maps.router_rx, o->max_socks);
-	bpf_map__set_max_entries(skel->maps.sock_ptrs, o->max_socks);
+	bpf_map__set_max_entries(skel->maps.router_tx, o->max_socks);
+	bpf_map__set_max_entries(skel->maps.sock_ptrs, 2 * o->max_socks);
 
 	err = dataplane__load(skel);
 	if (err)
@@ -244,7 +258,7 @@ int azds_dp_load(const struct azds_dp_opts *o)
 	/* the sk_msg verdicts live on the maps themselves: attach (or
 	 * replace). A socket already in a map keeps what it was added with. */
 	if (attach_msg(skel->progs.azds_msg_redirect, skel->maps.sock_hash) ||
-	    attach_msg(skel->progs.azds_msg_router, skel->maps.router_rx)) {
+	    attach_msg(skel->progs.azds_msg_router, skel->maps.router_tx)) {
 		err = -errno;
 		goto cleanup;
 	}

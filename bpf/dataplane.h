@@ -40,6 +40,7 @@
 #define AZDS_CFG_EVENTS 0x4u     /* publish connection events */
 #define AZDS_CFG_SOCKMAP 0x8u    /* sk_msg redirection between local sockets */
 #define AZDS_CFG_TRACE 0x10u     /* HTTP trace capture (trace.bpf.c; the controller attaches it) */
+#define AZDS_CFG_SOCKMAP_PODS 0x20u /* with SOCKMAP: the router's sends to pods redirected too (off by default) */
 
 /* default map sizes (overridden at load time) */
 #define AZDS_DEF_MAX_SPACES 4096
@@ -119,7 +120,8 @@ struct azds_sock_key {
 };
 
 /*
- * The router's sends toward a pod (router_rx carries azds_msg_router): a
+ * The router's sends toward a pod (sockets admitted while sockmap-pods is
+ * on also enter router_tx, which carries azds_msg_router): a
  * message goes into the pod socket's redirected queue only while no stack
  * byte of the flow is pending, and then every later one too until that
  * queue is empty again, so a pod reader that stops at a short read never
@@ -137,7 +139,7 @@ struct azds_sock_key {
 
 struct azds_peer_q {
 	struct azds_sock_key key; /* in: the pod socket's tuple (its local = the pod) */
-	__u32 found;              /* out: 1 if that socket is mapped (redirects may reach it) */
+	__u32 redirects;          /* out: 1 if the router's socket of the flow runs azds_msg_router */
 	__u32 bytes;              /* out: redirected bytes it has not read (of the messages walked) */
 	__u32 msgs;               /* out: its unread messages; AZDS_POD_RX_MSGS + 1 means at least that */
 	__u32 pad;

@@ -69,7 +69,9 @@ int azds_dp_peer_queue(int prog_fd, const struct azds_sock_key *key, struct azds
  */
 struct azds_pod_budget {
 	__u32 bytes, msgs;
-	bool unlimited; /* the socket is not mapped: the stack bounds it */
+	bool unlimited; /* the router's socket never redirects: the stack bounds it */
+	bool have_key;
+	struct azds_sock_key key; /* the pod socket's, once asked */
 };
 
 void azds_pod_budget_init(struct azds_pod_budget *b);

@@ -28,7 +28,7 @@ static const struct verb verbs[] = {
 	  "what the controller runs, the data-plane switches and the number of objects", NULL, 0, 0 },
 	{ "controller", "restart-router", cmd_controller_restart_router, NULL,
 	  "hand the listeners to a new router and drain the old one", NULL, 0, 0 },
-	{ "controller", "set", cmd_controller_set, "kernel-lb|steer|events|sockmap|trace on|off",
+	{ "controller", "set", cmd_controller_set, "kernel-lb|steer|events|sockmap|sockmap-pods|trace on|off",
 	  "flip a data-plane switch (kept by the controller across restarts)", NULL, 2, 2 },
 	{ "controller", "install", cmd_k8s_controller_install, "[-n SPACE] [-y]",
 	  "on a cluster: the azds namespace, the node agents (deploy/kubernetes/), the first space", NULL, 0, 0 },

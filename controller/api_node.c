@@ -31,6 +31,7 @@ static const struct {
 	{ "events", AZDS_CFG_EVENTS },
 	{ "sockmap", AZDS_CFG_SOCKMAP },
 	{ "trace", AZDS_CFG_TRACE },
+	{ "sockmap-pods", AZDS_CFG_SOCKMAP_PODS },
 };
 
 /*

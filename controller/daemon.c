@@ -118,16 +118,16 @@ static int take_lock(struct ctl *c)
 
 static void apply_switches(struct ctl *c)
 {
-	static const char *const names[] = { "kernel-lb", "steer", "events", "sockmap", "trace" };
+	static const char *const names[] = { "kernel-lb", "steer", "events", "sockmap", "trace", "sockmap-pods" };
 	static const __u32 bits[] = { AZDS_CFG_KERNEL_LB, AZDS_CFG_STEER, AZDS_CFG_EVENTS, AZDS_CFG_SOCKMAP,
-				      AZDS_CFG_TRACE };
+				      AZDS_CFG_TRACE, AZDS_CFG_SOCKMAP_PODS };
 	struct azds_config cfg;
 	char key[64], val[8];
 	bool changed = false;
 
 	if (!c->maps_open || azds_config_get(&c->m, &cfg))
 		return;
-	for (int i = 0; i < 5; i++) {
+	for (size_t i = 0; i < sizeof(bits) / sizeof(bits[0]); i++) {
 		snprintf(key, sizeof(key), "switch.%s", names[i]);
 		if (store_setting_get(c->st, key, val, sizeof(val)))
 			continue;

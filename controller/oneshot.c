@@ -47,7 +47,7 @@ static void usage(FILE *f)
 		"                         switches set at run time are kept unless given here)\n"
 		"  stop                   remove everything the instance created (pods included)\n"
 		"  status                 what runs, and the data plane counters\n"
-		"  set kernel-lb|steer|events|sockmap on|off\n"
+		"  set kernel-lb|steer|events|sockmap|sockmap-pods on|off\n"
 		"                         flip a data-plane switch at run time\n"
 		"Spaces:\n"
 		"  space add PATH         e.g. dev, dev/alice (the parent must exist)\n"
@@ -362,10 +362,10 @@ static int cmd_status(void)
 	snprintf(pidf, sizeof(pidf), "%s/dnsmasq.pid", in.run_dir);
 	printf("dns:        %s\n", azds_pidfile_alive(pidf, "dnsmasq") ? "running" : "DOWN");
 	if (azds_config_get(&m, &cfg) == 0)
-		printf("switches:   kernel-lb=%s steer=%s events=%s sockmap=%s max-depth=%u\n",
+		printf("switches:   kernel-lb=%s steer=%s events=%s sockmap=%s sockmap-pods=%s max-depth=%u\n",
 		       cfg.flags & AZDS_CFG_KERNEL_LB ? "on" : "off", cfg.flags & AZDS_CFG_STEER ? "on" : "off",
 		       cfg.flags & AZDS_CFG_EVENTS ? "on" : "off", cfg.flags & AZDS_CFG_SOCKMAP ? "on" : "off",
-		       cfg.max_depth);
+		       cfg.flags & AZDS_CFG_SOCKMAP_PODS ? "on" : "off", cfg.max_depth);
 	printf("counters:\n");
 	for (__u32 r = 0; r < AZDS_R__COUNT; r++)
 		printf("  %-16s %10llu  %s\n", azds_reason_names[r], (unsigned long long)azds_dp_counter(m.stats, r),
@@ -381,7 +381,7 @@ static int cmd_set(int argc, char **argv)
 	__u32 bit;
 
 	if (argc != 3 || (strcmp(argv[2], "on") && strcmp(argv[2], "off")))
-		return fail("usage: set kernel-lb|steer|events|sockmap on|off");
+		return fail("usage: set kernel-lb|steer|events|sockmap|sockmap-pods on|off");
 	if (!strcmp(argv[1], "kernel-lb"))
 		bit = AZDS_CFG_KERNEL_LB;
 	else if (!strcmp(argv[1], "steer"))
@@ -390,8 +390,10 @@ static int cmd_set(int argc, char **argv)
 		bit = AZDS_CFG_EVENTS;
 	else if (!strcmp(argv[1], "sockmap"))
 		bit = AZDS_CFG_SOCKMAP;
+	else if (!strcmp(argv[1], "sockmap-pods"))
+		bit = AZDS_CFG_SOCKMAP_PODS;
 	else
-		return fail("set: unknown switch (kernel-lb, steer, events, sockmap)");
+		return fail("set: unknown switch (kernel-lb, steer, events, sockmap, sockmap-pods)");
 	if (with_maps(&m))
 		return 1;
 	if (azds_config_get(&m, &cfg) == 0) {

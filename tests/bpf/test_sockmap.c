@@ -35,6 +35,8 @@
  *      a short read), following the budget: some are redirected, some go
  *      through the stack, and every byte arrives in order with no edge
  *      missing (a stack byte queued behind a redirected one would hang).
+ *   3c. sockmap-pods off (the default): the router's sends are not
+ *      redirected, so a pod reading with splice gets them.
  *   4. switch off mid-flow: a flow whose redirected bytes are unread keeps
  *      redirecting after 'set sockmap off', so the same reader gets all.
  *   5. sock_ptrs entries go with their sockets: none left once all closed.
@@ -190,9 +192,12 @@ static void remove_stale(const char *root)
 		closedir(d);
 }
 
+/* sockmap-pods, on for all but pods_off() */
+static __u32 pods_flag = AZDS_CFG_SOCKMAP_PODS;
+
 static void set_sockmap(bool on)
 {
-	struct azds_config cfg = { .flags = AZDS_CFG_EVENTS | (on ? AZDS_CFG_SOCKMAP : 0), .max_depth = 8,
+	struct azds_config cfg = { .flags = AZDS_CFG_EVENTS | (on ? AZDS_CFG_SOCKMAP | pods_flag : 0), .max_depth = 8,
 				   .router_port = 15001 };
 	__u32 zero = 0;
 
@@ -395,6 +400,8 @@ static size_t write_until_blocked(int fd, size_t pos, size_t cap)
 	return pos;
 }
 
+static int block_ms = 1000; /* budget_write_until_blocked: blocked this long is "stopped" */
+
 /*
  * The router's way toward a pod: the pattern from pos on in sends of chunk
  * bytes, each within azds_pod_budget; stops once it stays blocked for a
@@ -406,7 +413,7 @@ static size_t budget_write_until_blocked(int fd, struct azds_pod_budget *b, size
 	int waited = 0, err;
 
 	fcntl(fd, F_SETFL, O_NONBLOCK);
-	while (pos < cap && waited < 1000) {
+	while (pos < cap && waited < block_ms) {
 		struct pollfd p = { .fd = fd, .events = POLLOUT };
 		size_t want = cap - pos < chunk ? cap - pos : chunk, may;
 		ssize_t n;
@@ -579,6 +586,7 @@ static void mixed(void)
 	bool ok = true;
 
 	set_sockmap(true);
+	block_ms = 10000; /* a stuck reader, not a slow machine */
 	pair(true, 8083, &l, &c, &a);
 	kid = fork();
 	if (kid == 0) {
@@ -600,6 +608,7 @@ static void mixed(void)
 			pos = n;
 		}
 	}
+	block_ms = 1000;
 	ok = waitpid(kid, &st, 0) == kid && WIFEXITED(st) && WEXITSTATUS(st) == 0 && ok;
 	red = counter(AZDS_R_MSG_TO_POD) - red;
 	passed = counter(AZDS_R_MSG_TO_POD_PASSED) - passed;
@@ -609,6 +618,52 @@ static void mixed(void)
 	close(a);
 	close(c);
 	close(l);
+}
+
+/*
+ * sockmap on, sockmap-pods off (the default): the router's sends run no
+ * sk_msg, so a pod reading with splice (Go's io.Copy between TCP
+ * connections, HAProxy's splice), which never sees a redirected queue, gets
+ * every byte; the pod's own sends are still redirected.
+ */
+static void pods_off(void)
+{
+	__u64 to_pod = counter(AZDS_R_MSG_TO_POD), red = counter(AZDS_R_MSG_REDIRECTED);
+	char buf[64] = "";
+	int l, c, a, p[2] = { -1, -1 };
+	ssize_t n = -1;
+	bool ok;
+
+	pods_flag = 0;
+	set_sockmap(true);
+	pair(false, 82, &l, &c, &a); /* c: the client pod, a: the router */
+	ok = write(c, "hello", 5) == 5 && read_within(a, buf, sizeof(buf), 5000) == 5 && write(a, "world", 5) == 5;
+	if (ok && pipe(p) == 0) {
+		struct pollfd pf = { .fd = c, .events = POLLIN };
+
+		/* non-blocking: a splice that cannot see the bytes says EAGAIN
+		 * (a blocking one would wait for ever) */
+		fcntl(c, F_SETFL, O_NONBLOCK);
+		if (poll(&pf, 1, 5000) == 1)
+			n = splice(c, NULL, p[1], NULL, sizeof(buf), SPLICE_F_NONBLOCK);
+		if (n == 5)
+			n = read(p[0], buf, sizeof(buf));
+	}
+	check(ok && n == 5 && !memcmp(buf, "world", 5) && counter(AZDS_R_MSG_TO_POD) == to_pod &&
+		      counter(AZDS_R_MSG_REDIRECTED) == red + 1,
+	      "%-53s -> spliced %zd bytes, msg_to_pod +%llu, msg_redirected +%llu",
+	      "sockmap-pods off: the router's sends reach a splice reader", n,
+	      (unsigned long long)(counter(AZDS_R_MSG_TO_POD) - to_pod),
+	      (unsigned long long)(counter(AZDS_R_MSG_REDIRECTED) - red));
+	if (p[0] >= 0) {
+		close(p[0]);
+		close(p[1]);
+	}
+	close(a);
+	close(c);
+	close(l);
+	pods_flag = AZDS_CFG_SOCKMAP_PODS;
+	set_sockmap(true);
 }
 
 /*
@@ -731,7 +786,7 @@ int main(void)
 	if (bpf_prog_attach(bpf_program__fd(skel->progs.azds_sockops), cgfd, BPF_CGROUP_SOCK_OPS, 0) ||
 	    bpf_prog_attach(bpf_program__fd(skel->progs.azds_msg_redirect), bpf_map__fd(skel->maps.sock_hash),
 			    BPF_SK_MSG_VERDICT, 0) ||
-	    bpf_prog_attach(bpf_program__fd(skel->progs.azds_msg_router), bpf_map__fd(skel->maps.router_rx),
+	    bpf_prog_attach(bpf_program__fd(skel->progs.azds_msg_router), bpf_map__fd(skel->maps.router_tx),
 			    BPF_SK_MSG_VERDICT, 0)) {
 		perror("attach");
 		return 1;
@@ -745,6 +800,7 @@ int main(void)
 	flooded(true, 4096);
 	flooded(true, CHUNK);
 	mixed();
+	pods_off();
 	off_midflow();
 	ptrs_released();
 

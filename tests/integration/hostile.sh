@@ -4,6 +4,7 @@
 # connection, and never reaches a backend.
 INST=${AZDS_TEST_PREFIX:-}ithostile
 [ "${SOCKMAP:-on}" = off ] && INST=${AZDS_TEST_PREFIX:-}ithsock
+[ "${SOCKMAP:-on}" = pods ] && INST=${AZDS_TEST_PREFIX:-}ithpods
 . "$(dirname "$0")/lib.sh"
 setup_topology
 # sk_msg redirection is on by default; SOCKMAP=off runs the same checks
@@ -11,6 +12,10 @@ setup_topology
 if [ "${SOCKMAP:-on}" = off ]; then
 	$CTL set sockmap off
 	expect_contains "sockmap switch off" "$($CTL status)" "sockmap=off"
+fi
+if [ "${SOCKMAP:-on}" = pods ]; then
+	$CTL set sockmap-pods on
+	expect_contains "sockmap-pods switched on" "$($CTL status)" "sockmap-pods=on"
 fi
 API=$(vip api)
 

@@ -2,9 +2,11 @@
 # SPDX-License-Identifier: MIT
 # Header routing through eBPF steering and azds-router, with real pods.
 # sk_msg redirection is on by default; with SOCKMAP=off the same checks run
-# through the TCP stack only.
+# through the TCP stack only, with SOCKMAP=pods the router's sends to pods
+# are redirected too (sockmap-pods).
 INST=${AZDS_TEST_PREFIX:-}itroute
 [ "${SOCKMAP:-on}" = off ] && INST=${AZDS_TEST_PREFIX:-}itrsock
+[ "${SOCKMAP:-on}" = pods ] && INST=${AZDS_TEST_PREFIX:-}itrpods
 . "$(dirname "$0")/lib.sh"
 setup_topology
 if [ "${SOCKMAP:-on}" = off ]; then
@@ -12,6 +14,11 @@ if [ "${SOCKMAP:-on}" = off ]; then
 	expect_contains "sockmap switch off" "$($CTL status)" "sockmap=off"
 else
 	expect_contains "sockmap on by default" "$($CTL status)" "sockmap=on"
+	expect_contains "sockmap-pods off by default" "$($CTL status)" "sockmap-pods=off"
+fi
+if [ "${SOCKMAP:-on}" = pods ]; then
+	$CTL set sockmap-pods on
+	expect_contains "sockmap-pods switched on" "$($CTL status)" "sockmap-pods=on"
 fi
 
 # --- route-as picks the most specific space, per request --------------------
@@ -165,13 +172,17 @@ r=$(probe web get "$vip" / -H 'azds-route-as: alice')
 expect_contains "declared but no pod: 503" "$r" "HTTP/1.1 503"
 expect_contains "503 body names the chain" "$r" "dev/alice -> dev"
 
-if [ "${SOCKMAP:-on}" = on ]; then
+if [ "${SOCKMAP:-on}" != off ]; then
 	r=$(counter msg_redirected)
 	[ "${r:-0}" -gt 0 ] && ok "sk_msg redirected messages between local sockets ($r)" ||
 		bad "sockmap on but no message was redirected"
 	r=$(counter msg_to_pod)
-	[ "${r:-0}" -gt 0 ] && ok "the router's sends redirected to pods' sockets ($r)" ||
-		bad "sockmap on but none of the router's sends was redirected"
+	if [ "${SOCKMAP:-on}" = pods ]; then
+		[ "${r:-0}" -gt 0 ] && ok "sockmap-pods: the router's sends redirected to pods' sockets ($r)" ||
+			bad "sockmap-pods on but none of the router's sends was redirected"
+	else
+		expect_eq "sockmap-pods off: none of the router's sends redirected" "${r:-0}" "0"
+	fi
 	$CTL set sockmap off
 	before=$(counter msg_redirected)
 	before_pod=$(counter msg_to_pod)
