@@ -7,6 +7,8 @@
 #   direct      client pod -> server pod address (no azds: the floor)
 #   azds        client pod -> service address: TC steering + azds-router, with
 #               the defaults (sk_msg/sockmap redirection on)
+#   azds-pods   the same with sockmap-pods on (the router's sends to pods
+#               redirected too; off by default)
 #   azds-stack  the same with sockmap switched off (everything via the TCP stack)
 #   devspaces   iptables REDIRECT in the client pod -> azds-router as a sidecar
 #               in that pod (the Dev Spaces sidecar-era path)
@@ -287,6 +289,9 @@ contenders() { # MODE RATE
 	load direct client "$ALICE:8080" "$1" "$2"
 	$CTL set sockmap on
 	load azds client "$API_VIP" "$1" "$2" "$ROUTER_CG"
+	$CTL set sockmap-pods on
+	load azds-pods client "$API_VIP" "$1" "$2" "$ROUTER_CG"
+	$CTL set sockmap-pods off
 	$CTL set sockmap off
 	load azds-stack client "$API_VIP" "$1" "$2" "$ROUTER_CG"
 	load devspaces client-ds "$API_VIP" "$1" "$2" "$SIDECAR_CG"
