@@ -37,6 +37,9 @@
  *      missing (a stack byte queued behind a redirected one would hang).
  *   3c. sockmap-pods off (the default): the router's sends are not
  *      redirected, so a pod reading with splice gets them.
+ *   3d. a reset from the router after bytes the pod has not read yet: the
+ *      pod reads the bytes, then ECONNRESET (never a clean end), with the
+ *      router's sends through the stack and redirected.
  *   4. switch off mid-flow: a flow whose redirected bytes are unread keeps
  *      redirecting after 'set sockmap off', so the same reader gets all.
  *   5. sock_ptrs entries go with their sockets: none left once all closed.
@@ -667,6 +670,54 @@ static void pods_off(void)
 }
 
 /*
+ * The router resets a client pod's connection after some bytes (a response
+ * cut short): the pod reads the bytes, then ECONNRESET, never a clean end,
+ * or a truncated close-delimited body would pass for a whole one.
+ */
+static void reset_seen(bool pods)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	char buf[64] = "";
+	int l, c, a, err = 0;
+	ssize_t n, m = -2;
+
+	pods_flag = pods ? AZDS_CFG_SOCKMAP_PODS : 0;
+	set_sockmap(true);
+	pair(false, pods ? 84 : 83, &l, &c, &a);
+	n = write(c, "GET", 3) == 3 && read_within(a, buf, sizeof(buf), 5000) == 3 && write(a, "partial", 7) == 7 ?
+		    7 :
+		    -1;
+	if (n == 7) {
+		/* the bytes are in (or redirected) before the reset, unread */
+		struct pollfd pf = { .fd = c, .events = POLLIN };
+
+		if (poll(&pf, 1, 5000) != 1)
+			n = -1;
+	}
+	setsockopt(a, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(a);
+	if (n == 7)
+		n = read_within(c, buf, sizeof(buf), 5000);
+	for (int i = 0; i < 50; i++) {
+		struct pollfd pf = { .fd = c, .events = POLLIN };
+
+		if (poll(&pf, 1, 5000) != 1)
+			break;
+		m = read(c, buf, sizeof(buf));
+		err = m < 0 ? errno : 0;
+		if (m <= 0)
+			break;
+	}
+	check(n == 7 && m < 0 && err == ECONNRESET, "%-53s -> %zd bytes, then %s",
+	      pods ? "a reset after redirected bytes reads as a reset" : "a reset after stack bytes reads as a reset", n,
+	      m == 0 ? "a clean EOF" : m < 0 ? strerror(err) : "more bytes");
+	close(c);
+	close(l);
+	pods_flag = AZDS_CFG_SOCKMAP_PODS;
+	set_sockmap(true);
+}
+
+/*
  * 'set sockmap off' while a flow's redirected bytes are unread: the flow
  * keeps redirecting until they are read, so nothing lands in the receive
  * queue behind them.
@@ -801,6 +852,8 @@ int main(void)
 	flooded(true, CHUNK);
 	mixed();
 	pods_off();
+	reset_seen(false);
+	reset_seen(true);
 	off_midflow();
 	ptrs_released();
 
