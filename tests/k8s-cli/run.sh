@@ -27,19 +27,8 @@ fail=0
 [ "$(id -u)" = 0 ] || { echo "needs root" >&2; exit 2; }
 command -v jq >/dev/null || { echo "needs jq" >&2; exit 2; }
 
-ok() { pass=$((pass + 1)); echo "ok $*"; }
-notok() { fail=$((fail + 1)); echo "not ok $*"; }
-# expect WHAT PATTERN TEXT: TEXT holds PATTERN (grep -E)
-expect() {
-	if grep -Eq -- "$2" <<<"$3"; then ok "$1"; else notok "$1: wanted /$2/ in: $3"; fi
-}
-# expect_not WHAT PATTERN TEXT
-expect_not() {
-	if grep -Eq -- "$2" <<<"$3"; then notok "$1: /$2/ should not be in: $3"; else ok "$1"; fi
-}
-expect_eq() {
-	if [ "$2" = "$3" ]; then ok "$1"; else notok "$1: wanted [$3], got [$2]"; fi
-}
+# ok, notok, expect, expect_not, expect_eq
+. "$ROOT/tests/k8s/check.sh"
 
 TMP=
 cleanup() {

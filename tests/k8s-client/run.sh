@@ -26,12 +26,8 @@ fail=0
 [ "$(id -u)" = 0 ] || { echo "needs root" >&2; exit 2; }
 TMP=$(mktemp -d /tmp/azds-k8s-client.XXXXXX)
 
-ok() { pass=$((pass + 1)); echo "ok $*"; }
-notok() { fail=$((fail + 1)); echo "not ok $*"; }
-# expect WHAT PATTERN OUTPUT: OUTPUT holds PATTERN (grep -E)
-expect() {
-	if grep -Eq -- "$2" <<<"$3"; then ok "$1"; else notok "$1: wanted /$2/ in: $3"; fi
-}
+# ok, notok, expect, expect_not, expect_eq
+. "$ROOT/tests/k8s/check.sh"
 
 cleanup() {
 	"$CL" down >/dev/null 2>&1 || true
