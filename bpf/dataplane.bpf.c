@@ -693,24 +693,36 @@ event:
 #define RX_WALK 32	       /* messages counted at most; more is "full" */
 enum { RX_EMPTY, RX_SOME, RX_FULL, RX_UNKNOWN };
 
+/*
+ * The head of a socket's redirected queue (psock ingress_msg) and its first
+ * entry: -1 unreadable, 0 empty (or no psock left), 1 something queued.
+ */
+static __always_inline int psock_queue(struct sock *sk, struct list_head **head, struct list_head **next)
+{
+	struct sk_psock *ps;
+	unsigned long ud;
+
+	if (bpf_core_read(&ud, sizeof(ud), &sk->sk_user_data))
+		return -1;
+	ps = (struct sk_psock *)(ud & ~SK_USER_DATA_FLAGS);
+	if (!ps)
+		return 0;
+	*head = &ps->ingress_msg;
+	if (bpf_core_read(next, sizeof(*next), &(*head)->next))
+		return -1;
+	return *next != *head;
+}
+
 static __always_inline int psock_ingress(struct sock *sk, __u32 bound)
 {
 	__u32 off = bpf_core_field_offset(struct sk_msg, list);
 	struct list_head *head, *next;
-	struct sk_psock *ps;
-	unsigned long ud;
 	__u64 sum = 0;
+	int rc;
 
-	if (bpf_core_read(&ud, sizeof(ud), &sk->sk_user_data))
-		return RX_UNKNOWN;
-	ps = (struct sk_psock *)(ud & ~SK_USER_DATA_FLAGS);
-	if (!ps)
-		return RX_EMPTY;
-	head = &ps->ingress_msg;
-	if (bpf_core_read(&next, sizeof(next), &head->next))
-		return RX_UNKNOWN;
-	if (next == head)
-		return RX_EMPTY;
+	rc = psock_queue(sk, &head, &next);
+	if (rc <= 0)
+		return rc < 0 ? RX_UNKNOWN : RX_EMPTY;
 	for (int i = 0; i < RX_WALK; i++) {
 		struct sk_msg *m = (struct sk_msg *)((char *)next - off);
 		__u32 size;
@@ -725,6 +737,15 @@ static __always_inline int psock_ingress(struct sock *sk, __u32 bound)
 			return RX_SOME;
 	}
 	return RX_FULL;
+}
+
+/* the key of the other end of a message's flow: its reverse tuple */
+static __always_inline void msg_peer_key(const struct sk_msg_md *msg, struct azds_sock_key *peer)
+{
+	peer->local_ip = msg->remote_ip4;
+	peer->remote_ip = msg->local_ip4;
+	peer->local_port = bpf_ntohl(msg->remote_port);
+	peer->remote_port = msg->local_port;
 }
 
 /*
@@ -791,10 +812,7 @@ int azds_msg_redirect(struct sk_msg_md *msg)
 
 	if (!cfg || msg->family != AF_INET || !me)
 		return SK_PASS;
-	peer.local_ip = msg->remote_ip4;
-	peer.remote_ip = msg->local_ip4;
-	peer.local_port = bpf_ntohl(msg->remote_port);
-	peer.remote_port = msg->local_port;
+	msg_peer_key(msg, &peer);
 	if (!may_redirect(me, &peer, cfg->flags & AZDS_CFG_SOCKMAP)) {
 		count(AZDS_R_MSG_PASSED);
 		return SK_PASS;
@@ -812,18 +830,8 @@ int azds_msg_redirect(struct sk_msg_md *msg)
 static __always_inline int psock_nonempty(struct sock *sk)
 {
 	struct list_head *head, *next;
-	struct sk_psock *ps;
-	unsigned long ud;
 
-	if (bpf_core_read(&ud, sizeof(ud), &sk->sk_user_data))
-		return -1;
-	ps = (struct sk_psock *)(ud & ~SK_USER_DATA_FLAGS);
-	if (!ps)
-		return 0;
-	head = &ps->ingress_msg;
-	if (bpf_core_read(&next, sizeof(next), &head->next))
-		return -1;
-	return next != head;
+	return psock_queue(sk, &head, &next);
 }
 
 /*
@@ -871,10 +879,7 @@ int azds_msg_router(struct sk_msg_md *msg)
 
 	if (!cfg || msg->family != AF_INET || !me)
 		return SK_PASS;
-	peer.local_ip = msg->remote_ip4;
-	peer.remote_ip = msg->local_ip4;
-	peer.local_port = bpf_ntohl(msg->remote_port);
-	peer.remote_port = msg->local_port;
+	msg_peer_key(msg, &peer);
 	if (!may_redirect_to_pod(me, &peer, (cfg->flags & AZDS_CFG_SOCKMAP) && (cfg->flags & AZDS_CFG_SOCKMAP_PODS),
 				 msg->size)) {
 		count(AZDS_R_MSG_TO_POD_PASSED);
@@ -898,10 +903,9 @@ int azds_peer_queue(struct azds_peer_q *q)
 	__u32 off = bpf_core_field_offset(struct sk_msg, list);
 	struct azds_sock_key key = {};
 	struct list_head *head, *next;
-	struct sk_psock *ps;
 	struct sock *psk;
-	unsigned long ud;
 	struct sock_ptr *pp;
+	int rc;
 	__u64 sum = 0;
 	__u32 n = 0;
 
@@ -925,14 +929,11 @@ int azds_peer_queue(struct azds_peer_q *q)
 	if (!pp || !pp->sk)
 		return 0; /* not mapped (yet): never redirected to, so empty */
 	psk = (struct sock *)pp->sk;
-	if (bpf_core_read(&ud, sizeof(ud), &psk->sk_user_data))
+	rc = psock_queue(psk, &head, &next);
+	if (rc < 0)
 		goto full;
-	ps = (struct sk_psock *)(ud & ~SK_USER_DATA_FLAGS);
-	if (!ps)
+	if (rc == 0)
 		return 0;
-	head = &ps->ingress_msg;
-	if (bpf_core_read(&next, sizeof(next), &head->next))
-		goto full;
 	for (__u32 i = 0; i <= AZDS_POD_RX_MSGS; i++) {
 		struct sk_msg *m = (struct sk_msg *)((char *)next - off);
 		__u32 size;

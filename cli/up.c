@@ -625,21 +625,28 @@ static int pod_delete(const char *name, bool quiet)
 	return err;
 }
 
+/* GET /v1/pods/NAME into r (free it with api_reply_free); -1: no answer */
+static int pod_get(const char *name, struct api_reply *r)
+{
+	char path[300], *esc = api_escape(name);
+	struct api_req req = { .method = "GET", .path = path };
+
+	if (!esc)
+		return -1;
+	snprintf(path, sizeof(path), "/v1/pods/%s", esc);
+	free(esc);
+	return api_exchange(&req, r) ? -1 : 0;
+}
+
 /* a pod's phase, "" if it is gone */
 static void pod_phase(const char *name, char *out, size_t len, int *exit_code)
 {
-	char path[300], *esc = api_escape(name);
 	struct api_reply r;
-	struct api_req req = { .method = "GET", .path = path };
 	json_t *st;
 
 	out[0] = 0;
 	*exit_code = -1;
-	if (!esc)
-		return;
-	snprintf(path, sizeof(path), "/v1/pods/%s", esc);
-	free(esc);
-	if (api_exchange(&req, &r))
+	if (pod_get(name, &r))
 		return;
 	if (r.status == 200) {
 		st = json_object_get(r.json, "status");
@@ -942,17 +949,11 @@ static void wait_serving(const struct plan *p)
 	int64_t t0 = now_ms();
 
 	while (!cli_interrupted) {
-		char path[300], *esc = api_escape(p->pod);
 		struct api_reply r;
-		struct api_req req = { .method = "GET", .path = path };
 		const json_t *st, *ports;
 		bool done = true;
 
-		if (!esc)
-			return;
-		snprintf(path, sizeof(path), "/v1/pods/%s", esc);
-		free(esc);
-		if (api_exchange(&req, &r))
+		if (pod_get(p->pod, &r))
 			return;
 		st = json_object_get(r.json, "status");
 		ports = json_object_get(st, "listening");
