@@ -373,42 +373,13 @@ static bool et_read_all_from(int fd, size_t from, size_t want, size_t *got_out)
 	return got == want;
 }
 
-/* write the pattern from offset pos on, without blocking, up to cap bytes
- * in all; returns the new offset (stops once the writer stays blocked) */
-static size_t write_until_blocked(int fd, size_t pos, size_t cap)
-{
-	static unsigned char buf[CHUNK];
-
-	fcntl(fd, F_SETFL, O_NONBLOCK);
-	while (pos < cap) {
-		struct pollfd p = { .fd = fd, .events = POLLOUT };
-		ssize_t n;
-
-		for (size_t i = 0; i < CHUNK; i++)
-			buf[i] = pattern(pos + i);
-		n = write(fd, buf, cap - pos < CHUNK ? cap - pos : CHUNK);
-		if (n > 0) {
-			pos += (size_t)n;
-			continue;
-		}
-		if (n < 0 && errno != EAGAIN) {
-			perror("flood write");
-			break;
-		}
-		/* blocked: done once it stays blocked (the reader never reads) */
-		if (poll(&p, 1, 1000) == 0)
-			break;
-	}
-	fcntl(fd, F_SETFL, 0);
-	return pos;
-}
-
 static int block_ms = 1000; /* budget_write_until_blocked: blocked this long is "stopped" */
 
 /*
- * The router's way toward a pod: the pattern from pos on in sends of chunk
- * bytes, each within azds_pod_budget; stops once it stays blocked for a
- * second (the bound, or the socket buffer) or at cap.
+ * Write the pattern from pos on in sends of chunk bytes, without blocking,
+ * up to cap bytes in all; returns the new offset. With b, the router's way
+ * toward a pod: each send within azds_pod_budget. Stops once the writer
+ * stays blocked for a second (the bound, or the socket buffer).
  */
 static size_t budget_write_until_blocked(int fd, struct azds_pod_budget *b, size_t pos, size_t cap, size_t chunk)
 {
@@ -421,7 +392,7 @@ static size_t budget_write_until_blocked(int fd, struct azds_pod_budget *b, size
 		size_t want = cap - pos < chunk ? cap - pos : chunk, may;
 		ssize_t n;
 
-		may = azds_pod_budget_take(b, bpf_program__fd(skel->progs.azds_peer_queue), fd, want, &err);
+		may = !b ? want : azds_pod_budget_take(b, bpf_program__fd(skel->progs.azds_peer_queue), fd, want, &err);
 		if (may == 0) {
 			usleep(1000);
 			waited++;
@@ -431,7 +402,8 @@ static size_t budget_write_until_blocked(int fd, struct azds_pod_budget *b, size
 			buf[i] = pattern(pos + i);
 		n = write(fd, buf, may);
 		if (n > 0) {
-			azds_pod_budget_sent(b, (size_t)n);
+			if (b)
+				azds_pod_budget_sent(b, (size_t)n);
 			pos += (size_t)n;
 			waited = 0;
 			continue;
@@ -445,6 +417,12 @@ static size_t budget_write_until_blocked(int fd, struct azds_pod_budget *b, size
 	}
 	fcntl(fd, F_SETFL, 0);
 	return pos;
+}
+
+/* a pod's way (or the router's with sockmap-pods off): the socket bounds it */
+static size_t write_until_blocked(int fd, size_t pos, size_t cap)
+{
+	return budget_write_until_blocked(fd, NULL, pos, cap, CHUNK);
 }
 
 /* a connected pair: c writes, a reads (pod -> router, or router -> backend) */
