@@ -6,9 +6,9 @@
 #
 #   direct      client pod -> server pod address (no azds: the floor)
 #   azds        client pod -> service address: TC steering + azds-router, with
-#               the defaults (sk_msg/sockmap redirection on)
-#   azds-pods   the same with sockmap-pods on (the router's sends to pods
-#               redirected too; off by default)
+#               the defaults (sk_msg/sockmap redirection on both ways)
+#   azds-nopods the same with sockmap-pods off (the router's own sends to pods
+#               through the TCP stack; only the pods' sends redirected)
 #   azds-stack  the same with sockmap switched off (everything via the TCP stack)
 #   devspaces   iptables REDIRECT in the client pod -> azds-router as a sidecar
 #               in that pod (the Dev Spaces sidecar-era path)
@@ -289,9 +289,9 @@ contenders() { # MODE RATE
 	load direct client "$ALICE:8080" "$1" "$2"
 	$CTL set sockmap on
 	load azds client "$API_VIP" "$1" "$2" "$ROUTER_CG"
-	$CTL set sockmap-pods on
-	load azds-pods client "$API_VIP" "$1" "$2" "$ROUTER_CG"
 	$CTL set sockmap-pods off
+	load azds-nopods client "$API_VIP" "$1" "$2" "$ROUTER_CG"
+	$CTL set sockmap-pods on
 	$CTL set sockmap off
 	load azds-stack client "$API_VIP" "$1" "$2" "$ROUTER_CG"
 	load devspaces client-ds "$API_VIP" "$1" "$2" "$SIDECAR_CG"

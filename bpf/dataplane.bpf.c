@@ -174,8 +174,8 @@ struct {
  */
 struct sock_ptr {
 	__u64 sk;
-	__u32 tx; /* a router socket in router_tx: its sends run azds_msg_router */
-	__u32 pad;
+	__u32 tx;    /* a router socket in router_tx: its sends run azds_msg_router */
+	__u32 flags; /* AZDS_SP_* (a pod socket's; dataplane.h) */
 };
 
 struct {
@@ -185,6 +185,20 @@ struct {
 	__type(value, struct sock_ptr);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } sock_ptrs SEC(".maps");
+
+/*
+ * splice_pods: pods (by address) seen reading a socket with splice() or
+ * TCP_ZEROCOPY_RECEIVE, which never see a redirected queue: their new
+ * sockets are admitted stack-only (AZDS_SP_STACK). An LRU: a pod it forgets
+ * is marked again at its next such call.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, AZDS_DEF_MAX_PODS);
+	__type(key, __be32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} splice_pods SEC(".maps");
 
 /*
  * router_socks: the router's per-worker listeners, which TC picks from by
@@ -606,6 +620,9 @@ static __always_inline void admit(struct bpf_sock_ops *ctx, struct azds_sock_key
 	struct sock_ptr v = { .tx = router_end && pods };
 
 	v.sk = (__u64)ctx->sk;
+	/* a pod known to splice: its sockets never get redirected bytes */
+	if (!router_end && bpf_map_lookup_elem(&splice_pods, &key->local_ip))
+		v.flags = AZDS_SP_STACK;
 	if (bpf_map_update_elem(&sock_ptrs, key, &v, BPF_ANY))
 		return;
 	/* to drop the sock_ptrs entry when it closes */
@@ -841,6 +858,8 @@ static __always_inline int psock_nonempty(struct sock *sk)
  *     switch or the size, so no stack byte queues behind a redirected one
  *     (a reader that stops at a short read would never read it). The
  *     router keeps that queue within AZDS_POD_RX_BYTES/AZDS_POD_RX_MSGS.
+ *   - The flow is stack-only (AZDS_SP_STACK: a tunnel, a splicing pod):
+ *     through the stack.
  *   - Stack bytes of this flow are unacknowledged, or acknowledged and
  *     unread: through the stack.
  *   - Otherwise redirect when the switch is on and the message is small;
@@ -863,6 +882,8 @@ static __always_inline bool may_redirect_to_pod(struct bpf_sock *me, const struc
 	rx = psock_nonempty(psk);
 	if (rx != 0)
 		return rx > 0;
+	if (READ_ONCE_U32(pp->flags) & AZDS_SP_STACK)
+		return false;
 	if (mt->snd_una != mt->write_seq)
 		return false;
 	if (bpf_core_read(&qlen, sizeof(qlen), &psk->sk_receive_queue.qlen) || qlen)
@@ -892,10 +913,21 @@ int azds_msg_router(struct sk_msg_md *msg)
 }
 
 /*
+ * A flow goes stack-only. Not atomic: AZDS_SP_STACK is the only flag and
+ * every writer sets it, so no update is lost.
+ */
+static __always_inline void set_stack(struct sock_ptr *pp)
+{
+	if (!(READ_ONCE_U32(pp->flags) & AZDS_SP_STACK))
+		*(volatile __u32 *)&pp->flags = READ_ONCE_U32(pp->flags) | AZDS_SP_STACK;
+}
+
+/*
  * azds_peer_queue (BPF_PROG_RUN from the router): what the pod socket with
  * the given key holds in its redirected queue, walked up to
- * AZDS_POD_RX_MSGS + 1 messages. Probe reads of a socket that may be
- * closing: a stale answer errs only while the flow is ending.
+ * AZDS_POD_RX_MSGS + 1 messages, and with q->stack set makes the flow
+ * stack-only first. Probe reads of a socket that may be closing: a stale
+ * answer errs only while the flow is ending.
  */
 SEC("syscall")
 int azds_peer_queue(struct azds_peer_q *q)
@@ -918,16 +950,23 @@ int azds_peer_queue(struct azds_peer_q *q)
 	key.local_port = q->key.remote_port;
 	key.remote_port = q->key.local_port;
 	pp = bpf_map_lookup_elem(&sock_ptrs, &key);
-	if (!pp || !pp->tx)
+	if (!pp || !pp->tx) {
+		q->stack = 0;
 		return 0;
+	}
 	q->redirects = 1;
 	key.local_ip = q->key.local_ip;
 	key.remote_ip = q->key.remote_ip;
 	key.local_port = q->key.local_port;
 	key.remote_port = q->key.remote_port;
 	pp = bpf_map_lookup_elem(&sock_ptrs, &key);
-	if (!pp || !pp->sk)
+	if (!pp || !pp->sk) {
+		q->stack = 0;
 		return 0; /* not mapped (yet): never redirected to, so empty */
+	}
+	if (q->stack)
+		set_stack(pp);
+	q->stack = !!(READ_ONCE_U32(pp->flags) & AZDS_SP_STACK);
 	psk = (struct sock *)pp->sk;
 	rc = psock_queue(psk, &head, &next);
 	if (rc < 0)
@@ -953,5 +992,79 @@ full:
 	/* unreadable: as if full, so the router waits and asks again */
 	q->bytes = AZDS_POD_RX_BYTES;
 	q->msgs = AZDS_POD_RX_MSGS + 1;
+	return 0;
+}
+
+/*
+ * The splice guard. A pod socket's redirected queue is served only by
+ * read/recv (tcp_bpf_recvmsg); splice() and TCP_ZEROCOPY_RECEIVE read the
+ * receive queue alone and would never see those bytes. So a pod that calls
+ * either on a socket makes that socket's flow stack-only (its queue still
+ * drains through read, or the bytes already there are the reader's to
+ * fetch with read), and every socket it makes from then on is admitted
+ * stack-only (splice_pods). Syscall tracepoints: the only hook this needs
+ * that every kernel we run allows (fentry is refused on some).
+ */
+static __always_inline void stack_reader(int fd)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct azds_sock_key key = {};
+	struct file **fds, *f = NULL;
+	struct socket *so = NULL;
+	struct sock *sk = NULL;
+	struct sock_ptr *pp;
+	unsigned int max;
+	__be32 *pod;
+	__u16 family;
+	__u64 now;
+
+	pod = caller_pod();
+	if (!pod)
+		return; /* no pod's process: nothing to guard */
+	now = bpf_ktime_get_ns();
+	if (!bpf_map_lookup_elem(&splice_pods, pod)) {
+		bpf_map_update_elem(&splice_pods, pod, &now, BPF_ANY);
+		count(AZDS_R_SPLICE_SEEN);
+	}
+	if (fd < 0)
+		return;
+	max = BPF_CORE_READ(t, files, fdt, max_fds);
+	if ((unsigned int)fd >= max)
+		return;
+	fds = BPF_CORE_READ(t, files, fdt, fd);
+	if (bpf_core_read(&f, sizeof(f), &fds[fd]) || !f)
+		return;
+	/* a socket's file points at its struct socket; anything else fails
+	 * the pointer check below */
+	if (bpf_core_read(&so, sizeof(so), &f->private_data) || !so)
+		return;
+	if (bpf_core_read(&sk, sizeof(sk), &so->sk) || !sk)
+		return;
+	if (bpf_core_read(&family, sizeof(family), &sk->__sk_common.skc_family) || family != AF_INET)
+		return;
+	key.local_ip = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+	key.remote_ip = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+	key.local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	key.remote_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	pp = bpf_map_lookup_elem(&sock_ptrs, &key);
+	if (pp && pp->sk == (__u64)sk)
+		set_stack(pp);
+}
+
+SEC("tracepoint/syscalls/sys_enter_splice")
+int azds_splice_guard(struct trace_event_raw_sys_enter *ctx)
+{
+	stack_reader((int)ctx->args[0]); /* fd_in */
+	return 0;
+}
+
+#define SOL_TCP 6
+#define TCP_ZEROCOPY_RECEIVE 35
+
+SEC("tracepoint/syscalls/sys_enter_getsockopt")
+int azds_zerocopy_guard(struct trace_event_raw_sys_enter *ctx)
+{
+	if (ctx->args[1] == SOL_TCP && ctx->args[2] == TCP_ZEROCOPY_RECEIVE)
+		stack_reader((int)ctx->args[0]);
 	return 0;
 }

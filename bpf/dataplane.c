@@ -7,7 +7,10 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <linux/perf_event.h>
 #include <bpf/libbpf.h>
 #include <bpf/bpf.h>
 #include "dataplane_load.h"
@@ -20,9 +23,10 @@ const char *const azds_reason_texts[] = { AZDS_REASONS(AZDS_REASON_TEXT) };
 
 const char *const azds_dp_map_names[] = { "spaces", "space_ids", "pods", "pod_cgroups", "vips",
 					  "services", "backends", "dp_config", "stats", "events", "sock_hash", "generation",
-					  "router_socks", "sock_ptrs", "router_rx", "router_tx", NULL };
+					  "router_socks", "sock_ptrs", "router_rx", "router_tx", "splice_pods", NULL };
 const char *const azds_dp_prog_names[] = { "prog_steer",  "prog_connect4",	"prog_sockops", "prog_msg",
-					   "prog_connect6", "prog_msg_router", "prog_peer_queue", NULL };
+					   "prog_connect6", "prog_msg_router", "prog_peer_queue", "prog_splice_guard",
+					   "prog_zerocopy_guard", NULL };
 
 __u64 azds_dp_counter(int stats_fd, __u32 reason)
 {
@@ -61,9 +65,10 @@ void azds_dp_default_opts(struct azds_dp_opts *o, const char *pin_dir)
 	o->max_vips = AZDS_DEF_MAX_VIPS;
 	o->ringbuf_bytes = AZDS_DEF_RINGBUF_BYTES;
 	o->max_socks = AZDS_DEF_MAX_SOCKS;
-	/* sockmap on: azds bench showed it ahead on latency and throughput
-	 * (docs/performance.md, "Switch defaults") */
-	o->cfg.flags = AZDS_CFG_KERNEL_LB | AZDS_CFG_STEER | AZDS_CFG_EVENTS | AZDS_CFG_SOCKMAP | AZDS_CFG_TRACE;
+	/* sockmap and sockmap-pods on: azds bench showed them ahead on latency
+	 * and throughput (docs/performance.md, "Switch defaults") */
+	o->cfg.flags = AZDS_CFG_KERNEL_LB | AZDS_CFG_STEER | AZDS_CFG_EVENTS | AZDS_CFG_SOCKMAP | AZDS_CFG_SOCKMAP_PODS |
+		       AZDS_CFG_TRACE;
 	o->cfg.max_depth = AZDS_DEPTH_DEFAULT;
 	o->cfg.router_port = 15001;
 }
@@ -106,12 +111,13 @@ static int attach_msg(const struct bpf_program *p, const struct bpf_map *m)
 	return bpf_prog_attach(bpf_program__fd(p), bpf_map__fd(m), BPF_SK_MSG_VERDICT, 0);
 }
 
-int azds_dp_peer_queue(int prog_fd, const struct azds_sock_key *key, struct azds_peer_q *q)
+int azds_dp_peer_queue(int prog_fd, const struct azds_sock_key *key, bool stack, struct azds_peer_q *q)
 {
 	LIBBPF_OPTS(bpf_test_run_opts, ro);
 
 	memset(q, 0, sizeof(*q));
 	q->key = *key;
+	q->stack = stack;
 	ro.ctx_in = q;
 	ro.ctx_size_in = sizeof(*q);
 	if (bpf_prog_test_run_opts(prog_fd, &ro))
@@ -125,6 +131,14 @@ void azds_pod_budget_init(struct azds_pod_budget *b)
 	memset(b, 0, sizeof(*b));
 	b->bytes = AZDS_POD_RX_BYTES;
 	b->msgs = AZDS_POD_RX_MSGS;
+}
+
+void azds_pod_budget_stack(struct azds_pod_budget *b)
+{
+	if (b->unlimited || b->stack)
+		return; /* never redirects, or already so */
+	b->stack = true;
+	b->bytes = 0; /* ask before the next send */
 }
 
 /* what the pod behind sock_fd holds: false if it cannot be told now */
@@ -157,7 +171,7 @@ static bool pod_budget_ask(struct azds_pod_budget *b, int prog_fd, int sock_fd, 
 		b->key.remote_port = ntohs(me.sin_port);
 		b->have_key = true;
 	}
-	rc = azds_dp_peer_queue(prog_fd, &b->key, &q);
+	rc = azds_dp_peer_queue(prog_fd, &b->key, b->stack, &q);
 	if (rc) {
 		*err = rc;
 		if (rc == -EINTR || rc == -ENOMEM || rc == -EAGAIN)
@@ -171,6 +185,24 @@ static bool pod_budget_ask(struct azds_pod_budget *b, int prog_fd, int sock_fd, 
 		/* the router's socket was admitted without azds_msg_router (or
 		 * not at all): its sends never redirect, for good */
 		b->unlimited = true;
+		return true;
+	}
+	if (b->stack) {
+		if (q.stack && q.bytes == 0 && q.msgs == 0) {
+			/* stack-only, its queue read: nothing redirects again */
+			b->unlimited = true;
+			return true;
+		}
+		if (!q.stack && ++b->unmapped > 16) {
+			/* never admitted: never redirected to */
+			b->unlimited = true;
+			return true;
+		}
+		/* not mapped yet: this send may go (nothing redirects to an
+		 * unmapped socket), ask again at the next; mapped: wait until
+		 * the pod has read its queue */
+		b->bytes = q.stack ? 0 : AZDS_POD_RX_BYTES;
+		b->msgs = q.stack ? 0 : 1;
 		return true;
 	}
 	b->bytes = q.bytes >= AZDS_POD_RX_BYTES ? 0 : AZDS_POD_RX_BYTES - q.bytes;
@@ -204,10 +236,74 @@ void azds_pod_budget_sent(struct azds_pod_budget *b, size_t n)
 	b->msgs = b->msgs > m ? b->msgs - m : 0;
 }
 
+int azds_dp_tracefs(char *dir, size_t len)
+{
+	static const char *const dirs[] = { "/sys/kernel/tracing", "/sys/kernel/debug/tracing" };
+	char path[256];
+
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+			snprintf(path, sizeof(path), "%s/events", dirs[i]);
+			if (access(path, F_OK) == 0) {
+				snprintf(dir, len, "%s", dirs[i]);
+				return 0;
+			}
+		}
+		/* not mounted (a host without systemd's mount of it) */
+		if (pass == 0 && mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, NULL) && errno != EBUSY)
+			break;
+	}
+	return -ENOENT;
+}
+
+/*
+ * Attach a tracepoint program through a BPF link pinned as dir/name, so
+ * it stays attached after this process (the link holds the perf event).
+ * The new link is in place before an older one of the same name goes.
+ */
+static int pin_tracepoint(const struct bpf_program *p, const char *tracefs, const char *tp, const char *dir,
+			  const char *name)
+{
+	struct perf_event_attr attr = { .type = PERF_TYPE_TRACEPOINT, .size = sizeof(attr), .sample_period = 1,
+					.wakeup_events = 1 };
+	char path[512];
+	FILE *f;
+	int pfd, lfd, err = 0;
+	long id = -1;
+
+	snprintf(path, sizeof(path), "%s/events/%s/id", tracefs, tp);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	if (fscanf(f, "%ld", &id) != 1)
+		id = -1;
+	fclose(f);
+	if (id < 0)
+		return -EINVAL;
+	attr.config = (__u64)id;
+	pfd = (int)syscall(SYS_perf_event_open, &attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC);
+	if (pfd < 0)
+		return -errno;
+	lfd = bpf_link_create(bpf_program__fd(p), pfd, BPF_PERF_EVENT, NULL);
+	if (lfd < 0) {
+		err = -errno;
+		close(pfd);
+		return err;
+	}
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	unlink(path);
+	if (bpf_obj_pin(lfd, path))
+		err = -errno;
+	close(lfd);
+	close(pfd);
+	return err;
+}
+
 int azds_dp_load(const struct azds_dp_opts *o)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, oo, .pin_root_path = o->pin_dir);
 	struct dataplane *skel = NULL;
+	bool no_guard = false;
 	__u32 zero = 0;
 	int err;
 
@@ -236,6 +332,7 @@ int azds_dp_load(const struct azds_dp_opts *o)
 	bpf_map__set_max_entries(skel->maps.router_rx, o->max_socks);
 	bpf_map__set_max_entries(skel->maps.router_tx, o->max_socks);
 	bpf_map__set_max_entries(skel->maps.sock_ptrs, 2 * o->max_socks);
+	bpf_map__set_max_entries(skel->maps.splice_pods, o->max_pods);
 
 	err = dataplane__load(skel);
 	if (err)
@@ -253,8 +350,32 @@ int azds_dp_load(const struct azds_dp_opts *o)
 		err = pin_prog(skel->progs.azds_msg_router, o->pin_dir, "prog_msg_router");
 	if (!err)
 		err = pin_prog(skel->progs.azds_peer_queue, o->pin_dir, "prog_peer_queue");
+	if (!err)
+		err = pin_prog(skel->progs.azds_splice_guard, o->pin_dir, "prog_splice_guard");
+	if (!err)
+		err = pin_prog(skel->progs.azds_zerocopy_guard, o->pin_dir, "prog_zerocopy_guard");
 	if (err)
 		goto cleanup;
+	/* the splice guard: without it a pod reading with splice() could
+	 * miss what the router redirects to it, so sockmap-pods goes off */
+	{
+		char tracefs[64];
+		int gerr = azds_dp_tracefs(tracefs, sizeof(tracefs));
+
+		if (!gerr)
+			gerr = pin_tracepoint(skel->progs.azds_splice_guard, tracefs, "syscalls/sys_enter_splice",
+					      o->pin_dir, "link_splice_guard");
+		if (!gerr)
+			gerr = pin_tracepoint(skel->progs.azds_zerocopy_guard, tracefs,
+					      "syscalls/sys_enter_getsockopt", o->pin_dir, "link_zerocopy_guard");
+		if (gerr) {
+			fprintf(stderr,
+				"azds: the splice guard cannot attach to the syscall tracepoints (%s, tracefs at "
+				"/sys/kernel/tracing): sockmap-pods is switched off\n",
+				strerror(-gerr));
+			no_guard = true;
+		}
+	}
 	/* the sk_msg verdicts live on the maps themselves: attach (or
 	 * replace). A socket already in a map keeps what it was added with. */
 	if (attach_msg(skel->progs.azds_msg_redirect, skel->maps.sock_hash) ||
@@ -275,6 +396,8 @@ int azds_dp_load(const struct azds_dp_opts *o)
 			cfg.flags &= ~AZDS_CFG_KERNEL_LB;
 		if (o->override & AZDS_OVR_NO_SOCKMAP)
 			cfg.flags &= ~AZDS_CFG_SOCKMAP;
+		if (no_guard)
+			cfg.flags &= ~AZDS_CFG_SOCKMAP_PODS;
 		cfg.router_port = o->cfg.router_port;
 		if (bpf_map_update_elem(bpf_map__fd(skel->maps.dp_config), &zero, &cfg, BPF_ANY))
 			err = -errno;

@@ -40,7 +40,7 @@
 #define AZDS_CFG_EVENTS 0x4u     /* publish connection events */
 #define AZDS_CFG_SOCKMAP 0x8u    /* sk_msg redirection between local sockets */
 #define AZDS_CFG_TRACE 0x10u     /* HTTP trace capture (trace.bpf.c; the controller attaches it) */
-#define AZDS_CFG_SOCKMAP_PODS 0x20u /* with SOCKMAP: the router's sends to pods redirected too (off by default) */
+#define AZDS_CFG_SOCKMAP_PODS 0x20u /* with SOCKMAP: the router's sends to pods redirected too (on by default) */
 
 /* default map sizes (overridden at load time) */
 #define AZDS_DEF_MAX_SPACES 4096
@@ -142,8 +142,20 @@ struct azds_peer_q {
 	__u32 redirects;          /* out: 1 if the router's socket of the flow runs azds_msg_router */
 	__u32 bytes;              /* out: redirected bytes it has not read (of the messages walked) */
 	__u32 msgs;               /* out: its unread messages; AZDS_POD_RX_MSGS + 1 means at least that */
-	__u32 pad;
+	__u32 stack;              /* in: 1 makes the flow stack-only (AZDS_SP_STACK) from now on;
+				   * out: 1 if the pod socket is mapped and stack-only */
 };
+
+/*
+ * sock_ptrs flags (the value's flags word, set by the kernel side only):
+ * AZDS_SP_STACK, the router's sends toward this pod socket go through the
+ * TCP stack once its redirected queue is empty, never into it again. Set
+ * for a flow the router tunnels (a non-HTTP stream, an upgrade: its reader
+ * may splice), for a socket its pod reads with splice() or
+ * TCP_ZEROCOPY_RECEIVE (neither sees a redirected queue), and at admission
+ * for every socket of a pod seen doing so (splice_pods).
+ */
+#define AZDS_SP_STACK 0x1u
 
 /*
  * router_socks: key __u32 worker index -> the router worker's listening
@@ -182,7 +194,8 @@ struct azds_config {
 	X(AZDS_R_SOCK_REFUSED, "sock_refused", "socket kept out of sock_hash: not the router's nor its own pod's address") \
 	X(AZDS_R_MSG_PASSED, "msg_passed", "sk_msg through the stack: peer unmapped, stack bytes unacked/unread, redirected bytes past the bound, or sockmap off") \
 	X(AZDS_R_MSG_TO_POD, "msg_to_pod", "sk_msg of the router redirected to the pod's socket of the flow") \
-	X(AZDS_R_MSG_TO_POD_PASSED, "msg_to_pod_passed", "sk_msg of the router through the stack: peer unmapped, stack bytes unacked/unread, a large message, or sockmap off")
+	X(AZDS_R_MSG_TO_POD_PASSED, "msg_to_pod_passed", "sk_msg of the router through the stack: peer unmapped, stack bytes unacked/unread, a large message, a stack-only flow, or sockmap off") \
+	X(AZDS_R_SPLICE_SEEN, "splice_seen", "a pod read a socket with splice() or TCP_ZEROCOPY_RECEIVE: its flows toward the router are stack-only from now on")
 
 #define AZDS_REASON_ENUM(id, name, text) id,
 enum azds_reason { AZDS_REASONS(AZDS_REASON_ENUM) AZDS_R__COUNT };

@@ -56,9 +56,13 @@ int azds_dp_load(const struct azds_dp_opts *o);
  * n > AZDS_MAX_WORKERS (-E2BIG). Returns 0 or -errno.
  */
 int azds_dp_listeners_set(const char *pin_dir, const int *fds, __u32 n);
+/* Where tracefs is (the syscall tracepoints' ids), mounted at
+ * /sys/kernel/tracing if it is not: 0, or -ENOENT. */
+int azds_dp_tracefs(char *dir, size_t len);
 /* Run azds_peer_queue (pinned as prog_peer_queue) for the pod socket with
- * key: what its redirected queue holds (dataplane.h). 0 or -errno. */
-int azds_dp_peer_queue(int prog_fd, const struct azds_sock_key *key, struct azds_peer_q *q);
+ * key: what its redirected queue holds (dataplane.h); with stack, make the
+ * flow stack-only first. 0 or -errno. */
+int azds_dp_peer_queue(int prog_fd, const struct azds_sock_key *key, bool stack, struct azds_peer_q *q);
 
 /*
  * The bound on a pod socket's redirected queue that a sender toward a pod
@@ -71,10 +75,19 @@ struct azds_pod_budget {
 	__u32 bytes, msgs;
 	bool unlimited; /* the router's socket never redirects: the stack bounds it */
 	bool have_key;
+	bool stack;      /* azds_pod_budget_stack: stack-only once the pod read its queue */
+	__u8 unmapped;   /* questions answered "not mapped" while stack is set */
 	struct azds_sock_key key; /* the pod socket's, once asked */
 };
 
 void azds_pod_budget_init(struct azds_pod_budget *b);
+/*
+ * From now on the flow goes through the TCP stack (a tunnel or an upgrade,
+ * whose pod may read with splice, which never sees a redirected queue):
+ * the next send waits until the pod has read what was redirected to it,
+ * then nothing is redirected to it again.
+ */
+void azds_pod_budget_stack(struct azds_pod_budget *b);
 /* 0 with *err set (-errno) when the question failed: wait as for 0 */
 size_t azds_pod_budget_take(struct azds_pod_budget *b, int prog_fd, int sock_fd, size_t len, int *err);
 void azds_pod_budget_sent(struct azds_pod_budget *b, size_t n);

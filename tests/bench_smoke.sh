@@ -42,7 +42,7 @@ figures() {
 LOAD=(load.requests load.achieved_rps load.duration_s load.connections load.p50_us load.p90_us load.p99_us
 	load.p999_us load.max_us load.mean_us)
 
-for c in direct azds azds-pods azds-stack devspaces haproxy nginx; do
+for c in direct azds azds-nopods azds-stack devspaces haproxy nginx; do
 	for m in keepalive newconn max; do
 		check "$c measured ($m)" "[.results[] | select(.contender == \"$c\" and .mode == \"$m\")] | length == 1"
 	done

@@ -40,6 +40,10 @@
  *   3d. a reset from the router after bytes the pod has not read yet: the
  *      pod reads the bytes, then ECONNRESET (never a clean end), with the
  *      router's sends through the stack and redirected.
+ *   3e. the splice guard: a pod's splice makes its flow, and its later
+ *      sockets, stack-only, so the router's sends reach a splice reader.
+ *   3f. a tunnel: the router's flow goes stack-only once the pod has read
+ *      what was redirected to it.
  *   4. switch off mid-flow: a flow whose redirected bytes are unread keeps
  *      redirecting after 'set sockmap off', so the same reader gets all.
  *   5. sock_ptrs entries go with their sockets: none left once all closed.
@@ -647,6 +651,165 @@ static void pods_off(void)
 	set_sockmap(true);
 }
 
+/* the value of sock_ptrs (kept in step with bpf/dataplane.bpf.c) */
+struct sock_ptr_v {
+	__u64 sk;
+	__u32 tx;
+	__u32 flags;
+};
+
+/* the sock_ptrs flags of the client pod's socket c (to VIP:port) */
+static __u32 pod_flags(int c, int port)
+{
+	struct sockaddr_in me;
+	socklen_t ml = sizeof(me);
+	struct azds_sock_key k = { .remote_ip = inet_addr(VIP), .remote_port = (__u32)port };
+	struct sock_ptr_v v = { 0 };
+
+	if (getsockname(c, (struct sockaddr *)&me, &ml))
+		return ~0u;
+	k.local_ip = me.sin_addr.s_addr;
+	k.local_port = ntohs(me.sin_port);
+	if (bpf_map_lookup_elem(bpf_map__fd(skel->maps.sock_ptrs), &k, &v))
+		return ~0u;
+	return v.flags;
+}
+
+/* a non-blocking splice of up to len bytes from fd, by a process of cgroup cg, into buf */
+static ssize_t splice_in(int cg, int fd, char *buf, size_t len)
+{
+	int p[2];
+	ssize_t n;
+
+	if (pipe(p))
+		return -1;
+	move_self(cg_path[cg]);
+	n = splice(fd, NULL, p[1], NULL, len, SPLICE_F_NONBLOCK);
+	move_self(cgtop);
+	if (n > 0)
+		n = read(p[0], buf, (size_t)n);
+	close(p[0]);
+	close(p[1]);
+	return n;
+}
+
+/*
+ * 3e. The splice guard (sockmap-pods on, the default). A client pod reads
+ * one answer with recv, then calls splice on the same socket (nothing
+ * there yet: EAGAIN, as Go's io.Copy does before it waits): the flow goes
+ * stack-only, so the router's next send reaches the splice; and the pod's
+ * next connection is stack-only from the start.
+ */
+static void splice_guard(void)
+{
+	__u64 seen = counter(AZDS_R_SPLICE_SEEN), to_pod, passed;
+	struct pollfd pf;
+	char buf[64] = "";
+	int l, c, a, l2, c2, a2;
+	ssize_t n = -1, n2 = -1;
+	bool ok;
+
+	set_sockmap(true);
+	pair(false, 85, &l, &c, &a); /* c: the client pod, a: the router */
+	to_pod = counter(AZDS_R_MSG_TO_POD);
+	ok = write(c, "GET", 3) == 3 && read_within(a, buf, sizeof(buf), 5000) == 3 && write(a, "first", 5) == 5 &&
+	     read_within(c, buf, sizeof(buf), 5000) == 5 && !memcmp(buf, "first", 5);
+	check(ok && counter(AZDS_R_MSG_TO_POD) == to_pod + 1 && pod_flags(c, 85) == 0, "%-53s -> %s, msg_to_pod +%llu",
+	      "splice guard: a recv reader gets redirected bytes", ok ? "read" : "LOST",
+	      (unsigned long long)(counter(AZDS_R_MSG_TO_POD) - to_pod));
+	fcntl(c, F_SETFL, O_NONBLOCK);
+	n = splice_in(CG_PODC, c, buf, sizeof(buf));
+	check(n < 0 && errno == EAGAIN && counter(AZDS_R_SPLICE_SEEN) == seen + 1 && pod_flags(c, 85) == AZDS_SP_STACK,
+	      "%-53s -> splice_seen +%llu, flags %#x", "splice guard: the pod's splice makes its flow stack-only",
+	      (unsigned long long)(counter(AZDS_R_SPLICE_SEEN) - seen), pod_flags(c, 85));
+	to_pod = counter(AZDS_R_MSG_TO_POD);
+	passed = counter(AZDS_R_MSG_TO_POD_PASSED);
+	n = -1;
+	pf = (struct pollfd){ .fd = c, .events = POLLIN };
+	if (write(a, "world", 5) == 5 && poll(&pf, 1, 5000) == 1)
+		n = splice_in(CG_PODC, c, buf, sizeof(buf));
+	check(n == 5 && !memcmp(buf, "world", 5) && counter(AZDS_R_MSG_TO_POD) == to_pod &&
+		      counter(AZDS_R_MSG_TO_POD_PASSED) == passed + 1,
+	      "%-53s -> spliced %zd bytes, msg_to_pod +%llu, msg_to_pod_passed +%llu",
+	      "splice guard: the router's next send reaches the splice", n,
+	      (unsigned long long)(counter(AZDS_R_MSG_TO_POD) - to_pod),
+	      (unsigned long long)(counter(AZDS_R_MSG_TO_POD_PASSED) - passed));
+	/* the same pod's next connection: stack-only from its admission */
+	pair(false, 86, &l2, &c2, &a2);
+	to_pod = counter(AZDS_R_MSG_TO_POD);
+	fcntl(c2, F_SETFL, O_NONBLOCK);
+	pf = (struct pollfd){ .fd = c2, .events = POLLIN };
+	if (write(c2, "GET", 3) == 3 && read_within(a2, buf, sizeof(buf), 5000) == 3 && write(a2, "again", 5) == 5 &&
+	    poll(&pf, 1, 5000) == 1)
+		n2 = splice_in(CG_PODC, c2, buf, sizeof(buf));
+	check(n2 == 5 && !memcmp(buf, "again", 5) && counter(AZDS_R_MSG_TO_POD) == to_pod,
+	      "%-53s -> flags %#x, spliced %zd bytes, msg_to_pod +%llu",
+	      "splice guard: the pod's new sockets are stack-only", pod_flags(c2, 86), n2,
+	      (unsigned long long)(counter(AZDS_R_MSG_TO_POD) - to_pod));
+	/* forget the pod, for the tests that follow */
+	{
+		__be32 podc = inet_addr(PODC);
+
+		bpf_map_delete_elem(bpf_map__fd(skel->maps.splice_pods), &podc);
+	}
+	close(a2);
+	close(c2);
+	close(l2);
+	close(a);
+	close(c);
+	close(l);
+}
+
+/*
+ * 3f. A tunnel (azds_pod_budget_stack): the router has redirected a head
+ * the backend pod has not read yet; from the switch on, the router's next
+ * send waits until the pod has read it, then goes through the stack, where
+ * a splice reader gets it.
+ */
+static void tunnel_stack(void)
+{
+	int qfd = bpf_program__fd(skel->progs.azds_peer_queue), l, c, a, err;
+	__u64 to_pod = counter(AZDS_R_MSG_TO_POD), passed;
+	struct azds_pod_budget b;
+	struct pollfd pf;
+	char buf[64] = "";
+	size_t waiting, after = 0;
+	ssize_t n = -1;
+	bool ok;
+
+	set_sockmap(true);
+	pair(true, 8085, &l, &c, &a); /* c: the router, a: the backend pod */
+	azds_pod_budget_init(&b);
+	ok = azds_pod_budget_take(&b, qfd, c, 4, &err) == 4 && write(c, "HEAD", 4) == 4;
+	azds_pod_budget_sent(&b, 4);
+	pf = (struct pollfd){ .fd = a, .events = POLLIN };
+	ok = ok && poll(&pf, 1, 5000) == 1 && counter(AZDS_R_MSG_TO_POD) == to_pod + 1;
+	azds_pod_budget_stack(&b);
+	waiting = azds_pod_budget_take(&b, qfd, c, 6, &err);
+	check(ok && waiting == 0, "%-53s -> may send %zu", "tunnel: waits while the pod holds redirected bytes",
+	      waiting);
+	if (read_within(a, buf, sizeof(buf), 5000) == 4)
+		after = azds_pod_budget_take(&b, qfd, c, 6, &err);
+	passed = counter(AZDS_R_MSG_TO_POD_PASSED);
+	to_pod = counter(AZDS_R_MSG_TO_POD);
+	fcntl(a, F_SETFL, O_NONBLOCK);
+	if (after == 6 && write(c, "tunnel", 6) == 6 && poll(&pf, 1, 5000) == 1)
+		n = splice_in(CG_PODB, a, buf, sizeof(buf));
+	check(after == 6 && b.unlimited && n == 6 && !memcmp(buf, "tunnel", 6) && counter(AZDS_R_MSG_TO_POD) == to_pod &&
+		      counter(AZDS_R_MSG_TO_POD_PASSED) == passed + 1,
+	      "%-53s -> may send %zu, spliced %zd bytes, msg_to_pod_passed +%llu",
+	      "tunnel: once read, the stack (a splice reader gets it)", after, n,
+	      (unsigned long long)(counter(AZDS_R_MSG_TO_POD_PASSED) - passed));
+	{
+		__be32 podb = inet_addr(PODB);
+
+		bpf_map_delete_elem(bpf_map__fd(skel->maps.splice_pods), &podb);
+	}
+	close(a);
+	close(c);
+	close(l);
+}
+
 /*
  * The router resets a client pod's connection after some bytes (a response
  * cut short): the pod reads the bytes, then ECONNRESET, never a clean end,
@@ -820,6 +983,16 @@ int main(void)
 		perror("attach");
 		return 1;
 	}
+	{
+		char tracefs[64];
+
+		if (azds_dp_tracefs(tracefs, sizeof(tracefs)) ||
+		    !(skel->links.azds_splice_guard = bpf_program__attach(skel->progs.azds_splice_guard)) ||
+		    !(skel->links.azds_zerocopy_guard = bpf_program__attach(skel->progs.azds_zerocopy_guard))) {
+			perror("attach the splice guard");
+			return 1;
+		}
+	}
 	move_self(cgtop);
 	set_sockmap(true);
 
@@ -833,6 +1006,8 @@ int main(void)
 	reset_seen(false);
 	reset_seen(true);
 	off_midflow();
+	splice_guard();
+	tunnel_stack();
 	ptrs_released();
 
 	move_self(root);

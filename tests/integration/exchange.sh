@@ -8,7 +8,7 @@
 # With SOCKMAP=off the same checks run through the TCP stack only.
 INST=${AZDS_TEST_PREFIX:-}itexch
 [ "${SOCKMAP:-on}" = off ] && INST=${AZDS_TEST_PREFIX:-}itexsock
-[ "${SOCKMAP:-on}" = pods ] && INST=${AZDS_TEST_PREFIX:-}itexpods
+[ "${SOCKMAP:-on}" = nopods ] && INST=${AZDS_TEST_PREFIX:-}itexpods
 . "$(dirname "$0")/lib.sh"
 
 # --- the router settings these checks use: one place to align their names -----
@@ -36,9 +36,9 @@ if [ "${SOCKMAP:-on}" = off ]; then
 	$CTL set sockmap off
 	expect_contains "sockmap switch off" "$($CTL status)" "sockmap=off"
 fi
-if [ "${SOCKMAP:-on}" = pods ]; then
-	$CTL set sockmap-pods on
-	expect_contains "sockmap-pods switched on" "$($CTL status)" "sockmap-pods=on"
+if [ "${SOCKMAP:-on}" = nopods ]; then
+	$CTL set sockmap-pods off
+	expect_contains "sockmap-pods switched off" "$($CTL status)" "sockmap-pods=off"
 fi
 
 # backends of their own, so that their connection counters mean one thing:

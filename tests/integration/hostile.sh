@@ -4,7 +4,7 @@
 # connection, and never reaches a backend.
 INST=${AZDS_TEST_PREFIX:-}ithostile
 [ "${SOCKMAP:-on}" = off ] && INST=${AZDS_TEST_PREFIX:-}ithsock
-[ "${SOCKMAP:-on}" = pods ] && INST=${AZDS_TEST_PREFIX:-}ithpods
+[ "${SOCKMAP:-on}" = nopods ] && INST=${AZDS_TEST_PREFIX:-}ithpods
 . "$(dirname "$0")/lib.sh"
 setup_topology
 # sk_msg redirection is on by default; SOCKMAP=off runs the same checks
@@ -13,9 +13,9 @@ if [ "${SOCKMAP:-on}" = off ]; then
 	$CTL set sockmap off
 	expect_contains "sockmap switch off" "$($CTL status)" "sockmap=off"
 fi
-if [ "${SOCKMAP:-on}" = pods ]; then
-	$CTL set sockmap-pods on
-	expect_contains "sockmap-pods switched on" "$($CTL status)" "sockmap-pods=on"
+if [ "${SOCKMAP:-on}" = nopods ]; then
+	$CTL set sockmap-pods off
+	expect_contains "sockmap-pods switched off" "$($CTL status)" "sockmap-pods=off"
 fi
 API=$(vip api)
 

@@ -2,11 +2,11 @@
 # SPDX-License-Identifier: MIT
 # Header routing through eBPF steering and azds-router, with real pods.
 # sk_msg redirection is on by default; with SOCKMAP=off the same checks run
-# through the TCP stack only, with SOCKMAP=pods the router's sends to pods
-# are redirected too (sockmap-pods).
+# through the TCP stack only, with SOCKMAP=nopods the router's sends to pods
+# go through the stack (sockmap-pods off).
 INST=${AZDS_TEST_PREFIX:-}itroute
 [ "${SOCKMAP:-on}" = off ] && INST=${AZDS_TEST_PREFIX:-}itrsock
-[ "${SOCKMAP:-on}" = pods ] && INST=${AZDS_TEST_PREFIX:-}itrpods
+[ "${SOCKMAP:-on}" = nopods ] && INST=${AZDS_TEST_PREFIX:-}itrpods
 . "$(dirname "$0")/lib.sh"
 setup_topology
 if [ "${SOCKMAP:-on}" = off ]; then
@@ -14,11 +14,11 @@ if [ "${SOCKMAP:-on}" = off ]; then
 	expect_contains "sockmap switch off" "$($CTL status)" "sockmap=off"
 else
 	expect_contains "sockmap on by default" "$($CTL status)" "sockmap=on"
-	expect_contains "sockmap-pods off by default" "$($CTL status)" "sockmap-pods=off"
+	expect_contains "sockmap-pods on by default" "$($CTL status)" "sockmap-pods=on"
 fi
-if [ "${SOCKMAP:-on}" = pods ]; then
-	$CTL set sockmap-pods on
-	expect_contains "sockmap-pods switched on" "$($CTL status)" "sockmap-pods=on"
+if [ "${SOCKMAP:-on}" = nopods ]; then
+	$CTL set sockmap-pods off
+	expect_contains "sockmap-pods switched off" "$($CTL status)" "sockmap-pods=off"
 fi
 
 # --- route-as picks the most specific space, per request --------------------
@@ -177,7 +177,7 @@ if [ "${SOCKMAP:-on}" != off ]; then
 	[ "${r:-0}" -gt 0 ] && ok "sk_msg redirected messages between local sockets ($r)" ||
 		bad "sockmap on but no message was redirected"
 	r=$(counter msg_to_pod)
-	if [ "${SOCKMAP:-on}" = pods ]; then
+	if [ "${SOCKMAP:-on}" != nopods ]; then
 		[ "${r:-0}" -gt 0 ] && ok "sockmap-pods: the router's sends redirected to pods' sockets ($r)" ||
 			bad "sockmap-pods on but none of the router's sends was redirected"
 	else
@@ -222,5 +222,104 @@ start_server api-alice2 dev/alice api --listen 0.0.0.0:8080
 wait_ready client-x "$(pod_addr api-alice2):8080" http
 r=$(probe web get api:80 / -H 'azds-route-as: alice')
 expect_contains "a new pod for alice: the next request reaches it" "$r" "pod=api-alice2"
+
+# --- readers that splice: they never see a redirected queue ---------------------
+# (sockmap-pods, on by default, redirects the router's sends into pods' sockets;
+# splice() reads the receive queue alone.) A backend that answers an upgrade and
+# then echoes with splice (as Go's io.Copy does), and a client that reads the
+# upgraded stream with splice: the router's sends must reach both. Then a plain
+# request whose answer is read with splice only. Pods of their own: the splice
+# guard marks a pod that splices (its later sockets are stack-only).
+$CTL service add dev sp --port 80 --target-port 8080 >/dev/null
+$INIT add --pod sp-1 --space dev --service sp >/dev/null
+$INIT add --pod spc --space dev >/dev/null
+in_pod sp-1 python3 - >>"$WORK/sp-1.log" 2>&1 <<'EOF' &
+import os, socket, threading
+def serve(c):
+    buf = b""
+    while True:
+        while b"\r\n\r\n" not in buf:
+            b = c.recv(65536)
+            if not b:
+                return
+            buf += b
+        head, buf = buf.split(b"\r\n\r\n", 1)
+        if b"upgrade: x-echo" not in head.lower():
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nplain\n")
+            continue
+        c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x-echo\r\nConnection: Upgrade\r\n\r\n")
+        r, w = os.pipe()
+        while True:
+            n = os.splice(c.fileno(), w, 65536)
+            if n == 0:
+                return
+            while n:
+                n -= os.splice(r, c.fileno(), n)
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("0.0.0.0", 8080))
+l.listen(64)
+while True:
+    c, _ = l.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+EOF
+disown
+wait_ready client-x "$(pod_addr sp-1):8080" http
+splice_client() { # MODE: upgrade (20 echoes) or plain (one answer)
+	in_pod spc python3 - "$(vip sp)" "$1" <<'EOF'
+import os, socket, struct, sys
+host, port = sys.argv[1].split(":")
+s = socket.create_connection((host, int(port)))
+# a splice that waits for ever would hang the suite: 10 s, then EAGAIN
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 10, 0))
+r, w = os.pipe()
+def spliced(want):
+    got = b""
+    try:
+        while len(got) < want:
+            n = os.splice(s.fileno(), w, 65536)
+            if n == 0:
+                break
+            got += os.read(r, n)
+    except OSError as e:
+        print("splice: %s after %d bytes" % (e, len(got)))
+    return got
+if sys.argv[2] == "plain":
+    # the first splice before anything is there (as Go's io.Copy starts)
+    s.setblocking(False)
+    try:
+        os.splice(s.fileno(), w, 65536)
+    except BlockingIOError:
+        pass
+    s.setblocking(True)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 10, 0))
+    s.sendall(b"GET /plain HTTP/1.1\r\nHost: sp\r\n\r\n")
+    got = spliced(len(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nplain\n"))
+    print("plain answer spliced: %s" % (got.endswith(b"\r\n\r\nplain\n") and got.startswith(b"HTTP/1.1 200")))
+    sys.exit(0)
+s.sendall(b"GET /ws HTTP/1.1\r\nHost: sp\r\nUpgrade: x-echo\r\nConnection: Upgrade\r\n\r\n")
+head = b""
+while b"\r\n\r\n" not in head:
+    b = s.recv(1)
+    if not b:
+        break
+    head += b
+good = 0
+for i in range(20):
+    msg = (b"ping-%d;" % i) * (1 + i * 50)
+    s.sendall(msg)
+    if spliced(len(msg)) == msg:
+        good += 1
+print("101=%s echoes spliced: %d of 20" % (b" 101 " in head, good))
+EOF
+}
+r=$(splice_client plain)
+expect_eq "a plain answer read with splice alone" "$r" "plain answer spliced: True"
+r=$(splice_client upgrade)
+expect_eq "an upgraded stream read and echoed with splice on both ends" "$r" "101=True echoes spliced: 20 of 20"
+if [ "${SOCKMAP:-on}" != off ]; then
+	r=$(counter splice_seen)
+	[ "${r:-0}" -gt 0 ] && ok "the splice guard saw the pods splice ($r)" || bad "the splice guard saw no splice"
+fi
 
 finish

@@ -457,6 +457,20 @@ static bool use_upstream(struct session *s, const struct sockaddr_in *a, bool fr
 	return true;
 }
 
+/*
+ * A tunnel's pods may read with splice() (Go's io.Copy between TCP
+ * connections, HAProxy), which never sees a redirected queue: both flows go
+ * through the TCP stack from here on, once each pod has read what was
+ * redirected to it before (azds_pod_budget_stack).
+ */
+static void enter_tunnel(struct session *s)
+{
+	s->mode = M_TUNNEL;
+	azds_pod_budget_stack(&s->cli->rx);
+	if (s->up)
+		azds_pod_budget_stack(&s->up->rx);
+}
+
 static void start_tunnel_detect(struct session *s)
 {
 	struct route rt;
@@ -474,7 +488,7 @@ static void start_tunnel_detect(struct session *s)
 		return;
 	}
 	s->up->no_reuse = true; /* a tunnel's upstream is never pooled */
-	s->mode = M_TUNNEL;
+	enter_tunnel(s);
 	s->head_started_ms = 0;
 	s->rq = RQ_DONE;
 }
@@ -1165,7 +1179,7 @@ static bool step_response_head(struct session *s)
 		}
 		/* the tunnel relays everything from here, this head included */
 		u->no_reuse = true;
-		s->mode = M_TUNNEL;
+		enter_tunnel(s);
 		s->rs = RS_NONE;
 		s->rs_fwd = 0;
 		s->rq = RQ_DONE;
