@@ -359,9 +359,19 @@ int azds_dp_load(const struct azds_dp_opts *o)
 	/* the splice guard: without it a pod reading with splice() could
 	 * miss what the router redirects to it, so sockmap-pods goes off */
 	{
-		char tracefs[64];
-		int gerr = azds_dp_tracefs(tracefs, sizeof(tracefs));
+		char tracefs[64], path[512];
+		int gerr = 0;
 
+		if (o->override & AZDS_OVR_NO_GUARD) {
+			/* and none left of an earlier load */
+			snprintf(path, sizeof(path), "%s/link_splice_guard", o->pin_dir);
+			unlink(path);
+			snprintf(path, sizeof(path), "%s/link_zerocopy_guard", o->pin_dir);
+			unlink(path);
+			no_guard = true;
+			goto guarded;
+		}
+		gerr = azds_dp_tracefs(tracefs, sizeof(tracefs));
 		if (!gerr)
 			gerr = pin_tracepoint(skel->progs.azds_splice_guard, tracefs, "syscalls/sys_enter_splice",
 					      o->pin_dir, "link_splice_guard");
@@ -376,6 +386,7 @@ int azds_dp_load(const struct azds_dp_opts *o)
 			no_guard = true;
 		}
 	}
+guarded:
 	/* the sk_msg verdicts live on the maps themselves: attach (or
 	 * replace). A socket already in a map keeps what it was added with. */
 	if (attach_msg(skel->progs.azds_msg_redirect, skel->maps.sock_hash) ||

@@ -23,6 +23,7 @@ struct azds_dp_opts {
 #define AZDS_OVR_DEPTH 0x1u      /* cfg.max_depth */
 #define AZDS_OVR_NO_KLB 0x2u     /* kernel balancing off */
 #define AZDS_OVR_NO_SOCKMAP 0x4u /* sockmap off */
+#define AZDS_OVR_NO_GUARD 0x8u   /* no splice guard (a mode without sockmap: it would cost every syscall for nothing) */
 
 void azds_dp_default_opts(struct azds_dp_opts *o, const char *pin_dir);
 

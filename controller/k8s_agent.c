@@ -1724,7 +1724,8 @@ static int node_up(struct kag *a)
 	}
 	azds_dp_default_opts(&o, a->in.pin_dir);
 	o.cfg.max_depth = a->o.max_depth;
-	o.override |= AZDS_OVR_DEPTH | AZDS_OVR_NO_SOCKMAP; /* sockmap: not in this mode yet (docs/kubernetes.md) */
+	/* sockmap: not in this mode yet (docs/kubernetes.md), nor its splice guard */
+	o.override |= AZDS_OVR_DEPTH | AZDS_OVR_NO_SOCKMAP | AZDS_OVR_NO_GUARD;
 	o.verbose = a->o.verbose;
 	err = azds_dp_load(&o);
 	if (err) {
