@@ -693,6 +693,14 @@ static ssize_t splice_in(int cg, int fd, char *buf, size_t len)
 	return n;
 }
 
+/* the splice guard forgets a pod, for the tests that follow */
+static void forget_splicer(const char *pod)
+{
+	__be32 addr = inet_addr(pod);
+
+	bpf_map_delete_elem(bpf_map__fd(skel->maps.splice_pods), &addr);
+}
+
 /*
  * 3e. The splice guard (sockmap-pods on, the default). A client pod reads
  * one answer with recv, then calls splice on the same socket (nothing
@@ -746,12 +754,7 @@ static void splice_guard(void)
 	      "%-53s -> flags %#x, spliced %zd bytes, msg_to_pod +%llu",
 	      "splice guard: the pod's new sockets are stack-only", pod_flags(c2, 86), n2,
 	      (unsigned long long)(counter(AZDS_R_MSG_TO_POD) - to_pod));
-	/* forget the pod, for the tests that follow */
-	{
-		__be32 podc = inet_addr(PODC);
-
-		bpf_map_delete_elem(bpf_map__fd(skel->maps.splice_pods), &podc);
-	}
+	forget_splicer(PODC);
 	close(a2);
 	close(c2);
 	close(l2);
@@ -800,11 +803,7 @@ static void tunnel_stack(void)
 	      "%-53s -> may send %zu, spliced %zd bytes, msg_to_pod_passed +%llu",
 	      "tunnel: once read, the stack (a splice reader gets it)", after, n,
 	      (unsigned long long)(counter(AZDS_R_MSG_TO_POD_PASSED) - passed));
-	{
-		__be32 podb = inet_addr(PODB);
-
-		bpf_map_delete_elem(bpf_map__fd(skel->maps.splice_pods), &podb);
-	}
+	forget_splicer(PODB);
 	close(a);
 	close(c);
 	close(l);
