@@ -175,7 +175,7 @@ struct {
 struct sock_ptr {
 	__u64 sk;
 	__u32 tx;    /* a router socket in router_tx: its sends run azds_msg_router */
-	__u32 flags; /* AZDS_SP_* (a pod socket's; dataplane.h) */
+	__u32 flags; /* AZDS_SP_* (dataplane.h): a pod socket's; on the router's end, a mark its pod end inherits */
 };
 
 struct {
@@ -610,6 +610,26 @@ static __always_inline void sock_closed(struct bpf_sock_ops *ctx)
 }
 
 /*
+ * A flow goes stack-only. Not atomic: AZDS_SP_STACK is the only flag and
+ * every writer sets it, so no update is lost.
+ */
+static __always_inline void set_stack(struct sock_ptr *pp)
+{
+	if (!(READ_ONCE_U32(pp->flags) & AZDS_SP_STACK))
+		*(volatile __u32 *)&pp->flags = READ_ONCE_U32(pp->flags) | AZDS_SP_STACK;
+}
+
+/* has the router marked this pod end's flow stack-only (on its own end)? */
+static __always_inline bool peer_stack(const struct azds_sock_key *key)
+{
+	struct azds_sock_key r = { .local_ip = key->remote_ip, .remote_ip = key->local_ip,
+				   .local_port = key->remote_port, .remote_port = key->local_port };
+	struct sock_ptr *pp = bpf_map_lookup_elem(&sock_ptrs, &r);
+
+	return pp && (READ_ONCE_U32(pp->flags) & AZDS_SP_STACK);
+}
+
+/*
  * An admitted socket enters its maps: a pod's end sock_hash (its sends run
  * azds_msg_redirect), the router's end router_rx (a redirect target) and,
  * with sockmap-pods on, router_tx (its sends run azds_msg_router). Its
@@ -620,8 +640,9 @@ static __always_inline void admit(struct bpf_sock_ops *ctx, struct azds_sock_key
 	struct sock_ptr v = { .tx = router_end && pods };
 
 	v.sk = (__u64)ctx->sk;
-	/* a pod known to splice: its sockets never get redirected bytes */
-	if (!router_end && bpf_map_lookup_elem(&splice_pods, &key->local_ip))
+	/* a pod known to splice, or a flow the router made stack-only before
+	 * this end was admitted: its socket never gets redirected bytes */
+	if (!router_end && (bpf_map_lookup_elem(&splice_pods, &key->local_ip) || peer_stack(key)))
 		v.flags = AZDS_SP_STACK;
 	if (bpf_map_update_elem(&sock_ptrs, key, &v, BPF_ANY))
 		return;
@@ -630,6 +651,15 @@ static __always_inline void admit(struct bpf_sock_ops *ctx, struct azds_sock_key
 	if (bpf_sock_hash_update(ctx, router_end ? (void *)&router_rx : (void *)&sock_hash, key, BPF_NOEXIST)) {
 		bpf_map_delete_elem(&sock_ptrs, key);
 		return;
+	}
+	/* the router may have marked the flow between the look above and the
+	 * write: looked at again, so no mark is lost (azds_peer_queue marks
+	 * the router's end before it looks for this one) */
+	if (!router_end && !v.flags && peer_stack(key)) {
+		struct sock_ptr *e = bpf_map_lookup_elem(&sock_ptrs, key);
+
+		if (e)
+			set_stack(e);
 	}
 	if (router_end && pods && bpf_sock_hash_update(ctx, &router_tx, key, BPF_NOEXIST)) {
 		/* not in router_tx: its sends never redirect, say so */
@@ -841,17 +871,6 @@ int azds_msg_redirect(struct sk_msg_md *msg)
 }
 
 /*
- * What a pod socket's redirected queue holds, for azds_msg_router: -1
- * unreadable, 0 empty (or no psock left), 1 something.
- */
-static __always_inline int psock_nonempty(struct sock *sk)
-{
-	struct list_head *head, *next;
-
-	return psock_queue(sk, &head, &next);
-}
-
-/*
  * The router's send toward a pod: the same order rule as may_redirect, from
  * the other side, with the bound left to the router.
  *   - The pod's redirected queue holds something: redirect, whatever the
@@ -872,6 +891,7 @@ static __always_inline bool may_redirect_to_pod(struct bpf_sock *me, const struc
 {
 	struct tcp_sock *mt = bpf_skc_to_tcp_sock(me);
 	struct sock_ptr *pp = bpf_map_lookup_elem(&sock_ptrs, peer);
+	struct list_head *head, *next;
 	struct sock *psk;
 	__u32 qlen;
 	int rx;
@@ -879,7 +899,7 @@ static __always_inline bool may_redirect_to_pod(struct bpf_sock *me, const struc
 	if (!mt || !pp || !pp->sk)
 		return false;
 	psk = (struct sock *)pp->sk;
-	rx = psock_nonempty(psk);
+	rx = psock_queue(psk, &head, &next);
 	if (rx != 0)
 		return rx > 0;
 	if (READ_ONCE_U32(pp->flags) & AZDS_SP_STACK)
@@ -891,6 +911,9 @@ static __always_inline bool may_redirect_to_pod(struct bpf_sock *me, const struc
 	return on && size <= AZDS_POD_RX_SMALL;
 }
 
+/* toward pods only with sockmap, sockmap-pods and the splice guard attached */
+#define POD_FLAGS (AZDS_CFG_SOCKMAP | AZDS_CFG_SOCKMAP_PODS | AZDS_CFG_SPLICE_GUARD)
+
 SEC("sk_msg")
 int azds_msg_router(struct sk_msg_md *msg)
 {
@@ -901,8 +924,7 @@ int azds_msg_router(struct sk_msg_md *msg)
 	if (!cfg || msg->family != AF_INET || !me)
 		return SK_PASS;
 	msg_peer_key(msg, &peer);
-	if (!may_redirect_to_pod(me, &peer, (cfg->flags & AZDS_CFG_SOCKMAP) && (cfg->flags & AZDS_CFG_SOCKMAP_PODS),
-				 msg->size)) {
+	if (!may_redirect_to_pod(me, &peer, (cfg->flags & POD_FLAGS) == POD_FLAGS, msg->size)) {
 		count(AZDS_R_MSG_TO_POD_PASSED);
 		return SK_PASS;
 	}
@@ -910,16 +932,6 @@ int azds_msg_router(struct sk_msg_md *msg)
 	if (bpf_msg_redirect_hash(msg, &sock_hash, &peer, BPF_F_INGRESS) == SK_PASS)
 		count(AZDS_R_MSG_TO_POD);
 	return SK_PASS;
-}
-
-/*
- * A flow goes stack-only. Not atomic: AZDS_SP_STACK is the only flag and
- * every writer sets it, so no update is lost.
- */
-static __always_inline void set_stack(struct sock_ptr *pp)
-{
-	if (!(READ_ONCE_U32(pp->flags) & AZDS_SP_STACK))
-		*(volatile __u32 *)&pp->flags = READ_ONCE_U32(pp->flags) | AZDS_SP_STACK;
 }
 
 /*
@@ -955,15 +967,17 @@ int azds_peer_queue(struct azds_peer_q *q)
 		return 0;
 	}
 	q->redirects = 1;
+	/* a pod end admitted from now on inherits the mark (admit) */
+	if (q->stack)
+		set_stack(pp);
 	key.local_ip = q->key.local_ip;
 	key.remote_ip = q->key.remote_ip;
 	key.local_port = q->key.local_port;
 	key.remote_port = q->key.remote_port;
 	pp = bpf_map_lookup_elem(&sock_ptrs, &key);
-	if (!pp || !pp->sk) {
-		q->stack = 0;
-		return 0; /* not mapped (yet): never redirected to, so empty */
-	}
+	if (!pp || !pp->sk)
+		return 0; /* not mapped (yet): never redirected to, so empty; q->stack
+			   * stays as asked, the pod end inheriting it when admitted */
 	if (q->stack)
 		set_stack(pp);
 	q->stack = !!(READ_ONCE_U32(pp->flags) & AZDS_SP_STACK);
@@ -1019,15 +1033,8 @@ static __always_inline void stack_reader(int fd)
 	__u64 now;
 
 	pod = caller_pod();
-	if (!pod)
+	if (!pod || fd < 0)
 		return; /* no pod's process: nothing to guard */
-	now = bpf_ktime_get_ns();
-	if (!bpf_map_lookup_elem(&splice_pods, pod)) {
-		bpf_map_update_elem(&splice_pods, pod, &now, BPF_ANY);
-		count(AZDS_R_SPLICE_SEEN);
-	}
-	if (fd < 0)
-		return;
 	max = BPF_CORE_READ(t, files, fdt, max_fds);
 	if ((unsigned int)fd >= max)
 		return;
@@ -1040,8 +1047,15 @@ static __always_inline void stack_reader(int fd)
 		return;
 	if (bpf_core_read(&sk, sizeof(sk), &so->sk) || !sk)
 		return;
-	if (bpf_core_read(&family, sizeof(family), &sk->__sk_common.skc_family) || family != AF_INET)
-		return;
+	if (bpf_core_read(&family, sizeof(family), &sk->__sk_common.skc_family) ||
+	    (family != AF_INET && family != AF_INET6))
+		return; /* not a socket read: a file or a pipe */
+	/* a reader of sockets with splice: its later sockets are stack-only */
+	now = bpf_ktime_get_ns();
+	if (!bpf_map_update_elem(&splice_pods, pod, &now, BPF_NOEXIST))
+		count(AZDS_R_SPLICE_SEEN);
+	if (family != AF_INET)
+		return; /* sock_hash holds IPv4 sockets only */
 	key.local_ip = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
 	key.remote_ip = BPF_CORE_READ(sk, __sk_common.skc_daddr);
 	key.local_port = BPF_CORE_READ(sk, __sk_common.skc_num);

@@ -25,8 +25,7 @@ const char *const azds_dp_map_names[] = { "spaces", "space_ids", "pods", "pod_cg
 					  "services", "backends", "dp_config", "stats", "events", "sock_hash", "generation",
 					  "router_socks", "sock_ptrs", "router_rx", "router_tx", "splice_pods", NULL };
 const char *const azds_dp_prog_names[] = { "prog_steer",  "prog_connect4",	"prog_sockops", "prog_msg",
-					   "prog_connect6", "prog_msg_router", "prog_peer_queue", "prog_splice_guard",
-					   "prog_zerocopy_guard", NULL };
+					   "prog_connect6", "prog_msg_router", "prog_peer_queue", NULL };
 
 __u64 azds_dp_counter(int stats_fd, __u32 reason)
 {
@@ -187,22 +186,17 @@ static bool pod_budget_ask(struct azds_pod_budget *b, int prog_fd, int sock_fd, 
 		b->unlimited = true;
 		return true;
 	}
+	if (q.stack && q.bytes == 0 && q.msgs == 0) {
+		/* stack-only (asked for, or marked by the splice guard) with
+		 * its queue read, or not admitted yet and inheriting the mark:
+		 * nothing is redirected to it again */
+		b->unlimited = true;
+		return true;
+	}
 	if (b->stack) {
-		if (q.stack && q.bytes == 0 && q.msgs == 0) {
-			/* stack-only, its queue read: nothing redirects again */
-			b->unlimited = true;
-			return true;
-		}
-		if (!q.stack && ++b->unmapped > 16) {
-			/* never admitted: never redirected to */
-			b->unlimited = true;
-			return true;
-		}
-		/* not mapped yet: this send may go (nothing redirects to an
-		 * unmapped socket), ask again at the next; mapped: wait until
-		 * the pod has read its queue */
-		b->bytes = q.stack ? 0 : AZDS_POD_RX_BYTES;
-		b->msgs = q.stack ? 0 : 1;
+		/* wait until the pod has read its queue */
+		b->bytes = 0;
+		b->msgs = 0;
 		return true;
 	}
 	b->bytes = q.bytes >= AZDS_POD_RX_BYTES ? 0 : AZDS_POD_RX_BYTES - q.bytes;
@@ -299,11 +293,55 @@ static int pin_tracepoint(const struct bpf_program *p, const char *tracefs, cons
 	return err;
 }
 
+static void unpin_guard(const char *dir)
+{
+	static const char *const links[] = { "link_splice_guard", "link_zerocopy_guard" };
+	char path[512];
+
+	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, links[i]);
+		unlink(path);
+	}
+}
+
+/*
+ * The splice guard (dataplane.bpf.c): without it a pod reading with
+ * splice() could miss what the router redirects to it, so azds_msg_router
+ * redirects to pods only while AZDS_CFG_SPLICE_GUARD says it is attached.
+ * True if it is. Half attached counts as not at all: both links go.
+ */
+static bool attach_guard(struct dataplane *skel, const struct azds_dp_opts *o)
+{
+	char tracefs[64] = "";
+	int err;
+
+	if (o->override & AZDS_OVR_NO_GUARD) {
+		unpin_guard(o->pin_dir); /* and none left of an earlier load */
+		return false;
+	}
+	err = azds_dp_tracefs(tracefs, sizeof(tracefs));
+	if (!err)
+		err = pin_tracepoint(skel->progs.azds_splice_guard, tracefs, "syscalls/sys_enter_splice", o->pin_dir,
+				     "link_splice_guard");
+	if (!err)
+		err = pin_tracepoint(skel->progs.azds_zerocopy_guard, tracefs, "syscalls/sys_enter_getsockopt",
+				     o->pin_dir, "link_zerocopy_guard");
+	if (err) {
+		unpin_guard(o->pin_dir);
+		fprintf(stderr,
+			"azds: the splice guard cannot attach to the syscall tracepoints (%s; tracefs at %s): "
+			"sockmap-pods has no effect, the router's sends to pods go through the stack\n",
+			strerror(-err), tracefs[0] ? tracefs : "/sys/kernel/tracing, not mountable");
+		return false;
+	}
+	return true;
+}
+
 int azds_dp_load(const struct azds_dp_opts *o)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, oo, .pin_root_path = o->pin_dir);
 	struct dataplane *skel = NULL;
-	bool no_guard = false;
+	bool guard;
 	__u32 zero = 0;
 	int err;
 
@@ -350,43 +388,9 @@ int azds_dp_load(const struct azds_dp_opts *o)
 		err = pin_prog(skel->progs.azds_msg_router, o->pin_dir, "prog_msg_router");
 	if (!err)
 		err = pin_prog(skel->progs.azds_peer_queue, o->pin_dir, "prog_peer_queue");
-	if (!err)
-		err = pin_prog(skel->progs.azds_splice_guard, o->pin_dir, "prog_splice_guard");
-	if (!err)
-		err = pin_prog(skel->progs.azds_zerocopy_guard, o->pin_dir, "prog_zerocopy_guard");
 	if (err)
 		goto cleanup;
-	/* the splice guard: without it a pod reading with splice() could
-	 * miss what the router redirects to it, so sockmap-pods goes off */
-	{
-		char tracefs[64], path[512];
-		int gerr = 0;
-
-		if (o->override & AZDS_OVR_NO_GUARD) {
-			/* and none left of an earlier load */
-			snprintf(path, sizeof(path), "%s/link_splice_guard", o->pin_dir);
-			unlink(path);
-			snprintf(path, sizeof(path), "%s/link_zerocopy_guard", o->pin_dir);
-			unlink(path);
-			no_guard = true;
-			goto guarded;
-		}
-		gerr = azds_dp_tracefs(tracefs, sizeof(tracefs));
-		if (!gerr)
-			gerr = pin_tracepoint(skel->progs.azds_splice_guard, tracefs, "syscalls/sys_enter_splice",
-					      o->pin_dir, "link_splice_guard");
-		if (!gerr)
-			gerr = pin_tracepoint(skel->progs.azds_zerocopy_guard, tracefs,
-					      "syscalls/sys_enter_getsockopt", o->pin_dir, "link_zerocopy_guard");
-		if (gerr) {
-			fprintf(stderr,
-				"azds: the splice guard cannot attach to the syscall tracepoints (%s, tracefs at "
-				"/sys/kernel/tracing): sockmap-pods is switched off\n",
-				strerror(-gerr));
-			no_guard = true;
-		}
-	}
-guarded:
+	guard = attach_guard(skel, o);
 	/* the sk_msg verdicts live on the maps themselves: attach (or
 	 * replace). A socket already in a map keeps what it was added with. */
 	if (attach_msg(skel->progs.azds_msg_redirect, skel->maps.sock_hash) ||
@@ -407,8 +411,11 @@ guarded:
 			cfg.flags &= ~AZDS_CFG_KERNEL_LB;
 		if (o->override & AZDS_OVR_NO_SOCKMAP)
 			cfg.flags &= ~AZDS_CFG_SOCKMAP;
-		if (no_guard)
-			cfg.flags &= ~AZDS_CFG_SOCKMAP_PODS;
+		/* sockmap-pods takes effect only with the guard (azds_msg_router) */
+		if (guard)
+			cfg.flags |= AZDS_CFG_SPLICE_GUARD;
+		else
+			cfg.flags &= ~AZDS_CFG_SPLICE_GUARD;
 		cfg.router_port = o->cfg.router_port;
 		if (bpf_map_update_elem(bpf_map__fd(skel->maps.dp_config), &zero, &cfg, BPF_ANY))
 			err = -errno;

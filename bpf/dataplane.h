@@ -41,6 +41,7 @@
 #define AZDS_CFG_SOCKMAP 0x8u    /* sk_msg redirection between local sockets */
 #define AZDS_CFG_TRACE 0x10u     /* HTTP trace capture (trace.bpf.c; the controller attaches it) */
 #define AZDS_CFG_SOCKMAP_PODS 0x20u /* with SOCKMAP: the router's sends to pods redirected too (on by default) */
+#define AZDS_CFG_SPLICE_GUARD 0x40u /* set by the loader alone: the splice guard is attached; SOCKMAP_PODS needs it */
 
 /* default map sizes (overridden at load time) */
 #define AZDS_DEF_MAX_SPACES 4096

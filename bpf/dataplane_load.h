@@ -23,7 +23,8 @@ struct azds_dp_opts {
 #define AZDS_OVR_DEPTH 0x1u      /* cfg.max_depth */
 #define AZDS_OVR_NO_KLB 0x2u     /* kernel balancing off */
 #define AZDS_OVR_NO_SOCKMAP 0x4u /* sockmap off */
-#define AZDS_OVR_NO_GUARD 0x8u   /* no splice guard (a mode without sockmap: it would cost every syscall for nothing) */
+#define AZDS_OVR_NO_GUARD 0x8u   /* no splice guard, so sockmap-pods cannot take effect (the Kubernetes
+				  * mode, which never runs sockmap: the guard would cost every syscall there) */
 
 void azds_dp_default_opts(struct azds_dp_opts *o, const char *pin_dir);
 
@@ -77,7 +78,6 @@ struct azds_pod_budget {
 	bool unlimited; /* the router's socket never redirects: the stack bounds it */
 	bool have_key;
 	bool stack;      /* azds_pod_budget_stack: stack-only once the pod read its queue */
-	__u8 unmapped;   /* questions answered "not mapped" while stack is set */
 	struct azds_sock_key key; /* the pod socket's, once asked */
 };
 

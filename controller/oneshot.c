@@ -362,10 +362,12 @@ static int cmd_status(void)
 	snprintf(pidf, sizeof(pidf), "%s/dnsmasq.pid", in.run_dir);
 	printf("dns:        %s\n", azds_pidfile_alive(pidf, "dnsmasq") ? "running" : "DOWN");
 	if (azds_config_get(&m, &cfg) == 0)
-		printf("switches:   kernel-lb=%s steer=%s events=%s sockmap=%s sockmap-pods=%s max-depth=%u\n",
+		printf("switches:   kernel-lb=%s steer=%s events=%s sockmap=%s sockmap-pods=%s max-depth=%u "
+		       "splice-guard=%s\n",
 		       cfg.flags & AZDS_CFG_KERNEL_LB ? "on" : "off", cfg.flags & AZDS_CFG_STEER ? "on" : "off",
 		       cfg.flags & AZDS_CFG_EVENTS ? "on" : "off", cfg.flags & AZDS_CFG_SOCKMAP ? "on" : "off",
-		       cfg.flags & AZDS_CFG_SOCKMAP_PODS ? "on" : "off", cfg.max_depth);
+		       cfg.flags & AZDS_CFG_SOCKMAP_PODS ? "on" : "off", cfg.max_depth,
+		       cfg.flags & AZDS_CFG_SPLICE_GUARD ? "attached" : "NOT attached (sockmap-pods has no effect)");
 	printf("counters:\n");
 	for (__u32 r = 0; r < AZDS_R__COUNT; r++)
 		printf("  %-16s %10llu  %s\n", azds_reason_names[r], (unsigned long long)azds_dp_counter(m.stats, r),

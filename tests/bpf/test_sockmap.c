@@ -35,7 +35,7 @@
  *      a short read), following the budget: some are redirected, some go
  *      through the stack, and every byte arrives in order with no edge
  *      missing (a stack byte queued behind a redirected one would hang).
- *   3c. sockmap-pods off (the default): the router's sends are not
+ *   3c. sockmap-pods off, or on without the splice guard: the router's sends are not
  *      redirected, so a pod reading with splice gets them.
  *   3d. a reset from the router after bytes the pod has not read yet: the
  *      pod reads the bytes, then ECONNRESET (never a clean end), with the
@@ -199,13 +199,14 @@ static void remove_stale(const char *root)
 		closedir(d);
 }
 
-/* sockmap-pods, on for all but pods_off() */
-static __u32 pods_flag = AZDS_CFG_SOCKMAP_PODS;
+/* sockmap-pods, on for all but pods_off(); the splice guard, attached by
+ * main() (the loader's AZDS_CFG_SPLICE_GUARD), for all but pods_off(true) */
+static __u32 pods_flag = AZDS_CFG_SOCKMAP_PODS, guard_flag = AZDS_CFG_SPLICE_GUARD;
 
 static void set_sockmap(bool on)
 {
-	struct azds_config cfg = { .flags = AZDS_CFG_EVENTS | (on ? AZDS_CFG_SOCKMAP | pods_flag : 0), .max_depth = 8,
-				   .router_port = 15001 };
+	struct azds_config cfg = { .flags = AZDS_CFG_EVENTS | guard_flag | (on ? AZDS_CFG_SOCKMAP | pods_flag : 0),
+				   .max_depth = 8, .router_port = 15001 };
 	__u32 zero = 0;
 
 	bpf_map_update_elem(bpf_map__fd(skel->maps.dp_config), &zero, &cfg, BPF_ANY);
@@ -606,12 +607,13 @@ static void mixed(void)
 }
 
 /*
- * sockmap on, sockmap-pods off (the default): the router's sends run no
- * sk_msg, so a pod reading with splice (Go's io.Copy between TCP
- * connections, HAProxy's splice), which never sees a redirected queue, gets
- * every byte; the pod's own sends are still redirected.
+ * sockmap on, sockmap-pods off, or on without the splice guard attached
+ * (no_guard): the router's sends are not redirected, so a pod reading with
+ * splice (Go's io.Copy between TCP connections, HAProxy's splice), which
+ * never sees a redirected queue, gets every byte; the pod's own sends are
+ * still redirected.
  */
-static void pods_off(void)
+static void pods_off(bool no_guard)
 {
 	__u64 to_pod = counter(AZDS_R_MSG_TO_POD), red = counter(AZDS_R_MSG_REDIRECTED);
 	char buf[64] = "";
@@ -619,9 +621,12 @@ static void pods_off(void)
 	ssize_t n = -1;
 	bool ok;
 
-	pods_flag = 0;
+	if (no_guard)
+		guard_flag = 0;
+	else
+		pods_flag = 0;
 	set_sockmap(true);
-	pair(false, 82, &l, &c, &a); /* c: the client pod, a: the router */
+	pair(false, no_guard ? 87 : 82, &l, &c, &a); /* c: the client pod, a: the router */
 	ok = write(c, "hello", 5) == 5 && read_within(a, buf, sizeof(buf), 5000) == 5 && write(a, "world", 5) == 5;
 	if (ok && pipe(p) == 0) {
 		struct pollfd pf = { .fd = c, .events = POLLIN };
@@ -637,7 +642,9 @@ static void pods_off(void)
 	check(ok && n == 5 && !memcmp(buf, "world", 5) && counter(AZDS_R_MSG_TO_POD) == to_pod &&
 		      counter(AZDS_R_MSG_REDIRECTED) == red + 1,
 	      "%-53s -> spliced %zd bytes, msg_to_pod +%llu, msg_redirected +%llu",
-	      "sockmap-pods off: the router's sends reach a splice reader", n,
+	      no_guard ? "sockmap-pods on, no guard: a splice reader gets all" :
+			 "sockmap-pods off: the router's sends reach a splice reader",
+	      n,
 	      (unsigned long long)(counter(AZDS_R_MSG_TO_POD) - to_pod),
 	      (unsigned long long)(counter(AZDS_R_MSG_REDIRECTED) - red));
 	if (p[0] >= 0) {
@@ -648,6 +655,7 @@ static void pods_off(void)
 	close(c);
 	close(l);
 	pods_flag = AZDS_CFG_SOCKMAP_PODS;
+	guard_flag = AZDS_CFG_SPLICE_GUARD;
 	set_sockmap(true);
 }
 
@@ -750,7 +758,8 @@ static void splice_guard(void)
 	if (write(c2, "GET", 3) == 3 && read_within(a2, buf, sizeof(buf), 5000) == 3 && write(a2, "again", 5) == 5 &&
 	    poll(&pf, 1, 5000) == 1)
 		n2 = splice_in(CG_PODC, c2, buf, sizeof(buf));
-	check(n2 == 5 && !memcmp(buf, "again", 5) && counter(AZDS_R_MSG_TO_POD) == to_pod,
+	check(n2 == 5 && !memcmp(buf, "again", 5) && counter(AZDS_R_MSG_TO_POD) == to_pod &&
+		      pod_flags(c2, 86) == AZDS_SP_STACK,
 	      "%-53s -> flags %#x, spliced %zd bytes, msg_to_pod +%llu",
 	      "splice guard: the pod's new sockets are stack-only", pod_flags(c2, 86), n2,
 	      (unsigned long long)(counter(AZDS_R_MSG_TO_POD) - to_pod));
@@ -789,8 +798,8 @@ static void tunnel_stack(void)
 	ok = ok && poll(&pf, 1, 5000) == 1 && counter(AZDS_R_MSG_TO_POD) == to_pod + 1;
 	azds_pod_budget_stack(&b);
 	waiting = azds_pod_budget_take(&b, qfd, c, 6, &err);
-	check(ok && waiting == 0, "%-53s -> may send %zu", "tunnel: waits while the pod holds redirected bytes",
-	      waiting);
+	check(ok && waiting == 0 && err == 0, "%-53s -> may send %zu (%s)",
+	      "tunnel: waits while the pod holds redirected bytes", waiting, err ? strerror(-err) : "asked");
 	if (read_within(a, buf, sizeof(buf), 5000) == 4)
 		after = azds_pod_budget_take(&b, qfd, c, 6, &err);
 	passed = counter(AZDS_R_MSG_TO_POD_PASSED);
@@ -1001,7 +1010,8 @@ int main(void)
 	flooded(true, 4096);
 	flooded(true, CHUNK);
 	mixed();
-	pods_off();
+	pods_off(false);
+	pods_off(true);
 	reset_seen(false);
 	reset_seen(true);
 	off_midflow();
