@@ -172,17 +172,11 @@ struct {
  * entry, which the order rules toward a pod rely on. A plain hash, twice
  * the socket maps' size (both ends of every flow): never evicted.
  */
-struct sock_ptr {
-	__u64 sk;
-	__u32 tx;    /* a router socket in router_tx: its sends run azds_msg_router */
-	__u32 flags; /* AZDS_SP_* (dataplane.h): a pod socket's; on the router's end, a mark its pod end inherits */
-};
-
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, AZDS_DEF_MAX_SOCKS);
 	__type(key, struct azds_sock_key);
-	__type(value, struct sock_ptr);
+	__type(value, struct azds_sock_ptr);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } sock_ptrs SEC(".maps");
 
@@ -596,7 +590,7 @@ static __always_inline bool sock_admitted(struct bpf_sock_ops *ctx, __be32 local
 static __always_inline void sock_closed(struct bpf_sock_ops *ctx)
 {
 	struct azds_sock_key key = {};
-	struct sock_ptr *pp;
+	struct azds_sock_ptr *pp;
 
 	if (ctx->args[1] != BPF_TCP_CLOSE || ctx->family != AF_INET)
 		return;
@@ -613,7 +607,7 @@ static __always_inline void sock_closed(struct bpf_sock_ops *ctx)
  * A flow goes stack-only. Not atomic: AZDS_SP_STACK is the only flag and
  * every writer sets it, so no update is lost.
  */
-static __always_inline void set_stack(struct sock_ptr *pp)
+static __always_inline void set_stack(struct azds_sock_ptr *pp)
 {
 	if (!(READ_ONCE_U32(pp->flags) & AZDS_SP_STACK))
 		*(volatile __u32 *)&pp->flags = READ_ONCE_U32(pp->flags) | AZDS_SP_STACK;
@@ -624,7 +618,7 @@ static __always_inline bool peer_stack(const struct azds_sock_key *key)
 {
 	struct azds_sock_key r = { .local_ip = key->remote_ip, .remote_ip = key->local_ip,
 				   .local_port = key->remote_port, .remote_port = key->local_port };
-	struct sock_ptr *pp = bpf_map_lookup_elem(&sock_ptrs, &r);
+	struct azds_sock_ptr *pp = bpf_map_lookup_elem(&sock_ptrs, &r);
 
 	return pp && (READ_ONCE_U32(pp->flags) & AZDS_SP_STACK);
 }
@@ -637,7 +631,7 @@ static __always_inline bool peer_stack(const struct azds_sock_key *key)
  */
 static __always_inline void admit(struct bpf_sock_ops *ctx, struct azds_sock_key *key, bool router_end, bool pods)
 {
-	struct sock_ptr v = { .tx = router_end && pods };
+	struct azds_sock_ptr v = { .tx = router_end && pods };
 
 	v.sk = (__u64)ctx->sk;
 	/* a pod known to splice, or a flow the router made stack-only before
@@ -656,14 +650,14 @@ static __always_inline void admit(struct bpf_sock_ops *ctx, struct azds_sock_key
 	 * write: looked at again, so no mark is lost (azds_peer_queue marks
 	 * the router's end before it looks for this one) */
 	if (!router_end && !v.flags && peer_stack(key)) {
-		struct sock_ptr *e = bpf_map_lookup_elem(&sock_ptrs, key);
+		struct azds_sock_ptr *e = bpf_map_lookup_elem(&sock_ptrs, key);
 
 		if (e)
 			set_stack(e);
 	}
 	if (router_end && pods && bpf_sock_hash_update(ctx, &router_tx, key, BPF_NOEXIST)) {
 		/* not in router_tx: its sends never redirect, say so */
-		struct sock_ptr *e = bpf_map_lookup_elem(&sock_ptrs, key);
+		struct azds_sock_ptr *e = bpf_map_lookup_elem(&sock_ptrs, key);
 
 		if (e)
 			e->tx = 0;
@@ -824,7 +818,7 @@ static __always_inline void msg_peer_key(const struct sk_msg_md *msg, struct azd
 static __always_inline bool may_redirect(struct bpf_sock *me, const struct azds_sock_key *peer, bool on)
 {
 	struct tcp_sock *mt = bpf_skc_to_tcp_sock(me);
-	struct sock_ptr *pp = bpf_map_lookup_elem(&sock_ptrs, peer);
+	struct azds_sock_ptr *pp = bpf_map_lookup_elem(&sock_ptrs, peer);
 	struct sock *psk;
 	__u32 qlen;
 	int bound, rx;
@@ -890,7 +884,7 @@ static __always_inline bool may_redirect_to_pod(struct bpf_sock *me, const struc
 						__u32 size)
 {
 	struct tcp_sock *mt = bpf_skc_to_tcp_sock(me);
-	struct sock_ptr *pp = bpf_map_lookup_elem(&sock_ptrs, peer);
+	struct azds_sock_ptr *pp = bpf_map_lookup_elem(&sock_ptrs, peer);
 	struct list_head *head, *next;
 	struct sock *psk;
 	__u32 qlen;
@@ -948,7 +942,7 @@ int azds_peer_queue(struct azds_peer_q *q)
 	struct azds_sock_key key = {};
 	struct list_head *head, *next;
 	struct sock *psk;
-	struct sock_ptr *pp;
+	struct azds_sock_ptr *pp;
 	int rc;
 	__u64 sum = 0;
 	__u32 n = 0;
@@ -1026,7 +1020,7 @@ static __always_inline void stack_reader(int fd)
 	struct file **fds, *f = NULL;
 	struct socket *so = NULL;
 	struct sock *sk = NULL;
-	struct sock_ptr *pp;
+	struct azds_sock_ptr *pp;
 	unsigned int max;
 	__be32 *pod;
 	__u16 family;

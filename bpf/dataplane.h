@@ -158,6 +158,13 @@ struct azds_peer_q {
  */
 #define AZDS_SP_STACK 0x1u
 
+/* sock_ptrs' value (dataplane.bpf.c says what the map is for) */
+struct azds_sock_ptr {
+	__u64 sk;    /* the socket's address, for probe reads of its queues */
+	__u32 tx;    /* a router socket in router_tx: its sends run azds_msg_router */
+	__u32 flags; /* AZDS_SP_*: a pod socket's; on the router's end, a mark its pod end inherits */
+};
+
 /*
  * router_socks: key __u32 worker index -> the router worker's listening
  * socket (sockmap). Filled by the router (azds_dp_listeners_set) together
@@ -233,6 +240,7 @@ _Static_assert(sizeof(struct azds_backends) == 8 + 4 * AZDS_MAX_BACKENDS, "azds_
 _Static_assert(sizeof(struct azds_config) == 16, "azds_config layout");
 _Static_assert(sizeof(struct azds_event) == 40, "azds_event layout");
 _Static_assert(sizeof(struct azds_sock_key) == 16, "azds_sock_key layout");
+_Static_assert(sizeof(struct azds_sock_ptr) == 16, "azds_sock_ptr layout");
 #else
 _Static_assert(sizeof(struct azds_space) == 264, "azds_space layout");
 _Static_assert(sizeof(struct azds_pod) == 80, "azds_pod layout");

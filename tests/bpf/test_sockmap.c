@@ -659,20 +659,13 @@ static void pods_off(bool no_guard)
 	set_sockmap(true);
 }
 
-/* the value of sock_ptrs (kept in step with bpf/dataplane.bpf.c) */
-struct sock_ptr_v {
-	__u64 sk;
-	__u32 tx;
-	__u32 flags;
-};
-
 /* the sock_ptrs flags of the client pod's socket c (to VIP:port) */
 static __u32 pod_flags(int c, int port)
 {
 	struct sockaddr_in me;
 	socklen_t ml = sizeof(me);
 	struct azds_sock_key k = { .remote_ip = inet_addr(VIP), .remote_port = (__u32)port };
-	struct sock_ptr_v v = { 0 };
+	struct azds_sock_ptr v = { 0 };
 
 	if (getsockname(c, (struct sockaddr *)&me, &ml))
 		return ~0u;
