@@ -325,14 +325,29 @@ struct pods_seen {
 	json_t *ran; /* NULL, or node name -> true for each pod whose container started */
 };
 
+/*
+ * A container state "terminated" that really ran: it has a start time.
+ * The kubelet also writes "terminated" (reason ContainerStatusUnknown,
+ * exit 137, no startedAt) for a container that never started when its pod
+ * is deleted while waiting, as an image that cannot be pulled does.
+ */
+static bool terminated_after_start(const json_t *state)
+{
+	const json_t *t = json_object_get(state, "terminated");
+	const char *at = jstr(t, "startedAt", NULL);
+
+	return t && ((at && at[0]) || jstr(t, "containerID", "")[0]) &&
+	       strcmp(jstr(t, "reason", ""), "ContainerStatusUnknown");
+}
+
 /* a pod whose container started at least once: its agent may have changed the node */
 static bool pod_started(const json_t *pod)
 {
 	const json_t *cs = json_array_get(json_object_get(json_object_get(pod, "status"), "containerStatuses"), 0);
 
 	return json_object_get(json_object_get(cs, "state"), "running") ||
-	       json_object_get(json_object_get(cs, "state"), "terminated") ||
-	       json_object_get(json_object_get(cs, "lastState"), "terminated") ||
+	       terminated_after_start(json_object_get(cs, "state")) ||
+	       terminated_after_start(json_object_get(cs, "lastState")) ||
 	       json_integer_value(json_object_get(cs, "restartCount")) > 0;
 }
 

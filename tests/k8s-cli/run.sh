@@ -331,6 +331,12 @@ kc apply -f "$TMP/webhook-other.yaml" >/dev/null
 az controller uninstall -y
 expect_eq "uninstall: exit 0" "$RC" 0
 echo "$OUT"
+[ "$RC" = 0 ] || echo "uninstall's stderr: $ERR"
+# The agents' image is not on these nodes: their pods never started. A pod
+# deleted while its image cannot be pulled is reported "terminated" (reason
+# ContainerStatusUnknown, never started), which is not a node to tear down.
+expect "uninstall: no node ran an agent (its image is not on the nodes)" \
+	"No node ran a node agent: nothing to take off the nodes" "$OUT"
 if kc get ns azds >/dev/null 2>&1; then notok "uninstall: the azds namespace is still there"; else ok "uninstall: the azds namespace is gone"; fi
 if kc get mutatingwebhookconfiguration azds-webhook >/dev/null 2>&1; then notok "uninstall: the webhook is still registered"; else
 	ok "uninstall: the webhook's registration is gone"; fi
