@@ -19,32 +19,61 @@ struct out {
 	bool oom;
 };
 
-static void put(struct out *o, const char *s, size_t n)
+/* room for n more bytes and the final NUL: false (o->oom set) when there is none */
+static bool __attribute__((noinline)) grow(struct out *o, size_t n)
 {
-	if (o->oom)
-		return;
-	if (o->len + n + 1 > o->cap) {
-		size_t nc = o->cap ? o->cap : 4096;
-		char *np;
+	size_t nc = o->cap ? o->cap : 4096;
+	char *np;
 
-		while (nc < o->len + n + 1)
-			nc *= 2;
-		np = realloc(o->p, nc);
-		if (!np) {
-			o->oom = true;
-			return;
-		}
-		o->p = np;
-		o->cap = nc;
+	if (o->oom)
+		return false;
+	while (nc < o->len + n + 1)
+		nc *= 2;
+	np = realloc(o->p, nc);
+	if (!np) {
+		o->oom = true;
+		return false;
 	}
+	o->p = np;
+	o->cap = nc;
+	return true;
+}
+
+/* the text stays NUL-terminated only at the end (azds_trace_req_text) */
+static inline void put(struct out *o, const char *s, size_t n)
+{
+	if (o->len + n + 1 > o->cap && !grow(o, n))
+		return;
 	memcpy(o->p + o->len, s, n);
 	o->len += n;
-	o->p[o->len] = 0;
 }
 
 static void puts_(struct out *o, const char *s)
 {
 	put(o, s, strlen(s));
+}
+
+/* an unsigned number in decimal (no printf: this runs for every field of every request) */
+static void put_u64(struct out *o, uint64_t v)
+{
+	char b[24];
+	size_t i = sizeof(b);
+
+	do {
+		b[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	put(o, b + i, sizeof(b) - i);
+}
+
+static void put_i64(struct out *o, int64_t v)
+{
+	if (v < 0) {
+		put(o, "-", 1);
+		put_u64(o, (uint64_t)0 - (uint64_t)v);
+	} else {
+		put_u64(o, (uint64_t)v);
+	}
 }
 
 static void __attribute__((format(printf, 2, 3))) putf(struct out *o, const char *fmt, ...)
@@ -181,7 +210,6 @@ static void ms(struct out *o, __u64 from, __u64 to)
 
 /* a name's value: repeated fields are merged, their values in order, comma separated */
 struct merged {
-	const char *name;
 	char value[AZDS_TRACE_HEADERS_MAX * (AZDS_TRACE_VALUE_MAX + 2)];
 };
 
@@ -200,40 +228,57 @@ static void sanitize(char *v, size_t cap)
 
 static void headers(struct out *o, const struct azds_trace_msg *m)
 {
-	static __thread struct merged u[AZDS_TRACE_HEADERS_MAX];
-	unsigned n = 0;
+	static __thread struct merged u;
+	unsigned n = m->nheaders < AZDS_TRACE_HEADERS_MAX ? m->nheaders : AZDS_TRACE_HEADERS_MAX;
+	bool first = true;
 
-	for (unsigned i = 0; i < m->nheaders && i < AZDS_TRACE_HEADERS_MAX; i++) {
+	put(o, "{", 1);
+	for (unsigned i = 0; i < n; i++) {
 		const struct azds_trace_header *h = &m->headers[i];
 		unsigned j;
+		size_t len;
 
 		if (!utf8_ok(h->name))
 			continue; /* not a JSON key (names are tokens: never in practice) */
-		for (j = 0; j < n && strcmp(u[j].name, h->name); j++)
+		/* a name seen before went out with its first occurrence */
+		for (j = 0; j < i && strcmp(m->headers[j].name, h->name); j++)
+			;
+		if (j < i)
+			continue;
+		if (!first)
+			put(o, ",", 1);
+		first = false;
+		str_valid(o, h->name);
+		put(o, ":", 1);
+		for (j = i + 1; j < n && strcmp(m->headers[j].name, h->name); j++)
 			;
 		if (j == n) {
-			u[n].name = h->name;
-			snprintf(u[n].value, sizeof(u[n].value), "%s", h->value);
-			sanitize(u[n].value, sizeof(u[n].value));
-			n++;
+			/* seen once (the usual): its value as it is */
+			str(o, h->value);
 			continue;
 		}
 		/* a repeated field: its values in order, comma separated (RFC 9110 5.3) */
-		size_t ol = strlen(u[j].value), nl = strlen(h->value);
+		len = strnlen(h->value, sizeof(h->value) - 1);
+		memcpy(u.value, h->value, len);
+		u.value[len] = 0;
+		sanitize(u.value, sizeof(u.value));
+		len = strlen(u.value);
+		for (; j < n; j++) {
+			size_t nl;
 
-		if (ol + 2 + nl < sizeof(u[j].value)) {
-			memcpy(u[j].value + ol, ", ", 2);
-			memcpy(u[j].value + ol + 2, h->value, nl + 1);
-			sanitize(u[j].value, sizeof(u[j].value));
+			if (strcmp(m->headers[j].name, h->name))
+				continue;
+			nl = strnlen(m->headers[j].value, sizeof(m->headers[j].value) - 1);
+			if (len + 2 + nl >= sizeof(u.value))
+				continue;
+			memcpy(u.value + len, ", ", 2);
+			memcpy(u.value + len + 2, m->headers[j].value, nl);
+			u.value[len + 2 + nl] = 0;
+			/* made valid again after each value joins */
+			sanitize(u.value, sizeof(u.value));
+			len = strlen(u.value);
 		}
-	}
-	put(o, "{", 1);
-	for (unsigned j = 0; j < n; j++) {
-		if (j)
-			put(o, ",", 1);
-		str_valid(o, u[j].name);
-		put(o, ":", 1);
-		str_valid(o, u[j].value);
+		str_valid(o, u.value);
 	}
 	put(o, "}", 1);
 }
@@ -249,9 +294,9 @@ static void hop(struct out *o, const struct azds_trace_hop *h, const struct azds
 		*q = 0;
 	put(o, "{", 1);
 	key(o, "id", true);
-	putf(o, "%" PRIu64, (uint64_t)h->id);
+	put_u64(o, h->id);
 	key(o, "parent", false);
-	putf(o, "%" PRIu64, (uint64_t)h->parent);
+	put_u64(o, h->parent);
 	key(o, "caller", false);
 	str(o, h->caller);
 	key(o, "caller_pod", false);
@@ -277,9 +322,9 @@ static void hop(struct out *o, const struct azds_trace_hop *h, const struct azds
 	key(o, "traceparent", false);
 	str(o, h->traceparent);
 	key(o, "status", false);
-	putf(o, "%d", h->status);
+	put_i64(o, h->status);
 	key(o, "start_ms", false);
-	putf(o, "%" PRId64, (int64_t)(((__s64)h->start_ns + jo->mono_to_unix_ns) / 1000000));
+	put_i64(o, ((__s64)h->start_ns + jo->mono_to_unix_ns) / 1000000);
 	key(o, "duration_ms", false);
 	ms(o, h->start_ns, h->end_ns);
 	key(o, "server_ms", false);
@@ -288,9 +333,9 @@ static void hop(struct out *o, const struct azds_trace_hop *h, const struct azds
 	else
 		puts_(o, "null");
 	key(o, "req_bytes", false);
-	putf(o, "%" PRIu64, (uint64_t)h->req_bytes);
+	put_u64(o, h->req_bytes);
 	key(o, "resp_bytes", false);
-	putf(o, "%" PRIu64, (uint64_t)h->resp_bytes);
+	put_u64(o, h->resp_bytes);
 	key(o, "truncated", false);
 	puts_(o, h->truncated || h->req.truncated || h->resp.truncated ? "true" : "false");
 	key(o, "request_headers", false);
@@ -318,7 +363,7 @@ char *azds_trace_req_text(const struct azds_trace_req *req, const struct azds_tr
 	key(&o, "trace_id", true);
 	str_valid(&o, req->trace_id);
 	key(&o, "time", false);
-	putf(&o, "%" PRId64, (int64_t)t);
+	put_i64(&o, t);
 	key(&o, "hops", false);
 	put(&o, "[", 1);
 	for (unsigned i = 0; i < req->nhops && i < AZDS_TRACE_HOPS_MAX; i++) {
@@ -333,12 +378,13 @@ char *azds_trace_req_text(const struct azds_trace_req *req, const struct azds_tr
 	put(&o, "]", 1);
 	if (seq) {
 		key(&o, "seq", false);
-		putf(&o, "%" PRIu64, (uint64_t)seq);
+		put_u64(&o, seq);
 	}
 	put(&o, "}", 1);
 	if (o.oom) {
 		free(o.p);
 		return NULL;
 	}
+	o.p[o.len] = 0; /* put keeps room for it */
 	return o.p;
 }
