@@ -336,8 +336,11 @@ static bool terminated_after_start(const json_t *state)
 	const json_t *t = json_object_get(state, "terminated");
 	const char *at = jstr(t, "startedAt", NULL);
 
-	return t && ((at && at[0]) || jstr(t, "containerID", "")[0]) &&
-	       strcmp(jstr(t, "reason", ""), "ContainerStatusUnknown");
+	if (!t)
+		return false;
+	if (at && at[0]) /* a start time: it ran, whatever the reason says */
+		return true;
+	return jstr(t, "containerID", "")[0] && strcmp(jstr(t, "reason", ""), "ContainerStatusUnknown");
 }
 
 /* a pod whose container started at least once: its agent may have changed the node */
