@@ -340,6 +340,9 @@ static bool terminated_after_start(const json_t *state)
 		return false;
 	if (at && at[0]) /* a start time: it ran, whatever the reason says */
 		return true;
+	/* the kubelet's word for a running container it lost track of */
+	if (strstr(jstr(t, "message", ""), "used to be Running"))
+		return true;
 	return jstr(t, "containerID", "")[0] && strcmp(jstr(t, "reason", ""), "ContainerStatusUnknown");
 }
 
@@ -348,7 +351,9 @@ static bool pod_started(const json_t *pod)
 {
 	const json_t *cs = json_array_get(json_object_get(json_object_get(pod, "status"), "containerStatuses"), 0);
 
-	return json_object_get(json_object_get(cs, "state"), "running") ||
+	/* a container the runtime created has an id (kept when the kubelet
+	 * later marks it lost); one that waits on its image has none */
+	return json_object_get(json_object_get(cs, "state"), "running") || jstr(cs, "containerID", "")[0] ||
 	       terminated_after_start(json_object_get(cs, "state")) ||
 	       terminated_after_start(json_object_get(cs, "lastState")) ||
 	       json_integer_value(json_object_get(cs, "restartCount")) > 0;
