@@ -54,7 +54,10 @@ node_ip() { echo "10.201.0.1$1"; }
 pod_cidr() { echo "10.202.$1.0/24"; }
 pod_gw() { echo "10.202.$1.1"; }
 node_name() { echo "node-$1"; }
-HOST_DIRS="/run/containerd /var/lib/cni /var/log/containers"
+# /var/lib/kubelet too: kubelet binds its device-plugin and pod-resources
+# sockets there whatever --root-dir says, and two nodes' kubelets sharing
+# the host's dir race at start ("bind: address already in use", seen in CI)
+HOST_DIRS="/run/containerd /var/lib/cni /var/log/containers /var/lib/kubelet"
 # A node's own CNI bin and conf dirs are bound at the standard paths in its
 # mount namespace, so that one DaemonSet's hostPaths (deploy/kubernetes/)
 # name the right node's dirs on both nodes.
