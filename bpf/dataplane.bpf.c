@@ -613,12 +613,23 @@ static __always_inline void set_stack(struct azds_sock_ptr *pp)
 		*(volatile __u32 *)&pp->flags = READ_ONCE_U32(pp->flags) | AZDS_SP_STACK;
 }
 
+/* the other end's key of the flow whose one end is k */
+static __always_inline void reverse_key(struct azds_sock_key *r, const struct azds_sock_key *k)
+{
+	r->local_ip = k->remote_ip;
+	r->remote_ip = k->local_ip;
+	r->local_port = k->remote_port;
+	r->remote_port = k->local_port;
+}
+
 /* has the router marked this pod end's flow stack-only (on its own end)? */
 static __always_inline bool peer_stack(const struct azds_sock_key *key)
 {
-	struct azds_sock_key r = { .local_ip = key->remote_ip, .remote_ip = key->local_ip,
-				   .local_port = key->remote_port, .remote_port = key->local_port };
-	struct azds_sock_ptr *pp = bpf_map_lookup_elem(&sock_ptrs, &r);
+	struct azds_sock_key r = {};
+	struct azds_sock_ptr *pp;
+
+	reverse_key(&r, key);
+	pp = bpf_map_lookup_elem(&sock_ptrs, &r);
 
 	return pp && (READ_ONCE_U32(pp->flags) & AZDS_SP_STACK);
 }
@@ -951,10 +962,7 @@ int azds_peer_queue(struct azds_peer_q *q)
 	q->bytes = 0;
 	q->msgs = 0;
 	/* the router's end first: does it run azds_msg_router at all? */
-	key.local_ip = q->key.remote_ip;
-	key.remote_ip = q->key.local_ip;
-	key.local_port = q->key.remote_port;
-	key.remote_port = q->key.local_port;
+	reverse_key(&key, &q->key);
 	pp = bpf_map_lookup_elem(&sock_ptrs, &key);
 	if (!pp || !pp->tx) {
 		q->stack = 0;
