@@ -1054,7 +1054,10 @@ static __always_inline void stack_reader(int fd)
 		return; /* not a socket read: a file or a pipe */
 	/* a reader of sockets with splice: its later sockets are stack-only */
 	now = bpf_ktime_get_ns();
-	if (!bpf_map_update_elem(&splice_pods, pod, &now, BPF_NOEXIST))
+	/* looked up first: a failing update of an LRU map still takes a node
+	 * and a lock, and only a lookup keeps a pod that splices all the
+	 * time from ageing out */
+	if (!bpf_map_lookup_elem(&splice_pods, pod) && !bpf_map_update_elem(&splice_pods, pod, &now, BPF_NOEXIST))
 		count(AZDS_R_SPLICE_SEEN);
 	if (family != AF_INET)
 		return; /* sock_hash holds IPv4 sockets only */
