@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 #include "router.h"
@@ -185,9 +186,46 @@ void conn_close(struct router *r, struct conn *c)
 	r->grave = c;
 }
 
+/*
+ * One read that also tells whether the socket is drained. With sockmap a
+ * socket may hold bytes in its redirected queue and in its receive queue at
+ * once, and one read returns those of the first alone, short
+ * (docs/architecture.md): a short read does not mean "drained", and under
+ * edge triggering nothing would say the rest is there. So the read is
+ * recvmmsg of two: the room but one byte, then one byte. A second read that
+ * finds nothing (EAGAIN; the call returns one) means both queues were empty
+ * behind the first, and no EAGAIN read is needed; a byte or EOF there
+ * means more, and the connection stays readable. Returns the bytes read, 0 at EOF, -1
+ * with errno.
+ */
+static ssize_t read_drain(struct conn *c, char *p, size_t room, bool *drained)
+{
+	char probe;
+	struct iovec iov[2] = { { p, room - 1 }, { &probe, 1 } };
+	struct mmsghdr mm[2] = { { .msg_hdr = { .msg_iov = &iov[0], .msg_iovlen = 1 } },
+				 { .msg_hdr = { .msg_iov = &iov[1], .msg_iovlen = 1 } } };
+	int k = recvmmsg(c->fd, mm, 2, MSG_DONTWAIT, NULL);
+
+	*drained = false;
+	if (k < 0)
+		return -1;
+	if (mm[0].msg_len == 0)
+		return 0;
+	if (k == 1) {
+		*drained = true;
+	} else if (mm[1].msg_len == 1) {
+		p[mm[0].msg_len] = probe;
+		return (ssize_t)mm[0].msg_len + 1;
+	}
+	/* else the bytes, then EOF: the next read says so */
+	return (ssize_t)mm[0].msg_len;
+}
+
 /* Read what the socket has, up to the buffer's room. True if anything moved. */
 bool conn_fill(struct conn *c, size_t cap)
 {
+	size_t room;
+	bool drained = false;
 	ssize_t n;
 
 	if (!c->can_read || c->eof || c->error || c->connecting)
@@ -198,13 +236,16 @@ bool conn_fill(struct conn *c, size_t cap)
 	}
 	if (c->in.end == c->in.cap)
 		return false;
-	n = read(c->fd, c->in.data + c->in.end, c->in.cap - c->in.end);
+	room = c->in.cap - c->in.end;
+	/* after a hangup: plain reads on to EOF, there is no other edge */
+	if (room >= 2 && !c->rdhup)
+		n = read_drain(c, c->in.data + c->in.end, room, &drained);
+	else
+		n = read(c->fd, c->in.data + c->in.end, room);
 	if (n > 0) {
-		/* read on until EAGAIN, even after a short read: with sockmap a
-		 * socket may hold bytes in its redirected queue and its receive
-		 * queue at once, and a read returns those of the first alone
-		 * (docs/architecture.md); the data plane's bound relies on it */
 		c->in.end += (size_t)n;
+		if (drained)
+			c->can_read = false; /* what comes next raises an edge */
 		return true;
 	}
 	if (n == 0) {

@@ -324,7 +324,10 @@ static void *worker_run(void *arg)
 		int n = epoll_wait(r->epfd, evs, 256, rt >= 0 && rt < t ? rt : t);
 
 		r->now_ms = router_now_ms();
+		router_pool_events(r, evs, n);
 		for (int i = 0; i < n; i++) {
+			if (!evs[i].events)
+				continue; /* spent by router_pool_events */
 			if (!evs[i].data.ptr)
 				router_accept(r, r->lfd, false);
 			else if (evs[i].data.ptr == &r->sh->ingress_fd)

@@ -6,9 +6,9 @@
  * hold no backend connections and a new client connection needs no new
  * backend connection.
  *
- * What may be reused is strict: a connection the backend wrote to or
- * closed while idle is discarded (epoll tells, and a peek before reuse
- * makes sure); the oldest idle connection is reused first, so each one
+ * What may be reused is strict: only a drained connection is pooled (its
+ * last read found both queues empty, or a peek does), and one the backend
+ * wrote to or closed while idle is discarded (epoll tells); the oldest idle connection is reused first, so each one
  * sits idle as long as possible before it carries another exchange; and
  * everything pooled under an older routing generation is dropped, so a
  * removed pod or service is never reached through the pool.
@@ -85,26 +85,26 @@ void pool_sync(struct router *r)
 	}
 }
 
-/* Callers bring the pool to the routing generation first (pool_put does). */
+/*
+ * Callers bring the pool to the routing generation first (pool_put does).
+ * No syscall checks a connection here: it was drained when it was pooled
+ * (pool_put), so anything the backend wrote or a close since then raised an
+ * edge, and the worker closes a pooled connection with an edge before it
+ * runs any session of that batch of events (router_pool_events). What is
+ * left is what arrives between the worker's epoll_wait and this reuse,
+ * which no check made before the request is sent can rule out either.
+ */
 struct conn *pool_take(struct router *r, const struct sockaddr_in *a)
 {
 	struct pool_backend *pb = *find(r, a);
+	struct conn *c;
 
-	while (pb) {
-		struct conn *c = pb->head;
-		bool last = pb->n == 1;
-
-		pool_unlink(r, c); /* frees pb with its last connection */
-		if (!quiet(c->fd)) {
-			conn_close(r, c);
-		} else {
-			c->reused = true;
-			return c;
-		}
-		if (last)
-			break;
-	}
-	return NULL;
+	if (!pb)
+		return NULL;
+	c = pb->head;
+	pool_unlink(r, c); /* frees pb with its last connection */
+	c->reused = true;
+	return c;
 }
 
 void pool_put(struct router *r, struct conn *c)
@@ -114,7 +114,7 @@ void pool_put(struct router *r, struct conn *c)
 	c->s = NULL;
 	pool_sync(r);
 	if (r->draining || c->no_reuse || c->eof || c->error || c->rdhup || c->connecting || buf_len(&c->in) ||
-	    c->gen != r->pool_gen || r->nidle >= r->cfg.max_idle_upstreams) {
+	    c->gen != r->pool_gen || r->nidle >= r->cfg.max_idle_upstreams || (c->can_read && !quiet(c->fd))) {
 		conn_close(r, c);
 		return;
 	}
@@ -134,6 +134,7 @@ void pool_put(struct router *r, struct conn *c)
 		*pp = pb;
 	}
 	buf_release_if_empty(&c->in);
+	c->can_read = false; /* drained: the next bytes raise an edge */
 	c->pool_next = NULL;
 	c->pool_prev = pb->tail;
 	if (pb->tail)

@@ -1688,6 +1688,24 @@ void router_event(struct router *r, struct conn *c, uint32_t events)
 	advance(s);
 }
 
+/*
+ * Before any session of a batch runs: an idle pooled upstream with an edge
+ * in the batch is closed now, so that no session takes it first and reads
+ * what the backend wrote while it was idle as its answer (pool_take). Its
+ * event is spent.
+ */
+void router_pool_events(struct router *r, struct epoll_event *evs, int n)
+{
+	for (int i = 0; i < n; i++) {
+		struct conn *c = evs[i].data.ptr;
+
+		if (!c || evs[i].data.ptr == &r->sh->ingress_fd || evs[i].data.ptr == &r->wakefd || c->s)
+			continue;
+		router_event(r, c, evs[i].events);
+		evs[i].events = 0;
+	}
+}
+
 /* The timeouts of one session; true if it was ended or answered. */
 static bool session_timeouts(struct router *r, struct session *s)
 {

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <netinet/in.h>
+#include <sys/epoll.h>
 #include "http_parse.h"
 #include "route.h"
 #include "decisions.h"
@@ -147,6 +148,7 @@ void router_drain_begin(struct router *r, bool own_listener);
 /* While draining: close idle clients past the grace. */
 void router_drain(struct router *r);
 void router_event(struct router *r, struct conn *c, uint32_t events);
+void router_pool_events(struct router *r, struct epoll_event *evs, int n);
 void router_sweep(struct router *r);
 void router_shutdown(struct router *r);
 void router_reap(struct router *r);
