@@ -357,6 +357,7 @@ static void *worker_run(void *arg)
 	}
 	router_shutdown(r);
 	router_log_flush(r);
+	buf_spare_drop();
 	atomic_fetch_add(&r->sh->workers_done, 1);
 	return NULL;
 }

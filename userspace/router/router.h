@@ -161,6 +161,7 @@ size_t buf_len(const struct buf *b);
 int buf_reserve(struct buf *b, size_t cap);
 void buf_release_if_empty(struct buf *b);
 void buf_free(struct buf *b);
+void buf_spare_drop(void);
 struct conn *conn_new(struct router *r, int fd);
 void conn_close(struct router *r, struct conn *c);
 bool conn_fill(struct conn *c, size_t cap);
