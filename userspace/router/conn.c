@@ -2,7 +2,7 @@
 /*
  * Buffers and non-blocking sockets of azds-router. Sockets are
  * edge-triggered: can_read/can_write remember readiness until a call
- * returns EAGAIN.
+ * returns EAGAIN, or a read finds the socket drained (read_drain).
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -250,8 +250,12 @@ void conn_close(struct router *r, struct conn *c)
  * recvmmsg of two: the room but one byte, then one byte. A second read that
  * finds nothing (EAGAIN; the call returns one) means both queues were empty
  * behind the first, and no EAGAIN read is needed; a byte or EOF there
- * means more, and the connection stays readable. Returns the bytes read, 0 at EOF, -1
- * with errno.
+ * means more, and the connection stays readable. The call also returns one
+ * when the second read fails otherwise (the kernel keeps that error in
+ * sk_err for the next call): such an error is a reset or a timeout, whose
+ * wake-up either raises an edge still to come or came with the event being
+ * served, which set rdhup, and then reads are plain. Returns the bytes
+ * read, 0 at EOF, -1 with errno.
  */
 static ssize_t read_drain(struct conn *c, char *p, size_t room, bool *drained)
 {
@@ -283,8 +287,12 @@ bool conn_fill(struct conn *c, size_t cap)
 	bool drained = false;
 	ssize_t n;
 
-	if (!c->can_read || c->eof || c->error || c->connecting)
+	if (!c->can_read || c->eof || c->error || c->connecting) {
+		/* nothing to read for now: an idle tunnel or a request waiting
+		 * on its backend keeps no buffer either */
+		buf_release_if_empty(&c->in);
 		return false;
+	}
 	if (buf_reserve(&c->in, cap)) {
 		c->error = true;
 		return true;

@@ -145,6 +145,7 @@ void pool_put(struct router *r, struct conn *c)
 	pb->n++;
 	c->pb = pb;
 	c->idle_since_ms = r->now_ms;
+	c->pooled_batch = r->batch;
 	r->nidle++;
 }
 

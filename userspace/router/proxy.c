@@ -1657,8 +1657,10 @@ void router_event(struct router *r, struct conn *c, uint32_t events)
 	if (c->fd < 0)
 		return;
 	if (!s) {
-		/* an idle pooled upstream spoke or closed: no longer reusable */
-		if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		/* an idle pooled upstream spoke or closed: no longer reusable.
+		 * Not if it was pooled in this batch: router_pool_events gave it
+		 * this edge before, and pool_put saw it */
+		if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) && c->pooled_batch != r->batch)
 			conn_close(r, c);
 		return;
 	}
@@ -1690,19 +1692,31 @@ void router_event(struct router *r, struct conn *c, uint32_t events)
 
 /*
  * Before any session of a batch runs: an idle pooled upstream with an edge
- * in the batch is closed now, so that no session takes it first and reads
- * what the backend wrote while it was idle as its answer (pool_take). Its
- * event is spent.
+ * in the batch is closed now (its event is spent), so that no session takes
+ * it first and reads what the backend wrote while it was idle as its answer
+ * (pool_take). A connection still in an exchange gets its readiness now,
+ * not when its own event comes round: should its exchange end earlier in
+ * the batch, pool_put sees the edge (a peek, or the hangup) and does not
+ * pool it, and its own event, later, is then stale (router_event).
  */
 void router_pool_events(struct router *r, struct epoll_event *evs, int n)
 {
+	r->batch++;
 	for (int i = 0; i < n; i++) {
 		struct conn *c = evs[i].data.ptr;
+		uint32_t e = evs[i].events;
 
-		if (!c || evs[i].data.ptr == &r->sh->ingress_fd || evs[i].data.ptr == &r->wakefd || c->s)
+		if (!c || evs[i].data.ptr == &r->sh->ingress_fd || evs[i].data.ptr == &r->wakefd || c->fd < 0)
 			continue;
-		router_event(r, c, evs[i].events);
-		evs[i].events = 0;
+		if (!c->s) {
+			router_event(r, c, e);
+			evs[i].events = 0;
+			continue;
+		}
+		if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+			c->can_read = true;
+		if (e & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+			c->rdhup = true;
 	}
 }
 

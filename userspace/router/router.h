@@ -66,6 +66,7 @@ struct conn {
 	struct conn *pool_prev;
 	struct pool_backend *pb;    /* set while idle in the pool */
 	uint64_t idle_since_ms;
+	uint64_t pooled_batch; /* the worker's batch of events it was pooled in */
 	uint64_t connect_since_ms;
 	uint64_t gen;               /* routing generation when connected */
 	__be16 lport;               /* upstream: our end's port (azds trace joins by it) */
@@ -124,6 +125,7 @@ struct router {
 	uint64_t pool_gen; /* routing generation the pool was filled under */
 	unsigned rr;
 	uint64_t now_ms;
+	uint64_t batch; /* batches of events taken from epoll so far */
 	uint64_t requests;
 	uint64_t upstream_connects;
 	bool accept_paused; /* out of descriptors: listener out of epoll */
