@@ -255,17 +255,16 @@ void conn_close(struct router *r, struct conn *c)
  * sk_err for the next call): such an error is a reset or a timeout, whose
  * wake-up either raises an edge still to come or came with the event being
  * served, which set rdhup, and then reads are plain. Returns the bytes
- * read, 0 at EOF, -1 with errno.
+ * read, 0 at EOF, -1 with errno; sets *drained only when it is.
  */
-static ssize_t read_drain(struct conn *c, char *p, size_t room, bool *drained)
+static ssize_t read_drain(int fd, char *p, size_t room, bool *drained)
 {
 	char probe;
 	struct iovec iov[2] = { { p, room - 1 }, { &probe, 1 } };
 	struct mmsghdr mm[2] = { { .msg_hdr = { .msg_iov = &iov[0], .msg_iovlen = 1 } },
 				 { .msg_hdr = { .msg_iov = &iov[1], .msg_iovlen = 1 } } };
-	int k = recvmmsg(c->fd, mm, 2, MSG_DONTWAIT, NULL);
+	int k = recvmmsg(fd, mm, 2, MSG_DONTWAIT, NULL);
 
-	*drained = false;
 	if (k < 0)
 		return -1;
 	if (mm[0].msg_len == 0)
@@ -284,7 +283,7 @@ static ssize_t read_drain(struct conn *c, char *p, size_t room, bool *drained)
 bool conn_fill(struct conn *c, size_t cap)
 {
 	size_t room;
-	bool drained = false;
+	bool drained = false; /* a plain read says nothing of it */
 	ssize_t n;
 
 	if (!c->can_read || c->eof || c->error || c->connecting) {
@@ -302,7 +301,7 @@ bool conn_fill(struct conn *c, size_t cap)
 	room = c->in.cap - c->in.end;
 	/* after a hangup: plain reads on to EOF, there is no other edge */
 	if (room >= 2 && !c->rdhup)
-		n = read_drain(c, c->in.data + c->in.end, room, &drained);
+		n = read_drain(c->fd, c->in.data + c->in.end, room, &drained);
 	else
 		n = read(c->fd, c->in.data + c->in.end, room);
 	if (n > 0) {

@@ -324,10 +324,10 @@ static void *worker_run(void *arg)
 		int n = epoll_wait(r->epfd, evs, 256, rt >= 0 && rt < t ? rt : t);
 
 		r->now_ms = router_now_ms();
-		router_pool_events(r, evs, n);
+		router_note_events(r, evs, n);
 		for (int i = 0; i < n; i++) {
 			if (!evs[i].events)
-				continue; /* spent by router_pool_events */
+				continue; /* spent by router_note_events */
 			if (!evs[i].data.ptr)
 				router_accept(r, r->lfd, false);
 			else if (evs[i].data.ptr == &r->sh->ingress_fd)
@@ -335,7 +335,7 @@ static void *worker_run(void *arg)
 			else if (evs[i].data.ptr == &r->wakefd)
 				eventfd_read(r->wakefd, &(eventfd_t){ 0 }); /* woken for the drain: below */
 			else
-				router_event(r, evs[i].data.ptr, evs[i].events);
+				router_event(evs[i].data.ptr);
 		}
 		if (r->rx_wait)
 			router_rx_retry(r);

@@ -8,8 +8,9 @@
  *
  * What may be reused is strict: only a drained connection is pooled (its
  * last read found both queues empty, or a peek does), and one the backend
- * wrote to or closed while idle is discarded (epoll tells); the oldest idle connection is reused first, so each one
- * sits idle as long as possible before it carries another exchange; and
+ * wrote to or closed while idle is discarded (epoll tells); the oldest idle
+ * connection is reused first, so each one sits idle as long as possible
+ * before it carries another exchange; and
  * everything pooled under an older routing generation is dropped, so a
  * removed pod or service is never reached through the pool.
  */
@@ -90,7 +91,7 @@ void pool_sync(struct router *r)
  * No syscall checks a connection here: it was drained when it was pooled
  * (pool_put), so anything the backend wrote or a close since then raised an
  * edge, and the worker closes a pooled connection with an edge before it
- * runs any session of that batch of events (router_pool_events). What is
+ * runs any session of that batch of events (router_note_events). What is
  * left is what arrives between the worker's epoll_wait and this reuse,
  * which no check made before the request is sent can rule out either.
  */
@@ -114,13 +115,13 @@ void pool_put(struct router *r, struct conn *c)
 	c->s = NULL;
 	pool_sync(r);
 	if (r->draining || c->no_reuse || c->eof || c->error || c->rdhup || c->connecting || buf_len(&c->in) ||
-	    c->gen != r->pool_gen || r->nidle >= r->cfg.max_idle_upstreams || (c->can_read && !quiet(c->fd))) {
+	    c->gen != r->pool_gen || r->nidle >= r->cfg.max_idle_upstreams) {
 		conn_close(r, c);
 		return;
 	}
 	pp = find(r, &c->addr);
 	pb = *pp;
-	if (pb && pb->n >= r->cfg.max_idle_per_backend) {
+	if ((pb && pb->n >= r->cfg.max_idle_per_backend) || (c->can_read && !quiet(c->fd))) {
 		conn_close(r, c);
 		return;
 	}
@@ -145,7 +146,6 @@ void pool_put(struct router *r, struct conn *c)
 	pb->n++;
 	c->pb = pb;
 	c->idle_since_ms = r->now_ms;
-	c->pooled_batch = r->batch;
 	r->nidle++;
 }
 

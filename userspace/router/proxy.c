@@ -1650,22 +1650,9 @@ int router_accept(struct router *r, int lfd, bool ingress)
 	}
 }
 
-void router_event(struct router *r, struct conn *c, uint32_t events)
+/* What an edge says about a connection of a session: recorded, not acted on. */
+static void conn_ready(struct conn *c, uint32_t events)
 {
-	struct session *s = c->s;
-
-	if (c->fd < 0)
-		return;
-	if (!s) {
-		/* an idle pooled upstream spoke or closed: no longer reusable.
-		 * Not if it was pooled in this batch: router_pool_events gave it
-		 * this edge before, and pool_put saw it */
-		if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) && c->pooled_batch != r->batch)
-			conn_close(r, c);
-		return;
-	}
-	if (s->dead)
-		return;
 	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 		c->can_read = true;
 	/* the hangup came with this edge: read on to EOF, there is no other */
@@ -1687,37 +1674,43 @@ void router_event(struct router *r, struct conn *c, uint32_t events)
 		c->connecting = false;
 		c->error = true;
 	}
-	advance(s);
 }
 
 /*
- * Before any session of a batch runs: an idle pooled upstream with an edge
- * in the batch is closed now (its event is spent), so that no session takes
- * it first and reads what the backend wrote while it was idle as its answer
- * (pool_take). A connection still in an exchange gets its readiness now,
- * not when its own event comes round: should its exchange end earlier in
- * the batch, pool_put sees the edge (a peek, or the hangup) and does not
- * pool it, and its own event, later, is then stale (router_event).
+ * Before any session of a batch runs, every edge of the batch is recorded
+ * (conn_ready), and an idle pooled upstream with one is closed (its event
+ * is spent), so that no session takes it first and reads what the backend
+ * wrote while it was idle as its answer (pool_take). A connection whose
+ * exchange ends earlier in the batch than its own event comes round is
+ * thus seen with that edge by pool_put, which peeks or sees the hangup and
+ * does not pool it past it.
  */
-void router_pool_events(struct router *r, struct epoll_event *evs, int n)
+void router_note_events(struct router *r, struct epoll_event *evs, int n)
 {
-	r->batch++;
 	for (int i = 0; i < n; i++) {
 		struct conn *c = evs[i].data.ptr;
-		uint32_t e = evs[i].events;
 
-		if (!c || evs[i].data.ptr == &r->sh->ingress_fd || evs[i].data.ptr == &r->wakefd || c->fd < 0)
+		if (!c || evs[i].data.ptr == &r->sh->ingress_fd || evs[i].data.ptr == &r->wakefd)
 			continue;
-		if (!c->s) {
-			router_event(r, c, e);
-			evs[i].events = 0;
+		if (c->s) {
+			conn_ready(c, evs[i].events);
 			continue;
 		}
-		if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-			c->can_read = true;
-		if (e & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-			c->rdhup = true;
+		/* an idle pooled upstream spoke or closed: no longer reusable */
+		if (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+			conn_close(r, c);
+		evs[i].events = 0;
 	}
+}
+
+/* A connection's event, its edge recorded by router_note_events: its session runs. */
+void router_event(struct conn *c)
+{
+	/* closed earlier in the batch, or pooled since router_note_events
+	 * (which gave it this edge, and pool_put saw it) */
+	if (c->fd < 0 || !c->s || c->s->dead)
+		return;
+	advance(c->s);
 }
 
 /* The timeouts of one session; true if it was ended or answered. */

@@ -66,7 +66,6 @@ struct conn {
 	struct conn *pool_prev;
 	struct pool_backend *pb;    /* set while idle in the pool */
 	uint64_t idle_since_ms;
-	uint64_t pooled_batch; /* the worker's batch of events it was pooled in */
 	uint64_t connect_since_ms;
 	uint64_t gen;               /* routing generation when connected */
 	__be16 lport;               /* upstream: our end's port (azds trace joins by it) */
@@ -125,7 +124,6 @@ struct router {
 	uint64_t pool_gen; /* routing generation the pool was filled under */
 	unsigned rr;
 	uint64_t now_ms;
-	uint64_t batch; /* batches of events taken from epoll so far */
 	uint64_t requests;
 	uint64_t upstream_connects;
 	bool accept_paused; /* out of descriptors: listener out of epoll */
@@ -149,8 +147,8 @@ int router_accept(struct router *r, int lfd, bool ingress);
 void router_drain_begin(struct router *r, bool own_listener);
 /* While draining: close idle clients past the grace. */
 void router_drain(struct router *r);
-void router_event(struct router *r, struct conn *c, uint32_t events);
-void router_pool_events(struct router *r, struct epoll_event *evs, int n);
+void router_note_events(struct router *r, struct epoll_event *evs, int n);
+void router_event(struct conn *c);
 void router_sweep(struct router *r);
 void router_shutdown(struct router *r);
 void router_reap(struct router *r);
