@@ -15,8 +15,9 @@
 # For each:
 #   - maximum keep-alive req/s (closed loop, 16 connections), against off;
 #   - p50 at 1,000 req/s (open loop), minus off's;
-#   - the reader's sustained records per second (kernel records it took in
-#     during the watched maximum-throughput runs, per second) and records lost;
+#   - the reader's sustained records per second (the kernel's and the
+#     routers' records it took in during the watched maximum-throughput runs,
+#     per second) and records lost;
 #   - the capture programs' own CPU time per request, from the kernel's BPF
 #     statistics (kernel.bpf_stats_enabled, for one more 1,000 req/s run):
 #     the programs run inside the request's send and receive calls, so this
@@ -63,6 +64,7 @@ for _ in $(seq 1 200); do
 done
 
 status() { $AZ controller status -o json | jq -r ".trace.$1"; }
+taken() { $AZ controller status -o json | jq -r '.trace.read + .trace.decisions'; } # records taken in, both kinds
 capture() { # on|off|watched|recording: and wait until the reader says so
 	local want=capturing sw=on i
 	[ "$1" = off ] && want=off sw=off
@@ -117,11 +119,11 @@ for r in $(seq 1 "$ROUNDS"); do
 	[ $((r % 2)) -eq 0 ] && order="on off recording watched"
 	for mode in $order; do
 		capture "$mode"
-		rec0=$(status read)
+		rec0=$(taken)
 		t0=$(date +%s.%N)
 		out=$(load 0)
 		t1=$(date +%s.%N)
-		rec1=$(status read)
+		rec1=$(taken)
 		rps=$(num "$out" achieved_rps) || exit 1
 		lat=$(load 1000)
 		p50=$(num "$lat" p50_us) || exit 1
@@ -159,6 +161,8 @@ num "{\"v\":${wprog_ns:-0}}" v >/dev/null && num "{\"v\":${wprog_runs:-0}}" v >/
 [[ "${prog_ns:-}" =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "azds bench trace: programs' time on is \"$prog_ns\"" >&2; exit 1; }
 dropped=$(status dropped)
 [[ "$dropped" =~ ^[0-9]+$ ]] || { echo "azds bench trace: the drop count is \"$dropped\"" >&2; exit 1; }
+dmissed=$(status decisions_missed)
+[[ "$dmissed" =~ ^[0-9]+$ ]] || { echo "azds bench trace: the router records lost are \"$dmissed\"" >&2; exit 1; }
 # no rows is a failure, never a 0
 median() { sort -n | awk '{ a[NR] = $1 } END { if (!NR) exit 1; print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 col() { awk -v m="$1" -v c="$2" '$2 == m { print $c }' "$RES" | median; }
@@ -184,7 +188,7 @@ if ! awk -v v="$rec_s" 'BEGIN { exit !(v > 0) }'; then
 fi
 if [ "$FORMAT" = json ]; then
 	jq -n --argjson on "$on_rps" --argjson off "$off_rps" --argjson d "$diff_pct" --argjson p1 "$on_p50" \
-		--argjson p0 "$off_p50" --argjson a "$added" --argjson rs "$rec_s" --argjson dr "$dropped" \
+		--argjson p0 "$off_p50" --argjson a "$added" --argjson rs "$rec_s" --argjson dr "$dropped" --argjson dm "$dmissed" \
 		--argjson wr "$wa_rps" --argjson wd "$wa_pct" --argjson wp "$wa_p50" --argjson wa "$wa_added" \
 		--argjson rr "$re_rps" --argjson rd "$re_pct" --argjson rp "$re_p50" --argjson ra "$re_added" \
 		--argjson pn "$prog_ns" --argjson pr "$prog_runs" --argjson wpn "$wprog_ns" --argjson wpr "$wprog_runs" \
@@ -192,7 +196,8 @@ if [ "$FORMAT" = json ]; then
 		programs_ns_per_request_recording: $wpn, program_runs_per_request_recording: $wpr, rps_on: $on, rps_off: $off, rps_diff_pct: $d, p50_on_us: $p1,
 		p50_off_us: $p0, p50_added_us: $a, rps_watched: $wr, rps_watched_diff_pct: $wd,
 		p50_watched_us: $wp, p50_watched_added_us: $wa, rps_recording: $rr, rps_recording_diff_pct: $rd,
-		p50_recording_us: $rp, p50_recording_added_us: $ra, reader_records_per_s: $rs, records_dropped: $dr}'
+		p50_recording_us: $rp, p50_recording_added_us: $ra, reader_records_per_s: $rs, records_dropped: $dr,
+		router_records_lost: $dm}'
 else
 	printf '\nHTTP trace capture, keep-alive through the router (median of %s interleaved rounds, %s s each)\n' "$ROUNDS" "$DUR"
 	printf '%-10s %12s %9s %14s %10s %16s %9s\n' mode "max req/s" cost "p50 1000/s us" "added us" "programs ns/req" "runs/req"
@@ -201,7 +206,8 @@ else
 	printf '%-10s %12s %8s%% %14s %10s %16s %9s\n' recording "$re_rps" "$re_pct" "$re_p50" "$re_added" "$wprog_ns" \
 		"$wprog_runs"
 	printf '%-10s %12s %8s%% %14s %10s %16s %9s\n' watched "$wa_rps" "$wa_pct" "$wa_p50" "$wa_added" - -
-	printf 'reader, watched: %s records/s taken in; records dropped (ring buffer full): %s\n' "$rec_s" "$dropped"
+	printf 'reader, watched: %s records/s taken in; lost: %s kernel records (ring buffer full), %s router records (reader behind)\n' \
+		"$rec_s" "$dropped" "$dmissed"
 	echo "(off: the node-wide switch off; on: nobody watching, the send and receive programs detached until"
 	echo " a reader asks; recording: a watcher whose filter matches nothing, so every request is recorded"
 	echo " and assembled; watched: azds trace"

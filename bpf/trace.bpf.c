@@ -59,6 +59,16 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } pods SEC(".maps");
 
+/* the data plane's vips map, the same way: a pod's socket to an HTTP
+ * service's address is one the router stands behind */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, AZDS_DEF_MAX_VIPS); /* set to the pinned map's before load */
+	__type(key, struct azds_vip_key);
+	__type(value, struct azds_vip);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} vips SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, AZDS_TRACE_DEF_RING_BYTES);
@@ -90,6 +100,7 @@ struct trace_sock {
 	 * the local port */
 	__be32 laddr, raddr;
 	__be16 lport, rport;
+	__u32 routed; /* the router is the other end: it records these exchanges itself */
 };
 
 struct {
@@ -175,12 +186,36 @@ static __always_inline bool in_pod_cgroup(const struct sock *sk, __u64 want)
 	return false;
 }
 
+/*
+ * Does the router stand at the other end? A backend's connection from the
+ * router comes from AZDS_GW_IP; a caller's connection to an HTTP service's
+ * address is steered into the router (TC, bpf_sk_assign: the caller's
+ * socket keeps the service address). The router's own records
+ * (userspace/lib/decisions.h) tell those exchanges, heads included, so
+ * capture leaves such sockets alone: nothing on their sends and receives
+ * but this flag's test. A plain-TCP service's connection was rewritten to
+ * its pod by connect4 and is pod to pod.
+ */
+static __always_inline __u32 router_peer(const struct sock *sk)
+{
+	struct azds_vip_key k = {};
+	struct azds_vip *v;
+
+	k.addr = sk->__sk_common.skc_daddr;
+	if (k.addr == bpf_htonl(AZDS_GW_IP))
+		return 1;
+	k.port = sk->__sk_common.skc_dport;
+	v = bpf_map_lookup_elem(&vips, &k);
+	return v && v->kind == AZDS_KIND_HTTP;
+}
+
 static __always_inline void keep_tuple(struct trace_sock *st, const struct sock *sk)
 {
 	st->laddr = sk->__sk_common.skc_rcv_saddr;
 	st->raddr = sk->__sk_common.skc_daddr;
 	st->lport = bpf_htons(sk->__sk_common.skc_num);
 	st->rport = sk->__sk_common.skc_dport;
+	st->routed = router_peer(sk);
 }
 
 /*
@@ -295,7 +330,7 @@ static __always_inline void call_enter(struct socket *sock, struct msghdr *msg, 
 	__u64 buf;
 	__u32 lim;
 
-	if (!st || unrecorded(st->space) || !user_start(msg, &buf, &lim) || !lim)
+	if (!st || st->routed || unrecorded(st->space) || !user_start(msg, &buf, &lim) || !lim)
 		return;
 	tt = bpf_task_storage_get(&trace_task, bpf_get_current_task_btf(), NULL,
 				  BPF_LOCAL_STORAGE_GET_F_CREATE);
@@ -418,7 +453,7 @@ static __always_inline void call_exit(struct socket *sock, int ret, __u32 dir)
 		return;
 	/* only a pod's socket has an entry: one load for all others */
 	st = bpf_sk_storage_get(&trace_socks, sk, NULL, 0);
-	if (!st)
+	if (!st || st->routed)
 		return;
 	tt = bpf_task_storage_get(&trace_task, bpf_get_current_task_btf(), NULL, 0);
 	dir &= 1;
@@ -568,7 +603,7 @@ static __always_inline void traced(struct sock *sk, int ret, int flags, __u32 di
 	if (ret <= 0)
 		return;
 	st = pod_sock(sk);
-	if (!st)
+	if (!st || st->routed)
 		return;
 	/* MSG_TRUNC discards the bytes: they count, but are not in the
 	 * buffer; and no record wanted, no buffer looked for */
@@ -636,14 +671,14 @@ int BPF_PROG(azds_tr_state, struct sock *sk, int oldstate, int newstate)
 		st->sent = 0;
 		st->recvd = 0;
 		keep_tuple(st, sk);
-		if (!unrecorded(st->space))
+		if (!st->routed && !unrecorded(st->space))
 			emit_conn(sk, st, AZDS_TR_OPEN, oldstate == TCP_SYN_SENT ? AZDS_TR_F_ACTIVE : 0);
 	} else if (newstate == TCP_CLOSE && oldstate != TCP_CLOSE && oldstate != TCP_SYN_SENT) {
 		/* (a failed connect never opened: no CLOSE for it) */
 		if (!sk || sk->sk_protocol != IPPROTO_TCP)
 			return 0;
 		st = bpf_sk_storage_get(&trace_socks, sk, NULL, 0);
-		if (st && !unrecorded(st->space))
+		if (st && !st->routed && !unrecorded(st->space))
 			emit_conn(sk, st, AZDS_TR_CLOSE, 0);
 	}
 	return 0;

@@ -79,6 +79,12 @@ static int match_pins(struct trace *skel, const char *dir, __u32 ring_bytes)
 	err = bpf_map__set_max_entries(skel->maps.pods, info.max_entries);
 	if (err)
 		return err;
+	err = pinned_info(dir, "vips", &info);
+	if (err)
+		return err;
+	err = bpf_map__set_max_entries(skel->maps.vips, info.max_entries);
+	if (err)
+		return err;
 
 	if (!pinned_info(dir, AZDS_TRACE_PIN_RB, &info)) {
 		if (!ring_bytes)

@@ -51,6 +51,7 @@ struct dec_file {
 	void *base;
 	size_t len;
 	__u32 nworkers;
+	bool want; /* what the router was last told (azds_dec_file.want) */
 	__u64 next[AZDS_DEC_MAX_WORKERS];
 };
 
@@ -197,6 +198,7 @@ struct tracer {
 	bool live;                     /* as is fed (an API reader asked lately) */
 	struct azds_trace_stats gone;  /* the counters of the assemblers before as */
 	struct dec_file files[TRACER_MAX_DECISION_FILES];
+	struct azds_dec_slot slot; /* dec_read's */
 	unsigned nfiles;
 	uint64_t since_dec;
 	__u64 model_gen;
@@ -427,6 +429,8 @@ static void on_request(void *ctx, const struct azds_trace_req *req)
 
 static void dec_unmap(struct tracer *t, unsigned i)
 {
+	/* a router whose reader goes stops recording */
+	atomic_store_explicit(&((struct azds_dec_file *)t->files[i].base)->want, 0u, memory_order_relaxed);
 	munmap(t->files[i].base, t->files[i].len);
 	t->files[i] = t->files[--t->nfiles];
 }
@@ -467,7 +471,8 @@ static void dec_rescan(struct tracer *t)
 			known |= !strcmp(t->files[i].path, path);
 		if (known || t->nfiles == TRACER_MAX_DECISION_FILES)
 			continue;
-		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK); /* a FIFO must not block us */
+		/* read-write: the reader tells the router when records are wanted (azds_dec_file.want) */
+		fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK); /* a FIFO must not block us */
 		if (fd < 0)
 			continue;
 		if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_uid != 0 ||
@@ -475,7 +480,7 @@ static void dec_rescan(struct tracer *t)
 			close(fd);
 			continue;
 		}
-		p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+		p = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 		close(fd);
 		if (p == MAP_FAILED)
 			continue;
@@ -510,27 +515,63 @@ static void dec_rescan(struct tracer *t)
 
 static bool watched(struct tracer *t);
 
+/* is this space switched off (azds trace off -s)? the thread's own list */
+static bool space_off(const struct tracer *t, __u32 space)
+{
+	for (unsigned i = 0; i < t->napplied; i++)
+		if (t->applied[i] == space)
+			return true;
+	return false;
+}
+
+/*
+ * A routed request is kept unless both its ends are in spaces switched off
+ * (the kernel's capture would have recorded it from either pod's side); a
+ * request the router answered, unless its caller's space is off.
+ */
+static bool slot_off(const struct tracer *t, const struct azds_dec_slot *s)
+{
+	const struct azds_dec *d = &s->d;
+	__u32 caller = d->flags & AZDS_DEC_F_INGRESS ? 0 : d->caller_space;
+
+	if (s->kind != AZDS_DEC_K_REQ || !t->napplied)
+		return false;
+	if (d->reason == AZDS_DEC_REPLY)
+		return space_off(t, caller ? caller : d->start_space);
+	return space_off(t, d->served_space) && (!caller || space_off(t, caller));
+}
+
 static void dec_read(struct tracer *t)
 {
 	__u64 missed = 0, got = 0;
 	bool live = t->live || watched(t);
+	/* the routers record only while someone watches and capture is on */
+	bool want = live && t->bpf && atomic_load(&t->publishing);
+	struct azds_dec_slot *s = &t->slot;
 
+	if (live && !t->live && t->bpf)
+		t->live = true; /* a reader asked: the assembler is fed from now (by decisions alone if need be) */
 	for (unsigned i = 0; i < t->nfiles; i++) {
 		struct dec_file *f = &t->files[i];
 
+		if (f->want != want) {
+			atomic_store_explicit(&((struct azds_dec_file *)f->base)->want, want ? 1u : 0u,
+					      memory_order_relaxed);
+			f->want = want;
+		}
 		for (__u32 w = 0; w < f->nworkers; w++) {
 			struct azds_dec_ring *r = azds_dec_ring_of(f->base, w);
-			struct azds_dec d;
 			int rc;
 
-			if (!live) { /* nobody watches: what is there now is passed over */
+			if (!live || !t->live) { /* nobody watches: what is there now is passed over */
 				f->next[w] = atomic_load_explicit(&r->head, memory_order_acquire);
 				continue;
 			}
-			while ((rc = azds_dec_get(r, &f->next[w], &d, &missed)) != 0) {
+			while ((rc = azds_dec_get(r, &f->next[w], s, &missed)) != 0) {
 				if (rc > 0) {
-					azds_trace_asm_decision(t->as, &d);
 					got++;
+					if (!slot_off(t, s))
+						azds_trace_asm_slot(t->as, s);
 				}
 			}
 		}

@@ -36,6 +36,9 @@
 #define PODA "10.77.0.2"
 #define PODB "10.77.0.5"
 #define OTHER "10.77.0.9"
+#define GWADDR "169.254.1.1"   /* AZDS_GW_IP: the router's side of a backend's connection */
+#define VIPHTTP "10.96.7.1"    /* an HTTP service's address (vips: steered into the router) */
+#define VIPTCP "10.96.7.2"     /* a plain-TCP service's address (connect4's to balance) */
 #define SPACE_A 11u
 #define SPACE_B 12u
 #define MAX_RECS 512
@@ -416,6 +419,76 @@ static void offsets(void)
 	conn_close(&k);
 }
 
+/*
+ * The router records what crosses it (userspace/lib/decisions.h): a pod's
+ * socket whose other end is the router (from AZDS_GW_IP, or to an HTTP
+ * service's address) publishes nothing; one to a plain-TCP service's
+ * address (no router there) is captured as any other.
+ */
+static void routed(void)
+{
+	struct { const char *addr; __u32 kind; } vip[] = { { VIPHTTP, AZDS_KIND_HTTP }, { VIPTCP, AZDS_KIND_TCP } };
+	struct conn k;
+	char buf[256];
+	int fd = azds_trace_map_open(pin, "vips");
+
+	if (fd < 0)
+		die("vips");
+	for (size_t i = 0; i < 2; i++) {
+		struct azds_vip_key key = { .addr = inet_addr(vip[i].addr), .port = htons(80) };
+		struct azds_vip v = { .svc = 70 + (__u32)i, .kind = vip[i].kind };
+
+		if (bpf_map_update_elem(fd, &key, &v, BPF_ANY))
+			die("vips update");
+	}
+	close(fd);
+
+	/* a backend pod (B) serving the router's connection from the gateway address */
+	reset();
+	conn_open(&k, CG_OTHER, CG_B, AF_INET, GWADDR, PODB, 8090, AF_INET);
+	send(k.c, req, strlen(req), 0);
+	recv_all(k.a, buf, strlen(req), 0);
+	send(k.a, resp, strlen(resp), 0);
+	recv_all(k.c, buf, strlen(resp), 0);
+	close(k.c);
+	close(k.a);
+	close(k.l);
+	drain();
+	check(!count_type(k.ck_a, AZDS_TR_OPEN) && !count_type(k.ck_a, AZDS_TR_DATA) &&
+		      !count_type(k.ck_a, AZDS_TR_CLOSE),
+	      "%-60s", "a backend's connection from the router: no records");
+
+	/* a caller pod (A) to an HTTP service's address: the router's side */
+	reset();
+	conn_open(&k, CG_A, CG_OTHER, AF_INET, PODA, VIPHTTP, 80, AF_INET);
+	send(k.c, req, strlen(req), 0);
+	recv_all(k.a, buf, strlen(req), 0);
+	send(k.a, resp, strlen(resp), 0);
+	recv_all(k.c, buf, strlen(resp), 0);
+	close(k.c);
+	close(k.a);
+	close(k.l);
+	drain();
+	check(!count_type(k.ck_c, AZDS_TR_OPEN) && !count_type(k.ck_c, AZDS_TR_DATA) &&
+		      !count_type(k.ck_c, AZDS_TR_CLOSE),
+	      "%-60s", "a caller's connection to an HTTP service: no records");
+
+	/* the same to a plain-TCP service's address: captured */
+	reset();
+	conn_open(&k, CG_A, CG_OTHER, AF_INET, PODA, VIPTCP, 80, AF_INET);
+	send(k.c, req, strlen(req), 0);
+	recv_all(k.a, buf, strlen(req), 0);
+	close(k.c);
+	close(k.a);
+	close(k.l);
+	wait_closed(k.ck_c, k.ck_c);
+	check(count_type(k.ck_c, AZDS_TR_OPEN) == 1 && count_type(k.ck_c, AZDS_TR_DATA) == 1 &&
+		      count_type(k.ck_c, AZDS_TR_CLOSE) == 1,
+	      "%-60s", "a caller's connection to a plain-TCP service: captured");
+	if (count_type(k.ck_c, AZDS_TR_DATA) != 1)
+		dump(k.ck_c);
+}
+
 /* 5. IPv6 sockets on IPv4-mapped addresses are IPv4 pods' */
 static void mapped(void)
 {
@@ -659,7 +732,8 @@ int main(void)
 		return 1;
 	}
 	if (system("ip link set lo up && ip addr add " PODA "/32 dev lo && ip addr add " PODB "/32 dev lo && "
-		   "ip addr add " OTHER "/32 dev lo")) {
+		   "ip addr add " OTHER "/32 dev lo && ip addr add " GWADDR "/32 dev lo && "
+		   "ip addr add " VIPHTTP "/32 dev lo && ip addr add " VIPTCP "/32 dev lo")) {
 		fprintf(stderr, "cannot configure lo\n");
 		return 1;
 	}
@@ -717,6 +791,7 @@ int main(void)
 
 	exchange();
 	offsets();
+	routed();
 	mapped();
 	who();
 	switched_off();

@@ -377,6 +377,8 @@ static int worker_init(struct router *r, unsigned id, int lfd, const struct azds
 	r->rm.m = *m;
 	r->rm.max_depth = max_depth;
 	r->dec = SH.dec ? azds_dec_ring_of(SH.dec, id) : NULL;
+	r->dec_want = SH.dec ? &((struct azds_dec_file *)SH.dec)->want : NULL;
+	r->dec_xid = (__u64)getpid() << 40 | (__u64)id << 32;
 	if (route_init(&r->rm))
 		return -ENOMEM;
 	r->pool_gen = r->rm.seen_gen;

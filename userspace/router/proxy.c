@@ -54,6 +54,8 @@ struct session {
 	struct session *next, *prev;
 	enum mode mode;
 	__u32 caller_space;
+	__u64 dec_xid;   /* azds trace: the routed request whose response is still to be published (0: none) */
+	__u32 dec_start; /* the space the request being read asked for (0: not known yet) */
 	struct sockaddr_in peer;
 	struct sockaddr_in orig; /* the service address the client connected to */
 	struct azds_vip vip;
@@ -141,6 +143,8 @@ void router_log(struct router *r, const char *fmt, ...)
 
 /* ---- sessions --------------------------------------------------------- */
 
+static void publish_response(struct session *s, int status, const char *head, size_t head_len);
+
 static void session_free(struct session *s)
 {
 	struct router *r = s->r;
@@ -157,6 +161,7 @@ static void session_free(struct session *s)
 		setsockopt(s->cli->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	}
 	s->freed = true;
+	publish_response(s, 0, NULL, 0); /* a routed request that never got its answer */
 	if (s->counted)
 		callers_put(r->sh->callers, s->peer.sin_addr.s_addr);
 	conn_close(r, s->cli);
@@ -208,6 +213,7 @@ static const char *status_text(int status)
  * Answer the client ourselves and close once written. Anything the
  * upstream had not sent is abandoned; nothing more is read from the client.
  */
+static void publish_reply(struct session *s, int status);
 static void session_reply(struct session *s, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 static void session_reply(struct session *s, int status, const char *fmt, ...)
@@ -223,6 +229,7 @@ static void session_reply(struct session *s, int status, const char *fmt, ...)
 		n = 0;
 	if ((size_t)n > sizeof(body) - 2)
 		n = sizeof(body) - 2;
+	publish_reply(s, status);
 	body[n++] = '\n';
 	body[n] = 0;
 	if (!s->reply)
@@ -370,41 +377,109 @@ static bool http_like(const char *p, size_t len, bool *need_more)
 }
 
 /*
- * The decision for azds trace (userspace/lib/decisions.h): a few stores
- * into this worker's shared ring, no syscall. reason AZDS_DEC_REPLY with
- * the status the router answered when no upstream was used.
+ * azds trace (userspace/lib/decisions.h): a few stores into this worker's
+ * shared ring, no syscall, and nothing at all while nobody watches. The
+ * request's record carries its head as the client sent it; reason
+ * AZDS_DEC_REPLY with the status the router answered when no upstream was
+ * used, else publish_response follows with the backend's response head.
  */
-static void publish(struct session *s, __u32 start, const struct route *rt, __u16 reason, __u16 status)
+static bool dec_wanted(const struct router *r)
 {
-	struct router *r = s->r;
-	struct azds_dec d;
+	return r->dec && atomic_load_explicit(r->dec_want, memory_order_relaxed);
+}
+
+static void dec_head(struct azds_dec_slot *d, const char *head, size_t len)
+{
+	if (len > AZDS_DEC_HEAD_MAX) {
+		len = AZDS_DEC_HEAD_MAX;
+		d->d.flags |= AZDS_DEC_F_CUT;
+	}
+	if (len)
+		memcpy(d->head, head, len);
+	d->head_len = (__u16)len;
+}
+
+static __u64 dec_now(void)
+{
 	struct timespec ts;
 
-	if (!r->dec)
-		return;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	memset(&d, 0, sizeof(d));
-	d.ts_ns = (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec;
-	d.cli_addr = s->peer.sin_addr.s_addr;
-	d.cli_port = s->peer.sin_port;
+	return (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec;
+}
+
+static void publish(struct session *s, __u32 start, const struct route *rt, __u16 reason, __u16 status,
+		    const char *head, size_t head_len)
+{
+	struct router *r = s->r;
+	struct azds_dec_slot d;
+
+	s->dec_xid = 0;
+	if (!dec_wanted(r))
+		return;
+	memset(&d, 0, AZDS_DEC_SLOT_HDR);
+	d.kind = AZDS_DEC_K_REQ;
+	d.d.ts_ns = dec_now();
+	d.d.cli_addr = s->peer.sin_addr.s_addr;
+	d.d.cli_port = s->peer.sin_port;
 	if (!s->ingress) {
-		d.vaddr = s->orig.sin_addr.s_addr;
-		d.vport = s->orig.sin_port;
+		d.d.vaddr = s->orig.sin_addr.s_addr;
+		d.d.vport = s->orig.sin_port;
 	} else {
-		d.flags |= AZDS_DEC_F_INGRESS;
+		d.d.flags |= AZDS_DEC_F_INGRESS;
 	}
 	if (reason != AZDS_DEC_REPLY && s->up) {
-		d.up_lport = s->up->lport;
-		d.up_rport = s->up->addr.sin_port;
-		d.up_raddr = s->up->addr.sin_addr.s_addr;
-		d.served_space = rt ? rt->space : 0;
+		d.d.up_lport = s->up->lport;
+		d.d.up_rport = s->up->addr.sin_port;
+		d.d.up_raddr = s->up->addr.sin_addr.s_addr;
+		d.d.served_space = rt ? rt->space : 0;
+		d.xid = s->dec_xid = ++r->dec_xid;
 	}
-	d.caller_space = s->caller_space;
-	d.start_space = start;
-	d.svc = s->vip.svc;
-	d.reason = reason;
-	d.status = status;
+	d.d.caller_space = s->caller_space;
+	d.d.start_space = start;
+	d.d.svc = s->vip.svc;
+	d.d.reason = reason;
+	d.d.status = status;
+	dec_head(&d, head, head_len);
 	azds_dec_put(r->dec, &d);
+}
+
+/* the routed request's response: its head from the backend, or (head NULL) the router's status */
+static void publish_response(struct session *s, int status, const char *head, size_t head_len)
+{
+	struct router *r = s->r;
+	struct azds_dec_slot d;
+
+	if (!s->dec_xid)
+		return;
+	memset(&d, 0, AZDS_DEC_SLOT_HDR);
+	d.kind = AZDS_DEC_K_RESP;
+	d.xid = s->dec_xid;
+	s->dec_xid = 0;
+	if (!dec_wanted(r))
+		return; /* the reader stopped watching: its open request is given up there */
+	d.d.ts_ns = dec_now();
+	d.d.cli_addr = s->peer.sin_addr.s_addr;
+	d.d.cli_port = s->peer.sin_port;
+	d.d.status = (__u16)(status > 0 && status < 1000 ? status : 0);
+	if (!head)
+		d.d.flags |= AZDS_DEC_F_ROUTER;
+	dec_head(&d, head, head ? head_len : 0);
+	azds_dec_put(r->dec, &d);
+}
+
+/* the router answers: a routed request's response, or a request it refused before routing */
+static void publish_reply(struct session *s, int status)
+{
+	struct conn *c = s->cli;
+
+	if (s->dec_xid) {
+		publish_response(s, status, NULL, 0);
+		return;
+	}
+	/* a request being read (not a tunnel, not an idle connection) */
+	if (s->mode != M_HTTP || (s->rs != RS_NONE && s->rs != RS_DONE) || !c || !buf_len(&c->in))
+		return;
+	publish(s, s->dec_start, NULL, AZDS_DEC_REPLY, (__u16)status, c->in.data + c->in.start, buf_len(&c->in));
 }
 
 /* the reply to a request that cannot be routed; returns its status */
@@ -818,8 +893,10 @@ static bool step_request_head(struct session *s)
 			s->dead = true;
 		return false;
 	}
-	if (!s->head_started_ms)
+	if (!s->head_started_ms) {
 		s->head_started_ms = r->now_ms;
+		s->dec_start = 0;
+	}
 	if (s->mode == M_DETECT && s->ingress && !s->pin) {
 		switch (step_preamble(s)) {
 		case PRE_MORE: return false;
@@ -872,19 +949,18 @@ static bool step_request_head(struct session *s)
 		return true;
 	if (!request_start_space(s, &m, &start, rv, sizeof(rv), &given))
 		return true;
+	s->dec_start = start;
 	/* the request's own route-as wins over the one its name implies */
 	if (given)
 		ins[0] = 0;
 	rres = route_pick(&r->rm, start, s->vip.svc, r->rr++, &rt);
 	if (rres != ROUTE_OK) {
-		/* the reply is queued, not sent: published after it with its status */
-		publish(s, start, NULL, AZDS_DEC_REPLY, (__u16)route_error(s, rres, &rt));
+		route_error(s, rres, &rt); /* published by session_reply, with its status */
 		return true;
 	}
 	if (!use_upstream(s, &rt.backend, false)) {
 		bool full = !conn_budget(r);
 
-		publish(s, start, NULL, AZDS_DEC_REPLY, full ? 503 : 502);
 		if (full)
 			session_reply(s, 503, "azds: the router is at its limit of %u connections (--max-conns)",
 				      r->cfg.max_conns);
@@ -893,7 +969,8 @@ static bool step_request_head(struct session *s)
 				      inet_ntoa(rt.backend.sin_addr), ntohs(rt.backend.sin_port), s->vip.name, rt.chain);
 		return true;
 	}
-	publish(s, start, &rt, rt.space == start ? AZDS_DEC_OWN : AZDS_DEC_FALLBACK, 0);
+	publish(s, start, &rt, rt.space == start ? AZDS_DEC_OWN : AZDS_DEC_FALLBACK, 0, c->in.data + c->in.start,
+		(size_t)n);
 	s->pipelined = false;
 	r->requests++;
 	s->rq_replayable = m.body == AZDS_BODY_NONE && !m.upgrade && idempotent(m.method, m.method_len);
@@ -1177,6 +1254,7 @@ static bool step_response_head(struct session *s)
 				      s->rq_upgrade ? "without Upgrade and Connection: upgrade" : "without an Upgrade request");
 			return true;
 		}
+		publish_response(s, 101, u->in.data + u->in.start, (size_t)n);
 		/* the tunnel relays everything from here, this head included */
 		u->no_reuse = true;
 		enter_tunnel(s);
@@ -1185,6 +1263,7 @@ static bool step_response_head(struct session *s)
 		s->rq = RQ_DONE;
 		return true;
 	}
+	publish_response(s, m.status_code, u->in.data + u->in.start, (size_t)n);
 	s->rs = RS_BODY;
 	s->rs_body = m.body;
 	s->rs_left = m.content_length;

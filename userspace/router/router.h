@@ -115,6 +115,8 @@ struct router {
 	pthread_t thread;
 	struct router_maps rm;
 	struct azds_dec_ring *dec; /* this worker's ring in the decisions file; NULL = none */
+	const _Atomic __u32 *dec_want; /* the file's want: records only while someone watches */
+	__u64 dec_xid;                 /* the last exchange number given (pid, worker, count) */
 	int epfd, lfd;
 	int wakefd;     /* eventfd: the main thread's nudge (drain) */
 	int reserve_fd; /* spare descriptor for EMFILE at accept */

@@ -114,7 +114,10 @@ struct xh {
 	struct tlist link;  /* the asm's open, done, ready or ghost list */
 	struct hnode pod_n; /* server halves: chain by serving pod address */
 	struct hnode cli_n; /* client halves not yet claimed: chain by tuple */
+	struct hnode xid_n; /* routed halves waiting for their response: chain by xid */
+	__u64 xid;
 	__u8 side, state;
+	bool routed; /* told by the router's records alone (nothing of the kernel's to wait for) */
 	__u64 id;
 	/* the tree */
 	struct xh *parent;
@@ -226,6 +229,7 @@ struct azds_trace_asm {
 	size_t ndec_cap, ndec_head, ndec;
 	struct hnode **up_b;
 	struct hnode **dcli_b;
+	struct hnode **xid_b; /* routed halves by xid */
 
 	/* emission scratch */
 	struct azds_trace_hop *out;
@@ -258,6 +262,7 @@ struct xh *azds_tr_xh_new(struct azds_trace_asm *a, struct conn *c, int side, __
 void azds_tr_xh_done(struct azds_trace_asm *a, struct xh *h);
 void azds_tr_xh_free(struct azds_trace_asm *a, struct xh *h);
 void azds_tr_cli_add(struct azds_trace_asm *a, struct xh *h);
+struct xh *azds_tr_xh_routed(struct azds_trace_asm *a, int side, const struct azds_dec *d, const struct head_info *hi);
 void azds_tr_run(struct azds_trace_asm *a, bool force);
 
 /* emit.c */

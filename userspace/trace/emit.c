@@ -160,7 +160,10 @@ static void fill_client(struct azds_trace_asm *a, struct azds_trace_hop *o, cons
 	struct pod_names me, srv;
 
 	pod_names(a, h->laddr, h->space, &me);
-	set_caller(o, &me, h->laddr);
+	if (h->have_dec && h->dec.flags & AZDS_DEC_F_INGRESS)
+		scopy(o->caller, sizeof(o->caller), "ingress");
+	else
+		set_caller(o, &me, h->laddr);
 	o->start_ns = h->start_ns;
 	o->end_ns = h->end_ns;
 	put_exchange(o, h, h);

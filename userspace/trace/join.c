@@ -33,7 +33,7 @@ static size_t cli_hash(__be32 la, __be16 lp, __be32 ra, __be16 rp)
 	return hash64(tuple_key(la, lp, ra, rp), CLI_BUCKETS);
 }
 
-struct xh *azds_tr_xh_new(struct azds_trace_asm *a, struct conn *c, int side, __u64 ts, const struct head_info *hi)
+static struct xh *xh_alloc(struct azds_trace_asm *a, int side, __u64 ts, const struct head_info *hi)
 {
 	struct xh *h = calloc(1, sizeof(*h));
 
@@ -47,13 +47,6 @@ struct xh *azds_tr_xh_new(struct azds_trace_asm *a, struct conn *c, int side, __
 	h->id = ++a->next_id;
 	h->side = (__u8)side;
 	h->state = XS_OPEN;
-	h->cookie = c->cookie;
-	h->laddr = c->laddr;
-	h->raddr = c->raddr;
-	h->lport = c->lport;
-	h->rport = c->rport;
-	h->space = c->space;
-	h->conn = c;
 	h->start_ns = ts;
 	memcpy(h->method, hi->method, sizeof(h->method));
 	memcpy(h->route_as, hi->route_as, sizeof(h->route_as));
@@ -64,10 +57,63 @@ struct xh *azds_tr_xh_new(struct azds_trace_asm *a, struct conn *c, int side, __
 	h->req_bytes = hi->have_cl ? hi->content_length : 0;
 	h->truncated = hi->kept.truncated || hi->target_cut;
 	h->req = hi->kept;
+	return h;
+}
+
+static void xh_link(struct azds_trace_asm *a, struct xh *h)
+{
 	tlist_add_tail(&a->open, &h->link);
-	if (side == XH_SERVER)
+	if (h->side == XH_SERVER)
 		hnode_add(&a->pod_b[pod_hash(h->laddr)], &h->pod_n);
 	a->nhops++;
+}
+
+struct xh *azds_tr_xh_new(struct azds_trace_asm *a, struct conn *c, int side, __u64 ts, const struct head_info *hi)
+{
+	struct xh *h = xh_alloc(a, side, ts, hi);
+
+	if (!h)
+		return NULL;
+	h->cookie = c->cookie;
+	h->laddr = c->laddr;
+	h->raddr = c->raddr;
+	h->lport = c->lport;
+	h->rport = c->rport;
+	h->space = c->space;
+	h->conn = c;
+	xh_link(a, h);
+	return h;
+}
+
+/*
+ * A hop told by the router's own records (decisions.h): a routed request
+ * is the serving pod's half as the backend saw the router's connection
+ * (the pod's address and port, the router's end), with its decision; a
+ * request the router answered itself is the caller's half.
+ */
+struct xh *azds_tr_xh_routed(struct azds_trace_asm *a, int side, const struct azds_dec *d, const struct head_info *hi)
+{
+	struct xh *h = xh_alloc(a, side, d->ts_ns, hi);
+
+	if (!h)
+		return NULL;
+	if (side == XH_SERVER) {
+		h->laddr = d->up_raddr;
+		h->lport = d->up_rport;
+		h->raddr = htonl(AZDS_GW_IP);
+		h->rport = d->up_lport;
+		h->space = d->served_space;
+	} else {
+		h->laddr = d->cli_addr;
+		h->lport = d->cli_port;
+		h->raddr = d->vaddr;
+		h->rport = d->vport;
+		h->space = d->caller_space;
+	}
+	h->dec = *d;
+	h->have_dec = true;
+	h->routed = true;
+	xh_link(a, h);
 	return h;
 }
 
@@ -105,6 +151,7 @@ void azds_tr_xh_free(struct azds_trace_asm *a, struct xh *h)
 	tlist_del(&h->link);
 	pod_unlink(a, h);
 	cli_unlink(a, h);
+	hnode_del(&h->xid_n);
 	if (h->dent && h->side == XH_CLIENT && h->dent->bound == h)
 		h->dent->bound = NULL;
 	if (h->peer)
@@ -209,6 +256,106 @@ void azds_trace_asm_decision(struct azds_trace_asm *a, const struct azds_dec *d)
 	hnode_add(&a->dcli_b[cli_hash(d->cli_addr, d->cli_port, d->vaddr, d->vport)], &e->cli_n);
 }
 
+/* ---- the router's own records ---- */
+
+static struct xh *xid_find(struct azds_trace_asm *a, __u64 xid)
+{
+	for (struct hnode *n = a->xid_b[hash64(xid, CLI_BUCKETS)]; n; n = n->next) {
+		struct xh *h = tlist_entry(n, struct xh, xid_n);
+
+		if (h->xid == xid)
+			return h;
+	}
+	return NULL;
+}
+
+/* a head from a slot: whole, or as far as it goes (cut by the slot, or a request the router refused unfinished) */
+static int slot_head(const struct azds_dec_slot *s, bool response, bool req_is_head, struct head_info *hi)
+{
+	size_t len = s->head_len < AZDS_DEC_HEAD_MAX ? s->head_len : AZDS_DEC_HEAD_MAX;
+	int n;
+
+	if (!len)
+		return -EINVAL;
+	n = azds_tr_parse_head(s->head, len, s->d.flags & AZDS_DEC_F_CUT, response, req_is_head, false, hi);
+	if (n == 0) {
+		azds_tr_kept_free(&hi->kept);
+		n = azds_tr_parse_head(s->head, len, true, response, req_is_head, false, hi);
+	}
+	if (n > 0 && hi->is_request == response) {
+		azds_tr_kept_free(&hi->kept);
+		n = -EBADMSG;
+	}
+	return n;
+}
+
+void azds_trace_asm_slot(struct azds_trace_asm *a, const struct azds_dec_slot *s)
+{
+	struct head_info hi;
+	struct xh *h;
+
+	a->st.decisions++;
+	if (!s)
+		return;
+	if (s->kind == AZDS_DEC_K_REQ) {
+		bool reply = s->d.reason == AZDS_DEC_REPLY;
+
+		if ((!reply && (s->d.reason != AZDS_DEC_OWN && s->d.reason != AZDS_DEC_FALLBACK)) ||
+		    (!reply && !s->d.up_raddr) || (reply && s->d.flags & AZDS_DEC_F_INGRESS && !s->d.cli_addr)) {
+			a->st.bad_records++;
+			return;
+		}
+		if (slot_head(s, false, false, &hi) <= 0) {
+			a->st.unparsed++;
+			return;
+		}
+		if (a->nhops >= a->lim.max_hops) {
+			azds_tr_kept_free(&hi.kept);
+			a->st.evicted++;
+			return;
+		}
+		h = azds_tr_xh_routed(a, reply ? XH_CLIENT : XH_SERVER, &s->d, &hi);
+		if (!h) {
+			azds_tr_kept_free(&hi.kept);
+			return;
+		}
+		if (reply) {
+			h->status = s->d.status;
+			h->end_ns = h->start_ns;
+			azds_tr_xh_done(a, h);
+			return;
+		}
+		h->xid = s->xid;
+		hnode_add(&a->xid_b[hash64(s->xid, CLI_BUCKETS)], &h->xid_n);
+		return;
+	}
+	if (s->kind != AZDS_DEC_K_RESP) {
+		a->st.bad_records++;
+		return;
+	}
+	h = xid_find(a, s->xid);
+	if (!h || h->state != XS_OPEN)
+		return; /* its request came before this reader, or was given up */
+	hnode_del(&h->xid_n);
+	h->end_ns = s->d.ts_ns > h->start_ns ? s->d.ts_ns : h->start_ns;
+	if (s->d.flags & AZDS_DEC_F_ROUTER) {
+		/* the backend never answered: the router did (502, 504), or nobody (0) */
+		h->status = s->d.status;
+		if (!h->status)
+			a->st.unanswered++;
+	} else if (slot_head(s, true, h->is_head, &hi) > 0) {
+		h->status = hi.status;
+		h->resp_bytes = hi.have_cl ? hi.content_length : 0;
+		h->resp = hi.kept;
+		if (hi.kept.truncated)
+			h->truncated = true;
+	} else {
+		h->status = s->d.status;
+		a->st.unparsed++;
+	}
+	azds_tr_xh_done(a, h);
+}
+
 /* a new client half: into the tuple index, bound to a decision that came first */
 void azds_tr_cli_add(struct azds_trace_asm *a, struct xh *h)
 {
@@ -292,6 +439,8 @@ static bool resolve_server(struct azds_trace_asm *a, struct xh *h)
 {
 	struct xh *c = NULL;
 
+	if (h->routed)
+		return true; /* the router told all of it: the sockets on both sides of it are not captured */
 	if (via_router(h)) {
 		if (!h->have_dec) {
 			struct dent *e = up_find(a, h);
@@ -521,8 +670,13 @@ static bool may_have_more(struct azds_trace_asm *a, const struct xh *t)
 		for (struct tlist *l = lists[i]->prev; l != lists[i] && seen++ < SCAN_MAX; l = l->prev) {
 			const struct xh *x = tlist_entry(l, struct xh, link);
 
-			if (x->side == XH_CLIENT && x->laddr == t->laddr && x->start_ns >= t->start_ns &&
-			    x->start_ns <= t->end_ns)
+			if (x->start_ns < t->start_ns || x->start_ns > t->end_ns)
+				continue;
+			if (x->side == XH_CLIENT && x->laddr == t->laddr)
+				return true;
+			/* a call t's pod made through the router */
+			if (x->routed && x->side == XH_SERVER && !(x->dec.flags & AZDS_DEC_F_INGRESS) &&
+			    x->dec.cli_addr == t->laddr)
 				return true;
 		}
 	}
@@ -591,6 +745,7 @@ static void time_out(struct azds_trace_asm *a, bool force)
 		if (h->conn)
 			azds_tr_pq_forget(h->conn, h);
 		h->conn = NULL;
+		hnode_del(&h->xid_n);
 		h->end_ns = force && dl > a->now ? (a->now > h->start_ns ? a->now : h->start_ns) : dl;
 		a->st.unanswered++;
 		azds_tr_xh_done(a, h);
@@ -636,7 +791,8 @@ int azds_tr_join_init(struct azds_trace_asm *a)
 	a->cli_b = calloc(CLI_BUCKETS, sizeof(*a->cli_b));
 	a->up_b = calloc(CLI_BUCKETS, sizeof(*a->up_b));
 	a->dcli_b = calloc(CLI_BUCKETS, sizeof(*a->dcli_b));
-	if (!a->dec || !a->pod_b || !a->cli_b || !a->up_b || !a->dcli_b)
+	a->xid_b = calloc(CLI_BUCKETS, sizeof(*a->xid_b));
+	if (!a->dec || !a->pod_b || !a->cli_b || !a->up_b || !a->dcli_b || !a->xid_b)
 		return -ENOMEM;
 	return 0;
 }
@@ -667,4 +823,5 @@ void azds_tr_join_fini(struct azds_trace_asm *a)
 	free(a->cli_b);
 	free(a->up_b);
 	free(a->dcli_b);
+	free(a->xid_b);
 }

@@ -152,6 +152,10 @@ void azds_trace_asm_free(struct azds_trace_asm *a);
 /* one ring-buffer record as read (len: its size; short ones are counted and skipped) */
 void azds_trace_asm_record(struct azds_trace_asm *a, const void *rec, size_t len);
 void azds_trace_asm_decision(struct azds_trace_asm *a, const struct azds_dec *d);
+/* one slot of a router's decisions file (decisions.h): a routed request with
+ * its head (its response follows by xid), a request the router answered, or
+ * a routed request's response. The hops these make wait for no capture record. */
+void azds_trace_asm_slot(struct azds_trace_asm *a, const struct azds_dec_slot *s);
 /* time passes (CLOCK_MONOTONIC ns): joins that waited long enough are made
  * without what did not come, unanswered requests time out */
 void azds_trace_asm_tick(struct azds_trace_asm *a, __u64 now_ns);
