@@ -51,6 +51,7 @@ struct dec_file {
 	void *base;
 	size_t len;
 	__u32 nworkers;
+	__u32 slots; /* per ring */
 	bool want; /* what the router was last told (azds_dec_file.want) */
 	__u64 next[AZDS_DEC_MAX_WORKERS];
 };
@@ -85,16 +86,24 @@ struct space_cached {
 };
 
 /*
- * One request kept for readers: its JSON made once (with and without query
- * strings) and what the filters look at. Readers take references under
- * the lock and do the rest outside it; the request never changes.
+ * One request kept for readers: packed small (userspace/trace/pack.c) and
+ * what the filters look at; its JSON text is written the first time a
+ * reader takes it (with or without query strings, each once) and kept from
+ * then on. Readers take references under the lock and do the rest outside
+ * it; the request never changes, and a text is published once, by
+ * compare-and-swap.
  */
 enum { KF_SPACE, KF_CALLER_SPACE, KF_ASKED, KF_SERVICE, KF_CALLER, KF_METHOD, KF__COUNT };
 
 struct kept {
 	_Atomic unsigned refs;
 	uint64_t seq;
-	char *js, *jsq; /* jsq NULL: no target had a query, js serves both */
+	__s64 mono_to_unix_ns;
+	char *packed;
+	size_t packed_len;
+	bool query;            /* some target has a query string: the two texts differ */
+	_Atomic(char *) js;    /* with query strings (the only one when !query); NULL until asked */
+	_Atomic(char *) jsq;   /* without them */
 	unsigned nhops;
 	int *status;    /* each hop's */
 	char *fields;   /* each hop's KF__COUNT strings, NUL-terminated, in order */
@@ -104,8 +113,9 @@ static void kept_put(struct kept *k)
 {
 	if (!k || atomic_fetch_sub(&k->refs, 1) != 1)
 		return;
-	free(k->js);
-	free(k->jsq);
+	free(atomic_load(&k->js));
+	free(atomic_load(&k->jsq));
+	free(k->packed);
 	free(k->status);
 	free(k->fields);
 	free(k);
@@ -153,11 +163,10 @@ static struct kept *kept_new(const struct azds_trace_req *req, uint64_t seq, __s
 	}
 	k->status = calloc(k->nhops ? k->nhops : 1, sizeof(*k->status));
 	k->fields = malloc(flen ? flen : 1);
-	k->js = azds_trace_req_text(req, &(struct azds_trace_json_opts){ .show_query = true, .mono_to_unix_ns = mono_to_unix_ns },
-				    seq);
-	if (query)
-		k->jsq = azds_trace_req_text(req, &(struct azds_trace_json_opts){ .mono_to_unix_ns = mono_to_unix_ns }, seq);
-	if (!k->status || !k->fields || !k->js || (query && !k->jsq)) {
+	k->query = query;
+	k->mono_to_unix_ns = mono_to_unix_ns;
+	k->packed_len = azds_trace_req_pack(req, &k->packed);
+	if (!k->status || !k->fields || !k->packed_len) {
 		kept_put(k);
 		return NULL;
 	}
@@ -491,7 +500,7 @@ static void dec_rescan(struct tracer *t)
 			/* the magic first: the router stores it last */
 			atomic_thread_fence(memory_order_acquire);
 			nw = h->nworkers;
-			if (magic != AZDS_DEC_MAGIC || h->version != AZDS_DEC_VERSION || h->slots != AZDS_DEC_SLOTS ||
+			if (magic != AZDS_DEC_MAGIC || h->version != AZDS_DEC_VERSION || h->slots != azds_dec_ring_slots(h->nworkers) ||
 			    nw == 0 || nw > AZDS_DEC_MAX_WORKERS || azds_dec_file_bytes(nw) > (size_t)st.st_size) {
 				munmap(p, (size_t)st.st_size);
 				continue; /* not ready yet, or not ours: looked at again */
@@ -504,9 +513,11 @@ static void dec_rescan(struct tracer *t)
 			f->base = p;
 			f->len = (size_t)st.st_size;
 			f->nworkers = nw;
+			f->slots = azds_dec_ring_slots(nw);
 			/* start at what is there now: older decisions have no records left */
 			for (__u32 w = 0; w < nw; w++)
-				f->next[w] = atomic_load_explicit(&azds_dec_ring_of(p, w)->head, memory_order_acquire);
+				f->next[w] = atomic_load_explicit(&azds_dec_ring_of(p, w, f->slots)->head,
+								  memory_order_acquire);
 		}
 	}
 	if (d)
@@ -560,14 +571,14 @@ static void dec_read(struct tracer *t)
 			f->want = want;
 		}
 		for (__u32 w = 0; w < f->nworkers; w++) {
-			struct azds_dec_ring *r = azds_dec_ring_of(f->base, w);
+			struct azds_dec_ring *r = azds_dec_ring_of(f->base, w, f->slots);
 			int rc;
 
 			if (!live || !t->live) { /* nobody watches: what is there now is passed over */
 				f->next[w] = atomic_load_explicit(&r->head, memory_order_acquire);
 				continue;
 			}
-			while ((rc = azds_dec_get(r, &f->next[w], s, &missed)) != 0) {
+			while ((rc = azds_dec_get(r, f->slots, &f->next[w], s, &missed)) != 0) {
 				if (rc > 0) {
 					got++;
 					if (!slot_off(t, s))
@@ -1046,10 +1057,41 @@ static bool buf_add(char **buf, size_t *len, size_t *cap, const char *txt, bool 
 	return true;
 }
 
+/*
+ * The text a reader gets: written now if nobody asked for it before (from
+ * the packed form, into scratch hops the caller holds), published for the
+ * next reader. NULL when out of memory.
+ */
+static const char *kept_text(struct kept *k, bool show_query, struct azds_trace_hop **scratch)
+{
+	_Atomic(char *) *slot = show_query || !k->query ? &k->js : &k->jsq;
+	char *txt = atomic_load_explicit(slot, memory_order_acquire), *none = NULL;
+	struct azds_trace_req req;
+
+	if (txt)
+		return txt;
+	if (!*scratch && !(*scratch = malloc(AZDS_TRACE_HOPS_MAX * sizeof(**scratch))))
+		return NULL;
+	if (!azds_trace_req_unpack(k->packed, k->packed_len, *scratch, &req))
+		return NULL;
+	txt = azds_trace_req_text(&req,
+				  &(struct azds_trace_json_opts){ .show_query = show_query || !k->query,
+								  .mono_to_unix_ns = k->mono_to_unix_ns },
+				  k->seq);
+	if (!txt)
+		return NULL;
+	if (!atomic_compare_exchange_strong_explicit(slot, &none, txt, memory_order_acq_rel, memory_order_acquire)) {
+		free(txt); /* another reader wrote it first */
+		return none;
+	}
+	return txt;
+}
+
 size_t tracer_query(struct tracer *t, uint64_t after, const struct tracer_filter *f, size_t limit, char **buf,
 		    size_t *len, uint64_t *next, uint64_t *missed)
 {
 	struct kept **got;
+	struct azds_trace_hop *scratch = NULL;
 	uint64_t oldest, n, last;
 	size_t ngot = 0, nitems = 0, cap = 0;
 
@@ -1090,9 +1132,11 @@ size_t tracer_query(struct tracer *t, uint64_t after, const struct tracer_filter
 
 		/* a hop budget keeps an answer well inside HTTPD_MAX_ANSWER */
 		if (nitems < limit && hops < TRACER_ANSWER_HOPS) {
+			const char *txt;
+
 			if (!kept_matches(k, f)) {
 				*next = k->seq;
-			} else if (buf_add(buf, len, &cap, f->show_query || !k->jsq ? k->js : k->jsq, !nitems)) {
+			} else if ((txt = kept_text(k, f->show_query, &scratch)) && buf_add(buf, len, &cap, txt, !nitems)) {
 				*next = k->seq;
 				hops += k->nhops;
 				nitems++;
@@ -1104,6 +1148,7 @@ size_t tracer_query(struct tracer *t, uint64_t after, const struct tracer_filter
 	}
 	if (ngot == 0 && n > after + 1)
 		*next = n - 1; /* only slots counted as missed */
+	free(scratch);
 	free(got);
 	return nitems;
 }

@@ -168,6 +168,26 @@ static inline void tt_emit(void *ctx, const struct azds_trace_req *req)
 				g->secret_hits++;
 	if (!g->keep_json && !g->secrets)
 		return;
+	{
+		/* what the controller keeps (pack.c) gives the same text */
+		static struct azds_trace_hop hops[AZDS_TRACE_HOPS_MAX];
+		struct azds_trace_req back;
+		char *pk = NULL, *t1 = azds_trace_req_text(req, &o, 7), *t2 = NULL;
+		size_t n = azds_trace_req_pack(req, &pk);
+
+		if (n && azds_trace_req_unpack(pk, n, hops, &back))
+			t2 = azds_trace_req_text(&back, &o, 7);
+		if (!t1 || !t2 || strcmp(t1, t2)) {
+			fprintf(stderr, "packed and unpacked, the request reads differently:\n%s\n%s\n", t1 ? t1 : "-",
+				t2 ? t2 : "-");
+			tt_failed++;
+		}
+		if (n > 2 && azds_trace_req_unpack(pk, n - 1, hops, &back))
+			tt_failed++; /* a cut one is refused */
+		free(pk);
+		free(t1);
+		free(t2);
+	}
 	j = azds_trace_req_json(req, &o);
 	if (!j)
 		return;

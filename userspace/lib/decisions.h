@@ -16,13 +16,15 @@
  * (azds_dec_file.want): otherwise a worker stores nothing.
  *
  * Layout: struct azds_dec_file, then nworkers rings, each a struct
- * azds_dec_ring header (64 bytes) and AZDS_DEC_SLOTS slots of
+ * azds_dec_ring header (64 bytes) and azds_dec_file.slots slots of
  * AZDS_DEC_SLOT_BYTES. Each worker is the only writer of its ring. A slot
  * carries its sequence number (n + 1 for the n-th record of that ring)
  * stored last, with release; the reader copies a slot and checks the
  * number before and after, so a slot overwritten while it was read counts
  * as missed, never as garbage. A reader that falls more than
- * AZDS_DEC_SLOTS behind misses the oldest: the writer never waits.
+ * slots behind misses the oldest: the writer never waits. The slots of all
+ * rings together are AZDS_DEC_TOTAL_SLOTS (azds_dec_ring_slots): the
+ * workers share the node's requests, so each needs that much less room.
  */
 #ifndef AZDS_DECISIONS_H
 #define AZDS_DECISIONS_H
@@ -35,7 +37,8 @@
 
 #define AZDS_DEC_MAGIC 0x617a6463u /* "azdc" */
 #define AZDS_DEC_VERSION 2u
-#define AZDS_DEC_SLOTS 4096u /* per worker, a power of two */
+#define AZDS_DEC_TOTAL_SLOTS 16384u /* of all rings together (16 MiB) */
+#define AZDS_DEC_MIN_SLOTS 1024u    /* of one ring */
 #define AZDS_DEC_SLOT_BYTES 1024u
 #define AZDS_DEC_HEAD_MAX (AZDS_DEC_SLOT_BYTES - 80u) /* bytes of a head kept in a slot */
 #define AZDS_DEC_MAX_WORKERS 64u /* rings in one file: a router's workers (ROUTER_MAX_WORKERS) */
@@ -93,7 +96,7 @@ struct azds_dec_file {
 	__u32 magic;
 	__u32 version;
 	__u32 nworkers;
-	__u32 slots;     /* AZDS_DEC_SLOTS */
+	__u32 slots;     /* per ring: azds_dec_ring_slots(nworkers), a power of two */
 	__u64 start_ns;  /* CLOCK_MONOTONIC when the router created the file */
 	_Atomic __u32 want; /* written by the reader: 1 while someone watches (records wanted) */
 	__u32 pad0;
@@ -105,17 +108,29 @@ _Static_assert(sizeof(struct azds_dec_slot) == AZDS_DEC_SLOT_BYTES, "azds_dec_sl
 _Static_assert(sizeof(struct azds_dec_ring) == 64, "azds_dec_ring layout");
 _Static_assert(sizeof(struct azds_dec_file) == 64, "azds_dec_file layout");
 
-static inline size_t azds_dec_file_bytes(__u32 nworkers)
+/* each ring's slots: a power of two, AZDS_DEC_TOTAL_SLOTS shared out, at least AZDS_DEC_MIN_SLOTS */
+static inline __u32 azds_dec_ring_slots(__u32 nworkers)
 {
-	return sizeof(struct azds_dec_file) +
-	       (size_t)nworkers * (sizeof(struct azds_dec_ring) + AZDS_DEC_SLOTS * sizeof(struct azds_dec_slot));
+	__u32 n = AZDS_DEC_TOTAL_SLOTS;
+
+	while (n > AZDS_DEC_MIN_SLOTS && (__u64)n * (nworkers ? nworkers : 1) > AZDS_DEC_TOTAL_SLOTS)
+		n >>= 1;
+	return n;
 }
 
-static inline struct azds_dec_ring *azds_dec_ring_of(void *base, __u32 worker)
+static inline size_t azds_dec_file_bytes(__u32 nworkers)
+{
+	__u32 slots = azds_dec_ring_slots(nworkers);
+
+	return sizeof(struct azds_dec_file) +
+	       (size_t)nworkers * (sizeof(struct azds_dec_ring) + slots * sizeof(struct azds_dec_slot));
+}
+
+static inline struct azds_dec_ring *azds_dec_ring_of(void *base, __u32 worker, __u32 slots)
 {
 	return (struct azds_dec_ring *)((char *)base + sizeof(struct azds_dec_file) +
 					(size_t)worker * (sizeof(struct azds_dec_ring) +
-							  AZDS_DEC_SLOTS * sizeof(struct azds_dec_slot)));
+							  slots * sizeof(struct azds_dec_slot)));
 }
 
 static inline struct azds_dec_slot *azds_dec_slots(struct azds_dec_ring *r)
@@ -126,10 +141,10 @@ static inline struct azds_dec_slot *azds_dec_slots(struct azds_dec_ring *r)
 #define AZDS_DEC_SLOT_HDR offsetof(struct azds_dec_slot, head)
 
 /* The writer (one per ring): s->d.seq is ignored and set here; head_len bytes of the head are stored. */
-static inline void azds_dec_put(struct azds_dec_ring *r, const struct azds_dec_slot *in)
+static inline void azds_dec_put(struct azds_dec_ring *r, __u32 slots, const struct azds_dec_slot *in)
 {
 	__u64 n = atomic_load_explicit(&r->head, memory_order_relaxed);
-	struct azds_dec_slot *s = &azds_dec_slots(r)[n & (AZDS_DEC_SLOTS - 1)];
+	struct azds_dec_slot *s = &azds_dec_slots(r)[n & (slots - 1)];
 	size_t len = AZDS_DEC_SLOT_HDR + (in->head_len < AZDS_DEC_HEAD_MAX ? in->head_len : AZDS_DEC_HEAD_MAX);
 
 	/* mark the slot as being rewritten first, so a reader that copies it
@@ -148,7 +163,8 @@ static inline void azds_dec_put(struct azds_dec_ring *r, const struct azds_dec_s
  * overwritten: *next is moved to the oldest record still there and
  * *missed grows by how many were lost).
  */
-static inline int azds_dec_get(struct azds_dec_ring *r, __u64 *next, struct azds_dec_slot *out, __u64 *missed)
+static inline int azds_dec_get(struct azds_dec_ring *r, __u32 slots, __u64 *next, struct azds_dec_slot *out,
+			       __u64 *missed)
 {
 	__u64 head = atomic_load_explicit(&r->head, memory_order_acquire);
 	struct azds_dec_slot *s;
@@ -157,12 +173,12 @@ static inline int azds_dec_get(struct azds_dec_ring *r, __u64 *next, struct azds
 
 	if (*next >= head)
 		return 0;
-	if (head - *next > AZDS_DEC_SLOTS) {
-		*missed += head - AZDS_DEC_SLOTS - *next;
-		*next = head - AZDS_DEC_SLOTS;
+	if (head - *next > slots) {
+		*missed += head - slots - *next;
+		*next = head - slots;
 		return -1;
 	}
-	s = &azds_dec_slots(r)[*next & (AZDS_DEC_SLOTS - 1)];
+	s = &azds_dec_slots(r)[*next & (slots - 1)];
 	want = *next + 1;
 	if (atomic_load_explicit(&s->d.seq, memory_order_acquire) != want)
 		goto lost;

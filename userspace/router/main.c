@@ -376,7 +376,8 @@ static int worker_init(struct router *r, unsigned id, int lfd, const struct azds
 	r->id = id;
 	r->rm.m = *m;
 	r->rm.max_depth = max_depth;
-	r->dec = SH.dec ? azds_dec_ring_of(SH.dec, id) : NULL;
+	r->dec_slots = azds_dec_ring_slots(SH.nworkers);
+	r->dec = SH.dec ? azds_dec_ring_of(SH.dec, id, r->dec_slots) : NULL;
 	r->dec_want = SH.dec ? &((struct azds_dec_file *)SH.dec)->want : NULL;
 	r->dec_xid = (__u64)getpid() << 40 | (__u64)id << 32;
 	if (route_init(&r->rm))
@@ -501,7 +502,7 @@ static void decisions_open(const struct azds_inst *in)
 	close(fd);
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	((struct azds_dec_file *)p)->nworkers = SH.nworkers;
-	((struct azds_dec_file *)p)->slots = AZDS_DEC_SLOTS;
+	((struct azds_dec_file *)p)->slots = azds_dec_ring_slots(SH.nworkers);
 	((struct azds_dec_file *)p)->version = AZDS_DEC_VERSION;
 	((struct azds_dec_file *)p)->start_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 	/* the magic last: a reader takes the file once it is there */

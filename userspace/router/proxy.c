@@ -440,7 +440,7 @@ static void publish(struct session *s, __u32 start, const struct route *rt, __u1
 	d.d.reason = reason;
 	d.d.status = status;
 	dec_head(&d, head, head_len);
-	azds_dec_put(r->dec, &d);
+	azds_dec_put(r->dec, r->dec_slots, &d);
 }
 
 /* the routed request's response: its head from the backend, or (head NULL) the router's status */
@@ -464,7 +464,7 @@ static void publish_response(struct session *s, int status, const char *head, si
 	if (!head)
 		d.d.flags |= AZDS_DEC_F_ROUTER;
 	dec_head(&d, head, head ? head_len : 0);
-	azds_dec_put(r->dec, &d);
+	azds_dec_put(r->dec, r->dec_slots, &d);
 }
 
 /* the router answers: a routed request's response, or a request it refused before routing */

@@ -172,4 +172,11 @@ json_t *azds_trace_req_json(const struct azds_trace_req *req, const struct azds_
 /* the same as JSON text (ASCII, compact), with "seq": seq appended unless 0; malloc'd, NULL on ENOMEM */
 char *azds_trace_req_text(const struct azds_trace_req *req, const struct azds_trace_json_opts *o, __u64 seq);
 
+/* A request packed small (pack.c), for keeping until a reader asks: its
+ * length (*out malloc'd), 0 on ENOMEM or a request with a hole. */
+size_t azds_trace_req_pack(const struct azds_trace_req *req, char **out);
+/* ... and back, into hops[AZDS_TRACE_HOPS_MAX] that req then points into;
+ * false for bytes that are not a whole packed request */
+bool azds_trace_req_unpack(const char *p, size_t n, struct azds_trace_hop *hops, struct azds_trace_req *req);
+
 #endif
