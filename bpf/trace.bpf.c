@@ -254,7 +254,10 @@ static __always_inline struct trace_sock *pod_sock(struct sock *sk)
 	if (st || !azds_trace_publish)
 		return st;
 	addr = local_v4(sk, family);
-	if (!addr)
+	/* the router's own sockets (a steered connection keeps the service
+	 * address, an upstream comes from the gateway's) are no pod's: told
+	 * without the lookup, the most frequent miss while recording */
+	if (!addr || addr == bpf_htonl(AZDS_GW_IP) || (addr & bpf_htonl(AZDS_VIP_MASK)) == bpf_htonl(AZDS_VIP_PREFIX))
 		return NULL;
 	pod = bpf_map_lookup_elem(&pods, &addr);
 	if (!pod)

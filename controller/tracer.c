@@ -514,6 +514,7 @@ static void dec_rescan(struct tracer *t)
 			f->len = (size_t)st.st_size;
 			f->nworkers = nw;
 			f->slots = azds_dec_ring_slots(nw);
+			f->want = true; /* unknown (a reader before this one may have left it set): told at the next read */
 			/* start at what is there now: older decisions have no records left */
 			for (__u32 w = 0; w < nw; w++)
 				f->next[w] = atomic_load_explicit(&azds_dec_ring_of(p, w, f->slots)->head,
@@ -583,6 +584,8 @@ static void dec_read(struct tracer *t)
 					got++;
 					if (!slot_off(t, s))
 						azds_trace_asm_slot(t->as, s);
+					/* the head's credentials do not outlive the parse here either */
+					explicit_bzero(s->head, s->head_len);
 				}
 			}
 		}
