@@ -52,7 +52,6 @@ struct dec_file {
 	size_t len;
 	__u32 nworkers;
 	__u32 slots; /* per ring */
-	bool want; /* what the router was last told (azds_dec_file.want) */
 	__u64 next[AZDS_DEC_MAX_WORKERS];
 };
 
@@ -514,7 +513,6 @@ static void dec_rescan(struct tracer *t)
 			f->len = (size_t)st.st_size;
 			f->nworkers = nw;
 			f->slots = azds_dec_ring_slots(nw);
-			f->want = true; /* unknown (a reader before this one may have left it set): told at the next read */
 			/* start at what is there now: older decisions have no records left */
 			for (__u32 w = 0; w < nw; w++)
 				f->next[w] = atomic_load_explicit(&azds_dec_ring_of(p, w, f->slots)->head,
@@ -553,6 +551,27 @@ static bool slot_off(const struct tracer *t, const struct azds_dec_slot *s)
 	return space_off(t, d->served_space) && (!caller || space_off(t, caller));
 }
 
+/* the router told, in its file, whether anyone watches and which spaces are off (one load each when nothing changed) */
+static void dec_tell(const struct tracer *t, struct azds_dec_file *h, bool want)
+{
+	__u32 n = t->napplied > AZDS_DEC_OFF_MAX ? UINT32_MAX : t->napplied, g;
+	bool same = atomic_load_explicit(&h->off_n, memory_order_relaxed) == n;
+
+	for (__u32 i = 0; same && n != UINT32_MAX && i < n; i++)
+		same = atomic_load_explicit(&h->off[i], memory_order_relaxed) == t->applied[i];
+	if (!same) {
+		g = atomic_load_explicit(&h->off_gen, memory_order_relaxed) | 1u;
+		atomic_store_explicit(&h->off_gen, g, memory_order_relaxed);
+		atomic_thread_fence(memory_order_release);
+		atomic_store_explicit(&h->off_n, n, memory_order_relaxed);
+		for (__u32 i = 0; n != UINT32_MAX && i < n; i++)
+			atomic_store_explicit(&h->off[i], t->applied[i], memory_order_relaxed);
+		atomic_store_explicit(&h->off_gen, g + 1, memory_order_release);
+	}
+	if (atomic_load_explicit(&h->want, memory_order_relaxed) != (want ? 1u : 0u))
+		atomic_store_explicit(&h->want, want ? 1u : 0u, memory_order_release);
+}
+
 static void dec_read(struct tracer *t)
 {
 	__u64 missed = 0, got = 0;
@@ -566,11 +585,7 @@ static void dec_read(struct tracer *t)
 	for (unsigned i = 0; i < t->nfiles; i++) {
 		struct dec_file *f = &t->files[i];
 
-		if (f->want != want) {
-			atomic_store_explicit(&((struct azds_dec_file *)f->base)->want, want ? 1u : 0u,
-					      memory_order_relaxed);
-			f->want = want;
-		}
+		dec_tell(t, f->base, want);
 		for (__u32 w = 0; w < f->nworkers; w++) {
 			struct azds_dec_ring *r = azds_dec_ring_of(f->base, w, f->slots);
 			int rc;
@@ -1065,7 +1080,7 @@ static bool buf_add(char **buf, size_t *len, size_t *cap, const char *txt, bool 
  * the packed form, into scratch hops the caller holds), published for the
  * next reader. NULL when out of memory.
  */
-static const char *kept_text(struct kept *k, bool show_query, struct azds_trace_hop **scratch)
+static const char *kept_text(struct kept *k, bool show_query, struct azds_trace_hop **scratch, bool *lost)
 {
 	_Atomic(char *) *slot = show_query || !k->query ? &k->js : &k->jsq;
 	char *txt = atomic_load_explicit(slot, memory_order_acquire), *none = NULL;
@@ -1075,6 +1090,8 @@ static const char *kept_text(struct kept *k, bool show_query, struct azds_trace_
 		return txt;
 	if (!*scratch && !(*scratch = malloc(AZDS_TRACE_HOPS_MAX * sizeof(**scratch))))
 		return NULL;
+	/* a request that cannot be written (not one the assembler makes) is passed over, counted as missed */
+	*lost = true;
 	if (!azds_trace_req_unpack(k->packed, k->packed_len, *scratch, &req))
 		return NULL;
 	txt = azds_trace_req_text(&req,
@@ -1083,6 +1100,7 @@ static const char *kept_text(struct kept *k, bool show_query, struct azds_trace_
 				  k->seq);
 	if (!txt)
 		return NULL;
+	*lost = false;
 	if (!atomic_compare_exchange_strong_explicit(slot, &none, txt, memory_order_acq_rel, memory_order_acquire)) {
 		free(txt); /* another reader wrote it first */
 		return none;
@@ -1135,11 +1153,15 @@ size_t tracer_query(struct tracer *t, uint64_t after, const struct tracer_filter
 
 		/* a hop budget keeps an answer well inside HTTPD_MAX_ANSWER */
 		if (nitems < limit && hops < TRACER_ANSWER_HOPS) {
-			const char *txt;
+			const char *txt = NULL;
+			bool lost = false;
 
 			if (!kept_matches(k, f)) {
 				*next = k->seq;
-			} else if ((txt = kept_text(k, f->show_query, &scratch)) && buf_add(buf, len, &cap, txt, !nitems)) {
+			} else if (!(txt = kept_text(k, f->show_query, &scratch, &lost)) && lost) {
+				*next = k->seq;
+				(*missed)++;
+			} else if (txt && buf_add(buf, len, &cap, txt, !nitems)) {
 				*next = k->seq;
 				hops += k->nhops;
 				nitems++;

@@ -149,6 +149,20 @@ before=$(status_trace records)
 expect_contains "a call inside dev is answered" "$(probe web get "$api" /quiet)" "pod=api-dev"
 sleep 1 # counters are read every 0.5 s: let a late one show (the check is on equality, not time)
 expect_eq "no records from the pods of spaces switched off" "$(status_trace records)" "$before"
+# through the router, both ends in dev (off), while someone watches: the router writes nothing of
+# it (the off list in its file), and a call with one end on (dev/alice) is still told
+trace_start offw -o json || exit 1
+decs=$(status_trace decisions)
+expect_contains "a routed call inside dev is answered" "$(probe web get api:80 /quiet-routed)" "pod=api-dev"
+expect_contains "a routed call to dev/alice is answered" "$(probe web get api:80 /loud-routed -H 'azds-route-as: alice')" \
+	"pod=api-alice"
+for i in $(seq 1 50); do grep -q '/loud-routed' "$WORK/offw.out" && break; sleep 0.1; done
+kill -INT "$TRACE_PID" 2>/dev/null
+wait "$TRACE_PID"
+TRACE_PID=
+sleep 0.6 # the counters are refreshed every 0.5 s
+expect_eq "the router recorded the call with an end on (2 records), none of the one inside dev" \
+	"$(($(status_trace decisions) - decs)) $(grep -c quiet-routed "$WORK/offw.out")" "2 0"
 $AZ trace off -s dev/alice >/dev/null || bad "switching capture off for dev/alice"
 for i in $(seq 1 100); do [ "$(status_trace state)" = off ] && break; sleep 0.1; done
 expect_eq "every space off: the programs come off" "$(status_trace state)" off

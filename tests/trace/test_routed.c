@@ -203,8 +203,24 @@ static void test_router_answers(void)
 	azds_trace_asm_slot(a, req(MS(10), 41, WEB, 50003, VIP_API, API, AZDS_DEC_OWN, 1, 1, SVC_API,
 				   "GET /gone HTTP/1.1\r\nHost: api\r\n\r\n"));
 	azds_trace_asm_slot(a, resp(MS(11), 41, 0, NULL));
+	/* refused as malformed (a bad Content-Length): the hop still says what and the router's 400 */
+	req(MS(12), 0, WEB, 50004, VIP_API, 0, AZDS_DEC_REPLY, 1, 0, SVC_API,
+	    "POST /bad HTTP/1.1\r\nHost: api\r\nContent-Length: x1\r\nAuthorization: Bearer SECRET9\r\n\r\n");
+	slot.d.status = 400;
+	azds_trace_asm_slot(a, &slot);
 	azds_trace_asm_flush(a);
-	CHECK_INT(g.n, 3);
+	CHECK_INT(g.n, 4);
+	h = tt_hop(&g, 3, 0);
+	CHECK_STR(tt_s(h, "method"), "POST");
+	CHECK_STR(tt_s(h, "target"), "/bad");
+	CHECK_INT(tt_i(h, "status"), 400);
+	CHECK_STR(tt_s(h, "reason"), "router");
+	{
+		char *d = json_dumps(g.req[3], 0);
+
+		CHECK(d && !strstr(d, "SECRET"));
+		free(d);
+	}
 	h = tt_hop(&g, 0, 0);
 	CHECK_STR(tt_s(h, "reason"), "router");
 	CHECK_INT(tt_i(h, "status"), 503);
@@ -289,8 +305,32 @@ static void test_limits(void)
 	tt_got_clear(&g);
 }
 
+/* the router's side of spaces switched off: no record of theirs reaches the file */
+static void test_off_list(void)
+{
+	static struct azds_dec_file f;
+
+	CHECK(azds_dec_allowed(&f, 1, 2));
+	atomic_store(&f.off[0], 1);
+	atomic_store(&f.off_n, 1);
+	CHECK(azds_dec_allowed(&f, 1, 2));  /* served in 1 (off), caller in 2 (on) */
+	CHECK(azds_dec_allowed(&f, 2, 1));
+	CHECK(!azds_dec_allowed(&f, 1, 0)); /* off, from the ingress (no caller space) */
+	CHECK(!azds_dec_allowed(&f, 1, 1));
+	atomic_store(&f.off[1], 2);
+	atomic_store(&f.off_n, 2);
+	CHECK(!azds_dec_allowed(&f, 1, 2));
+	CHECK(azds_dec_allowed(&f, 3, 2));
+	atomic_store(&f.off_gen, 1); /* being rewritten: nothing */
+	CHECK(!azds_dec_allowed(&f, 3, 4));
+	atomic_store(&f.off_gen, 2);
+	atomic_store(&f.off_n, UINT32_MAX); /* more off than the file names: nothing */
+	CHECK(!azds_dec_allowed(&f, 3, 4));
+}
+
 int main(void)
 {
+	test_off_list();
 	test_own_and_fallback();
 	test_two_hops();
 	test_direct_below_routed();

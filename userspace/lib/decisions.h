@@ -30,6 +30,7 @@
 #define AZDS_DECISIONS_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -92,6 +93,8 @@ struct azds_dec_ring {
 	__u64 pad[7];
 };
 
+#define AZDS_DEC_OFF_MAX 240u /* spaces switched off that the file names; more: every record omitted */
+
 struct azds_dec_file {
 	__u32 magic;
 	__u32 version;
@@ -99,14 +102,24 @@ struct azds_dec_file {
 	__u32 slots;     /* per ring: azds_dec_ring_slots(nworkers), a power of two */
 	__u64 start_ns;  /* CLOCK_MONOTONIC when the router created the file */
 	_Atomic __u32 want; /* written by the reader: 1 while someone watches (records wanted) */
+	/*
+	 * The spaces switched off (azds trace off -s), written by the reader
+	 * so that their requests' heads never reach the file: off_gen is odd
+	 * while it rewrites off[] (a writer that reads an odd or changed
+	 * generation omits the record), off_n UINT32_MAX when more are off
+	 * than fit (every record omitted; the reader keeps what it may).
+	 */
+	_Atomic __u32 off_gen;
+	_Atomic __u32 off_n;
 	__u32 pad0;
-	__u64 pad[4];
+	__u64 pad[3];
+	_Atomic __u32 off[AZDS_DEC_OFF_MAX];
 };
 
 _Static_assert(sizeof(struct azds_dec) == 64, "azds_dec layout");
 _Static_assert(sizeof(struct azds_dec_slot) == AZDS_DEC_SLOT_BYTES, "azds_dec_slot layout");
 _Static_assert(sizeof(struct azds_dec_ring) == 64, "azds_dec_ring layout");
-_Static_assert(sizeof(struct azds_dec_file) == 64, "azds_dec_file layout");
+_Static_assert(sizeof(struct azds_dec_file) == 1024, "azds_dec_file layout");
 
 /* each ring's slots: a power of two, AZDS_DEC_TOTAL_SLOTS shared out, at least AZDS_DEC_MIN_SLOTS */
 static inline __u32 azds_dec_ring_slots(__u32 nworkers)
@@ -116,6 +129,33 @@ static inline __u32 azds_dec_ring_slots(__u32 nworkers)
 	while (n > AZDS_DEC_MIN_SLOTS && (__u64)n * (nworkers ? nworkers : 1) > AZDS_DEC_TOTAL_SLOTS)
 		n >>= 1;
 	return n;
+}
+
+/*
+ * The writer: may a record of these spaces be written (0: none, e.g. the
+ * caller is not a pod)? Not when both named spaces are switched off, or
+ * (REPLY) the one named is; not while the list changes.
+ */
+static inline bool azds_dec_allowed(const struct azds_dec_file *f, __u32 a, __u32 b)
+{
+	__u32 g = atomic_load_explicit(&f->off_gen, memory_order_acquire), n, i;
+	bool off_a = false, off_b = false;
+
+	n = atomic_load_explicit(&f->off_n, memory_order_relaxed);
+	if (!n)
+		return !(g & 1);
+	if ((g & 1) || n > AZDS_DEC_OFF_MAX)
+		return false;
+	for (i = 0; i < n; i++) {
+		__u32 x = atomic_load_explicit(&f->off[i], memory_order_relaxed);
+
+		off_a |= x == a;
+		off_b |= x == b;
+	}
+	atomic_thread_fence(memory_order_acquire);
+	if (atomic_load_explicit(&f->off_gen, memory_order_relaxed) != g)
+		return false;
+	return !((off_a || !a) && (off_b || !b));
 }
 
 static inline size_t azds_dec_file_bytes(__u32 nworkers)
@@ -187,8 +227,10 @@ static inline int azds_dec_get(struct azds_dec_ring *r, __u32 slots, __u64 *next
 	hl = out->head_len < AZDS_DEC_HEAD_MAX ? out->head_len : AZDS_DEC_HEAD_MAX;
 	memcpy(out->head, s->head, hl);
 	atomic_thread_fence(memory_order_acquire);
-	if (atomic_load_explicit(&s->d.seq, memory_order_relaxed) != want)
+	if (atomic_load_explicit(&s->d.seq, memory_order_relaxed) != want) {
+		memset(out->head, 0, hl); /* what was copied of an overwritten slot does not stay */
 		goto lost;
+	}
 	out->head_len = (__u16)hl;
 	atomic_store_explicit(&out->d.seq, want, memory_order_relaxed);
 	(*next)++;

@@ -378,8 +378,9 @@ static int worker_init(struct router *r, unsigned id, int lfd, const struct azds
 	r->rm.max_depth = max_depth;
 	r->dec_slots = azds_dec_ring_slots(SH.nworkers);
 	r->dec = SH.dec ? azds_dec_ring_of(SH.dec, id, r->dec_slots) : NULL;
-	r->dec_want = SH.dec ? &((struct azds_dec_file *)SH.dec)->want : NULL;
-	r->dec_xid = (__u64)getpid() << 40 | (__u64)id << 32;
+	r->dec_file = SH.dec;
+	/* exchange numbers: the worker in the low bits, counting by AZDS_DEC_MAX_WORKERS above them */
+	r->dec_xid = (__u64)getpid() << 40 | id;
 	if (route_init(&r->rm))
 		return -ENOMEM;
 	r->pool_gen = r->rm.seen_gen;

@@ -385,7 +385,7 @@ static bool http_like(const char *p, size_t len, bool *need_more)
  */
 static bool dec_wanted(const struct router *r)
 {
-	return r->dec && atomic_load_explicit(r->dec_want, memory_order_relaxed);
+	return r->dec && atomic_load_explicit(&r->dec_file->want, memory_order_relaxed);
 }
 
 static void dec_head(struct azds_dec_slot *d, const char *head, size_t len)
@@ -432,8 +432,13 @@ static void publish(struct session *s, __u32 start, const struct route *rt, __u1
 		d.d.up_rport = s->up->addr.sin_port;
 		d.d.up_raddr = s->up->addr.sin_addr.s_addr;
 		d.d.served_space = rt ? rt->space : 0;
-		d.xid = s->dec_xid = ++r->dec_xid;
 	}
+	/* spaces switched off: their heads never reach the file (the same rule as the reader's) */
+	if (!(reason == AZDS_DEC_REPLY ? azds_dec_allowed(r->dec_file, s->caller_space ? s->caller_space : start, 0)
+				       : azds_dec_allowed(r->dec_file, d.d.served_space, s->caller_space)))
+		return;
+	if (reason != AZDS_DEC_REPLY && s->up)
+		d.xid = s->dec_xid = r->dec_xid += AZDS_DEC_MAX_WORKERS;
 	d.d.caller_space = s->caller_space;
 	d.d.start_space = start;
 	d.d.svc = s->vip.svc;
@@ -479,7 +484,14 @@ static void publish_reply(struct session *s, int status)
 	/* a request being read (not a tunnel, not an idle connection) */
 	if (s->mode != M_HTTP || (s->rs != RS_NONE && s->rs != RS_DONE) || !c || !buf_len(&c->in))
 		return;
-	publish(s, s->dec_start, NULL, AZDS_DEC_REPLY, (__u16)status, c->in.data + c->in.start, buf_len(&c->in));
+	{
+		/* the head alone: never a body or the requests pipelined behind it */
+		const char *p = c->in.data + c->in.start, *e;
+		size_t n = buf_len(&c->in) < AZDS_DEC_HEAD_MAX + 4 ? buf_len(&c->in) : AZDS_DEC_HEAD_MAX + 4;
+
+		e = memmem(p, n, "\r\n\r\n", 4);
+		publish(s, s->dec_start, NULL, AZDS_DEC_REPLY, (__u16)status, p, e ? (size_t)(e - p) + 4 : n);
+	}
 }
 
 /* the reply to a request that cannot be routed; returns its status */

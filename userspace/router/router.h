@@ -116,7 +116,7 @@ struct router {
 	struct router_maps rm;
 	struct azds_dec_ring *dec; /* this worker's ring in the decisions file; NULL = none */
 	__u32 dec_slots;               /* slots of the ring */
-	const _Atomic __u32 *dec_want; /* the file's want: records only while someone watches */
+	const struct azds_dec_file *dec_file; /* its want and off list: records only while someone watches */
 	__u64 dec_xid;                 /* the last exchange number given (pid, worker, count) */
 	int epfd, lfd;
 	int wakefd;     /* eventfd: the main thread's nudge (drain) */

@@ -244,6 +244,7 @@ bool azds_tr_looks_like_head(const char *p, size_t n, bool cut);
 bool azds_tr_is_credential(const char *name, size_t n);
 int azds_tr_parse_head(const char *buf, size_t avail, bool cut, bool want_response, bool req_is_head,
 		       bool req_is_connect, struct head_info *hi);
+int azds_tr_parse_request_line(const char *buf, size_t n, struct head_info *hi);
 void azds_tr_kept_free(struct kept_msg *k);
 size_t azds_tr_redact_into(struct dirst *ds, const char *p, size_t n);
 

@@ -238,6 +238,22 @@ static int parse_start_line_only(const char *buf, size_t n, bool is_request, str
 	return 1;
 }
 
+/* A request line alone, for a head the parser refused (a request the router refused): method and target. */
+int azds_tr_parse_request_line(const char *buf, size_t n, struct head_info *hi)
+{
+	const char *eol = memchr(buf, '\n', n);
+
+	memset(hi, 0, sizeof(*hi));
+	if (!n || !((buf[0] >= 'A' && buf[0] <= 'Z') || (buf[0] >= 'a' && buf[0] <= 'z')))
+		return -EBADMSG;
+	if (eol)
+		n = (size_t)(eol - buf) - (eol > buf && eol[-1] == '\r');
+	if (parse_start_line_only(buf, n, true, hi) < 0)
+		return -EBADMSG;
+	hi->kept.truncated = true;
+	return 1;
+}
+
 /*
  * Parse the head at buf[0..avail). cut: the call went on past these bytes
  * (the capture stopped, or what was held is all there will be), so an

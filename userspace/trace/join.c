@@ -306,8 +306,13 @@ void azds_trace_asm_slot(struct azds_trace_asm *a, const struct azds_dec_slot *s
 			return;
 		}
 		if (slot_head(s, false, false, &hi) <= 0) {
-			a->st.unparsed++;
-			return;
+			/* the router refused a head its parser would not take: its request line still says what */
+			if (!reply ||
+			    azds_tr_parse_request_line(s->head, s->head_len < AZDS_DEC_HEAD_MAX ? s->head_len : AZDS_DEC_HEAD_MAX,
+						       &hi) <= 0) {
+				a->st.unparsed++;
+				return;
+			}
 		}
 		if (a->nhops >= a->lim.max_hops) {
 			azds_tr_kept_free(&hi.kept);
