@@ -419,6 +419,30 @@ static void offsets(void)
 	conn_close(&k);
 }
 
+/* one connection from src (cgroup cgc) to dst:port (cgs listening): the request, the response if
+ * reply, closed; then the client's CLOSE waited for (closes) or the ring drained */
+static void exchange_once(struct conn *k, int cgc, int cgs, const char *src, const char *dst, int port, bool reply,
+			  bool closes)
+{
+	char buf[256];
+
+	reset();
+	conn_open(k, cgc, cgs, AF_INET, src, dst, port, AF_INET);
+	send(k->c, req, strlen(req), 0);
+	recv_all(k->a, buf, strlen(req), 0);
+	if (reply) {
+		send(k->a, resp, strlen(resp), 0);
+		recv_all(k->c, buf, strlen(resp), 0);
+	}
+	close(k->c);
+	close(k->a);
+	close(k->l);
+	if (closes)
+		wait_closed(k->ck_c, k->ck_c);
+	else
+		drain();
+}
+
 /*
  * The router records what crosses it (userspace/lib/decisions.h): a pod's
  * socket whose other end is the router (from AZDS_GW_IP, or to an HTTP
@@ -429,7 +453,6 @@ static void routed(void)
 {
 	struct { const char *addr; __u32 kind; } vip[] = { { VIPHTTP, AZDS_KIND_HTTP }, { VIPTCP, AZDS_KIND_TCP } };
 	struct conn k;
-	char buf[256];
 	int fd = azds_trace_map_open(pin, "vips");
 
 	if (fd < 0)
@@ -444,44 +467,19 @@ static void routed(void)
 	close(fd);
 
 	/* a backend pod (B) serving the router's connection from the gateway address */
-	reset();
-	conn_open(&k, CG_OTHER, CG_B, AF_INET, GWADDR, PODB, 8090, AF_INET);
-	send(k.c, req, strlen(req), 0);
-	recv_all(k.a, buf, strlen(req), 0);
-	send(k.a, resp, strlen(resp), 0);
-	recv_all(k.c, buf, strlen(resp), 0);
-	close(k.c);
-	close(k.a);
-	close(k.l);
-	drain();
+	exchange_once(&k, CG_OTHER, CG_B, GWADDR, PODB, 8090, true, false);
 	check(!count_type(k.ck_a, AZDS_TR_OPEN) && !count_type(k.ck_a, AZDS_TR_DATA) &&
 		      !count_type(k.ck_a, AZDS_TR_CLOSE),
 	      "%-60s", "a backend's connection from the router: no records");
 
 	/* a caller pod (A) to an HTTP service's address: the router's side */
-	reset();
-	conn_open(&k, CG_A, CG_OTHER, AF_INET, PODA, VIPHTTP, 80, AF_INET);
-	send(k.c, req, strlen(req), 0);
-	recv_all(k.a, buf, strlen(req), 0);
-	send(k.a, resp, strlen(resp), 0);
-	recv_all(k.c, buf, strlen(resp), 0);
-	close(k.c);
-	close(k.a);
-	close(k.l);
-	drain();
+	exchange_once(&k, CG_A, CG_OTHER, PODA, VIPHTTP, 80, true, false);
 	check(!count_type(k.ck_c, AZDS_TR_OPEN) && !count_type(k.ck_c, AZDS_TR_DATA) &&
 		      !count_type(k.ck_c, AZDS_TR_CLOSE),
 	      "%-60s", "a caller's connection to an HTTP service: no records");
 
 	/* the same to a plain-TCP service's address: captured */
-	reset();
-	conn_open(&k, CG_A, CG_OTHER, AF_INET, PODA, VIPTCP, 80, AF_INET);
-	send(k.c, req, strlen(req), 0);
-	recv_all(k.a, buf, strlen(req), 0);
-	close(k.c);
-	close(k.a);
-	close(k.l);
-	wait_closed(k.ck_c, k.ck_c);
+	exchange_once(&k, CG_A, CG_OTHER, PODA, VIPTCP, 80, false, true);
 	check(count_type(k.ck_c, AZDS_TR_OPEN) == 1 && count_type(k.ck_c, AZDS_TR_DATA) == 1 &&
 		      count_type(k.ck_c, AZDS_TR_CLOSE) == 1,
 	      "%-60s", "a caller's connection to a plain-TCP service: captured");
