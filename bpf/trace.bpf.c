@@ -232,9 +232,9 @@ volatile __u32 azds_trace_publish = 1;
 /*
  * The socket's trace_socks entry when it is a pod's TCP socket: found, or
  * made when the socket is seen for the first time. NULL for every other
- * socket, as early as possible.
+ * socket, as early as possible. *fresh set when the entry was made now.
  */
-static __always_inline struct trace_sock *pod_sock(struct sock *sk)
+static __always_inline struct trace_sock *pod_sock_new(struct sock *sk, bool *fresh)
 {
 	struct trace_sock *st;
 	struct azds_pod *pod;
@@ -268,8 +268,16 @@ static __always_inline struct trace_sock *pod_sock(struct sock *sk)
 	if (st) {
 		st->space = pod->space;
 		keep_tuple(st, sk);
+		*fresh = true;
 	}
 	return st;
+}
+
+static __always_inline struct trace_sock *pod_sock(struct sock *sk)
+{
+	bool fresh = false;
+
+	return pod_sock_new(sk, &fresh);
 }
 
 
@@ -667,13 +675,16 @@ int BPF_PROG(azds_tr_state, struct sock *sk, int oldstate, int newstate)
 	struct trace_sock *st;
 
 	if (newstate == TCP_ESTABLISHED) {
-		st = pod_sock(sk);
+		bool fresh = false;
+
+		st = pod_sock_new(sk, &fresh);
 		if (!st)
 			return 0;
-		/* a socket connected again after a disconnect starts over */
+		/* a socket connected again after a disconnect starts over (a new one was just classified) */
 		st->sent = 0;
 		st->recvd = 0;
-		keep_tuple(st, sk);
+		if (!fresh)
+			keep_tuple(st, sk);
 		if (!st->routed && !unrecorded(st->space))
 			emit_conn(sk, st, AZDS_TR_OPEN, oldstate == TCP_SYN_SENT ? AZDS_TR_F_ACTIVE : 0);
 	} else if (newstate == TCP_CLOSE && oldstate != TCP_CLOSE && oldstate != TCP_SYN_SENT) {

@@ -541,14 +541,12 @@ static bool space_off(const struct tracer *t, __u32 space)
  */
 static bool slot_off(const struct tracer *t, const struct azds_dec_slot *s)
 {
-	const struct azds_dec *d = &s->d;
-	__u32 caller = d->flags & AZDS_DEC_F_INGRESS ? 0 : d->caller_space;
+	__u32 a, b;
 
 	if (s->kind != AZDS_DEC_K_REQ || !t->napplied)
 		return false;
-	if (d->reason == AZDS_DEC_REPLY)
-		return space_off(t, caller ? caller : d->start_space);
-	return space_off(t, d->served_space) && (!caller || space_off(t, caller));
+	azds_dec_ends(&s->d, &a, &b); /* the routers' own rule (azds_dec_allowed) */
+	return (!a || space_off(t, a)) && (!b || space_off(t, b));
 }
 
 /* the router told, in its file, whether anyone watches and which spaces are off (one load each when nothing changed) */

@@ -132,13 +132,29 @@ static inline __u32 azds_dec_ring_slots(__u32 nworkers)
 }
 
 /*
- * The writer: may a record of these spaces be written (0: none, e.g. the
- * caller is not a pod)? Not when both named spaces are switched off, or
- * (REPLY) the one named is; not while the list changes.
+ * The spaces a record names for the off switch, the same for the writer
+ * and the reader: a routed request's serving space and its caller's (0
+ * from the ingress); a request the router answered, its caller's (else the
+ * space it asked for) alone (*b 0). A record is left out when each space
+ * it names is off or absent.
  */
-static inline bool azds_dec_allowed(const struct azds_dec_file *f, __u32 a, __u32 b)
+static inline void azds_dec_ends(const struct azds_dec *d, __u32 *a, __u32 *b)
 {
-	__u32 g = atomic_load_explicit(&f->off_gen, memory_order_acquire), n, i;
+	__u32 caller = d->flags & AZDS_DEC_F_INGRESS ? 0 : d->caller_space;
+
+	if (d->reason == AZDS_DEC_REPLY) {
+		*a = caller ? caller : d->start_space;
+		*b = 0;
+	} else {
+		*a = d->served_space;
+		*b = caller;
+	}
+}
+
+/* The writer: may this request's record be written? Not when its spaces are off, nor while the list changes. */
+static inline bool azds_dec_allowed(const struct azds_dec_file *f, const struct azds_dec *d)
+{
+	__u32 g = atomic_load_explicit(&f->off_gen, memory_order_acquire), n, i, a, b;
 	bool off_a = false, off_b = false;
 
 	n = atomic_load_explicit(&f->off_n, memory_order_relaxed);
@@ -146,6 +162,7 @@ static inline bool azds_dec_allowed(const struct azds_dec_file *f, __u32 a, __u3
 		return !(g & 1);
 	if ((g & 1) || n > AZDS_DEC_OFF_MAX)
 		return false;
+	azds_dec_ends(d, &a, &b);
 	for (i = 0; i < n; i++) {
 		__u32 x = atomic_load_explicit(&f->off[i], memory_order_relaxed);
 

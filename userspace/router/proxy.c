@@ -418,7 +418,6 @@ static void publish(struct session *s, __u32 start, const struct route *rt, __u1
 		return;
 	memset(&d, 0, AZDS_DEC_SLOT_HDR);
 	d.kind = AZDS_DEC_K_REQ;
-	d.d.ts_ns = dec_now();
 	d.d.cli_addr = s->peer.sin_addr.s_addr;
 	d.d.cli_port = s->peer.sin_port;
 	if (!s->ingress) {
@@ -433,17 +432,17 @@ static void publish(struct session *s, __u32 start, const struct route *rt, __u1
 		d.d.up_raddr = s->up->addr.sin_addr.s_addr;
 		d.d.served_space = rt ? rt->space : 0;
 	}
-	/* spaces switched off: their heads never reach the file (the same rule as the reader's) */
-	if (!(reason == AZDS_DEC_REPLY ? azds_dec_allowed(r->dec_file, s->caller_space ? s->caller_space : start, 0)
-				       : azds_dec_allowed(r->dec_file, d.d.served_space, s->caller_space)))
-		return;
-	if (reason != AZDS_DEC_REPLY && s->up)
-		d.xid = s->dec_xid = r->dec_xid += AZDS_DEC_MAX_WORKERS;
 	d.d.caller_space = s->caller_space;
 	d.d.start_space = start;
 	d.d.svc = s->vip.svc;
 	d.d.reason = reason;
 	d.d.status = status;
+	/* spaces switched off: their heads never reach the file (the reader's rule, azds_dec_ends) */
+	if (!azds_dec_allowed(r->dec_file, &d.d))
+		return;
+	if (reason != AZDS_DEC_REPLY && s->up)
+		d.xid = s->dec_xid = r->dec_xid += AZDS_DEC_MAX_WORKERS;
+	d.d.ts_ns = dec_now();
 	dec_head(&d, head, head_len);
 	azds_dec_put(r->dec, r->dec_slots, &d);
 }
@@ -481,8 +480,8 @@ static void publish_reply(struct session *s, int status)
 		publish_response(s, status, NULL, 0);
 		return;
 	}
-	/* a request being read (not a tunnel, not an idle connection) */
-	if (s->mode != M_HTTP || (s->rs != RS_NONE && s->rs != RS_DONE) || !c || !buf_len(&c->in))
+	/* a request being read (not a tunnel, not an idle connection), while someone watches */
+	if (!dec_wanted(s->r) || s->mode != M_HTTP || (s->rs != RS_NONE && s->rs != RS_DONE) || !c || !buf_len(&c->in))
 		return;
 	{
 		/* the head alone: never a body or the requests pipelined behind it */

@@ -277,11 +277,10 @@ static int slot_head(const struct azds_dec_slot *s, bool response, bool req_is_h
 
 	if (!len)
 		return -EINVAL;
-	n = azds_tr_parse_head(s->head, len, s->d.flags & AZDS_DEC_F_CUT, response, req_is_head, false, hi);
-	if (n == 0) {
-		azds_tr_kept_free(&hi->kept);
-		n = azds_tr_parse_head(s->head, len, true, response, req_is_head, false, hi);
-	}
+	/* as cut: a whole head parses as one, and one the slot or a refusal cut keeps its whole lines */
+	n = azds_tr_parse_head(s->head, len, true, response, req_is_head, false, hi);
+	if (n > 0 && s->d.flags & AZDS_DEC_F_CUT)
+		hi->kept.truncated = true;
 	if (n > 0 && hi->is_request == response) {
 		azds_tr_kept_free(&hi->kept);
 		n = -EBADMSG;
