@@ -109,6 +109,9 @@ num() { # JSON FIELD: the number, or the run fails
 	echo "$v"
 }
 
+drop_start=$(status dropped) dmiss_start=$(status decisions_missed)
+[[ "$drop_start" =~ ^[0-9]+$ ]] || drop_start=0 # not attached yet: nothing counted so far
+[[ "$dmiss_start" =~ ^[0-9]+$ ]] || dmiss_start=0
 RES=$W/rounds
 : >"$RES"
 for r in $(seq 1 "$ROUNDS"); do
@@ -120,10 +123,17 @@ for r in $(seq 1 "$ROUNDS"); do
 	for mode in $order; do
 		capture "$mode"
 		rec0=$(taken)
+		dec0=$(status decisions)
 		t0=$(date +%s.%N)
 		out=$(load 0)
 		t1=$(date +%s.%N)
 		rec1=$(taken)
+		dec1=$(status decisions)
+		# through the router, a recorded request is the router's two records: none means recording broke
+		if { [ "$mode" = watched ] || [ "$mode" = recording ]; } && ! [ $((dec1 - dec0)) -gt 0 ]; then
+			echo "azds bench trace: no router records taken in while $mode" >&2
+			exit 1
+		fi
 		rps=$(num "$out" achieved_rps) || exit 1
 		lat=$(load 1000)
 		p50=$(num "$lat" p50_us) || exit 1
@@ -160,9 +170,13 @@ num "{\"v\":${wprog_ns:-0}}" v >/dev/null && num "{\"v\":${wprog_runs:-0}}" v >/
 [[ "${prog_runs:-}" =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "azds bench trace: program runs on are \"$prog_runs\"" >&2; exit 1; }
 [[ "${prog_ns:-}" =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "azds bench trace: programs' time on is \"$prog_ns\"" >&2; exit 1; }
 dropped=$(status dropped)
-[[ "$dropped" =~ ^[0-9]+$ ]] || { echo "azds bench trace: the drop count is \"$dropped\"" >&2; exit 1; }
+[[ "$dropped" =~ ^[0-9]+$ ]] ||
+	{ echo "azds bench trace: the drop count is \"$dropped\"" >&2; exit 1; }
+dropped=$((dropped - drop_start)) # this run's
 dmissed=$(status decisions_missed)
-[[ "$dmissed" =~ ^[0-9]+$ ]] || { echo "azds bench trace: the router records lost are \"$dmissed\"" >&2; exit 1; }
+[[ "$dmissed" =~ ^[0-9]+$ ]] ||
+	{ echo "azds bench trace: the router records lost are \"$dmissed\"" >&2; exit 1; }
+dmissed=$((dmissed - dmiss_start))
 # no rows is a failure, never a 0
 median() { sort -n | awk '{ a[NR] = $1 } END { if (!NR) exit 1; print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 col() { awk -v m="$1" -v c="$2" '$2 == m { print $c }' "$RES" | median; }

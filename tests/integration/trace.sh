@@ -163,6 +163,9 @@ TRACE_PID=
 sleep 0.6 # the counters are refreshed every 0.5 s
 expect_eq "the router recorded the call with an end on (2 records), none of the one inside dev" \
 	"$(($(status_trace decisions) - decs)) $(grep -c quiet-routed "$WORK/offw.out")" "2 0"
+expect_eq "the call with an end on: who served it and why" \
+	"$(hop 'select(.hops[0].target == "/loud-routed") | .hops[0] | "\(.pod) \(.space) \(.reason) \(.status) \(.caller_pod)"' offw)" \
+	"api-alice dev/alice own 200 web"
 $AZ trace off -s dev/alice >/dev/null || bad "switching capture off for dev/alice"
 for i in $(seq 1 100); do [ "$(status_trace state)" = off ] && break; sleep 0.1; done
 expect_eq "every space off: the programs come off" "$(status_trace state)" off
@@ -193,6 +196,8 @@ sleep 1 # the counters are read every 0.5 s
 before=$(status_trace records)
 expect_contains "a request nobody watches is answered" "$(probe web get api:80 /unwatched -H 'azds-route-as: alice')" \
 	"pod=api-alice"
+# and one pod to pod, which the kernel's capture would record if it published
+expect_contains "a pod-to-pod request nobody watches is answered" "$(probe web get "$api" /unwatched-direct)" "pod=api-dev"
 sleep 1
 expect_eq "nobody watching: no records published, the programs still attached" \
 	"$(status_trace records) $(status_trace state)" "$before capturing"
