@@ -98,14 +98,15 @@ struct kept {
 	_Atomic unsigned refs;
 	uint64_t seq;
 	__s64 mono_to_unix_ns;
-	char *packed;
+	const char *packed;
 	size_t packed_len;
 	bool query;            /* some target has a query string: the two texts differ */
 	_Atomic(char *) js;    /* with query strings (the only one when !query); NULL until asked */
 	_Atomic(char *) jsq;   /* without them */
 	unsigned nhops;
-	int *status;    /* each hop's */
-	char *fields;   /* each hop's KF__COUNT strings, NUL-terminated, in order */
+	const int *status;     /* each hop's */
+	const char *fields;    /* each hop's KF__COUNT strings, NUL-terminated, in order */
+	/* one allocation: then status[nhops], fields, packed */
 };
 
 static void kept_put(struct kept *k)
@@ -114,9 +115,6 @@ static void kept_put(struct kept *k)
 		return;
 	free(atomic_load(&k->js));
 	free(atomic_load(&k->jsq));
-	free(k->packed);
-	free(k->status);
-	free(k->fields);
 	free(k);
 }
 
@@ -138,48 +136,56 @@ static const char *hop_field(const struct azds_trace_hop *h, int f, size_t *n)
 	return v;
 }
 
-static struct kept *kept_new(const struct azds_trace_req *req, uint64_t seq, __s64 mono_to_unix_ns)
+/* one request kept, in one allocation; pack is the thread's scratch for the packed form */
+static struct kept *kept_new(const struct azds_trace_req *req, uint64_t seq, __s64 mono_to_unix_ns, char **pack,
+			     size_t *pack_cap)
 {
-	struct kept *k = calloc(1, sizeof(*k));
-	size_t flen = 0, at = 0;
+	size_t flen = 0, at = 0, plen, nhops = req->nhops < AZDS_TRACE_HOPS_MAX ? req->nhops : AZDS_TRACE_HOPS_MAX;
+	size_t lens[AZDS_TRACE_HOPS_MAX][KF__COUNT];
+	const char *vals[AZDS_TRACE_HOPS_MAX][KF__COUNT];
 	bool query = false;
+	struct kept *k;
+	int *status;
+	char *fields, *packed;
 
+	for (size_t i = 0; i < nhops; i++) {
+		for (int f = 0; f < KF__COUNT; f++) {
+			vals[i][f] = req->hops[i] ? hop_field(req->hops[i], f, &lens[i][f]) : "";
+			if (!req->hops[i])
+				lens[i][f] = 0;
+			flen += lens[i][f] + 1;
+		}
+		query = query || (req->hops[i] && strchr(req->hops[i]->target, '?'));
+	}
+	plen = azds_trace_req_pack_buf(req, pack, pack_cap);
+	if (!plen)
+		return NULL;
+	k = malloc(sizeof(*k) + (nhops ? nhops : 1) * sizeof(int) + flen + plen);
 	if (!k)
 		return NULL;
+	status = (int *)(k + 1);
+	fields = (char *)(status + (nhops ? nhops : 1));
+	packed = fields + flen;
 	atomic_init(&k->refs, 1);
 	k->seq = seq;
-	k->nhops = req->nhops < AZDS_TRACE_HOPS_MAX ? req->nhops : AZDS_TRACE_HOPS_MAX;
-	for (unsigned i = 0; i < k->nhops; i++) {
-		if (!req->hops[i])
-			continue;
-		query = query || strchr(req->hops[i]->target, '?');
-		for (int f = 0; f < KF__COUNT; f++) {
-			size_t n;
-
-			hop_field(req->hops[i], f, &n);
-			flen += n + 1;
-		}
-	}
-	k->status = calloc(k->nhops ? k->nhops : 1, sizeof(*k->status));
-	k->fields = malloc(flen ? flen : 1);
-	k->query = query;
 	k->mono_to_unix_ns = mono_to_unix_ns;
-	k->packed_len = azds_trace_req_pack(req, &k->packed);
-	if (!k->status || !k->fields || !k->packed_len) {
-		kept_put(k);
-		return NULL;
-	}
-	for (unsigned i = 0; i < k->nhops; i++) {
+	k->query = query;
+	atomic_init(&k->js, NULL);
+	atomic_init(&k->jsq, NULL);
+	k->nhops = (unsigned)nhops;
+	for (size_t i = 0; i < nhops; i++) {
 		for (int f = 0; f < KF__COUNT; f++) {
-			size_t n = 0;
-			const char *v = req->hops[i] ? hop_field(req->hops[i], f, &n) : "";
-
-			memcpy(k->fields + at, v, n);
-			k->fields[at + n] = 0;
-			at += n + 1;
+			memcpy(fields + at, vals[i][f], lens[i][f]);
+			fields[at + lens[i][f]] = 0;
+			at += lens[i][f] + 1;
 		}
-		k->status[i] = req->hops[i] ? req->hops[i]->status : 0;
+		status[i] = req->hops[i] ? req->hops[i]->status : 0;
 	}
+	memcpy(packed, *pack, plen);
+	k->status = status;
+	k->fields = fields;
+	k->packed = packed;
+	k->packed_len = plen;
 	return k;
 }
 
@@ -215,6 +221,8 @@ struct tracer {
 	__u64 skipped_here; /* the thread's count of skipped */
 	unsigned batch;     /* records in this go */
 	bool more;          /* the last go was cut short: the ring is not empty */
+	char *pack;         /* on_request's scratch for the packed form */
+	size_t pack_cap;
 	struct svc_slot *svcs;
 	struct pod_slot *pod_svc;
 	struct pod_cached *pod_cache;
@@ -257,6 +265,17 @@ static __s64 mono_to_unix(void)
 
 /* ---- the model, from the pinned maps ---------------------------------------- */
 
+/* src into dst[cap], cut and NUL-terminated: the model's names are asked for on every hop */
+static void ncopy(char *dst, size_t cap, const char *src, size_t src_cap)
+{
+	size_t n = strnlen(src, src_cap < cap ? src_cap : cap - 1);
+
+	if (n >= cap)
+		n = cap - 1;
+	memcpy(dst, src, n);
+	dst[n] = 0;
+}
+
 static unsigned hash32(__u32 x)
 {
 	x ^= x >> 16;
@@ -291,7 +310,7 @@ static void model_refresh(struct tracer *t)
 				break;
 			if (!s->id) {
 				s->id = v.svc;
-				snprintf(s->name, sizeof(s->name), "%s", v.name);
+				ncopy(s->name, sizeof(s->name), v.name, sizeof(v.name));
 				break;
 			}
 		}
@@ -349,7 +368,7 @@ static bool m_pod(void *ctx, __be32 addr, char name[AZDS_TRACE_NAME_MAX], __u32 
 		return false;
 	pp = &pc->p;
 	model_refresh(t);
-	snprintf(name, AZDS_TRACE_NAME_MAX, "%s", pp->name);
+	ncopy(name, AZDS_TRACE_NAME_MAX, pp->name, sizeof(pp->name));
 	*space = pp->space;
 	for (unsigned i = 0, h = hash32(addr); i < 64; i++) {
 		struct pod_slot *s = &t->pod_svc[(h + i) & (POD_SVC_TABLE - 1)];
@@ -361,7 +380,7 @@ static bool m_pod(void *ctx, __be32 addr, char name[AZDS_TRACE_NAME_MAX], __u32 
 		if (!s->addr)
 			break;
 	}
-	snprintf(service, AZDS_TRACE_NAME_MAX, "%s", sn ? sn : "");
+	ncopy(service, AZDS_TRACE_NAME_MAX, sn ? sn : "", AZDS_TRACE_NAME_MAX);
 	return true;
 }
 
@@ -380,11 +399,11 @@ static bool m_space_path(void *ctx, __u32 id, char path[AZDS_TRACE_PATH_MAX])
 		sc->id = id;
 		sc->found = bpf_map_lookup_elem(t->m.spaces, &id, &sp) == 0;
 		if (sc->found)
-			snprintf(sc->path, sizeof(sc->path), "%s", sp.path);
+			ncopy(sc->path, sizeof(sc->path), sp.path, sizeof(sp.path));
 	}
 	if (!sc->found)
 		return false;
-	snprintf(path, AZDS_TRACE_PATH_MAX, "%s", sc->path);
+	ncopy(path, AZDS_TRACE_PATH_MAX, sc->path, sizeof(sc->path));
 	return true;
 }
 
@@ -397,7 +416,7 @@ static bool m_service_name(void *ctx, __u32 svc, char name[AZDS_TRACE_NAME_MAX])
 	n = svc_name(t, svc);
 	if (!n)
 		return false;
-	snprintf(name, AZDS_TRACE_NAME_MAX, "%s", n);
+	ncopy(name, AZDS_TRACE_NAME_MAX, n, AZDS_TRACE_NAME_MAX);
 	return true;
 }
 
@@ -409,7 +428,7 @@ static bool m_vip_name(void *ctx, __be32 addr, __u16 port, char name[AZDS_TRACE_
 
 	if (bpf_map_lookup_elem(t->m.vips, &k, &v))
 		return false;
-	snprintf(name, AZDS_TRACE_NAME_MAX, "%s", v.name);
+	ncopy(name, AZDS_TRACE_NAME_MAX, v.name, sizeof(v.name));
 	return true;
 }
 
@@ -419,7 +438,7 @@ static void on_request(void *ctx, const struct azds_trace_req *req)
 {
 	struct tracer *t = ctx;
 	/* the thread is head's only writer: the next number is known unlocked */
-	struct kept *k = kept_new(req, t->head + 1, t->mono_to_unix_ns), *old;
+	struct kept *k = kept_new(req, t->head + 1, t->mono_to_unix_ns, &t->pack, &t->pack_cap), *old;
 	size_t slot;
 
 	if (!k)
@@ -988,6 +1007,7 @@ void tracer_stop(struct tracer *t)
 		kept_put(t->ring[i]);
 	free(t->ring);
 	free(t->svcs);
+	free(t->pack);
 	free(t->pod_svc);
 	free(t->pod_cache);
 	free(t->space_cache);

@@ -99,6 +99,8 @@ struct head_info {
 };
 
 /* Exchange halves: a pod's view of one request and its response. */
+#define XH_TARGET_IN 96 /* targets shorter than this live in the half itself */
+#define XH_SPARE_MAX 4096 /* freed halves kept for reuse (none under ASan: it must see a use after free) */
 enum { XH_SERVER = 0, XH_CLIENT = 1 };
 enum {
 	XS_OPEN = 0, /* waiting for the response */
@@ -142,7 +144,8 @@ struct xh {
 	bool claimed; /* client half: a server half took it */
 	/* the exchange */
 	char method[16];
-	char *target; /* malloc'd, cut at AZDS_TRACE_TARGET_MAX - 1 */
+	char *target; /* target_in, or malloc'd when longer; cut at AZDS_TRACE_TARGET_MAX - 1 */
+	char target_in[XH_TARGET_IN];
 	char route_as[AZDS_TRACE_NAME_MAX];
 	char traceparent[56];
 	int status, minor_version;
@@ -230,6 +233,10 @@ struct azds_trace_asm {
 	struct hnode **up_b;
 	struct hnode **dcli_b;
 	struct hnode **xid_b; /* routed halves by xid */
+
+	/* freed halves for reuse (linked by sibling) */
+	struct xh *spare;
+	size_t nspare;
 
 	/* emission scratch */
 	struct azds_trace_hop *out;

@@ -111,16 +111,18 @@ static void copy_cut(char *dst, size_t cap, const char *s, size_t n, bool *cut)
 static int keep_headers(const struct azds_http_msg *m, struct kept_msg *k)
 {
 	size_t bytes = 0, n = m->num_headers < AZDS_TRACE_HEADERS_MAX ? m->num_headers : AZDS_TRACE_HEADERS_MAX;
+	__u8 nl[AZDS_TRACE_HEADERS_MAX], vl[AZDS_TRACE_HEADERS_MAX];
+	bool cred[AZDS_TRACE_HEADERS_MAX];
 	char *p;
 
 	for (size_t i = 0; i < n; i++) {
 		const struct azds_http_header *h = &m->headers[i];
-		size_t nl = h->name_len < AZDS_TRACE_NAME_MAX ? h->name_len : AZDS_TRACE_NAME_MAX - 1;
-		size_t vl = h->value_len < AZDS_TRACE_VALUE_MAX ? h->value_len : AZDS_TRACE_VALUE_MAX - 1;
 
-		if (azds_tr_is_credential(h->name, h->name_len))
-			vl = sizeof(REDACTED) - 1;
-		bytes += nl + vl + 2;
+		cred[i] = azds_tr_is_credential(h->name, h->name_len);
+		nl[i] = (__u8)(h->name_len < AZDS_TRACE_NAME_MAX ? h->name_len : AZDS_TRACE_NAME_MAX - 1);
+		vl[i] = (__u8)(cred[i] ? sizeof(REDACTED) - 1
+				       : h->value_len < AZDS_TRACE_VALUE_MAX ? h->value_len : AZDS_TRACE_VALUE_MAX - 1);
+		bytes += (size_t)nl[i] + vl[i] + 2;
 	}
 	k->nh = 0;
 	k->blob = NULL;
@@ -129,17 +131,16 @@ static int keep_headers(const struct azds_http_msg *m, struct kept_msg *k)
 	k->blob = p = malloc(bytes);
 	if (!p)
 		return -ENOMEM;
+	/* names and values hold no NUL: the parser refuses one in either */
 	for (size_t i = 0; i < n; i++) {
 		const struct azds_http_header *h = &m->headers[i];
-		bool cred = azds_tr_is_credential(h->name, h->name_len);
 
-		copy_cut(p, AZDS_TRACE_NAME_MAX, h->name, h->name_len, NULL);
-		p += strlen(p) + 1;
-		if (cred)
-			copy_cut(p, sizeof(REDACTED), REDACTED, sizeof(REDACTED) - 1, NULL);
-		else
-			copy_cut(p, AZDS_TRACE_VALUE_MAX, h->value, h->value_len, NULL);
-		p += strlen(p) + 1;
+		memcpy(p, h->name, nl[i]);
+		p += nl[i];
+		*p++ = 0;
+		memcpy(p, cred[i] ? REDACTED : h->value, vl[i]);
+		p += vl[i];
+		*p++ = 0;
 	}
 	k->nh = (unsigned)n;
 	return 0;

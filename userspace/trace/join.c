@@ -33,17 +33,37 @@ static size_t cli_hash(__be32 la, __be16 lp, __be32 ra, __be16 rp)
 	return hash64(tuple_key(la, lp, ra, rp), CLI_BUCKETS);
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+#define XH_REUSE 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define XH_REUSE 0
+#endif
+#endif
+#ifndef XH_REUSE
+#define XH_REUSE 1
+#endif
+
 static struct xh *xh_alloc(struct azds_trace_asm *a, int side, __u64 ts, const struct head_info *hi)
 {
-	struct xh *h = calloc(1, sizeof(*h));
+	struct xh *h = a->spare;
+	size_t tl = strnlen(hi->target, sizeof(hi->target) - 1);
 
-	if (!h)
+	/* a hop is made for every request: reused halves spare the allocator */
+	if (h) {
+		a->spare = h->sibling;
+		a->nspare--;
+		memset(h, 0, sizeof(*h));
+	} else if (!(h = calloc(1, sizeof(*h)))) {
 		return NULL;
-	h->target = strdup(hi->target);
+	}
+	h->target = tl < sizeof(h->target_in) ? h->target_in : malloc(tl + 1);
 	if (!h->target) {
 		free(h);
 		return NULL;
 	}
+	memcpy(h->target, hi->target, tl);
+	h->target[tl] = 0;
 	h->id = ++a->next_id;
 	h->side = (__u8)side;
 	h->state = XS_OPEN;
@@ -138,7 +158,8 @@ static void pod_unlink(struct azds_trace_asm *a, struct xh *h)
 
 static void xh_lighten(struct xh *h)
 {
-	free(h->target);
+	if (h->target != h->target_in)
+		free(h->target);
 	h->target = NULL;
 	azds_tr_kept_free(&h->req);
 	azds_tr_kept_free(&h->resp);
@@ -161,6 +182,12 @@ void azds_tr_xh_free(struct azds_trace_asm *a, struct xh *h)
 		a->nghosts--;
 	else
 		a->nhops--;
+	if (XH_REUSE && a->nspare < XH_SPARE_MAX) {
+		h->sibling = a->spare;
+		a->spare = h;
+		a->nspare++;
+		return;
+	}
 	free(h);
 }
 
@@ -578,6 +605,14 @@ static struct xh *find_parent(struct azds_trace_asm *a, struct xh *h)
 	return best;
 }
 
+static void hex64(char *out, __u64 v)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (int i = 15; i >= 0; i--, v >>= 4)
+		out[i] = digits[v & 15];
+}
+
 static void new_trace_id(struct azds_trace_asm *a, char out[33])
 {
 	__u64 x = a->tid_seed + ++a->tid_n * 0x9e3779b97f4a7c15ULL, y;
@@ -587,7 +622,9 @@ static void new_trace_id(struct azds_trace_asm *a, char out[33])
 	y = (y ^ (y >> 30)) * 0xbf58476d1ce4e5b9ULL;
 	y = (y ^ (y >> 27)) * 0x94d049bb133111ebULL;
 	y ^= y >> 31;
-	snprintf(out, 33, "%016llx%016llx", (unsigned long long)(a->tid_seed ^ a->tid_n), (unsigned long long)y);
+	hex64(out, a->tid_seed ^ a->tid_n);
+	hex64(out + 16, y);
+	out[32] = 0;
 }
 
 static void add_child(struct xh *p, struct xh *h)
@@ -822,6 +859,13 @@ void azds_tr_join_fini(struct azds_trace_asm *a)
 		while (!tlist_empty(lists[i]))
 			free_tree(a, tlist_entry(lists[i]->next, struct xh, link));
 	}
+	while (a->spare) {
+		struct xh *h = a->spare;
+
+		a->spare = h->sibling;
+		free(h);
+	}
+	a->nspare = 0;
 	free(a->dec);
 	free(a->pod_b);
 	free(a->cli_b);

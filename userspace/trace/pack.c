@@ -78,10 +78,22 @@ static void wmsg(struct wbuf *b, const struct azds_trace_msg *m)
 
 size_t azds_trace_req_pack(const struct azds_trace_req *req, char **out)
 {
-	struct wbuf b = {0};
-	__u8 nh;
+	size_t cap = 0, n;
 
 	*out = NULL;
+	n = azds_trace_req_pack_buf(req, out, &cap);
+	if (!n) {
+		free(*out);
+		*out = NULL;
+	}
+	return n;
+}
+
+size_t azds_trace_req_pack_buf(const struct azds_trace_req *req, char **buf, size_t *cap)
+{
+	struct wbuf b = {.p = *buf, .cap = *buf ? *cap : 0};
+	__u8 nh;
+
 	if (!req)
 		return 0;
 	nh = (__u8)(req->nhops < AZDS_TRACE_HOPS_MAX ? req->nhops : AZDS_TRACE_HOPS_MAX);
@@ -92,7 +104,8 @@ size_t azds_trace_req_pack(const struct azds_trace_req *req, char **out)
 		struct packed_nums pn;
 
 		if (!h) {
-			free(b.p);
+			*buf = b.p;
+			*cap = b.cap;
 			return 0; /* a request with a hole is not kept (azds_trace_req_text refuses it too) */
 		}
 		memset(&pn, 0, sizeof(pn));
@@ -117,12 +130,9 @@ size_t azds_trace_req_pack(const struct azds_trace_req *req, char **out)
 		wmsg(&b, &h->req);
 		wmsg(&b, &h->resp);
 	}
-	if (b.oom) {
-		free(b.p);
-		return 0;
-	}
-	*out = b.p;
-	return b.len;
+	*buf = b.p;
+	*cap = b.cap;
+	return b.oom ? 0 : b.len;
 }
 
 struct rbuf {

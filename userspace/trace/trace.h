@@ -175,6 +175,9 @@ char *azds_trace_req_text(const struct azds_trace_req *req, const struct azds_tr
 /* A request packed small (pack.c), for keeping until a reader asks: its
  * length (*out malloc'd), 0 on ENOMEM or a request with a hole. */
 size_t azds_trace_req_pack(const struct azds_trace_req *req, char **out);
+/* the same into *buf (*cap bytes, grown with realloc; *buf NULL to start),
+ * for a caller that packs many: the length, 0 on ENOMEM or a hole (*buf kept) */
+size_t azds_trace_req_pack_buf(const struct azds_trace_req *req, char **buf, size_t *cap);
 /* ... and back, into hops[AZDS_TRACE_HOPS_MAX] that req then points into;
  * false for bytes that are not a whole packed request */
 bool azds_trace_req_unpack(const char *p, size_t n, struct azds_trace_hop *hops, struct azds_trace_req *req);
