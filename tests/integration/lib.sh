@@ -101,7 +101,8 @@ daemon_up() {
 	cleanup
 	mkdir -p "$WORK"
 	IPORT=$(free_port) || { echo "no free port"; exit 1; }
-	"$BIN/azds" -i "$INST" controller start --ingress-port "$IPORT" >"$WORK/start.log" 2>&1 ||
+	# shellcheck disable=SC2086 # DAEMON_ARGS: more words for controller start
+	"$BIN/azds" -i "$INST" controller start --ingress-port "$IPORT" ${DAEMON_ARGS:-} >"$WORK/start.log" 2>&1 ||
 		{ cat "$WORK/start.log"; exit 1; }
 }
 

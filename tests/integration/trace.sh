@@ -16,6 +16,8 @@ cleanup() {
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
+PER_POD=16 # the router's per-pod connection limit here: the test fills it
+DAEMON_ARGS="--router-arg --max-conns-per-pod --router-arg $PER_POD"
 daemon_up
 $AZ space select -n dev -y >/dev/null && $AZ space select -n dev/alice -y >/dev/null || bad "spaces"
 for s in "web dev" "api dev" "api dev/alice" "data dev" "empty dev"; do
@@ -112,6 +114,26 @@ probe web get empty:80 /none >/dev/null # declared, no pod: the router answers 5
 trace_wait
 expect_eq "--status 5xx keeps the 503 only, the router's own answer" "$(hop '.hops[0] | "\(.status) \(.reason) \(.service) \(.target)"' flt)" \
 	"503 router empty /none"
+# a caller past its per-pod limit is refused at accept: a hop too, the router's 503
+trace_start limit -o json -c 1 --status 503 || exit 1
+rm -f "$WORK/hold.go"
+in_pod web "$BIN/azds-probe" hold "$(vip api)" $(for _ in $(seq 1 $PER_POD); do echo http; done) \
+	--wait-file "$WORK/hold.go" >"$WORK/hold.out" 2>&1 &
+HOLD=$!
+for i in $(seq 1 400); do
+	grep -qs "^held $PER_POD" "$WORK/hold.out" && break
+	kill -0 $HOLD 2>/dev/null || break
+	sleep 0.05
+done
+expect_contains "web holds its $PER_POD connections" "$(cat "$WORK/hold.out")" "held $PER_POD"
+r=$(probe web get api:80 /over-limit --timeout 10)
+expect_contains "web's next connection is refused with 503" "$r" "HTTP/1.1 503"
+trace_wait
+touch "$WORK/hold.go"
+wait $HOLD
+# the request's line is there when it came with the handshake, as it mostly does (not always)
+r=$(hop '.hops[0] | "\(.status) \(.reason) \(.caller) -> \(.service) \(.target == "/over-limit" or .target == "")"' limit)
+expect_eq "the refusal at accept is traced: the 503, the router, who asked for what" "$r" "503 router web -> api true"
 r=$($AZ trace --status 99x 2>&1)
 expect_contains "a bad --status is refused naming it" "$r" '--status "99x"'
 r=$($AZ trace -s no/such/space -c 1 2>&1)

@@ -208,8 +208,20 @@ static void test_router_answers(void)
 	    "POST /bad HTTP/1.1\r\nHost: api\r\nContent-Length: x1\r\nAuthorization: Bearer SECRET9\r\n\r\n");
 	slot.d.status = 400;
 	azds_trace_asm_slot(a, &slot);
+	/* refused at accept, past its per-pod limit, before a byte came: who and the 503, no request line */
+	req(MS(14), 0, WEB, 50005, VIP_API, 0, AZDS_DEC_REPLY, 1, 0, SVC_API, "");
+	slot.d.status = 503;
+	azds_trace_asm_slot(a, &slot);
 	azds_trace_asm_flush(a);
-	CHECK_INT(g.n, 4);
+	CHECK_INT(g.n, 5);
+	h = tt_hop(&g, 4, 0);
+	CHECK_INT(tt_i(h, "status"), 503);
+	CHECK_STR(tt_s(h, "reason"), "router");
+	CHECK_STR(tt_s(h, "caller"), "web");
+	CHECK_STR(tt_s(h, "service"), "api");
+	CHECK_STR(tt_s(h, "method"), "");
+	CHECK_STR(tt_s(h, "target"), "");
+	CHECK(json_is_true(json_object_get(h, "truncated")));
 	h = tt_hop(&g, 3, 0);
 	CHECK_STR(tt_s(h, "method"), "POST");
 	CHECK_STR(tt_s(h, "target"), "/bad");

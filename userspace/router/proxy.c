@@ -1599,6 +1599,50 @@ void router_again(struct router *r)
  * closed at once: it holds no session, no lingering socket, nothing of the
  * budget that other pods need.
  */
+/*
+ * A caller refused at accept (its per-pod limit) is a hop of azds trace
+ * too: the router's 503, with the request's head when it is already
+ * there (a peek, and only while someone watches; the bytes stay unread).
+ */
+static void publish_refusal(struct router *r, int fd, const struct sockaddr_in *peer, const struct sockaddr_in *orig,
+			    bool ingress)
+{
+	struct azds_dec_slot d;
+	struct azds_vip vip;
+	ssize_t n;
+
+	if (!dec_wanted(r))
+		return;
+	memset(&d, 0, AZDS_DEC_SLOT_HDR);
+	d.kind = AZDS_DEC_K_REQ;
+	d.d.cli_addr = peer->sin_addr.s_addr;
+	d.d.cli_port = peer->sin_port;
+	if (ingress) {
+		d.d.flags |= AZDS_DEC_F_INGRESS;
+	} else {
+		d.d.vaddr = orig->sin_addr.s_addr;
+		d.d.vport = orig->sin_port;
+		d.d.caller_space = route_caller_space(&r->rm, peer->sin_addr.s_addr);
+		if (route_vip(&r->rm, orig->sin_addr.s_addr, orig->sin_port, &vip))
+			d.d.svc = vip.svc;
+	}
+	d.d.reason = AZDS_DEC_REPLY;
+	d.d.status = 503;
+	if (!azds_dec_allowed(r->dec_file, &d.d))
+		return;
+	d.d.ts_ns = dec_now();
+	n = recv(fd, d.head, AZDS_DEC_HEAD_MAX, MSG_PEEK | MSG_DONTWAIT);
+	if (n > 0) {
+		const char *e = memmem(d.head, (size_t)n, "\r\n\r\n", 4);
+
+		d.head_len = (__u16)(e ? (size_t)(e - d.head) + 4 : (size_t)n);
+		/* what follows the head (a body, pipelined requests) is not recorded */
+		if (!e && (size_t)n == AZDS_DEC_HEAD_MAX)
+			d.d.flags |= AZDS_DEC_F_CUT;
+	}
+	azds_dec_put(r->dec, r->dec_slots, &d);
+}
+
 static void refuse_caller(struct router *r, int fd, const struct sockaddr_in *peer)
 {
 	char body[256], msg[512];
@@ -1623,6 +1667,7 @@ static void session_start(struct router *r, int fd, const struct sockaddr_in *pe
 	struct session *s;
 
 	if (!callers_get(r->sh->callers, peer->sin_addr.s_addr, r->cfg.max_conns_per_pod)) {
+		publish_refusal(r, fd, peer, orig, ingress);
 		refuse_caller(r, fd, peer);
 		return;
 	}

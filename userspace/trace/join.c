@@ -331,7 +331,12 @@ void azds_trace_asm_slot(struct azds_trace_asm *a, const struct azds_dec_slot *s
 			a->st.bad_records++;
 			return;
 		}
-		if (slot_head(s, false, false, &hi) <= 0) {
+		if (reply && !s->head_len) {
+			/* refused before a byte of the request came (a caller past its
+			 * per-pod limit): the hop says who and the status, no request line */
+			memset(&hi, 0, sizeof(hi));
+			hi.kept.truncated = true;
+		} else if (slot_head(s, false, false, &hi) <= 0) {
 			/* the router refused a head its parser would not take: its request line still says what */
 			if (!reply ||
 			    azds_tr_parse_request_line(s->head, s->head_len < AZDS_DEC_HEAD_MAX ? s->head_len : AZDS_DEC_HEAD_MAX,
