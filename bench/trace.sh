@@ -12,12 +12,17 @@
 #   on:      capture on and nobody watching: the programs on the send and
 #            receive calls are detached until a reader asks (what capture
 #            costs when left on).
+# and, pod to pod (the client pod straight to the backend pod's address, no
+# router: the kernel's capture records both pods' sends and receives):
+#   p2p-off, p2p-recording: as off and recording.
 # For each:
 #   - maximum keep-alive req/s (closed loop, 16 connections), against off;
 #   - p50 at 1,000 req/s (open loop), minus off's;
 #   - the reader's sustained records per second (the kernel's and the
 #     routers' records it took in during the watched maximum-throughput runs,
 #     per second) and records lost;
+#   - the reader's own CPU per request (the controller's, from /proc) in the
+#     maximum-throughput runs while recording or watched;
 #   - the capture programs' own CPU time per request, from the kernel's BPF
 #     statistics (kernel.bpf_stats_enabled, for one more 1,000 req/s run):
 #     the programs run inside the request's send and receive calls, so this
@@ -57,6 +62,8 @@ $AZ service add api -n dev --port 80 --target-port 8080 >/dev/null &&
 $AZ pod run api-alice -n dev/alice --service api -- "$BIN/podserver" --pod api-alice --space dev/alice \
 	--service api --quiet >/dev/null && $AZ pod run client -n dev >/dev/null || exit 1
 VIP=$($AZ service list -n dev -o json | jq -r '.items[] | select(.name == "api") | "\(.address):\(.port)"')
+POD=$($AZ pod list -n dev/alice -o json | jq -r '.items[] | select(.name == "api-alice") | "\(.address):8080"')
+[[ "$POD" =~ ^[0-9.]+:8080$ ]] || { echo "azds bench trace: no address for pod api-alice ($POD)" >&2; exit 1; }
 for _ in $(seq 1 200); do
 	$INIT exec --pod client -- "$BIN/azds-probe" get "$VIP" / -H 'azds-route-as: alice' --timeout 2 2>/dev/null |
 		grep -q api-alice && break
@@ -95,9 +102,13 @@ unwatch() { # MODE
 	[ "$1" != watched ] || [ -s "$W/watched.out" ] ||
 		{ echo "azds bench trace: azds trace showed nothing while watched" >&2; exit 1; }
 }
-load() { # RATE: one azds-load run's JSON
-	$INIT exec --pod client -- "$BIN/azds-load" --target "$VIP" -H 'azds-route-as: alice' --duration "$DUR" \
+load() { # RATE [TARGET]: one azds-load run's JSON
+	$INIT exec --pod client -- "$BIN/azds-load" --target "${2:-$VIP}" -H 'azds-route-as: alice' --duration "$DUR" \
 		--warmup 1 --connections 16 --rate "$1" -o json
+}
+HZ=$(getconf CLK_TCK)
+ctl_ticks() { # the controller's CPU so far, in clock ticks (all its threads)
+	awk '{ print $14 + $15 }' "/proc/$(cat "/run/azds/$INST/controller.pid")/stat"
 }
 num() { # JSON FIELD: the number, or the run fails
 	local v
@@ -118,40 +129,51 @@ for r in $(seq 1 "$ROUNDS"); do
 	# the order turns round every other round: a run measured just after
 	# another mode's ran faster or slower by its place alone (seen here:
 	# the first of two alternating modes won 9 of 12 pairs either way)
-	order="watched recording off on"
-	[ $((r % 2)) -eq 0 ] && order="on off recording watched"
+	order="watched recording off on p2p-off p2p-recording"
+	[ $((r % 2)) -eq 0 ] && order="p2p-recording p2p-off on off recording watched"
 	for mode in $order; do
-		capture "$mode"
+		base=${mode#p2p-} target=$VIP
+		[ "$base" != "$mode" ] && target=$POD
+		capture "$base"
 		rec0=$(taken)
 		dec0=$(status decisions)
+		kr0=$(status read)
+		c0=$(ctl_ticks)
 		t0=$(date +%s.%N)
-		out=$(load 0)
+		out=$(load 0 "$target")
 		t1=$(date +%s.%N)
+		c1=$(ctl_ticks)
 		rec1=$(taken)
 		dec1=$(status decisions)
-		# through the router, a recorded request is the router's two records: none means recording broke
-		if { [ "$mode" = watched ] || [ "$mode" = recording ]; } && ! [ $((dec1 - dec0)) -gt 0 ]; then
-			echo "azds bench trace: no router records taken in while $mode" >&2
-			exit 1
-		fi
+		kr1=$(status read)
+		# through the router, a recorded request is the router's two records; pod to pod, the
+		# kernel's: none means recording broke
+		case $mode in
+		watched | recording) [ $((dec1 - dec0)) -gt 0 ] ||
+			{ echo "azds bench trace: no router records taken in while $mode" >&2; exit 1; } ;;
+		p2p-recording) [ $((kr1 - kr0)) -gt 0 ] ||
+			{ echo "azds bench trace: no kernel records taken in while $mode" >&2; exit 1; } ;;
+		esac
 		rps=$(num "$out" achieved_rps) || exit 1
-		lat=$(load 1000)
+		nreq=$(num "$out" requests) || exit 1
+		reader_us=$(awk -v c=$((c1 - c0)) -v hz="$HZ" -v n="$nreq" 'BEGIN { printf "%.2f", c * 1e6 / hz / n }')
+		lat=$(load 1000 "$target")
 		p50=$(num "$lat" p50_us) || exit 1
-		unwatch "$mode"
-		echo "$r $mode $rps $p50 $((rec1 - rec0)) $t0 $t1" >>"$RES"
-		say "  round $r capture $mode: $rps req/s, p50 at 1000/s $p50 us"
+		unwatch "$base"
+		echo "$r $mode $rps $p50 $((rec1 - rec0)) $t0 $t1 $reader_us" >>"$RES"
+		say "  round $r capture $mode: $rps req/s, p50 at 1000/s $p50 us, reader $reader_us us/req"
 	done
 done
 capture on
 # the programs' run time and runs (all azds_tr_* programs: one instance at a time)
 progs() { bpftool prog show -j | jq -r '[.[] | select(.name | startswith("azds_tr_"))] |
 	"\(map(.run_time_ns // 0) | add // 0) \(map(.run_cnt // 0) | add // 0)"'; }
-prog_cost() { # on|watched: "NS_PER_REQUEST RUNS_PER_REQUEST" over one 1,000 req/s run
+prog_cost() { # on|recording [TARGET]: "NS_PER_REQUEST RUNS_PER_REQUEST" over one 1,000 req/s run
 	local ns0 cnt0 ns1 cnt1 lat nreq
 	capture "$1"
 	sysctl -qw kernel.bpf_stats_enabled=1 || { echo "azds bench trace: cannot enable BPF statistics" >&2; exit 1; }
 	read -r ns0 cnt0 <<<"$(progs)"
-	lat=$($INIT exec --pod client -- "$BIN/azds-load" --target "$VIP" -H 'azds-route-as: alice' \
+	lat=$($INIT exec --pod client -- "$BIN/azds-load" --target "${2:-$VIP}" -H 'azds-route-as: alice' \
 		--duration "$DUR" --warmup 0 --connections 16 --rate 1000 -o json)
 	read -r ns1 cnt1 <<<"$(progs)"
 	sysctl -qw kernel.bpf_stats_enabled="$STATS0"
@@ -164,9 +186,12 @@ cost=$(prog_cost on) || exit 1
 read -r prog_ns prog_runs <<<"$cost"
 cost=$(prog_cost recording) || exit 1
 read -r wprog_ns wprog_runs <<<"$cost"
+cost=$(prog_cost recording "$POD") || exit 1
+read -r pprog_ns pprog_runs <<<"$cost"
 # recording, the programs run on every send and receive: a zero is a failure; nobody
 # watching, they are detached and only the one on connection state runs (a number, maybe 0)
 num "{\"v\":${wprog_ns:-0}}" v >/dev/null && num "{\"v\":${wprog_runs:-0}}" v >/dev/null || exit 1
+num "{\"v\":${pprog_ns:-0}}" v >/dev/null && num "{\"v\":${pprog_runs:-0}}" v >/dev/null || exit 1
 [[ "${prog_runs:-}" =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "azds bench trace: program runs on are \"$prog_runs\"" >&2; exit 1; }
 [[ "${prog_ns:-}" =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "azds bench trace: programs' time on is \"$prog_ns\"" >&2; exit 1; }
 dropped=$(status dropped)
@@ -185,16 +210,23 @@ on_p50=$(col on 4) off_p50=$(col off 4) wa_p50=$(col watched 4) re_p50=$(col rec
 rec_s=$(awk '$2 == "watched" { print $5 / ($7 - $6) }' "$RES" | median)
 # each mode against off in the same round, then the median of those: this machine's
 # run-to-run noise (10-30% between rounds) cancels, where a ratio of medians keeps it
-paired() { # MODE COLUMN: per round, "pct" (req/s lost against off, %) or "us" (p50 added)
-	awk -v m="$1" -v c="$2" -v kind="$3" '$2 == "off" { off[$1] = $c } $2 == m { v[$1] = $c }
+paired() { # MODE COLUMN KIND [BASE]: per round, "pct" (req/s lost against BASE, default off, %) or "us" (p50 added)
+	awk -v m="$1" -v c="$2" -v kind="$3" -v base="${4:-off}" '$2 == base { off[$1] = $c } $2 == m { v[$1] = $c }
 		END { for (r in v) if (r in off) { if (kind == "pct") printf "%.2f\n", (off[r] - v[r]) * 100 / off[r];
 			else printf "%.1f\n", v[r] - off[r] } }' "$RES" | median
 }
 diff_pct=$(paired on 3 pct) wa_pct=$(paired watched 3 pct) re_pct=$(paired recording 3 pct)
 added=$(paired on 4 us) wa_added=$(paired watched 4 us) re_added=$(paired recording 4 us)
+po_rps=$(col p2p-off 3) pr_rps=$(col p2p-recording 3) po_p50=$(col p2p-off 4) pr_p50=$(col p2p-recording 4)
+pr_pct=$(paired p2p-recording 3 pct p2p-off) pr_added=$(paired p2p-recording 4 us p2p-off)
+re_cpu=$(col recording 8) wa_cpu=$(col watched 8) pr_cpu=$(col p2p-recording 8)
 for v in on_rps off_rps wa_rps re_rps on_p50 off_p50 wa_p50 re_p50 rec_s diff_pct wa_pct re_pct added wa_added \
-	re_added; do
+	re_added po_rps pr_rps po_p50 pr_p50 pr_pct pr_added re_cpu wa_cpu pr_cpu; do
 	[[ "${!v}" =~ ^-?[0-9]+(\.[0-9]+)?$ ]] || { echo "azds bench trace: $v is \"${!v}\" (no rounds gave it)" >&2; exit 1; }
+done
+for v in re_cpu wa_cpu pr_cpu; do
+	awk -v v="${!v}" 'BEGIN { exit !(v > 0) }' ||
+		{ echo "azds bench trace: the reader's CPU per request ($v) is ${!v}: the reader did nothing" >&2; exit 1; }
 done
 if ! awk -v v="$rec_s" 'BEGIN { exit !(v > 0) }'; then
 	echo "azds bench trace: the reader took in no records while watched" >&2
@@ -206,7 +238,14 @@ if [ "$FORMAT" = json ]; then
 		--argjson wr "$wa_rps" --argjson wd "$wa_pct" --argjson wp "$wa_p50" --argjson wa "$wa_added" \
 		--argjson rr "$re_rps" --argjson rd "$re_pct" --argjson rp "$re_p50" --argjson ra "$re_added" \
 		--argjson pn "$prog_ns" --argjson pr "$prog_runs" --argjson wpn "$wprog_ns" --argjson wpr "$wprog_runs" \
-		--argjson n "$ROUNDS" '{rounds: $n, programs_ns_per_request: $pn, program_runs_per_request: $pr,
+		--argjson rc "$re_cpu" --argjson wc "$wa_cpu" --argjson pc "$pr_cpu" --argjson por "$po_rps" \
+		--argjson prr "$pr_rps" --argjson pop "$po_p50" --argjson prp "$pr_p50" --argjson prd "$pr_pct" \
+		--argjson pra "$pr_added" --argjson ppn "$pprog_ns" --argjson ppr "$pprog_runs" \
+		--argjson n "$ROUNDS" '{rounds: $n, reader_us_per_request_recording: $rc, reader_us_per_request_watched: $wc,
+		reader_us_per_request_p2p_recording: $pc, p2p_rps_off: $por, p2p_rps_recording: $prr,
+		p2p_p50_off_us: $pop, p2p_p50_recording_us: $prp, p2p_rps_recording_diff_pct: $prd,
+		p2p_p50_recording_added_us: $pra, p2p_programs_ns_per_request_recording: $ppn,
+		p2p_program_runs_per_request_recording: $ppr, programs_ns_per_request: $pn, program_runs_per_request: $pr,
 		programs_ns_per_request_recording: $wpn, program_runs_per_request_recording: $wpr, rps_on: $on, rps_off: $off, rps_diff_pct: $d, p50_on_us: $p1,
 		p50_off_us: $p0, p50_added_us: $a, rps_watched: $wr, rps_watched_diff_pct: $wd,
 		p50_watched_us: $wp, p50_watched_added_us: $wa, rps_recording: $rr, rps_recording_diff_pct: $rd,
@@ -214,12 +253,18 @@ if [ "$FORMAT" = json ]; then
 		router_records_lost: $dm}'
 else
 	printf '\nHTTP trace capture, keep-alive through the router (median of %s interleaved rounds, %s s each)\n' "$ROUNDS" "$DUR"
-	printf '%-10s %12s %9s %14s %10s %16s %9s\n' mode "max req/s" cost "p50 1000/s us" "added us" "programs ns/req" "runs/req"
-	printf '%-10s %12s %9s %14s %10s %16s %9s\n' off "$off_rps" - "$off_p50" - - -
-	printf '%-10s %12s %8s%% %14s %10s %16s %9s\n' on "$on_rps" "$diff_pct" "$on_p50" "$added" "$prog_ns" "$prog_runs"
-	printf '%-10s %12s %8s%% %14s %10s %16s %9s\n' recording "$re_rps" "$re_pct" "$re_p50" "$re_added" "$wprog_ns" \
-		"$wprog_runs"
-	printf '%-10s %12s %8s%% %14s %10s %16s %9s\n' watched "$wa_rps" "$wa_pct" "$wa_p50" "$wa_added" - -
+	printf '%-14s %12s %9s %14s %10s %16s %9s %14s\n' mode "max req/s" cost "p50 1000/s us" "added us" \
+		"programs ns/req" "runs/req" "reader us/req"
+	printf '%-14s %12s %9s %14s %10s %16s %9s %14s\n' off "$off_rps" - "$off_p50" - - - -
+	printf '%-14s %12s %8s%% %14s %10s %16s %9s %14s\n' on "$on_rps" "$diff_pct" "$on_p50" "$added" "$prog_ns" \
+		"$prog_runs" -
+	printf '%-14s %12s %8s%% %14s %10s %16s %9s %14s\n' recording "$re_rps" "$re_pct" "$re_p50" "$re_added" \
+		"$wprog_ns" "$wprog_runs" "$re_cpu"
+	printf '%-14s %12s %8s%% %14s %10s %16s %9s %14s\n' watched "$wa_rps" "$wa_pct" "$wa_p50" "$wa_added" - - "$wa_cpu"
+	printf '%-14s %12s %9s %14s %10s %16s %9s %14s\n' p2p-off "$po_rps" - "$po_p50" - - - -
+	printf '%-14s %12s %8s%% %14s %10s %16s %9s %14s\n' p2p-recording "$pr_rps" "$pr_pct" "$pr_p50" "$pr_added" \
+		"$pprog_ns" "$pprog_runs" \
+		"$pr_cpu"
 	printf 'reader, watched: %s records/s taken in; lost: %s kernel records (ring buffer full), %s router records (reader behind)\n' \
 		"$rec_s" "$dropped" "$dmissed"
 	echo "(off: the node-wide switch off; on: nobody watching, the send and receive programs detached until"
@@ -227,5 +272,7 @@ else
 	echo " and assembled; watched: azds trace"
 	echo " -o json printing every request. cost and added: against off in the same round, the median over"
 	echo " the rounds; programs: their own CPU per"
-	echo " request from bpf_stats, in the 1,000 req/s run)"
+	echo " request from bpf_stats, in the 1,000 req/s run; reader: the controller's CPU per request in the"
+	echo " maximum-throughput runs; p2p-*: the client pod straight to the backend pod, no router, its cost"
+	echo " against p2p-off)"
 fi
