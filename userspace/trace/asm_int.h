@@ -120,6 +120,7 @@ struct xh {
 	__u64 xid;
 	__u8 side, state;
 	bool routed; /* told by the router's records alone (nothing of the kernel's to wait for) */
+	__u8 raddr_pod; /* server half: is its peer a pod? 0 not asked yet, 1 yes, 2 no (asked once) */
 	__u64 id;
 	/* the tree */
 	struct xh *parent;
@@ -225,7 +226,8 @@ struct azds_trace_asm {
 	struct tlist ghosts;
 	size_t nghosts;
 	struct hnode **pod_b; /* server halves by pod address, newest first */
-	struct hnode **cli_b; /* unclaimed client halves by tuple */
+	struct hnode **cli_b; /* unclaimed client halves by tuple, oldest first */
+	struct hnode ***cli_endp; /* each cli_b chain's end: the last node's next, or the bucket */
 
 	/* decisions: a ring */
 	struct dent *dec;

@@ -144,10 +144,27 @@ void azds_tr_xh_done(struct azds_trace_asm *a, struct xh *h)
 	tlist_add_tail(&a->done, &h->link);
 }
 
+/* a client half out of its tuple's chain (appended at the end, so the oldest comes first) */
 static void cli_unlink(struct azds_trace_asm *a, struct xh *h)
 {
-	(void)a;
+	size_t i;
+
+	if (!h->cli_n.pprev)
+		return;
+	i = cli_hash(h->laddr, h->lport, h->raddr, h->rport);
+	if (a->cli_endp[i] == &h->cli_n.next)
+		a->cli_endp[i] = h->cli_n.pprev;
 	hnode_del(&h->cli_n);
+}
+
+static void cli_append(struct azds_trace_asm *a, struct xh *h)
+{
+	size_t i = cli_hash(h->laddr, h->lport, h->raddr, h->rport);
+
+	h->cli_n.next = NULL;
+	h->cli_n.pprev = a->cli_endp[i];
+	*a->cli_endp[i] = &h->cli_n;
+	a->cli_endp[i] = &h->cli_n.next;
 }
 
 static void pod_unlink(struct azds_trace_asm *a, struct xh *h)
@@ -212,12 +229,12 @@ static void dent_drop(struct azds_trace_asm *a, struct dent *e)
 	e->gen++;
 }
 
-static void dec_bind(struct dent *e, struct xh *c)
+static void dec_bind(struct azds_trace_asm *a, struct dent *e, struct xh *c)
 {
 	/* out of the tuple index: only unbound halves are looked for there,
 	 * and a keep-alive connection's bound ones would make its chain as
 	 * long as the requests waiting to be joined */
-	hnode_del(&c->cli_n);
+	cli_unlink(a, c);
 	e->bound = c;
 	c->dent = e;
 	c->dec = e->d;
@@ -232,18 +249,20 @@ static void dec_bind(struct dent *e, struct xh *c)
  * the order.
  */
 #define JOIN_SLACK_NS 1000000ull
-#define JOIN_SCAN 1024 /* entries of one tuple's chain looked at, newest first (oldest wins: short chains are walked whole) */
+#define JOIN_SCAN 1024 /* entries of one tuple's chain looked at, oldest first */
 
-/* the oldest unbound, unclaimed client half on the decision's client tuple */
+/*
+ * The oldest unbound, unclaimed client half on the tuple that started by
+ * before (and the slack). Chains are in arrival order, oldest first, so
+ * the first that fits is the one: a keep-alive connection's chain holds
+ * every call not yet claimed (a reader's tick claims them, about 100 ms of
+ * them under load), and walking it whole for each waiting server half made
+ * the join quadratic in the requests of a tick.
+ */
 static struct xh *cli_find(struct azds_trace_asm *a, __be32 la, __be16 lp, __be32 ra, __be16 rp, __u64 before)
 {
-	struct xh *best = NULL;
 	unsigned seen = 0;
 
-	/* newest first, at most JOIN_SCAN: in step, a tuple's chain is a
-	 * few entries and is walked whole (the oldest wins, so a shorter cap
-	 * pairs wrongly); only after dropped records does it grow, and then
-	 * what waits deepest lost its other half and goes by time */
 	for (struct hnode *n = a->cli_b[cli_hash(la, lp, ra, rp)]; n && seen++ < JOIN_SCAN; n = n->next) {
 		struct xh *h = tlist_entry(n, struct xh, cli_n);
 
@@ -253,10 +272,9 @@ static struct xh *cli_find(struct azds_trace_asm *a, __be32 la, __be16 lp, __be3
 			continue;
 		if (h->start_ns > before + JOIN_SLACK_NS)
 			continue;
-		if (!best || h->id < best->id)
-			best = h;
+		return h;
 	}
-	return best;
+	return NULL;
 }
 
 void azds_trace_asm_decision(struct azds_trace_asm *a, const struct azds_dec *d)
@@ -277,7 +295,7 @@ void azds_trace_asm_decision(struct azds_trace_asm *a, const struct azds_dec *d)
 		return;
 	c = cli_find(a, d->cli_addr, d->cli_port, d->vaddr, d->vport, d->ts_ns);
 	if (c) {
-		dec_bind(e, c);
+		dec_bind(a, e, c);
 		return;
 	}
 	hnode_add(&a->dcli_b[cli_hash(d->cli_addr, d->cli_port, d->vaddr, d->vport)], &e->cli_n);
@@ -400,7 +418,7 @@ void azds_tr_cli_add(struct azds_trace_asm *a, struct xh *h)
 
 	unsigned seen = 0;
 
-	hnode_add(&a->cli_b[i], &h->cli_n);
+	cli_append(a, h);
 	for (struct hnode *n = a->dcli_b[i]; n && seen++ < JOIN_SCAN; n = n->next) {
 		struct dent *e = tlist_entry(n, struct dent, cli_n);
 		const struct azds_dec *d = &e->d;
@@ -414,7 +432,7 @@ void azds_tr_cli_add(struct azds_trace_asm *a, struct xh *h)
 	if (!best)
 		return;
 	hnode_del(&best->cli_n);
-	dec_bind(best, h);
+	dec_bind(a, best, h);
 }
 
 /* the router's decision for a server half: upstream tuple, latest at or before its receive */
@@ -494,7 +512,7 @@ static bool resolve_server(struct azds_trace_asm *a, struct xh *h)
 			c = h->dent->bound;
 		if (!c)
 			return false;
-	} else if (model_pod(a, h->raddr)) {
+	} else if (h->raddr_pod == 1 || (!h->raddr_pod && (h->raddr_pod = model_pod(a, h->raddr) ? 1 : 2) == 1)) {
 		c = cli_find(a, h->raddr, h->rport, h->laddr, h->lport, h->start_ns);
 		if (!c)
 			return false;
@@ -835,10 +853,13 @@ int azds_tr_join_init(struct azds_trace_asm *a)
 	a->dec = calloc(a->ndec_cap, sizeof(*a->dec));
 	a->pod_b = calloc(POD_BUCKETS, sizeof(*a->pod_b));
 	a->cli_b = calloc(CLI_BUCKETS, sizeof(*a->cli_b));
+	a->cli_endp = calloc(CLI_BUCKETS, sizeof(*a->cli_endp));
+	for (size_t i = 0; a->cli_b && a->cli_endp && i < CLI_BUCKETS; i++)
+		a->cli_endp[i] = &a->cli_b[i];
 	a->up_b = calloc(CLI_BUCKETS, sizeof(*a->up_b));
 	a->dcli_b = calloc(CLI_BUCKETS, sizeof(*a->dcli_b));
 	a->xid_b = calloc(CLI_BUCKETS, sizeof(*a->xid_b));
-	if (!a->dec || !a->pod_b || !a->cli_b || !a->up_b || !a->dcli_b || !a->xid_b)
+	if (!a->dec || !a->pod_b || !a->cli_b || !a->cli_endp || !a->up_b || !a->dcli_b || !a->xid_b)
 		return -ENOMEM;
 	return 0;
 }
@@ -874,6 +895,7 @@ void azds_tr_join_fini(struct azds_trace_asm *a)
 	free(a->dec);
 	free(a->pod_b);
 	free(a->cli_b);
+	free(a->cli_endp);
 	free(a->up_b);
 	free(a->dcli_b);
 	free(a->xid_b);
