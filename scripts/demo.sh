@@ -16,7 +16,8 @@ if [ -z "${AZDS_DEMO_BIN:-}" ]; then
 	./scripts/build.sh >/dev/null
 fi
 B=${AZDS_DEMO_BIN:-$PWD/build/bin}
-I=demo
+# AZDS_DEMO_INSTANCE, AZDS_DEMO_INGRESS_PORT: the tests' own run beside a kept demo
+I=${AZDS_DEMO_INSTANCE:-demo}
 AZ="$B/azds -i $I"
 CTL="$B/azds-controller -i $I"
 WORK=$(mktemp -d /tmp/azds-demo.XXXXXX)
@@ -41,7 +42,7 @@ wait_for() {
 }
 
 say "1. Start the node: the controller loads the data plane and runs DNS, azds-router and the local ingress"
-show $AZ controller start
+show $AZ controller start ${AZDS_DEMO_INGRESS_PORT:+--ingress-port "$AZDS_DEMO_INGRESS_PORT"}
 PORT=$($AZ controller status -o json | jq -r '.ingress.port')
 
 say "2. The team's space dev, and the whole app in it: azds up in each service's folder"

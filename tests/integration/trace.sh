@@ -73,6 +73,17 @@ r=$(hop 'select(.hops[0].target | startswith("/call")) | .hops[0].target' routed
 expect_eq "query strings are cut by default" "$r" "/call"
 expect_contains "the call itself went through" "$(cat "$WORK/call.txt")" "pod=data-dev"
 
+# through the ingress by name: the route-as the name implies ties the hops (the router adds it
+# to the head it forwards, and the hop shows that head, as the serving pod got it)
+trace_start ing -o json -c 1 || exit 1
+curl -s --noproxy '*' -m 10 -H 'Host: alice.s.dev.api.localhost' "http://127.0.0.1:$IPORT/call?url=http://data/ing" \
+	>"$WORK/ing.txt"
+trace_wait
+r=$(hop '"\(.hops | length) \(.hops[0].caller) -> \(.hops[0].service)@\(.hops[0].space) (\(.hops[0].reason)) \(.hops[0].route_as); \(.hops[1].caller) -> \(.hops[1].service)@\(.hops[1].space) (\(.hops[1].reason))"' ing)
+expect_eq "through the ingress by name: one request, the route-as of the name on its first hop" "$r" \
+	"2 ingress -> api@dev/alice (own) alice; api -> data@dev (fell back to dev)"
+expect_contains "the call through the ingress went through" "$(cat "$WORK/ing.txt")" "pod=data-dev"
+
 # the table form, as a user reads it
 trace_start line -c 1 || exit 1
 probe web get api:80 /bikes -H 'azds-route-as: alice' >/dev/null

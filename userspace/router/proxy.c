@@ -379,7 +379,8 @@ static bool http_like(const char *p, size_t len, bool *need_more)
 /*
  * azds trace (userspace/lib/decisions.h): a few stores into this worker's
  * shared ring, no syscall, and nothing at all while nobody watches. The
- * request's record carries its head as the client sent it; reason
+ * request's record carries its head as the backend gets it (the client's
+ * when the router answers); reason
  * AZDS_DEC_REPLY with the status the router answered when no upstream was
  * used, else publish_response follows with the backend's response head.
  */
@@ -980,23 +981,27 @@ static bool step_request_head(struct session *s)
 				      inet_ntoa(rt.backend.sin_addr), ntohs(rt.backend.sin_port), s->vip.name, rt.chain);
 		return true;
 	}
-	publish(s, start, &rt, rt.space == start ? AZDS_DEC_OWN : AZDS_DEC_FALLBACK, 0, c->in.data + c->in.start,
-		(size_t)n);
 	s->pipelined = false;
 	r->requests++;
 	s->rq_replayable = m.body == AZDS_BODY_NONE && !m.upgrade && idempotent(m.method, m.method_len);
 	s->rqh_len = 0;
 	s->rq_fwd = (size_t)n;
 	drop_conn = !m.keep_alive && m.minor_version == 1 && !m.upgrade;
+	/* azds trace is told the head as the backend gets it: with the route-as
+	 * the ingress's name gave it (the next hops carry that one, and join
+	 * by it), without the hop-by-hop Connection */
 	if ((drop_conn || ins[0]) && rewrite_request_head(s, &m, (size_t)n, drop_conn, ins)) {
 		rewritten = true;
 		s->rq_fwd = 0;
+		publish(s, start, &rt, rt.space == start ? AZDS_DEC_OWN : AZDS_DEC_FALLBACK, 0, s->rqh, s->rqh_len);
 		keep_for_retry(s, s->rqh, s->rq_replayable ? s->rqh_len : 0);
 	} else if (ins[0]) {
 		/* without its route-as the request would reach the wrong space */
 		session_reply(s, 503, "azds: out of memory rewriting the request head");
 		return true;
 	} else {
+		publish(s, start, &rt, rt.space == start ? AZDS_DEC_OWN : AZDS_DEC_FALLBACK, 0, c->in.data + c->in.start,
+			(size_t)n);
 		keep_for_retry(s, c->in.data + c->in.start, s->rq_replayable ? (size_t)n : 0);
 	}
 	if (ins[0])
