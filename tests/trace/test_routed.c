@@ -222,6 +222,16 @@ static void test_router_answers(void)
 	CHECK_STR(tt_s(h, "method"), "");
 	CHECK_STR(tt_s(h, "target"), "");
 	CHECK(json_is_true(json_object_get(h, "truncated")));
+	/* refused at accept with bytes that are no request line (a tunnel's): a hop all the same */
+	req(MS(15), 0, WEB, 50006, VIP_API, 0, AZDS_DEC_REPLY, 1, 0, SVC_API, "\x16\x03\x01 hello");
+	slot.d.status = 503;
+	slot.d.flags |= AZDS_DEC_F_ACCEPT;
+	azds_trace_asm_slot(a, &slot);
+	azds_trace_asm_flush(a);
+	CHECK_INT(g.n, 6);
+	h = tt_hop(&g, 5, 0);
+	CHECK_INT(tt_i(h, "status"), 503);
+	CHECK_STR(tt_s(h, "method"), "");
 	h = tt_hop(&g, 3, 0);
 	CHECK_STR(tt_s(h, "method"), "POST");
 	CHECK_STR(tt_s(h, "target"), "/bad");

@@ -58,6 +58,7 @@
 #define AZDS_DEC_F_INGRESS 0x1u /* from the local ingress (the host), not from a pod */
 #define AZDS_DEC_F_CUT 0x2u     /* the head was longer than the slot holds */
 #define AZDS_DEC_F_ROUTER 0x4u  /* RESP: no response from the backend; the router answered status (0: none) */
+#define AZDS_DEC_F_ACCEPT 0x8u  /* REQ, REPLY: refused at accept (the caller's per-pod limit); the head, if any, as peeked */
 
 struct azds_dec {
 	_Atomic __u64 seq;   /* n + 1 for the ring's n-th record; stored last */

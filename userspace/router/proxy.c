@@ -1618,8 +1618,10 @@ static void publish_refusal(struct router *r, int fd, const struct sockaddr_in *
 
 	if (!dec_wanted(r))
 		return;
+	route_sync(&r->rm);
 	memset(&d, 0, AZDS_DEC_SLOT_HDR);
 	d.kind = AZDS_DEC_K_REQ;
+	d.d.flags = AZDS_DEC_F_ACCEPT;
 	d.d.cli_addr = peer->sin_addr.s_addr;
 	d.d.cli_port = peer->sin_port;
 	if (ingress) {
@@ -1637,7 +1639,10 @@ static void publish_refusal(struct router *r, int fd, const struct sockaddr_in *
 		return;
 	d.d.ts_ns = dec_now();
 	n = recv(fd, d.head, AZDS_DEC_HEAD_MAX, MSG_PEEK | MSG_DONTWAIT);
-	if (n > 0) {
+	/* kept only from a whole request line on: a part of one, or bytes that
+	 * are not HTTP (a tunnel's), leave the hop without a head */
+	if (n > 0 && memmem(d.head, (size_t)n, "\r\n", 2) &&
+	    ((d.head[0] >= 'A' && d.head[0] <= 'Z') || (d.head[0] >= 'a' && d.head[0] <= 'z'))) {
 		const char *e = memmem(d.head, (size_t)n, "\r\n\r\n", 4);
 
 		d.head_len = (__u16)(e ? (size_t)(e - d.head) + 4 : (size_t)n);

@@ -107,6 +107,8 @@ static void copy_cut(char *dst, size_t cap, const char *s, size_t n, bool *cut)
 	dst[n] = 0;
 }
 
+_Static_assert(AZDS_TRACE_NAME_MAX <= 256 && AZDS_TRACE_VALUE_MAX <= 256, "kept lengths are bytes (keep_headers)");
+
 /* the kept headers: "name\0value\0" pairs, credentials as REDACTED */
 static int keep_headers(const struct azds_http_msg *m, struct kept_msg *k)
 {

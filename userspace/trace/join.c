@@ -359,8 +359,13 @@ void azds_trace_asm_slot(struct azds_trace_asm *a, const struct azds_dec_slot *s
 			if (!reply ||
 			    azds_tr_parse_request_line(s->head, s->head_len < AZDS_DEC_HEAD_MAX ? s->head_len : AZDS_DEC_HEAD_MAX,
 						       &hi) <= 0) {
-				a->st.unparsed++;
-				return;
+				if (!(reply && s->d.flags & AZDS_DEC_F_ACCEPT)) {
+					a->st.unparsed++;
+					return;
+				}
+				/* refused at accept whatever came: still a hop, without a request line */
+				memset(&hi, 0, sizeof(hi));
+				hi.kept.truncated = true;
 			}
 		}
 		if (a->nhops >= a->lim.max_hops) {
