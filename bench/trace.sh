@@ -155,8 +155,10 @@ for r in $(seq 1 "$ROUNDS"); do
 			{ echo "azds bench trace: no kernel records taken in while $mode" >&2; exit 1; } ;;
 		esac
 		rps=$(num "$out" achieved_rps) || exit 1
-		nreq=$(num "$out" requests) || exit 1
-		reader_us=$(awk -v c=$((c1 - c0)) -v hz="$HZ" -v n="$nreq" 'BEGIN { printf "%.2f", c * 1e6 / hz / n }')
+		# the ticks cover the whole load run (its start, warm-up and end): so do the requests,
+		# at the rate measured (the run's own count leaves the warm-up out)
+		reader_us=$(awk -v c=$((c1 - c0)) -v hz="$HZ" -v rps="$rps" -v a="$t0" -v b="$t1" \
+			'BEGIN { printf "%.2f", c * 1e6 / hz / (rps * (b - a)) }')
 		lat=$(load 1000 "$target")
 		p50=$(num "$lat" p50_us) || exit 1
 		unwatch "$base"
