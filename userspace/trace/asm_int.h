@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "trace.h"
 /* userspace/trace/trace.h's own #include "trace.h" names itself (the same
@@ -247,6 +248,25 @@ struct azds_trace_asm {
 
 #define GHOSTS_MAX 4096
 #define PART_MAX   2048 /* a head held across calls */
+
+/* A growing output buffer (text.c's JSON, pack.c's packed form): after a
+ * failed growth oom is set and every later put does nothing. */
+struct tr_out {
+	char *p;
+	size_t len, cap;
+	bool oom;
+};
+
+bool azds_tr_out_grow(struct tr_out *o, size_t n); /* text.c */
+
+/* n bytes appended; room is kept for a final NUL */
+static inline void tr_put(struct tr_out *o, const void *s, size_t n)
+{
+	if (o->len + n + 1 > o->cap && !azds_tr_out_grow(o, n))
+		return;
+	memcpy(o->p + o->len, s, n);
+	o->len += n;
+}
 
 /* head.c */
 bool azds_tr_looks_like_head(const char *p, size_t n, bool cut);

@@ -29,47 +29,19 @@ struct packed_nums {
 	X(caller) X(caller_pod) X(caller_space) X(service) X(pod) X(space) X(asked_space) X(reason) X(method)         \
 	    X(target) X(route_as) X(traceparent)
 
-struct wbuf {
-	char *p;
-	size_t len, cap;
-	bool oom;
-};
-
-static void w(struct wbuf *b, const void *s, size_t n)
-{
-	if (b->oom)
-		return;
-	if (b->len + n > b->cap) {
-		size_t nc = b->cap ? b->cap * 2 : 1024;
-		char *np;
-
-		while (nc < b->len + n)
-			nc *= 2;
-		np = realloc(b->p, nc);
-		if (!np) {
-			b->oom = true;
-			return;
-		}
-		b->p = np;
-		b->cap = nc;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-}
-
-static void wstr(struct wbuf *b, const char *s, size_t cap)
+static void wstr(struct tr_out *b, const char *s, size_t cap)
 {
 	__u16 n = (__u16)strnlen(s, cap - 1);
 
-	w(b, &n, sizeof(n));
-	w(b, s, n);
+	tr_put(b, &n, sizeof(n));
+	tr_put(b, s, n);
 }
 
-static void wmsg(struct wbuf *b, const struct azds_trace_msg *m)
+static void wmsg(struct tr_out *b, const struct azds_trace_msg *m)
 {
 	__u8 n = (__u8)(m->nheaders < AZDS_TRACE_HEADERS_MAX ? m->nheaders : AZDS_TRACE_HEADERS_MAX);
 
-	w(b, &n, 1);
+	tr_put(b, &n, 1);
 	for (unsigned i = 0; i < n; i++) {
 		wstr(b, m->headers[i].name, sizeof(m->headers[i].name));
 		wstr(b, m->headers[i].value, sizeof(m->headers[i].value));
@@ -91,14 +63,14 @@ size_t azds_trace_req_pack(const struct azds_trace_req *req, char **out)
 
 size_t azds_trace_req_pack_buf(const struct azds_trace_req *req, char **buf, size_t *cap)
 {
-	struct wbuf b = {.p = *buf, .cap = *buf ? *cap : 0};
+	struct tr_out b = {.p = *buf, .cap = *buf ? *cap : 0};
 	__u8 nh;
 
 	if (!req)
 		return 0;
 	nh = (__u8)(req->nhops < AZDS_TRACE_HOPS_MAX ? req->nhops : AZDS_TRACE_HOPS_MAX);
-	w(&b, req->trace_id, sizeof(req->trace_id));
-	w(&b, &nh, 1);
+	tr_put(&b, req->trace_id, sizeof(req->trace_id));
+	tr_put(&b, &nh, 1);
 	for (unsigned i = 0; i < nh; i++) {
 		const struct azds_trace_hop *h = req->hops[i];
 		struct packed_nums pn;
@@ -122,7 +94,7 @@ size_t azds_trace_req_pack_buf(const struct azds_trace_req *req, char **buf, siz
 		pn.truncated = h->truncated;
 		pn.req_truncated = h->req.truncated;
 		pn.resp_truncated = h->resp.truncated;
-		w(&b, &pn, sizeof(pn));
+		tr_put(&b, &pn, sizeof(pn));
 		wstr(&b, h->trace_id, sizeof(h->trace_id));
 #define WSTR(f) wstr(&b, h->f, sizeof(h->f));
 		STRS(WSTR)

@@ -13,14 +13,8 @@
 
 #include "asm_int.h"
 
-struct out {
-	char *p;
-	size_t len, cap;
-	bool oom;
-};
-
 /* room for n more bytes and the final NUL: false (o->oom set) when there is none */
-static bool __attribute__((noinline)) grow(struct out *o, size_t n)
+bool __attribute__((noinline)) azds_tr_out_grow(struct tr_out *o, size_t n)
 {
 	size_t nc = o->cap ? o->cap : 4096;
 	char *np;
@@ -39,22 +33,13 @@ static bool __attribute__((noinline)) grow(struct out *o, size_t n)
 	return true;
 }
 
-/* the text stays NUL-terminated only at the end (azds_trace_req_text) */
-static inline void put(struct out *o, const char *s, size_t n)
+static void puts_(struct tr_out *o, const char *s)
 {
-	if (o->len + n + 1 > o->cap && !grow(o, n))
-		return;
-	memcpy(o->p + o->len, s, n);
-	o->len += n;
-}
-
-static void puts_(struct out *o, const char *s)
-{
-	put(o, s, strlen(s));
+	tr_put(o, s, strlen(s));
 }
 
 /* an unsigned number in decimal (no printf: this runs for every field of every request) */
-static void put_u64(struct out *o, uint64_t v)
+static void put_u64(struct tr_out *o, uint64_t v)
 {
 	char b[24];
 	size_t i = sizeof(b);
@@ -63,20 +48,20 @@ static void put_u64(struct out *o, uint64_t v)
 		b[--i] = (char)('0' + v % 10);
 		v /= 10;
 	} while (v);
-	put(o, b + i, sizeof(b) - i);
+	tr_put(o, b + i, sizeof(b) - i);
 }
 
-static void put_i64(struct out *o, int64_t v)
+static void put_i64(struct tr_out *o, int64_t v)
 {
 	if (v < 0) {
-		put(o, "-", 1);
+		tr_put(o, "-", 1);
 		put_u64(o, (uint64_t)0 - (uint64_t)v);
 	} else {
 		put_u64(o, (uint64_t)v);
 	}
 }
 
-static void __attribute__((format(printf, 2, 3))) putf(struct out *o, const char *fmt, ...)
+static void __attribute__((format(printf, 2, 3))) putf(struct tr_out *o, const char *fmt, ...)
 {
 	char b[64];
 	va_list ap;
@@ -86,7 +71,7 @@ static void __attribute__((format(printf, 2, 3))) putf(struct out *o, const char
 	n = vsnprintf(b, sizeof(b), fmt, ap);
 	va_end(ap);
 	if (n > 0)
-		put(o, b, (size_t)n < sizeof(b) ? (size_t)n : sizeof(b) - 1);
+		tr_put(o, b, (size_t)n < sizeof(b) ? (size_t)n : sizeof(b) - 1);
 }
 
 /*
@@ -136,11 +121,11 @@ static bool utf8_ok(const char *s)
 }
 
 /* s as a JSON string, ASCII only (as httpd's dumps: JSON_ENSURE_ASCII); s is valid UTF-8 */
-static void str_valid(struct out *o, const char *s)
+static void str_valid(struct tr_out *o, const char *s)
 {
 	unsigned cp;
 
-	put(o, "\"", 1);
+	tr_put(o, "\"", 1);
 	for (const unsigned char *p = (const unsigned char *)s; *p;) {
 		const unsigned char *run = p;
 		size_t n;
@@ -149,7 +134,7 @@ static void str_valid(struct out *o, const char *s)
 		while (*p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
 			p++;
 		if (p > run) {
-			put(o, (const char *)run, (size_t)(p - run));
+			tr_put(o, (const char *)run, (size_t)(p - run));
 			continue;
 		}
 		n = utf8_next(p, &cp);
@@ -173,11 +158,11 @@ static void str_valid(struct out *o, const char *s)
 		else
 			putf(o, "\\u%04X\\u%04X", 0xd800 + ((cp - 0x10000) >> 10), 0xdc00 + ((cp - 0x10000) & 0x3ff));
 	}
-	put(o, "\"", 1);
+	tr_put(o, "\"", 1);
 }
 
 /* a pod's bytes as a JSON string: invalid UTF-8 becomes '?' (a value must not lose its hop) */
-static void str(struct out *o, const char *s)
+static void str(struct tr_out *o, const char *s)
 {
 	char buf[AZDS_TRACE_TARGET_MAX];
 	size_t i;
@@ -192,16 +177,16 @@ static void str(struct out *o, const char *s)
 	str_valid(o, buf);
 }
 
-static void key(struct out *o, const char *k, bool first)
+static void key(struct tr_out *o, const char *k, bool first)
 {
 	if (!first)
-		put(o, ",", 1);
-	put(o, "\"", 1);
+		tr_put(o, ",", 1);
+	tr_put(o, "\"", 1);
 	puts_(o, k);
-	put(o, "\":", 2);
+	tr_put(o, "\":", 2);
 }
 
-static void ms(struct out *o, __u64 from, __u64 to)
+static void ms(struct tr_out *o, __u64 from, __u64 to)
 {
 	double v = to >= from ? (double)(to - from) / 1e6 : 0;
 
@@ -226,13 +211,13 @@ static void sanitize(char *v, size_t cap)
 		}
 }
 
-static void headers(struct out *o, const struct azds_trace_msg *m)
+static void headers(struct tr_out *o, const struct azds_trace_msg *m)
 {
 	static __thread struct merged u;
 	unsigned n = m->nheaders < AZDS_TRACE_HEADERS_MAX ? m->nheaders : AZDS_TRACE_HEADERS_MAX;
 	bool first = true;
 
-	put(o, "{", 1);
+	tr_put(o, "{", 1);
 	for (unsigned i = 0; i < n; i++) {
 		const struct azds_trace_header *h = &m->headers[i];
 		unsigned j;
@@ -246,10 +231,10 @@ static void headers(struct out *o, const struct azds_trace_msg *m)
 		if (j < i)
 			continue;
 		if (!first)
-			put(o, ",", 1);
+			tr_put(o, ",", 1);
 		first = false;
 		str_valid(o, h->name);
-		put(o, ":", 1);
+		tr_put(o, ":", 1);
 		for (j = i + 1; j < n && strcmp(m->headers[j].name, h->name); j++)
 			;
 		if (j == n) {
@@ -280,10 +265,10 @@ static void headers(struct out *o, const struct azds_trace_msg *m)
 		}
 		str_valid(o, u.value);
 	}
-	put(o, "}", 1);
+	tr_put(o, "}", 1);
 }
 
-static void hop(struct out *o, const struct azds_trace_hop *h, const struct azds_trace_json_opts *jo)
+static void hop(struct tr_out *o, const struct azds_trace_hop *h, const struct azds_trace_json_opts *jo)
 {
 	char target[AZDS_TRACE_TARGET_MAX];
 	char *q;
@@ -292,7 +277,7 @@ static void hop(struct out *o, const struct azds_trace_hop *h, const struct azds
 	target[sizeof(target) - 1] = 0;
 	if (!jo->show_query && (q = strchr(target, '?')))
 		*q = 0;
-	put(o, "{", 1);
+	tr_put(o, "{", 1);
 	key(o, "id", true);
 	put_u64(o, h->id);
 	key(o, "parent", false);
@@ -342,13 +327,13 @@ static void hop(struct out *o, const struct azds_trace_hop *h, const struct azds
 	headers(o, &h->req);
 	key(o, "response_headers", false);
 	headers(o, &h->resp);
-	put(o, "}", 1);
+	tr_put(o, "}", 1);
 }
 
 char *azds_trace_req_text(const struct azds_trace_req *req, const struct azds_trace_json_opts *jo, __u64 seq)
 {
 	static const struct azds_trace_json_opts dflt;
-	struct out o = { 0 };
+	struct tr_out o = { 0 };
 	__s64 t = 0;
 
 	if (!req)
@@ -359,28 +344,28 @@ char *azds_trace_req_text(const struct azds_trace_req *req, const struct azds_tr
 		return NULL; /* not a JSON string (the assembler's ids are hex) */
 	if (req->nhops && req->hops[0])
 		t = ((__s64)req->hops[0]->start_ns + jo->mono_to_unix_ns) / 1000000;
-	put(&o, "{", 1);
+	tr_put(&o, "{", 1);
 	key(&o, "trace_id", true);
 	str_valid(&o, req->trace_id);
 	key(&o, "time", false);
 	put_i64(&o, t);
 	key(&o, "hops", false);
-	put(&o, "[", 1);
+	tr_put(&o, "[", 1);
 	for (unsigned i = 0; i < req->nhops && i < AZDS_TRACE_HOPS_MAX; i++) {
 		if (!req->hops[i]) {
 			free(o.p);
 			return NULL; /* a request with a hole is not given out */
 		}
 		if (i)
-			put(&o, ",", 1);
+			tr_put(&o, ",", 1);
 		hop(&o, req->hops[i], jo);
 	}
-	put(&o, "]", 1);
+	tr_put(&o, "]", 1);
 	if (seq) {
 		key(&o, "seq", false);
 		put_u64(&o, seq);
 	}
-	put(&o, "}", 1);
+	tr_put(&o, "}", 1);
 	if (o.oom) {
 		free(o.p);
 		return NULL;
