@@ -89,16 +89,12 @@ raw() { printf "$3" | in_pod "$1" "$BIN/azds-probe" raw "$2" --timeout 10 2>&1; 
 # ACTION (a shell command run here) is done: the first exchange completes,
 # ACTION runs, then the next request goes on the same client connection
 stepped() {
-	local pod=$1 action=$2 out=$WORK/stepped.out go=$WORK/stepped.go pid i
+	local pod=$1 action=$2 out=$WORK/stepped.out go=$WORK/stepped.go pid
 	shift 2
 	rm -f "$out" "$go"
 	in_pod "$pod" "$BIN/azds-probe" get "$@" --wait-file "$go" >"$out" 2>&1 &
 	pid=$!
-	for i in $(seq 1 600); do
-		grep -qs "^waiting for" "$out" && break
-		kill -0 $pid 2>/dev/null || break
-		sleep 0.05
-	done
+	wait_line "$out" "^waiting for" $pid
 	eval "$action"
 	touch "$go"
 	wait $pid
@@ -350,11 +346,7 @@ fill_allowance() {
 	rm -f "$go"
 	in_pod web "$BIN/azds-probe" hold "$(vip api)" "$@" --wait-file "$go" >"$hold" 2>&1 &
 	pid=$!
-	for i in $(seq 1 400); do
-		grep -qs "^held $n" "$hold" && break
-		kill -0 $pid 2>/dev/null || break
-		sleep 0.05
-	done
+	wait_line "$hold" "^held $n" $pid
 	expect_contains "$label: web holds its $n connections ($*)" "$(cat "$hold")" "held $n"
 	r=$(probe web get api:80 /one-too-many --timeout 10)
 	expect_not_contains "$label: web's next connection is not served" "$r" "pod=api"

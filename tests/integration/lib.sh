@@ -139,6 +139,18 @@ finish() {
 	[ "$FAIL" -eq 0 ]
 }
 
+# wait_line FILE REGEX PID: until a line of FILE matches REGEX or PID is gone
+# (readiness only, bounded at 30 s: the caller checks what the file says)
+wait_line() {
+	local i
+	for i in $(seq 1 600); do
+		grep -qs "$2" "$1" && return 0
+		kill -0 "$3" 2>/dev/null || return 1
+		sleep 0.05
+	done
+	return 1
+}
+
 # vip NAME: the service's virtual ADDR:PORT
 vip() {
 	"$BIN/azds" -i "$INST" list-uris --addresses | awk -v n="$1" '$1 == n { sub(".*://", "", $2); print $2 }'

@@ -131,11 +131,7 @@ rm -f "$WORK/hold.go"
 in_pod web "$BIN/azds-probe" hold "$(vip api)" $(for _ in $(seq 1 $PER_POD); do echo http; done) \
 	--wait-file "$WORK/hold.go" >"$WORK/hold.out" 2>&1 &
 HOLD=$!
-for i in $(seq 1 400); do
-	grep -qs "^held $PER_POD" "$WORK/hold.out" && break
-	kill -0 $HOLD 2>/dev/null || break
-	sleep 0.05
-done
+wait_line "$WORK/hold.out" "^held $PER_POD" $HOLD
 expect_contains "web holds its $PER_POD connections" "$(cat "$WORK/hold.out")" "held $PER_POD"
 r=$(probe web get api:80 /over-limit --timeout 10)
 expect_contains "web's next connection is refused with 503" "$r" "HTTP/1.1 503"
