@@ -22,8 +22,13 @@ check() { # LABEL CONDITION...
 	if "$@"; then PASS=$((PASS + 1)); echo "ok   $label"; else FAIL=$((FAIL + 1)); echo "FAIL $label"; fi
 }
 check "the demo ran to its end (exit $RC)" [ "$RC" -eq 0 ]
-check "its story holds" grep -qF "The story holds: alice's route reaches her api" <<<"$OUT"
-check "azds trace printed alice's request hop by hop" grep -qF "web -> api@dev/alice (own)" <<<"$OUT"
+check "alice's request met her api, dev's came on" \
+	grep -qF "chain:    web (dev) -> api (dev/alice) -> data (dev)" <<<"$OUT"
+check "... with her greeting" grep -qF "greeting: Hello from alice's space!" <<<"$OUT"
+check "everyone else's request got dev's api" grep -qF "chain:    web (dev) -> api (dev) -> data (dev)" <<<"$OUT"
+for hop in "ingress -> web@dev (fell back to dev)" "web -> api@dev/alice (own)" "api -> data@dev (fell back to dev)"; do
+	check "azds trace printed the hop $hop" grep -qF "$hop" <<<"$OUT"
+done
 gone() { [ ! -e "/run/azds/$INST" ] && [ ! -e "/sys/fs/bpf/azds/$INST" ] && ! ip netns list | grep -q "$INST"; }
 check "nothing of the instance is left (run dir, pins, namespaces)" gone
 if [ "$FAIL" -gt 0 ]; then

@@ -273,6 +273,7 @@ dmissed=$(($(status_trace decisions_missed) - dmiss0))
 shown=$(grep -c '"/many"' "$WORK/many.out")
 behind=$(sed -n 's/.*shown; missed: \([0-9]*\) requests (reader behind).*/\1/p' "$WORK/many.err" | tail -1)
 expect_eq "no kernel record lost: the reader read every record the kernel published" "$read $dropped" "$records 0"
+expect_eq "the routed load made no kernel record (the router told it)" "$records" 0
 if [ "$dmissed" -eq 0 ]; then
 	[ $((shown + ${behind:-0})) -ge "$N" ] && ok "azds trace showed every request or said it went past" ||
 		bad "azds trace: $shown shown + ${behind:-0} missed of $N"
