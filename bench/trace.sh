@@ -69,6 +69,8 @@ for _ in $(seq 1 200); do
 		grep -q api-alice && break
 	sleep 0.05
 done
+$INIT exec --pod client -- "$BIN/azds-probe" get "$VIP" / -H 'azds-route-as: alice' --timeout 2 2>/dev/null |
+	grep -q api-alice || { echo "azds bench trace: api-alice never answered through $VIP" >&2; exit 1; }
 
 status() { $AZ controller status -o json | jq -r ".trace.$1"; }
 taken() { $AZ controller status -o json | jq -r '.trace.read + .trace.decisions'; } # records taken in, both kinds
@@ -102,9 +104,13 @@ unwatch() { # MODE
 	[ "$1" != watched ] || [ -s "$W/watched.out" ] ||
 		{ echo "azds bench trace: azds trace showed nothing while watched" >&2; exit 1; }
 }
-load() { # RATE [TARGET]: one azds-load run's JSON
-	$INIT exec --pod client -- "$BIN/azds-load" --target "${2:-$VIP}" -H 'azds-route-as: alice' --duration "$DUR" \
-		--warmup 1 --connections 16 --rate "$1" -o json
+load() { # RATE [TARGET]: one azds-load run's JSON; a run with errors (any non-2xx answer) fails
+	local out
+	out=$($INIT exec --pod client -- "$BIN/azds-load" --target "${2:-$VIP}" -H 'azds-route-as: alice' \
+		--duration "$DUR" --warmup 1 --connections 16 --rate "$1" -o json)
+	echo "$out" | jq -e '.errors == 0' >/dev/null ||
+		{ echo "azds bench trace: the load to ${2:-$VIP} had errors: $out" >&2; return 1; }
+	echo "$out"
 }
 HZ=$(getconf CLK_TCK)
 ctl_ticks() { # the controller's CPU so far, in clock ticks (all its threads)
@@ -140,7 +146,7 @@ for r in $(seq 1 "$ROUNDS"); do
 		kr0=$(status read)
 		c0=$(ctl_ticks)
 		t0=$(date +%s.%N)
-		out=$(load 0 "$target")
+		out=$(load 0 "$target") || exit 1
 		t1=$(date +%s.%N)
 		c1=$(ctl_ticks)
 		rec1=$(taken)
@@ -159,9 +165,13 @@ for r in $(seq 1 "$ROUNDS"); do
 		# at the rate measured (the run's own count leaves the warm-up out)
 		reader_us=$(awk -v c=$((c1 - c0)) -v hz="$HZ" -v rps="$rps" -v a="$t0" -v b="$t1" \
 			'BEGIN { printf "%.2f", c * 1e6 / hz / (rps * (b - a)) }')
-		lat=$(load 1000 "$target")
+		lat=$(load 1000 "$target") || exit 1
 		p50=$(num "$lat" p50_us) || exit 1
 		unwatch "$base"
+		case $mode in
+		watched | recording | p2p-recording) awk -v v="$reader_us" 'BEGIN { exit !(v > 0) }' ||
+			{ echo "azds bench trace: the reader's CPU read $reader_us us a request while $mode" >&2; exit 1; } ;;
+		esac
 		echo "$r $mode $rps $p50 $((rec1 - rec0)) $t0 $t1 $reader_us" >>"$RES"
 		say "  round $r capture $mode: $rps req/s, p50 at 1000/s $p50 us, reader $reader_us us/req"
 	done
