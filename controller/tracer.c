@@ -136,11 +136,11 @@ static const char *hop_field(const struct azds_trace_hop *h, int f, size_t *n)
 	return v;
 }
 
-/* one request kept, in one allocation; pack is the thread's scratch for the packed form */
-static struct kept *kept_new(const struct azds_trace_req *req, uint64_t seq, __s64 mono_to_unix_ns, char **pack,
-			     size_t *pack_cap)
+/* one request kept, in one allocation: its hops' fields (headers aside) and its packed form */
+static struct kept *kept_new(const struct azds_trace_req *req, uint64_t seq, __s64 mono_to_unix_ns,
+			     const char *pack, size_t plen)
 {
-	size_t flen = 0, at = 0, plen, nhops = req->nhops < AZDS_TRACE_HOPS_MAX ? req->nhops : AZDS_TRACE_HOPS_MAX;
+	size_t flen = 0, at = 0, nhops = req->nhops < AZDS_TRACE_HOPS_MAX ? req->nhops : AZDS_TRACE_HOPS_MAX;
 	size_t lens[AZDS_TRACE_HOPS_MAX][KF__COUNT];
 	const char *vals[AZDS_TRACE_HOPS_MAX][KF__COUNT];
 	bool query = false;
@@ -157,7 +157,6 @@ static struct kept *kept_new(const struct azds_trace_req *req, uint64_t seq, __s
 		}
 		query = query || (req->hops[i] && strchr(req->hops[i]->target, '?'));
 	}
-	plen = azds_trace_req_pack_buf(req, pack, pack_cap);
 	if (!plen)
 		return NULL;
 	k = malloc(sizeof(*k) + (nhops ? nhops : 1) * sizeof(int) + flen + plen);
@@ -181,7 +180,7 @@ static struct kept *kept_new(const struct azds_trace_req *req, uint64_t seq, __s
 		}
 		status[i] = req->hops[i] ? req->hops[i]->status : 0;
 	}
-	memcpy(packed, *pack, plen);
+	memcpy(packed, pack, plen);
 	k->status = status;
 	k->fields = fields;
 	k->packed = packed;
@@ -221,8 +220,6 @@ struct tracer {
 	__u64 skipped_here; /* the thread's count of skipped */
 	unsigned batch;     /* records in this go */
 	bool more;          /* the last go was cut short: the ring is not empty */
-	char *pack;         /* on_request's scratch for the packed form */
-	size_t pack_cap;
 	struct svc_slot *svcs;
 	struct pod_slot *pod_svc;
 	struct pod_cached *pod_cache;
@@ -434,11 +431,11 @@ static bool m_vip_name(void *ctx, __be32 addr, __u16 port, char name[AZDS_TRACE_
 
 /* ---- output ------------------------------------------------------------------------ */
 
-static void on_request(void *ctx, const struct azds_trace_req *req)
+static void on_request(void *ctx, const struct azds_trace_req *req, const char *packed, size_t len)
 {
 	struct tracer *t = ctx;
 	/* the thread is head's only writer: the next number is known unlocked */
-	struct kept *k = kept_new(req, t->head + 1, t->mono_to_unix_ns, &t->pack, &t->pack_cap), *old;
+	struct kept *k = kept_new(req, t->head + 1, t->mono_to_unix_ns, packed, len), *old;
 	size_t slot;
 
 	if (!k)
@@ -678,12 +675,22 @@ static void stats_add(struct azds_trace_stats *to, const struct azds_trace_stats
  * Nobody watches any more: the programs stop publishing, and what the
  * assembler holds is dropped unsaid (the next watcher starts afresh).
  */
+/* an assembler that emits packed (the form kept), NULL on ENOMEM */
+static struct azds_trace_asm *asm_new(struct tracer *t)
+{
+	struct azds_trace_asm *a = azds_trace_asm_new(&t->model, NULL, NULL, NULL);
+
+	if (a)
+		azds_trace_asm_set_packed(a, on_request, t);
+	return a;
+}
+
 static void go_idle(struct tracer *t)
 {
 	struct azds_trace_asm *fresh = NULL;
 	struct azds_trace_stats st;
 
-	if (t->live && !(fresh = azds_trace_asm_new(&t->model, NULL, on_request, t)))
+	if (t->live && !(fresh = asm_new(t)))
 		return; /* tried again at the next pass */
 	pthread_mutex_lock(&t->mu);
 	if (watched(t)) { /* one asked meanwhile */
@@ -974,7 +981,7 @@ int tracer_start(struct tracer **out, const struct azds_inst *in)
 	t->model.vip_name = m_vip_name;
 	t->mono_to_unix_ns = mono_to_unix();
 	if (t->ring && t->svcs && t->pod_svc && t->pod_cache && t->space_cache)
-		t->as = azds_trace_asm_new(&t->model, NULL, on_request, t);
+		t->as = asm_new(t);
 	if (!t->as) {
 		tracer_stop(t);
 		return -ENOMEM;
@@ -1007,7 +1014,6 @@ void tracer_stop(struct tracer *t)
 		kept_put(t->ring[i]);
 	free(t->ring);
 	free(t->svcs);
-	free(t->pack);
 	free(t->pod_svc);
 	free(t->pod_cache);
 	free(t->space_cache);

@@ -15,7 +15,7 @@ static struct azds_trace_asm *new_asm(struct tt_got *g)
 
 	tt_got_clear(g);
 	g->keep_json = true;
-	a = azds_trace_asm_new(&tt_model, NULL, tt_emit, g);
+	a = tt_asm_new(NULL, g);
 	if (!a) {
 		fprintf(stderr, "azds_trace_asm_new failed\n");
 		exit(1);

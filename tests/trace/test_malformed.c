@@ -35,7 +35,7 @@ static void feed_raw(struct azds_trace_asm *a, const struct azds_trace_rec *r, s
 static void test_bad_records(void)
 {
 	struct tt_got g = {.keep_json = true};
-	struct azds_trace_asm *a = azds_trace_asm_new(&tt_model, NULL, tt_emit, &g);
+	struct azds_trace_asm *a = tt_asm_new(NULL, &g);
 	struct azds_trace_stats st;
 	struct azds_trace_rec r;
 	struct tc s;
@@ -213,7 +213,7 @@ static void test_random(void)
 	const struct azds_trace_limits lim = {
 	    .max_conns = 64, .max_pending = 8, .max_hops = 512, .join_window_ns = 2000000, .hop_timeout_ns = 50000000};
 	struct tt_got g = {0};
-	struct azds_trace_asm *a = azds_trace_asm_new(&tt_model, &lim, tt_emit, &g);
+	struct azds_trace_asm *a = tt_asm_new(&lim, &g);
 	struct azds_trace_stats st;
 	__u64 ts = MS(0);
 	size_t mem_half = 0;
@@ -263,7 +263,7 @@ static void test_limits(void)
 {
 	const struct azds_trace_limits lim = {.max_conns = 2, .max_pending = 2, .max_hops = 3};
 	struct tt_got g = {.keep_json = true};
-	struct azds_trace_asm *a = azds_trace_asm_new(&tt_model, &lim, tt_emit, &g);
+	struct azds_trace_asm *a = tt_asm_new(&lim, &g);
 	struct azds_trace_stats st;
 	struct tc c1, c2, c3;
 	const char *ok = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";

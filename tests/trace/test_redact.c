@@ -79,7 +79,7 @@ static size_t count_redacted(json_t *hop, const char *which)
 int main(void)
 {
 	struct tt_got g = {.keep_json = true, .secrets = secrets};
-	struct azds_trace_asm *a = azds_trace_asm_new(&tt_model, NULL, tt_emit, &g);
+	struct azds_trace_asm *a = tt_asm_new(NULL, &g);
 	struct tc s;
 	char pad[600], req[2048];
 	json_t *h;

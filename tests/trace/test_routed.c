@@ -63,7 +63,7 @@ static struct azds_trace_asm *fresh(struct tt_got *g)
 {
 	tt_got_clear(g);
 	g->keep_json = true;
-	return azds_trace_asm_new(&tt_model, NULL, tt_emit, g);
+	return tt_asm_new(NULL, g);
 }
 
 static void test_own_and_fallback(void)
@@ -313,7 +313,7 @@ static void test_limits(void)
 
 	tt_got_clear(&g);
 	g.keep_json = true;
-	a = azds_trace_asm_new(&tt_model, &lim, tt_emit, &g);
+	a = tt_asm_new(&lim, &g);
 	for (int i = 0; i < 200; i++)
 		azds_trace_asm_slot(a, req(MS(i * 0.01), 100 + (__u64)i, WEB, 1, VIP_API, API, AZDS_DEC_OWN, 1, 1,
 					   SVC_API, "GET /open HTTP/1.1\r\nHost: a\r\n\r\n"));

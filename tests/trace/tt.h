@@ -148,6 +148,7 @@ struct tt_got {
 	const char *const *secrets; /* NULL-terminated: must appear in no emitted byte */
 	size_t secret_hits;
 	bool keep_json;
+	size_t emitted, packed; /* calls of tt_emit and tt_packed: one each a request */
 };
 
 static inline bool tt_mem_has(const void *p, size_t n, const char *s)
@@ -162,6 +163,7 @@ static inline void tt_emit(void *ctx, const struct azds_trace_req *req)
 	json_t *j;
 
 	g->total_hops += req->nhops;
+	g->emitted++;
 	for (unsigned i = 0; g->secrets && i < req->nhops; i++)
 		for (const char *const *s = g->secrets; *s; s++)
 			if (tt_mem_has(req->hops[i], sizeof(*req->hops[i]), *s))
@@ -211,8 +213,38 @@ static inline void tt_emit(void *ctx, const struct azds_trace_req *req)
 		json_decref(j);
 }
 
+/* the packed form the controller keeps, written straight from the halves, is the struct form packed */
+static inline void tt_packed(void *ctx, const struct azds_trace_req *req, const char *p, size_t n)
+{
+	struct tt_got *g = ctx;
+	char *pk = NULL;
+	size_t m = azds_trace_req_pack(req, &pk);
+
+	g->packed++;
+	if (m != n || memcmp(pk, p, n)) {
+		fprintf(stderr, "FAIL: the packed emission (%zu bytes) is not the emitted request packed (%zu)\n", n, m);
+		tt_failed++;
+	}
+	free(pk);
+}
+
+/* an assembler emitting to g both ways */
+static inline struct azds_trace_asm *tt_asm_new(const struct azds_trace_limits *lim, struct tt_got *g)
+{
+	struct azds_trace_asm *a = azds_trace_asm_new(&tt_model, lim, tt_emit, g);
+
+	if (a)
+		azds_trace_asm_set_packed(a, tt_packed, g);
+	return a;
+}
+
 static inline void tt_got_clear(struct tt_got *g)
 {
+	if (g->emitted != g->packed) {
+		fprintf(stderr, "FAIL: %zu requests emitted, %zu packed\n", g->emitted, g->packed);
+		tt_failed++;
+	}
+	g->emitted = g->packed = 0;
 	for (size_t i = 0; i < g->n; i++)
 		json_decref(g->req[i]);
 	g->n = 0;

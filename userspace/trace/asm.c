@@ -46,8 +46,9 @@ struct azds_trace_asm *azds_trace_asm_new(const struct azds_trace_model *m, cons
 	if (getrandom(&a->tid_seed, sizeof(a->tid_seed), GRND_NONBLOCK) != sizeof(a->tid_seed))
 		a->tid_seed = (__u64)(uintptr_t)a * 0x9e3779b97f4a7c15ULL;
 	a->out = calloc(AZDS_TRACE_HOPS_MAX, sizeof(*a->out));
+	a->out_src = calloc(AZDS_TRACE_HOPS_MAX, sizeof(*a->out_src));
 	a->order = calloc(a->lim.max_hops, sizeof(*a->order));
-	if (!a->out || !a->order || azds_tr_conns_init(a) < 0 || azds_tr_join_init(a) < 0) {
+	if (!a->out || !a->out_src || !a->order || azds_tr_conns_init(a) < 0 || azds_tr_join_init(a) < 0) {
 		azds_trace_asm_free(a);
 		return NULL;
 	}
@@ -61,9 +62,18 @@ void azds_trace_asm_free(struct azds_trace_asm *a)
 	if (a->cookie_b)
 		azds_tr_conns_fini(a);
 	azds_tr_join_fini(a);
+	azds_tr_kept_fini(a);
 	free(a->out);
+	free(a->out_src);
 	free(a->order);
+	free(a->pack);
 	free(a);
+}
+
+void azds_trace_asm_set_packed(struct azds_trace_asm *a, azds_trace_emit_packed_fn fn, void *ctx)
+{
+	a->emit_packed = fn;
+	a->emit_packed_ctx = ctx;
 }
 
 void azds_trace_asm_tick(struct azds_trace_asm *a, __u64 now_ns)

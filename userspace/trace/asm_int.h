@@ -76,10 +76,33 @@ static inline void hnode_del(struct hnode *n)
 
 /* A kept head: names and values, credentials already "[redacted]". */
 struct kept_msg {
-	char *blob; /* nh pairs "name\0value\0", malloc'd; NULL when none */
+	char *blob; /* nh pairs "name\0value\0": one of the asm's blocks, or malloc'd when longer; NULL when none */
 	unsigned nh;
 	bool truncated;
+	bool pooled; /* blob is a KEPT_BLOCK of the asm's (azds_tr_kept_free gives it back) */
 };
+
+/* Kept heads of up to KEPT_BLOCK bytes (most) take a block the asm keeps
+ * for reuse: the reader's intake and emission allocate and free two a
+ * request, in batches larger than malloc's own caches. At most
+ * KEPT_SPARE_MAX are kept (8 MiB); none under ASan, which must see a use
+ * after free. */
+#define KEPT_BLOCK 512
+#define KEPT_SPARE_MAX 16384
+struct kept_blk {
+	struct kept_blk *next;
+};
+
+#if defined(__SANITIZE_ADDRESS__)
+#define TR_REUSE 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TR_REUSE 0
+#endif
+#endif
+#ifndef TR_REUSE
+#define TR_REUSE 1
+#endif
 
 /* What a parsed head leaves for the hop. */
 struct head_info {
@@ -240,10 +263,18 @@ struct azds_trace_asm {
 	/* freed halves for reuse (linked by sibling) */
 	struct xh *spare;
 	size_t nspare;
+	/* freed kept-head blocks for reuse */
+	struct kept_blk *kept_spare;
+	size_t nkept_spare;
 
 	/* emission scratch */
 	struct azds_trace_hop *out;
+	const struct kept_msg *(*out_src)[2]; /* each out hop's request and response headers, for the packer */
 	struct xh **order;
+	azds_trace_emit_packed_fn emit_packed;
+	void *emit_packed_ctx;
+	char *pack;
+	size_t pack_cap;
 };
 
 #define GHOSTS_MAX 4096
@@ -258,6 +289,10 @@ struct tr_out {
 };
 
 bool azds_tr_out_grow(struct tr_out *o, size_t n); /* text.c */
+/* pack.c: req packed into b; src, when not NULL, gives each hop's request
+ * and response headers from the halves (the hops' own tables unused) */
+void azds_tr_pack(const struct azds_trace_req *req, const struct kept_msg *const (*src)[2], struct tr_out *b,
+		  bool *hole);
 
 /* n bytes appended; room is kept for a final NUL */
 static inline void tr_put(struct tr_out *o, const void *s, size_t n)
@@ -271,10 +306,11 @@ static inline void tr_put(struct tr_out *o, const void *s, size_t n)
 /* head.c */
 bool azds_tr_looks_like_head(const char *p, size_t n, bool cut);
 bool azds_tr_is_credential(const char *name, size_t n);
-int azds_tr_parse_head(const char *buf, size_t avail, bool cut, bool want_response, bool req_is_head,
-		       bool req_is_connect, struct head_info *hi);
+int azds_tr_parse_head(struct azds_trace_asm *a, const char *buf, size_t avail, bool cut, bool want_response,
+		       bool req_is_head, bool req_is_connect, struct head_info *hi);
 int azds_tr_parse_request_line(const char *buf, size_t n, struct head_info *hi);
-void azds_tr_kept_free(struct kept_msg *k);
+void azds_tr_kept_free(struct azds_trace_asm *a, struct kept_msg *k);
+void azds_tr_kept_fini(struct azds_trace_asm *a);
 size_t azds_tr_redact_into(struct dirst *ds, const char *p, size_t n);
 
 /* stream.c */

@@ -100,8 +100,8 @@ static void put_msg(struct azds_trace_msg *o, const struct kept_msg *k)
 	}
 }
 
-/* the exchange as one half saw it; the response from the half that has it */
-static void put_exchange(struct azds_trace_hop *o, const struct xh *q, const struct xh *r)
+/* the exchange as one half saw it; the response from the half that has it (headers: only when asked) */
+static void put_exchange(struct azds_trace_hop *o, const struct xh *q, const struct xh *r, bool headers)
 {
 	scopy(o->method, sizeof(o->method), q->method);
 	scopy(o->target, sizeof(o->target), q->target ? q->target : "");
@@ -112,11 +112,17 @@ static void put_exchange(struct azds_trace_hop *o, const struct xh *q, const str
 	o->resp_bytes = r->resp_bytes;
 	o->status = r->status;
 	o->truncated = q->truncated || r->truncated;
-	put_msg(&o->req, &q->req);
-	put_msg(&o->resp, &r->resp);
+	if (headers) {
+		put_msg(&o->req, &q->req);
+		put_msg(&o->resp, &r->resp);
+	} else {
+		o->req.nheaders = o->resp.nheaders = 0;
+		o->req.truncated = q->req.truncated;
+		o->resp.truncated = r->resp.truncated;
+	}
 }
 
-static void fill_server(struct azds_trace_asm *a, struct azds_trace_hop *o, const struct xh *h)
+static void fill_server(struct azds_trace_asm *a, struct azds_trace_hop *o, const struct xh *h, bool headers)
 {
 	const struct xh *c = h->peer;
 	struct pod_names me, who;
@@ -129,7 +135,7 @@ static void fill_server(struct azds_trace_asm *a, struct azds_trace_hop *o, cons
 	o->server_end_ns = h->end_ns;
 	o->start_ns = c ? c->start_ns : h->start_ns;
 	o->end_ns = c ? c->end_ns : h->end_ns;
-	put_exchange(o, h, h);
+	put_exchange(o, h, h, headers);
 	if (h->raddr == htonl(AZDS_GW_IP)) {
 		const struct azds_dec *d = &h->dec;
 
@@ -155,7 +161,7 @@ static void fill_server(struct azds_trace_asm *a, struct azds_trace_hop *o, cons
 }
 
 /* a call no serving pod's records answered: the router did, or the server is not captured */
-static void fill_client(struct azds_trace_asm *a, struct azds_trace_hop *o, const struct xh *h)
+static void fill_client(struct azds_trace_asm *a, struct azds_trace_hop *o, const struct xh *h, bool headers)
 {
 	struct pod_names me, srv;
 
@@ -166,7 +172,7 @@ static void fill_client(struct azds_trace_asm *a, struct azds_trace_hop *o, cons
 		set_caller(o, &me, h->laddr);
 	o->start_ns = h->start_ns;
 	o->end_ns = h->end_ns;
-	put_exchange(o, h, h);
+	put_exchange(o, h, h, headers);
 	if (h->have_dec) {
 		const struct azds_dec *d = &h->dec;
 
@@ -199,7 +205,8 @@ static void fill_client(struct azds_trace_asm *a, struct azds_trace_hop *o, cons
 	scopy(o->reason, sizeof(o->reason), "router");
 }
 
-static void fill(struct azds_trace_asm *a, struct azds_trace_hop *o, const struct xh *h, const char *trace_id)
+static void fill(struct azds_trace_asm *a, struct azds_trace_hop *o, const struct xh *h, const char *trace_id,
+		 bool headers)
 {
 	/* the header tables are filled as far as nheaders says: only the rest is cleared */
 	memset(o, 0, offsetof(struct azds_trace_hop, req));
@@ -207,9 +214,9 @@ static void fill(struct azds_trace_asm *a, struct azds_trace_hop *o, const struc
 	o->parent = h->parent ? h->parent->id : h->parent_id;
 	scopy(o->trace_id, sizeof(o->trace_id), trace_id);
 	if (h->side == XH_SERVER)
-		fill_server(a, o, h);
+		fill_server(a, o, h, headers);
 	else
-		fill_client(a, o, h);
+		fill_client(a, o, h, headers);
 }
 
 /* root first, then depth first */
@@ -235,6 +242,8 @@ void azds_tr_emit_top(struct azds_trace_asm *a, struct xh *top)
 {
 	size_t total = count(top, a->lim.max_hops + 1), cap = total, n;
 	struct azds_trace_req req;
+	/* the hops' header tables are filled only for a caller of the struct form */
+	bool headers = a->emit != NULL;
 
 	if (cap > a->lim.max_hops)
 		cap = a->lim.max_hops;
@@ -243,7 +252,9 @@ void azds_tr_emit_top(struct azds_trace_asm *a, struct xh *top)
 		memset(&req, 0, sizeof(req));
 		scopy(req.trace_id, sizeof(req.trace_id), top->trace_id);
 		for (; i < n && req.nhops < AZDS_TRACE_HOPS_MAX; i++) {
-			fill(a, &a->out[req.nhops], a->order[i], top->trace_id);
+			fill(a, &a->out[req.nhops], a->order[i], top->trace_id, headers);
+			a->out_src[req.nhops][0] = &a->order[i]->req;
+			a->out_src[req.nhops][1] = &a->order[i]->resp;
 			req.hops[req.nhops] = &a->out[req.nhops];
 			req.nhops++;
 		}
@@ -251,6 +262,16 @@ void azds_tr_emit_top(struct azds_trace_asm *a, struct xh *top)
 		a->st.requests++;
 		if (a->emit)
 			a->emit(a->emit_ctx, &req);
+		if (a->emit_packed) {
+			struct tr_out b = {.p = a->pack, .cap = a->pack ? a->pack_cap : 0};
+			bool hole;
+
+			azds_tr_pack(&req, a->out_src, &b, &hole);
+			a->pack = b.p;
+			a->pack_cap = b.cap;
+			if (!b.oom && !hole)
+				a->emit_packed(a->emit_packed_ctx, &req, b.p, b.len);
+		}
 	}
 	if (total > n)
 		a->st.evicted += total - n;

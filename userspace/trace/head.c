@@ -110,7 +110,7 @@ static void copy_cut(char *dst, size_t cap, const char *s, size_t n, bool *cut)
 _Static_assert(AZDS_TRACE_NAME_MAX <= 256 && AZDS_TRACE_VALUE_MAX <= 256, "kept lengths are bytes (keep_headers)");
 
 /* the kept headers: "name\0value\0" pairs, credentials as REDACTED */
-static int keep_headers(const struct azds_http_msg *m, struct kept_msg *k)
+static int keep_headers(struct azds_trace_asm *a, const struct azds_http_msg *m, struct kept_msg *k)
 {
 	size_t bytes = 0, n = m->num_headers < AZDS_TRACE_HEADERS_MAX ? m->num_headers : AZDS_TRACE_HEADERS_MAX;
 	__u8 nl[AZDS_TRACE_HEADERS_MAX], vl[AZDS_TRACE_HEADERS_MAX];
@@ -128,11 +128,22 @@ static int keep_headers(const struct azds_http_msg *m, struct kept_msg *k)
 	}
 	k->nh = 0;
 	k->blob = NULL;
+	k->pooled = false;
 	if (!n)
 		return 0;
-	k->blob = p = malloc(bytes);
-	if (!p)
-		return -ENOMEM;
+	if (bytes <= KEPT_BLOCK && a->kept_spare) {
+		struct kept_blk *b = a->kept_spare;
+
+		a->kept_spare = b->next;
+		a->nkept_spare--;
+		k->blob = p = (char *)b;
+		k->pooled = true;
+	} else {
+		k->blob = p = malloc(bytes <= KEPT_BLOCK ? KEPT_BLOCK : bytes);
+		if (!p)
+			return -ENOMEM;
+		k->pooled = bytes <= KEPT_BLOCK;
+	}
 	/* names and values hold no NUL: the parser refuses one in either */
 	for (size_t i = 0; i < n; i++) {
 		const struct azds_http_header *h = &m->headers[i];
@@ -148,11 +159,31 @@ static int keep_headers(const struct azds_http_msg *m, struct kept_msg *k)
 	return 0;
 }
 
-void azds_tr_kept_free(struct kept_msg *k)
+void azds_tr_kept_free(struct azds_trace_asm *a, struct kept_msg *k)
 {
-	free(k->blob);
+	if (k->blob && k->pooled && TR_REUSE && a->nkept_spare < KEPT_SPARE_MAX) {
+		struct kept_blk *b = (struct kept_blk *)(void *)k->blob;
+
+		b->next = a->kept_spare;
+		a->kept_spare = b;
+		a->nkept_spare++;
+	} else {
+		free(k->blob);
+	}
 	k->blob = NULL;
+	k->pooled = false;
 	k->nh = 0;
+}
+
+void azds_tr_kept_fini(struct azds_trace_asm *a)
+{
+	while (a->kept_spare) {
+		struct kept_blk *b = a->kept_spare;
+
+		a->kept_spare = b->next;
+		free(b);
+	}
+	a->nkept_spare = 0;
 }
 
 static void take_fields(const struct azds_http_msg *m, bool is_request, struct head_info *hi)
@@ -191,8 +222,8 @@ static void take_fields(const struct azds_http_msg *m, bool is_request, struct h
 		}
 }
 
-static int parse_buf(const char *buf, size_t n, bool is_request, bool req_is_head, bool req_is_connect,
-		     struct head_info *hi)
+static int parse_buf(struct azds_trace_asm *a, const char *buf, size_t n, bool is_request, bool req_is_head,
+		     bool req_is_connect, struct head_info *hi)
 {
 	struct azds_http_header hdrs[HEAD_HEADERS];
 	struct azds_http_msg m = {.headers = hdrs, .headers_cap = HEAD_HEADERS};
@@ -206,7 +237,7 @@ static int parse_buf(const char *buf, size_t n, bool is_request, bool req_is_hea
 	if (r <= 0)
 		return r == AZDS_HTTP_INCOMPLETE ? 0 : -EBADMSG;
 	take_fields(&m, is_request, hi);
-	if (keep_headers(&m, &hi->kept) < 0)
+	if (keep_headers(a, &m, &hi->kept) < 0)
 		return -ENOMEM;
 	hi->head_len = (size_t)r;
 	return r;
@@ -265,8 +296,8 @@ int azds_tr_parse_request_line(const char *buf, size_t n, struct head_info *hi)
  * length is not known), 0 when the head goes on in the next call, or
  * -EBADMSG / -ENOMEM. hi is zeroed first.
  */
-int azds_tr_parse_head(const char *buf, size_t avail, bool cut, bool want_response, bool req_is_head,
-		       bool req_is_connect, struct head_info *hi)
+int azds_tr_parse_head(struct azds_trace_asm *a, const char *buf, size_t avail, bool cut, bool want_response,
+		       bool req_is_head, bool req_is_connect, struct head_info *hi)
 {
 	char tmp[PART_MAX + 2];
 	bool is_request = !(avail >= 5 && memcmp(buf, "HTTP/", 5) == 0);
@@ -275,7 +306,7 @@ int azds_tr_parse_head(const char *buf, size_t avail, bool cut, bool want_respon
 
 	(void)want_response;
 	memset(hi, 0, sizeof(*hi));
-	r = parse_buf(buf, avail, is_request, req_is_head, req_is_connect, hi);
+	r = parse_buf(a, buf, avail, is_request, req_is_head, req_is_connect, hi);
 	if (r != 0 || !cut)
 		return r;
 	/* cut by the capture: keep the whole lines, end the head after them */
@@ -288,7 +319,7 @@ int azds_tr_parse_head(const char *buf, size_t avail, bool cut, bool want_respon
 		memcpy(tmp, buf, k);
 		tmp[k] = '\r';
 		tmp[k + 1] = '\n';
-		r = parse_buf(tmp, k + 2, is_request, req_is_head, req_is_connect, hi);
+		r = parse_buf(a, tmp, k + 2, is_request, req_is_head, req_is_connect, hi);
 		/* the copy may hold a credential's value: it does not outlive the parse */
 		explicit_bzero(tmp, k + 2);
 		if (r == 0 || r == -EBADMSG) {

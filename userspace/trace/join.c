@@ -33,16 +33,6 @@ static size_t cli_hash(__be32 la, __be16 lp, __be32 ra, __be16 rp)
 	return hash64(tuple_key(la, lp, ra, rp), CLI_BUCKETS);
 }
 
-#if defined(__SANITIZE_ADDRESS__)
-#define XH_REUSE 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define XH_REUSE 0
-#endif
-#endif
-#ifndef XH_REUSE
-#define XH_REUSE 1
-#endif
 
 static struct xh *xh_alloc(struct azds_trace_asm *a, int side, __u64 ts, const struct head_info *hi)
 {
@@ -173,13 +163,13 @@ static void pod_unlink(struct azds_trace_asm *a, struct xh *h)
 	hnode_del(&h->pod_n);
 }
 
-static void xh_lighten(struct xh *h)
+static void xh_lighten(struct azds_trace_asm *a, struct xh *h)
 {
 	if (h->target != h->target_in)
 		free(h->target);
 	h->target = NULL;
-	azds_tr_kept_free(&h->req);
-	azds_tr_kept_free(&h->resp);
+	azds_tr_kept_free(a, &h->req);
+	azds_tr_kept_free(a, &h->resp);
 }
 
 void azds_tr_xh_free(struct azds_trace_asm *a, struct xh *h)
@@ -194,12 +184,12 @@ void azds_tr_xh_free(struct azds_trace_asm *a, struct xh *h)
 		h->dent->bound = NULL;
 	if (h->peer)
 		azds_tr_xh_free(a, h->peer);
-	xh_lighten(h);
+	xh_lighten(a, h);
 	if (h->state == XS_GHOST)
 		a->nghosts--;
 	else
 		a->nhops--;
-	if (XH_REUSE && a->nspare < XH_SPARE_MAX) {
+	if (TR_REUSE && a->nspare < XH_SPARE_MAX) {
 		h->sibling = a->spare;
 		a->spare = h;
 		a->nspare++;
@@ -315,7 +305,7 @@ static struct xh *xid_find(struct azds_trace_asm *a, __u64 xid)
 }
 
 /* a head from a slot: whole, or as far as it goes (cut by the slot, or a request the router refused unfinished) */
-static int slot_head(const struct azds_dec_slot *s, bool response, bool req_is_head, struct head_info *hi)
+static int slot_head(struct azds_trace_asm *a, const struct azds_dec_slot *s, bool response, bool req_is_head, struct head_info *hi)
 {
 	size_t len = s->head_len < AZDS_DEC_HEAD_MAX ? s->head_len : AZDS_DEC_HEAD_MAX;
 	int n;
@@ -323,11 +313,11 @@ static int slot_head(const struct azds_dec_slot *s, bool response, bool req_is_h
 	if (!len)
 		return -EINVAL;
 	/* as cut: a whole head parses as one, and one the slot or a refusal cut keeps its whole lines */
-	n = azds_tr_parse_head(s->head, len, true, response, req_is_head, false, hi);
+	n = azds_tr_parse_head(a, s->head, len, true, response, req_is_head, false, hi);
 	if (n > 0 && s->d.flags & AZDS_DEC_F_CUT)
 		hi->kept.truncated = true;
 	if (n > 0 && hi->is_request == response) {
-		azds_tr_kept_free(&hi->kept);
+		azds_tr_kept_free(a, &hi->kept);
 		n = -EBADMSG;
 	}
 	return n;
@@ -354,7 +344,7 @@ void azds_trace_asm_slot(struct azds_trace_asm *a, const struct azds_dec_slot *s
 			 * per-pod limit): the hop says who and the status, no request line */
 			memset(&hi, 0, sizeof(hi));
 			hi.kept.truncated = true;
-		} else if (slot_head(s, false, false, &hi) <= 0) {
+		} else if (slot_head(a, s, false, false, &hi) <= 0) {
 			/* the router refused a head its parser would not take: its request line still says what */
 			if (!reply ||
 			    azds_tr_parse_request_line(s->head, s->head_len < AZDS_DEC_HEAD_MAX ? s->head_len : AZDS_DEC_HEAD_MAX,
@@ -369,13 +359,13 @@ void azds_trace_asm_slot(struct azds_trace_asm *a, const struct azds_dec_slot *s
 			}
 		}
 		if (a->nhops >= a->lim.max_hops) {
-			azds_tr_kept_free(&hi.kept);
+			azds_tr_kept_free(a, &hi.kept);
 			a->st.evicted++;
 			return;
 		}
 		h = azds_tr_xh_routed(a, reply ? XH_CLIENT : XH_SERVER, &s->d, &hi);
 		if (!h) {
-			azds_tr_kept_free(&hi.kept);
+			azds_tr_kept_free(a, &hi.kept);
 			return;
 		}
 		if (reply) {
@@ -402,7 +392,7 @@ void azds_trace_asm_slot(struct azds_trace_asm *a, const struct azds_dec_slot *s
 		h->status = s->d.status;
 		if (!h->status)
 			a->st.unanswered++;
-	} else if (slot_head(s, true, h->is_head, &hi) > 0) {
+	} else if (slot_head(a, s, true, h->is_head, &hi) > 0) {
 		h->status = hi.status;
 		h->resp_bytes = hi.have_cl ? hi.content_length : 0;
 		h->resp = hi.kept;
@@ -763,7 +753,7 @@ static void to_ghost(struct azds_trace_asm *a, struct xh *h)
 		azds_tr_xh_free(a, h);
 		return;
 	}
-	xh_lighten(h);
+	xh_lighten(a, h);
 	tlist_del(&h->link);
 	h->state = XS_GHOST;
 	a->nhops--;

@@ -61,24 +61,39 @@ size_t azds_trace_req_pack(const struct azds_trace_req *req, char **out)
 	return n;
 }
 
-size_t azds_trace_req_pack_buf(const struct azds_trace_req *req, char **buf, size_t *cap)
+/* kept headers as wmsg writes a table of them (keep_headers bounds each as the table does) */
+static void wkept(struct tr_out *b, const struct kept_msg *k)
 {
-	struct tr_out b = {.p = *buf, .cap = *buf ? *cap : 0};
-	__u8 nh;
+	__u8 n = (__u8)(k->blob ? (k->nh < AZDS_TRACE_HEADERS_MAX ? k->nh : AZDS_TRACE_HEADERS_MAX) : 0);
+	const char *p = k->blob;
 
-	if (!req)
-		return 0;
-	nh = (__u8)(req->nhops < AZDS_TRACE_HOPS_MAX ? req->nhops : AZDS_TRACE_HOPS_MAX);
-	tr_put(&b, req->trace_id, sizeof(req->trace_id));
-	tr_put(&b, &nh, 1);
+	tr_put(b, &n, 1);
+	for (unsigned i = 0; i < 2u * n; i++) {
+		size_t cap = i % 2 ? AZDS_TRACE_VALUE_MAX : AZDS_TRACE_NAME_MAX;
+		size_t len = strlen(p);
+		__u16 l = (__u16)(len < cap - 1 ? len : cap - 1);
+
+		tr_put(b, &l, sizeof(l));
+		tr_put(b, p, l);
+		p += len + 1;
+	}
+}
+
+void azds_tr_pack(const struct azds_trace_req *req, const struct kept_msg *const (*src)[2], struct tr_out *b,
+		  bool *hole)
+{
+	__u8 nh = (__u8)(req->nhops < AZDS_TRACE_HOPS_MAX ? req->nhops : AZDS_TRACE_HOPS_MAX);
+
+	*hole = false;
+	tr_put(b, req->trace_id, sizeof(req->trace_id));
+	tr_put(b, &nh, 1);
 	for (unsigned i = 0; i < nh; i++) {
 		const struct azds_trace_hop *h = req->hops[i];
 		struct packed_nums pn;
 
 		if (!h) {
-			*buf = b.p;
-			*cap = b.cap;
-			return 0; /* a request with a hole is not kept (azds_trace_req_text refuses it too) */
+			*hole = true; /* a request with a hole is not kept (azds_trace_req_text refuses it too) */
+			return;
 		}
 		memset(&pn, 0, sizeof(pn));
 		pn.id = h->id;
@@ -94,17 +109,32 @@ size_t azds_trace_req_pack_buf(const struct azds_trace_req *req, char **buf, siz
 		pn.truncated = h->truncated;
 		pn.req_truncated = h->req.truncated;
 		pn.resp_truncated = h->resp.truncated;
-		tr_put(&b, &pn, sizeof(pn));
-		wstr(&b, h->trace_id, sizeof(h->trace_id));
-#define WSTR(f) wstr(&b, h->f, sizeof(h->f));
+		tr_put(b, &pn, sizeof(pn));
+		wstr(b, h->trace_id, sizeof(h->trace_id));
+#define WSTR(f) wstr(b, h->f, sizeof(h->f));
 		STRS(WSTR)
 #undef WSTR
-		wmsg(&b, &h->req);
-		wmsg(&b, &h->resp);
+		if (src) {
+			wkept(b, src[i][0]);
+			wkept(b, src[i][1]);
+		} else {
+			wmsg(b, &h->req);
+			wmsg(b, &h->resp);
+		}
 	}
+}
+
+size_t azds_trace_req_pack_buf(const struct azds_trace_req *req, char **buf, size_t *cap)
+{
+	struct tr_out b = {.p = *buf, .cap = *buf ? *cap : 0};
+	bool hole;
+
+	if (!req)
+		return 0;
+	azds_tr_pack(req, NULL, &b, &hole);
 	*buf = b.p;
 	*cap = b.cap;
-	return b.oom ? 0 : b.len;
+	return b.oom || hole ? 0 : b.len;
 }
 
 struct rbuf {

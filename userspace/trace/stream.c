@@ -185,14 +185,14 @@ static void on_request(struct azds_trace_asm *a, struct conn *c, int dir, __u64 
 		}
 		goto untracked;
 	}
-	azds_tr_kept_free(&hi->kept);
+	azds_tr_kept_free(a, &hi->kept);
 	if (h && side == XH_CLIENT)
 		azds_tr_cli_add(a, h);
 	return;
 untracked:
 	a->st.evicted++;
 	q->skip++;
-	azds_tr_kept_free(&hi->kept);
+	azds_tr_kept_free(a, &hi->kept);
 }
 
 static void on_response(struct azds_trace_asm *a, struct conn *c, int dir, __u64 ts, struct head_info *hi)
@@ -203,7 +203,7 @@ static void on_response(struct azds_trace_asm *a, struct conn *c, int dir, __u64
 
 	if (hi->status >= 100 && hi->status < 200 && hi->status != 101) {
 		/* interim: the final response follows */
-		azds_tr_kept_free(&hi->kept);
+		azds_tr_kept_free(a, &hi->kept);
 		return;
 	}
 	if (!s) {
@@ -211,7 +211,7 @@ static void on_response(struct azds_trace_asm *a, struct conn *c, int dir, __u64
 			q->skip--; /* the answer to one not tracked */
 		else
 			a->st.unparsed++; /* a response to nothing seen */
-		azds_tr_kept_free(&hi->kept);
+		azds_tr_kept_free(a, &hi->kept);
 		return;
 	}
 	h = s->h;
@@ -219,7 +219,7 @@ static void on_response(struct azds_trace_asm *a, struct conn *c, int dir, __u64
 		c->tunnel = true;
 	pq_pop(q);
 	if (!h) {
-		azds_tr_kept_free(&hi->kept);
+		azds_tr_kept_free(a, &hi->kept);
 		return;
 	}
 	h->status = hi->status;
@@ -287,7 +287,7 @@ static void finish_part(struct azds_trace_asm *a, struct conn *c, int dir)
 	if (!ds->part_len)
 		return;
 	req_kind(c, dir, &ih, &ic);
-	if (azds_tr_parse_head(ds->part, ds->part_len, true, false, ih, ic, &hi) > 0)
+	if (azds_tr_parse_head(a, ds->part, ds->part_len, true, false, ih, ic, &hi) > 0)
 		on_head(a, c, dir, ds->part_ts, &hi);
 	else
 		a->st.unparsed++;
@@ -318,7 +318,7 @@ static void parse_at(struct azds_trace_asm *a, struct conn *c, const struct azds
 		if (c->tunnel)
 			return;
 		req_kind(c, r->dir, &ih, &ic);
-		n = azds_tr_parse_head(p, avail, cut, false, ih, ic, &hi);
+		n = azds_tr_parse_head(a, p, avail, cut, false, ih, ic, &hi);
 		if (n == 0) {
 			/* the head goes on in the next call: hold a redacted copy */
 			ds->part_len = 0;
@@ -379,7 +379,7 @@ static bool continue_part(struct azds_trace_asm *a, struct conn *c, const struct
 		return true;
 	}
 	req_kind(c, r->dir, &ih, &ic);
-	n = azds_tr_parse_head(ds->part, ds->part_len, false, false, ih, ic, &hi);
+	n = azds_tr_parse_head(a, ds->part, ds->part_len, false, false, ih, ic, &hi);
 	explicit_bzero(ds->part, ds->part_len);
 	ds->part_len = 0;
 	ds->part_skip = ds->part_name = false;

@@ -142,6 +142,15 @@ struct azds_trace_stats {
 
 /* called for each completed request; req and its hops are valid during the call only */
 typedef void (*azds_trace_emit_fn)(void *ctx, const struct azds_trace_req *req);
+/*
+ * The same, packed (azds_trace_req_pack's bytes, valid during the call
+ * only), for a caller that keeps requests packed: the packed form is
+ * written straight from the assembler's own halves, and req's hops carry
+ * every field but their headers (nheaders 0; the headers are in the packed
+ * bytes) unless a struct emit function is set too.
+ */
+typedef void (*azds_trace_emit_packed_fn)(void *ctx, const struct azds_trace_req *req, const char *packed,
+					  size_t len);
 
 struct azds_trace_asm;
 
@@ -149,6 +158,8 @@ struct azds_trace_asm;
 struct azds_trace_asm *azds_trace_asm_new(const struct azds_trace_model *m, const struct azds_trace_limits *lim,
 					  azds_trace_emit_fn emit, void *emit_ctx);
 void azds_trace_asm_free(struct azds_trace_asm *a);
+/* emit packed too (fn NULL: no longer); with emit NULL in azds_trace_asm_new, packed only */
+void azds_trace_asm_set_packed(struct azds_trace_asm *a, azds_trace_emit_packed_fn fn, void *ctx);
 /* one ring-buffer record as read (len: its size; short ones are counted and skipped) */
 void azds_trace_asm_record(struct azds_trace_asm *a, const void *rec, size_t len);
 void azds_trace_asm_decision(struct azds_trace_asm *a, const struct azds_dec *d);
