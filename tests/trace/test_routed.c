@@ -184,6 +184,77 @@ static void test_direct_below_routed(void)
 	tt_got_clear(&g);
 }
 
+/* a routed hop waits while a routed call its pod made is still open, and
+ * takes it as its child once it is done (may_have_more's routed branch:
+ * without it the outer hop went out alone at the first tick) */
+static void test_waits_for_routed_call(void)
+{
+	struct tt_got g = {0};
+	struct azds_trace_asm *a = fresh(&g);
+
+	azds_trace_asm_slot(a, req(MS(0), 40, WEB, 50011, VIP_API, API_ALICE, AZDS_DEC_OWN, 2, 2, SVC_API,
+				   "GET /outer HTTP/1.1\r\nHost: api\r\nazds-route-as: alice\r\n\r\n"));
+	req(MS(1), 41, API_ALICE, 50012, VIP_DATA, DATA, AZDS_DEC_FALLBACK, 2, 1, SVC_DATA,
+	    "GET /slow HTTP/1.1\r\nHost: data\r\nazds-route-as: alice\r\n\r\n");
+	slot.d.caller_space = 2;
+	azds_trace_asm_slot(a, &slot);
+	/* the outer response comes first: its pod's call is not answered yet */
+	azds_trace_asm_slot(a, resp(MS(3), 40, 0, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"));
+	azds_trace_asm_tick(a, MS(3.5));
+	CHECK_INT(g.n, 0);
+	azds_trace_asm_slot(a, resp(MS(4), 41, 0, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"));
+	azds_trace_asm_tick(a, MS(4.5));
+	azds_trace_asm_flush(a);
+	CHECK_INT(g.n, 1);
+	CHECK_INT(tt_nhops(&g, 0), 2);
+	CHECK_STR(tt_s(tt_hop(&g, 0, 0), "target"), "/outer");
+	CHECK_STR(tt_s(tt_hop(&g, 0, 1), "target"), "/slow");
+	CHECK_INT(tt_i(tt_hop(&g, 0, 1), "parent"), tt_i(tt_hop(&g, 0, 0), "id"));
+	azds_trace_asm_free(a);
+	tt_got_clear(&g);
+}
+
+/* the sizes a routed hop reports, and a head the router's slot cut
+ * (AZDS_DEC_F_CUT): whole lines kept, the hop marked truncated */
+static void test_sizes_and_cut(void)
+{
+	struct tt_got g = {0};
+	struct azds_trace_asm *a = fresh(&g);
+	char head[AZDS_DEC_HEAD_MAX + 200];
+	size_t o;
+	json_t *h;
+
+	azds_trace_asm_slot(a, req(MS(0), 50, WEB, 50021, VIP_API, API, AZDS_DEC_OWN, 1, 1, SVC_API,
+				   "PUT /item HTTP/1.1\r\nHost: api\r\nContent-Length: 4321\r\n\r\n"));
+	azds_trace_asm_slot(a, resp(MS(1), 50, 0, "HTTP/1.1 200 OK\r\nContent-Length: 98765\r\n\r\n"));
+	azds_trace_asm_flush(a);
+	CHECK_INT(g.n, 1);
+	h = tt_hop(&g, 0, 0);
+	CHECK_INT(tt_i(h, "req_bytes"), 4321);
+	CHECK_INT(tt_i(h, "resp_bytes"), 98765);
+	CHECK(json_is_false(json_object_get(h, "truncated")));
+
+	tt_got_clear(&g);
+	g.keep_json = true;
+	o = (size_t)snprintf(head, sizeof(head), "GET /long HTTP/1.1\r\nHost: api\r\n");
+	for (int i = 0; o + 40 < sizeof(head) - 1; i++)
+		o += (size_t)snprintf(head + o, sizeof(head) - o, "X-Filler-%03d: %020d\r\n", i, i);
+	snprintf(head + o, sizeof(head) - o, "\r\n");
+	CHECK(strlen(head) > AZDS_DEC_HEAD_MAX);
+	azds_trace_asm_slot(a, req(MS(10), 51, WEB, 50022, VIP_API, API, AZDS_DEC_OWN, 1, 1, SVC_API, head));
+	CHECK(slot.d.flags & AZDS_DEC_F_CUT);
+	azds_trace_asm_slot(a, resp(MS(11), 51, 0, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"));
+	azds_trace_asm_flush(a);
+	CHECK_INT(g.n, 1);
+	h = tt_hop(&g, 0, 0);
+	CHECK_STR(tt_s(h, "target"), "/long");
+	CHECK_INT(tt_i(h, "status"), 200);
+	CHECK(json_is_true(json_object_get(h, "truncated")));
+	CHECK_STR(tt_h(h, "request_headers", "X-Filler-000"), "00000000000000000000");
+	azds_trace_asm_free(a);
+	tt_got_clear(&g);
+}
+
 static void test_router_answers(void)
 {
 	struct tt_got g = {0};
@@ -373,6 +444,8 @@ int main(void)
 	test_two_hops();
 	test_direct_below_routed();
 	test_router_answers();
+	test_waits_for_routed_call();
+	test_sizes_and_cut();
 	test_hostile();
 	test_limits();
 	if (tt_failed) {
