@@ -15,7 +15,8 @@
 #   haproxy     Debian's HAProxy (1 thread) routing on azds-route-as
 #   nginx       Debian's nginx (1 worker) routing on azds-route-as with a map
 #   azds-w1     azds at maximum throughput with one router event loop, and
-#   azds-wN     with one per CPU (--workers); skipped if the router has none
+#   azds-wN     with one per CPU (--workers), all open to new connections
+#               (--spread-busy 0); skipped if the router has none
 #   plain TCP   iperf3 and connections/s: direct vs the kernel balancer
 #
 # Every proxy runs alone in a cgroup; its CPU is the cgroup's usage_usec over
@@ -323,7 +324,11 @@ NWORKERS=$(nproc)
 if "$B/azds-router" --help 2>/dev/null | grep -q -- '--workers'; then
 	for w in 1 "$NWORKERS"; do
 		name=azds-w$([ "$w" = 1 ] && echo 1 || echo N)
-		restart_router --workers "$w" || { echo "azds bench: the router did not restart with --workers $w" >&2; exit 1; }
+		# every loop open to new connections (--spread-busy 0): the
+		# default opens the second only while the first is busy and a CPU
+		# is idle, which the closed loop below never lets it see
+		restart_router --workers "$w" --spread-busy 0 ||
+			{ echo "azds bench: the router did not restart with --workers $w" >&2; exit 1; }
 		load "$name" client "$API_VIP" max 0 "$ROUTER_CG" "{\"workers\":$w}"
 	done
 else

@@ -208,6 +208,16 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } router_socks SEC(".maps");
 
+/* router_spread (dataplane.h): how many of the listeners take new connections */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct azds_spread);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} router_spread SEC(".maps");
+
 #define READ_ONCE_U32(x) (*(volatile __u32 *)&(x))
 
 static __always_inline void count(__u32 reason)
@@ -328,12 +338,22 @@ int azds_steer(struct __sk_buff *skb)
 	ev.dport = tcp->dest;
 
 	/* a registered worker listener, picked by flow hash (a retransmitted
-	 * SYN has the same hash, so it goes to the same listener) */
+	 * SYN has the same hash, so it goes to the same listener while the
+	 * router's spread holds), among the first `active` */
 	n = READ_ONCE_U32(cfg->router_workers);
 	sk = NULL;
 	if (n > 0) {
+		struct azds_spread *sp;
+		__u32 zero = 0, act;
+
 		if (n > AZDS_MAX_WORKERS)
 			n = AZDS_MAX_WORKERS;
+		sp = bpf_map_lookup_elem(&router_spread, &zero);
+		if (sp) {
+			act = READ_ONCE_U32(sp->active);
+			if (act > 0 && act < n)
+				n = act;
+		}
 		idx = bpf_get_hash_recalc(skb) % n;
 		sk = bpf_map_lookup_elem(&router_socks, &idx);
 	}

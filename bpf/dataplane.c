@@ -23,7 +23,7 @@ const char *const azds_reason_texts[] = { AZDS_REASONS(AZDS_REASON_TEXT) };
 
 const char *const azds_dp_map_names[] = { "spaces", "space_ids", "pods", "pod_cgroups", "vips",
 					  "services", "backends", "dp_config", "stats", "events", "sock_hash", "generation",
-					  "router_socks", "sock_ptrs", "router_rx", "router_tx", "splice_pods", NULL };
+					  "router_socks", "sock_ptrs", "router_rx", "router_tx", "splice_pods", "router_spread", NULL };
 const char *const azds_dp_prog_names[] = { "prog_steer",  "prog_connect4",	"prog_sockops", "prog_msg",
 					   "prog_connect6", "prog_msg_router", "prog_peer_queue", NULL };
 

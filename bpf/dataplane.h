@@ -171,6 +171,19 @@ struct azds_sock_ptr {
  * with azds_config.router_workers; a closed socket leaves the map by itself.
  */
 
+/*
+ * router_spread: array with one element, mmapable, written by the router
+ * alone: TC gives new connections to the first `active` of the
+ * router_workers listeners (0, or not below router_workers: to all). The
+ * router packs new connections onto few loops while one keeps up and
+ * opens more only while a loop is busy and the node has a CPU to spare
+ * (docs/architecture.md, "Event loops").
+ */
+struct azds_spread {
+	__u32 active;
+	__u32 pad;
+};
+
 /* config: array with one element */
 struct azds_config {
 	__u32 flags;       /* AZDS_CFG_* */

@@ -29,6 +29,7 @@
 #include "dataplane_load.h"
 #include "listeners.h"
 #include "router.h"
+#include "spread.h"
 
 /* Settings: name, default, bounds; one table, used by --help too. */
 struct setting {
@@ -43,6 +44,8 @@ struct setting {
 static const struct setting settings[] = {
 	S("port", port, 15001, 1, 65535, "transparent listener port (must match the data plane's)"),
 	S("workers", workers, 0, 0, ROUTER_MAX_WORKERS, "event loops, one per core (0: the CPUs the router may run on)"),
+	S("spread-busy", spread_busy_pct, 70, 0, 101, "percent of a CPU an event loop open to new connections must be busy before one more loop opens to them, while the router's CPUs have --spread-idle to spare (0: all loops open at once, the flow hash over all; 101: never)"),
+	S("spread-idle", spread_idle_pct, 70, 0, 100000, "percent of a CPU that must be idle among the CPUs the router may run on for one more loop to open"),
 	S("max-conns", max_conns, 20000, 16, 1000000, "client + upstream connections, all workers"),
 	S("max-conns-per-pod", max_conns_per_pod, 0, 0, 1000000, "client connections (tunnels and upgrades too) of one caller; above: 503 (0: max-conns / 4)"),
 	S("max-head-bytes", max_head_bytes, 16384, 1024, 1048576, "request head size; above: 431"),
@@ -66,6 +69,7 @@ static const struct setting settings[] = {
 
 static struct router_shared SH;
 static struct router W[ROUTER_MAX_WORKERS];
+static struct spread SPREAD = { .fd = -1 };
 
 static void usage(FILE *f)
 {
@@ -408,7 +412,15 @@ static void wait_and_drain(const struct azds_inst *in)
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
-	sigwait(&set, &sig);
+	/* between signals: how many loops take new connections (spread.c) */
+	for (;;) {
+		struct timespec t = { 0, SPREAD_TICK_MS * 1000 * 1000 };
+
+		sig = sigtimedwait(&set, NULL, &t);
+		if (sig > 0)
+			break;
+		spread_tick(&SPREAD);
+	}
 	if (SH.cfg.drain_timeout_ms == 0) {
 		SH.stop = 1;
 		register_listeners(in, 0); /* TC falls back to the router port while we stop */
@@ -600,6 +612,14 @@ int main(int argc, char **argv)
 			strerror(-err));
 		return 1;
 	}
+	/* which loops TC gives new connections to; without TC (--redirect-mode)
+	 * the kernel's reuseport group picks */
+	if (!SH.cfg.redirect_mode && SH.nworkers > 1) {
+		err = spread_open(&SPREAD, in.pin_dir, SH.nworkers, SH.cfg.spread_busy_pct, SH.cfg.spread_idle_pct);
+		if (err)
+			fprintf(stderr, "azds-router: %s/router_spread: %s: new connections go to every loop\n", in.pin_dir,
+				strerror(-err));
+	}
 	/* workers take no signals: the main thread does, and tells them */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
@@ -609,6 +629,13 @@ int main(int argc, char **argv)
 			fprintf(stderr, "azds-router: start worker %u: %s\n", i, strerror(err));
 			return 1;
 		}
+	}
+	{
+		pthread_t th[ROUTER_MAX_WORKERS];
+
+		for (unsigned i = 0; i < SH.nworkers; i++)
+			th[i] = W[i].thread;
+		spread_start(&SPREAD, th);
 	}
 	fprintf(stderr, "azds-router: instance %s, listening on port %u, %u worker%s%s\n", in.name, SH.cfg.port,
 		SH.nworkers, SH.nworkers == 1 ? "" : "s", SH.cfg.listen_fds ? " (inherited listeners)" : "");
@@ -640,5 +667,9 @@ int main(int argc, char **argv)
 	for (unsigned i = 0; i < SH.nworkers; i++)
 		fprintf(stderr, "azds-router: worker %u: %llu requests, %llu upstream connections\n", i,
 			(unsigned long long)W[i].requests, (unsigned long long)W[i].upstream_connects);
+	if (SPREAD.mem)
+		fprintf(stderr, "azds-router: new connections went to at most %u of %u loops (%u changes; --spread-busy %u)\n",
+			SPREAD.most, SH.nworkers, SPREAD.changes, SH.cfg.spread_busy_pct);
+	spread_close(&SPREAD);
 	return 0;
 }

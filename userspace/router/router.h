@@ -23,6 +23,8 @@ struct router_cfg {
 	char netns[64];
 	unsigned port;
 	unsigned workers;             /* event loops; 0 = the CPUs we may run on */
+	unsigned spread_busy_pct;     /* spread.c: a loop this busy opens one more to new connections */
+	unsigned spread_idle_pct;     /* ... while this much CPU is idle */
 	unsigned max_conns;           /* client + upstream connections, all workers */
 	unsigned max_conns_per_pod;   /* client connections of one caller; 0 = max_conns / 4 */
 	unsigned max_head_bytes;
