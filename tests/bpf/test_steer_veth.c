@@ -403,6 +403,25 @@ static void registered(void)
 	check(err == 0 && c.router_workers == WORKERS, "%-44s -> %s, router_workers %u", "register 4 worker listeners",
 	      strerror(-err), c.router_workers);
 	spread("registered listeners: picked by flow hash", lfd, WORKERS, false);
+	/* the router's spread (router_spread): only the first `active` take new connections */
+	{
+		struct azds_spread sp = { .active = 2 };
+		int spf = bpf_map__fd(skel->maps.router_spread), left = 0;
+
+		bpf_map_update_elem(spf, &zero, &sp, BPF_ANY);
+		spread("router_spread active 2: the first two only", lfd, 2, false);
+		for (int i = 2; i < WORKERS; i++) {
+			int c = accept4(lfd[i], NULL, NULL, SOCK_NONBLOCK);
+
+			if (c >= 0) {
+				left++;
+				close(c);
+			}
+		}
+		check(left == 0, "%-44s -> %d accepted there", "router_spread active 2: listeners 3 and 4", left);
+		sp.active = 0;
+		bpf_map_update_elem(spf, &zero, &sp, BPF_ANY);
+	}
 	/* unregistered: the router port's listener takes everything again */
 	err = azds_dp_listeners_set_fd(socks, conf, NULL, 0);
 	bpf_map_lookup_elem(conf, &zero, &c);
