@@ -73,7 +73,7 @@ else
 		  (cpu1k | if . == null then "-" else (. * 1000 | round / 1000) end)])
 		| @tsv' "$RES" | column -t -s $'\t'
 	echo
-	echo "Router event loops (--workers), keep-alive, closed loop (32 connections)"
+	echo "Router event loops (--workers, every loop open to new connections: --spread-busy 0), keep-alive, closed loop (32 connections)"
 	if [ "$(jq -s "$WORKERS"' workers | length' "$RES")" -gt 0 ]; then
 		jq -rs "$CPU1K $WORKERS"'
 			workers | (map(select(.contender == "azds-w1"))[0].load.achieved_rps) as $one |
