@@ -76,6 +76,20 @@ for name in a-b ABC abcdefghijklm; do
 	*) bad "instance \"$name\": expected a refusal, got [$msg]" ;;
 	esac
 done
+# an empty name is no name: never the default instance (a purge of "$UNSET")
+for tool in azds azds-controller azds-init; do
+	case $tool in azds) args=(space list) ;; azds-controller) args=(status) ;; *) args=(del --pod x) ;; esac
+	msg=$("$BIN/$tool" -i "" "${args[@]}" 2>&1)
+	case "$msg" in
+	*'instance "": 1-12 characters of a-z and 0-9'*) ok "$tool -i \"\" refused" ;;
+	*) bad "$tool -i \"\": expected a refusal, got [$msg]" ;;
+	esac
+	msg=$(AZDS_INSTANCE= "$BIN/$tool" "${args[@]}" 2>&1)
+	case "$msg" in
+	*'instance "": 1-12 characters of a-z and 0-9'*) ok "$tool with an empty \$AZDS_INSTANCE refused" ;;
+	*) bad "$tool with an empty \$AZDS_INSTANCE: expected a refusal, got [$msg]" ;;
+	esac
+done
 msg=$("$BIN/azds-controller" -i abcdefghijkl status 2>&1)
 case "$msg" in
 *"1-12 characters"*) bad "instance \"abcdefghijkl\" (12 characters) refused: [$msg]" ;;

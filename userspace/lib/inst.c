@@ -15,11 +15,14 @@ int azds_inst_init(struct azds_inst *in, const char *name, struct azds_err *e)
 {
 	char cg[200];
 
-	if (!name || !*name)
+	/* only no name at all means the default: an empty one (-i "", an
+	 * empty $AZDS_INSTANCE) is a mistake, and acting on the default
+	 * instance for it (a purge) would be a bad one */
+	if (!name)
 		name = AZDS_INSTANCE_DEFAULT;
 	/* letters and digits only: '-' separates the parts of the names
 	 * derived from it, so one instance's names never match another's */
-	if (strlen(name) > 12 || strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789") != strlen(name))
+	if (!*name || strlen(name) > 12 || strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789") != strlen(name))
 		return azds_err(e, EINVAL, "instance \"%s\": 1-12 characters of a-z and 0-9", name);
 	memset(in, 0, sizeof(*in));
 	snprintf(in->name, sizeof(in->name), "%s", name);
