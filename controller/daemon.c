@@ -18,6 +18,7 @@
 #include <sys/file.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <bpf/bpf.h>
 #include "ctl.h"
 #include "tracer.h"
 #include "runtime.h"
@@ -77,6 +78,85 @@ static void setting_u32(struct ctl *c, const char *key, uint32_t *val, bool give
 	} else {
 		*val = dflt;
 	}
+}
+
+/* what setting_u32 will make of a setting, without storing it */
+static uint32_t setting_peek(struct ctl *c, const char *key, uint32_t val, bool given, uint32_t dflt)
+{
+	char buf[32];
+
+	if (given)
+		return val;
+	if (store_setting_get(c->st, key, buf, sizeof(buf)) == 0)
+		return (uint32_t)strtoul(buf, NULL, 10);
+	return dflt;
+}
+
+/* the size of the instance's pinned map NAME, 0 when there is none */
+static uint32_t pinned_size(const struct ctl *c, const char *name)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+	char path[300];
+	uint32_t n = 0;
+	int fd;
+
+	snprintf(path, sizeof(path), "%.128s/%s", c->in.pin_dir, name);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return 0;
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0)
+		n = info.max_entries;
+	close(fd);
+	return n;
+}
+
+/*
+ * Limits the node cannot take, refused before any is stored: fewer than
+ * the store already holds, or sizes other than those of the maps the
+ * instance has pinned (a map's size is fixed when it is made; the node
+ * keeps serving from the pinned maps while the daemon is down, so they
+ * are not swapped under it). 0 or 1 (refused, said on stderr).
+ */
+static int limits_refused(struct ctl *c, uint32_t spaces, bool g_spaces, uint32_t svcs, bool g_svcs, uint32_t pods,
+			  bool g_pods)
+{
+	const struct {
+		const char *flag, *key, *map, *what;
+		uint32_t want;
+		bool given;
+		int (*count)(struct store *, int64_t *);
+	} lim[3] = {
+		{ "--max-spaces", "max_spaces", "spaces", "spaces", spaces, g_spaces, store_space_count },
+		{ "--max-services", "max_services", "services", "services", svcs, g_svcs, store_service_count },
+		{ "--max-pods", "max_pods", "pods", "pods", pods, g_pods, store_pod_count },
+	};
+	const char *dash = strcmp(c->in.name, AZDS_INSTANCE_DEFAULT) ? " -i " : "";
+	const char *iname = strcmp(c->in.name, AZDS_INSTANCE_DEFAULT) ? c->in.name : "";
+
+	for (int i = 0; i < 3; i++) {
+		int64_t have = 0;
+		uint32_t pinned;
+
+		if (lim[i].count(c->st, &have) == 0 && have > (int64_t)lim[i].want) {
+			fprintf(stderr, "azds-controller: %s %u: the store holds %lld %s; remove some first, or give a limit of at least %lld\n",
+				lim[i].given ? lim[i].flag : lim[i].key, lim[i].want, (long long)have, lim[i].what,
+				(long long)have);
+			return 1;
+		}
+		pinned = pinned_size(c, lim[i].map);
+		if (pinned && pinned != lim[i].want) {
+			fprintf(stderr,
+				"azds-controller: %s %u: instance \"%s\"'s node was built for %u %s (its pinned maps keep that size, "
+				"and the node serves from them while the daemon is down). To rebuild it with the new limit: "
+				"azds-controller%s%s purge --keep-state (the node goes, the store stays), then start again with %s %u: "
+				"every space, service and pod comes back from the store\n",
+				lim[i].given ? lim[i].flag : lim[i].key, lim[i].want, c->in.name, pinned, lim[i].what, dash,
+				iname, lim[i].flag, lim[i].want);
+			return 1;
+		}
+	}
+	return 0;
 }
 
 static int ensure_group(const char *name, gid_t *gid)
@@ -335,6 +415,10 @@ int ctl_run(int argc, char **argv, const char *self_exe, const char *bin_dir)
 		fprintf(stderr, "azds-controller: store in %s: %s\n", c->state_dir, c->st ? store_errmsg(c->st) : strerror(-err));
 		return 1;
 	}
+	if (limits_refused(c, setting_peek(c, "max_spaces", c->cfg.max_spaces, g_spaces, 4096), g_spaces,
+			   setting_peek(c, "max_services", c->cfg.max_services, g_svcs, 65536), g_svcs,
+			   setting_peek(c, "max_pods", c->cfg.max_pods, g_pods, 1024), g_pods))
+		return 1;
 	setting_u32(c, "max_depth", &c->cfg.max_depth, g_depth, AZDS_DEPTH_DEFAULT);
 	setting_u32(c, "max_spaces", &c->cfg.max_spaces, g_spaces, 4096);
 	setting_u32(c, "max_services", &c->cfg.max_services, g_svcs, 65536);

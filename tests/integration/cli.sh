@@ -380,6 +380,19 @@ ctl_pid=$(sed -n 's/.*(pid \([0-9]*\)).*/\1/p' <<<"$OUT")
 az space list -o json
 expect_eq "the spaces survived" "$(j '[.items[].name | select(startswith("dev"))] | join(",")')" dev
 expect_eq "the selection survived" "$(j '.items[] | select(.selected) | .name')" default
+# limits the node cannot take are refused before anything is stored
+expect_ok "controller stop, for the limits" controller stop
+expect_error "--max-spaces below what the store holds: refused" 1 \
+	"--max-spaces 1: the store holds" controller start --max-spaces 1
+expect_error "--max-pods other than the pinned node's: refused, with the way out" 1 \
+	"purge --keep-state (the node goes, the store stays), then start again with --max-pods 3" \
+	controller start --max-pods 3
+expect_ok "a plain start after both" controller start
+ctl_pid=$(sed -n 's/.*(pid \([0-9]*\)).*/\1/p' <<<"$OUT")
+az controller status -o json
+expect_eq "... with the limits as they were" "$(j '.limits.spaces, .limits.pods' | tr '\n' ' ')" "4096 1024 "
+az space list -o json
+expect_eq "... and the spaces" "$(j '[.items[].name | select(startswith("dev"))] | join(",")')" dev
 expect_ok "controller stop --all" controller stop --all
 expect_contains "stop --all says so" "$OUT" "stopped, with its router, DNS and pods"
 expect_eq "stop --all: the controller exited" "$(ps -o stat= -p "$ctl_pid" | grep -v '^Z')" ""
