@@ -20,7 +20,7 @@
  *
  * and paths that misbehave on purpose, to test a proxy's exchange handling
  * (each is described where it is answered):
- *   /conn /seen /extra /hold /closeonpoke /poke /partial /interim /bad101
+ *   /conn /seen /extra /hold /closeonpoke /poke /partial /stall /interim /bad101
  *   /quietclose
  *
  * TCP mode (--tcp) writes a one-line banner and echoes bytes until EOF.
@@ -2040,6 +2040,16 @@ static void respond_partial(struct conn *c)
 	request_reset(&c->req);
 }
 
+/* /stall: a close-delimited response's head and first part, then nothing
+ * more for as long as the connection stays open (a backend pausing
+ * mid-response: a long poll, a slow report) */
+static void respond_stall(struct conn *c)
+{
+	buf_printf(&c->out, "HTTP/1.1 200 OK\r\nX-Pod: %s\r\nConnection: close\r\n\r\nfirst-part\n", g.pod);
+	request_reset(&c->req);
+	c->busy = true;
+}
+
 static void http_dispatch(struct conn *c)
 {
 	const char *path, *query;
@@ -2070,6 +2080,8 @@ static void http_dispatch(struct conn *c)
 		respond_poke(c);
 	else if (span_eq(path, plen, "/partial"))
 		respond_partial(c);
+	else if (span_eq(path, plen, "/stall"))
+		respond_stall(c);
 	else if (span_eq(path, plen, "/quietclose"))
 		respond_quietclose(c);
 	else if (span_eq(path, plen, "/hold")) {
@@ -2293,7 +2305,7 @@ static void usage(FILE *f)
 		"azds-route-as and baggage); /stream sends 3 chunks (?delay_ms=N);\n"
 		"Upgrade: websocket -> echo server that first sends \"hello from <pod>\".\n"
 		"Misbehaving on purpose (see samples/README.md): /conn, /seen?path=P,\n"
-		"/extra?status=&stray=same|late|poke, /hold, /closeonpoke, /poke, /partial,\n"
+		"/extra?status=&stray=same|late|poke, /hold, /closeonpoke, /poke, /partial, /stall,\n"
 		"/interim, /stream?chunked=always[&headers=N][&cut=1], /bad101?have=upgrade|connection,\n"
 		"/quietclose.\n");
 }

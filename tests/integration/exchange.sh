@@ -451,6 +451,27 @@ t_edges() {
 		expect_contains "101 with only [$have] -> 502" "$r" "HTTP/1.1 502"
 		expect_not_contains "101 with only [$have]: no tunnel" "$r" "TUNNEL bytes"
 	done
+
+	# (e) an exchange silent past --idle-timeout-ms: a response under way is
+	# cut with a reset (a close-delimited body must not look whole), a
+	# stalled request body gets 408. /stall sends a head and a first part,
+	# then nothing while the connection lives; no check waits on a clock:
+	# each client reads until the router ends its connection
+	if router_with --idle-timeout-ms 500; then
+		printf 'GET /stall HTTP/1.1\r\nHost: api\r\n\r\n' |
+			in_pod web "$BIN/azds-probe" raw "$API" --no-shutdown --timeout 60 >"$WORK/stall" 2>&1
+		r=$(cat "$WORK/stall")
+		expect_contains "a backend silent mid-response: the part it sent arrives" "$r" "first-part"
+		expect_contains "... then the client's connection is reset, not closed as if whole" "$r" "Connection reset by peer"
+		printf 'POST /echo HTTP/1.1\r\nHost: api\r\nContent-Length: 100\r\n\r\n0123456789' |
+			in_pod web "$BIN/azds-probe" raw "$API" --no-shutdown --timeout 60 >"$WORK/stall" 2>&1
+		r=$(cat "$WORK/stall")
+		expect_contains "a client whose body stalls: 408" "$r" "HTTP/1.1 408"
+		expect_contains "... saying why" "$r" "request body stalled"
+	else
+		bad "stall: router refused the setting ($ROUTER_ERR)"
+	fi
+	router_with
 }
 
 # === 7. access log: off by default; bounded, rotated, 0640, no query strings =====

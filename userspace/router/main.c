@@ -52,7 +52,7 @@ static const struct setting settings[] = {
 	S("max-headers", max_headers, 100, 8, 126, "request header count; above: 431"),
 	S("max-body-bytes", max_body_bytes, 1ULL << 30, 0, 1ULL << 40, "request body, declared or chunked; above: 413 (0: no limit)"),
 	S("header-timeout-ms", header_timeout_ms, 10000, 100, 600000, "time to receive a request head; then 408"),
-	S("idle-timeout-ms", idle_timeout_ms, 60000, 100, 3600000, "keep-alive idle time of client connections"),
+	S("idle-timeout-ms", idle_timeout_ms, 60000, 100, 3600000, "keep-alive idle time of client connections, and the longest an exchange may stay silent both ways (a backend pausing mid-response, a client not reading or not sending its body): then the client's connection is reset (a response already under way) or gets 408 (its body stalled)"),
 	S("tunnel-idle-timeout-ms", tunnel_idle_timeout_ms, 300000, 1000, 86400000, "idle time of upgraded (websocket) and tunnelled connections"),
 	S("connect-timeout-ms", connect_timeout_ms, 5000, 100, 600000, "time to connect to a backend; then 504"),
 	S("upstream-timeout-ms", upstream_timeout_ms, 60000, 100, 3600000, "time for a backend's response head; then 504"),

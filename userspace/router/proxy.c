@@ -1927,8 +1927,22 @@ void router_sweep(struct router *r)
 		/* nothing moved for idle-timeout: an idle keep-alive client, or a
 		 * client or backend stalled mid-message */
 		if (r->now_ms - s->last_active_ms > r->cfg.idle_timeout_ms &&
-		    !(s->rq == RQ_HEAD && s->head_started_ms) && !(s->rs == RS_HEAD && s->rq == RQ_DONE && s->up))
+		    !(s->rq == RQ_HEAD && s->head_started_ms) && !(s->rs == RS_HEAD && s->rq == RQ_DONE && s->up)) {
+			if (s->rs_started) {
+				/* a response cut short must never look whole to the
+				 * client (a close-delimited or de-chunked body would):
+				 * a reset, not a FIN */
+				s->abort_client = true;
+			} else if (s->rq == RQ_BODY) {
+				/* the client stopped sending its body: it is told, the
+				 * backend's connection (half a body) is closed */
+				session_reply(s, 408, "azds: request body stalled: no byte for %u ms (--idle-timeout-ms)",
+					      r->cfg.idle_timeout_ms);
+				advance(s);
+				continue;
+			}
 			session_free(s);
+		}
 	}
 	pool_sync(r);
 	pool_expire(r);
