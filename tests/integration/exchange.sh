@@ -472,6 +472,22 @@ t_edges() {
 		bad "stall: router refused the setting ($ROUTER_ERR)"
 	fi
 	router_with
+
+	# (f) a backend port where nothing listens: the 502 says the connect was
+	# refused, not that the backend hung up mid-answer
+	$CTL service add dev nolisten --port 80 --target-port 9999 >/dev/null || bad "service nolisten"
+	$INIT add --pod nl-1 --space dev --service nolisten >/dev/null || bad "pod nl-1"
+	r=$(probe web get nolisten:80 / --timeout 20)
+	expect_contains "nothing listens on the target port: 502" "$r" "HTTP/1.1 502"
+	expect_contains "... naming the refused connect" "$r" "connecting to backend $(pod_addr nl-1):9999 for \"nolisten\": Connection refused"
+	$INIT del --pod nl-1 >/dev/null
+
+	# (g) a client's Connection: close goes no further (the backend keeps its
+	# connection for the pool), but the response tells the client it closes
+	r=$(raw web "$API" 'GET /cc HTTP/1.1\r\nHost: api\r\nConnection: close\r\n\r\n')
+	expect_contains "Connection: close asked: answered" "$r" "path=/cc"
+	expect_eq "... with one Connection: close in the response head" \
+		"$(printf '%s' "$r" | tr -d '\r' | sed '/^$/q' | grep -ci '^connection: close$')" 1
 }
 
 # === 7. access log: off by default; bounded, rotated, 0640, no query strings =====

@@ -1197,8 +1197,9 @@ static bool start_dechunk(struct session *s, const struct azds_http_msg *m, size
 }
 
 /*
- * Draining: the response head says Connection: close, so that the client
- * sends nothing more on this connection, which closes after the response.
+ * Draining, or the client asked to close: the response head says
+ * Connection: close, so that the client sends nothing more on this
+ * connection, which closes after the response.
  */
 static bool start_closing_head(struct session *s, const struct azds_http_msg *m, size_t head_len)
 {
@@ -1226,6 +1227,13 @@ static bool step_response_head(struct session *s)
 	if (buf_len(&u->in) == 0) {
 		if ((u->eof || u->error) && try_resend(s))
 			return true;
+		if (u->connect_err) {
+			/* nothing listens there (a wrong target port, an app not up
+			 * yet or gone): say so, not that it hung up */
+			session_reply(s, 502, "azds: connecting to backend %s:%u for \"%s\": %s", inet_ntoa(u->addr.sin_addr),
+				      ntohs(u->addr.sin_port), s->vip.name, strerror(u->connect_err));
+			return true;
+		}
 		if (u->eof || u->error) {
 			session_reply(s, 502, "azds: upstream %s:%u closed before answering", inet_ntoa(u->addr.sin_addr),
 				      ntohs(u->addr.sin_port));
@@ -1298,7 +1306,10 @@ static bool step_response_head(struct session *s)
 		}
 		s->rs_fwd = 0;
 		s->rs_close = true;
-	} else if (s->r->draining && !s->rs_close && start_closing_head(s, &m, (size_t)n)) {
+	} else if ((s->r->draining || s->rq_close) && !s->rs_close && start_closing_head(s, &m, (size_t)n)) {
+		/* draining, or a client that asked to close (its Connection went
+		 * no further, so the backend answered keep-alive): the response
+		 * says the connection closes after it (RFC 9112 9.6) */
 		/* without memory for it the answer goes as it is, and the idle
 		 * grace closes the connection */
 		s->rs_fwd = 0;
@@ -1811,13 +1822,20 @@ static void conn_ready(struct conn *c, uint32_t events)
 
 			getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l);
 			c->connecting = false;
-			if (err)
+			if (err) {
 				c->error = true;
+				c->connect_err = err;
+			}
 		}
 	}
 	if ((events & EPOLLERR) && c->connecting) {
+		int err = 0;
+		socklen_t l = sizeof(err);
+
+		getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l);
 		c->connecting = false;
 		c->error = true;
+		c->connect_err = err ? err : ECONNREFUSED;
 	}
 }
 

@@ -61,6 +61,7 @@ struct conn {
 	int fd;
 	bool can_read, can_write, eof, connecting, error, reused, shut_wr, rdhup;
 	bool no_reuse;              /* upstream: close after this exchange */
+	int connect_err;            /* upstream: why its connect failed (SO_ERROR), 0 if it did not */
 	struct buf in;
 	struct session *s;          /* NULL while idle in the pool */
 	struct sockaddr_in addr;    /* upstream: the backend */
