@@ -423,6 +423,7 @@ t_edges() {
 		expect_contains "chunked body under the limit: echoed whole" "$r" "path=/echo-small route-as=- body-bytes=600"
 		r=$(raw web "$API" "POST /echo-cl HTTP/1.1\r\nHost: api\r\nContent-Length: 1800\r\n\r\n$c600$c600$c600")
 		expect_contains "Content-Length body over the limit -> 413" "$r" "HTTP/1.1 413"
+		expect_contains "... naming the limit" "$r" "Content-Length exceeds 1000 bytes (--max-body-bytes)"
 	else
 		bad "chunked body limit: router refused the setting ($ROUTER_ERR)"
 	fi

@@ -951,7 +951,11 @@ static bool step_request_head(struct session *s)
 		return false;
 	}
 	if (n < 0) {
-		session_reply(s, m.status ? m.status : 400, "azds: %s", m.reason ? m.reason : "malformed request");
+		if (m.status == 413)
+			session_reply(s, 413, "azds: Content-Length exceeds %llu bytes (--max-body-bytes)",
+				      (unsigned long long)r->cfg.max_body_bytes);
+		else
+			session_reply(s, m.status ? m.status : 400, "azds: %s", m.reason ? m.reason : "malformed request");
 		return true;
 	}
 	if (!request_acceptable(s, &m))
