@@ -585,6 +585,32 @@ t_review() {
 	else
 		bad "flood: router refused the settings ($ROUTER_ERR)"
 	fi
+	# pods that fill the router with connections they never use (each within
+	# its share) do not keep a third out: the newcomer gets in, an idle
+	# connection of the largest holder is closed for it
+	if router_with "$OPT_MAX_CONNS" 40 "$OPT_MAX_CONNS_PER_POD" 20; then
+		in_pod web "$BIN/azds-idle" "$API" 20 >"$WORK/flood1.out" 2>&1 &
+		a=$!
+		in_pod echo-dev "$BIN/azds-idle" "$API" 20 >"$WORK/flood2.out" 2>&1 &
+		b=$!
+		for i in $(seq 1 400); do
+			grep -qs "^open" "$WORK/flood1.out" && grep -qs "^open" "$WORK/flood2.out" && break
+			kill -0 $a 2>/dev/null || break
+			sleep 0.05
+		done
+		expect_eq "two pods hold the router's 40 connections" \
+			"$(ip netns exec "azds-$INST-node" ss -Htn state established sport = :80 | wc -l)" 40
+		r=$(probe client-x get api:80 / -H 'azds-route-as: dev' --timeout 10)
+		expect_contains "a full router of idle connections still serves a third pod" "$r" "pod=api-dev"
+		kill $a $b 2>/dev/null
+		wait $a $b 2>/dev/null
+		stop_router
+		n=$(sed -n 's/^azds-router: worker [0-9]*: .*, \([0-9]*\) idle clients closed for newcomers$/\1/p' "$RUN/router.log" |
+			awk '{ s += $1 } END { print s + 0 }')
+		[ "$n" -ge 1 ] && ok "... $n of their idle connections closed for it" || bad "... none of their connections was closed: $(cat "$RUN/router.log")"
+	else
+		bad "full router: router refused the settings ($ROUTER_ERR)"
+	fi
 	router_with
 }
 

@@ -81,3 +81,10 @@ void callers_put(struct caller_table *t, uint32_t addr)
 	if (s)
 		atomic_fetch_sub_explicit(&s->count, 1, memory_order_relaxed);
 }
+
+unsigned callers_count(struct caller_table *t, uint32_t addr)
+{
+	struct caller_slot *s = lookup(t, addr, false);
+
+	return s ? atomic_load_explicit(&s->count, memory_order_relaxed) : 0;
+}

@@ -665,8 +665,9 @@ int main(int argc, char **argv)
 	fprintf(stderr, "azds-router: stopped after %llu requests, %llu upstream connections\n",
 		(unsigned long long)requests, (unsigned long long)connects);
 	for (unsigned i = 0; i < SH.nworkers; i++)
-		fprintf(stderr, "azds-router: worker %u: %llu requests, %llu upstream connections\n", i,
-			(unsigned long long)W[i].requests, (unsigned long long)W[i].upstream_connects);
+		fprintf(stderr, "azds-router: worker %u: %llu requests, %llu upstream connections, %llu idle clients closed for newcomers\n", i,
+			(unsigned long long)W[i].requests, (unsigned long long)W[i].upstream_connects,
+			(unsigned long long)W[i].evicted);
 	if (SPREAD.mem)
 		fprintf(stderr, "azds-router: new connections went to at most %u of %u loops (%u changes; --spread-busy %u)\n",
 			SPREAD.most, SH.nworkers, SPREAD.changes, SH.cfg.spread_busy_pct);

@@ -201,6 +201,8 @@ struct conn *upstream_connect(struct router *r, const struct sockaddr_in *a)
 	if (!conn_budget(r))
 		pool_evict(r);
 	if (!conn_budget(r))
+		router_evict_idle(r, 0);
+	if (!conn_budget(r))
 		return NULL;
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)

@@ -1753,6 +1753,42 @@ static void listeners_epoll(struct router *r, bool add)
 	}
 }
 
+static bool session_idle(const struct session *s);
+
+/*
+ * The router is full and a new client (or a request's new upstream:
+ * newcomer 0) waits: close an idle client
+ * connection (nothing under way on it) of the caller that holds the most,
+ * if that caller holds at least two more than the newcomer. Pods that
+ * hold connections they do not use (a flood of connections that never
+ * send a byte, re-opened as soon as they close) cannot then keep the
+ * others out, and nobody loses a request: an idle keep-alive connection
+ * may be closed at any time (RFC 9112 9.5). One pass over this worker's
+ * sessions, only when full. true: one was closed.
+ */
+bool router_evict_idle(struct router *r, uint32_t newcomer)
+{
+	struct session *victim = NULL;
+	unsigned most = 0, mine = callers_count(r->sh->callers, newcomer);
+
+	for (struct session *s = r->sessions; s; s = s->next) {
+		unsigned n;
+
+		if (!s->counted || !session_idle(s))
+			continue;
+		n = callers_count(r->sh->callers, s->peer.sin_addr.s_addr);
+		if (n > most || (n == most && victim && s->last_active_ms < victim->last_active_ms)) {
+			most = n;
+			victim = s;
+		}
+	}
+	if (!victim || most < mine + 2)
+		return false;
+	r->evicted++;
+	session_free(victim);
+	return true;
+}
+
 /* Accept a connection waiting on lfd: the worker's listener, or the
  * ingress (shared by all workers, so another may have taken it: EAGAIN). */
 int router_accept(struct router *r, int lfd, bool ingress)
@@ -1792,9 +1828,12 @@ int router_accept(struct router *r, int lfd, bool ingress)
 		/* steered by bpf_sk_assign, the local address is the service's;
 		 * behind iptables REDIRECT (the benchmark's sidecar baseline)
 		 * conntrack keeps it */
-		/* idle pooled upstreams give way to a new client */
+		/* idle pooled upstreams give way to a new client, then the
+		 * idle connections of whoever holds the most */
 		if (!conn_budget(r))
 			pool_evict(r);
+		if (!conn_budget(r))
+			router_evict_idle(r, peer.sin_addr.s_addr);
 		if (!conn_budget(r) ||
 		    (ingress ? getsockname(fd, (struct sockaddr *)&orig, &ol)
 		     : r->cfg.redirect_mode ? getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, &orig, &ol)

@@ -132,6 +132,7 @@ struct router {
 	uint64_t now_ms;
 	uint64_t requests;
 	uint64_t upstream_connects;
+	uint64_t evicted; /* idle client connections closed for a newcomer (router_evict_idle) */
 	bool accept_paused; /* out of descriptors: listener out of epoll */
 	bool draining;      /* listener gone, pool closed, sessions finishing */
 	uint64_t drain_since_ms;
@@ -144,6 +145,8 @@ struct router {
 };
 
 uint64_t router_now_ms(void);
+/* full: close an idle client connection of the largest holder for newcomer (proxy.c) */
+bool router_evict_idle(struct router *r, uint32_t newcomer);
 /* accept on lfd, the worker's listener or the ingress: 1: one accepted,
  * 0: none waiting, or -errno */
 int router_accept(struct router *r, int lfd, bool ingress);
@@ -197,6 +200,8 @@ void callers_free(struct caller_table *t);
 /* count one more connection from addr; false (nothing counted) at limit */
 bool callers_get(struct caller_table *t, uint32_t addr, unsigned limit);
 void callers_put(struct caller_table *t, uint32_t addr);
+/* the client connections addr holds now (no slot is claimed) */
+unsigned callers_count(struct caller_table *t, uint32_t addr);
 
 /* accesslog.c: a size-bounded, rotated file, mode 0640 */
 struct access_log *alog_open(const char *path, uint64_t max_bytes, char *err, size_t errlen);
