@@ -56,7 +56,7 @@ sb() {
 # Inside the pod, the calls a shell cannot make: each prints NAME=RESULT,
 # RESULT being "ok" or the errno's name.
 HELPER=$(cat <<'EOF'
-import ctypes, errno, os, signal, sys, time
+import ctypes, errno, os, signal, socket, sys, time
 
 libc = ctypes.CDLL(None, use_errno=True)
 arch = os.uname().machine
@@ -107,6 +107,8 @@ def syscalls():
     out["chroot"] = call(libc.chroot, b"/tmp")
     out["reboot"] = call(libc.reboot, 0)  # LINUX_REBOOT_CMD_CAD_OFF
     out["sethostname"] = call(libc.sethostname, b"x", 1)
+    out["socket_vsock"] = pyerr(lambda: socket.socket(40, socket.SOCK_STREAM))  # AF_VSOCK
+    out["socket_inet"] = pyerr(lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM))
     pid = os.fork()  # glibc fork: clone without namespace flags
     if pid == 0:
         os._exit(7)
@@ -337,6 +339,8 @@ done
 expect_contains "clone3: ENOSYS (glibc falls back to clone, whose flags are checked)" "$r" "clone3=ENOSYS"
 expect_contains "unshare without namespace flags still works" "$r" "unshare_files=ok"
 expect_contains "fork still works" "$r" "fork=ok"
+expect_contains "socket(AF_VSOCK): EAFNOSUPPORT (vsock ignores network namespaces)" "$r" "socket_vsock=EAFNOSUPPORT"
+expect_contains "socket(AF_INET) still works" "$r" "socket_inet=ok"
 r=$(sb client $U_CLI -- unshare -U true 2>&1)
 expect_contains "unshare -U: Operation not permitted (seccomp, before --disable-userns)" "$r" "Operation not permitted"
 # the control: the same calls as root outside any sandbox (azds-init exec) get past the filter
