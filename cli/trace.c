@@ -90,6 +90,28 @@ static int depth_of(const json_t *hops, size_t upto, json_int_t parent)
 	return d;
 }
 
+/* what a pod sent (a method, a target), made safe for a terminal: a byte
+ * outside printable ASCII is shown as \xNN, so a request cannot move the
+ * cursor, retitle the window or write the clipboard of whoever watches */
+static const char *term_safe(const char *in, char *buf, size_t cap)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+
+	for (const unsigned char *p = (const unsigned char *)in; *p && o + 5 < cap; p++) {
+		if (*p >= 0x20 && *p < 0x7f && *p != '\\') {
+			buf[o++] = (char)*p;
+		} else {
+			buf[o++] = '\\';
+			buf[o++] = 'x';
+			buf[o++] = hex[*p >> 4];
+			buf[o++] = hex[*p & 15];
+		}
+	}
+	buf[o] = 0;
+	return buf;
+}
+
 void trace_print_req(FILE *f, const json_t *req, const char *prefix)
 {
 	json_t *hops = json_object_get(req, "hops"), *h;
@@ -100,7 +122,7 @@ void trace_print_req(FILE *f, const json_t *req, const char *prefix)
 		int status = (int)json_integer_value(json_object_get(h, "status"));
 		int depth = depth_of(hops, i, json_integer_value(json_object_get(h, "parent")));
 		const char *pod = jstr(h, "pod", ""), *served = jstr(h, "space", "");
-		char st[8];
+		char st[8], method[80], target[4 * 1024 + 8];
 
 		if (!*space)
 			space = jstr(h, "caller_space", "");
@@ -112,8 +134,9 @@ void trace_print_req(FILE *f, const json_t *req, const char *prefix)
 		print_time(f, req, h);
 		fprintf(f, "  %s  %*s%s -> %s%s%s (%s)  %s %s  %s  %.1f ms%s\n", or_dash(space), depth * 2, "",
 			or_dash(jstr(h, "caller", "")), or_dash(jstr(h, "service", *pod ? pod : "")), *served ? "@" : "",
-			served, or_dash(jstr(h, "reason", "")), or_dash(jstr(h, "method", "")),
-			or_dash(jstr(h, "target", "")), st, json_real_value(json_object_get(h, "duration_ms")),
+			served, or_dash(jstr(h, "reason", "")),
+			or_dash(term_safe(jstr(h, "method", ""), method, sizeof(method))),
+			or_dash(term_safe(jstr(h, "target", ""), target, sizeof(target))), st, json_real_value(json_object_get(h, "duration_ms")),
 			json_is_true(json_object_get(h, "truncated")) ? "  (head cut)" : "");
 	}
 }

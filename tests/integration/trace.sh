@@ -73,6 +73,14 @@ r=$(hop 'select(.hops[0].target | startswith("/call")) | .hops[0].target' routed
 expect_eq "query strings are cut by default" "$r" "/call"
 expect_contains "the call itself went through" "$(cat "$WORK/call.txt")" "pod=data-dev"
 
+# --- what a pod sent reaches the watcher's terminal escaped --------------------------
+trace_start escapes -c 1 || exit 1
+printf 'GET /t\033]0;PWN\007 HTTP/1.1\r\nHost: api\r\n\r\n' |
+	in_pod web "$BIN/azds-probe" raw "$(vip api)" --timeout 10 >/dev/null 2>&1
+trace_wait
+expect_contains "a target with terminal controls is traced" "$(cat "$WORK/escapes.out")" '/t\x1b]0;PWN\x07'
+expect_eq "... and no control byte reaches the terminal" "$(tr -d '\n' <"$WORK/escapes.out" | tr -d '[:print:]' | wc -c)" 0
+
 # through the ingress by name: the route-as the name implies ties the hops (the router adds it
 # to the head it forwards, and the hop shows that head, as the serving pod got it)
 trace_start ing -o json -c 1 || exit 1
