@@ -324,8 +324,21 @@ VERB(cmd_logs)
 		snprintf(path, sizeof(path), "/v1/pods/%s", esc ? esc : "");
 		free(esc);
 		if (api_exchange(&req, &r) == 0) {
-			if (r.status == 404 || strcmp(jstr(r.json, "space", ""), space))
+			if (r.status == 404 || strcmp(jstr(r.json, "space", ""), space)) {
 				snprintf(pod, sizeof(pod), "%s", alt);
+				api_reply_free(&r);
+				memset(&r, 0, sizeof(r));
+				esc = api_escape(alt);
+				snprintf(path, sizeof(path), "/v1/pods/%s", esc ? esc : "");
+				free(esc);
+				if (api_exchange(&req, &r) == 0 &&
+				    (r.status == 404 || strcmp(jstr(r.json, "space", ""), space))) {
+					/* neither of up's names: the user's words, not ours */
+					fprintf(stderr, "azds: no service \"%s\" is up in %s (azds up starts it)\n", svc, space);
+					api_reply_free(&r);
+					return EXIT_FAIL;
+				}
+			}
 			api_reply_free(&r);
 		}
 	}

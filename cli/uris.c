@@ -74,6 +74,18 @@ VERB(cmd_list_uris)
 		json_decref(seen);
 		return EXIT_FAIL;
 	}
+	if (given) {
+		/* a space that does not exist is an error, not an empty list */
+		struct api_reply one = { 0 };
+
+		if (api_list("services", given, false, &one)) {
+			api_reply_free(&svcs);
+			json_decref(rows);
+			json_decref(seen);
+			return EXIT_FAIL;
+		}
+		api_reply_free(&one);
+	}
 	port = api_ingress_port();
 	ingress_host_prefix(space, prefix, sizeof(prefix));
 	/* the space, then each ancestor: the nearest copy of a name is the one routed to */

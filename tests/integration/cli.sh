@@ -391,6 +391,9 @@ expect_ok "a plain start after both" controller start
 ctl_pid=$(sed -n 's/.*(pid \([0-9]*\)).*/\1/p' <<<"$OUT")
 az controller status -o json
 expect_eq "... with the limits as they were" "$(j '.limits.spaces, .limits.pods' | tr '\n' ' ')" "4096 1024 "
+expect_error "list-uris of a space that does not exist" 1 'space "nope" does not exist' list-uris -n nope
+expect_error "logs of a service that is not up names the service, not a pod" 1 \
+	'no service "nosuch" is up in default (azds up starts it)' logs nosuch -n default
 az space list -o json
 expect_eq "... and the spaces" "$(j '[.items[].name | select(startswith("dev"))] | join(",")')" dev
 expect_ok "controller stop --all" controller stop --all
