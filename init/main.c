@@ -62,7 +62,12 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	/* -i may precede the verb */
-	if ((!strcmp(argv[1], "-i") || !strcmp(argv[1], "--instance")) && argc > 3) {
+	if (!strcmp(argv[1], "-i") || !strcmp(argv[1], "--instance")) {
+		if (argc < 4) {
+			fprintf(stderr, "azds-init: %s\n", argc < 3 ? "-i needs an instance name" : "a command is needed after -i NAME");
+			usage(stderr);
+			return 2;
+		}
 		instance = argv[2];
 		argv += 2;
 		argc -= 2;
@@ -72,6 +77,20 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
+	/* the command first: an unknown one is said as such, before anything
+	 * looks at the instance */
+	{
+		static const char *const verbs[] = { "add", "del", "exec", "sandbox", "term", "workdir" };
+		bool known = false;
+
+		for (size_t k = 0; k < sizeof(verbs) / sizeof(verbs[0]); k++)
+			known = known || !strcmp(verb, verbs[k]);
+		if (!known) {
+			fprintf(stderr, "azds-init: unknown command \"%s\" (add, del, exec, sandbox, term, workdir; see --help)\n",
+				verb);
+			return 2;
+		}
+	}
 	/* its own options and failure convention (exit 127, one line) */
 	if (!strcmp(verb, "sandbox"))
 		return sandbox_main(instance, argc - 1, argv + 1);
@@ -80,6 +99,7 @@ int main(int argc, char **argv)
 	if (!strcmp(verb, "workdir"))
 		return workdir_main(argc - 1, argv + 1);
 	optind = 2;
+	opterr = 0; /* our own messages: argv[0] may be the instance's name after the shift above */
 	while ((c = getopt_long(argc, argv, "+hi:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p': ps.name = optarg; break;
@@ -91,7 +111,10 @@ int main(int argc, char **argv)
 			break;
 		case 'i': instance = optarg; break;
 		case 'h': usage(stdout); return 0;
-		default: return 2;
+		default:
+			fprintf(stderr, "azds-init: %s: unknown option or missing value \"%s\" (see --help)\n", verb,
+				argv[optind - 1]);
+			return 2;
 		}
 	}
 	if (!ps.name)

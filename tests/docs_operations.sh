@@ -90,6 +90,16 @@ for tool in azds azds-controller azds-init; do
 	*) bad "$tool with an empty \$AZDS_INSTANCE: expected a refusal, got [$msg]" ;;
 	esac
 done
+# azds-init says what was wrong, before it looks at the instance
+msg=$("$BIN/azds-init" -i zzinst frob --pod x 2>&1); rc=$?
+[ $rc = 2 ] && [[ "$msg" == *'azds-init: unknown command "frob"'* ]] && ok "azds-init: an unknown command, exit 2" ||
+	bad "azds-init frob: exit $rc [$msg]"
+msg=$("$BIN/azds-init" -i zzinst add --zzbogus 2>&1); rc=$?
+[ $rc = 2 ] && [[ "$msg" == 'azds-init: add: unknown option or missing value "--zzbogus"'* ]] &&
+	ok "azds-init: an unknown option, exit 2, not under the instance's name" || bad "azds-init add --zzbogus: exit $rc [$msg]"
+msg=$("$BIN/azds-init" -i zzinst 2>&1); rc=$?
+[ $rc = 2 ] && [[ "$msg" == *"a command is needed after -i NAME"*usage:* ]] && ok "azds-init -i NAME alone: usage, exit 2" ||
+	bad "azds-init -i NAME: exit $rc [$msg]"
 msg=$("$BIN/azds-controller" -i abcdefghijkl status 2>&1)
 case "$msg" in
 *"1-12 characters"*) bad "instance \"abcdefghijkl\" (12 characters) refused: [$msg]" ;;
