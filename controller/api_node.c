@@ -97,7 +97,7 @@ static void set_switch(struct ctl *c, const struct httpd_req *r, const char *nam
 		if (!strcmp(switches[i].name, name))
 			bit = switches[i].bit;
 	if (!bit) {
-		httpd_error(w, 404, "no switch \"%s\" (kernel-lb, steer, events, sockmap, trace)", name);
+		httpd_error(w, 404, "no switch \"%s\" (kernel-lb, steer, events, sockmap, sockmap-pods, trace)", name);
 		return;
 	}
 	body = api_body(r, w);
@@ -163,6 +163,18 @@ void api_node(struct ctl *c, const struct httpd_req *r, const char *rest, struct
 		json_decref(body);
 		httpd_json(w, 200, json_pack("{s:s,s:b}", "status", "stopping", "all", c->stop_all));
 	} else {
+		/* a path this serves, asked with another method: 405 naming the one it takes */
+		static const struct {
+			const char *path, *method;
+			bool prefix;
+		} known[] = { { "status", "GET", false }, { "switches/", "PUT", true },
+			      { "router/restart", "POST", false }, { "shutdown", "POST", false } };
+
+		for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+			if (known[i].prefix ? !strncmp(rest, known[i].path, strlen(known[i].path)) : !strcmp(rest, known[i].path)) {
+				httpd_error(w, 405, "%s %s: only %s", r->method, r->path, known[i].method);
+				return;
+			}
 		httpd_error(w, 404, "no such API path \"%s\" for %s", r->path, r->method);
 	}
 }

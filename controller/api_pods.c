@@ -665,8 +665,11 @@ void api_pods(struct ctl *c, const struct httpd_req *r, const char *rest, struct
 		return;
 	}
 	snprintf(name, sizeof(name), "%.*s", sub ? (int)(sub - rest) : (int)strlen(rest), rest);
-	if (sub && !strcmp(sub, "/logs") && !strcmp(r->method, "GET")) {
-		api_pod_logs(c, r, name, w);
+	if (sub && !strcmp(sub, "/logs")) {
+		if (strcmp(r->method, "GET"))
+			httpd_error(w, 405, "%s %s: only GET", r->method, r->path);
+		else
+			api_pod_logs(c, r, name, w);
 		return;
 	}
 	if (sub && !strcmp(sub, "/restart")) {

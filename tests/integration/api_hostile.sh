@@ -286,6 +286,22 @@ expect_contains "a path over the buffer: path too long" "$BODY" "path too long"
 api GET "/v1/pods/$(head -c 400 /dev/zero | tr '\0' a | sed 's/a/%61/g')"
 expect_eq "a path that is long only percent-encoded is decoded first (404, not 414)" "$CODE" 404
 
+# a path the API serves, with another method: 405 naming the method it takes
+for mp in "GET /v1/shutdown POST" "POST /v1/status GET" "GET /v1/switches/steer PUT" \
+	"GET /v1/router/restart POST" "POST /v1/pods/p1/logs GET"; do
+	set -- $mp
+	api "$1" "$2"
+	expect_eq "$1 $2: 405" "$CODE" 405
+	expect_contains "$1 $2: only $3" "$BODY" "only $3"
+done
+api GET /v1/nosuch
+expect_eq "a path the API does not serve: 404" "$CODE" 404
+r=$(python3 -c 'import socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+s.sendall(b"GET /v1/healthz HTTP/2.0\r\nHost: azds\r\n\r\n")
+print(s.recv(200).split(b"\r\n")[0].decode())' "$SOCK")
+expect_eq "an HTTP version it does not speak: 505 with its own reason phrase" "$r" "HTTP/1.1 505 HTTP Version Not Supported"
+
 # ---- pipelining ------------------------------------------------------------------
 
 expect_eq "pipelined requests: four answers in order" "$($PY pipeline "$SOCK")" \
