@@ -197,6 +197,12 @@ expect_eq "the 64-character space does not exist" "$?" 1
 expect_error "uppercase is refused" 1 'space "Dev": each level must be 1-63 characters of a-z, 0-9' \
 	space select -n Dev -y
 expect_error "a trailing '-' is refused" 1 'space "dev-"' space select -n dev- -y
+expect_error "... and the rule says so" 1 "not starting or ending with '-'" space select -n dev- -y
+expect_error "a path over 255 characters: the rule survives the long name" 1 \
+	"...\": path must be 1-255 characters (this one has 257)" space select -n "$l63/$l63/$l63/$l63/b" -y
+az space select -n $'x\e]0;pwn\a' -y
+expect_eq "a name with terminal controls: none reaches the terminal" "$(printf '%s' "$ERR" | tr -d '[:print:]' | wc -c)" 0
+expect_contains "... shown as ?" "$ERR" 'space "x?]0;pwn?"'
 expect_error "an underscore is refused" 1 'space "dev_x"' space select -n dev_x -y
 expect_error "an empty level is refused" 1 'space "dev//x"' space select -n dev//x -y
 expect_error "the parent must exist" 1 'space "nope/child": parent "nope" does not exist' \

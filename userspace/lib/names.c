@@ -20,12 +20,34 @@ static bool label_ok(const char *s, size_t n)
 	return true;
 }
 
+/* a name as an error message shows it: at most 64 bytes (the rule that
+ * follows must fit the message), and a byte a terminal would act on (an
+ * escape sequence) as '?' */
+static const char *shown(const char *s, char *buf, size_t cap)
+{
+	size_t n = strlen(s), o = 0, keep = n > 64 ? 60 : n;
+
+	for (size_t i = 0; i < keep && o + 1 < cap; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		buf[o++] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+	}
+	if (keep < n && o + 4 < cap) {
+		memcpy(buf + o, "...", 3);
+		o += 3;
+	}
+	buf[o] = 0;
+	return buf;
+}
+
 int azds_name_valid(const char *what, const char *name, struct azds_err *e)
 {
+	char b[72];
+
 	if (!name || !label_ok(name, strlen(name)))
 		return azds_err(e, EINVAL,
 				"%s \"%s\": must be 1-%d characters of a-z, 0-9 and '-', not starting or ending with '-'",
-				what, name ? name : "", AZDS_NAME_MAX - 1);
+				what, shown(name ? name : "", b, sizeof(b)), AZDS_NAME_MAX - 1);
 	return 0;
 }
 
@@ -34,17 +56,19 @@ int azds_space_path_valid(const char *path, struct azds_err *e)
 	size_t len = path ? strlen(path) : 0;
 	const char *p = path, *slash;
 
+	char b[72];
+
 	if (len == 0 || len >= AZDS_PATH_MAX)
-		return azds_err(e, EINVAL, "space \"%s\": path must be 1-%d characters", path ? path : "",
-				AZDS_PATH_MAX - 1);
+		return azds_err(e, EINVAL, "space \"%s\": path must be 1-%d characters (this one has %zu)",
+				shown(path ? path : "", b, sizeof(b)), AZDS_PATH_MAX - 1, len);
 	for (;;) {
 		slash = strchr(p, '/');
 		size_t n = slash ? (size_t)(slash - p) : strlen(p);
 
 		if (!label_ok(p, n))
 			return azds_err(e, EINVAL,
-					"space \"%s\": each level must be 1-%d characters of a-z, 0-9 and '-' (levels are separated by '/')",
-					path, AZDS_NAME_MAX - 1);
+					"space \"%s\": each level must be 1-%d characters of a-z, 0-9 and '-', not starting or ending with '-' (levels are separated by '/')",
+					shown(path, b, sizeof(b)), AZDS_NAME_MAX - 1);
 		if (!slash)
 			break;
 		p = slash + 1;
