@@ -936,7 +936,7 @@ static int restart_pod(struct plan *p)
 }
 
 /*
- * After a restart, until the new process listens on the service's port:
+ * After a start or a restart, until the process listens on the service's port:
  * then it has read its code, and the next save's sync (perhaps one whose
  * build fails) can no longer reach files it was still to load. Over at
  * once when the process is not running (its output says why) or the
@@ -947,6 +947,9 @@ static int restart_pod(struct plan *p)
 static void wait_serving(const struct plan *p)
 {
 	int64_t t0 = now_ms();
+
+	if (!p->port)
+		return;
 
 	while (!cli_interrupted) {
 		struct api_reply r;
@@ -1108,6 +1111,8 @@ static int deploy(struct plan *p, bool first)
 	}
 	if (start_pod(p))
 		return -EIO;
+	/* "Started" means serving: `up -d && curl` must not meet a 502 */
+	wait_serving(p);
 	printf("%s %s in %s in %lld ms (build %lld ms)\n", first ? "Started" : "Redeployed", p->service, p->space,
 	       (long long)(now_ms() - t0), (long long)bms);
 	fflush(stdout);

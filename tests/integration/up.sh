@@ -420,6 +420,9 @@ EOF
 SLOW_PID=$!
 wait_log "$WORK/slow.log" "Press Ctrl+C" || bad "up of slow never got to watching: $(cat "$WORK/slow.log")"
 SVIP=$($AZDS list-uris --addresses | awk '$1 == "slow" { sub(".*://", "", $2); print $2 }')
+# "Started" means serving: one request at once, no waiting for it
+expect_contains "a service that starts a second late serves as soon as up says it started" \
+	"$(probe client get "$SVIP" /)" "slow s1"
 expect_contains "a service that loads its code a second after it starts comes up" "$(wait_body "$SVIP" "slow s1")" \
 	"slow s1"
 sed -i 's/VERSION = "s1"/VERSION = "s2"/' "$S/app.py"
