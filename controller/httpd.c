@@ -284,6 +284,64 @@ static bool evict_idle(struct httpd *h)
 	return h->nserving < HTTPD_MAX_CONNS;
 }
 
+/*
+ * At the limit with nothing idle: one client holding the API with requests
+ * it never finishes sending (a head a byte at a time, on many connections,
+ * reopened as each times out) must not keep the others out. The oldest
+ * unfinished request of the uid that holds the most gives way, if that uid
+ * holds at least two more than the newcomer's; among one uid's clients
+ * (root's CLI and a runaway script of root's), the same by process.
+ * Requests being answered (a parked follow) are never cut.
+ */
+static long conn_who(const struct conn *c, bool by_pid)
+{
+	return by_pid ? (long)c->pid : (long)c->uid;
+}
+
+static bool evict_slow_head_by(struct httpd *h, long newcomer, bool by_pid)
+{
+	struct conn *victim = NULL;
+	int most = 0, mine = 0;
+	long top = 0;
+
+	for (int i = 0; i < h->nconns; i++) {
+		struct conn *c = h->conns[i];
+		int n = 0;
+
+		if (c->refused || c->closed)
+			continue;
+		if (conn_who(c, by_pid) == newcomer)
+			mine++;
+		for (int j = 0; j < h->nconns; j++)
+			n += !h->conns[j]->refused && !h->conns[j]->closed &&
+			     conn_who(h->conns[j], by_pid) == conn_who(c, by_pid);
+		if (n > most) {
+			most = n;
+			top = conn_who(c, by_pid);
+		}
+	}
+	if (most < mine + 2)
+		return false;
+	for (int i = 0; i < h->nconns; i++) {
+		struct conn *c = h->conns[i];
+
+		if (c->refused || c->closed || conn_who(c, by_pid) != top || c->busy || c->draining || c->close_after ||
+		    out_pending(c) || !c->in_len)
+			continue;
+		if (!victim || c->req_start_ms < victim->req_start_ms)
+			victim = c;
+	}
+	if (!victim)
+		return false;
+	conn_free(h, victim);
+	return true;
+}
+
+static bool evict_slow_head(struct httpd *h, const struct ucred *cr)
+{
+	return evict_slow_head_by(h, (long)cr->uid, false) || evict_slow_head_by(h, (long)cr->pid, true);
+}
+
 static void fail_conn(struct conn *c, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* a 503 that the client can read whole: the connection is kept (apart from
@@ -323,10 +381,16 @@ static void accept_all(struct httpd *h)
 				listener_want(h, false);
 			return;
 		}
-		if (h->nserving >= HTTPD_MAX_CONNS && !evict_idle(h))
-			refuse(h, fd);
-		else
-			conn_new(h, fd, false);
+		if (h->nserving >= HTTPD_MAX_CONNS && !evict_idle(h)) {
+			struct ucred cr = {};
+			socklen_t cl = sizeof(cr);
+
+			if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) || !evict_slow_head(h, &cr)) {
+				refuse(h, fd);
+				continue;
+			}
+		}
+		conn_new(h, fd, false);
 	}
 }
 

@@ -14,7 +14,9 @@
  * - a client that takes no byte of its answer for HTTPD_WRITE_TIMEOUT_MS
  *   is dropped; an answer is at most HTTPD_MAX_ANSWER bytes (else 500);
  * - at HTTPD_MAX_CONNS connections, the one idle the longest (no request
- *   in progress) is closed to make room; when none is idle the newcomer
+ *   in progress) is closed to make room; when none is idle, the oldest
+ *   unfinished request of the client (uid, then pid) holding the most, if
+ *   it holds two more than the newcomer's; else the newcomer
  *   gets a 503 (up to HTTPD_MAX_REFUSING of them at a time, each closed
  *   after its answer and a short drain of what it sent, so that it reads
  *   the answer rather than a reset).
