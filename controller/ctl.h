@@ -104,6 +104,8 @@ int reconcile_router(struct ctl *c, struct azds_err *e);
 void ctl_on_unit(void *ctx, const char *name, const struct sup_status *st);
 void ctl_pod_log_path(const struct ctl *c, const char *pod, char *buf, size_t len);
 void ctl_pod_dir(const struct ctl *c, const char *pod, char *buf, size_t len);
+/* what pod deletions left in <state>/trash (a crash mid-removal): removed by a thread */
+void ctl_trash_sweep(struct ctl *c);
 void ctl_workdir_release(struct ctl *c, const struct st_pod *p);
 
 /* daemon.c */

@@ -498,6 +498,7 @@ int ctl_run(int argc, char **argv, const char *self_exe, const char *bin_dir)
 	c->sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	c->epfd = epoll_create1(EPOLL_CLOEXEC);
 
+	ctl_trash_sweep(c);
 	err = reconcile_all(c);
 	apply_switches(c);
 	if (tracer_start(&c->tr, &c->in))

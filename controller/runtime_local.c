@@ -6,6 +6,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -251,6 +252,59 @@ static int rm_rf(const char *dir)
 	return azds_run(argv, true);
 }
 
+static void *rm_rf_thread(void *arg)
+{
+	rm_rf(arg);
+	free(arg);
+	return NULL;
+}
+
+/*
+ * A pod's directory goes without holding the daemon: a pod may leave
+ * millions of files in its workspace, and removing them took the API and
+ * the reconciler with it for as long. The directory is renamed into
+ * <state>/trash at once (the pod's name is free again), and removed by a
+ * thread of its own; what a crash leaves there goes at the next start
+ * (ctl_trash_sweep).
+ */
+static void remove_later(struct ctl *c, const char *dir, const char *name)
+{
+	static unsigned seq;
+	char trash[PATH_MAX], *path;
+	pthread_t t;
+
+	snprintf(trash, sizeof(trash), "%.200s/trash", c->state_dir);
+	mkdir(trash, 0700);
+	snprintf(trash, sizeof(trash), "%.200s/trash/%.64s.%d.%u", c->state_dir, name, (int)getpid(), seq++);
+	if (rename(dir, trash)) {
+		rm_rf(dir); /* not renamable (another filesystem?): the slow way */
+		return;
+	}
+	path = strdup(trash);
+	if (!path || pthread_create(&t, NULL, rm_rf_thread, path)) {
+		rm_rf(trash);
+		free(path);
+		return;
+	}
+	pthread_detach(t);
+}
+
+void ctl_trash_sweep(struct ctl *c)
+{
+	char trash[PATH_MAX], *path;
+	pthread_t t;
+
+	snprintf(trash, sizeof(trash), "%.200s/trash", c->state_dir);
+	if (access(trash, F_OK))
+		return;
+	path = strdup(trash);
+	if (!path || pthread_create(&t, NULL, rm_rf_thread, path)) {
+		free(path);
+		return;
+	}
+	pthread_detach(t);
+}
+
 static int local_pod_delete(struct ctl *c, const char *name, struct azds_err *e)
 {
 	char dir[PATH_MAX], unit[SUP_NAME_MAX];
@@ -269,7 +323,7 @@ static int local_pod_delete(struct ctl *c, const char *name, struct azds_err *e)
 	 * user gave is the user's and stays */
 	ctl_pod_dir(c, name, dir, sizeof(dir));
 	if (access(dir, F_OK) == 0)
-		rm_rf(dir);
+		remove_later(c, dir, name);
 	return 0;
 }
 

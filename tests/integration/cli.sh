@@ -363,6 +363,18 @@ expect_ok "pod rm" pod rm ticker -n dev
 expect_eq "pod rm says so" "$OUT" "Removed pod ticker."
 expect_error "pod rm of a missing pod" 1 'pod "ticker"' pod rm ticker
 expect_error "pod logs of a missing pod" 1 'pod "ticker"' pod logs ticker
+# a pod's directory goes without holding the daemon: renamed into the
+# store's trash at once, removed there by a thread of the daemon's own
+expect_ok "a pod that leaves many files" pod run litter -n dev --restart Never -- \
+	/bin/sh -c 'mkdir -p /workspace/l && cd /workspace/l && seq 1 5000 | xargs touch && echo littered'
+for i in $(seq 1 200); do "$AZDS" -i "$INST" pod logs litter 2>/dev/null | grep -q littered && break; sleep 0.1; done
+expect_ok "pod rm of it" pod rm litter
+[ -e "/var/lib/azds/$INST/pods/litter" ]
+expect_eq "... its directory is gone from pods/ at once" "$?" 1
+expect_ok "... and the name is free at once" pod run litter -n dev --restart Never -- /bin/true
+expect_ok "... (removed again)" pod rm litter
+for i in $(seq 1 300); do [ -z "$(ls -A "/var/lib/azds/$INST/trash" 2>/dev/null)" ] && break; sleep 0.1; done
+expect_eq "... and the trash is emptied" "$(ls -A "/var/lib/azds/$INST/trash" 2>/dev/null)" ""
 
 # ---- the router, stop and start again --------------------------------------
 
