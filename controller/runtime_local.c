@@ -5,6 +5,7 @@
  * under the supervisor.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -374,6 +375,33 @@ static int local_each_pod(struct ctl *c, int (*cb)(void *ctx, const char *name),
 		if (bpf_map_lookup_elem(c->m.pods, &key, &p))
 			continue;
 		if (cb(ctx, p.name))
+			return 1;
+	}
+	/* and a pod whose namespace exists but that never reached the map: a
+	 * daemon killed in the middle of creating it left its netns and veth */
+	{
+		char prefix[64];
+		struct dirent *de;
+		DIR *d = opendir("/run/netns");
+		size_t pl;
+		int stop = 0;
+
+		if (!d)
+			return 0;
+		snprintf(prefix, sizeof(prefix), "azds-%s-p-", c->in.name);
+		pl = strlen(prefix);
+		while (!stop && (de = readdir(d))) {
+			const char *name = de->d_name + pl;
+			__be32 addr;
+
+			if (strncmp(de->d_name, prefix, pl) || !*name || azds_name_valid("pod", name, &(struct azds_err){}))
+				continue;
+			if (azds_pod_find(&c->m, name, &addr, &p) == 0)
+				continue; /* reported above */
+			stop = cb(ctx, name);
+		}
+		closedir(d);
+		if (stop)
 			return 1;
 	}
 	return 0;

@@ -88,7 +88,12 @@ expect_contains "pod list shows both servers running" "$($AZDS pod list -A)" "Ru
 kill -9 "$(ctl_pid)"
 expect_contains "controller killed: dev/alice still routed" \
 	"$(probe client get api:80 / -H 'azds-route-as: alice')" "pod=api-alice"
+# what a daemon killed mid-create leaves: a pod namespace that neither the
+# store nor the maps know (the next start removes it)
+ip netns add "azds-$INST-p-orphan1"
 start_ctl
+expect_eq "controller back: a pod namespace the store does not know is removed" \
+	"$(ip netns list | grep -c "^azds-$INST-p-orphan1\b")" 0
 expect_contains "controller back: the same pods run (adopted, not restarted)" \
 	"$(api GET /v1/pods/api-dev)" '"restarts":0'
 
