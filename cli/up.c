@@ -795,6 +795,36 @@ static int declare_service(const struct plan *p)
 	return err;
 }
 
+/* Is the service still declared in its space? false once `azds down` (or
+ * anyone) removed it; true when the controller cannot tell. */
+static bool service_still_there(const struct plan *p)
+{
+	char path[700], *esc = api_escape(p->space);
+	struct api_req req = { .method = "GET", .path = path };
+	struct api_reply r;
+	const json_t *it;
+	bool there = false;
+	size_t i;
+
+	if (!esc)
+		return true;
+	snprintf(path, sizeof(path), "/v1/services?space=%s", esc);
+	free(esc);
+	/* quietly: a controller that cannot answer now is asked again later */
+	if (api_exchange(&req, &r))
+		return true;
+	if (r.status == 404) {
+		api_reply_free(&r);
+		return false; /* the space itself is gone */
+	}
+	there = r.status != 200;
+	json_array_foreach(json_object_get(r.json, "items"), i, it)
+		if (!strcmp(jstr(it, "name", ""), p->service))
+			there = true;
+	api_reply_free(&r);
+	return there;
+}
+
 static bool same_strings(const json_t *a, char *const *v, int n)
 {
 	if (!json_is_array(a) || json_array_size(a) != (size_t)n)
@@ -1553,7 +1583,7 @@ VERB(cmd_up)
 {
 	const char *given = NULL;
 	unsigned long port = 0, fwd_port = 0;
-	bool detach = false, dry = false, no_traces = false, traces;
+	bool detach = false, dry = false, no_traces = false, traces, removed = false;
 	struct trace_follow tf;
 	struct trace_filter tflt = { 0 };
 	const struct opt o[] = {
@@ -1665,8 +1695,15 @@ VERB(cmd_up)
 		 * at least every 16 chunks of output */
 		if (n > 0 && ++reads % 16)
 			continue;
-		if (n == -ENOENT)
-			offset = 0; /* replaced: the new pod's log starts over */
+		if (n == -ENOENT) {
+			/* replaced (the new pod's log starts over), or removed with
+			 * its service by azds down: then there is nothing to follow */
+			if (!service_still_there(&p)) {
+				removed = true;
+				break;
+			}
+			offset = 0;
+		}
 		if (poll(&pf, w.fd >= 0 ? 1 : 0, 200) > 0) {
 			static char *paths[UP_BURST_MAX];
 			struct burst b = { .v = paths, .cap = UP_BURST_MAX };
@@ -1680,6 +1717,13 @@ VERB(cmd_up)
 				/* what the old pod wrote last is shown before it goes */
 				for (int k = 0; k < 64 && !cli_interrupted && log_chunk(p.pod, &px, &offset, false) > 0; k++)
 					;
+				if (!service_still_there(&p)) {
+					/* a save must not bring back half of what azds down removed */
+					for (size_t i = 0; i < b.n; i++)
+						free(paths[i]);
+					removed = true;
+					break;
+				}
 				r = on_changes(&p, paths, b.n, b.over || w.overflow);
 				w.overflow = false;
 				if (r == CHANGE_REPLACED)
@@ -1693,6 +1737,13 @@ VERB(cmd_up)
 			for (size_t i = 0; i < b.n; i++)
 				free(paths[i]);
 		}
+	}
+	if (removed) {
+		fprintf(stderr, "azds: %s was removed from %s (azds down); up stops\n", p.service, p.space);
+		watch_free(&w);
+		plan_free(&p);
+		args_free(&a);
+		return EXIT_FAIL;
 	}
 	printf("\nDetached: %s keeps running in %s (azds down removes it)\n", p.service, p.space);
 	watch_free(&w);

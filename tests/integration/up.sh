@@ -432,10 +432,16 @@ wait_log "$WORK/slow.log" "the build of slow failed" ||
 	bad "slow's failing build was not reported: $(tail -5 "$WORK/slow.log")"
 expect_contains "a restart ends once its process listens: a failing save right after leaves the new version serving" \
 	"$(probe client get "$SVIP" /)" "slow s2"
-kill -INT "$SLOW_PID"
-wait "$SLOW_PID"
-SLOW_PID=
+# azds down while up runs: up stops, saying so, rather than carrying on and
+# bringing a half of what down removed back with the next save
 (cd "$S" && $AZDS down -n dev >/dev/null 2>&1) || bad "down slow"
+wait_log "$WORK/slow.log" "slow was removed from dev (azds down); up stops" ||
+	bad "up of slow went on after down: $(tail -5 "$WORK/slow.log")"
+wait "$SLOW_PID"
+expect_eq "... and exits 1" "$?" 1
+SLOW_PID=
+expect_not_contains "... without saying the service keeps running" "$(cat "$WORK/slow.log")" "keeps running in dev (azds down"
+expect_not_contains "... and nothing of slow is left" "$($AZDS workspace ls 2>&1) $($AZDS service list -A)" "slow"
 
 # ---- down leaves nothing
 out=$(cd "$P" && $AZDS down -n dev 2>&1)
