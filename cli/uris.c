@@ -74,11 +74,12 @@ VERB(cmd_list_uris)
 		json_decref(seen);
 		return EXIT_FAIL;
 	}
-	if (given) {
-		/* a space that does not exist is an error, not an empty list */
+	{
+		/* a space that does not exist (given, or selected and since
+		 * removed) is an error, not an empty list */
 		struct api_reply one = { 0 };
 
-		if (api_list("services", given, false, &one)) {
+		if (api_list("services", space, false, &one)) {
 			api_reply_free(&svcs);
 			json_decref(rows);
 			json_decref(seen);

@@ -298,40 +298,43 @@ static long conn_who(const struct conn *c, bool by_pid)
 	return by_pid ? (long)c->pid : (long)c->uid;
 }
 
-static bool evict_slow_head_by(struct httpd *h, long newcomer, bool by_pid)
+/* may give way: an unfinished request, not one being answered */
+static bool conn_slow_head(const struct conn *c)
+{
+	return !c->refused && !c->closed && !c->busy && !c->draining && !c->close_after && !out_pending(c) &&
+	       c->in_len;
+}
+
+/* by uid, or (by_pid) by process among the clients of uid `within` */
+static bool evict_slow_head_by(struct httpd *h, long newcomer, bool by_pid, uid_t within)
 {
 	struct conn *victim = NULL;
 	int most = 0, mine = 0;
-	long top = 0;
 
+	for (int i = 0; i < h->nconns; i++) {
+		struct conn *c = h->conns[i];
+
+		if (!c->refused && !c->closed && (!by_pid || c->uid == within) && conn_who(c, by_pid) == newcomer)
+			mine++;
+	}
+	/* the holder with the most connections among those with one that
+	 * may give way; its oldest such request */
 	for (int i = 0; i < h->nconns; i++) {
 		struct conn *c = h->conns[i];
 		int n = 0;
 
-		if (c->refused || c->closed)
+		if (!conn_slow_head(c) || (by_pid && c->uid != within))
 			continue;
-		if (conn_who(c, by_pid) == newcomer)
-			mine++;
 		for (int j = 0; j < h->nconns; j++)
-			n += !h->conns[j]->refused && !h->conns[j]->closed &&
+			n += !h->conns[j]->refused && !h->conns[j]->closed && (!by_pid || h->conns[j]->uid == within) &&
 			     conn_who(h->conns[j], by_pid) == conn_who(c, by_pid);
-		if (n > most) {
+		if (n > most || (n == most && victim && conn_who(c, by_pid) == conn_who(victim, by_pid) &&
+				 c->req_start_ms < victim->req_start_ms)) {
 			most = n;
-			top = conn_who(c, by_pid);
+			victim = c;
 		}
 	}
-	if (most < mine + 2)
-		return false;
-	for (int i = 0; i < h->nconns; i++) {
-		struct conn *c = h->conns[i];
-
-		if (c->refused || c->closed || conn_who(c, by_pid) != top || c->busy || c->draining || c->close_after ||
-		    out_pending(c) || !c->in_len)
-			continue;
-		if (!victim || c->req_start_ms < victim->req_start_ms)
-			victim = c;
-	}
-	if (!victim)
+	if (!victim || most < mine + 2)
 		return false;
 	conn_free(h, victim);
 	return true;
@@ -339,7 +342,7 @@ static bool evict_slow_head_by(struct httpd *h, long newcomer, bool by_pid)
 
 static bool evict_slow_head(struct httpd *h, const struct ucred *cr)
 {
-	return evict_slow_head_by(h, (long)cr->uid, false) || evict_slow_head_by(h, (long)cr->pid, true);
+	return evict_slow_head_by(h, (long)cr->uid, false, 0) || evict_slow_head_by(h, (long)cr->pid, true, cr->uid);
 }
 
 static void fail_conn(struct conn *c, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

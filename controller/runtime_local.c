@@ -253,26 +253,81 @@ static int rm_rf(const char *dir)
 	return azds_run(argv, true);
 }
 
-static void *rm_rf_thread(void *arg)
-{
-	rm_rf(arg);
-	free(arg);
-	return NULL;
-}
-
 /*
  * A pod's directory goes without holding the daemon: a pod may leave
  * millions of files in its workspace, and removing them took the API and
  * the reconciler with it for as long. The directory is renamed into
- * <state>/trash at once (the pod's name is free again), and removed by a
- * thread of its own; what a crash leaves there goes at the next start
- * (ctl_trash_sweep).
+ * <state>/trash at once (the pod's name is free again) and queued for one
+ * thread of the daemon's, which removes the entries one after another;
+ * what a crash leaves there is queued at the next start (ctl_trash_sweep).
  */
+struct trash_item {
+	struct trash_item *next;
+	char path[];
+};
+
+static pthread_mutex_t trash_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t trash_cv = PTHREAD_COND_INITIALIZER;
+static struct trash_item *trash_head, **trash_tail = &trash_head;
+static bool trash_thread_up;
+
+static void *trash_run(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		struct trash_item *it;
+
+		pthread_mutex_lock(&trash_mu);
+		while (!trash_head)
+			pthread_cond_wait(&trash_cv, &trash_mu);
+		it = trash_head;
+		trash_head = it->next;
+		if (!trash_head)
+			trash_tail = &trash_head;
+		pthread_mutex_unlock(&trash_mu);
+		rm_rf(it->path);
+		free(it);
+	}
+	return NULL;
+}
+
+static void trash_push(const char *path)
+{
+	size_t n = strlen(path) + 1;
+	struct trash_item *it = malloc(sizeof(*it) + n);
+	pthread_t t;
+	bool ok = true;
+
+	if (!it) {
+		rm_rf(path);
+		return;
+	}
+	memcpy(it->path, path, n);
+	it->next = NULL;
+	pthread_mutex_lock(&trash_mu);
+	if (!trash_thread_up) {
+		ok = pthread_create(&t, NULL, trash_run, NULL) == 0;
+		if (ok) {
+			pthread_detach(t);
+			trash_thread_up = true;
+		}
+	}
+	if (ok) {
+		*trash_tail = it;
+		trash_tail = &it->next;
+		pthread_cond_signal(&trash_cv);
+	}
+	pthread_mutex_unlock(&trash_mu);
+	if (!ok) {
+		rm_rf(path); /* no thread: the slow way */
+		free(it);
+	}
+}
+
 static void remove_later(struct ctl *c, const char *dir, const char *name)
 {
 	static unsigned seq;
-	char trash[PATH_MAX], *path;
-	pthread_t t;
+	char trash[PATH_MAX];
 
 	snprintf(trash, sizeof(trash), "%.200s/trash", c->state_dir);
 	mkdir(trash, 0700);
@@ -281,29 +336,25 @@ static void remove_later(struct ctl *c, const char *dir, const char *name)
 		rm_rf(dir); /* not renamable (another filesystem?): the slow way */
 		return;
 	}
-	path = strdup(trash);
-	if (!path || pthread_create(&t, NULL, rm_rf_thread, path)) {
-		rm_rf(trash);
-		free(path);
-		return;
-	}
-	pthread_detach(t);
+	trash_push(trash);
 }
 
 void ctl_trash_sweep(struct ctl *c)
 {
-	char trash[PATH_MAX], *path;
-	pthread_t t;
+	char trash[PATH_MAX], path[PATH_MAX + 256];
+	struct dirent *de;
+	DIR *d;
 
 	snprintf(trash, sizeof(trash), "%.200s/trash", c->state_dir);
-	if (access(trash, F_OK))
+	d = opendir(trash);
+	if (!d)
 		return;
-	path = strdup(trash);
-	if (!path || pthread_create(&t, NULL, rm_rf_thread, path)) {
-		free(path);
-		return;
-	}
-	pthread_detach(t);
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+			snprintf(path, sizeof(path), "%s/%s", trash, de->d_name);
+			trash_push(path);
+		}
+	closedir(d);
 }
 
 static int local_pod_delete(struct ctl *c, const char *name, struct azds_err *e)

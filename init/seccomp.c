@@ -103,13 +103,16 @@ static int add_rules(scmp_filter_ctx ctx, const char **what)
 			return err;
 		}
 	}
-	/* vsock ignores network namespaces: a pod would reach the hypervisor's
+	/* (the kernel reads the family as an int: the mask keeps a value with
+	 * high bits set from passing the filter and reaching it as AF_VSOCK)
+	 * vsock ignores network namespaces: a pod would reach the hypervisor's
 	 * vsock services and any vsock listener on the host past its veth and
 	 * the data plane. The family alone is refused (Docker's profile does
 	 * the same). A 32-bit program that reaches socket() through
 	 * socketcall (its arguments in memory a filter cannot read) is not
 	 * checked: docs/sandbox.md names the gap */
-	err = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_EQ, AF_VSOCK));
+	err = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket), 1,
+			       SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, AF_VSOCK));
 	if (err && err != -EDOM) {
 		*what = "socket(AF_VSOCK)";
 		return err;

@@ -469,6 +469,14 @@ t_edges() {
 		r=$(cat "$WORK/stall")
 		expect_contains "a client whose body stalls: 408" "$r" "HTTP/1.1 408"
 		expect_contains "... saying why" "$r" "request body stalled"
+		# the keep-alive idle timeout after a whole exchange: a plain close
+		printf 'GET /idle-after HTTP/1.1\r\nHost: api\r\n\r\n' |
+			in_pod web "$BIN/azds-probe" raw "$API" --no-shutdown --timeout 60 >"$WORK/stall" 2>&1
+		echo "rc=$?" >>"$WORK/stall"
+		r=$(cat "$WORK/stall")
+		expect_contains "idle after a whole exchange: the response came" "$r" "path=/idle-after"
+		expect_not_contains "... then a plain close, not a reset" "$r" "reset"
+		expect_contains "... (the client saw its end)" "$r" "rc=0"
 	else
 		bad "stall: router refused the setting ($ROUTER_ERR)"
 	fi
@@ -489,6 +497,16 @@ t_edges() {
 	expect_contains "Connection: close asked: answered" "$r" "path=/cc"
 	expect_eq "... with one Connection: close in the response head" \
 		"$(printf '%s' "$r" | tr -d '\r' | sed '/^$/q' | grep -ci '^connection: close$')" 1
+	# ... and the backend's connection, which the backend kept, serves the next client
+	if router_with "$OPT_WORKERS" 1; then
+		a=$(raw web "$API" 'GET /cc1 HTTP/1.1\r\nHost: api\r\nConnection: close\r\n\r\n' | tr -d '\r' | sed -n 's/^X-Conn: //p')
+		b=$(raw web "$API" 'GET /cc2 HTTP/1.1\r\nHost: api\r\nConnection: close\r\n\r\n' | tr -d '\r' | sed -n 's/^X-Conn: //p')
+		if [ -n "$a" ] && [ "$a" = "$b" ]; then ok "Connection: close clients: the backend connection is pooled and reused ($a)"
+		else bad "Connection: close clients: backend connections [$a] then [$b]"; fi
+	else
+		bad "close reuse: router refused the setting ($ROUTER_ERR)"
+	fi
+	router_with
 }
 
 # === 7. access log: off by default; bounded, rotated, 0640, no query strings =====

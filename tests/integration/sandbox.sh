@@ -108,6 +108,10 @@ def syscalls():
     out["reboot"] = call(libc.reboot, 0)  # LINUX_REBOOT_CMD_CAD_OFF
     out["sethostname"] = call(libc.sethostname, b"x", 1)
     out["socket_vsock"] = pyerr(lambda: socket.socket(40, socket.SOCK_STREAM))  # AF_VSOCK
+    # the family with high bits set: the kernel reads an int, the filter must too
+    ctypes.set_errno(0)
+    out["socket_vsock_high"] = res(libc.syscall(ctypes.c_long(41 if arch == "x86_64" else 198),
+                                                ctypes.c_long((1 << 32) | 40), ctypes.c_long(1), ctypes.c_long(0)))
     out["socket_inet"] = pyerr(lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM))
     pid = os.fork()  # glibc fork: clone without namespace flags
     if pid == 0:
@@ -340,6 +344,7 @@ expect_contains "clone3: ENOSYS (glibc falls back to clone, whose flags are chec
 expect_contains "unshare without namespace flags still works" "$r" "unshare_files=ok"
 expect_contains "fork still works" "$r" "fork=ok"
 expect_contains "socket(AF_VSOCK): EAFNOSUPPORT (vsock ignores network namespaces)" "$r" "socket_vsock=EAFNOSUPPORT"
+expect_contains "socket(AF_VSOCK with high bits set): EAFNOSUPPORT too" "$r" "socket_vsock_high=EAFNOSUPPORT"
 expect_contains "socket(AF_INET) still works" "$r" "socket_inet=ok"
 r=$(sb client $U_CLI -- unshare -U true 2>&1)
 expect_contains "unshare -U: Operation not permitted (seccomp, before --disable-userns)" "$r" "Operation not permitted"

@@ -84,7 +84,11 @@ void callers_put(struct caller_table *t, uint32_t addr)
 
 unsigned callers_count(struct caller_table *t, uint32_t addr)
 {
-	struct caller_slot *s = lookup(t, addr, false);
+	struct caller_slot *s;
+
+	if (!addr)
+		return 0; /* no caller (a request's new upstream): holds nothing */
+	s = lookup(t, addr, false);
 
 	return s ? atomic_load_explicit(&s->count, memory_order_relaxed) : 0;
 }

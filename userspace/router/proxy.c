@@ -1315,9 +1315,13 @@ static bool step_response_head(struct session *s)
 		 * no further, so the backend answered keep-alive): the response
 		 * says the connection closes after it (RFC 9112 9.6) */
 		/* without memory for it the answer goes as it is, and the idle
-		 * grace closes the connection */
+		 * grace closes the connection. Only the client's side closes:
+		 * the backend answered keep-alive, so its connection goes back
+		 * to the pool (rs_close would have closed it: a new backend
+		 * connection for every Connection: close client) */
 		s->rs_fwd = 0;
-		s->rs_close = true;
+		if (s->r->draining)
+			s->rs_close = true;
 	}
 	return true;
 }
@@ -1768,25 +1772,43 @@ static bool session_idle(const struct session *s);
  */
 bool router_evict_idle(struct router *r, uint32_t newcomer)
 {
-	struct session *victim = NULL;
-	unsigned most = 0, mine = callers_count(r->sh->callers, newcomer);
+	struct session *tried[8];
+	unsigned mine = callers_count(r->sh->callers, newcomer);
 
-	for (struct session *s = r->sessions; s; s = s->next) {
-		unsigned n;
+	for (unsigned attempt = 0; attempt < 8; attempt++) {
+		struct session *victim = NULL;
+		unsigned most = 0;
+		char b;
 
-		if (!s->counted || !session_idle(s))
-			continue;
-		n = callers_count(r->sh->callers, s->peer.sin_addr.s_addr);
-		if (n > most || (n == most && victim && s->last_active_ms < victim->last_active_ms)) {
-			most = n;
-			victim = s;
+		for (struct session *s = r->sessions; s; s = s->next) {
+			unsigned n;
+			bool skip = false;
+
+			if (!s->counted || !session_idle(s) || s->cli->can_read)
+				continue;
+			for (unsigned k = 0; k < attempt; k++)
+				skip = skip || tried[k] == s;
+			if (skip)
+				continue;
+			n = callers_count(r->sh->callers, s->peer.sin_addr.s_addr);
+			if (n > most || (n == most && victim && s->last_active_ms < victim->last_active_ms)) {
+				most = n;
+				victim = s;
+			}
 		}
+		if (!victim || most < mine + 2)
+			return false;
+		/* never one whose request waits unread (its edge later in this
+		 * batch): closing it with unread bytes would reset it */
+		if (recv(victim->cli->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) >= 0) {
+			tried[attempt] = victim;
+			continue;
+		}
+		r->evicted++;
+		session_free(victim);
+		return true;
 	}
-	if (!victim || most < mine + 2)
-		return false;
-	r->evicted++;
-	session_free(victim);
-	return true;
+	return false;
 }
 
 /* Accept a connection waiting on lfd: the worker's listener, or the
@@ -1989,11 +2011,18 @@ void router_sweep(struct router *r)
 		 * client or backend stalled mid-message */
 		if (r->now_ms - s->last_active_ms > r->cfg.idle_timeout_ms &&
 		    !(s->rq == RQ_HEAD && s->head_started_ms) && !(s->rs == RS_HEAD && s->rq == RQ_DONE && s->up)) {
-			if (s->rs_started) {
-				/* a response cut short must never look whole to the
-				 * client (a close-delimited or de-chunked body would):
-				 * a reset, not a FIN */
+			if (s->rs == RS_BODY || s->rs == RS_INTERIM) {
+				/* a response (or an interim head) cut short must never
+				 * look whole to the client (a close-delimited or
+				 * de-chunked body would): a reset, not a FIN */
 				s->abort_client = true;
+			} else if (s->rq == RQ_BODY && s->up && buf_len(&s->cli->in)) {
+				/* body bytes wait for a backend that stopped taking them */
+				session_reply(s, 504, "azds: upstream %s:%u stopped reading the request body for %u ms (--idle-timeout-ms)",
+					      inet_ntoa(s->up->addr.sin_addr), ntohs(s->up->addr.sin_port),
+					      r->cfg.idle_timeout_ms);
+				advance(s);
+				continue;
 			} else if (s->rq == RQ_BODY) {
 				/* the client stopped sending its body: it is told, the
 				 * backend's connection (half a body) is closed */
@@ -2002,6 +2031,7 @@ void router_sweep(struct router *r)
 				advance(s);
 				continue;
 			}
+			/* else an idle keep-alive client: closed, a plain FIN */
 			session_free(s);
 		}
 	}

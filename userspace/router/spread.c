@@ -133,7 +133,11 @@ int spread_open(struct spread *s, const char *pin_dir, unsigned n, unsigned busy
 	m = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE, MAP_SHARED, s->fd, 0);
 	if (m == MAP_FAILED) {
 		int err = -errno;
+		struct azds_spread all = { .active = 0 };
+		__u32 zero = 0;
 
+		/* not the last router's value: every loop takes new connections */
+		bpf_map_update_elem(s->fd, &zero, &all, BPF_ANY);
 		close(s->fd);
 		s->fd = -1;
 		return err;
@@ -154,13 +158,19 @@ void spread_start(struct spread *s, const pthread_t *threads)
 		return;
 	for (unsigned i = 0; i < s->n && i < SPREAD_MAX_LOOPS; i++) {
 		if (pthread_getcpuclockid(threads[i], &s->clk[i]))
-			return; /* no clock: stays as opened */
+			goto all; /* no clock to decide by */
 		s->last_cpu[i] = clock_ns(s->clk[i]);
 	}
 	s->last_wall = mono_ns();
 	if (idle_jiffies(&s->cpus, &s->last_idle))
-		return;
+		goto all;
 	s->live = true;
+	return;
+all:
+	/* nothing to decide by: every loop takes new connections, rather than
+	 * loop 0 alone for the router's whole life */
+	s->active = s->most = s->n;
+	publish(s);
 }
 
 void spread_tick(struct spread *s)
@@ -191,8 +201,11 @@ void spread_tick(struct spread *s)
 		s->changes++;
 		if (next > s->most)
 			s->most = next;
-		publish(s);
 	}
+	/* every tick, not only on a change: during a handover the router
+	 * going away may write after this one started, and the map must
+	 * say this router's count again within a tick */
+	publish(s);
 }
 
 void spread_close(struct spread *s)
