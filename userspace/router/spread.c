@@ -179,8 +179,12 @@ void spread_tick(struct spread *s)
 	uint64_t now, idle, cpu;
 	unsigned next;
 
-	if (!s->live)
+	if (!s->mem)
 		return;
+	if (!s->live) {
+		publish(s); /* a fixed count (--spread-busy 0, one loop): said again all the same */
+		return;
+	}
 	now = mono_ns();
 	if (now - s->last_wall < SPREAD_TICK_MS * 1000000ull / 2)
 		return;
