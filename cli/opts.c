@@ -157,7 +157,8 @@ static int set_value(const struct verb *v, const struct opt *o, const char *flag
 	case OPT_NUM:
 		errno = 0;
 		n = strtoul(val, &end, 10);
-		if (errno || *end || end == val || val[0] == '-' || n < o->lo || n > o->hi)
+		/* digits only: strtoul would take " 80" and "+80" as 80 */
+		if (errno || *end || end == val || val[0] < '0' || val[0] > '9' || n < o->lo || n > o->hi)
 			return usage_error(v, "%s \"%s\": must be a whole number in %lu..%lu", flag, val, o->lo, o->hi),
 			       -EINVAL;
 		*(unsigned long *)o->dest = n;

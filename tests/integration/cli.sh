@@ -120,6 +120,10 @@ expect_error "a flag without its value" 2 "space select: -n needs a value" space
 expect_error "a non-numeric value" 2 'pod run: --pids "many": must be a whole number' pod run p --pids many
 expect_error "a number out of range" 2 '--port "70000": must be a whole number in 1..65535' \
 	service add api -n dev --port 70000
+expect_error "a number with a leading space" 2 '--port " 80": must be a whole number in 1..65535' \
+	service add api -n dev --port " 80"
+expect_error "a number with a sign" 2 '--port "+80": must be a whole number in 1..65535' \
+	service add api -n dev --port +80
 expect_error "an unknown output format" 2 '-o "yaml": must be one of json|wide' space list -o yaml
 expect_error "an unknown restart policy" 2 '--restart "Sometimes"' pod run p --restart Sometimes
 expect_error "an argument too many" 2 'space list: unexpected argument "extra"' space list extra

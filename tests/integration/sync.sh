@@ -230,6 +230,12 @@ expect_eq "a file changed in the workspace is restored (1 sent or copied there)"
 same_tree "... and the workspace equals the source again"
 
 # ---- a hostile client: refused with a 4xx, nothing written outside
+for off in -5 abc 1x; do
+	out=$(api GET "/v1/workspaces/app/manifest?space=dev&offset=$off")
+	expect_eq "manifest offset [$off]: 400" "$(status_of "$out")" 400
+done
+out=$(api GET "/v1/workspaces/app/manifest?space=dev&offset=0")
+expect_eq "manifest offset 0: 200" "$(status_of "$out")" 200
 WS="/v1/workspaces/app/sync?space=dev"
 hostile() { # hostile NAME WANT_STATUS BODY
 	local out
