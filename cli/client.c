@@ -548,3 +548,15 @@ void ingress_host_prefix(const char *space, char *out, size_t len)
 	snprintf(out + (o < len ? o : len - 1), o < len ? len - o : 1, "%.*s.",
 		 (int)(slash ? slash - space : (long)strlen(space)), space);
 }
+
+int api_get_quiet(const char *prefix, const char *name, struct api_reply *r)
+{
+	char path[1024], *esc = api_escape(name);
+	struct api_req req = { .method = "GET", .path = path };
+
+	if (!esc)
+		return -ENOMEM;
+	snprintf(path, sizeof(path), "%s%s", prefix, esc);
+	free(esc);
+	return api_exchange(&req, r);
+}

@@ -57,6 +57,10 @@ void api_print_unreachable(int err);
 /* percent-encodes what a URL path or query part cannot hold; '/' is kept */
 char *api_escape(const char *s);
 
+/* GET prefix followed by name percent-encoded ("/v1/pods/" + a pod), quietly:
+ * nothing printed, whatever the status; as api_exchange (-ENOMEM too) */
+int api_get_quiet(const char *prefix, const char *name, struct api_reply *r);
+
 /* the selected space of this user (GET /v1/selection); prints the error */
 int api_selected_space(char *buf, size_t len);
 /* given (-n) when set, else the selected space */

@@ -628,14 +628,7 @@ static int pod_delete(const char *name, bool quiet)
 /* GET /v1/pods/NAME into r (free it with api_reply_free); -1: no answer */
 static int pod_get(const char *name, struct api_reply *r)
 {
-	char path[300], *esc = api_escape(name);
-	struct api_req req = { .method = "GET", .path = path };
-
-	if (!esc)
-		return -1;
-	snprintf(path, sizeof(path), "/v1/pods/%s", esc);
-	free(esc);
-	return api_exchange(&req, r) ? -1 : 0;
+	return api_get_quiet("/v1/pods/", name, r) ? -1 : 0;
 }
 
 /* a pod's phase, "" if it is gone */
@@ -799,19 +792,13 @@ static int declare_service(const struct plan *p)
  * anyone) removed it; true when the controller cannot tell. */
 static bool service_still_there(const struct plan *p)
 {
-	char path[700], *esc = api_escape(p->space);
-	struct api_req req = { .method = "GET", .path = path };
 	struct api_reply r;
 	const json_t *it;
 	bool there = false;
 	size_t i;
 
-	if (!esc)
-		return true;
-	snprintf(path, sizeof(path), "/v1/services?space=%s", esc);
-	free(esc);
 	/* quietly: a controller that cannot answer now is asked again later */
-	if (api_exchange(&req, &r))
+	if (api_get_quiet("/v1/services?space=", p->space, &r))
 		return true;
 	if (r.status == 404) {
 		api_reply_free(&r);
@@ -838,16 +825,10 @@ static bool same_strings(const json_t *a, char *const *v, int n)
 /* Is the service's pod running what this plan would start? */
 static bool pod_current(const struct plan *p)
 {
-	char path[300], *esc = api_escape(p->pod);
 	struct api_reply r;
-	struct api_req req = { .method = "GET", .path = path };
 	bool same = false;
 
-	if (!esc)
-		return false;
-	snprintf(path, sizeof(path), "/v1/pods/%s", esc);
-	free(esc);
-	if (api_exchange(&req, &r))
+	if (pod_get(p->pod, &r))
 		return false;
 	if (r.status == 200)
 		same = !strcmp(jstr(json_object_get(r.json, "status"), "phase", ""), "Running") &&

@@ -195,19 +195,26 @@ static int fetch_log(const char *pod, long long offset, bool wait, char **buf, s
 	return 0;
 }
 
+/* 1: the pod is there, in space; 0: it is not, or in another space; -1: no answer */
+static int pod_in_space(const char *pod, const char *space)
+{
+	struct api_reply r;
+	int here;
+
+	if (api_get_quiet("/v1/pods/", pod, &r))
+		return -1;
+	here = r.status == 200 && !strcmp(jstr(r.json, "space", ""), space);
+	api_reply_free(&r);
+	return here;
+}
+
 static bool pod_ended(const char *pod)
 {
-	char path[300], *esc = api_escape(pod);
 	struct api_reply r;
-	struct api_req req = { .method = "GET", .path = path };
 	const char *ph;
 	bool ended = true;
 
-	if (!esc)
-		return true;
-	snprintf(path, sizeof(path), "/v1/pods/%s", esc);
-	free(esc);
-	if (api_exchange(&req, &r))
+	if (api_get_quiet("/v1/pods/", pod, &r))
 		return true;
 	if (r.status == 200) {
 		ph = jstr(json_object_get(r.json, "status"), "phase", "");
@@ -315,31 +322,16 @@ VERB(cmd_logs)
 	up_pod_name(svc, space, pod, sizeof(pod));
 	{
 		/* up alternates between two names to replace a pod without a gap */
-		char alt[64], path[300], *esc;
-		struct api_reply r;
-		struct api_req req = { .method = "GET", .path = path };
+		char alt[64];
 
 		snprintf(alt, sizeof(alt), "%.55s--b", pod);
-		esc = api_escape(pod);
-		snprintf(path, sizeof(path), "/v1/pods/%s", esc ? esc : "");
-		free(esc);
-		if (api_exchange(&req, &r) == 0) {
-			if (r.status == 404 || strcmp(jstr(r.json, "space", ""), space)) {
-				snprintf(pod, sizeof(pod), "%s", alt);
-				api_reply_free(&r);
-				memset(&r, 0, sizeof(r));
-				esc = api_escape(alt);
-				snprintf(path, sizeof(path), "/v1/pods/%s", esc ? esc : "");
-				free(esc);
-				if (api_exchange(&req, &r) == 0 &&
-				    (r.status == 404 || strcmp(jstr(r.json, "space", ""), space))) {
-					/* neither of up's names: the user's words, not ours */
-					fprintf(stderr, "azds: no service \"%s\" is up in %s (azds up starts it)\n", svc, space);
-					api_reply_free(&r);
-					return EXIT_FAIL;
-				}
+		if (pod_in_space(pod, space) == 0) {
+			/* neither of up's names: the user's words, not ours */
+			if (pod_in_space(alt, space) == 0) {
+				fprintf(stderr, "azds: no service \"%s\" is up in %s (azds up starts it)\n", svc, space);
+				return EXIT_FAIL;
 			}
-			api_reply_free(&r);
+			snprintf(pod, sizeof(pod), "%s", alt);
 		}
 	}
 	sigaction(SIGINT, &sa, NULL);
