@@ -59,6 +59,24 @@ static const struct azds_dec_slot *resp(__u64 ts, __u64 xid, int status, const c
 	return &slot;
 }
 
+/* api-alice's own routed call to data (it falls back to dev's), made
+ * while it serves a request: the inner hop of the two-hop tests */
+static void alice_calls_data(struct azds_trace_asm *a, __u64 ts, __u64 xid, __u16 cport, const char *target)
+{
+	char head[256];
+
+	snprintf(head, sizeof(head), "GET %s HTTP/1.1\r\nHost: data\r\nazds-route-as: alice\r\n\r\n", target);
+	req(ts, xid, API_ALICE, cport, VIP_DATA, DATA, AZDS_DEC_FALLBACK, 2, 1, SVC_DATA, head);
+	slot.d.caller_space = 2;
+	azds_trace_asm_slot(a, &slot);
+}
+
+/* the backend's empty 200 for exchange xid */
+static const struct azds_dec_slot *ok0(__u64 ts, __u64 xid)
+{
+	return resp(ts, xid, 0, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+}
+
 static struct azds_trace_asm *fresh(struct tt_got *g)
 {
 	tt_got_clear(g);
@@ -123,12 +141,9 @@ static void test_two_hops(void)
 	azds_trace_asm_slot(a, req(MS(0), 10, WEB, 50001, VIP_API, API_ALICE, AZDS_DEC_OWN, 2, 2, SVC_API,
 				   "GET /call HTTP/1.1\r\nHost: api\r\nazds-route-as: alice\r\n\r\n"));
 	/* api-alice's own call, made while it serves the one above */
-	req(MS(1), 11, API_ALICE, 50002, VIP_DATA, DATA, AZDS_DEC_FALLBACK, 2, 1, SVC_DATA,
-	    "GET /leaf HTTP/1.1\r\nHost: data\r\nazds-route-as: alice\r\n\r\n");
-	slot.d.caller_space = 2;
-	azds_trace_asm_slot(a, &slot);
-	azds_trace_asm_slot(a, resp(MS(2), 11, 0, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"));
-	azds_trace_asm_slot(a, resp(MS(3), 10, 0, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"));
+	alice_calls_data(a, MS(1), 11, 50002, "/leaf");
+	azds_trace_asm_slot(a, ok0(MS(2), 11));
+	azds_trace_asm_slot(a, ok0(MS(3), 10));
 	azds_trace_asm_tick(a, MS(3.5));
 	azds_trace_asm_flush(a);
 	CHECK_INT(g.n, 1);
@@ -194,15 +209,12 @@ static void test_waits_for_routed_call(void)
 
 	azds_trace_asm_slot(a, req(MS(0), 40, WEB, 50011, VIP_API, API_ALICE, AZDS_DEC_OWN, 2, 2, SVC_API,
 				   "GET /outer HTTP/1.1\r\nHost: api\r\nazds-route-as: alice\r\n\r\n"));
-	req(MS(1), 41, API_ALICE, 50012, VIP_DATA, DATA, AZDS_DEC_FALLBACK, 2, 1, SVC_DATA,
-	    "GET /slow HTTP/1.1\r\nHost: data\r\nazds-route-as: alice\r\n\r\n");
-	slot.d.caller_space = 2;
-	azds_trace_asm_slot(a, &slot);
+	alice_calls_data(a, MS(1), 41, 50012, "/slow");
 	/* the outer response comes first: its pod's call is not answered yet */
-	azds_trace_asm_slot(a, resp(MS(3), 40, 0, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"));
+	azds_trace_asm_slot(a, ok0(MS(3), 40));
 	azds_trace_asm_tick(a, MS(3.5));
 	CHECK_INT(g.n, 0);
-	azds_trace_asm_slot(a, resp(MS(4), 41, 0, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"));
+	azds_trace_asm_slot(a, ok0(MS(4), 41));
 	azds_trace_asm_tick(a, MS(4.5));
 	azds_trace_asm_flush(a);
 	CHECK_INT(g.n, 1);
