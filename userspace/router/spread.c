@@ -90,14 +90,6 @@ static int idle_jiffies(const cpu_set_t *cpus, uint64_t *out)
 	return 0;
 }
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static uint64_t clock_ns(clockid_t c)
 {
 	struct timespec ts;
@@ -161,7 +153,7 @@ void spread_start(struct spread *s, const pthread_t *threads)
 			goto all; /* no clock to decide by */
 		s->last_cpu[i] = clock_ns(s->clk[i]);
 	}
-	s->last_wall = mono_ns();
+	s->last_wall = clock_ns(CLOCK_MONOTONIC);
 	if (idle_jiffies(&s->cpus, &s->last_idle))
 		goto all;
 	s->live = true;
@@ -185,7 +177,7 @@ void spread_tick(struct spread *s)
 		publish(s); /* a fixed count (--spread-busy 0, one loop): said again all the same */
 		return;
 	}
-	now = mono_ns();
+	now = clock_ns(CLOCK_MONOTONIC);
 	if (now - s->last_wall < SPREAD_TICK_MS * 1000000ull / 2)
 		return;
 	if (idle_jiffies(&s->cpus, &idle))
