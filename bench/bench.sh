@@ -308,7 +308,7 @@ contenders max 0
 
 # router event loops: maximum throughput with one worker and with one per CPU
 # the router may run on, the node's router restarted with each (the
-# defaults otherwise; it keeps the last setting, one per CPU, for the rest)
+# defaults otherwise), then with its defaults again
 restart_router() { # ROUTER-ARGS...
 	local p a args=()
 	p=$(cat /run/azds/$I/router.pid) || return 1
@@ -331,6 +331,10 @@ if "$B/azds-router" --help 2>/dev/null | grep -q -- '--workers'; then
 			{ echo "azds bench: the router did not restart with --workers $w" >&2; exit 1; }
 		load "$name" client "$API_VIP" max 0 "$ROUTER_CG" "{\"workers\":$w}"
 	done
+	# back to the defaults for the rest (start keeps the arguments it was
+	# last given in router.args): the idle-memory row measures the default
+	rm -f "/run/azds/$I/router.args"
+	restart_router || { echo "azds bench: the router did not restart with its defaults" >&2; exit 1; }
 else
 	echo "azds bench: azds-router has no --workers option: azds-w1 and azds-wN skipped" >&2
 	echo '{"contender":"azds-w1","mode":"skipped","reason":"azds-router has no --workers option"}' >>"$RES"
