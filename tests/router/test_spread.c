@@ -76,8 +76,9 @@ int main(void)
 	/* --spread-busy 101: never more than loop 0 */
 	{
 		struct spread_policy never = { .busy_pct = 101, .idle_pct = 0 };
+		double flat[2] = { 1.0, 1.0 };
 
-		CHECK_U(spread_decide(&never, 1, 2, busy0, 2.0), 1);
+		CHECK_U(spread_decide(&never, 1, 2, flat, 2.0), 1);
 	}
 	/* out-of-range input is clamped */
 	CHECK_U(spread_decide(&p, 0, 2, idle2, 0), 1);

@@ -70,6 +70,7 @@ static const struct setting settings[] = {
 static struct router_shared SH;
 static struct router W[ROUTER_MAX_WORKERS];
 static struct spread SPREAD = { .fd = -1 };
+_Static_assert(SPREAD_MAX_LOOPS >= ROUTER_MAX_WORKERS, "spread.c keeps a CPU clock per loop");
 
 static void usage(FILE *f)
 {

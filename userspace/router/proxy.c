@@ -1761,54 +1761,41 @@ static bool session_idle(const struct session *s);
 
 /*
  * The router is full and a new client (or a request's new upstream:
- * newcomer 0) waits: close an idle client
- * connection (nothing under way on it) of the caller that holds the most,
- * if that caller holds at least two more than the newcomer. Pods that
- * hold connections they do not use (a flood of connections that never
- * send a byte, re-opened as soon as they close) cannot then keep the
- * others out, and nobody loses a request: an idle keep-alive connection
- * may be closed at any time (RFC 9112 9.5). One pass over this worker's
- * sessions, only when full. true: one was closed.
+ * newcomer 0) waits: close an idle client connection (nothing under way
+ * on it, no byte waiting) of the caller that holds the most, if that
+ * caller holds at least two more than the newcomer. Pods that hold
+ * connections they do not use (a flood of connections that never send a
+ * byte, re-opened as soon as they close) cannot then keep the others out;
+ * an idle keep-alive connection may be closed at any time (RFC 9112 9.5).
+ * One pass over this worker's sessions, only when full. true: one was
+ * closed.
  */
 bool router_evict_idle(struct router *r, uint32_t newcomer)
 {
-	struct session *tried[8];
-	unsigned mine = callers_count(r->sh->callers, newcomer);
+	unsigned most = 0, mine = callers_count(r->sh->callers, newcomer);
+	struct session *victim = NULL;
+	char b;
 
-	for (unsigned attempt = 0; attempt < 8; attempt++) {
-		struct session *victim = NULL;
-		unsigned most = 0;
-		char b;
+	/* can_read: an edge router_note_events recorded and no session has
+	 * run yet, a request perhaps */
+	for (struct session *s = r->sessions; s; s = s->next) {
+		unsigned n;
 
-		for (struct session *s = r->sessions; s; s = s->next) {
-			unsigned n;
-			bool skip = false;
-
-			if (!s->counted || !session_idle(s) || s->cli->can_read)
-				continue;
-			for (unsigned k = 0; k < attempt; k++)
-				skip = skip || tried[k] == s;
-			if (skip)
-				continue;
-			n = callers_count(r->sh->callers, s->peer.sin_addr.s_addr);
-			if (n > most || (n == most && victim && s->last_active_ms < victim->last_active_ms)) {
-				most = n;
-				victim = s;
-			}
-		}
-		if (!victim || most < mine + 2)
-			return false;
-		/* never one whose request waits unread (its edge later in this
-		 * batch): closing it with unread bytes would reset it */
-		if (recv(victim->cli->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) >= 0) {
-			tried[attempt] = victim;
+		if (!s->counted || !session_idle(s) || s->cli->can_read)
 			continue;
+		n = callers_count(r->sh->callers, s->peer.sin_addr.s_addr);
+		if (n > most || (n == most && victim && s->last_active_ms < victim->last_active_ms)) {
+			most = n;
+			victim = s;
 		}
-		r->evicted++;
-		session_free(victim);
-		return true;
 	}
-	return false;
+	/* and bytes that came since that edge: closing over them would reset
+	 * the connection; the newcomer waits instead */
+	if (!victim || most < mine + 2 || recv(victim->cli->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) >= 0)
+		return false;
+	r->evicted++;
+	session_free(victim);
+	return true;
 }
 
 /* Accept a connection waiting on lfd: the worker's listener, or the
@@ -1879,28 +1866,18 @@ static void conn_ready(struct conn *c, uint32_t events)
 	/* the hangup came with this edge: read on to EOF, there is no other */
 	if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 		c->rdhup = true;
-	if (events & EPOLLOUT) {
+	if (events & EPOLLOUT)
 		c->can_write = true;
-		if (c->connecting) {
-			int err = 0;
-			socklen_t l = sizeof(err);
-
-			getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l);
-			c->connecting = false;
-			if (err) {
-				c->error = true;
-				c->connect_err = err;
-			}
-		}
-	}
-	if ((events & EPOLLERR) && c->connecting) {
+	if ((events & (EPOLLOUT | EPOLLERR)) && c->connecting) {
 		int err = 0;
 		socklen_t l = sizeof(err);
 
 		getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l);
 		c->connecting = false;
-		c->error = true;
-		c->connect_err = err ? err : ECONNREFUSED;
+		if (err || (events & EPOLLERR)) {
+			c->error = true;
+			c->connect_err = err ? err : ECONNREFUSED;
+		}
 	}
 }
 
@@ -1941,7 +1918,7 @@ void router_event(struct conn *c)
 	advance(c->s);
 }
 
-/* The timeouts of one session; true if it was ended or answered. */
+/* The timeouts of one session, the idle one last; true if it was ended or answered. */
 static bool session_timeouts(struct router *r, struct session *s)
 {
 	if (s->linger_since_ms) {
@@ -1980,14 +1957,40 @@ static bool session_timeouts(struct router *r, struct session *s)
 		advance(s);
 		return true;
 	}
-	if (s->rs == RS_HEAD && s->rq == RQ_DONE && s->up && !s->rs_started &&
-	    r->now_ms - s->waiting_since_ms > r->cfg.upstream_timeout_ms) {
+	if (s->rs == RS_HEAD && s->rq == RQ_DONE && s->up) {
+		/* a response head awaited: its own timeout, not the idle one */
+		if (s->rs_started || r->now_ms - s->waiting_since_ms <= r->cfg.upstream_timeout_ms)
+			return false;
 		session_reply(s, 504, "azds: upstream %s:%u did not answer within %u ms", inet_ntoa(s->up->addr.sin_addr),
 			      ntohs(s->up->addr.sin_port), r->cfg.upstream_timeout_ms);
 		advance(s);
 		return true;
 	}
-	return false;
+	/* nothing moved for idle-timeout (a head being read and a response
+	 * head awaited have their own timeouts above) */
+	if ((s->rq == RQ_HEAD && s->head_started_ms) || r->now_ms - s->last_active_ms <= r->cfg.idle_timeout_ms)
+		return false;
+	if (s->rs == RS_BODY || s->rs == RS_INTERIM) {
+		/* a response (or an interim head) cut short must never look
+		 * whole to the client (a close-delimited or de-chunked body
+		 * would): a reset, not a FIN */
+		s->abort_client = true;
+	} else if (s->rq == RQ_BODY) {
+		if (s->up && buf_len(&s->cli->in))
+			/* body bytes wait for a backend that stopped taking them */
+			session_reply(s, 504, "azds: upstream %s:%u stopped reading the request body for %u ms (--idle-timeout-ms)",
+				      inet_ntoa(s->up->addr.sin_addr), ntohs(s->up->addr.sin_port), r->cfg.idle_timeout_ms);
+		else
+			/* the client stopped sending its body: it is told, the
+			 * backend's connection (half a body) is closed */
+			session_reply(s, 408, "azds: request body stalled: no byte for %u ms (--idle-timeout-ms)",
+				      r->cfg.idle_timeout_ms);
+		advance(s);
+		return true;
+	}
+	/* else an idle keep-alive client: closed, a plain FIN */
+	session_free(s);
+	return true;
 }
 
 void router_sweep(struct router *r)
@@ -2006,33 +2009,6 @@ void router_sweep(struct router *r)
 			s->retry = s->rqh = NULL;
 			s->retry_cap = s->rqh_cap = 0;
 			s->retry_len = s->rqh_len = 0;
-		}
-		/* nothing moved for idle-timeout: an idle keep-alive client, or a
-		 * client or backend stalled mid-message */
-		if (r->now_ms - s->last_active_ms > r->cfg.idle_timeout_ms &&
-		    !(s->rq == RQ_HEAD && s->head_started_ms) && !(s->rs == RS_HEAD && s->rq == RQ_DONE && s->up)) {
-			if (s->rs == RS_BODY || s->rs == RS_INTERIM) {
-				/* a response (or an interim head) cut short must never
-				 * look whole to the client (a close-delimited or
-				 * de-chunked body would): a reset, not a FIN */
-				s->abort_client = true;
-			} else if (s->rq == RQ_BODY && s->up && buf_len(&s->cli->in)) {
-				/* body bytes wait for a backend that stopped taking them */
-				session_reply(s, 504, "azds: upstream %s:%u stopped reading the request body for %u ms (--idle-timeout-ms)",
-					      inet_ntoa(s->up->addr.sin_addr), ntohs(s->up->addr.sin_port),
-					      r->cfg.idle_timeout_ms);
-				advance(s);
-				continue;
-			} else if (s->rq == RQ_BODY) {
-				/* the client stopped sending its body: it is told, the
-				 * backend's connection (half a body) is closed */
-				session_reply(s, 408, "azds: request body stalled: no byte for %u ms (--idle-timeout-ms)",
-					      r->cfg.idle_timeout_ms);
-				advance(s);
-				continue;
-			}
-			/* else an idle keep-alive client: closed, a plain FIN */
-			session_free(s);
 		}
 	}
 	pool_sync(r);

@@ -64,7 +64,7 @@ unsigned spread_decide(struct spread_policy *p, unsigned active, unsigned n, con
 	return active;
 }
 
-/* idle (idle + iowait) jiffies of the CPUs we may run on, and the clock's Hz */
+/* idle (idle + iowait) jiffies of the CPUs we may run on */
 static int idle_jiffies(const cpu_set_t *cpus, uint64_t *out)
 {
 	char line[512];

@@ -13,7 +13,7 @@
 
 #define SPREAD_TICK_MS	   100
 #define SPREAD_CALM_TICKS  10 /* a loop closes to new connections after this many calm ticks */
-#define SPREAD_MAX_LOOPS   64 /* = ROUTER_MAX_WORKERS */
+#define SPREAD_MAX_LOOPS   64 /* the router checks it covers ROUTER_MAX_WORKERS */
 
 struct spread_policy {
 	unsigned busy_pct; /* an open loop this busy (percent of a CPU) opens one more; 0: all open */
