@@ -128,53 +128,64 @@ static void set_switch(struct ctl *c, const struct httpd_req *r, const char *nam
 	json_decref(body);
 }
 
+static void router_restart(struct ctl *c, struct httpd_resp *w)
+{
+	pid_t old = 0, new = 0;
+	struct azds_err e;
+
+	if (c->cfg.no_router) {
+		httpd_error(w, 409, "the router is disabled (--no-router)");
+		return;
+	}
+	if (!c->rd_started) {
+		httpd_error(w, 409, "the router is not running under this controller yet (see azds controller status)");
+		return;
+	}
+	if (routerd_restart(&c->rd, NULL, 10000, &old, &new, &e))
+		httpd_error(w, 500, "restart the router: %s", e.msg);
+	else
+		httpd_json(w, 200, json_pack("{s:i,s:i}", "pid", (int)new, "old_pid", (int)old));
+}
+
+static void shutdown_node(struct ctl *c, const struct httpd_req *r, struct httpd_resp *w)
+{
+	json_t *body = r->body ? api_body(r, w) : json_object();
+
+	if (!body)
+		return;
+	c->stopping = true;
+	c->stop_all = json_is_true(json_object_get(body, "all"));
+	json_decref(body);
+	httpd_json(w, 200, json_pack("{s:s,s:b}", "status", "stopping", "all", c->stop_all));
+}
+
 void api_node(struct ctl *c, const struct httpd_req *r, const char *rest, struct httpd_resp *w)
 {
-	if (!strcmp(rest, "status") && !strcmp(r->method, "GET")) {
-		status(c, w);
-	} else if (!strncmp(rest, "switches/", 9) && !strcmp(r->method, "PUT")) {
-		set_switch(c, r, rest + 9, w);
-	} else if (!strcmp(rest, "router/restart") && !strcmp(r->method, "POST")) {
-		pid_t old = 0, new = 0;
-		int err;
+	/* the path first, then the method: a path it serves asked with
+	 * another method gets 405 naming the one it takes */
+	enum { N_STATUS, N_SWITCH, N_RESTART, N_SHUTDOWN, N_NONE } which = N_NONE;
+	static const char *const method[] = { "GET", "PUT", "POST", "POST" };
 
-		if (c->cfg.no_router) {
-			httpd_error(w, 409, "the router is disabled (--no-router)");
-			return;
-		}
-		struct azds_err e;
-
-		if (!c->rd_started) {
-			httpd_error(w, 409, "the router is not running under this controller yet (see azds controller status)");
-			return;
-		}
-		err = routerd_restart(&c->rd, NULL, 10000, &old, &new, &e);
-		if (err)
-			httpd_error(w, 500, "restart the router: %s", e.msg);
-		else
-			httpd_json(w, 200, json_pack("{s:i,s:i}", "pid", (int)new, "old_pid", (int)old));
-	} else if (!strcmp(rest, "shutdown") && !strcmp(r->method, "POST")) {
-		json_t *body = r->body ? api_body(r, w) : json_object();
-
-		if (!body)
-			return;
-		c->stopping = true;
-		c->stop_all = json_is_true(json_object_get(body, "all"));
-		json_decref(body);
-		httpd_json(w, 200, json_pack("{s:s,s:b}", "status", "stopping", "all", c->stop_all));
-	} else {
-		/* a path this serves, asked with another method: 405 naming the one it takes */
-		static const struct {
-			const char *path, *method;
-			bool prefix;
-		} known[] = { { "status", "GET", false }, { "switches/", "PUT", true },
-			      { "router/restart", "POST", false }, { "shutdown", "POST", false } };
-
-		for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-			if (known[i].prefix ? !strncmp(rest, known[i].path, strlen(known[i].path)) : !strcmp(rest, known[i].path)) {
-				httpd_error(w, 405, "%s %s: only %s", r->method, r->path, known[i].method);
-				return;
-			}
+	if (!strcmp(rest, "status"))
+		which = N_STATUS;
+	else if (!strncmp(rest, "switches/", 9))
+		which = N_SWITCH;
+	else if (!strcmp(rest, "router/restart"))
+		which = N_RESTART;
+	else if (!strcmp(rest, "shutdown"))
+		which = N_SHUTDOWN;
+	if (which == N_NONE) {
 		httpd_error(w, 404, "no such API path \"%s\" for %s", r->path, r->method);
+		return;
+	}
+	if (strcmp(r->method, method[which])) {
+		httpd_error(w, 405, "%s %s: only %s", r->method, r->path, method[which]);
+		return;
+	}
+	switch (which) {
+	case N_STATUS: status(c, w); break;
+	case N_SWITCH: set_switch(c, r, rest + 9, w); break;
+	case N_RESTART: router_restart(c, w); break;
+	default: shutdown_node(c, r, w); break;
 	}
 }

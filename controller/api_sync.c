@@ -828,20 +828,14 @@ static int cmp_wsf(const void *a, const void *b)
 static void ws_manifest(struct ws *ws, const struct httpd_req *r, struct httpd_resp *w)
 {
 	const char *o = httpd_query(r, "offset");
-	unsigned long long off = 0;
+	uint64_t off = 0;
 	struct wsf **v;
 	json_t *items;
 	size_t n = 0;
 
-	if (o) {
-		char *end;
-
-		errno = 0;
-		off = strtoull(o, &end, 10);
-		if (errno || *end || o[0] < '0' || o[0] > '9') {
-			httpd_error(w, 400, "query value of \"offset\" must be a whole number (got \"%.32s\")", o);
-			return;
-		}
+	if (o && !httpd_parse_u64(o, &off)) {
+		httpd_error(w, 400, "query value of \"offset\" must be a whole number (got \"%.32s\")", o);
+		return;
 	}
 
 	if (!off)

@@ -113,17 +113,6 @@ static void space_switch(struct ctl *c, const struct httpd_req *r, const char *p
 	json_decref(body);
 }
 
-static bool parse_u64(const char *s, uint64_t *out)
-{
-	char *end;
-
-	if (!s || !*s || !isdigit((unsigned char)*s))
-		return false;
-	errno = 0;
-	*out = strtoull(s, &end, 10);
-	return !*end && !errno;
-}
-
 /* GET /v1/traces?after=N&follow=true&space=&service=&status=&method=&query=true&limit=N */
 static void list(struct ctl *c, const struct httpd_req *r, struct httpd_resp *w)
 {
@@ -137,13 +126,13 @@ static void list(struct ctl *c, const struct httpd_req *r, struct httpd_resp *w)
 	size_t n, ilen = 0;
 	json_t *j, *st;
 
-	if (after_s && !parse_u64(after_s, &after)) {
+	if (after_s && !httpd_parse_u64(after_s, &after)) {
 		httpd_error(w, 400, "after=\"%s\": a sequence number expected (the \"next\" of the last answer)", after_s);
 		return;
 	}
 	if (!after_s)
 		after = tracer_head(c->tr); /* from now on: answered at once, with where "now" is */
-	if (limit_s && (!parse_u64(limit_s, &limit) || limit == 0 || limit > TRACES_LIMIT_MAX)) {
+	if (limit_s && (!httpd_parse_u64(limit_s, &limit) || limit == 0 || limit > TRACES_LIMIT_MAX)) {
 		httpd_error(w, 400, "limit=\"%s\": 1 to %d", limit_s, TRACES_LIMIT_MAX);
 		return;
 	}

@@ -65,22 +65,7 @@ static unsigned long num(const char *opt, const char *v, unsigned long lo, unsig
 	return n;
 }
 
-/* a setting given on the command line is stored; one not given comes from the store */
-static void setting_u32(struct ctl *c, const char *key, uint32_t *val, bool given, uint32_t dflt)
-{
-	char buf[32];
-
-	if (given) {
-		snprintf(buf, sizeof(buf), "%u", *val);
-		store_setting_set(c->st, key, buf);
-	} else if (store_setting_get(c->st, key, buf, sizeof(buf)) == 0) {
-		*val = (uint32_t)strtoul(buf, NULL, 10);
-	} else {
-		*val = dflt;
-	}
-}
-
-/* what setting_u32 will make of a setting, without storing it */
+/* what a setting is: as given on the command line, else as stored, else dflt */
 static uint32_t setting_peek(struct ctl *c, const char *key, uint32_t val, bool given, uint32_t dflt)
 {
 	char buf[32];
@@ -90,6 +75,23 @@ static uint32_t setting_peek(struct ctl *c, const char *key, uint32_t val, bool 
 	if (store_setting_get(c->st, key, buf, sizeof(buf)) == 0)
 		return (uint32_t)strtoul(buf, NULL, 10);
 	return dflt;
+}
+
+/* a setting given on the command line is stored, for later starts */
+static void setting_store(struct ctl *c, const char *key, uint32_t val, bool given)
+{
+	char buf[32];
+
+	if (!given)
+		return;
+	snprintf(buf, sizeof(buf), "%u", val);
+	store_setting_set(c->st, key, buf);
+}
+
+static void setting_u32(struct ctl *c, const char *key, uint32_t *val, bool given, uint32_t dflt)
+{
+	*val = setting_peek(c, key, *val, given, dflt);
+	setting_store(c, key, *val, given);
 }
 
 /* the size of the instance's pinned map NAME, 0 when there is none */
@@ -118,8 +120,7 @@ static uint32_t pinned_size(const struct ctl *c, const char *name)
  * keeps serving from the pinned maps while the daemon is down, so they
  * are not swapped under it). 0 or 1 (refused, said on stderr).
  */
-static int limits_refused(struct ctl *c, uint32_t spaces, bool g_spaces, uint32_t svcs, bool g_svcs, uint32_t pods,
-			  bool g_pods)
+static int limits_refused(struct ctl *c, bool g_spaces, bool g_svcs, bool g_pods)
 {
 	const struct {
 		const char *flag, *key, *map, *what;
@@ -127,9 +128,9 @@ static int limits_refused(struct ctl *c, uint32_t spaces, bool g_spaces, uint32_
 		bool given;
 		int (*count)(struct store *, int64_t *);
 	} lim[3] = {
-		{ "--max-spaces", "max_spaces", "spaces", "spaces", spaces, g_spaces, store_space_count },
-		{ "--max-services", "max_services", "services", "services", svcs, g_svcs, store_service_count },
-		{ "--max-pods", "max_pods", "pods", "pods", pods, g_pods, store_pod_count },
+		{ "--max-spaces", "max_spaces", "spaces", "spaces", c->cfg.max_spaces, g_spaces, store_space_count },
+		{ "--max-services", "max_services", "services", "services", c->cfg.max_services, g_svcs, store_service_count },
+		{ "--max-pods", "max_pods", "pods", "pods", c->cfg.max_pods, g_pods, store_pod_count },
 	};
 	const char *dash = strcmp(c->in.name, AZDS_INSTANCE_DEFAULT) ? " -i " : "";
 	const char *iname = strcmp(c->in.name, AZDS_INSTANCE_DEFAULT) ? c->in.name : "";
@@ -415,14 +416,17 @@ int ctl_run(int argc, char **argv, const char *self_exe, const char *bin_dir)
 		fprintf(stderr, "azds-controller: store in %s: %s\n", c->state_dir, c->st ? store_errmsg(c->st) : strerror(-err));
 		return 1;
 	}
-	if (limits_refused(c, setting_peek(c, "max_spaces", c->cfg.max_spaces, g_spaces, 4096), g_spaces,
-			   setting_peek(c, "max_services", c->cfg.max_services, g_svcs, 65536), g_svcs,
-			   setting_peek(c, "max_pods", c->cfg.max_pods, g_pods, 1024), g_pods))
+	/* the map sizes: checked against the store and the pinned node
+	 * before a given one is stored */
+	c->cfg.max_spaces = setting_peek(c, "max_spaces", c->cfg.max_spaces, g_spaces, 4096);
+	c->cfg.max_services = setting_peek(c, "max_services", c->cfg.max_services, g_svcs, 65536);
+	c->cfg.max_pods = setting_peek(c, "max_pods", c->cfg.max_pods, g_pods, 1024);
+	if (limits_refused(c, g_spaces, g_svcs, g_pods))
 		return 1;
 	setting_u32(c, "max_depth", &c->cfg.max_depth, g_depth, AZDS_DEPTH_DEFAULT);
-	setting_u32(c, "max_spaces", &c->cfg.max_spaces, g_spaces, 4096);
-	setting_u32(c, "max_services", &c->cfg.max_services, g_svcs, 65536);
-	setting_u32(c, "max_pods", &c->cfg.max_pods, g_pods, 1024);
+	setting_store(c, "max_spaces", c->cfg.max_spaces, g_spaces);
+	setting_store(c, "max_services", c->cfg.max_services, g_svcs);
+	setting_store(c, "max_pods", c->cfg.max_pods, g_pods);
 	setting_u32(c, "router_workers", &c->cfg.router_workers, g_workers, 0);
 	setting_u32(c, "ingress_port", &c->cfg.ingress_port, g_ingress, AZDS_INGRESS_PORT_DEFAULT);
 	c->rd.ingress_port = c->cfg.ingress_port; /* routerd_start keeps it */

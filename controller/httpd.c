@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* The API's HTTP/1.1 server (see httpd.h). */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -873,6 +874,17 @@ const char *httpd_query(const struct httpd_req *r, const char *key)
 		if (!strcmp(r->query[i].key, key))
 			return r->query[i].val;
 	return NULL;
+}
+
+bool httpd_parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+
+	if (!s || !*s || !isdigit((unsigned char)*s))
+		return false;
+	errno = 0;
+	*out = strtoull(s, &end, 10);
+	return !*end && !errno;
 }
 
 bool httpd_query_true(const struct httpd_req *r, const char *key)

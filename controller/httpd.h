@@ -95,6 +95,8 @@ int httpd_next_deadline_ms(struct httpd *h, int cap);
 /* helpers for handlers */
 const char *httpd_query(const struct httpd_req *r, const char *key);
 bool httpd_query_true(const struct httpd_req *r, const char *key);
+/* a whole decimal number, digits only: false for anything else ("-5", " 5", "5x") */
+bool httpd_parse_u64(const char *s, uint64_t *out);
 void httpd_error(struct httpd_resp *w, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void httpd_json(struct httpd_resp *w, int status, json_t *body);
 int64_t httpd_now_ms(void);

@@ -439,7 +439,7 @@ static int local_each_pod(struct ctl *c, int (*cb)(void *ctx, const char *name),
 
 		if (!d)
 			return 0;
-		snprintf(prefix, sizeof(prefix), "azds-%s-p-", c->in.name);
+		azds_pod_netns(&c->in, "", prefix, sizeof(prefix)); /* the names' common start */
 		pl = strlen(prefix);
 		while (!stop && (de = readdir(d))) {
 			const char *name = de->d_name + pl;

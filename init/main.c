@@ -156,12 +156,9 @@ int main(int argc, char **argv)
 			rc = fail(e.msg);
 		else
 			printf("%s\n", inet_ntoa(addr));
-	} else if (!strcmp(verb, "del")) {
+	} else { /* del: the commands are checked first thing */
 		if (azds_pod_del(&in, &m, ps.name, &e))
 			rc = fail(e.msg);
-	} else {
-		fprintf(stderr, "azds-init: unknown command \"%s\" (add, del, exec, sandbox, term, workdir)\n", verb);
-		rc = 2;
 	}
 	azds_maps_close(&m);
 	return rc;

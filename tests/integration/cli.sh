@@ -375,6 +375,8 @@ for i in $(seq 1 200); do "$AZDS" -i "$INST" pod logs litter 2>/dev/null | grep 
 expect_ok "pod rm of it" pod rm litter
 [ -e "/var/lib/azds/$INST/pods/litter" ]
 expect_eq "... its directory is gone from pods/ at once" "$?" 1
+[ -d "/var/lib/azds/$INST/trash" ]
+expect_eq "... moved to the store's trash, not removed in place" "$?" 0
 expect_ok "... and the name is free at once" pod run litter -n dev --restart Never -- /bin/true
 expect_ok "... (removed again)" pod rm litter
 for i in $(seq 1 300); do [ -z "$(ls -A "/var/lib/azds/$INST/trash" 2>/dev/null)" ] && break; sleep 0.1; done
