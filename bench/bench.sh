@@ -29,34 +29,41 @@ set -uo pipefail
 
 usage() {
 	cat <<EOF
-usage: azds bench [--duration SEC] [--rates "R1 R2"] [--quick] [-o table|json] [--plot FILE.png]
-                  [--keep-raw DIR] [--bin DIR] [--instance NAME]
+usage: azds bench [--duration SEC] [--rounds N] [--rates "R1 R2"] [--quick] [-o table|json]
+                  [--plot FILE.png] [--keep-raw DIR] [--bin DIR] [--instance NAME]
 
   --duration SEC   seconds per measurement (default 10; --quick: 3)
+  --rounds N       rounds of the proxies' measurements, interleaved: each round
+                   measures every contender once per load, the order turned by
+                   three places each round; the tables give each figure's
+                   median over the rounds (default 3; --quick: 1; 1-9)
   --rates "..."    open-loop request rates for the latency runs (default "1000 10000")
   -o json          one JSON document instead of tables
   --plot FILE.png  draw the latency percentiles of every contender (gnuplot)
   --keep-raw DIR   keep every raw result (JSON lines) in DIR
   --instance NAME  the azds instance it builds and removes (default "bench";
                    one of its own, so that parallel runs do not collide)
-Runs as root; takes about 8 minutes with the defaults (--quick: about 3).
+Runs as root; takes about 25 minutes with the defaults (--quick: about 4).
 EOF
 }
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 B=${AZDS_BIN:-$HERE/../build/bin}
 DUR=10
+ROUNDS=""
 RATES="1000 10000"
 OUT=table
 PLOT=""
 RAW=""
 I=bench
 FAILED=0 # measurements that produced no figure
+ROUND=1   # the round each result is recorded under
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--duration) DUR=${2:?}; shift 2 ;;
 	--rates) RATES=${2:?}; shift 2 ;;
-	--quick) DUR=3; shift ;;
+	--rounds) ROUNDS=${2:?}; shift 2 ;;
+	--quick) DUR=3; ROUNDS=${ROUNDS:-1}; shift ;;
 	-o) OUT=${2:?}; shift 2 ;;
 	--plot) PLOT=${2:?}; shift 2 ;;
 	--keep-raw) RAW=${2:?}; shift 2 ;;
@@ -69,6 +76,8 @@ done
 [[ "$I" =~ ^[a-z0-9]{1,12}$ ]] || { echo "azds bench: --instance: 1-12 characters of a-z and 0-9" >&2; exit 2; }
 case "$OUT" in table | json) ;; *) echo "azds bench: -o must be table or json" >&2; exit 2 ;; esac
 [[ "$DUR" =~ ^[0-9]+$ ]] && [ "$DUR" -ge 1 ] || { echo "azds bench: --duration must be a whole number of seconds >= 1" >&2; exit 2; }
+ROUNDS=${ROUNDS:-3}
+[[ "$ROUNDS" =~ ^[1-9]$ ]] || { echo "azds bench: --rounds must be a whole number from 1 to 9" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || { echo "azds bench: must run as root" >&2; exit 1; }
 B=$(cd "$B" 2>/dev/null && pwd) || { echo "azds bench: no build at $B (run scripts/build.sh)" >&2; exit 1; }
 for t in azds-controller azds-init azds-router azds-load azds-idle podserver azds-probe azds-scale azds-ctlbench azds-restart azds; do
@@ -278,33 +287,50 @@ load() {
 		return
 	fi
 	# proxy_cpu_s is null where there is no proxy, and where it could not be read
-	echo "$out" | jq -c --arg c "$name" --arg m "$mode" --argjson r "$rate" --argjson x "$extra" \
-		'{contender: $c, mode: $m, rate: $r, proxy_cpu_s: (if .cpu_us then .cpu_us / 1e6 else null end),
+	echo "$out" | jq -c --arg c "$name" --arg m "$mode" --argjson r "$rate" --argjson x "$extra" --argjson n "$ROUND" \
+		'{contender: $c, mode: $m, rate: $r, round: $n, proxy_cpu_s: (if .cpu_us then .cpu_us / 1e6 else null end),
 		  load: .} + $x' >>"$RES"
 	log "  $(printf '%-13s %-9s %6s' "$name" "$mode" "$rate") $(echo "$out" | jq -r '"p50 \(.p50_us) us  p99 \(.p99_us) us"')"
 }
 
+# one contender's run; sockmap only for azds: the others must not pay for its
+# misses (every load opens its connections anew, so a switch holds for it)
+sm() { # SOCKMAP SOCKMAP-PODS: the data plane's switches for the next load
+	$CTL set sockmap "$1" >/dev/null && $CTL set sockmap-pods "$2" >/dev/null ||
+		{ echo "azds bench: cannot set sockmap $1, sockmap-pods $2" >&2; exit 1; }
+}
+contender() { # NAME MODE RATE
+	case "$1" in
+	direct) sm off on && load direct client "$ALICE:8080" "$2" "$3" ;;
+	azds) sm on on && load azds client "$API_VIP" "$2" "$3" "$ROUTER_CG" ;;
+	azds-nopods) sm on off && load azds-nopods client "$API_VIP" "$2" "$3" "$ROUTER_CG" ;;
+	azds-stack) sm off on && load azds-stack client "$API_VIP" "$2" "$3" "$ROUTER_CG" ;;
+	devspaces) sm off on && load devspaces client-ds "$API_VIP" "$2" "$3" "$SIDECAR_CG" ;;
+	haproxy) sm off on && load haproxy client "$GW:18081" "$2" "$3" "$HAPROXY_CG" ;;
+	nginx) sm off on && load nginx client "$GW:18082" "$2" "$3" "$NGINX_CG" ;;
+	esac
+}
+CONTENDERS=(direct azds azds-nopods azds-stack devspaces haproxy nginx)
+# every contender once per load and round; round R starts 3*(R-1) places
+# further along the list, so that no contender always runs first, or always
+# right after the same one, and a disturbance of a few seconds falls on a
+# different contender in each round
 contenders() { # MODE RATE
-	# sockmap only for azds: the others must not pay for its misses
-	$CTL set sockmap off
-	load direct client "$ALICE:8080" "$1" "$2"
-	$CTL set sockmap on
-	load azds client "$API_VIP" "$1" "$2" "$ROUTER_CG"
-	$CTL set sockmap-pods off
-	load azds-nopods client "$API_VIP" "$1" "$2" "$ROUTER_CG"
-	$CTL set sockmap-pods on
-	$CTL set sockmap off
-	load azds-stack client "$API_VIP" "$1" "$2" "$ROUTER_CG"
-	load devspaces client-ds "$API_VIP" "$1" "$2" "$SIDECAR_CG"
-	load haproxy client "$GW:18081" "$1" "$2" "$HAPROXY_CG"
-	load nginx client "$GW:18082" "$1" "$2" "$NGINX_CG"
-	$CTL set sockmap on
+	local i n=${#CONTENDERS[@]} off=$(((ROUND - 1) * 3))
+	for i in $(seq 0 $((n - 1))); do
+		contender "${CONTENDERS[$(((i + off) % n))]}" "$1" "$2"
+	done
+	sm on on
 }
 
-log "azds bench: $DUR s per run; every request routed to alice's api by azds-route-as"
-for r in $RATES; do contenders keepalive "$r"; done
-contenders newconn 1000
-contenders max 0
+log "azds bench: $DUR s per run, $ROUNDS round(s); every request routed to alice's api by azds-route-as"
+for ROUND in $(seq 1 "$ROUNDS"); do
+	[ "$ROUNDS" -gt 1 ] && log " round $ROUND of $ROUNDS"
+	for r in $RATES; do contenders keepalive "$r"; done
+	contenders newconn 1000
+	contenders max 0
+done
+ROUND=1
 
 # router event loops: maximum throughput with one worker and with one per CPU
 # the router may run on, the node's router restarted with each (the
@@ -322,15 +348,21 @@ restart_router() { # ROUTER-ARGS...
 }
 NWORKERS=$(nproc)
 if "$B/azds-router" --help 2>/dev/null | grep -q -- '--workers'; then
-	for w in 1 "$NWORKERS"; do
-		name=azds-w$([ "$w" = 1 ] && echo 1 || echo N)
-		# every loop open to new connections (--spread-busy 0): the
-		# default opens the second only while the first is busy and a CPU
-		# is idle, which the closed loop below never lets it see
-		restart_router --workers "$w" --spread-busy 0 ||
-			{ echo "azds bench: the router did not restart with --workers $w" >&2; exit 1; }
-		load "$name" client "$API_VIP" max 0 "$ROUTER_CG" "{\"workers\":$w}"
+	# as many rounds as the rest, the order turned round every other one
+	for ROUND in $(seq 1 "$ROUNDS"); do
+		ws="1 $NWORKERS"
+		[ $((ROUND % 2)) = 0 ] && ws="$NWORKERS 1"
+		for w in $ws; do
+			name=azds-w$([ "$w" = 1 ] && echo 1 || echo N)
+			# every loop open to new connections (--spread-busy 0): the
+			# default opens the second only while the first is busy and a
+			# CPU is idle, which the closed loop below never lets it see
+			restart_router --workers "$w" --spread-busy 0 ||
+				{ echo "azds bench: the router did not restart with --workers $w" >&2; exit 1; }
+			load "$name" client "$API_VIP" max 0 "$ROUTER_CG" "{\"workers\":$w}"
+		done
 	done
+	ROUND=1
 	# back to the defaults for the rest (start keeps the arguments it was
 	# last given in router.args): the idle-memory row measures the default
 	rm -f "/run/azds/$I/router.args"
@@ -378,12 +410,13 @@ for rep in 1 2 3; do
 	iperf tcp-direct "$BULK:5201"
 	iperf tcp-kernel-lb "$BULK_VIP"
 done
-for rep in 1 2 3; do
+for ROUND in 1 2 3; do
 	load tcp-direct client "$BULK:8080" max 0
 	load tcp-kernel-lb client "$PLAIN_VIP" max 0
 	load tcp-direct client "$BULK:8080" newconn 0
 	load tcp-kernel-lb client "$PLAIN_VIP" newconn 0
 done
+ROUND=1
 
 # scale: 1,000 spaces x 20 services into the maps, and one routing change
 if out=$("$B/azds-scale" -i $I --spaces 1000 --services 20 2>"$W/scale.err"); then

@@ -8,8 +8,35 @@ set -euo pipefail
 # against the responses completed in it (null where there is no proxy)
 CPU1K='def cpu1k: if .proxy_cpu_s == null or (.load.achieved_rps * .load.duration_s) <= 0 then null
 	else .proxy_cpu_s * 1e6 / (.load.achieved_rps * .load.duration_s) end;'
+# Rounds (bench.sh --rounds): each contender is measured once per load and
+# round. A figure is the median over the rounds; a difference or ratio against
+# direct or HAProxy is taken within each round first (the two measured minutes
+# apart, not half an hour), then its median. $all is every result.
+STATS='. as $all | def med(xs): (xs | map(select(. != null)) | sort) as $s | ($s | length) as $n |
+		if $n == 0 then null elif $n % 2 == 1 then $s[($n - 1) / 2] else ($s[$n / 2 - 1] + $s[$n / 2]) / 2 end;
+	def same(c; x): first($all[] | select(.contender == c and .mode == x.mode and .rate == x.rate and
+		.round == x.round and .load)) // null;
+	def order: ["direct", "azds", "azds-nopods", "azds-stack", "devspaces", "haproxy", "nginx", "azds-w1", "azds-wN"];
+	def rank: . as $c | (order | index($c)) // 99;
+	def summ(g): g[0] as $f | [g[] | . as $x | {x: $x, d: same("direct"; $x), h: same("haproxy"; $x)}] as $p |
+		{contender: $f.contender, mode: $f.mode, rate: $f.rate, rounds: (g | length),
+		 p50_us: med([g[].load.p50_us]), p90_us: med([g[].load.p90_us]), p99_us: med([g[].load.p99_us]),
+		 p999_us: med([g[].load.p999_us]), rps: med([g[].load.achieved_rps]), errors: ([g[].load.errors] | add),
+		 p50_over_direct_us: med([$p[] | select(.d) | .x.load.p50_us - .d.load.p50_us]),
+		 p50_over_direct_min_us: ([$p[] | select(.d) | .x.load.p50_us - .d.load.p50_us] | min),
+		 p50_over_direct_max_us: ([$p[] | select(.d) | .x.load.p50_us - .d.load.p50_us] | max),
+		 p99_over_direct_us: med([$p[] | select(.d) | .x.load.p99_us - .d.load.p99_us]),
+		 p50_x_haproxy: med([$p[] | select(.h) | .x.load.p50_us / .h.load.p50_us]),
+		 p99_x_haproxy: med([$p[] | select(.h) | .x.load.p99_us / .h.load.p99_us]),
+		 rps_x_direct: med([$p[] | select(.d) | .x.load.achieved_rps / .d.load.achieved_rps]),
+		 rps_x_haproxy: med([$p[] | select(.h) | .x.load.achieved_rps / .h.load.achieved_rps]),
+		 p50_below_haproxy_rounds: ([$p[] | select(.h and .x.load.p50_us < .h.load.p50_us)] | length),
+		 rps_above_haproxy_rounds: ([$p[] | select(.h and .x.load.achieved_rps > .h.load.achieved_rps)] | length),
+		 proxy_cpu_ms_per_1k: med([g[] | cpu1k])} + (if $f.workers then {workers: $f.workers} else {} end);
+	def summary: [$all[] | select(.load and (.contender | startswith("tcp-") | not))] |
+		group_by([.mode, .rate, (.contender | rank), .contender]) | map(summ(.));'
 # router workers: azds-w1 and azds-wN at maximum throughput, side by side
-WORKERS='def workers: map(select(.mode == "max" and (.contender == "azds-w1" or .contender == "azds-wN")));'
+WORKERS='def workers: summary | map(select(.mode == "max" and (.contender == "azds-w1" or .contender == "azds-wN")));'
 OUT=$1
 RES=$2
 PLOT=${3:-}
@@ -17,30 +44,38 @@ DUR=${4:-?}
 
 if [ "$OUT" = json ]; then
 	# raw results plus the ratios the tables show, per mode and rate
-	jq -s --arg d "$DUR" "$CPU1K $WORKERS"'
-		. as $all |
-		def base(c; m; r): ($all | map(select(.contender == c and .mode == m and .rate == r))[0].load);
+	jq -s --arg d "$DUR" "$CPU1K $STATS $WORKERS"'
 		{duration_s: ($d | tonumber? // $d),
+		 rounds: ([$all[] | select(.load and (.contender | startswith("tcp-") | not)) | .round] | max),
 		 kernel: "'"$(uname -r)"'", cpus: '"$(nproc)"',
-		 summary: [$all[] | select(.load and (.contender | startswith("tcp-") | not)) |
-			. as $x | base("direct"; $x.mode; $x.rate) as $dl | base("haproxy"; $x.mode; $x.rate) as $hl |
-			{contender, mode, rate, p50_us: .load.p50_us, p99_us: .load.p99_us, rps: .load.achieved_rps,
-			 p50_over_direct_us: (.load.p50_us - $dl.p50_us), p99_over_direct_us: (.load.p99_us - $dl.p99_us),
-			 rps_x_direct: (.load.achieved_rps / $dl.achieved_rps), rps_x_haproxy: (.load.achieved_rps / $hl.achieved_rps),
-			 proxy_cpu_ms_per_1k: cpu1k}],
+		 summary: summary,
 		 workers: (workers as $w | ($w | map(select(.contender == "azds-w1"))[0]) as $one |
 			($w | map(select(.contender == "azds-wN"))[0]) as $n |
 			if $one == null or $n == null then
 				{skipped: ([$all[] | select(.mode == "skipped") | .reason][0] // "not measured")}
 			else
-				{n: $n.workers, w1_rps: $one.load.achieved_rps, wn_rps: $n.load.achieved_rps,
-				 rps_wn_x_w1: ($n.load.achieved_rps / $one.load.achieved_rps),
-				 w1_cpu_ms_per_1k: ($one | cpu1k), wn_cpu_ms_per_1k: ($n | cpu1k)}
+				{n: $n.workers, rounds: $n.rounds, w1_rps: $one.rps, wn_rps: $n.rps,
+				 rps_wn_x_w1: med([$all[] | select(.contender == "azds-wN" and .mode == "max") | . as $x |
+					same("azds-w1"; $x) as $o | select($o) | $x.load.achieved_rps / $o.load.achieved_rps]),
+				 w1_cpu_ms_per_1k: $one.proxy_cpu_ms_per_1k, wn_cpu_ms_per_1k: $n.proxy_cpu_ms_per_1k}
 			end),
 		 results: $all}' "$RES"
 else
 	echo
-	echo "azds bench: $(uname -r), $(nproc) CPUs, $DUR s per run; all requests carry azds-route-as: alice"
+	NR=$(jq -s '[.[] | select(.load and (.contender | startswith("tcp-") | not)) | .round] | max // 0' "$RES")
+	echo "azds bench: $(uname -r), $(nproc) CPUs, $DUR s per run, $NR round(s); all requests carry azds-route-as: alice"
+	if [ "$NR" -gt 1 ]; then
+		echo "Each figure is the median over the rounds; +p50, +p99 and the ratios are taken within each round"
+		echo "(against direct or HAProxy measured in that round), then their median. \"+p50 range\" is the"
+		echo "rounds' lowest and highest +p50; \"rounds <haproxy\" counts the rounds whose p50 (req/s for the"
+		echo "maximum: above) beat HAProxy's in the same round."
+	fi
+	# tables: the summary's rows for one mode (and rate), in the bench's order
+	table() { # JQ-ROW-FILTER (on a summary row, prints the header when given "head")
+		jq -rs "$CPU1K $STATS"'def r1(x): if x == null then "-" else (x * 10 | round / 10) end;
+			def r2(x): if x == null then "-" else (x * 100 | round / 100) end;
+			def r3(x): if x == null then "-" else (x * 1000 | round / 1000) end; '"$1" "$RES" | column -t -s $'\t'
+	}
 	for mode_rate in $(jq -r 'select((.mode == "keepalive" or .mode == "newconn") and (.contender | startswith("tcp-") | not)) | "\(.mode):\(.rate)"' "$RES" | awk '!seen[$0]++'); do
 		mode=${mode_rate%%:*}
 		rate=${mode_rate#*:}
@@ -50,37 +85,29 @@ else
 		else
 			echo "Latency, a new connection per request, open loop at $rate req/s, microseconds"
 		fi
-		jq -rs --arg m "$mode" --argjson r "$rate" '
-			(map(select(.mode == $m and .rate == $r and .contender == "direct"))[0].load) as $d |
-			(map(select(.mode == $m and .rate == $r and .contender == "haproxy"))[0].load) as $h |
-			def r2(x): (x * 100 | round / 100);
-			["contender", "p50", "p90", "p99", "p99.9", "+p50", "+p99", "p50/haproxy", "p99/haproxy", "req/s", "errors"],
-			(.[] | select(.mode == $m and .rate == $r and (.contender | startswith("tcp-") | not)) | .load as $l |
-			 [.contender, $l.p50_us, $l.p90_us, $l.p99_us, $l.p999_us,
-			  (($l.p50_us - $d.p50_us) * 10 | round / 10), (($l.p99_us - $d.p99_us) * 10 | round / 10),
-			  r2($l.p50_us / $h.p50_us), r2($l.p99_us / $h.p99_us), ($l.achieved_rps | round), $l.errors])
-			| @tsv' "$RES" | column -t -s $'\t'
+		table '["contender", "p50", "p90", "p99", "p99.9", "+p50", "+p50 range", "+p99", "p50/haproxy", "p99/haproxy",
+			 "rounds <haproxy", "req/s", "errors"],
+			(summary[] | select(.mode == "'"$mode"'" and .rate == '"$rate"') |
+			 [.contender, r1(.p50_us), r1(.p90_us), r1(.p99_us), r1(.p999_us), r1(.p50_over_direct_us),
+			  "\(r1(.p50_over_direct_min_us))..\(r1(.p50_over_direct_max_us))", r1(.p99_over_direct_us),
+			  r2(.p50_x_haproxy), r2(.p99_x_haproxy),
+			  (if .contender == "haproxy" then "-" else "\(.p50_below_haproxy_rounds)/\(.rounds)" end),
+			  (.rps | round), .errors]) | @tsv'
 	done
 	echo
 	echo "Throughput, keep-alive, closed loop (32 connections); proxy CPU per 1,000 requests"
-	jq -rs "$CPU1K"'
-		(map(select(.mode == "max" and .contender == "direct"))[0].load.achieved_rps) as $d |
-		(map(select(.mode == "max" and .contender == "haproxy"))[0].load.achieved_rps) as $h |
-		["contender", "req/s", "x direct", "x haproxy", "p50", "p99", "proxy CPU ms/1k req"],
-		(.[] | select(.mode == "max" and (.contender | startswith("tcp-") | not)) |
-		 [.contender, (.load.achieved_rps | round), ((.load.achieved_rps / $d) * 100 | round / 100),
-		  ((.load.achieved_rps / $h) * 100 | round / 100), .load.p50_us, .load.p99_us,
-		  (cpu1k | if . == null then "-" else (. * 1000 | round / 1000) end)])
-		| @tsv' "$RES" | column -t -s $'\t'
+	table '["contender", "req/s", "x direct", "x haproxy", "rounds >haproxy", "p50", "p99", "proxy CPU ms/1k req"],
+		(summary[] | select(.mode == "max" and (.contender | startswith("azds-w") | not)) |
+		 [.contender, (.rps | round), r2(.rps_x_direct), r2(.rps_x_haproxy),
+		  (if .contender == "haproxy" then "-" else "\(.rps_above_haproxy_rounds)/\(.rounds)" end),
+		  r1(.p50_us), r1(.p99_us), r3(.proxy_cpu_ms_per_1k)]) | @tsv'
 	echo
 	echo "Router event loops (--workers, every loop open to new connections: --spread-busy 0), keep-alive, closed loop (32 connections)"
-	if [ "$(jq -s "$WORKERS"' workers | length' "$RES")" -gt 0 ]; then
-		jq -rs "$CPU1K $WORKERS"'
-			workers | (map(select(.contender == "azds-w1"))[0].load.achieved_rps) as $one |
-			["contender", "workers", "req/s", "x 1 worker", "p50", "p99", "router CPU ms/1k req"],
-			(.[] | [.contender, .workers, (.load.achieved_rps | round), ((.load.achieved_rps / $one) * 100 | round / 100),
-			  .load.p50_us, .load.p99_us, (cpu1k | if . == null then "-" else (. * 1000 | round / 1000) end)])
-			| @tsv' "$RES" | column -t -s $'\t'
+	if [ "$(jq -s "$CPU1K $STATS $WORKERS"' workers | length' "$RES")" -gt 0 ]; then
+		table "$WORKERS"' workers | (map(select(.contender == "azds-w1"))[0].rps) as $one |
+			["contender", "workers", "req/s", "x 1 worker", "x haproxy", "p50", "p99", "router CPU ms/1k req"],
+			(.[] | [.contender, .workers, (.rps | round), r2(.rps / $one), r2(.rps_x_haproxy),
+			  r1(.p50_us), r1(.p99_us), r3(.proxy_cpu_ms_per_1k)]) | @tsv'
 	else
 		jq -rs '"not measured: " + ([.[] | select(.mode == "skipped") | .reason][0] // "no results")' "$RES"
 	fi
@@ -131,8 +158,8 @@ fi
 if [ -n "$PLOT" ]; then
 	rate=$(jq -rs 'map(select(.mode == "keepalive"))[0].rate' "$RES")
 	dat=$(mktemp)
-	jq -rs --argjson r "$rate" '.[] | select(.mode == "keepalive" and .rate == $r) |
-		[.contender, .load.p50_us, .load.p90_us, .load.p99_us, .load.p999_us] | @tsv' "$RES" >"$dat"
+	jq -rs --argjson r "$rate" "$CPU1K $STATS"' summary[] | select(.mode == "keepalive" and .rate == $r) |
+		[.contender, .p50_us, .p90_us, .p99_us, .p999_us] | @tsv' "$RES" >"$dat"
 	n=$(wc -l <"$dat")
 	{
 		echo "set terminal pngcairo size 1000,600 noenhanced font 'sans,10'"

@@ -5,15 +5,18 @@
 # bench checks that before measuring), and every figure there: a figure that
 # is missing, zero or negative where only a positive value is possible is a
 # broken measurement (a wrapper's pid measured, a cgroup never read, a
-# counter that never moved). How good the numbers are is not judged here.
+# counter that never moved). Two rounds, so that the medians and the
+# within-round ratios are computed from more than one result each. How good
+# the numbers are is not judged here.
 set -uo pipefail
 BIN=${1:?usage: $0 BUILD_BIN_DIR}
 # AZDS_BENCH_JSON=FILE judges a saved 'azds bench -o json' instead of running one
 if [ -n "${AZDS_BENCH_JSON:-}" ]; then
 	out=$(cat "$AZDS_BENCH_JSON") || exit 1
 else
-	out=$("$BIN/azds" bench --duration 1 --rates 500 -o json --instance "${AZDS_TEST_PREFIX:-}bench") || { echo "FAIL azds bench exited $?"; exit 1; }
+	out=$("$BIN/azds" bench --duration 1 --rounds 2 --rates 500 -o json --instance "${AZDS_TEST_PREFIX:-}bench") || { echo "FAIL azds bench exited $?"; exit 1; }
 fi
+R=2
 fail=0
 check() { # NAME JQ-EXPR (must print true)
 	if [ "$(echo "$out" | jq -r "$2")" = true ]; then echo "ok   $1"; else echo "FAIL $1"; fail=1; fi
@@ -44,7 +47,8 @@ LOAD=(load.requests load.achieved_rps load.duration_s load.connections load.p50_
 
 for c in direct azds azds-nopods azds-stack devspaces haproxy nginx; do
 	for m in keepalive newconn max; do
-		check "$c measured ($m)" "[.results[] | select(.contender == \"$c\" and .mode == \"$m\")] | length == 1"
+		check "$c measured once a round ($m)" \
+			"[.results[] | select(.contender == \"$c\" and .mode == \"$m\") | .round] | sort == [range(1; $R + 1)]"
 	done
 	if [ "$c" = direct ]; then
 		figures "$c: latency and rate figures" ".contender == \"$c\" and .load" "${LOAD[@]}"
@@ -58,7 +62,8 @@ done
 # router event loops: required once the router has --workers
 if "$BIN/azds-router" --help | grep -q -- '--workers'; then
 	for c in azds-w1 azds-wN; do
-		check "$c measured (max)" "[.results[] | select(.contender == \"$c\" and .mode == \"max\")] | length == 1"
+		check "$c measured once a round (max)" \
+			"[.results[] | select(.contender == \"$c\" and .mode == \"max\") | .round] | sort == [range(1; $R + 1)]"
 		figures "$c: latency, rate, router CPU and worker figures" ".contender == \"$c\"" "${LOAD[@]}" proxy_cpu_s workers
 	done
 	check "azds-w1 runs 1 worker, azds-wN $(nproc)" \
@@ -103,10 +108,11 @@ check "no connection refused or request failed through the router's restarts" \
 	'[.results[] | select(.mode == "restart")][0] | .refused == 0 and .failed == 0 and .restart_keepalive_failed == 0 and .restart_newconn_failed == 0'
 
 # the summary: every ratio and per-request CPU present
-check "summary has every measured contender and mode" \
-	'(.summary | length) == ([.results[] | select(.load and (.contender | startswith("tcp-") | not))] | length)'
+check "summary has every measured contender and mode, each over $R rounds" \
+	"(.summary | length) == ([.results[] | select(.load and (.contender | startswith(\"tcp-\") | not)) |
+	  [.contender, .mode, .rate]] | unique | length) and (.summary | all(.rounds == $R)) and .rounds == $R"
 bad=$(echo "$out" | jq -r '.summary[] | . as $s |
-	(["p50_us", "p99_us", "rps", "rps_x_direct", "rps_x_haproxy"] +
+	(["p50_us", "p99_us", "rps", "rps_x_direct", "rps_x_haproxy", "p50_x_haproxy"] +
 	 (if .contender == "direct" then [] else ["proxy_cpu_ms_per_1k"] end))[] as $f |
 	select(($s[$f] | type) != "number" or $s[$f] <= 0) | "\($s.contender) \($s.mode) \($s.rate): \($f) = \($s[$f])"')
 if [ -z "$bad" ]; then echo "ok   summary figures"; else echo "FAIL summary figures:"; echo "$bad" | sed 's/^/       /'; fail=1; fi
