@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "azds.h"
 #include "client.h"
 #include "table.h"
 #include "verbs.h"
@@ -242,7 +243,15 @@ VERB(cmd_space_remove)
 	args_free(&a);
 	if (!space)
 		return usage_error(v, "-n SPACE is required");
-	if (!yes && interactive() && !confirm_remove(space, recursive))
+	if (!yes && !interactive()) {
+		struct azds_err e;
+
+		/* the name is shown: a bad one gets the rule instead */
+		if (azds_space_path_valid(space, &e))
+			return fail("%s", e.msg);
+		return fail("%s: no terminal to confirm on: pass -y to remove space %s", verb_title(v), space);
+	}
+	if (!yes && !confirm_remove(space, recursive))
 		return fail("%s: space \"%s\" was not removed", verb_title(v), space);
 	esc = api_escape(space);
 	if (!esc)

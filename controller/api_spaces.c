@@ -318,8 +318,13 @@ static void remove_space(struct ctl *c, const struct httpd_req *r, const char *p
 	}
 	store_space_each(c->st, collect_subtree, &t);
 	if (t.n > 1 && !httpd_query_true(r, "recursive")) {
-		httpd_error(w, 409, "space \"%s\" has %zu child space%s (%s); remove them first or pass --recursive",
-			    path, t.n - 1, t.n == 2 ? "" : "s", t.v[1]);
+		/* the whole subtree counts: a grandchild goes with the rest */
+		char more[48] = "";
+
+		if (t.n > 2)
+			snprintf(more, sizeof(more), " and %zu more", t.n - 2);
+		httpd_error(w, 409, "space \"%s\" has %zu space%s under it (%s%s); remove them first or pass --recursive",
+			    path, t.n - 1, t.n == 2 ? "" : "s", t.v[1], more);
 		free(t.v);
 		return;
 	}

@@ -591,9 +591,16 @@ int oneshot_main(int argc, char **argv, const char *bin_dir)
 			return 1;
 		}
 	}
-	/* everything but reads takes the instance's writer lock */
-	if (strcmp(argv[0], "status") && !(argc >= 2 && !strcmp(argv[1], "list")) && azds_lock(in.run_dir) < 0)
-		return fail("cannot take the instance lock in /run/azds");
+	/* everything but reads takes the instance's writer lock; only start
+	 * makes the run directory (a command on an instance that is not
+	 * running then fails at the maps, or stop finds nothing, and leaves
+	 * nothing behind) */
+	if (strcmp(argv[0], "status") && !(argc >= 2 && !strcmp(argv[1], "list"))) {
+		int lk = azds_lock(in.run_dir, !strcmp(argv[0], "start"));
+
+		if (lk < 0 && lk != -ENOENT)
+			return fail("cannot take the instance lock in /run/azds");
+	}
 	if (!strcmp(argv[0], "start"))
 		return cmd_start(argc, argv);
 	if (!strcmp(argv[0], "stop") && argc == 1)

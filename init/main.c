@@ -10,6 +10,7 @@
  * "workdir" grants or revokes a pod's access to a lent directory (workdir.c).
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,7 +144,11 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	if (azds_lock(in.run_dir) < 0)
+	/* an instance that is not running has no run directory: the maps'
+	 * open below says so, and nothing is created for it */
+	int lk = azds_lock(in.run_dir, false);
+
+	if (lk < 0 && lk != -ENOENT)
 		return fail("cannot take the instance lock in /run/azds");
 	if (azds_maps_open(&in, &m, &e))
 		return fail(e.msg);

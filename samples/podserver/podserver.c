@@ -21,7 +21,7 @@
  * and paths that misbehave on purpose, to test a proxy's exchange handling
  * (each is described where it is answered):
  *   /conn /seen /extra /hold /closeonpoke /poke /partial /stall /interim /bad101
- *   /quietclose
+ *   /quietclose /noread
  *
  * TCP mode (--tcp) writes a one-line banner and echoes bytes until EOF.
  *
@@ -388,6 +388,7 @@ struct conn {
 	bool close_after;       /* close once out is flushed */
 	bool lingering;         /* write side shut; draining input until EOF */
 	bool busy;              /* a /call or delayed /stream is in progress */
+	bool noread;            /* /noread: nothing more is read, ever */
 	bool dead;              /* fds closed; freed after the event batch */
 	bool in_graveyard;
 	unsigned served;        /* requests answered on this connection */
@@ -486,7 +487,7 @@ static void conn_arm_timer(struct conn *c, int ms)
 
 static bool conn_wants_read(const struct conn *c)
 {
-	if (c->dead || c->read_eof || c->close_after)
+	if (c->dead || c->read_eof || c->close_after || c->noread)
 		return false;
 	switch (c->mode) {
 	case MODE_TCP:
@@ -2121,6 +2122,17 @@ static enum progress http_process(struct conn *c)
 				ws_accept(c);
 				continue;
 			}
+			/* /noread: a backend that stops reading at the end of a
+			 * head and never answers (an upload handler stuck before
+			 * it reads the body); the body's bytes pile up before it */
+			const char *path, *query;
+			size_t plen;
+
+			target_split(r->target, &path, &plen, &query);
+			if (span_eq(path, plen, "/noread")) {
+				c->noread = c->busy = true;
+				return P_STALLED;
+			}
 		}
 		switch (r->body_kind) {
 		case BODY_NONE:
@@ -2305,7 +2317,7 @@ static void usage(FILE *f)
 		"azds-route-as and baggage); /stream sends 3 chunks (?delay_ms=N);\n"
 		"Upgrade: websocket -> echo server that first sends \"hello from <pod>\".\n"
 		"Misbehaving on purpose (see samples/README.md): /conn, /seen?path=P,\n"
-		"/extra?status=&stray=same|late|poke, /hold, /closeonpoke, /poke, /partial, /stall,\n"
+		"/extra?status=&stray=same|late|poke, /hold, /closeonpoke, /poke, /partial, /stall, /noread,\n"
 		"/interim, /stream?chunked=always[&headers=N][&cut=1], /bad101?have=upgrade|connection,\n"
 		"/quietclose.\n");
 }

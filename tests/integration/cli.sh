@@ -93,6 +93,26 @@ fi
 az controller stop
 expect_eq "stop when not running succeeds" "$RC" 0
 expect_contains "stop when not running says so" "$OUT" "is not running"
+# the node's tools on an instance that is not running: refused, and nothing
+# made for it (they took the writer lock, and made its run directory for it)
+if [ -e "/run/azds/$INST" ]; then
+	bad "not running, yet /run/azds/$INST exists before the node's tools run"
+else
+	for words in "azds-init del --pod x" "azds-init add --pod x --space dev" "azds-controller set sockmap on" \
+		"azds-controller space add dev" "azds-controller service list dev"; do
+		set -- $words
+		tool=$1
+		shift
+		"$BIN/$tool" -i "$INST" "$@" </dev/null >/dev/null 2>"$WORK/err"
+		rc=$?
+		if [ "$rc" != 0 ] && grep -q "is not running" "$WORK/err" && [ ! -e "/run/azds/$INST" ]; then
+			ok "$words on an instance that is not running: refused, nothing left behind"
+		else
+			bad "$words on an instance that is not running: exit $rc, [$(cat "$WORK/err")], $(ls -a "/run/azds/$INST" 2>&1 | tr '\n' ' ')"
+			rm -rf "/run/azds/$INST"
+		fi
+	done
+fi
 
 # --help on every verb and group, without a controller
 for words in "" "controller" "controller start" "controller stop" "controller status" \
@@ -289,13 +309,23 @@ expect_ok "a service in dev/alice" service add api -n dev/alice --port 80 --targ
 expect_ok "a service in dev/alice/x" service add web -n dev/alice/x --port 80
 expect_ok "a bare pod in dev" pod run keep-dev -n dev
 expect_ok "a bare pod in dev/alice/x" pod run gone-x -n dev/alice/x
-expect_error "remove refuses a space with children" 1 'space "dev/alice" has 1 child space (dev/alice/x)' \
+expect_error "remove refuses a space with children" 1 'space "dev/alice" has 1 space under it (dev/alice/x)' \
 	space remove -n dev/alice -y
 space_exists dev/alice/x
 expect_eq "the refused remove removed nothing" "$?" 0
+# a grandchild counts too, and the message says they are under it, not children
+expect_ok "create dev/alice/x/y" space select -n dev/alice/x/y -y
+expect_error "remove counts every space under it" 1 \
+	'space "dev/alice" has 2 spaces under it (dev/alice/x and 1 more); remove them first' space remove -n dev/alice -y
+# without a terminal to ask on, remove needs -y (a script's mistake must not remove a subtree)
+expect_error "remove without -y and no terminal is refused" 1 \
+	'no terminal to confirm on: pass -y to remove space dev/alice' space remove -n dev/alice --recursive
+space_exists dev/alice/x/y
+expect_eq "the unconfirmed remove removed nothing" "$?" 0
 expect_ok "remove --recursive" space remove -n dev/alice --recursive -y
 expect_eq "remove --recursive lists what it removed, deepest first" "$OUT" \
-	"Removed space dev/alice/x.
+	"Removed space dev/alice/x/y.
+Removed space dev/alice/x.
 Removed space dev/alice."
 az space list -o json
 expect_eq "only that subtree is gone" "$(j '[.items[].name | select(startswith("dev"))] | join(",")')" "dev,dev/bob"

@@ -469,6 +469,16 @@ t_edges() {
 		r=$(cat "$WORK/stall")
 		expect_contains "a client whose body stalls: 408" "$r" "HTTP/1.1 408"
 		expect_contains "... saying why" "$r" "request body stalled"
+		# a backend that stops reading the body (/noread takes the head,
+		# then nothing): 64 MiB fills every buffer on the way, and the
+		# client is told it was the backend
+		{
+			printf 'POST /noread HTTP/1.1\r\nHost: api\r\nContent-Length: 67108864\r\n\r\n'
+			head -c 67108864 /dev/zero
+		} | in_pod web "$BIN/azds-probe" raw "$API" --no-shutdown --timeout 60 >"$WORK/stall" 2>&1
+		r=$(head -c 4096 "$WORK/stall")
+		expect_contains "a backend that stops reading the body: 504" "$r" "HTTP/1.1 504"
+		expect_contains "... naming the backend" "$r" "stopped reading the request body"
 		# the keep-alive idle timeout after a whole exchange: a plain close
 		printf 'GET /idle-after HTTP/1.1\r\nHost: api\r\n\r\n' |
 			in_pod web "$BIN/azds-probe" raw "$API" --no-shutdown --timeout 60 >"$WORK/stall" 2>&1

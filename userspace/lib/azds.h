@@ -108,9 +108,12 @@ int azds_write_str(const char *path, const char *val);
 int azds_read_str(const char *path, char *buf, size_t len);
 int64_t azds_mono_ms(void); /* CLOCK_MONOTONIC in ms */
 int azds_mkdir_p(const char *path, unsigned mode);
-int azds_run(char *const argv[], bool quiet);
-/* exclusive lock of an instance's writers; returns an fd held until exit */
-int azds_lock(const char *run_dir); /* fork+exec, wait, return exit status or -errno */
+int azds_run(char *const argv[], bool quiet); /* fork+exec, wait, return exit status or -errno */
+/* exclusive lock of an instance's writers; returns an fd held until exit.
+ * create: make run_dir if it is missing (start); without it a missing
+ * run_dir is -ENOENT, so that a command on an instance that is not running
+ * leaves no directory or lock behind */
+int azds_lock(const char *run_dir, bool create);
 int azds_netns_enter(const char *name, int *saved_fd); /* saved_fd: fd of the old netns */
 int azds_netns_leave(int saved_fd);
 

@@ -128,16 +128,21 @@ int azds_netns_leave(int saved_fd)
 	return err;
 }
 
-int azds_lock(const char *run_dir)
+int azds_lock(const char *run_dir, bool create)
 {
 	char path[300];
+	struct stat st;
 	int fd, err;
 
 	/* writers of one instance take turns: every change is a read
 	 * followed by a write (address, id and backend list allocation) */
-	err = azds_mkdir_p(run_dir, 0755);
-	if (err)
-		return err;
+	if (create) {
+		err = azds_mkdir_p(run_dir, 0755);
+		if (err)
+			return err;
+	} else if (stat(run_dir, &st)) {
+		return -errno;
+	}
 	snprintf(path, sizeof(path), "%s/lock", run_dir);
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0)
