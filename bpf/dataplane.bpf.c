@@ -17,6 +17,7 @@
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_core_read.h>
 #include "dataplane.h"
@@ -1038,37 +1039,27 @@ full:
  * either on a socket makes that socket's flow stack-only (its queue still
  * drains through read, or the bytes already there are the reader's to
  * fetch with read), and every socket it makes from then on is admitted
- * stack-only (splice_pods). Syscall tracepoints: the only hook this needs
- * that every kernel we run allows (fentry is refused on some).
+ * stack-only (splice_pods).
+ *
+ * Two ways in, the loader's choice (dataplane.c, attach_guard):
+ *   - fentry on tcp_splice_read and tcp_getsockopt, where the kernel takes
+ *     trampolines: they run only for those calls, with the socket at hand;
+ *   - else syscall tracepoints on splice and getsockopt, which every
+ *     kernel we run allows, but which put every task of the node on the
+ *     slow system-call path while attached (about 55 ns a call on this
+ *     project's machine, docs/performance.md).
  */
-static __always_inline void stack_reader(int fd)
+static __always_inline void stack_reader_sk(struct sock *sk)
 {
-	struct task_struct *t = bpf_get_current_task_btf();
 	struct azds_sock_key key = {};
-	struct file **fds, *f = NULL;
-	struct socket *so = NULL;
-	struct sock *sk = NULL;
 	struct azds_sock_ptr *pp;
-	unsigned int max;
 	__be32 *pod;
 	__u16 family;
 	__u64 now;
 
 	pod = caller_pod();
-	if (!pod || fd < 0)
+	if (!pod || !sk)
 		return; /* no pod's process: nothing to guard */
-	max = BPF_CORE_READ(t, files, fdt, max_fds);
-	if ((unsigned int)fd >= max)
-		return;
-	fds = BPF_CORE_READ(t, files, fdt, fd);
-	if (bpf_core_read(&f, sizeof(f), &fds[fd]) || !f)
-		return;
-	/* a socket's file points at its struct socket; anything else fails
-	 * the pointer check below */
-	if (bpf_core_read(&so, sizeof(so), &f->private_data) || !so)
-		return;
-	if (bpf_core_read(&sk, sizeof(sk), &so->sk) || !sk)
-		return;
 	if (bpf_core_read(&family, sizeof(family), &sk->__sk_common.skc_family) ||
 	    (family != AF_INET && family != AF_INET6))
 		return; /* not a socket read: a file or a pipe */
@@ -1090,6 +1081,32 @@ static __always_inline void stack_reader(int fd)
 		set_stack(pp);
 }
 
+/* the syscall tracepoints' way: the socket behind the call's descriptor */
+static __always_inline void stack_reader(int fd)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct file **fds, *f = NULL;
+	struct socket *so = NULL;
+	struct sock *sk = NULL;
+	unsigned int max;
+
+	if (fd < 0 || !caller_pod())
+		return; /* no pod's process: nothing to guard (and no fd walk) */
+	max = BPF_CORE_READ(t, files, fdt, max_fds);
+	if ((unsigned int)fd >= max)
+		return;
+	fds = BPF_CORE_READ(t, files, fdt, fd);
+	if (bpf_core_read(&f, sizeof(f), &fds[fd]) || !f)
+		return;
+	/* a socket's file points at its struct socket; anything else fails
+	 * the family check in stack_reader_sk */
+	if (bpf_core_read(&so, sizeof(so), &f->private_data) || !so)
+		return;
+	if (bpf_core_read(&sk, sizeof(sk), &so->sk) || !sk)
+		return;
+	stack_reader_sk(sk);
+}
+
 SEC("tracepoint/syscalls/sys_enter_splice")
 int azds_splice_guard(struct trace_event_raw_sys_enter *ctx)
 {
@@ -1105,5 +1122,24 @@ int azds_zerocopy_guard(struct trace_event_raw_sys_enter *ctx)
 {
 	if (ctx->args[1] == SOL_TCP && ctx->args[2] == TCP_ZEROCOPY_RECEIVE)
 		stack_reader((int)ctx->args[0]);
+	return 0;
+}
+
+/* the fentry way ('?': loaded only where the loader found trampolines
+ * work). Every TCP splice read (the syscall, io_uring, any path) enters
+ * tcp_splice_read, an empty receive queue included; TCP_ZEROCOPY_RECEIVE
+ * enters tcp_getsockopt, sockmap's sockets included (tcp_bpf keeps it) */
+SEC("?fentry/tcp_splice_read")
+int BPF_PROG(azds_splice_fentry, struct socket *sock)
+{
+	stack_reader_sk(BPF_CORE_READ(sock, sk));
+	return 0;
+}
+
+SEC("?fentry/tcp_getsockopt")
+int BPF_PROG(azds_zerocopy_fentry, struct sock *sk, int level, int optname)
+{
+	if (level == SOL_TCP && optname == TCP_ZEROCOPY_RECEIVE)
+		stack_reader_sk(sk);
 	return 0;
 }

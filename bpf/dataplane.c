@@ -293,15 +293,68 @@ static int pin_tracepoint(const struct bpf_program *p, const char *tracefs, cons
 	return err;
 }
 
-static void unpin_guard(const char *dir)
+/* the guard's pinned links: the syscall tracepoints' pair, then fentry's */
+static const char *const guard_links[] = { "link_splice_guard", "link_zerocopy_guard", "link_splice_fentry",
+					   "link_zerocopy_fentry" };
+
+/* unpin the guard's links from..to-1 of guard_links */
+static void unpin_guard_range(const char *dir, size_t from, size_t to)
 {
-	static const char *const links[] = { "link_splice_guard", "link_zerocopy_guard" };
 	char path[512];
 
-	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, links[i]);
+	for (size_t i = from; i < to; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, guard_links[i]);
 		unlink(path);
 	}
+}
+
+static void unpin_guard(const char *dir)
+{
+	unpin_guard_range(dir, 0, sizeof(guard_links) / sizeof(guard_links[0]));
+}
+
+/*
+ * Can this kernel load and attach an fentry program? A no-op one on
+ * tcp_splice_read, attached for the moment of the check. This project's
+ * 6.18 machine refuses every trampoline (EPERM at load); Debian 12's 6.1
+ * takes them.
+ */
+bool azds_dp_fentry_ok(void)
+{
+	struct bpf_insn insns[] = {
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0 }, /* r0 = 0 */
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	LIBBPF_OPTS(bpf_prog_load_opts, po, .expected_attach_type = BPF_TRACE_FENTRY);
+	int id = libbpf_find_vmlinux_btf_id("tcp_splice_read", BPF_TRACE_FENTRY), fd, lfd;
+
+	if (id <= 0)
+		return false;
+	po.attach_btf_id = (__u32)id;
+	fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, "azds_fentry_ok", "GPL", insns, 2, &po);
+	if (fd < 0)
+		return false;
+	lfd = bpf_link_create(fd, 0, BPF_TRACE_FENTRY, NULL);
+	if (lfd >= 0)
+		close(lfd);
+	close(fd);
+	return lfd >= 0;
+}
+
+/* attach an fentry program and pin its link as dir/name (replacing one) */
+static int pin_fentry(struct bpf_program *p, const char *dir, const char *name)
+{
+	struct bpf_link *l = bpf_program__attach_trace(p);
+	char path[512];
+	int err;
+
+	if (!l)
+		return -errno ? -errno : -EINVAL;
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	unlink(path);
+	err = bpf_link__pin(l, path);
+	bpf_link__destroy(l); /* the pin holds it */
+	return err;
 }
 
 /*
@@ -310,14 +363,30 @@ static void unpin_guard(const char *dir)
  * redirects to pods only while AZDS_CFG_SPLICE_GUARD says it is attached.
  * True if it is. Half attached counts as not at all: both links go.
  */
-static bool attach_guard(struct dataplane *skel, const struct azds_dp_opts *o)
+static bool attach_guard(struct dataplane *skel, const struct azds_dp_opts *o, bool fentry, bool *on_fentry)
 {
 	char tracefs[64] = "";
 	int err;
 
+	*on_fentry = false;
 	if (o->override & AZDS_OVR_NO_GUARD) {
 		unpin_guard(o->pin_dir); /* and none left of an earlier load */
 		return false;
+	}
+	/* fentry where the kernel takes it: no cost to any other call. The
+	 * new links are in place before the tracepoints' go */
+	if (fentry) {
+		err = pin_fentry(skel->progs.azds_splice_fentry, o->pin_dir, "link_splice_fentry");
+		if (!err)
+			err = pin_fentry(skel->progs.azds_zerocopy_fentry, o->pin_dir, "link_zerocopy_fentry");
+		if (!err) {
+			unpin_guard_range(o->pin_dir, 0, 2);
+			*on_fentry = true;
+			return true;
+		}
+		unpin_guard_range(o->pin_dir, 2, 4);
+		fprintf(stderr, "azds: the splice guard cannot attach with fentry (%s): syscall tracepoints instead\n",
+			strerror(-err));
 	}
 	err = azds_dp_tracefs(tracefs, sizeof(tracefs));
 	if (!err)
@@ -326,6 +395,8 @@ static bool attach_guard(struct dataplane *skel, const struct azds_dp_opts *o)
 	if (!err)
 		err = pin_tracepoint(skel->progs.azds_zerocopy_guard, tracefs, "syscalls/sys_enter_getsockopt",
 				     o->pin_dir, "link_zerocopy_guard");
+	if (!err)
+		unpin_guard_range(o->pin_dir, 2, 4); /* an earlier load's fentry links */
 	if (err) {
 		unpin_guard(o->pin_dir);
 		fprintf(stderr,
@@ -341,7 +412,7 @@ int azds_dp_load(const struct azds_dp_opts *o)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, oo, .pin_root_path = o->pin_dir);
 	struct dataplane *skel = NULL;
-	bool guard;
+	bool guard, fentry, on_fentry;
 	__u32 zero = 0;
 	int err;
 
@@ -371,6 +442,11 @@ int azds_dp_load(const struct azds_dp_opts *o)
 	bpf_map__set_max_entries(skel->maps.router_tx, o->max_socks);
 	bpf_map__set_max_entries(skel->maps.sock_ptrs, 2 * o->max_socks);
 	bpf_map__set_max_entries(skel->maps.splice_pods, o->max_pods);
+	/* the guard's fentry programs only where the kernel takes them: a
+	 * refused one would fail the whole load */
+	fentry = !(o->override & AZDS_OVR_NO_GUARD) && azds_dp_fentry_ok();
+	bpf_program__set_autoload(skel->progs.azds_splice_fentry, fentry);
+	bpf_program__set_autoload(skel->progs.azds_zerocopy_fentry, fentry);
 
 	err = dataplane__load(skel);
 	if (err)
@@ -390,7 +466,7 @@ int azds_dp_load(const struct azds_dp_opts *o)
 		err = pin_prog(skel->progs.azds_peer_queue, o->pin_dir, "prog_peer_queue");
 	if (err)
 		goto cleanup;
-	guard = attach_guard(skel, o);
+	guard = attach_guard(skel, o, fentry, &on_fentry);
 	/* the sk_msg verdicts live on the maps themselves: attach (or
 	 * replace). A socket already in a map keeps what it was added with. */
 	if (attach_msg(skel->progs.azds_msg_redirect, skel->maps.sock_hash) ||
@@ -416,6 +492,10 @@ int azds_dp_load(const struct azds_dp_opts *o)
 			cfg.flags |= AZDS_CFG_SPLICE_GUARD;
 		else
 			cfg.flags &= ~AZDS_CFG_SPLICE_GUARD;
+		if (on_fentry)
+			cfg.flags |= AZDS_CFG_GUARD_FENTRY;
+		else
+			cfg.flags &= ~AZDS_CFG_GUARD_FENTRY;
 		cfg.router_port = o->cfg.router_port;
 		if (bpf_map_update_elem(bpf_map__fd(skel->maps.dp_config), &zero, &cfg, BPF_ANY))
 			err = -errno;

@@ -42,6 +42,7 @@
 #define AZDS_CFG_TRACE 0x10u     /* HTTP trace capture (trace.bpf.c; the controller attaches it) */
 #define AZDS_CFG_SOCKMAP_PODS 0x20u /* with SOCKMAP: the router's sends to pods redirected too (on by default) */
 #define AZDS_CFG_SPLICE_GUARD 0x40u /* set by the loader alone: the splice guard is attached; SOCKMAP_PODS needs it */
+#define AZDS_CFG_GUARD_FENTRY 0x80u /* set by the loader alone: the guard is on fentry, not on syscall tracepoints */
 
 /* default map sizes (overridden at load time) */
 #define AZDS_DEF_MAX_SPACES 4096

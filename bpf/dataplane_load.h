@@ -61,6 +61,8 @@ int azds_dp_listeners_set(const char *pin_dir, const int *fds, __u32 n);
 /* Where tracefs is (the syscall tracepoints' ids), mounted at
  * /sys/kernel/tracing if it is not: 0, or -ENOENT. */
 int azds_dp_tracefs(char *dir, size_t len);
+/* whether this kernel loads and attaches fentry programs (the splice guard takes them then) */
+bool azds_dp_fentry_ok(void);
 /* Run azds_peer_queue (pinned as prog_peer_queue) for the pod socket with
  * key: what its redirected queue holds (dataplane.h); with stack, make the
  * flow stack-only first. 0 or -errno. */

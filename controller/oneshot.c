@@ -367,7 +367,9 @@ static int cmd_status(void)
 		       cfg.flags & AZDS_CFG_KERNEL_LB ? "on" : "off", cfg.flags & AZDS_CFG_STEER ? "on" : "off",
 		       cfg.flags & AZDS_CFG_EVENTS ? "on" : "off", cfg.flags & AZDS_CFG_SOCKMAP ? "on" : "off",
 		       cfg.flags & AZDS_CFG_SOCKMAP_PODS ? "on" : "off", cfg.max_depth,
-		       cfg.flags & AZDS_CFG_SPLICE_GUARD ? "attached" : "NOT attached (sockmap-pods has no effect)");
+		       !(cfg.flags & AZDS_CFG_SPLICE_GUARD) ? "NOT attached (sockmap-pods has no effect)"
+		       : cfg.flags & AZDS_CFG_GUARD_FENTRY ? "attached (fentry)"
+							: "attached (syscall tracepoints)");
 	printf("counters:\n");
 	for (__u32 r = 0; r < AZDS_R__COUNT; r++)
 		printf("  %-16s %10llu  %s\n", azds_reason_names[r], (unsigned long long)azds_dp_counter(m.stats, r),

@@ -60,6 +60,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <netinet/in.h>
+#include <linux/tcp.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -766,6 +767,37 @@ static void splice_guard(void)
 }
 
 /*
+ * 3e'. The same guard for TCP_ZEROCOPY_RECEIVE, which also reads the
+ * receive queue alone: the pod's getsockopt (whatever it returns) makes its
+ * flow stack-only and marks the pod. Another socket level or option does not.
+ */
+static void zerocopy_guard(void)
+{
+	__u64 seen = counter(AZDS_R_SPLICE_SEEN);
+	struct tcp_zerocopy_receive zc;
+	socklen_t zl = sizeof(zc);
+	int l, c, a, one = 0;
+	socklen_t ol = sizeof(one);
+	bool ok;
+
+	set_sockmap(true);
+	pair(false, 88, &l, &c, &a);
+	move_self(cg_path[CG_PODC]);
+	getsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, &ol); /* not a zerocopy read */
+	ok = pod_flags(c, 88) == 0 && counter(AZDS_R_SPLICE_SEEN) == seen;
+	memset(&zc, 0, sizeof(zc));
+	getsockopt(c, IPPROTO_TCP, TCP_ZEROCOPY_RECEIVE, &zc, &zl); /* no mapping: fails, as it may */
+	move_self(cgtop);
+	check(ok && counter(AZDS_R_SPLICE_SEEN) == seen + 1 && pod_flags(c, 88) == AZDS_SP_STACK,
+	      "%-53s -> splice_seen +%llu, flags %#x", "zerocopy guard: TCP_ZEROCOPY_RECEIVE makes the flow stack-only",
+	      (unsigned long long)(counter(AZDS_R_SPLICE_SEEN) - seen), pod_flags(c, 88));
+	forget_splicer(PODC);
+	close(a);
+	close(c);
+	close(l);
+}
+
+/*
  * 3f. A tunnel (azds_pod_budget_stack): the router has redirected a head
  * the backend pod has not read yet; from the switch on, the router's next
  * send waits until the pod has read it, then goes through the stack, where
@@ -922,6 +954,7 @@ int main(void)
 {
 	struct bpf_map *map;
 	char root[200];
+	bool fentry;
 	int cgfd;
 
 	if (unshare(CLONE_NEWNET)) {
@@ -949,6 +982,11 @@ int main(void)
 		return 1;
 	bpf_object__for_each_map(map, skel->obj)
 		bpf_map__set_pin_path(map, NULL);
+	/* the guard the loader would pick: fentry where the kernel takes it
+	 * (Debian's 6.1 in vm-tests), else the syscall tracepoints */
+	fentry = azds_dp_fentry_ok();
+	bpf_program__set_autoload(skel->progs.azds_splice_fentry, fentry);
+	bpf_program__set_autoload(skel->progs.azds_zerocopy_fentry, fentry);
 	if (dataplane__load(skel)) {
 		fprintf(stderr, "load failed\n");
 		return 1;
@@ -984,7 +1022,13 @@ int main(void)
 		perror("attach");
 		return 1;
 	}
-	{
+	if (fentry) {
+		if (!(skel->links.azds_splice_fentry = bpf_program__attach(skel->progs.azds_splice_fentry)) ||
+		    !(skel->links.azds_zerocopy_fentry = bpf_program__attach(skel->progs.azds_zerocopy_fentry))) {
+			perror("attach the splice guard (fentry)");
+			return 1;
+		}
+	} else {
 		char tracefs[64];
 
 		if (azds_dp_tracefs(tracefs, sizeof(tracefs)) ||
@@ -994,6 +1038,7 @@ int main(void)
 			return 1;
 		}
 	}
+	printf("the splice guard on %s\n", fentry ? "fentry (tcp_splice_read, tcp_getsockopt)" : "syscall tracepoints");
 	move_self(cgtop);
 	set_sockmap(true);
 
@@ -1009,6 +1054,7 @@ int main(void)
 	reset_seen(true);
 	off_midflow();
 	splice_guard();
+	zerocopy_guard();
 	tunnel_stack();
 	ptrs_released();
 
