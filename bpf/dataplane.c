@@ -313,20 +313,15 @@ static void unpin_guard(const char *dir)
 	unpin_guard_range(dir, 0, sizeof(guard_links) / sizeof(guard_links[0]));
 }
 
-/*
- * Can this kernel load and attach an fentry program? A no-op one on
- * tcp_splice_read, attached for the moment of the check. This project's
- * 6.18 machine refuses every trampoline (EPERM at load); Debian 12's 6.1
- * takes them.
- */
-bool azds_dp_fentry_ok(void)
+/* a no-op fentry program on fn loads and attaches (attached for the moment of the check) */
+static bool fentry_takes(const char *fn)
 {
 	struct bpf_insn insns[] = {
 		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0 }, /* r0 = 0 */
 		{ .code = BPF_JMP | BPF_EXIT },
 	};
 	LIBBPF_OPTS(bpf_prog_load_opts, po, .expected_attach_type = BPF_TRACE_FENTRY);
-	int id = libbpf_find_vmlinux_btf_id("tcp_splice_read", BPF_TRACE_FENTRY), fd, lfd;
+	int id = libbpf_find_vmlinux_btf_id(fn, BPF_TRACE_FENTRY), fd, lfd;
 
 	if (id <= 0)
 		return false;
@@ -339,6 +334,17 @@ bool azds_dp_fentry_ok(void)
 		close(lfd);
 	close(fd);
 	return lfd >= 0;
+}
+
+/*
+ * Can the guard's fentry programs load and attach here? Both functions are
+ * checked: one the kernel cannot trace would fail the whole data plane's
+ * load. This project's 6.18 machine refuses every trampoline (EPERM at
+ * load); Debian 12's 6.1 takes them.
+ */
+bool azds_dp_fentry_ok(void)
+{
+	return fentry_takes("tcp_splice_read") && fentry_takes("tcp_getsockopt");
 }
 
 /* attach an fentry program and pin its link as dir/name (replacing one) */

@@ -137,6 +137,15 @@ if step "controller start --no-router (BPF load + pin + cgroup attach)" ctl star
 		echo "$r" | sed 's/^/  client-alice> /'
 		expect_contains "by DNS name (dnsmasq, search list): echo -> echo-alice" "$r" "pod=echo-alice"
 		expect_contains "dnsmasq survived the pods' DNS refreshes" "$(ctl status 2>&1)" "dns:        running"
+		# 6.1 takes trampolines: the splice guard runs on fentry, its links
+		# pinned with the instance (the loader has long exited)
+		expect_contains "the splice guard on fentry" "$(ctl status 2>&1)" "splice-guard=attached (fentry)"
+		if [ -e "/sys/fs/bpf/azds/$INST/link_splice_fentry" ] && [ -e "/sys/fs/bpf/azds/$INST/link_zerocopy_fentry" ] &&
+			[ ! -e "/sys/fs/bpf/azds/$INST/link_splice_guard" ]; then
+			ok "the guard's fentry links are pinned, the tracepoints' are not"
+		else
+			bad "the guard's links: $(ls /sys/fs/bpf/azds/$INST | grep link_ | tr '\n' ' ')"
+		fi
 	fi
 fi
 dump_state
