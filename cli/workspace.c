@@ -408,10 +408,68 @@ static int read_full(int fd, unsigned char *buf, size_t len, uint64_t off)
 	return 0;
 }
 
+/*
+ * The directory that holds path's last component, reached from the folder
+ * one component at a time without following a link: O_NOFOLLOW guards the
+ * last component only, and a directory on the way that became a link (to
+ * /etc, say) would lead out of the folder. Returns its descriptor (the
+ * caller closes it) and the last component in *leaf, or -errno: ELOOP or
+ * ENOTDIR for a link or a file on the way, ENOENT for one that is gone.
+ */
+static int parent_beneath(int dirfd, const char *path, const char **leaf)
+{
+	int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+	const char *p = path, *slash;
+
+	while (fd >= 0 && (slash = strchr(p, '/'))) {
+		char comp[NAME_MAX + 1];
+		size_t n = (size_t)(slash - p);
+		int nfd;
+
+		if (n == 0 || n > NAME_MAX) {
+			close(fd);
+			return -EINVAL;
+		}
+		memcpy(comp, p, n);
+		comp[n] = 0;
+		nfd = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (nfd < 0) {
+			int err = errno == ENOENT ? -ENOENT : errno == ENOTDIR ? -ENOTDIR : errno == ELOOP ? -ELOOP : -errno;
+
+			close(fd);
+			return err;
+		}
+		close(fd);
+		fd = nfd;
+		p = slash + 1;
+	}
+	if (fd < 0)
+		return -errno;
+	*leaf = p;
+	return fd;
+}
+
+/* open a file of the folder for reading, no link followed anywhere on its path */
+static int open_beneath(int dirfd, const char *path)
+{
+	const char *leaf;
+	int pfd = parent_beneath(dirfd, path, &leaf), fd, err;
+
+	if (pfd < 0) {
+		errno = pfd == -ENOTDIR || pfd == -ELOOP ? ENOENT : -pfd; /* not in the folder: as if gone */
+		return -1;
+	}
+	fd = openat(pfd, leaf, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	err = errno;
+	close(pfd);
+	errno = err;
+	return fd;
+}
+
 /* a file's content into batches: whole when small, else in parts */
 static int send_file(struct sync *s, const char *path)
 {
-	int fd = openat(s->dirfd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	int fd = open_beneath(s->dirfd, path);
 	unsigned char sha[32], *buf = NULL;
 	bool content = true;
 	struct stat st;
@@ -488,7 +546,7 @@ static int send_file(struct sync *s, const char *path)
 
 static int hash_local(struct sync *s, const char *path, unsigned char sha[32])
 {
-	int fd = openat(s->dirfd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	int fd = open_beneath(s->dirfd, path);
 	int err;
 
 	if (fd < 0)
@@ -643,7 +701,8 @@ int azds_ws_sync_paths(const char *space, const char *name, const char *dir, con
 	s.scan_ns = wall_ns();
 	for (size_t i = 0; !err && i < npaths; i++) {
 		struct stat sb;
-		int in = azds_sync_filter_path(f, paths[i], false, &e);
+		const char *leaf = NULL;
+		int in = azds_sync_filter_path(f, paths[i], false, &e), pfd = -1;
 
 		if (in < 0) {
 			fail("%s", e.msg);
@@ -651,23 +710,30 @@ int azds_ws_sync_paths(const char *space, const char *name, const char *dir, con
 			break;
 		}
 		st->scanned++;
-		if (!in || fstatat(s.dirfd, paths[i], &sb, AT_SYMLINK_NOFOLLOW)) {
+		/* the path as it is now, reached without following a link on
+		 * the way: one under a directory that became a link is not in
+		 * the folder any more (the full sync skips such a link too) */
+		if (in)
+			pfd = parent_beneath(s.dirfd, paths[i], &leaf);
+		if (!in || pfd < 0 || fstatat(pfd, leaf, &sb, AT_SYMLINK_NOFOLLOW)) {
 			err = add_delete(&s, paths[i]);
 		} else if (S_ISREG(sb.st_mode)) {
 			err = send_file(&s, paths[i]);
 		} else if (S_ISLNK(sb.st_mode)) {
 			char target[AZDS_SYNC_PATH_MAX];
-			ssize_t n = readlinkat(s.dirfd, paths[i], target, sizeof(target) - 1);
+			ssize_t n = readlinkat(pfd, leaf, target, sizeof(target) - 1);
 			struct azds_sync_entry en = { .path = (char *)paths[i], .type = AZDS_SYNC_LINK, .target = target };
 
-			if (n < 0)
-				continue;
-			target[n] = 0;
-			if (azds_sync_link_inside(paths[i], target))
-				err = add_link(&s, &en);
-			else
-				st->skipped++;
+			if (n >= 0) {
+				target[n] = 0;
+				if (azds_sync_link_inside(paths[i], target))
+					err = add_link(&s, &en);
+				else
+					st->skipped++;
+			}
 		}
+		if (pfd >= 0)
+			close(pfd);
 	}
 	err = sync_end(&s, err);
 	azds_sync_filter_free(f);

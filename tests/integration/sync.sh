@@ -190,6 +190,22 @@ expect_eq "--only: the removed path deleted (1)" "$(j .deleted)" 1
 [ -e "$TREE/x.log" ] && bad "--only: an ignored path was sent" || ok "--only: an ignored path is not sent"
 same_tree "after --only the workspace equals the source"
 
+# ---- a directory swapped for a link out of the folder: a watcher's path
+# under it is not followed out (the last component's O_NOFOLLOW alone let
+# conf -> /etc ship conf/shadow, /etc/shadow's bytes, into the workspace)
+mkdir -p "$SRC/conf" && printf 'bait\n' >"$SRC/conf/secret"
+sync --only conf/secret
+expect_eq "a new file under conf/ is sent" "$(j .sent)" 1
+printf 'TOP SECRET outside the folder\n' >"$OUTSIDE/secret"
+rm -rf "$SRC/conf" && ln -s "$OUTSIDE" "$SRC/conf"
+sync --only conf/secret
+expect_eq "conf swapped for a link out: conf/secret is not sent" "$(j .sent)" 0
+expect_eq "... it is deleted from the workspace, as a path no longer in the folder" "$(j .deleted)" 1
+expect_eq "... and no outside byte reached the workspace" "$(cat "$TREE/conf/secret" 2>/dev/null)" ""
+rm -f "$SRC/conf" "$OUTSIDE/secret"
+sync
+same_tree "after the swapped directory, the workspace equals the source"
+
 # ---- a restart of the controller, and a new CLI process: still nothing goes
 $AZDS controller stop >/dev/null 2>&1
 start_ctl

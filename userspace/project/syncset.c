@@ -896,6 +896,12 @@ int azds_sync_filter_path(struct azds_sync_filter *f, const char *path, bool is_
 			memcpy(comp, p, n);
 			comp[n] = 0;
 			nfd = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (nfd < 0 && (errno == ELOOP || errno == ENOTDIR)) {
+				/* a link (or a file) where a directory was: nothing
+				 * under it is in the folder, whatever the rules say */
+				rc = 0;
+				break;
+			}
 			close(fd);
 			fd = nfd;
 		}
