@@ -1868,17 +1868,25 @@ static void ws_remove(struct ctl *c, struct ws *ws, struct httpd_resp *w)
 	char parent[PATH_MAX], name[ST_NAME_MAX], space[ST_PATH_MAX];
 	int64_t id = ws->space_id;
 	size_t files = ws->n;
-	int fd, err;
+	int err;
 
 	snprintf(name, sizeof(name), "%s", ws->name);
 	snprintf(space, sizeof(space), "%s", ws->space);
 	ws_forget_cache(id, name);
 	ws_dir(c, id, NULL, parent, sizeof(parent));
-	fd = open(parent, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	err = fd < 0 ? -errno : rm_tree_at(fd, name, 0);
-	if (fd >= 0)
-		close(fd);
-	if (err) {
+	/* renamed into the trash at once (the name is free again) and removed
+	 * there by the daemon's thread: a pod may have left any depth or any
+	 * number of files in it, which neither hold the API nor stop it */
+	{
+		char dir[PATH_MAX + ST_NAME_MAX + 2];
+		struct stat sb;
+
+		snprintf(dir, sizeof(dir), "%s/%s", parent, name);
+		err = lstat(dir, &sb) ? -errno : S_ISDIR(sb.st_mode) ? 0 : -ENOTDIR;
+		if (!err)
+			ctl_remove_later(c, dir, "workspace");
+	}
+	if (err && err != -ENOENT) {
 		httpd_error(w, 500, "workspace \"%s\": removing it: %s", name, strerror(-err));
 		return;
 	}
@@ -1889,17 +1897,12 @@ static void ws_remove(struct ctl *c, struct ws *ws, struct httpd_resp *w)
 void api_workspaces_space_gone(struct ctl *c, int64_t space_id)
 {
 	char top[PATH_MAX], name[32];
-	int fd;
 
 	ws_forget_cache(space_id, NULL);
-	snprintf(top, sizeof(top), "%s/workspaces", c->state_dir);
-	snprintf(name, sizeof(name), "%lld", (long long)space_id);
-	fd = open(top, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	if (rm_tree_at(fd, name, 0))
-		fprintf(stderr, "azds-controller: removing the workspaces of space id %s: incomplete\n", name);
-	close(fd);
+	snprintf(top, sizeof(top), "%s/workspaces/%lld", c->state_dir, (long long)space_id);
+	snprintf(name, sizeof(name), "workspaces-%lld", (long long)space_id);
+	if (!access(top, F_OK))
+		ctl_remove_later(c, top, name);
 }
 
 void api_workspaces(struct ctl *c, const struct httpd_req *r, const char *rest, struct httpd_resp *w)

@@ -106,6 +106,9 @@ void ctl_pod_log_path(const struct ctl *c, const char *pod, char *buf, size_t le
 void ctl_pod_dir(const struct ctl *c, const char *pod, char *buf, size_t len);
 /* what pod deletions left in <state>/trash (a crash mid-removal): removed by a thread */
 void ctl_trash_sweep(struct ctl *c);
+/* dir renamed into <state>/trash at once (name: a label for it there) and
+ * removed, whatever its depth or size, by that thread (pods, workspaces) */
+void ctl_remove_later(struct ctl *c, const char *dir, const char *name);
 void ctl_workdir_release(struct ctl *c, const struct st_pod *p);
 
 /* daemon.c */

@@ -324,7 +324,7 @@ static void trash_push(const char *path)
 	}
 }
 
-static void remove_later(struct ctl *c, const char *dir, const char *name)
+void ctl_remove_later(struct ctl *c, const char *dir, const char *name)
 {
 	static unsigned seq;
 	char trash[PATH_MAX];
@@ -375,7 +375,7 @@ static int local_pod_delete(struct ctl *c, const char *name, struct azds_err *e)
 	 * user gave is the user's and stays */
 	ctl_pod_dir(c, name, dir, sizeof(dir));
 	if (access(dir, F_OK) == 0)
-		remove_later(c, dir, name);
+		ctl_remove_later(c, dir, name);
 	return 0;
 }
 

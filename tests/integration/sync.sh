@@ -343,6 +343,20 @@ expect_eq "workspace ls: nobody's, owned by it" "$(jq -r '.items[] | select(.nam
 $AZDS workspace rm app -n dev >/dev/null
 expect_eq "workspace rm: exit 0" "$?" 0
 [ -e "$TREE" ] && bad "workspace rm left its tree" || ok "workspace rm removed its tree"
+# a workspace a pod filled with a tree deeper than any sync may make (a pod
+# writes its /workspace freely): removed all the same, the name free again
+# (a recursion capped at 72 levels left tree/ behind, a 500, and a name
+# that no sync could make again)
+mkdir -p "$WORK/dsrc" && printf 'x\n' >"$WORK/dsrc/a.txt"
+$AZDS workspace sync "$WORK/dsrc" --name deep -n dev >/dev/null || bad "workspace deep"
+DTREE=$(ls -d "$STATE"/workspaces/*/deep/tree | head -1)
+(cd "$DTREE" && for i in $(seq 1 150); do mkdir d && cd d || exit 1; done && echo bottom >f)
+$AZDS workspace rm deep -n dev >"$WORK/rm.out" 2>&1
+expect_eq "a workspace 150 directories deep: workspace rm exits 0" "$?" 0
+[ -e "$(dirname "$DTREE")" ] && bad "... its directory is still there" || ok "... its directory is gone at once"
+$AZDS workspace sync "$WORK/dsrc" --name deep -n dev >/dev/null
+expect_eq "... and the name syncs again" "$?" 0
+$AZDS workspace rm deep -n dev >/dev/null
 sync
 expect_eq "a sync after rm makes it again and sends everything" "$(j .sent)" "$(j .scanned)"
 
