@@ -1137,11 +1137,20 @@ static int batch_parse(struct ws *ws, json_t *body, struct batch *b, struct http
 	free(all);
 	/* in path order: neighbours share their directories */
 	qsort(b->items, nf, sizeof(*b->items), cmp_item);
-	/* the workspace's limits, counted as if every entry were new */
+	/* the workspace's limits, on what it would hold after the batch: a
+	 * delete counts only for an entry it removes, once however often it is
+	 * named, and not for a path the batch writes again (a delete of a path
+	 * that is not there, or of one path many times, must not make room).
+	 * A batch that grows neither count nor bytes always passes */
 	{
-		uint64_t bytes = ws->bytes;
-		size_t n = ws->n;
+		uint64_t bytes = ws->bytes, freed = 0;
+		size_t n = ws->n, gone = 0;
+		const char **dels = nd ? malloc(nd * sizeof(*dels)) : NULL;
 
+		if (nd && !dels) {
+			httpd_error(w, 500, "out of memory");
+			return -ENOMEM;
+		}
 		for (size_t i = 0; i < nf; i++) {
 			struct wsf *cur = tab_find(ws, b->items[i].path);
 
@@ -1149,7 +1158,27 @@ static int batch_parse(struct ws *ws, json_t *body, struct batch *b, struct http
 				bytes += b->items[i].size - (cur && cur->type == AZDS_SYNC_FILE ? cur->size : 0);
 			n += !cur;
 		}
-		if (n > AZDS_SYNC_MAX_FILES + nd || bytes > WS_MAX_BYTES + (nd ? ws->bytes : 0)) {
+		memcpy(dels, b->dels, nd * sizeof(*dels));
+		qsort(dels, nd, sizeof(*dels), cmp_str);
+		for (size_t i = 0; i < nd; i++) {
+			struct item key = { .path = dels[i] };
+			struct wsf *cur;
+
+			if (i && !strcmp(dels[i - 1], dels[i]))
+				continue;
+			if (nf && bsearch(&key, b->items, nf, sizeof(*b->items), cmp_item))
+				continue;
+			cur = tab_find(ws, dels[i]);
+			if (!cur)
+				continue;
+			gone++;
+			if (cur->type == AZDS_SYNC_FILE)
+				freed += cur->size;
+		}
+		free(dels);
+		n -= gone < n ? gone : n;
+		bytes -= freed < bytes ? freed : bytes;
+		if ((n > AZDS_SYNC_MAX_FILES && n > ws->n) || (bytes > WS_MAX_BYTES && bytes > ws->bytes)) {
 			httpd_error(w, 409,
 				    "workspace \"%s\": this batch would make %zu files and %llu MiB; the limits are %d files and %llu MiB",
 				    ws->name, n, (unsigned long long)(bytes >> 20), AZDS_SYNC_MAX_FILES, WS_MAX_BYTES >> 20);

@@ -357,6 +357,27 @@ expect_eq "a workspace 150 directories deep: workspace rm exits 0" "$?" 0
 $AZDS workspace sync "$WORK/dsrc" --name deep -n dev >/dev/null
 expect_eq "... and the name syncs again" "$?" 0
 $AZDS workspace rm deep -n dev >/dev/null
+
+# ---- the limits count what a batch leaves, not what it names: a delete of
+# a path that is not there (or of one path many times) makes no room. The
+# store is told of an entry of 8 GiB less 1 KiB (the bytes are not written:
+# a line in the workspace's manifest.log, replayed at the next start)
+$AZDS workspace sync "$WORK/dsrc" --name lim -n dev >/dev/null || bad "workspace lim"
+LDIR=$(dirname "$(ls -d "$STATE"/workspaces/*/lim/tree | head -1)")
+$AZDS controller stop >/dev/null 2>&1
+grep '^F f .* a\.txt$' "$LDIR/manifest.log" | head -1 | awk '{ $4 = "8589933568"; $9 = "huge.bin"; print }' \
+	>>"$LDIR/manifest.log"
+start_ctl
+more=$(craft --path more.txt --pad 4096)
+out=$(api POST "/v1/workspaces/lim/sync?space=dev" "$more")
+expect_eq "4 KiB more past 8 GiB: 409" "$(status_of "$out")" 409
+out=$(api POST "/v1/workspaces/lim/sync?space=dev" "$(echo "$more" | jq -c '. + {delete: ["not-there"]}')")
+expect_eq "... with a delete of a path that is not there: still 409" "$(status_of "$out")" 409
+out=$(api POST "/v1/workspaces/lim/sync?space=dev" "$(echo "$more" | jq -c '. + {delete: ["a.txt", "a.txt", "a.txt"]}')")
+expect_eq "... with one small file deleted three times: still 409" "$(status_of "$out")" 409
+out=$(api POST "/v1/workspaces/lim/sync?space=dev" "$(echo "$more" | jq -c '. + {delete: ["huge.bin"]}')")
+expect_eq "... with the big entry deleted: 200" "$(status_of "$out")" 200
+$AZDS workspace rm lim -n dev >/dev/null
 sync
 expect_eq "a sync after rm makes it again and sends everything" "$(j .sent)" "$(j .scanned)"
 
