@@ -218,12 +218,22 @@ int api_exchange(const struct api_req *req, struct api_reply *r)
 			return -ENOMEM;
 	}
 	err = setup(req, &x, url, body, &hdrs);
-	if (!err) {
+	/* a full listen backlog (EAGAIN at connect: nothing was sent, so any
+	 * request may go again) is a busy controller, not a missing one: tried
+	 * again for up to the connect timeout, 10 ms apart at first, then up
+	 * to 200 ms */
+	for (long waited_ms = 0, step = 10; !err;) {
 		c = curl_easy_perform(curl);
 		if (c != CURLE_OK)
 			err = curl_errno(c, &x);
 		else
 			curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &r->status);
+		if (err != -EAGAIN || waited_ms >= CONNECT_TIMEOUT_S * 1000L || cli_interrupted)
+			break;
+		usleep((useconds_t)step * 1000);
+		waited_ms += step;
+		step = step < 200 ? step * 2 : 200;
+		err = 0;
 	}
 	curl_slist_free_all(hdrs);
 	free(body);

@@ -103,7 +103,7 @@ int httpd_open(struct httpd **out, const char *sock_path, gid_t gid, httpd_handl
 
 	err = bind(h->lfd, (struct sockaddr *)&a, sizeof(a));
 	umask(old);
-	if (err || chown(sock_path, 0, gid) || chmod(sock_path, 0660) || listen(h->lfd, 128))
+	if (err || chown(sock_path, 0, gid) || chmod(sock_path, 0660) || listen(h->lfd, 4096))
 		goto fail;
 	*out = h;
 	return 0;
@@ -306,29 +306,49 @@ static bool conn_slow_head(const struct conn *c)
 	       c->in_len;
 }
 
+/* connections per holder (uid or pid), counted in one pass: a flood of
+ * accepts at the limit must not cost the square of the connections each */
+#define TALLY_SLOTS 1024 /* a power of two above HTTPD_MAX_CONNS + HTTPD_MAX_REFUSING */
+struct tally {
+	long who[TALLY_SLOTS];
+	int n[TALLY_SLOTS];
+};
+
+static int *tally_slot(struct tally *t, long who)
+{
+	unsigned long i = ((unsigned long)who * 2654435761u) & (TALLY_SLOTS - 1);
+
+	while (t->n[i] && t->who[i] != who)
+		i = (i + 1) & (TALLY_SLOTS - 1);
+	t->who[i] = who;
+	return &t->n[i];
+}
+
 /* by uid, or (by_pid) by process among the clients of uid `within` */
 static bool evict_slow_head_by(struct httpd *h, long newcomer, bool by_pid, uid_t within)
 {
+	static struct tally t;
 	struct conn *victim = NULL;
-	int most = 0, mine = 0;
+	int most = 0, mine;
 
+	_Static_assert(TALLY_SLOTS > HTTPD_MAX_CONNS + HTTPD_MAX_REFUSING, "tally too small");
+	memset(t.n, 0, sizeof(t.n));
 	for (int i = 0; i < h->nconns; i++) {
 		struct conn *c = h->conns[i];
 
-		if (!c->refused && !c->closed && (!by_pid || c->uid == within) && conn_who(c, by_pid) == newcomer)
-			mine++;
+		if (!c->refused && !c->closed && (!by_pid || c->uid == within))
+			(*tally_slot(&t, conn_who(c, by_pid)))++;
 	}
+	mine = *tally_slot(&t, newcomer);
 	/* the holder with the most connections among those with one that
 	 * may give way; its oldest such request */
 	for (int i = 0; i < h->nconns; i++) {
 		struct conn *c = h->conns[i];
-		int n = 0;
+		int n;
 
 		if (!conn_slow_head(c) || (by_pid && c->uid != within))
 			continue;
-		for (int j = 0; j < h->nconns; j++)
-			n += !h->conns[j]->refused && !h->conns[j]->closed && (!by_pid || h->conns[j]->uid == within) &&
-			     conn_who(h->conns[j], by_pid) == conn_who(c, by_pid);
+		n = *tally_slot(&t, conn_who(c, by_pid));
 		if (n > most || (n == most && victim && conn_who(c, by_pid) == conn_who(victim, by_pid) &&
 				 c->req_start_ms < victim->req_start_ms)) {
 			most = n;
