@@ -410,7 +410,7 @@ static int rm_tree_at(int dfd, const char *name, int depth)
 	return err;
 }
 
-static void clear_staging(int stagefd)
+static void clear_staging(int stagefd, const char *keep)
 {
 	int fd = dup(stagefd);
 	struct dirent *de;
@@ -425,7 +425,7 @@ static void clear_staging(int stagefd)
 	}
 	rewinddir(d);
 	while ((de = readdir(d)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") && (!keep || strcmp(de->d_name, keep)))
 			rm_tree_at(stagefd, de->d_name, 0);
 	closedir(d);
 }
@@ -470,6 +470,85 @@ static void part_drop(struct ws *ws)
 	close(ws->part.fd);
 	unlinkat(ws->stagefd, ws->part.tmp, 0);
 	ws->part.on = false;
+	unlinkat(ws->dirfd, "part", 0);
+}
+
+/*
+ * A workspace leaving the cache keeps its big file's parts: the staged
+ * bytes stay in staging/ and the rest is written to <ws>/part, read back
+ * when the workspace is loaded again. Other users' syncs evicted it and
+ * cut an upload off mid-file before. A crash loses nothing either: a part
+ * file that does not match its staged bytes is dropped at the next load.
+ */
+static void part_save(struct ws *ws)
+{
+	struct part *p = &ws->part;
+	char hex[65], buf[AZDS_SYNC_PATH_MAX + 160];
+	int fd, n;
+
+	if (!p->on)
+		return;
+	azds_sha256_hex(p->sha, hex);
+	n = snprintf(buf, sizeof(buf), "%s %llu %llu %s %s\n", hex, (unsigned long long)p->size,
+		     (unsigned long long)p->got, p->tmp, p->path);
+	fd = n > 0 && (size_t)n < sizeof(buf)
+		     ? openat(ws->dirfd, "part.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)
+		     : -1;
+	if (fd >= 0 && fsync(p->fd) == 0 && write_all(fd, buf, (size_t)n) == 0 && close(fd) == 0 &&
+	    renameat(ws->dirfd, "part.tmp", ws->dirfd, "part") == 0) {
+		close(p->fd);
+		p->on = false;
+		return;
+	}
+	if (fd >= 0)
+		close(fd);
+	unlinkat(ws->dirfd, "part.tmp", 0);
+	part_drop(ws);
+}
+
+static void part_restore(struct ws *ws)
+{
+	struct part *p = &ws->part;
+	char buf[AZDS_SYNC_PATH_MAX + 160], hex[65], tmp[32];
+	unsigned long long size, got;
+	struct stat st;
+	int off = 0, fd = -1;
+	size_t len;
+
+	memset(p, 0, sizeof(*p));
+	fd = openat(ws->dirfd, "part", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return;
+	len = 0;
+	{
+		ssize_t r = read(fd, buf, sizeof(buf) - 1);
+
+		len = r > 0 ? (size_t)r : 0;
+	}
+	close(fd);
+	unlinkat(ws->dirfd, "part", 0); /* in memory from here on */
+	buf[len] = 0;
+	if (len && buf[len - 1] == '\n')
+		buf[--len] = 0;
+	if (sscanf(buf, "%64s %llu %llu %31s %n", hex, &size, &got, tmp, &off) != 4 || !off ||
+	    azds_sha256_parse(hex, p->sha) || got >= size || size > AZDS_SYNC_FILE_MAX ||
+	    azds_sync_path_check(buf + off, strlen(buf + off), NULL, 0) || strlen(buf + off) >= sizeof(p->path))
+		return;
+	fd = openat(ws->stagefd, tmp, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return;
+	/* the next part is written where this one ended */
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != got ||
+	    lseek(fd, (off_t)got, SEEK_SET) != (off_t)got) {
+		close(fd);
+		return; /* not what was saved: clear_staging takes it */
+	}
+	snprintf(p->path, sizeof(p->path), "%s", buf + off);
+	snprintf(p->tmp, sizeof(p->tmp), "%s", tmp);
+	p->size = size;
+	p->got = got;
+	p->fd = fd;
+	p->on = true;
 }
 
 static int read_meta(const char *dir, uid_t *owner, int64_t *created, char *space, size_t slen)
@@ -512,7 +591,8 @@ static int write_meta(const char *dir, const char *space, const char *name, uid_
 	return err;
 }
 
-static int read_summary(const char *dir, unsigned long long *files, unsigned long long *bytes, long long *updated)
+static int read_summary(const char *dir, unsigned long long *files, unsigned long long *bytes, long long *updated,
+			unsigned long long *generation)
 {
 	char path[PATH_MAX + 16], buf[128];
 	unsigned long long gen;
@@ -524,6 +604,8 @@ static int read_summary(const char *dir, unsigned long long *files, unsigned lon
 		return -ENOENT;
 	if (sscanf(buf, "%llu %llu %lld %llu", files, bytes, updated, &gen) != 4)
 		return -EINVAL;
+	if (generation)
+		*generation = gen;
 	return 0;
 }
 
@@ -618,7 +700,7 @@ static struct ws *ws_slot(void)
 		if (cache[i].touched < old->touched)
 			old = &cache[i];
 	}
-	part_drop(old);
+	part_save(old);
 	ws_close(old);
 	return old;
 }
@@ -626,7 +708,7 @@ static struct ws *ws_slot(void)
 static struct ws *ws_load(struct ctl *c, const struct st_space *sp, const char *name, struct httpd_resp *w)
 {
 	struct ws *ws = ws_slot();
-	unsigned long long f, b;
+	unsigned long long f, b, gen;
 	long long upd;
 	int err;
 
@@ -652,10 +734,17 @@ static struct ws *ws_load(struct ctl *c, const struct st_space *sp, const char *
 		ws_close(ws);
 		return NULL;
 	}
-	/* what an earlier run left half-written is of no use */
-	clear_staging(ws->stagefd);
-	if (!read_summary(ws->dir, &f, &b, &upd))
+	/* a big file's parts kept when the workspace left the cache; what an
+	 * earlier run left half-written otherwise is of no use */
+	part_restore(ws);
+	clear_staging(ws->stagefd, ws->part.on ? ws->part.tmp : NULL);
+	/* the generation goes on from where it was: a client paging the
+	 * manifest must see every change as a new one */
+	if (!read_summary(ws->dir, &f, &b, &upd, &gen)) {
 		ws->updated_ms = upd;
+		if (gen > ws->generation)
+			ws->generation = gen;
+	}
 	return ws;
 }
 
@@ -752,7 +841,7 @@ static int list_space(void *ctx, const struct st_space *sp)
 		snprintf(sub, sizeof(sub), "%s/%s", dir, de->d_name);
 		if (read_meta(sub, &owner, &created, NULL, 0))
 			continue;
-		read_summary(sub, &files, &bytes, &upd);
+		read_summary(sub, &files, &bytes, &upd, NULL);
 		json_array_append_new(x->items, ws_json(sp->path, de->d_name, owner, created, files, bytes, upd));
 	}
 	closedir(d);
