@@ -926,6 +926,9 @@ static void ws_manifest(struct ws *ws, const struct httpd_req *r, struct httpd_r
 		httpd_error(w, 400, "query value of \"offset\" must be a whole number (got \"%.32s\")", o);
 		return;
 	}
+	/* past the end is an empty page at the end (a JSON integer is signed) */
+	if (off > ws->n)
+		off = ws->n;
 
 	if (!off)
 		verify(ws);
@@ -1215,7 +1218,9 @@ static int batch_parse(struct ws *ws, json_t *body, struct batch *b, struct http
 		it->meta_only = !it->data && it->size;
 	}
 	b->nitems = nf;
-	/* one entry per path: what would the second one mean? */
+	/* one entry per path: what would the second one mean? Nor a file or a
+	 * link and a path under it: one of the two would be lost. Each path's
+	 * ancestors are looked up in the sorted paths (at most 64 each) */
 	qsort(all, nf, sizeof(*all), cmp_str);
 	for (size_t i = 1; i < nf; i++)
 		if (!strcmp(all[i - 1], all[i])) {
@@ -1223,6 +1228,23 @@ static int batch_parse(struct ws *ws, json_t *body, struct batch *b, struct http
 			free(all);
 			return -EINVAL;
 		}
+	for (size_t i = 0; i < nf; i++) {
+		char anc[AZDS_SYNC_PATH_MAX];
+		const char *key = anc, **hit;
+
+		for (const char *sl = strchr(all[i], '/'); sl; sl = strchr(sl + 1, '/')) {
+			size_t l = (size_t)(sl - all[i]);
+
+			memcpy(anc, all[i], l);
+			anc[l] = 0;
+			hit = bsearch(&key, all, nf, sizeof(*all), cmp_str);
+			if (hit) {
+				httpd_error(w, 400, "files: \"%s\" is a file or a link, and \"%s\" is under it", *hit, all[i]);
+				free(all);
+				return -EINVAL;
+			}
+		}
+	}
 	free(all);
 	/* in path order: neighbours share their directories */
 	qsort(b->items, nf, sizeof(*b->items), cmp_item);

@@ -299,6 +299,15 @@ done
 expect_eq "nothing was written outside the workspace" "$(ls -A "$OUTSIDE" | wc -l)" 0
 [ -e "$(dirname "$TREE")/x" ] || [ -e "$(dirname "$(dirname "$TREE")")/x" ] &&
 	bad "../x landed next to the tree" || ok "../x landed nowhere"
+# a file and a path under it in one batch: refused (one of the two would be lost)
+both=$(jq -cn --argjson a "$(craft --path fd)" --argjson b "$(craft --path fd/x)" '{files: ($a.files + $b.files)}')
+out=$(api POST "/v1/workspaces/app/sync?space=dev" "$both")
+expect_eq "a file and a path under it in one batch: 400" "$(status_of "$out")" 400
+expect_contains "... naming both" "$out" '\"fd\" is a file or a link, and \"fd/x\" is under it'
+[ -e "$TREE/fd" ] && bad "... yet fd was written" || ok "... and neither was written"
+# a manifest page far past the end: an empty page at the end, not a negative offset
+out=$(api GET "/v1/workspaces/app/manifest?space=dev&offset=18446744073709551615" | sed 's/ [0-9]*$//')
+expect_eq "a manifest offset past the end: the page starts at the end" "$(echo "$out" | jq -r '.offset == .total and (.items | length) == 0')" true
 expect_eq "staging holds nothing after refused batches" "$(ls -A "$(dirname "$TREE")/staging" | wc -l)" 0
 sync
 expect_eq "after the hostile batches the CLI's sync still works" "$RC" 0
