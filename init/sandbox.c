@@ -625,6 +625,9 @@ static void add_root(struct args *a)
 		}
 	}
 	closedir(d);
+	/* ip's per-namespace files: every pod namespace of the node by name
+	 * (the pod's own resolv.conf is bound from there over /etc/resolv.conf) */
+	mask(a, "/etc/netns");
 	add3(a, "--ro-bind", "/sys", "/sys");
 	mask(a, "/sys/fs/bpf");    /* pinned maps and programs */
 	mask(a, "/sys/fs/cgroup"); /* every cgroup of the host */

@@ -309,6 +309,10 @@ expect_contains "ls the pinned maps: no such directory" "$r" "cannot access '/sy
 expect_contains "ls the instance's runtime (API socket, pid files): no such directory" "$r" \
 	"cannot access '/run/azds': No such file or directory"
 expect_eq "azds's state (other pods' workspaces) and the host's cgroups are empty" "$(echo "$r" | tail -2 | tr '\n' ' ')" "0 0 "
+r=$(sb client $U_CLI -- sh -c 'ls -A /etc/netns | wc -l; head -c 200 /etc/resolv.conf')
+[ -d "/etc/netns/azds-$INST-p-client" ] && ok "the host lists the pod namespaces in /etc/netns" || bad "no /etc/netns entry for the pod"
+expect_eq "/etc/netns (every pod namespace of the node by name) is empty in a pod" "$(echo "$r" | head -1)" 0
+expect_contains "... while the pod's own resolv.conf is still in place" "$r" "search"
 r=$(sb client $U_CLI -- nsenter --net=/run/netns/$NODE true 2>&1; echo "rc=$?")
 expect_contains "nsenter into the node's namespace fails" "$r" "No such file or directory"
 expect_not_contains "nsenter into the node's namespace fails (status)" "$r" "rc=0"
