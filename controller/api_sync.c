@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <zlib.h>
 #include "api_sync.h"
 #include "syncset.h"
@@ -1525,7 +1526,25 @@ struct shaidx {
 	struct wsf **v;
 	size_t n;
 	bool built;
+	uint64_t copied; /* bytes this batch copied from the workspace's own files */
 };
+
+/* what one batch may copy inside its request (the daemon answers nobody
+ * meanwhile: about 1 s on this project's machine); past it the entries are
+ * asked for with their data, as if the workspace had not the bytes */
+#define WS_COPY_BUDGET (256ull << 20)
+/* a staged file or copy leaves at least this much of the state's disk free */
+#define WS_DISK_RESERVE (512ull << 20)
+
+/* room on the state's filesystem for size more bytes, the reserve kept */
+static bool disk_room(const struct ws *ws, uint64_t size)
+{
+	struct statvfs v;
+
+	if (fstatvfs(ws->stagefd, &v))
+		return true; /* cannot tell: the write itself will say */
+	return (uint64_t)v.f_bavail * v.f_frsize >= size + WS_DISK_RESERVE;
+}
 
 static int cmp_sha(const void *a, const void *b)
 {
@@ -1641,14 +1660,22 @@ static int stage_item(struct ws *ws, struct item *it, struct shaidx *x, struct h
 		/* the same bytes at the same path: only the mode and mtime, later */
 		if (f && f->type == AZDS_SYNC_FILE && f->size == it->size && !memcmp(f->sha, it->sha, 32))
 			return 0;
-		/* elsewhere: copied now, before this batch's deletes take it */
-		if (stage_copy(ws, it, x)) {
+		/* elsewhere: copied now, before this batch's deletes take it,
+		 * within the batch's budget and the disk's room */
+		if (x->copied + it->size <= WS_COPY_BUDGET && disk_room(ws, it->size) && stage_copy(ws, it, x)) {
 			it->meta_only = false;
 			it->copied = true;
+			x->copied += it->size;
 		} else {
 			it->missing = true;
 		}
 		return 0;
+	}
+	/* a new file (or its first part) takes its whole size on disk */
+	if (!it->offset && !disk_room(ws, it->size)) {
+		httpd_error(w, 507, "\"%s\": %llu bytes would leave less than %llu MiB free on the state's filesystem",
+			    it->path, (unsigned long long)it->size, WS_DISK_RESERVE >> 20);
+		return -ENOSPC;
 	}
 	if (it->data) {
 		raw = malloc(it->data_len / 4 * 3 + 3);
