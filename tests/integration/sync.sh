@@ -299,6 +299,14 @@ done
 expect_eq "nothing was written outside the workspace" "$(ls -A "$OUTSIDE" | wc -l)" 0
 [ -e "$(dirname "$TREE")/x" ] || [ -e "$(dirname "$(dirname "$TREE")")/x" ] &&
 	bad "../x landed next to the tree" || ok "../x landed nowhere"
+# links chained out: each looks inside as text, but "up" is a link to the
+# workspace's root, so y's '..'s past it climb out of the workspace
+out=$(api POST "/v1/workspaces/app/sync?space=dev" "$(craft --path e/f/g/up --target ../../..)")
+expect_eq "a link up to the workspace's root: 200" "$(status_of "$out")" 200
+out=$(api POST "/v1/workspaces/app/sync?space=dev" "$(craft --path y --target e/f/g/up/../../../..)")
+expect_eq "a link whose '..' follows a name (a link on the way): 400" "$(status_of "$out")" 400
+[ -L "$TREE/y" ] && bad "... yet y was made" || ok "... and y was not made"
+api POST "/v1/workspaces/app/sync?space=dev" '{"delete":["e"]}' >/dev/null
 # a file and a path under it in one batch: refused (one of the two would be lost)
 both=$(jq -cn --argjson a "$(craft --path fd)" --argjson b "$(craft --path fd/x)" '{files: ($a.files + $b.files)}')
 out=$(api POST "/v1/workspaces/app/sync?space=dev" "$both")

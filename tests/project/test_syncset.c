@@ -335,6 +335,12 @@ static void test_paths(void)
 	CHECK(!azds_sync_link_inside("l", "a/../../x"));
 	CHECK(azds_sync_link_inside("l", "./."));
 	CHECK(!azds_sync_link_inside("l", ""));
+	/* a '..' after a name: that name may be a link (e/f/g/up -> ../../..),
+	 * and the chain e/f/g/up/../../../.. then leads out of the folder */
+	CHECK(azds_sync_link_inside("e/f/g/up", "../../.."));
+	CHECK(!azds_sync_link_inside("y", "e/f/g/up/../../../.."));
+	CHECK(!azds_sync_link_inside("a/l", "b/../c"));
+	CHECK(azds_sync_link_inside("a/b/l", "../../pkg/bin/cli.js")); /* node_modules/.bin's shape */
 
 	{
 		unsigned char sha[32];

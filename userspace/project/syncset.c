@@ -158,6 +158,7 @@ int azds_sync_path_check(const char *path, size_t len, char *why, size_t wlen)
 
 bool azds_sync_link_inside(const char *path, const char *target)
 {
+	bool descended = false;
 	int depth = 0;
 
 	if (!*target || target[0] == '/')
@@ -169,10 +170,17 @@ bool azds_sync_link_inside(const char *path, const char *target)
 		size_t n = slash ? (size_t)(slash - p) : strlen(p);
 
 		if (n == 2 && p[0] == '.' && p[1] == '.') {
-			if (--depth < 0)
+			/* '..' only before the first name: a name on the way may
+			 * itself be a link (to "../.."), and a '..' after it would
+			 * then climb from where that link leads, not from where
+			 * the text says ("up/../../.." out of the folder). Up through
+			 * the link's own directories (never links) and then down
+			 * through links that each stay inside stays inside */
+			if (descended || --depth < 0)
 				return false;
 		} else if (n && !(n == 1 && p[0] == '.')) {
 			depth++;
+			descended = true;
 		}
 		p += n;
 		if (*p == '/')
@@ -853,6 +861,7 @@ int azds_sync_filter_path(struct azds_sync_filter *f, const char *path, bool is_
 	struct state st = { 0 }, next;
 	int keep = w->nframes, fd, rc = 1, err;
 	size_t len = w->prefix;
+	bool gone = false; /* a directory on the way is missing: fd is /dev/null's */
 	char why[128];
 
 	if (azds_sync_path_check(path, strlen(path), why, sizeof(why)))
@@ -896,7 +905,7 @@ int azds_sync_filter_path(struct azds_sync_filter *f, const char *path, bool is_
 			memcpy(comp, p, n);
 			comp[n] = 0;
 			nfd = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			if (nfd < 0 && (errno == ELOOP || errno == ENOTDIR)) {
+			if (nfd < 0 && !gone && (errno == ELOOP || errno == ENOTDIR)) {
 				/* a link (or a file) where a directory was: nothing
 				 * under it is in the folder, whatever the rules say */
 				rc = 0;
@@ -910,6 +919,7 @@ int azds_sync_filter_path(struct azds_sync_filter *f, const char *path, bool is_
 		if (fd < 0) {
 			/* a directory that is gone has no .gitignore to read: judge on */
 			fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+			gone = true;
 		}
 	}
 	if (fd >= 0)
