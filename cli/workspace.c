@@ -704,6 +704,14 @@ int azds_ws_sync_paths(const char *space, const char *name, const char *dir, con
 		const char *leaf = NULL;
 		int in = azds_sync_filter_path(f, paths[i], false, &e), pfd = -1;
 
+		if (in == -EINVAL) {
+			/* a name no workspace may hold (not UTF-8, a control
+			 * character): skipped with a warning, as the full sync does,
+			 * and the rest of the burst goes on */
+			warn_cb(NULL, e.msg);
+			st->skipped++;
+			continue;
+		}
 		if (in < 0) {
 			fail("%s", e.msg);
 			err = in;

@@ -190,6 +190,15 @@ expect_eq "--only: the removed path deleted (1)" "$(j .deleted)" 1
 [ -e "$TREE/x.log" ] && bad "--only: an ignored path was sent" || ok "--only: an ignored path is not sent"
 same_tree "after --only the workspace equals the source"
 
+# ---- a watcher's burst with a name no workspace may hold: that one skipped
+# with a warning, the rest sent (the whole burst was dropped before)
+printf 'burst\n' >"$SRC/burst.txt" && printf 'bad\n' >"$SRC/bad$(printf '\377').txt"
+sync --only burst.txt --only "bad$(printf '\377').txt"
+expect_eq "a burst with a name that is not UTF-8: exit 0" "$RC" 0
+expect_eq "... the other path is sent" "$(j .sent)" 1
+expect_contains "... the bad one is skipped with a warning" "$ERR" "warning:"
+rm -f "$SRC/bad$(printf '\377').txt"
+
 # ---- a directory swapped for a link out of the folder: a watcher's path
 # under it is not followed out (the last component's O_NOFOLLOW alone let
 # conf -> /etc ship conf/shadow, /etc/shadow's bytes, into the workspace)
