@@ -73,6 +73,7 @@ struct plan {
 	size_t nsync_globs;
 	char **ignores;
 	size_t nignores;
+	bool detach; /* up -d: a service that does not start is an error */
 };
 
 static bool verbose;
@@ -949,47 +950,98 @@ static int restart_pod(struct plan *p)
 /*
  * After a start or a restart, until the process listens on the service's port:
  * then it has read its code, and the next save's sync (perhaps one whose
- * build fails) can no longer reach files it was still to load. Over at
- * once when the process is not running (its output says why) or the
- * controller does not tell; bounded for one that never listens there.
+ * build fails) can no longer reach files it was still to load. 0 once it
+ * listens (or the controller does not tell, or there is no port); -ESRCH
+ * with the phase in *phase when the process is not running (BackOff,
+ * Failed, Succeeded: it crashed, or exited); -ETIMEDOUT for one that runs
+ * but does not listen there within SERVING_WAIT_MS (the ports it does
+ * listen on are named).
  */
 #define SERVING_WAIT_MS 30000
 
-static void wait_serving(const struct plan *p)
+static int wait_serving(const struct plan *p, char *phase, size_t plen)
 {
 	int64_t t0 = now_ms();
 
+	phase[0] = 0;
 	if (!p->port)
-		return;
+		return 0;
 
 	while (!cli_interrupted) {
 		struct api_reply r;
-		const json_t *st, *ports;
+		const json_t *st, *ports, *v;
+		char others[128] = "";
 		bool done = true;
+		int rc = 0;
+		size_t i, o = 0;
 
 		if (pod_get(p->pod, &r))
-			return;
+			return 0;
 		st = json_object_get(r.json, "status");
 		ports = json_object_get(st, "listening");
-		if (r.status == 200 && json_is_array(ports) && !strcmp(jstr(st, "phase", ""), "Running")) {
-			size_t i;
-			const json_t *v;
-
+		snprintf(phase, plen, "%s", jstr(st, "phase", ""));
+		if (r.status == 200 && (!strcmp(phase, "BackOff") || !strcmp(phase, "Failed") ||
+					!strcmp(phase, "Succeeded") || !strcmp(phase, "Stopped"))) {
+			rc = -ESRCH;
+		} else if (r.status == 200 && json_is_array(ports) && (!strcmp(phase, "Running") || !strcmp(phase, "Pending"))) {
 			done = false;
-			json_array_foreach(ports, i, v)
+			json_array_foreach(ports, i, v) {
 				if (json_integer_value(v) == (json_int_t)p->port)
 					done = true;
+				else if (o + 8 < sizeof(others))
+					o += (size_t)snprintf(others + o, sizeof(others) - o, "%s%lld", o ? ", " : "",
+							      (long long)json_integer_value(v));
+			}
 		}
 		api_reply_free(&r);
-		if (done)
-			return;
+		if (rc || done)
+			return rc;
 		if (now_ms() - t0 >= SERVING_WAIT_MS) {
-			fprintf(stderr, "azds: %s does not listen on port %u after %d s; watching on\n", p->service,
-				p->port, SERVING_WAIT_MS / 1000);
-			return;
+			if (o)
+				fprintf(stderr,
+					"azds: %s does not listen on port %u after %d s; it listens on %s "
+					"(the port comes from the Dockerfile's EXPOSE, or up's --port)\n",
+					p->service, p->port, SERVING_WAIT_MS / 1000, others);
+			else
+				fprintf(stderr, "azds: %s does not listen on port %u after %d s\n", p->service, p->port,
+					SERVING_WAIT_MS / 1000);
+			return -ETIMEDOUT;
 		}
 		usleep(20000);
 	}
+	return 0;
+}
+
+/* the last lines of a pod's log, prefixed, on stderr (why it is not running) */
+static void print_log_tail(const struct plan *p, int lines)
+{
+	char *buf = NULL;
+	size_t blen = 0, start;
+	FILE *mem = open_memstream(&buf, &blen);
+	struct prefixer *px;
+	long long offset = 0;
+	int seen = 0;
+
+	if (!mem)
+		return;
+	px = calloc(1, sizeof(*px));
+	if (px) {
+		px->prefix = p->service;
+		px->out = mem;
+		while (log_chunk(p->pod, px, &offset, false) > 0)
+			;
+		free(px);
+	}
+	fclose(mem);
+	start = blen;
+	while (start > 0 && seen <= lines)
+		if (buf[--start] == '\n' && start + 1 < blen)
+			seen++;
+	if (start > 0 || (blen && buf[0] == '\n'))
+		start++;
+	if (blen > start)
+		fwrite(buf + start, 1, blen - start, stderr);
+	free(buf);
 }
 
 /* ---- the URLs ------------------------------------------------------------ */
@@ -1122,8 +1174,25 @@ static int deploy(struct plan *p, bool first)
 	}
 	if (start_pod(p))
 		return -EIO;
-	/* "Started" means serving: `up -d && curl` must not meet a 502 */
-	wait_serving(p);
+	/* "Started" means serving: `up -d && curl` must not meet a 502; a
+	 * process that crashed or exited is not started, whatever its pod */
+	{
+		char phase[32];
+		int ws = wait_serving(p, phase, sizeof(phase));
+
+		if (ws == -ESRCH) {
+			fprintf(stderr, "azds: %s in %s is not running (%s); the last lines of its output:\n", p->service,
+				p->space, phase);
+			fflush(stdout);
+			print_log_tail(p, 10);
+			if (p->detach)
+				return -EIO;
+			fprintf(stderr, "azds: fix it and save: up watches on\n");
+			return 0;
+		}
+		if (ws == -ETIMEDOUT && p->detach)
+			return -EIO;
+	}
 	printf("%s %s in %s in %lld ms (build %lld ms)\n", first ? "Started" : "Redeployed", p->service, p->space,
 	       (long long)(now_ms() - t0), (long long)bms);
 	fflush(stdout);
@@ -1452,9 +1521,13 @@ static int on_changes(struct plan *p, char **paths, size_t n, bool force_redeplo
 	if (!any && !st.sent && !st.copied)
 		return CHANGE_NONE; /* only deleted there: what runs is not restarted */
 	if (all_static && any) {
-		printf("Synced %zu file%s in %lld ms (%s: copied in place)\n", st.sent + st.deleted + st.copied,
-		       st.sent + st.deleted + st.copied == 1 ? "" : "s", (long long)(now_ms() - t0),
-		       existing == 1 ? one : "assets");
+		size_t nsync = st.sent + st.deleted + st.copied;
+
+		if (nsync == 1 && existing == 1)
+			printf("Synced %s in %lld ms (copied in place)\n", one, (long long)(now_ms() - t0));
+		else
+			printf("Synced %zu file%s in %lld ms (static files: copied in place)\n", nsync, nsync == 1 ? "" : "s",
+			       (long long)(now_ms() - t0));
 		fflush(stdout);
 		return CHANGE_NONE;
 	}
@@ -1475,7 +1548,17 @@ static int on_changes(struct plan *p, char **paths, size_t n, bool force_redeplo
 	 * SIGTERM first, and the command started again in the same pod */
 	if (restart_pod(p))
 		return -EIO;
-	wait_serving(p);
+	{
+		char phase[32];
+
+		if (wait_serving(p, phase, sizeof(phase)) == -ESRCH) {
+			fprintf(stderr, "azds: %s is not running after the restart (%s); the last lines of its output:\n",
+				p->service, phase);
+			print_log_tail(p, 10);
+			fprintf(stderr, "azds: fix it and save: up watches on\n");
+			return CHANGE_NONE;
+		}
+	}
 	printf("Restarted %s in %lld ms (%zu file%s synced: %s)\n", p->service, (long long)(now_ms() - t0),
 	       st.sent + st.deleted + st.copied, st.sent + st.deleted + st.copied == 1 ? "" : "s",
 	       existing == 1 ? one : "sources");
@@ -1625,6 +1708,7 @@ VERB(cmd_up)
 	}
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	p.detach = detach;
 	if (deploy(&p, true)) {
 		plan_free(&p);
 		args_free(&a);

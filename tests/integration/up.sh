@@ -443,6 +443,32 @@ SLOW_PID=
 expect_not_contains "... without saying the service keeps running" "$(cat "$WORK/slow.log")" "keeps running in dev (azds down"
 expect_not_contains "... and nothing of slow is left" "$($AZDS workspace ls 2>&1) $($AZDS service list -A)" "slow"
 
+# ---- a service whose process exits at once is not "Started": up -d says it
+# is not running, with the end of its output, and exits 1 (it said
+# "Started" and 0, and curl met a 502)
+C="$WORK/crash"
+mkdir -p "$C"
+cat >"$C/Dockerfile" <<'EOF'
+FROM python:3.11-slim
+WORKDIR /app
+COPY . .
+EXPOSE 8080
+CMD ["sh", "-c", "echo crashing on purpose; exit 3"]
+EOF
+cat >"$C/azds.yaml" <<'EOF'
+kind: helm-release
+apiVersion: 1.1
+build:
+  context: .
+  dockerfile: Dockerfile
+EOF
+out=$(cd "$C" && $AZDS up -d -n dev 2>&1)
+expect_eq "up -d of a service that exits at once: exit 1" "$?" 1
+expect_contains "... it says the service is not running" "$out" "crash in dev is not running"
+expect_contains "... with the end of its output" "$out" "[crash] crashing on purpose"
+expect_not_contains "... and never Started" "$out" "Started crash"
+(cd "$C" && $AZDS down -n dev >/dev/null 2>&1) || bad "down crash"
+
 # ---- down leaves nothing
 out=$(cd "$P" && $AZDS down -n dev 2>&1)
 expect_eq "down succeeds" "$?" 0
