@@ -50,6 +50,9 @@
 /* Everything up knows about the service once the files are read. */
 struct plan {
 	char dir[PATH_MAX];   /* the folder (azds.yaml's) */
+	char ctx[PATH_MAX];   /* build.context, resolved: what is synced and watched */
+	char df_rel[PATH_MAX];   /* the Dockerfile, relative to ctx ("" when outside it) */
+	char yaml_rel[PATH_MAX]; /* azds.yaml, relative to ctx */
 	char yaml_path[PATH_MAX];
 	char df_path[PATH_MAX];
 	char space[AZDS_PATH_MAX];
@@ -261,6 +264,25 @@ static void pod_names(struct plan *p)
  * Reads azds.yaml and the Dockerfile and works out what up would do.
  * Diagnostics are printed; errors make it fail.
  */
+
+/*
+ * name (in the folder dir) relative to the folder root, in out: 0, or -1
+ * when dir is not root or inside it. Both are resolved paths.
+ */
+static int rel_under(const char *root, const char *dir, const char *name, char *out, size_t len)
+{
+	size_t n = strlen(root);
+
+	if (strncmp(dir, root, n) || (dir[n] && dir[n] != '/' && strcmp(root, "/")))
+		return -1;
+	dir += n;
+	while (*dir == '/')
+		dir++;
+	if (snprintf(out, len, "%s%s%s", dir, *dir ? "/" : "", name) >= (int)len)
+		return -1;
+	return 0;
+}
+
 static int plan_make(struct plan *p, const char *dir, const char *space, unsigned port_opt)
 {
 	struct azds_diags d;
@@ -290,12 +312,35 @@ static int plan_make(struct plan *p, const char *dir, const char *space, unsigne
 		if (snprintf(ctx, sizeof(ctx), "%s/%s", p->dir, p->y->build.context.v ? p->y->build.context.v : ".") >=
 		    (int)sizeof(ctx))
 			err = -ENAMETOOLONG;
+		/* the context is the folder synced to the workspace and watched
+		 * (a monorepo's service with context: .. has its shared code
+		 * there); azds.yaml and the Dockerfile are named relative to it */
+		else if (!realpath(ctx, p->ctx)) {
+			err = -errno;
+			fail("build.context %s: %s", ctx, strerror(-err));
+		} else if (rel_under(p->ctx, p->dir, "azds.yaml", p->yaml_rel, sizeof(p->yaml_rel))) {
+			p->yaml_rel[0] = 0; /* a context beside azds.yaml's folder: it is not watched */
+		}
 		o.build_args = p->y->develop.build.args;
 		o.n_build_args = p->y->develop.build.n_args;
 		o.build_args_file = p->yaml_path;
 		o.context_dir = ctx;
 		o.have_command = p->y->develop.container.command.argc > 0;
-		err = azds_dockerfile_load(p->df_path, &o, &p->df, &d);
+		if (!err)
+			err = azds_dockerfile_load(p->df_path, &o, &p->df, &d);
+	}
+	if (!err) {
+		char dfdir[PATH_MAX], *slash;
+		const char *base = strrchr(p->df_path, '/');
+
+		snprintf(dfdir, sizeof(dfdir), "%s", p->df_path);
+		slash = strrchr(dfdir, '/');
+		if (slash)
+			*slash = 0;
+		/* a Dockerfile outside the context is not watched as a build input */
+		if (!base || !realpath(dfdir, resolved) ||
+		    rel_under(p->ctx, resolved, base + 1, p->df_rel, sizeof(p->df_rel)))
+			p->df_rel[0] = 0;
 	}
 	print_diags(&d);
 	if (err == -ENOENT && !p->y)
@@ -1134,12 +1179,12 @@ static int deploy(struct plan *p, bool first)
 	int err;
 
 	progress_begin("Synchronizing files");
-	err = azds_ws_sync(p->space, p->workspace, p->dir, &p->all, &st);
+	err = azds_ws_sync(p->space, p->workspace, p->ctx, &p->all, &st);
 	progress_end();
 	if (err)
 		return -EIO;
 	print_sync("Synchronized", &st);
-	if (azds_syncset_scan(&set, p->dir, &p->all, NULL, NULL, &e)) {
+	if (azds_syncset_scan(&set, p->ctx, &p->all, NULL, NULL, &e)) {
 		fail("%s", e.msg);
 		return -EIO;
 	}
@@ -1213,6 +1258,7 @@ struct watch {
 	bool full, overflow;
 	struct azds_sync_filter *filter; /* the sync rules: what is left out is not watched */
 	char df_rel[PATH_MAX];		 /* the Dockerfile, watched whatever the rules say */
+	char yaml_rel[PATH_MAX];	 /* azds.yaml, likewise */
 };
 
 static int slot_of(const struct watch *w, int wd, bool for_insert)
@@ -1296,7 +1342,8 @@ static bool watched(struct watch *w, const char *rel, bool is_dir)
 		return false;
 	/* what decides the deploy and the sync is watched even where the
 	 * rules leave it out (a .dockerignore often lists the Dockerfile) */
-	if (!is_dir && (!strcmp(rel, "azds.yaml") || !strcmp(rel, w->df_rel) || !strcmp(base, ".dockerignore") ||
+	if (!is_dir && ((*w->yaml_rel && !strcmp(rel, w->yaml_rel)) || (*w->df_rel && !strcmp(rel, w->df_rel)) ||
+			!strcmp(base, ".dockerignore") ||
 			!strcmp(base, ".gitignore")))
 		return true;
 	return !w->filter || azds_sync_filter_path(w->filter, rel, is_dir, &e) != 0;
@@ -1460,29 +1507,23 @@ static int on_changes(struct plan *p, char **paths, size_t n, bool force_redeplo
 	int64_t t0 = now_ms();
 	const char *why = NULL, *one = NULL;
 	size_t existing = 0;
-	char df_rel[PATH_MAX];
+	const char *df_rel = p->df_rel;
 	int err;
 
-	{
-		const char *r = p->df_path + strlen(p->dir);
-
-		while (*r == '/' || (r[0] == '.' && r[1] == '/'))
-			r += r[0] == '.' ? 2 : 1;
-		snprintf(df_rel, sizeof(df_rel), "%s", r);
-	}
 	for (size_t i = 0; i < n && !redeploy; i++) {
 		char abs[PATH_MAX * 2];
 		struct stat sb;
 
 		/* what is gone is only deleted there: an editor's or sed's
 		 * temporary file must not redeploy */
-		snprintf(abs, sizeof(abs), "%s/%s", p->dir, paths[i]);
+		snprintf(abs, sizeof(abs), "%s/%s", p->ctx, paths[i]);
 		if (lstat(abs, &sb) || S_ISDIR(sb.st_mode))
 			continue;
 		any = true;
 		one = paths[i];
 		existing++;
-		if (!strcmp(paths[i], "azds.yaml") || !strcmp(paths[i], df_rel) || !in_live_set(p, paths[i]) ||
+		if ((*p->yaml_rel && !strcmp(paths[i], p->yaml_rel)) || (*df_rel && !strcmp(paths[i], df_rel)) ||
+		    !in_live_set(p, paths[i]) ||
 		    build_input(p, paths[i])) {
 			redeploy = true;
 			why = paths[i];
@@ -1512,7 +1553,7 @@ static int on_changes(struct plan *p, char **paths, size_t n, bool force_redeplo
 		return CHANGE_REPLACED;
 	}
 	progress_begin("Synchronizing files");
-	err = azds_ws_sync_paths(p->space, p->workspace, p->dir, &p->all, (const char *const *)paths, n, &st);
+	err = azds_ws_sync_paths(p->space, p->workspace, p->ctx, &p->all, (const char *const *)paths, n, &st);
 	progress_end();
 	if (err)
 		return -EIO;
@@ -1569,14 +1610,12 @@ static int on_changes(struct plan *p, char **paths, size_t n, bool force_redeplo
 /* the sync rules the watcher prunes by, and the Dockerfile it always watches */
 static void watch_rules(struct watch *w, const struct plan *p)
 {
-	const char *r = p->df_path + strlen(p->dir);
 	struct azds_err e;
 
-	while (*r == '/' || (r[0] == '.' && r[1] == '/'))
-		r += r[0] == '.' ? 2 : 1;
-	snprintf(w->df_rel, sizeof(w->df_rel), "%s", r);
+	snprintf(w->df_rel, sizeof(w->df_rel), "%s", p->df_rel);
+	snprintf(w->yaml_rel, sizeof(w->yaml_rel), "%s", p->yaml_rel);
 	azds_sync_filter_free(w->filter);
-	if (azds_sync_filter_new(&w->filter, p->dir, &p->all, &e))
+	if (azds_sync_filter_new(&w->filter, p->ctx, &p->all, &e))
 		w->filter = NULL; /* then every directory is watched */
 }
 
@@ -1628,7 +1667,7 @@ static void print_plan(const struct plan *p)
 {
 	printf("Service:    %s in space %s (pod %s)\n", p->service, p->space, p->pod);
 	printf("From:       %s (host mode: %s)\n", p->df->image ? p->df->image : "-", p->df->runtime.what);
-	printf("Workspace:  %s synced into workspace \"%s\", at %s in the pod\n", p->dir, p->workspace, p->mount);
+	printf("Workspace:  %s synced into workspace \"%s\", at %s in the pod\n", p->ctx, p->workspace, p->mount);
 	for (size_t i = 0; i < p->df->n_run; i++)
 		printf("Build %zu/%zu: %s\n", i + 1, p->df->n_run, p->df->run[i].text);
 	printf("Command:   ");
@@ -1739,7 +1778,7 @@ VERB(cmd_up)
 	w.fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (w.fd >= 0) {
 		watch_rules(&w, &p);
-		watch_dir(&w, p.dir, "", 0, NULL);
+		watch_dir(&w, p.ctx, "", 0, NULL);
 	} else {
 		fprintf(stderr, "azds: inotify: %s: saves are not synced\n", strerror(errno));
 	}
@@ -1775,7 +1814,7 @@ VERB(cmd_up)
 			int r;
 
 			usleep(UP_DEBOUNCE_MS * 1000); /* an editor's save is several events */
-			read_events(&w, p.dir, &b);
+			read_events(&w, p.ctx, &b);
 			if (b.n || w.overflow) {
 				bool lost = w.overflow;
 
@@ -1796,7 +1835,7 @@ VERB(cmd_up)
 				/* new rules, or lost events: watch what they keep now */
 				if (r == CHANGE_REPLACED || lost) {
 					watch_rules(&w, &p);
-					watch_dir(&w, p.dir, "", 0, NULL);
+					watch_dir(&w, p.ctx, "", 0, NULL);
 				}
 			}
 			for (size_t i = 0; i < b.n; i++)

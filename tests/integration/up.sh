@@ -443,6 +443,44 @@ SLOW_PID=
 expect_not_contains "... without saying the service keeps running" "$(cat "$WORK/slow.log")" "keeps running in dev (azds down"
 expect_not_contains "... and nothing of slow is left" "$($AZDS workspace ls 2>&1) $($AZDS service list -A)" "slow"
 
+# ---- a monorepo's service (build.context: ..): the context is what is
+# synced and watched, so the shared code the Dockerfile copies is there
+# (only the service's own folder was synced, and node found no module)
+M="$WORK/mono"
+mkdir -p "$M/shared" "$M/svca"
+printf 'module.exports = "shared v1";\n' >"$M/shared/lib.js"
+cat >"$M/svca/server.js" <<'EOF'
+const http = require('http');
+const lib = require('../shared/lib.js');
+http.createServer((req, res) => res.end('svca with ' + lib + '\n')).listen(process.env.PORT || 80);
+EOF
+cat >"$M/svca/Dockerfile" <<'EOF'
+FROM node:lts
+ENV PORT 80
+EXPOSE 80
+WORKDIR /app
+COPY shared ./shared
+COPY svca ./svca
+CMD ["node", "svca/server.js"]
+EOF
+cat >"$M/svca/azds.yaml" <<'EOF'
+kind: helm-release
+apiVersion: 1.1
+build:
+  context: ..
+  dockerfile: svca/Dockerfile
+configurations:
+  develop:
+    container:
+      sync:
+      - "**/*.js"
+EOF
+out=$(cd "$M/svca" && $AZDS up -d -n dev 2>&1)
+expect_eq "a service with build.context .. comes up" "$?" 0
+MVIP=$($AZDS list-uris --addresses | awk '$1 == "svca" { sub(".*://", "", $2); print $2 }')
+expect_contains "... with the context's shared code in its workspace" "$(wait_body "$MVIP" "svca with")" "svca with shared v1"
+(cd "$M/svca" && $AZDS down -n dev >/dev/null 2>&1) || bad "down svca"
+
 # ---- a service whose process exits at once is not "Started": up -d says it
 # is not running, with the end of its output, and exits 1 (it said
 # "Started" and 0, and curl met a 502)
