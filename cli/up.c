@@ -1161,8 +1161,8 @@ static void progress_end(void)
 
 static void print_sync(const char *what, const struct azds_sync_stats *st)
 {
-	printf("%s: %zu files sent (%llu KiB, %llu KiB compressed), %zu deleted, %zu unchanged, in %lld ms\n", what,
-	       st->sent, (unsigned long long)(st->bytes_raw >> 10), (unsigned long long)(st->bytes_compressed >> 10),
+	printf("%s: %zu file%s sent (%llu KiB, %llu KiB compressed), %zu deleted, %zu unchanged, in %lld ms\n", what,
+	       st->sent, st->sent == 1 ? "" : "s", (unsigned long long)(st->bytes_raw >> 10), (unsigned long long)(st->bytes_compressed >> 10),
 	       st->deleted, st->scanned > st->sent ? st->scanned - st->sent - st->copied : 0, (long long)st->ms);
 	fflush(stdout);
 }
@@ -1882,6 +1882,7 @@ VERB(cmd_down)
 	struct args a;
 	struct plan p;
 	int err = opts_parse(v, o, argc, argv, &a), rc = 0;
+	bool any = false; /* anything of it was there */
 
 	if (err)
 		return opts_exit(err);
@@ -1893,6 +1894,7 @@ VERB(cmd_down)
 		char alt[64];
 
 		snprintf(alt, sizeof(alt), "%.55s--b", p.pod);
+		any = pod_exists(p.pod, space) || pod_exists(alt, space);
 		if (pod_delete(p.build_pod, true))
 			rc = EXIT_FAIL;
 		if (pod_exists(p.pod, space) && pod_delete(p.pod, false))
@@ -1911,6 +1913,7 @@ VERB(cmd_down)
 				fprintf(stderr, "azds: remove service %s: %s\n", p.service, api_error_text(&r));
 				rc = EXIT_FAIL;
 			}
+			any |= r.status == 200;
 			api_reply_free(&r);
 		}
 	}
@@ -1925,6 +1928,7 @@ VERB(cmd_down)
 				fprintf(stderr, "azds: remove workspace %s: %s\n", p.workspace, api_error_text(&r));
 				rc = EXIT_FAIL;
 			}
+			any |= r.status == 200;
 			api_reply_free(&r);
 		}
 	}
@@ -1934,8 +1938,10 @@ VERB(cmd_down)
 
 		print_json(j);
 		json_decref(j);
-	} else if (!rc) {
+	} else if (!rc && any) {
 		printf("Removed %s from %s\n", p.service, space);
+	} else if (!rc) {
+		printf("Nothing of %s in %s to remove (it is not up there)\n", p.service, space);
 	}
 	plan_free(&p);
 	args_free(&a);

@@ -734,10 +734,17 @@ int azds_ws_sync_paths(const char *space, const char *name, const char *dir, con
 
 			if (n >= 0) {
 				target[n] = 0;
-				if (azds_sync_link_inside(paths[i], target))
+				if (azds_sync_link_inside(paths[i], target)) {
 					err = add_link(&s, &en);
-				else
+				} else {
+					char msg[2 * AZDS_SYNC_PATH_MAX + 96];
+
+					/* as the full sync says it */
+					snprintf(msg, sizeof(msg), "%s -> %s: the link leads out of the folder: skipped (it is never followed)",
+						 paths[i], target);
+					warn_cb(NULL, msg);
 					st->skipped++;
+				}
 			}
 		}
 		if (pfd >= 0)

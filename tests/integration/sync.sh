@@ -198,6 +198,11 @@ expect_eq "a burst with a name that is not UTF-8: exit 0" "$RC" 0
 expect_eq "... the other path is sent" "$(j .sent)" 1
 expect_contains "... the bad one is skipped with a warning" "$ERR" "warning:"
 rm -f "$SRC/bad$(printf '\377').txt"
+# a watcher's path that is a link out of the folder: skipped with the full sync's warning (it was silent)
+ln -s /etc/passwd "$SRC/pw.html"
+sync --only pw.html
+expect_contains "a watched link out of the folder: skipped with a warning" "$ERR" "pw.html -> /etc/passwd: the link leads out of the folder"
+rm -f "$SRC/pw.html"
 
 # ---- a directory swapped for a link out of the folder: a watcher's path
 # under it is not followed out (the last component's O_NOFOLLOW alone let

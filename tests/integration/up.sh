@@ -506,6 +506,9 @@ expect_contains "... it says the service is not running" "$out" "crash in dev is
 expect_contains "... with the end of its output" "$out" "[crash] crashing on purpose"
 expect_not_contains "... and never Started" "$out" "Started crash"
 (cd "$C" && $AZDS down -n dev >/dev/null 2>&1) || bad "down crash"
+out=$(cd "$C" && $AZDS down -n dev 2>&1)
+expect_eq "a second down: exit 0" "$?" 0
+expect_contains "... saying there was nothing to remove, not 'Removed'" "$out" "Nothing of crash in dev to remove"
 
 # ---- down leaves nothing
 out=$(cd "$P" && $AZDS down -n dev 2>&1)
