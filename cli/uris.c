@@ -43,6 +43,23 @@ static int list_addresses(void)
 	return 0;
 }
 
+/* one of a service's endpoints is a pod whose process runs (without the
+ * pods' list: any endpoint) */
+static bool endpoint_running(const json_t *eps, const json_t *pods)
+{
+	const json_t *ep, *pod;
+	size_t i, j;
+
+	if (!pods)
+		return json_array_size(eps) > 0;
+	json_array_foreach(eps, i, ep)
+		json_array_foreach(json_object_get(pods, "items"), j, pod)
+			if (json_is_string(ep) && !strcmp(json_string_value(ep), jstr(pod, "address", "")) &&
+			    !strcmp(jstr(json_object_get(pod, "status"), "phase", ""), "Running"))
+				return true;
+	return false;
+}
+
 VERB(cmd_list_uris)
 {
 	const char *given = NULL, *output = NULL;
@@ -54,7 +71,7 @@ VERB(cmd_list_uris)
 		OPT_END,
 	};
 	char space[AZDS_PATH_MAX], chain[AZDS_PATH_MAX], prefix[AZDS_PATH_MAX + 16], uri[600];
-	struct api_reply svcs = { 0 };
+	struct api_reply svcs = { 0 }, pods = { 0 };
 	json_t *rows = json_array(), *seen = json_object(), *s;
 	unsigned port = 0;
 	struct args a;
@@ -87,6 +104,10 @@ VERB(cmd_list_uris)
 		}
 		api_reply_free(&one);
 	}
+	/* a service is Available when one of its endpoints is a running pod:
+	 * a crash-looping one stays an endpoint, and answers nothing */
+	if (api_get_quiet("/v1/pods", "", &pods) == 0 && pods.status != 200)
+		api_reply_free(&pods);
 	port = api_ingress_port();
 	ingress_host_prefix(space, prefix, sizeof(prefix));
 	/* the space, then each ancestor: the nearest copy of a name is the one routed to */
@@ -95,7 +116,7 @@ VERB(cmd_list_uris)
 		json_array_foreach(json_object_get(svcs.json, "items"), i, s) {
 			const char *name = jstr(s, "name", "");
 			bool http = !strcmp(jstr(s, "kind", ""), "http");
-			bool ready = json_array_size(json_object_get(s, "endpoints")) > 0;
+			bool ready = endpoint_running(json_object_get(s, "endpoints"), pods.json);
 
 			if (strcmp(jstr(s, "space", ""), chain) || json_object_get(seen, name))
 				continue;
@@ -142,5 +163,6 @@ VERB(cmd_list_uris)
 	}
 	json_decref(seen);
 	api_reply_free(&svcs);
+	api_reply_free(&pods);
 	return 0;
 }

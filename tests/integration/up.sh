@@ -505,6 +505,8 @@ expect_eq "up -d of a service that exits at once: exit 1" "$?" 1
 expect_contains "... it says the service is not running" "$out" "crash in dev is not running"
 expect_contains "... with the end of its output" "$out" "[crash] crashing on purpose"
 expect_not_contains "... and never Started" "$out" "Started crash"
+expect_eq "... and list-uris says it is not ready (its pod is an endpoint that answers nothing)" \
+	"$($AZDS list-uris -n dev -o json | jq -r '.items[] | select(.service == "crash") | .status')" NotReady
 (cd "$C" && $AZDS down -n dev >/dev/null 2>&1) || bad "down crash"
 out=$(cd "$C" && $AZDS down -n dev 2>&1)
 expect_eq "a second down: exit 0" "$?" 0
