@@ -288,7 +288,7 @@ static int plan_make(struct plan *p, const char *dir, const char *space, unsigne
 	struct azds_diags d;
 	struct azds_df_opts o = { 0 };
 	const char *cmd_src;
-	char resolved[PATH_MAX];
+	char resolved[PATH_MAX], gobin[PATH_MAX + 16] = "";
 	int err;
 
 	memset(p, 0, sizeof(*p));
@@ -411,9 +411,39 @@ static int plan_make(struct plan *p, const char *dir, const char *space, unsigne
 		return fail("%s: no command: give CMD or ENTRYPOINT, or configurations.develop.container.command in %s",
 			    p->df_path, p->yaml_path),
 		       -EINVAL;
-	if (resolve_cmd(p, p->argv[0], resolved, sizeof(resolved)))
-		return fail("%s: command \"%s\" is not on the host's PATH (%s)", cmd_src, p->argv[0], p->path),
-		       -ENOENT;
+	/* Go: what `go install` builds lands in $GOPATH/bin, which golang:*
+	 * puts on PATH (GOPATH=/go): here GOPATH is the workspace's own (below)
+	 * unless the Dockerfile sets one, so its bin goes first on the pod's
+	 * PATH; a bare command is looked up there once the build has run, and
+	 * the image's /go/bin/X is that bin's X */
+	if (p->df->runtime.kind == AZDS_RT_GO) {
+		const char *gp = azds_dockerfile_env(p->df, "GOPATH");
+		char path[sizeof(p->path)];
+
+		if (gp)
+			snprintf(gobin, sizeof(gobin), "%s/bin", gp);
+		else
+			snprintf(gobin, sizeof(gobin), "%s/.azds/go/bin", p->mount);
+		if (snprintf(path, sizeof(path), "%s:%s", gobin, p->path) < (int)sizeof(path))
+			snprintf(p->path, sizeof(p->path), "%s", path);
+		if (!gp && !strncmp(p->argv[0], "/go/bin/", 8) && p->argv[0][8]) {
+			char *mapped = NULL;
+
+			if (asprintf(&mapped, "%s/%s", gobin, p->argv[0] + 8) < 0)
+				return -ENOMEM;
+			free(p->argv[0]);
+			p->argv[0] = mapped;
+		}
+	}
+	if (gobin[0] && !strncmp(p->argv[0], gobin, strlen(gobin)) && p->argv[0][strlen(gobin)] == '/') {
+		snprintf(resolved, sizeof(resolved), "%s", p->argv[0]); /* built by the build: not there yet */
+	} else if (resolve_cmd(p, p->argv[0], resolved, sizeof(resolved))) {
+		if (!gobin[0] || strchr(p->argv[0], '/'))
+			return fail("%s: command \"%s\" is not on the host's PATH (%s)", cmd_src, p->argv[0], p->path),
+			       -ENOENT;
+		/* not on the host: the build's `go install` is to make it */
+		snprintf(resolved, sizeof(resolved), "%s/%s", gobin, p->argv[0]);
+	}
 	free(p->argv[0]);
 	p->argv[0] = strdup(resolved);
 	/* the environment: the Dockerfile's ENV, then what azds tells a service */

@@ -481,6 +481,49 @@ MVIP=$($AZDS list-uris --addresses | awk '$1 == "svca" { sub(".*://", "", $2); p
 expect_contains "... with the context's shared code in its workspace" "$(wait_body "$MVIP" "svca with")" "svca with shared v1"
 (cd "$M/svca" && $AZDS down -n dev >/dev/null 2>&1) || bad "down svca"
 
+# ---- a GOPATH-era Go service (BikeSharingApp's billing): `go install` puts
+# the binary in $GOPATH/bin and ENTRYPOINT names it bare, as golang:* has
+# /go/bin on PATH. It was refused at plan time (not on the host's PATH)
+G="$WORK/billing"
+mkdir -p "$G"
+cat >"$G/main.go" <<'EOF'
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+)
+
+func main() {
+	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "billing from %s\n", os.Getenv("AZDS_SPACE"))
+	})
+	http.ListenAndServe(":80", nil)
+}
+EOF
+printf 'module app\n\ngo 1.21\n' >"$G/go.mod"
+cat >"$G/Dockerfile" <<'EOF'
+FROM golang:1.19
+EXPOSE 80
+COPY . /go/src/app
+WORKDIR /go/src/app
+RUN go install -v
+ENTRYPOINT ["app"]
+EOF
+cat >"$G/azds.yaml" <<'EOF'
+kind: helm-release
+apiVersion: 1.1
+build:
+  context: .
+  dockerfile: Dockerfile
+EOF
+out=$(cd "$G" && $AZDS up -d -n dev 2>&1)
+expect_eq "a GOPATH-style Go service (go install, ENTRYPOINT [\"app\"]) comes up" "$?" 0
+GVIP=$($AZDS list-uris --addresses | awk '$1 == "billing" { sub(".*://", "", $2); print $2 }')
+expect_contains "... and serves" "$(wait_body "$GVIP" "billing from")" "billing from dev"
+(cd "$G" && $AZDS down -n dev >/dev/null 2>&1) || bad "down billing"
+
 # ---- a service whose process exits at once is not "Started": up -d says it
 # is not running, with the end of its output, and exits 1 (it said
 # "Started" and 0, and curl met a 502)
