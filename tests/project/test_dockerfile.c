@@ -754,6 +754,16 @@ static void test_copies(void)
 	}
 	azds_diags_free(&d);
 
+	/* a source with a leading '/' is the context's all the same: ADD /app /app
+	 * (BikeSharingApp's reservation) takes the context's app/, which the sync
+	 * puts at /app/app */
+	df = ok_parse("FROM x\nWORKDIR /app\nADD /app /app\nCMD [\"a\"]\n", NULL, &d, "ADD /app /app");
+	if (df) {
+		expect(&d, AZDS_DIAG_WARNING, 3, "ADD", "so /app is at /app/app instead", "the copy's place, from the context");
+		azds_dockerfile_free(df);
+	}
+	azds_diags_free(&d);
+
 	df = ok_parse("FROM x\nWORKDIR /app\nCOPY src/ ./src/\nCMD [\"a\"]\n", NULL, &d, "without a context folder");
 	if (df) {
 		check(df->copies[0].satisfied, "a folder copy to the same place, guessed from the names");

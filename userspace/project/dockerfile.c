@@ -2640,7 +2640,12 @@ static void check_copies(struct dfp *p, int si, const struct stage *st)
 				     s, c->dest);
 				all = false;
 			} else if (!src_satisfied(p, st->workdir, s, c->dest, st->copy_dest_dir[i])) {
-				char *where = in_workspace(p, st->workdir, s);
+				/* a source is relative to the context, a leading '/' included
+				 * (ADD /app /app takes the context's app/) */
+				char *clean = path_resolve(p, "/", s);
+				char *where = clean ? in_workspace(p, st->workdir, clean + 1) : NULL;
+
+				free(clean);
 
 				warn(p, si, c->line, kw,
 				     "%s to %s: host mode copies nothing; it syncs the build context to the workspace "
