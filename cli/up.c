@@ -1028,9 +1028,9 @@ static int restart_pod(struct plan *p)
  * build fails) can no longer reach files it was still to load. 0 once it
  * listens (or the controller does not tell, or there is no port); -ESRCH
  * with the phase in *phase when the process is not running (BackOff,
- * Failed, Succeeded: it crashed, or exited); -ETIMEDOUT for one that runs
- * but does not listen there within SERVING_WAIT_MS (the ports it does
- * listen on are named).
+ * Failed, Succeeded: it crashed, or exited); -EADDRNOTAVAIL for one that
+ * runs and listens on other ports only within SERVING_WAIT_MS (named),
+ * -ETIMEDOUT for one that listens nowhere yet.
  */
 #define SERVING_WAIT_MS 30000
 
@@ -1072,14 +1072,16 @@ static int wait_serving(const struct plan *p, char *phase, size_t plen)
 		if (rc || done)
 			return rc;
 		if (now_ms() - t0 >= SERVING_WAIT_MS) {
-			if (o)
+			if (o) {
 				fprintf(stderr,
 					"azds: %s does not listen on port %u after %d s; it listens on %s "
 					"(the port comes from the Dockerfile's EXPOSE, or up's --port)\n",
 					p->service, p->port, SERVING_WAIT_MS / 1000, others);
-			else
-				fprintf(stderr, "azds: %s does not listen on port %u after %d s\n", p->service, p->port,
-					SERVING_WAIT_MS / 1000);
+				return -EADDRNOTAVAIL;
+			}
+			/* still starting (a JVM may take longer): said, not failed */
+			fprintf(stderr, "azds: %s does not listen on port %u after %d s (still starting?)\n", p->service,
+				p->port, SERVING_WAIT_MS / 1000);
 			return -ETIMEDOUT;
 		}
 		usleep(20000);
@@ -1265,8 +1267,8 @@ static int deploy(struct plan *p, bool first)
 			fprintf(stderr, "azds: fix it and save: up watches on\n");
 			return 0;
 		}
-		if (ws == -ETIMEDOUT && p->detach)
-			return -EIO;
+		if (ws == -EADDRNOTAVAIL && p->detach)
+			return -EIO; /* it listens, elsewhere: the service's port answers nothing */
 	}
 	printf("%s %s in %s in %lld ms (build %lld ms)\n", first ? "Started" : "Redeployed", p->service, p->space,
 	       (long long)(now_ms() - t0), (long long)bms);
