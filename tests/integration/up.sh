@@ -475,11 +475,20 @@ configurations:
       sync:
       - "**/*.js"
 EOF
-out=$(cd "$M/svca" && $AZDS up -d -n dev 2>&1)
-expect_eq "a service with build.context .. comes up" "$?" 0
-MVIP=$($AZDS list-uris --addresses | awk '$1 == "svca" { sub(".*://", "", $2); print $2 }')
-expect_contains "... with the context's shared code in its workspace" "$(wait_body "$MVIP" "svca with")" "svca with shared v1"
-(cd "$M/svca" && $AZDS down -n dev >/dev/null 2>&1) || bad "down svca"
+# up_serves DIR SERVICE ANSWER WHAT: up -d of DIR in dev, SERVICE answers ANSWER, then down
+up_serves() {
+	local vip
+
+	(cd "$1" && $AZDS up -d -n dev >"$WORK/up_serves.out" 2>&1)
+	expect_eq "$4 comes up" "$?" 0
+	vip=$($AZDS list-uris --addresses | awk -v s="$2" '$1 == s { sub(".*://", "", $2); print $2 }')
+	expect_contains "... and answers \"$3\"" "$(wait_body "$vip" "$3")" "$3"
+	(cd "$1" && $AZDS down -n dev >/dev/null 2>&1) || bad "down $2"
+}
+up_serves "$M/svca" svca "svca with shared v1" "a service with build.context .. (the shared code in its workspace)"
+
+# plain_yaml DIR: an azds.yaml that builds DIR's Dockerfile from DIR
+plain_yaml() { printf 'kind: helm-release\napiVersion: 1.1\nbuild:\n  context: .\n  dockerfile: Dockerfile\n' >"$1/azds.yaml"; }
 
 # ---- a GOPATH-era Go service (BikeSharingApp's billing): `go install` puts
 # the binary in $GOPATH/bin and ENTRYPOINT names it bare, as golang:* has
@@ -511,18 +520,8 @@ WORKDIR /go/src/app
 RUN go install -v
 ENTRYPOINT ["app"]
 EOF
-cat >"$G/azds.yaml" <<'EOF'
-kind: helm-release
-apiVersion: 1.1
-build:
-  context: .
-  dockerfile: Dockerfile
-EOF
-out=$(cd "$G" && $AZDS up -d -n dev 2>&1)
-expect_eq "a GOPATH-style Go service (go install, ENTRYPOINT [\"app\"]) comes up" "$?" 0
-GVIP=$($AZDS list-uris --addresses | awk '$1 == "billing" { sub(".*://", "", $2); print $2 }')
-expect_contains "... and serves" "$(wait_body "$GVIP" "billing from")" "billing from dev"
-(cd "$G" && $AZDS down -n dev >/dev/null 2>&1) || bad "down billing"
+plain_yaml "$G"
+up_serves "$G" billing "billing from dev" "a GOPATH-style Go service (go install, ENTRYPOINT [\"app\"])"
 
 # ---- a service whose process exits at once is not "Started": up -d says it
 # is not running, with the end of its output, and exits 1 (it said
@@ -536,13 +535,7 @@ COPY . .
 EXPOSE 8080
 CMD ["sh", "-c", "echo crashing on purpose; exit 3"]
 EOF
-cat >"$C/azds.yaml" <<'EOF'
-kind: helm-release
-apiVersion: 1.1
-build:
-  context: .
-  dockerfile: Dockerfile
-EOF
+plain_yaml "$C"
 out=$(cd "$C" && $AZDS up -d -n dev 2>&1)
 expect_eq "up -d of a service that exits at once: exit 1" "$?" 1
 expect_contains "... it says the service is not running" "$out" "crash in dev is not running"
