@@ -432,6 +432,11 @@ int azds_dp_load(const struct azds_dp_opts *o)
 	drop_changed_pin(o->pin_dir, "stats", BPF_MAP_TYPE_PERCPU_ARRAY, AZDS_R__COUNT);
 	/* sock_ptrs: an LRU hash of max_socks before it also held pods' ends */
 	drop_changed_pin(o->pin_dir, "sock_ptrs", BPF_MAP_TYPE_HASH, 2 * o->max_socks);
+	/* the guard's fentry programs only where the kernel takes them: a
+	 * refused one would fail the whole load, so a load that fails with
+	 * them is tried once more without (the syscall tracepoints then) */
+	fentry = !(o->override & AZDS_OVR_NO_GUARD) && azds_dp_fentry_ok();
+again:
 	skel = dataplane__open_opts(&oo);
 	if (!skel)
 		return -errno ? -errno : -EINVAL;
@@ -448,13 +453,17 @@ int azds_dp_load(const struct azds_dp_opts *o)
 	bpf_map__set_max_entries(skel->maps.router_tx, o->max_socks);
 	bpf_map__set_max_entries(skel->maps.sock_ptrs, 2 * o->max_socks);
 	bpf_map__set_max_entries(skel->maps.splice_pods, o->max_pods);
-	/* the guard's fentry programs only where the kernel takes them: a
-	 * refused one would fail the whole load */
-	fentry = !(o->override & AZDS_OVR_NO_GUARD) && azds_dp_fentry_ok();
 	bpf_program__set_autoload(skel->progs.azds_splice_fentry, fentry);
 	bpf_program__set_autoload(skel->progs.azds_zerocopy_fentry, fentry);
 
 	err = dataplane__load(skel);
+	if (err && fentry) {
+		fprintf(stderr, "azds: the data plane does not load with the splice guard's fentry programs (%s): "
+			"loading it with the syscall tracepoints instead\n", strerror(-err));
+		dataplane__destroy(skel);
+		fentry = false;
+		goto again;
+	}
 	if (err)
 		goto cleanup;
 	err = pin_prog(skel->progs.azds_steer, o->pin_dir, "prog_steer");

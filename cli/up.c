@@ -265,6 +265,15 @@ static void pod_names(struct plan *p)
  * Diagnostics are printed; errors make it fail.
  */
 
+/* a RUN step of the Dockerfile runs `go install` (its binaries land in $GOPATH/bin) */
+static bool go_installs(const struct azds_dockerfile *df)
+{
+	for (size_t i = 0; i < df->n_run; i++)
+		if (df->run[i].text && strstr(df->run[i].text, "go install"))
+			return true;
+	return false;
+}
+
 /*
  * name (in the folder dir) relative to the folder root, in out: 0, or -1
  * when dir is not root or inside it. Both are resolved paths.
@@ -437,6 +446,11 @@ static int plan_make(struct plan *p, const char *dir, const char *space, unsigne
 	}
 	if (gobin[0] && !strncmp(p->argv[0], gobin, strlen(gobin)) && p->argv[0][strlen(gobin)] == '/') {
 		snprintf(resolved, sizeof(resolved), "%s", p->argv[0]); /* built by the build: not there yet */
+	} else if (gobin[0] && !strchr(p->argv[0], '/') && go_installs(p->df)) {
+		/* what the build's `go install` makes wins over a host tool of
+		 * the same name (the workspace's bin is not on the host) */
+		if (snprintf(resolved, sizeof(resolved), "%s/%s", gobin, p->argv[0]) >= (int)sizeof(resolved))
+			return fail("%s: command \"%s\": path too long", cmd_src, p->argv[0]), -ENAMETOOLONG;
 	} else if (resolve_cmd(p, p->argv[0], resolved, sizeof(resolved))) {
 		if (!gobin[0] || strchr(p->argv[0], '/'))
 			return fail("%s: command \"%s\" is not on the host's PATH (%s)", cmd_src, p->argv[0], p->path),
@@ -1103,10 +1117,16 @@ static void print_log_tail(const struct plan *p, int lines)
 		return;
 	px = calloc(1, sizeof(*px));
 	if (px) {
+		int steps = built_steps; /* the prefixer counts build steps: not these */
+
 		px->prefix = p->service;
 		px->out = mem;
 		while (log_chunk(p->pod, px, &offset, false) > 0)
 			;
+		/* a last line without its newline (often the crash's message) */
+		if (px->n)
+			fprintf(mem, "[%s] %.*s\n", p->service, (int)px->n, px->line);
+		built_steps = steps;
 		free(px);
 	}
 	fclose(mem);
@@ -1258,12 +1278,14 @@ static int deploy(struct plan *p, bool first)
 		int ws = wait_serving(p, phase, sizeof(phase));
 
 		if (ws == -ESRCH) {
-			fprintf(stderr, "azds: %s in %s is not running (%s); the last lines of its output:\n", p->service,
-				p->space, phase);
+			/* attached, its output streams from the start anyway */
+			fprintf(stderr, "azds: %s in %s is not running (%s)%s\n", p->service, p->space, phase,
+				p->detach ? "; the last lines of its output:" : "");
 			fflush(stdout);
-			print_log_tail(p, 10);
-			if (p->detach)
+			if (p->detach) {
+				print_log_tail(p, 10);
 				return -EIO;
+			}
 			fprintf(stderr, "azds: fix it and save: up watches on\n");
 			return 0;
 		}
@@ -1625,10 +1647,8 @@ static int on_changes(struct plan *p, char **paths, size_t n, bool force_redeplo
 		char phase[32];
 
 		if (wait_serving(p, phase, sizeof(phase)) == -ESRCH) {
-			fprintf(stderr, "azds: %s is not running after the restart (%s); the last lines of its output:\n",
-				p->service, phase);
-			print_log_tail(p, 10);
-			fprintf(stderr, "azds: fix it and save: up watches on\n");
+			fprintf(stderr, "azds: %s is not running after the restart (%s): its output above says why; "
+				"fix it and save: up watches on\n", p->service, phase);
 			return CHANGE_NONE;
 		}
 	}
@@ -1860,10 +1880,16 @@ VERB(cmd_up)
 					removed = true;
 					break;
 				}
+				char was_ctx[PATH_MAX];
+
+				snprintf(was_ctx, sizeof(was_ctx), "%s", p.ctx);
 				r = on_changes(&p, paths, b.n, b.over || w.overflow);
 				w.overflow = false;
 				if (r == CHANGE_REPLACED)
 					offset = 0;
+				/* a new build context: every watch is of the old root */
+				if (r == CHANGE_REPLACED && strcmp(was_ctx, p.ctx))
+					watch_drop_tree(&w, "");
 				/* new rules, or lost events: watch what they keep now */
 				if (r == CHANGE_REPLACED || lost) {
 					watch_rules(&w, &p);

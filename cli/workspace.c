@@ -702,16 +702,21 @@ int azds_ws_sync_paths(const char *space, const char *name, const char *dir, con
 	for (size_t i = 0; !err && i < npaths; i++) {
 		struct stat sb;
 		const char *leaf = NULL;
-		int in = azds_sync_filter_path(f, paths[i], false, &e), pfd = -1;
+		char why[128];
+		int in, pfd = -1;
 
-		if (in == -EINVAL) {
+		if (azds_sync_path_check(paths[i], strlen(paths[i]), why, sizeof(why))) {
 			/* a name no workspace may hold (not UTF-8, a control
 			 * character): skipped with a warning, as the full sync does,
 			 * and the rest of the burst goes on */
-			warn_cb(NULL, e.msg);
+			char msg[AZDS_SYNC_PATH_MAX + 160];
+
+			snprintf(msg, sizeof(msg), "\"%s\": %s: skipped", paths[i], why);
+			warn_cb(NULL, msg);
 			st->skipped++;
 			continue;
 		}
+		in = azds_sync_filter_path(f, paths[i], false, &e);
 		if (in < 0) {
 			fail("%s", e.msg);
 			err = in;
@@ -723,6 +728,13 @@ int azds_ws_sync_paths(const char *space, const char *name, const char *dir, con
 		 * the folder any more (the full sync skips such a link too) */
 		if (in)
 			pfd = parent_beneath(s.dirfd, paths[i], &leaf);
+		if (in && pfd < 0 && pfd != -ENOENT && pfd != -ENOTDIR && pfd != -ELOOP) {
+			/* a local failure (out of descriptors, no permission) says
+			 * nothing of the path: its copy there is kept */
+			fail("%s/%s: %s", dir, paths[i], strerror(-pfd));
+			err = pfd;
+			break;
+		}
 		if (!in || pfd < 0 || fstatat(pfd, leaf, &sb, AT_SYMLINK_NOFOLLOW)) {
 			err = add_delete(&s, paths[i]);
 		} else if (S_ISREG(sb.st_mode)) {

@@ -495,14 +495,18 @@ static void part_save(struct ws *ws)
 	fd = n > 0 && (size_t)n < sizeof(buf)
 		     ? openat(ws->dirfd, "part.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)
 		     : -1;
-	if (fd >= 0 && fsync(p->fd) == 0 && write_all(fd, buf, (size_t)n) == 0 && close(fd) == 0 &&
-	    renameat(ws->dirfd, "part.tmp", ws->dirfd, "part") == 0) {
-		close(p->fd);
-		p->on = false;
-		return;
+	/* (no fsync: it would run inside another user's request; a staged
+	 * file that lost bytes in a crash fails the size check at restore) */
+	if (fd >= 0) {
+		bool ok = write_all(fd, buf, (size_t)n) == 0;
+
+		ok = close(fd) == 0 && ok;
+		if (ok && renameat(ws->dirfd, "part.tmp", ws->dirfd, "part") == 0) {
+			close(p->fd);
+			p->on = false;
+			return;
+		}
 	}
-	if (fd >= 0)
-		close(fd);
 	unlinkat(ws->dirfd, "part.tmp", 0);
 	part_drop(ws);
 }
@@ -531,9 +535,11 @@ static void part_restore(struct ws *ws)
 	buf[len] = 0;
 	if (len && buf[len - 1] == '\n')
 		buf[--len] = 0;
-	if (sscanf(buf, "%64s %llu %llu %31s %n", hex, &size, &got, tmp, &off) != 4 || !off ||
+	if (sscanf(buf, "%64s %llu %llu %31s%n", hex, &size, &got, tmp, &off) != 4 || !off || buf[off] != ' ' ||
+	    strchr(tmp, '/') || !strcmp(tmp, "..") || !strcmp(tmp, ".") ||
 	    azds_sha256_parse(hex, p->sha) || got >= size || size > AZDS_SYNC_FILE_MAX ||
-	    azds_sync_path_check(buf + off, strlen(buf + off), NULL, 0) || strlen(buf + off) >= sizeof(p->path))
+	    azds_sync_path_check(buf + off + 1, strlen(buf + off + 1), NULL, 0) ||
+	    strlen(buf + off + 1) >= sizeof(p->path))
 		return;
 	fd = openat(ws->stagefd, tmp, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
@@ -544,7 +550,7 @@ static void part_restore(struct ws *ws)
 		close(fd);
 		return; /* not what was saved: clear_staging takes it */
 	}
-	snprintf(p->path, sizeof(p->path), "%s", buf + off);
+	snprintf(p->path, sizeof(p->path), "%s", buf + off + 1);
 	snprintf(p->tmp, sizeof(p->tmp), "%s", tmp);
 	p->size = size;
 	p->got = got;
