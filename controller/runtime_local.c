@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/stat.h>
 #include <bpf/bpf.h>
@@ -331,7 +332,10 @@ void ctl_remove_later(struct ctl *c, const char *dir, const char *name)
 
 	snprintf(trash, sizeof(trash), "%.200s/trash", c->state_dir);
 	mkdir(trash, 0700);
-	snprintf(trash, sizeof(trash), "%.200s/trash/%.64s.%d.%u", c->state_dir, name, (int)getpid(), seq++);
+	/* the time too: a daemon restarted with the same pid (a container's)
+	 * must not meet a name a crash left there still to go */
+	snprintf(trash, sizeof(trash), "%.200s/trash/%.64s.%lld.%d.%u", c->state_dir, name, (long long)time(NULL),
+		 (int)getpid(), seq++);
 	if (rename(dir, trash)) {
 		rm_rf(dir); /* not renamable (another filesystem?): the slow way */
 		return;
