@@ -347,7 +347,8 @@ restart_router() { # ROUTER-ARGS...
 	return 1
 }
 NWORKERS=$(nproc)
-if "$B/azds-router" --help 2>/dev/null | grep -q -- '--workers'; then
+# (the help captured whole: grep -q closing the pipe early would fail it under pipefail)
+if [[ "$("$B/azds-router" --help 2>/dev/null)" == *--workers* ]]; then
 	# as many rounds as the rest, the order turned round every other one
 	for ROUND in $(seq 1 "$ROUNDS"); do
 		ws="1 $NWORKERS"

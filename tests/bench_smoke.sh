@@ -60,7 +60,8 @@ for c in direct azds azds-nopods azds-stack devspaces haproxy nginx; do
 done
 
 # router event loops: required once the router has --workers
-if "$BIN/azds-router" --help | grep -q -- '--workers'; then
+# (the help captured whole: grep -q closing the pipe early would fail it under pipefail)
+if [[ "$("$BIN/azds-router" --help 2>&1)" == *--workers* ]]; then
 	for c in azds-w1 azds-wN; do
 		check "$c measured once a round (max)" \
 			"[.results[] | select(.contender == \"$c\" and .mode == \"max\") | .round] | sort == [range(1; $R + 1)]"
