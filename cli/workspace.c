@@ -8,6 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <linux/openat2.h>
 #include <zlib.h>
 #include "client.h"
 #include "table.h"
@@ -409,67 +411,58 @@ static int read_full(int fd, unsigned char *buf, size_t len, uint64_t off)
 }
 
 /*
- * The directory that holds path's last component, reached from the folder
- * one component at a time without following a link: O_NOFOLLOW guards the
- * last component only, and a directory on the way that became a link (to
- * /etc, say) would lead out of the folder. Returns its descriptor (the
- * caller closes it) and the last component in *leaf, or -errno: ELOOP or
- * ENOTDIR for a link or a file on the way, ENOENT for one that is gone.
+ * path in the folder dirfd, opened with flags, no link followed on any of
+ * its components (O_NOFOLLOW guards the last one only: a directory on the
+ * way that became a link to /etc would lead out of the folder): openat2
+ * with RESOLVE_NO_SYMLINKS (5.6 and later; Debian 12 has 6.1). -1 with
+ * errno: ELOOP for a link on the way, ENOTDIR for a file, ENOENT for one
+ * that is gone.
+ */
+static int open_beneath(int dirfd, const char *path, int flags)
+{
+	struct open_how how = { .flags = (uint64_t)(flags | O_NOFOLLOW | O_CLOEXEC),
+				.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH };
+
+	return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+}
+
+/*
+ * The directory that holds path's last component, opened beneath the
+ * folder (open_beneath), and that component in *leaf; -errno otherwise.
  */
 static int parent_beneath(int dirfd, const char *path, const char **leaf)
 {
-	int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
-	const char *p = path, *slash;
+	const char *slash = strrchr(path, '/');
+	char dir[AZDS_SYNC_PATH_MAX];
+	int fd;
 
-	while (fd >= 0 && (slash = strchr(p, '/'))) {
-		char comp[NAME_MAX + 1];
-		size_t n = (size_t)(slash - p);
-		int nfd;
-
-		if (n == 0 || n > NAME_MAX) {
-			close(fd);
-			return -EINVAL;
-		}
-		memcpy(comp, p, n);
-		comp[n] = 0;
-		nfd = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (nfd < 0) {
-			int err = errno == ENOENT ? -ENOENT : errno == ENOTDIR ? -ENOTDIR : errno == ELOOP ? -ELOOP : -errno;
-
-			close(fd);
-			return err;
-		}
-		close(fd);
-		fd = nfd;
-		p = slash + 1;
+	*leaf = slash ? slash + 1 : path;
+	if (!slash) {
+		fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+	} else {
+		if ((size_t)(slash - path) >= sizeof(dir))
+			return -ENAMETOOLONG;
+		memcpy(dir, path, (size_t)(slash - path));
+		dir[slash - path] = 0;
+		fd = open_beneath(dirfd, dir, O_RDONLY | O_DIRECTORY);
 	}
-	if (fd < 0)
-		return -errno;
-	*leaf = p;
-	return fd;
+	return fd < 0 ? -errno : fd;
 }
 
-/* open a file of the folder for reading, no link followed anywhere on its path */
-static int open_beneath(int dirfd, const char *path)
+/* a file of the folder, for reading */
+static int open_file_beneath(int dirfd, const char *path)
 {
-	const char *leaf;
-	int pfd = parent_beneath(dirfd, path, &leaf), fd, err;
+	int fd = open_beneath(dirfd, path, O_RDONLY | O_NONBLOCK);
 
-	if (pfd < 0) {
-		errno = pfd == -ENOTDIR || pfd == -ELOOP ? ENOENT : -pfd; /* not in the folder: as if gone */
-		return -1;
-	}
-	fd = openat(pfd, leaf, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-	err = errno;
-	close(pfd);
-	errno = err;
+	if (fd < 0 && (errno == ENOTDIR || errno == ELOOP || errno == EXDEV))
+		errno = ENOENT; /* not in the folder: as if gone */
 	return fd;
 }
 
 /* a file's content into batches: whole when small, else in parts */
 static int send_file(struct sync *s, const char *path)
 {
-	int fd = open_beneath(s->dirfd, path);
+	int fd = open_file_beneath(s->dirfd, path);
 	unsigned char sha[32], *buf = NULL;
 	bool content = true;
 	struct stat st;
@@ -546,7 +539,7 @@ static int send_file(struct sync *s, const char *path)
 
 static int hash_local(struct sync *s, const char *path, unsigned char sha[32])
 {
-	int fd = open_beneath(s->dirfd, path);
+	int fd = open_file_beneath(s->dirfd, path);
 	int err;
 
 	if (fd < 0)
@@ -728,7 +721,7 @@ int azds_ws_sync_paths(const char *space, const char *name, const char *dir, con
 		 * the folder any more (the full sync skips such a link too) */
 		if (in)
 			pfd = parent_beneath(s.dirfd, paths[i], &leaf);
-		if (in && pfd < 0 && pfd != -ENOENT && pfd != -ENOTDIR && pfd != -ELOOP) {
+		if (in && pfd < 0 && pfd != -ENOENT && pfd != -ENOTDIR && pfd != -ELOOP && pfd != -EXDEV) {
 			/* a local failure (out of descriptors, no permission) says
 			 * nothing of the path: its copy there is kept */
 			fail("%s/%s: %s", dir, paths[i], strerror(-pfd));
