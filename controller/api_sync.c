@@ -359,20 +359,35 @@ static int compact_log(struct ws *ws)
 	return err;
 }
 
+/* name in the workspace's directory replaced whole by n bytes of buf
+ * (written as name.tmp, then renamed over it); 0 or -errno */
+static int put_file(struct ws *ws, const char *name, const char *buf, size_t n)
+{
+	char tmp[64];
+	int fd, err = 0;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", name);
+	fd = openat(ws->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	err = write_all(fd, buf, n);
+	if (close(fd) && !err)
+		err = -errno;
+	if (!err && renameat(ws->dirfd, tmp, ws->dirfd, name))
+		err = -errno;
+	if (err)
+		unlinkat(ws->dirfd, tmp, 0);
+	return err;
+}
+
 static void write_summary(struct ws *ws)
 {
 	char buf[128];
-	int fd, n;
+	int n;
 
 	n = snprintf(buf, sizeof(buf), "%zu %llu %lld %llu\n", ws->n, (unsigned long long)ws->bytes,
 		     (long long)ws->updated_ms, (unsigned long long)ws->generation);
-	fd = openat(ws->dirfd, "summary.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return;
-	if (write_all(fd, buf, (size_t)n) == 0 && close(fd) == 0)
-		renameat(ws->dirfd, "summary.tmp", ws->dirfd, "summary");
-	else
-		close(fd);
+	put_file(ws, "summary", buf, (size_t)n);
 }
 
 /* ---- removing trees without following links --------------------------- */
@@ -485,59 +500,43 @@ static void part_save(struct ws *ws)
 {
 	struct part *p = &ws->part;
 	char hex[65], buf[AZDS_SYNC_PATH_MAX + 160];
-	int fd, n;
+	int n;
 
 	if (!p->on)
 		return;
 	azds_sha256_hex(p->sha, hex);
 	n = snprintf(buf, sizeof(buf), "%s %llu %llu %s %s\n", hex, (unsigned long long)p->size,
 		     (unsigned long long)p->got, p->tmp, p->path);
-	fd = n > 0 && (size_t)n < sizeof(buf)
-		     ? openat(ws->dirfd, "part.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)
-		     : -1;
 	/* (no fsync: it would run inside another user's request; a staged
 	 * file that lost bytes in a crash fails the size check at restore) */
-	if (fd >= 0) {
-		bool ok = write_all(fd, buf, (size_t)n) == 0;
-
-		ok = close(fd) == 0 && ok;
-		if (ok && renameat(ws->dirfd, "part.tmp", ws->dirfd, "part") == 0) {
-			close(p->fd);
-			p->on = false;
-			return;
-		}
+	if (n > 0 && (size_t)n < sizeof(buf) && !put_file(ws, "part", buf, (size_t)n)) {
+		close(p->fd);
+		p->on = false;
+		return;
 	}
-	unlinkat(ws->dirfd, "part.tmp", 0);
 	part_drop(ws);
 }
 
 static void part_restore(struct ws *ws)
 {
 	struct part *p = &ws->part;
-	char buf[AZDS_SYNC_PATH_MAX + 160], hex[65], tmp[32];
+	char path[PATH_MAX + 16], buf[AZDS_SYNC_PATH_MAX + 160], hex[65], tmp[32];
 	unsigned long long size, got;
 	struct stat st;
-	int off = 0, fd = -1;
+	int off = 0, fd;
 	size_t len;
 
 	memset(p, 0, sizeof(*p));
-	fd = openat(ws->dirfd, "part", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
+	snprintf(path, sizeof(path), "%s/part", ws->dir);
+	if (azds_read_str(path, buf, sizeof(buf)) < 0)
 		return;
-	len = 0;
-	{
-		ssize_t r = read(fd, buf, sizeof(buf) - 1);
-
-		len = r > 0 ? (size_t)r : 0;
-	}
-	close(fd);
 	unlinkat(ws->dirfd, "part", 0); /* in memory from here on */
-	buf[len] = 0;
+	len = strlen(buf);
 	if (len && buf[len - 1] == '\n')
 		buf[--len] = 0;
+	/* hex size got tmp path (the path may hold spaces: it is the rest) */
 	if (sscanf(buf, "%64s %llu %llu %31s%n", hex, &size, &got, tmp, &off) != 4 || !off || buf[off] != ' ' ||
-	    strchr(tmp, '/') || !strcmp(tmp, "..") || !strcmp(tmp, ".") ||
-	    azds_sha256_parse(hex, p->sha) || got >= size || size > AZDS_SYNC_FILE_MAX ||
+	    strchr(tmp, '/') || azds_sha256_parse(hex, p->sha) || got >= size || size > AZDS_SYNC_FILE_MAX ||
 	    azds_sync_path_check(buf + off + 1, strlen(buf + off + 1), NULL, 0) ||
 	    strlen(buf + off + 1) >= sizeof(p->path))
 		return;
@@ -2051,10 +2050,10 @@ static void ws_remove(struct ctl *c, struct ws *ws, struct httpd_resp *w)
 	 * there by the daemon's thread: a pod may have left any depth or any
 	 * number of files in it, which neither hold the API nor stop it */
 	{
-		char dir[PATH_MAX + ST_NAME_MAX + 2];
+		char dir[PATH_MAX];
 		struct stat sb;
 
-		snprintf(dir, sizeof(dir), "%s/%s", parent, name);
+		ws_dir(c, id, name, dir, sizeof(dir));
 		err = lstat(dir, &sb) ? -errno : S_ISDIR(sb.st_mode) ? 0 : -ENOTDIR;
 		if (!err)
 			ctl_remove_later(c, dir, "workspace");
