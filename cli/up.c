@@ -261,15 +261,20 @@ static void pod_names(struct plan *p)
 }
 
 /*
- * Reads azds.yaml and the Dockerfile and works out what up would do.
- * Diagnostics are printed; errors make it fail.
+ * Go: cmd is what the build makes in gobin ($GOPATH/bin): a path under it
+ * (golang's /go/bin/X, mapped), or a bare name when a RUN step runs
+ * `go install`, which wins over a host tool of that name
  */
-
-/* a RUN step of the Dockerfile runs `go install` (its binaries land in $GOPATH/bin) */
-static bool go_installs(const struct azds_dockerfile *df)
+static bool go_built_cmd(const struct plan *p, const char *gobin, const char *cmd)
 {
-	for (size_t i = 0; i < df->n_run; i++)
-		if (df->run[i].text && strstr(df->run[i].text, "go install"))
+	size_t n = strlen(gobin);
+
+	if (!n)
+		return false;
+	if (!strncmp(cmd, gobin, n) && cmd[n] == '/')
+		return true;
+	for (size_t i = 0; !strchr(cmd, '/') && i < p->df->n_run; i++)
+		if (p->df->run[i].text && strstr(p->df->run[i].text, "go install"))
 			return true;
 	return false;
 }
@@ -292,6 +297,10 @@ static int rel_under(const char *root, const char *dir, const char *name, char *
 	return 0;
 }
 
+/*
+ * Reads azds.yaml and the Dockerfile and works out what up would do.
+ * Diagnostics are printed; errors make it fail.
+ */
 static int plan_make(struct plan *p, const char *dir, const char *space, unsigned port_opt)
 {
 	struct azds_diags d;
@@ -444,18 +453,17 @@ static int plan_make(struct plan *p, const char *dir, const char *space, unsigne
 			p->argv[0] = mapped;
 		}
 	}
-	if (gobin[0] && !strncmp(p->argv[0], gobin, strlen(gobin)) && p->argv[0][strlen(gobin)] == '/') {
-		snprintf(resolved, sizeof(resolved), "%s", p->argv[0]); /* built by the build: not there yet */
-	} else if (gobin[0] && !strchr(p->argv[0], '/') && go_installs(p->df)) {
-		/* what the build's `go install` makes wins over a host tool of
-		 * the same name (the workspace's bin is not on the host) */
-		if (snprintf(resolved, sizeof(resolved), "%s/%s", gobin, p->argv[0]) >= (int)sizeof(resolved))
+	/* the workspace's bin is not on the host: a command the build is to
+	 * make there is taken as the pod will find it; any other must be a
+	 * host tool, but a bare Go one may still be the build's */
+	if (go_built_cmd(p, gobin, p->argv[0])) {
+		if (snprintf(resolved, sizeof(resolved), "%s%s%s", strchr(p->argv[0], '/') ? "" : gobin,
+			     strchr(p->argv[0], '/') ? "" : "/", p->argv[0]) >= (int)sizeof(resolved))
 			return fail("%s: command \"%s\": path too long", cmd_src, p->argv[0]), -ENAMETOOLONG;
 	} else if (resolve_cmd(p, p->argv[0], resolved, sizeof(resolved))) {
 		if (!gobin[0] || strchr(p->argv[0], '/'))
 			return fail("%s: command \"%s\" is not on the host's PATH (%s)", cmd_src, p->argv[0], p->path),
 			       -ENOENT;
-		/* not on the host: the build's `go install` is to make it */
 		snprintf(resolved, sizeof(resolved), "%s/%s", gobin, p->argv[0]);
 	}
 	free(p->argv[0]);
@@ -1103,44 +1111,6 @@ static int wait_serving(const struct plan *p, char *phase, size_t plen)
 	return 0;
 }
 
-/* the last lines of a pod's log, prefixed, on stderr (why it is not running) */
-static void print_log_tail(const struct plan *p, int lines)
-{
-	char *buf = NULL;
-	size_t blen = 0, start;
-	FILE *mem = open_memstream(&buf, &blen);
-	struct prefixer *px;
-	long long offset = 0;
-	int seen = 0;
-
-	if (!mem)
-		return;
-	px = calloc(1, sizeof(*px));
-	if (px) {
-		int steps = built_steps; /* the prefixer counts build steps: not these */
-
-		px->prefix = p->service;
-		px->out = mem;
-		while (log_chunk(p->pod, px, &offset, false) > 0)
-			;
-		/* a last line without its newline (often the crash's message) */
-		if (px->n)
-			fprintf(mem, "[%s] %.*s\n", p->service, (int)px->n, px->line);
-		built_steps = steps;
-		free(px);
-	}
-	fclose(mem);
-	start = blen;
-	while (start > 0 && seen <= lines)
-		if (buf[--start] == '\n' && start + 1 < blen)
-			seen++;
-	if (start > 0 || (blen && buf[0] == '\n'))
-		start++;
-	if (blen > start)
-		fwrite(buf + start, 1, blen - start, stderr);
-	free(buf);
-}
-
 /* ---- the URLs ------------------------------------------------------------ */
 
 /*
@@ -1283,7 +1253,7 @@ static int deploy(struct plan *p, bool first)
 				p->detach ? "; the last lines of its output:" : "");
 			fflush(stdout);
 			if (p->detach) {
-				print_log_tail(p, 10);
+				up_log_tail(stderr, p->pod, p->service, 10);
 				return -EIO;
 			}
 			fprintf(stderr, "azds: fix it and save: up watches on\n");
@@ -1311,9 +1281,14 @@ struct watch {
 	int n;
 	bool full, overflow;
 	struct azds_sync_filter *filter; /* the sync rules: what is left out is not watched */
-	char df_rel[PATH_MAX];		 /* the Dockerfile, watched whatever the rules say */
-	char yaml_rel[PATH_MAX];	 /* azds.yaml, likewise */
+	const struct plan *plan;	 /* its azds.yaml and Dockerfile, watched whatever the rules say */
 };
+
+/* rel (in the context) is the plan's azds.yaml or Dockerfile: a change redeploys */
+static bool is_plan_file(const struct plan *p, const char *rel)
+{
+	return p && ((*p->yaml_rel && !strcmp(rel, p->yaml_rel)) || (*p->df_rel && !strcmp(rel, p->df_rel)));
+}
 
 static int slot_of(const struct watch *w, int wd, bool for_insert)
 {
@@ -1396,9 +1371,7 @@ static bool watched(struct watch *w, const char *rel, bool is_dir)
 		return false;
 	/* what decides the deploy and the sync is watched even where the
 	 * rules leave it out (a .dockerignore often lists the Dockerfile) */
-	if (!is_dir && ((*w->yaml_rel && !strcmp(rel, w->yaml_rel)) || (*w->df_rel && !strcmp(rel, w->df_rel)) ||
-			!strcmp(base, ".dockerignore") ||
-			!strcmp(base, ".gitignore")))
+	if (!is_dir && (is_plan_file(w->plan, rel) || !strcmp(base, ".dockerignore") || !strcmp(base, ".gitignore")))
 		return true;
 	return !w->filter || azds_sync_filter_path(w->filter, rel, is_dir, &e) != 0;
 }
@@ -1561,7 +1534,6 @@ static int on_changes(struct plan *p, char **paths, size_t n, bool force_redeplo
 	int64_t t0 = now_ms();
 	const char *why = NULL, *one = NULL;
 	size_t existing = 0;
-	const char *df_rel = p->df_rel;
 	int err;
 
 	for (size_t i = 0; i < n && !redeploy; i++) {
@@ -1576,9 +1548,7 @@ static int on_changes(struct plan *p, char **paths, size_t n, bool force_redeplo
 		any = true;
 		one = paths[i];
 		existing++;
-		if ((*p->yaml_rel && !strcmp(paths[i], p->yaml_rel)) || (*df_rel && !strcmp(paths[i], df_rel)) ||
-		    !in_live_set(p, paths[i]) ||
-		    build_input(p, paths[i])) {
+		if (is_plan_file(p, paths[i]) || !in_live_set(p, paths[i]) || build_input(p, paths[i])) {
 			redeploy = true;
 			why = paths[i];
 		}
@@ -1664,8 +1634,7 @@ static void watch_rules(struct watch *w, const struct plan *p)
 {
 	struct azds_err e;
 
-	snprintf(w->df_rel, sizeof(w->df_rel), "%s", p->df_rel);
-	snprintf(w->yaml_rel, sizeof(w->yaml_rel), "%s", p->yaml_rel);
+	w->plan = p;
 	azds_sync_filter_free(w->filter);
 	if (azds_sync_filter_new(&w->filter, p->ctx, &p->all, &e))
 		w->filter = NULL; /* then every directory is watched */
@@ -1951,13 +1920,16 @@ VERB(cmd_down)
 	{
 		char alt[64];
 
+		bool have = pod_exists(p.pod, space), have_alt;
+
 		snprintf(alt, sizeof(alt), "%.55s--b", p.pod);
-		any = pod_exists(p.pod, space) || pod_exists(alt, space);
+		have_alt = pod_exists(alt, space);
+		any = have || have_alt;
 		if (pod_delete(p.build_pod, true))
 			rc = EXIT_FAIL;
-		if (pod_exists(p.pod, space) && pod_delete(p.pod, false))
+		if (have && pod_delete(p.pod, false))
 			rc = EXIT_FAIL;
-		if (pod_exists(alt, space) && pod_delete(alt, false))
+		if (have_alt && pod_delete(alt, false))
 			rc = EXIT_FAIL;
 	}
 	esc = api_escape(p.service);

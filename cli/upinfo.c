@@ -226,8 +226,8 @@ static bool pod_ended(const char *pod)
 	return ended;
 }
 
-/* print buf, prefixed per line; with tail >= 0, only its last tail lines */
-static void print_lines(const char *svc, const char *buf, size_t len, long tail, bool json)
+/* print buf on out, prefixed per line; with tail >= 0, only its last tail lines */
+static void print_lines(FILE *out, const char *svc, const char *buf, size_t len, long tail, bool json)
 {
 	const char *start = buf, *end = buf + len;
 
@@ -255,15 +255,36 @@ static void print_lines(const char *svc, const char *buf, size_t len, long tail,
 			char *s = json_dumps(o, JSON_COMPACT);
 
 			if (s)
-				printf("%s\n", s);
+				fprintf(out, "%s\n", s);
 			free(s);
 			json_decref(o);
 		} else {
-			printf("[%s] %.*s\n", svc, (int)l, start);
+			fprintf(out, "[%s] %.*s\n", svc, (int)l, start);
 		}
 		start += l + 1;
 	}
-	fflush(stdout);
+	fflush(out);
+}
+
+void up_log_tail(FILE *out, const char *pod, const char *svc, long lines)
+{
+	char *all = NULL, *buf;
+	size_t alen = 0, len;
+	long long offset = 0, next;
+	FILE *mem = open_memstream(&all, &alen);
+
+	if (!mem)
+		return;
+	while (fetch_log(pod, offset, false, &buf, &len, &next) == 0) {
+		fwrite(buf, 1, len, mem);
+		free(buf);
+		if (!len)
+			break;
+		offset = next;
+	}
+	fclose(mem);
+	print_lines(out, svc, all, alen, lines, false);
+	free(all);
 }
 
 VERB(cmd_logs)
@@ -356,7 +377,7 @@ VERB(cmd_logs)
 			offset = next;
 		} while (len && !cli_interrupted);
 		fclose(acc);
-		print_lines(svc, all, alen, tail_set ? (long)tail : -1, output != NULL);
+		print_lines(stdout, svc, all, alen, tail_set ? (long)tail : -1, output != NULL);
 		free(all);
 	}
 	/* following: a redeploy replaces the pod (gone for a moment, then a
@@ -387,7 +408,7 @@ VERB(cmd_logs)
 			free(buf);
 			continue;
 		}
-		print_lines(svc, buf, len, -1, output != NULL);
+		print_lines(stdout, svc, buf, len, -1, output != NULL);
 		free(buf);
 		offset = next;
 		if (!len && pod_ended(pod))
