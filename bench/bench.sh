@@ -16,7 +16,7 @@
 #   nginx       Debian's nginx (1 worker) routing on azds-route-as with a map
 #   azds-w1     azds at maximum throughput with one router event loop, and
 #   azds-wN     with one per CPU (--workers), all open to new connections
-#               (--spread-busy 0); skipped if the router has none
+#               (--spread-busy 0)
 #   plain TCP   iperf3 and connections/s: direct vs the kernel balancer
 #
 # Every proxy runs alone in a cgroup; its CPU is the cgroup's usage_usec over
@@ -347,31 +347,25 @@ restart_router() { # ROUTER-ARGS...
 	return 1
 }
 NWORKERS=$(nproc)
-# (the help captured whole: grep -q closing the pipe early would fail it under pipefail)
-if [[ "$("$B/azds-router" --help 2>/dev/null)" == *--workers* ]]; then
-	# as many rounds as the rest, the order turned round every other one
-	for ROUND in $(seq 1 "$ROUNDS"); do
-		ws="1 $NWORKERS"
-		[ $((ROUND % 2)) = 0 ] && ws="$NWORKERS 1"
-		for w in $ws; do
-			name=azds-w$([ "$w" = 1 ] && echo 1 || echo N)
-			# every loop open to new connections (--spread-busy 0): the
-			# default opens the second only while the first is busy and a
-			# CPU is idle, which the closed loop below never lets it see
-			restart_router --workers "$w" --spread-busy 0 ||
-				{ echo "azds bench: the router did not restart with --workers $w" >&2; exit 1; }
-			load "$name" client "$API_VIP" max 0 "$ROUTER_CG" "{\"workers\":$w}"
-		done
+# as many rounds as the rest, the order turned round every other one
+for ROUND in $(seq 1 "$ROUNDS"); do
+	ws="1 $NWORKERS"
+	[ $((ROUND % 2)) = 0 ] && ws="$NWORKERS 1"
+	for w in $ws; do
+		name=azds-w$([ "$w" = 1 ] && echo 1 || echo N)
+		# every loop open to new connections (--spread-busy 0): the
+		# default opens the second only while the first is busy and a
+		# CPU is idle, which the closed loop below never lets it see
+		restart_router --workers "$w" --spread-busy 0 ||
+			{ echo "azds bench: the router did not restart with --workers $w" >&2; exit 1; }
+		load "$name" client "$API_VIP" max 0 "$ROUTER_CG" "{\"workers\":$w}"
 	done
-	ROUND=1
-	# back to the defaults for the rest (start keeps the arguments it was
-	# last given in router.args): the idle-memory row measures the default
-	rm -f "/run/azds/$I/router.args"
-	restart_router || { echo "azds bench: the router did not restart with its defaults" >&2; exit 1; }
-else
-	echo "azds bench: azds-router has no --workers option: azds-w1 and azds-wN skipped" >&2
-	echo '{"contender":"azds-w1","mode":"skipped","reason":"azds-router has no --workers option"}' >>"$RES"
-fi
+done
+ROUND=1
+# back to the defaults for the rest (start keeps the arguments it was
+# last given in router.args): the idle-memory row measures the default
+rm -f "/run/azds/$I/router.args"
+restart_router || { echo "azds bench: the router did not restart with its defaults" >&2; exit 1; }
 
 # router memory with 10,000 idle client connections (each proxy, same client)
 idle_mem() { # NAME TARGET CGROUP [COUNT]

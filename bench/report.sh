@@ -52,7 +52,7 @@ if [ "$OUT" = json ]; then
 		 workers: (workers as $w | ($w | map(select(.contender == "azds-w1"))[0]) as $one |
 			($w | map(select(.contender == "azds-wN"))[0]) as $n |
 			if $one == null or $n == null then
-				{skipped: ([$all[] | select(.mode == "skipped") | .reason][0] // "not measured")}
+				{missing: "azds-w1 or azds-wN was not measured"}
 			else
 				{n: $n.workers, rounds: $n.rounds, w1_rps: $one.rps, wn_rps: $n.rps,
 				 rps_wn_x_w1: med([$all[] | select(.contender == "azds-wN" and .mode == "max") | . as $x |
@@ -109,7 +109,7 @@ else
 			(.[] | [.contender, .workers, (.rps | round), r2(.rps / $one), r2(.rps_x_haproxy),
 			  r1(.p50_us), r1(.p99_us), r3(.proxy_cpu_ms_per_1k)]) | @tsv'
 	else
-		jq -rs '"not measured: " + ([.[] | select(.mode == "skipped") | .reason][0] // "no results")' "$RES"
+		echo "not measured (azds-w1 or azds-wN missing: the run failed)"
 	fi
 	echo
 	echo "Memory with idle client connections (10,000 unless the descriptor limit allows fewer)"
